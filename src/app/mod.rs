@@ -1,0 +1,69 @@
+//! Use cases. Each one is a single database transaction: it checks rights and state, changes
+//! state, and queues the messages the change causes (the outbox), so they commit or vanish
+//! together. Telegram handlers and CLI commands are thin callers of these.
+
+pub mod onboarding;
+pub mod publish;
+pub mod scores;
+pub mod setup;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::Role;
+use crate::render::Renderer;
+use crate::store::Db;
+use crate::store::people::{self, Binding};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub render: Arc<Renderer>,
+    /// Woken after a commit that queued messages, so delivery starts without waiting for a poll.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// Who did something, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Cli,
+    Telegram(i64),
+}
+
+impl Actor {
+    pub fn label(self) -> String {
+        match self {
+            Actor::Cli => "cli".into(),
+            Actor::Telegram(id) => format!("tg:{id}"),
+        }
+    }
+}
+
+impl App {
+    pub fn new(db: Db, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        Ok(App {
+            db,
+            config: Arc::new(config),
+            clock,
+            render: Arc::new(Renderer::new()?),
+            outbox_wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The active bindings of a Telegram account with the given role.
+    pub async fn bindings_with_role(
+        &self,
+        user_id: i64,
+        role: Role,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(people::of_user(&mut conn, user_id)
+            .await?
+            .into_iter()
+            .filter(|b| b.role == role)
+            .collect())
+    }
+}

@@ -1,0 +1,135 @@
+//! Joining through a one-time invite, and asking who one is. Nobody without a binding sees more
+//! than a polite refusal.
+
+use super::{Actor, App};
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use crate::store::{audit, from_ms, people, units};
+use serde_json::json;
+
+impl App {
+    /// `/start [code]` in a private chat. Returns the reply.
+    pub async fn start(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        payload: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        // Writing to the bot again means the chat works again.
+        people::clear_unreachable(&mut tx, chat_id).await?;
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let Some(code) = payload.map(str::trim).filter(|c| !c.is_empty()) else {
+            tx.commit().await?;
+            return match bound.first() {
+                Some(b) => self.render.render("start_again", &json!({"name": b.name})),
+                None => self.render.text("not_bound"),
+            };
+        };
+        let Some(invite) = people::invite(&mut tx, code).await? else {
+            tx.commit().await?;
+            return self.render.text("start_invalid");
+        };
+        if invite.used_at.is_some() {
+            tx.commit().await?;
+            return if bound
+                .iter()
+                .any(|b| b.role.slug() == invite.role && b.unit_code == invite.unit_code)
+            {
+                self.render
+                    .render("start_again", &json!({"name": invite.name}))
+            } else {
+                self.render.text("start_used")
+            };
+        }
+        if people::expired(&invite, now) {
+            tx.commit().await?;
+            // The season's zone is not known here; invites are shown in Beijing time.
+            let expired_at = display(from_ms(invite.expires_at), chrono_tz::Asia::Shanghai);
+            return self
+                .render
+                .render("start_expired", &json!({"expired_at": expired_at}));
+        }
+        if !people::use_invite(&mut tx, code, user_id, now).await? {
+            tx.rollback().await?;
+            return self.render.text("start_used");
+        }
+        people::insert_binding(&mut tx, user_id, chat_id, &invite, now).await?;
+        let unit = units::get(&mut tx, &invite.unit_code).await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::Telegram(user_id).label(),
+            "bind",
+            &format!("{} in {} as {}", invite.role, invite.unit_code, invite.name),
+        )
+        .await?;
+        tx.commit().await?;
+        self.render.render(
+            "start_welcome",
+            &json!({
+                "name": invite.name,
+                "role": invite.role,
+                "unit_name": unit.map_or(invite.unit_code.clone(), |u| u.name),
+                "class_name": invite.class_name,
+            }),
+        )
+    }
+
+    /// `/whoami`: every role the account holds, or the refusal.
+    pub async fn whoami(&self, user_id: i64) -> anyhow::Result<String> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        let Some(first) = bound.first() else {
+            return self.render.text("not_bound");
+        };
+        let mut roles = Vec::new();
+        for b in &bound {
+            let unit = units::get(&mut conn, &b.unit_code).await?;
+            roles.push(json!({
+                "role": b.role.slug(),
+                "unit_name": unit.map_or(b.unit_code.clone(), |u| u.name),
+                "class_name": b.class_name,
+            }));
+        }
+        self.render
+            .render("whoami", &json!({"name": first.name, "roles": roles}))
+    }
+
+    /// `/help`, listing what this person may do; unbound people get the refusal.
+    pub async fn help(&self, user_id: i64) -> anyhow::Result<String> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        if bound.is_empty() {
+            return self.render.text("not_bound");
+        }
+        let city_admin = bound.iter().any(|b| b.role == Role::CityAdmin);
+        self.render
+            .render("help", &json!({"city_admin": city_admin}))
+    }
+
+    /// Whether the account is bound at all.
+    pub async fn is_bound(&self, user_id: i64) -> anyhow::Result<bool> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(!people::of_user(&mut conn, user_id).await?.is_empty())
+    }
+}
+
+impl App {
+    /// A button pressed by someone it was not for (crafted data, a forwarded card, a group chat)
+    /// is kept in the audit trail.
+    pub async fn record_refused_press(&self, user_id: i64, data: &str) -> anyhow::Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let data: String = data.chars().take(64).collect();
+        crate::store::audit(
+            &mut conn,
+            self.clock.now(),
+            &Actor::Telegram(user_id).label(),
+            "refused-press",
+            &data,
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Score publication (附件4 一): every school's contacts get their school's scores, every district
+//! officer the district summary, the city admins a report. One transaction queues it all; the
+//! dedupe keys make publishing again send only to people who were not reached before.
+
+use super::{Actor, App};
+use crate::domain::deadline::{display, local_date};
+use crate::domain::score::Distribution;
+use crate::domain::{Role, Score, UnitKind};
+use crate::export;
+use crate::store::outbox::{self, Outgoing};
+use crate::store::seasons::{self, Season};
+use crate::store::units::Unit;
+use crate::store::{audit, candidates, people, units};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// What the city admin sees before confirming.
+#[derive(Debug)]
+pub enum Preview {
+    NoSeason,
+    NoScores,
+    AlreadyPublished { season: Season },
+    Ready { season: Season, text: String },
+}
+
+#[derive(Debug)]
+pub struct PublishOutcome {
+    pub year: i32,
+    pub first_time: bool,
+    pub late: bool,
+    pub published_at: DateTime<Utc>,
+    pub review_deadline: DateTime<Utc>,
+    pub tz: chrono_tz::Tz,
+    /// School notices queued by this call (0 when everything had been sent before).
+    pub new_notices: usize,
+    pub district_summaries: usize,
+    pub schools_without_contact: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct SchoolLine {
+    name: String,
+    count: usize,
+    average: String,
+    has_contact: bool,
+}
+
+impl App {
+    pub async fn preview_publication(&self) -> anyhow::Result<Preview> {
+        let mut conn = self.db.pool.acquire().await?;
+        let Some(season) = seasons::current(&mut conn).await? else {
+            return Ok(Preview::NoSeason);
+        };
+        if season.published_at.is_some() {
+            return Ok(Preview::AlreadyPublished { season });
+        }
+        let counts = candidates::school_counts(&mut conn, season.id).await?;
+        if counts.is_empty() {
+            return Ok(Preview::NoScores);
+        }
+        let mut without_contact = 0;
+        for (code, _) in &counts {
+            if people::holders(&mut conn, Role::SchoolContact, code)
+                .await?
+                .is_empty()
+            {
+                without_contact += 1;
+            }
+        }
+        let now = self.clock.now();
+        let text = self.render.render(
+            "publish_confirm",
+            &json!({
+                "year": season.year,
+                "candidate_count": counts.iter().map(|(_, n)| n).sum::<i64>(),
+                "school_count": counts.len(),
+                "schools_without_contact": without_contact,
+                "publish_deadline": display(season.publish_deadline, season.tz),
+                "late": now > season.publish_deadline,
+                "review_deadline": display(self.review_deadline_for(now, &season), season.tz),
+            }),
+        )?;
+        Ok(Preview::Ready { season, text })
+    }
+
+    fn review_deadline_for(&self, published_at: DateTime<Utc>, season: &Season) -> DateTime<Utc> {
+        self.config
+            .review_rule()
+            .deadline_after(local_date(published_at, season.tz), season.tz)
+    }
+
+    /// Publishes the current season's scores (or, when already published, sends the notices
+    /// that have not been sent yet, to contacts bound since).
+    pub async fn publish(
+        &self,
+        actor: Actor,
+        at: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<PublishOutcome> {
+        let now = at.unwrap_or_else(|| self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let season = seasons::current(&mut tx)
+            .await?
+            .context("no current season: run `exam-review-bot season` first")?;
+        let counts = candidates::school_counts(&mut tx, season.id).await?;
+        anyhow::ensure!(
+            !counts.is_empty(),
+            "season {} has no scores yet: import them first",
+            season.year
+        );
+
+        let first_time = season.published_at.is_none();
+        let published_at = season.published_at.unwrap_or(now);
+        let review_deadline = season
+            .review_deadline
+            .unwrap_or_else(|| self.review_deadline_for(published_at, &season));
+        if first_time {
+            seasons::mark_published(&mut tx, season.id, published_at, review_deadline).await?;
+        }
+        let late = published_at > season.publish_deadline;
+        let tz = season.tz;
+        let common = json!({
+            "year": season.year,
+            "published_at": display(published_at, tz),
+            "publish_deadline": display(season.publish_deadline, tz),
+            "review_deadline": display(review_deadline, tz),
+            "late": late,
+        });
+        let batch = format!("publish:{}", season.id);
+        let all_units: BTreeMap<String, Unit> = units::all(&mut tx)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+
+        let mut new_notices = 0;
+        let mut schools_without_contact = Vec::new();
+        // District code → (all scores, one line per school).
+        let mut districts: BTreeMap<String, (Vec<Score>, Vec<SchoolLine>)> = BTreeMap::new();
+        for (code, _) in &counts {
+            let school = all_units
+                .get(code)
+                .with_context(|| format!("candidates of unknown school {code}"))?;
+            let list = candidates::of_school(&mut tx, season.id, code).await?;
+            let scores: Vec<Score> = list.iter().map(|c| c.score()).collect();
+            let dist = Distribution::of(&scores, season.full_score);
+            let contacts = people::holders(&mut tx, Role::SchoolContact, code).await?;
+            if contacts.is_empty() {
+                schools_without_contact.push((school.code.clone(), school.name.clone()));
+            } else {
+                let mut data = common.clone();
+                data["school_name"] = json!(school.name);
+                data["dist"] = json!(dist);
+                let body = self.render.render("publish_notice", &data)?;
+                let file_name = format!("{}年中招实验考试成绩_{}.xlsx", season.year, school.name);
+                let workbook = export::school_scores(&school.name, &list)?;
+                for contact in &contacts {
+                    let msg = Outgoing {
+                        chat_id: contact.chat_id,
+                        body: body.clone(),
+                        document: Some((file_name.clone(), workbook.clone())),
+                        dedupe_key: Some(format!("{batch}:school:{code}:{}", contact.chat_id)),
+                        batch: Some(batch.clone()),
+                        ..Outgoing::default()
+                    };
+                    if outbox::enqueue(&mut tx, &msg, now).await? {
+                        new_notices += 1;
+                    }
+                }
+            }
+            if let Some(district) = school.parent_code.as_ref().filter(|_| !school.city_direct) {
+                let entry = districts.entry(district.clone()).or_default();
+                entry.0.extend_from_slice(&scores);
+                entry.1.push(SchoolLine {
+                    name: school.name.clone(),
+                    count: list.len(),
+                    average: dist.average.clone(),
+                    has_contact: !contacts.is_empty(),
+                });
+            }
+        }
+
+        let mut district_summaries = 0;
+        for (code, (scores, schools)) in &districts {
+            let Some(district) = all_units.get(code).filter(|u| u.kind == UnitKind::District)
+            else {
+                continue;
+            };
+            let mut data = common.clone();
+            data["district_name"] = json!(district.name);
+            data["school_count"] = json!(schools.len());
+            data["dist"] = json!(Distribution::of(scores, season.full_score));
+            data["schools"] = json!(schools);
+            let body = self.render.render("publish_district", &data)?;
+            for officer in people::holders(&mut tx, Role::DistrictOfficer, code).await? {
+                let msg = Outgoing {
+                    chat_id: officer.chat_id,
+                    body: body.clone(),
+                    dedupe_key: Some(format!("{batch}:district:{code}:{}", officer.chat_id)),
+                    batch: Some(batch.clone()),
+                    ..Outgoing::default()
+                };
+                if outbox::enqueue(&mut tx, &msg, now).await? {
+                    district_summaries += 1;
+                }
+            }
+        }
+
+        let report = if first_time {
+            let mut data = common.clone();
+            data["candidate_count"] = json!(counts.iter().map(|(_, n)| n).sum::<i64>());
+            data["school_count"] = json!(counts.len());
+            data["notice_count"] = json!(new_notices);
+            data["district_count"] = json!(district_summaries);
+            data["schools_without_contact_count"] = json!(schools_without_contact.len());
+            data["schools_without_contact"] = json!(
+                schools_without_contact
+                    .iter()
+                    .map(|(code, name)| json!({"code": code, "name": name}))
+                    .collect::<Vec<_>>()
+            );
+            self.render.render("publish_report", &data)?
+        } else {
+            let mut data = common.clone();
+            data["new_notices"] = json!(new_notices);
+            self.render.render("publish_already", &data)?
+        };
+        for admin in people::all_holders(&mut tx, Role::CityAdmin).await? {
+            let msg = Outgoing {
+                chat_id: admin.chat_id,
+                body: report.clone(),
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, now).await?;
+        }
+        audit(
+            &mut tx,
+            now,
+            &actor.label(),
+            if first_time { "publish" } else { "publish-again" },
+            &format!(
+                "season {}: {new_notices} notices, {district_summaries} district summaries, {} schools without contact{}",
+                season.year,
+                schools_without_contact.len(),
+                if late { ", late" } else { "" }
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(PublishOutcome {
+            year: season.year,
+            first_time,
+            late,
+            published_at,
+            review_deadline,
+            tz,
+            new_notices,
+            district_summaries,
+            schools_without_contact,
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! Setting up a season: the season itself, the unit tree, and the people (invites, revocation).
+
+use super::{Actor, App};
+use crate::domain::deadline::display;
+use crate::domain::{Role, Score, UnitKind};
+use crate::import::table::Table;
+use crate::import::{Refused, units};
+use crate::store::seasons::{self, NewSeason, Season};
+use crate::store::{audit, people, units as unit_store};
+use anyhow::{Context, bail};
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+use rand::Rng;
+use std::path::Path;
+
+impl App {
+    /// Creates or updates the season of `year` and makes it current. A published season keeps
+    /// its dates: changing them afterwards would move deadlines people were already told.
+    pub async fn set_season(
+        &self,
+        year: i32,
+        last_exam_day: NaiveDate,
+        tz: Tz,
+        full_points: u32,
+    ) -> anyhow::Result<Season> {
+        if !(1..=1000).contains(&full_points) {
+            bail!("--full-score must be between 1 and 1000");
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        if let Some(existing) = seasons::by_year(&mut tx, year).await?
+            && existing.published_at.is_some()
+            && (existing.last_exam_day != last_exam_day
+                || existing.tz != tz
+                || existing.full_score != Score::from_points(full_points))
+        {
+            bail!(
+                "season {year} is already published; its dates and full score can no longer change"
+            );
+        }
+        let new = NewSeason {
+            year,
+            last_exam_day,
+            tz,
+            full_score: Score::from_points(full_points),
+            publish_deadline: self.config.publish_rule().deadline_after(last_exam_day, tz),
+        };
+        seasons::upsert_current(&mut tx, &new, now).await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::Cli.label(),
+            "season",
+            &format!("year {year}, last exam day {last_exam_day}, tz {tz}, full {full_points}"),
+        )
+        .await?;
+        let season = seasons::current(&mut tx)
+            .await?
+            .context("season just written")?;
+        tx.commit().await?;
+        Ok(season)
+    }
+
+    /// Imports (or updates in place) the unit tree; all or nothing.
+    pub async fn import_units(&self, path: &Path) -> anyhow::Result<Vec<unit_store::Unit>> {
+        let table = Table::open(path)?;
+        let mut tx = self.db.begin().await?;
+        let known = unit_store::all(&mut tx).await?;
+        let units = units::check(table, &known)?.map_err(|problems| Refused { problems })?;
+        for u in &units {
+            unit_store::upsert(&mut tx, u).await?;
+        }
+        audit(
+            &mut tx,
+            self.clock.now(),
+            &Actor::Cli.label(),
+            "import-units",
+            &format!("{} units from {}", units.len(), path.display()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(units)
+    }
+
+    /// Creates a one-time invite and returns its deep link.
+    pub async fn invite(
+        &self,
+        role: Role,
+        unit_code: &str,
+        name: &str,
+        class_name: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let username = self.config.bot_username.as_deref().context(
+            "the bot's username is needed for invite links: set bot_username in the config file \
+             or BOT_USERNAME in the environment",
+        )?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 50 {
+            bail!("--name must be 1 to 50 characters");
+        }
+        let class_name = class_name.map(str::trim).filter(|c| !c.is_empty());
+        if role == Role::HomeroomTeacher && class_name.is_none() {
+            bail!("a homeroom teacher needs --class");
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let unit = unit_store::get(&mut tx, unit_code)
+            .await?
+            .with_context(|| format!("unknown unit code {unit_code}"))?;
+        if !role.fits(unit.kind) {
+            bail!(
+                "role {role} does not belong in a {} unit ({} is a {})",
+                unit.kind.label(),
+                unit.code,
+                unit.kind.label()
+            );
+        }
+        let code = new_invite_code();
+        let expires = now + Duration::days(i64::from(self.config.invite_valid_days));
+        people::create_invite(
+            &mut tx, &code, role, &unit.code, name, class_name, now, expires,
+        )
+        .await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::Cli.label(),
+            "invite",
+            &format!(
+                "{role} in {} for {name}, expires {}",
+                unit.code,
+                expires.to_rfc3339()
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(format!("https://t.me/{username}?start={code}"))
+    }
+
+    /// Removes bindings of a Telegram account (all, or one role and/or unit).
+    pub async fn revoke(
+        &self,
+        user_id: i64,
+        role: Option<Role>,
+        unit_code: Option<&str>,
+    ) -> anyhow::Result<u64> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let n = people::revoke(&mut tx, user_id, role, unit_code, now).await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::Cli.label(),
+            "revoke",
+            &format!("user {user_id}, role {role:?}, unit {unit_code:?}: {n} binding(s)"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The season as the CLI shows it after `season`.
+    pub fn describe_season(&self, s: &Season) -> String {
+        format!(
+            "season {} is current: last exam day {}, time zone {}, full score {}, scores due by {}",
+            s.year,
+            s.last_exam_day,
+            s.tz,
+            s.full_score,
+            display(s.publish_deadline, s.tz)
+        )
+    }
+}
+
+/// 20 random characters from [A-Za-z0-9]: Telegram's start parameter allows up to 64 of these,
+/// and 119 bits cannot be guessed.
+fn new_invite_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Whether a unit is a school (used by the scores import).
+pub fn is_school(u: &unit_store::Unit) -> bool {
+    u.kind == UnitKind::School
+}

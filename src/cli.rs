@@ -1,0 +1,283 @@
+//! The command line: administration commands and `run`. Each command is a thin call into `app`.
+
+use crate::app::{Actor, App};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use crate::import::Refused;
+use crate::store::{Db, seasons};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "exam-review-bot",
+    version,
+    about = "中招实验考试 paperwork bot for Telegram"
+)]
+pub struct Cli {
+    /// Configuration file (default: exam-review-bot.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Create or update a season and make it current.
+    Season {
+        #[arg(long)]
+        year: i32,
+        /// The last exam day, YYYY-MM-DD (local date in --tz).
+        #[arg(long)]
+        last_exam_day: NaiveDate,
+        #[arg(long, default_value = "Asia/Shanghai")]
+        tz: chrono_tz::Tz,
+        #[arg(long, default_value_t = 30)]
+        full_score: u32,
+    },
+    /// Import a file (.xlsx, or .csv in UTF-8 or GB18030).
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Print a one-time invite link binding a Telegram account to a role in a unit.
+    Invite {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        name: String,
+        /// The class, for homeroom teachers.
+        #[arg(long)]
+        class: Option<String>,
+    },
+    /// Remove the bindings of a Telegram account (all, or one role / unit).
+    Revoke {
+        /// The Telegram user id (shown in the audit log and by /whoami).
+        #[arg(long)]
+        user: i64,
+        #[arg(long)]
+        role: Option<Role>,
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Publish the current season's scores to every school.
+    Publish {
+        /// Record this publication time instead of now: RFC 3339, or "YYYY-MM-DD HH:MM" in the
+        /// season's time zone.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Run the bot (long polling). Needs TELOXIDE_TOKEN.
+    Run,
+    /// Try everything offline: a sample city, a fake Telegram, a publication, chat by chat.
+    Demo {
+        /// Folder for the demo database, input files and the spreadsheets schools received.
+        #[arg(long, default_value = "demo-output")]
+        out: PathBuf,
+    },
+    /// Write sample units and scores files (for trying imports and for benchmarks).
+    #[command(hide = true)]
+    Sample {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        districts: usize,
+        #[arg(long, default_value_t = 40)]
+        schools: usize,
+        #[arg(long, default_value_t = 3000)]
+        candidates: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImportWhat {
+    /// Units: 代码, 名称, 类型 (市/县区/学校), 上级代码, 市直属 (是/否).
+    Units { file: PathBuf },
+    /// Scores of the current season (see README for the columns).
+    Scores { file: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo prints the chats; its log would only get in the way.
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info,sqlx=warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(refused) = e.downcast_ref::<Refused>() {
+                for p in &refused.problems {
+                    eprintln!("{p}");
+                }
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_app(config: Config) -> anyhow::Result<App> {
+    let db = Db::open(&config.database_url).await?;
+    App::new(db, config, Arc::new(SystemClock))
+}
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Migrate => {
+            open_app(config).await?;
+            println!("migrations applied");
+        }
+        Command::Season {
+            year,
+            last_exam_day,
+            tz,
+            full_score,
+        } => {
+            let app = open_app(config).await?;
+            let season = app.set_season(year, last_exam_day, tz, full_score).await?;
+            println!("{}", app.describe_season(&season));
+        }
+        Command::Import { what } => {
+            let app = open_app(config).await?;
+            match what {
+                ImportWhat::Units { file } => {
+                    let units = app.import_units(&file).await?;
+                    println!("imported {} units", units.len());
+                }
+                ImportWhat::Scores { file } => {
+                    let summary = app.import_scores(&file).await?;
+                    for (code, name, n) in &summary.per_school {
+                        println!("{code}\t{name}\t{n}");
+                    }
+                    println!(
+                        "imported {} candidates in {} schools into season {}",
+                        summary.total,
+                        summary.per_school.len(),
+                        summary.season_year
+                    );
+                }
+            }
+        }
+        Command::Invite {
+            role,
+            unit,
+            name,
+            class,
+        } => {
+            let app = open_app(config).await?;
+            println!(
+                "{}",
+                app.invite(role, &unit, &name, class.as_deref()).await?
+            );
+        }
+        Command::Revoke { user, role, unit } => {
+            let app = open_app(config).await?;
+            let n = app.revoke(user, role, unit.as_deref()).await?;
+            println!("revoked {n} binding(s)");
+        }
+        Command::Publish { at } => {
+            let app = open_app(config).await?;
+            let at = match at {
+                Some(text) => Some(parse_time(&app, &text).await?),
+                None => None,
+            };
+            let o = app.publish(Actor::Cli, at).await?;
+            println!(
+                "season {} {} at {}{}; review requests until {}",
+                o.year,
+                if o.first_time {
+                    "published"
+                } else {
+                    "was already published"
+                },
+                display(o.published_at, o.tz),
+                if o.late {
+                    " (LATE: after the 2-day deadline)"
+                } else {
+                    ""
+                },
+                display(o.review_deadline, o.tz)
+            );
+            println!(
+                "queued {} school notices and {} district summaries; {} schools have no bound contact",
+                o.new_notices,
+                o.district_summaries,
+                o.schools_without_contact.len()
+            );
+            for (code, name) in &o.schools_without_contact {
+                println!("  no contact: {code} {name}");
+            }
+            println!("`exam-review-bot run` delivers them");
+        }
+        Command::Run => {
+            let app = open_app(config).await?;
+            let bot = crate::telegram::bot_from_env(&app)?;
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            crate::telegram::run(app, bot, stop).await?;
+        }
+        Command::Demo { out } => crate::demo::run(&out).await?,
+        Command::Sample {
+            out,
+            districts,
+            schools,
+            candidates,
+        } => {
+            std::fs::create_dir_all(&out)?;
+            let units = crate::sample::units(districts, schools);
+            std::fs::write(out.join("units.csv"), crate::sample::units_csv(&units))?;
+            let csv = crate::sample::scores_csv(candidates, schools, 2023);
+            std::fs::write(out.join("scores.csv"), &csv)?;
+            println!(
+                "wrote {}/units.csv and {}/scores.csv",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// RFC 3339, or a local "YYYY-MM-DD HH:MM[:SS]" in the current season's time zone.
+async fn parse_time(app: &App, text: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
+        .with_context(|| format!("--at {text:?}: use RFC 3339 or \"YYYY-MM-DD HH:MM\""))?;
+    let mut conn = app.db.pool.acquire().await?;
+    let season = seasons::current(&mut conn)
+        .await?
+        .context("no current season: run `exam-review-bot season` first")?;
+    season
+        .tz
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("--at {text:?} does not exist in {}", season.tz))
+}

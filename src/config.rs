@@ -1,0 +1,195 @@
+//! Configuration: a TOML file (every key optional) with environment overrides for what differs
+//! between machines. The bot token is never part of it: teloxide reads `TELOXIDE_TOKEN` itself.
+
+use crate::domain::deadline::DayCountRule;
+use crate::domain::score::ItemMaxima;
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_FILE: &str = "exam-review-bot.toml";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://exam-review-bot.db";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://FILE` (the default) or `postgres://…`. Env: `DATABASE_URL`.
+    pub database_url: String,
+    /// The bot's @username without the @, for invite links. Env: `BOT_USERNAME`.
+    pub bot_username: Option<String>,
+    /// How long an invite link stays valid.
+    pub invite_valid_days: u32,
+    pub rules: Rules,
+    pub identifiers: Identifiers,
+    pub delivery: Delivery,
+    pub telegram: Telegram,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Scores reach schools by 24:00 of this many calendar days after the last exam day.
+    pub publish_within_days: u32,
+    /// Review requests are accepted until 24:00 of this many calendar days after publication.
+    pub review_within_days: u32,
+    /// Item maxima; item scores in a file must stay within them and add up to the total.
+    pub item_maxima: ItemMaxima,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Identifiers {
+    /// 准考证号 pattern (regular expression); formats differ by year and city.
+    pub exam_no_pattern: String,
+    /// 报名序号 pattern.
+    pub reg_no_pattern: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Delivery {
+    /// Sends in flight at once (Telegram's own limits are kept by teloxide's Throttle).
+    pub concurrency: usize,
+    /// Attempts for one message on server errors and time-outs before it is given up.
+    pub max_attempts: u32,
+    /// First back-off after a failed attempt; doubles each time, capped at 5 minutes.
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telegram {
+    /// HTTP time-out for one Bot API call, in seconds.
+    pub request_timeout_secs: u64,
+    /// Long-polling wait, in seconds (must be below the request time-out).
+    pub polling_timeout_secs: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            bot_username: None,
+            invite_valid_days: 7,
+            rules: Rules::default(),
+            identifiers: Identifiers::default(),
+            delivery: Delivery::default(),
+            telegram: Telegram::default(),
+        }
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            publish_within_days: 2,
+            review_within_days: 3,
+            item_maxima: ItemMaxima::default(),
+        }
+    }
+}
+
+impl Default for Identifiers {
+    fn default() -> Self {
+        Self {
+            exam_no_pattern: "^[0-9]{6,16}$".into(),
+            reg_no_pattern: "^[0-9A-Za-z]{4,20}$".into(),
+        }
+    }
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            max_attempts: 8,
+            retry_base_ms: 2_000,
+        }
+    }
+}
+
+impl Default for Telegram {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            polling_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (it must exist), else `exam-review-bot.toml` if present, else the
+    /// defaults; then applies the environment overrides.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let file: Option<PathBuf> = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        let mut config = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok());
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(url) = var("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = url;
+        }
+        if let Some(name) = var("BOT_USERNAME").filter(|v| !v.is_empty()) {
+            self.bot_username = Some(name);
+        }
+    }
+
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.telegram.polling_timeout_secs as u64 >= self.telegram.request_timeout_secs {
+            bail!("telegram.polling_timeout_secs must be below telegram.request_timeout_secs");
+        }
+        if self.delivery.concurrency == 0 {
+            bail!("delivery.concurrency must be at least 1");
+        }
+        crate::domain::ids::IdPattern::new(&self.identifiers.exam_no_pattern)
+            .context("identifiers.exam_no_pattern is not a valid regular expression")?;
+        crate::domain::ids::IdPattern::new(&self.identifiers.reg_no_pattern)
+            .context("identifiers.reg_no_pattern is not a valid regular expression")?;
+        Ok(())
+    }
+
+    pub fn publish_rule(&self) -> DayCountRule {
+        DayCountRule {
+            days_after: self.rules.publish_within_days,
+        }
+    }
+
+    pub fn review_rule(&self) -> DayCountRule {
+        DayCountRule {
+            days_after: self.rules.review_within_days,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_env_overrides_it() {
+        let text = include_str!("../exam-review-bot.example.toml");
+        let mut config: Config = toml::from_str(text).unwrap();
+        config.check().unwrap();
+        config.apply_env(|k| (k == "DATABASE_URL").then(|| "postgres://x/y".to_string()));
+        assert_eq!(config.database_url, "postgres://x/y");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("databse_url = 'x'").is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! The outbox worker: delivers queued messages through teloxide's `Throttle` (which keeps
+//! Telegram's rate limits and waits out 429 `retry_after`), retries server errors and time-outs
+//! with back-off, records Telegram's message id, and marks chats that blocked the bot.
+//!
+//! Delivery is at least once: a row is leased before sending and marked after. A process killed
+//! between Telegram accepting a message and the mark (a window of one HTTP response) sends that
+//! one message again after restart. Messages to one chat go out in the order they were queued.
+//!
+//! Timing here (leases, back-off) is operational and uses the wall clock; the domain clock of
+//! the app is only for deadlines.
+
+use crate::app::App;
+use crate::domain::Role;
+use crate::store::outbox::{self, Outgoing, Row};
+use crate::store::people;
+use chrono::Utc;
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Duration;
+use teloxide::adaptors::Throttle;
+use teloxide::prelude::*;
+use teloxide::types::{InputFile, ParseMode};
+use teloxide::{ApiError, RequestError};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub type TgBot = Throttle<Bot>;
+
+/// How long a claimed row stays ours before another worker may take it over.
+const LEASE: Duration = Duration::from_secs(120);
+/// How often the worker looks for due rows when nobody woke it.
+const POLL: Duration = Duration::from_millis(500);
+const ALERTS: &str = "alerts";
+
+enum Outcome {
+    Sent(i64),
+    /// The chat blocked the bot, was deleted, or never existed.
+    Unreachable(String),
+    /// Worth another try (server error, time-out, network).
+    Retry(String),
+    /// Will never work (for example a malformed message).
+    Failed(String),
+}
+
+/// Runs until `stop` turns true, then lets in-flight sends finish.
+pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let concurrency = app.config.delivery.concurrency;
+    let mut inflight: JoinSet<i64> = JoinSet::new();
+    let mut busy_chats: HashSet<i64> = HashSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let mut started = 0;
+        let free = concurrency.saturating_sub(inflight.len());
+        if free > 0 {
+            match claim_groups(&app, &busy_chats, free).await {
+                Ok(groups) => {
+                    for (chat, rows) in groups {
+                        busy_chats.insert(chat);
+                        started += 1;
+                        let (app, bot) = (app.clone(), bot.clone());
+                        inflight.spawn(async move {
+                            for row in rows {
+                                if let Err(e) = deliver(&app, &bot, row).await {
+                                    tracing::error!("delivery bookkeeping failed: {e:#}");
+                                }
+                            }
+                            chat
+                        });
+                    }
+                }
+                Err(e) => tracing::error!("cannot read the outbox: {e:#}"),
+            }
+        }
+        if started > 0 && inflight.len() < concurrency {
+            continue;
+        }
+        tokio::select! {
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                if let Ok(chat) = done {
+                    busy_chats.remove(&chat);
+                }
+            }
+            _ = app.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    while inflight.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Claims due rows for up to `free` chats that have nothing in flight, keeping each chat's order.
+async fn claim_groups(
+    app: &App,
+    busy: &HashSet<i64>,
+    free: usize,
+) -> anyhow::Result<Vec<(i64, Vec<Row>)>> {
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(LEASE)?;
+    let mut conn = app.db.pool.acquire().await?;
+    let due = outbox::due(&mut conn, now, 500).await?;
+    let mut groups: Vec<(i64, Vec<i64>)> = Vec::new();
+    for (id, chat) in due {
+        if busy.contains(&chat) {
+            continue;
+        }
+        if let Some((_, ids)) = groups.iter_mut().find(|(c, _)| *c == chat) {
+            ids.push(id);
+        } else if groups.len() < free {
+            groups.push((chat, vec![id]));
+        }
+    }
+    let mut claimed = Vec::new();
+    for (chat, ids) in groups {
+        let mut rows = Vec::new();
+        for id in ids {
+            // Stop at the first row someone else holds, so this chat's order is kept.
+            match outbox::claim(&mut conn, id, now, lease_until).await? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        if !rows.is_empty() {
+            claimed.push((chat, rows));
+        }
+    }
+    Ok(claimed)
+}
+
+async fn deliver(app: &App, bot: &TgBot, row: Row) -> anyhow::Result<()> {
+    let mut conn = app.db.pool.acquire().await?;
+    if people::is_unreachable(&mut conn, row.chat_id).await? {
+        outbox::mark_failed(&mut conn, row.id, "chat unreachable").await?;
+        drop(conn);
+        return finish_batch(app, &row).await;
+    }
+    drop(conn);
+    let outcome = send(bot, &row).await;
+    let now = Utc::now();
+    let mut tx = app.db.begin().await?;
+    match &outcome {
+        Outcome::Sent(message_id) => {
+            outbox::mark_sent(&mut tx, row.id, *message_id, now).await?;
+        }
+        Outcome::Retry(error) if (row.attempts as u32) < app.config.delivery.max_attempts => {
+            let backoff = backoff(app.config.delivery.retry_base_ms, row.attempts as u32);
+            tracing::warn!(
+                outbox_id = row.id,
+                attempt = row.attempts,
+                "send failed, retrying in {backoff:?}: {error}"
+            );
+            outbox::mark_retry(
+                &mut tx,
+                row.id,
+                now + chrono::Duration::from_std(backoff)?,
+                error,
+            )
+            .await?;
+        }
+        Outcome::Retry(error) | Outcome::Failed(error) => {
+            tracing::error!(outbox_id = row.id, "giving up on a message: {error}");
+            outbox::mark_failed(&mut tx, row.id, error).await?;
+            if row.batch.as_deref() != Some(ALERTS) {
+                let who = describe_chat(&mut tx, row.chat_id).await?;
+                let body = app
+                    .render
+                    .render("delivery_failed", &json!({"who": who, "reason": error}))?;
+                alert_city_admins(&mut tx, body, format!("failed:{}", row.id)).await?;
+            }
+        }
+        Outcome::Unreachable(reason) => {
+            tracing::warn!(chat_id = row.chat_id, "chat unreachable: {reason}");
+            outbox::mark_failed(&mut tx, row.id, reason).await?;
+            if people::mark_unreachable(&mut tx, row.chat_id, reason, now).await? {
+                let who = describe_chat(&mut tx, row.chat_id).await?;
+                let body = app.render.render(
+                    "delivery_unreachable",
+                    &json!({"who": who, "reason": reason}),
+                )?;
+                alert_city_admins(
+                    &mut tx,
+                    body,
+                    format!("unreachable:{}:{}", row.chat_id, row.id),
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    if !matches!(outcome, Outcome::Retry(_))
+        || row.attempts as u32 >= app.config.delivery.max_attempts
+    {
+        finish_batch(app, &row).await?;
+    }
+    app.outbox_wake.notify_one();
+    Ok(())
+}
+
+async fn send(bot: &TgBot, row: &Row) -> Outcome {
+    let markup = match row
+        .reply_markup
+        .as_deref()
+        .map(serde_json::from_str::<teloxide::types::InlineKeyboardMarkup>)
+    {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => return Outcome::Failed(format!("stored keyboard is not valid: {e}")),
+    };
+    let chat = ChatId(row.chat_id);
+    let result = match (&row.document_name, &row.document) {
+        (Some(name), Some(bytes)) => {
+            let mut req = bot
+                .send_document(
+                    chat,
+                    InputFile::memory(bytes.clone()).file_name(name.clone()),
+                )
+                .caption(row.body.clone())
+                .parse_mode(ParseMode::Html);
+            if let Some(m) = markup {
+                req = req.reply_markup(m);
+            }
+            req.await
+        }
+        _ => {
+            let mut req = bot
+                .send_message(chat, row.body.clone())
+                .parse_mode(ParseMode::Html);
+            if let Some(m) = markup {
+                req = req.reply_markup(m);
+            }
+            req.await
+        }
+    };
+    match result {
+        Ok(message) => Outcome::Sent(i64::from(message.id.0)),
+        Err(e) => classify(e),
+    }
+}
+
+fn classify(e: RequestError) -> Outcome {
+    match e {
+        RequestError::Api(
+            ApiError::BotBlocked
+            | ApiError::UserDeactivated
+            | ApiError::ChatNotFound
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+            | ApiError::CantInitiateConversation
+            | ApiError::CantTalkWithBots,
+        ) => Outcome::Unreachable(e.to_string()),
+        RequestError::Api(ApiError::Unknown(ref text))
+            if [
+                "Internal Server Error",
+                "Bad Gateway",
+                "Gateway",
+                "Service Unavailable",
+            ]
+            .iter()
+            .any(|s| text.contains(s)) =>
+        {
+            Outcome::Retry(e.to_string())
+        }
+        RequestError::Network(_)
+        | RequestError::Io(_)
+        | RequestError::InvalidJson { .. }
+        | RequestError::RetryAfter(_) => Outcome::Retry(e.to_string()),
+        other => Outcome::Failed(other.to_string()),
+    }
+}
+
+/// 1×, 2×, 4× … the base, capped at five minutes.
+fn backoff(base_ms: u64, attempt: u32) -> Duration {
+    let factor = 1u64 << attempt.saturating_sub(1).min(16);
+    Duration::from_millis(base_ms.saturating_mul(factor).min(300_000))
+}
+
+/// Names the people behind a chat for an alert ("王老师（school-contact, 3001）").
+async fn describe_chat(conn: &mut sqlx::AnyConnection, chat_id: i64) -> anyhow::Result<String> {
+    let people = people::of_chat(conn, chat_id).await?;
+    if people.is_empty() {
+        return Ok(format!("chat {chat_id}"));
+    }
+    Ok(people
+        .iter()
+        .map(|(name, unit)| format!("{name}（{unit}）"))
+        .collect::<Vec<_>>()
+        .join("、"))
+}
+
+async fn alert_city_admins(
+    conn: &mut sqlx::AnyConnection,
+    body: String,
+    key: String,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    for admin in people::all_holders(conn, Role::CityAdmin).await? {
+        let msg = Outgoing {
+            chat_id: admin.chat_id,
+            body: body.clone(),
+            dedupe_key: Some(format!("{key}:{}", admin.chat_id)),
+            batch: Some(ALERTS.into()),
+            ..Outgoing::default()
+        };
+        outbox::enqueue(conn, &msg, now).await?;
+    }
+    Ok(())
+}
+
+/// When the last message of a publication fan-out is finished, the city admins hear the tally.
+async fn finish_batch(app: &App, row: &Row) -> anyhow::Result<()> {
+    let Some(batch) = row.batch.as_deref().filter(|b| b.starts_with("publish:")) else {
+        return Ok(());
+    };
+    let mut tx = app.db.begin().await?;
+    if outbox::open_in_batch(&mut tx, batch).await? == 0 {
+        let (sent, failed) = outbox::batch_outcome(&mut tx, batch).await?;
+        let body = app.render.render(
+            "publish_delivered",
+            &json!({"sent": sent, "failed": failed}),
+        )?;
+        // The tally in the key: a later fan-out of the same season reports again.
+        alert_city_admins(&mut tx, body, format!("{batch}:done:{}", sent + failed)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1000, 1), Duration::from_secs(1));
+        assert_eq!(backoff(1000, 2), Duration::from_secs(2));
+        assert_eq!(backoff(1000, 4), Duration::from_secs(8));
+        assert_eq!(backoff(1000, 30), Duration::from_secs(300));
+    }
+}

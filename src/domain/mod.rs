@@ -1,0 +1,11 @@
+//! Pure domain types and their rules. Nothing here does I/O.
+
+pub mod deadline;
+pub mod ids;
+pub mod role;
+pub mod score;
+pub mod unit;
+
+pub use role::Role;
+pub use score::Score;
+pub use unit::UnitKind;

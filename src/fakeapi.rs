@@ -1,0 +1,725 @@
+//! A fake Telegram Bot API server on loopback, shared by the tests and the offline demo.
+//!
+//! The real bot talks to it through `TELOXIDE_API_URL`. It records every call, keeps every chat's
+//! messages (with their edits), lets a caller speak as several users (messages, `/start` payloads,
+//! button presses) and can inject Telegram's failures: 429 with `retry_after`, 5xx, time-outs and
+//! blocked chats. Method names are matched case-insensitively, as teloxide sends PascalCase.
+
+use axum::Router;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+pub const BOT_ID: i64 = 7_000_000_001;
+pub const BOT_USERNAME: &str = "ExamReviewBot";
+
+/// A message the bot sent, as it stands now (edits applied).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message_id: i64,
+    pub chat_id: i64,
+    /// The text, or the caption of a document.
+    pub text: String,
+    pub document: Option<(String, Vec<u8>)>,
+    pub reply_markup: Option<Value>,
+    pub edits: usize,
+    pub at: Instant,
+}
+
+impl Sent {
+    /// The text as a Telegram client shows it: HTML tags gone, entities decoded.
+    pub fn visible_text(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut in_tag = false;
+        for c in self.text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                _ if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+    }
+
+    /// The labels and callback data of the inline buttons, row by row flattened.
+    pub fn buttons(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(rows) = self
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"].as_array())
+        {
+            for row in rows {
+                for b in row.as_array().into_iter().flatten() {
+                    out.push((
+                        b["text"].as_str().unwrap_or_default().to_string(),
+                        b["callback_data"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One call to the API, answered or not.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub chat_id: Option<i64>,
+    pub at: Instant,
+    /// The HTTP status the fake answered with.
+    pub status: u16,
+    pub params: Value,
+}
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// HTTP 429 with `parameters.retry_after` seconds.
+    RetryAfter(u32),
+    /// HTTP 500.
+    ServerError,
+    /// Wait this long, then answer 504 without delivering (the client should have given up).
+    Timeout(Duration),
+    /// HTTP 403 "Forbidden: bot was blocked by the user".
+    Blocked,
+}
+
+#[derive(Debug, Clone)]
+struct FaultRule {
+    method: Option<String>,
+    chat_id: Option<i64>,
+    remaining: usize,
+    fault: Fault,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_update_id: i64,
+    next_message_id: i64,
+    next_callback_id: i64,
+    updates: VecDeque<Value>,
+    sent: Vec<Sent>,
+    calls: Vec<Call>,
+    faults: Vec<FaultRule>,
+    /// (answered callback query id, text, show_alert)
+    callback_answers: Vec<(String, String, bool)>,
+    commands: Option<Value>,
+    hold_sends: bool,
+    held: usize,
+    drop_held: bool,
+}
+
+#[derive(Clone)]
+pub struct FakeTelegram {
+    inner: Arc<Mutex<Inner>>,
+    updates_ready: Arc<Notify>,
+    release: Arc<Notify>,
+    url: String,
+    server: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeTelegram {
+    /// Starts the server on a free loopback port.
+    pub async fn start() -> std::io::Result<FakeTelegram> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let fake = FakeTelegram {
+            inner: Arc::new(Mutex::new(Inner {
+                next_update_id: 1,
+                next_message_id: 1,
+                ..Inner::default()
+            })),
+            updates_ready: Arc::new(Notify::new()),
+            release: Arc::new(Notify::new()),
+            url: format!("http://{addr}/"),
+            server: Arc::new(tokio::spawn(async {})),
+        };
+        let app = Router::new()
+            .route("/{token}/{method}", axum::routing::any(handle))
+            .with_state(fake.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Ok(FakeTelegram {
+            server: Arc::new(server),
+            ..fake
+        })
+    }
+
+    /// The base URL to put in `TELOXIDE_API_URL`.
+    pub fn api_url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn stop(&self) {
+        self.server.abort();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A person in Telegram (a private chat with the same id as the user).
+    pub fn user(&self, id: i64, first_name: &str) -> FakeUser {
+        FakeUser {
+            fake: self.clone(),
+            id,
+            first_name: first_name.to_string(),
+        }
+    }
+
+    fn push_update(&self, update: Value) {
+        let mut inner = self.lock();
+        let id = inner.next_update_id;
+        inner.next_update_id += 1;
+        let mut update = update;
+        update["update_id"] = json!(id);
+        inner.updates.push_back(update);
+        drop(inner);
+        self.updates_ready.notify_waiters();
+    }
+
+    /// Every message the bot sent to a chat, in order.
+    pub fn messages_to(&self, chat_id: i64) -> Vec<Sent> {
+        self.lock()
+            .sent
+            .iter()
+            .filter(|m| m.chat_id == chat_id)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_sent(&self) -> Vec<Sent> {
+        self.lock().sent.clone()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    pub fn callback_answers(&self) -> Vec<(String, String, bool)> {
+        self.lock().callback_answers.clone()
+    }
+
+    pub fn commands(&self) -> Option<Value> {
+        self.lock().commands.clone()
+    }
+
+    /// Number of updates the bot has not yet fetched and confirmed.
+    pub fn pending_updates(&self) -> usize {
+        self.lock().updates.len()
+    }
+
+    /// Makes the next `times` calls of `method` (any method when None) to `chat_id` (any chat when
+    /// None) fail with `fault`.
+    pub fn inject(&self, method: Option<&str>, chat_id: Option<i64>, times: usize, fault: Fault) {
+        self.lock().faults.push(FaultRule {
+            method: method.map(str::to_ascii_lowercase),
+            chat_id,
+            remaining: times,
+            fault,
+        });
+    }
+
+    /// While held, send calls wait unanswered and are not delivered; `drop_held` then answers
+    /// them with an error without delivering (the process that made them is gone).
+    pub fn hold_sends(&self) {
+        self.lock().hold_sends = true;
+    }
+
+    pub fn held(&self) -> usize {
+        self.lock().held
+    }
+
+    pub fn drop_held(&self) {
+        let mut inner = self.lock();
+        inner.hold_sends = false;
+        inner.drop_held = true;
+        drop(inner);
+        self.release.notify_waiters();
+    }
+
+    /// Waits until `cond` holds over the recorded messages, up to `limit` of real time; returns
+    /// whether it did. (Waiting for asynchronous work, not a timing assertion.)
+    pub async fn wait_until(&self, limit: Duration, cond: impl Fn(&FakeTelegram) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A readable transcript of one chat, for the demo and for failing tests.
+    pub fn transcript(&self, chat_id: i64) -> String {
+        let mut out = String::new();
+        for m in self.messages_to(chat_id) {
+            out.push_str(&m.visible_text());
+            if let Some((name, bytes)) = &m.document {
+                out.push_str(&format!("\n[附件 {name}, {} 字节]", bytes.len()));
+            }
+            for (label, _) in m.buttons() {
+                out.push_str(&format!(" [{label}]"));
+            }
+            out.push_str("\n---\n");
+        }
+        out
+    }
+}
+
+/// A Telegram user the test or demo speaks as.
+#[derive(Clone)]
+pub struct FakeUser {
+    fake: FakeTelegram,
+    pub id: i64,
+    pub first_name: String,
+}
+
+impl FakeUser {
+    fn user_json(&self) -> Value {
+        json!({"id": self.id, "is_bot": false, "first_name": self.first_name, "language_code": "zh-hans"})
+    }
+
+    fn private_chat(&self) -> Value {
+        json!({"id": self.id, "type": "private", "first_name": self.first_name})
+    }
+
+    /// Sends a text message in the private chat with the bot.
+    pub fn send(&self, text: &str) {
+        self.send_in(self.private_chat(), text);
+    }
+
+    /// Sends a text message in a group the bot is in.
+    pub fn send_in_group(&self, group_id: i64, text: &str) {
+        self.send_in(
+            json!({"id": group_id, "type": "group", "title": "考务群"}),
+            text,
+        );
+    }
+
+    fn send_in(&self, chat: Value, text: &str) {
+        let message_id = {
+            let mut inner = self.fake.lock();
+            inner.next_message_id += 1;
+            inner.next_message_id
+        };
+        let mut message = json!({
+            "message_id": message_id,
+            "date": unix_now(),
+            "chat": chat,
+            "from": self.user_json(),
+            "text": text,
+        });
+        if text.starts_with('/') {
+            let len = text
+                .split_whitespace()
+                .next()
+                .unwrap_or(text)
+                .encode_utf16()
+                .count();
+            message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
+        }
+        self.fake.push_update(json!({"message": message}));
+    }
+
+    /// Sends a sticker (anything that is not text).
+    pub fn send_sticker(&self) {
+        let message = json!({
+            "message_id": 1,
+            "date": unix_now(),
+            "chat": self.private_chat(),
+            "from": self.user_json(),
+            "sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512,
+                        "height": 512, "is_animated": false, "is_video": false},
+        });
+        self.fake.push_update(json!({"message": message}));
+    }
+
+    /// Presses the button labelled `label` on the newest message in this user's private chat
+    /// that has one. Panics when there is none (a test bug worth seeing).
+    pub fn press(&self, label: &str) {
+        let target = self
+            .fake
+            .messages_to(self.id)
+            .into_iter()
+            .rev()
+            .find_map(|m| {
+                m.buttons()
+                    .into_iter()
+                    .find(|(l, _)| l == label)
+                    .map(|(_, data)| (m, data))
+            });
+        let (message, data) = target.unwrap_or_else(|| {
+            panic!(
+                "no button {label:?} in chat {}:\n{}",
+                self.id,
+                self.fake.transcript(self.id)
+            )
+        });
+        self.press_data(&message, &data);
+    }
+
+    /// Presses with arbitrary callback data on a given message (as a crafted client could).
+    pub fn press_data(&self, message: &Sent, data: &str) {
+        let id = {
+            let mut inner = self.fake.lock();
+            inner.next_callback_id += 1;
+            inner.next_callback_id
+        };
+        let chat = if message.chat_id == self.id {
+            self.private_chat()
+        } else if message.chat_id < 0 {
+            json!({"id": message.chat_id, "type": "group", "title": "考务群"})
+        } else {
+            json!({"id": message.chat_id, "type": "private", "first_name": "other"})
+        };
+        self.fake.push_update(json!({"callback_query": {
+            "id": format!("cq{id}"),
+            "from": self.user_json(),
+            "chat_instance": format!("ci{}", message.chat_id),
+            "data": data,
+            "message": message_json(message, chat),
+        }}));
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn bot_user() -> Value {
+    json!({"id": BOT_ID, "is_bot": true, "first_name": "中招实验考试", "username": BOT_USERNAME})
+}
+
+fn chat_json(chat_id: i64) -> Value {
+    if chat_id < 0 {
+        json!({"id": chat_id, "type": "group", "title": "考务群"})
+    } else {
+        json!({"id": chat_id, "type": "private", "first_name": "user"})
+    }
+}
+
+fn message_json(m: &Sent, chat: Value) -> Value {
+    let mut v = json!({
+        "message_id": m.message_id,
+        "date": unix_now(),
+        "chat": chat,
+        "from": bot_user(),
+    });
+    match &m.document {
+        Some((name, bytes)) => {
+            v["document"] = json!({"file_id": format!("doc{}", m.message_id),
+                "file_unique_id": format!("u{}", m.message_id), "file_name": name,
+                "file_size": bytes.len()});
+            v["caption"] = json!(m.text);
+        }
+        None => v["text"] = json!(m.text),
+    }
+    if let Some(markup) = &m.reply_markup {
+        v["reply_markup"] = markup.clone();
+    }
+    v
+}
+
+const SEND_METHODS: [&str; 2] = ["sendmessage", "senddocument"];
+
+fn ok(result: Value) -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "result": result})),
+    )
+        .into_response()
+}
+
+fn err(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Reads the call's parameters from JSON or multipart (with a file).
+async fn read_params(request: Request) -> (Value, Option<(String, Vec<u8>)>) {
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if content_type.starts_with("multipart/form-data") {
+        let mut params = serde_json::Map::new();
+        let mut file = None;
+        if let Ok(mut multipart) = Multipart::from_request(request, &()).await {
+            while let Ok(Some(field)) = multipart.next_field().await {
+                let name = field.name().unwrap_or_default().to_string();
+                let file_name = field.file_name().map(str::to_string);
+                let Ok(data) = field.bytes().await else { break };
+                match file_name {
+                    Some(f) => file = Some((f, data.to_vec())),
+                    None => {
+                        let text = String::from_utf8_lossy(&data).to_string();
+                        // Keyboards and numbers arrive as JSON text inside the form.
+                        let value = serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .filter(|v| v.is_object() || v.is_array() || v.is_number())
+                            .unwrap_or(Value::String(text));
+                        params.insert(name, value);
+                    }
+                }
+            }
+        }
+        (Value::Object(params), file)
+    } else {
+        let body = axum::body::to_bytes(request.into_body(), 64 << 20)
+            .await
+            .unwrap_or_default();
+        (serde_json::from_slice(&body).unwrap_or(json!({})), None)
+    }
+}
+
+async fn handle(
+    State(fake): State<FakeTelegram>,
+    Path((_token, method)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let method = method.to_ascii_lowercase();
+    let (params, file) = read_params(request).await;
+    let chat_id = params.get("chat_id").and_then(|v| match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    let is_send = SEND_METHODS.contains(&method.as_str());
+
+    // Holding: the call waits, and is then dropped without delivery.
+    if is_send && fake.lock().hold_sends {
+        fake.lock().held += 1;
+        loop {
+            let released = fake.release.notified();
+            if fake.lock().drop_held {
+                break;
+            }
+            released.await;
+        }
+        fake.lock().held -= 1;
+        return err(StatusCode::BAD_GATEWAY, "Bad Gateway", None);
+    }
+
+    let fault = {
+        let mut inner = fake.lock();
+        let found = inner.faults.iter_mut().find(|r| {
+            r.remaining > 0
+                && r.method.as_deref().is_none_or(|m| m == method)
+                && r.chat_id.is_none_or(|c| Some(c) == chat_id)
+        });
+        found.map(|r| {
+            r.remaining -= 1;
+            r.fault.clone()
+        })
+    };
+    let record = |status: u16| {
+        fake.lock().calls.push(Call {
+            method: method.clone(),
+            chat_id,
+            at: Instant::now(),
+            status,
+            params: params.clone(),
+        });
+    };
+    if let Some(fault) = fault {
+        return match fault {
+            Fault::RetryAfter(secs) => {
+                record(429);
+                err(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("Too Many Requests: retry after {secs}"),
+                    Some(json!({"retry_after": secs})),
+                )
+            }
+            Fault::ServerError => {
+                record(500);
+                err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                    None,
+                )
+            }
+            Fault::Timeout(d) => {
+                tokio::time::sleep(d).await;
+                record(504);
+                err(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout", None)
+            }
+            Fault::Blocked => {
+                record(403);
+                err(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden: bot was blocked by the user",
+                    None,
+                )
+            }
+        };
+    }
+
+    match method.as_str() {
+        "getme" => {
+            record(200);
+            let mut me = bot_user();
+            me["can_join_groups"] = json!(true);
+            me["can_read_all_group_messages"] = json!(false);
+            me["supports_inline_queries"] = json!(false);
+            me["has_main_web_app"] = json!(false);
+            ok(me)
+        }
+        "getwebhookinfo" => {
+            record(200);
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "deletewebhook" | "setmycommands" | "setchatmenubutton" => {
+            record(200);
+            if method == "setmycommands" {
+                fake.lock().commands = params.get("commands").cloned();
+            }
+            ok(json!(true))
+        }
+        "getupdates" => get_updates(&fake, &params).await,
+        "sendmessage" | "senddocument" => {
+            let Some(chat_id) = chat_id else {
+                record(400);
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: chat_id is empty",
+                    None,
+                );
+            };
+            let text_key = if method == "senddocument" {
+                "caption"
+            } else {
+                "text"
+            };
+            let text = params[text_key].as_str().unwrap_or_default().to_string();
+            if method == "sendmessage" && text.is_empty() {
+                record(400);
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: message text is empty",
+                    None,
+                );
+            }
+            let limit = if method == "senddocument" { 1024 } else { 4096 };
+            if text.encode_utf16().count() > limit {
+                record(400);
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: message is too long",
+                    None,
+                );
+            }
+            let mut inner = fake.lock();
+            inner.next_message_id += 1;
+            let sent = Sent {
+                message_id: inner.next_message_id,
+                chat_id,
+                text,
+                document: file,
+                reply_markup: params.get("reply_markup").cloned().filter(|v| !v.is_null()),
+                edits: 0,
+                at: Instant::now(),
+            };
+            let reply = message_json(&sent, chat_json(chat_id));
+            inner.sent.push(sent);
+            drop(inner);
+            record(200);
+            ok(reply)
+        }
+        "editmessagetext" | "editmessagereplymarkup" | "editmessagecaption" => {
+            let message_id = params["message_id"].as_i64();
+            let mut inner = fake.lock();
+            let found = inner
+                .sent
+                .iter_mut()
+                .find(|m| Some(m.message_id) == message_id && Some(m.chat_id) == chat_id);
+            let Some(m) = found else {
+                drop(inner);
+                record(400);
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: message to edit not found",
+                    None,
+                );
+            };
+            if let Some(text) = params
+                .get("text")
+                .or(params.get("caption"))
+                .and_then(Value::as_str)
+            {
+                m.text = text.to_string();
+            }
+            m.reply_markup = params.get("reply_markup").cloned().filter(|v| !v.is_null());
+            m.edits += 1;
+            let reply = message_json(m, chat_json(m.chat_id));
+            drop(inner);
+            record(200);
+            ok(reply)
+        }
+        "answercallbackquery" => {
+            fake.lock().callback_answers.push((
+                params["callback_query_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                params["text"].as_str().unwrap_or_default().to_string(),
+                params["show_alert"].as_bool().unwrap_or(false),
+            ));
+            record(200);
+            ok(json!(true))
+        }
+        _ => {
+            record(404);
+            err(StatusCode::NOT_FOUND, "Not Found: method not found", None)
+        }
+    }
+}
+
+async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
+    let offset = params["offset"].as_i64().unwrap_or(0);
+    let wait = params["timeout"].as_u64().unwrap_or(0).min(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let ready = fake.updates_ready.notified();
+        {
+            let mut inner = fake.lock();
+            while inner
+                .updates
+                .front()
+                .is_some_and(|u| u["update_id"].as_i64().unwrap_or(0) < offset)
+            {
+                inner.updates.pop_front();
+            }
+            if !inner.updates.is_empty() || tokio::time::Instant::now() >= deadline {
+                let updates: Vec<Value> = inner.updates.iter().cloned().collect();
+                return ok(Value::Array(updates));
+            }
+        }
+        tokio::select! {
+            _ = ready => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}

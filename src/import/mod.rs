@@ -1,0 +1,45 @@
+//! Reading and checking the files offices send: units and scores. Checks collect every problem
+//! with its row and column; nothing is written unless the whole file is clean.
+
+pub mod scores;
+pub mod table;
+pub mod units;
+
+use std::fmt;
+
+/// One thing wrong with one cell (or one row, when `column` names the row's key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub row: usize,
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Problem {
+    pub fn new(row: usize, column: &str, value: &str, reason: impl Into<String>) -> Self {
+        Self {
+            row,
+            column: column.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "row {}, column {}, value \"{}\": {}",
+            self.row, self.column, self.value, self.reason
+        )
+    }
+}
+
+/// The outcome of a refused import: the problems, in file order.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) found; nothing was imported", problems.len())]
+pub struct Refused {
+    pub problems: Vec<Problem>,
+}

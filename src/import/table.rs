@@ -1,0 +1,205 @@
+//! Reads an office's table — .xlsx, or .csv saved by Excel in UTF-8 or GB18030/GBK — into rows
+//! of cell texts under a header, so that the checks never care where a row came from.
+
+use super::Problem;
+use anyhow::{Context, bail};
+use calamine::{Data, Reader};
+use std::borrow::Cow;
+use std::path::Path;
+
+/// The cells of a table: a header and data rows numbered as a spreadsheet shows them (the header
+/// is row 1).
+pub struct Table {
+    pub header: Vec<String>,
+    rows: Box<dyn Iterator<Item = Result<(usize, Vec<String>), Problem>>>,
+}
+
+impl Table {
+    pub fn open(path: &Path) -> anyhow::Result<Table> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match ext.as_str() {
+            "csv" | "txt" => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Table::from_csv_bytes(bytes)
+            }
+            "xlsx" | "xlsm" | "xls" | "ods" => Table::from_workbook(path),
+            _ => bail!(
+                "{}: unsupported file type; use .xlsx or .csv (UTF-8 or GB18030)",
+                path.display()
+            ),
+        }
+    }
+
+    /// CSV in UTF-8 (with or without BOM) or, when the bytes are not UTF-8, GB18030 (a superset
+    /// of GBK, which is what Excel on a Chinese Windows saves).
+    pub fn from_csv_bytes(bytes: Vec<u8>) -> anyhow::Result<Table> {
+        let text = decode(bytes);
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(std::io::Cursor::new(text.into_bytes()));
+        let mut records = reader.into_records();
+        let header = match records.next() {
+            Some(r) => r.context("cannot read the header row")?,
+            None => bail!("the file is empty"),
+        };
+        let header = header.iter().map(normalize_header).collect();
+        let rows = records.enumerate().map(|(i, r)| {
+            let record =
+                r.map_err(|e| Problem::new(i + 2, "(整行)", "", format!("CSV 格式错误：{e}")))?;
+            Ok((i + 2, record.iter().map(|c| c.trim().to_string()).collect()))
+        });
+        Ok(Table {
+            header,
+            rows: Box::new(rows),
+        })
+    }
+
+    fn from_workbook(path: &Path) -> anyhow::Result<Table> {
+        let mut book = calamine::open_workbook_auto(path)
+            .with_context(|| format!("cannot open workbook {}", path.display()))?;
+        let range = book
+            .worksheet_range_at(0)
+            .context("the workbook has no sheet")?
+            .context("cannot read the first sheet")?;
+        let mut rows = range.rows();
+        let header = match rows.next() {
+            Some(r) => r.iter().map(|c| normalize_header(&cell_text(c))).collect(),
+            None => bail!("the first sheet is empty"),
+        };
+        let data: Vec<(usize, Vec<String>)> = rows
+            .enumerate()
+            .map(|(i, r)| (i + 2, r.iter().map(cell_text).collect()))
+            .collect();
+        Ok(Table {
+            header,
+            rows: Box::new(data.into_iter().map(Ok)),
+        })
+    }
+
+    /// The data rows; blank rows (all cells empty, as Excel leaves at the end) are skipped.
+    pub fn rows(self) -> impl Iterator<Item = Result<(usize, Vec<String>), Problem>> {
+        self.rows.filter(|r| match r {
+            Ok((_, cells)) => cells.iter().any(|c| !c.is_empty()),
+            Err(_) => true,
+        })
+    }
+}
+
+fn decode(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(mut s) => {
+            if s.starts_with('\u{feff}') {
+                s.drain(..3);
+            }
+            s
+        }
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
+            match text {
+                Cow::Borrowed(s) => s.to_string(),
+                Cow::Owned(s) => s,
+            }
+        }
+    }
+}
+
+/// "姓  名", "姓　名" and "姓名" are the same column.
+fn normalize_header(h: &str) -> String {
+    h.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
+        .collect()
+}
+
+/// A cell as the text an office typed: whole numbers without ".0", dates as YYYY-MM-DD.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                // Scores like 28.5 come as floats; Excel's binary noise (28.499999) is rounded.
+                let s = format!("{f:.4}");
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        }
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) => match d.as_datetime() {
+            Some(dt) if dt.time() == chrono::NaiveTime::MIN => dt.date().to_string(),
+            Some(dt) => dt.to_string(),
+            None => d.as_f64().to_string(),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Finds the columns a checker needs by header name.
+pub struct Columns {
+    positions: Vec<Option<usize>>,
+}
+
+impl Columns {
+    /// `required` must all be present; `optional` may be missing. Returns the missing ones as an
+    /// error naming them.
+    pub fn locate(header: &[String], required: &[&str], optional: &[&str]) -> anyhow::Result<Self> {
+        let find = |name: &str| header.iter().position(|h| h == name);
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|n| find(n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "the header row lacks column(s): {} (found: {})",
+                missing.join(", "),
+                header.join(", ")
+            );
+        }
+        Ok(Columns {
+            positions: required.iter().chain(optional).map(|n| find(n)).collect(),
+        })
+    }
+
+    /// The cell of column number `i` (in the order given to `locate`), "" when absent.
+    pub fn get<'a>(&self, row: &'a [String], i: usize) -> &'a str {
+        self.positions[i]
+            .and_then(|p| row.get(p))
+            .map_or("", String::as_str)
+    }
+
+    pub fn has(&self, i: usize) -> bool {
+        self.positions[i].is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gb18030_and_utf8_with_bom_read_the_same() {
+        let text = "代码,名称\nA1,焦作市第一中学\n";
+        let (gbk, _, _) = encoding_rs::GB18030.encode(text);
+        let mut bom = vec![0xEF, 0xBB, 0xBF];
+        bom.extend_from_slice(text.as_bytes());
+        for bytes in [gbk.into_owned(), bom] {
+            let t = Table::from_csv_bytes(bytes).unwrap();
+            assert_eq!(t.header, vec!["代码", "名称"]);
+            let rows: Vec<_> = t.rows().map(|r| r.unwrap()).collect();
+            assert_eq!(
+                rows,
+                vec![(2, vec!["A1".to_string(), "焦作市第一中学".to_string()])]
+            );
+        }
+    }
+}

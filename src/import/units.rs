@@ -1,0 +1,121 @@
+//! The units file: 代码, 名称, 类型 (市 / 县区 / 学校), 上级代码, 市直属 (是 / 否, blank = 否).
+
+use super::Problem;
+use super::table::{Columns, Table};
+use crate::domain::UnitKind;
+use crate::store::units::Unit;
+use std::collections::HashMap;
+
+const COLUMNS: [&str; 4] = ["代码", "名称", "类型", "上级代码"];
+const CITY_DIRECT: &str = "市直属";
+
+/// Checks the whole file against itself and the units already known. Returns the units to write
+/// or every problem.
+pub fn check(table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
+    let cols = Columns::locate(&table.header, &COLUMNS, &[CITY_DIRECT])?;
+    let mut problems = Vec::new();
+    let mut parsed: Vec<(usize, Unit)> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for row in table.rows() {
+        let (n, cells) = match row {
+            Ok(r) => r,
+            Err(p) => {
+                problems.push(p);
+                continue;
+            }
+        };
+        let code = cols.get(&cells, 0);
+        let name = cols.get(&cells, 1);
+        let kind_text = cols.get(&cells, 2);
+        let parent = cols.get(&cells, 3);
+        let direct_text = cols.get(&cells, 4);
+        let before = problems.len();
+        if code.is_empty() {
+            problems.push(Problem::new(n, "代码", code, "不能为空"));
+        } else if let Some(first) = seen.insert(code.to_string(), n) {
+            problems.push(Problem::new(n, "代码", code, format!("与第{first}行重复")));
+        }
+        if name.is_empty() {
+            problems.push(Problem::new(n, "名称", name, "不能为空"));
+        }
+        let kind = UnitKind::from_label(kind_text);
+        if kind.is_none() {
+            problems.push(Problem::new(n, "类型", kind_text, "应为 市、县区 或 学校"));
+        }
+        let city_direct = match direct_text {
+            "" | "否" => false,
+            "是" => true,
+            _ => {
+                problems.push(Problem::new(
+                    n,
+                    CITY_DIRECT,
+                    direct_text,
+                    "应为 是 或 否（空白为否）",
+                ));
+                false
+            }
+        };
+        if city_direct && kind != Some(UnitKind::School) {
+            problems.push(Problem::new(
+                n,
+                CITY_DIRECT,
+                direct_text,
+                "只有学校可以是市直属",
+            ));
+        }
+        if kind == Some(UnitKind::City) && !parent.is_empty() {
+            problems.push(Problem::new(n, "上级代码", parent, "市级单位没有上级"));
+        }
+        if kind.is_some_and(|k| k != UnitKind::City) && parent.is_empty() {
+            problems.push(Problem::new(
+                n,
+                "上级代码",
+                parent,
+                "县区和学校必须填写上级代码",
+            ));
+        }
+        if problems.len() == before {
+            parsed.push((
+                n,
+                Unit {
+                    code: code.to_string(),
+                    name: name.to_string(),
+                    kind: kind.expect("checked above"),
+                    parent_code: (!parent.is_empty()).then(|| parent.to_string()),
+                    city_direct,
+                },
+            ));
+        }
+    }
+    // Parents are checked once every row is read: a file may list a school before its district.
+    let mut kinds: HashMap<&str, UnitKind> =
+        known.iter().map(|u| (u.code.as_str(), u.kind)).collect();
+    for (_, u) in &parsed {
+        kinds.insert(&u.code, u.kind);
+    }
+    for (n, u) in &parsed {
+        let Some(parent) = &u.parent_code else {
+            continue;
+        };
+        match kinds.get(parent.as_str()) {
+            None => problems.push(Problem::new(*n, "上级代码", parent, "未知的单位代码")),
+            Some(pk) if !u.kind.allowed_parent(*pk, u.city_direct) => {
+                let reason = match (u.kind, u.city_direct) {
+                    (UnitKind::School, true) => "市直属学校的上级应为市级单位",
+                    (UnitKind::School, false) => {
+                        "学校的上级应为县区（市直属学校请在市直属列填“是”）"
+                    }
+                    _ => "县区的上级应为市级单位",
+                };
+                problems.push(Problem::new(*n, "上级代码", parent, reason));
+            }
+            Some(_) => {}
+        }
+    }
+    problems.sort_by_key(|p| p.row);
+    Ok(if problems.is_empty() {
+        Ok(parsed.into_iter().map(|(_, u)| u).collect())
+    } else {
+        Err(problems)
+    })
+}

@@ -1,0 +1,17 @@
+//! exam-review-bot: the paperwork of a city's middle-school entrance lab exam (中招实验考试) after
+//! the exam, run through a Telegram bot. See README.md for the tour.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod domain;
+pub mod export;
+pub mod fakeapi;
+pub mod import;
+pub mod render;
+pub mod sample;
+pub mod store;
+pub mod telegram;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    exam_review_bot::cli::main()
+}

@@ -1,0 +1,169 @@
+//! The database layer: one `Db` over SQLite or PostgreSQL through sqlx's Any driver, with
+//! per-backend migrations. Queries use `$1` placeholders, which both backends accept.
+//! Functions take `&mut AnyConnection` so that a use case can run several inside one transaction.
+
+pub mod candidates;
+pub mod outbox;
+pub mod people;
+pub mod seasons;
+pub mod units;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyConnection, AnyPool, Executor};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    url: String,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file if missing) and runs the migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Db> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // One writer at a time anyway; a few readers alongside it in WAL mode.
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot open database {}", redact(&url)))?;
+        Ok(Db { pool, backend, url })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await,
+        }
+        .context("database migration failed")
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE):
+    /// a deferred transaction that reads and then writes fails with "database is locked" when
+    /// another connection wrote in between, instead of waiting its turn.
+    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// The URL as given to sqlx (for opening a backend-native connection for bulk work).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Picks the backend and makes a SQLite URL create its file when missing.
+fn normalize_url(url: &str) -> anyhow::Result<(Backend, String)> {
+    if url.starts_with("sqlite:") {
+        let url = if url.contains("mode=") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        Ok((Backend::Sqlite, url))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else {
+        anyhow::bail!(
+            "DATABASE_URL must start with sqlite:// or postgres:// (got {})",
+            redact(url)
+        )
+    }
+}
+
+/// Hides a password in a database URL before it is shown anywhere.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn to_ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Appends one line to the audit trail.
+pub async fn audit(
+    conn: &mut AnyConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
+        .bind(to_ms(at))
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("postgres://bot:s3cret@db:5432/x"),
+            "postgres://bot:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+        assert!(
+            normalize_url("sqlite://a.db")
+                .unwrap()
+                .1
+                .ends_with("?mode=rwc")
+        );
+        assert!(normalize_url("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! The transactional outbox. Use cases enqueue inside their own transaction; the delivery worker
+//! claims due rows with a lease (so a crashed or second instance never strands or doubles them)
+//! and records the outcome.
+
+use super::to_ms;
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+/// A message to be sent: HTML text, optionally a keyboard and a document (then `body` is its
+/// caption).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outgoing {
+    pub chat_id: i64,
+    pub body: String,
+    pub reply_markup: Option<String>,
+    pub document: Option<(String, Vec<u8>)>,
+    /// Sending the same key twice is a no-op: this is what makes repeated use cases idempotent.
+    pub dedupe_key: Option<String>,
+    /// Groups the messages of one fan-out (for its completion report).
+    pub batch: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub id: i64,
+    pub chat_id: i64,
+    pub body: String,
+    pub reply_markup: Option<String>,
+    pub document_name: Option<String>,
+    pub document: Option<Vec<u8>>,
+    pub batch: Option<String>,
+    pub attempts: i64,
+}
+
+/// Queues a message, due at once; false when its dedupe key was queued before. `now` is the
+/// app's clock (for the record); when to send is the delivery worker's wall-clock business.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    msg: &Outgoing,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let (doc_name, doc) = match &msg.document {
+        Some((name, bytes)) => (Some(name.as_str()), Some(bytes.clone())),
+        None => (None, None),
+    };
+    let done = sqlx::query(
+        "INSERT INTO outbox (chat_id, body, reply_markup, document_name, document, dedupe_key,
+                             batch, status, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8)
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(msg.chat_id)
+    .bind(&msg.body)
+    .bind(msg.reply_markup.as_deref())
+    .bind(doc_name)
+    .bind(doc)
+    .bind(msg.dedupe_key.as_deref())
+    .bind(msg.batch.as_deref())
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Due rows (pending and due, or sending with an expired lease), oldest first: (id, chat_id).
+pub async fn due(
+    conn: &mut AnyConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT id, chat_id FROM outbox
+         WHERE (status = 'pending' AND next_attempt_at <= $1)
+            OR (status = 'sending' AND lease_until < $1)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(to_ms(now))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Claims one row for sending until `lease_until`; None when someone else has it.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> sqlx::Result<Option<Row>> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'sending', lease_until = $3, attempts = attempts + 1
+         WHERE id = $1 AND ((status = 'pending' AND next_attempt_at <= $2)
+                         OR (status = 'sending' AND lease_until < $2))",
+    )
+    .bind(id)
+    .bind(to_ms(now))
+    .bind(to_ms(lease_until))
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    sqlx::query_as(
+        "SELECT id, chat_id, body, reply_markup, document_name, document, batch, attempts
+         FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn mark_sent(
+    conn: &mut AnyConnection,
+    id: i64,
+    message_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $2, telegram_message_id = $3,
+                lease_until = NULL, last_error = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to_ms(now))
+    .bind(message_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    conn: &mut AnyConnection,
+    id: i64,
+    next_attempt: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = $2, lease_until = NULL,
+                last_error = $3
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to_ms(next_attempt))
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut AnyConnection, id: i64, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many messages of a batch are not yet finished (sent or failed).
+pub async fn open_in_batch(conn: &mut AnyConnection, batch: &str) -> sqlx::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM outbox WHERE batch = $1 AND status IN ('pending', 'sending')",
+    )
+    .bind(batch)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
+/// (sent, failed) of a batch.
+pub async fn batch_outcome(conn: &mut AnyConnection, batch: &str) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0)
+         FROM outbox WHERE batch = $1",
+    )
+    .bind(batch)
+    .fetch_one(conn)
+    .await
+}
+
+/// Messages not yet finished, in all batches (the demo and tests wait for zero).
+pub async fn open_count(conn: &mut AnyConnection) -> sqlx::Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(conn)
+            .await?;
+    Ok(n)
+}
+
+/// The soonest moment a pending row becomes due, if any.
+pub async fn next_due(conn: &mut AnyConnection) -> sqlx::Result<Option<i64>> {
+    let (at,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END)
+         FROM outbox WHERE status IN ('pending', 'sending')",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(at)
+}

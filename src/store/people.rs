@@ -1,0 +1,254 @@
+//! Invites and the role bindings they turn into. Nobody acts in the bot without a binding.
+
+use super::{from_ms, to_ms};
+use crate::domain::Role;
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct BindingRow {
+    id: i64,
+    telegram_user_id: i64,
+    chat_id: i64,
+    name: String,
+    role: String,
+    unit_code: String,
+    class_name: Option<String>,
+}
+
+/// One role a Telegram account holds in one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub id: i64,
+    pub telegram_user_id: i64,
+    pub chat_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub unit_code: String,
+    pub class_name: Option<String>,
+}
+
+impl TryFrom<BindingRow> for Binding {
+    type Error = anyhow::Error;
+    fn try_from(r: BindingRow) -> anyhow::Result<Self> {
+        Ok(Binding {
+            id: r.id,
+            telegram_user_id: r.telegram_user_id,
+            chat_id: r.chat_id,
+            name: r.name,
+            role: r.role.parse().map_err(anyhow::Error::msg)?,
+            unit_code: r.unit_code,
+            class_name: r.class_name,
+        })
+    }
+}
+
+const BINDING_COLUMNS: &str = "id, telegram_user_id, chat_id, name, role, unit_code, class_name";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Invite {
+    pub code: String,
+    pub role: String,
+    pub unit_code: String,
+    pub name: String,
+    pub class_name: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn create_invite(
+    conn: &mut AnyConnection,
+    code: &str,
+    role: Role,
+    unit_code: &str,
+    name: &str,
+    class_name: Option<&str>,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO invites (code, role, unit_code, name, class_name, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(code)
+    .bind(role.slug())
+    .bind(unit_code)
+    .bind(name)
+    .bind(class_name)
+    .bind(to_ms(now))
+    .bind(to_ms(expires))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn invite(conn: &mut AnyConnection, code: &str) -> sqlx::Result<Option<Invite>> {
+    sqlx::query_as(
+        "SELECT code, role, unit_code, name, class_name, expires_at, used_at
+         FROM invites WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks an invite used; false when another /start got there first.
+pub async fn use_invite(
+    conn: &mut AnyConnection,
+    code: &str,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invites SET used_at = $2, used_by = $3 WHERE code = $1 AND used_at IS NULL",
+    )
+    .bind(code)
+    .bind(to_ms(now))
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_binding(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    chat_id: i64,
+    invite: &Invite,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO bindings (telegram_user_id, chat_id, name, role, unit_code, class_name,
+                               invite_code, bound_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(chat_id)
+    .bind(&invite.name)
+    .bind(&invite.role)
+    .bind(&invite.unit_code)
+    .bind(invite.class_name.as_deref())
+    .bind(&invite.code)
+    .bind(to_ms(now))
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The active bindings of one Telegram account.
+pub async fn of_user(conn: &mut AnyConnection, user_id: i64) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE telegram_user_id = $1 AND revoked_at IS NULL ORDER BY id"
+    )))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// The active bindings of a role in a unit (for example the contacts of one school).
+pub async fn holders(
+    conn: &mut AnyConnection,
+    role: Role,
+    unit_code: &str,
+) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE role = $1 AND unit_code = $2 AND revoked_at IS NULL ORDER BY id"
+    )))
+    .bind(role.slug())
+    .bind(unit_code)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// All active bindings of a role, in every unit.
+pub async fn all_holders(conn: &mut AnyConnection, role: Role) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE role = $1 AND revoked_at IS NULL ORDER BY unit_code, id"
+    )))
+    .bind(role.slug())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// Revokes bindings of an account, optionally only one role or unit; returns how many.
+pub async fn revoke(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    role: Option<Role>,
+    unit_code: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE bindings SET revoked_at = $2
+         WHERE telegram_user_id = $1 AND revoked_at IS NULL
+           AND ($3 = '' OR role = $3) AND ($4 = '' OR unit_code = $4)",
+    )
+    .bind(user_id)
+    .bind(to_ms(now))
+    .bind(role.map_or("", Role::slug))
+    .bind(unit_code.unwrap_or(""))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn mark_unreachable(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO unreachable_chats (chat_id, since, reason) VALUES ($1, $2, $3)
+         ON CONFLICT (chat_id) DO NOTHING",
+    )
+    .bind(chat_id)
+    .bind(to_ms(now))
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn is_unreachable(conn: &mut AnyConnection, chat_id: i64) -> sqlx::Result<bool> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT since FROM unreachable_chats WHERE chat_id = $1")
+            .bind(chat_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// A chat that writes to the bot again is reachable again.
+pub async fn clear_unreachable(conn: &mut AnyConnection, chat_id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM unreachable_chats WHERE chat_id = $1")
+        .bind(chat_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub fn expired(invite: &Invite, now: DateTime<Utc>) -> bool {
+    from_ms(invite.expires_at) <= now
+}
+
+/// (name, unit name) of everyone bound in a chat, for alerts about it.
+pub async fn of_chat(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT b.name, COALESCE(u.name, b.unit_code) FROM bindings b
+         LEFT JOIN units u ON u.code = b.unit_code
+         WHERE b.chat_id = $1 AND b.revoked_at IS NULL ORDER BY b.id",
+    )
+    .bind(chat_id)
+    .fetch_all(conn)
+    .await
+}

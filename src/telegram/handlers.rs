@@ -1,0 +1,257 @@
+//! Update handlers. They only translate: who is asking, which use case, which reply. Rights and
+//! state are checked in `app`, inside the use case's transaction.
+
+use crate::app::publish::Preview;
+use crate::app::{Actor, App};
+use crate::delivery::TgBot;
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use serde_json::json;
+use teloxide::dispatching::UpdateHandler;
+use teloxide::prelude::*;
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, ParseMode,
+};
+
+type HandlerResult = anyhow::Result<()>;
+
+pub fn tree() -> UpdateHandler<anyhow::Error> {
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(on_message))
+        .branch(Update::filter_callback_query().endpoint(on_callback))
+}
+
+async fn reply(bot: &TgBot, chat: ChatId, text: String) -> HandlerResult {
+    bot.send_message(chat, text)
+        .parse_mode(ParseMode::Html)
+        .await?;
+    Ok(())
+}
+
+/// Splits "/cmd@BotName args" into ("cmd", "args").
+fn command(text: &str) -> Option<(String, &str)> {
+    let rest = text.strip_prefix('/')?;
+    let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
+    Some((name, args.trim()))
+}
+
+async fn on_message(bot: TgBot, msg: Message, app: App) -> HandlerResult {
+    // The bot works in private chats only: group chats would show one person's business to all.
+    if !msg.chat.is_private() {
+        return Ok(());
+    }
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let user_id = user.id.0 as i64;
+    let chat = msg.chat.id;
+    let result = handle_message(&bot, &app, user_id, chat, msg.text()).await;
+    if let Err(e) = result {
+        tracing::error!(user_id, "handling a message failed: {e:#}");
+        reply(&bot, chat, app.render.text("internal_error")?).await?;
+    }
+    Ok(())
+}
+
+async fn handle_message(
+    bot: &TgBot,
+    app: &App,
+    user_id: i64,
+    chat: ChatId,
+    text: Option<&str>,
+) -> HandlerResult {
+    let Some((name, args)) = text.and_then(command) else {
+        let reply_text = if app.is_bound(user_id).await? {
+            app.render.text(if text.is_some() {
+                "unknown_command"
+            } else {
+                "text_expected"
+            })?
+        } else {
+            app.render.text("not_bound")?
+        };
+        return reply(bot, chat, reply_text).await;
+    };
+    match name.as_str() {
+        "start" => {
+            let payload = (!args.is_empty()).then_some(args);
+            reply(bot, chat, app.start(user_id, chat.0, payload).await?).await
+        }
+        "whoami" => reply(bot, chat, app.whoami(user_id).await?).await,
+        "help" => reply(bot, chat, app.help(user_id).await?).await,
+        "publish" => publish_prompt(bot, app, user_id, chat).await,
+        "cancel" => {
+            let text = if app.is_bound(user_id).await? {
+                "cancel_nothing"
+            } else {
+                "not_bound"
+            };
+            reply(bot, chat, app.render.text(text)?).await
+        }
+        _ => {
+            let text = if app.is_bound(user_id).await? {
+                "unknown_command"
+            } else {
+                "not_bound"
+            };
+            reply(bot, chat, app.render.text(text)?).await
+        }
+    }
+}
+
+async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> HandlerResult {
+    if app
+        .bindings_with_role(user_id, Role::CityAdmin)
+        .await?
+        .is_empty()
+    {
+        let text = if app.is_bound(user_id).await? {
+            "not_allowed"
+        } else {
+            "not_bound"
+        };
+        return reply(bot, chat, app.render.text(text)?).await;
+    }
+    match app.preview_publication().await? {
+        Preview::NoSeason => {
+            reply(
+                bot,
+                chat,
+                app.render
+                    .render("publish_nothing", &json!({"no_season": true}))?,
+            )
+            .await
+        }
+        Preview::NoScores => {
+            reply(
+                bot,
+                chat,
+                app.render
+                    .render("publish_nothing", &json!({"no_season": false}))?,
+            )
+            .await
+        }
+        Preview::AlreadyPublished { season } => {
+            // Publishing again only reaches contacts bound since; it needs no confirmation.
+            let outcome = app.publish(Actor::Telegram(user_id), None).await?;
+            tracing::info!(
+                season = season.year,
+                new = outcome.new_notices,
+                "published again"
+            );
+            Ok(())
+        }
+        Preview::Ready { season, text } => {
+            let keyboard = InlineKeyboardMarkup::new([[
+                InlineKeyboardButton::callback(
+                    app.render.text("button_confirm_publish")?,
+                    format!("pub:ok:{}", season.id),
+                ),
+                InlineKeyboardButton::callback(app.render.text("button_cancel")?, "pub:no"),
+            ]]);
+            bot.send_message(chat, text)
+                .parse_mode(ParseMode::Html)
+                .reply_markup(keyboard)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
+    let user_id = q.from.id.0 as i64;
+    let data = q.data.clone().unwrap_or_default();
+    // The card must sit in the presser's own private chat: a forwarded card or a group is refused.
+    let message = match &q.message {
+        Some(MaybeInaccessibleMessage::Regular(m)) if m.chat.id.0 == user_id => Some(m.clone()),
+        _ => None,
+    };
+    let outcome = match message {
+        Some(m) => handle_callback(&bot, &app, user_id, &m, &data).await,
+        None => Ok(false),
+    };
+    let accepted = match outcome {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::error!(user_id, "handling a button failed: {e:#}");
+            bot.answer_callback_query(q.id.clone())
+                .text(app.render.text("internal_error")?)
+                .show_alert(true)
+                .await?;
+            return Ok(());
+        }
+    };
+    if accepted {
+        bot.answer_callback_query(q.id).await?;
+    } else {
+        app.record_refused_press(user_id, &data).await?;
+        bot.answer_callback_query(q.id)
+            .text(app.render.text("callback_refused")?)
+            .show_alert(true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Returns whether the press was accepted.
+async fn handle_callback(
+    bot: &TgBot,
+    app: &App,
+    user_id: i64,
+    message: &Message,
+    data: &str,
+) -> anyhow::Result<bool> {
+    let parts: Vec<&str> = data.split(':').collect();
+    match parts.as_slice() {
+        ["pub", "ok", season_id] => {
+            if app
+                .bindings_with_role(user_id, Role::CityAdmin)
+                .await?
+                .is_empty()
+            {
+                return Ok(false);
+            }
+            let Ok(season_id) = season_id.parse::<i64>() else {
+                return Ok(false);
+            };
+            let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
+                app.preview_publication().await?
+            else {
+                return Ok(false);
+            };
+            if season.id != season_id {
+                return Ok(false);
+            }
+            let outcome = app.publish(Actor::Telegram(user_id), None).await?;
+            let text = app.render.render(
+                "publish_confirmed",
+                &json!({
+                    "published_at": display(outcome.published_at, outcome.tz),
+                    "first_time": outcome.first_time,
+                }),
+            )?;
+            bot.edit_message_text(message.chat.id, message.id, text)
+                .parse_mode(ParseMode::Html)
+                .await?;
+            Ok(true)
+        }
+        ["pub", "no"] => {
+            if app
+                .bindings_with_role(user_id, Role::CityAdmin)
+                .await?
+                .is_empty()
+            {
+                return Ok(false);
+            }
+            bot.edit_message_text(
+                message.chat.id,
+                message.id,
+                app.render.text("publish_cancelled")?,
+            )
+            .await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}

@@ -1,0 +1,117 @@
+//! The Telegram side: building the bot from the environment, long polling, and the thin
+//! handlers that turn updates into use-case calls.
+
+mod handlers;
+
+use crate::app::App;
+use crate::delivery::{self, TgBot};
+use anyhow::{Context, bail};
+use std::time::Duration;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+use teloxide::update_listeners::Polling;
+use tokio::sync::watch;
+
+/// Builds the throttled bot from teloxide's own variables: `TELOXIDE_TOKEN` (required) and
+/// `TELOXIDE_API_URL` (optional). The token is never put into an error or a log line.
+pub fn bot_from_env(app: &App) -> anyhow::Result<TgBot> {
+    let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
+    if token.trim().is_empty() {
+        bail!(
+            "TELOXIDE_TOKEN is not set: export the token @BotFather gave you \
+             (or run `exam-review-bot demo` to try the bot without one)"
+        );
+    }
+    let api_url = match std::env::var("TELOXIDE_API_URL") {
+        Ok(u) if !u.is_empty() => {
+            Some(reqwest::Url::parse(&u).context("TELOXIDE_API_URL is not a valid URL")?)
+        }
+        _ => None,
+    };
+    Ok(build_bot(app, token.trim(), api_url))
+}
+
+pub fn build_bot(app: &App, token: &str, api_url: Option<reqwest::Url>) -> TgBot {
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(Duration::from_secs(
+            app.config.telegram.request_timeout_secs,
+        ))
+        .build()
+        .expect("a reqwest client with plain settings builds");
+    let mut bot = Bot::with_client(token, client);
+    if let Some(url) = api_url {
+        bot = bot.set_api_url(url);
+    }
+    bot.throttle(Limits::default())
+}
+
+/// Long polling plus delivery until Ctrl-C or SIGTERM (or until `stop` turns true, for tests).
+pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let me = bot
+        .get_me()
+        .await
+        .context("Telegram did not accept the bot token (getMe failed)")?;
+    tracing::info!(username = me.username(), "connected to Telegram");
+    let commands: Vec<BotCommand> = app
+        .render
+        .command_menu()?
+        .into_iter()
+        .map(|(c, d)| BotCommand::new(c, d))
+        .collect();
+    bot.set_my_commands(commands)
+        .await
+        .context("setMyCommands failed")?;
+
+    let (stop_delivery, delivery_stop) = watch::channel(false);
+    let worker = tokio::spawn(delivery::run(app.clone(), bot.clone(), delivery_stop));
+
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
+        .dependencies(dptree::deps![app.clone()])
+        .default_handler(|_| async {})
+        .build();
+    let token = dispatcher.shutdown_token();
+    let polling_timeout = app.config.telegram.polling_timeout_secs;
+    let listener = Polling::builder(bot.clone())
+        .timeout(Duration::from_secs(u64::from(polling_timeout)))
+        .delete_webhook()
+        .await
+        .build();
+
+    // Ctrl-C, SIGTERM or the caller's stop signal all end polling the same way.
+    let signals = tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = async { while !*stop.borrow() { if stop.changed().await.is_err() { break } } } => {}
+        }
+        loop {
+            match token.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    break;
+                }
+                // Not started yet: try again in a moment.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+
+    dispatcher
+        .dispatch_with_listener(
+            listener,
+            LoggingErrorHandler::with_custom_text("polling error"),
+        )
+        .await;
+    signals.abort();
+    stop_delivery.send(true).ok();
+    match tokio::time::timeout(Duration::from_secs(15), worker).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(e)) => bail!("delivery worker panicked: {e}"),
+        Err(_) => tracing::warn!("delivery did not finish within 15 s; leases will expire"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
