@@ -54,6 +54,9 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// First back-off after a failed attempt; doubles each time, capped at 5 minutes.
     pub retry_base_ms: u64,
+    /// How long a claimed message stays with the instance that claimed it. After a crash another
+    /// instance (PostgreSQL) takes it over when this runs out; keep it above the longest send.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +107,7 @@ impl Default for Delivery {
             concurrency: 8,
             max_attempts: 8,
             retry_base_ms: 2_000,
+            lease_secs: 120,
         }
     }
 }
@@ -151,6 +155,9 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         if self.telegram.polling_timeout_secs as u64 >= self.telegram.request_timeout_secs {
             bail!("telegram.polling_timeout_secs must be below telegram.request_timeout_secs");
+        }
+        if self.delivery.lease_secs <= self.telegram.request_timeout_secs {
+            bail!("delivery.lease_secs must be above telegram.request_timeout_secs");
         }
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");

@@ -12,7 +12,7 @@
 use crate::app::App;
 use crate::domain::Role;
 use crate::store::outbox::{self, Outgoing, Row};
-use crate::store::people;
+use crate::store::{Backend, people};
 use chrono::Utc;
 use serde_json::json;
 use std::collections::HashSet;
@@ -26,8 +26,6 @@ use tokio::task::JoinSet;
 
 pub type TgBot = Throttle<Bot>;
 
-/// How long a claimed row stays ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(120);
 /// How often the worker looks for due rows when nobody woke it.
 const POLL: Duration = Duration::from_millis(500);
 const ALERTS: &str = "alerts";
@@ -45,6 +43,16 @@ enum Outcome {
 /// Runs until `stop` turns true, then lets in-flight sends finish.
 pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let concurrency = app.config.delivery.concurrency;
+    if app.db.backend == Backend::Sqlite {
+        // A SQLite file has one bot process: what it was sending when it died is ours to resend.
+        let mut conn = app.db.pool.acquire().await?;
+        let n = outbox::release_all_leases(&mut conn).await?;
+        if n > 0 {
+            tracing::warn!(
+                "resending {n} message(s) that were in flight when the bot last stopped"
+            );
+        }
+    }
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
     loop {
@@ -98,7 +106,7 @@ async fn claim_groups(
     free: usize,
 ) -> anyhow::Result<Vec<(i64, Vec<Row>)>> {
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(LEASE)?;
+    let lease_until = now + chrono::Duration::seconds(app.config.delivery.lease_secs as i64);
     let mut conn = app.db.pool.acquire().await?;
     let due = outbox::due(&mut conn, now, 500).await?;
     let mut groups: Vec<(i64, Vec<i64>)> = Vec::new();

@@ -156,7 +156,7 @@ pub fn candidate_row(rng: &mut StdRng, n: usize, school: usize) -> [String; 18] 
         format!("2023{:08}", n + 1),
         format!("BM{:07}", n + 1),
         name,
-        if n % 2 == 0 { "男" } else { "女" }.to_string(),
+        if n.is_multiple_of(2) { "男" } else { "女" }.to_string(),
         school_code(school),
         format!("九年级{}班", 1 + n % 6),
         id.clone(),

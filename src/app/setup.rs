@@ -117,10 +117,15 @@ impl App {
         }
         let code = new_invite_code();
         let expires = now + Duration::days(i64::from(self.config.invite_valid_days));
-        people::create_invite(
-            &mut tx, &code, role, &unit.code, name, class_name, now, expires,
-        )
-        .await?;
+        let invite = people::NewInvite {
+            code: &code,
+            role,
+            unit_code: &unit.code,
+            name,
+            class_name,
+            expires,
+        };
+        people::create_invite(&mut tx, &invite, now).await?;
         audit(
             &mut tx,
             now,

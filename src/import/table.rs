@@ -7,11 +7,14 @@ use calamine::{Data, Reader};
 use std::borrow::Cow;
 use std::path::Path;
 
+/// Data rows: (row number as a spreadsheet shows it, cells), or the problem that spoiled a row.
+pub type Rows = Box<dyn Iterator<Item = Result<(usize, Vec<String>), Problem>>>;
+
 /// The cells of a table: a header and data rows numbered as a spreadsheet shows them (the header
 /// is row 1).
 pub struct Table {
     pub header: Vec<String>,
-    rows: Box<dyn Iterator<Item = Result<(usize, Vec<String>), Problem>>>,
+    rows: Rows,
 }
 
 impl Table {

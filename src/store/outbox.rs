@@ -200,3 +200,13 @@ pub async fn next_due(conn: &mut AnyConnection) -> sqlx::Result<Option<i64>> {
     .await?;
     Ok(at)
 }
+
+/// Returns every leased row to the queue (at start of a single-process deployment).
+pub async fn release_all_leases(conn: &mut AnyConnection) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET status = 'pending', lease_until = NULL WHERE status = 'sending'",
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -56,27 +56,32 @@ pub struct Invite {
     pub used_at: Option<i64>,
 }
 
+/// An invite about to be written.
+pub struct NewInvite<'a> {
+    pub code: &'a str,
+    pub role: Role,
+    pub unit_code: &'a str,
+    pub name: &'a str,
+    pub class_name: Option<&'a str>,
+    pub expires: DateTime<Utc>,
+}
+
 pub async fn create_invite(
     conn: &mut AnyConnection,
-    code: &str,
-    role: Role,
-    unit_code: &str,
-    name: &str,
-    class_name: Option<&str>,
+    invite: &NewInvite<'_>,
     now: DateTime<Utc>,
-    expires: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO invites (code, role, unit_code, name, class_name, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(code)
-    .bind(role.slug())
-    .bind(unit_code)
-    .bind(name)
-    .bind(class_name)
+    .bind(invite.code)
+    .bind(invite.role.slug())
+    .bind(invite.unit_code)
+    .bind(invite.name)
+    .bind(invite.class_name)
     .bind(to_ms(now))
-    .bind(to_ms(expires))
+    .bind(to_ms(invite.expires))
     .execute(conn)
     .await?;
     Ok(())

@@ -1,0 +1,163 @@
+//! Telegram pushes back (429, 5xx, time-outs, blocked chats); every notice still arrives once,
+//! never early, never above the limits.
+
+use crate::support::*;
+use exam_review_bot::app::Actor;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeUser, Fault};
+use exam_review_bot::sample;
+use std::time::Duration;
+
+async fn contacts_for_all_schools(h: &mut Harness) -> Vec<FakeUser> {
+    let mut out = Vec::new();
+    for s in 0..SCHOOLS {
+        out.push(
+            h.join(
+                Role::SchoolContact,
+                &sample::school_code(s),
+                &format!("联系人{s}"),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_wait_out_429_retry_after_and_all_arrive() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    let contacts = contacts_for_all_schools(&mut h).await;
+    // Telegram answers the first notice to three schools with 429, retry after 1 s.
+    for c in &contacts[..3] {
+        h.fake
+            .inject(Some("sendDocument"), Some(c.id), 1, Fault::RetryAfter(1));
+    }
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    h.settle().await;
+
+    let calls = h.fake.calls();
+    for c in &contacts {
+        let docs: Vec<_> = h
+            .fake
+            .messages_to(c.id)
+            .into_iter()
+            .filter(|m| m.document.is_some())
+            .collect();
+        assert_eq!(docs.len(), 1, "chat {}", c.id);
+    }
+    for c in &contacts[..3] {
+        let refused = calls
+            .iter()
+            .find(|k| k.chat_id == Some(c.id) && k.status == 429)
+            .expect("the 429 was served");
+        let delivered = h
+            .fake
+            .messages_to(c.id)
+            .into_iter()
+            .find(|m| m.document.is_some())
+            .unwrap();
+        assert!(
+            delivered.at >= refused.at + Duration::from_secs(1),
+            "chat {} was sent to {:?} after a 429 asking for 1 s",
+            c.id,
+            delivered.at - refused.at
+        );
+    }
+    assert_within_limits(&h);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_time_outs_are_retried_and_blocked_chats_reported() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    let contacts = contacts_for_all_schools(&mut h).await;
+    h.fake.inject(
+        Some("sendDocument"),
+        Some(contacts[0].id),
+        1,
+        Fault::ServerError,
+    );
+    // Longer than the client's 3 s time-out: the request is abandoned and tried again.
+    h.fake.inject(
+        Some("sendDocument"),
+        Some(contacts[1].id),
+        1,
+        Fault::Timeout(Duration::from_secs(5)),
+    );
+    h.fake.inject(
+        Some("sendDocument"),
+        Some(contacts[2].id),
+        1,
+        Fault::Blocked,
+    );
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    h.wait_for_text(&admin, "成绩通知发送完毕").await;
+    h.settle().await;
+
+    for c in [&contacts[0], &contacts[1], &contacts[3], &contacts[4]] {
+        let docs = h
+            .fake
+            .messages_to(c.id)
+            .into_iter()
+            .filter(|m| m.document.is_some())
+            .count();
+        assert_eq!(docs, 1, "chat {}", c.id);
+    }
+    assert_eq!(
+        h.fake.messages_to(contacts[2].id).len(),
+        1,
+        "only the welcome reached the blocked chat"
+    );
+    let admin_saw = h.fake.transcript(admin.id);
+    assert!(
+        admin_saw.contains("联系人2") && admin_saw.contains("不可达"),
+        "{admin_saw}"
+    );
+    assert!(admin_saw.contains("成功 4 条，失败 1 条"), "{admin_saw}");
+
+    // Later messages to the blocked chat are not attempted; writing to the bot again heals it.
+    let calls_before = h
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.chat_id == Some(contacts[2].id))
+        .count();
+    contacts[2].send("/start");
+    h.settle().await;
+    let calls_after = h
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.chat_id == Some(contacts[2].id))
+        .count();
+    assert_eq!(calls_after, calls_before + 1, "the /start reply");
+    h.stop().await;
+}
+
+/// No more than 30 sends in any second overall, and no chat more than once a second.
+pub fn assert_within_limits(h: &Harness) {
+    let sends: Vec<_> = h
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method.starts_with("send") && c.status == 200)
+        .collect();
+    for (i, a) in sends.iter().enumerate() {
+        let in_window = sends[i..]
+            .iter()
+            .take_while(|b| b.at < a.at + Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 30, "{in_window} sends within one second");
+        let same_chat = sends[i + 1..].iter().find(|b| b.chat_id == a.chat_id);
+        if let Some(b) = same_chat {
+            assert!(
+                b.at >= a.at + Duration::from_millis(950),
+                "chat {:?} twice within a second",
+                a.chat_id
+            );
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The newcomer's first command works offline and shows every school its notice.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_publishes_to_every_school_of_the_sample_city() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(crate::support::binary())
+        .args(["demo", "--out"])
+        .arg(dir.path().join("demo"))
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("中招实验考试成绩通知").count(),
+        40,
+        "{stdout}"
+    );
+    assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
+    let sheets = std::fs::read_dir(dir.path().join("demo/notices"))
+        .unwrap()
+        .count();
+    assert_eq!(sheets, 40);
+}

@@ -1,0 +1,232 @@
+//! Offices send files; the city's clerk imports them. Bad rows are listed, nothing half-imported.
+
+use crate::support::*;
+use exam_review_bot::sample;
+use exam_review_bot::store::{candidates, seasons};
+use std::process::Command;
+
+/// Runs the real binary against the test database.
+fn cli(db: &TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap()
+}
+
+async fn all_candidates(h: &Harness) -> Vec<candidates::Candidate> {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    candidates::all(&mut conn, season.id).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_bad_rows_is_refused_whole_and_every_problem_is_named() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let before = all_candidates(&h).await;
+    assert_eq!(before.len(), CANDIDATES);
+
+    // The clerk's new file: a header and rows each with a different kind of mistake.
+    let good = sample::scores_csv(3, SCHOOLS, 99);
+    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+    let row = |i: usize| lines[i].split(',').map(str::to_string).collect::<Vec<_>>();
+    let mut bad_rows = Vec::new();
+    let base = row(1);
+    // Each bad row has its own 准考证号, so that only the intended mistake shows.
+    let with = |col: usize, value: &str| {
+        let mut r = base.clone();
+        r[0] = format!("2099{:08}", col);
+        r[col] = value.to_string();
+        r.join(",")
+    };
+    let main_item: u32 = base[14].parse().unwrap();
+    let other_main = if main_item == 16 { 15 } else { main_item + 1 }.to_string();
+    let id = &base[6];
+    let wrong_check = format!("{}{}", &id[..17], if id.ends_with('0') { '1' } else { '0' });
+    bad_rows.push(with(6, &wrong_check)); // row 2: 身份证号 check digit (and so 学籍号)
+    bad_rows.push(with(7, "X123")); // row 3: 学籍号 form
+    bad_rows.push(with(4, "S99999")); // row 4: unknown school
+    bad_rows.push(with(13, "31")); // row 5: score above full marks
+    bad_rows.push(with(14, &other_main)); // row 6: items no longer add up to 成绩 (合分)
+    bad_rows.push(with(9, "晚上")); // row 7: 午别
+    bad_rows.push(row(2).join(",")); // row 8: fine
+    bad_rows.push(row(2).join(",")); // row 9: duplicate 准考证号 of row 8
+    lines.truncate(1);
+    lines.extend(bad_rows);
+    let file = h.write("bad.csv", (lines.join("\n") + "\n").as_bytes());
+
+    let out = cli(&h.db, &["import", "scores", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad file must fail:\n{stderr}");
+    for (row, column) in [
+        (2, "身份证号"),
+        (3, "学籍号"),
+        (4, "学校代码"),
+        (5, "成绩"),
+        (6, "成绩"),
+        (7, "午别"),
+        (9, "准考证号"),
+    ] {
+        let line = format!("row {row}, column {column}");
+        assert!(stderr.contains(&line), "expected {line:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("合分错误"), "{stderr}");
+    assert!(stderr.contains("与第8行重复"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(!stderr.contains("row 8,"), "row 8 is fine:\n{stderr}");
+
+    assert_eq!(
+        all_candidates(&h).await,
+        before,
+        "the database must not change"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_gb18030_and_xlsx_give_the_same_candidates() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let text = sample::scores_csv(CANDIDATES, SCHOOLS, 11);
+    let utf8 = h.write("utf8.csv", text.as_bytes());
+    let gbk = h.write("gbk.csv", &sample::gb18030(&text));
+    let xlsx = h.write("scores.xlsx", &sample::scores_xlsx(&text).unwrap());
+    assert_ne!(std::fs::read(&utf8).unwrap(), std::fs::read(&gbk).unwrap());
+
+    let mut contents = Vec::new();
+    for file in [&utf8, &gbk, &xlsx] {
+        let summary = h.app.import_scores(file).await.unwrap();
+        assert_eq!(summary.total as usize, CANDIDATES);
+        let mut rows = all_candidates(&h).await;
+        // Ids are the database's own; the contents are what must match.
+        rows.iter_mut().for_each(|c| c.id = 0);
+        contents.push(rows);
+    }
+    assert_eq!(contents[0], contents[1], "GB18030 differs from UTF-8");
+    assert_eq!(contents[0], contents[2], "XLSX differs from UTF-8");
+    assert!(contents[0].iter().any(|c| c.item_main.is_some()));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_file_problems_are_listed_and_reimport_updates_in_place() {
+    let h = Harness::start().await;
+    let bad = "代码,名称,类型,上级代码,市直属\n\
+               C1,青山市,市,,\n\
+               D1,东湖区,县区,C1,\n\
+               S1,一中,学校,D9,\n\
+               S2,二中,学校,C1,\n\
+               S3,三中,学堂,D1,\n\
+               D1,重复区,县区,C1,\n";
+    let file = h.write("units.csv", bad.as_bytes());
+    let err = h.app.import_units(&file).await.unwrap_err();
+    let refused = err
+        .downcast_ref::<exam_review_bot::import::Refused>()
+        .unwrap();
+    let got: Vec<(usize, &str)> = refused
+        .problems
+        .iter()
+        .map(|p| (p.row, p.column.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(4, "上级代码"), (5, "上级代码"), (6, "类型"), (7, "代码")]
+    );
+
+    let good = "代码,名称,类型,上级代码,市直属\nC1,青山市,市,,\nD1,东湖区,县区,C1,\nS1,一中,学校,D1,\nS2,二中,学校,C1,是\n";
+    let file = h.write("units.csv", good.as_bytes());
+    assert_eq!(h.app.import_units(&file).await.unwrap().len(), 4);
+    let renamed = good.replace("一中", "第一中学");
+    let file = h.write("units.csv", renamed.as_bytes());
+    h.app.import_units(&file).await.unwrap();
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let units = exam_review_bot::store::units::all(&mut conn).await.unwrap();
+    assert_eq!(units.len(), 4);
+    assert!(units.iter().any(|u| u.code == "S1" && u.name == "第一中学"));
+    assert!(units.iter().any(|u| u.code == "S2" && u.city_direct));
+    drop(conn);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_sets_up_a_season_end_to_end() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path();
+    std::fs::write(
+        dir.join("units.csv"),
+        sample::units_csv(&sample::units(2, 5)),
+    )
+    .unwrap();
+    std::fs::write(dir.join("scores.csv"), sample::scores_csv(50, 5, 3)).unwrap();
+    let ok = |args: &[&str]| {
+        let out = cli(&db, args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ok(&["migrate"]);
+    let season = ok(&["season", "--year", "2023", "--last-exam-day", "2023-04-28"]);
+    assert!(season.contains("2023年4月30日 24:00"), "{season}");
+    ok(&["import", "units", "units.csv"]);
+    let imported = ok(&["import", "scores", "scores.csv"]);
+    assert!(
+        imported.contains("imported 50 candidates in 5 schools"),
+        "{imported}"
+    );
+    let out = cli(
+        &db,
+        &[
+            "invite",
+            "--role",
+            "school-contact",
+            "--unit",
+            "S00001",
+            "--name",
+            "王老师",
+        ],
+    );
+    assert!(!out.status.success(), "no bot username configured yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BOT_USERNAME"));
+    let out = Command::new(binary())
+        .args([
+            "invite",
+            "--role",
+            "principal",
+            "--unit",
+            "D001",
+            "--name",
+            "x",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("BOT_USERNAME", "QsExamBot")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not belong"));
+    let out = Command::new(binary())
+        .args([
+            "invite",
+            "--role",
+            "principal",
+            "--unit",
+            "S00001",
+            "--name",
+            "校长",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("BOT_USERNAME", "QsExamBot")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let link = String::from_utf8_lossy(&out.stdout);
+    assert!(link.starts_with("https://t.me/QsExamBot?start="), "{link}");
+    let published = ok(&["publish", "--at", "2023-05-01 09:00"]);
+    assert!(published.contains("LATE"), "{published}");
+    assert!(published.contains("2023年5月4日 24:00"), "{published}");
+}

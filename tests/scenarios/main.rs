@@ -1,0 +1,11 @@
+//! Scenario tests: the real app and bot against the fake Telegram Bot API, each reading like the
+//! story of the people involved. One test binary (link time matters on two cores).
+
+mod support;
+
+mod access;
+mod delivery;
+mod demo;
+mod import;
+mod publish;
+mod restart;

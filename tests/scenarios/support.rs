@@ -1,0 +1,261 @@
+//! The test harness: a fresh database per test (a SQLite file, or a PostgreSQL database when
+//! TEST_POSTGRES_URL is set), the real app and bot running in-process against the fake Bot API,
+//! and a controlled clock.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use exam_review_bot::app::App;
+use exam_review_bot::clock::ManualClock;
+use exam_review_bot::config::Config;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
+use exam_review_bot::sample;
+use exam_review_bot::store::{Db, outbox};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+pub fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    SHANGHAI
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .to_utc()
+}
+
+/// A database of its own for one test; dropped PostgreSQL databases are removed.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        match std::env::var("TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin) => {
+                let name = format!("erb_test_{}", rand_suffix());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("TEST_POSTGRES_URL is set but PostgreSQL is not reachable: {e}")
+                    });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    pg_admin: Some((admin.clone(), name)),
+                }
+            }
+            None => TestDb {
+                url: format!("sqlite://{}", dir.path().join("test.db").display()),
+                dir,
+                pg_admin: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg_admin.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Drop runs outside async; a short-lived runtime of its own removes the database.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut conn)
+                            .await
+                            .ok();
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| (b'a' + rng.random_range(0..26)) as char)
+        .collect()
+}
+
+/// Settings for tests: short time-outs and back-offs so that retries happen within seconds.
+pub fn test_config(url: &str) -> Config {
+    let mut config = Config {
+        database_url: url.to_string(),
+        bot_username: Some(exam_review_bot::fakeapi::BOT_USERNAME.into()),
+        ..Config::default()
+    };
+    config.telegram.polling_timeout_secs = 1;
+    config.telegram.request_timeout_secs = 3;
+    config.delivery.retry_base_ms = 200;
+    config
+}
+
+/// The sample city of the tests: 2 districts, 5 schools (the last city-direct), 250 candidates.
+pub const DISTRICTS: usize = 2;
+pub const SCHOOLS: usize = 5;
+pub const CANDIDATES: usize = 250;
+
+pub struct Harness {
+    pub db: TestDb,
+    pub app: App,
+    pub clock: ManualClock,
+    pub fake: FakeTelegram,
+    stop: watch::Sender<bool>,
+    runner: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    next_user: i64,
+}
+
+impl Harness {
+    /// A running bot at 2023-04-29 10:00 Beijing time (the day after the last exam day).
+    pub async fn start() -> Harness {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Harness {
+        let db = TestDb::new().await;
+        let mut config = test_config(&db.url);
+        tune(&mut config);
+        let clock = ManualClock::new(shanghai(2023, 4, 29, 10, 0));
+        let store = Db::open(&config.database_url).await.unwrap();
+        let app = App::new(store, config, Arc::new(clock.clone())).unwrap();
+        let fake = FakeTelegram::start().await.unwrap();
+        let bot = exam_review_bot::telegram::build_bot(
+            &app,
+            "123:test-token",
+            Some(fake.api_url().parse().unwrap()),
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
+        Harness {
+            db,
+            app,
+            clock,
+            fake,
+            stop,
+            runner: Some(runner),
+            next_user: 1000,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.db.dir.path()
+    }
+
+    /// Units, the 2023 season and the scores of the sample city.
+    pub async fn sample_city(&self) {
+        let units = sample::units(DISTRICTS, SCHOOLS);
+        let units_file = self.write("units.csv", sample::units_csv(&units).as_bytes());
+        self.app.import_units(&units_file).await.unwrap();
+        self.app
+            .set_season(
+                2023,
+                NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
+                SHANGHAI,
+                30,
+            )
+            .await
+            .unwrap();
+        let scores = self.write(
+            "scores.csv",
+            sample::scores_csv(CANDIDATES, SCHOOLS, 7).as_bytes(),
+        );
+        self.app.import_scores(&scores).await.unwrap();
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Someone receives an invite for `role` in `unit` and presses Start; returns them once the
+    /// bot has welcomed them.
+    pub async fn join(&mut self, role: Role, unit: &str, name: &str) -> FakeUser {
+        self.next_user += 1;
+        let user = self.fake.user(self.next_user, name);
+        let link = self.app.invite(role, unit, name, None).await.unwrap();
+        let code = link.rsplit('=').next().unwrap().to_string();
+        user.send(&format!("/start {code}"));
+        self.wait_for_text(&user, "绑定成功").await;
+        user
+    }
+
+    /// Waits until `user` has received a message containing `needle`; fails the test with the
+    /// chat's transcript otherwise.
+    pub async fn wait_for_text(&self, user: &FakeUser, needle: &str) {
+        let id = user.id;
+        let found = self
+            .fake
+            .wait_until(Duration::from_secs(30), |f| {
+                f.messages_to(id)
+                    .iter()
+                    .any(|m| m.visible_text().contains(needle))
+            })
+            .await;
+        assert!(
+            found,
+            "chat {id} never showed {needle:?}:\n{}",
+            self.fake.transcript(id)
+        );
+    }
+
+    /// Waits until the bot has taken every update and delivered every queued message.
+    pub async fn settle(&self) {
+        for _ in 0..3000 {
+            let mut conn = self.app.db.pool.acquire().await.unwrap();
+            let open = outbox::open_count(&mut conn).await.unwrap();
+            drop(conn);
+            if open == 0 && self.fake.pending_updates() == 0 {
+                // One more beat for a handler that took an update but has not replied yet.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let mut conn = self.app.db.pool.acquire().await.unwrap();
+                if outbox::open_count(&mut conn).await.unwrap() == 0 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the bot did not settle within 60 s");
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.send(true).ok();
+        if let Some(r) = self.runner.take() {
+            r.await.unwrap().unwrap();
+        }
+        self.fake.stop();
+    }
+}
+
+/// Path of the real binary, built by cargo for integration tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_exam-review-bot")
+}
