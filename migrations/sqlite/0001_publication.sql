@@ -58,7 +58,7 @@ CREATE TABLE unreachable_chats (
 
 CREATE TABLE candidates (
     id          INTEGER PRIMARY KEY,
-    season_id   INTEGER NOT NULL REFERENCES seasons(id),
+    season_id   INTEGER NOT NULL,                   -- seasons.id; no FK: a per-row check would cost the bulk import more than the row
     exam_no     TEXT    NOT NULL,                   -- 准考证号
     reg_no      TEXT    NOT NULL,                   -- 报名序号
     name        TEXT    NOT NULL,
@@ -76,9 +76,10 @@ CREATE TABLE candidates (
     item_main   INTEGER,
     item_sec1   INTEGER,
     item_sec2   INTEGER,
-    item_tidy   INTEGER,
-    UNIQUE (season_id, exam_no)
+    item_tidy   INTEGER
 );
+-- Named indexes, not table constraints: a bulk import drops and rebuilds them.
+CREATE UNIQUE INDEX candidates_exam_no ON candidates(season_id, exam_no);
 CREATE INDEX candidates_by_school ON candidates(season_id, school_code);
 
 -- The transactional outbox: a row is written in the same transaction as the change that causes it.

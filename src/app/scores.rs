@@ -1,4 +1,9 @@
 //! Importing the scores file into the current season: every row checked, all or nothing.
+//!
+//! Checking and writing run side by side: this task reads and checks rows and hands batches to
+//! a writer task (multi-row INSERTs on SQLite, COPY on PostgreSQL) inside one transaction. Once a
+//! problem is found nothing more is handed over, but reading goes on so that every problem is
+//! listed; then the transaction is rolled back.
 
 use super::{Actor, App};
 use crate::domain::ids::IdPattern;
@@ -8,9 +13,11 @@ use crate::import::{Problem, Refused};
 use crate::store::candidates::{self, NewCandidate, SQLITE_ROWS_PER_INSERT};
 use crate::store::{Backend, audit, seasons, to_ms, units};
 use anyhow::{Context, bail};
-use sqlx::Connection;
+use sqlx::{Any, Connection, PgConnection, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Candidates per school after a successful import.
 #[derive(Debug)]
@@ -21,40 +28,18 @@ pub struct ImportSummary {
     pub total: u64,
 }
 
-/// Where checked rows go while the file is read. Once a problem is found nothing more is
-/// written, but reading goes on so that every problem is listed.
-enum Sink<'c> {
-    Sqlite {
-        conn: &'c mut sqlx::AnyConnection,
-        buffer: Vec<NewCandidate>,
-    },
-    Postgres {
-        copy: sqlx::postgres::PgCopyIn<&'c mut sqlx::PgConnection>,
-        buffer: Vec<u8>,
-    },
-}
-
+/// Rows handed to the writer at a time.
+const BATCH: usize = 2_000;
+/// PostgreSQL COPY data sent per message.
 const COPY_CHUNK: usize = 1 << 20;
+/// SQLite page cache for the import connection (KiB, as a negative cache_size): a million-row
+/// transaction otherwise spills pages to the WAL and reads them back.
+const SQLITE_IMPORT_CACHE_KIB: i64 = 262_144;
 
-impl Sink<'_> {
-    async fn push(&mut self, season_id: i64, c: NewCandidate) -> anyhow::Result<()> {
-        match self {
-            Sink::Sqlite { conn, buffer } => {
-                buffer.push(c);
-                if buffer.len() == SQLITE_ROWS_PER_INSERT {
-                    candidates::insert_many(conn, season_id, buffer).await?;
-                    buffer.clear();
-                }
-            }
-            Sink::Postgres { copy, buffer } => {
-                candidates::copy_line(buffer, season_id, &c);
-                if buffer.len() >= COPY_CHUNK {
-                    copy.send(std::mem::take(buffer)).await?;
-                }
-            }
-        }
-        Ok(())
-    }
+/// The writer side, holding the open transaction.
+enum Writer {
+    Sqlite(JoinHandle<anyhow::Result<Transaction<'static, Any>>>),
+    Postgres(JoinHandle<anyhow::Result<PgConnection>>),
 }
 
 impl App {
@@ -78,7 +63,7 @@ impl App {
             .filter(|u| super::setup::is_school(u))
             .map(|u| u.code.clone())
             .collect();
-        let table = Table::open(path)?;
+        let mut table = Table::open(path)?;
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
             &table.header,
@@ -88,49 +73,100 @@ impl App {
             season.full_score,
             self.config.rules.item_maxima,
         )?;
-        let mut problems: Vec<Problem> = Vec::new();
-        let mut per_school: BTreeMap<String, u64> = BTreeMap::new();
         let detail = format!("scores of season {} from {}", season.year, path.display());
 
-        match self.db.backend {
+        let (sender, receiver) = mpsc::channel::<Vec<NewCandidate>>(4);
+        let writer = match self.db.backend {
             Backend::Sqlite => {
                 let mut tx = self.db.begin().await?;
-                candidates::delete_season(&mut tx, season.id).await?;
-                insert_rows(
-                    &mut tx,
-                    table,
-                    &mut checker,
-                    &mut problems,
-                    &mut per_school,
-                    season.id,
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}"
+                )))
+                .execute(&mut *tx)
                 .await?;
-                if !problems.is_empty() {
-                    tx.rollback().await?;
-                    return Err(Refused { problems }.into());
-                }
-                audit(&mut tx, now, &Actor::Cli.label(), "import-scores", &detail).await?;
-                tx.commit().await?;
+                candidates::delete_season(&mut tx, season.id).await?;
+                candidates::drop_indexes(&mut tx).await?;
+                Writer::Sqlite(tokio::spawn(sqlite_writer(tx, season.id, receiver)))
             }
             Backend::Postgres => {
                 let mut conn = candidates::pg_connect(self.db.url()).await?;
-                let mut tx = conn.begin().await?;
+                sqlx::query("BEGIN").execute(&mut conn).await?;
                 sqlx::query("DELETE FROM candidates WHERE season_id = $1")
                     .bind(season.id)
-                    .execute(&mut *tx)
+                    .execute(&mut conn)
                     .await?;
-                copy_rows(
-                    &mut tx,
-                    table,
-                    &mut checker,
-                    &mut problems,
-                    &mut per_school,
-                    season.id,
-                )
-                .await?;
+                for (name, _) in candidates::INDEXES {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
+                        .execute(&mut conn)
+                        .await?;
+                }
+                Writer::Postgres(tokio::spawn(postgres_writer(conn, season.id, receiver)))
+            }
+        };
+
+        // Read and check; hand over clean rows while the file is clean.
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut per_school: BTreeMap<String, u64> = BTreeMap::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut cells = Vec::new();
+        let mut writer_gone = false;
+        while let Some(row) = table.next_row(&mut cells) {
+            let n = match row {
+                Ok(n) => n,
+                Err(p) => {
+                    problems.push(p);
+                    continue;
+                }
+            };
+            let Some(c) = checker.check(n, &cells, &mut problems) else {
+                continue;
+            };
+            if !problems.is_empty() {
+                continue;
+            }
+            match per_school.get_mut(&c.school_code) {
+                Some(count) => *count += 1,
+                None => {
+                    per_school.insert(c.school_code.clone(), 1);
+                }
+            }
+            batch.push(c);
+            if batch.len() == BATCH && !writer_gone {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // A closed channel means the writer failed; its error is collected below.
+                writer_gone = sender.send(full).await.is_err();
+            }
+        }
+        if problems.is_empty() && per_school.is_empty() {
+            problems.push(Problem::new(1, "(文件)", "", "没有数据行"));
+        }
+        if problems.is_empty() && !batch.is_empty() && !writer_gone {
+            sender.send(batch).await.ok();
+        }
+        drop(sender);
+
+        match writer {
+            Writer::Sqlite(handle) => {
+                let mut tx = handle.await??;
+                let reset = "PRAGMA cache_size = -2000";
                 if !problems.is_empty() {
                     tx.rollback().await?;
+                    sqlx::query(reset).execute(&self.db.pool).await.ok();
                     return Err(Refused { problems }.into());
+                }
+                candidates::create_indexes(&mut tx).await?;
+                audit(&mut tx, now, &Actor::Cli.label(), "import-scores", &detail).await?;
+                sqlx::query(reset).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Writer::Postgres(handle) => {
+                let mut conn = handle.await??;
+                if !problems.is_empty() {
+                    sqlx::query("ROLLBACK").execute(&mut conn).await?;
+                    return Err(Refused { problems }.into());
+                }
+                for (_, sql) in candidates::INDEXES {
+                    sqlx::query(sql).execute(&mut conn).await?;
                 }
                 sqlx::query(
                     "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
@@ -139,9 +175,10 @@ impl App {
                 .bind(Actor::Cli.label())
                 .bind("import-scores")
                 .bind(&detail)
-                .execute(&mut *tx)
+                .execute(&mut conn)
                 .await?;
-                tx.commit().await?;
+                sqlx::query("COMMIT").execute(&mut conn).await?;
+                conn.close().await.ok();
             }
         }
 
@@ -164,83 +201,39 @@ impl App {
     }
 }
 
-/// Inserts the checked rows in multi-row INSERTs (SQLite).
-async fn insert_rows(
-    conn: &mut sqlx::AnyConnection,
-    table: Table,
-    checker: &mut Checker,
-    problems: &mut Vec<Problem>,
-    per_school: &mut BTreeMap<String, u64>,
+async fn sqlite_writer(
+    mut tx: Transaction<'static, Any>,
     season_id: i64,
-) -> anyhow::Result<()> {
-    let mut sink = Sink::Sqlite {
-        conn,
-        buffer: Vec::new(),
-    };
-    feed(table, checker, problems, per_school, &mut sink, season_id).await?;
-    let Sink::Sqlite { conn, buffer } = sink else {
-        unreachable!("built as Sqlite above")
-    };
-    if problems.is_empty() {
-        candidates::insert_many(conn, season_id, &buffer).await?;
+    mut batches: mpsc::Receiver<Vec<NewCandidate>>,
+) -> anyhow::Result<Transaction<'static, Any>> {
+    while let Some(batch) = batches.recv().await {
+        for chunk in batch.chunks(SQLITE_ROWS_PER_INSERT) {
+            candidates::insert_many(&mut tx, season_id, chunk).await?;
+        }
     }
-    Ok(())
+    Ok(tx)
 }
 
-/// Streams the checked rows into PostgreSQL's COPY; aborts the COPY when the file has problems.
-async fn copy_rows(
-    conn: &mut sqlx::PgConnection,
-    table: Table,
-    checker: &mut Checker,
-    problems: &mut Vec<Problem>,
-    per_school: &mut BTreeMap<String, u64>,
+/// Streams rows into COPY inside the transaction opened on `conn`; the caller commits.
+async fn postgres_writer(
+    mut conn: PgConnection,
     season_id: i64,
-) -> anyhow::Result<()> {
-    let copy = conn.copy_in_raw(&candidates::copy_statement()).await?;
-    let mut sink = Sink::Postgres {
-        copy,
-        buffer: Vec::new(),
-    };
-    feed(table, checker, problems, per_school, &mut sink, season_id).await?;
-    let Sink::Postgres { mut copy, buffer } = sink else {
-        unreachable!("built as Postgres above")
-    };
-    if !problems.is_empty() {
-        copy.abort("the file has problems").await.ok();
-        return Ok(());
+    mut batches: mpsc::Receiver<Vec<NewCandidate>>,
+) -> anyhow::Result<PgConnection> {
+    let mut copy = conn.copy_in_raw(&candidates::copy_statement()).await?;
+    let mut buffer = Vec::with_capacity(COPY_CHUNK + 4096);
+    while let Some(batch) = batches.recv().await {
+        for c in &batch {
+            candidates::copy_line(&mut buffer, season_id, c);
+        }
+        if buffer.len() >= COPY_CHUNK {
+            copy.send(std::mem::take(&mut buffer)).await?;
+        }
     }
     if !buffer.is_empty() {
         copy.send(buffer).await?;
     }
+    // With problems the caller rolls back, so what COPY took is discarded either way.
     copy.finish().await?;
-    Ok(())
-}
-
-async fn feed(
-    table: Table,
-    checker: &mut Checker,
-    problems: &mut Vec<Problem>,
-    per_school: &mut BTreeMap<String, u64>,
-    sink: &mut Sink<'_>,
-    season_id: i64,
-) -> anyhow::Result<()> {
-    for row in table.rows() {
-        let (n, cells) = match row {
-            Ok(r) => r,
-            Err(p) => {
-                problems.push(p);
-                continue;
-            }
-        };
-        if let Some(c) = checker.check(n, &cells, problems)
-            && problems.is_empty()
-        {
-            *per_school.entry(c.school_code.clone()).or_default() += 1;
-            sink.push(season_id, c).await?;
-        }
-    }
-    if problems.is_empty() && per_school.is_empty() {
-        problems.push(Problem::new(1, "(文件)", "", "没有数据行"));
-    }
-    Ok(())
+    Ok(conn)
 }

@@ -7,14 +7,24 @@ use calamine::{Data, Reader};
 use std::borrow::Cow;
 use std::path::Path;
 
-/// Data rows: (row number as a spreadsheet shows it, cells), or the problem that spoiled a row.
-pub type Rows = Box<dyn Iterator<Item = Result<(usize, Vec<String>), Problem>>>;
-
 /// The cells of a table: a header and data rows numbered as a spreadsheet shows them (the header
-/// is row 1).
+/// is row 1). Rows are read one at a time into a buffer the caller reuses, so that a file of a
+/// million rows costs no allocation per cell.
 pub struct Table {
     pub header: Vec<String>,
-    rows: Rows,
+    source: Source,
+}
+
+enum Source {
+    Csv {
+        reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
+        record: csv::StringRecord,
+        row: usize,
+    },
+    Sheet {
+        rows: std::vec::IntoIter<Vec<String>>,
+        row: usize,
+    },
 }
 
 impl Table {
@@ -42,24 +52,25 @@ impl Table {
     /// of GBK, which is what Excel on a Chinese Windows saves).
     pub fn from_csv_bytes(bytes: Vec<u8>) -> anyhow::Result<Table> {
         let text = decode(bytes);
-        let reader = csv::ReaderBuilder::new()
+        let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(std::io::Cursor::new(text.into_bytes()));
-        let mut records = reader.into_records();
-        let header = match records.next() {
-            Some(r) => r.context("cannot read the header row")?,
-            None => bail!("the file is empty"),
-        };
-        let header = header.iter().map(normalize_header).collect();
-        let rows = records.enumerate().map(|(i, r)| {
-            let record =
-                r.map_err(|e| Problem::new(i + 2, "(整行)", "", format!("CSV 格式错误：{e}")))?;
-            Ok((i + 2, record.iter().map(|c| c.trim().to_string()).collect()))
-        });
+        let mut record = csv::StringRecord::new();
+        if !reader
+            .read_record(&mut record)
+            .context("cannot read the header row")?
+        {
+            bail!("the file is empty");
+        }
+        let header = record.iter().map(normalize_header).collect();
         Ok(Table {
             header,
-            rows: Box::new(rows),
+            source: Source::Csv {
+                reader,
+                record,
+                row: 1,
+            },
         })
     }
 
@@ -75,23 +86,65 @@ impl Table {
             Some(r) => r.iter().map(|c| normalize_header(&cell_text(c))).collect(),
             None => bail!("the first sheet is empty"),
         };
-        let data: Vec<(usize, Vec<String>)> = rows
-            .enumerate()
-            .map(|(i, r)| (i + 2, r.iter().map(cell_text).collect()))
-            .collect();
+        let data: Vec<Vec<String>> = rows.map(|r| r.iter().map(cell_text).collect()).collect();
         Ok(Table {
             header,
-            rows: Box::new(data.into_iter().map(Ok)),
+            source: Source::Sheet {
+                rows: data.into_iter(),
+                row: 1,
+            },
         })
     }
 
-    /// The data rows; blank rows (all cells empty, as Excel leaves at the end) are skipped.
-    pub fn rows(self) -> impl Iterator<Item = Result<(usize, Vec<String>), Problem>> {
-        self.rows.filter(|r| match r {
-            Ok((_, cells)) => cells.iter().any(|c| !c.is_empty()),
-            Err(_) => true,
-        })
+    /// Reads the next data row into `cells` and returns its row number. Blank rows (all cells
+    /// empty, as Excel leaves at the end) are skipped.
+    pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<Result<usize, Problem>> {
+        loop {
+            let n = match &mut self.source {
+                Source::Csv {
+                    reader,
+                    record,
+                    row,
+                } => {
+                    *row += 1;
+                    match reader.read_record(record) {
+                        Ok(false) => return None,
+                        Ok(true) => {}
+                        Err(e) => {
+                            let reason = format!("CSV 格式错误：{e}");
+                            return Some(Err(Problem::new(*row, "(整行)", "", reason)));
+                        }
+                    }
+                    fill(cells, record.iter());
+                    *row
+                }
+                Source::Sheet { rows, row } => {
+                    *row += 1;
+                    let next = rows.next()?;
+                    fill(cells, next.iter().map(String::as_str));
+                    *row
+                }
+            };
+            if cells.iter().any(|c| !c.is_empty()) {
+                return Some(Ok(n));
+            }
+        }
     }
+}
+
+/// Overwrites `cells` with trimmed copies of `values`, keeping the buffers' capacity.
+fn fill<'a>(cells: &mut Vec<String>, values: impl Iterator<Item = &'a str>) {
+    let mut i = 0;
+    for v in values {
+        if i < cells.len() {
+            cells[i].clear();
+            cells[i].push_str(v.trim());
+        } else {
+            cells.push(v.trim().to_string());
+        }
+        i += 1;
+    }
+    cells.truncate(i);
 }
 
 fn decode(bytes: Vec<u8>) -> String {
@@ -196,13 +249,12 @@ mod tests {
         let mut bom = vec![0xEF, 0xBB, 0xBF];
         bom.extend_from_slice(text.as_bytes());
         for bytes in [gbk.into_owned(), bom] {
-            let t = Table::from_csv_bytes(bytes).unwrap();
+            let mut t = Table::from_csv_bytes(bytes).unwrap();
             assert_eq!(t.header, vec!["代码", "名称"]);
-            let rows: Vec<_> = t.rows().map(|r| r.unwrap()).collect();
-            assert_eq!(
-                rows,
-                vec![(2, vec!["A1".to_string(), "焦作市第一中学".to_string()])]
-            );
+            let mut cells = Vec::new();
+            assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 2);
+            assert_eq!(cells, vec!["A1".to_string(), "焦作市第一中学".to_string()]);
+            assert!(t.next_row(&mut cells).is_none());
         }
     }
 }

@@ -11,14 +11,15 @@ const CITY_DIRECT: &str = "市直属";
 
 /// Checks the whole file against itself and the units already known. Returns the units to write
 /// or every problem.
-pub fn check(table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
+pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
     let cols = Columns::locate(&table.header, &COLUMNS, &[CITY_DIRECT])?;
     let mut problems = Vec::new();
     let mut parsed: Vec<(usize, Unit)> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for row in table.rows() {
-        let (n, cells) = match row {
-            Ok(r) => r,
+    let mut cells = Vec::new();
+    while let Some(row) = table.next_row(&mut cells) {
+        let n = match row {
+            Ok(n) => n,
             Err(p) => {
                 problems.push(p);
                 continue;
