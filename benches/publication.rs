@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_exam-review-bot");
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn timed(label: &str, cmd: &mut Command) -> f64 {
@@ -80,7 +83,10 @@ fn main() {
     let sqlite_url = format!("sqlite://{}", db_file.display());
     remove_sqlite(&db_file);
     setup(&sqlite_url, &dir);
-    let ours = timed("import", &mut bot(&sqlite_url, &dir, &["import", "scores", "scores.csv"]));
+    let ours = timed(
+        "import",
+        &mut bot(&sqlite_url, &dir, &["import", "scores", "scores.csv"]),
+    );
     let reference = dir.join("reference.db");
     remove_sqlite(&reference);
     let bare = timed(
@@ -95,11 +101,20 @@ fn main() {
         "sqlite3 .import + indexes",
         Command::new("sqlite3")
             .arg(&reference)
-            .args([RAW_TABLE, ".mode csv", ".import --skip 1 scores.csv raw", RAW_INDEXES])
+            .args([
+                RAW_TABLE,
+                ".mode csv",
+                ".import --skip 1 scores.csv raw",
+                RAW_INDEXES,
+            ])
             .current_dir(&dir),
     );
-    table.push(format!("| `sqlite3 .import` into a bare table | {bare:.2} | |"));
-    table.push(format!("| `sqlite3 .import` + the bot's two indexes | {indexed:.2} | |"));
+    table.push(format!(
+        "| `sqlite3 .import` into a bare table | {bare:.2} | |"
+    ));
+    table.push(format!(
+        "| `sqlite3 .import` + the bot's two indexes | {indexed:.2} | |"
+    ));
     table.push(format!(
         "| exam-review-bot import scores, SQLite (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
         ours / bare,
@@ -112,26 +127,48 @@ fn main() {
     if !pg_admin.is_empty() {
         let psql = |db: &str, sql: &str| {
             let url = format!("{}/{db}", pg_admin.rsplit_once('/').unwrap().0);
-            let out = Command::new("psql").args([url.as_str(), "-qc", sql]).current_dir(&dir).output().unwrap();
-            assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new("psql")
+                .args([url.as_str(), "-qc", sql])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "psql {sql}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         psql("postgres", "DROP DATABASE IF EXISTS erb_bench");
         psql("postgres", "CREATE DATABASE erb_bench");
         let url = format!("{}/erb_bench", pg_admin.rsplit_once('/').unwrap().0);
         setup(&url, &dir);
-        let ours = timed("pg import", &mut bot(&url, &dir, &["import", "scores", "scores.csv"]));
+        let ours = timed(
+            "pg import",
+            &mut bot(&url, &dir, &["import", "scores", "scores.csv"]),
+        );
         psql("erb_bench", RAW_TABLE);
-        let copy = format!("\\copy raw FROM '{}' WITH (FORMAT csv, HEADER true)", csv.display());
-        let bare = timed("psql \\copy", Command::new("psql").args([url.as_str(), "-qc", &copy]));
+        let copy = format!(
+            "\\copy raw FROM '{}' WITH (FORMAT csv, HEADER true)",
+            csv.display()
+        );
+        let bare = timed(
+            "psql \\copy",
+            Command::new("psql").args([url.as_str(), "-qc", &copy]),
+        );
         psql("erb_bench", "DROP TABLE raw");
         psql("erb_bench", RAW_TABLE);
         let start = Instant::now();
-        timed("psql \\copy", Command::new("psql").args([url.as_str(), "-qc", &copy]));
+        timed(
+            "psql \\copy",
+            Command::new("psql").args([url.as_str(), "-qc", &copy]),
+        );
         psql("erb_bench", RAW_INDEXES);
         let indexed = start.elapsed().as_secs_f64();
         psql("postgres", "DROP DATABASE erb_bench WITH (FORCE)");
         table.push(format!("| `psql \\copy` into a bare table | {bare:.2} | |"));
-        table.push(format!("| `psql \\copy` + the bot's two indexes | {indexed:.2} | |"));
+        table.push(format!(
+            "| `psql \\copy` + the bot's two indexes | {indexed:.2} | |"
+        ));
         table.push(format!(
             "| exam-review-bot import scores, PostgreSQL (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
             ours / bare,
@@ -140,7 +177,10 @@ fn main() {
     }
     println!("{}", table.join("\n"));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let fanout = runtime.block_on(fan_out(&sqlite_url, &dir, schools));
     println!("\n{fanout}");
 }
@@ -152,8 +192,18 @@ fn remove_sqlite(file: &Path) {
 }
 
 fn setup(url: &str, dir: &Path) {
-    timed("season", &mut bot(url, dir, &["season", "--year", "2023", "--last-exam-day", "2023-04-28"]));
-    timed("units", &mut bot(url, dir, &["import", "units", "units.csv"]));
+    timed(
+        "season",
+        &mut bot(
+            url,
+            dir,
+            &["season", "--year", "2023", "--last-exam-day", "2023-04-28"],
+        ),
+    );
+    timed(
+        "units",
+        &mut bot(url, dir, &["import", "units", "units.csv"]),
+    );
 }
 
 /// The `run` binary publishes the imported season to one contact per school and delivers.
@@ -166,11 +216,19 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
     let app = App::new(Db::open(url).await.unwrap(), config, Arc::new(SystemClock)).unwrap();
     let fake = FakeTelegram::start().await.unwrap();
     for s in 0..schools {
-        let link = app.invite(Role::SchoolContact, &sample::school_code(s), "联系人", None).await.unwrap();
+        let link = app
+            .invite(Role::SchoolContact, &sample::school_code(s), "联系人", None)
+            .await
+            .unwrap();
         let user = 100_000 + s as i64;
-        app.start(user, user, Some(link.rsplit('=').next().unwrap())).await.unwrap();
+        app.start(user, user, Some(link.rsplit('=').next().unwrap()))
+            .await
+            .unwrap();
     }
-    let admin_link = app.invite(Role::CityAdmin, sample::CITY_CODE, "管理员", None).await.unwrap();
+    let admin_link = app
+        .invite(Role::CityAdmin, sample::CITY_CODE, "管理员", None)
+        .await
+        .unwrap();
     let admin = fake.user(99, "管理员");
     let _ = Actor::Cli;
 
@@ -183,16 +241,27 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
         .current_dir(dir)
         .spawn()
         .unwrap();
-    admin.send(&format!("/start {}", admin_link.rsplit('=').next().unwrap()));
-    fake.wait_until(Duration::from_secs(60), |f| !f.messages_to(99).is_empty()).await;
+    admin.send(&format!(
+        "/start {}",
+        admin_link.rsplit('=').next().unwrap()
+    ));
+    fake.wait_until(Duration::from_secs(60), |f| !f.messages_to(99).is_empty())
+        .await;
     admin.send("/publish");
-    fake.wait_until(Duration::from_secs(120), |f| f.messages_to(99).iter().any(|m| !m.buttons().is_empty())).await;
+    fake.wait_until(Duration::from_secs(120), |f| {
+        f.messages_to(99).iter().any(|m| !m.buttons().is_empty())
+    })
+    .await;
     admin.press("✅ 确认公布");
     let mut peak_kib = 0u64;
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         peak_kib = peak_kib.max(vm_hwm(child.id()));
-        let notices = fake.all_sent().iter().filter(|m| m.document.is_some()).count();
+        let notices = fake
+            .all_sent()
+            .iter()
+            .filter(|m| m.document.is_some())
+            .count();
         if notices >= schools || Instant::now() > deadline {
             break;
         }
@@ -200,7 +269,10 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     peak_kib = peak_kib.max(vm_hwm(child.id()));
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap();
 
     let sends: Vec<_> = fake
@@ -208,16 +280,29 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
         .into_iter()
         .filter(|c| c.method.starts_with("send") && c.status == 200)
         .collect();
-    let docs: Vec<_> = fake.all_sent().into_iter().filter(|m| m.document.is_some()).collect();
+    let docs: Vec<_> = fake
+        .all_sent()
+        .into_iter()
+        .filter(|m| m.document.is_some())
+        .collect();
     let span = docs.last().unwrap().at - docs.first().unwrap().at;
     let rate = (docs.len() - 1) as f64 / span.as_secs_f64();
     let mut over_overall = 0;
     let mut over_chat = 0;
     for (i, a) in sends.iter().enumerate() {
-        if sends[i..].iter().take_while(|b| b.at < a.at + Duration::from_secs(1)).count() > 30 {
+        if sends[i..]
+            .iter()
+            .take_while(|b| b.at < a.at + Duration::from_secs(1))
+            .count()
+            > 30
+        {
             over_overall += 1;
         }
-        if sends[i + 1..].iter().take_while(|b| b.at < a.at + Duration::from_secs(1)).any(|b| b.chat_id == a.chat_id) {
+        if sends[i + 1..]
+            .iter()
+            .take_while(|b| b.at < a.at + Duration::from_secs(1))
+            .any(|b| b.chat_id == a.chat_id)
+        {
             over_chat += 1;
         }
     }

@@ -23,6 +23,26 @@ pub struct Config {
     pub identifiers: Identifiers,
     pub delivery: Delivery,
     pub telegram: Telegram,
+    pub review: Review,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Review {
+    /// The approval levels a review request climbs before the city review group.
+    pub steps: Vec<crate::domain::workflow::Step>,
+    /// The city review group (市级复核小组成员 and 纪检监督) must have at least this many members
+    /// signing a result.
+    pub min_group: u32,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Self {
+            steps: crate::domain::workflow::Route::review_default().steps,
+            min_group: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +98,7 @@ impl Default for Config {
             identifiers: Identifiers::default(),
             delivery: Delivery::default(),
             telegram: Telegram::default(),
+            review: Review::default(),
         }
     }
 }
@@ -159,6 +180,12 @@ impl Config {
         if self.delivery.lease_secs <= self.telegram.request_timeout_secs {
             bail!("delivery.lease_secs must be above telegram.request_timeout_secs");
         }
+        if self.review.steps.is_empty() {
+            bail!("review.steps must name at least one approval level");
+        }
+        if self.review.min_group == 0 {
+            bail!("review.min_group must be at least 1");
+        }
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");
         }
@@ -167,6 +194,12 @@ impl Config {
         crate::domain::ids::IdPattern::new(&self.identifiers.reg_no_pattern)
             .context("identifiers.reg_no_pattern is not a valid regular expression")?;
         Ok(())
+    }
+
+    pub fn review_route(&self) -> crate::domain::workflow::Route {
+        crate::domain::workflow::Route {
+            steps: self.review.steps.clone(),
+        }
     }
 
     pub fn publish_rule(&self) -> DayCountRule {

@@ -144,8 +144,33 @@ async fn deliver(app: &App, bot: &TgBot, row: Row) -> anyhow::Result<()> {
         drop(conn);
         return finish_batch(app, &row).await;
     }
-    drop(conn);
-    let outcome = send(bot, &row).await;
+    let outcome = match row.edit_of {
+        Some(original) => match outbox::sent_message(&mut conn, original).await? {
+            Some((status, Some(message_id))) if status == "sent" => {
+                drop(conn);
+                edit(bot, &row, message_id).await
+            }
+            Some((status, _)) if status == "failed" => {
+                Outcome::Failed("the message to edit was never delivered".into())
+            }
+            // The original is still on its way; try again shortly (this does not count as an
+            // attempt that failed).
+            _ => {
+                outbox::mark_retry(
+                    &mut conn,
+                    row.id,
+                    Utc::now() + chrono::Duration::seconds(1),
+                    "waiting for the original",
+                )
+                .await?;
+                return Ok(());
+            }
+        },
+        None => {
+            drop(conn);
+            send(bot, &row).await
+        }
+    };
     let now = Utc::now();
     let mut tx = app.db.begin().await?;
     match &outcome {
@@ -243,6 +268,22 @@ async fn send(bot: &TgBot, row: &Row) -> Outcome {
     };
     match result {
         Ok(message) => Outcome::Sent(i64::from(message.id.0)),
+        Err(e) => classify(e),
+    }
+}
+
+/// Replaces a card's text and removes its buttons.
+async fn edit(bot: &TgBot, row: &Row, message_id: i64) -> Outcome {
+    let result = bot
+        .edit_message_text(
+            ChatId(row.chat_id),
+            teloxide::types::MessageId(message_id as i32),
+            row.body.clone(),
+        )
+        .parse_mode(ParseMode::Html)
+        .await;
+    match result {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Outcome::Sent(message_id),
         Err(e) => classify(e),
     }
 }

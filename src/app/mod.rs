@@ -4,6 +4,7 @@
 
 pub mod onboarding;
 pub mod publish;
+pub mod review;
 pub mod scores;
 pub mod setup;
 

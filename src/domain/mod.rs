@@ -2,9 +2,11 @@
 
 pub mod deadline;
 pub mod ids;
+pub mod review;
 pub mod role;
 pub mod score;
 pub mod unit;
+pub mod workflow;
 
 pub use role::Role;
 pub use score::Score;

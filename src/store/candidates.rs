@@ -7,7 +7,6 @@ use chrono::NaiveDate;
 use sqlx::postgres::PgConnection;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
-
 /// One validated row of a scores file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCandidate {
@@ -263,5 +262,28 @@ pub async fn all(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<Vec<C
     )))
     .bind(season_id)
     .fetch_all(conn)
+    .await
+}
+
+pub async fn by_exam_no(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    exam_no: &str,
+) -> sqlx::Result<Option<Candidate>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM candidates WHERE season_id = $1 AND exam_no = $2"
+    )))
+    .bind(season_id)
+    .bind(exam_no)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<Candidate>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM candidates WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
     .await
 }

@@ -3,8 +3,10 @@
 //! Functions take `&mut AnyConnection` so that a use case can run several inside one transaction.
 
 pub mod candidates;
+pub mod dialogues;
 pub mod outbox;
 pub mod people;
+pub mod reviews;
 pub mod seasons;
 pub mod units;
 

@@ -30,6 +30,78 @@ pub struct Row {
     pub document: Option<Vec<u8>>,
     pub batch: Option<String>,
     pub attempts: i64,
+    /// Set on rows that edit an earlier message (its outbox id).
+    pub edit_of: Option<i64>,
+}
+
+/// Queues a message and returns its row id (None when its dedupe key was queued before).
+pub async fn enqueue_returning(
+    conn: &mut AnyConnection,
+    msg: &Outgoing,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let (doc_name, doc) = match &msg.document {
+        Some((name, bytes)) => (Some(name.as_str()), Some(bytes.clone())),
+        None => (None, None),
+    };
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO outbox (chat_id, body, reply_markup, document_name, document, dedupe_key,
+                             batch, status, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8)
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+    )
+    .bind(msg.chat_id)
+    .bind(&msg.body)
+    .bind(msg.reply_markup.as_deref())
+    .bind(doc_name)
+    .bind(doc)
+    .bind(msg.dedupe_key.as_deref())
+    .bind(msg.batch.as_deref())
+    .bind(to_ms(now))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Replaces the text of an earlier message and removes its buttons. When the original has not
+/// gone out yet it is rewritten in place; otherwise an edit is queued behind it.
+pub async fn edit(
+    conn: &mut AnyConnection,
+    original: i64,
+    body: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let rewritten = sqlx::query(
+        "UPDATE outbox SET body = $2, reply_markup = NULL WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(original)
+    .bind(body)
+    .execute(&mut *conn)
+    .await?;
+    if rewritten.rows_affected() == 1 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (chat_id, body, edit_of, status, next_attempt_at, created_at)
+         SELECT chat_id, $2, id, 'pending', 0, $3 FROM outbox WHERE id = $1",
+    )
+    .bind(original)
+    .bind(body)
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The Telegram message id and status of a row (for edits).
+pub async fn sent_message(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> sqlx::Result<Option<(String, Option<i64>)>> {
+    sqlx::query_as("SELECT status, telegram_message_id FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Queues a message, due at once; false when its dedupe key was queued before. `now` is the
@@ -101,7 +173,7 @@ pub async fn claim(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT id, chat_id, body, reply_markup, document_name, document, batch, attempts
+        "SELECT id, chat_id, body, reply_markup, document_name, document, batch, attempts, edit_of
          FROM outbox WHERE id = $1",
     )
     .bind(id)

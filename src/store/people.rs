@@ -257,3 +257,22 @@ pub async fn of_chat(
     .fetch_all(conn)
     .await
 }
+
+/// Homeroom teachers of one class of a school.
+pub async fn holders_in_class(
+    conn: &mut AnyConnection,
+    role: Role,
+    unit_code: &str,
+    class_name: &str,
+) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE role = $1 AND unit_code = $2 AND class_name = $3 AND revoked_at IS NULL ORDER BY id"
+    )))
+    .bind(role.slug())
+    .bind(unit_code)
+    .bind(class_name)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}

@@ -2,6 +2,7 @@
 //! state are checked in `app`, inside the use case's transaction.
 
 use crate::app::publish::Preview;
+use crate::app::review::Press;
 use crate::app::{Actor, App};
 use crate::delivery::TgBot;
 use crate::domain::Role;
@@ -62,6 +63,14 @@ async fn handle_message(
     text: Option<&str>,
 ) -> HandlerResult {
     let Some((name, args)) = text.and_then(command) else {
+        // Plain text or anything else: a dialogue in progress takes it first.
+        let taken = match text {
+            Some(t) => app.dialogue_text(user_id, chat.0, t).await?,
+            None => app.dialogue_non_text(user_id, chat.0).await?,
+        };
+        if taken {
+            return Ok(());
+        }
         let reply_text = if app.is_bound(user_id).await? {
             app.render.text(if text.is_some() {
                 "unknown_command"
@@ -81,14 +90,11 @@ async fn handle_message(
         "whoami" => reply(bot, chat, app.whoami(user_id).await?).await,
         "help" => reply(bot, chat, app.help(user_id).await?).await,
         "publish" => publish_prompt(bot, app, user_id, chat).await,
-        "cancel" => {
-            let text = if app.is_bound(user_id).await? {
-                "cancel_nothing"
-            } else {
-                "not_bound"
-            };
-            reply(bot, chat, app.render.text(text)?).await
-        }
+        "cancel" => app.cancel(user_id, chat.0).await,
+        "review" => app.review_command(user_id, chat.0).await,
+        "pending" => app.pending_command(user_id, chat.0).await,
+        "myrequests" => app.my_requests_command(user_id, chat.0).await,
+        "request" => app.request_command(user_id, chat.0, args).await,
         _ => {
             let text = if app.is_bound(user_id).await? {
                 "unknown_command"
@@ -169,10 +175,10 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
     };
     let outcome = match message {
         Some(m) => handle_callback(&bot, &app, user_id, &m, &data).await,
-        None => Ok(false),
+        None => Ok(Press::Refused),
     };
-    let accepted = match outcome {
-        Ok(accepted) => accepted,
+    let press = match outcome {
+        Ok(press) => press,
         Err(e) => {
             tracing::error!(user_id, "handling a button failed: {e:#}");
             bot.answer_callback_query(q.id.clone())
@@ -182,28 +188,57 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
             return Ok(());
         }
     };
-    if accepted {
-        bot.answer_callback_query(q.id).await?;
-    } else {
-        app.record_refused_press(user_id, &data).await?;
-        bot.answer_callback_query(q.id)
-            .text(app.render.text("callback_refused")?)
-            .show_alert(true)
-            .await?;
+    match press {
+        Press::Accepted => {
+            bot.answer_callback_query(q.id).await?;
+        }
+        Press::Stale => {
+            bot.answer_callback_query(q.id)
+                .text(app.render.text("callback_stale")?)
+                .show_alert(true)
+                .await?;
+        }
+        Press::Refused => {
+            app.record_refused_press(user_id, &data).await?;
+            bot.answer_callback_query(q.id)
+                .text(app.render.text("callback_refused")?)
+                .show_alert(true)
+                .await?;
+        }
     }
     Ok(())
 }
 
-/// Returns whether the press was accepted.
 async fn handle_callback(
     bot: &TgBot,
     app: &App,
     user_id: i64,
     message: &Message,
     data: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Press> {
     let parts: Vec<&str> = data.split(':').collect();
+    let chat = message.chat.id.0;
     match parts.as_slice() {
+        ["d", step, action] => app.dialogue_button(user_id, chat, step, action).await,
+        ["rv", id, stage, action] => match id.parse::<i64>() {
+            Ok(id) => app.review_button(user_id, chat, id, stage, action).await,
+            Err(_) => Ok(Press::Refused),
+        },
+        _ => publish_callback(bot, app, user_id, message, &parts)
+            .await
+            .map(|ok| if ok { Press::Accepted } else { Press::Refused }),
+    }
+}
+
+/// The publication confirm card's buttons; true when accepted.
+async fn publish_callback(
+    bot: &TgBot,
+    app: &App,
+    user_id: i64,
+    message: &Message,
+    parts: &[&str],
+) -> anyhow::Result<bool> {
+    match parts {
         ["pub", "ok", season_id] => {
             if app
                 .bindings_with_role(user_id, Role::CityAdmin)

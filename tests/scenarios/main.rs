@@ -9,3 +9,4 @@ mod demo;
 mod import;
 mod publish;
 mod restart;
+mod review;

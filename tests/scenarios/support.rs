@@ -131,6 +131,8 @@ pub struct Harness {
     stop: watch::Sender<bool>,
     runner: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     next_user: i64,
+    /// Per chat: how many messages a story has already read (see `expect`).
+    cursors: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
 }
 
 impl Harness {
@@ -162,7 +164,79 @@ impl Harness {
             stop,
             runner: Some(runner),
             next_user: 1000,
+            cursors: Default::default(),
         }
+    }
+
+    /// Stops the bot and starts a fresh one on the same database, as a restarted process would.
+    pub async fn restart(&mut self) {
+        self.stop.send(true).ok();
+        if let Some(r) = self.runner.take() {
+            r.await.unwrap().unwrap();
+        }
+        let store = Db::open(&self.db.url).await.unwrap();
+        let config = (*self.app.config).clone();
+        self.app = App::new(store, config, Arc::new(self.clock.clone())).unwrap();
+        let bot = exam_review_bot::telegram::build_bot(
+            &self.app,
+            "123:test-token",
+            Some(self.fake.api_url().parse().unwrap()),
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        self.stop = stop;
+        self.runner = Some(tokio::spawn(exam_review_bot::telegram::run(
+            self.app.clone(),
+            bot,
+            stop_rx,
+        )));
+    }
+
+    /// Waits for the next message to `user` (after the ones already read) that contains
+    /// `needle`, and returns its visible text.
+    pub async fn expect(&self, user: &FakeUser, needle: &str) -> String {
+        let id = user.id;
+        let from = *self.cursors.lock().unwrap().get(&id).unwrap_or(&0);
+        let find = |f: &FakeTelegram| {
+            f.messages_to(id)
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, m)| m.visible_text().contains(needle))
+                .map(|(i, m)| (i, m.visible_text()))
+        };
+        self.fake
+            .wait_until(Duration::from_secs(30), |f| find(f).is_some())
+            .await;
+        let found = find(&self.fake);
+        let (i, text) = found.unwrap_or_else(|| {
+            panic!(
+                "chat {id} never showed {needle:?} after message {from}:\n{}",
+                self.fake.transcript(id)
+            )
+        });
+        self.cursors.lock().unwrap().insert(id, i + 1);
+        text
+    }
+
+    /// Someone joins with a role that needs a class (homeroom teachers).
+    pub async fn join_class(
+        &mut self,
+        role: Role,
+        unit: &str,
+        class: &str,
+        name: &str,
+    ) -> FakeUser {
+        self.next_user += 1;
+        let user = self.fake.user(self.next_user, name);
+        let link = self
+            .app
+            .invite(role, unit, name, Some(class))
+            .await
+            .unwrap();
+        let code = link.rsplit('=').next().unwrap().to_string();
+        user.send(&format!("/start {code}"));
+        self.wait_for_text(&user, "绑定成功").await;
+        user
     }
 
     pub fn dir(&self) -> &Path {
@@ -225,6 +299,8 @@ impl Harness {
             "chat {id} never showed {needle:?}:\n{}",
             self.fake.transcript(id)
         );
+        let read = self.fake.messages_to(id).len();
+        self.cursors.lock().unwrap().insert(id, read);
     }
 
     /// Waits until the bot has taken every update and delivered every queued message.

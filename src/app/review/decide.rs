@@ -1,0 +1,385 @@
+//! Decisions at the approval levels: approve, reject and return (both with a reason), and the
+//! filer's withdrawal. Every press is checked again here, inside the transaction: the presser
+//! must hold the step's role for this request's unit, and the request must still be at the stage
+//! the card was sent for (a guarded update on its version).
+
+use super::filing::WHY;
+use super::{App, Ctx, Press, button, holds_step, keyboard, stage_key};
+use crate::app::Actor;
+use crate::domain::review::State;
+use crate::store::audit;
+use crate::store::people::{self, Binding};
+use crate::store::reviews::{self, NewEvent};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+impl App {
+    /// A button on a review card: "rv:<request>:<stage>:<action>".
+    pub async fn review_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+        stage: &str,
+        action: &str,
+    ) -> anyhow::Result<Press> {
+        let mut tx = self.db.begin().await?;
+        let Some(ctx) = self.lock_ctx(&mut tx, id).await? else {
+            return Ok(Press::Refused);
+        };
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let press = match (stage, action) {
+            ("wd", "w") => self.withdraw(&mut tx, user_id, chat_id, &ctx).await?,
+            (s, "am") if s.starts_with("ret") => {
+                self.start_amendment(&mut tx, user_id, chat_id, &ctx)
+                    .await?
+            }
+            (s, "a" | "r" | "b") if s.starts_with('s') => {
+                let Some(step) = parse_step_stage(s) else {
+                    return Ok(Press::Refused);
+                };
+                let route = self.route();
+                let Some(me) = bound
+                    .iter()
+                    .find(|b| holds_step(&route, &ctx, step, b))
+                    .cloned()
+                else {
+                    return Ok(Press::Refused);
+                };
+                if ctx.state() != State::Pending || stage_key(&ctx.req) != s {
+                    return Ok(Press::Stale);
+                }
+                match action {
+                    "a" => self.approve(&mut tx, &ctx, &me).await?,
+                    _ => {
+                        let data = json!({"request": id, "stage": s, "action": action});
+                        self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
+                            .await?;
+                        Press::Accepted
+                    }
+                }
+            }
+            (s, "k" | "c") if s.starts_with("rec") => {
+                let members = self.group_members(&mut tx).await?;
+                if !members.iter().any(|m| m.telegram_user_id == user_id) {
+                    return Ok(Press::Refused);
+                }
+                if ctx.state() != State::Recording || stage_key(&ctx.req) != s {
+                    return Ok(Press::Stale);
+                }
+                self.start_record(&mut tx, user_id, chat_id, &ctx, action)
+                    .await?
+            }
+            (s, "y" | "n") if s.starts_with("cf") => {
+                let members = self.group_members(&mut tx).await?;
+                let Some(me) = members.into_iter().find(|m| m.telegram_user_id == user_id) else {
+                    return Ok(Press::Refused);
+                };
+                if ctx.req.recorded_by == Some(user_id) {
+                    return Ok(Press::Refused);
+                }
+                if ctx.state() != State::Confirming || stage_key(&ctx.req) != s {
+                    return Ok(Press::Stale);
+                }
+                if action == "y" {
+                    self.confirm_result(&mut tx, &ctx, &me).await?
+                } else {
+                    let data = json!({"request": id, "stage": s, "action": "n"});
+                    self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
+                        .await?;
+                    Press::Accepted
+                }
+            }
+            _ => Press::Refused,
+        };
+        if press == Press::Accepted {
+            tx.commit().await?;
+            self.outbox_wake.notify_one();
+        }
+        Ok(press)
+    }
+
+    async fn approve(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        me: &Binding,
+    ) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        let route = self.route();
+        let step = ctx.req.step as usize;
+        let event = NewEvent {
+            request_id: ctx.req.id,
+            user_id: me.telegram_user_id,
+            actor_name: &me.name,
+            actor_role: me.role.slug(),
+            step: Some(ctx.req.step),
+            round: ctx.req.round,
+            action: "approve",
+            comment: "",
+        };
+        if !reviews::add_event(conn, &event, now).await? {
+            return Ok(Press::Stale);
+        }
+        let votes = reviews::votes(
+            conn,
+            ctx.req.id,
+            ctx.req.round,
+            Some(ctx.req.step),
+            "approve",
+        )
+        .await?;
+        let holders = self.step_holders(conn, ctx, step).await?.len();
+        if !route.steps[step].rule.satisfied(votes.len(), holders) {
+            self.tell(
+                conn,
+                me.chat_id,
+                "review_vote_recorded",
+                &json!({"id": ctx.req.id, "votes": votes.len()}),
+            )
+            .await?;
+            return Ok(Press::Accepted);
+        }
+        let stage = stage_key(&ctx.req);
+        let (to, next) = match route.step_from(step + 1, ctx.school.city_direct) {
+            Some(n) => (State::Pending, n as i64),
+            None => (State::Recording, route.steps.len() as i64),
+        };
+        if !reviews::transition(conn, &ctx.req, to, next, ctx.req.round, now).await? {
+            return Ok(Press::Stale);
+        }
+        audit(
+            conn,
+            now,
+            &Actor::Telegram(me.telegram_user_id).label(),
+            "review-approve",
+            &format!("request {} at {}", ctx.req.id, route.steps[step].name),
+        )
+        .await?;
+        let level = route.steps[step].name.clone();
+        let outcome = json!({"action": "approve", "actor": me.name, "level": level, "reason": ""});
+        let now_ctx = self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        self.close_cards(conn, &now_ctx, &stage, &outcome).await?;
+        self.announce_stage(conn, &now_ctx).await?;
+        self.tell(
+            conn,
+            ctx.req.filer_chat_id,
+            "review_progress",
+            &json!({"id": ctx.req.id, "name": ctx.cand.name, "level": level, "actor": me.name,
+                    "next": self.level_name(&now_ctx)}),
+        )
+        .await?;
+        Ok(Press::Accepted)
+    }
+
+    /// The reason for a rejection, a return or a dispute has been typed.
+    pub(crate) async fn decide_with_reason(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        data: &Value,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let id = data["request"].as_i64().unwrap_or(0);
+        let stage = data["stage"].as_str().unwrap_or_default();
+        let action = data["action"].as_str().unwrap_or_default();
+        let Some(ctx) = self.lock_ctx(conn, id).await? else {
+            return self
+                .tell(conn, chat_id, "review_not_found", &json!({"id": id}))
+                .await;
+        };
+        if stage_key(&ctx.req) != stage || !ctx.state().is_open() {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        let bound = people::of_user(conn, user_id).await?;
+        let route = self.route();
+        let me = if action == "n" {
+            let members = self.group_members(conn).await?;
+            members.into_iter().find(|m| m.telegram_user_id == user_id)
+        } else {
+            bound
+                .iter()
+                .find(|b| holds_step(&route, &ctx, ctx.req.step as usize, b))
+                .cloned()
+        };
+        let Some(me) = me else {
+            return self.tell(conn, chat_id, "not_allowed", &json!({})).await;
+        };
+        let (to, step, round, event_action) = match action {
+            "r" => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
+            "b" => (State::Returned, ctx.req.step, ctx.req.round, "return"),
+            "n" => (State::Recording, ctx.req.step, ctx.req.round + 1, "dispute"),
+            _ => return Ok(()),
+        };
+        if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        let event_step = (action != "n").then_some(ctx.req.step);
+        reviews::add_event(
+            conn,
+            &NewEvent {
+                request_id: id,
+                user_id,
+                actor_name: &me.name,
+                actor_role: me.role.slug(),
+                step: event_step,
+                round: ctx.req.round,
+                action: event_action,
+                comment: reason,
+            },
+            now,
+        )
+        .await?;
+        audit(
+            conn,
+            now,
+            &Actor::Telegram(user_id).label(),
+            &format!("review-{event_action}"),
+            &format!("request {id}: {reason}"),
+        )
+        .await?;
+        let level = self.level_name(&ctx);
+        let outcome =
+            json!({"action": event_action, "actor": me.name, "level": level, "reason": reason});
+        let now_ctx = self.load_ctx(conn, id).await?.expect("request exists");
+        self.close_cards(conn, &now_ctx, stage, &outcome).await?;
+        let info = json!({"id": id, "name": ctx.cand.name, "level": level, "actor": me.name, "reason": reason});
+        match to {
+            State::Rejected => {
+                self.tell(conn, ctx.req.filer_chat_id, "review_rejected", &info)
+                    .await?
+            }
+            State::Returned => {
+                let markup = keyboard(vec![vec![
+                    button(
+                        self.render.text("button_amend")?,
+                        format!("rv:{id}:ret{}:am", ctx.req.round),
+                    ),
+                    button(
+                        self.render.text("button_withdraw")?,
+                        format!("rv:{id}:wd:w"),
+                    ),
+                ]]);
+                self.tell_with(
+                    conn,
+                    ctx.req.filer_chat_id,
+                    "review_returned",
+                    &info,
+                    Some(markup),
+                )
+                .await?;
+            }
+            _ => {
+                // A dispute: the group records again; the recorder hears why.
+                if let Some(recorder) = ctx.req.recorded_by {
+                    for b in people::of_user(conn, recorder).await?.into_iter().take(1) {
+                        self.tell(conn, b.chat_id, "review_disputed", &info).await?;
+                    }
+                }
+                self.announce_stage(conn, &now_ctx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn withdraw(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        if ctx.req.filer_user_id != user_id {
+            return Ok(Press::Refused);
+        }
+        if !ctx.state().withdrawable() {
+            return Ok(Press::Stale);
+        }
+        let stage = stage_key(&ctx.req);
+        if !reviews::transition(
+            conn,
+            &ctx.req,
+            State::Withdrawn,
+            ctx.req.step,
+            ctx.req.round,
+            now,
+        )
+        .await?
+        {
+            return Ok(Press::Stale);
+        }
+        reviews::add_event(
+            conn,
+            &NewEvent {
+                request_id: ctx.req.id,
+                user_id,
+                actor_name: &ctx.req.filer_name,
+                actor_role: "filer",
+                step: None,
+                round: ctx.req.round,
+                action: "withdraw",
+                comment: "",
+            },
+            now,
+        )
+        .await?;
+        audit(
+            conn,
+            now,
+            &Actor::Telegram(user_id).label(),
+            "review-withdraw",
+            &format!("request {}", ctx.req.id),
+        )
+        .await?;
+        let level = self.level_name(ctx);
+        let outcome = json!({"action": "withdraw", "actor": ctx.req.filer_name, "level": level, "reason": ""});
+        let now_ctx = self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        self.close_cards(conn, &now_ctx, &stage, &outcome).await?;
+        // Everyone who acted on it or holds its card now hears of it.
+        let mut told = vec![user_id];
+        let mut people_involved: Vec<i64> = reviews::events(conn, ctx.req.id)
+            .await?
+            .iter()
+            .map(|e| e.user_id)
+            .collect();
+        people_involved.extend(
+            reviews::cards(conn, ctx.req.id, &stage)
+                .await?
+                .into_iter()
+                .map(|(u, _)| u),
+        );
+        let info = json!({"id": ctx.req.id, "name": ctx.cand.name, "school": ctx.school.name, "filer": ctx.req.filer_name});
+        for person in people_involved {
+            if told.contains(&person) {
+                continue;
+            }
+            told.push(person);
+            if let Some(b) = people::of_user(conn, person).await?.first() {
+                self.tell(conn, b.chat_id, "review_withdrawn", &info)
+                    .await?;
+            }
+        }
+        self.tell(conn, chat_id, "review_withdrawn_filer", &info)
+            .await?;
+        self.drop_dialogues_about(conn, user_id, ctx.req.id).await?;
+        Ok(Press::Accepted)
+    }
+}
+
+/// "s<step>r<round>" → step.
+fn parse_step_stage(stage: &str) -> Option<usize> {
+    stage.strip_prefix('s')?.split_once('r')?.0.parse().ok()
+}

@@ -1,0 +1,424 @@
+//! Score review requests (复核, 附件4 二, 附件5, 附件6): filing through a guided dialogue, the
+//! approval levels of the configured route, the city review group's countersigned result, and
+//! what each person may see. Every change is one transaction with a guarded update on the
+//! request's version; the messages it causes go through the outbox.
+
+mod decide;
+mod filing;
+mod result;
+mod views;
+
+pub use views::PendingItem;
+
+use super::App;
+use crate::domain::deadline::display;
+use crate::domain::review::State;
+use crate::domain::workflow::{Route, Scope};
+use crate::domain::{Role, Score, UnitKind};
+use crate::store::candidates::{self, Candidate};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people::{self, Binding};
+use crate::store::reviews::{self, Request};
+use crate::store::seasons::{self, Season};
+use crate::store::units::{self, Unit};
+use crate::store::{dialogues, from_ms};
+use anyhow::Context;
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+/// What a button press came to, for the callback answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press {
+    Accepted,
+    /// Not this person's to press (wrong role, unit or chat, or crafted data): an alert, audited.
+    Refused,
+    /// Someone else acted first, or the card is old.
+    Stale,
+}
+
+/// Everything about a request that cards and views show.
+pub(crate) struct Ctx {
+    pub req: Request,
+    pub cand: Candidate,
+    pub school: Unit,
+    pub district: Option<Unit>,
+    pub season: Season,
+}
+
+impl Ctx {
+    pub fn state(&self) -> State {
+        self.req.state()
+    }
+}
+
+/// The stage key of the cards sent for the request's current position.
+pub(crate) fn stage_key(req: &Request) -> String {
+    match req.state() {
+        State::Recording => format!("rec{}", req.round),
+        State::Confirming => format!("cf{}", req.round),
+        _ => format!("s{}r{}", req.step, req.round),
+    }
+}
+
+pub(crate) fn button(label: String, data: String) -> Value {
+    json!({"text": label, "callback_data": data})
+}
+
+pub(crate) fn keyboard(rows: Vec<Vec<Value>>) -> String {
+    json!({ "inline_keyboard": rows }).to_string()
+}
+
+impl App {
+    pub(crate) fn route(&self) -> Route {
+        self.config.review_route()
+    }
+
+    /// Loads a request for changing it: takes its row lock first (see `reviews::lock`).
+    pub(crate) async fn lock_ctx(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> anyhow::Result<Option<Ctx>> {
+        reviews::lock(conn, id).await?;
+        self.load_ctx(conn, id).await
+    }
+
+    pub(crate) async fn load_ctx(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> anyhow::Result<Option<Ctx>> {
+        let Some(req) = reviews::get(conn, id).await? else {
+            return Ok(None);
+        };
+        let cand = candidates::by_id(conn, req.candidate_id)
+            .await?
+            .context("candidate of a request")?;
+        let school = units::get(conn, &req.school_code)
+            .await?
+            .context("school of a request")?;
+        let district = match (&school.parent_code, school.city_direct) {
+            (Some(p), false) => units::get(conn, p).await?,
+            _ => None,
+        };
+        let season = seasons::current(conn).await?.context("current season")?;
+        Ok(Some(Ctx {
+            req,
+            cand,
+            school,
+            district,
+            season,
+        }))
+    }
+
+    /// The people who act at approval step `step` for this request.
+    pub(crate) async fn step_holders(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        step: usize,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let route = self.route();
+        let Some(s) = route.steps.get(step) else {
+            return Ok(Vec::new());
+        };
+        Ok(match s.unit {
+            Scope::Class => {
+                people::holders_in_class(conn, s.role, &ctx.school.code, &ctx.cand.class_name)
+                    .await?
+            }
+            Scope::School => people::holders(conn, s.role, &ctx.school.code).await?,
+            Scope::District => match &ctx.district {
+                Some(d) => people::holders(conn, s.role, &d.code).await?,
+                None => Vec::new(),
+            },
+            Scope::City => people::all_holders(conn, s.role).await?,
+        })
+    }
+
+    /// The city review group: review group members and discipline inspectors of the city, one
+    /// entry per person.
+    pub(crate) async fn group_members(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let mut members = Vec::new();
+        for role in [Role::CityReviewer, Role::Inspector] {
+            for b in people::all_holders(conn, role).await? {
+                let in_city = units::get(conn, &b.unit_code)
+                    .await?
+                    .is_some_and(|u| u.kind == UnitKind::City);
+                if in_city
+                    && !members
+                        .iter()
+                        .any(|m: &Binding| m.telegram_user_id == b.telegram_user_id)
+                {
+                    members.push(b);
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// The 附件5 card: the form's fields in order, the opinions given so far, and the result.
+    pub(crate) async fn card_data(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Value> {
+        let route = self.route();
+        let tz = ctx.season.tz;
+        let events = reviews::events(conn, ctx.req.id).await?;
+        let opinions: Vec<Value> = events
+            .iter()
+            .filter(|e| !matches!(e.action.as_str(), "file"))
+            .map(|e| {
+                let level = match e.step {
+                    Some(s) if (s as usize) < route.steps.len() => {
+                        route.steps[s as usize].name.clone()
+                    }
+                    _ if ["record", "confirm", "dispute"].contains(&e.action.as_str()) => {
+                        "市级复核小组".into()
+                    }
+                    _ => String::new(),
+                };
+                json!({
+                    "level": level,
+                    "actor": e.actor_name,
+                    "action": e.action,
+                    "comment": e.comment,
+                    "at": display(from_ms(e.at), tz),
+                })
+            })
+            .collect();
+        let c = &ctx.cand;
+        let items = |v: Option<i64>| v.map(|t| Score::from_tenths(t as u32).to_string());
+        Ok(json!({
+            "id": ctx.req.id,
+            "state": ctx.req.state,
+            "level": self.level_name(ctx),
+            "name": c.name,
+            "gender": c.gender,
+            "class_name": c.class_name,
+            "school": ctx.school.name,
+            "district": ctx.district.as_ref().map(|d| d.name.clone()),
+            "city_direct": ctx.school.city_direct,
+            "id_card": c.id_card,
+            "student_no": c.student_no,
+            "reg_no": c.reg_no,
+            "exam_no": c.exam_no,
+            "score": Score::from_tenths(ctx.req.original_score as u32).to_string(),
+            "current_score": c.score().to_string(),
+            "items": c.item_main.map(|_| json!([items(c.item_main), items(c.item_sec1), items(c.item_sec2), items(c.item_tidy)])),
+            "contact": ctx.req.contact,
+            "sitting": c.sitting(),
+            "reason": ctx.req.reason,
+            "filer": ctx.req.filer_name,
+            "filed_at": display(from_ms(ctx.req.created_at), tz),
+            "opinions": opinions,
+            "result": self.result_data(ctx),
+        }))
+    }
+
+    pub(crate) fn result_data(&self, ctx: &Ctx) -> Value {
+        match (&ctx.req.result_kind, ctx.req.result_score) {
+            (Some(kind), Some(score)) => json!({
+                "kind": kind,
+                "score": Score::from_tenths(score as u32).to_string(),
+                "original": Score::from_tenths(ctx.req.original_score as u32).to_string(),
+                "category": ctx.req.result_category,
+                "note": ctx.req.result_note,
+            }),
+            _ => Value::Null,
+        }
+    }
+
+    /// Where the request stands, in words of the forms (班主任, 校长, 城区, 市级复核小组).
+    pub(crate) fn level_name(&self, ctx: &Ctx) -> String {
+        match ctx.state() {
+            State::Pending => self
+                .route()
+                .steps
+                .get(ctx.req.step as usize)
+                .map_or(String::new(), |s| s.name.clone()),
+            State::Recording | State::Confirming => "市级复核小组".into(),
+            _ => String::new(),
+        }
+    }
+
+    pub(crate) async fn render_card(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<String> {
+        let data = self.card_data(conn, ctx).await?;
+        self.render.render("review_card", &data)
+    }
+
+    /// Queues a card with buttons to each person and remembers it under `stage`.
+    pub(crate) async fn send_cards(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        stage: &str,
+        people: &[Binding],
+        heading: &str,
+        buttons: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let card = self.render_card(conn, ctx).await?;
+        let heading = self.render.render(
+            heading,
+            &json!({"id": ctx.req.id, "level": self.level_name(ctx)}),
+        )?;
+        let body = format!("{heading}\n\n{card}");
+        let row: Vec<Value> = buttons
+            .iter()
+            .map(|(label, action)| {
+                Ok(button(
+                    self.render.text(label)?,
+                    format!("rv:{}:{stage}:{action}", ctx.req.id),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let markup = keyboard(vec![row]);
+        for p in people {
+            let msg = Outgoing {
+                chat_id: p.chat_id,
+                body: body.clone(),
+                reply_markup: Some(markup.clone()),
+                dedupe_key: Some(format!(
+                    "card:{}:{stage}:{}",
+                    ctx.req.id, p.telegram_user_id
+                )),
+                ..Outgoing::default()
+            };
+            if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
+                reviews::add_card(conn, ctx.req.id, stage, p.telegram_user_id, id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a decision: every copy of the stage's card shows who decided what, without buttons.
+    pub(crate) async fn close_cards(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        stage: &str,
+        outcome: &Value,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let card = self.render_card(conn, ctx).await?;
+        let footer = self.render.render("review_card_closed", outcome)?;
+        let body = format!("{card}\n\n{footer}");
+        for (_, outbox_id) in reviews::cards(conn, ctx.req.id, stage).await? {
+            outbox::edit(conn, outbox_id, &body, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a plain message from a template.
+    pub(crate) async fn tell(
+        &self,
+        conn: &mut AnyConnection,
+        chat_id: i64,
+        template: &str,
+        data: &Value,
+    ) -> anyhow::Result<()> {
+        self.tell_with(conn, chat_id, template, data, None).await
+    }
+
+    pub(crate) async fn tell_with(
+        &self,
+        conn: &mut AnyConnection,
+        chat_id: i64,
+        template: &str,
+        data: &Value,
+        reply_markup: Option<String>,
+    ) -> anyhow::Result<()> {
+        let msg = Outgoing {
+            chat_id,
+            body: self.render.render(template, data)?,
+            reply_markup,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(conn, &msg, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Sends the cards for where the request now stands (an approval step or the city group) and
+    /// warns when nobody is there to act.
+    pub(crate) async fn announce_stage(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<()> {
+        let stage = stage_key(&ctx.req);
+        match ctx.state() {
+            State::Pending => {
+                let holders = self.step_holders(conn, ctx, ctx.req.step as usize).await?;
+                self.send_cards(
+                    conn,
+                    ctx,
+                    &stage,
+                    &holders,
+                    "review_card_heading",
+                    &[
+                        ("button_approve", "a"),
+                        ("button_reject", "r"),
+                        ("button_return", "b"),
+                    ],
+                )
+                .await
+            }
+            State::Recording => {
+                let members = self.group_members(conn).await?;
+                self.send_cards(
+                    conn,
+                    ctx,
+                    &stage,
+                    &members,
+                    "review_record_heading",
+                    &[("button_keep", "k"), ("button_correct", "c")],
+                )
+                .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends any dialogue a user had about this request (a decision made elsewhere overtook it).
+    pub(crate) async fn drop_dialogues_about(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        id: i64,
+    ) -> anyhow::Result<()> {
+        if let Some(d) = dialogues::get(conn, user_id).await?
+            && d.data()["request"].as_i64() == Some(id)
+        {
+            dialogues::clear(conn, user_id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a binding acts at an approval step of this request.
+pub(crate) fn holds_step(route: &Route, ctx: &Ctx, step: usize, b: &Binding) -> bool {
+    let Some(s) = route.steps.get(step) else {
+        return false;
+    };
+    if b.role != s.role {
+        return false;
+    }
+    match s.unit {
+        Scope::Class => {
+            b.unit_code == ctx.school.code
+                && b.class_name.as_deref() == Some(ctx.cand.class_name.as_str())
+        }
+        Scope::School => b.unit_code == ctx.school.code,
+        Scope::District => ctx.district.as_ref().is_some_and(|d| d.code == b.unit_code),
+        Scope::City => true,
+    }
+}

@@ -1,0 +1,393 @@
+//! The city review group (市级复核小组): one member records 维持原成绩 or 更正成绩 (with the new
+//! total, item scores when the candidate has them, the category 漏评 / 合分错误 and a note); every
+//! other member, the discipline inspector included, confirms or disputes. When all have
+//! confirmed, the score changes (the old one stays in history) and the result goes down to the
+//! school.
+
+use super::filing::RECORD;
+use super::{App, Ctx, Press, stage_key};
+use crate::app::Actor;
+use crate::domain::Role;
+use crate::domain::Score;
+use crate::domain::review::State;
+use crate::store::audit;
+use crate::store::people::{self, Binding};
+use crate::store::reviews::{self, NewEvent, RecordedResult};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+impl App {
+    pub(crate) async fn start_record(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        ctx: &Ctx,
+        action: &str,
+    ) -> anyhow::Result<Press> {
+        let kind = if action == "k" { "kept" } else { "corrected" };
+        let data = json!({
+            "request": ctx.req.id,
+            "stage": stage_key(&ctx.req),
+            "kind": kind,
+            "has_items": ctx.cand.item_main.is_some(),
+            "original": Score::from_tenths(ctx.req.original_score as u32).to_string(),
+            "name": ctx.cand.name,
+            "score": null, "score_text": null, "items": null, "items_text": null,
+            "category": null, "note": null,
+        });
+        let first = self.record_first_step(&data);
+        self.enter_step(conn, user_id, chat_id, RECORD, first, &data)
+            .await?;
+        Ok(Press::Accepted)
+    }
+
+    pub(crate) fn record_first_step(&self, data: &Value) -> &'static str {
+        if data["kind"] == "corrected" {
+            "score"
+        } else {
+            "note"
+        }
+    }
+
+    /// One typed answer of the recording dialogue: the next step, or a hint and the same step.
+    pub(crate) async fn record_input(
+        &self,
+        conn: &mut AnyConnection,
+        step: &str,
+        data: &mut Value,
+        text: &str,
+    ) -> anyhow::Result<Result<&'static str, (&'static str, Value)>> {
+        let season = crate::store::seasons::current(conn).await?;
+        let full = season.map_or(Score::from_points(30), |s| s.full_score);
+        Ok(match step {
+            "score" => match Score::parse(text, full) {
+                Ok(s) if s.to_string() == data["original"].as_str().unwrap_or_default() => {
+                    Err(("record_same_score", json!({})))
+                }
+                Ok(s) => {
+                    data["score"] = json!(s.tenths());
+                    data["score_text"] = json!(s.to_string());
+                    Ok(if data["has_items"] == true {
+                        "items"
+                    } else {
+                        "category"
+                    })
+                }
+                Err(e) => Err(("record_bad_score", json!({"reason": e}))),
+            },
+            "items" => {
+                let m = self.config.rules.item_maxima;
+                let limits = [m.main, m.secondary_one, m.secondary_two, m.tidying];
+                let parts: Vec<&str> = text
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == '，')
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                let parsed: Vec<Option<Score>> = parts
+                    .iter()
+                    .zip(limits)
+                    .map(|(p, max)| Score::parse(p, Score::from_points(max)).ok())
+                    .collect();
+                if parts.len() != 4 || parsed.iter().any(Option::is_none) {
+                    Err(("record_bad_items", json!({})))
+                } else {
+                    let items: Vec<u32> = parsed
+                        .iter()
+                        .map(|s| s.expect("checked").tenths())
+                        .collect();
+                    let sum: u32 = items.iter().sum();
+                    if i64::from(sum) != data["score"].as_i64().unwrap_or(-1) {
+                        Err((
+                            "record_items_sum",
+                            json!({"sum": Score::from_tenths(sum).to_string(), "score": data["score_text"]}),
+                        ))
+                    } else {
+                        data["items"] = json!(items);
+                        data["items_text"] = json!(parts.join(" "));
+                        Ok("category")
+                    }
+                }
+            }
+            "note" => {
+                let note = text.trim();
+                if note.is_empty() || note.chars().count() > 500 {
+                    Err(("record_bad_note", json!({})))
+                } else {
+                    data["note"] = json!(note);
+                    Ok("confirm")
+                }
+            }
+            _ => Err(("dialogue_use_buttons", json!({}))),
+        })
+    }
+
+    pub(crate) async fn submit_record(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        data: &Value,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let id = data["request"].as_i64().unwrap_or(0);
+        let Some(ctx) = self.lock_ctx(conn, id).await? else {
+            return self
+                .tell(conn, chat_id, "review_not_found", &json!({"id": id}))
+                .await;
+        };
+        let members = self.group_members(conn).await?;
+        let Some(me) = members
+            .iter()
+            .find(|m| m.telegram_user_id == user_id)
+            .cloned()
+        else {
+            return self.tell(conn, chat_id, "not_allowed", &json!({})).await;
+        };
+        let stage = data["stage"].as_str().unwrap_or_default();
+        if ctx.state() != State::Recording || stage_key(&ctx.req) != stage {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        let kind = data["kind"].as_str().unwrap_or("kept");
+        let score = if kind == "corrected" {
+            data["score"].as_i64().unwrap_or(ctx.req.original_score)
+        } else {
+            ctx.req.original_score
+        };
+        let items = data["items"].as_array().map(|a| {
+            a.iter()
+                .map(|v| v.as_i64().unwrap_or(0).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let result = RecordedResult {
+            kind,
+            score,
+            items,
+            category: data["category"].as_str(),
+            note: data["note"].as_str().unwrap_or_default(),
+            recorded_by: user_id,
+        };
+        if !reviews::record_result(conn, &ctx.req, &result, now).await? {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        reviews::add_event(
+            conn,
+            &NewEvent {
+                request_id: id,
+                user_id,
+                actor_name: &me.name,
+                actor_role: me.role.slug(),
+                step: None,
+                round: ctx.req.round,
+                action: "record",
+                comment: result.note,
+            },
+            now,
+        )
+        .await?;
+        audit(
+            conn,
+            now,
+            &Actor::Telegram(user_id).label(),
+            "review-record",
+            &format!("request {id}: {kind} {score}"),
+        )
+        .await?;
+        let ctx = self.load_ctx(conn, id).await?.expect("request exists");
+        let outcome =
+            json!({"action": "record", "actor": me.name, "level": "市级复核小组", "reason": ""});
+        self.close_cards(conn, &ctx, stage, &outcome).await?;
+        let others: Vec<Binding> = members
+            .into_iter()
+            .filter(|m| m.telegram_user_id != user_id)
+            .collect();
+        if others.is_empty() && self.config.review.min_group <= 1 {
+            return self.complete(conn, &ctx).await;
+        }
+        let confirm_stage = stage_key(&ctx.req);
+        self.send_cards(
+            conn,
+            &ctx,
+            &confirm_stage,
+            &others,
+            "review_confirm_heading",
+            &[("button_confirm", "y"), ("button_dispute", "n")],
+        )
+        .await?;
+        self.tell(
+            conn,
+            chat_id,
+            "review_recorded",
+            &json!({"id": id, "others": others.len()}),
+        )
+        .await
+    }
+
+    pub(crate) async fn confirm_result(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        me: &Binding,
+    ) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        let event = NewEvent {
+            request_id: ctx.req.id,
+            user_id: me.telegram_user_id,
+            actor_name: &me.name,
+            actor_role: me.role.slug(),
+            step: None,
+            round: ctx.req.round,
+            action: "confirm",
+            comment: "",
+        };
+        if !reviews::add_event(conn, &event, now).await? {
+            return Ok(Press::Stale);
+        }
+        let confirmed = reviews::votes(conn, ctx.req.id, ctx.req.round, None, "confirm").await?;
+        let members = self.group_members(conn).await?;
+        let all_others = members
+            .iter()
+            .filter(|m| Some(m.telegram_user_id) != ctx.req.recorded_by)
+            .all(|m| confirmed.contains(&m.telegram_user_id));
+        let enough = confirmed.len() + 1 >= self.config.review.min_group as usize;
+        if all_others && enough {
+            self.complete(conn, ctx).await?;
+        } else {
+            let needed = (self.config.review.min_group as usize)
+                .max(members.len())
+                .saturating_sub(1);
+            self.tell(
+                conn,
+                me.chat_id,
+                "review_confirm_recorded",
+                &json!({"id": ctx.req.id, "confirmed": confirmed.len(), "needed": needed}),
+            )
+            .await?;
+        }
+        Ok(Press::Accepted)
+    }
+
+    /// Everyone signed: the score changes and the result goes down to the school.
+    async fn complete(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let stage = stage_key(&ctx.req);
+        if !reviews::transition(
+            conn,
+            &ctx.req,
+            State::Completed,
+            ctx.req.step,
+            ctx.req.round,
+            now,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        let corrected = ctx.req.result_kind.as_deref() == Some("corrected");
+        let new_score = ctx.req.result_score.unwrap_or(ctx.req.original_score);
+        if corrected {
+            let c = &ctx.cand;
+            let old_items = c.item_main.map(|m| {
+                format!(
+                    "{},{},{},{}",
+                    m,
+                    c.item_sec1.unwrap_or(0),
+                    c.item_sec2.unwrap_or(0),
+                    c.item_tidy.unwrap_or(0)
+                )
+            });
+            let new_items = ctx.req.result_items.as_deref().and_then(|t| {
+                let v: Vec<i64> = t.split(',').filter_map(|x| x.parse().ok()).collect();
+                <[i64; 4]>::try_from(v).ok()
+            });
+            reviews::change_score(
+                conn,
+                c.id,
+                ctx.req.id,
+                (c.score, old_items),
+                (new_score, new_items),
+                now,
+            )
+            .await?;
+        }
+        let events = reviews::events(conn, ctx.req.id).await?;
+        let signatories: Vec<String> = events
+            .iter()
+            .filter(|e| e.round == ctx.req.round && (e.action == "record" || e.action == "confirm"))
+            .map(|e| e.actor_name.clone())
+            .collect();
+        reviews::add_event(
+            conn,
+            &NewEvent {
+                request_id: ctx.req.id,
+                user_id: 0,
+                actor_name: "",
+                actor_role: "system",
+                step: None,
+                round: ctx.req.round,
+                action: "complete",
+                comment: "",
+            },
+            now,
+        )
+        .await?;
+        audit(
+            conn,
+            now,
+            "system",
+            "review-complete",
+            &format!(
+                "request {}: {} → {}",
+                ctx.req.id, ctx.req.original_score, new_score
+            ),
+        )
+        .await?;
+        let done = self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        let outcome = json!({"action": "complete", "actor": signatories.join("、"), "level": "市级复核小组", "reason": ""});
+        self.close_cards(conn, &done, &stage, &outcome).await?;
+
+        let info = json!({
+            "id": ctx.req.id,
+            "name": ctx.cand.name,
+            "exam_no": ctx.cand.exam_no,
+            "school": ctx.school.name,
+            "original": Score::from_tenths(ctx.req.original_score as u32).to_string(),
+            "new": Score::from_tenths(new_score as u32).to_string(),
+            "corrected": corrected,
+            "category": ctx.req.result_category,
+            "note": ctx.req.result_note,
+            "signatories": signatories.join("、"),
+        });
+        let mut chats: Vec<i64> = vec![ctx.req.filer_chat_id];
+        let mut recipients: Vec<Binding> =
+            people::holders(conn, Role::SchoolContact, &ctx.school.code).await?;
+        recipients.extend(
+            people::holders_in_class(
+                conn,
+                Role::HomeroomTeacher,
+                &ctx.school.code,
+                &ctx.cand.class_name,
+            )
+            .await?,
+        );
+        if let Some(d) = &ctx.district {
+            recipients.extend(people::holders(conn, Role::DistrictOfficer, &d.code).await?);
+        }
+        chats.extend(recipients.iter().map(|b| b.chat_id));
+        let mut seen = Vec::new();
+        for chat in chats {
+            if !seen.contains(&chat) {
+                seen.push(chat);
+                self.tell(conn, chat, "review_result", &info).await?;
+            }
+        }
+        Ok(())
+    }
+}

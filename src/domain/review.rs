@@ -1,0 +1,159 @@
+//! Score review requests (复核): their states and the rules for what a filer may type.
+
+use chrono::{DateTime, Utc};
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting at an approval step.
+    Pending,
+    /// Sent back to the filer to amend and resubmit.
+    Returned,
+    /// With the city review group: one member records the result.
+    Recording,
+    /// A result is recorded; every other member confirms or disputes it.
+    Confirming,
+    Completed,
+    Rejected,
+    Withdrawn,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Returned => "returned",
+            State::Recording => "recording",
+            State::Confirming => "confirming",
+            State::Completed => "completed",
+            State::Rejected => "rejected",
+            State::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Pending,
+            State::Returned,
+            State::Recording,
+            State::Confirming,
+            State::Completed,
+            State::Rejected,
+            State::Withdrawn,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            State::Pending | State::Returned | State::Recording | State::Confirming
+        )
+    }
+
+    /// The filer may withdraw until the city group has a result on the table.
+    pub fn withdrawable(self) -> bool {
+        matches!(self, State::Pending | State::Returned | State::Recording)
+    }
+}
+
+/// Why filing is not possible now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowClosed {
+    NotPublished,
+    /// 逾期不予受理.
+    Late {
+        deadline: DateTime<Utc>,
+    },
+}
+
+/// Filing is open from publication until the deadline (exclusive: at the deadline it is closed).
+pub fn filing_window(
+    published_at: Option<DateTime<Utc>>,
+    deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, WindowClosed> {
+    match (published_at, deadline) {
+        (Some(p), Some(d)) if now >= p && now < d => Ok(d),
+        (Some(_), Some(d)) if now >= d => Err(WindowClosed::Late { deadline: d }),
+        _ => Err(WindowClosed::NotPublished),
+    }
+}
+
+pub const REASON_MAX: usize = 500;
+
+/// 申请理由: 1 to 500 characters.
+pub fn reason(text: &str) -> Result<String, usize> {
+    let t = text.trim();
+    let n = t.chars().count();
+    if n == 0 || n > REASON_MAX {
+        Err(n)
+    } else {
+        Ok(t.to_string())
+    }
+}
+
+/// 联系方式: a mainland mobile (11 digits from 13–19) or a landline with area code
+/// (0391-1234567, 03911234567); spaces and dashes are tidied.
+pub fn contact(text: &str) -> Option<String> {
+    let t: String = text.trim().chars().filter(|c| !c.is_whitespace()).collect();
+    let digits: String = t.chars().filter(|c| *c != '-').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) || t.matches('-').count() > 1 {
+        return None;
+    }
+    let b = digits.as_bytes();
+    let mobile = b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]);
+    if mobile && !t.contains('-') {
+        return Some(digits);
+    }
+    // Area codes are 3 or 4 digits starting with 0; local numbers 7 or 8 digits.
+    let landline = b.first() == Some(&b'0') && (10..=12).contains(&b.len());
+    if landline {
+        if let Some((area, local)) = t.split_once('-') {
+            let ok = (3..=4).contains(&area.len()) && (7..=8).contains(&local.len());
+            return ok.then_some(t);
+        }
+        return Some(digits);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts() {
+        assert_eq!(contact("138 0000 1234").as_deref(), Some("13800001234"));
+        assert_eq!(contact("0391-1234567").as_deref(), Some("0391-1234567"));
+        assert_eq!(contact("03911234567").as_deref(), Some("03911234567"));
+        assert_eq!(contact("12800001234"), None);
+        assert_eq!(contact("1380000123"), None);
+        assert_eq!(contact("abc"), None);
+        assert_eq!(contact("0391-12"), None);
+    }
+
+    #[test]
+    fn reasons() {
+        assert!(reason("  ").is_err());
+        assert!(reason(&"字".repeat(501)).is_err());
+        assert_eq!(reason(" 漏评 ").unwrap(), "漏评");
+    }
+
+    #[test]
+    fn the_window_closes_exactly_at_the_deadline() {
+        let p: DateTime<Utc> = "2023-04-29T02:00:00Z".parse().unwrap();
+        let d: DateTime<Utc> = "2023-05-02T16:00:00Z".parse().unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert!(filing_window(Some(p), Some(d), d - second).is_ok());
+        assert_eq!(
+            filing_window(Some(p), Some(d), d),
+            Err(WindowClosed::Late { deadline: d })
+        );
+        assert_eq!(
+            filing_window(None, None, d),
+            Err(WindowClosed::NotPublished)
+        );
+    }
+}

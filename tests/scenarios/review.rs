@@ -1,0 +1,549 @@
+//! Score review requests (复核): the stories of the people who file, approve and sign.
+
+use crate::support::*;
+use exam_review_bot::app::Actor;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::FakeUser;
+use exam_review_bot::sample;
+use exam_review_bot::store::candidates::{self, Candidate};
+use exam_review_bot::store::seasons;
+
+/// A published season and everyone a request meets on its way.
+struct Cast {
+    h: Harness,
+    /// A candidate of school 0 (district 0) and one of the city-direct school.
+    pupil: Candidate,
+    direct_pupil: Candidate,
+    contact: FakeUser,
+    teacher: FakeUser,
+    principal: FakeUser,
+    officer: FakeUser,
+    reviewer1: FakeUser,
+    reviewer2: FakeUser,
+    inspector: FakeUser,
+    direct_teacher: FakeUser,
+    direct_principal: FakeUser,
+    direct_contact: FakeUser,
+}
+
+async fn first_candidate(h: &Harness, school: &str) -> Candidate {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    candidates::of_school(&mut conn, season.id, school)
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+async fn cast() -> Cast {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let school = sample::school_code(0);
+    let direct = sample::school_code(SCHOOLS - 1);
+    let pupil = first_candidate(&h, &school).await;
+    let direct_pupil = first_candidate(&h, &direct).await;
+    let contact = h.join(Role::SchoolContact, &school, "一中 联系人").await;
+    let teacher = h
+        .join_class(
+            Role::HomeroomTeacher,
+            &school,
+            &pupil.class_name,
+            "班主任 王老师",
+        )
+        .await;
+    let principal = h.join(Role::Principal, &school, "校长 李校长").await;
+    let officer = h
+        .join(
+            Role::DistrictOfficer,
+            &sample::district_code(0),
+            "东湖区 赵科长",
+        )
+        .await;
+    let reviewer1 = h
+        .join(Role::CityReviewer, sample::CITY_CODE, "复核组 甲")
+        .await;
+    let reviewer2 = h
+        .join(Role::CityReviewer, sample::CITY_CODE, "复核组 乙")
+        .await;
+    let inspector = h.join(Role::Inspector, sample::CITY_CODE, "纪检 丙").await;
+    let direct_teacher = h
+        .join_class(
+            Role::HomeroomTeacher,
+            &direct,
+            &direct_pupil.class_name,
+            "实验中学 班主任",
+        )
+        .await;
+    let direct_principal = h.join(Role::Principal, &direct, "实验中学 校长").await;
+    let direct_contact = h
+        .join(Role::SchoolContact, &direct, "实验中学 联系人")
+        .await;
+    Cast {
+        h,
+        pupil,
+        direct_pupil,
+        contact,
+        teacher,
+        principal,
+        officer,
+        reviewer1,
+        reviewer2,
+        inspector,
+        direct_teacher,
+        direct_principal,
+        direct_contact,
+    }
+}
+
+/// The filer walks the four steps of /review and submits; returns the request number.
+async fn file(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &str) -> i64 {
+    filer.send("/review");
+    h.expect(filer, "准考证号").await;
+    filer.send(exam_no);
+    h.expect(filer, "申请理由").await;
+    filer.send(reason);
+    h.expect(filer, "联系方式").await;
+    filer.send("13800001234");
+    h.expect(filer, "请核对申请内容").await;
+    filer.press("✅ 提交");
+    let filed = h.expect(filer, "已提交").await;
+    filed
+        .split('#')
+        .nth(1)
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn state_of(h: &Harness, id: i64) -> String {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM review_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    state
+}
+
+async fn score_of(h: &Harness, candidate: i64) -> i64 {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    candidates::by_id(&mut conn, candidate)
+        .await
+        .unwrap()
+        .unwrap()
+        .score
+}
+
+/// No copy of any card still carries buttons once its stage is decided.
+fn cards_closed(h: &Harness, users: &[&FakeUser], request: i64) {
+    for u in users {
+        for m in h.fake.messages_to(u.id) {
+            if m.text.contains(&format!("#{request}")) {
+                let live: Vec<_> = m
+                    .buttons()
+                    .into_iter()
+                    .filter(|(_, d)| d.starts_with(&format!("rv:{request}:s")))
+                    .collect();
+                assert!(
+                    live.is_empty(),
+                    "chat {} still has {live:?} on:\n{}",
+                    u.id,
+                    m.visible_text()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_score_travels_every_level_and_back_to_the_school() {
+    let c = cast().await;
+    let h = &c.h;
+    let reason = "主实验第3项<漏评> & \"合分\"有误 😀";
+    let id = file(h, &c.contact, &c.pupil.exam_no, reason).await;
+
+    // 班主任 → 校长 → 城区, each tapping 同意 on their card.
+    let card = h.expect(&c.teacher, "待您审核").await;
+    assert!(
+        card.contains(reason),
+        "the reason shows exactly as typed:\n{card}"
+    );
+    assert!(card.contains(&c.pupil.id_card) && card.contains(&c.pupil.exam_no));
+    c.teacher.press("✅ 同意");
+    h.expect(&c.contact, "班主任 班主任 王老师 已同意").await;
+    h.expect(&c.principal, "待您审核").await;
+    c.principal.press("✅ 同意");
+    h.expect(&c.officer, "待您审核").await;
+    c.officer.press("✅ 同意");
+    h.expect(&c.contact, "市级复核小组").await;
+
+    // The group: 甲 records a correction, 乙 and the inspector sign.
+    h.expect(&c.reviewer1, "市级复核").await;
+    c.reviewer1.press("更正成绩");
+    h.expect(&c.reviewer1, "更正后的总分").await;
+    let items = [
+        c.pupil.item_main.unwrap(),
+        c.pupil.item_sec1.unwrap(),
+        c.pupil.item_sec2.unwrap(),
+        c.pupil.item_tidy.unwrap(),
+    ];
+    let limits = [160, 60, 60, 20];
+    let mut new_items = items;
+    let i = (0..4).find(|i| items[*i] < limits[*i]).unwrap();
+    new_items[i] += 10;
+    let new_total = c.pupil.score + 10;
+    c.reviewer1.send(&(new_total / 10).to_string());
+    h.expect(&c.reviewer1, "四项得分").await;
+    c.reviewer1.send("1 1 1 1");
+    h.expect(&c.reviewer1, "合计为").await;
+    let items_text: Vec<String> = new_items.iter().map(|v| (v / 10).to_string()).collect();
+    c.reviewer1.send(&items_text.join(" "));
+    h.expect(&c.reviewer1, "错误类别").await;
+    c.reviewer1.press("合分错误");
+    h.expect(&c.reviewer1, "备注").await;
+    c.reviewer1.send("第3项漏记1分，已更正");
+    h.expect(&c.reviewer1, "请核对复核结果").await;
+    c.reviewer1.press("✅ 确认记录");
+    h.expect(&c.reviewer2, "请签字确认").await;
+    c.reviewer2.press("✅ 确认");
+    h.expect(&c.reviewer2, "已签字确认").await;
+    assert_eq!(
+        state_of(h, id).await,
+        "confirming",
+        "one signature is not all of them"
+    );
+    h.expect(&c.inspector, "请签字确认").await;
+    c.inspector.press("✅ 确认");
+
+    // The result goes down: school contact, homeroom teacher, district officer.
+    for u in [&c.contact, &c.teacher, &c.officer] {
+        let result = h.expect(u, "成绩复核结果").await;
+        assert!(
+            result.contains(&format!("复核后成绩：{}", new_total / 10)),
+            "{result}"
+        );
+        assert!(
+            result.contains("复核组 甲")
+                && result.contains("复核组 乙")
+                && result.contains("纪检 丙"),
+            "{result}"
+        );
+    }
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "completed");
+    assert_eq!(score_of(h, c.pupil.id).await, new_total);
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (old,): (i64,) =
+        sqlx::query_as("SELECT old_score FROM score_history WHERE candidate_id = $1")
+            .bind(c.pupil.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(old, c.pupil.score, "the original stays in history");
+    drop(conn);
+    cards_closed(
+        h,
+        &[
+            &c.teacher,
+            &c.principal,
+            &c.officer,
+            &c.reviewer1,
+            &c.reviewer2,
+            &c.inspector,
+        ],
+        id,
+    );
+
+    // The whole history, for those who may see it.
+    c.contact.send(&format!("/request {id}"));
+    let detail = h.expect(&c.contact, "处理记录").await;
+    for step in ["提交申请", "同意", "记录复核结果", "签字确认", "复核完成"] {
+        assert!(detail.contains(step), "{step} missing from:\n{detail}");
+    }
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_principal_rejects_and_the_request_stops_there() {
+    let c = cast().await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "合分有误").await;
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("✅ 同意");
+    h.expect(&c.principal, "待您审核").await;
+    c.principal.press("⛔ 驳回");
+    h.expect(&c.principal, "驳回").await;
+    c.principal.send("经核对，成绩无误");
+    let told = h.expect(&c.contact, "被 校长 校长 李校长 驳回").await;
+    assert!(told.contains("经核对，成绩无误"));
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "rejected");
+    assert!(
+        h.fake
+            .messages_to(c.officer.id)
+            .iter()
+            .all(|m| !m.text.contains("待您审核")),
+        "no district card"
+    );
+    cards_closed(h, &[&c.teacher, &c.principal], id);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_request_is_amended_and_climbs_again() {
+    let c = cast().await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "分数不对").await;
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("↩️ 退回修改");
+    h.expect(&c.teacher, "退回修改").await;
+    // A sticker where a reason is expected: a hint, nothing lost.
+    c.teacher.send_sticker();
+    h.expect(&c.teacher, "请发送文字").await;
+    c.teacher.send("请写明哪一项漏评");
+    h.expect(&c.contact, "退回修改").await;
+    assert_eq!(state_of(h, id).await, "returned");
+    c.contact.press("✏️ 修改并重新提交");
+    h.expect(&c.contact, "修改后的").await;
+    c.contact.send("副实验二第2项漏评");
+    h.expect(&c.contact, "联系方式").await;
+    c.contact.send("0391-1234567");
+    h.expect(&c.contact, "请核对修改后的申请").await;
+    c.contact.press("✅ 重新提交");
+    h.expect(&c.contact, "已重新提交").await;
+    let card = h.expect(&c.teacher, "待您审核").await;
+    assert!(
+        card.contains("副实验二第2项漏评") && card.contains("0391-1234567"),
+        "{card}"
+    );
+    c.teacher.press("✅ 同意");
+    h.expect(&c.principal, "待您审核").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "pending");
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_direct_school_skips_the_district() {
+    let c = cast().await;
+    let h = &c.h;
+    let id = file(h, &c.direct_contact, &c.direct_pupil.exam_no, "漏评").await;
+    h.expect(&c.direct_teacher, "待您审核").await;
+    c.direct_teacher.press("✅ 同意");
+    h.expect(&c.direct_principal, "待您审核").await;
+    c.direct_principal.press("✅ 同意");
+    h.expect(&c.reviewer1, "市级复核").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "recording");
+    assert!(
+        h.fake
+            .messages_to(c.officer.id)
+            .iter()
+            .all(|m| !m.text.contains(&format!("#{id}")))
+    );
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filer_withdraws_and_everyone_involved_hears() {
+    let c = cast().await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("✅ 同意");
+    h.expect(&c.principal, "待您审核").await;
+    c.contact.send(&format!("/request {id}"));
+    h.expect(&c.contact, "处理记录").await;
+    c.contact.press("🚫 撤回申请");
+    h.expect(&c.contact, "已撤回").await;
+    h.expect(&c.teacher, "已由申请人").await;
+    h.expect(&c.principal, "已由申请人").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "withdrawn");
+    cards_closed(h, &[&c.principal], id);
+    // A new request for the same candidate is possible again.
+    let again = file(h, &c.contact, &c.pupil.exam_no, "再次申请").await;
+    assert_ne!(again, id);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filing_closes_exactly_at_the_deadline() {
+    let c = cast().await;
+    let h = &c.h;
+    // Published 2023-04-29 → requests until 24:00 on May 2.
+    let deadline = shanghai(2023, 5, 3, 0, 0);
+    h.clock.set(deadline + chrono::Duration::seconds(1));
+    c.contact.send("/review");
+    let refused = h.expect(&c.contact, "逾期不予受理").await;
+    assert!(refused.contains("2023年5月2日 24:00"), "{refused}");
+    h.clock.set(deadline - chrono::Duration::seconds(1));
+    let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    assert!(id > 0);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_dialogue_steps_continues_where_the_user_was() {
+    let mut c = cast().await;
+    c.contact.send("/review");
+    c.h.expect(&c.contact, "准考证号").await;
+    c.contact.send(&c.pupil.exam_no);
+    c.h.expect(&c.contact, "申请理由").await;
+    c.h.settle().await;
+    c.h.restart().await;
+    c.contact.send("漏评");
+    c.h.expect(&c.contact, "联系方式").await;
+    c.contact.send("not a phone");
+    c.h.expect(&c.contact, "联系方式无效").await;
+    c.contact.press("⬅️ 上一步");
+    c.h.expect(&c.contact, "申请理由").await;
+    c.contact.send("漏评（改）");
+    c.h.expect(&c.contact, "联系方式").await;
+    c.contact.send("13900001111");
+    c.h.expect(&c.contact, "请核对申请内容").await;
+    c.contact.press("✅ 提交");
+    c.h.expect(&c.contact, "已提交").await;
+    let card = c.h.expect(&c.teacher, "待您审核").await;
+    assert!(card.contains("漏评（改）"));
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_button_press_is_refused_and_recorded() {
+    let mut c = cast().await;
+    let other_principal =
+        c.h.join(Role::Principal, &sample::school_code(2), "别校校长")
+            .await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    h.expect(&c.teacher, "待您审核").await;
+    let card = h
+        .fake
+        .messages_to(c.teacher.id)
+        .into_iter()
+        .rev()
+        .find(|m| !m.buttons().is_empty())
+        .unwrap();
+    let approve = card.buttons()[0].1.clone();
+    // A forwarded card, crafted data in one's own chat, and the principal jumping the queue.
+    other_principal.press_data(&card, &approve);
+    let own = h.fake.messages_to(other_principal.id)[0].clone();
+    other_principal.press_data(&own, &approve);
+    c.principal
+        .press_data(&h.fake.messages_to(c.principal.id)[0].clone(), &approve);
+    other_principal.press_data(&own, &format!("rv:{id}:cf1:y"));
+    h.settle().await;
+    let refused = h
+        .fake
+        .callback_answers()
+        .iter()
+        .filter(|(_, t, alert)| *alert && t.contains("不适用"))
+        .count();
+    assert_eq!(refused, 4);
+    assert_eq!(state_of(h, id).await, "pending");
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'refused-press'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(n, 4);
+    drop(conn);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_principals_tapping_at_once_give_one_decision() {
+    let mut c = cast().await;
+    let second =
+        c.h.join(Role::Principal, &sample::school_code(0), "副校长")
+            .await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("✅ 同意");
+    c.teacher.press("✅ 同意"); // a double tap
+    h.expect(&c.principal, "待您审核").await;
+    h.expect(&second, "待您审核").await;
+    c.principal.press("✅ 同意");
+    second.press("✅ 同意");
+    h.expect(&c.officer, "待您审核").await;
+    h.settle().await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (approvals,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM review_events WHERE request_id = $1 AND action = 'approve'",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(approvals, 2, "one for the teacher, one for the school");
+    let district_cards = h
+        .fake
+        .messages_to(c.officer.id)
+        .iter()
+        .filter(|m| m.text.contains("待您审核"))
+        .count();
+    assert_eq!(district_cards, 1);
+    let stale = h
+        .fake
+        .callback_answers()
+        .iter()
+        .filter(|(_, t, _)| t.contains("已失效"))
+        .count();
+    assert_eq!(
+        stale, 2,
+        "the second tap of each pair is told it came too late"
+    );
+    cards_closed(h, &[&c.principal, &second], id);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_inside_the_group_sends_the_result_back_to_recording() {
+    let c = cast().await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "合分有误").await;
+    for u in [&c.teacher, &c.principal, &c.officer] {
+        h.expect(u, "待您审核").await;
+        u.press("✅ 同意");
+    }
+    h.expect(&c.reviewer1, "市级复核").await;
+    c.reviewer1.press("维持原成绩");
+    h.expect(&c.reviewer1, "备注").await;
+    c.reviewer1.send("核对无误");
+    h.expect(&c.reviewer1, "请核对复核结果").await;
+    c.reviewer1.press("✅ 确认记录");
+    h.expect(&c.reviewer2, "请签字确认").await;
+    // The inspector has the first round's card too; 乙's dispute takes it off the table.
+    h.expect(&c.inspector, "请签字确认").await;
+    c.reviewer2.press("❗ 有异议");
+    h.expect(&c.reviewer2, "异议").await;
+    c.reviewer2.send("副实验一未核对");
+    h.expect(&c.reviewer1, "提出异议：副实验一未核对").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "recording");
+    // Recorded again, this time 乙 records and the others sign.
+    h.expect(&c.reviewer2, "市级复核").await;
+    c.reviewer2.press("维持原成绩");
+    h.expect(&c.reviewer2, "备注").await;
+    c.reviewer2.send("全部核对，成绩无误");
+    h.expect(&c.reviewer2, "请核对复核结果").await;
+    c.reviewer2.press("✅ 确认记录");
+    for u in [&c.reviewer1, &c.inspector] {
+        h.expect(u, "请签字确认").await;
+        u.press("✅ 确认");
+    }
+    let result = h.expect(&c.contact, "成绩复核结果").await;
+    assert!(result.contains("维持原成绩"), "{result}");
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "completed");
+    assert_eq!(score_of(h, c.pupil.id).await, c.pupil.score);
+    c.h.stop().await;
+}
