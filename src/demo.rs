@@ -145,10 +145,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.send(true).ok();
-    runner.await??;
-    fake.stop();
     if !delivered || open > 0 {
+        stop.send(true).ok();
+        runner.await??;
         bail!(
             "delivery did not finish ({open} messages still queued); the city admin saw:\n{}",
             fake.transcript(admin.id)
@@ -168,10 +167,268 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
                 notices += 1;
             }
         }
+        fake.skip_read(p.user.id);
     }
     println!(
         "\n== 完成：{notices} 所学校收到成绩通知；学校收到的表格已写入 {}",
         files.display()
     );
+
+    let result = reviews(&app, &fake, &units, &people).await;
+    stop.send(true).ok();
+    runner.await??;
+    fake.stop();
+    result
+}
+
+/// Section 5: four review requests walk the route — a corrected score, a rejection, a return
+/// with resubmission, and a city-direct school — printed chat by chat.
+async fn reviews(
+    app: &App,
+    fake: &FakeTelegram,
+    units: &[sample::SampleUnit],
+    people: &[Person],
+) -> anyhow::Result<()> {
+    println!("\n== 5. 成绩复核：四份申请走完各级");
+    let limit = Duration::from_secs(60);
+    let expect = |user: &FakeUser, needle: &'static str| {
+        let (fake, id) = (fake.clone(), user.id);
+        async move {
+            fake.expect(id, needle, limit)
+                .await
+                .map_err(anyhow::Error::msg)
+        }
+    };
+    let schools = &units[DISTRICTS + 1..];
+    let contact_of = |code: &str| {
+        people
+            .iter()
+            .find(|p| {
+                p.label.contains(&format!(
+                    "（{}）",
+                    units
+                        .iter()
+                        .find(|u| u.code == code)
+                        .map_or("", |u| u.name.as_str())
+                )) && p.label.contains("联系人")
+            })
+            .map(|p| p.user.clone())
+    };
+    let officer = people[1].user.clone(); // 东湖区: the district of schools 1, 11, 21, 31
+    let mut cast: Vec<Person> = Vec::new();
+    let mut next_id = 2001;
+    let mut join = |role: Role, unit: &str, class: Option<&str>, name: &str| {
+        let (app, fake) = (app.clone(), fake.clone());
+        let (unit, class, name) = (
+            unit.to_string(),
+            class.map(str::to_string),
+            name.to_string(),
+        );
+        next_id += 1;
+        let id = next_id;
+        async move {
+            let link = app.invite(role, &unit, &name, class.as_deref()).await?;
+            let user = fake.user(id, &name);
+            user.send(&format!(
+                "/start {}",
+                link.rsplit('=').next().unwrap_or_default()
+            ));
+            fake.expect(id, "绑定成功", limit)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            anyhow::Ok(Person { user, label: name })
+        }
+    };
+    let r1 = join(Role::CityReviewer, sample::CITY_CODE, None, "市复核组 甲").await?;
+    let r2 = join(Role::CityReviewer, sample::CITY_CODE, None, "市复核组 乙").await?;
+    let inspector = join(Role::Inspector, sample::CITY_CODE, None, "市纪检 丙").await?;
+
+    // Four candidates: schools 1, 11 and 21 of 东湖区, and the city-direct school.
+    let picks = [
+        &schools[0],
+        &schools[10],
+        &schools[20],
+        &schools[schools.len() - 1],
+    ];
+    let mut pupils = Vec::new();
+    let mut conn = app.db.pool.acquire().await?;
+    let season = crate::store::seasons::current(&mut conn)
+        .await?
+        .context("season")?;
+    for s in picks {
+        let c = crate::store::candidates::of_school(&mut conn, season.id, &s.code)
+            .await?
+            .remove(0);
+        pupils.push(c);
+    }
+    drop(conn);
+    let mut staff = Vec::new();
+    for (s, c) in picks.iter().zip(&pupils) {
+        let teacher = join(
+            Role::HomeroomTeacher,
+            &s.code,
+            Some(&c.class_name),
+            &format!("{} 班主任", s.name),
+        )
+        .await?;
+        let principal = join(Role::Principal, &s.code, None, &format!("{} 校长", s.name)).await?;
+        let contact = contact_of(&s.code).context("contact")?;
+        staff.push((contact, teacher.user.clone(), principal.user.clone()));
+        cast.push(teacher);
+        cast.push(principal);
+    }
+    for p in [&r1, &r2, &inspector] {
+        fake.skip_read(p.user.id);
+    }
+
+    let file = |filer: FakeUser, exam_no: String, reason: &'static str| async move {
+        filer.send("/review");
+        expect(&filer, "准考证号").await?;
+        filer.send(&exam_no);
+        expect(&filer, "申请理由").await?;
+        filer.send(reason);
+        expect(&filer, "联系方式").await?;
+        filer.send("13800001234");
+        expect(&filer, "请核对申请内容").await?;
+        filer.press("✅ 提交");
+        expect(&filer, "已提交").await?;
+        anyhow::Ok(())
+    };
+    let approve = |u: FakeUser| async move {
+        expect(&u, "待您审核").await?;
+        u.press("✅ 同意");
+        anyhow::Ok(())
+    };
+
+    // 1. A corrected score: every level agrees, the group corrects and signs.
+    let (contact, teacher, principal) = staff[0].clone();
+    file(
+        contact.clone(),
+        pupils[0].exam_no.clone(),
+        "主实验第3项漏评",
+    )
+    .await?;
+    approve(teacher).await?;
+    approve(principal).await?;
+    approve(officer.clone()).await?;
+    expect(&r1.user, "市级复核").await?;
+    r1.user.press("更正成绩");
+    expect(&r1.user, "更正后的总分").await?;
+    let p = &pupils[0];
+    let mut items = [
+        p.item_main.unwrap_or(0),
+        p.item_sec1.unwrap_or(0),
+        p.item_sec2.unwrap_or(0),
+        p.item_tidy.unwrap_or(0),
+    ];
+    let room = [160, 60, 60, 20];
+    let i = (0..4).find(|i| items[*i] < room[*i]).unwrap_or(0);
+    items[i] += 10;
+    r1.user.send(&((p.score + 10) / 10).to_string());
+    expect(&r1.user, "四项得分").await?;
+    r1.user.send(
+        &items
+            .iter()
+            .map(|v| (v / 10).to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    expect(&r1.user, "错误类别").await?;
+    r1.user.press("漏评");
+    expect(&r1.user, "备注").await?;
+    r1.user.send("主实验第3项漏评1分，已补评");
+    expect(&r1.user, "请核对复核结果").await?;
+    r1.user.press("✅ 确认记录");
+    for u in [&r2.user, &inspector.user] {
+        expect(u, "请签字确认").await?;
+        u.press("✅ 确认");
+    }
+    expect(&contact, "成绩复核结果").await?;
+
+    // 2. The principal rejects.
+    let (contact, teacher, principal) = staff[1].clone();
+    file(contact.clone(), pupils[1].exam_no.clone(), "认为评分过严").await?;
+    approve(teacher).await?;
+    expect(&principal, "待您审核").await?;
+    principal.press("⛔ 驳回");
+    expect(&principal, "驳回").await?;
+    principal.send("复核只查漏评和合分，不复查评分宽严");
+    expect(&contact, "驳回").await?;
+
+    // 3. Returned for amendment, resubmitted, carried through; the group keeps the score.
+    let (contact, teacher, principal) = staff[2].clone();
+    file(contact.clone(), pupils[2].exam_no.clone(), "分数不对").await?;
+    expect(&teacher, "待您审核").await?;
+    teacher.press("↩️ 退回修改");
+    expect(&teacher, "退回修改").await?;
+    teacher.send("请写明哪一项漏评或合分有误");
+    expect(&contact, "退回修改").await?;
+    contact.press("✏️ 修改并重新提交");
+    expect(&contact, "修改后的").await?;
+    contact.send("副实验二合分疑似有误");
+    expect(&contact, "联系方式").await?;
+    contact.send("0391-1234567");
+    expect(&contact, "请核对修改后的申请").await?;
+    contact.press("✅ 重新提交");
+    approve(teacher).await?;
+    approve(principal).await?;
+    approve(officer.clone()).await?;
+    expect(&r2.user, "市级复核").await?;
+    r2.user.press("维持原成绩");
+    expect(&r2.user, "备注").await?;
+    r2.user.send("逐项核对，合分无误");
+    expect(&r2.user, "请核对复核结果").await?;
+    r2.user.press("✅ 确认记录");
+    for u in [&r1.user, &inspector.user] {
+        expect(u, "请签字确认").await?;
+        u.press("✅ 确认");
+    }
+    expect(&contact, "成绩复核结果").await?;
+
+    // 4. A city-direct school: no district level.
+    let (contact, teacher, principal) = staff[3].clone();
+    file(contact.clone(), pupils[3].exam_no.clone(), "整理器材项漏评").await?;
+    approve(teacher).await?;
+    approve(principal).await?;
+    expect(&r1.user, "市级复核").await?;
+    r1.user.press("维持原成绩");
+    expect(&r1.user, "备注").await?;
+    r1.user.send("整理器材已评分，成绩无误");
+    expect(&r1.user, "请核对复核结果").await?;
+    r1.user.press("✅ 确认记录");
+    for u in [&r2.user, &inspector.user] {
+        expect(u, "请签字确认").await?;
+        u.press("✅ 确认");
+    }
+    expect(&contact, "成绩复核结果").await?;
+
+    // Everyone involved, chat by chat: only what came after publication.
+    let mut involved: Vec<(String, FakeUser)> = staff
+        .iter()
+        .map(|(c, _, _)| ("学校联系人".to_string(), c.clone()))
+        .collect();
+    involved.push(("东湖区 装备管理员".into(), officer));
+    for p in cast.iter().chain([&r1, &r2, &inspector]) {
+        involved.push((p.label.clone(), p.user.clone()));
+    }
+    for (label, user) in involved {
+        println!("\n──── {label} · chat {}", user.id);
+        let seen = people.iter().any(|p| p.user.id == user.id);
+        let from = if seen {
+            fake_read_mark(fake, user.id)
+        } else {
+            0
+        };
+        print!("{}", fake.transcript_from(user.id, from));
+    }
+    println!("\n== 完成：4 份复核申请（更正 1、驳回 1、退回后重新提交 1、市直属 1）");
     Ok(())
+}
+
+/// Where the publication section stopped reading a chat: its welcome and its notice.
+fn fake_read_mark(fake: &FakeTelegram, chat: i64) -> usize {
+    fake.messages_to(chat)
+        .iter()
+        .position(|m| m.document.is_some() || m.text.contains("成绩已公布"))
+        .map_or(0, |i| i + 1)
 }

@@ -117,6 +117,8 @@ struct Inner {
     hold_sends: bool,
     held: usize,
     drop_held: bool,
+    /// Per chat: how many messages a story has already read (see `expect`).
+    cursors: std::collections::HashMap<i64, usize>,
 }
 
 #[derive(Clone)]
@@ -264,10 +266,47 @@ impl FakeTelegram {
         }
     }
 
+    /// Waits for the next message to `chat` — after those an earlier `expect` or `skip_read`
+    /// consumed — that contains `needle` (in its visible text), and returns that text. Err with
+    /// the chat's transcript when none came within `limit`.
+    pub async fn expect(&self, chat: i64, needle: &str, limit: Duration) -> Result<String, String> {
+        let from = *self.lock().cursors.get(&chat).unwrap_or(&0);
+        let find = |f: &FakeTelegram| {
+            f.messages_to(chat)
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, m)| m.visible_text().contains(needle))
+                .map(|(i, m)| (i, m.visible_text()))
+        };
+        self.wait_until(limit, |f| find(f).is_some()).await;
+        match find(self) {
+            Some((i, text)) => {
+                self.lock().cursors.insert(chat, i + 1);
+                Ok(text)
+            }
+            None => Err(format!(
+                "chat {chat} never showed {needle:?} after message {from}:\n{}",
+                self.transcript(chat)
+            )),
+        }
+    }
+
+    /// Marks every message of a chat so far as read for `expect`.
+    pub fn skip_read(&self, chat: i64) {
+        let n = self.messages_to(chat).len();
+        self.lock().cursors.insert(chat, n);
+    }
+
     /// A readable transcript of one chat, for the demo and for failing tests.
     pub fn transcript(&self, chat_id: i64) -> String {
+        self.transcript_from(chat_id, 0)
+    }
+
+    /// The transcript from message number `from` on.
+    pub fn transcript_from(&self, chat_id: i64, from: usize) -> String {
         let mut out = String::new();
-        for m in self.messages_to(chat_id) {
+        for m in self.messages_to(chat_id).into_iter().skip(from) {
             out.push_str(&m.visible_text());
             if let Some((name, bytes)) = &m.document {
                 out.push_str(&format!("\n[附件 {name}, {} 字节]", bytes.len()));

@@ -24,6 +24,8 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         "{stdout}"
     );
     assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
+    assert!(stdout.contains("完成：4 份复核申请"), "{stdout}");
+    assert!(stdout.contains("复核后成绩"), "{stdout}");
     let sheets = std::fs::read_dir(dir.path().join("demo/notices"))
         .unwrap()
         .count();

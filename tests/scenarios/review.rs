@@ -105,7 +105,11 @@ async fn file(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &str) -> i64
     filer.send(reason);
     h.expect(filer, "联系方式").await;
     filer.send("13800001234");
-    h.expect(filer, "请核对申请内容").await;
+    let summary = h.expect(filer, "请核对申请内容").await;
+    assert!(
+        summary.contains(&format!("本人申请理由：{reason}")),
+        "{summary}"
+    );
     filer.press("✅ 提交");
     let filed = h.expect(filer, "已提交").await;
     filed

@@ -131,8 +131,6 @@ pub struct Harness {
     stop: watch::Sender<bool>,
     runner: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     next_user: i64,
-    /// Per chat: how many messages a story has already read (see `expect`).
-    cursors: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
 }
 
 impl Harness {
@@ -164,7 +162,6 @@ impl Harness {
             stop,
             runner: Some(runner),
             next_user: 1000,
-            cursors: Default::default(),
         }
     }
 
@@ -194,28 +191,10 @@ impl Harness {
     /// Waits for the next message to `user` (after the ones already read) that contains
     /// `needle`, and returns its visible text.
     pub async fn expect(&self, user: &FakeUser, needle: &str) -> String {
-        let id = user.id;
-        let from = *self.cursors.lock().unwrap().get(&id).unwrap_or(&0);
-        let find = |f: &FakeTelegram| {
-            f.messages_to(id)
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, m)| m.visible_text().contains(needle))
-                .map(|(i, m)| (i, m.visible_text()))
-        };
         self.fake
-            .wait_until(Duration::from_secs(30), |f| find(f).is_some())
-            .await;
-        let found = find(&self.fake);
-        let (i, text) = found.unwrap_or_else(|| {
-            panic!(
-                "chat {id} never showed {needle:?} after message {from}:\n{}",
-                self.fake.transcript(id)
-            )
-        });
-        self.cursors.lock().unwrap().insert(id, i + 1);
-        text
+            .expect(user.id, needle, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Someone joins with a role that needs a class (homeroom teachers).
@@ -299,8 +278,7 @@ impl Harness {
             "chat {id} never showed {needle:?}:\n{}",
             self.fake.transcript(id)
         );
-        let read = self.fake.messages_to(id).len();
-        self.cursors.lock().unwrap().insert(id, read);
+        self.fake.skip_read(id);
     }
 
     /// Waits until the bot has taken every update and delivered every queued message.
