@@ -86,6 +86,9 @@ pub struct Telegram {
     pub request_timeout_secs: u64,
     /// Long-polling wait, in seconds (must be below the request time-out).
     pub polling_timeout_secs: u32,
+    /// Messages per second over all chats. Telegram allows about 30; the default keeps a margin
+    /// so that network jitter never lets Telegram count 31 in one second.
+    pub messages_per_second: u32,
 }
 
 impl Default for Config {
@@ -138,6 +141,7 @@ impl Default for Telegram {
         Self {
             request_timeout_secs: 30,
             polling_timeout_secs: 10,
+            messages_per_second: 29,
         }
     }
 }
@@ -179,6 +183,9 @@ impl Config {
         }
         if self.delivery.lease_secs <= self.telegram.request_timeout_secs {
             bail!("delivery.lease_secs must be above telegram.request_timeout_secs");
+        }
+        if !(1..=30).contains(&self.telegram.messages_per_second) {
+            bail!("telegram.messages_per_second must be between 1 and 30");
         }
         if self.review.steps.is_empty() {
             bail!("review.steps must name at least one approval level");

@@ -107,7 +107,7 @@ async fn claim_groups(
 ) -> anyhow::Result<Vec<(i64, Vec<Row>)>> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::seconds(app.config.delivery.lease_secs as i64);
-    let mut conn = app.db.pool.acquire().await?;
+    let mut conn = app.db.begin().await?;
     let due = outbox::due(&mut conn, now, 500).await?;
     let mut groups: Vec<(i64, Vec<i64>)> = Vec::new();
     for (id, chat) in due {
@@ -134,6 +134,7 @@ async fn claim_groups(
             claimed.push((chat, rows));
         }
     }
+    conn.commit().await?;
     Ok(claimed)
 }
 

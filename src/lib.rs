@@ -11,6 +11,7 @@ pub mod domain;
 pub mod export;
 pub mod fakeapi;
 pub mod import;
+pub mod metrics;
 pub mod render;
 pub mod sample;
 pub mod store;

@@ -25,6 +25,8 @@ pub struct App {
     pub render: Arc<Renderer>,
     /// Woken after a commit that queued messages, so delivery starts without waiting for a poll.
     pub outbox_wake: Arc<Notify>,
+    /// How long handling an update takes (see `metrics`).
+    pub update_latency: Arc<crate::metrics::Histogram>,
 }
 
 /// Who did something, for the audit trail.
@@ -51,6 +53,7 @@ impl App {
             clock,
             render: Arc::new(Renderer::new()?),
             outbox_wake: Arc::new(Notify::new()),
+            update_latency: Arc::default(),
         })
     }
 

@@ -13,7 +13,8 @@ use crate::import::{Problem, Refused};
 use crate::store::candidates::{self, NewCandidate, SQLITE_ROWS_PER_INSERT};
 use crate::store::{Backend, audit, seasons, to_ms, units};
 use anyhow::{Context, bail};
-use sqlx::{Any, Connection, PgConnection, Transaction};
+use crate::store::WriteTx;
+use sqlx::{Connection, PgConnection};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use tokio::sync::mpsc;
@@ -38,7 +39,7 @@ const SQLITE_IMPORT_CACHE_KIB: i64 = 262_144;
 
 /// The writer side, holding the open transaction.
 enum Writer {
-    Sqlite(JoinHandle<anyhow::Result<Transaction<'static, Any>>>),
+    Sqlite(JoinHandle<anyhow::Result<WriteTx>>),
     Postgres(JoinHandle<anyhow::Result<PgConnection>>),
 }
 
@@ -202,10 +203,10 @@ impl App {
 }
 
 async fn sqlite_writer(
-    mut tx: Transaction<'static, Any>,
+    mut tx: WriteTx,
     season_id: i64,
     mut batches: mpsc::Receiver<Vec<NewCandidate>>,
-) -> anyhow::Result<Transaction<'static, Any>> {
+) -> anyhow::Result<WriteTx> {
     while let Some(batch) = batches.recv().await {
         for chunk in batch.chunks(SQLITE_ROWS_PER_INSERT) {
             candidates::insert_many(&mut tx, season_id, chunk).await?;

@@ -38,6 +38,20 @@ fn command(text: &str) -> Option<(String, &str)> {
 }
 
 async fn on_message(bot: TgBot, msg: Message, app: App) -> HandlerResult {
+    let started = std::time::Instant::now();
+    let result = message(bot, msg, &app).await;
+    app.update_latency.record(started.elapsed());
+    result
+}
+
+async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
+    let started = std::time::Instant::now();
+    let result = callback(bot, q, &app).await;
+    app.update_latency.record(started.elapsed());
+    result
+}
+
+async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     // The bot works in private chats only: group chats would show one person's business to all.
     if !msg.chat.is_private() {
         return Ok(());
@@ -47,7 +61,7 @@ async fn on_message(bot: TgBot, msg: Message, app: App) -> HandlerResult {
     };
     let user_id = user.id.0 as i64;
     let chat = msg.chat.id;
-    let result = handle_message(&bot, &app, user_id, chat, msg.text()).await;
+    let result = handle_message(&bot, app, user_id, chat, msg.text()).await;
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
         reply(&bot, chat, app.render.text("internal_error")?).await?;
@@ -165,7 +179,7 @@ async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> H
     }
 }
 
-async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
+async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
     let user_id = q.from.id.0 as i64;
     let data = q.data.clone().unwrap_or_default();
     // The card must sit in the presser's own private chat: a forwarded card or a group is refused.
@@ -174,7 +188,7 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
         _ => None,
     };
     let outcome = match message {
-        Some(m) => handle_callback(&bot, &app, user_id, &m, &data).await,
+        Some(m) => handle_callback(&bot, app, user_id, &m, &data).await,
         None => Ok(Press::Refused),
     };
     let press = match outcome {

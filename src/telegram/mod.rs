@@ -7,7 +7,8 @@ use crate::app::App;
 use crate::delivery::{self, TgBot};
 use anyhow::{Context, bail};
 use std::time::Duration;
-use teloxide::adaptors::throttle::Limits;
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use teloxide::update_listeners::Polling;
@@ -43,7 +44,16 @@ pub fn build_bot(app: &App, token: &str, api_url: Option<reqwest::Url>) -> TgBot
     if let Some(url) = api_url {
         bot = bot.set_api_url(url);
     }
-    bot.throttle(Limits::default())
+    let limits = Limits {
+        messages_per_sec_overall: app.config.telegram.messages_per_second,
+        ..Limits::default()
+    };
+    let settings = Settings::default()
+        .limits(limits)
+        .on_queue_full(|pending| async move {
+            tracing::debug!("{pending} messages wait for Telegram's rate limits");
+        });
+    Throttle::spawn_with_settings(bot, settings)
 }
 
 /// Long polling plus delivery until Ctrl-C or SIGTERM (or until `stop` turns true, for tests).

@@ -1,0 +1,233 @@
+//! Review burst benchmark (issue: score review requests). Run with
+//!
+//!     cargo bench --bench review
+//!
+//! BENCH_REQUESTS (default 2000) requests are filed and carried through every level — 班主任,
+//! 校长, 城区 (skipped for the city-direct school), the city group's record and two signatures —
+//! by simulated users talking to the real bot through the fake Bot API, on SQLite. Users send
+//! their updates in bursts without waiting for the bot's replies (Telegram delivers a chat's
+//! updates in order, and the bot handles one chat's updates one after another), so the bot
+//! sees the whole load at once. Replies go out through the outbox under Telegram's limits.
+//!
+//! Reported: updates handled per second, the latency of handling one update (from the handler
+//! receiving it to its transaction — including its reply, queued in the outbox — committing),
+//! and the delivery side: messages sent per second, sends above the limits, and the backlog.
+
+use exam_review_bot::app::{Actor, App};
+use exam_review_bot::clock::ManualClock;
+use exam_review_bot::config::Config;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeTelegram, FakeUser, Sent};
+use exam_review_bot::sample;
+use exam_review_bot::store::Db;
+use chrono::TimeZone;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SCHOOLS: usize = 40;
+const DISTRICTS: usize = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A button press on a card in the user's own chat (the bot checks the chat, not the message id).
+fn press(user: &FakeUser, data: &str) {
+    let card = Sent {
+        message_id: 1,
+        chat_id: user.id,
+        text: String::new(),
+        document: None,
+        reply_markup: None,
+        edits: 0,
+        at: Instant::now(),
+    };
+    user.press_data(&card, data);
+}
+
+async fn count_in(app: &App, sql: &'static str) -> i64 {
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
+    n
+}
+
+async fn wait_for(app: &App, sql: &'static str, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while count_in(app, sql).await < want {
+        assert!(Instant::now() < deadline, "stuck waiting for {sql}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let requests = env_usize("BENCH_REQUESTS", 2000);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let config = Config {
+        database_url: url.clone(),
+        bot_username: Some("ExamReviewBot".into()),
+        ..Config::default()
+    };
+    let clock = ManualClock::new(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2023, 4, 29, 10, 0, 0).unwrap().to_utc());
+    let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(clock)).unwrap();
+    let units = sample::units(DISTRICTS, SCHOOLS);
+    std::fs::write(dir.path().join("units.csv"), sample::units_csv(&units)).unwrap();
+    app.import_units(&dir.path().join("units.csv")).await.unwrap();
+    app.set_season(2023, chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(), chrono_tz::Asia::Shanghai, 30)
+        .await
+        .unwrap();
+    std::fs::write(dir.path().join("scores.csv"), sample::scores_csv(requests, SCHOOLS, 9)).unwrap();
+    app.import_scores(&dir.path().join("scores.csv")).await.unwrap();
+
+    // Everyone binds (through the same use case /start calls).
+    let bind = |role: Role, unit: String, class: Option<String>, user: i64| {
+        let app = app.clone();
+        async move {
+            let link = app.invite(role, &unit, "某老师", class.as_deref()).await.unwrap();
+            app.start(user, user, Some(link.rsplit('=').next().unwrap())).await.unwrap();
+        }
+    };
+    for s in 0..SCHOOLS {
+        bind(Role::SchoolContact, sample::school_code(s), None, 1_000_000 + s as i64).await;
+        bind(Role::Principal, sample::school_code(s), None, 2_000_000 + s as i64).await;
+        for class in 1..=6 {
+            let name = format!("九年级{class}班");
+            bind(Role::HomeroomTeacher, sample::school_code(s), Some(name), 3_000_000 + (s * 10 + class) as i64).await;
+        }
+    }
+    for d in 0..DISTRICTS {
+        bind(Role::DistrictOfficer, sample::district_code(d), None, 4_000_000 + d as i64).await;
+    }
+    for (i, role) in [Role::CityReviewer, Role::CityReviewer, Role::Inspector].into_iter().enumerate() {
+        bind(role, sample::CITY_CODE.into(), None, 5_000_000 + i as i64).await;
+    }
+    app.publish(Actor::Cli, None).await.unwrap();
+
+    let fake = FakeTelegram::start().await.unwrap();
+    let bot = exam_review_bot::telegram::build_bot(&app, "1:bench", Some(fake.api_url().parse().unwrap()));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
+    wait_for(&app, "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('pending', 'sending')", 1).await;
+    while count_in(&app, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").await > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls_before = fake.calls().len();
+    let handled_before = app.update_latency.count();
+    let start = Instant::now();
+    let mut pushed = 0usize;
+    let user = |id: i64| fake.user(id, "用户");
+
+    // 1. Filing: each school contact files for its candidates, one dialogue after another.
+    for n in 0..requests {
+        let school = n % SCHOOLS;
+        let contact = user(1_000_000 + school as i64);
+        contact.send("/review");
+        contact.send(&format!("2023{:08}", n + 1));
+        contact.send("主实验漏评");
+        contact.send("13800001234");
+        press(&contact, "d:confirm:submit");
+        pushed += 5;
+    }
+    let n = requests as i64;
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests", n).await;
+
+    // 2. The approval levels, each a burst of taps.
+    let rows: Vec<(i64, String, String, i64)> = {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        sqlx::query_as(
+            "SELECT r.id, c.school_code, c.class_name, r.step FROM review_requests r
+             JOIN candidates c ON c.id = r.candidate_id ORDER BY r.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+    };
+    let school_no = |code: &str| code[1..].parse::<i64>().unwrap() - 1;
+    for (id, school, class, _) in &rows {
+        let class_no: i64 = class.trim_start_matches("九年级").trim_end_matches('班').parse().unwrap();
+        press(&user(3_000_000 + school_no(school) * 10 + class_no), &format!("rv:{id}:s0r1:a"));
+        pushed += 1;
+    }
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE step >= 1", n).await;
+    for (id, school, _, _) in &rows {
+        press(&user(2_000_000 + school_no(school)), &format!("rv:{id}:s1r1:a"));
+        pushed += 1;
+    }
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE step >= 2", n).await;
+    let direct = sample::school_code(SCHOOLS - 1);
+    for (id, school, _, _) in rows.iter().filter(|r| r.1 != direct) {
+        let district = school_no(school) % DISTRICTS as i64;
+        press(&user(4_000_000 + district), &format!("rv:{id}:s2r1:a"));
+        pushed += 1;
+    }
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'recording'", n).await;
+
+    // 3. The group: 甲 records each result, 乙 and the inspector sign.
+    let recorder = user(5_000_000);
+    for (id, ..) in &rows {
+        press(&recorder, &format!("rv:{id}:rec1:k"));
+        recorder.send("逐项核对，成绩无误");
+        press(&recorder, "d:confirm:submit");
+        pushed += 3;
+    }
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'confirming'", n).await;
+    for signer in [user(5_000_001), user(5_000_002)] {
+        for (id, ..) in &rows {
+            press(&signer, &format!("rv:{id}:cf1:y"));
+            pushed += 1;
+        }
+    }
+    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'completed'", n).await;
+    let handling = start.elapsed();
+    let handled = app.update_latency.count() - handled_before;
+
+    // Delivery keeps going under Telegram's limits; watch it for a minute more.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let backlog = count_in(&app, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").await;
+    let sends: Vec<_> = fake.calls()[calls_before..]
+        .iter()
+        .filter(|c| (c.method.starts_with("send") || c.method.starts_with("edit")) && c.status == 200)
+        .cloned()
+        .collect();
+    let span = start.elapsed().as_secs_f64();
+    let mut over = 0;
+    let mut over_chat = 0;
+    for (i, a) in sends.iter().enumerate() {
+        let window: Vec<_> = sends[i..].iter().take_while(|b| b.at < a.at + Duration::from_secs(1)).collect();
+        if window.iter().filter(|c| c.method.starts_with("send")).count() > 30 {
+            over += 1;
+        }
+        if a.method.starts_with("send")
+            && window[1..].iter().any(|b| b.chat_id == a.chat_id && b.method.starts_with("send"))
+        {
+            over_chat += 1;
+        }
+    }
+    let q = |p: f64| app.update_latency.quantile(p).map_or("> 2 s".into(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0));
+    println!(
+        "| {requests} review requests, SQLite | value |\n|---|---|\n\
+         | updates pushed by the simulated users | {pushed} |\n\
+         | updates handled (messages and button presses) | {handled} |\n\
+         | from the first update to the last request completed | {:.1} s |\n\
+         | updates handled per second | {:.0} |\n\
+         | handling latency p50 / p99 / p99.9 | {} / {} / {} |\n\
+         | messages and edits delivered in {span:.0} s | {} ({:.1}/s) |\n\
+         | sends that made a 1-second window exceed 30 | {over} |\n\
+         | sends to a chat within 1 s of the previous one | {over_chat} |\n\
+         | outbox backlog {span:.0} s after the burst began | {backlog} |",
+        handling.as_secs_f64(),
+        handled as f64 / handling.as_secs_f64(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        sends.len(),
+        sends.len() as f64 / span,
+    );
+    stop.send(true).ok();
+    runner.await.unwrap().unwrap();
+}
