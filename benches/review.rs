@@ -13,6 +13,7 @@
 //! receiving it to its transaction — including its reply, queued in the outbox — committing),
 //! and the delivery side: messages sent per second, sends above the limits, and the backlog.
 
+use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::config::Config;
@@ -20,7 +21,6 @@ use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser, Sent};
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
-use chrono::TimeZone;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,10 @@ const SCHOOLS: usize = 40;
 const DISTRICTS: usize = 10;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A button press on a card in the user's own chat (the bot checks the chat, not the message id).
@@ -60,7 +63,10 @@ async fn wait_for(app: &App, sql: &'static str, want: i64) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run());
 }
 
@@ -73,47 +79,112 @@ async fn run() {
         bot_username: Some("ExamReviewBot".into()),
         ..Config::default()
     };
-    let clock = ManualClock::new(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2023, 4, 29, 10, 0, 0).unwrap().to_utc());
+    let clock = ManualClock::new(
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2023, 4, 29, 10, 0, 0)
+            .unwrap()
+            .to_utc(),
+    );
     let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(clock)).unwrap();
     let units = sample::units(DISTRICTS, SCHOOLS);
     std::fs::write(dir.path().join("units.csv"), sample::units_csv(&units)).unwrap();
-    app.import_units(&dir.path().join("units.csv")).await.unwrap();
-    app.set_season(2023, chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(), chrono_tz::Asia::Shanghai, 30)
+    app.import_units(&dir.path().join("units.csv"))
         .await
         .unwrap();
-    std::fs::write(dir.path().join("scores.csv"), sample::scores_csv(requests, SCHOOLS, 9)).unwrap();
-    app.import_scores(&dir.path().join("scores.csv")).await.unwrap();
+    app.set_season(
+        2023,
+        chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
+        chrono_tz::Asia::Shanghai,
+        30,
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scores.csv"),
+        sample::scores_csv(requests, SCHOOLS, 9),
+    )
+    .unwrap();
+    app.import_scores(&dir.path().join("scores.csv"))
+        .await
+        .unwrap();
 
     // Everyone binds (through the same use case /start calls).
     let bind = |role: Role, unit: String, class: Option<String>, user: i64| {
         let app = app.clone();
         async move {
-            let link = app.invite(role, &unit, "某老师", class.as_deref()).await.unwrap();
-            app.start(user, user, Some(link.rsplit('=').next().unwrap())).await.unwrap();
+            let link = app
+                .invite(role, &unit, "某老师", class.as_deref())
+                .await
+                .unwrap();
+            app.start(user, user, Some(link.rsplit('=').next().unwrap()))
+                .await
+                .unwrap();
         }
     };
     for s in 0..SCHOOLS {
-        bind(Role::SchoolContact, sample::school_code(s), None, 1_000_000 + s as i64).await;
-        bind(Role::Principal, sample::school_code(s), None, 2_000_000 + s as i64).await;
+        bind(
+            Role::SchoolContact,
+            sample::school_code(s),
+            None,
+            1_000_000 + s as i64,
+        )
+        .await;
+        bind(
+            Role::Principal,
+            sample::school_code(s),
+            None,
+            2_000_000 + s as i64,
+        )
+        .await;
         for class in 1..=6 {
             let name = format!("九年级{class}班");
-            bind(Role::HomeroomTeacher, sample::school_code(s), Some(name), 3_000_000 + (s * 10 + class) as i64).await;
+            bind(
+                Role::HomeroomTeacher,
+                sample::school_code(s),
+                Some(name),
+                3_000_000 + (s * 10 + class) as i64,
+            )
+            .await;
         }
     }
     for d in 0..DISTRICTS {
-        bind(Role::DistrictOfficer, sample::district_code(d), None, 4_000_000 + d as i64).await;
+        bind(
+            Role::DistrictOfficer,
+            sample::district_code(d),
+            None,
+            4_000_000 + d as i64,
+        )
+        .await;
     }
-    for (i, role) in [Role::CityReviewer, Role::CityReviewer, Role::Inspector].into_iter().enumerate() {
+    for (i, role) in [Role::CityReviewer, Role::CityReviewer, Role::Inspector]
+        .into_iter()
+        .enumerate()
+    {
         bind(role, sample::CITY_CODE.into(), None, 5_000_000 + i as i64).await;
     }
     app.publish(Actor::Cli, None).await.unwrap();
 
     let fake = FakeTelegram::start().await.unwrap();
-    let bot = exam_review_bot::telegram::build_bot(&app, "1:bench", Some(fake.api_url().parse().unwrap()));
+    let bot = exam_review_bot::telegram::build_bot(
+        &app,
+        "1:bench",
+        Some(fake.api_url().parse().unwrap()),
+    );
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
-    wait_for(&app, "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('pending', 'sending')", 1).await;
-    while count_in(&app, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").await > 0 {
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('pending', 'sending')",
+        1,
+    )
+    .await;
+    while count_in(
+        &app,
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')",
+    )
+    .await
+        > 0
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let calls_before = fake.calls().len();
@@ -149,23 +220,48 @@ async fn run() {
     };
     let school_no = |code: &str| code[1..].parse::<i64>().unwrap() - 1;
     for (id, school, class, _) in &rows {
-        let class_no: i64 = class.trim_start_matches("九年级").trim_end_matches('班').parse().unwrap();
-        press(&user(3_000_000 + school_no(school) * 10 + class_no), &format!("rv:{id}:s0r1:a"));
+        let class_no: i64 = class
+            .trim_start_matches("九年级")
+            .trim_end_matches('班')
+            .parse()
+            .unwrap();
+        press(
+            &user(3_000_000 + school_no(school) * 10 + class_no),
+            &format!("rv:{id}:s0r1:a"),
+        );
         pushed += 1;
     }
-    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE step >= 1", n).await;
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE step >= 1",
+        n,
+    )
+    .await;
     for (id, school, _, _) in &rows {
-        press(&user(2_000_000 + school_no(school)), &format!("rv:{id}:s1r1:a"));
+        press(
+            &user(2_000_000 + school_no(school)),
+            &format!("rv:{id}:s1r1:a"),
+        );
         pushed += 1;
     }
-    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE step >= 2", n).await;
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE step >= 2",
+        n,
+    )
+    .await;
     let direct = sample::school_code(SCHOOLS - 1);
     for (id, school, _, _) in rows.iter().filter(|r| r.1 != direct) {
         let district = school_no(school) % DISTRICTS as i64;
         press(&user(4_000_000 + district), &format!("rv:{id}:s2r1:a"));
         pushed += 1;
     }
-    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'recording'", n).await;
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'recording'",
+        n,
+    )
+    .await;
 
     // 3. The group: 甲 records each result, 乙 and the inspector sign.
     let recorder = user(5_000_000);
@@ -175,40 +271,70 @@ async fn run() {
         press(&recorder, "d:confirm:submit");
         pushed += 3;
     }
-    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'confirming'", n).await;
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'confirming'",
+        n,
+    )
+    .await;
     for signer in [user(5_000_001), user(5_000_002)] {
         for (id, ..) in &rows {
             press(&signer, &format!("rv:{id}:cf1:y"));
             pushed += 1;
         }
     }
-    wait_for(&app, "SELECT COUNT(*) FROM review_requests WHERE state = 'completed'", n).await;
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'completed'",
+        n,
+    )
+    .await;
     let handling = start.elapsed();
     let handled = app.update_latency.count() - handled_before;
 
     // Delivery keeps going under Telegram's limits; watch it for a minute more.
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let backlog = count_in(&app, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").await;
+    let backlog = count_in(
+        &app,
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')",
+    )
+    .await;
     let sends: Vec<_> = fake.calls()[calls_before..]
         .iter()
-        .filter(|c| (c.method.starts_with("send") || c.method.starts_with("edit")) && c.status == 200)
+        .filter(|c| {
+            (c.method.starts_with("send") || c.method.starts_with("edit")) && c.status == 200
+        })
         .cloned()
         .collect();
     let span = start.elapsed().as_secs_f64();
     let mut over = 0;
     let mut over_chat = 0;
     for (i, a) in sends.iter().enumerate() {
-        let window: Vec<_> = sends[i..].iter().take_while(|b| b.at < a.at + Duration::from_secs(1)).collect();
-        if window.iter().filter(|c| c.method.starts_with("send")).count() > 30 {
+        let window: Vec<_> = sends[i..]
+            .iter()
+            .take_while(|b| b.at < a.at + Duration::from_secs(1))
+            .collect();
+        if window
+            .iter()
+            .filter(|c| c.method.starts_with("send"))
+            .count()
+            > 30
+        {
             over += 1;
         }
         if a.method.starts_with("send")
-            && window[1..].iter().any(|b| b.chat_id == a.chat_id && b.method.starts_with("send"))
+            && window[1..]
+                .iter()
+                .any(|b| b.chat_id == a.chat_id && b.method.starts_with("send"))
         {
             over_chat += 1;
         }
     }
-    let q = |p: f64| app.update_latency.quantile(p).map_or("> 2 s".into(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0));
+    let q = |p: f64| {
+        app.update_latency.quantile(p).map_or("> 2 s".into(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+        })
+    };
     println!(
         "| {requests} review requests, SQLite | value |\n|---|---|\n\
          | updates pushed by the simulated users | {pushed} |\n\

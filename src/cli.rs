@@ -80,6 +80,13 @@ pub enum Command {
     },
     /// Run the bot (long polling). Needs TELOXIDE_TOKEN.
     Run,
+    /// One pass of the reminder sweep as if at TIME (recovery and tests); the running bot's
+    /// ticker calls the same code every minute.
+    Sweep {
+        /// RFC 3339, or "YYYY-MM-DD HH:MM" in the season's time zone; default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Try everything offline: a sample city, a fake Telegram, a publication, chat by chat.
     Demo {
         /// Folder for the demo database, input files and the spreadsheets schools received.
@@ -140,9 +147,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The clock: the system's, unless `EXAM_REVIEW_BOT_CLOCK` (RFC 3339) sets where a drill or a
+/// process-level test starts its day; from there it runs at real speed.
+fn clock_from_env() -> anyhow::Result<Arc<dyn crate::clock::Clock>> {
+    match std::env::var("EXAM_REVIEW_BOT_CLOCK") {
+        Ok(at) if !at.is_empty() => {
+            let at = DateTime::parse_from_rfc3339(&at)
+                .with_context(|| format!("EXAM_REVIEW_BOT_CLOCK {at:?} is not RFC 3339"))?;
+            tracing::warn!("running on a shifted clock starting at {at}");
+            Ok(Arc::new(crate::clock::OffsetClock::starting_at(
+                at.to_utc(),
+            )))
+        }
+        _ => Ok(Arc::new(SystemClock)),
+    }
+}
+
 async fn open_app(config: Config) -> anyhow::Result<App> {
     let db = Db::open(&config.database_url).await?;
-    App::new(db, config, Arc::new(SystemClock))
+    App::new(db, config, clock_from_env()?)
 }
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -239,6 +262,21 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let bot = crate::telegram::bot_from_env(&app)?;
             let (_keep, stop) = tokio::sync::watch::channel(false);
             crate::telegram::run(app, bot, stop).await?;
+        }
+        Command::Sweep { at } => {
+            let app = open_app(config).await?;
+            let at = match at {
+                Some(text) => parse_time(&app, &text).await?,
+                None => app.clock.now(),
+            };
+            let report = app.sweep(at).await?;
+            if report.skipped {
+                println!("another instance is sweeping; nothing done");
+            }
+            for (key, n) in &report.sent {
+                println!("{key}: {n} recipient(s)");
+            }
+            println!("{} reminder(s) sent", report.sent.len());
         }
         Command::Demo { out } => crate::demo::run(&out).await?,
         Command::Sample {

@@ -38,3 +38,23 @@ impl Clock for ManualClock {
         *self.0.lock().expect("clock lock")
     }
 }
+
+/// A clock that started at a given time and runs at real speed from there: for drills and
+/// process-level tests (`EXAM_REVIEW_BOT_CLOCK`), never set in production.
+pub struct OffsetClock {
+    offset: chrono::Duration,
+}
+
+impl OffsetClock {
+    pub fn starting_at(at: DateTime<Utc>) -> Self {
+        Self {
+            offset: at - Utc::now(),
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+}

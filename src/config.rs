@@ -24,6 +24,7 @@ pub struct Config {
     pub delivery: Delivery,
     pub telegram: Telegram,
     pub review: Review,
+    pub reminders: crate::domain::schedule::ReminderConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +103,7 @@ impl Default for Config {
             delivery: Delivery::default(),
             telegram: Telegram::default(),
             review: Review::default(),
+            reminders: Default::default(),
         }
     }
 }
@@ -187,6 +189,9 @@ impl Config {
         if !(1..=30).contains(&self.telegram.messages_per_second) {
             bail!("telegram.messages_per_second must be between 1 and 30");
         }
+        self.reminders
+            .check()
+            .map_err(|e| anyhow::anyhow!("reminders: {e}"))?;
         if self.review.steps.is_empty() {
             bail!("review.steps must name at least one approval level");
         }

@@ -14,5 +14,6 @@ pub mod import;
 pub mod metrics;
 pub mod render;
 pub mod sample;
+pub mod scheduler;
 pub mod store;
 pub mod telegram;

@@ -32,7 +32,10 @@ impl Histogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum::<u64>()
+        self.buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum::<u64>()
             + self.over.load(Ordering::Relaxed)
     }
 

@@ -7,6 +7,8 @@ pub mod publish;
 pub mod review;
 pub mod scores;
 pub mod setup;
+pub mod status;
+pub mod sweep;
 
 use crate::clock::Clock;
 use crate::config::Config;

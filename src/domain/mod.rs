@@ -4,6 +4,7 @@ pub mod deadline;
 pub mod ids;
 pub mod review;
 pub mod role;
+pub mod schedule;
 pub mod score;
 pub mod unit;
 pub mod workflow;

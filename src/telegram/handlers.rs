@@ -107,6 +107,7 @@ async fn handle_message(
         "cancel" => app.cancel(user_id, chat.0).await,
         "review" => app.review_command(user_id, chat.0).await,
         "pending" => app.pending_command(user_id, chat.0).await,
+        "status" => app.status_command(user_id, chat.0).await,
         "myrequests" => app.my_requests_command(user_id, chat.0).await,
         "request" => app.request_command(user_id, chat.0, args).await,
         _ => {

@@ -75,6 +75,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
 
     let (stop_delivery, delivery_stop) = watch::channel(false);
     let worker = tokio::spawn(delivery::run(app.clone(), bot.clone(), delivery_stop));
+    let ticker = crate::scheduler::Ticker::start(app.clone()).await?;
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
         .dependencies(dptree::deps![app.clone()])
@@ -116,6 +117,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         )
         .await;
     signals.abort();
+    ticker.stop().await;
     stop_delivery.send(true).ok();
     match tokio::time::timeout(Duration::from_secs(15), worker).await {
         Ok(Ok(result)) => result?,

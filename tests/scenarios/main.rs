@@ -8,5 +8,6 @@ mod delivery;
 mod demo;
 mod import;
 mod publish;
+mod reminders;
 mod restart;
 mod review;

@@ -1,0 +1,142 @@
+//! `/status`: the season board for city admins (the whole city) and district officers (their
+//! district): the deadlines, requests by state and level, overdue items, schools without a
+//! contact, and chats the bot cannot reach.
+
+use super::App;
+use crate::domain::Role;
+use crate::domain::UnitKind;
+use crate::domain::deadline::display;
+use crate::domain::review::State;
+use crate::store::{people, seasons, units};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    state: String,
+    step: i64,
+    school_code: String,
+}
+
+impl App {
+    pub async fn status_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let city = bound.iter().any(|b| b.role == Role::CityAdmin);
+        let district = bound
+            .iter()
+            .find(|b| b.role == Role::DistrictOfficer)
+            .map(|b| b.unit_code.clone());
+        let season = seasons::current(&mut tx).await?;
+        match (season, city || district.is_some()) {
+            (_, false) => {
+                let t = if bound.is_empty() {
+                    "not_bound"
+                } else {
+                    "not_allowed"
+                };
+                self.tell(&mut tx, chat_id, t, &json!({})).await?;
+            }
+            (None, true) => {
+                self.tell(
+                    &mut tx,
+                    chat_id,
+                    "publish_nothing",
+                    &json!({"no_season": true}),
+                )
+                .await?
+            }
+            (Some(season), true) => {
+                let all_units = units::all(&mut tx).await?;
+                // The schools in this person's scope.
+                let schools: HashSet<String> = all_units
+                    .iter()
+                    .filter(|u| u.kind == UnitKind::School)
+                    .filter(|u| city || (!u.city_direct && u.parent_code == district))
+                    .map(|u| u.code.clone())
+                    .collect();
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT r.state, r.step, r.school_code FROM review_requests r WHERE r.season_id = $1",
+                )
+                .bind(season.id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let route = self.route();
+                let now = self.clock.now();
+                let overdue_now = season.review_deadline.is_some_and(|d| now >= d);
+                let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+                let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
+                let mut overdue = 0;
+                for r in rows.iter().filter(|r| schools.contains(&r.school_code)) {
+                    *by_state.entry(r.state.clone()).or_default() += 1;
+                    let state = State::parse(&r.state);
+                    if state.is_some_and(State::is_open) {
+                        let level = match state {
+                            Some(State::Pending) => route
+                                .steps
+                                .get(r.step as usize)
+                                .map_or(String::new(), |s| s.name.clone()),
+                            Some(State::Returned) => "退回待修改".into(),
+                            _ => "市级复核小组".into(),
+                        };
+                        *by_level.entry(level).or_default() += 1;
+                        if overdue_now {
+                            overdue += 1;
+                        }
+                    }
+                }
+                let mut without_contact = Vec::new();
+                for u in all_units.iter().filter(|u| schools.contains(&u.code)) {
+                    if people::holders(&mut tx, Role::SchoolContact, &u.code)
+                        .await?
+                        .is_empty()
+                    {
+                        without_contact.push(u.name.clone());
+                    }
+                }
+                let unreachable: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT b.name, b.unit_code FROM unreachable_chats x
+                     JOIN bindings b ON b.chat_id = x.chat_id AND b.revoked_at IS NULL ORDER BY b.name",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let unreachable: Vec<String> = unreachable
+                    .into_iter()
+                    .filter(|(_, unit)| {
+                        city || schools.contains(unit) || Some(unit) == district.as_ref()
+                    })
+                    .map(|(name, _)| name)
+                    .collect();
+                let tz = season.tz;
+                let scope = match (&district, city) {
+                    (_, true) => "全市".to_string(),
+                    (Some(d), false) => all_units
+                        .iter()
+                        .find(|u| &u.code == d)
+                        .map_or(d.clone(), |u| u.name.clone()),
+                    _ => String::new(),
+                };
+                let data = json!({
+                    "scope": scope,
+                    "year": season.year,
+                    "published_at": season.published_at.map(|p| display(p, tz)),
+                    "publish_deadline": display(season.publish_deadline, tz),
+                    "review_deadline": season.review_deadline.map(|d| display(d, tz)),
+                    "by_state": by_state.into_iter().map(|(k, v)| json!({"state": k, "count": v})).collect::<Vec<_>>(),
+                    "by_level": by_level.into_iter().map(|(k, v)| json!({"level": k, "count": v})).collect::<Vec<_>>(),
+                    "overdue": overdue,
+                    "schools": schools.len(),
+                    "without_contact_count": without_contact.len(),
+                    "without_contact": without_contact.into_iter().take(20).collect::<Vec<_>>(),
+                    "unreachable_count": unreachable.len(),
+                    "unreachable": unreachable.into_iter().take(20).collect::<Vec<_>>(),
+                    "now": display(now, tz),
+                });
+                self.tell(&mut tx, chat_id, "status_board", &data).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,392 @@
+//! The sweep: one pass over what is due at a moment. The scheduler's tick, `exam-review-bot
+//! sweep --at`, the tests and the demo all call it. Each due reminder moment is claimed by
+//! inserting its key; only the transaction that inserted it queues the messages. On PostgreSQL
+//! an advisory lock lets one instance sweep at a time; the others skip the tick.
+
+use super::App;
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use crate::domain::review::State;
+use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
+use crate::domain::workflow::Scope;
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people::Binding;
+use crate::store::{Backend, dialogues, seasons, to_ms};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What one sweep sent: (moment key, people told).
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    pub sent: Vec<(String, usize)>,
+    /// Another instance was sweeping (PostgreSQL).
+    pub skipped: bool,
+}
+
+const SWEEP_LOCK: i64 = 0x6578_616d_7377; // "examsw"
+
+/// An open request as the reminders see it.
+#[derive(Debug, sqlx::FromRow)]
+struct OpenItem {
+    id: i64,
+    state: String,
+    step: i64,
+    round: i64,
+    recorded_by: Option<i64>,
+    name: String,
+    class_name: String,
+    school_code: String,
+    school_name: String,
+    district_code: Option<String>,
+    district_name: String,
+}
+
+impl App {
+    pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
+        let mut tx = self.db.begin().await?;
+        if self.db.backend == Backend::Postgres {
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(SWEEP_LOCK)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !got {
+                return Ok(SweepReport {
+                    skipped: true,
+                    ..SweepReport::default()
+                });
+            }
+        }
+        let Some(season) = seasons::current(&mut tx).await? else {
+            return Ok(SweepReport::default());
+        };
+        let times = SeasonTimes {
+            id: season.id,
+            tz: season.tz,
+            publish_deadline: season.publish_deadline,
+            published_at: season.published_at,
+            review_deadline: season.review_deadline,
+        };
+        let config = &self.config.reminders;
+        let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
+        let mut report = SweepReport::default();
+        let mut items: Option<Vec<OpenItem>> = None;
+        for moment in due {
+            let claimed = sqlx::query(
+                "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&moment.key)
+            .bind(to_ms(moment.at))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                continue;
+            }
+            if items.is_none()
+                && !matches!(
+                    moment.kind,
+                    Kind::PublishSoon(_) | Kind::PublishLate | Kind::FilingClosed
+                )
+            {
+                items = Some(self.open_items(&mut tx, season.id).await?);
+            }
+            let tz = season.tz;
+            let base = json!({
+                "year": season.year,
+                "publish_deadline": display(season.publish_deadline, tz),
+                "review_deadline": season.review_deadline.map(|d| display(d, tz)),
+                "now": display(now, tz),
+            });
+            let n = self
+                .fire(&mut tx, &moment, now, base, items.as_deref().unwrap_or(&[]))
+                .await?;
+            sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
+                .bind(&moment.key)
+                .bind(n as i64)
+                .execute(&mut *tx)
+                .await?;
+            report.sent.push((moment.key.clone(), n));
+        }
+        tx.commit().await?;
+        if !report.sent.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        Ok(report)
+    }
+
+    async fn open_items(
+        &self,
+        conn: &mut AnyConnection,
+        season_id: i64,
+    ) -> anyhow::Result<Vec<OpenItem>> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
+                    c.school_code, s.name AS school_name,
+                    CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
+                    CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
+                        AS district_name
+             FROM review_requests r
+             JOIN candidates c ON c.id = r.candidate_id
+             JOIN units s ON s.code = c.school_code
+             LEFT JOIN units d ON d.code = s.parent_code
+             WHERE r.season_id = $1 AND r.state IN ('pending', 'recording', 'confirming')
+             ORDER BY r.id",
+        )
+        .bind(season_id)
+        .fetch_all(conn)
+        .await?)
+    }
+
+    /// Who acts on each open item now: user id → (chat, their items).
+    async fn waiting_people(
+        &self,
+        conn: &mut AnyConnection,
+        items: &[OpenItem],
+        below_city_only: bool,
+    ) -> anyhow::Result<BTreeMap<i64, (i64, Vec<Value>)>> {
+        let route = self.route();
+        let bindings: Vec<Binding> = active_bindings(conn).await?;
+        let group: Vec<&Binding> = {
+            let members = self.group_members(conn).await?;
+            let ids: HashSet<i64> = members.iter().map(|m| m.telegram_user_id).collect();
+            bindings
+                .iter()
+                .filter(|b| ids.contains(&b.telegram_user_id))
+                .collect()
+        };
+        let confirmed: HashSet<(i64, i64, i64)> = confirm_votes(conn).await?;
+        let mut out: BTreeMap<i64, (i64, Vec<Value>)> = BTreeMap::new();
+        let mut listed: HashSet<(i64, i64)> = HashSet::new();
+        let mut add = |b: &Binding, item: &OpenItem, level: &str| {
+            if listed.insert((b.telegram_user_id, item.id)) {
+                let entry = out
+                    .entry(b.telegram_user_id)
+                    .or_insert((b.chat_id, Vec::new()));
+                entry.1.push(json!({"id": item.id, "name": item.name, "school": item.school_name, "level": level}));
+            }
+        };
+        // People by (role, unit): one lookup per item instead of a scan over everyone.
+        let mut by_unit: HashMap<(Role, &str), Vec<&Binding>> = HashMap::new();
+        for b in &bindings {
+            by_unit
+                .entry((b.role, b.unit_code.as_str()))
+                .or_default()
+                .push(b);
+        }
+        let nobody: Vec<&Binding> = Vec::new();
+        for item in items {
+            match State::parse(&item.state) {
+                Some(State::Pending) => {
+                    let Some(step) = route.steps.get(item.step as usize) else {
+                        continue;
+                    };
+                    let holders: Vec<&Binding> = match step.unit {
+                        Scope::Class => by_unit
+                            .get(&(step.role, item.school_code.as_str()))
+                            .unwrap_or(&nobody)
+                            .iter()
+                            .filter(|b| b.class_name.as_deref() == Some(item.class_name.as_str()))
+                            .copied()
+                            .collect(),
+                        Scope::School => by_unit
+                            .get(&(step.role, item.school_code.as_str()))
+                            .unwrap_or(&nobody)
+                            .clone(),
+                        Scope::District => match item.district_code.as_deref() {
+                            Some(d) => by_unit.get(&(step.role, d)).unwrap_or(&nobody).clone(),
+                            None => Vec::new(),
+                        },
+                        Scope::City => bindings.iter().filter(|b| b.role == step.role).collect(),
+                    };
+                    for b in holders {
+                        add(b, item, &step.name);
+                    }
+                }
+                Some(State::Recording) if !below_city_only => {
+                    for b in &group {
+                        add(b, item, "市级复核小组");
+                    }
+                }
+                Some(State::Confirming) if !below_city_only => {
+                    for b in &group {
+                        let signed = confirmed.contains(&(item.id, item.round, b.telegram_user_id));
+                        if item.recorded_by != Some(b.telegram_user_id) && !signed {
+                            add(b, item, "市级复核小组");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues the messages of one moment; returns how many people were told.
+    async fn fire(
+        &self,
+        conn: &mut AnyConnection,
+        moment: &Moment,
+        now: DateTime<Utc>,
+        base: Value,
+        items: &[OpenItem],
+    ) -> anyhow::Result<usize> {
+        let admins = crate::store::people::all_holders(conn, Role::CityAdmin).await?;
+        let mut told = 0;
+        let send = |chat: i64, body: String| Outgoing {
+            chat_id: chat,
+            body,
+            dedupe_key: Some(format!("reminder:{}:{chat}", moment.key)),
+            batch: Some("reminders".into()),
+            ..Outgoing::default()
+        };
+        let mut queue: Vec<Outgoing> = Vec::new();
+        match &moment.kind {
+            Kind::PublishSoon(hours) => {
+                let mut data = base.clone();
+                data["hours"] = json!(hours);
+                let body = self.render.render("reminder_publish", &data)?;
+                queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
+            }
+            Kind::PublishLate => {
+                let body = self.render.render("reminder_publish_late", &base)?;
+                queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
+            }
+            Kind::Digest | Kind::Urgent(_) => {
+                let urgent = matches!(moment.kind, Kind::Urgent(_));
+                for (_, (chat, list)) in self.waiting_people(conn, items, urgent).await? {
+                    let mut data = base.clone();
+                    data["count"] = json!(list.len());
+                    data["more"] = json!(list.len().saturating_sub(20));
+                    data["items"] = json!(list.into_iter().take(20).collect::<Vec<_>>());
+                    data["left"] = json!(left(now, moment.deadline));
+                    if let Kind::Urgent(h) = moment.kind {
+                        data["hours"] = json!(h);
+                    }
+                    let template = if urgent {
+                        "reminder_urgent"
+                    } else {
+                        "reminder_digest"
+                    };
+                    queue.push(send(chat, self.render.render(template, &data)?));
+                }
+            }
+            Kind::FilingClosed => {
+                // Whoever was in the middle of filing hears that it closed.
+                for (user, chat) in filing_dialogues(conn).await? {
+                    dialogues::clear(conn, user).await?;
+                    queue.push(send(
+                        chat,
+                        self.render.render("reminder_filing_closed", &base)?,
+                    ));
+                }
+            }
+            Kind::AdminDaily | Kind::ReviewClosed => {
+                let mut data = base.clone();
+                data.as_object_mut().expect("object").extend(
+                    self.board_counts(items)
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                let template = if moment.kind == Kind::AdminDaily {
+                    "reminder_admin_daily"
+                } else {
+                    "reminder_review_closed"
+                };
+                let body = self.render.render(template, &data)?;
+                queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
+                if moment.kind == Kind::ReviewClosed {
+                    // Filing closed at this moment; whoever was in the middle of filing hears so.
+                    for (user, chat) in filing_dialogues(conn).await? {
+                        dialogues::clear(conn, user).await?;
+                        queue.push(send(
+                            chat,
+                            self.render.render("reminder_filing_closed", &base)?,
+                        ));
+                    }
+                }
+            }
+        }
+        for msg in &queue {
+            if outbox::enqueue(conn, msg, now).await? {
+                told += 1;
+            }
+        }
+        Ok(told)
+    }
+
+    /// Open requests by level and by district, for the admins' digest and the deadline list.
+    fn board_counts(&self, items: &[OpenItem]) -> Value {
+        let route = self.route();
+        let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
+        let mut list = Vec::new();
+        for i in items {
+            let level = match State::parse(&i.state) {
+                Some(State::Pending) => route
+                    .steps
+                    .get(i.step as usize)
+                    .map_or(String::new(), |s| s.name.clone()),
+                _ => "市级复核小组".to_string(),
+            };
+            *by_level.entry(level.clone()).or_default() += 1;
+            *by_district.entry(i.district_name.clone()).or_default() += 1;
+            if list.len() < 50 {
+                list.push(
+                    json!({"id": i.id, "name": i.name, "school": i.school_name, "level": level}),
+                );
+            }
+        }
+        let at_risk = items.iter().filter(|i| i.state == "pending").count();
+        json!({
+            "open": items.len(),
+            "at_risk": at_risk,
+            "by_level": by_level.into_iter().map(|(k, v)| json!({"level": k, "count": v})).collect::<Vec<_>>(),
+            "by_district": by_district.into_iter().map(|(k, v)| json!({"district": k, "count": v})).collect::<Vec<_>>(),
+            "items": list,
+            "more": items.len().saturating_sub(50),
+        })
+    }
+}
+
+fn left(now: DateTime<Utc>, deadline: DateTime<Utc>) -> String {
+    let minutes = (deadline - now).num_minutes().max(0);
+    let (h, m) = (minutes / 60, minutes % 60);
+    if h >= 24 {
+        format!("{}天{}小时", h / 24, h % 24)
+    } else {
+        format!("{h}小时{m}分钟")
+    }
+}
+
+async fn active_bindings(conn: &mut AnyConnection) -> anyhow::Result<Vec<Binding>> {
+    let mut out = Vec::new();
+    for role in Role::ALL {
+        out.extend(crate::store::people::all_holders(conn, role).await?);
+    }
+    Ok(out)
+}
+
+async fn confirm_votes(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT e.request_id, e.round, e.user_id FROM review_events e
+         JOIN review_requests r ON r.id = e.request_id
+         WHERE r.state = 'confirming' AND e.action = 'confirm'",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn filing_dialogues(conn: &mut AnyConnection) -> anyhow::Result<Vec<(i64, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT user_id, chat_id FROM dialogues WHERE kind IN ('file', 'amend')")
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -1,0 +1,208 @@
+//! Deadlines nobody can miss: reminders at their moments, once; quiet nights; the deadline's
+//! escalation; and two bot processes sending each reminder once.
+
+use crate::support::*;
+use exam_review_bot::app::{Actor, App};
+use exam_review_bot::clock::SystemClock;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
+use exam_review_bot::sample;
+use exam_review_bot::store::Db;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn count(h: &Harness, user: &FakeUser, needle: &str) -> usize {
+    h.fake
+        .messages_to(user.id)
+        .iter()
+        .filter(|m| m.visible_text().contains(needle))
+        .count()
+}
+
+/// Moves the clock and runs a sweep, as the ticker would.
+async fn at(h: &Harness, when: chrono::DateTime<chrono::Utc>) {
+    h.clock.set(when);
+    h.app.sweep(when).await.unwrap();
+    h.settle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publication_reminders_fire_once_at_their_moments_even_across_a_restart() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    // The deadline is 24:00 on April 30. At 00:00 the 24-hour reminder is due, but it is night.
+    at(&h, shanghai(2023, 4, 30, 0, 0)).await;
+    assert_eq!(count(&h, &admin, "成绩公布提醒"), 0, "quiet hours");
+    at(&h, shanghai(2023, 4, 30, 7, 0)).await;
+    assert_eq!(count(&h, &admin, "还剩约 24 小时"), 1);
+    at(&h, shanghai(2023, 4, 30, 7, 30)).await;
+    h.restart().await;
+    at(&h, shanghai(2023, 4, 30, 8, 0)).await;
+    assert_eq!(count(&h, &admin, "成绩公布提醒"), 1, "once, restart or not");
+    at(&h, shanghai(2023, 4, 30, 20, 0)).await;
+    assert_eq!(count(&h, &admin, "还剩约 4 小时"), 1);
+    // 23:00 is quiet, but it is the last hour before the deadline.
+    at(&h, shanghai(2023, 4, 30, 23, 0)).await;
+    assert_eq!(count(&h, &admin, "还剩约 1 小时"), 1);
+    // Past the deadline, at night: the alert waits for the morning.
+    at(&h, shanghai(2023, 5, 1, 0, 1)).await;
+    assert_eq!(count(&h, &admin, "已逾期"), 0);
+    at(&h, shanghai(2023, 5, 1, 7, 0)).await;
+    assert_eq!(count(&h, &admin, "成绩公布已逾期"), 1);
+    at(&h, shanghai(2023, 5, 1, 9, 0)).await;
+    assert_eq!(count(&h, &admin, "成绩公布已逾期"), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_get_digests_urgent_reminders_and_an_escalation_at_the_deadline() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    let school = sample::school_code(0);
+    let contact = h.join(Role::SchoolContact, &school, "联系人").await;
+    let pupil = {
+        let mut conn = h.app.db.pool.acquire().await.unwrap();
+        let season = exam_review_bot::store::seasons::current(&mut conn)
+            .await
+            .unwrap()
+            .unwrap();
+        exam_review_bot::store::candidates::of_school(&mut conn, season.id, &school)
+            .await
+            .unwrap()
+            .remove(0)
+    };
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
+        .await;
+    let other = h
+        .join(Role::SchoolContact, &sample::school_code(2), "别校联系人")
+        .await;
+
+    contact.send("/review");
+    h.expect(&contact, "准考证号").await;
+    contact.send(&pupil.exam_no);
+    h.expect(&contact, "申请理由").await;
+    contact.send("漏评");
+    h.expect(&contact, "联系方式").await;
+    contact.send("13800001234");
+    h.expect(&contact, "请核对申请内容").await;
+    contact.press("✅ 提交");
+    h.expect(&contact, "已提交").await;
+    h.expect(&teacher, "待您审核").await;
+
+    // Day 2, 08:00: a digest for whoever has something waiting (the teacher), nobody else.
+    at(&h, shanghai(2023, 4, 30, 8, 0)).await;
+    let digest = h.expect(&teacher, "待您处理的复核申请：1 件").await;
+    assert!(digest.contains("2023年5月2日 24:00"), "{digest}");
+    assert_eq!(count(&h, &other, "待您处理"), 0);
+    h.expect(&admin, "复核每日情况").await;
+    // 12 hours before the deadline: urgent, for items still below the city level.
+    at(&h, shanghai(2023, 5, 2, 12, 0)).await;
+    h.expect(&teacher, "紧急提醒").await;
+
+    // Another school's contact is halfway through filing when the window closes.
+    other.send("/review");
+    h.expect(&other, "准考证号").await;
+    at(&h, shanghai(2023, 5, 3, 0, 0)).await;
+    h.expect(&other, "未能提交").await;
+    assert_eq!(
+        count(&h, &admin, "复核受理已截止"),
+        0,
+        "the list waits for the morning"
+    );
+    at(&h, shanghai(2023, 5, 3, 7, 0)).await;
+    let closed = h.expect(&admin, "复核受理已截止").await;
+    assert!(closed.contains(&format!("#1 {}", pupil.name)), "{closed}");
+    other.send("/review");
+    h.expect(&other, "逾期不予受理").await;
+    // Nothing is decided by the clock: the teacher can still act on the overdue item.
+    teacher.press("✅ 同意");
+    h.expect(&contact, "已同意").await;
+    admin.send("/status");
+    let board = h.expect(&admin, "考试季").await;
+    assert!(board.contains("逾期未办结：1 件"), "{board}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bot_processes_on_postgresql_send_each_reminder_once() {
+    let db = TestDb::new().await;
+    if !db.is_postgres() {
+        eprintln!("two instances need PostgreSQL (TEST_POSTGRES_URL); a SQLite file has one bot");
+        return;
+    }
+    let app = App::new(
+        Db::open(&db.url).await.unwrap(),
+        test_config(&db.url),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let dir = db.dir.path();
+    std::fs::write(
+        dir.join("units.csv"),
+        sample::units_csv(&sample::units(2, 5)),
+    )
+    .unwrap();
+    app.import_units(&dir.join("units.csv")).await.unwrap();
+    app.set_season(
+        2023,
+        chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
+        SHANGHAI,
+        30,
+    )
+    .await
+    .unwrap();
+    let fake = FakeTelegram::start().await.unwrap();
+    let mut admins = Vec::new();
+    for i in 0..3 {
+        let link = app
+            .invite(Role::CityAdmin, sample::CITY_CODE, "管理员", None)
+            .await
+            .unwrap();
+        let id = 900 + i;
+        app.start(id, id, Some(link.rsplit('=').next().unwrap()))
+            .await
+            .unwrap();
+        admins.push(id);
+    }
+    // Both start at 07:00 on April 30, when the 24-hour reminder is due; each sweeps at start.
+    let spawn = || {
+        Command::new(binary())
+            .arg("run")
+            .env("DATABASE_URL", &db.url)
+            .env("TELOXIDE_TOKEN", "1:two")
+            .env("TELOXIDE_API_URL", fake.api_url())
+            .env("EXAM_REVIEW_BOT_CLOCK", "2023-04-30T07:00:00+08:00")
+            .env("RUST_LOG", "warn")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut one = spawn();
+    let mut two = spawn();
+    let all = fake
+        .wait_until(Duration::from_secs(60), |f| {
+            admins.iter().all(|a| !f.messages_to(*a).is_empty())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    one.kill().ok();
+    two.kill().ok();
+    one.wait().ok();
+    two.wait().ok();
+    assert!(all, "every admin got the reminder");
+    for a in admins {
+        assert_eq!(
+            fake.messages_to(a).len(),
+            1,
+            "admin {a}: {}",
+            fake.transcript(a)
+        );
+    }
+}
