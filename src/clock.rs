@@ -28,6 +28,13 @@ impl ManualClock {
         *self.0.lock().expect("clock lock") = at;
     }
 
+    /// The next whole hour after the clock's time.
+    pub fn now_utc_hour(&self) -> DateTime<Utc> {
+        use chrono::{DurationRound, TimeDelta};
+        let now = *self.0.lock().expect("clock lock");
+        now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now) + TimeDelta::hours(1)
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         *self.0.lock().expect("clock lock") += by;
     }

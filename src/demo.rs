@@ -50,7 +50,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             .to_utc(),
     );
     let db = Db::open(&config.database_url).await?;
-    let app = App::new(db, config, Arc::new(clock))?;
+    let app = App::new(db, config, Arc::new(clock.clone()))?;
 
     println!("== 1. 城市、学校与成绩（虚构数据）");
     let units = sample::units(DISTRICTS, SCHOOLS);
@@ -174,7 +174,10 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         files.display()
     );
 
-    let result = reviews(&app, &fake, &units, &people).await;
+    let mut result = reviews(&app, &fake, &units, &people).await;
+    if result.is_ok() {
+        result = season_clock(&app, &fake, &clock, &people).await;
+    }
     stop.send(true).ok();
     runner.await??;
     fake.stop();
@@ -431,4 +434,92 @@ fn fake_read_mark(fake: &FakeTelegram, chat: i64) -> usize {
         .iter()
         .position(|m| m.document.is_some() || m.text.contains("成绩已公布"))
         .map_or(0, |i| i + 1)
+}
+
+/// Section 6: one more request is left waiting at the homeroom teacher, and the clock runs
+/// through the rest of the review window hour by hour; every reminder prints as it fires.
+async fn season_clock(
+    app: &App,
+    fake: &FakeTelegram,
+    clock: &ManualClock,
+    people: &[Person],
+) -> anyhow::Result<()> {
+    println!("\n== 6. 模拟时钟走完复核期：提醒按时发出");
+    let contact = people[DISTRICTS + 1].user.clone();
+    let (exam_no, class) = {
+        let mut conn = app.db.pool.acquire().await?;
+        let season = crate::store::seasons::current(&mut conn)
+            .await?
+            .context("season")?;
+        let list =
+            crate::store::candidates::of_school(&mut conn, season.id, &sample::school_code(0))
+                .await?;
+        let first_class = list[0].class_name.clone();
+        let c = list
+            .iter()
+            .skip(1)
+            .find(|c| c.class_name == first_class)
+            .context("a classmate")?;
+        (c.exam_no.clone(), c.class_name.clone())
+    };
+    let limit = Duration::from_secs(60);
+    for (text, reply) in [
+        ("/review", "准考证号"),
+        (exam_no.as_str(), "申请理由"),
+        ("分数合计有误", "联系方式"),
+        ("13800001234", "请核对申请内容"),
+    ] {
+        contact.send(text);
+        fake.expect(contact.id, reply, limit)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    contact.press("✅ 提交");
+    fake.expect(contact.id, "已提交", limit)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("（{class} 的一份申请停在班主任处，无人处理）");
+
+    let tz = chrono_tz::Asia::Shanghai;
+    let mut t = clock.now_utc_hour();
+    let end = tz.with_ymd_and_hms(2023, 5, 3, 9, 0, 0).unwrap().to_utc();
+    while t <= end {
+        clock.set(t);
+        app.sweep(t).await?;
+        // The running bot's own ticker may have swept this moment first: read what was sent.
+        let mut conn = app.db.pool.acquire().await?;
+        let fired: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, recipients FROM reminders_sent WHERE sent_at = $1 ORDER BY key",
+        )
+        .bind(crate::store::to_ms(t))
+        .fetch_all(&mut *conn)
+        .await?;
+        for (key, n) in fired {
+            let sample: Option<(String,)> = sqlx::query_as(
+                "SELECT body FROM outbox WHERE dedupe_key LIKE $1 ORDER BY id LIMIT 1",
+            )
+            .bind(format!("reminder:{key}:%"))
+            .fetch_optional(&mut *conn)
+            .await?;
+            println!(
+                "\n[{}] {key} → {n} 人",
+                crate::domain::deadline::display(t, tz)
+            );
+            if let Some((body,)) = sample {
+                let shown = crate::fakeapi::Sent {
+                    message_id: 0,
+                    chat_id: 0,
+                    text: body,
+                    document: None,
+                    reply_markup: None,
+                    edits: 0,
+                    at: std::time::Instant::now(),
+                };
+                println!("{}", shown.visible_text());
+            }
+        }
+        t += chrono::Duration::hours(1);
+    }
+    println!("\n== 完成：复核期结束，未办结的申请已按逾期列给市级管理员");
+    Ok(())
 }

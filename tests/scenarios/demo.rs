@@ -26,6 +26,10 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
     assert!(stdout.contains("完成：4 份复核申请"), "{stdout}");
     assert!(stdout.contains("复核后成绩"), "{stdout}");
+    assert!(
+        stdout.contains("urgent:12h") && stdout.contains("复核受理已截止"),
+        "{stdout}"
+    );
     let sheets = std::fs::read_dir(dir.path().join("demo/notices"))
         .unwrap()
         .count();
