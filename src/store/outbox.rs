@@ -40,26 +40,28 @@ pub async fn enqueue_returning(
     msg: &Outgoing,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<i64>> {
-    let (doc_name, doc) = match &msg.document {
-        Some((name, bytes)) => (Some(name.as_str()), Some(bytes.clone())),
-        None => (None, None),
-    };
     let row: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO outbox (chat_id, body, reply_markup, document_name, document, dedupe_key,
-                             batch, status, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8)
+        "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
+                             next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
     .bind(&msg.body)
     .bind(msg.reply_markup.as_deref())
-    .bind(doc_name)
-    .bind(doc)
     .bind(msg.dedupe_key.as_deref())
     .bind(msg.batch.as_deref())
     .bind(to_ms(now))
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    if let (Some((id,)), Some((name, bytes))) = (row, &msg.document) {
+        sqlx::query("INSERT INTO outbox_documents (outbox_id, name, bytes) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(bytes.clone())
+            .execute(conn)
+            .await?;
+    }
     Ok(row.map(|(id,)| id))
 }
 
@@ -111,27 +113,7 @@ pub async fn enqueue(
     msg: &Outgoing,
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let (doc_name, doc) = match &msg.document {
-        Some((name, bytes)) => (Some(name.as_str()), Some(bytes.clone())),
-        None => (None, None),
-    };
-    let done = sqlx::query(
-        "INSERT INTO outbox (chat_id, body, reply_markup, document_name, document, dedupe_key,
-                             batch, status, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8)
-         ON CONFLICT (dedupe_key) DO NOTHING",
-    )
-    .bind(msg.chat_id)
-    .bind(&msg.body)
-    .bind(msg.reply_markup.as_deref())
-    .bind(doc_name)
-    .bind(doc)
-    .bind(msg.dedupe_key.as_deref())
-    .bind(msg.batch.as_deref())
-    .bind(to_ms(now))
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(enqueue_returning(conn, msg, now).await?.is_some())
 }
 
 /// Due rows (pending and due, or sending with an expired lease), oldest first: (id, chat_id).
@@ -173,8 +155,9 @@ pub async fn claim(
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT id, chat_id, body, reply_markup, document_name, document, batch, attempts, edit_of
-         FROM outbox WHERE id = $1",
+        "SELECT o.id, o.chat_id, o.body, o.reply_markup, d.name AS document_name,
+                d.bytes AS document, o.batch, o.attempts, o.edit_of
+         FROM outbox o LEFT JOIN outbox_documents d ON d.outbox_id = o.id WHERE o.id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
