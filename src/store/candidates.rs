@@ -141,7 +141,7 @@ pub const INDEXES: [(&str, &str); 2] = [
     ),
     (
         "candidates_by_school",
-        "CREATE INDEX candidates_by_school ON candidates(season_id, school_code)",
+        "CREATE INDEX candidates_by_school ON candidates(season_id, school_code, exam_no)",
     ),
 ];
 
