@@ -61,7 +61,7 @@ const RAW_TABLE: &str = "CREATE TABLE raw (exam_no TEXT, reg_no TEXT, name TEXT,
     half_day TEXT, batch BIGINT, room BIGINT, seat BIGINT, score BIGINT, item_main BIGINT, \
     item_sec1 BIGINT, item_sec2 BIGINT, item_tidy BIGINT)";
 const RAW_INDEXES: &str = "CREATE UNIQUE INDEX raw_exam_no ON raw(exam_no); \
-    CREATE INDEX raw_school ON raw(school_code);";
+    CREATE INDEX raw_school ON raw(school_code, exam_no);";
 
 fn main() {
     let rows = env_usize("BENCH_ROWS", 1_500_000);

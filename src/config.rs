@@ -87,8 +87,8 @@ pub struct Telegram {
     pub request_timeout_secs: u64,
     /// Long-polling wait, in seconds (must be below the request time-out).
     pub polling_timeout_secs: u32,
-    /// Messages per second over all chats. Telegram allows about 30; the default keeps a margin
-    /// so that network jitter never lets Telegram count 31 in one second.
+    /// Messages per second over all chats, evenly spaced. Telegram allows about 30; the default
+    /// keeps a margin so that network jitter never lets Telegram count 31 in one second.
     pub messages_per_second: u32,
 }
 

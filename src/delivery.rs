@@ -40,6 +40,34 @@ enum Outcome {
     Failed(String),
 }
 
+/// Spaces sends evenly at the configured rate. Throttle keeps Telegram's limits by the moments
+/// it lets requests go, but it lets them go in bursts; requests of a burst reach Telegram spread
+/// by a few milliseconds, and measured at the receiving end one-second windows then held 31 or
+/// 32. Evenly spaced sends leave room for that jitter.
+pub struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    pub fn per_second(rate: u32) -> Pacer {
+        Pacer {
+            interval: Duration::from_secs(1) / rate.max(1),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
 /// Runs until `stop` turns true, then lets in-flight sends finish.
 pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let concurrency = app.config.delivery.concurrency;
@@ -53,6 +81,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
             );
         }
     }
+    let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
     loop {
@@ -67,10 +96,10 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
                     for (chat, rows) in groups {
                         busy_chats.insert(chat);
                         started += 1;
-                        let (app, bot) = (app.clone(), bot.clone());
+                        let (app, bot, pacer) = (app.clone(), bot.clone(), pacer.clone());
                         inflight.spawn(async move {
                             for row in rows {
-                                if let Err(e) = deliver(&app, &bot, row).await {
+                                if let Err(e) = deliver(&app, &bot, &pacer, row).await {
                                     tracing::error!("delivery bookkeeping failed: {e:#}");
                                 }
                             }
@@ -138,7 +167,7 @@ async fn claim_groups(
     Ok(claimed)
 }
 
-async fn deliver(app: &App, bot: &TgBot, row: Row) -> anyhow::Result<()> {
+async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Result<()> {
     let mut conn = app.db.pool.acquire().await?;
     if people::is_unreachable(&mut conn, row.chat_id).await? {
         outbox::mark_failed(&mut conn, row.id, "chat unreachable").await?;
@@ -149,6 +178,7 @@ async fn deliver(app: &App, bot: &TgBot, row: Row) -> anyhow::Result<()> {
         Some(original) => match outbox::sent_message(&mut conn, original).await? {
             Some((status, Some(message_id))) if status == "sent" => {
                 drop(conn);
+                pacer.wait().await;
                 edit(bot, &row, message_id).await
             }
             Some((status, _)) if status == "failed" => {
@@ -169,6 +199,7 @@ async fn deliver(app: &App, bot: &TgBot, row: Row) -> anyhow::Result<()> {
         },
         None => {
             drop(conn);
+            pacer.wait().await;
             send(bot, &row).await
         }
     };

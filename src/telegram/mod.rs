@@ -44,10 +44,8 @@ pub fn build_bot(app: &App, token: &str, api_url: Option<reqwest::Url>) -> TgBot
     if let Some(url) = api_url {
         bot = bot.set_api_url(url);
     }
-    let limits = Limits {
-        messages_per_sec_overall: app.config.telegram.messages_per_second,
-        ..Limits::default()
-    };
+    // Telegram's own limits; the delivery worker's pacer feeds requests below them, evenly.
+    let limits = Limits::default();
     let settings = Settings::default()
         .limits(limits)
         .on_queue_full(|pending| async move {
