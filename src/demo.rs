@@ -302,6 +302,24 @@ async fn reviews(
         u.press("✅ 同意");
         anyhow::Ok(())
     };
+    // The other members sign a recorded result.
+    let sign = |signers: [FakeUser; 2]| async move {
+        for u in &signers {
+            expect(u, "请签字确认").await?;
+            u.press("✅ 确认");
+        }
+        anyhow::Ok(())
+    };
+    // A member records 维持原成绩 with a note; the others sign.
+    let keep = |recorder: FakeUser, note: &'static str, signers: [FakeUser; 2]| async move {
+        expect(&recorder, "市级复核").await?;
+        recorder.press("维持原成绩");
+        expect(&recorder, "备注").await?;
+        recorder.send(note);
+        expect(&recorder, "请核对复核结果").await?;
+        recorder.press("✅ 确认记录");
+        sign(signers).await
+    };
 
     // 1. A corrected score: every level agrees, the group corrects and signs.
     let (contact, teacher, principal) = staff[0].clone();
@@ -342,10 +360,7 @@ async fn reviews(
     r1.user.send("主实验第3项漏评1分，已补评");
     expect(&r1.user, "请核对复核结果").await?;
     r1.user.press("✅ 确认记录");
-    for u in [&r2.user, &inspector.user] {
-        expect(u, "请签字确认").await?;
-        u.press("✅ 确认");
-    }
+    sign([r2.user.clone(), inspector.user.clone()]).await?;
     expect(&contact, "成绩复核结果").await?;
 
     // 2. The principal rejects.
@@ -376,16 +391,12 @@ async fn reviews(
     approve(teacher).await?;
     approve(principal).await?;
     approve(officer.clone()).await?;
-    expect(&r2.user, "市级复核").await?;
-    r2.user.press("维持原成绩");
-    expect(&r2.user, "备注").await?;
-    r2.user.send("逐项核对，合分无误");
-    expect(&r2.user, "请核对复核结果").await?;
-    r2.user.press("✅ 确认记录");
-    for u in [&r1.user, &inspector.user] {
-        expect(u, "请签字确认").await?;
-        u.press("✅ 确认");
-    }
+    keep(
+        r2.user.clone(),
+        "逐项核对，合分无误",
+        [r1.user.clone(), inspector.user.clone()],
+    )
+    .await?;
     expect(&contact, "成绩复核结果").await?;
 
     // 4. A city-direct school: no district level.
@@ -393,16 +404,12 @@ async fn reviews(
     file(contact.clone(), pupils[3].exam_no.clone(), "整理器材项漏评").await?;
     approve(teacher).await?;
     approve(principal).await?;
-    expect(&r1.user, "市级复核").await?;
-    r1.user.press("维持原成绩");
-    expect(&r1.user, "备注").await?;
-    r1.user.send("整理器材已评分，成绩无误");
-    expect(&r1.user, "请核对复核结果").await?;
-    r1.user.press("✅ 确认记录");
-    for u in [&r2.user, &inspector.user] {
-        expect(u, "请签字确认").await?;
-        u.press("✅ 确认");
-    }
+    keep(
+        r1.user.clone(),
+        "整理器材已评分，成绩无误",
+        [r2.user.clone(), inspector.user.clone()],
+    )
+    .await?;
     expect(&contact, "成绩复核结果").await?;
 
     // Everyone involved, chat by chat: only what came after publication.

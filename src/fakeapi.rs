@@ -205,6 +205,11 @@ impl FakeTelegram {
         self.lock().sent.clone()
     }
 
+    /// How many sent messages match, without copying them (documents can be large).
+    pub fn count_sent(&self, pred: impl Fn(&Sent) -> bool) -> usize {
+        self.lock().sent.iter().filter(|m| pred(m)).count()
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -538,6 +543,8 @@ async fn handle(
     Path((_token, method)): Path<(String, String)>,
     request: Request,
 ) -> Response {
+    // Timestamps are taken on arrival: what Telegram would count.
+    let arrived = Instant::now();
     let method = method.to_ascii_lowercase();
     let (params, file) = read_params(request).await;
     let chat_id = params.get("chat_id").and_then(|v| match v {
@@ -577,7 +584,7 @@ async fn handle(
         fake.lock().calls.push(Call {
             method: method.clone(),
             chat_id,
-            at: Instant::now(),
+            at: arrived,
             status,
             params: params.clone(),
         });
@@ -679,7 +686,7 @@ async fn handle(
                 document: file,
                 reply_markup: params.get("reply_markup").cloned().filter(|v| !v.is_null()),
                 edits: 0,
-                at: Instant::now(),
+                at: arrived,
             };
             let reply = message_json(&sent, chat_json(chat_id));
             inner.sent.push(sent);
