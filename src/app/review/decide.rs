@@ -224,7 +224,7 @@ impl App {
                 .await;
         }
         let event_step = (action != "n").then_some(ctx.req.step);
-        reviews::add_event(
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: id,
@@ -236,14 +236,6 @@ impl App {
                 action: event_action,
                 comment: reason,
             },
-            now,
-        )
-        .await?;
-        audit(
-            conn,
-            now,
-            &Actor::Telegram(user_id).label(),
-            &format!("review-{event_action}"),
             &format!("request {id}: {reason}"),
         )
         .await?;
@@ -318,7 +310,7 @@ impl App {
         {
             return Ok(Press::Stale);
         }
-        reviews::add_event(
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: ctx.req.id,
@@ -330,14 +322,6 @@ impl App {
                 action: "withdraw",
                 comment: "",
             },
-            now,
-        )
-        .await?;
-        audit(
-            conn,
-            now,
-            &Actor::Telegram(user_id).label(),
-            "review-withdraw",
             &format!("request {}", ctx.req.id),
         )
         .await?;

@@ -3,7 +3,6 @@
 //! Each step's state is a row in `dialogues`; every prompt has a way back and a cancel.
 
 use super::{App, Ctx, Press, button, keyboard};
-use crate::app::Actor;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::{self, State, WindowClosed, filing_window};
@@ -12,7 +11,7 @@ use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
-use crate::store::{audit, seasons, units};
+use crate::store::{seasons, units};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
@@ -455,7 +454,7 @@ impl App {
                 .execute(&mut *conn)
                 .await?;
         }
-        reviews::add_event(
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: id,
@@ -467,14 +466,6 @@ impl App {
                 action: "file",
                 comment: "",
             },
-            now,
-        )
-        .await?;
-        audit(
-            conn,
-            now,
-            &Actor::Telegram(user_id).label(),
-            "review-file",
             &format!("request {id} for {}", cand.exam_no),
         )
         .await?;

@@ -388,6 +388,27 @@ impl App {
         }
     }
 
+    /// Appends a request event and its audit line together; false when the same vote was
+    /// already cast (nothing is written then).
+    pub(crate) async fn note_event(
+        &self,
+        conn: &mut AnyConnection,
+        event: &reviews::NewEvent<'_>,
+        detail: &str,
+    ) -> anyhow::Result<bool> {
+        let now = self.clock.now();
+        if !reviews::add_event(conn, event, now).await? {
+            return Ok(false);
+        }
+        let actor = match event.user_id {
+            0 => "system".to_string(),
+            id => crate::app::Actor::Telegram(id).label(),
+        };
+        let action = format!("review-{}", event.action);
+        crate::store::audit(conn, now, &actor, &action, detail).await?;
+        Ok(true)
+    }
+
     /// Ends any dialogue a user had about this request (a decision made elsewhere overtook it).
     pub(crate) async fn drop_dialogues_about(
         &self,

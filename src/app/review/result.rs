@@ -6,11 +6,9 @@
 
 use super::filing::RECORD;
 use super::{App, Ctx, Press, stage_key};
-use crate::app::Actor;
 use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
-use crate::store::audit;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, RecordedResult};
 use serde_json::{Value, json};
@@ -174,7 +172,7 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        reviews::add_event(
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: id,
@@ -186,14 +184,6 @@ impl App {
                 action: "record",
                 comment: result.note,
             },
-            now,
-        )
-        .await?;
-        audit(
-            conn,
-            now,
-            &Actor::Telegram(user_id).label(),
-            "review-record",
             &format!("request {id}: {kind} {score}"),
         )
         .await?;
@@ -320,7 +310,7 @@ impl App {
             .filter(|e| e.round == ctx.req.round && (e.action == "record" || e.action == "confirm"))
             .map(|e| e.actor_name.clone())
             .collect();
-        reviews::add_event(
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: ctx.req.id,
@@ -332,14 +322,6 @@ impl App {
                 action: "complete",
                 comment: "",
             },
-            now,
-        )
-        .await?;
-        audit(
-            conn,
-            now,
-            "system",
-            "review-complete",
             &format!(
                 "request {}: {} → {}",
                 ctx.req.id, ctx.req.original_score, new_score
