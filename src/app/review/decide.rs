@@ -188,10 +188,8 @@ impl App {
         let id = data["request"].as_i64().unwrap_or(0);
         let stage = data["stage"].as_str().unwrap_or_default();
         let action = data["action"].as_str().unwrap_or_default();
-        let Some(ctx) = self.lock_ctx(conn, id).await? else {
-            return self
-                .tell(conn, chat_id, "review_not_found", &json!({"id": id}))
-                .await;
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+            return Ok(());
         };
         if stage_key(&ctx.req) != stage || !ctx.state().is_open() {
             return self

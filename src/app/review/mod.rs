@@ -83,6 +83,23 @@ impl App {
         self.load_ctx(conn, id).await
     }
 
+    /// Locks the request a dialogue is about (`data["request"]`); tells the user and returns
+    /// None when it no longer exists.
+    pub(crate) async fn lock_dialogue_request(
+        &self,
+        conn: &mut AnyConnection,
+        chat_id: i64,
+        data: &Value,
+    ) -> anyhow::Result<Option<Ctx>> {
+        let id = data["request"].as_i64().unwrap_or(0);
+        let ctx = self.lock_ctx(conn, id).await?;
+        if ctx.is_none() {
+            self.tell(conn, chat_id, "review_not_found", &json!({"id": id}))
+                .await?;
+        }
+        Ok(ctx)
+    }
+
     pub(crate) async fn load_ctx(
         &self,
         conn: &mut AnyConnection,

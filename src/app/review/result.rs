@@ -127,12 +127,10 @@ impl App {
         data: &Value,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let id = data["request"].as_i64().unwrap_or(0);
-        let Some(ctx) = self.lock_ctx(conn, id).await? else {
-            return self
-                .tell(conn, chat_id, "review_not_found", &json!({"id": id}))
-                .await;
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+            return Ok(());
         };
+        let id = ctx.req.id;
         let members = self.group_members(conn).await?;
         let Some(me) = members
             .iter()
