@@ -9,9 +9,12 @@
 //! updates in order, and the bot handles one chat's updates one after another), so the bot
 //! sees the whole load at once. Replies go out through the outbox under Telegram's limits.
 //!
-//! Reported: updates handled per second, the latency of handling one update (from the handler
-//! receiving it to its transaction — including its reply, queued in the outbox — committing),
-//! and the delivery side: messages sent per second, sends above the limits, and the backlog.
+//! Reported: updates handled per second, the latency of handling one update (from the bot
+//! receiving it from Telegram to its handler finishing: its transaction — including its reply,
+//! queued in the outbox — committed and a button press answered), per phase too, and the
+//! delivery side: messages sent per second, sends above the limits, and the backlog.
+//!
+//! BENCH_IN_FLIGHT sets `telegram.updates_in_flight` (default: the configuration's default).
 
 use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
@@ -19,6 +22,7 @@ use exam_review_bot::clock::ManualClock;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser, Sent};
+use exam_review_bot::metrics::Snapshot;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
 use std::sync::Arc;
@@ -74,11 +78,15 @@ async fn run() {
     let requests = env_usize("BENCH_REQUESTS", 2000);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let config = Config {
+    let mut config = Config {
         database_url: url.clone(),
         bot_username: Some("ExamReviewBot".into()),
         ..Config::default()
     };
+    config.telegram.updates_in_flight = env_usize(
+        "BENCH_IN_FLIGHT",
+        config.telegram.updates_in_flight as usize,
+    ) as u32;
     let clock = ManualClock::new(
         chrono_tz::Asia::Shanghai
             .with_ymd_and_hms(2023, 4, 29, 10, 0, 0)
@@ -191,6 +199,20 @@ async fn run() {
     let handled_before = app.update_latency.count();
     let start = Instant::now();
     let mut pushed = 0usize;
+    // Each phase: its name, how many chats send at once, updates pushed, wall time, latencies.
+    let mut phases: Vec<(&str, usize, usize, Duration, Snapshot)> = Vec::new();
+    let mut mark = (Instant::now(), app.update_latency.snapshot(), 0usize);
+    let mut end_phase = |name: &'static str, chats: usize, pushed: usize| {
+        let now = app.update_latency.snapshot();
+        phases.push((
+            name,
+            chats,
+            pushed - mark.2,
+            mark.0.elapsed(),
+            now.since(&mark.1),
+        ));
+        mark = (Instant::now(), now, pushed);
+    };
     let user = |id: i64| fake.user(id, "用户");
 
     // 1. Filing: each school contact files for its candidates, one dialogue after another.
@@ -206,6 +228,7 @@ async fn run() {
     }
     let n = requests as i64;
     wait_for(&app, "SELECT COUNT(*) FROM review_requests", n).await;
+    end_phase("filing (/review dialogue, 5 updates each)", SCHOOLS, pushed);
 
     // 2. The approval levels, each a burst of taps.
     let rows: Vec<(i64, String, String, i64)> = {
@@ -237,6 +260,7 @@ async fn run() {
         n,
     )
     .await;
+    end_phase("班主任 approve", SCHOOLS * 6, pushed);
     for (id, school, _, _) in &rows {
         press(
             &user(2_000_000 + school_no(school)),
@@ -250,6 +274,7 @@ async fn run() {
         n,
     )
     .await;
+    end_phase("校长 approve", SCHOOLS, pushed);
     let direct = sample::school_code(SCHOOLS - 1);
     for (id, school, _, _) in rows.iter().filter(|r| r.1 != direct) {
         let district = school_no(school) % DISTRICTS as i64;
@@ -262,6 +287,7 @@ async fn run() {
         n,
     )
     .await;
+    end_phase("城区 approve", DISTRICTS, pushed);
 
     // 3. The group: 甲 records each result, 乙 and the inspector sign.
     let recorder = user(5_000_000);
@@ -277,6 +303,7 @@ async fn run() {
         n,
     )
     .await;
+    end_phase("group records 维持 (3 updates each)", 1, pushed);
     for signer in [user(5_000_001), user(5_000_002)] {
         for (id, ..) in &rows {
             press(&signer, &format!("rv:{id}:cf1:y"));
@@ -289,6 +316,7 @@ async fn run() {
         n,
     )
     .await;
+    end_phase("group signs (2 members)", 2, pushed);
     let handling = start.elapsed();
     let handled = app.update_latency.count() - handled_before;
 
@@ -354,6 +382,24 @@ async fn run() {
         sends.len(),
         sends.len() as f64 / span,
     );
+    let ms = |d: Option<Duration>| {
+        d.map_or("> 2 s".into(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+        })
+    };
+    println!(
+        "\n| phase | chats sending at once | updates | wall time | updates/s | p50 | p99 |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for (name, chats, updates, took, latency) in &phases {
+        println!(
+            "| {name} | {chats} | {updates} | {:.1} s | {:.0} | {} | {} |",
+            took.as_secs_f64(),
+            *updates as f64 / took.as_secs_f64(),
+            ms(latency.quantile(0.5)),
+            ms(latency.quantile(0.99)),
+        );
+    }
     stop.send(true).ok();
     runner.await.unwrap().unwrap();
 }

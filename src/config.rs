@@ -90,6 +90,10 @@ pub struct Telegram {
     /// Messages per second over all chats, evenly spaced. Telegram allows about 30; the default
     /// keeps a margin so that network jitter never lets Telegram count 31 in one second.
     pub messages_per_second: u32,
+    /// How many updates the bot takes from Telegram and handles at once. The rest wait at
+    /// Telegram until a slot frees: SQLite writes one transaction at a time, so taking more only
+    /// makes each update wait longer inside the bot (and more are lost if it is killed).
+    pub updates_in_flight: u32,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Telegram {
             request_timeout_secs: 30,
             polling_timeout_secs: 10,
             messages_per_second: 29,
+            updates_in_flight: 8,
         }
     }
 }
@@ -185,6 +190,9 @@ impl Config {
         }
         if self.delivery.lease_secs <= self.telegram.request_timeout_secs {
             bail!("delivery.lease_secs must be above telegram.request_timeout_secs");
+        }
+        if !(1..=100).contains(&self.telegram.updates_in_flight) {
+            bail!("telegram.updates_in_flight must be between 1 and 100 (getUpdates' limit)");
         }
         if !(1..=30).contains(&self.telegram.messages_per_second) {
             bail!("telegram.messages_per_second must be between 1 and 30");

@@ -119,6 +119,8 @@ struct Inner {
     drop_held: bool,
     /// Per chat: how many messages a story has already read (see `expect`).
     cursors: std::collections::HashMap<i64, usize>,
+    /// Every getUpdates answer that carried updates: (the `limit` asked for, updates returned).
+    update_batches: Vec<(usize, usize)>,
 }
 
 #[derive(Clone)]
@@ -223,6 +225,11 @@ impl FakeTelegram {
     }
 
     /// Number of updates the bot has not yet fetched and confirmed.
+    /// Every getUpdates answer that carried updates: (the `limit` asked for, updates returned).
+    pub fn update_batches(&self) -> Vec<(usize, usize)> {
+        self.lock().update_batches.clone()
+    }
+
     pub fn pending_updates(&self) -> usize {
         self.lock().updates.len()
     }
@@ -746,6 +753,8 @@ async fn handle(
 async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
     let offset = params["offset"].as_i64().unwrap_or(0);
     let wait = params["timeout"].as_u64().unwrap_or(0).min(1);
+    // Telegram's bounds: 1–100, 100 when absent.
+    let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         let ready = fake.updates_ready.notified();
@@ -759,7 +768,10 @@ async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
                 inner.updates.pop_front();
             }
             if !inner.updates.is_empty() || tokio::time::Instant::now() >= deadline {
-                let updates: Vec<Value> = inner.updates.iter().cloned().collect();
+                let updates: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
+                if !updates.is_empty() {
+                    inner.update_batches.push((limit, updates.len()));
+                }
                 return ok(Value::Array(updates));
             }
         }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::domain::Role;
 use crate::render::Renderer;
 use crate::store::Db;
+use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -57,6 +58,26 @@ impl App {
             outbox_wake: Arc::new(Notify::new()),
             update_latency: Arc::default(),
         })
+    }
+
+    /// Queues a rendered reply (optionally with an inline keyboard, as JSON) to a chat.
+    pub async fn reply(
+        &self,
+        chat_id: i64,
+        body: String,
+        reply_markup: Option<String>,
+    ) -> anyhow::Result<()> {
+        let msg = Outgoing {
+            chat_id,
+            body,
+            reply_markup,
+            ..Outgoing::default()
+        };
+        let mut tx = self.db.begin().await?;
+        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
     }
 
     /// The active bindings of a Telegram account with the given role.

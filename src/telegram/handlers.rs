@@ -1,6 +1,7 @@
 //! Update handlers. They only translate: who is asking, which use case, which reply. Rights and
 //! state are checked in `app`, inside the use case's transaction.
 
+use super::intake::{Intake, Taken};
 use crate::app::publish::Preview;
 use crate::app::review::Press;
 use crate::app::{Actor, App};
@@ -8,6 +9,7 @@ use crate::delivery::TgBot;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use serde_json::json;
+use std::sync::Arc;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -22,11 +24,10 @@ pub fn tree() -> UpdateHandler<anyhow::Error> {
         .branch(Update::filter_callback_query().endpoint(on_callback))
 }
 
-async fn reply(bot: &TgBot, chat: ChatId, text: String) -> HandlerResult {
-    bot.send_message(chat, text)
-        .parse_mode(ParseMode::Html)
-        .await?;
-    Ok(())
+/// Replies go through the outbox like every other message, so that a handler never waits out
+/// Telegram's rate limits while holding one of the few update slots (see `intake`).
+async fn reply(app: &App, chat: ChatId, text: String) -> HandlerResult {
+    app.reply(chat.0, text, None).await
 }
 
 /// Splits "/cmd@BotName args" into ("cmd", "args").
@@ -37,18 +38,39 @@ fn command(text: &str) -> Option<(String, &str)> {
     Some((name, args.trim()))
 }
 
-async fn on_message(bot: TgBot, msg: Message, app: App) -> HandlerResult {
+async fn on_message(
+    bot: TgBot,
+    msg: Message,
+    update: Update,
+    app: App,
+    intake: Arc<Intake>,
+) -> HandlerResult {
+    let taken = intake.claim(update.id.0);
     let started = std::time::Instant::now();
     let result = message(bot, msg, &app).await;
-    app.update_latency.record(started.elapsed());
+    record_latency(&app, taken, started);
     result
 }
 
-async fn on_callback(bot: TgBot, q: CallbackQuery, app: App) -> HandlerResult {
+async fn on_callback(
+    bot: TgBot,
+    q: CallbackQuery,
+    update: Update,
+    app: App,
+    intake: Arc<Intake>,
+) -> HandlerResult {
+    let taken = intake.claim(update.id.0);
     let started = std::time::Instant::now();
     let result = callback(bot, q, &app).await;
-    app.update_latency.record(started.elapsed());
+    record_latency(&app, taken, started);
     result
+}
+
+/// From the update's arrival from Telegram (or, failing that, the handler's start) to its reply
+/// being committed; the update's slot is freed when `taken` drops here.
+fn record_latency(app: &App, taken: Option<Taken>, started: std::time::Instant) {
+    let since = taken.map_or(started, |t| t.received_at);
+    app.update_latency.record(since.elapsed());
 }
 
 async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
@@ -61,16 +83,18 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     };
     let user_id = user.id.0 as i64;
     let chat = msg.chat.id;
-    let result = handle_message(&bot, app, user_id, chat, msg.text()).await;
+    let result = handle_message(app, user_id, chat, msg.text()).await;
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
-        reply(&bot, chat, app.render.text("internal_error")?).await?;
+        // Sent directly: the outbox may be what failed.
+        bot.send_message(chat, app.render.text("internal_error")?)
+            .parse_mode(ParseMode::Html)
+            .await?;
     }
     Ok(())
 }
 
 async fn handle_message(
-    bot: &TgBot,
     app: &App,
     user_id: i64,
     chat: ChatId,
@@ -94,16 +118,16 @@ async fn handle_message(
         } else {
             app.render.text("not_bound")?
         };
-        return reply(bot, chat, reply_text).await;
+        return reply(app, chat, reply_text).await;
     };
     match name.as_str() {
         "start" => {
             let payload = (!args.is_empty()).then_some(args);
-            reply(bot, chat, app.start(user_id, chat.0, payload).await?).await
+            reply(app, chat, app.start(user_id, chat.0, payload).await?).await
         }
-        "whoami" => reply(bot, chat, app.whoami(user_id).await?).await,
-        "help" => reply(bot, chat, app.help(user_id).await?).await,
-        "publish" => publish_prompt(bot, app, user_id, chat).await,
+        "whoami" => reply(app, chat, app.whoami(user_id).await?).await,
+        "help" => reply(app, chat, app.help(user_id).await?).await,
+        "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,
         "review" => app.review_command(user_id, chat.0).await,
         "pending" => app.pending_command(user_id, chat.0).await,
@@ -116,12 +140,12 @@ async fn handle_message(
             } else {
                 "not_bound"
             };
-            reply(bot, chat, app.render.text(text)?).await
+            reply(app, chat, app.render.text(text)?).await
         }
     }
 }
 
-async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> HandlerResult {
+async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult {
     if app
         .bindings_with_role(user_id, Role::CityAdmin)
         .await?
@@ -132,12 +156,12 @@ async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> H
         } else {
             "not_bound"
         };
-        return reply(bot, chat, app.render.text(text)?).await;
+        return reply(app, chat, app.render.text(text)?).await;
     }
     match app.preview_publication().await? {
         Preview::NoSeason => {
             reply(
-                bot,
+                app,
                 chat,
                 app.render
                     .render("publish_nothing", &json!({"no_season": true}))?,
@@ -146,7 +170,7 @@ async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> H
         }
         Preview::NoScores => {
             reply(
-                bot,
+                app,
                 chat,
                 app.render
                     .render("publish_nothing", &json!({"no_season": false}))?,
@@ -171,11 +195,8 @@ async fn publish_prompt(bot: &TgBot, app: &App, user_id: i64, chat: ChatId) -> H
                 ),
                 InlineKeyboardButton::callback(app.render.text("button_cancel")?, "pub:no"),
             ]]);
-            bot.send_message(chat, text)
-                .parse_mode(ParseMode::Html)
-                .reply_markup(keyboard)
-                .await?;
-            Ok(())
+            app.reply(chat.0, text, Some(serde_json::to_string(&keyboard)?))
+                .await
         }
     }
 }

@@ -2,6 +2,7 @@
 //! handlers that turn updates into use-case calls.
 
 mod handlers;
+pub mod intake;
 
 use crate::app::App;
 use crate::delivery::{self, TgBot};
@@ -11,7 +12,6 @@ use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
-use teloxide::update_listeners::Polling;
 use tokio::sync::watch;
 
 /// Builds the throttled bot from teloxide's own variables: `TELOXIDE_TOKEN` (required) and
@@ -75,17 +75,24 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     let worker = tokio::spawn(delivery::run(app.clone(), bot.clone(), delivery_stop));
     let ticker = crate::scheduler::Ticker::start(app.clone()).await?;
 
+    // A webhook left set by another deployment would make every getUpdates fail.
+    bot.delete_webhook().await.context("deleteWebhook failed")?;
+    let intake = intake::Intake::new(app.config.telegram.updates_in_flight);
+    let listener = intake::listen(
+        bot.clone(),
+        intake.clone(),
+        app.config.telegram.polling_timeout_secs,
+    );
+    let unhandled = intake.clone();
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
-        .dependencies(dptree::deps![app.clone()])
-        .default_handler(|_| async {})
+        .dependencies(dptree::deps![app.clone(), intake])
+        .default_handler(move |update| {
+            // Updates no handler takes still free their slot.
+            drop(unhandled.claim(update.id.0));
+            async {}
+        })
         .build();
     let token = dispatcher.shutdown_token();
-    let polling_timeout = app.config.telegram.polling_timeout_secs;
-    let listener = Polling::builder(bot.clone())
-        .timeout(Duration::from_secs(u64::from(polling_timeout)))
-        .delete_webhook()
-        .await
-        .build();
 
     // Ctrl-C, SIGTERM or the caller's stop signal all end polling the same way.
     let signals = tokio::spawn(async move {

@@ -7,6 +7,7 @@ mod access;
 mod delivery;
 mod demo;
 mod import;
+mod intake;
 mod publish;
 mod reminders;
 mod restart;

@@ -1,0 +1,180 @@
+//! Taking updates from Telegram: long polling that takes only as many updates as the bot is
+//! ready to handle (`telegram.updates_in_flight`).
+//!
+//! teloxide's own `Polling` takes up to 100 updates per call and keeps calling while handlers
+//! run, so under a burst thousands of updates sit inside the bot, each waiting its turn for
+//! SQLite's single writer: the time from receiving an update to answering it grows with the
+//! burst, and a crash loses every update already taken (Telegram forgets an update once a later
+//! offset is asked for). Here every taken update holds one slot until its handler has finished;
+//! getUpdates asks for at most as many updates as there are free slots, so the rest of a burst
+//! waits at Telegram, and what the bot has taken it answers promptly.
+
+use crate::delivery::TgBot;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use teloxide::prelude::*;
+use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
+use teloxide::types::{AllowedUpdate, UpdateKind};
+use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// The slots for updates being handled, and which update holds which.
+pub struct Intake {
+    slots: Arc<Semaphore>,
+    capacity: u32,
+    taken: Mutex<HashMap<u32, Taken>>,
+}
+
+/// An update the bot has taken from Telegram: when it arrived, and its slot (freed on drop).
+pub struct Taken {
+    pub received_at: Instant,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Intake {
+    pub fn new(capacity: u32) -> Arc<Intake> {
+        let capacity = capacity.clamp(1, 100);
+        Arc::new(Intake {
+            slots: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+            taken: Mutex::default(),
+        })
+    }
+
+    /// The handler's hold on an update it now handles; dropping it frees the update's slot.
+    pub fn claim(&self, update_id: u32) -> Option<Taken> {
+        self.lock().remove(&update_id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Taken>> {
+        // A panic elsewhere while holding this lock leaves the map itself intact.
+        self.taken.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The update listener handed to teloxide's dispatcher: a channel fed by the polling task.
+pub struct Listener {
+    updates: mpsc::Receiver<Update>,
+    stop: StopToken,
+}
+
+/// Starts long polling (`timeout_secs` per call) feeding the returned listener. It stops when
+/// the dispatcher asks the listener to stop; the last offset is then confirmed to Telegram.
+pub fn listen(bot: TgBot, intake: Arc<Intake>, timeout_secs: u32) -> Listener {
+    let (stop, stopped) = mk_stop_token();
+    // Every update sent holds a slot, so the channel never holds more than `capacity`.
+    let (tx, updates) = mpsc::channel(intake.capacity as usize);
+    tokio::spawn(poll(bot, intake, tx, timeout_secs, stopped));
+    Listener { updates, stop }
+}
+
+async fn poll(
+    bot: TgBot,
+    intake: Arc<Intake>,
+    tx: mpsc::Sender<Update>,
+    timeout_secs: u32,
+    mut stopped: StopFlag,
+) {
+    // Waiting for half the slots before asking again keeps getUpdates calls few under load.
+    let refill = intake.capacity.div_ceil(2);
+    let mut offset = 0;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let mut slots = tokio::select! {
+            slots = intake.slots.clone().acquire_many_owned(refill) => {
+                slots.expect("the slot semaphore is never closed")
+            }
+            _ = &mut stopped => break,
+        };
+        while let Ok(more) = intake.slots.clone().try_acquire_owned() {
+            slots.merge(more);
+        }
+        let request = bot
+            .get_updates()
+            .offset(offset)
+            .limit(slots.num_permits() as u8)
+            .timeout(timeout_secs)
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let answer = tokio::select! {
+            answer = request.send() => answer,
+            _ = &mut stopped => break,
+        };
+        let updates = match answer {
+            Ok(updates) => updates,
+            Err(e) => {
+                // teloxide strips the URL (and so the token) from its request errors.
+                tracing::warn!("getUpdates failed, retrying in {backoff:?}: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut stopped => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(500);
+        let received_at = Instant::now();
+        for update in updates {
+            offset = update.id.as_offset();
+            if let UpdateKind::Error(e) = &update.kind {
+                // teloxide's dispatcher would drop it too, without reaching a handler.
+                tracing::error!("an update teloxide cannot read was skipped: {e}");
+                continue;
+            }
+            let Some(slot) = slots.split(1) else {
+                tracing::error!("Telegram sent more updates than asked for; the rest waits");
+                offset = update.id.0 as i32;
+                break;
+            };
+            intake.lock().insert(
+                update.id.0,
+                Taken {
+                    received_at,
+                    _slot: slot,
+                },
+            );
+            if tx.send(update).await.is_err() {
+                return;
+            }
+        }
+    }
+    // Confirm what was taken, so that the next start does not receive it again.
+    if offset != 0 {
+        let confirm = bot.get_updates().offset(offset).limit(1).timeout(0);
+        if let Err(e) = confirm.send().await {
+            tracing::warn!("confirming the last updates failed: {e}");
+        }
+    }
+}
+
+/// The dispatcher's view of the channel.
+pub struct UpdateStream<'a>(&'a mut mpsc::Receiver<Update>);
+
+impl futures_core::Stream for UpdateStream<'_> {
+    type Item = Result<Update, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().0.poll_recv(cx).map(|u| u.map(Ok))
+    }
+}
+
+impl<'a> AsUpdateStream<'a> for Listener {
+    type StreamErr = Infallible;
+    type Stream = UpdateStream<'a>;
+
+    fn as_stream(&'a mut self) -> UpdateStream<'a> {
+        UpdateStream(&mut self.updates)
+    }
+}
+
+impl UpdateListener for Listener {
+    type Err = Infallible;
+
+    fn stop_token(&mut self) -> StopToken {
+        self.stop.clone()
+    }
+}

@@ -1,0 +1,28 @@
+//! A crowd writing at once: the bot takes updates from Telegram only as fast as it handles them
+//! (`telegram.updates_in_flight`), and still answers everyone.
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_is_taken_a_few_at_a_time_and_everyone_is_answered() {
+    let h = Harness::start_with(|c| c.telegram.updates_in_flight = 3).await;
+    // Forty strangers write within the same moment, two messages each.
+    let crowd: Vec<_> = (0..40).map(|i| h.fake.user(70_000 + i, "路人")).collect();
+    for user in &crowd {
+        user.send("/whoami");
+        user.send("你好");
+    }
+    for user in &crowd {
+        h.expect(user, "仅供中招实验考试工作人员使用").await;
+        h.expect(user, "仅供中招实验考试工作人员使用").await;
+    }
+
+    let batches = h.fake.update_batches();
+    let taken: usize = batches.iter().map(|(_, n)| n).sum();
+    assert_eq!(taken, 80, "every update taken exactly once: {batches:?}");
+    assert!(
+        batches.iter().all(|&(limit, n)| limit <= 3 && n <= 3),
+        "never more than 3 updates asked for or taken at once: {batches:?}"
+    );
+    h.stop().await;
+}
