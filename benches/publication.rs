@@ -2,7 +2,8 @@
 //!
 //!     cargo bench --bench publication
 //!
-//! Environment: BENCH_ROWS (default 1500000), BENCH_SCHOOLS (default 4500), BENCH_POSTGRES_URL
+//! Environment: BENCH_ROWS (default 1500000), BENCH_SCHOOLS (default 4500), BENCH_ROUNDS (default
+//! 3: each import and reference is timed that often, the median reported), BENCH_POSTGRES_URL
 //! (default postgres://postgres@127.0.0.1:5432/postgres; "" skips PostgreSQL). Needs the sqlite3
 //! and psql command-line tools for the reference timings. Writes its data under
 //! target/bench-data and prints a Markdown table for BENCHMARKS.md.
@@ -72,54 +73,63 @@ fn main() {
     let units = sample::units((schools / 45).max(1), schools);
     std::fs::write(dir.join("units.csv"), sample::units_csv(&units)).unwrap();
     std::fs::write(&csv, sample::scores_csv(rows, schools, 2023)).unwrap();
+    let rounds = env_usize("BENCH_ROUNDS", 3).max(1);
     let mut table = vec![format!(
-        "| import of {rows} rows ({} MB CSV) | seconds | × reference |",
+        "| import of {rows} rows ({} MB CSV), median of {rounds} | seconds | × reference |",
         std::fs::metadata(&csv).unwrap().len() / 1_000_000
     )];
     table.push("|---|---|---|".into());
+    // Each round times ours and the references back to back, so that a slow spell of the
+    // machine falls on all of them alike; the medians are reported.
+    let mut add_rows = |backend: &str, reference: &str, times: [Vec<f64>; 3]| {
+        let [ours, bare, indexed] = times.map(median);
+        table.push(format!("| {reference} into a bare table | {bare:.2} | |"));
+        table.push(format!(
+            "| {reference} + the bot's two indexes | {indexed:.2} | |"
+        ));
+        table.push(format!(
+            "| exam-review-bot import scores, {backend} (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
+            ours / bare,
+            ours / indexed
+        ));
+    };
 
     // SQLite.
     let db_file = dir.join("bench.db");
     let sqlite_url = format!("sqlite://{}", db_file.display());
-    remove_sqlite(&db_file);
-    setup(&sqlite_url, &dir);
-    let ours = timed(
-        "import",
-        &mut bot(&sqlite_url, &dir, &["import", "scores", "scores.csv"]),
-    );
     let reference = dir.join("reference.db");
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for _ in 0..rounds {
+        remove_sqlite(&db_file);
+        setup(&sqlite_url, &dir);
+        times[0].push(timed(
+            "import",
+            &mut bot(&sqlite_url, &dir, &["import", "scores", "scores.csv"]),
+        ));
+        remove_sqlite(&reference);
+        times[1].push(timed(
+            "sqlite3 .import",
+            Command::new("sqlite3")
+                .arg(&reference)
+                .args([".mode csv", ".import scores.csv raw"])
+                .current_dir(&dir),
+        ));
+        remove_sqlite(&reference);
+        times[2].push(timed(
+            "sqlite3 .import + indexes",
+            Command::new("sqlite3")
+                .arg(&reference)
+                .args([
+                    RAW_TABLE,
+                    ".mode csv",
+                    ".import --skip 1 scores.csv raw",
+                    RAW_INDEXES,
+                ])
+                .current_dir(&dir),
+        ));
+    }
     remove_sqlite(&reference);
-    let bare = timed(
-        "sqlite3 .import",
-        Command::new("sqlite3")
-            .arg(&reference)
-            .args([".mode csv", ".import scores.csv raw"])
-            .current_dir(&dir),
-    );
-    remove_sqlite(&reference);
-    let indexed = timed(
-        "sqlite3 .import + indexes",
-        Command::new("sqlite3")
-            .arg(&reference)
-            .args([
-                RAW_TABLE,
-                ".mode csv",
-                ".import --skip 1 scores.csv raw",
-                RAW_INDEXES,
-            ])
-            .current_dir(&dir),
-    );
-    table.push(format!(
-        "| `sqlite3 .import` into a bare table | {bare:.2} | |"
-    ));
-    table.push(format!(
-        "| `sqlite3 .import` + the bot's two indexes | {indexed:.2} | |"
-    ));
-    table.push(format!(
-        "| exam-review-bot import scores, SQLite (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
-        ours / bare,
-        ours / indexed
-    ));
+    add_rows("SQLite", "`sqlite3 .import`", times);
 
     // PostgreSQL.
     let pg_admin = std::env::var("BENCH_POSTGRES_URL")
@@ -138,42 +148,37 @@ fn main() {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        psql("postgres", "DROP DATABASE IF EXISTS erb_bench");
-        psql("postgres", "CREATE DATABASE erb_bench");
         let url = format!("{}/erb_bench", pg_admin.rsplit_once('/').unwrap().0);
-        setup(&url, &dir);
-        let ours = timed(
-            "pg import",
-            &mut bot(&url, &dir, &["import", "scores", "scores.csv"]),
-        );
-        psql("erb_bench", RAW_TABLE);
         let copy = format!(
             "\\copy raw FROM '{}' WITH (FORMAT csv, HEADER true)",
             csv.display()
         );
-        let bare = timed(
-            "psql \\copy",
-            Command::new("psql").args([url.as_str(), "-qc", &copy]),
-        );
-        psql("erb_bench", "DROP TABLE raw");
-        psql("erb_bench", RAW_TABLE);
-        let start = Instant::now();
-        timed(
-            "psql \\copy",
-            Command::new("psql").args([url.as_str(), "-qc", &copy]),
-        );
-        psql("erb_bench", RAW_INDEXES);
-        let indexed = start.elapsed().as_secs_f64();
+        let mut times: [Vec<f64>; 3] = Default::default();
+        for _ in 0..rounds {
+            psql("postgres", "DROP DATABASE IF EXISTS erb_bench WITH (FORCE)");
+            psql("postgres", "CREATE DATABASE erb_bench");
+            setup(&url, &dir);
+            times[0].push(timed(
+                "pg import",
+                &mut bot(&url, &dir, &["import", "scores", "scores.csv"]),
+            ));
+            psql("erb_bench", RAW_TABLE);
+            times[1].push(timed(
+                "psql \\copy",
+                Command::new("psql").args([url.as_str(), "-qc", &copy]),
+            ));
+            psql("erb_bench", "DROP TABLE raw");
+            psql("erb_bench", RAW_TABLE);
+            let start = Instant::now();
+            timed(
+                "psql \\copy",
+                Command::new("psql").args([url.as_str(), "-qc", &copy]),
+            );
+            psql("erb_bench", RAW_INDEXES);
+            times[2].push(start.elapsed().as_secs_f64());
+        }
         psql("postgres", "DROP DATABASE erb_bench WITH (FORCE)");
-        table.push(format!("| `psql \\copy` into a bare table | {bare:.2} | |"));
-        table.push(format!(
-            "| `psql \\copy` + the bot's two indexes | {indexed:.2} | |"
-        ));
-        table.push(format!(
-            "| exam-review-bot import scores, PostgreSQL (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
-            ours / bare,
-            ours / indexed
-        ));
+        add_rows("PostgreSQL", "`psql \\copy`", times);
     }
     println!("{}", table.join("\n"));
 
@@ -183,6 +188,11 @@ fn main() {
         .unwrap();
     let fanout = runtime.block_on(fan_out(&sqlite_url, &dir, schools));
     println!("\n{fanout}");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn remove_sqlite(file: &Path) {

@@ -10,12 +10,12 @@ use crate::domain::ids::IdPattern;
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Refused};
-use crate::store::WriteTx;
-use crate::store::candidates::{self, NewCandidate, SQLITE_ROWS_PER_INSERT};
-use crate::store::{Backend, audit, seasons, to_ms, units};
+use crate::store::candidates;
+use crate::store::{Backend, seasons, sqlite_bulk, to_ms, units};
 use anyhow::{Context, bail};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, PgConnection};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,18 +29,78 @@ pub struct ImportSummary {
     pub total: u64,
 }
 
-/// Rows handed to the writer at a time.
-const BATCH: usize = 2_000;
-/// PostgreSQL COPY data sent per message.
-const COPY_CHUNK: usize = 1 << 20;
-/// SQLite page cache for the import connection (KiB, as a negative cache_size): a million-row
-/// transaction otherwise spills pages to the WAL and reads them back.
-const SQLITE_IMPORT_CACHE_KIB: i64 = 262_144;
-
-/// The writer side, holding the open transaction.
+/// Encoded rows handed to the writer at a time (about 7,000 rows).
+const CHUNK: usize = 1 << 20;
+/// The writer side: a backend-native connection holding the open transaction (sqlx's Any
+/// driver has neither COPY nor SQLite's raw handle).
 enum Writer {
-    Sqlite(JoinHandle<anyhow::Result<WriteTx>>),
+    Sqlite(JoinHandle<anyhow::Result<SqliteConnection>>),
     Postgres(JoinHandle<anyhow::Result<PgConnection>>),
+}
+
+/// Runs SQL statements in order on a native connection.
+macro_rules! execute_all {
+    ($conn:expr, $statements:expr) => {
+        for sql in $statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut $conn)
+                .await?;
+        }
+    };
+}
+
+/// Opens the import's transaction: the indexes are dropped (see `candidates::bulk_load`) and the
+/// season's old candidates go.
+fn before_load(backend: Backend, season_id: i64) -> Vec<String> {
+    let begin = match backend {
+        // Takes SQLite's write lock now rather than at the first insert.
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    let mut statements = vec![begin.to_string()];
+    statements.extend(
+        candidates::bulk_load(backend)
+            .drop
+            .into_iter()
+            .map(String::from),
+    );
+    statements.push(format!(
+        "DELETE FROM candidates WHERE season_id = {season_id}"
+    ));
+    statements
+}
+
+/// Closes a clean import: indexes built again, the audit line, commit.
+fn after_load(backend: Backend, audit_line: &AuditLine) -> Vec<String> {
+    let mut statements: Vec<String> = candidates::bulk_load(backend)
+        .rebuild
+        .into_iter()
+        .map(String::from)
+        .collect();
+    statements.push(audit_line.insert_statement());
+    statements.push("COMMIT".into());
+    statements
+}
+
+/// The audit line of an import, written in the import's own transaction.
+struct AuditLine {
+    at_ms: i64,
+    actor: String,
+    detail: String,
+}
+
+impl AuditLine {
+    /// As SQL text: the import's connection is backend-native, so no shared bind helper applies;
+    /// the detail (which holds a file name) is quoted as an SQL string literal.
+    fn insert_statement(&self) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        format!(
+            "INSERT INTO audit_log (at, actor, action, detail) VALUES ({}, {}, 'import-scores', {})",
+            self.at_ms,
+            quote(&self.actor),
+            quote(&self.detail)
+        )
+    }
 }
 
 impl App {
@@ -64,6 +124,7 @@ impl App {
             .filter(|u| super::setup::is_school(u))
             .map(|u| u.code.clone())
             .collect();
+        let started = std::time::Instant::now();
         let mut table = Table::open(path)?;
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
@@ -76,39 +137,31 @@ impl App {
         )?;
         let detail = format!("scores of season {} from {}", season.year, path.display());
 
-        let (sender, receiver) = mpsc::channel::<Vec<NewCandidate>>(4);
+        let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
+        // This process's other SQLite writers wait until the import commits or rolls back.
+        let _gate = match self.db.backend {
+            Backend::Sqlite => Some(self.db.write_gate().await),
+            Backend::Postgres => None,
+        };
         let writer = match self.db.backend {
             Backend::Sqlite => {
-                let mut tx = self.db.begin().await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}"
-                )))
-                .execute(&mut *tx)
-                .await?;
-                candidates::delete_season(&mut tx, season.id).await?;
-                candidates::drop_indexes(&mut tx).await?;
-                Writer::Sqlite(tokio::spawn(sqlite_writer(tx, season.id, receiver)))
+                let mut conn = candidates::sqlite_connect(self.db.url()).await?;
+                execute_all!(conn, before_load(Backend::Sqlite, season.id));
+                Writer::Sqlite(tokio::spawn(sqlite_writer(conn, receiver)))
             }
             Backend::Postgres => {
                 let mut conn = candidates::pg_connect(self.db.url()).await?;
-                sqlx::query("BEGIN").execute(&mut conn).await?;
-                sqlx::query("DELETE FROM candidates WHERE season_id = $1")
-                    .bind(season.id)
-                    .execute(&mut conn)
-                    .await?;
-                for (name, _) in candidates::INDEXES {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
-                        .execute(&mut conn)
-                        .await?;
-                }
-                Writer::Postgres(tokio::spawn(postgres_writer(conn, season.id, receiver)))
+                execute_all!(conn, before_load(Backend::Postgres, season.id));
+                Writer::Postgres(tokio::spawn(postgres_writer(conn, receiver)))
             }
         };
 
         // Read and check; hand over clean rows while the file is clean.
         let mut problems: Vec<Problem> = Vec::new();
-        let mut per_school: BTreeMap<String, u64> = BTreeMap::new();
-        let mut batch = Vec::with_capacity(BATCH);
+        // Hashed, not ordered: thousands of schools, looked up once a row.
+        let mut per_school: HashMap<String, u64, foldhash::fast::RandomState> = HashMap::default();
+        // Checked rows, encoded once (see `candidates::copy_row`) for whichever backend.
+        let mut chunk = Vec::with_capacity(CHUNK + 4096);
         let mut cells = Vec::new();
         let mut writer_gone = false;
         while let Some(row) = table.next_row(&mut cells) {
@@ -125,15 +178,15 @@ impl App {
             if !problems.is_empty() {
                 continue;
             }
-            match per_school.get_mut(&c.school_code) {
+            match per_school.get_mut(c.school_code) {
                 Some(count) => *count += 1,
                 None => {
-                    per_school.insert(c.school_code.clone(), 1);
+                    per_school.insert(c.school_code.to_string(), 1);
                 }
             }
-            batch.push(c);
-            if batch.len() == BATCH && !writer_gone {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            candidates::copy_row(&mut chunk, season.id, &c);
+            if chunk.len() >= CHUNK && !writer_gone {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 4096));
                 // A closed channel means the writer failed; its error is collected below.
                 writer_gone = sender.send(full).await.is_err();
             }
@@ -141,46 +194,39 @@ impl App {
         if problems.is_empty() && per_school.is_empty() {
             problems.push(Problem::new(1, "(文件)", "", "没有数据行"));
         }
-        if problems.is_empty() && !batch.is_empty() && !writer_gone {
-            sender.send(batch).await.ok();
+        if problems.is_empty() && !chunk.is_empty() && !writer_gone {
+            sender.send(chunk).await.ok();
         }
         drop(sender);
+        tracing::debug!(elapsed = ?started.elapsed(), "file read and checked");
 
+        // Dropping a connection with its transaction open rolls the transaction back.
+        let audit_line = AuditLine {
+            at_ms: to_ms(now),
+            actor: Actor::Cli.label(),
+            detail,
+        };
         match writer {
             Writer::Sqlite(handle) => {
-                let mut tx = handle.await??;
-                let reset = "PRAGMA cache_size = -2000";
-                if !problems.is_empty() {
-                    tx.rollback().await?;
-                    sqlx::query(reset).execute(&self.db.pool).await.ok();
-                    return Err(Refused { problems }.into());
+                let mut conn = handle.await??;
+                tracing::debug!(elapsed = ?started.elapsed(), "rows written");
+                if problems.is_empty() {
+                    execute_all!(conn, after_load(Backend::Sqlite, &audit_line));
                 }
-                candidates::create_indexes(&mut tx).await?;
-                audit(&mut tx, now, &Actor::Cli.label(), "import-scores", &detail).await?;
-                sqlx::query(reset).execute(&mut *tx).await?;
-                tx.commit().await?;
+                conn.close().await.ok();
             }
             Writer::Postgres(handle) => {
                 let mut conn = handle.await??;
-                if !problems.is_empty() {
-                    sqlx::query("ROLLBACK").execute(&mut conn).await?;
-                    return Err(Refused { problems }.into());
+                tracing::debug!(elapsed = ?started.elapsed(), "rows written");
+                if problems.is_empty() {
+                    execute_all!(conn, after_load(Backend::Postgres, &audit_line));
                 }
-                for (_, sql) in candidates::INDEXES {
-                    sqlx::query(sql).execute(&mut conn).await?;
-                }
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(to_ms(now))
-                .bind(Actor::Cli.label())
-                .bind("import-scores")
-                .bind(&detail)
-                .execute(&mut conn)
-                .await?;
-                sqlx::query("COMMIT").execute(&mut conn).await?;
                 conn.close().await.ok();
             }
+        }
+        tracing::debug!(elapsed = ?started.elapsed(), "indexes built and committed");
+        if !problems.is_empty() {
+            return Err(Refused { problems }.into());
         }
 
         let names: BTreeMap<&str, &str> = units
@@ -188,6 +234,7 @@ impl App {
             .map(|u| (u.code.as_str(), u.name.as_str()))
             .collect();
         let total = per_school.values().sum();
+        let per_school: BTreeMap<String, u64> = per_school.into_iter().collect();
         Ok(ImportSummary {
             season_year: season.year,
             per_school: per_school
@@ -202,38 +249,28 @@ impl App {
     }
 }
 
+/// Inserts the chunks inside the transaction opened on `conn`; the caller commits.
 async fn sqlite_writer(
-    mut tx: WriteTx,
-    season_id: i64,
-    mut batches: mpsc::Receiver<Vec<NewCandidate>>,
-) -> anyhow::Result<WriteTx> {
-    while let Some(batch) = batches.recv().await {
-        for chunk in batch.chunks(SQLITE_ROWS_PER_INSERT) {
-            candidates::insert_many(&mut tx, season_id, chunk).await?;
-        }
+    mut conn: SqliteConnection,
+    mut chunks: mpsc::Receiver<Vec<u8>>,
+) -> anyhow::Result<SqliteConnection> {
+    while let Some(chunk) = chunks.recv().await {
+        sqlite_bulk::insert(&mut conn, &chunk).await?;
     }
-    Ok(tx)
+    Ok(conn)
 }
 
-/// Streams rows into COPY inside the transaction opened on `conn`; the caller commits.
+/// Streams the chunks into COPY inside the transaction opened on `conn`; the caller commits.
 async fn postgres_writer(
     mut conn: PgConnection,
-    season_id: i64,
-    mut batches: mpsc::Receiver<Vec<NewCandidate>>,
+    mut chunks: mpsc::Receiver<Vec<u8>>,
 ) -> anyhow::Result<PgConnection> {
     let mut copy = conn.copy_in_raw(&candidates::copy_statement()).await?;
-    let mut buffer = Vec::with_capacity(COPY_CHUNK + 4096);
-    while let Some(batch) = batches.recv().await {
-        for c in &batch {
-            candidates::copy_line(&mut buffer, season_id, c);
-        }
-        if buffer.len() >= COPY_CHUNK {
-            copy.send(std::mem::take(&mut buffer)).await?;
-        }
+    copy.send(candidates::COPY_HEADER).await?;
+    while let Some(chunk) = chunks.recv().await {
+        copy.send(chunk).await?;
     }
-    if !buffer.is_empty() {
-        copy.send(buffer).await?;
-    }
+    copy.send(candidates::COPY_TRAILER).await?;
     // With problems the caller rolls back, so what COPY took is discarded either way.
     copy.finish().await?;
     Ok(conn)

@@ -1,25 +1,29 @@
 //! Candidates and their scores. Imports replace a season's candidates in one transaction;
 //! PostgreSQL takes them through COPY, SQLite through multi-row INSERTs.
 
+use super::Backend;
 use crate::domain::Score;
 use crate::domain::score::ItemScores;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+use std::borrow::Cow;
 
-/// One validated row of a scores file.
+/// One checked row of a scores file, its texts borrowed from the file's cells.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewCandidate {
-    pub exam_no: String,
-    pub reg_no: String,
-    pub name: String,
-    pub gender: String,
-    pub school_code: String,
-    pub class_name: String,
-    pub id_card: String,
-    pub student_no: String,
+pub struct NewCandidate<'a> {
+    pub exam_no: &'a str,
+    pub reg_no: &'a str,
+    pub name: &'a str,
+    pub gender: &'a str,
+    pub school_code: &'a str,
+    pub class_name: &'a str,
+    /// Upper-cased when the file had a lower-case x, hence not always borrowed.
+    pub id_card: Cow<'a, str>,
+    pub student_no: Cow<'a, str>,
     pub exam_date: NaiveDate,
-    pub half_day: String,
+    pub half_day: &'static str,
     pub batch: u32,
     pub room: u32,
     pub seat: u32,
@@ -76,10 +80,6 @@ pub const COLUMNS: &str = "id, exam_no, reg_no, name, gender, school_code, class
 const INSERT_COLUMNS: &str = "season_id, exam_no, reg_no, name, gender, school_code, class_name, \
     id_card, student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, \
     item_sec2, item_tidy";
-const INSERT_WIDTH: usize = 19;
-/// Rows per INSERT statement on SQLite.
-pub const SQLITE_ROWS_PER_INSERT: usize = 100;
-
 pub async fn delete_season(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM candidates WHERE season_id = $1")
         .bind(season_id)
@@ -88,77 +88,53 @@ pub async fn delete_season(conn: &mut AnyConnection, season_id: i64) -> sqlx::Re
         .rows_affected())
 }
 
-/// Inserts up to `SQLITE_ROWS_PER_INSERT` rows in one statement (SQLite only).
-pub async fn insert_many(
-    conn: &mut AnyConnection,
-    season_id: i64,
-    rows: &[NewCandidate],
-) -> sqlx::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // Anonymous `?` placeholders: SQLite looks a named one (`$7`) up by walking the list of
-    // names, which made a 1,900-parameter statement quadratic.
-    let one_row = format!("({})", vec!["?"; INSERT_WIDTH].join(","));
-    let sql = format!(
-        "INSERT INTO candidates ({INSERT_COLUMNS}) VALUES {}",
-        vec![one_row; rows.len()].join(",")
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for r in rows {
-        let item = |f: fn(&ItemScores) -> Score| r.items.as_ref().map(|i| i64::from(f(i).tenths()));
-        q = q
-            .bind(season_id)
-            .bind(&r.exam_no)
-            .bind(&r.reg_no)
-            .bind(&r.name)
-            .bind(&r.gender)
-            .bind(&r.school_code)
-            .bind(&r.class_name)
-            .bind(&r.id_card)
-            .bind(&r.student_no)
-            .bind(r.exam_date.to_string())
-            .bind(&r.half_day)
-            .bind(i64::from(r.batch))
-            .bind(i64::from(r.room))
-            .bind(i64::from(r.seat))
-            .bind(i64::from(r.score.tenths()))
-            .bind(item(|i| i.main))
-            .bind(item(|i| i.secondary_one))
-            .bind(item(|i| i.secondary_two))
-            .bind(item(|i| i.tidying));
-    }
-    q.execute(conn).await?;
-    Ok(())
+/// What a bulk import drops before loading (as the latest migrations define it) and builds again
+/// after: building an index over sorted keys once is several times cheaper than keeping it up
+/// row by row. On PostgreSQL that includes the primary key's index, which otherwise costs the
+/// load a second per million rows (nothing references candidates by a foreign key).
+pub struct BulkLoad {
+    pub drop: Vec<&'static str>,
+    pub rebuild: Vec<&'static str>,
 }
 
-/// The indexes of `candidates`, dropped during a bulk import and built again after it: building
-/// an index over sorted keys once is several times cheaper than keeping it up row by row.
-pub const INDEXES: [(&str, &str); 2] = [
-    (
-        "candidates_exam_no",
-        "CREATE UNIQUE INDEX candidates_exam_no ON candidates(season_id, exam_no)",
-    ),
-    (
-        "candidates_by_school",
-        "CREATE INDEX candidates_by_school ON candidates(season_id, school_code, exam_no)",
-    ),
-];
-
-pub async fn drop_indexes(conn: &mut AnyConnection) -> sqlx::Result<()> {
-    for (name, _) in INDEXES {
-        sqlx::query(AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
-            .execute(&mut *conn)
-            .await?;
+pub fn bulk_load(backend: Backend) -> BulkLoad {
+    let mut drop = vec![
+        "DROP INDEX IF EXISTS candidates_exam_no",
+        "DROP INDEX IF EXISTS candidates_by_school",
+    ];
+    let mut rebuild =
+        vec!["CREATE UNIQUE INDEX candidates_exam_no ON candidates(season_id, exam_no)"];
+    match backend {
+        // SQLite's planner needs the order in the index (migration 0005).
+        Backend::Sqlite => rebuild.push(
+            "CREATE INDEX candidates_by_school ON candidates(season_id, school_code, exam_no)",
+        ),
+        // PostgreSQL sorts a school's few hundred rows itself (migration 0006).
+        Backend::Postgres => {
+            drop.push("ALTER TABLE candidates DROP CONSTRAINT candidates_pkey");
+            rebuild.insert(
+                0,
+                "ALTER TABLE candidates ADD CONSTRAINT candidates_pkey PRIMARY KEY (id)",
+            );
+            rebuild.push("CREATE INDEX candidates_by_school ON candidates(season_id, school_code)");
+        }
     }
-    Ok(())
+    BulkLoad { drop, rebuild }
 }
 
-pub async fn create_indexes(conn: &mut AnyConnection) -> sqlx::Result<()> {
-    for (_, sql) in INDEXES {
-        sqlx::query(sql).execute(&mut *conn).await?;
+/// Opens a native SQLite connection for the bulk insert (see `sqlite_bulk`), set up as the
+/// pool's connections are, with a larger page cache: a million-row transaction otherwise
+/// spills pages to the WAL and reads them back.
+pub async fn sqlite_connect(url: &str) -> sqlx::Result<SqliteConnection> {
+    let mut conn = SqliteConnection::connect(url).await?;
+    for pragma in [
+        "PRAGMA busy_timeout = 10000",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA cache_size = -262144",
+    ] {
+        sqlx::query(pragma).execute(&mut conn).await?;
     }
-    Ok(())
+    Ok(conn)
 }
 
 /// Opens a native PostgreSQL connection for COPY (the Any driver has no COPY).
@@ -166,56 +142,66 @@ pub async fn pg_connect(url: &str) -> sqlx::Result<PgConnection> {
     PgConnection::connect(url).await
 }
 
+/// COPY in PostgreSQL's binary format: the server takes numbers as they are instead of parsing
+/// text, and texts need no escaping.
 pub fn copy_statement() -> String {
-    format!("COPY candidates ({INSERT_COLUMNS}) FROM STDIN")
+    format!("COPY candidates ({INSERT_COLUMNS}) FROM STDIN (FORMAT binary)")
 }
 
-/// Appends one row in COPY's text format.
-pub fn copy_line(out: &mut Vec<u8>, season_id: i64, r: &NewCandidate) {
-    fn field(out: &mut Vec<u8>, s: &str) {
-        for b in s.bytes() {
-            match b {
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                _ => out.push(b),
-            }
-        }
-        out.push(b'\t');
+/// The binary COPY stream's header (signature, flags, header extension length).
+pub const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The binary COPY stream's trailer (a field count of -1).
+pub const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Appends one row in COPY's binary format: the field count, then each field as its length and
+/// bytes (BIGINT as 8 bytes big-endian, TEXT as UTF-8), NULL as length -1. Nothing is allocated:
+/// a million rows pass here. SQLite's bulk writer reads the same format (`sqlite_bulk`).
+pub fn copy_row(out: &mut Vec<u8>, season_id: i64, r: &NewCandidate) {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
     }
-    let item = |f: fn(&ItemScores) -> Score| {
-        r.items
-            .as_ref()
-            .map_or("\\N".to_string(), |i| f(i).tenths().to_string())
-    };
-    field(out, &season_id.to_string());
+    fn int(out: &mut Vec<u8>, v: i64) {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&19i16.to_be_bytes());
+    int(out, season_id);
     for s in [
-        &r.exam_no,
-        &r.reg_no,
-        &r.name,
-        &r.gender,
-        &r.school_code,
-        &r.class_name,
+        r.exam_no,
+        r.reg_no,
+        r.name,
+        r.gender,
+        r.school_code,
+        r.class_name,
         &r.id_card,
         &r.student_no,
     ] {
-        field(out, s);
+        text(out, s);
     }
-    field(out, &r.exam_date.to_string());
-    field(out, &r.half_day);
-    for n in [r.batch, r.room, r.seat, r.score.tenths()] {
-        field(out, &n.to_string());
+    // YYYY-MM-DD is 10 bytes; written straight into the stream after its length.
+    let d = r.exam_date;
+    out.extend_from_slice(&10i32.to_be_bytes());
+    let _ = std::io::Write::write_fmt(
+        out,
+        format_args!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+    );
+    text(out, r.half_day);
+    for v in [r.batch, r.room, r.seat, r.score.tenths()] {
+        int(out, i64::from(v));
     }
-    // NULL markers must not be escaped, so the item columns are written raw.
-    let items = [
-        item(|i| i.main),
-        item(|i| i.secondary_one),
-        item(|i| i.secondary_two),
-        item(|i| i.tidying),
-    ];
-    out.extend_from_slice(items.join("\t").as_bytes());
-    out.push(b'\n');
+    match &r.items {
+        Some(i) => {
+            for s in [i.main, i.secondary_one, i.secondary_two, i.tidying] {
+                int(out, i64::from(s.tenths()));
+            }
+        }
+        None => {
+            for _ in 0..4 {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+            }
+        }
+    }
 }
 
 /// Candidates per school in a season.

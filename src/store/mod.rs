@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod people;
 pub mod reviews;
 pub mod seasons;
+pub mod sqlite_bulk;
 pub mod units;
 
 use anyhow::Context;
@@ -128,6 +129,12 @@ impl Db {
                 _gate: None,
             }),
         }
+    }
+
+    /// Holds this process's SQLite write gate for work done on a connection of its own (the bulk
+    /// import), so that the bot's own writers wait their turn instead of failing as busy.
+    pub async fn write_gate(&self) -> OwnedMutexGuard<()> {
+        self.write_gate.clone().lock_owned().await
     }
 
     /// The URL as given to sqlx (for opening a backend-native connection for bulk work).

@@ -230,3 +230,63 @@ async fn the_command_line_sets_up_a_season_end_to_end() {
     assert!(published.contains("LATE"), "{published}");
     assert!(published.contains("2023年5月4日 24:00"), "{published}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_file_says_is_what_is_stored_to_the_last_character() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let id = |first17: &str| {
+        let check = exam_review_bot::domain::ids::check_char(first17.as_bytes()) as char;
+        format!("{first17}{check}")
+    };
+    let plain = id("41080220080101001");
+    // A check character X typed in lower case: stored in upper case, as the ID card shows it.
+    let x_id = (0..1000)
+        .map(|n| format!("410802200801{n:05}"))
+        .map(|first17| id(&first17))
+        .find(|full| full.ends_with('X'))
+        .unwrap();
+    let lower_x = x_id.to_lowercase();
+    let header = sample::SCORES_HEADER.join(",");
+    let text = format!(
+        "{header}\n\
+         990000000001,BM0001,\"王\\五 \"\"小五\"\" 😀\",男,S00001,\"九年级1班, 实验\",{plain},G{plain},2023/4/27,下,2,3,15,28.5,16,6,5.5,1\n\
+         990000000002,BM0002,李四,女,S00002,九年级2班,{lower_x},g{lower_x},2023-04-26,上午,1,1,1,20,,,,\n"
+    );
+    let file = h.write("odd.csv", text.as_bytes());
+    if let Err(e) = h.app.import_scores(&file).await {
+        let refused = e.downcast_ref::<exam_review_bot::import::Refused>();
+        panic!("{e}: {:?}", refused.map(|r| &r.problems));
+    }
+
+    let rows = all_candidates(&h).await;
+    assert_eq!(rows.len(), 2);
+    let (a, b) = (&rows[0], &rows[1]);
+    assert_eq!(a.exam_no, "990000000001");
+    assert_eq!(a.reg_no, "BM0001");
+    assert_eq!(a.name, "王\\五 \"小五\" 😀");
+    assert_eq!(a.gender, "男");
+    assert_eq!(a.school_code, "S00001");
+    assert_eq!(a.class_name, "九年级1班, 实验");
+    assert_eq!(a.id_card, plain);
+    assert_eq!(a.student_no, format!("G{plain}"));
+    assert_eq!(a.exam_date, "2023-04-27");
+    assert_eq!(a.half_day, "下午");
+    assert_eq!((a.batch, a.room, a.seat, a.score), (2, 3, 15, 285));
+    assert_eq!(
+        (a.item_main, a.item_sec1, a.item_sec2, a.item_tidy),
+        (Some(160), Some(60), Some(55), Some(10))
+    );
+    assert_eq!(b.id_card, x_id);
+    assert_eq!(b.student_no, format!("G{x_id}"));
+    assert_eq!(
+        (b.exam_date.as_str(), b.half_day.as_str()),
+        ("2023-04-26", "上午")
+    );
+    assert_eq!(b.score, 200);
+    assert_eq!(
+        (b.item_main, b.item_sec1, b.item_sec2, b.item_tidy),
+        (None, None, None, None)
+    );
+    h.stop().await;
+}

@@ -1,0 +1,131 @@
+//! Bulk insert of candidates on SQLite through SQLite's own C API.
+//!
+//! Through sqlx every value of every row is copied into sqlx's argument list, converted for the
+//! Any driver, and sent to the connection's worker thread; at a million rows that costs more
+//! than SQLite's own work. Here one prepared statement is bound straight from the rows and
+//! stepped. sqlx documents this way out: `lock_handle` keeps its worker thread off the
+//! connection while we use the raw handle, and `libsqlite3-sys` is the same library sqlx links.
+//!
+//! The rows arrive as `candidates::copy_row` wrote them (PostgreSQL's binary COPY tuples): the
+//! import encodes each row once, whichever backend takes it.
+
+use anyhow::{Context, bail};
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::SqliteConnection;
+use std::ffi::{CStr, c_int};
+use std::ptr::{self, NonNull};
+
+const INSERT: &CStr = c"INSERT INTO candidates (season_id, exam_no, reg_no, name, gender, \
+    school_code, class_name, id_card, student_no, exam_date, half_day, batch, room, seat, score, \
+    item_main, item_sec1, item_sec2, item_tidy) \
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const COLUMNS: i16 = 19;
+
+/// Whether INSERT's parameter `i` (1-based) is a text column; the others are integers.
+fn is_text(i: c_int) -> bool {
+    (2..=11).contains(&i)
+}
+
+/// Inserts the encoded rows in `tuples` into the open transaction on `conn`.
+pub async fn insert(conn: &mut SqliteConnection, tuples: &[u8]) -> anyhow::Result<()> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    let mut reader = Tuples { bytes: tuples };
+    // SAFETY: the locked handle gives us the connection alone until it drops at the end of this
+    // function, and the statement is finalized before that (by `Statement`'s drop). Texts are
+    // bound with SQLITE_STATIC: they point into `tuples`, which outlives each step.
+    unsafe {
+        let stmt = Statement::prepare(db)?;
+        while !reader.bytes.is_empty() {
+            if reader.take_i16()? != COLUMNS {
+                bail!("a bulk row does not have {COLUMNS} fields");
+            }
+            for i in 1..=c_int::from(COLUMNS) {
+                let field = reader.take_field()?;
+                match field {
+                    None => ffi::sqlite3_bind_null(stmt.0, i),
+                    Some(text) if is_text(i) => ffi::sqlite3_bind_text(
+                        stmt.0,
+                        i,
+                        text.as_ptr().cast(),
+                        text.len() as c_int,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                    Some(int) => {
+                        let int: [u8; 8] = int.try_into().context("an integer field")?;
+                        ffi::sqlite3_bind_int64(stmt.0, i, i64::from_be_bytes(int))
+                    }
+                };
+            }
+            if ffi::sqlite3_step(stmt.0) != ffi::SQLITE_DONE {
+                bail!("inserting a candidate failed: {}", message(db));
+            }
+            ffi::sqlite3_reset(stmt.0);
+        }
+    }
+    Ok(())
+}
+
+/// A reader over binary COPY tuples.
+struct Tuples<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Tuples<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        if self.bytes.len() < n {
+            bail!("a bulk row is cut short");
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn take_i16(&mut self) -> anyhow::Result<i16> {
+        Ok(i16::from_be_bytes(self.take(2)?.try_into()?))
+    }
+
+    /// One field: its bytes, or None for NULL (length -1).
+    fn take_field(&mut self) -> anyhow::Result<Option<&'a [u8]>> {
+        let len = i32::from_be_bytes(self.take(4)?.try_into()?);
+        match usize::try_from(len) {
+            Ok(len) => self.take(len).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// A prepared statement, finalized on drop.
+struct Statement(*mut ffi::sqlite3_stmt);
+
+impl Statement {
+    /// SAFETY: `db` must be an open connection used by nobody else while the statement lives.
+    unsafe fn prepare(db: NonNull<ffi::sqlite3>) -> anyhow::Result<Statement> {
+        let mut stmt = ptr::null_mut();
+        // SAFETY: as the caller promises; INSERT is a NUL-terminated string.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(db.as_ptr(), INSERT.as_ptr(), -1, &mut stmt, ptr::null_mut())
+        };
+        if rc != ffi::SQLITE_OK {
+            bail!("preparing the candidate insert failed: {}", unsafe {
+                message(db)
+            });
+        }
+        Ok(Statement(stmt))
+    }
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: prepared by `prepare`, finalized once.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+/// SQLite's message for the last error on `db`.
+unsafe fn message(db: NonNull<ffi::sqlite3>) -> String {
+    // SAFETY: sqlite3_errmsg returns a NUL-terminated string owned by the connection.
+    unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+        .to_string_lossy()
+        .into_owned()
+}
