@@ -75,22 +75,28 @@ fn main() {
     std::fs::write(&csv, sample::scores_csv(rows, schools, 2023)).unwrap();
     let rounds = env_usize("BENCH_ROUNDS", 3).max(1);
     let mut table = vec![format!(
-        "| import of {rows} rows ({} MB CSV), median of {rounds} | seconds | × reference |",
+        "| import of {rows} rows ({} MB CSV), median of {rounds} (min–max) | seconds | × reference (medians) |",
         std::fs::metadata(&csv).unwrap().len() / 1_000_000
     )];
     table.push("|---|---|---|".into());
     // Each round times ours and the references back to back, so that a slow spell of the
     // machine falls on all of them alike; the medians are reported.
     let mut add_rows = |backend: &str, reference: &str, times: [Vec<f64>; 3]| {
-        let [ours, bare, indexed] = times.map(median);
-        table.push(format!("| {reference} into a bare table | {bare:.2} | |"));
+        let [ours, bare, indexed] = times.map(|t| (median(&t), spread(&t)));
         table.push(format!(
-            "| {reference} + the bot's two indexes | {indexed:.2} | |"
+            "| {reference} into a bare table | {:.2} ({}) | |",
+            bare.0, bare.1
         ));
         table.push(format!(
-            "| exam-review-bot import scores, {backend} (checks every row) | {ours:.2} | {:.2}× bare, {:.2}× indexed |",
-            ours / bare,
-            ours / indexed
+            "| {reference} + the bot's two indexes | {:.2} ({}) | |",
+            indexed.0, indexed.1
+        ));
+        table.push(format!(
+            "| exam-review-bot import scores, {backend} (checks every row) | {:.2} ({}) | {:.2}× bare, {:.2}× indexed |",
+            ours.0,
+            ours.1,
+            ours.0 / bare.0,
+            ours.0 / indexed.0
         ));
     };
 
@@ -190,9 +196,17 @@ fn main() {
     println!("\n{fanout}");
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(times: &[f64]) -> f64 {
+    let mut v = times.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// "min–max" of the rounds.
+fn spread(times: &[f64]) -> String {
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = times.iter().copied().fold(0.0, f64::max);
+    format!("{min:.2}–{max:.2}")
 }
 
 fn remove_sqlite(file: &Path) {
