@@ -70,37 +70,28 @@ fn before_load(backend: Backend, season_id: i64) -> Vec<String> {
     statements
 }
 
-/// Closes a clean import: indexes built again, the audit line, commit.
-fn after_load(backend: Backend, audit_line: &AuditLine) -> Vec<String> {
-    let mut statements: Vec<String> = candidates::bulk_load(backend)
-        .rebuild
-        .into_iter()
-        .map(String::from)
-        .collect();
-    statements.push(audit_line.insert_statement());
-    statements.push("COMMIT".into());
-    statements
-}
-
-/// The audit line of an import, written in the import's own transaction.
-struct AuditLine {
-    at_ms: i64,
-    actor: String,
-    detail: String,
-}
-
-impl AuditLine {
-    /// As SQL text: the import's connection is backend-native, so no shared bind helper applies;
-    /// the detail (which holds a file name) is quoted as an SQL string literal.
-    fn insert_statement(&self) -> String {
-        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        format!(
-            "INSERT INTO audit_log (at, actor, action, detail) VALUES ({}, {}, 'import-scores', {})",
-            self.at_ms,
-            quote(&self.actor),
-            quote(&self.detail)
-        )
-    }
+/// Ends the import on a native connection: with no problems the indexes are built again, the
+/// audit line written and the transaction committed; otherwise it is rolled back. Either way the
+/// connection is closed before the caller releases the SQLite write gate.
+macro_rules! finish_load {
+    ($conn:expr, $backend:expr, $problems:expr, $at_ms:expr, $detail:expr) => {
+        if $problems.is_empty() {
+            execute_all!($conn, candidates::bulk_load($backend).rebuild);
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+            )
+            .bind($at_ms)
+            .bind(Actor::Cli.label())
+            .bind("import-scores")
+            .bind($detail)
+            .execute(&mut $conn)
+            .await?;
+            sqlx::query("COMMIT").execute(&mut $conn).await?;
+        } else if let Err(e) = sqlx::query("ROLLBACK").execute(&mut $conn).await {
+            tracing::warn!("rolling the refused import back failed: {e}");
+        }
+        $conn.close().await.ok();
+    };
 }
 
 impl App {
@@ -200,28 +191,17 @@ impl App {
         drop(sender);
         tracing::debug!(elapsed = ?started.elapsed(), "file read and checked");
 
-        // Dropping a connection with its transaction open rolls the transaction back.
-        let audit_line = AuditLine {
-            at_ms: to_ms(now),
-            actor: Actor::Cli.label(),
-            detail,
-        };
+        // On an error below, dropping the connection with its transaction open rolls it back.
         match writer {
             Writer::Sqlite(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                if problems.is_empty() {
-                    execute_all!(conn, after_load(Backend::Sqlite, &audit_line));
-                }
-                conn.close().await.ok();
+                finish_load!(conn, Backend::Sqlite, problems, to_ms(now), &detail);
             }
             Writer::Postgres(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                if problems.is_empty() {
-                    execute_all!(conn, after_load(Backend::Postgres, &audit_line));
-                }
-                conn.close().await.ok();
+                finish_load!(conn, Backend::Postgres, problems, to_ms(now), &detail);
             }
         }
         tracing::debug!(elapsed = ?started.elapsed(), "indexes built and committed");

@@ -8,7 +8,7 @@ use crate::domain::Score;
 use crate::domain::ids::{IdCardNo, IdPattern, StudentNo};
 use crate::domain::score::{ItemMaxima, ItemScores};
 use crate::store::candidates::NewCandidate;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -254,7 +254,8 @@ impl SeenExamNos {
     }
 }
 
-/// Dates as offices type them: 2023-04-27, 2023/4/27, 2023.4.27, 2023年4月27日.
+/// Dates as offices type them: 2023-04-27, 2023/4/27, 2023.4.27, 2023年4月27日. Years have four
+/// digits (the stored form is always YYYY-MM-DD, ten characters).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     // The common spelling, without allocating: a million rows are read.
     let b = s.as_bytes();
@@ -264,14 +265,17 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
                 d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
             })
         };
-        return NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?);
+        return NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
+            .filter(|d| d.year() >= 1000);
     }
     let cleaned: String = s
         .trim()
         .replace(['/', '.', '年', '月'], "-")
         .trim_end_matches('日')
         .to_string();
-    NaiveDate::parse_from_str(&cleaned, "%Y-%m-%d").ok()
+    NaiveDate::parse_from_str(&cleaned, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1000..=9999).contains(&d.year()))
 }
 
 #[cfg(test)]
@@ -300,5 +304,8 @@ mod tests {
         }
         assert_eq!(parse_date("27/4/2023"), None);
         assert_eq!(parse_date("2023-02-30"), None);
+        assert_eq!(parse_date("+10000-01-01"), None);
+        assert_eq!(parse_date("-123-01-01"), None);
+        assert_eq!(parse_date("0999-01-01"), None);
     }
 }
