@@ -8,6 +8,12 @@
 //! offset is asked for). Here every taken update holds one slot until its handler has finished;
 //! getUpdates asks for at most as many updates as there are free slots, so the rest of a burst
 //! waits at Telegram, and what the bot has taken it answers promptly.
+//!
+//! Two things follow and are accepted. One chat's updates are handled one after another (the
+//! dispatcher's per-chat order), so a person who sends several at once holds several slots while
+//! they wait their turn; each takes milliseconds. And on stop the last offset is confirmed before
+//! the dispatcher has finished the few updates still in the channel: a kill in that moment loses
+//! them, as with teloxide's own polling.
 
 use crate::delivery::TgBot;
 use std::collections::HashMap;
@@ -16,6 +22,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, UpdateKind};
@@ -106,13 +113,21 @@ async fn poll(
         let updates = match answer {
             Ok(updates) => updates,
             Err(e) => {
+                // Telegram's own wait when it gives one; otherwise back off, doubling.
+                let wait = match &e {
+                    RequestError::RetryAfter(secs) => secs.duration(),
+                    _ => {
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        wait
+                    }
+                };
                 // teloxide strips the URL (and so the token) from its request errors.
-                tracing::warn!("getUpdates failed, retrying in {backoff:?}: {e}");
+                tracing::warn!("getUpdates failed, retrying in {wait:?}: {e}");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = &mut stopped => break,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
