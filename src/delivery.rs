@@ -150,7 +150,9 @@ async fn claim_groups(
         }
     }
     let mut claimed = Vec::new();
-    for (chat, ids) in groups {
+    for (chat, mut ids) in groups {
+        // Replies come first in `due`; within a chat the order is the order of queueing.
+        ids.sort_unstable();
         let mut rows = Vec::new();
         for id in ids {
             // Stop at the first row someone else holds, so this chat's order is kept.

@@ -71,6 +71,7 @@ impl App {
             chat_id,
             body,
             reply_markup,
+            is_reply: true,
             ..Outgoing::default()
         };
         let mut tx = self.db.begin().await?;

@@ -18,6 +18,9 @@ pub struct Outgoing {
     pub dedupe_key: Option<String>,
     /// Groups the messages of one fan-out (for its completion report).
     pub batch: Option<String>,
+    /// A reply to the recipient's own action: its chat is served before chats that only have
+    /// notices waiting (the chat's own messages keep their order).
+    pub is_reply: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -42,8 +45,8 @@ pub async fn enqueue_returning(
 ) -> sqlx::Result<Option<i64>> {
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
-                             next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)
+                             next_attempt_at, created_at, is_reply)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
@@ -52,6 +55,7 @@ pub async fn enqueue_returning(
     .bind(msg.dedupe_key.as_deref())
     .bind(msg.batch.as_deref())
     .bind(to_ms(now))
+    .bind(i64::from(msg.is_reply))
     .fetch_optional(&mut *conn)
     .await?;
     if let (Some((id,)), Some((name, bytes))) = (row, &msg.document) {
@@ -116,7 +120,8 @@ pub async fn enqueue(
     Ok(enqueue_returning(conn, msg, now).await?.is_some())
 }
 
-/// Due rows (pending and due, or sending with an expired lease), oldest first: (id, chat_id).
+/// Due rows (pending and due, or sending with an expired lease): replies first, then oldest
+/// first; (id, chat_id).
 pub async fn due(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
@@ -126,7 +131,7 @@ pub async fn due(
         "SELECT id, chat_id FROM outbox
          WHERE (status = 'pending' AND next_attempt_at <= $1)
             OR (status = 'sending' AND lease_until < $1)
-         ORDER BY id LIMIT $2",
+         ORDER BY is_reply DESC, id LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)

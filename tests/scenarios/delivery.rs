@@ -161,3 +161,37 @@ pub fn assert_within_limits(h: &Harness) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_does_not_wait_behind_a_queue_of_notices() {
+    let h = Harness::start().await;
+    // Two hundred notices to two hundred chats are queued: seven seconds at Telegram's rate.
+    {
+        let mut tx = h.app.db.begin().await.unwrap();
+        for i in 0..200 {
+            let notice = exam_review_bot::store::outbox::Outgoing {
+                chat_id: 900_000 + i,
+                body: format!("排队的通知 {i}"),
+                ..Default::default()
+            };
+            exam_review_bot::store::outbox::enqueue(&mut tx, &notice, h.app.clock.now())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        h.app.outbox_wake.notify_one();
+    }
+    // Someone opens the bot meanwhile; the answer comes within the next few sends.
+    let visitor = h.fake.user(800_001, "路人");
+    visitor.send("/start");
+    h.expect(&visitor, "仅供中招实验考试工作人员使用").await;
+    let sent = h.fake.all_sent();
+    let reply_at = sent.iter().position(|m| m.chat_id == visitor.id).unwrap();
+    assert!(
+        reply_at < 40,
+        "the reply went out as message number {reply_at}, behind the queued notices"
+    );
+    h.settle().await;
+    assert_eq!(h.fake.all_sent().len(), 201, "every notice still goes out");
+    h.stop().await;
+}

@@ -1,0 +1,4 @@
+-- A reply to a person's own action (a /start, a command, a dialogue step) is sent before
+-- notices already queued: during a publication's fan-out thousands of notices wait their turn
+-- at Telegram's rate, and nobody should wait minutes for the answer to what they just typed.
+ALTER TABLE outbox ADD COLUMN is_reply BIGINT NOT NULL DEFAULT 0;
