@@ -1,4 +1,6 @@
--- A reply to a person's own action (a /start, a command, a dialogue step) is sent before
+-- A reply to a person's own command (/start, /whoami, a refusal …) is sent before
 -- notices already queued: during a publication's fan-out thousands of notices wait their turn
 -- at Telegram's rate, and nobody should wait minutes for the answer to what they just typed.
 ALTER TABLE outbox ADD COLUMN is_reply BIGINT NOT NULL DEFAULT 0;
+-- The replies waiting are found without reading the backlog of notices.
+CREATE INDEX outbox_replies_due ON outbox(is_reply, status, next_attempt_at);

@@ -117,6 +117,7 @@ impl App {
             .collect();
         let started = std::time::Instant::now();
         let mut table = Table::open(path)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "file opened");
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
             &table.header,

@@ -17,7 +17,7 @@ pub struct Table {
 
 enum Source {
     Csv {
-        reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
+        reader: csv::Reader<Box<dyn std::io::Read + Send>>,
         record: csv::StringRecord,
         row: usize,
     },
@@ -35,11 +35,7 @@ impl Table {
             .map(str::to_ascii_lowercase)
             .unwrap_or_default();
         match ext.as_str() {
-            "csv" | "txt" => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Table::from_csv_bytes(bytes)
-            }
+            "csv" | "txt" => Table::from_csv_file(path),
             "xlsx" | "xlsm" | "xls" | "ods" => Table::from_workbook(path),
             _ => bail!(
                 "{}: unsupported file type; use .xlsx or .csv (UTF-8 or GB18030)",
@@ -48,14 +44,40 @@ impl Table {
         }
     }
 
+    /// A CSV file, read as it is parsed when it is UTF-8 (a province's file is hundreds of MB).
+    /// The header row decides the encoding: it always holds Chinese column names, whose GB18030
+    /// bytes are not valid UTF-8. A GB18030 file is read whole and decoded.
+    fn from_csv_file(path: &Path) -> anyhow::Result<Table> {
+        use std::io::{BufRead, BufReader, Read};
+        let cannot = || format!("cannot read {}", path.display());
+        let mut file =
+            BufReader::with_capacity(1 << 16, std::fs::File::open(path).with_context(cannot)?);
+        let header_is_utf8 = {
+            let head = file.fill_buf().with_context(cannot)?;
+            let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            std::str::from_utf8(line).is_ok()
+        };
+        if header_is_utf8 {
+            return Table::from_csv_reader(Box::new(file));
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).with_context(cannot)?;
+        Table::from_csv_bytes(bytes)
+    }
+
     /// CSV in UTF-8 (with or without BOM) or, when the bytes are not UTF-8, GB18030 (a superset
     /// of GBK, which is what Excel on a Chinese Windows saves).
     pub fn from_csv_bytes(bytes: Vec<u8>) -> anyhow::Result<Table> {
         let text = decode(bytes);
+        Table::from_csv_reader(Box::new(std::io::Cursor::new(text.into_bytes())))
+    }
+
+    /// CSV text in UTF-8; a record that is not is reported as a problem of its row.
+    fn from_csv_reader(input: Box<dyn std::io::Read + Send>) -> anyhow::Result<Table> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(std::io::Cursor::new(text.into_bytes()));
+            .from_reader(input);
         let mut record = csv::StringRecord::new();
         if !reader
             .read_record(&mut record)
@@ -241,6 +263,27 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_in_either_encoding_read_the_same_streamed_or_whole() {
+        let text = "代码,名称\nA1,焦作市第一中学\nA2,\"修武县, 实验中学\"\n";
+        let (gbk, _, _) = encoding_rs::GB18030.encode(text);
+        let mut bom = vec![0xEF, 0xBB, 0xBF];
+        bom.extend_from_slice(text.as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [("gbk.csv", gbk.into_owned()), ("bom.csv", bom)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let mut t = Table::open(&path).unwrap();
+            assert_eq!(t.header, vec!["代码", "名称"], "{name}");
+            let mut cells = Vec::new();
+            assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 2);
+            assert_eq!(cells, vec!["A1".to_string(), "焦作市第一中学".to_string()]);
+            assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 3);
+            assert_eq!(cells[1], "修武县, 实验中学", "{name}");
+            assert!(t.next_row(&mut cells).is_none());
+        }
+    }
 
     #[test]
     fn gb18030_and_utf8_with_bom_read_the_same() {

@@ -120,23 +120,36 @@ pub async fn enqueue(
     Ok(enqueue_returning(conn, msg, now).await?.is_some())
 }
 
-/// Due rows (pending and due, or sending with an expired lease): replies first, then oldest
-/// first; (id, chat_id).
+/// Due rows (pending and due, or sending with an expired lease), replies first, then oldest
+/// first: (id, chat_id). Two queries, so that each is answered by an index in order: sorting
+/// every due row by kind would read the whole backlog (tens of thousands of rows in a burst).
 pub async fn due(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
-    sqlx::query_as(
+    let mut rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, chat_id FROM outbox
+         WHERE is_reply = 1 AND status = 'pending' AND next_attempt_at <= $1
+         ORDER BY id LIMIT $2",
+    )
+    .bind(to_ms(now))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let oldest: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT id, chat_id FROM outbox
          WHERE (status = 'pending' AND next_attempt_at <= $1)
             OR (status = 'sending' AND lease_until < $1)
-         ORDER BY is_reply DESC, id LIMIT $2",
+         ORDER BY id LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    let replies: std::collections::HashSet<i64> = rows.iter().map(|(id, _)| *id).collect();
+    rows.extend(oldest.into_iter().filter(|(id, _)| !replies.contains(id)));
+    Ok(rows)
 }
 
 /// Claims one row for sending until `lease_until`; None when someone else has it.
