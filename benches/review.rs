@@ -94,25 +94,7 @@ async fn run() {
             .to_utc(),
     );
     let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(clock)).unwrap();
-    let units = sample::units(DISTRICTS, SCHOOLS);
-    std::fs::write(dir.path().join("units.csv"), sample::units_csv(&units)).unwrap();
-    app.import_units(&dir.path().join("units.csv"))
-        .await
-        .unwrap();
-    app.set_season(
-        2023,
-        chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
-        chrono_tz::Asia::Shanghai,
-        30,
-    )
-    .await
-    .unwrap();
-    std::fs::write(
-        dir.path().join("scores.csv"),
-        sample::scores_csv(requests, SCHOOLS, 9),
-    )
-    .unwrap();
-    app.import_scores(&dir.path().join("scores.csv"))
+    sample::load_city(&app, dir.path(), DISTRICTS, SCHOOLS, requests, 9)
         .await
         .unwrap();
 

@@ -46,28 +46,7 @@ async fn run(open: usize) {
     };
     let clock = ManualClock::new(tz.with_ymd_and_hms(2023, 4, 29, 10, 0, 0).unwrap().to_utc());
     let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(clock)).unwrap();
-    std::fs::write(
-        dir.path().join("units.csv"),
-        sample::units_csv(&sample::units(10, SCHOOLS)),
-    )
-    .unwrap();
-    app.import_units(&dir.path().join("units.csv"))
-        .await
-        .unwrap();
-    app.set_season(
-        2023,
-        chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
-        tz,
-        30,
-    )
-    .await
-    .unwrap();
-    std::fs::write(
-        dir.path().join("scores.csv"),
-        sample::scores_csv(open, SCHOOLS, 4),
-    )
-    .unwrap();
-    app.import_scores(&dir.path().join("scores.csv"))
+    sample::load_city(&app, dir.path(), 10, SCHOOLS, open, 4)
         .await
         .unwrap();
     // Homeroom teachers of every class: the people the digests go to.

@@ -11,7 +11,7 @@ use crate::fakeapi::{FakeTelegram, FakeUser};
 use crate::sample;
 use crate::store::{Db, outbox};
 use anyhow::{Context, bail};
-use chrono::{NaiveDate, TimeZone};
+use chrono::TimeZone;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,20 +53,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let app = App::new(db, config, Arc::new(clock.clone()))?;
 
     println!("== 1. 城市、学校与成绩（虚构数据）");
+    let summary = sample::load_city(&app, out, DISTRICTS, SCHOOLS, CANDIDATES, 2023).await?;
     let units = sample::units(DISTRICTS, SCHOOLS);
-    let units_file = out.join("units.csv");
-    std::fs::write(&units_file, sample::units_csv(&units))?;
-    app.import_units(&units_file).await?;
-    app.set_season(
-        2023,
-        NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
-        chrono_tz::Asia::Shanghai,
-        30,
-    )
-    .await?;
-    let scores_file = out.join("scores.csv");
-    std::fs::write(&scores_file, sample::scores_csv(CANDIDATES, SCHOOLS, 2023))?;
-    let summary = app.import_scores(&scores_file).await?;
     println!(
         "导入 {} 个单位，{} 名考生（{} 所学校）；文件在 {}",
         units.len(),

@@ -1,10 +1,14 @@
 //! A fictional city with schools and candidates, for the demo, the tests and the benchmarks.
 //! Deterministic for a given seed. No name here belongs to a real person or school.
 
+use crate::app::App;
+use crate::app::scores::ImportSummary;
 use crate::domain::ids::check_char;
+use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
+use std::path::Path;
 
 pub const CITY_CODE: &str = "9900";
 pub const CITY_NAME: &str = "青山市";
@@ -207,4 +211,26 @@ pub fn scores_xlsx(csv_text: &str) -> anyhow::Result<Vec<u8>> {
 /// GB18030 bytes of a text, as Excel on a Chinese Windows saves CSV.
 pub fn gb18030(text: &str) -> Vec<u8> {
     encoding_rs::GB18030.encode(text).0.into_owned()
+}
+
+/// Sets up a sample city in `app` through the same use cases as the command line: its units,
+/// the 2023 season (last exam day 2023-04-28, Beijing time, full score 30) made current, and
+/// `candidates` candidates of the given seed. The two files are written into `dir`.
+pub async fn load_city(
+    app: &App,
+    dir: &Path,
+    districts: usize,
+    schools: usize,
+    candidates: usize,
+    seed: u64,
+) -> anyhow::Result<ImportSummary> {
+    let units_file = dir.join("units.csv");
+    std::fs::write(&units_file, units_csv(&units(districts, schools)))?;
+    app.import_units(&units_file).await?;
+    let last_exam_day = NaiveDate::from_ymd_opt(2023, 4, 28).expect("a valid date");
+    app.set_season(2023, last_exam_day, chrono_tz::Asia::Shanghai, 30)
+        .await?;
+    let scores_file = dir.join("scores.csv");
+    std::fs::write(&scores_file, scores_csv(candidates, schools, seed))?;
+    app.import_scores(&scores_file).await
 }

@@ -1,7 +1,7 @@
 //! Update handlers. They only translate: who is asking, which use case, which reply. Rights and
 //! state are checked in `app`, inside the use case's transaction.
 
-use super::intake::{Intake, Taken};
+use super::intake::Intake;
 use crate::app::publish::Preview;
 use crate::app::review::Press;
 use crate::app::{Actor, App};
@@ -45,11 +45,7 @@ async fn on_message(
     app: App,
     intake: Arc<Intake>,
 ) -> HandlerResult {
-    let taken = intake.claim(update.id.0);
-    let started = std::time::Instant::now();
-    let result = message(bot, msg, &app).await;
-    record_latency(&app, taken, started);
-    result
+    handled(&update, &app, &intake, message(bot, msg, &app)).await
 }
 
 async fn on_callback(
@@ -59,18 +55,24 @@ async fn on_callback(
     app: App,
     intake: Arc<Intake>,
 ) -> HandlerResult {
-    let taken = intake.claim(update.id.0);
-    let started = std::time::Instant::now();
-    let result = callback(bot, q, &app).await;
-    record_latency(&app, taken, started);
-    result
+    handled(&update, &app, &intake, callback(bot, q, &app)).await
 }
 
-/// From the update's arrival from Telegram (or, failing that, the handler's start) to its reply
-/// being committed; the update's slot is freed when `taken` drops here.
-fn record_latency(app: &App, taken: Option<Taken>, started: std::time::Instant) {
+/// Runs a handler holding the update's intake slot (freed when `taken` drops at the end) and
+/// records the time from the update's arrival from Telegram (or, failing that, the handler's
+/// start) to its reply being committed.
+async fn handled(
+    update: &Update,
+    app: &App,
+    intake: &Intake,
+    work: impl Future<Output = HandlerResult>,
+) -> HandlerResult {
+    let taken = intake.claim(update.id.0);
+    let started = std::time::Instant::now();
+    let result = work.await;
     let since = taken.map_or(started, |t| t.received_at);
     app.update_latency.record(since.elapsed());
+    result
 }
 
 async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {

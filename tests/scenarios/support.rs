@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use exam_review_bot::app::App;
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::config::Config;
@@ -224,23 +224,9 @@ impl Harness {
 
     /// Units, the 2023 season and the scores of the sample city.
     pub async fn sample_city(&self) {
-        let units = sample::units(DISTRICTS, SCHOOLS);
-        let units_file = self.write("units.csv", sample::units_csv(&units).as_bytes());
-        self.app.import_units(&units_file).await.unwrap();
-        self.app
-            .set_season(
-                2023,
-                NaiveDate::from_ymd_opt(2023, 4, 28).unwrap(),
-                SHANGHAI,
-                30,
-            )
+        sample::load_city(&self.app, self.dir(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
             .await
             .unwrap();
-        let scores = self.write(
-            "scores.csv",
-            sample::scores_csv(CANDIDATES, SCHOOLS, 7).as_bytes(),
-        );
-        self.app.import_scores(&scores).await.unwrap();
     }
 
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
