@@ -71,6 +71,11 @@ pub enum Command {
         #[arg(long)]
         unit: Option<String>,
     },
+    /// Revoke an invite nobody has used yet (give its code or its whole link).
+    RevokeInvite {
+        /// The invite's code, or the link `invite` printed.
+        code: String,
+    },
     /// Publish the current season's scores to every school.
     Publish {
         /// Record this publication time instead of now: RFC 3339, or "YYYY-MM-DD HH:MM" in the
@@ -222,6 +227,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(config).await?;
             let n = app.revoke(user, role, unit.as_deref()).await?;
             println!("revoked {n} binding(s)");
+        }
+        Command::RevokeInvite { code } => {
+            let app = open_app(config).await?;
+            if !app.revoke_invite(&code).await? {
+                anyhow::bail!("no unused invite has that code (used, revoked, or mistyped)");
+            }
+            println!("invite revoked: its link no longer works");
         }
         Command::Publish { at } => {
             let app = open_app(config).await?;

@@ -25,6 +25,39 @@ pub struct Config {
     pub telegram: Telegram,
     pub review: Review,
     pub reminders: crate::domain::schedule::ReminderConfig,
+    pub limits: Limits,
+}
+
+/// What one person (or one file) can make the bot do. Excess is dropped, not queued: a flood
+/// must never delay anyone else's messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Replies per minute to someone who has not joined (everything else they send is dropped).
+    pub unbound_replies_per_minute: u32,
+    /// `/start <code>` attempts per minute from someone who has not joined (a mistyped link is
+    /// retried; a code cannot be guessed at this rate).
+    pub unbound_starts_per_minute: u32,
+    /// Messages and button presses per minute from a bound person; the first one over gets a
+    /// notice, the rest of that minute is dropped.
+    pub bound_updates_per_minute: u32,
+    /// Largest file `import` reads, in megabytes.
+    pub max_file_mb: u64,
+    /// A spreadsheet may declare at most this many cells per byte of file (a 4 KB file that
+    /// declares a million rows is refused before it is read).
+    pub max_declared_cells_per_byte: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            unbound_replies_per_minute: 1,
+            unbound_starts_per_minute: 5,
+            bound_updates_per_minute: 60,
+            max_file_mb: 50,
+            max_declared_cells_per_byte: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +141,7 @@ impl Default for Config {
             telegram: Telegram::default(),
             review: Review::default(),
             reminders: Default::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -193,6 +227,9 @@ impl Config {
         }
         if !(1..=100).contains(&self.telegram.updates_in_flight) {
             bail!("telegram.updates_in_flight must be between 1 and 100 (getUpdates' limit)");
+        }
+        if self.limits.bound_updates_per_minute == 0 || self.limits.max_file_mb == 0 {
+            bail!("limits.bound_updates_per_minute and limits.max_file_mb must be above 0");
         }
         if !(1..=30).contains(&self.telegram.messages_per_second) {
             bail!("telegram.messages_per_second must be between 1 and 30");

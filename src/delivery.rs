@@ -15,7 +15,7 @@ use crate::store::outbox::{self, Outgoing, Row};
 use crate::store::{Backend, people};
 use chrono::Utc;
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
@@ -68,7 +68,15 @@ impl Pacer {
     }
 }
 
+/// Telegram lets a bot send one message a second to one private chat.
+const PER_CHAT: Duration = Duration::from_secs(1);
+
 /// Runs until `stop` turns true, then lets in-flight sends finish.
+///
+/// A send slot is held only for one HTTP call: each round claims the oldest due row of chats
+/// that have nothing in flight and sent nothing in the last second, so a chat with a backlog
+/// (a flood, a reviewer with hundreds of cards) is served once a second while every other chat
+/// is served in between, and no slot waits out Telegram's per-chat limit inside Throttle.
 pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let concurrency = app.config.delivery.concurrency;
     if app.db.backend == Backend::Sqlite {
@@ -84,24 +92,28 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
+    // Chats that were sent to within the last second, and when they may be sent to again.
+    let mut cooling: HashMap<i64, tokio::time::Instant> = HashMap::new();
     loop {
         if *stop.borrow() {
             break;
         }
+        let now = tokio::time::Instant::now();
+        cooling.retain(|_, until| *until > now);
         let mut started = 0;
         let free = concurrency.saturating_sub(inflight.len());
         if free > 0 {
-            match claim_groups(&app, &busy_chats, free).await {
-                Ok(groups) => {
-                    for (chat, rows) in groups {
+            let resting: HashSet<i64> = busy_chats.iter().chain(cooling.keys()).copied().collect();
+            match claim_heads(&app, &resting, free).await {
+                Ok(rows) => {
+                    for row in rows {
+                        let chat = row.chat_id;
                         busy_chats.insert(chat);
                         started += 1;
                         let (app, bot, pacer) = (app.clone(), bot.clone(), pacer.clone());
                         inflight.spawn(async move {
-                            for row in rows {
-                                if let Err(e) = deliver(&app, &bot, &pacer, row).await {
-                                    tracing::error!("delivery bookkeeping failed: {e:#}");
-                                }
+                            if let Err(e) = deliver(&app, &bot, &pacer, row).await {
+                                tracing::error!("delivery bookkeeping failed: {e:#}");
                             }
                             chat
                         });
@@ -113,14 +125,22 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         if started > 0 && inflight.len() < concurrency {
             continue;
         }
+        // Wake when a chat's second is over, if that comes before the next poll.
+        let next_cool = cooling
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(now + POLL)
+            .min(now + POLL);
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                 if let Ok(chat) = done {
                     busy_chats.remove(&chat);
+                    cooling.insert(chat, tokio::time::Instant::now() + PER_CHAT);
                 }
             }
             _ = app.outbox_wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep_until(next_cool) => {}
             _ = stop.changed() => {}
         }
     }
@@ -128,44 +148,34 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     Ok(())
 }
 
-/// Claims due rows for up to `free` chats that have nothing in flight, keeping each chat's order.
-async fn claim_groups(
-    app: &App,
-    busy: &HashSet<i64>,
-    free: usize,
-) -> anyhow::Result<Vec<(i64, Vec<Row>)>> {
+/// Claims the oldest due row of up to `free` chats, skipping those in `resting` (in flight, or
+/// sent to within the last second). The candidates are read outside the write transaction;
+/// claiming is a guarded update, so another instance's claim in between is simply skipped.
+async fn claim_heads(app: &App, resting: &HashSet<i64>, free: usize) -> anyhow::Result<Vec<Row>> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::seconds(app.config.delivery.lease_secs as i64);
-    let mut conn = app.db.begin().await?;
-    let due = outbox::due(&mut conn, now, 500).await?;
-    let mut groups: Vec<(i64, Vec<i64>)> = Vec::new();
-    for (id, chat) in due {
-        if busy.contains(&chat) {
-            continue;
-        }
-        if let Some((_, ids)) = groups.iter_mut().find(|(c, _)| *c == chat) {
-            ids.push(id);
-        } else if groups.len() < free {
-            groups.push((chat, vec![id]));
-        }
+    let heads = {
+        let mut conn = app.db.pool.acquire().await?;
+        let limit = (free + resting.len() + 64) as i64;
+        outbox::due_heads(&mut conn, now, limit).await?
+    };
+    let wanted: Vec<i64> = heads
+        .into_iter()
+        .filter(|(chat, _)| !resting.contains(chat))
+        .take(free)
+        .map(|(_, id)| id)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut tx = app.db.begin().await?;
     let mut claimed = Vec::new();
-    for (chat, mut ids) in groups {
-        // Replies come first in `due`; within a chat the order is the order of queueing.
-        ids.sort_unstable();
-        let mut rows = Vec::new();
-        for id in ids {
-            // Stop at the first row someone else holds, so this chat's order is kept.
-            match outbox::claim(&mut conn, id, now, lease_until).await? {
-                Some(row) => rows.push(row),
-                None => break,
-            }
-        }
-        if !rows.is_empty() {
-            claimed.push((chat, rows));
+    for id in wanted {
+        if let Some(row) = outbox::claim(&mut tx, id, now, lease_until).await? {
+            claimed.push(row);
         }
     }
-    conn.commit().await?;
+    tx.commit().await?;
     Ok(claimed)
 }
 
@@ -246,10 +256,11 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
                     "delivery_unreachable",
                     &json!({"who": who, "reason": reason}),
                 )?;
+                // At most one alert a day about one chat, however often it blocks and returns.
                 alert_city_admins(
                     &mut tx,
                     body,
-                    format!("unreachable:{}:{}", row.chat_id, row.id),
+                    format!("unreachable:{}:{}", row.chat_id, now.date_naive()),
                 )
                 .await?;
             }

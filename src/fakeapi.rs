@@ -448,6 +448,25 @@ impl FakeUser {
     }
 }
 
+impl FakeUser {
+    /// Presses a button on a message Telegram no longer shows the bot (older than 48 hours):
+    /// the update carries only the chat and message id, with date 0.
+    pub fn press_inaccessible(&self, message: &Sent, data: &str) {
+        let id = {
+            let mut inner = self.fake.lock();
+            inner.next_callback_id += 1;
+            inner.next_callback_id
+        };
+        self.fake.push_update(json!({"callback_query": {
+            "id": format!("cq{id}"),
+            "from": self.user_json(),
+            "chat_instance": format!("ci{}", message.chat_id),
+            "data": data,
+            "message": {"chat": self.private_chat(), "message_id": message.message_id, "date": 0},
+        }}));
+    }
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -63,6 +63,138 @@ impl Renderer {
     }
 }
 
+/// Telegram's limits on what one message may carry.
+pub mod limits {
+    /// Characters of a message's text, counted after HTML entities are parsed.
+    pub const TEXT: usize = 4096;
+    /// Characters of a document's caption.
+    pub const CAPTION: usize = 1024;
+    /// Bytes of one button's callback data.
+    pub const CALLBACK_DATA: usize = 64;
+    /// Buttons on one message.
+    pub const BUTTONS: usize = 100;
+}
+
+/// The characters Telegram counts in an HTML text: tags are not counted, an entity is one.
+pub fn visible_len(html: &str) -> usize {
+    let mut n = 0;
+    let mut in_tag = false;
+    let mut in_entity = false;
+    for c in html.chars() {
+        match (in_tag, in_entity, c) {
+            (false, false, '<') => in_tag = true,
+            (true, _, '>') => in_tag = false,
+            (false, false, '&') => {
+                in_entity = true;
+                n += 1;
+            }
+            (false, true, ';') => in_entity = false,
+            (false, false, _) => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// Cuts an HTML text to at most `limit` visible characters, ending it with "…" and closing the
+/// tags left open, so that Telegram accepts it. Texts within the limit come back unchanged. The
+/// last safety net for a message that grew past what its template planned for: nothing fails
+/// for good because a comment was long.
+pub fn fit_html(html: &str, limit: usize) -> String {
+    if visible_len(html) <= limit {
+        return html.to_string();
+    }
+    let mut out = String::with_capacity(html.len().min(limit * 4));
+    let mut open: Vec<String> = Vec::new();
+    let mut shown = 0;
+    let mut chars = html.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => {
+                let mut tag = String::from('<');
+                for t in chars.by_ref() {
+                    tag.push(t);
+                    if t == '>' {
+                        break;
+                    }
+                }
+                let name: String = tag
+                    .trim_start_matches('<')
+                    .trim_start_matches('/')
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                if tag.starts_with("</") {
+                    if let Some(at) = open.iter().rposition(|o| *o == name) {
+                        open.truncate(at);
+                    }
+                } else if !tag.ends_with("/>") {
+                    open.push(name);
+                }
+                out.push_str(&tag);
+            }
+            _ => {
+                if shown + 1 >= limit {
+                    break;
+                }
+                shown += 1;
+                out.push(c);
+                if c == '&' {
+                    for t in chars.by_ref() {
+                        out.push(t);
+                        if t == ';' {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.push('…');
+    for name in open.iter().rev() {
+        out.push_str(&format!("</{name}>"));
+    }
+    out
+}
+
+/// Splits an HTML text into messages of at most `limit` visible characters at line ends (the
+/// templates keep each tag within one line); a single longer line is cut.
+pub fn split_html(html: &str, limit: usize) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    for line in html.lines() {
+        let line = fit_html(line, limit);
+        let len = visible_len(&line);
+        if !current.is_empty() && current_len + 1 + len > limit {
+            parts.push(std::mem::take(&mut current));
+            current_len = 0;
+        }
+        if !current.is_empty() {
+            current.push('\n');
+            current_len += 1;
+        }
+        current.push_str(&line);
+        current_len += len;
+    }
+    if !current.is_empty() || parts.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+/// A comment as a card shows it: at most `max` characters, then "…" (the whole text is one tap
+/// away on the card).
+pub fn cut_comment(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +220,20 @@ mod tests {
     fn a_missing_field_is_an_error() {
         let r = Renderer::new().unwrap();
         assert!(r.render("start_welcome", &serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn a_long_text_is_cut_with_its_tags_closed() {
+        let long = format!("<b>标题</b>\n<i>{}</i> &amp; 尾", "字".repeat(5000));
+        let cut = fit_html(&long, limits::TEXT);
+        assert_eq!(visible_len(&cut), limits::TEXT);
+        assert!(cut.ends_with("…</i>"), "{}", &cut[cut.len() - 20..]);
+        assert_eq!(fit_html("a &lt; b", 10), "a &lt; b");
+        assert_eq!(visible_len("a &lt; <b>b</b>"), 5);
+        let parts = split_html(
+            &format!("{}\n{}", "甲".repeat(3000), "乙".repeat(3000)),
+            4096,
+        );
+        assert_eq!(parts.len(), 2);
     }
 }

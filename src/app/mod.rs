@@ -2,7 +2,10 @@
 //! state, and queues the messages the change causes (the outbox), so they commit or vanish
 //! together. Telegram handlers and CLI commands are thin callers of these.
 
+pub mod callback;
+pub mod limits;
 pub mod onboarding;
+pub mod policy;
 pub mod publish;
 pub mod review;
 pub mod scores;
@@ -30,6 +33,8 @@ pub struct App {
     pub outbox_wake: Arc<Notify>,
     /// How long handling an update takes (see `metrics`).
     pub update_latency: Arc<crate::metrics::Histogram>,
+    /// Per-person inbound rate limits (see `limits`).
+    pub inbound: Arc<limits::Inbound>,
 }
 
 /// Who did something, for the audit trail.
@@ -57,6 +62,7 @@ impl App {
             render: Arc::new(Renderer::new()?),
             outbox_wake: Arc::new(Notify::new()),
             update_latency: Arc::default(),
+            inbound: Arc::default(),
         })
     }
 
@@ -79,6 +85,41 @@ impl App {
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// Whether to handle an update from this person at all (see `limits`). `start_code` is true
+    /// for `/start <code>`, which a person who has not joined yet is allowed a few of.
+    pub async fn admit(&self, user_id: i64, start_code: bool) -> anyhow::Result<limits::Admit> {
+        let l = &self.config.limits;
+        let (kind, per_minute) = if self.is_bound(user_id).await? {
+            (limits::Kind::Bound, l.bound_updates_per_minute)
+        } else if start_code {
+            (limits::Kind::Start, l.unbound_starts_per_minute)
+        } else {
+            (limits::Kind::Unbound, l.unbound_replies_per_minute)
+        };
+        Ok(self
+            .inbound
+            .admit(user_id, kind, per_minute, self.clock.now()))
+    }
+
+    /// Whether this person may publish the season's scores (the permission model's answer).
+    pub async fn may_publish(&self, user_id: i64) -> anyhow::Result<Result<(), policy::Denied>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        let city = crate::store::units::city_code(&mut conn).await?;
+        let subject = policy::Subject {
+            city: &city,
+            ..policy::Subject::default()
+        };
+        Ok(policy::check(
+            &self.config.review_route(),
+            user_id,
+            &bound,
+            policy::Action::Publish,
+            &subject,
+        )
+        .map(|_| ()))
     }
 
     /// The active bindings of a Telegram account with the given role.

@@ -27,7 +27,10 @@ impl App {
                 None => self.render.text("not_bound"),
             };
         };
-        let Some(invite) = people::invite(&mut tx, code).await? else {
+        let Some(invite) = people::invite(&mut tx, code)
+            .await?
+            .filter(|i| i.revoked_at.is_none())
+        else {
             tx.commit().await?;
             return self.render.text("start_invalid");
         };
@@ -65,7 +68,10 @@ impl App {
             &format!("{} in {} as {}", invite.role, invite.unit_code, invite.name),
         )
         .await?;
+        self.tell_issuer(&mut tx, &invite, unit.as_ref().map(|u| u.name.as_str()))
+            .await?;
         tx.commit().await?;
+        self.outbox_wake.notify_one();
         self.render.render(
             "start_welcome",
             &json!({
@@ -130,6 +136,51 @@ impl App {
             &data,
         )
         .await?;
+        Ok(())
+    }
+}
+
+impl App {
+    /// Whoever issued an invite learns it was used: its issuer, or the city admins for invites
+    /// made on the command line. While an earlier notice to them still waits to be sent, the
+    /// new name is added to it, so a morning of joins is one message, not hundreds.
+    async fn tell_issuer(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        invite: &people::Invite,
+        unit_name: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let chats: Vec<i64> = match invite.issued_by {
+            Some(user) => people::of_user(conn, user)
+                .await?
+                .first()
+                .map(|b| b.chat_id)
+                .into_iter()
+                .collect(),
+            None => people::all_holders(conn, Role::CityAdmin)
+                .await?
+                .into_iter()
+                .map(|b| b.chat_id)
+                .collect(),
+        };
+        let line = self.render.render(
+            "invite_used_line",
+            &json!({"name": invite.name, "role": invite.role,
+                    "unit_name": unit_name.unwrap_or(&invite.unit_code),
+                    "class_name": invite.class_name}),
+        )?;
+        for chat in chats {
+            let heading = self.render.text("invite_used_heading")?;
+            crate::store::outbox::enqueue_or_append(
+                conn,
+                chat,
+                "invites-used",
+                &heading,
+                &line,
+                self.clock.now(),
+            )
+            .await?;
+        }
         Ok(())
     }
 }

@@ -70,6 +70,31 @@ fn before_load(backend: Backend, season_id: i64) -> Vec<String> {
     statements
 }
 
+/// The check that scores are not yet published, again inside the import's transaction with the
+/// season row locked (SQLite: the write lock BEGIN IMMEDIATE took; PostgreSQL: FOR UPDATE), so
+/// that a `/publish` between the first check and the load cannot be overwritten.
+macro_rules! still_unpublished {
+    ($conn:expr, $backend:expr, $season:expr) => {
+        let sql = match $backend {
+            Backend::Sqlite => "SELECT published_at FROM seasons WHERE id = $1",
+            Backend::Postgres => "SELECT published_at FROM seasons WHERE id = $1 FOR UPDATE",
+        };
+        let (published,): (Option<i64>,) = sqlx::query_as(sql)
+            .bind($season.id)
+            .fetch_one(&mut $conn)
+            .await?;
+        if published.is_some() {
+            sqlx::query("ROLLBACK").execute(&mut $conn).await.ok();
+            $conn.close().await.ok();
+            bail!(
+                "season {} was published while the file was being read; scores change only \
+                 through reviews now",
+                $season.year
+            );
+        }
+    };
+}
+
 /// Ends the import on a native connection: with no problems the indexes are built again, the
 /// audit line written and the transaction committed; otherwise it is rolled back. Either way the
 /// connection is closed before the caller releases the SQLite write gate.
@@ -116,7 +141,7 @@ impl App {
             .map(|u| u.code.clone())
             .collect();
         let started = std::time::Instant::now();
-        let mut table = Table::open(path)?;
+        let mut table = Table::open(path, &self.config.limits)?;
         tracing::debug!(elapsed = ?started.elapsed(), "file opened");
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
@@ -139,11 +164,13 @@ impl App {
             Backend::Sqlite => {
                 let mut conn = candidates::sqlite_connect(self.db.url()).await?;
                 execute_all!(conn, before_load(Backend::Sqlite, season.id));
+                still_unpublished!(conn, Backend::Sqlite, season);
                 Writer::Sqlite(tokio::spawn(sqlite_writer(conn, receiver)))
             }
             Backend::Postgres => {
                 let mut conn = candidates::pg_connect(self.db.url()).await?;
                 execute_all!(conn, before_load(Backend::Postgres, season.id));
+                still_unpublished!(conn, Backend::Postgres, season);
                 Writer::Postgres(tokio::spawn(postgres_writer(conn, receiver)))
             }
         };

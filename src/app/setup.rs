@@ -63,7 +63,7 @@ impl App {
 
     /// Imports (or updates in place) the unit tree; all or nothing.
     pub async fn import_units(&self, path: &Path) -> anyhow::Result<Vec<unit_store::Unit>> {
-        let table = Table::open(path)?;
+        let table = Table::open(path, &self.config.limits)?;
         let mut tx = self.db.begin().await?;
         let known = unit_store::all(&mut tx).await?;
         let units = units::check(table, &known)?.map_err(|problems| Refused { problems })?;
@@ -124,6 +124,7 @@ impl App {
             name,
             class_name,
             expires,
+            issued_by: None,
         };
         people::create_invite(&mut tx, &invite, now).await?;
         audit(
@@ -152,6 +153,7 @@ impl App {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let n = people::revoke(&mut tx, user_id, role, unit_code, now).await?;
+        self.pass_open_filings(&mut tx, user_id).await?;
         audit(
             &mut tx,
             now,
@@ -162,6 +164,23 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Revokes an invite that has not been used (by its code or its whole link); false when
+    /// there is no unused invite with that code.
+    pub async fn revoke_invite(&self, code_or_link: &str) -> anyhow::Result<bool> {
+        let code = code_or_link
+            .rsplit_once("start=")
+            .map_or(code_or_link, |(_, c)| c)
+            .trim();
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let done = people::revoke_invite(&mut tx, code, now).await?;
+        if done {
+            audit(&mut tx, now, &Actor::Cli.label(), "revoke-invite", "").await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// The season as the CLI shows it after `season`.
@@ -190,4 +209,59 @@ fn new_invite_code() -> String {
 /// Whether a unit is a school (used by the scores import).
 pub fn is_school(u: &unit_store::Unit) -> bool {
     u.kind == UnitKind::School
+}
+
+impl App {
+    /// After a revocation: the open requests a person filed for a school where they no longer
+    /// hold a filing role pass to that school's first current contact, who is told. (Their
+    /// votes need nothing here: a vote counts only while its caster holds the step.)
+    async fn pass_open_filings(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+    ) -> anyhow::Result<()> {
+        let still = people::of_user(conn, user_id).await?;
+        for req in crate::store::reviews::of_filer(conn, user_id).await? {
+            let open = crate::domain::review::State::parse(&req.state).is_some_and(|s| s.is_open());
+            let keeps = still.iter().any(|b| {
+                crate::app::policy::FILERS.contains(&b.role) && b.unit_code == req.school_code
+            });
+            if !open || keeps {
+                continue;
+            }
+            let contacts = people::holders(conn, Role::SchoolContact, &req.school_code).await?;
+            let Some(to) = contacts.first() else {
+                continue;
+            };
+            let moved = crate::store::reviews::pass_filings(
+                conn,
+                user_id,
+                &req.school_code,
+                (to.telegram_user_id, to.chat_id, &to.name),
+            )
+            .await?;
+            for id in moved {
+                audit(
+                    conn,
+                    self.clock.now(),
+                    &Actor::Cli.label(),
+                    "pass-filing",
+                    &format!(
+                        "request {id} from user {user_id} to {}",
+                        to.telegram_user_id
+                    ),
+                )
+                .await?;
+                let msg = crate::store::outbox::Outgoing {
+                    chat_id: to.chat_id,
+                    body: self
+                        .render
+                        .render("review_passed_to_you", &serde_json::json!({"id": id}))?,
+                    ..Default::default()
+                };
+                crate::store::outbox::enqueue(conn, &msg, self.clock.now()).await?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 //! contact, and chats the bot cannot reach.
 
 use super::App;
+use super::policy::{self, Action, Subject};
 use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
@@ -19,49 +20,63 @@ struct Row {
 }
 
 impl App {
+    /// Read-only: it reads on a connection of its own, outside SQLite's write gate, and takes a
+    /// write transaction only to queue the reply.
     pub async fn status_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        let bound = people::of_user(&mut tx, user_id).await?;
-        let city = bound.iter().any(|b| b.role == Role::CityAdmin);
+        let body = self.status_board(user_id).await?;
+        self.reply(chat_id, body, None).await
+    }
+
+    async fn status_board(&self, user_id: i64) -> anyhow::Result<String> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        let all_units = units::all(&mut conn).await?;
+        let city_code = units::city_code(&mut conn).await?;
+        let route = self.route();
+        // The schools in this person's scope: the permission model decides, school by school.
+        let schools: HashSet<String> = all_units
+            .iter()
+            .filter(|u| u.kind == UnitKind::School)
+            .filter(|u| {
+                let district = u.parent_code.as_deref().filter(|_| !u.city_direct);
+                let subject = Subject {
+                    city: &city_code,
+                    school: &u.code,
+                    district,
+                    ..Subject::default()
+                };
+                policy::check(&route, user_id, &bound, Action::Status, &subject).is_ok()
+            })
+            .map(|u| u.code.clone())
+            .collect();
+        let city = bound
+            .iter()
+            .any(|b| b.role == Role::CityAdmin && b.unit_code == city_code);
         let district = bound
             .iter()
             .find(|b| b.role == Role::DistrictOfficer)
             .map(|b| b.unit_code.clone());
-        let season = seasons::current(&mut tx).await?;
-        match (season, city || district.is_some()) {
+        let allowed = city || district.is_some();
+        let season = seasons::current(&mut conn).await?;
+        match (season, allowed) {
             (_, false) => {
                 let t = if bound.is_empty() {
                     "not_bound"
                 } else {
                     "not_allowed"
                 };
-                self.tell(&mut tx, chat_id, t, &json!({})).await?;
+                self.render.text(t)
             }
-            (None, true) => {
-                self.tell(
-                    &mut tx,
-                    chat_id,
-                    "publish_nothing",
-                    &json!({"no_season": true}),
-                )
-                .await?
-            }
+            (None, true) => self
+                .render
+                .render("publish_nothing", &json!({"no_season": true})),
             (Some(season), true) => {
-                let all_units = units::all(&mut tx).await?;
-                // The schools in this person's scope.
-                let schools: HashSet<String> = all_units
-                    .iter()
-                    .filter(|u| u.kind == UnitKind::School)
-                    .filter(|u| city || (!u.city_direct && u.parent_code == district))
-                    .map(|u| u.code.clone())
-                    .collect();
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT r.state, r.step, r.school_code FROM review_requests r WHERE r.season_id = $1",
                 )
                 .bind(season.id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?;
-                let route = self.route();
                 let now = self.clock.now();
                 let overdue_now = season.review_deadline.is_some_and(|d| now >= d);
                 let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
@@ -85,20 +100,23 @@ impl App {
                         }
                     }
                 }
-                let mut without_contact = Vec::new();
-                for u in all_units.iter().filter(|u| schools.contains(&u.code)) {
-                    if people::holders(&mut tx, Role::SchoolContact, &u.code)
+                // One query for every contact, not one per school.
+                let with_contact: HashSet<String> =
+                    people::all_holders(&mut conn, Role::SchoolContact)
                         .await?
-                        .is_empty()
-                    {
-                        without_contact.push(u.name.clone());
-                    }
-                }
+                        .into_iter()
+                        .map(|b| b.unit_code)
+                        .collect();
+                let without_contact: Vec<String> = all_units
+                    .iter()
+                    .filter(|u| schools.contains(&u.code) && !with_contact.contains(&u.code))
+                    .map(|u| u.name.clone())
+                    .collect();
                 let unreachable: Vec<(String, String)> = sqlx::query_as(
                     "SELECT b.name, b.unit_code FROM unreachable_chats x
                      JOIN bindings b ON b.chat_id = x.chat_id AND b.revoked_at IS NULL ORDER BY b.name",
                 )
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?;
                 let unreachable: Vec<String> = unreachable
                     .into_iter()
@@ -132,11 +150,8 @@ impl App {
                     "unreachable": unreachable.into_iter().take(20).collect::<Vec<_>>(),
                     "now": display(now, tz),
                 });
-                self.tell(&mut tx, chat_id, "status_board", &data).await?;
+                self.render.render("status_board", &data)
             }
         }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
     }
 }

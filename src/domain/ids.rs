@@ -131,6 +131,27 @@ impl IdPattern {
     }
 }
 
+/// 身份证号 and 学籍号 as chat shows them: the first 6 and last 4 characters, the rest starred
+/// (`410802********0014`). The 6 name the issuing county, the 4 let a clerk tell two candidates
+/// apart; the birth date and sequence in between stay hidden. Shorter or malformed values (a
+/// refused import row) keep only their first and last character.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.trim().chars().collect();
+    let n = chars.len();
+    let (head, tail) = if n > 10 {
+        (6, 4)
+    } else if n > 2 {
+        (1, 1)
+    } else {
+        (0, 0)
+    };
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +191,13 @@ mod tests {
         assert!(StudentNo::parse("J41080220080101001A", Some(&id)).is_ok());
         assert!(StudentNo::parse("X41080220080101001A", Some(&id)).is_err());
         assert!(StudentNo::parse("", None).is_err());
+    }
+
+    #[test]
+    fn masked_ids_keep_the_county_and_the_last_four() {
+        assert_eq!(mask("410802200801010014"), "410802********0014");
+        assert_eq!(mask("G410802200801010014"), "G41080*********0014");
+        assert_eq!(mask("12345"), "1***5");
+        assert_eq!(mask("12"), "**");
     }
 }

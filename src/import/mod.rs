@@ -17,11 +17,16 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A 身份证号 or 学籍号 is kept masked: refusals are printed, logged and sent in chat.
     pub fn new(row: usize, column: &str, value: &str, reason: impl Into<String>) -> Self {
+        let value = match column {
+            "身份证号" | "学籍号" => crate::domain::ids::mask(value),
+            _ => value.to_string(),
+        };
         Self {
             row,
             column: column.to_string(),
-            value: value.to_string(),
+            value,
             reason: reason.into(),
         }
     }

@@ -25,18 +25,51 @@ enum Source {
         rows: std::vec::IntoIter<Vec<String>>,
         row: usize,
     },
+    /// An .xlsx sheet read cell by cell on a thread of its own, a few rows ahead of the checks.
+    Stream {
+        rows: std::sync::mpsc::Receiver<Streamed>,
+        last: usize,
+        ended: bool,
+    },
 }
 
+/// What the .xlsx reading thread sends: rows with their spreadsheet row number (the header is
+/// row 1), then `End`, or `Failed` with the reason. A thread that stops without either died.
+enum Streamed {
+    Row(usize, Vec<String>),
+    Failed(String),
+    End,
+}
+
+/// Columns beyond this are not read: no form has more than a few dozen.
+const MAX_COLUMNS: u32 = 256;
+
 impl Table {
-    pub fn open(path: &Path) -> anyhow::Result<Table> {
+    /// Opens an office's file, refusing one above `limits.max_file_mb` before reading it.
+    pub fn open(path: &Path, limits: &crate::config::Limits) -> anyhow::Result<Table> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .unwrap_or_default();
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if size > limits.max_file_mb * 1024 * 1024 {
+            bail!(
+                "{}: the file has {} MB, more than the {} MB an import reads (limits.max_file_mb)",
+                path.display(),
+                size.div_ceil(1024 * 1024),
+                limits.max_file_mb
+            );
+        }
         match ext.as_str() {
             "csv" | "txt" => Table::from_csv_file(path),
-            "xlsx" | "xlsm" | "xls" | "ods" => Table::from_workbook(path),
+            "xlsx" | "xlsm" => Table::from_xlsx_streamed(
+                path,
+                size.saturating_mul(limits.max_declared_cells_per_byte),
+            ),
+            "xls" | "ods" => Table::from_workbook(path),
             _ => bail!(
                 "{}: unsupported file type; use .xlsx or .csv (UTF-8 or GB18030)",
                 path.display()
@@ -96,6 +129,7 @@ impl Table {
         })
     }
 
+    /// .xls and .ods: read whole (their formats bound a sheet's size).
     fn from_workbook(path: &Path) -> anyhow::Result<Table> {
         let mut book = calamine::open_workbook_auto(path)
             .with_context(|| format!("cannot open workbook {}", path.display()))?;
@@ -114,6 +148,37 @@ impl Table {
             source: Source::Sheet {
                 rows: data.into_iter(),
                 row: 1,
+            },
+        })
+    }
+
+    /// .xlsx, streamed: the sheet's cells are read in file order on a thread of its own and
+    /// handed over a row at a time through a short queue, so memory holds a few rows, never the
+    /// grid the sheet declares. A sheet declaring more than `max_declared_cells` cells is refused
+    /// before any cell is read.
+    fn from_xlsx_streamed(path: &Path, max_declared_cells: u64) -> anyhow::Result<Table> {
+        let (sender, rows) = std::sync::mpsc::sync_channel::<Streamed>(64);
+        let path_owned = path.to_path_buf();
+        std::thread::spawn(move || {
+            let outcome = stream_xlsx(&path_owned, max_declared_cells, &sender);
+            let last = match outcome {
+                Ok(()) => Streamed::End,
+                Err(e) => Streamed::Failed(format!("{e:#}")),
+            };
+            sender.send(last).ok();
+        });
+        let header = match rows.recv() {
+            Ok(Streamed::Row(_, cells)) => cells.iter().map(|c| normalize_header(c)).collect(),
+            Ok(Streamed::End) => bail!("the first sheet is empty"),
+            Ok(Streamed::Failed(e)) => bail!("{}: {e}", path.display()),
+            Err(_) => bail!("{}: reading the sheet failed", path.display()),
+        };
+        Ok(Table {
+            header,
+            source: Source::Stream {
+                rows,
+                last: 1,
+                ended: false,
             },
         })
     }
@@ -146,12 +211,96 @@ impl Table {
                     fill(cells, next.iter().map(String::as_str));
                     *row
                 }
+                Source::Stream { rows, last, ended } => {
+                    if *ended {
+                        return None;
+                    }
+                    let failed = |ended: &mut bool, at: usize, reason: String| {
+                        *ended = true;
+                        Some(Err(Problem::new(at, "(文件)", "", reason)))
+                    };
+                    match rows.recv() {
+                        Ok(Streamed::Row(n, next)) => {
+                            fill(cells, next.iter().map(String::as_str));
+                            *last = n;
+                            n
+                        }
+                        Ok(Streamed::End) => {
+                            *ended = true;
+                            return None;
+                        }
+                        Ok(Streamed::Failed(e)) => {
+                            return failed(ended, *last + 1, format!("读取表格失败：{e}"));
+                        }
+                        Err(_) => {
+                            return failed(ended, *last + 1, "读取表格中断".to_string());
+                        }
+                    }
+                }
             };
             if cells.iter().any(|c| !c.is_empty()) {
                 return Some(Ok(n));
             }
         }
     }
+}
+
+/// The reading thread of a streamed .xlsx: the first sheet's cells in file order, gathered into
+/// rows. Cells come row by row in every file Excel or WPS writes; a row seen again later simply
+/// starts a new row.
+fn stream_xlsx(
+    path: &Path,
+    max_declared_cells: u64,
+    out: &std::sync::mpsc::SyncSender<Streamed>,
+) -> anyhow::Result<()> {
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook(path).context("cannot open the workbook")?;
+    let name = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .context("the workbook has no sheet")?;
+    let mut reader = book
+        .worksheet_cells_reader(&name)
+        .context("cannot read the first sheet")?;
+    let dim = reader.dimensions();
+    let declared = (u64::from(dim.end.0.saturating_sub(dim.start.0)) + 1)
+        * (u64::from(dim.end.1.saturating_sub(dim.start.1)) + 1);
+    if declared > max_declared_cells.max(1_000_000) {
+        bail!(
+            "the sheet declares {} rows × {} columns, out of proportion to a file of this size; \
+             save it again from Excel (or as .csv) after deleting the empty rows and columns",
+            dim.end.0.saturating_sub(dim.start.0) + 1,
+            dim.end.1.saturating_sub(dim.start.1) + 1
+        );
+    }
+    let (first_row, first_col) = (dim.start.0, dim.start.1);
+    let mut current: Option<(u32, Vec<String>)> = None;
+    while let Some(cell) = reader.next_cell().context("the sheet is damaged")? {
+        let (r, c) = cell.get_position();
+        if c < first_col || c - first_col >= MAX_COLUMNS || r < first_row {
+            continue;
+        }
+        let col = (c - first_col) as usize;
+        if current.as_ref().is_some_and(|(at, _)| *at != r)
+            && let Some((at, cells)) = current.take()
+        {
+            let row = (at - first_row) as usize + 1;
+            if out.send(Streamed::Row(row, cells)).is_err() {
+                return Ok(());
+            }
+        }
+        let (_, cells) = current.get_or_insert_with(|| (r, Vec::new()));
+        if cells.len() <= col {
+            cells.resize(col + 1, String::new());
+        }
+        cells[col] = cell_text(&Data::from(cell.get_value().clone()));
+    }
+    if let Some((at, cells)) = current {
+        out.send(Streamed::Row((at - first_row) as usize + 1, cells))
+            .ok();
+    }
+    Ok(())
 }
 
 /// Overwrites `cells` with trimmed copies of `values`, keeping the buffers' capacity.
@@ -276,7 +425,7 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
             for mut t in [
-                Table::open(&path).unwrap(),
+                Table::open(&path, &Default::default()).unwrap(),
                 Table::from_csv_bytes(bytes.clone()).unwrap(),
             ] {
                 assert_eq!(t.header, vec!["代码", "名称"], "{name}");
@@ -288,5 +437,53 @@ mod tests {
                 assert!(t.next_row(&mut cells).is_none());
             }
         }
+    }
+
+    /// A few-KB workbook whose one far cell declares 1,048,576 × 16,384 cells is refused before
+    /// a cell is read; the same cells inside a sane range read as rows.
+    #[test]
+    fn a_sheet_out_of_proportion_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "准考证号").unwrap();
+        sheet.write_string(1_048_575, 16_383, "x").unwrap();
+        book.save(&path).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 8_000);
+        let err = Table::open(&path, &Default::default()).err().unwrap();
+        let text = format!("{err:#}");
+        assert!(text.contains("1048576 rows × 16384 columns"), "{text}");
+
+        let path = dir.path().join("sparse.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "代码").unwrap();
+        sheet.write_string(0, 1, "名称").unwrap();
+        sheet.write_string(1, 0, "A1").unwrap();
+        sheet.write_number(3, 1, 28.5).unwrap();
+        book.save(&path).unwrap();
+        let mut t = Table::open(&path, &Default::default()).unwrap();
+        assert_eq!(t.header, vec!["代码", "名称"]);
+        let mut cells = Vec::new();
+        assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 2);
+        assert_eq!(cells, vec!["A1".to_string()]);
+        // Row 3 is blank; row 4 has only its second cell.
+        assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 4);
+        assert_eq!(cells, vec![String::new(), "28.5".to_string()]);
+        assert!(t.next_row(&mut cells).is_none());
+    }
+
+    #[test]
+    fn a_file_above_the_size_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        std::fs::write(&path, vec![b'a'; 2 * 1024 * 1024]).unwrap();
+        let limits = crate::config::Limits {
+            max_file_mb: 1,
+            ..Default::default()
+        };
+        let err = format!("{:#}", Table::open(&path, &limits).err().unwrap());
+        assert!(err.contains("more than the 1 MB"), "{err}");
     }
 }

@@ -75,6 +75,9 @@ impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         install_default_drivers();
         let (backend, url) = normalize_url(url)?;
+        if backend == Backend::Sqlite {
+            private_sqlite_files(&url)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 // One writer at a time anyway; a few readers alongside it in WAL mode.
@@ -109,7 +112,13 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await,
         }
-        .context("database migration failed")
+        .context("database migration failed")?;
+        let mut conn = self.pool.acquire().await?;
+        let n = people::hash_stored_codes(&mut conn).await?;
+        if n > 0 {
+            tracing::info!("{n} invite code(s) stored in clear are now stored as hashes");
+        }
+        Ok(())
     }
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE):
@@ -141,6 +150,36 @@ impl Db {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// The SQLite file holds personal data (身份证号): it is created readable by its owner only
+/// (0600), and an existing one (with its -wal and -shm, which SQLite creates with the main
+/// file's mode) is narrowed to that.
+fn private_sqlite_files(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create the database file {path}"))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("{path}{suffix}");
+        if std::path::Path::new(&file).exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {file} private (0600)"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Picks the backend and makes a SQLite URL create its file when missing.

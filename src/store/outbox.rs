@@ -3,6 +3,7 @@
 //! and records the outcome.
 
 use super::to_ms;
+use crate::render::{fit_html, limits, visible_len};
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
@@ -43,6 +44,12 @@ pub async fn enqueue_returning(
     msg: &Outgoing,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<i64>> {
+    // Telegram refuses a longer text for good; cut it here rather than lose the message.
+    let limit = match msg.document {
+        Some(_) => limits::CAPTION,
+        None => limits::TEXT,
+    };
+    let body = fit_html(&msg.body, limit);
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
                              next_attempt_at, created_at, is_reply)
@@ -50,7 +57,7 @@ pub async fn enqueue_returning(
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
-    .bind(&msg.body)
+    .bind(&body)
     .bind(msg.reply_markup.as_deref())
     .bind(msg.dedupe_key.as_deref())
     .bind(msg.batch.as_deref())
@@ -77,6 +84,7 @@ pub async fn edit(
     body: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    let body = &fit_html(body, limits::TEXT);
     let rewritten = sqlx::query(
         "UPDATE outbox SET body = $2, reply_markup = NULL WHERE id = $1 AND status = 'pending'",
     )
@@ -120,36 +128,26 @@ pub async fn enqueue(
     Ok(enqueue_returning(conn, msg, now).await?.is_some())
 }
 
-/// Due rows (pending and due, or sending with an expired lease), replies first, then oldest
-/// first: (id, chat_id). Two queries, so that each is answered by an index in order: sorting
-/// every due row by kind would read the whole backlog (tens of thousands of rows in a burst).
-pub async fn due(
+/// The oldest open row of each chat, where that row is due: (chat_id, id), chats with a reply
+/// waiting first, then by age. Only a chat's oldest row is ever sent, so its order is kept;
+/// a chat with thousands of rows waiting takes one place here, like any other.
+pub async fn due_heads(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
-    let mut rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, chat_id FROM outbox
-         WHERE is_reply = 1 AND status = 'pending' AND next_attempt_at <= $1
-         ORDER BY id LIMIT $2",
-    )
-    .bind(to_ms(now))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let oldest: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, chat_id FROM outbox
-         WHERE (status = 'pending' AND next_attempt_at <= $1)
-            OR (status = 'sending' AND lease_until < $1)
-         ORDER BY id LIMIT $2",
+    sqlx::query_as(
+        "SELECT o.chat_id, o.id FROM outbox o
+         JOIN (SELECT chat_id, MIN(id) AS head, MAX(is_reply) AS reply FROM outbox
+               WHERE status IN ('pending', 'sending') GROUP BY chat_id) f ON o.id = f.head
+         WHERE (o.status = 'pending' AND o.next_attempt_at <= $1)
+            OR (o.status = 'sending' AND o.lease_until < $1)
+         ORDER BY f.reply DESC, f.head LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    let replies: std::collections::HashSet<i64> = rows.iter().map(|(id, _)| *id).collect();
-    rows.extend(oldest.into_iter().filter(|(id, _)| !replies.contains(id)));
-    Ok(rows)
+    .await
 }
 
 /// Claims one row for sending until `lease_until`; None when someone else has it.
@@ -190,14 +188,19 @@ pub async fn mark_sent(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $2, telegram_message_id = $3,
-                lease_until = NULL, last_error = NULL
+                lease_until = NULL, last_error = NULL, body = ''
          WHERE id = $1",
     )
     .bind(id)
     .bind(to_ms(now))
     .bind(message_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // What was said is with its reader now; the row keeps only the ids for later edits.
+    sqlx::query("DELETE FROM outbox_documents WHERE outbox_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -282,4 +285,43 @@ pub async fn release_all_leases(conn: &mut AnyConnection) -> sqlx::Result<u64> {
     .execute(conn)
     .await?
     .rows_affected())
+}
+
+/// Adds `line` to the message of kind `batch` still waiting for this chat, or queues a new one
+/// (`heading` then the line). Several events in a row become one digest.
+pub async fn enqueue_or_append(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    batch: &str,
+    heading: &str,
+    line: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let waiting: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, body FROM outbox
+         WHERE chat_id = $1 AND batch = $2 AND status = 'pending' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(chat_id)
+    .bind(batch)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match waiting {
+        Some((id, body)) if visible_len(&body) + 1 + visible_len(line) <= limits::TEXT => {
+            sqlx::query("UPDATE outbox SET body = $2 WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .bind(format!("{body}\n{line}"))
+                .execute(conn)
+                .await?;
+        }
+        _ => {
+            let msg = Outgoing {
+                chat_id,
+                body: format!("{heading}\n{line}"),
+                batch: Some(batch.to_string()),
+                ..Outgoing::default()
+            };
+            enqueue(conn, &msg, now).await?;
+        }
+    }
+    Ok(())
 }

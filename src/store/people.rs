@@ -54,6 +54,42 @@ pub struct Invite {
     pub class_name: Option<String>,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// Who made it (None: the command line).
+    pub issued_by: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What the database keeps of an invite code: its SHA-256, so that a copy of the database
+/// cannot be turned into working links.
+pub fn hash_code(code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(code.trim().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{HASHED}{hex}")
+}
+
+const HASHED: &str = "sha256:";
+
+/// Rewrites invite codes stored in clear by earlier versions as their hashes (once, at open).
+pub async fn hash_stored_codes(conn: &mut AnyConnection) -> sqlx::Result<u64> {
+    let clear: Vec<(String,)> =
+        sqlx::query_as("SELECT code FROM invites WHERE code NOT LIKE 'sha256:%'")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (code,) in &clear {
+        let hashed = hash_code(code);
+        for sql in [
+            "UPDATE bindings SET invite_code = $2 WHERE invite_code = $1",
+            "UPDATE invites SET code = $2 WHERE code = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(code)
+                .bind(&hashed)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(clear.len() as u64)
 }
 
 /// An invite about to be written.
@@ -64,6 +100,7 @@ pub struct NewInvite<'a> {
     pub name: &'a str,
     pub class_name: Option<&'a str>,
     pub expires: DateTime<Utc>,
+    pub issued_by: Option<i64>,
 }
 
 pub async fn create_invite(
@@ -72,16 +109,18 @@ pub async fn create_invite(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO invites (code, role, unit_code, name, class_name, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO invites (code, role, unit_code, name, class_name, created_at, expires_at,
+                              issued_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(invite.code)
+    .bind(hash_code(invite.code))
     .bind(invite.role.slug())
     .bind(invite.unit_code)
     .bind(invite.name)
     .bind(invite.class_name)
     .bind(to_ms(now))
     .bind(to_ms(invite.expires))
+    .bind(invite.issued_by)
     .execute(conn)
     .await?;
     Ok(())
@@ -89,10 +128,11 @@ pub async fn create_invite(
 
 pub async fn invite(conn: &mut AnyConnection, code: &str) -> sqlx::Result<Option<Invite>> {
     sqlx::query_as(
-        "SELECT code, role, unit_code, name, class_name, expires_at, used_at
+        "SELECT code, role, unit_code, name, class_name, expires_at, used_at, issued_by,
+                revoked_at
          FROM invites WHERE code = $1",
     )
-    .bind(code)
+    .bind(hash_code(code))
     .fetch_optional(conn)
     .await
 }
@@ -105,9 +145,10 @@ pub async fn use_invite(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE invites SET used_at = $2, used_by = $3 WHERE code = $1 AND used_at IS NULL",
+        "UPDATE invites SET used_at = $2, used_by = $3
+         WHERE code = $1 AND used_at IS NULL AND revoked_at IS NULL",
     )
-    .bind(code)
+    .bind(hash_code(code))
     .bind(to_ms(now))
     .bind(user_id)
     .execute(conn)
@@ -275,4 +316,21 @@ pub async fn holders_in_class(
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// Revokes an invite nobody has used yet; false when there is no such unused invite.
+pub async fn revoke_invite(
+    conn: &mut AnyConnection,
+    code: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invites SET revoked_at = $2
+         WHERE code = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(hash_code(code))
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

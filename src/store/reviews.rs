@@ -403,3 +403,39 @@ pub async fn change_score(
     }
     Ok(())
 }
+
+/// Every approval given on a request, any round: (user, step). The duty rules read these.
+pub async fn approvals(conn: &mut AnyConnection, request_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT DISTINCT user_id, step FROM review_events
+         WHERE request_id = $1 AND action = 'approve' AND step IS NOT NULL",
+    )
+    .bind(request_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Hands the open requests of a revoked filer in one school to someone who still holds a
+/// filing role there; returns the ids moved.
+pub async fn pass_filings(
+    conn: &mut AnyConnection,
+    from_user: i64,
+    school_code: &str,
+    to: (i64, i64, &str),
+) -> sqlx::Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE review_requests SET filer_user_id = $3, filer_chat_id = $4, filer_name = $5,
+                version = version + 1
+         WHERE filer_user_id = $1 AND school_code = $2
+           AND state IN ('pending', 'returned', 'recording', 'confirming')
+         RETURNING id",
+    )
+    .bind(from_user)
+    .bind(school_code)
+    .bind(to.0)
+    .bind(to.1)
+    .bind(to.2)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

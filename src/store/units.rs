@@ -70,3 +70,12 @@ pub async fn upsert(conn: &mut AnyConnection, u: &Unit) -> sqlx::Result<()> {
     .await?;
     Ok(())
 }
+
+/// The city at the root of the tree ("" before units are imported).
+pub async fn city_code(conn: &mut AnyConnection) -> sqlx::Result<String> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT code FROM units WHERE kind = 'city' ORDER BY code LIMIT 1")
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(c,)| c).unwrap_or_default())
+}

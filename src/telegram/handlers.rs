@@ -2,18 +2,19 @@
 //! state are checked in `app`, inside the use case's transaction.
 
 use super::intake::Intake;
+use crate::app::callback::{Callback, List};
+use crate::app::limits::Admit;
 use crate::app::publish::Preview;
 use crate::app::review::Press;
 use crate::app::{Actor, App};
 use crate::delivery::TgBot;
-use crate::domain::Role;
 use crate::domain::deadline::display;
 use serde_json::json;
 use std::sync::Arc;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::{
-    InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, ParseMode,
+    InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId, ParseMode,
 };
 
 type HandlerResult = anyhow::Result<()>;
@@ -85,6 +86,15 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     };
     let user_id = user.id.0 as i64;
     let chat = msg.chat.id;
+    let start_code = msg
+        .text()
+        .and_then(command)
+        .is_some_and(|(name, args)| name == "start" && !args.is_empty());
+    match app.admit(user_id, start_code).await? {
+        Admit::Yes => {}
+        Admit::Notice => return reply(app, chat, app.render.text("too_many_updates")?).await,
+        Admit::Drop => return Ok(()),
+    }
     let result = handle_message(app, user_id, chat, msg.text()).await;
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
@@ -132,9 +142,9 @@ async fn handle_message(
         "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,
         "review" => app.review_command(user_id, chat.0).await,
-        "pending" => app.pending_command(user_id, chat.0).await,
+        "pending" => app.pending_command(user_id, chat.0, 0).await,
         "status" => app.status_command(user_id, chat.0).await,
-        "myrequests" => app.my_requests_command(user_id, chat.0).await,
+        "myrequests" => app.my_requests_command(user_id, chat.0, 0).await,
         "request" => app.request_command(user_id, chat.0, args).await,
         _ => {
             let text = if app.is_bound(user_id).await? {
@@ -148,17 +158,8 @@ async fn handle_message(
 }
 
 async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult {
-    if app
-        .bindings_with_role(user_id, Role::CityAdmin)
-        .await?
-        .is_empty()
-    {
-        let text = if app.is_bound(user_id).await? {
-            "not_allowed"
-        } else {
-            "not_bound"
-        };
-        return reply(app, chat, app.render.text(text)?).await;
+    if let Err(denied) = app.may_publish(user_id).await? {
+        return reply(app, chat, app.render.text(denied.template())?).await;
     }
     match app.preview_publication().await? {
         Preview::NoSeason => {
@@ -193,9 +194,12 @@ async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult 
             let keyboard = InlineKeyboardMarkup::new([[
                 InlineKeyboardButton::callback(
                     app.render.text("button_confirm_publish")?,
-                    format!("pub:ok:{}", season.id),
+                    Callback::Publish { season: season.id }.encode(),
                 ),
-                InlineKeyboardButton::callback(app.render.text("button_cancel")?, "pub:no"),
+                InlineKeyboardButton::callback(
+                    app.render.text("button_cancel")?,
+                    Callback::PublishCancel.encode(),
+                ),
             ]]);
             app.reply(chat.0, text, Some(serde_json::to_string(&keyboard)?))
                 .await
@@ -205,15 +209,23 @@ async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult 
 
 async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
     let user_id = q.from.id.0 as i64;
+    if app.admit(user_id, false).await? != Admit::Yes {
+        bot.answer_callback_query(q.id).await?;
+        return Ok(());
+    }
     let data = q.data.clone().unwrap_or_default();
-    // The card must sit in the presser's own private chat: a forwarded card or a group is refused.
-    let message = match &q.message {
-        Some(MaybeInaccessibleMessage::Regular(m)) if m.chat.id.0 == user_id => Some(m.clone()),
-        _ => None,
-    };
-    let outcome = match message {
-        Some(m) => handle_callback(&bot, app, user_id, &m, &data).await,
-        None => Ok(Press::Refused),
+    // The card must sit in the presser's own private chat: a forwarded card or a group is
+    // refused. A card too old for Telegram to show us (inaccessible) still names its chat, and
+    // is judged by the presser's rights like any other press.
+    let card = match &q.message {
+        Some(MaybeInaccessibleMessage::Regular(m)) => Some((m.chat.id, m.id)),
+        Some(MaybeInaccessibleMessage::Inaccessible(m)) => Some((m.chat.id, m.message_id)),
+        None => None,
+    }
+    .filter(|(chat, _)| chat.0 == user_id);
+    let outcome = match (card, Callback::parse(&data)) {
+        (Some(card), Some(cb)) => handle_callback(&bot, app, user_id, card, cb).await,
+        _ => Ok(Press::Refused),
     };
     let press = match outcome {
         Ok(press) => press,
@@ -226,24 +238,27 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
             return Ok(());
         }
     };
-    match press {
-        Press::Accepted => {
-            bot.answer_callback_query(q.id).await?;
-        }
-        Press::Stale => {
-            bot.answer_callback_query(q.id)
-                .text(app.render.text("callback_stale")?)
-                .show_alert(true)
-                .await?;
-        }
+    let alert = match press {
+        Press::Accepted => None,
+        Press::Stale => Some(app.render.text("callback_stale")?),
         Press::Refused => {
             app.record_refused_press(user_id, &data).await?;
-            bot.answer_callback_query(q.id)
-                .text(app.render.text("callback_refused")?)
-                .show_alert(true)
-                .await?;
+            Some(app.render.text("callback_refused")?)
         }
-    }
+        Press::Denied(denied) => {
+            app.record_refused_press(user_id, &data).await?;
+            Some(app.render.text(denied.template())?)
+        }
+    };
+    match alert {
+        None => bot.answer_callback_query(q.id).await?,
+        Some(text) => {
+            bot.answer_callback_query(q.id)
+                .text(text)
+                .show_alert(true)
+                .await?
+        }
+    };
     Ok(())
 }
 
@@ -251,80 +266,69 @@ async fn handle_callback(
     bot: &TgBot,
     app: &App,
     user_id: i64,
-    message: &Message,
-    data: &str,
+    (chat, message): (ChatId, MessageId),
+    cb: Callback,
 ) -> anyhow::Result<Press> {
-    let parts: Vec<&str> = data.split(':').collect();
-    let chat = message.chat.id.0;
-    match parts.as_slice() {
-        ["d", step, action] => app.dialogue_button(user_id, chat, step, action).await,
-        ["rv", id, stage, action] => match id.parse::<i64>() {
-            Ok(id) => app.review_button(user_id, chat, id, stage, action).await,
-            Err(_) => Ok(Press::Refused),
-        },
-        _ => publish_callback(bot, app, user_id, message, &parts)
+    match cb {
+        Callback::Dialogue { step, action } => {
+            app.dialogue_button(user_id, chat.0, &step, &action).await
+        }
+        Callback::Review { id, stage, action } => {
+            app.review_button(user_id, chat.0, id, &stage, &action)
+                .await
+        }
+        Callback::Page { list, page } => {
+            match list {
+                List::Pending => app.pending_command(user_id, chat.0, page).await?,
+                List::Mine => app.my_requests_command(user_id, chat.0, page).await?,
+            }
+            Ok(Press::Accepted)
+        }
+        Callback::FullText { id } => app.full_opinions(user_id, chat.0, id).await,
+        Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await
             .map(|ok| if ok { Press::Accepted } else { Press::Refused }),
+        Callback::PublishCancel => {
+            if let Err(denied) = app.may_publish(user_id).await? {
+                return Ok(Press::Denied(denied));
+            }
+            bot.edit_message_text(chat, message, app.render.text("publish_cancelled")?)
+                .await?;
+            Ok(Press::Accepted)
+        }
     }
 }
 
-/// The publication confirm card's buttons; true when accepted.
-async fn publish_callback(
+/// The publication confirm card's ✅; true when accepted.
+async fn publish_confirmed(
     bot: &TgBot,
     app: &App,
     user_id: i64,
-    message: &Message,
-    parts: &[&str],
+    chat: ChatId,
+    message: MessageId,
+    season_id: i64,
 ) -> anyhow::Result<bool> {
-    match parts {
-        ["pub", "ok", season_id] => {
-            if app
-                .bindings_with_role(user_id, Role::CityAdmin)
-                .await?
-                .is_empty()
-            {
-                return Ok(false);
-            }
-            let Ok(season_id) = season_id.parse::<i64>() else {
-                return Ok(false);
-            };
-            let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
-                app.preview_publication().await?
-            else {
-                return Ok(false);
-            };
-            if season.id != season_id {
-                return Ok(false);
-            }
-            let outcome = app.publish(Actor::Telegram(user_id), None).await?;
-            let text = app.render.render(
-                "publish_confirmed",
-                &json!({
-                    "published_at": display(outcome.published_at, outcome.tz),
-                    "first_time": outcome.first_time,
-                }),
-            )?;
-            bot.edit_message_text(message.chat.id, message.id, text)
-                .parse_mode(ParseMode::Html)
-                .await?;
-            Ok(true)
-        }
-        ["pub", "no"] => {
-            if app
-                .bindings_with_role(user_id, Role::CityAdmin)
-                .await?
-                .is_empty()
-            {
-                return Ok(false);
-            }
-            bot.edit_message_text(
-                message.chat.id,
-                message.id,
-                app.render.text("publish_cancelled")?,
-            )
-            .await?;
-            Ok(true)
-        }
-        _ => Ok(false),
+    if app.may_publish(user_id).await?.is_err() {
+        return Ok(false);
     }
+    let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
+        app.preview_publication().await?
+    else {
+        return Ok(false);
+    };
+    if season.id != season_id {
+        return Ok(false);
+    }
+    let outcome = app.publish(Actor::Telegram(user_id), None).await?;
+    let text = app.render.render(
+        "publish_confirmed",
+        &json!({
+            "published_at": display(outcome.published_at, outcome.tz),
+            "first_time": outcome.first_time,
+        }),
+    )?;
+    bot.edit_message_text(chat, message, text)
+        .parse_mode(ParseMode::Html)
+        .await?;
+    Ok(true)
 }

@@ -45,7 +45,12 @@ pub fn build_bot(app: &App, token: &str, api_url: Option<reqwest::Url>) -> TgBot
         bot = bot.set_api_url(url);
     }
     // Telegram's own limits; the delivery worker's pacer feeds requests below them, evenly.
-    let limits = Limits::default();
+    // Telegram allows one message a second to a private chat; Throttle's default of 20 a minute
+    // per chat is the rule for groups, and the bot answers private chats only.
+    let limits = Limits {
+        messages_per_min_chat: 60,
+        ..Limits::default()
+    };
     let settings = Settings::default()
         .limits(limits)
         .on_queue_full(|pending| async move {

@@ -5,7 +5,12 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_is_taken_a_few_at_a_time_and_everyone_is_answered() {
-    let h = Harness::start_with(|c| c.telegram.updates_in_flight = 3).await;
+    let h = Harness::start_with(|c| {
+        c.telegram.updates_in_flight = 3;
+        // Strangers are answered once a minute by default; this crowd is about intake.
+        c.limits.unbound_replies_per_minute = 10;
+    })
+    .await;
     // Forty strangers write within the same moment, two messages each.
     let crowd: Vec<_> = (0..40).map(|i| h.fake.user(70_000 + i, "路人")).collect();
     for user in &crowd {

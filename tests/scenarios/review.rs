@@ -176,7 +176,13 @@ async fn a_corrected_score_travels_every_level_and_back_to_the_school() {
         card.contains(reason),
         "the reason shows exactly as typed:\n{card}"
     );
-    assert!(card.contains(&c.pupil.id_card) && card.contains(&c.pupil.exam_no));
+    // 身份证号 and 学籍号 are masked in chat: the county and the last four digits only.
+    let masked = exam_review_bot::domain::ids::mask(&c.pupil.id_card);
+    assert!(
+        card.contains(&masked) && card.contains(&c.pupil.exam_no),
+        "{card}"
+    );
+    assert!(!card.contains(&c.pupil.id_card) && !card.contains(&c.pupil.student_no));
     c.teacher.press("✅ 同意");
     h.expect(&c.contact, "班主任 班主任 王老师 已同意").await;
     h.expect(&c.principal, "待您审核").await;

@@ -4,8 +4,10 @@
 //! the card was sent for (a guarded update on its version).
 
 use super::filing::WHY;
-use super::{App, Ctx, Press, button, holds_step, keyboard, stage_key};
+use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
+use crate::app::callback::Callback;
+use crate::app::policy::{Action, Denied};
 use crate::domain::review::State;
 use crate::store::audit;
 use crate::store::people::{self, Binding};
@@ -38,13 +40,9 @@ impl App {
                 let Some(step) = parse_step_stage(s) else {
                     return Ok(Press::Refused);
                 };
-                let route = self.route();
-                let Some(me) = bound
-                    .iter()
-                    .find(|b| holds_step(&route, &ctx, step, b))
-                    .cloned()
-                else {
-                    return Ok(Press::Refused);
+                let me = match self.allowed(user_id, &bound, Action::Decide { step }, &ctx) {
+                    Ok(me) => me,
+                    Err(d) => return Ok(refusal(d)),
                 };
                 if ctx.state() != State::Pending || stage_key(&ctx.req) != s {
                     return Ok(Press::Stale);
@@ -60,9 +58,8 @@ impl App {
                 }
             }
             (s, "k" | "c") if s.starts_with("rec") => {
-                let members = self.group_members(&mut tx).await?;
-                if !members.iter().any(|m| m.telegram_user_id == user_id) {
-                    return Ok(Press::Refused);
+                if let Err(d) = self.allowed(user_id, &bound, Action::Record, &ctx) {
+                    return Ok(refusal(d));
                 }
                 if ctx.state() != State::Recording || stage_key(&ctx.req) != s {
                     return Ok(Press::Stale);
@@ -71,13 +68,10 @@ impl App {
                     .await?
             }
             (s, "y" | "n") if s.starts_with("cf") => {
-                let members = self.group_members(&mut tx).await?;
-                let Some(me) = members.into_iter().find(|m| m.telegram_user_id == user_id) else {
-                    return Ok(Press::Refused);
+                let me = match self.allowed(user_id, &bound, Action::Sign, &ctx) {
+                    Ok(me) => me,
+                    Err(d) => return Ok(refusal(d)),
                 };
-                if ctx.req.recorded_by == Some(user_id) {
-                    return Ok(Press::Refused);
-                }
                 if ctx.state() != State::Confirming || stage_key(&ctx.req) != s {
                     return Ok(Press::Stale);
                 }
@@ -129,8 +123,13 @@ impl App {
             "approve",
         )
         .await?;
-        let holders = self.step_holders(conn, ctx, step).await?.len();
-        if !route.steps[step].rule.satisfied(votes.len(), holders) {
+        // A vote counts while its caster still holds the step: a revoked person's is void.
+        let holders = self.step_holders(conn, ctx, step).await?;
+        let votes: Vec<i64> = votes
+            .into_iter()
+            .filter(|v| holders.iter().any(|h| h.telegram_user_id == *v))
+            .collect();
+        if !route.steps[step].rule.satisfied(votes.len(), holders.len()) {
             self.tell(
                 conn,
                 me.chat_id,
@@ -197,18 +196,16 @@ impl App {
                 .await;
         }
         let bound = people::of_user(conn, user_id).await?;
-        let route = self.route();
-        let me = if action == "n" {
-            let members = self.group_members(conn).await?;
-            members.into_iter().find(|m| m.telegram_user_id == user_id)
+        let wanted = if action == "n" {
+            Action::Sign
         } else {
-            bound
-                .iter()
-                .find(|b| holds_step(&route, &ctx, ctx.req.step as usize, b))
-                .cloned()
+            Action::Decide {
+                step: ctx.req.step as usize,
+            }
         };
-        let Some(me) = me else {
-            return self.tell(conn, chat_id, "not_allowed", &json!({})).await;
+        let me = match self.allowed(user_id, &bound, wanted, &ctx) {
+            Ok(me) => me,
+            Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
         let (to, step, round, event_action) = match action {
             "r" => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
@@ -252,11 +249,21 @@ impl App {
                 let markup = keyboard(vec![vec![
                     button(
                         self.render.text("button_amend")?,
-                        format!("rv:{id}:ret{}:am", ctx.req.round),
+                        Callback::Review {
+                            id,
+                            stage: format!("ret{}", ctx.req.round),
+                            action: "am".into(),
+                        }
+                        .encode(),
                     ),
                     button(
                         self.render.text("button_withdraw")?,
-                        format!("rv:{id}:wd:w"),
+                        Callback::Review {
+                            id,
+                            stage: "wd".into(),
+                            action: "w".into(),
+                        }
+                        .encode(),
                     ),
                 ]]);
                 self.tell_with(
@@ -289,8 +296,9 @@ impl App {
         ctx: &Ctx,
     ) -> anyhow::Result<Press> {
         let now = self.clock.now();
-        if ctx.req.filer_user_id != user_id {
-            return Ok(Press::Refused);
+        let bound = people::of_user(conn, user_id).await?;
+        if let Err(d) = self.allowed(user_id, &bound, Action::Withdraw, ctx) {
+            return Ok(refusal(d));
         }
         if !ctx.state().withdrawable() {
             return Ok(Press::Stale);
@@ -358,6 +366,16 @@ impl App {
             .await?;
         self.drop_dialogues_about(conn, user_id, ctx.req.id).await?;
         Ok(Press::Accepted)
+    }
+}
+
+/// A refusal that only confirms what the card already showed is said plainly; one about a
+/// request the person could not see is the generic refusal.
+fn refusal(d: Denied) -> Press {
+    if d.hides_existence() {
+        Press::Refused
+    } else {
+        Press::Denied(d)
     }
 }
 

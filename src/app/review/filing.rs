@@ -3,8 +3,11 @@
 //! Each step's state is a row in `dialogues`; every prompt has a way back and a cancel.
 
 use super::{App, Ctx, Press, button, keyboard};
+use crate::app::callback::Callback;
+use crate::app::policy::{self, Action, FILERS, Subject};
 use crate::domain::Role;
 use crate::domain::deadline::display;
+use crate::domain::ids::mask;
 use crate::domain::review::{self, State, WindowClosed, filing_window};
 use crate::store::candidates;
 use crate::store::dialogues::{self, Dialogue};
@@ -19,9 +22,6 @@ const FILE: &str = "file";
 const AMEND: &str = "amend";
 pub(crate) const WHY: &str = "why";
 pub(crate) const RECORD: &str = "record";
-
-/// The roles that may file for a candidate of their school.
-const FILERS: [Role; 2] = [Role::SchoolContact, Role::HomeroomTeacher];
 
 /// The step before this one, or None when this is the first (then "back" cancels).
 fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
@@ -72,7 +72,11 @@ impl App {
             .map(|(label, action)| {
                 Ok(button(
                     self.render.text(label)?,
-                    format!("d:{step}:{action}"),
+                    Callback::Dialogue {
+                        step: step.into(),
+                        action: action.into(),
+                    }
+                    .encode(),
                 ))
             })
             .collect::<anyhow::Result<_>>()?;
@@ -119,8 +123,8 @@ impl App {
                 let school = units::get(conn, &cand.school_code).await?;
                 let v = json!({
                     "name": cand.name, "gender": cand.gender, "class_name": cand.class_name,
-                    "school": school.map(|s| s.name), "id_card": cand.id_card,
-                    "student_no": cand.student_no, "reg_no": cand.reg_no, "exam_no": cand.exam_no,
+                    "school": school.map(|s| s.name), "id_card": mask(&cand.id_card),
+                    "student_no": mask(&cand.student_no), "reg_no": cand.reg_no, "exam_no": cand.exam_no,
                     "score": cand.score().to_string(), "contact": data["contact"],
                     "sitting": cand.sitting(), "reason": data["reason"],
                 });
@@ -244,6 +248,12 @@ impl App {
                     "review_no_candidate",
                     json!({"exam_no": text.trim()}),
                 )),
+                Found::Taken(req) => {
+                    dialogues::clear(conn, user_id).await?;
+                    self.tell(conn, chat_id, "review_exists_short", &json!({"id": req}))
+                        .await?;
+                    return Ok(());
+                }
                 Found::Open(req) => {
                     dialogues::clear(conn, user_id).await?;
                     let ctx = self.load_ctx(conn, req).await?;
@@ -385,15 +395,22 @@ impl App {
             return Ok(Found::Nothing);
         };
         let bound: Vec<Binding> = people::of_user(conn, user_id).await?;
-        // Someone else's candidate looks exactly like an unknown number: nothing leaks.
-        if !bound
-            .iter()
-            .any(|b| FILERS.contains(&b.role) && b.unit_code == cand.school_code)
-        {
+        // Someone else's candidate (another school, another class) looks exactly like an unknown
+        // number: nothing leaks.
+        if self.may_file(conn, user_id, &bound, &cand).await?.is_err() {
             return Ok(Found::Nothing);
         }
         if let Some(open) = reviews::open_of_candidate(conn, cand.id).await? {
-            return Ok(Found::Open(open.id));
+            // The open request's card only to those who may see it.
+            let ctx = self.load_ctx(conn, open.id).await?;
+            let visible = ctx
+                .as_ref()
+                .is_some_and(|c| self.allowed(user_id, &bound, Action::See, c).is_ok());
+            return Ok(if visible {
+                Found::Open(open.id)
+            } else {
+                Found::Taken(open.id)
+            });
         }
         Ok(Found::Candidate(cand.id))
     }
@@ -415,12 +432,10 @@ impl App {
         let cand = candidates::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0))
             .await?
             .ok_or_else(|| anyhow::anyhow!("candidate vanished"))?;
-        let filer = people::of_user(conn, user_id)
-            .await?
-            .into_iter()
-            .find(|b| FILERS.contains(&b.role) && b.unit_code == cand.school_code);
-        let Some(filer) = filer else {
-            return self.tell(conn, chat_id, "not_allowed", &json!({})).await;
+        let bound = people::of_user(conn, user_id).await?;
+        let filer = match self.may_file(conn, user_id, &bound, &cand).await? {
+            Ok(filer) => filer,
+            Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
         let school = units::get(conn, &cand.school_code)
             .await?
@@ -527,8 +542,9 @@ impl App {
         chat_id: i64,
         ctx: &Ctx,
     ) -> anyhow::Result<Press> {
-        if ctx.req.filer_user_id != user_id {
-            return Ok(Press::Refused);
+        let bound = people::of_user(conn, user_id).await?;
+        if let Err(d) = self.allowed(user_id, &bound, Action::Withdraw, ctx) {
+            return Ok(Press::Denied(d));
         }
         if ctx.state() != State::Returned {
             return Ok(Press::Stale);
@@ -607,6 +623,42 @@ impl App {
 
 enum Found {
     Candidate(i64),
+    /// An open request this person may see.
     Open(i64),
+    /// An open request filed by someone this person may not look over.
+    Taken(i64),
     Nothing,
+}
+
+impl App {
+    /// Whether this person may file for the candidate (the permission model, on the candidate's
+    /// school, district and class).
+    async fn may_file(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        bound: &[Binding],
+        cand: &candidates::Candidate,
+    ) -> anyhow::Result<Result<Binding, policy::Denied>> {
+        let school = units::get(conn, &cand.school_code).await?;
+        let district = school
+            .as_ref()
+            .filter(|s| !s.city_direct)
+            .and_then(|s| s.parent_code.clone());
+        let city = units::city_code(conn).await?;
+        let subject = Subject {
+            city: &city,
+            school: &cand.school_code,
+            district: district.as_deref(),
+            class: &cand.class_name,
+            ..Subject::default()
+        };
+        Ok(policy::check(
+            &self.route(),
+            user_id,
+            bound,
+            Action::File,
+            &subject,
+        ))
+    }
 }

@@ -11,10 +11,14 @@ mod views;
 pub use views::PendingItem;
 
 use super::App;
+use super::callback::Callback;
+use super::policy::{self, Action, Denied, Subject};
 use crate::domain::deadline::display;
+use crate::domain::ids::mask;
 use crate::domain::review::State;
 use crate::domain::workflow::{Route, Scope};
-use crate::domain::{Role, Score, UnitKind};
+use crate::domain::{Score, UnitKind};
+use crate::render::cut_comment;
 use crate::store::candidates::{self, Candidate};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
@@ -34,6 +38,9 @@ pub enum Press {
     Refused,
     /// Someone else acted first, or the card is old.
     Stale,
+    /// The person may not do this here, for a reason they are told (a duty rule, another
+    /// class): an alert saying why, audited.
+    Denied(Denied),
 }
 
 /// Everything about a request that cards and views show.
@@ -43,11 +50,31 @@ pub(crate) struct Ctx {
     pub school: Unit,
     pub district: Option<Unit>,
     pub season: Season,
+    /// The city's unit code (whose bindings are city people).
+    pub city: String,
+    /// Every approval given on the request so far, any round: (user, step).
+    pub approvals: Vec<(i64, i64)>,
+    /// Who confirmed the current result (this round).
+    pub signers: Vec<i64>,
 }
 
 impl Ctx {
     pub fn state(&self) -> State {
         self.req.state()
+    }
+
+    /// The request as the permission model sees it.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            city: &self.city,
+            school: &self.school.code,
+            district: self.district.as_ref().map(|d| d.code.as_str()),
+            class: &self.cand.class_name,
+            filer: Some(self.req.filer_user_id),
+            recorded_by: self.req.recorded_by,
+            approvals: &self.approvals,
+            signers: &self.signers,
+        }
     }
 }
 
@@ -59,6 +86,10 @@ pub(crate) fn stage_key(req: &Request) -> String {
         _ => format!("s{}r{}", req.step, req.round),
     }
 }
+
+/// Opinions a card shows (the latest), and characters of each comment on it.
+const CARD_OPINIONS: usize = 8;
+const CARD_COMMENT: usize = 80;
 
 pub(crate) fn button(label: String, data: String) -> Value {
     json!({"text": label, "callback_data": data})
@@ -119,12 +150,18 @@ impl App {
             _ => None,
         };
         let season = seasons::current(conn).await?.context("current season")?;
+        let city = units::city_code(conn).await?;
+        let approvals = reviews::approvals(conn, id).await?;
+        let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
         Ok(Some(Ctx {
             req,
             cand,
             school,
             district,
             season,
+            city,
+            approvals,
+            signers,
         }))
     }
 
@@ -139,7 +176,7 @@ impl App {
         let Some(s) = route.steps.get(step) else {
             return Ok(Vec::new());
         };
-        Ok(match s.unit {
+        let found = match s.unit {
             Scope::Class => {
                 people::holders_in_class(conn, s.role, &ctx.school.code, &ctx.cand.class_name)
                     .await?
@@ -150,7 +187,20 @@ impl App {
                 None => Vec::new(),
             },
             Scope::City => people::all_holders(conn, s.role).await?,
-        })
+        };
+        // The duty rules keep the filer and whoever approved another level off the step.
+        Ok(found
+            .into_iter()
+            .filter(|b| {
+                self.allowed(
+                    b.telegram_user_id,
+                    std::slice::from_ref(b),
+                    Action::Decide { step },
+                    ctx,
+                )
+                .is_ok()
+            })
+            .collect())
     }
 
     /// The city review group: review group members and discipline inspectors of the city, one
@@ -160,7 +210,7 @@ impl App {
         conn: &mut AnyConnection,
     ) -> anyhow::Result<Vec<Binding>> {
         let mut members = Vec::new();
-        for role in [Role::CityReviewer, Role::Inspector] {
+        for role in policy::GROUP {
             for b in people::all_holders(conn, role).await? {
                 let in_city = units::get(conn, &b.unit_code)
                     .await?
@@ -186,9 +236,13 @@ impl App {
         let route = self.route();
         let tz = ctx.season.tz;
         let events = reviews::events(conn, ctx.req.id).await?;
-        let opinions: Vec<Value> = events
+        let all: Vec<&reviews::Event> = events.iter().filter(|e| e.action != "file").collect();
+        // A card shows the latest opinions, each cut short, so that it always fits in one
+        // message (its buttons must never be lost); the whole text is one tap away.
+        let earlier = all.len().saturating_sub(CARD_OPINIONS);
+        let cut = earlier > 0 || all.iter().any(|e| e.comment.chars().count() > CARD_COMMENT);
+        let opinions: Vec<Value> = all[earlier..]
             .iter()
-            .filter(|e| !matches!(e.action.as_str(), "file"))
             .map(|e| {
                 let level = match e.step {
                     Some(s) if (s as usize) < route.steps.len() => {
@@ -203,7 +257,7 @@ impl App {
                     "level": level,
                     "actor": e.actor_name,
                     "action": e.action,
-                    "comment": e.comment,
+                    "comment": cut_comment(&e.comment, CARD_COMMENT),
                     "at": display(from_ms(e.at), tz),
                 })
             })
@@ -220,8 +274,8 @@ impl App {
             "school": ctx.school.name,
             "district": ctx.district.as_ref().map(|d| d.name.clone()),
             "city_direct": ctx.school.city_direct,
-            "id_card": c.id_card,
-            "student_no": c.student_no,
+            "id_card": mask(&c.id_card),
+            "student_no": mask(&c.student_no),
             "reg_no": c.reg_no,
             "exam_no": c.exam_no,
             "score": Score::from_tenths(ctx.req.original_score as u32).to_string(),
@@ -233,6 +287,8 @@ impl App {
             "filer": ctx.req.filer_name,
             "filed_at": display(from_ms(ctx.req.created_at), tz),
             "opinions": opinions,
+            "earlier": earlier,
+            "cut": cut,
             "result": self.result_data(ctx),
         }))
     }
@@ -283,7 +339,8 @@ impl App {
         buttons: &[(&str, &str)],
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let card = self.render_card(conn, ctx).await?;
+        let card_data = self.card_data(conn, ctx).await?;
+        let card = self.render.render("review_card", &card_data)?;
         let heading = self.render.render(
             heading,
             &json!({"id": ctx.req.id, "level": self.level_name(ctx)}),
@@ -292,13 +349,21 @@ impl App {
         let row: Vec<Value> = buttons
             .iter()
             .map(|(label, action)| {
-                Ok(button(
-                    self.render.text(label)?,
-                    format!("rv:{}:{stage}:{action}", ctx.req.id),
-                ))
+                let data = Callback::Review {
+                    id: ctx.req.id,
+                    stage: stage.into(),
+                    action: (*action).into(),
+                }
+                .encode();
+                Ok(button(self.render.text(label)?, data))
             })
             .collect::<anyhow::Result<_>>()?;
-        let markup = keyboard(vec![row]);
+        let mut rows = vec![row];
+        if card_data["cut"] == true {
+            let data = Callback::FullText { id: ctx.req.id }.encode();
+            rows.push(vec![button(self.render.text("button_full_text")?, data)]);
+        }
+        let markup = keyboard(rows);
         for p in people {
             let msg = Outgoing {
                 chat_id: p.chat_id,
@@ -390,7 +455,7 @@ impl App {
                 .await
             }
             State::Recording => {
-                let members = self.group_members(conn).await?;
+                let members = self.eligible_members(conn, ctx).await?;
                 self.send_cards(
                     conn,
                     ctx,
@@ -442,21 +507,56 @@ impl App {
     }
 }
 
-/// Whether a binding acts at an approval step of this request.
-pub(crate) fn holds_step(route: &Route, ctx: &Ctx, step: usize, b: &Binding) -> bool {
-    let Some(s) = route.steps.get(step) else {
-        return false;
-    };
-    if b.role != s.role {
-        return false;
+impl App {
+    /// The permission model's answer for this person on this request (see `policy`).
+    pub(crate) fn allowed(
+        &self,
+        user_id: i64,
+        bound: &[Binding],
+        action: Action,
+        ctx: &Ctx,
+    ) -> Result<Binding, Denied> {
+        policy::check(&self.route(), user_id, bound, action, &ctx.subject())
     }
-    match s.unit {
-        Scope::Class => {
-            b.unit_code == ctx.school.code
-                && b.class_name.as_deref() == Some(ctx.cand.class_name.as_str())
-        }
-        Scope::School => b.unit_code == ctx.school.code,
-        Scope::District => ctx.district.as_ref().is_some_and(|d| d.code == b.unit_code),
-        Scope::City => true,
+
+    /// The group members who may record or sign this request's result: the group, less anyone
+    /// a duty rule keeps out (the filer, whoever approved a level of it).
+    pub(crate) async fn eligible_members(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let members = self.group_members(conn).await?;
+        Ok(members
+            .into_iter()
+            .filter(|m| {
+                self.allowed(
+                    m.telegram_user_id,
+                    std::slice::from_ref(m),
+                    Action::Record,
+                    ctx,
+                )
+                .is_ok()
+            })
+            .collect())
+    }
+}
+
+impl App {
+    /// The permission model's answer for one person, one action and one request, read from the
+    /// database as every path reads it (for the permission-matrix test and for tooling).
+    pub async fn permission(
+        &self,
+        user_id: i64,
+        action: Action,
+        request_id: i64,
+    ) -> anyhow::Result<Result<(), Denied>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        let ctx = self
+            .load_ctx(&mut conn, request_id)
+            .await?
+            .with_context(|| format!("request {request_id}"))?;
+        Ok(self.allowed(user_id, &bound, action, &ctx).map(|_| ()))
     }
 }

@@ -6,6 +6,7 @@
 
 use super::filing::RECORD;
 use super::{App, Ctx, Press, stage_key};
+use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
@@ -131,14 +132,12 @@ impl App {
             return Ok(());
         };
         let id = ctx.req.id;
-        let members = self.group_members(conn).await?;
-        let Some(me) = members
-            .iter()
-            .find(|m| m.telegram_user_id == user_id)
-            .cloned()
-        else {
-            return self.tell(conn, chat_id, "not_allowed", &json!({})).await;
+        let bound = people::of_user(conn, user_id).await?;
+        let me = match self.allowed(user_id, &bound, Action::Record, &ctx) {
+            Ok(me) => me,
+            Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
+        let members = self.eligible_members(conn, &ctx).await?;
         let stage = data["stage"].as_str().unwrap_or_default();
         if ctx.state() != State::Recording || stage_key(&ctx.req) != stage {
             return self
@@ -235,8 +234,13 @@ impl App {
         if !reviews::add_event(conn, &event, now).await? {
             return Ok(Press::Stale);
         }
-        let confirmed = reviews::votes(conn, ctx.req.id, ctx.req.round, None, "confirm").await?;
-        let members = self.group_members(conn).await?;
+        let members = self.eligible_members(conn, ctx).await?;
+        // A signature counts while its signer is still in the group: a revoked one's is void.
+        let confirmed: Vec<i64> = reviews::votes(conn, ctx.req.id, ctx.req.round, None, "confirm")
+            .await?
+            .into_iter()
+            .filter(|u| members.iter().any(|m| m.telegram_user_id == *u))
+            .collect();
         let all_others = members
             .iter()
             .filter(|m| Some(m.telegram_user_id) != ctx.req.recorded_by)

@@ -1,11 +1,14 @@
 //! What waits for me (/pending), what I filed (/myrequests), and one request with its history
 //! (/request N) — each showing only what the person's roles and units allow.
 
-use super::{App, Ctx, button, holds_step, keyboard};
-use crate::domain::Role;
+use super::{App, button, keyboard};
+use crate::app::callback::{Callback, List};
+use crate::app::policy::{self, Action};
 use crate::domain::deadline::display;
 use crate::domain::review::State;
-use crate::store::people::{self, Binding};
+use crate::render::{limits, split_html};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people;
 use crate::store::reviews;
 use crate::store::{from_ms, seasons};
 use chrono::{DateTime, Utc};
@@ -47,12 +50,7 @@ impl App {
         if bound.is_empty() {
             return Ok(Vec::new());
         }
-        let route = self.route();
-        let in_group = self
-            .group_members(conn)
-            .await?
-            .iter()
-            .any(|m| m.telegram_user_id == user_id);
+        let in_group = bound.iter().any(|b| policy::GROUP.contains(&b.role));
         let mut items = Vec::new();
         for state in [State::Pending, State::Recording, State::Confirming] {
             if state != State::Pending && !in_group {
@@ -62,18 +60,14 @@ impl App {
                 let Some(ctx) = self.load_ctx(conn, req.id).await? else {
                     continue;
                 };
-                let mine = match state {
-                    State::Pending => bound
-                        .iter()
-                        .any(|b| holds_step(&route, &ctx, req.step as usize, b)),
-                    State::Recording => true,
-                    _ => {
-                        req.recorded_by != Some(user_id)
-                            && !reviews::votes(conn, req.id, req.round, None, "confirm")
-                                .await?
-                                .contains(&user_id)
-                    }
+                let action = match state {
+                    State::Pending => Action::Decide {
+                        step: req.step as usize,
+                    },
+                    State::Recording => Action::Record,
+                    _ => Action::Sign,
                 };
+                let mine = self.allowed(user_id, &bound, action, &ctx).is_ok();
                 if mine {
                     items.push((
                         req.created_at,
@@ -92,105 +86,166 @@ impl App {
         Ok(items.into_iter().map(|(_, i)| i).collect())
     }
 
-    /// `/pending`.
-    pub async fn pending_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if people::of_user(&mut tx, user_id).await?.is_empty() {
-            self.tell(&mut tx, chat_id, "not_bound", &json!({})).await?;
-        } else {
-            let items = self.pending_for(&mut tx, user_id).await?;
-            let season = seasons::current(&mut tx).await?;
-            let deadline = season
-                .as_ref()
-                .and_then(|s| s.review_deadline.map(|d| (d, s.tz)));
-            let left = deadline.and_then(|(d, _)| time_left(self.clock.now(), d));
-            let data = json!({
-                "items": items,
-                "count": items.len(),
-                "deadline": deadline.map(|(d, tz)| display(d, tz)),
-                "left": left,
-            });
-            self.tell(&mut tx, chat_id, "review_pending", &data).await?;
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
+    /// `/pending`, one page. Read-only: it reads on a connection of its own, outside SQLite's
+    /// write gate, and takes a write transaction only to queue the reply.
+    pub async fn pending_command(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        page: usize,
+    ) -> anyhow::Result<()> {
+        let (body, markup) = {
+            let mut conn = self.db.pool.acquire().await?;
+            if people::of_user(&mut conn, user_id).await?.is_empty() {
+                (self.render.text("not_bound")?, None)
+            } else {
+                let items = self.pending_for(&mut conn, user_id).await?;
+                let season = seasons::current(&mut conn).await?;
+                let deadline = season
+                    .as_ref()
+                    .and_then(|s| s.review_deadline.map(|d| (d, s.tz)));
+                let left = deadline.and_then(|(d, _)| time_left(self.clock.now(), d));
+                let (shown, paging) = paged(&items, page);
+                let data = json!({
+                    "items": shown,
+                    "count": items.len(),
+                    "page": paging.page + 1,
+                    "pages": paging.pages,
+                    "deadline": deadline.map(|(d, tz)| display(d, tz)),
+                    "left": left,
+                });
+                let body = self.render.render("review_pending", &data)?;
+                (body, self.page_buttons(List::Pending, paging)?)
+            }
+        };
+        self.reply(chat_id, body, markup).await
     }
 
-    /// `/myrequests`.
-    pub async fn my_requests_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if people::of_user(&mut tx, user_id).await?.is_empty() {
-            self.tell(&mut tx, chat_id, "not_bound", &json!({})).await?;
-        } else {
-            let mut rows = Vec::new();
-            for req in reviews::of_filer(&mut tx, user_id).await? {
-                if let Some(ctx) = self.load_ctx(&mut tx, req.id).await? {
-                    rows.push(json!({"id": req.id, "name": ctx.cand.name, "state": req.state, "level": self.level_name(&ctx)}));
+    /// `/myrequests`, one page; read-only like /pending.
+    pub async fn my_requests_command(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        page: usize,
+    ) -> anyhow::Result<()> {
+        let (body, markup) = {
+            let mut conn = self.db.pool.acquire().await?;
+            if people::of_user(&mut conn, user_id).await?.is_empty() {
+                (self.render.text("not_bound")?, None)
+            } else {
+                let mine = reviews::of_filer(&mut conn, user_id).await?;
+                let (shown, paging) = paged(&mine, page);
+                let mut rows = Vec::new();
+                for req in shown {
+                    if let Some(ctx) = self.load_ctx(&mut conn, req.id).await? {
+                        rows.push(json!({"id": req.id, "name": ctx.cand.name, "state": req.state, "level": self.level_name(&ctx)}));
+                    }
                 }
+                let data = json!({"items": rows, "count": mine.len(),
+                                  "page": paging.page + 1, "pages": paging.pages});
+                let body = self.render.render("review_mine", &data)?;
+                (body, self.page_buttons(List::Mine, paging)?)
             }
-            self.tell(
-                &mut tx,
-                chat_id,
-                "review_mine",
-                &json!({"items": rows, "count": rows.len()}),
-            )
-            .await?;
+        };
+        self.reply(chat_id, body, markup).await
+    }
+
+    /// ◀️ ▶️ under a paged list; None when it fits on one page.
+    fn page_buttons(&self, list: List, p: Paging) -> anyhow::Result<Option<String>> {
+        if p.pages <= 1 {
+            return Ok(None);
         }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
+        let mut row = Vec::new();
+        if p.page > 0 {
+            let data = Callback::Page {
+                list,
+                page: p.page - 1,
+            }
+            .encode();
+            row.push(button(self.render.text("button_page_prev")?, data));
+        }
+        if p.page + 1 < p.pages {
+            let data = Callback::Page {
+                list,
+                page: p.page + 1,
+            }
+            .encode();
+            row.push(button(self.render.text("button_page_next")?, data));
+        }
+        Ok(Some(keyboard(vec![row])))
     }
 
     /// `/request N`: the card and its whole history, to those who may see it. Anyone else gets
-    /// the same answer as for a number that does not exist.
+    /// the same answer as for a number that does not exist. Read-only like /pending; a history
+    /// longer than one message comes in several.
     pub async fn request_command(
         &self,
         user_id: i64,
         chat_id: i64,
         arg: &str,
     ) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        let bound = people::of_user(&mut tx, user_id).await?;
-        let id = arg.trim().trim_start_matches('#').parse::<i64>().ok();
-        let ctx = match id {
-            Some(id) if !bound.is_empty() => self.load_ctx(&mut tx, id).await?,
-            _ => None,
-        };
-        match ctx {
-            _ if bound.is_empty() => self.tell(&mut tx, chat_id, "not_bound", &json!({})).await?,
-            Some(ctx) if may_see(&ctx, user_id, &bound) => {
-                let mut data = self.card_data(&mut tx, &ctx).await?;
-                data["card"] = json!(self.render.render("review_card", &data)?);
-                let history: Vec<_> = reviews::events(&mut tx, ctx.req.id)
-                    .await?
-                    .into_iter()
-                    .map(|e| {
-                        json!({"at": display(from_ms(e.at), ctx.season.tz), "actor": e.actor_name,
+        let (bodies, markup) = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            let id = arg.trim().trim_start_matches('#').parse::<i64>().ok();
+            let ctx = match id {
+                Some(id) if !bound.is_empty() => self.load_ctx(&mut conn, id).await?,
+                _ => None,
+            };
+            match ctx {
+                _ if bound.is_empty() => (vec![self.render.text("not_bound")?], None),
+                Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
+                    let mut data = self.card_data(&mut conn, &ctx).await?;
+                    data["card"] = json!(self.render.render("review_card", &data)?);
+                    let history: Vec<_> = reviews::events(&mut conn, ctx.req.id)
+                        .await?
+                        .into_iter()
+                        .map(|e| {
+                            json!({"at": display(from_ms(e.at), ctx.season.tz), "actor": e.actor_name,
                                     "role": e.actor_role, "action": e.action, "comment": e.comment})
-                    })
-                    .collect();
-                data["history"] = json!(history);
-                let markup = (ctx.req.filer_user_id == user_id && ctx.state().withdrawable())
+                        })
+                        .collect();
+                    data["history"] = json!(history);
+                    let markup = (self
+                        .allowed(user_id, &bound, Action::Withdraw, &ctx)
+                        .is_ok()
+                        && ctx.state().withdrawable())
                     .then(|| -> anyhow::Result<String> {
+                        let data = Callback::Review {
+                            id: ctx.req.id,
+                            stage: "wd".into(),
+                            action: "w".into(),
+                        }
+                        .encode();
                         Ok(keyboard(vec![vec![button(
                             self.render.text("button_withdraw")?,
-                            format!("rv:{}:wd:w", ctx.req.id),
+                            data,
                         )]]))
                     })
                     .transpose()?;
-                self.tell_with(&mut tx, chat_id, "review_detail", &data, markup)
-                    .await?;
+                    let text = self.render.render("review_detail", &data)?;
+                    (split_html(&text, limits::TEXT), markup)
+                }
+                _ => (
+                    vec![
+                        self.render
+                            .render("review_not_found", &json!({"id": arg.trim()}))?,
+                    ],
+                    None,
+                ),
             }
-            _ => {
-                self.tell(
-                    &mut tx,
-                    chat_id,
-                    "review_not_found",
-                    &json!({"id": arg.trim()}),
-                )
-                .await?;
-            }
+        };
+        let last = bodies.len() - 1;
+        let mut tx = self.db.begin().await?;
+        for (i, body) in bodies.into_iter().enumerate() {
+            let msg = Outgoing {
+                chat_id,
+                body,
+                reply_markup: if i == last { markup.clone() } else { None },
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         }
         tx.commit().await?;
         self.outbox_wake.notify_one();
@@ -198,22 +253,70 @@ impl App {
     }
 }
 
-/// The filer, the city's people, the school's district officer, the school's staff, and the
-/// candidate's homeroom teacher may see a request.
-fn may_see(ctx: &Ctx, user_id: i64, bound: &[Binding]) -> bool {
-    ctx.req.filer_user_id == user_id
-        || bound.iter().any(|b| match b.role {
-            Role::CityAdmin | Role::CityReviewer | Role::Inspector => true,
-            Role::DistrictOfficer => ctx.district.as_ref().is_some_and(|d| d.code == b.unit_code),
-            Role::Principal | Role::SchoolContact | Role::SchoolReviewLeader => {
-                b.unit_code == ctx.school.code
+impl App {
+    /// The 📄 button on a card whose comments were cut: every opinion in full, to someone who
+    /// may see the request, in as many messages as it takes.
+    pub async fn full_opinions(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+    ) -> anyhow::Result<super::Press> {
+        let bodies = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
+                return Ok(super::Press::Refused);
+            };
+            if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
+                return Ok(super::Press::Refused);
             }
-            Role::HomeroomTeacher => {
-                b.unit_code == ctx.school.code
-                    && b.class_name.as_deref() == Some(ctx.cand.class_name.as_str())
-            }
-            Role::EntryClerk => false,
-        })
+            let history: Vec<_> = reviews::events(&mut conn, id)
+                .await?
+                .into_iter()
+                .filter(|e| e.action != "file")
+                .map(|e| {
+                    json!({"at": display(from_ms(e.at), ctx.season.tz), "actor": e.actor_name,
+                           "action": e.action, "comment": e.comment})
+                })
+                .collect();
+            let text = self
+                .render
+                .render("review_opinions", &json!({"id": id, "history": history}))?;
+            split_html(&text, limits::TEXT)
+        };
+        let mut tx = self.db.begin().await?;
+        for body in bodies {
+            let msg = Outgoing {
+                chat_id,
+                body,
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(super::Press::Accepted)
+    }
+}
+
+/// Lines on one page of /pending or /myrequests: ten keep a page well inside one message.
+pub const PAGE: usize = 10;
+
+#[derive(Debug, Clone, Copy)]
+struct Paging {
+    page: usize,
+    pages: usize,
+}
+
+/// The items of page `page` (clamped to the last), and where that is.
+fn paged<T>(items: &[T], page: usize) -> (&[T], Paging) {
+    let pages = items.len().div_ceil(PAGE).max(1);
+    let page = page.min(pages - 1);
+    let from = page * PAGE;
+    let to = (from + PAGE).min(items.len());
+    (&items[from..to], Paging { page, pages })
 }
 
 #[cfg(test)]

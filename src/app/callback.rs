@@ -1,0 +1,140 @@
+//! Button data: every kind of button the bot puts under a message, encoded and parsed here and
+//! nowhere else. Telegram clients can send any data, so parsing is total: what does not parse
+//! is refused like a press by a stranger.
+
+use crate::render::limits;
+
+/// Which paged list a page button turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// /pending
+    Pending,
+    /// /myrequests
+    Mine,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    /// A dialogue prompt's button (submit, back, cancel …) for the step it was sent at.
+    Dialogue {
+        step: String,
+        action: String,
+    },
+    /// A review card's button: the request, the stage the card was sent for, the action.
+    Review {
+        id: i64,
+        stage: String,
+        action: String,
+    },
+    /// The publication confirm card: publish this season, or cancel.
+    Publish {
+        season: i64,
+    },
+    PublishCancel,
+    /// Another page of a list.
+    Page {
+        list: List,
+        page: usize,
+    },
+    /// Every opinion of a request in full (cards cut long comments).
+    FullText {
+        id: i64,
+    },
+}
+
+impl Callback {
+    pub fn encode(&self) -> String {
+        let data = match self {
+            Callback::Dialogue { step, action } => format!("d:{step}:{action}"),
+            Callback::Review { id, stage, action } => format!("rv:{id}:{stage}:{action}"),
+            Callback::Publish { season } => format!("pub:ok:{season}"),
+            Callback::PublishCancel => "pub:no".into(),
+            Callback::Page { list, page } => {
+                let l = match list {
+                    List::Pending => "p",
+                    List::Mine => "m",
+                };
+                format!("pg:{l}:{page}")
+            }
+            Callback::FullText { id } => format!("ft:{id}"),
+        };
+        debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
+        data
+    }
+
+    pub fn parse(data: &str) -> Option<Callback> {
+        if data.len() > limits::CALLBACK_DATA {
+            return None;
+        }
+        let short = |s: &str| (!s.is_empty() && s.len() <= 16).then(|| s.to_string());
+        let parts: Vec<&str> = data.split(':').collect();
+        Some(match parts.as_slice() {
+            ["d", step, action] => Callback::Dialogue {
+                step: short(step)?,
+                action: short(action)?,
+            },
+            ["rv", id, stage, action] => Callback::Review {
+                id: id.parse().ok()?,
+                stage: short(stage)?,
+                action: short(action)?,
+            },
+            ["pub", "ok", season] => Callback::Publish {
+                season: season.parse().ok()?,
+            },
+            ["pub", "no"] => Callback::PublishCancel,
+            ["pg", list, page] => Callback::Page {
+                list: match *list {
+                    "p" => List::Pending,
+                    "m" => List::Mine,
+                    _ => return None,
+                },
+                page: page.parse().ok().filter(|p| *p < 100_000)?,
+            },
+            ["ft", id] => Callback::FullText {
+                id: id.parse().ok()?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_button_parses_back_to_itself() {
+        for c in [
+            Callback::Dialogue {
+                step: "confirm".into(),
+                action: "submit".into(),
+            },
+            Callback::Review {
+                id: i64::MAX,
+                stage: "s12r99".into(),
+                action: "a".into(),
+            },
+            Callback::Publish { season: 7 },
+            Callback::PublishCancel,
+            Callback::Page {
+                list: List::Mine,
+                page: 3,
+            },
+            Callback::FullText { id: 42 },
+        ] {
+            let data = c.encode();
+            assert!(data.len() <= limits::CALLBACK_DATA);
+            assert_eq!(Callback::parse(&data), Some(c));
+        }
+        for bad in [
+            "",
+            "rv:x:s0r1:a",
+            "pg:z:1",
+            "pub:ok",
+            "d::a",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(Callback::parse(bad), None, "{bad}");
+        }
+    }
+}

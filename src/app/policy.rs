@@ -1,0 +1,296 @@
+//! The one permission model: who may see and do what, decided over role, unit, class and the
+//! request's history, and nothing else. Every command, button and dialogue step asks here;
+//! nothing else in the code compares a binding's unit with a request's.
+//!
+//! The rules, as the documents and the paper offices have them:
+//! - A homeroom teacher acts for their own class of their own school; school roles for their
+//!   school; district roles for their district; city roles for the city. An inspector or entry
+//!   clerk bound to a district is a district person, not a city one.
+//! - Separation of duties: nobody decides on a request they filed, nobody approves two levels
+//!   of one request, nobody signs one result twice, and the recorder does not countersign their
+//!   own result. A person who approved a level is not also a signatory of the group's result.
+
+use crate::domain::Role;
+use crate::domain::workflow::{Route, Scope};
+use crate::store::people::Binding;
+
+/// What someone wants to do with a candidate or a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// File a review for the candidate (/review), or see their record in the filing dialogue.
+    File,
+    /// See the request's card and history (/request N, the card of an open request).
+    See,
+    /// Approve, reject or return at approval step `step` of the route.
+    Decide { step: usize },
+    /// Record the review group's result (维持 / 更正).
+    Record,
+    /// Confirm (sign) or dispute the recorded result.
+    Sign,
+    /// Withdraw the request, or amend and resubmit it after a return.
+    Withdraw,
+    /// Count the candidate's school in the /status board.
+    Status,
+    /// Publish the season's scores (/publish and its confirm button).
+    Publish,
+}
+
+/// The candidate or request an action is about, with the history the duty rules need.
+#[derive(Debug, Clone, Default)]
+pub struct Subject<'a> {
+    /// The root unit's code (bindings there are city people).
+    pub city: &'a str,
+    pub school: &'a str,
+    /// The school's district; None for a city-direct (市直属) school.
+    pub district: Option<&'a str>,
+    pub class: &'a str,
+    /// Who filed; None while nothing is filed yet.
+    pub filer: Option<i64>,
+    /// Who recorded the group's current result.
+    pub recorded_by: Option<i64>,
+    /// Every approval given on this request so far, any round: (user, step).
+    pub approvals: &'a [(i64, i64)],
+    /// Who confirmed the current result (this round).
+    pub signers: &'a [i64],
+}
+
+/// Why not. Each has its own sentence for the person (`messages/denied_*.hbs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Denied {
+    NotBound,
+    /// None of the person's roles acts here.
+    NoRole,
+    OtherClass,
+    OtherSchool,
+    OtherDistrict,
+    /// Deciding on one's own filing.
+    OwnFiling,
+    /// Already approved another level of this request.
+    OtherLevel,
+    /// Already signed this result, or recorded it.
+    AlreadySigned,
+    /// Only the filer withdraws or amends.
+    NotFiler,
+}
+
+impl Denied {
+    /// The template that says why.
+    pub fn template(self) -> &'static str {
+        match self {
+            Denied::NotBound => "not_bound",
+            Denied::NoRole => "not_allowed",
+            Denied::OtherClass => "denied_other_class",
+            Denied::OtherSchool => "denied_other_school",
+            Denied::OtherDistrict => "denied_other_district",
+            Denied::OwnFiling => "denied_own_filing",
+            Denied::OtherLevel => "denied_other_level",
+            Denied::AlreadySigned => "denied_already_signed",
+            Denied::NotFiler => "denied_not_filer",
+        }
+    }
+
+    /// Refusals that would confirm that a candidate or request exists somewhere the person may
+    /// not look are answered as "not found" instead.
+    pub fn hides_existence(self) -> bool {
+        matches!(
+            self,
+            Denied::OtherClass | Denied::OtherSchool | Denied::OtherDistrict | Denied::NoRole
+        )
+    }
+}
+
+/// The roles that may file a review for a candidate of their school (a homeroom teacher: of
+/// their class).
+pub const FILERS: [Role; 2] = [Role::SchoolContact, Role::HomeroomTeacher];
+
+/// The roles of the review group (a city binding of either).
+pub const GROUP: [Role; 2] = [Role::CityReviewer, Role::Inspector];
+
+/// Where a binding sits relative to a subject, for the roles whose reach is a unit.
+fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
+    let in_district = |code: &str| s.district == Some(code);
+    match b.role {
+        Role::CityAdmin | Role::CityReviewer => {
+            if b.unit_code == s.city {
+                Ok(())
+            } else {
+                Err(Denied::NoRole)
+            }
+        }
+        // Bound to the city they see the city; bound to a district, their district only.
+        Role::Inspector | Role::EntryClerk | Role::DistrictOfficer => {
+            if (b.unit_code == s.city && b.role != Role::DistrictOfficer)
+                || in_district(&b.unit_code)
+            {
+                Ok(())
+            } else {
+                Err(Denied::OtherDistrict)
+            }
+        }
+        Role::SchoolContact | Role::Principal | Role::SchoolReviewLeader => {
+            if b.unit_code == s.school {
+                Ok(())
+            } else {
+                Err(Denied::OtherSchool)
+            }
+        }
+        Role::HomeroomTeacher => {
+            if b.unit_code != s.school {
+                Err(Denied::OtherSchool)
+            } else if b.class_name.as_deref() != Some(s.class) {
+                Err(Denied::OtherClass)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whether a binding holds approval step `step` of the route for this subject.
+fn holds_step(route: &Route, step: usize, b: &Binding, s: &Subject) -> Result<(), Denied> {
+    let Some(st) = route.steps.get(step) else {
+        return Err(Denied::NoRole);
+    };
+    if b.role != st.role {
+        return Err(Denied::NoRole);
+    }
+    match st.unit {
+        Scope::Class => reach(b, s),
+        Scope::School => {
+            if b.unit_code == s.school {
+                Ok(())
+            } else {
+                Err(Denied::OtherSchool)
+            }
+        }
+        Scope::District => {
+            if s.district == Some(b.unit_code.as_str()) {
+                Ok(())
+            } else {
+                Err(Denied::OtherDistrict)
+            }
+        }
+        Scope::City => {
+            if b.unit_code == s.city {
+                Ok(())
+            } else {
+                Err(Denied::OtherDistrict)
+            }
+        }
+    }
+}
+
+/// Which of the person's bindings may do `action` on `subject`, or why none may. Among several
+/// refusals the most telling one is given (a duty rule over "not your unit" over "no role").
+pub fn check(
+    route: &Route,
+    user: i64,
+    bound: &[Binding],
+    action: Action,
+    s: &Subject,
+) -> Result<Binding, Denied> {
+    if bound.is_empty() {
+        return Err(Denied::NotBound);
+    }
+    let is_filer = s.filer == Some(user);
+    // The duty rules do not depend on which binding acts.
+    let duty = || -> Result<(), Denied> {
+        if is_filer {
+            return Err(Denied::OwnFiling);
+        }
+        Ok(())
+    };
+    let mut worst = Denied::NoRole;
+    let mut refuse = |d: Denied| {
+        if rank(d) > rank(worst) {
+            worst = d;
+        }
+    };
+    for b in bound {
+        let verdict = match action {
+            Action::File => {
+                if FILERS.contains(&b.role) {
+                    reach(b, s)
+                } else {
+                    Err(Denied::NoRole)
+                }
+            }
+            Action::See => {
+                if is_filer {
+                    Ok(())
+                } else if b.role == Role::EntryClerk {
+                    Err(Denied::NoRole)
+                } else {
+                    reach(b, s)
+                }
+            }
+            Action::Decide { step } => holds_step(route, step, b, s).and_then(|()| {
+                duty()?;
+                let other_level = s
+                    .approvals
+                    .iter()
+                    .any(|(u, at)| *u == user && *at != step as i64);
+                if other_level {
+                    Err(Denied::OtherLevel)
+                } else {
+                    Ok(())
+                }
+            }),
+            Action::Record | Action::Sign => {
+                if GROUP.contains(&b.role) && b.unit_code == s.city {
+                    duty().and_then(|()| {
+                        if s.approvals.iter().any(|(u, _)| *u == user) {
+                            Err(Denied::OtherLevel)
+                        } else if action == Action::Sign
+                            && (s.recorded_by == Some(user) || s.signers.contains(&user))
+                        {
+                            Err(Denied::AlreadySigned)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                } else {
+                    Err(Denied::NoRole)
+                }
+            }
+            Action::Withdraw => {
+                if is_filer {
+                    Ok(())
+                } else {
+                    Err(Denied::NotFiler)
+                }
+            }
+            Action::Status => match b.role {
+                Role::CityAdmin => reach(b, s),
+                Role::DistrictOfficer => reach(b, s),
+                _ => Err(Denied::NoRole),
+            },
+            Action::Publish => {
+                if b.role == Role::CityAdmin && b.unit_code == s.city {
+                    Ok(())
+                } else {
+                    Err(Denied::NoRole)
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => return Ok(b.clone()),
+            Err(d) => refuse(d),
+        }
+    }
+    Err(worst)
+}
+
+fn rank(d: Denied) -> u8 {
+    match d {
+        Denied::NotBound => 0,
+        Denied::NoRole => 1,
+        Denied::OtherDistrict => 2,
+        Denied::OtherSchool => 3,
+        Denied::OtherClass => 4,
+        Denied::NotFiler => 5,
+        Denied::OtherLevel => 6,
+        Denied::AlreadySigned => 7,
+        Denied::OwnFiling => 8,
+    }
+}

@@ -1,0 +1,365 @@
+//! The permission matrix: every role × every action × where the person sits relative to the
+//! request (own unit, sibling, parent, child, other district, unbound), read from the database
+//! on both backends and checked against the table below, cell by cell. The same table is the
+//! one in README.md (the test fails when they differ).
+
+use crate::support::*;
+use exam_review_bot::app::policy::{Action, Denied};
+use exam_review_bot::clock::Clock;
+use exam_review_bot::domain::Role;
+use exam_review_bot::sample;
+use exam_review_bot::store::people::{self, Invite};
+use exam_review_bot::store::reviews::{self, NewEvent, NewRequest};
+use exam_review_bot::store::{candidates, seasons};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rel {
+    Own,
+    Sibling,
+    Parent,
+    Child,
+    OtherDistrict,
+}
+
+const RELS: [(Rel, &str); 5] = [
+    (Rel::Own, "own"),
+    (Rel::Sibling, "sibling"),
+    (Rel::Parent, "parent"),
+    (Rel::Child, "child"),
+    (Rel::OtherDistrict, "other district"),
+];
+
+const ACTIONS: [(Action, &str); 10] = [
+    (Action::File, "file"),
+    (Action::See, "see"),
+    (Action::Decide { step: 0 }, "班主任"),
+    (Action::Decide { step: 1 }, "校长"),
+    (Action::Decide { step: 2 }, "城区"),
+    (Action::Record, "record"),
+    (Action::Sign, "sign"),
+    (Action::Withdraw, "withdraw"),
+    (Action::Status, "status"),
+    (Action::Publish, "publish"),
+];
+
+/// Where each role sits for each relation to the candidate (school S1 of district D1, class K);
+/// None where the role cannot be bound there (`Role::fits`).
+fn seat(role: Role, rel: Rel, class: &str) -> Option<(String, Option<String>)> {
+    let city = sample::CITY_CODE.to_string();
+    let (d_own, d_other) = (sample::district_code(0), sample::district_code(1));
+    // School 0 and 2 are in district 0; school 1 in district 1.
+    let (s_own, s_sibling, s_other) = (
+        sample::school_code(0),
+        sample::school_code(2),
+        sample::school_code(1),
+    );
+    let k = Some(class.to_string());
+    use Rel::*;
+    match role {
+        Role::CityAdmin | Role::CityReviewer => match rel {
+            Own => Some((city, None)),
+            _ => None,
+        },
+        Role::Inspector | Role::EntryClerk => match rel {
+            Own => Some((d_own, None)),
+            Sibling => Some((d_other, None)),
+            Parent => Some((city, None)),
+            _ => None,
+        },
+        Role::DistrictOfficer => match rel {
+            Own => Some((d_own, None)),
+            Sibling => Some((d_other, None)),
+            _ => None,
+        },
+        Role::SchoolContact | Role::Principal | Role::SchoolReviewLeader => match rel {
+            Own => Some((s_own, None)),
+            Sibling => Some((s_sibling, None)),
+            OtherDistrict => Some((s_other, None)),
+            _ => None,
+        },
+        Role::HomeroomTeacher => match rel {
+            Own => Some((s_own, k)),
+            Sibling => Some((s_own, Some("另一个班".into()))),
+            // Bound to the school without a class.
+            Parent => Some((s_own, None)),
+            OtherDistrict => Some((s_other, k)),
+            Child => None,
+        },
+    }
+}
+
+/// The expected answers, one string per role and relation, one letter per action in the order
+/// of ACTIONS (Y allowed, . refused); "n/a" where the role cannot sit there.
+fn expected(role: Role, rel: Rel) -> &'static str {
+    use Rel::*;
+    match (role, rel) {
+        (Role::CityAdmin, Own) => ".Y......YY",
+        (Role::CityReviewer, Own) => ".Y...YY...",
+        (Role::Inspector, Own) => ".Y........",
+        (Role::Inspector, Parent) => ".Y...YY...",
+        (Role::DistrictOfficer, Own) => ".Y..Y...Y.",
+        (Role::SchoolContact, Own) => "YY........",
+        (Role::Principal, Own) => ".Y.Y......",
+        (Role::SchoolReviewLeader, Own) => ".Y........",
+        (Role::HomeroomTeacher, Own) => "YYY.......",
+        _ => "..........",
+    }
+}
+
+async fn bind(h: &Harness, user: i64, role: Role, unit: &str, class: Option<&str>) {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let invite = Invite {
+        code: format!("matrix-{user}-{role}"),
+        role: role.slug().into(),
+        unit_code: unit.into(),
+        name: format!("{role}@{unit}"),
+        class_name: class.map(String::from),
+        expires_at: 0,
+        used_at: None,
+        issued_by: None,
+        revoked_at: None,
+    };
+    people::insert_binding(&mut conn, user, user, &invite, h.clock.now())
+        .await
+        .unwrap();
+}
+
+fn verdict(v: &Result<(), Denied>) -> char {
+    if v.is_ok() { 'Y' } else { '.' }
+}
+
+/// The matrix as README.md shows it.
+fn markdown(rows: &[(String, String, String)]) -> String {
+    let mut out = String::from("| role | seat |");
+    for (_, name) in ACTIONS {
+        out.push_str(&format!(" {name} |"));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(ACTIONS.len()));
+    out.push('\n');
+    for (role, rel, answers) in rows {
+        out.push_str(&format!("| {role} | {rel} |"));
+        for c in answers.chars() {
+            out.push_str(if c == 'Y' { " ✅ |" } else { " · |" });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    h.app
+        .publish(exam_review_bot::app::Actor::Cli, None)
+        .await
+        .unwrap();
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let pupil = candidates::of_school(&mut conn, season.id, &sample::school_code(0))
+        .await
+        .unwrap()
+        .remove(0);
+    drop(conn);
+    // The filer: the school's contact (user 1).
+    bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let request = reviews::insert(
+        &mut conn,
+        &NewRequest {
+            season_id: season.id,
+            candidate_id: pupil.id,
+            school_code: &pupil.school_code,
+            filer_user_id: 1,
+            filer_chat_id: 1,
+            filer_name: "联系人",
+            reason: "漏评",
+            contact: "13800001234",
+            step: 0,
+            original_score: pupil.score,
+        },
+        h.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(conn);
+
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    let mut user = 100;
+    for role in Role::ALL {
+        for (rel, rel_name) in RELS {
+            let Some((unit, class)) = seat(role, rel, &pupil.class_name) else {
+                continue;
+            };
+            user += 1;
+            bind(&h, user, role, &unit, class.as_deref()).await;
+            let mut got = String::new();
+            for (action, _) in ACTIONS {
+                got.push(verdict(
+                    &h.app.permission(user, action, request).await.unwrap(),
+                ));
+            }
+            if got != expected(role, rel) {
+                failures.push(format!(
+                    "{role} ({rel_name}, {unit} {class:?}): got {got}, table says {}",
+                    expected(role, rel)
+                ));
+            }
+            rows.push((role.slug().to_string(), rel_name.to_string(), got));
+        }
+    }
+    // Someone who never joined, and the filer.
+    let mut unbound = String::new();
+    let mut filer = String::new();
+    for (action, _) in ACTIONS {
+        unbound.push(verdict(
+            &h.app.permission(99_999, action, request).await.unwrap(),
+        ));
+        filer.push(verdict(
+            &h.app.permission(1, action, request).await.unwrap(),
+        ));
+    }
+    assert_eq!(
+        h.app
+            .permission(99_999, Action::See, request)
+            .await
+            .unwrap(),
+        Err(Denied::NotBound)
+    );
+    for (who, got, want) in [
+        ("unbound", &unbound, ".........."),
+        ("filer", &filer, "YY.....Y.."),
+    ] {
+        if got != want {
+            failures.push(format!("{who}: got {got}, table says {want}"));
+        }
+        rows.push((who.into(), "—".into(), got.clone()));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let table = markdown(&rows);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's permission matrix differs from the tested one; it is:\n{table}"
+    );
+    h.stop().await;
+}
+
+/// Separation of duties, in the same database: nobody decides on what they filed, nobody
+/// approves two levels of one request, nobody signs one result twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let pupil = candidates::of_school(&mut conn, season.id, &sample::school_code(0))
+        .await
+        .unwrap()
+        .remove(0);
+    drop(conn);
+    let school = sample::school_code(0);
+    // User 1 is the class's homeroom teacher and files; user 2 is principal and district
+    // officer at once; user 3 a city reviewer.
+    bind(
+        &h,
+        1,
+        Role::HomeroomTeacher,
+        &school,
+        Some(&pupil.class_name),
+    )
+    .await;
+    bind(&h, 2, Role::Principal, &school, None).await;
+    bind(
+        &h,
+        2,
+        Role::DistrictOfficer,
+        &sample::district_code(0),
+        None,
+    )
+    .await;
+    bind(&h, 3, Role::CityReviewer, sample::CITY_CODE, None).await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let request = reviews::insert(
+        &mut conn,
+        &NewRequest {
+            season_id: season.id,
+            candidate_id: pupil.id,
+            school_code: &school,
+            filer_user_id: 1,
+            filer_chat_id: 1,
+            filer_name: "王老师",
+            reason: "漏评",
+            contact: "13800001234",
+            step: 0,
+            original_score: pupil.score,
+        },
+        h.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let approve = |user, step| NewEvent {
+        request_id: request,
+        user_id: user,
+        actor_name: "x",
+        actor_role: "x",
+        step: Some(step),
+        round: 1,
+        action: "approve",
+        comment: "",
+    };
+    reviews::add_event(&mut conn, &approve(2, 1), h.clock.now())
+        .await
+        .unwrap();
+    drop(conn);
+    let p = |user, action| {
+        let app = h.app.clone();
+        async move { app.permission(user, action, request).await.unwrap() }
+    };
+    assert_eq!(
+        p(1, Action::Decide { step: 0 }).await,
+        Err(Denied::OwnFiling)
+    );
+    assert_eq!(p(2, Action::Decide { step: 1 }).await, Ok(()));
+    assert_eq!(
+        p(2, Action::Decide { step: 2 }).await,
+        Err(Denied::OtherLevel)
+    );
+    assert_eq!(p(3, Action::Record).await, Ok(()));
+    // The recorder does not countersign; a signer does not sign again.
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    sqlx::query("UPDATE review_requests SET recorded_by = 3, state = 'confirming' WHERE id = $1")
+        .bind(request)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(p(3, Action::Sign).await, Err(Denied::AlreadySigned));
+    bind(&h, 4, Role::Inspector, sample::CITY_CODE, None).await;
+    assert_eq!(p(4, Action::Sign).await, Ok(()));
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let confirm = NewEvent {
+        step: None,
+        action: "confirm",
+        ..approve(4, 0)
+    };
+    assert!(
+        reviews::add_event(&mut conn, &confirm, h.clock.now())
+            .await
+            .unwrap()
+    );
+    // A second tap records nothing (the vote index covers the NULL step of a confirmation).
+    assert!(
+        !reviews::add_event(&mut conn, &confirm, h.clock.now())
+            .await
+            .unwrap()
+    );
+    drop(conn);
+    assert_eq!(p(4, Action::Sign).await, Err(Denied::AlreadySigned));
+    h.stop().await;
+}
