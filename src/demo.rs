@@ -490,8 +490,8 @@ async fn season_clock(
         .fetch_all(&mut *conn)
         .await?;
         for (key, n) in fired {
-            let sample: Option<(String,)> = sqlx::query_as(
-                "SELECT body FROM outbox WHERE dedupe_key LIKE $1 ORDER BY id LIMIT 1",
+            let sample: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT id, chat_id FROM outbox WHERE dedupe_key LIKE $1 ORDER BY id LIMIT 1",
             )
             .bind(format!("reminder:{key}:%"))
             .fetch_optional(&mut *conn)
@@ -500,17 +500,27 @@ async fn season_clock(
                 "\n[{}] {key} → {n} 人",
                 crate::domain::deadline::display(t, tz)
             );
-            if let Some((body,)) = sample {
-                let shown = crate::fakeapi::Sent {
-                    message_id: 0,
-                    chat_id: 0,
-                    text: body,
-                    document: None,
-                    reply_markup: None,
-                    edits: 0,
-                    at: std::time::Instant::now(),
-                };
-                println!("{}", shown.visible_text());
+            // The outbox forgets a text once it is delivered: show it as Telegram got it.
+            if let Some((row, chat)) = sample {
+                let mut shown = None;
+                for _ in 0..600 {
+                    let sent: Option<(Option<i64>,)> =
+                        sqlx::query_as("SELECT telegram_message_id FROM outbox WHERE id = $1")
+                            .bind(row)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if let Some((Some(message_id),)) = sent {
+                        shown = fake
+                            .messages_to(chat)
+                            .into_iter()
+                            .find(|m| m.message_id == message_id);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if let Some(m) = shown {
+                    println!("{}", m.visible_text());
+                }
             }
         }
         t += chrono::Duration::hours(1);

@@ -14,8 +14,8 @@ CREATE UNIQUE INDEX review_one_vote
 -- Invites: codes are stored as SHA-256 hashes (rewritten at start by the bot, see
 -- store::people::hash_stored_codes); who issued each (NULL: the command line) and whether it
 -- was revoked before use.
-ALTER TABLE invites ADD COLUMN issued_by INTEGER;
-ALTER TABLE invites ADD COLUMN revoked_at INTEGER;
+ALTER TABLE invites ADD COLUMN issued_by BIGINT;
+ALTER TABLE invites ADD COLUMN revoked_at BIGINT;
 
 -- The delivery worker takes the oldest open row of each chat; this index holds open rows only.
 CREATE INDEX outbox_open_by_chat ON outbox(chat_id, id) WHERE status IN ('pending', 'sending');
