@@ -426,11 +426,7 @@ impl FakeUser {
 
     /// Presses with arbitrary callback data on a given message (as a crafted client could).
     pub fn press_data(&self, message: &Sent, data: &str) {
-        let id = {
-            let mut inner = self.fake.lock();
-            inner.next_callback_id += 1;
-            inner.next_callback_id
-        };
+        let id = self.next_callback_id();
         let chat = if message.chat_id == self.id {
             self.private_chat()
         } else if message.chat_id < 0 {
@@ -449,14 +445,16 @@ impl FakeUser {
 }
 
 impl FakeUser {
+    fn next_callback_id(&self) -> i64 {
+        let mut inner = self.fake.lock();
+        inner.next_callback_id += 1;
+        inner.next_callback_id
+    }
+
     /// Presses a button on a message Telegram no longer shows the bot (older than 48 hours):
     /// the update carries only the chat and message id, with date 0.
     pub fn press_inaccessible(&self, message: &Sent, data: &str) {
-        let id = {
-            let mut inner = self.fake.lock();
-            inner.next_callback_id += 1;
-            inner.next_callback_id
-        };
+        let id = self.next_callback_id();
         self.fake.push_update(json!({"callback_query": {
             "id": format!("cq{id}"),
             "from": self.user_json(),
