@@ -299,9 +299,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         } => {
             std::fs::create_dir_all(&out)?;
             let units = crate::sample::units(districts, schools);
-            std::fs::write(out.join("units.csv"), crate::sample::units_csv(&units))?;
+            let units_csv = crate::sample::units_csv(&units);
+            crate::store::write_private(&out.join("units.csv"), units_csv.as_bytes())?;
             let csv = crate::sample::scores_csv(candidates, schools, 2023);
-            std::fs::write(out.join("scores.csv"), &csv)?;
+            crate::store::write_private(&out.join("scores.csv"), csv.as_bytes())?;
             println!(
                 "wrote {}/units.csv and {}/scores.csv",
                 out.display(),

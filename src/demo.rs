@@ -151,7 +151,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         print!("{}", fake.transcript(p.user.id));
         for m in fake.messages_to(p.user.id) {
             if let Some((name, bytes)) = &m.document {
-                std::fs::write(files.join(name), bytes)?;
+                crate::store::write_private(&files.join(name), bytes)?;
                 notices += 1;
             }
         }

@@ -75,7 +75,9 @@ pub mod limits {
     pub const BUTTONS: usize = 100;
 }
 
-/// The characters Telegram counts in an HTML text: tags are not counted, an entity is one.
+/// The characters Telegram counts in an HTML text: tags are not counted, an entity is one, and
+/// a character outside the Basic Multilingual Plane (most emoji) is two, as Telegram counts in
+/// UTF-16 code units.
 pub fn visible_len(html: &str) -> usize {
     let mut n = 0;
     let mut in_tag = false;
@@ -89,7 +91,7 @@ pub fn visible_len(html: &str) -> usize {
                 n += 1;
             }
             (false, true, ';') => in_entity = false,
-            (false, false, _) => n += 1,
+            (false, false, _) => n += c.len_utf16(),
             _ => {}
         }
     }
@@ -134,10 +136,11 @@ pub fn fit_html(html: &str, limit: usize) -> String {
                 out.push_str(&tag);
             }
             _ => {
-                if shown + 1 >= limit {
+                let width = if c == '&' { 1 } else { c.len_utf16() };
+                if shown + width >= limit {
                     break;
                 }
-                shown += 1;
+                shown += width;
                 out.push(c);
                 if c == '&' {
                     for t in chars.by_ref() {
@@ -194,6 +197,9 @@ pub fn cut_comment(text: &str, max: usize) -> String {
         cut
     }
 }
+
+#[cfg(test)]
+mod fits;
 
 #[cfg(test)]
 mod tests {

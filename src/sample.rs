@@ -225,12 +225,18 @@ pub async fn load_city(
     seed: u64,
 ) -> anyhow::Result<ImportSummary> {
     let units_file = dir.join("units.csv");
-    std::fs::write(&units_file, units_csv(&units(districts, schools)))?;
+    crate::store::write_private(
+        &units_file,
+        units_csv(&units(districts, schools)).as_bytes(),
+    )?;
     app.import_units(&units_file).await?;
     let last_exam_day = NaiveDate::from_ymd_opt(2023, 4, 28).expect("a valid date");
     app.set_season(2023, last_exam_day, chrono_tz::Asia::Shanghai, 30)
         .await?;
     let scores_file = dir.join("scores.csv");
-    std::fs::write(&scores_file, scores_csv(candidates, schools, seed))?;
+    crate::store::write_private(
+        &scores_file,
+        scores_csv(candidates, schools, seed).as_bytes(),
+    )?;
     app.import_scores(&scores_file).await
 }

@@ -27,7 +27,8 @@ impl App {
         self.reply(chat_id, body, None).await
     }
 
-    async fn status_board(&self, user_id: i64) -> anyhow::Result<String> {
+    /// The /status board's text, read on a connection of its own.
+    pub async fn status_board(&self, user_id: i64) -> anyhow::Result<String> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
         let all_units = units::all(&mut conn).await?;

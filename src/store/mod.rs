@@ -152,6 +152,23 @@ impl Db {
     }
 }
 
+/// Writes a file readable by its owner only (0600), as every file with personal data the bot
+/// writes is (a notice sheet, a score table); an existing file is narrowed to that first.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
 /// The SQLite file holds personal data (身份证号): it is created readable by its owner only
 /// (0600), and an existing one (with its -wal and -shm, which SQLite creates with the main
 /// file's mode) is narrowed to that.

@@ -30,8 +30,15 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         stdout.contains("urgent:12h") && stdout.contains("复核受理已截止"),
         "{stdout}"
     );
-    let sheets = std::fs::read_dir(dir.path().join("demo/notices"))
+    let sheets: Vec<_> = std::fs::read_dir(dir.path().join("demo/notices"))
         .unwrap()
-        .count();
-    assert_eq!(sheets, 40);
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sheets.len(), 40);
+    // The notices name every candidate with their 身份证号; the database holds them all.
+    use std::os::unix::fs::PermissionsExt;
+    for file in sheets.iter().chain([&dir.path().join("demo/demo.db")]) {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
 }

@@ -1,6 +1,7 @@
 //! Offices send files; the city's clerk imports them. Bad rows are listed, nothing half-imported.
 
 use crate::support::*;
+use exam_review_bot::app::Actor;
 use exam_review_bot::sample;
 use exam_review_bot::store::{candidates, seasons};
 use std::process::Command;
@@ -288,5 +289,51 @@ async fn what_the_file_says_is_what_is_stored_to_the_last_character() {
         (b.item_main, b.item_sec1, b.item_sec2, b.item_tidy),
         (None, None, None, None)
     );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_still_reading_its_file_when_scores_are_published_changes_nothing() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let before = all_candidates(&h).await;
+    // The new file comes through a pipe, so the import is held in the middle of reading it:
+    // past its first "not yet published" look, before it writes anything.
+    let pipe = h.dir().join("late.csv");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let import = {
+        let app = h.app.clone();
+        let pipe = pipe.clone();
+        tokio::spawn(async move { app.import_scores(&pipe).await })
+    };
+    // Opening a pipe for writing returns once its reader has opened it: the import is reading.
+    let mut writer = {
+        let pipe = pipe.clone();
+        tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(pipe))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let other_scores = sample::scores_csv(CANDIDATES, SCHOOLS, 99);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        // The import may stop reading as soon as it sees the season published.
+        let _ = writer.write_all(other_scores.as_bytes());
+    })
+    .await
+    .unwrap();
+    let refused = import.await.unwrap().unwrap_err().to_string();
+    assert!(
+        refused.contains("was published while the file was being read"),
+        "{refused}"
+    );
+    assert_eq!(all_candidates(&h).await, before);
     h.stop().await;
 }

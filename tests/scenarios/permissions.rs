@@ -147,6 +147,30 @@ fn markdown(rows: &[(String, String, String)]) -> String {
     out
 }
 
+/// A request for `pupil` filed by user 1, at the first level.
+async fn filed_by_user_1(h: &Harness, season_id: i64, pupil: &candidates::Candidate) -> i64 {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    reviews::insert(
+        &mut conn,
+        &NewRequest {
+            season_id,
+            candidate_id: pupil.id,
+            school_code: &pupil.school_code,
+            filer_user_id: 1,
+            filer_chat_id: 1,
+            filer_name: "申请人",
+            reason: "漏评",
+            contact: "13800001234",
+            step: 0,
+            original_score: pupil.score,
+        },
+        h.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
     let h = Harness::start().await;
@@ -164,27 +188,7 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
     drop(conn);
     // The filer: the school's contact (user 1).
     bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let request = reviews::insert(
-        &mut conn,
-        &NewRequest {
-            season_id: season.id,
-            candidate_id: pupil.id,
-            school_code: &pupil.school_code,
-            filer_user_id: 1,
-            filer_chat_id: 1,
-            filer_name: "联系人",
-            reason: "漏评",
-            contact: "13800001234",
-            step: 0,
-            original_score: pupil.score,
-        },
-        h.clock.now(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    drop(conn);
+    let request = filed_by_user_1(&h, season.id, &pupil).await;
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -283,26 +287,8 @@ async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
     )
     .await;
     bind(&h, 3, Role::CityReviewer, sample::CITY_CODE, None).await;
+    let request = filed_by_user_1(&h, season.id, &pupil).await;
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let request = reviews::insert(
-        &mut conn,
-        &NewRequest {
-            season_id: season.id,
-            candidate_id: pupil.id,
-            school_code: &school,
-            filer_user_id: 1,
-            filer_chat_id: 1,
-            filer_name: "王老师",
-            reason: "漏评",
-            contact: "13800001234",
-            step: 0,
-            original_score: pupil.score,
-        },
-        h.clock.now(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
     let approve = |user, step| NewEvent {
         request_id: request,
         user_id: user,

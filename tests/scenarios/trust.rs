@@ -14,6 +14,7 @@ use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
 use exam_review_bot::store::reviews::{self, NewEvent};
 use exam_review_bot::store::seasons;
+use std::time::Duration;
 
 async fn school_candidates(h: &Harness, school: &str) -> Vec<Candidate> {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
@@ -54,6 +55,18 @@ async fn published_city() -> Harness {
     h.sample_city().await;
     h.app.publish(Actor::Cli, None).await.unwrap();
     h
+}
+
+/// The first candidate of the first school, with the school's contact and the candidate's
+/// 班主任, both bound.
+async fn a_class_with_its_contact_and_teacher(h: &mut Harness) -> (Candidate, FakeUser, FakeUser) {
+    let school = sample::school_code(0);
+    let pupil = school_candidates(h, &school).await.remove(0);
+    let contact = h.join(Role::SchoolContact, &school, "联系人").await;
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
+        .await;
+    (pupil, contact, teacher)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,12 +213,7 @@ async fn the_filer_cannot_approve_and_one_person_cannot_sign_two_levels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_strangers_does_not_delay_a_school_contacts_review() {
     let mut h = published_city().await;
-    let school = sample::school_code(0);
-    let pupil = school_candidates(&h, &school).await.remove(0);
-    let contact = h.join(Role::SchoolContact, &school, "联系人").await;
-    let teacher = h
-        .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
-        .await;
+    let (pupil, contact, teacher) = a_class_with_its_contact_and_teacher(&mut h).await;
     let strangers: Vec<FakeUser> = (0..20).map(|i| h.fake.user(80_000 + i, "路人")).collect();
     for round in 0..300 {
         for s in &strangers {
@@ -366,13 +374,10 @@ async fn revoked_people_leave_no_power_behind_and_invites_are_kept_as_hashes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_press_on_a_card_too_old_to_show_is_judged_by_the_pressers_rights() {
     let mut h = published_city().await;
-    let school = sample::school_code(0);
-    let pupil = school_candidates(&h, &school).await.remove(0);
-    let contact = h.join(Role::SchoolContact, &school, "联系人").await;
-    let teacher = h
-        .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
+    let (pupil, contact, teacher) = a_class_with_its_contact_and_teacher(&mut h).await;
+    let principal = h
+        .join(Role::Principal, &sample::school_code(0), "李校长")
         .await;
-    let principal = h.join(Role::Principal, &school, "李校长").await;
     let id = file(&h, &contact, &pupil.exam_no).await;
     h.expect(&teacher, "待您审核").await;
     let card = h.fake.messages_to(teacher.id).last().unwrap().clone();
@@ -389,5 +394,33 @@ async fn a_press_on_a_card_too_old_to_show_is_judged_by_the_pressers_rights() {
         "{answers:?}"
     );
     let _ = id;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boards_and_lists_are_read_while_a_long_write_holds_the_gate() {
+    let mut h = published_city().await;
+    let (pupil, contact, teacher) = a_class_with_its_contact_and_teacher(&mut h).await;
+    let officer = h
+        .join(Role::DistrictOfficer, &sample::district_code(0), "区考务")
+        .await;
+    let id = file(&h, &contact, &pupil.exam_no).await;
+    // Something holds this process's SQLite write gate, as a long import does. The reads
+    // behind /status, /pending and /myrequests go on; only queueing their reply would wait.
+    let gate = h.app.db.write_gate().await;
+    let reads = async {
+        let board = h.app.status_board(officer.id).await.unwrap();
+        let (pending, _) = h.app.pending_page(teacher.id, 0).await.unwrap();
+        let (mine, _) = h.app.my_requests_page(contact.id, 0).await.unwrap();
+        (board, pending, mine)
+    };
+    // Not a timing assertion: a read that waited for the gate would wait for ever.
+    let (board, pending, mine) = tokio::time::timeout(Duration::from_secs(120), reads)
+        .await
+        .expect("a read-only command waited for the write gate");
+    drop(gate);
+    assert!(board.contains("班主任"), "{board}");
+    assert!(pending.contains(&format!("#{id}")), "{pending}");
+    assert!(mine.contains(&format!("#{id}")), "{mine}");
     h.stop().await;
 }

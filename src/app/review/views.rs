@@ -94,7 +94,17 @@ impl App {
         chat_id: i64,
         page: usize,
     ) -> anyhow::Result<()> {
-        let (body, markup) = {
+        let (body, markup) = self.pending_page(user_id, page).await?;
+        self.reply(chat_id, body, markup).await
+    }
+
+    /// One page of /pending with its ◀️ ▶️ buttons, read on a connection of its own.
+    pub async fn pending_page(
+        &self,
+        user_id: i64,
+        page: usize,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
                 (self.render.text("not_bound")?, None)
@@ -117,8 +127,7 @@ impl App {
                 let body = self.render.render("review_pending", &data)?;
                 (body, self.page_buttons(List::Pending, paging)?)
             }
-        };
-        self.reply(chat_id, body, markup).await
+        })
     }
 
     /// `/myrequests`, one page; read-only like /pending.
@@ -128,7 +137,17 @@ impl App {
         chat_id: i64,
         page: usize,
     ) -> anyhow::Result<()> {
-        let (body, markup) = {
+        let (body, markup) = self.my_requests_page(user_id, page).await?;
+        self.reply(chat_id, body, markup).await
+    }
+
+    /// One page of /myrequests with its ◀️ ▶️ buttons, read on a connection of its own.
+    pub async fn my_requests_page(
+        &self,
+        user_id: i64,
+        page: usize,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
                 (self.render.text("not_bound")?, None)
@@ -146,8 +165,7 @@ impl App {
                 let body = self.render.render("review_mine", &data)?;
                 (body, self.page_buttons(List::Mine, paging)?)
             }
-        };
-        self.reply(chat_id, body, markup).await
+        })
     }
 
     /// ◀️ ▶️ under a paged list; None when it fits on one page.
