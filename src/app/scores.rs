@@ -141,7 +141,14 @@ impl App {
             .map(|u| u.code.clone())
             .collect();
         let started = std::time::Instant::now();
-        let mut table = Table::open(path, &self.config.limits)?;
+        // Opening reads the first rows, which may block (a slow disk, a pipe): on a
+        // multi-threaded runtime this worker's other tasks move elsewhere meanwhile.
+        let mut table = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| Table::open(path, &self.config.limits))?
+            }
+            _ => Table::open(path, &self.config.limits)?,
+        };
         tracing::debug!(elapsed = ?started.elapsed(), "file opened");
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
