@@ -145,8 +145,9 @@ async fn run() {
             }
         }
         let mut replies = Vec::new();
-        let steps: [(&str, Option<&str>); 5] = [
+        let steps: [(&str, Option<&str>); 6] = [
             ("准考证号", Some(pupil.exam_no.as_str())),
+            ("的照片或 PDF", Some("")),
             ("申请理由", Some("主实验漏评")),
             ("联系方式", Some("13800001234")),
             ("请核对申请内容", None),
@@ -159,6 +160,8 @@ async fn run() {
             from = next;
             pushed = Instant::now();
             match answer {
+                // The signed form's photo.
+                Some("") => contact.send_photo("signed-form"),
                 Some(text) => contact.send(text),
                 None if needle == "请核对申请内容" => {
                     submitted = Instant::now();

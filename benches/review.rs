@@ -45,6 +45,7 @@ fn press(user: &FakeUser, data: &str) {
         chat_id: user.id,
         text: String::new(),
         document: None,
+        file_id: None,
         reply_markup: None,
         edits: 0,
         at: Instant::now(),
@@ -203,6 +204,7 @@ async fn run() {
         let contact = user(1_000_000 + school as i64);
         contact.send("/review");
         contact.send(&format!("2023{:08}", n + 1));
+        contact.send_photo(&format!("form-{n}"));
         contact.send("主实验漏评");
         contact.send("13800001234");
         press(&contact, "d:confirm:submit");

@@ -68,6 +68,9 @@ pub struct Review {
     /// The city review group (市级复核小组成员 and 纪检监督) must have at least this many members
     /// signing a result.
     pub min_group: u32,
+    /// Filing asks for the photo (or PDF) of the candidate's own signed 附件5 page (附件6 注1:
+    /// the candidate fills and signs it and answers for what it says).
+    pub require_signed_form: bool,
 }
 
 impl Default for Review {
@@ -75,6 +78,7 @@ impl Default for Review {
         Self {
             steps: crate::domain::workflow::Route::review_default().steps,
             min_group: 3,
+            require_signed_form: true,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::app::App;
 use crate::domain::Role;
+use crate::domain::attachment::Attachment;
 use crate::store::outbox::{self, Outgoing, Row};
 use crate::store::{Backend, people};
 use chrono::Utc;
@@ -19,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
-use teloxide::types::{InputFile, ParseMode};
+use teloxide::types::{FileId, InputFile, ParseMode};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -287,29 +288,34 @@ async fn send(bot: &TgBot, row: &Row) -> Outcome {
         Some(Err(e)) => return Outcome::Failed(format!("stored keyboard is not valid: {e}")),
     };
     let chat = ChatId(row.chat_id);
-    let result = match (&row.document_name, &row.document) {
-        (Some(name), Some(bytes)) => {
-            let mut req = bot
-                .send_document(
-                    chat,
-                    InputFile::memory(bytes.clone()).file_name(name.clone()),
-                )
+    let file = row.file_ref.as_deref().and_then(Attachment::parse);
+    // Every kind of send: HTML, and the keyboard when there is one.
+    macro_rules! html_with_markup {
+        ($request:expr) => {{
+            let mut request = $request.parse_mode(ParseMode::Html);
+            if let Some(m) = markup {
+                request = request.reply_markup(m);
+            }
+            request.await
+        }};
+    }
+    let result = match (&row.document_name, &row.document, file) {
+        (_, _, Some(Attachment::Photo(id))) => html_with_markup!(
+            bot.send_photo(chat, InputFile::file_id(FileId(id)))
                 .caption(row.body.clone())
-                .parse_mode(ParseMode::Html);
-            if let Some(m) = markup {
-                req = req.reply_markup(m);
-            }
-            req.await
-        }
-        _ => {
-            let mut req = bot
-                .send_message(chat, row.body.clone())
-                .parse_mode(ParseMode::Html);
-            if let Some(m) = markup {
-                req = req.reply_markup(m);
-            }
-            req.await
-        }
+        ),
+        (_, _, Some(Attachment::Document(id))) => html_with_markup!(
+            bot.send_document(chat, InputFile::file_id(FileId(id)))
+                .caption(row.body.clone())
+        ),
+        (Some(name), Some(bytes), None) => html_with_markup!(
+            bot.send_document(
+                chat,
+                InputFile::memory(bytes.clone()).file_name(name.clone())
+            )
+            .caption(row.body.clone())
+        ),
+        _ => html_with_markup!(bot.send_message(chat, row.body.clone())),
     };
     match result {
         Ok(message) => Outcome::Sent(i64::from(message.id.0)),

@@ -276,6 +276,8 @@ async fn reviews(
         filer.send("/review");
         expect(&filer, "准考证号").await?;
         filer.send(&exam_no);
+        expect(&filer, "的照片或 PDF").await?;
+        filer.send_photo(&format!("signed-form-{exam_no}"));
         expect(&filer, "申请理由").await?;
         filer.send(reason);
         expect(&filer, "联系方式").await?;
@@ -351,15 +353,20 @@ async fn reviews(
     sign([r2.user.clone(), inspector.user.clone()]).await?;
     expect(&contact, "成绩复核结果").await?;
 
-    // 2. The principal rejects.
+    // 2. A complaint about leniency. No level below the group may end a request (附件4 二):
+    //    each passes it on, and the group keeps the score, saying why.
     let (contact, teacher, principal) = staff[1].clone();
     file(contact.clone(), pupils[1].exam_no.clone(), "认为评分过严").await?;
     approve(teacher).await?;
-    expect(&principal, "待您审核").await?;
-    principal.press("⛔ 驳回");
-    expect(&principal, "驳回").await?;
-    principal.send("复核只查漏评和合分，不复查评分宽严");
-    expect(&contact, "驳回").await?;
+    approve(principal).await?;
+    approve(officer.clone()).await?;
+    keep(
+        r1.user.clone(),
+        "不属于复核范围：复核只查漏评和合分，不复查评分宽严",
+        [r2.user.clone(), inspector.user.clone()],
+    )
+    .await?;
+    expect(&contact, "成绩复核结果").await?;
 
     // 3. Returned for amendment, resubmitted, carried through; the group keeps the score.
     let (contact, teacher, principal) = staff[2].clone();
@@ -419,7 +426,9 @@ async fn reviews(
         };
         print!("{}", fake.transcript_from(user.id, from));
     }
-    println!("\n== 完成：4 份复核申请（更正 1、驳回 1、退回后重新提交 1、市直属 1）");
+    println!(
+        "\n== 完成：4 份复核申请（更正 1、维持 3：其中不属于复核范围 1、退回后重新提交 1、市直属 1）"
+    );
     Ok(())
 }
 
@@ -460,11 +469,17 @@ async fn season_clock(
     let limit = Duration::from_secs(60);
     for (text, reply) in [
         ("/review", "准考证号"),
-        (exam_no.as_str(), "申请理由"),
+        (exam_no.as_str(), "的照片或 PDF"),
+        ("", "申请理由"),
         ("分数合计有误", "联系方式"),
         ("13800001234", "请核对申请内容"),
     ] {
-        contact.send(text);
+        // The empty step is the signed form's photo.
+        if text.is_empty() {
+            contact.send_photo("signed-form-late");
+        } else {
+            contact.send(text);
+        }
         fake.expect(contact.id, reply, limit)
             .await
             .map_err(anyhow::Error::msg)?;

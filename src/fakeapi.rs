@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+mod user;
+pub use user::FakeUser;
+
 pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "ExamReviewBot";
 
@@ -25,7 +28,10 @@ pub struct Sent {
     pub chat_id: i64,
     /// The text, or the caption of a document.
     pub text: String,
+    /// An uploaded document: its name and bytes.
     pub document: Option<(String, Vec<u8>)>,
+    /// A photo or document sent on by the id Telegram holds it under.
+    pub file_id: Option<String>,
     pub reply_markup: Option<Value>,
     pub edits: usize,
     pub at: Instant,
@@ -332,139 +338,6 @@ impl FakeTelegram {
     }
 }
 
-/// A Telegram user the test or demo speaks as.
-#[derive(Clone)]
-pub struct FakeUser {
-    fake: FakeTelegram,
-    pub id: i64,
-    pub first_name: String,
-}
-
-impl FakeUser {
-    fn user_json(&self) -> Value {
-        json!({"id": self.id, "is_bot": false, "first_name": self.first_name, "language_code": "zh-hans"})
-    }
-
-    fn private_chat(&self) -> Value {
-        json!({"id": self.id, "type": "private", "first_name": self.first_name})
-    }
-
-    /// Sends a text message in the private chat with the bot.
-    pub fn send(&self, text: &str) {
-        self.send_in(self.private_chat(), text);
-    }
-
-    /// Sends a text message in a group the bot is in.
-    pub fn send_in_group(&self, group_id: i64, text: &str) {
-        self.send_in(
-            json!({"id": group_id, "type": "group", "title": "考务群"}),
-            text,
-        );
-    }
-
-    fn send_in(&self, chat: Value, text: &str) {
-        let message_id = {
-            let mut inner = self.fake.lock();
-            inner.next_message_id += 1;
-            inner.next_message_id
-        };
-        let mut message = json!({
-            "message_id": message_id,
-            "date": unix_now(),
-            "chat": chat,
-            "from": self.user_json(),
-            "text": text,
-        });
-        if text.starts_with('/') {
-            let len = text
-                .split_whitespace()
-                .next()
-                .unwrap_or(text)
-                .encode_utf16()
-                .count();
-            message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
-        }
-        self.fake.push_update(json!({"message": message}));
-    }
-
-    /// Sends a sticker (anything that is not text).
-    pub fn send_sticker(&self) {
-        let message = json!({
-            "message_id": 1,
-            "date": unix_now(),
-            "chat": self.private_chat(),
-            "from": self.user_json(),
-            "sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512,
-                        "height": 512, "is_animated": false, "is_video": false},
-        });
-        self.fake.push_update(json!({"message": message}));
-    }
-
-    /// Presses the button labelled `label` on the newest message in this user's private chat
-    /// that has one. Panics when there is none (a test bug worth seeing).
-    pub fn press(&self, label: &str) {
-        let target = self
-            .fake
-            .messages_to(self.id)
-            .into_iter()
-            .rev()
-            .find_map(|m| {
-                m.buttons()
-                    .into_iter()
-                    .find(|(l, _)| l == label)
-                    .map(|(_, data)| (m, data))
-            });
-        let (message, data) = target.unwrap_or_else(|| {
-            panic!(
-                "no button {label:?} in chat {}:\n{}",
-                self.id,
-                self.fake.transcript(self.id)
-            )
-        });
-        self.press_data(&message, &data);
-    }
-
-    /// Presses with arbitrary callback data on a given message (as a crafted client could).
-    pub fn press_data(&self, message: &Sent, data: &str) {
-        let id = self.next_callback_id();
-        let chat = if message.chat_id == self.id {
-            self.private_chat()
-        } else if message.chat_id < 0 {
-            json!({"id": message.chat_id, "type": "group", "title": "考务群"})
-        } else {
-            json!({"id": message.chat_id, "type": "private", "first_name": "other"})
-        };
-        self.fake.push_update(json!({"callback_query": {
-            "id": format!("cq{id}"),
-            "from": self.user_json(),
-            "chat_instance": format!("ci{}", message.chat_id),
-            "data": data,
-            "message": message_json(message, chat),
-        }}));
-    }
-}
-
-impl FakeUser {
-    fn next_callback_id(&self) -> i64 {
-        let mut inner = self.fake.lock();
-        inner.next_callback_id += 1;
-        inner.next_callback_id
-    }
-
-    /// Presses a button on a message Telegram no longer shows the bot (older than 48 hours):
-    /// the update carries only the chat and message id, with date 0.
-    pub fn press_inaccessible(&self, message: &Sent, data: &str) {
-        let id = self.next_callback_id();
-        self.fake.push_update(json!({"callback_query": {
-            "id": format!("cq{id}"),
-            "from": self.user_json(),
-            "chat_instance": format!("ci{}", message.chat_id),
-            "data": data,
-            "message": {"chat": self.private_chat(), "message_id": message.message_id, "date": 0},
-        }}));
-    }
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -490,14 +363,19 @@ fn message_json(m: &Sent, chat: Value) -> Value {
         "chat": chat,
         "from": bot_user(),
     });
-    match &m.document {
-        Some((name, bytes)) => {
+    match (&m.document, &m.file_id) {
+        (Some((name, bytes)), _) => {
             v["document"] = json!({"file_id": format!("doc{}", m.message_id),
                 "file_unique_id": format!("u{}", m.message_id), "file_name": name,
                 "file_size": bytes.len()});
             v["caption"] = json!(m.text);
         }
-        None => v["text"] = json!(m.text),
+        // Sent on by id: shown as the document it is (a photo's sizes do not matter here).
+        (None, Some(id)) => {
+            v["document"] = json!({"file_id": id, "file_unique_id": format!("u{id}")});
+            v["caption"] = json!(m.text);
+        }
+        (None, None) => v["text"] = json!(m.text),
     }
     if let Some(markup) = &m.reply_markup {
         v["reply_markup"] = markup.clone();
@@ -505,7 +383,7 @@ fn message_json(m: &Sent, chat: Value) -> Value {
     v
 }
 
-const SEND_METHODS: [&str; 2] = ["sendmessage", "senddocument"];
+const SEND_METHODS: [&str; 3] = ["sendmessage", "senddocument", "sendphoto"];
 
 fn ok(result: Value) -> Response {
     (
@@ -669,7 +547,7 @@ async fn handle(
             ok(json!(true))
         }
         "getupdates" => get_updates(&fake, &params).await,
-        "sendmessage" | "senddocument" => {
+        "sendmessage" | "senddocument" | "sendphoto" => {
             let Some(chat_id) = chat_id else {
                 record(400);
                 return err(
@@ -678,11 +556,8 @@ async fn handle(
                     None,
                 );
             };
-            let text_key = if method == "senddocument" {
-                "caption"
-            } else {
-                "text"
-            };
+            let captioned = method != "sendmessage";
+            let text_key = if captioned { "caption" } else { "text" };
             let text = params[text_key].as_str().unwrap_or_default().to_string();
             if method == "sendmessage" && text.is_empty() {
                 record(400);
@@ -692,7 +567,12 @@ async fn handle(
                     None,
                 );
             }
-            let limit = if method == "senddocument" { 1024 } else { 4096 };
+            let limit = if captioned { 1024 } else { 4096 };
+            // A file sent on by the id Telegram gave it (a photo or document it already holds).
+            let file_id = ["photo", "document"]
+                .iter()
+                .find_map(|k| params.get(*k).and_then(Value::as_str))
+                .map(str::to_string);
             if text.encode_utf16().count() > limit {
                 record(400);
                 return err(
@@ -708,6 +588,7 @@ async fn handle(
                 chat_id,
                 text,
                 document: file,
+                file_id,
                 reply_markup: params.get("reply_markup").cloned().filter(|v| !v.is_null()),
                 edits: 0,
                 at: arrived,

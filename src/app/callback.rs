@@ -40,6 +40,10 @@ pub enum Callback {
     FullText {
         id: i64,
     },
+    /// The candidate's signed application of a request (the photo or PDF the filer sent).
+    SignedForm {
+        id: i64,
+    },
 }
 
 impl Callback {
@@ -57,6 +61,7 @@ impl Callback {
                 format!("pg:{l}:{page}")
             }
             Callback::FullText { id } => format!("ft:{id}"),
+            Callback::SignedForm { id } => format!("sf:{id}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -93,6 +98,9 @@ impl Callback {
             ["ft", id] => Callback::FullText {
                 id: id.parse().ok()?,
             },
+            ["sf", id] => Callback::SignedForm {
+                id: id.parse().ok()?,
+            },
             _ => return None,
         })
     }
@@ -121,6 +129,7 @@ mod tests {
                 page: 3,
             },
             Callback::FullText { id: 42 },
+            Callback::SignedForm { id: i64::MAX },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);

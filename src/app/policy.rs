@@ -71,6 +71,8 @@ pub enum Denied {
     AlreadySigned,
     /// Only the filer withdraws or amends.
     NotFiler,
+    /// This level passes a request on or returns it; it does not end it (附件4 二).
+    NoVeto,
 }
 
 impl Denied {
@@ -86,6 +88,7 @@ impl Denied {
             Denied::OtherLevel => "denied_other_level",
             Denied::AlreadySigned => "denied_already_signed",
             Denied::NotFiler => "denied_not_filer",
+            Denied::NoVeto => "denied_no_veto",
         }
     }
 
@@ -292,5 +295,15 @@ fn rank(d: Denied) -> u8 {
         Denied::OtherLevel => 6,
         Denied::AlreadySigned => 7,
         Denied::OwnFiling => 8,
+        Denied::NoVeto => 9,
+    }
+}
+
+/// Whether approval step `step` of the route may end a request with 驳回 (its holder's right
+/// to decide there is `check`'s question; this is the level's).
+pub fn may_reject(route: &Route, step: usize) -> Result<(), Denied> {
+    match route.steps.get(step) {
+        Some(s) if s.may_reject => Ok(()),
+        _ => Err(Denied::NoVeto),
     }
 }

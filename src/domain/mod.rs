@@ -1,5 +1,6 @@
 //! Pure domain types and their rules. Nothing here does I/O.
 
+pub mod attachment;
 pub mod deadline;
 pub mod ids;
 pub mod review;

@@ -65,6 +65,12 @@ pub struct Step {
     /// City-direct (市直属) schools skip this step.
     #[serde(default)]
     pub skip_for_city_direct: bool,
+    /// Whether this level may end a request with 驳回. 附件4 二 gives no level below the review
+    /// group a veto: they sign, check the form and pass it on, or return it to the filer to
+    /// amend; only the group ends a request, by its result. A city whose 实施细则 differ sets
+    /// this per level.
+    #[serde(default)]
+    pub may_reject: bool,
 }
 
 fn role_from_slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
@@ -87,6 +93,7 @@ impl Route {
             unit,
             rule: Rule::AnyOne,
             skip_for_city_direct: skip,
+            may_reject: false,
         };
         Route {
             steps: vec![
@@ -153,6 +160,7 @@ mod tests {
             skip_for_city_direct = true
         "#;
         let r: Route = toml::from_str(text).unwrap();
+        assert!(!r.steps[0].may_reject, "no veto unless configured");
         assert_eq!(r.steps[1].rule, Rule::AtLeast(3));
         assert_eq!(r.steps[1].role, Role::DistrictOfficer);
     }

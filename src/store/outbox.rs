@@ -15,6 +15,8 @@ pub struct Outgoing {
     pub body: String,
     pub reply_markup: Option<String>,
     pub document: Option<(String, Vec<u8>)>,
+    /// A file Telegram already holds, sent on by its reference (the body is its caption).
+    pub file: Option<crate::domain::attachment::Attachment>,
     /// Sending the same key twice is a no-op: this is what makes repeated use cases idempotent.
     pub dedupe_key: Option<String>,
     /// Groups the messages of one fan-out (for its completion report).
@@ -32,6 +34,8 @@ pub struct Row {
     pub reply_markup: Option<String>,
     pub document_name: Option<String>,
     pub document: Option<Vec<u8>>,
+    /// `Attachment` as stored: a file sent on by reference.
+    pub file_ref: Option<String>,
     pub batch: Option<String>,
     pub attempts: i64,
     /// Set on rows that edit an earlier message (its outbox id).
@@ -45,15 +49,15 @@ pub async fn enqueue_returning(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<i64>> {
     // Telegram refuses a longer text for good; cut it here rather than lose the message.
-    let limit = match msg.document {
-        Some(_) => limits::CAPTION,
-        None => limits::TEXT,
+    let limit = match (&msg.document, &msg.file) {
+        (None, None) => limits::TEXT,
+        _ => limits::CAPTION,
     };
     let body = fit_html(&msg.body, limit);
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
-                             next_attempt_at, created_at, is_reply)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)
+                             next_attempt_at, created_at, is_reply, file_ref)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8)
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
@@ -63,6 +67,7 @@ pub async fn enqueue_returning(
     .bind(msg.batch.as_deref())
     .bind(to_ms(now))
     .bind(i64::from(msg.is_reply))
+    .bind(msg.file.as_ref().map(ToString::to_string))
     .fetch_optional(&mut *conn)
     .await?;
     if let (Some((id,)), Some((name, bytes))) = (row, &msg.document) {
@@ -172,7 +177,7 @@ pub async fn claim(
     }
     sqlx::query_as(
         "SELECT o.id, o.chat_id, o.body, o.reply_markup, d.name AS document_name,
-                d.bytes AS document, o.batch, o.attempts, o.edit_of
+                d.bytes AS document, o.file_ref, o.batch, o.attempts, o.edit_of
          FROM outbox o LEFT JOIN outbox_documents d ON d.outbox_id = o.id WHERE o.id = $1",
     )
     .bind(id)
@@ -188,7 +193,7 @@ pub async fn mark_sent(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $2, telegram_message_id = $3,
-                lease_until = NULL, last_error = NULL, body = ''
+                lease_until = NULL, last_error = NULL, body = '', file_ref = NULL
          WHERE id = $1",
     )
     .bind(id)

@@ -1,6 +1,7 @@
 //! Review requests, their append-only events, and the cards sent for them.
 
 use super::to_ms;
+use crate::domain::attachment::Attachment;
 use crate::domain::review::State;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
@@ -29,17 +30,25 @@ pub struct Request {
     pub recorded_by: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The candidate's signed application (an `Attachment` as stored); None on requests filed
+    /// before it was asked for, or where a city does not ask for it.
+    pub signed_form: Option<String>,
 }
 
 impl Request {
     pub fn state(&self) -> State {
         State::parse(&self.state).unwrap_or(State::Pending)
     }
+
+    pub fn signed_form(&self) -> Option<Attachment> {
+        self.signed_form.as_deref().and_then(Attachment::parse)
+    }
 }
 
 const COLUMNS: &str = "id, season_id, candidate_id, school_code, filer_user_id, filer_chat_id, \
     filer_name, reason, contact, state, step, round, version, original_score, result_kind, \
-    result_score, result_items, result_category, result_note, recorded_by, created_at, updated_at";
+    result_score, result_items, result_category, result_note, recorded_by, created_at, updated_at, \
+    signed_form";
 
 pub struct NewRequest<'a> {
     pub season_id: i64,
@@ -52,6 +61,7 @@ pub struct NewRequest<'a> {
     pub contact: &'a str,
     pub step: i64,
     pub original_score: i64,
+    pub signed_form: Option<&'a Attachment>,
 }
 
 /// Inserts a pending request; None when the candidate already has an open one (the unique
@@ -64,8 +74,8 @@ pub async fn insert(
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO review_requests (season_id, candidate_id, school_code, filer_user_id,
              filer_chat_id, filer_name, reason, contact, state, step, original_score,
-             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11)
+             created_at, updated_at, signed_form)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11, $12)
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(r.season_id)
@@ -79,6 +89,7 @@ pub async fn insert(
     .bind(r.step)
     .bind(r.original_score)
     .bind(to_ms(now))
+    .bind(r.signed_form.map(ToString::to_string))
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|(id,)| id))
@@ -113,6 +124,20 @@ pub async fn open_of_candidate(
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1
            AND state IN ('pending', 'returned', 'recording', 'confirming')"
+    )))
+    .bind(candidate_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The candidate's review that reached its result (one per candidate: see `review::filing`).
+pub async fn result_of_candidate(
+    conn: &mut AnyConnection,
+    candidate_id: i64,
+) -> sqlx::Result<Option<Request>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1 AND state = 'completed'
+         ORDER BY id DESC LIMIT 1"
     )))
     .bind(candidate_id)
     .fetch_optional(conn)

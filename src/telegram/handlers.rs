@@ -8,6 +8,7 @@ use crate::app::publish::Preview;
 use crate::app::review::Press;
 use crate::app::{Actor, App};
 use crate::delivery::TgBot;
+use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use serde_json::json;
 use std::sync::Arc;
@@ -95,7 +96,7 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
         Admit::Notice => return reply(app, chat, app.render.text("too_many_updates")?).await,
         Admit::Drop => return Ok(()),
     }
-    let result = handle_message(app, user_id, chat, msg.text()).await;
+    let result = handle_message(app, user_id, chat, msg.text(), attachment(&msg)).await;
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
         // Sent directly: the outbox may be what failed.
@@ -106,17 +107,32 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     Ok(())
 }
 
+/// A photo (its largest size), or a PDF or image sent as a file: what a signed form can be.
+fn attachment(msg: &Message) -> Option<Attachment> {
+    if let Some(sizes) = msg.photo() {
+        return sizes.last().map(|p| Attachment::Photo(p.file.id.0.clone()));
+    }
+    msg.document()
+        .filter(|d| {
+            d.mime_type
+                .as_ref()
+                .is_some_and(|m| Attachment::form_mime(m.essence_str()))
+        })
+        .map(|d| Attachment::Document(d.file.id.0.clone()))
+}
+
 async fn handle_message(
     app: &App,
     user_id: i64,
     chat: ChatId,
     text: Option<&str>,
+    file: Option<Attachment>,
 ) -> HandlerResult {
     let Some((name, args)) = text.and_then(command) else {
         // Plain text or anything else: a dialogue in progress takes it first.
         let taken = match text {
             Some(t) => app.dialogue_text(user_id, chat.0, t).await?,
-            None => app.dialogue_non_text(user_id, chat.0).await?,
+            None => app.dialogue_non_text(user_id, chat.0, file).await?,
         };
         if taken {
             return Ok(());
@@ -285,6 +301,7 @@ async fn handle_callback(
             Ok(Press::Accepted)
         }
         Callback::FullText { id } => app.full_opinions(user_id, chat.0, id).await,
+        Callback::SignedForm { id } => app.signed_form(user_id, chat.0, id).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await
             .map(|ok| if ok { Press::Accepted } else { Press::Refused }),

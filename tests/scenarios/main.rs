@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod delivery;
 mod demo;
+mod fidelity;
 mod import;
 mod intake;
 mod permissions;

@@ -163,6 +163,7 @@ async fn filed_by_user_1(h: &Harness, season_id: i64, pupil: &candidates::Candid
             contact: "13800001234",
             step: 0,
             original_score: pupil.score,
+            signed_form: None,
         },
         h.clock.now(),
     )

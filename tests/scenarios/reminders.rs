@@ -85,6 +85,8 @@ async fn reviews_get_digests_urgent_reminders_and_an_escalation_at_the_deadline(
     contact.send("/review");
     h.expect(&contact, "准考证号").await;
     contact.send(&pupil.exam_no);
+    h.expect(&contact, "的照片或 PDF").await;
+    contact.send_photo("signed-form");
     h.expect(&contact, "申请理由").await;
     contact.send("漏评");
     h.expect(&contact, "联系方式").await;

@@ -29,6 +29,8 @@ async fn file(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
     filer.send("/review");
     h.expect(filer, "准考证号").await;
     filer.send(exam_no);
+    h.expect(filer, "的照片或 PDF").await;
+    filer.send_photo(&format!("form-{exam_no}"));
     h.expect(filer, "申请理由").await;
     filer.send("主实验漏评");
     h.expect(filer, "联系方式").await;
@@ -91,6 +93,8 @@ async fn a_homeroom_teacher_reaches_only_their_own_class_and_sees_ids_masked() {
     h.expect(&teacher, "未找到本校准考证号").await;
     // Their own pupil: the form shows 身份证号 and 学籍号 masked.
     teacher.send(&mine.exam_no);
+    h.expect(&teacher, "的照片或 PDF").await;
+    teacher.send_photo("form-mine");
     h.expect(&teacher, "申请理由").await;
     teacher.send("漏评");
     h.expect(&teacher, "联系方式").await;
@@ -225,6 +229,8 @@ async fn a_flood_of_strangers_does_not_delay_a_school_contacts_review() {
     }
     h.expect(&contact, "准考证号").await;
     contact.send(&pupil.exam_no);
+    h.expect(&contact, "的照片或 PDF").await;
+    contact.send_photo("form");
     h.expect(&contact, "申请理由").await;
     contact.send("漏评");
     h.expect(&contact, "联系方式").await;

@@ -7,7 +7,7 @@ use super::filing::WHY;
 use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
-use crate::app::policy::{Action, Denied};
+use crate::app::policy::{self, Action, Denied};
 use crate::domain::review::State;
 use crate::store::audit;
 use crate::store::people::{self, Binding};
@@ -46,6 +46,11 @@ impl App {
                 };
                 if ctx.state() != State::Pending || stage_key(&ctx.req) != s {
                     return Ok(Press::Stale);
+                }
+                if action == "r"
+                    && let Err(d) = policy::may_reject(&self.route(), step)
+                {
+                    return Ok(refusal(d));
                 }
                 match action {
                     "a" => self.approve(&mut tx, &ctx, &me).await?,
@@ -203,7 +208,14 @@ impl App {
                 step: ctx.req.step as usize,
             }
         };
-        let me = match self.allowed(user_id, &bound, wanted, &ctx) {
+        let veto = match action {
+            "r" => policy::may_reject(&self.route(), ctx.req.step as usize),
+            _ => Ok(()),
+        };
+        let me = match self
+            .allowed(user_id, &bound, wanted, &ctx)
+            .and_then(|me| veto.map(|()| me))
+        {
             Ok(me) => me,
             Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };

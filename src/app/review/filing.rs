@@ -6,6 +6,7 @@ use super::{App, Ctx, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::app::policy::{self, Action, FILERS, Subject};
 use crate::domain::Role;
+use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{self, State, WindowClosed, filing_window};
@@ -26,6 +27,8 @@ pub(crate) const RECORD: &str = "record";
 /// The step before this one, or None when this is the first (then "back" cancels).
 fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
     match (kind, step) {
+        (FILE, "form") => Some("exam_no"),
+        (FILE, "reason") if data["form"].is_string() => Some("form"),
         (FILE, "reason") => Some("exam_no"),
         (FILE | AMEND, "contact") => Some("reason"),
         (FILE | AMEND, "confirm") => Some("contact"),
@@ -89,6 +92,18 @@ impl App {
                 "name": c.name, "gender": c.gender, "class_name": c.class_name,
                 "score": c.score().to_string(), "sitting": c.sitting(), "exam_no": c.exam_no,
             });
+        }
+        if kind == FILE {
+            // "Step n of m": the signed form is one more step where the city asks for it.
+            let steps: &[&str] = if self.config.review.require_signed_form {
+                &["exam_no", "form", "reason", "contact", "confirm"]
+            } else {
+                &["exam_no", "reason", "contact", "confirm"]
+            };
+            let no = steps.iter().position(|s| *s == step).map_or(0, |i| i + 1);
+            prompt_data["no"] = json!(no);
+            prompt_data["of"] = json!(steps.len());
+            prompt_data["form"] = json!(data["form"].is_string());
         }
         if kind == FILE && step == "confirm" {
             prompt_data["summary"] = json!(self.dialogue_summary(conn, kind, data).await?);
@@ -215,14 +230,35 @@ impl App {
         Ok(true)
     }
 
-    /// Anything but text while a dialogue waits for text: a hint, and the dialogue stays.
-    pub async fn dialogue_non_text(&self, user_id: i64, chat_id: i64) -> anyhow::Result<bool> {
+    /// Anything but text while a dialogue is open: the signed form where filing asks for it (a
+    /// photo, or a PDF or image file: `file`); anywhere else, or anything else, a hint, and the
+    /// dialogue stays. False when there is no dialogue.
+    pub async fn dialogue_non_text(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        file: Option<Attachment>,
+    ) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
-        if dialogues::get(&mut tx, user_id).await?.is_none() {
+        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
             return Ok(false);
+        };
+        match (d.kind.as_str(), d.step.as_str(), file) {
+            (FILE, "form", Some(file)) => {
+                let mut data = d.data();
+                data["form"] = json!(file.to_string());
+                self.enter_step(&mut tx, user_id, chat_id, FILE, "reason", &data)
+                    .await?;
+            }
+            (FILE, "form", None) => {
+                self.tell(&mut tx, chat_id, "review_form_please", &json!({}))
+                    .await?
+            }
+            _ => {
+                self.tell(&mut tx, chat_id, "dialogue_text_please", &json!({}))
+                    .await?
+            }
         }
-        self.tell(&mut tx, chat_id, "dialogue_text_please", &json!({}))
-            .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(true)
@@ -242,12 +278,21 @@ impl App {
             (FILE, "exam_no") => match self.find_candidate(conn, user_id, text.trim()).await? {
                 Found::Candidate(id) => {
                     data["candidate_id"] = json!(id);
-                    Ok("reason")
+                    Ok(if self.config.review.require_signed_form {
+                        "form"
+                    } else {
+                        "reason"
+                    })
                 }
                 Found::Nothing => Err(again(
                     "review_no_candidate",
                     json!({"exam_no": text.trim()}),
                 )),
+                Found::Decided(req) => {
+                    dialogues::clear(conn, user_id).await?;
+                    self.tell_result(conn, user_id, chat_id, req).await?;
+                    return Ok(());
+                }
                 Found::Taken(req) => {
                     dialogues::clear(conn, user_id).await?;
                     self.tell(conn, chat_id, "review_exists_short", &json!({"id": req}))
@@ -270,6 +315,7 @@ impl App {
                     return Ok(());
                 }
             },
+            (FILE, "form") => Err(again("review_form_please", json!({}))),
             (FILE | AMEND, "reason") => match review::reason(text) {
                 Ok(r) => {
                     data["reason"] = json!(r);
@@ -412,7 +458,35 @@ impl App {
                 Found::Taken(open.id)
             });
         }
+        if let Some(done) = reviews::result_of_candidate(conn, cand.id).await? {
+            return Ok(Found::Decided(done.id));
+        }
         Ok(Found::Candidate(cand.id))
+    }
+
+    /// Tells the person that the candidate's review already has its result, with its card when
+    /// they may see it. A request that ended without one (withdrawn, rejected) does not count.
+    async fn tell_result(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+    ) -> anyhow::Result<()> {
+        let bound = people::of_user(conn, user_id).await?;
+        let card = match self.load_ctx(conn, id).await? {
+            Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
+                self.render_card(conn, &ctx).await?
+            }
+            _ => String::new(),
+        };
+        self.tell(
+            conn,
+            chat_id,
+            "review_has_result",
+            &json!({"id": id, "card": card}),
+        )
+        .await
     }
 
     async fn submit_filing(
@@ -437,6 +511,17 @@ impl App {
             Ok(filer) => filer,
             Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
+        // A result reached while this filing was being typed.
+        if let Some(done) = reviews::result_of_candidate(conn, cand.id).await? {
+            return self.tell_result(conn, user_id, chat_id, done.id).await;
+        }
+        let form = data["form"].as_str().and_then(Attachment::parse);
+        if self.config.review.require_signed_form && form.is_none() {
+            // A filing begun before the form was asked for: it is asked for now.
+            return self
+                .enter_step(conn, user_id, chat_id, FILE, "form", data)
+                .await;
+        }
         let school = units::get(conn, &cand.school_code)
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
@@ -453,6 +538,7 @@ impl App {
             contact: data["contact"].as_str().unwrap_or_default(),
             step: first.map_or(route.steps.len() as i64, |s| s as i64),
             original_score: cand.score,
+            signed_form: form.as_ref(),
         };
         let Some(id) = reviews::insert(conn, &new, now).await? else {
             // Someone filed for this candidate a moment ago.
@@ -627,6 +713,8 @@ enum Found {
     Open(i64),
     /// An open request filed by someone this person may not look over.
     Taken(i64),
+    /// The candidate's review has its result: one review per candidate.
+    Decided(i64),
     Nothing,
 }
 

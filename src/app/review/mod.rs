@@ -286,6 +286,7 @@ impl App {
             "reason": ctx.req.reason,
             "filer": ctx.req.filer_name,
             "filed_at": display(from_ms(ctx.req.created_at), tz),
+            "signed_form": ctx.req.signed_form().is_some(),
             "opinions": opinions,
             "earlier": earlier,
             "cut": cut,
@@ -328,6 +329,25 @@ impl App {
         self.render.render("review_card", &data)
     }
 
+    /// The buttons under every card of a request, below its decisions: the candidate's signed
+    /// form, and every opinion in full when the card cut some.
+    pub(crate) fn card_extras(
+        &self,
+        ctx: &Ctx,
+        card_data: &Value,
+    ) -> anyhow::Result<Vec<Vec<Value>>> {
+        let mut rows = Vec::new();
+        if ctx.req.signed_form().is_some() {
+            let data = Callback::SignedForm { id: ctx.req.id }.encode();
+            rows.push(vec![button(self.render.text("button_signed_form")?, data)]);
+        }
+        if card_data["cut"] == true {
+            let data = Callback::FullText { id: ctx.req.id }.encode();
+            rows.push(vec![button(self.render.text("button_full_text")?, data)]);
+        }
+        Ok(rows)
+    }
+
     /// Queues a card with buttons to each person and remembers it under `stage`.
     pub(crate) async fn send_cards(
         &self,
@@ -343,7 +363,8 @@ impl App {
         let card = self.render.render("review_card", &card_data)?;
         let heading = self.render.render(
             heading,
-            &json!({"id": ctx.req.id, "level": self.level_name(ctx)}),
+            &json!({"id": ctx.req.id, "level": self.level_name(ctx),
+                    "may_reject": policy::may_reject(&self.route(), ctx.req.step as usize).is_ok()}),
         )?;
         let body = format!("{heading}\n\n{card}");
         let row: Vec<Value> = buttons
@@ -359,10 +380,7 @@ impl App {
             })
             .collect::<anyhow::Result<_>>()?;
         let mut rows = vec![row];
-        if card_data["cut"] == true {
-            let data = Callback::FullText { id: ctx.req.id }.encode();
-            rows.push(vec![button(self.render.text("button_full_text")?, data)]);
-        }
+        rows.extend(self.card_extras(ctx, &card_data)?);
         let markup = keyboard(rows);
         for p in people {
             let msg = Outgoing {
@@ -439,20 +457,20 @@ impl App {
         let stage = stage_key(&ctx.req);
         match ctx.state() {
             State::Pending => {
-                let holders = self.step_holders(conn, ctx, ctx.req.step as usize).await?;
-                self.send_cards(
-                    conn,
-                    ctx,
-                    &stage,
-                    &holders,
-                    "review_card_heading",
-                    &[
+                let step = ctx.req.step as usize;
+                let holders = self.step_holders(conn, ctx, step).await?;
+                // 驳回 only where the route gives the level a veto (none below the group by
+                // default).
+                let buttons: &[(&str, &str)] = match policy::may_reject(&self.route(), step) {
+                    Ok(()) => &[
                         ("button_approve", "a"),
                         ("button_reject", "r"),
                         ("button_return", "b"),
                     ],
-                )
-                .await
+                    Err(_) => &[("button_approve", "a"), ("button_return", "b")],
+                };
+                self.send_cards(conn, ctx, &stage, &holders, "review_card_heading", buttons)
+                    .await
             }
             State::Recording => {
                 let members = self.eligible_members(conn, ctx).await?;

@@ -224,23 +224,24 @@ impl App {
                         })
                         .collect();
                     data["history"] = json!(history);
-                    let markup = (self
+                    let mut rows = Vec::new();
+                    if self
                         .allowed(user_id, &bound, Action::Withdraw, &ctx)
                         .is_ok()
-                        && ctx.state().withdrawable())
-                    .then(|| -> anyhow::Result<String> {
+                        && ctx.state().withdrawable()
+                    {
                         let data = Callback::Review {
                             id: ctx.req.id,
                             stage: "wd".into(),
                             action: "w".into(),
                         }
                         .encode();
-                        Ok(keyboard(vec![vec![button(
-                            self.render.text("button_withdraw")?,
-                            data,
-                        )]]))
-                    })
-                    .transpose()?;
+                        rows.push(vec![button(self.render.text("button_withdraw")?, data)]);
+                    }
+                    // The history below is whole: only the signed form is a tap away.
+                    let mut extras = self.card_extras(&ctx, &json!({"cut": false}))?;
+                    rows.append(&mut extras);
+                    let markup = (!rows.is_empty()).then(|| keyboard(rows));
                     let text = self.render.render("review_detail", &data)?;
                     (split_html(&text, limits::TEXT), markup)
                 }
@@ -313,6 +314,48 @@ impl App {
             };
             outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(super::Press::Accepted)
+    }
+}
+
+impl App {
+    /// The 📎 button on a card: the candidate's signed application, sent on to someone who may
+    /// see the request (never to another school: the same rule as the card's).
+    pub async fn signed_form(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+    ) -> anyhow::Result<super::Press> {
+        let (file, caption) = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
+                return Ok(super::Press::Refused);
+            };
+            if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
+                return Ok(super::Press::Refused);
+            }
+            let Some(file) = ctx.req.signed_form() else {
+                return Ok(super::Press::Stale);
+            };
+            let caption = self.render.render(
+                "review_signed_form",
+                &json!({"id": id, "name": ctx.cand.name, "exam_no": ctx.cand.exam_no}),
+            )?;
+            (file, caption)
+        };
+        let mut tx = self.db.begin().await?;
+        let msg = Outgoing {
+            chat_id,
+            body: caption,
+            file: Some(file),
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(super::Press::Accepted)

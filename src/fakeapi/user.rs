@@ -1,0 +1,175 @@
+//! The people of a test or the demo, speaking to the bot through the fake Telegram: texts,
+//! photos and files, button presses (honest or crafted).
+
+use super::{FakeTelegram, Sent, message_json, unix_now};
+use serde_json::{Value, json};
+
+/// A Telegram user the test or demo speaks as.
+#[derive(Clone)]
+pub struct FakeUser {
+    pub(super) fake: FakeTelegram,
+    pub id: i64,
+    pub first_name: String,
+}
+
+impl FakeUser {
+    fn user_json(&self) -> Value {
+        json!({"id": self.id, "is_bot": false, "first_name": self.first_name, "language_code": "zh-hans"})
+    }
+
+    fn private_chat(&self) -> Value {
+        json!({"id": self.id, "type": "private", "first_name": self.first_name})
+    }
+
+    /// Sends a text message in the private chat with the bot.
+    pub fn send(&self, text: &str) {
+        self.send_in(self.private_chat(), text);
+    }
+
+    /// Sends a text message in a group the bot is in.
+    pub fn send_in_group(&self, group_id: i64, text: &str) {
+        self.send_in(
+            json!({"id": group_id, "type": "group", "title": "考务群"}),
+            text,
+        );
+    }
+
+    fn send_in(&self, chat: Value, text: &str) {
+        let message_id = {
+            let mut inner = self.fake.lock();
+            inner.next_message_id += 1;
+            inner.next_message_id
+        };
+        let mut message = json!({
+            "message_id": message_id,
+            "date": unix_now(),
+            "chat": chat,
+            "from": self.user_json(),
+            "text": text,
+        });
+        if text.starts_with('/') {
+            let len = text
+                .split_whitespace()
+                .next()
+                .unwrap_or(text)
+                .encode_utf16()
+                .count();
+            message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
+        }
+        self.fake.push_update(json!({"message": message}));
+    }
+
+    /// Sends a sticker (anything that is neither text nor a file the bot takes).
+    pub fn send_sticker(&self) {
+        self.send_attachment(
+            "sticker",
+            json!({"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512,
+                   "height": 512, "is_animated": false, "is_video": false}),
+        );
+    }
+
+    /// Sends a photo, as a phone does: Telegram offers it in several sizes, the largest last.
+    /// `file_id` is what Telegram would give the bot to send it on.
+    pub fn send_photo(&self, file_id: &str) {
+        let size = |w: u32, id: String| {
+            json!({"file_id": id, "file_unique_id": format!("u{id}"), "width": w,
+                   "height": w * 4 / 3, "file_size": w * 300})
+        };
+        self.send_attachment(
+            "photo",
+            json!([
+                size(90, format!("{file_id}-small")),
+                size(1280, file_id.to_string())
+            ]),
+        );
+    }
+
+    /// Sends a file (a PDF scan, a spreadsheet …) with its name and MIME type.
+    pub fn send_file(&self, file_id: &str, name: &str, mime: &str) {
+        self.send_attachment(
+            "document",
+            json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"),
+                   "file_name": name, "mime_type": mime, "file_size": 200_000}),
+        );
+    }
+
+    fn send_attachment(&self, kind: &str, attachment: Value) {
+        let message_id = {
+            let mut inner = self.fake.lock();
+            inner.next_message_id += 1;
+            inner.next_message_id
+        };
+        let mut message = json!({
+            "message_id": message_id,
+            "date": unix_now(),
+            "chat": self.private_chat(),
+            "from": self.user_json(),
+        });
+        message[kind] = attachment;
+        self.fake.push_update(json!({"message": message}));
+    }
+
+    /// Presses the button labelled `label` on the newest message in this user's private chat
+    /// that has one. Panics when there is none (a test bug worth seeing).
+    pub fn press(&self, label: &str) {
+        let target = self
+            .fake
+            .messages_to(self.id)
+            .into_iter()
+            .rev()
+            .find_map(|m| {
+                m.buttons()
+                    .into_iter()
+                    .find(|(l, _)| l == label)
+                    .map(|(_, data)| (m, data))
+            });
+        let (message, data) = target.unwrap_or_else(|| {
+            panic!(
+                "no button {label:?} in chat {}:\n{}",
+                self.id,
+                self.fake.transcript(self.id)
+            )
+        });
+        self.press_data(&message, &data);
+    }
+
+    /// Presses with arbitrary callback data on a given message (as a crafted client could).
+    pub fn press_data(&self, message: &Sent, data: &str) {
+        let id = self.next_callback_id();
+        let chat = if message.chat_id == self.id {
+            self.private_chat()
+        } else if message.chat_id < 0 {
+            json!({"id": message.chat_id, "type": "group", "title": "考务群"})
+        } else {
+            json!({"id": message.chat_id, "type": "private", "first_name": "other"})
+        };
+        self.fake.push_update(json!({"callback_query": {
+            "id": format!("cq{id}"),
+            "from": self.user_json(),
+            "chat_instance": format!("ci{}", message.chat_id),
+            "data": data,
+            "message": message_json(message, chat),
+        }}));
+    }
+}
+
+impl FakeUser {
+    fn next_callback_id(&self) -> i64 {
+        let mut inner = self.fake.lock();
+        inner.next_callback_id += 1;
+        inner.next_callback_id
+    }
+
+    /// Presses a button on a message Telegram no longer shows the bot (older than 48 hours):
+    /// the update carries only the chat and message id, with date 0.
+    pub fn press_inaccessible(&self, message: &Sent, data: &str) {
+        let id = self.next_callback_id();
+        self.fake.push_update(json!({"callback_query": {
+            "id": format!("cq{id}"),
+            "from": self.user_json(),
+            "chat_instance": format!("ci{}", message.chat_id),
+            "data": data,
+            "message": {"chat": self.private_chat(), "message_id": message.message_id, "date": 0},
+        }}));
+    }
+}

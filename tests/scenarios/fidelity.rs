@@ -1,0 +1,237 @@
+//! The review as 附件4 二 and 附件5/6 prescribe it: the levels below the review group sign and
+//! pass a request on (or return it to be amended) but do not end it; a city whose 实施细则
+//! differ gives a level its veto back in configuration; and a candidate is reviewed once.
+
+use crate::review::{Cast, cards_closed, cast_with, file, state_of};
+use crate::support::*;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeUser, Sent};
+use exam_review_bot::sample;
+
+/// The latest card in a chat that has buttons.
+fn card_of(h: &Harness, user: &FakeUser) -> Sent {
+    h.fake
+        .messages_to(user.id)
+        .into_iter()
+        .rev()
+        .find(|m| !m.buttons().is_empty())
+        .unwrap_or_else(|| panic!("no card:\n{}", h.fake.transcript(user.id)))
+}
+
+fn labels(card: &Sent) -> Vec<String> {
+    card.buttons().into_iter().map(|(label, _)| label).collect()
+}
+
+/// The card's decisions: its buttons but the signed form and the full opinions.
+fn decisions(card: &Sent) -> Vec<String> {
+    labels(card)
+        .into_iter()
+        .filter(|l| !l.starts_with('📎') && !l.starts_with('📄'))
+        .collect()
+}
+
+/// 班主任, 校长 and 城区 each tap 同意.
+async fn up_to_the_group(c: &Cast) {
+    for level in [&c.teacher, &c.principal, &c.officer] {
+        c.h.expect(level, "待您审核").await;
+        level.press("✅ 同意");
+    }
+    c.h.expect(&c.reviewer1, "市级复核").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_level_below_the_review_group_can_end_a_request() {
+    let c = cast_with(|_| {}).await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "认为评分过严").await;
+    for (step, level) in [&c.teacher, &c.principal, &c.officer]
+        .into_iter()
+        .enumerate()
+    {
+        let heading = h.expect(level, "待您审核").await;
+        assert!(heading.contains("本级不驳回"), "{heading}");
+        let card = card_of(h, level);
+        assert_eq!(decisions(&card), ["✅ 同意", "↩️ 退回修改"]);
+        // A crafted 驳回 is refused, with the reason.
+        level.press_data(&card, &format!("rv:{id}:s{step}r1:r"));
+        h.settle().await;
+        assert!(
+            h.fake
+                .callback_answers()
+                .iter()
+                .any(|(_, text, alert)| *alert && text.contains("本级审核不能驳回")),
+            "{:?}",
+            h.fake.callback_answers()
+        );
+        assert_eq!(state_of(h, id).await, "pending");
+        level.press("✅ 同意");
+    }
+    // Only the group ends it, by its result: here 维持, the complaint being outside 复核.
+    h.expect(&c.reviewer1, "市级复核").await;
+    assert_eq!(state_of(h, id).await, "recording");
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_whose_rules_give_the_principal_a_veto_has_the_reject_button_back() {
+    // This city's 实施细则 let the school end a request (附件4 二, last paragraph).
+    let c = cast_with(|config| config.review.steps[1].may_reject = true).await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "合分有误").await;
+    h.expect(&c.teacher, "待您审核").await;
+    assert_eq!(
+        decisions(&card_of(h, &c.teacher)),
+        ["✅ 同意", "↩️ 退回修改"]
+    );
+    c.teacher.press("✅ 同意");
+    h.expect(&c.principal, "待您审核").await;
+    assert_eq!(
+        decisions(&card_of(h, &c.principal)),
+        ["✅ 同意", "⛔ 驳回", "↩️ 退回修改"]
+    );
+    c.principal.press("⛔ 驳回");
+    h.expect(&c.principal, "驳回").await;
+    c.principal.send("经核对，成绩无误");
+    let told = h.expect(&c.contact, "被 校长 校长 李校长 驳回").await;
+    assert!(told.contains("经核对，成绩无误"));
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "rejected");
+    assert!(
+        h.fake
+            .messages_to(c.officer.id)
+            .iter()
+            .all(|m| !m.text.contains("待您审核")),
+        "no district card"
+    );
+    cards_closed(h, &[&c.teacher, &c.principal], id);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_with_a_result_is_not_reviewed_again_and_the_result_is_shown() {
+    let c = cast_with(|_| {}).await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "主实验漏评").await;
+    up_to_the_group(&c).await;
+    c.reviewer1.press("维持原成绩");
+    h.expect(&c.reviewer1, "备注").await;
+    c.reviewer1.send("逐项核对，无漏评，合分无误");
+    h.expect(&c.reviewer1, "请核对复核结果").await;
+    c.reviewer1.press("✅ 确认记录");
+    for signer in [&c.reviewer2, &c.inspector] {
+        h.expect(signer, "请签字确认").await;
+        signer.press("✅ 确认");
+    }
+    h.expect(&c.contact, "成绩复核结果").await;
+    assert_eq!(state_of(h, id).await, "completed");
+
+    // The school contact tries again: the result is shown, nothing is filed.
+    c.contact.send("/review");
+    h.expect(&c.contact, "准考证号").await;
+    c.contact.send(&c.pupil.exam_no);
+    let answer = h.expect(&c.contact, "已有结果").await;
+    assert!(
+        answer.contains(&format!("#{id}")) && answer.contains("维持原成绩"),
+        "{answer}"
+    );
+    // So does the 班主任, who may file for their class too.
+    c.teacher.send("/review");
+    h.expect(&c.teacher, "准考证号").await;
+    c.teacher.send(&c.pupil.exam_no);
+    h.expect(&c.teacher, "已有结果").await;
+    h.settle().await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (requests,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM review_requests WHERE candidate_id = $1")
+            .bind(c.pupil.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    drop(conn);
+    assert_eq!(requests, 1);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filing_takes_the_candidates_signed_form_and_approvers_see_it_with_one_tap() {
+    let mut c = cast_with(|_| {}).await;
+    let stranger =
+        c.h.join(Role::Principal, &sample::school_code(2), "别校校长")
+            .await;
+    let h = &c.h;
+    c.contact.send("/review");
+    h.expect(&c.contact, "准考证号").await;
+    c.contact.send(&c.pupil.exam_no);
+    let prompt = h.expect(&c.contact, "的照片或 PDF").await;
+    assert!(
+        prompt.contains("第2步，共5步") && prompt.contains("由考生自己负责"),
+        "{prompt}"
+    );
+    // Without the form there is no way on: text, a sticker, a spreadsheet are each refused.
+    c.contact.send("表格稍后补交");
+    h.expect(&c.contact, "请发送考生签字的申请表").await;
+    c.contact.send_sticker();
+    h.expect(&c.contact, "请发送考生签字的申请表").await;
+    c.contact
+        .send_file("xls-1", "申请表.xlsx", "application/vnd.ms-excel");
+    h.expect(&c.contact, "请发送考生签字的申请表").await;
+    c.contact.send_photo("signed-form-1");
+    h.expect(&c.contact, "申请理由").await;
+    c.contact.send("主实验漏评");
+    h.expect(&c.contact, "联系方式").await;
+    c.contact.send("13800001234");
+    let confirm = h.expect(&c.contact, "请核对申请内容").await;
+    assert!(
+        confirm.contains("申请表已附上") && confirm.contains("附件6 注1"),
+        "{confirm}"
+    );
+    c.contact.press("✅ 提交");
+    let filed = h.expect(&c.contact, "已提交").await;
+    let id: i64 = filed
+        .split('#')
+        .nth(1)
+        .and_then(|t| t.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+
+    // The 班主任 opens it from the card.
+    let card_text = h.expect(&c.teacher, "待您审核").await;
+    assert!(card_text.contains("📎 已附"), "{card_text}");
+    let card = card_of(h, &c.teacher);
+    assert!(labels(&card).contains(&"📎 考生申请表".to_string()));
+    c.teacher.press("📎 考生申请表");
+    h.wait_for_text(&c.teacher, "的考生申请表").await;
+    // Another school's principal crafting the same button gets nothing.
+    let form_button = card
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label == "📎 考生申请表")
+        .unwrap()
+        .1;
+    assert_eq!(form_button, format!("sf:{id}"));
+    let own = h.fake.messages_to(stranger.id).last().unwrap().clone();
+    stranger.press_data(&own, &form_button);
+    h.settle().await;
+    // Over everything Telegram carried: the form went to the 班主任 and to nobody else.
+    let with_form: Vec<i64> = h
+        .fake
+        .all_sent()
+        .iter()
+        .filter(|m| m.file_id.as_deref() == Some("signed-form-1"))
+        .map(|m| m.chat_id)
+        .collect();
+    assert_eq!(with_form, vec![c.teacher.id]);
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_that_does_not_ask_for_the_form_files_in_four_steps() {
+    let c = cast_with(|config| config.review.require_signed_form = false).await;
+    let h = &c.h;
+    c.contact.send("/review");
+    h.expect(&c.contact, "准考证号").await;
+    c.contact.send(&c.pupil.exam_no);
+    let reason = h.expect(&c.contact, "申请理由").await;
+    assert!(reason.contains("第2步，共4步"), "{reason}");
+    c.h.stop().await;
+}
