@@ -8,6 +8,7 @@ use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
+use crate::domain::workflow::Routes;
 use crate::store::{people, seasons, units};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -17,6 +18,7 @@ struct Row {
     state: String,
     step: i64,
     school_code: String,
+    route: Option<String>,
 }
 
 impl App {
@@ -33,7 +35,9 @@ impl App {
         let bound = people::of_user(&mut conn, user_id).await?;
         let all_units = units::all(&mut conn).await?;
         let city_code = units::city_code(&mut conn).await?;
+        // Which schools count is not a question of any request's route.
         let route = self.route();
+        let mut routes = Routes::new(route.clone());
         // The schools in this person's scope: the permission model decides, school by school.
         let schools: HashSet<String> = all_units
             .iter()
@@ -73,7 +77,8 @@ impl App {
                 .render("publish_nothing", &json!({"no_season": true})),
             (Some(season), true) => {
                 let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT r.state, r.step, r.school_code FROM review_requests r WHERE r.season_id = $1",
+                    "SELECT r.state, r.step, r.school_code, r.route FROM review_requests r
+                     WHERE r.season_id = $1",
                 )
                 .bind(season.id)
                 .fetch_all(&mut *conn)
@@ -88,7 +93,8 @@ impl App {
                     let state = State::parse(&r.state);
                     if state.is_some_and(State::is_open) {
                         let level = match state {
-                            Some(State::Pending) => route
+                            Some(State::Pending) => routes
+                                .of(r.route.as_deref())
                                 .steps
                                 .get(r.step as usize)
                                 .map_or(String::new(), |s| s.name.clone()),

@@ -8,7 +8,7 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
-use crate::domain::workflow::Scope;
+use crate::domain::workflow::{Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::{Backend, dialogues, seasons, to_ms};
@@ -41,6 +41,8 @@ struct OpenItem {
     school_name: String,
     district_code: Option<String>,
     district_name: String,
+    /// The route it was filed on (JSON), see `Routes`.
+    route: Option<String>,
 }
 
 impl App {
@@ -129,7 +131,7 @@ impl App {
                     c.school_code, s.name AS school_name,
                     CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
                     CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
-                        AS district_name
+                        AS district_name, r.route
              FROM review_requests r
              JOIN candidates c ON c.id = r.candidate_id
              JOIN units s ON s.code = c.school_code
@@ -149,7 +151,7 @@ impl App {
         items: &[OpenItem],
         below_city_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, (i64, Vec<Value>)>> {
-        let route = self.route();
+        let mut routes = Routes::new(self.route());
         let bindings: Vec<Binding> = active_bindings(conn).await?;
         let group: Vec<&Binding> = {
             let members = self.group_members(conn).await?;
@@ -182,6 +184,7 @@ impl App {
         for item in items {
             match State::parse(&item.state) {
                 Some(State::Pending) => {
+                    let route = routes.of(item.route.as_deref());
                     let Some(step) = route.steps.get(item.step as usize) else {
                         continue;
                     };
@@ -322,13 +325,14 @@ impl App {
 
     /// Open requests by level and by district, for the admins' digest and the deadline list.
     fn board_counts(&self, items: &[OpenItem]) -> Value {
-        let route = self.route();
+        let mut routes = Routes::new(self.route());
         let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
         let mut list = Vec::new();
         for i in items {
             let level = match State::parse(&i.state) {
-                Some(State::Pending) => route
+                Some(State::Pending) => routes
+                    .of(i.route.as_deref())
                     .steps
                     .get(i.step as usize)
                     .map_or(String::new(), |s| s.name.clone()),

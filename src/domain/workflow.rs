@@ -3,10 +3,10 @@
 //! routes on the same engine; adding a level is a configuration change.
 
 use crate::domain::Role;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Which unit a step's people belong to, relative to the candidate's school.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
     /// The candidate's class in the school (homeroom teachers).
@@ -18,8 +18,8 @@ pub enum Scope {
 }
 
 /// How many of the step's people must approve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Rule {
     AnyOne,
     All,
@@ -42,6 +42,16 @@ impl TryFrom<String> for Rule {
     }
 }
 
+impl From<Rule> for String {
+    fn from(rule: Rule) -> String {
+        match rule {
+            Rule::AnyOne => "any".into(),
+            Rule::All => "all".into(),
+            Rule::AtLeast(n) => format!("at-least:{n}"),
+        }
+    }
+}
+
 impl Rule {
     /// Whether `approvals` distinct approvals settle a step that `holders` people can act on.
     pub fn satisfied(self, approvals: usize, holders: usize) -> bool {
@@ -53,12 +63,12 @@ impl Rule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// The level's name as the forms write it (班主任, 校长, 城区 …).
     pub name: String,
-    #[serde(deserialize_with = "role_from_slug")]
+    #[serde(deserialize_with = "role_from_slug", serialize_with = "role_as_slug")]
     pub role: Role,
     pub unit: Scope,
     pub rule: Rule,
@@ -73,12 +83,19 @@ pub struct Step {
     pub may_reject: bool,
 }
 
+fn role_as_slug<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role.slug())
+}
+
 fn role_from_slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A request's route. Each request keeps the route it was filed on (`review_requests.route`,
+/// as JSON): a city changing its configuration mid-season does not move requests in flight
+/// onto levels they were never meant to climb.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Route {
     pub steps: Vec<Step>,
 }
@@ -118,6 +135,34 @@ impl Route {
     }
 }
 
+/// The routes of many requests read at once (a sweep, a board): each stored text is parsed
+/// once, and a request filed before routes were kept, or whose route does not read, follows
+/// the configured one.
+pub struct Routes {
+    configured: Route,
+    parsed: std::collections::HashMap<String, Route>,
+}
+
+impl Routes {
+    pub fn new(configured: Route) -> Routes {
+        Routes {
+            configured,
+            parsed: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn of(&mut self, stored: Option<&str>) -> &Route {
+        let Some(text) = stored else {
+            return &self.configured;
+        };
+        if !self.parsed.contains_key(text) {
+            let route = serde_json::from_str(text).unwrap_or_else(|_| self.configured.clone());
+            self.parsed.insert(text.to_string(), route);
+        }
+        &self.parsed[text]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +187,19 @@ mod tests {
             Ok(Rule::AtLeast(3))
         );
         assert!(Rule::try_from("most".to_string()).is_err());
+    }
+
+    #[test]
+    fn a_route_is_kept_as_json_and_reads_back_the_same() {
+        let mut r = Route::review_default();
+        r.steps[1].rule = Rule::AtLeast(2);
+        r.steps[2].may_reject = true;
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains("\"principal\"") && text.contains("at-least:2"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Route>(&text).unwrap(), r);
     }
 
     #[test]

@@ -34,19 +34,24 @@ impl FakeUser {
         );
     }
 
-    fn send_in(&self, chat: Value, text: &str) {
+    /// A new message from this user in `chat`, with its own id, before its content.
+    fn new_message(&self, chat: Value) -> Value {
         let message_id = {
             let mut inner = self.fake.lock();
             inner.next_message_id += 1;
             inner.next_message_id
         };
-        let mut message = json!({
+        json!({
             "message_id": message_id,
             "date": unix_now(),
             "chat": chat,
             "from": self.user_json(),
-            "text": text,
-        });
+        })
+    }
+
+    fn send_in(&self, chat: Value, text: &str) {
+        let mut message = self.new_message(chat);
+        message["text"] = json!(text);
         if text.starts_with('/') {
             let len = text
                 .split_whitespace()
@@ -94,17 +99,7 @@ impl FakeUser {
     }
 
     fn send_attachment(&self, kind: &str, attachment: Value) {
-        let message_id = {
-            let mut inner = self.fake.lock();
-            inner.next_message_id += 1;
-            inner.next_message_id
-        };
-        let mut message = json!({
-            "message_id": message_id,
-            "date": unix_now(),
-            "chat": self.private_chat(),
-            "from": self.user_json(),
-        });
+        let mut message = self.new_message(self.private_chat());
         message[kind] = attachment;
         self.fake.push_update(json!({"message": message}));
     }

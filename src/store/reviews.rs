@@ -33,6 +33,9 @@ pub struct Request {
     /// The candidate's signed application (an `Attachment` as stored); None on requests filed
     /// before it was asked for, or where a city does not ask for it.
     pub signed_form: Option<String>,
+    /// The route it was filed on, as JSON (`domain::workflow::Route`); None before routes
+    /// were kept.
+    pub route: Option<String>,
 }
 
 impl Request {
@@ -48,7 +51,7 @@ impl Request {
 const COLUMNS: &str = "id, season_id, candidate_id, school_code, filer_user_id, filer_chat_id, \
     filer_name, reason, contact, state, step, round, version, original_score, result_kind, \
     result_score, result_items, result_category, result_note, recorded_by, created_at, updated_at, \
-    signed_form";
+    signed_form, route";
 
 pub struct NewRequest<'a> {
     pub season_id: i64,
@@ -62,6 +65,8 @@ pub struct NewRequest<'a> {
     pub step: i64,
     pub original_score: i64,
     pub signed_form: Option<&'a Attachment>,
+    /// The route as JSON.
+    pub route: &'a str,
 }
 
 /// Inserts a pending request; None when the candidate already has an open one (the unique
@@ -74,8 +79,8 @@ pub async fn insert(
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO review_requests (season_id, candidate_id, school_code, filer_user_id,
              filer_chat_id, filer_name, reason, contact, state, step, original_score,
-             created_at, updated_at, signed_form)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11, $12)
+             created_at, updated_at, signed_form, route)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11, $12, $13)
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(r.season_id)
@@ -90,6 +95,7 @@ pub async fn insert(
     .bind(r.original_score)
     .bind(to_ms(now))
     .bind(r.signed_form.map(ToString::to_string))
+    .bind(r.route)
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|(id,)| id))

@@ -7,6 +7,7 @@ use crate::support::*;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
+use exam_review_bot::store::{candidates, seasons};
 
 /// The latest card in a chat that has buttons.
 fn card_of(h: &Harness, user: &FakeUser) -> Sent {
@@ -233,5 +234,44 @@ async fn a_city_that_does_not_ask_for_the_form_files_in_four_steps() {
     c.contact.send(&c.pupil.exam_no);
     let reason = h.expect(&c.contact, "申请理由").await;
     assert!(reason.contains("第2步，共4步"), "{reason}");
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_finishes_on_the_route_it_was_filed_on() {
+    let mut c = cast_with(|_| {}).await;
+    let classmate = {
+        let mut conn = c.h.app.db.pool.acquire().await.unwrap();
+        let season = seasons::current(&mut conn).await.unwrap().unwrap();
+        candidates::of_school(&mut conn, season.id, &c.pupil.school_code)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.class_name == c.pupil.class_name && p.id != c.pupil.id)
+            .unwrap()
+    };
+    let id = file(&c.h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    c.h.expect(&c.teacher, "待您审核").await;
+    // Mid-season the city drops the district level (its 实施细则 changed) and restarts.
+    c.h.restart_with(|config| config.review.steps.truncate(2))
+        .await;
+    let h = &c.h;
+    c.teacher.press("✅ 同意");
+    h.expect(&c.principal, "待您审核").await;
+    c.principal.press("✅ 同意");
+    // Filed on three levels, it still climbs the third.
+    h.expect(&c.officer, "待您审核").await;
+    assert_eq!(state_of(h, id).await, "pending");
+
+    // A request filed now takes the new route: from the principal straight to the group.
+    let new = file(h, &c.contact, &classmate.exam_no, "合分有误").await;
+    for level in [&c.teacher, &c.principal] {
+        h.expect(level, &format!("#{new}")).await;
+        level.press("✅ 同意");
+    }
+    h.expect(&c.reviewer1, &format!("#{new}")).await;
+    h.settle().await;
+    assert_eq!(state_of(h, new).await, "recording");
+    assert_eq!(state_of(h, id).await, "pending");
     c.h.stop().await;
 }

@@ -164,6 +164,7 @@ async fn filed_by_user_1(h: &Harness, season_id: i64, pupil: &candidates::Candid
             step: 0,
             original_score: pupil.score,
             signed_form: None,
+            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
         },
         h.clock.now(),
     )

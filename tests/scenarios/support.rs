@@ -167,12 +167,18 @@ impl Harness {
 
     /// Stops the bot and starts a fresh one on the same database, as a restarted process would.
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts under a changed configuration (a city editing its settings mid-season).
+    pub async fn restart_with(&mut self, tune: impl FnOnce(&mut Config)) {
         self.stop.send(true).ok();
         if let Some(r) = self.runner.take() {
             r.await.unwrap().unwrap();
         }
         let store = Db::open(&self.db.url).await.unwrap();
-        let config = (*self.app.config).clone();
+        let mut config = (*self.app.config).clone();
+        tune(&mut config);
         self.app = App::new(store, config, Arc::new(self.clock.clone())).unwrap();
         let bot = exam_review_bot::telegram::build_bot(
             &self.app,

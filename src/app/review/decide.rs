@@ -48,7 +48,7 @@ impl App {
                     return Ok(Press::Stale);
                 }
                 if action == "r"
-                    && let Err(d) = policy::may_reject(&self.route(), step)
+                    && let Err(d) = policy::may_reject(&ctx.route, step)
                 {
                     return Ok(refusal(d));
                 }
@@ -105,7 +105,7 @@ impl App {
         me: &Binding,
     ) -> anyhow::Result<Press> {
         let now = self.clock.now();
-        let route = self.route();
+        let route = &ctx.route;
         let step = ctx.req.step as usize;
         let event = NewEvent {
             request_id: ctx.req.id,
@@ -209,7 +209,7 @@ impl App {
             }
         };
         let veto = match action {
-            "r" => policy::may_reject(&self.route(), ctx.req.step as usize),
+            "r" => policy::may_reject(&ctx.route, ctx.req.step as usize),
             _ => Ok(()),
         };
         let me = match self

@@ -525,7 +525,9 @@ impl App {
         let school = units::get(conn, &cand.school_code)
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
+        // The request keeps the route it is filed on (see `Route`).
         let route = self.route();
+        let route_json = serde_json::to_string(&route)?;
         let first = route.step_from(0, school.city_direct);
         let new = NewRequest {
             season_id: season.id,
@@ -539,6 +541,7 @@ impl App {
             step: first.map_or(route.steps.len() as i64, |s| s as i64),
             original_score: cand.score,
             signed_form: form.as_ref(),
+            route: &route_json,
         };
         let Some(id) = reviews::insert(conn, &new, now).await? else {
             // Someone filed for this candidate a moment ago.
@@ -594,7 +597,7 @@ impl App {
         ctx: &Ctx,
         filer_chat: i64,
     ) -> anyhow::Result<()> {
-        let route = self.route();
+        let route = &ctx.route;
         let mut empty = Vec::new();
         for step in route.applicable(ctx.school.city_direct) {
             if step >= ctx.req.step as usize && self.step_holders(conn, ctx, step).await?.is_empty()
@@ -666,10 +669,10 @@ impl App {
         let contact = data["contact"].as_str().unwrap_or_default();
         reviews::amend(conn, id, reason, contact).await?;
         // The content changed, so every level sees it again, from the first.
-        let first = self.route().step_from(0, ctx.school.city_direct);
+        let first = ctx.route.step_from(0, ctx.school.city_direct);
         let (to, step) = match first {
             Some(s) => (State::Pending, s as i64),
-            None => (State::Recording, self.route().steps.len() as i64),
+            None => (State::Recording, ctx.route.steps.len() as i64),
         };
         let round = ctx.req.round + 1;
         if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {

@@ -56,6 +56,8 @@ pub(crate) struct Ctx {
     pub approvals: Vec<(i64, i64)>,
     /// Who confirmed the current result (this round).
     pub signers: Vec<i64>,
+    /// The route the request was filed on.
+    pub route: Route,
 }
 
 impl Ctx {
@@ -153,6 +155,12 @@ impl App {
         let city = units::city_code(conn).await?;
         let approvals = reviews::approvals(conn, id).await?;
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
+        let route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
+            Some(Ok(route)) => route,
+            // Filed before routes were kept: the configured route, as before.
+            None => self.route(),
+            Some(Err(e)) => anyhow::bail!("request {id} has an unreadable route: {e}"),
+        };
         Ok(Some(Ctx {
             req,
             cand,
@@ -162,6 +170,7 @@ impl App {
             city,
             approvals,
             signers,
+            route,
         }))
     }
 
@@ -172,8 +181,7 @@ impl App {
         ctx: &Ctx,
         step: usize,
     ) -> anyhow::Result<Vec<Binding>> {
-        let route = self.route();
-        let Some(s) = route.steps.get(step) else {
+        let Some(s) = ctx.route.steps.get(step) else {
             return Ok(Vec::new());
         };
         let found = match s.unit {
@@ -233,7 +241,7 @@ impl App {
         conn: &mut AnyConnection,
         ctx: &Ctx,
     ) -> anyhow::Result<Value> {
-        let route = self.route();
+        let route = &ctx.route;
         let tz = ctx.season.tz;
         let events = reviews::events(conn, ctx.req.id).await?;
         let all: Vec<&reviews::Event> = events.iter().filter(|e| e.action != "file").collect();
@@ -310,8 +318,8 @@ impl App {
     /// Where the request stands, in words of the forms (班主任, 校长, 城区, 市级复核小组).
     pub(crate) fn level_name(&self, ctx: &Ctx) -> String {
         match ctx.state() {
-            State::Pending => self
-                .route()
+            State::Pending => ctx
+                .route
                 .steps
                 .get(ctx.req.step as usize)
                 .map_or(String::new(), |s| s.name.clone()),
@@ -364,7 +372,7 @@ impl App {
         let heading = self.render.render(
             heading,
             &json!({"id": ctx.req.id, "level": self.level_name(ctx),
-                    "may_reject": policy::may_reject(&self.route(), ctx.req.step as usize).is_ok()}),
+                    "may_reject": policy::may_reject(&ctx.route, ctx.req.step as usize).is_ok()}),
         )?;
         let body = format!("{heading}\n\n{card}");
         let row: Vec<Value> = buttons
@@ -461,7 +469,7 @@ impl App {
                 let holders = self.step_holders(conn, ctx, step).await?;
                 // 驳回 only where the route gives the level a veto (none below the group by
                 // default).
-                let buttons: &[(&str, &str)] = match policy::may_reject(&self.route(), step) {
+                let buttons: &[(&str, &str)] = match policy::may_reject(&ctx.route, step) {
                     Ok(()) => &[
                         ("button_approve", "a"),
                         ("button_reject", "r"),
@@ -534,7 +542,7 @@ impl App {
         action: Action,
         ctx: &Ctx,
     ) -> Result<Binding, Denied> {
-        policy::check(&self.route(), user_id, bound, action, &ctx.subject())
+        policy::check(&ctx.route, user_id, bound, action, &ctx.subject())
     }
 
     /// The group members who may record or sign this request's result: the group, less anyone
