@@ -230,7 +230,8 @@ pub async fn mark_retry(
 
 pub async fn mark_failed(conn: &mut AnyConnection, id: i64, error: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
+        "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = $2, file_ref = NULL
+         WHERE id = $1",
     )
     .bind(id)
     .bind(error)

@@ -275,3 +275,39 @@ async fn a_request_in_flight_finishes_on_the_route_it_was_filed_on() {
     assert_eq!(state_of(h, id).await, "pending");
     c.h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reason_typed_after_another_holder_returned_the_request_changes_nothing() {
+    let mut c = cast_with(|_| {}).await;
+    let deputy =
+        c.h.join_class(
+            Role::HomeroomTeacher,
+            &c.pupil.school_code,
+            &c.pupil.class_name,
+            "副班主任",
+        )
+        .await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
+    h.expect(&c.teacher, "待您审核").await;
+    h.expect(&deputy, "待您审核").await;
+    // Both tap 退回修改; the deputy types the reason first.
+    c.teacher.press("↩️ 退回修改");
+    h.expect(&c.teacher, "的理由").await;
+    deputy.press("↩️ 退回修改");
+    h.expect(&deputy, "的理由").await;
+    deputy.send("请补充考生签字");
+    h.expect(&c.contact, "被 班主任 副班主任 退回修改").await;
+    c.teacher.send("理由晚到了");
+    h.expect(&c.teacher, "本次操作未生效").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "returned");
+    let told = h
+        .fake
+        .messages_to(c.contact.id)
+        .iter()
+        .filter(|m| m.visible_text().contains("退回修改。理由"))
+        .count();
+    assert_eq!(told, 1, "{}", h.fake.transcript(c.contact.id));
+    c.h.stop().await;
+}

@@ -195,7 +195,14 @@ impl App {
         let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
             return Ok(());
         };
-        if stage_key(&ctx.req) != stage || !ctx.state().is_open() {
+        // The state the reason was asked in: a returned request keeps its pending stage key,
+        // so the key alone would let a second holder's late reason return it again.
+        let asked_in = if action == "n" {
+            State::Confirming
+        } else {
+            State::Pending
+        };
+        if stage_key(&ctx.req) != stage || ctx.state() != asked_in {
             return self
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;

@@ -511,7 +511,12 @@ impl App {
             Ok(filer) => filer,
             Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
-        // A result reached while this filing was being typed.
+        // A result reached while this filing was being typed. An open request's last signature
+        // may be committing right now: wait for its row (PostgreSQL; SQLite's write lock
+        // already orders the two), then look.
+        if let Some(open) = reviews::open_of_candidate(conn, cand.id).await? {
+            reviews::lock(conn, open.id).await?;
+        }
         if let Some(done) = reviews::result_of_candidate(conn, cand.id).await? {
             return self.tell_result(conn, user_id, chat_id, done.id).await;
         }

@@ -157,9 +157,15 @@ impl App {
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
         let route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
             Some(Ok(route)) => route,
-            // Filed before routes were kept: the configured route, as before.
+            // Filed before routes were kept: the configured route, as before. A route that
+            // does not read is treated the same (as `Routes` does), and said in the log.
             None => self.route(),
-            Some(Err(e)) => anyhow::bail!("request {id} has an unreadable route: {e}"),
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "request {id} has an unreadable route ({e}); using the configured one"
+                );
+                self.route()
+            }
         };
         Ok(Some(Ctx {
             req,
