@@ -204,18 +204,24 @@ pub async fn transition(
 }
 
 /// The filer's amended reason and contact (while returned).
+/// A returned request's new content; `form` replaces the signed form when given.
 pub async fn amend(
     conn: &mut AnyConnection,
     id: i64,
     reason: &str,
     contact: &str,
+    form: Option<&Attachment>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE review_requests SET reason = $2, contact = $3 WHERE id = $1")
-        .bind(id)
-        .bind(reason)
-        .bind(contact)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE review_requests SET reason = $2, contact = $3,
+                signed_form = COALESCE($4, signed_form) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(contact)
+    .bind(form.map(ToString::to_string))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

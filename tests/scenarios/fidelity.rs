@@ -311,3 +311,39 @@ async fn a_reason_typed_after_another_holder_returned_the_request_changes_nothin
     assert_eq!(told, 1, "{}", h.fake.transcript(c.contact.id));
     c.h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_returned_for_an_unreadable_form_takes_a_new_one() {
+    let c = cast_with(|_| {}).await;
+    let h = &c.h;
+    file(h, &c.contact, &c.pupil.exam_no, "主实验漏评").await;
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("↩️ 退回修改");
+    h.expect(&c.teacher, "的理由").await;
+    c.teacher.send("申请表照片看不清签字，请重拍");
+    h.expect(&c.contact, "退回修改。理由").await;
+    c.contact.press("✏️ 修改并重新提交");
+    h.expect(&c.contact, "修改后的").await;
+    c.contact.send("主实验漏评");
+    h.expect(&c.contact, "联系方式").await;
+    c.contact.send("13800001234");
+    h.expect(&c.contact, "请核对修改后的申请").await;
+    c.contact.press("📎 更换申请表");
+    h.expect(&c.contact, "不更换请点").await;
+    c.contact.send("稍后再拍");
+    h.expect(&c.contact, "请发送考生签字的申请表").await;
+    c.contact.send_photo("signed-form-retaken");
+    h.expect(&c.contact, "将换成新发送的这一份").await;
+    c.contact.press("✅ 重新提交");
+    h.expect(&c.teacher, "待您审核").await;
+    c.teacher.press("📎 考生申请表");
+    h.wait_for_text(&c.teacher, "的考生申请表").await;
+    let sent: Vec<String> = h
+        .fake
+        .messages_to(c.teacher.id)
+        .iter()
+        .filter_map(|m| m.file_id.clone())
+        .collect();
+    assert_eq!(sent, ["signed-form-retaken"]);
+    c.h.stop().await;
+}

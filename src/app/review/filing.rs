@@ -32,6 +32,8 @@ fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
         (FILE, "reason") => Some("exam_no"),
         (FILE | AMEND, "contact") => Some("reason"),
         (FILE | AMEND, "confirm") => Some("contact"),
+        // Replacing the signed form is a side trip from the confirm step.
+        (AMEND, "form") => Some("confirm"),
         (RECORD, "items") => Some("score"),
         (RECORD, "category") if data["has_items"].as_bool() == Some(true) => Some("items"),
         (RECORD, "category") => Some("score"),
@@ -46,7 +48,11 @@ fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
 fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = match (kind, step) {
         (FILE, "confirm") => vec![("button_submit", "submit"), ("button_edit", "edit")],
-        (AMEND, "confirm") => vec![("button_resubmit", "submit"), ("button_edit", "edit")],
+        (AMEND, "confirm") => vec![
+            ("button_resubmit", "submit"),
+            ("button_edit", "edit"),
+            ("button_replace_form", "form"),
+        ],
         (RECORD, "category") => vec![("button_missed_item", "cat1"), ("button_wrong_sum", "cat2")],
         (RECORD, "confirm") => vec![("button_record", "submit"), ("button_edit", "edit")],
         _ => vec![],
@@ -103,6 +109,8 @@ impl App {
             let no = steps.iter().position(|s| *s == step).map_or(0, |i| i + 1);
             prompt_data["no"] = json!(no);
             prompt_data["of"] = json!(steps.len());
+        }
+        if kind == FILE || kind == AMEND {
             prompt_data["form"] = json!(data["form"].is_string());
         }
         if kind == FILE && step == "confirm" {
@@ -244,13 +252,14 @@ impl App {
             return Ok(false);
         };
         match (d.kind.as_str(), d.step.as_str(), file) {
-            (FILE, "form", Some(file)) => {
+            (FILE | AMEND, "form", Some(file)) => {
                 let mut data = d.data();
                 data["form"] = json!(file.to_string());
-                self.enter_step(&mut tx, user_id, chat_id, FILE, "reason", &data)
+                let next = if d.kind == FILE { "reason" } else { "confirm" };
+                self.enter_step(&mut tx, user_id, chat_id, &d.kind, next, &data)
                     .await?;
             }
-            (FILE, "form", None) => {
+            (FILE | AMEND, "form", None) => {
                 self.tell(&mut tx, chat_id, "review_form_please", &json!({}))
                     .await?
             }
@@ -315,7 +324,7 @@ impl App {
                     return Ok(());
                 }
             },
-            (FILE, "form") => Err(again("review_form_please", json!({}))),
+            (FILE | AMEND, "form") => Err(again("review_form_please", json!({}))),
             (FILE | AMEND, "reason") => match review::reason(text) {
                 Ok(r) => {
                     data["reason"] = json!(r);
@@ -398,6 +407,10 @@ impl App {
                     "reason"
                 };
                 self.enter_step(&mut tx, user_id, chat_id, &d.kind, first, &data)
+                    .await?;
+            }
+            "form" if d.kind == AMEND && step == "confirm" => {
+                self.enter_step(&mut tx, user_id, chat_id, AMEND, "form", &data)
                     .await?;
             }
             "cat1" | "cat2" if d.kind == RECORD && step == "category" => {
@@ -672,7 +685,8 @@ impl App {
         }
         let reason = data["reason"].as_str().unwrap_or_default();
         let contact = data["contact"].as_str().unwrap_or_default();
-        reviews::amend(conn, id, reason, contact).await?;
+        let form = data["form"].as_str().and_then(Attachment::parse);
+        reviews::amend(conn, id, reason, contact, form.as_ref()).await?;
         // The content changed, so every level sees it again, from the first.
         let first = ctx.route.step_from(0, ctx.school.city_direct);
         let (to, step) = match first {
