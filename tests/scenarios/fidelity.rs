@@ -7,7 +7,6 @@ use crate::support::*;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
-use exam_review_bot::store::{candidates, seasons};
 
 /// The latest card in a chat that has buttons.
 fn card_of(h: &Harness, user: &FakeUser) -> Sent {
@@ -240,16 +239,12 @@ async fn a_city_that_does_not_ask_for_the_form_files_in_four_steps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_finishes_on_the_route_it_was_filed_on() {
     let mut c = cast_with(|_| {}).await;
-    let classmate = {
-        let mut conn = c.h.app.db.pool.acquire().await.unwrap();
-        let season = seasons::current(&mut conn).await.unwrap().unwrap();
-        candidates::of_school(&mut conn, season.id, &c.pupil.school_code)
+    let classmate =
+        c.h.school_candidates(&c.pupil.school_code)
             .await
-            .unwrap()
             .into_iter()
             .find(|p| p.class_name == c.pupil.class_name && p.id != c.pupil.id)
-            .unwrap()
-    };
+            .unwrap();
     let id = file(&c.h, &c.contact, &c.pupil.exam_no, "漏评").await;
     c.h.expect(&c.teacher, "待您审核").await;
     // Mid-season the city drops the district level (its 实施细则 changed) and restarts.

@@ -148,8 +148,9 @@ fn markdown(rows: &[(String, String, String)]) -> String {
 }
 
 /// A request for `pupil` filed by user 1, at the first level.
-async fn filed_by_user_1(h: &Harness, season_id: i64, pupil: &candidates::Candidate) -> i64 {
+async fn filed_by_user_1(h: &Harness, pupil: &candidates::Candidate) -> i64 {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
     reviews::insert(
         &mut conn,
         &NewRequest {
@@ -181,16 +182,10 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
         .publish(exam_review_bot::app::Actor::Cli, None)
         .await
         .unwrap();
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
-    let pupil = candidates::of_school(&mut conn, season.id, &sample::school_code(0))
-        .await
-        .unwrap()
-        .remove(0);
-    drop(conn);
+    let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
     // The filer: the school's contact (user 1).
     bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
-    let request = filed_by_user_1(&h, season.id, &pupil).await;
+    let request = filed_by_user_1(&h, &pupil).await;
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -261,13 +256,7 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
 async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
     let h = Harness::start().await;
     h.sample_city().await;
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
-    let pupil = candidates::of_school(&mut conn, season.id, &sample::school_code(0))
-        .await
-        .unwrap()
-        .remove(0);
-    drop(conn);
+    let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
     let school = sample::school_code(0);
     // User 1 is the class's homeroom teacher and files; user 2 is principal and district
     // officer at once; user 3 a city reviewer.
@@ -289,7 +278,7 @@ async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
     )
     .await;
     bind(&h, 3, Role::CityReviewer, sample::CITY_CODE, None).await;
-    let request = filed_by_user_1(&h, season.id, &pupil).await;
+    let request = filed_by_user_1(&h, &pupil).await;
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     let approve = |user, step| NewEvent {
         request_id: request,

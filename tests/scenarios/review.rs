@@ -7,7 +7,6 @@ use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
-use exam_review_bot::store::seasons;
 
 /// A published season and everyone a request meets on its way.
 pub(crate) struct Cast {
@@ -28,12 +27,7 @@ pub(crate) struct Cast {
 }
 
 async fn first_candidate(h: &Harness, school: &str) -> Candidate {
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
-    candidates::of_school(&mut conn, season.id, school)
-        .await
-        .unwrap()
-        .remove(0)
+    h.school_candidates(school).await.remove(0)
 }
 
 async fn cast() -> Cast {

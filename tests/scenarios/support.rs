@@ -11,7 +11,8 @@ use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
-use exam_review_bot::store::{Db, outbox};
+use exam_review_bot::store::candidates::{self, Candidate};
+use exam_review_bot::store::{Db, outbox, seasons};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -226,6 +227,15 @@ impl Harness {
 
     pub fn dir(&self) -> &Path {
         self.db.dir.path()
+    }
+
+    /// The current season's candidates of a school, as stored.
+    pub async fn school_candidates(&self, school: &str) -> Vec<Candidate> {
+        let mut conn = self.app.db.pool.acquire().await.unwrap();
+        let season = seasons::current(&mut conn).await.unwrap().unwrap();
+        candidates::of_school(&mut conn, season.id, school)
+            .await
+            .unwrap()
     }
 
     /// Units, the 2023 season and the scores of the sample city.

@@ -11,18 +11,9 @@ use exam_review_bot::domain::Role;
 use exam_review_bot::domain::ids::mask;
 use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
-use exam_review_bot::store::candidates::{self, Candidate};
+use exam_review_bot::store::candidates::Candidate;
 use exam_review_bot::store::reviews::{self, NewEvent};
-use exam_review_bot::store::seasons;
 use std::time::Duration;
-
-async fn school_candidates(h: &Harness, school: &str) -> Vec<Candidate> {
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
-    candidates::of_school(&mut conn, season.id, school)
-        .await
-        .unwrap()
-}
 
 /// Files through the dialogue and returns the request's number.
 async fn file(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
@@ -63,7 +54,7 @@ async fn published_city() -> Harness {
 /// 班主任, both bound.
 async fn a_class_with_its_contact_and_teacher(h: &mut Harness) -> (Candidate, FakeUser, FakeUser) {
     let school = sample::school_code(0);
-    let pupil = school_candidates(h, &school).await.remove(0);
+    let pupil = h.school_candidates(&school).await.remove(0);
     let contact = h.join(Role::SchoolContact, &school, "联系人").await;
     let teacher = h
         .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
@@ -75,7 +66,7 @@ async fn a_class_with_its_contact_and_teacher(h: &mut Harness) -> (Candidate, Fa
 async fn a_homeroom_teacher_reaches_only_their_own_class_and_sees_ids_masked() {
     let mut h = published_city().await;
     let school = sample::school_code(0);
-    let pupils = school_candidates(&h, &school).await;
+    let pupils = h.school_candidates(&school).await;
     let mine = pupils[0].clone();
     let other = pupils
         .iter()
@@ -117,7 +108,7 @@ async fn a_homeroom_teacher_reaches_only_their_own_class_and_sees_ids_masked() {
 async fn an_inspector_of_one_district_reads_only_that_districts_requests() {
     let mut h = published_city().await;
     let school = sample::school_code(0);
-    let pupil = school_candidates(&h, &school).await.remove(0);
+    let pupil = h.school_candidates(&school).await.remove(0);
     let contact = h.join(Role::SchoolContact, &school, "联系人").await;
     let here = h
         .join(Role::Inspector, &sample::district_code(0), "本区纪检")
@@ -139,7 +130,7 @@ async fn an_inspector_of_one_district_reads_only_that_districts_requests() {
 async fn the_filer_cannot_approve_and_one_person_cannot_sign_two_levels() {
     let mut h = published_city().await;
     let school = sample::school_code(0);
-    let pupil = school_candidates(&h, &school).await.remove(0);
+    let pupil = h.school_candidates(&school).await.remove(0);
     let teacher = h
         .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
         .await;
@@ -256,7 +247,7 @@ async fn a_flood_of_strangers_does_not_delay_a_school_contacts_review() {
 async fn cards_and_lists_always_fit_in_a_message_and_the_whole_text_is_a_tap_away() {
     let mut h = published_city().await;
     let school = sample::school_code(0);
-    let pupils = school_candidates(&h, &school).await;
+    let pupils = h.school_candidates(&school).await;
     let contact = h.join(Role::SchoolContact, &school, "联系人").await;
     let teacher = h
         .join_class(
@@ -332,7 +323,7 @@ async fn cards_and_lists_always_fit_in_a_message_and_the_whole_text_is_a_tap_awa
 async fn revoked_people_leave_no_power_behind_and_invites_are_kept_as_hashes() {
     let mut h = published_city().await;
     let school = sample::school_code(0);
-    let pupil = school_candidates(&h, &school).await.remove(0);
+    let pupil = h.school_candidates(&school).await.remove(0);
     let contact = h.join(Role::SchoolContact, &school, "老联系人").await;
     let successor = h.join(Role::SchoolContact, &school, "新联系人").await;
     let id = file(&h, &contact, &pupil.exam_no).await;
