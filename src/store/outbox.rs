@@ -141,13 +141,17 @@ pub async fn due_heads(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
+    // A chat's head is due when its oldest due row is its oldest row. One grouped pass, no
+    // join: a join here let PostgreSQL's planner, on statistics from before a burst, rescan
+    // the backlog once per chat (see migration 0014).
     sqlx::query_as(
-        "SELECT o.chat_id, o.id FROM outbox o
-         JOIN (SELECT chat_id, MIN(id) AS head, MAX(is_reply) AS reply FROM outbox
-               WHERE status IN ('pending', 'sending') GROUP BY chat_id) f ON o.id = f.head
-         WHERE (o.status = 'pending' AND o.next_attempt_at <= $1)
-            OR (o.status = 'sending' AND o.lease_until < $1)
-         ORDER BY f.reply DESC, f.head LIMIT $2",
+        "SELECT chat_id, MIN(id) AS head FROM outbox
+         WHERE status IN ('pending', 'sending')
+         GROUP BY chat_id
+         HAVING MIN(id) = MIN(CASE WHEN (status = 'pending' AND next_attempt_at <= $1)
+                                     OR (status = 'sending' AND lease_until < $1)
+                                   THEN id END)
+         ORDER BY MAX(is_reply) DESC, MIN(id) LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
