@@ -2,9 +2,12 @@
 //!
 //!     cargo bench --bench review
 //!
-//! BENCH_REQUESTS (default 2000) requests are filed and carried through every level — 班主任,
-//! 校长, 城区 (skipped for the city-direct school), the city group's record and two signatures —
-//! by simulated users talking to the real bot through the fake Bot API, on SQLite. Users send
+//! BENCH_REQUESTS (default 2000) requests are filed and carried through the documents' route —
+//! 班主任, 校长, the district's 复核小组 (ten districts, three members each; the city-direct
+//! school's group at the city) recording and signing, and the city's 复审 — by simulated users
+//! talking to the real bot through the fake Bot API, on SQLite, or on PostgreSQL when
+//! BENCH_DATABASE_URL names a server (a database `erb_review_bench` is created there afresh:
+//! `BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`). Users send
 //! their updates in bursts without waiting for the bot's replies (Telegram delivers a chat's
 //! updates in order, and the bot handles one chat's updates one after another), so the bot
 //! sees the whole load at once. Replies go out through the outbox under Telegram's limits.
@@ -12,7 +15,8 @@
 //! Reported: updates handled per second, the latency of handling one update (from the bot
 //! receiving it from Telegram to its handler finishing: its transaction — including its reply,
 //! queued in the outbox — committed and a button press answered), per phase too, and the
-//! delivery side: messages sent per second, sends above the limits, and the backlog.
+//! delivery side: messages sent per second, sends above the limits, and the backlog; and the
+//! messages (and card edits) the bot queued per request.
 //!
 //! BENCH_IN_FLIGHT sets `telegram.updates_in_flight` (default: the configuration's default).
 
@@ -30,6 +34,31 @@ use std::time::{Duration, Instant};
 
 const SCHOOLS: usize = 40;
 const DISTRICTS: usize = 10;
+const GROUP: [Role; 3] = [
+    Role::ChiefProctorRep,
+    Role::Inspector,
+    Role::EquipmentOfficer,
+];
+const RECHECKER: i64 = 5_000_000;
+
+/// Member `k` of a district's review group, or of the city-direct schools' (`None`).
+fn group_member(district: Option<i64>, k: usize) -> i64 {
+    5_100_000 + district.map_or(1000, |d| d * 10) + k as i64
+}
+
+/// A new, empty database on the PostgreSQL server at `server`; its URL.
+async fn fresh_postgres(server: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS erb_review_bench WITH (FORCE)",
+        "CREATE DATABASE erb_review_bench",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut admin).await.unwrap();
+    }
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/erb_review_bench")
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -78,7 +107,15 @@ fn main() {
 async fn run() {
     let requests = env_usize("BENCH_REQUESTS", 2000);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (url, backend) = match std::env::var("BENCH_DATABASE_URL") {
+        Ok(server) if server.starts_with("postgres") => {
+            (fresh_postgres(&server).await, "PostgreSQL")
+        }
+        _ => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            "SQLite",
+        ),
+    };
     let mut config = Config {
         database_url: url.clone(),
         bot_username: Some("ExamReviewBot".into()),
@@ -151,12 +188,31 @@ async fn run() {
         )
         .await;
     }
-    for (i, role) in [Role::CityReviewer, Role::CityReviewer, Role::Inspector]
-        .into_iter()
-        .enumerate()
-    {
-        bind(role, sample::CITY_CODE.into(), None, 5_000_000 + i as i64).await;
+    // Each district's 复核小组 (recorder first), the city-direct schools' group, and the city's
+    // 复审.
+    for d in 0..DISTRICTS {
+        for (k, role) in GROUP.into_iter().enumerate() {
+            let user = group_member(Some(d as i64), k);
+            bind(role, sample::district_code(d), None, user).await;
+        }
     }
+    for (k, role) in [
+        Role::DirectSchoolHead,
+        Role::ChiefProctorRep,
+        Role::Inspector,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        bind(role, sample::CITY_CODE.into(), None, group_member(None, k)).await;
+    }
+    bind(
+        Role::CityReviewer,
+        sample::CITY_CODE.into(),
+        None,
+        RECHECKER,
+    )
+    .await;
     app.publish(Actor::Cli, None).await.unwrap();
 
     let fake = FakeTelegram::start().await.unwrap();
@@ -183,6 +239,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let calls_before = fake.calls().len();
+    let queued_before = count_in(&app, "SELECT COUNT(*) FROM outbox").await;
     let handled_before = app.update_latency.count();
     let start = Instant::now();
     let mut pushed = 0usize;
@@ -262,28 +319,18 @@ async fn run() {
     }
     wait_for(
         &app,
-        "SELECT COUNT(*) FROM review_requests WHERE step >= 2",
-        n,
-    )
-    .await;
-    end_phase("校长 approve", SCHOOLS, pushed);
-    let direct = sample::school_code(SCHOOLS - 1);
-    for (id, school, _, _) in rows.iter().filter(|r| r.1 != direct) {
-        let district = school_no(school) % DISTRICTS as i64;
-        press(&user(4_000_000 + district), &format!("rv:{id}:s2r1:a"));
-        pushed += 1;
-    }
-    wait_for(
-        &app,
         "SELECT COUNT(*) FROM review_requests WHERE state = 'recording'",
         n,
     )
     .await;
-    end_phase("城区 approve", DISTRICTS, pushed);
+    end_phase("校长 approve", SCHOOLS, pushed);
 
-    // 3. The group: 甲 records each result, 乙 and the inspector sign.
-    let recorder = user(5_000_000);
-    for (id, ..) in &rows {
+    // 3. Each group: its first member records each result, the other two sign; then the
+    //    city's 复审 agrees.
+    let direct = sample::school_code(SCHOOLS - 1);
+    let group_of = |school: &str| (school != direct).then(|| school_no(school) % DISTRICTS as i64);
+    for (id, school, ..) in &rows {
+        let recorder = user(group_member(group_of(school), 0));
         press(&recorder, &format!("rv:{id}:rec1:k"));
         recorder.send("逐项核对，成绩无误");
         press(&recorder, "d:confirm:submit");
@@ -295,12 +342,30 @@ async fn run() {
         n,
     )
     .await;
-    end_phase("group records 维持 (3 updates each)", 1, pushed);
-    for signer in [user(5_000_001), user(5_000_002)] {
-        for (id, ..) in &rows {
-            press(&signer, &format!("rv:{id}:cf1:y"));
+    end_phase("groups record 维持 (3 updates each)", DISTRICTS + 1, pushed);
+    for k in [1, 2] {
+        for (id, school, ..) in &rows {
+            press(
+                &user(group_member(group_of(school), k)),
+                &format!("rv:{id}:cf1:y"),
+            );
             pushed += 1;
         }
+    }
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'rechecking'",
+        n,
+    )
+    .await;
+    end_phase(
+        "groups sign (2 more members each)",
+        2 * (DISTRICTS + 1),
+        pushed,
+    );
+    for (id, ..) in &rows {
+        press(&user(RECHECKER), &format!("rv:{id}:rc1:ok"));
+        pushed += 1;
     }
     wait_for(
         &app,
@@ -308,9 +373,10 @@ async fn run() {
         n,
     )
     .await;
-    end_phase("group signs (2 members)", 2, pushed);
+    end_phase("市级复审 同意", 1, pushed);
     let handling = start.elapsed();
     let handled = app.update_latency.count() - handled_before;
+    let queued = count_in(&app, "SELECT COUNT(*) FROM outbox").await - queued_before;
 
     // Delivery keeps going under Telegram's limits; watch it for a minute more.
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -356,7 +422,7 @@ async fn run() {
         })
     };
     println!(
-        "| {requests} review requests, SQLite | value |\n|---|---|\n\
+        "| {requests} review requests, {backend} | value |\n|---|---|\n\
          | updates pushed by the simulated users | {pushed} |\n\
          | updates handled (messages and button presses) | {handled} |\n\
          | from the first update to the last request completed | {:.1} s |\n\
@@ -365,7 +431,8 @@ async fn run() {
          | messages and edits delivered in {span:.0} s | {} ({:.1}/s) |\n\
          | sends that made a 1-second window exceed 30 | {over} |\n\
          | sends to a chat within 1 s of the previous one | {over_chat} |\n\
-         | outbox backlog {span:.0} s after the burst began | {backlog} |",
+         | outbox backlog {span:.0} s after the burst began | {backlog} |\n\
+         | messages and card edits queued per request | {:.1} |",
         handling.as_secs_f64(),
         handled as f64 / handling.as_secs_f64(),
         q(0.5),
@@ -373,6 +440,7 @@ async fn run() {
         q(0.999),
         sends.len(),
         sends.len() as f64 / span,
+        queued as f64 / requests as f64,
     );
     let ms = |d: Option<Duration>| {
         d.map_or("> 2 s".into(), |d| {

@@ -63,11 +63,13 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Review {
-    /// The approval levels a review request climbs before the city review group.
+    /// The approval levels a review request climbs before its review group.
     pub steps: Vec<crate::domain::workflow::Step>,
-    /// The city review group (市级复核小组成员 and 纪检监督) must have at least this many members
-    /// signing a result.
-    pub min_group: u32,
+    /// Which group reviews which schools, its member roles, the roles that must sign and its
+    /// minimum size (`[review.group]`).
+    pub group: crate::domain::workflow::Group,
+    /// The city's 复审 of each signed result (`[review.recheck]`).
+    pub recheck: crate::domain::workflow::Recheck,
     /// Filing asks for the photo (or PDF) of the candidate's own signed 附件5 page (附件6 注1:
     /// the candidate fills and signs it and answers for what it says).
     pub require_signed_form: bool,
@@ -75,9 +77,11 @@ pub struct Review {
 
 impl Default for Review {
     fn default() -> Self {
+        let route = crate::domain::workflow::Route::review_default();
         Self {
-            steps: crate::domain::workflow::Route::review_default().steps,
-            min_group: 3,
+            steps: route.steps,
+            group: route.group,
+            recheck: route.recheck,
             require_signed_form: true,
         }
     }
@@ -244,9 +248,7 @@ impl Config {
         if self.review.steps.is_empty() {
             bail!("review.steps must name at least one approval level");
         }
-        if self.review.min_group == 0 {
-            bail!("review.min_group must be at least 1");
-        }
+        self.check_group()?;
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");
         }
@@ -260,7 +262,34 @@ impl Config {
     pub fn review_route(&self) -> crate::domain::workflow::Route {
         crate::domain::workflow::Route {
             steps: self.review.steps.clone(),
+            group: self.review.group.clone(),
+            recheck: self.review.recheck.clone(),
         }
+    }
+
+    fn check_group(&self) -> anyhow::Result<()> {
+        use crate::domain::UnitKind;
+        use crate::domain::workflow::Scope;
+        let group = &self.review.group;
+        if !matches!(group.unit, Scope::District | Scope::City) {
+            bail!("review.group.unit must be district or city");
+        }
+        if group.roles.is_empty() || group.min_size == 0 {
+            bail!("review.group needs at least one role and a min_size of at least 1");
+        }
+        for role in &group.roles {
+            if !role.fits(UnitKind::District) && !role.fits(UnitKind::City) {
+                bail!("review.group.roles: {role} is a school's role, not a review group's");
+            }
+        }
+        if let Some(r) = group.required.iter().find(|r| !group.roles.contains(r)) {
+            bail!("review.group.required names {r}, which is not among review.group.roles");
+        }
+        let recheck = &self.review.recheck;
+        if recheck.enabled && (recheck.signatures == 0 || !recheck.role.fits(UnitKind::City)) {
+            bail!("review.recheck needs at least one signature, by a role of the city");
+        }
+        Ok(())
     }
 
     pub fn publish_rule(&self) -> DayCountRule {
@@ -292,5 +321,24 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Config>("databse_url = 'x'").is_err());
+    }
+
+    #[test]
+    fn the_city_wide_group_route_reads_as_the_route_before_the_documents() {
+        let text = include_str!("../config/city-wide-group.toml");
+        let config: Config = toml::from_str(text).unwrap();
+        config.check().unwrap();
+        assert_eq!(
+            config.review_route(),
+            crate::domain::workflow::Route::before_documents()
+        );
+    }
+
+    #[test]
+    fn a_required_role_outside_the_group_is_refused() {
+        let mut config = Config::default();
+        config.review.group.required = vec![crate::domain::Role::CityAdmin];
+        let e = config.check().unwrap_err().to_string();
+        assert!(e.contains("city-admin"), "{e}");
     }
 }

@@ -230,9 +230,39 @@ async fn reviews(
             anyhow::Ok(Person { user, label: name })
         }
     };
-    let r1 = join(Role::CityReviewer, sample::CITY_CODE, None, "市复核组 甲").await?;
-    let r2 = join(Role::CityReviewer, sample::CITY_CODE, None, "市复核组 乙").await?;
+    // 市级复审, and the two review groups of 附件4 二.4: 东湖区's, and the city-direct schools'
+    // (bound at the city).
+    let r1 = join(Role::CityReviewer, sample::CITY_CODE, None, "市级复审 甲").await?;
+    let r2 = join(Role::CityReviewer, sample::CITY_CODE, None, "市级复审 乙").await?;
+    let d0 = sample::district_code(0);
+    let proctor = join(Role::ChiefProctorRep, &d0, None, "东湖区 主监考代表 孙").await?;
+    let d_inspector = join(Role::Inspector, &d0, None, "东湖区 纪检 周").await?;
+    let equipment = join(Role::EquipmentOfficer, &d0, None, "东湖区 装备管理 吴").await?;
+    let head = join(
+        Role::DirectSchoolHead,
+        sample::CITY_CODE,
+        None,
+        "市直学校负责人 郑",
+    )
+    .await?;
+    let c_proctor = join(
+        Role::ChiefProctorRep,
+        sample::CITY_CODE,
+        None,
+        "市 主监考代表 冯",
+    )
+    .await?;
     let inspector = join(Role::Inspector, sample::CITY_CODE, None, "市纪检 丙").await?;
+    let city_people = [
+        &r1,
+        &r2,
+        &proctor,
+        &d_inspector,
+        &equipment,
+        &head,
+        &c_proctor,
+        &inspector,
+    ];
 
     // Four candidates: schools 1, 11 and 21 of 东湖区, and the city-direct school.
     let picks = [
@@ -268,7 +298,7 @@ async fn reviews(
         cast.push(teacher);
         cast.push(principal);
     }
-    for p in [&r1, &r2, &inspector] {
+    for p in city_people {
         fake.skip_read(p.user.id);
     }
 
@@ -302,7 +332,7 @@ async fn reviews(
     };
     // A member records 维持原成绩 with a note; the others sign.
     let keep = |recorder: FakeUser, note: &'static str, signers: [FakeUser; 2]| async move {
-        expect(&recorder, "市级复核").await?;
+        expect(&recorder, "复核小组：复核申请").await?;
         recorder.press("维持原成绩");
         expect(&recorder, "备注").await?;
         recorder.send(note);
@@ -310,8 +340,42 @@ async fn reviews(
         recorder.press("✅ 确认记录");
         sign(signers).await
     };
+    // A member records one item one point higher (漏评); the others sign.
+    let correct = |recorder: FakeUser, p: crate::store::candidates::Candidate, signers| async move {
+        expect(&recorder, "复核小组：复核申请").await?;
+        recorder.press("更正成绩");
+        expect(&recorder, "更正后的总分").await?;
+        let mut items = [
+            p.item_main.unwrap_or(0),
+            p.item_sec1.unwrap_or(0),
+            p.item_sec2.unwrap_or(0),
+            p.item_tidy.unwrap_or(0),
+        ];
+        let room = [160, 60, 60, 20];
+        let i = (0..4).find(|i| items[*i] < room[*i]).unwrap_or(0);
+        items[i] += 10;
+        recorder.send(&((p.score + 10) / 10).to_string());
+        expect(&recorder, "四项得分").await?;
+        let items: Vec<String> = items.iter().map(|v| (v / 10).to_string()).collect();
+        recorder.send(&items.join(" "));
+        expect(&recorder, "错误类别").await?;
+        recorder.press("漏评");
+        expect(&recorder, "备注").await?;
+        recorder.send("漏评1分，已补评");
+        expect(&recorder, "请核对复核结果").await?;
+        recorder.press("✅ 确认记录");
+        sign(signers).await
+    };
+    // 市级复审: 同意.
+    let agree = |reviewer: FakeUser| async move {
+        expect(&reviewer, "市级复审：复核申请").await?;
+        reviewer.press("✅ 同意复核结果");
+        anyhow::Ok(())
+    };
+    let group = || [d_inspector.user.clone(), equipment.user.clone()];
 
-    // 1. A corrected score: every level agrees, the group corrects and signs.
+    // 1. A corrected score: the school passes it on, 东湖区's group corrects it and all three
+    //    sign, the city agrees.
     let (contact, teacher, principal) = staff[0].clone();
     file(
         contact.clone(),
@@ -321,36 +385,8 @@ async fn reviews(
     .await?;
     approve(teacher).await?;
     approve(principal).await?;
-    approve(officer.clone()).await?;
-    expect(&r1.user, "市级复核").await?;
-    r1.user.press("更正成绩");
-    expect(&r1.user, "更正后的总分").await?;
-    let p = &pupils[0];
-    let mut items = [
-        p.item_main.unwrap_or(0),
-        p.item_sec1.unwrap_or(0),
-        p.item_sec2.unwrap_or(0),
-        p.item_tidy.unwrap_or(0),
-    ];
-    let room = [160, 60, 60, 20];
-    let i = (0..4).find(|i| items[*i] < room[*i]).unwrap_or(0);
-    items[i] += 10;
-    r1.user.send(&((p.score + 10) / 10).to_string());
-    expect(&r1.user, "四项得分").await?;
-    r1.user.send(
-        &items
-            .iter()
-            .map(|v| (v / 10).to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    expect(&r1.user, "错误类别").await?;
-    r1.user.press("漏评");
-    expect(&r1.user, "备注").await?;
-    r1.user.send("主实验第3项漏评1分，已补评");
-    expect(&r1.user, "请核对复核结果").await?;
-    r1.user.press("✅ 确认记录");
-    sign([r2.user.clone(), inspector.user.clone()]).await?;
+    correct(proctor.user.clone(), pupils[0].clone(), group()).await?;
+    agree(r1.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 
     // 2. A complaint about leniency. No level below the group may end a request (附件4 二):
@@ -359,16 +395,18 @@ async fn reviews(
     file(contact.clone(), pupils[1].exam_no.clone(), "认为评分过严").await?;
     approve(teacher).await?;
     approve(principal).await?;
-    approve(officer.clone()).await?;
     keep(
-        r1.user.clone(),
+        proctor.user.clone(),
         "不属于复核范围：复核只查漏评和合分，不复查评分宽严",
-        [r2.user.clone(), inspector.user.clone()],
+        group(),
     )
     .await?;
+    agree(r1.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 
-    // 3. Returned for amendment, resubmitted, carried through; the group keeps the score.
+    // 3. Returned for amendment and resubmitted; the group keeps the score, the city returns
+    //    it to the group, which finds the missed point, corrects and signs again; the city
+    //    agrees.
     let (contact, teacher, principal) = staff[2].clone();
     file(contact.clone(), pupils[2].exam_no.clone(), "分数不对").await?;
     expect(&teacher, "待您审核").await?;
@@ -378,33 +416,39 @@ async fn reviews(
     expect(&contact, "退回修改").await?;
     contact.press("✏️ 修改并重新提交");
     expect(&contact, "修改后的").await?;
-    contact.send("副实验二合分疑似有误");
+    contact.send("副实验二疑似漏评");
     expect(&contact, "联系方式").await?;
     contact.send("0391-1234567");
     expect(&contact, "请核对修改后的申请").await?;
     contact.press("✅ 重新提交");
     approve(teacher).await?;
     approve(principal).await?;
-    approve(officer.clone()).await?;
-    keep(
-        r2.user.clone(),
-        "逐项核对，合分无误",
-        [r1.user.clone(), inspector.user.clone()],
+    keep(proctor.user.clone(), "逐项核对，合分无误", group()).await?;
+    expect(&r2.user, "市级复审：复核申请").await?;
+    r2.user.press("↩️ 退回复核小组");
+    expect(&r2.user, "退回复核小组的理由").await?;
+    r2.user.send("副实验二评分表第2项未见评分，请重新核对");
+    correct(
+        equipment.user.clone(),
+        pupils[2].clone(),
+        [proctor.user.clone(), d_inspector.user.clone()],
     )
     .await?;
+    agree(r2.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 
-    // 4. A city-direct school: no district level.
+    // 4. A city-direct school: no district; the city-direct schools' group reviews it.
     let (contact, teacher, principal) = staff[3].clone();
     file(contact.clone(), pupils[3].exam_no.clone(), "整理器材项漏评").await?;
     approve(teacher).await?;
     approve(principal).await?;
     keep(
-        r1.user.clone(),
+        head.user.clone(),
         "整理器材已评分，成绩无误",
-        [r2.user.clone(), inspector.user.clone()],
+        [c_proctor.user.clone(), inspector.user.clone()],
     )
     .await?;
+    agree(r1.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 
     // Everyone involved, chat by chat: only what came after publication.
@@ -413,7 +457,7 @@ async fn reviews(
         .map(|(c, _, _)| ("学校联系人".to_string(), c.clone()))
         .collect();
     involved.push(("东湖区 装备管理员".into(), officer));
-    for p in cast.iter().chain([&r1, &r2, &inspector]) {
+    for p in cast.iter().chain(city_people) {
         involved.push((p.label.clone(), p.user.clone()));
     }
     for (label, user) in involved {
@@ -427,7 +471,7 @@ async fn reviews(
         print!("{}", fake.transcript_from(user.id, from));
     }
     println!(
-        "\n== 完成：4 份复核申请（更正 1、维持 3：其中不属于复核范围 1、退回后重新提交 1、市直属 1）"
+        "\n== 完成：4 份复核申请（更正 2：其中市级复审退回复核小组后更正 1；维持 2：不属于复核范围 1、市直属 1）"
     );
     Ok(())
 }

@@ -8,7 +8,11 @@
 //!   clerk bound to a district is a district person, not a city one.
 //! - Separation of duties: nobody decides on a request they filed, nobody approves two levels
 //!   of one request, nobody signs one result twice, and the recorder does not countersign their
-//!   own result. A person who approved a level is not also a signatory of the group's result.
+//!   own result. A person who approved a level is not also a signatory of the group's result,
+//!   and a signatory of the group's result does not give the city's 复审 of it.
+//! - The review group is the request's route's: the members bound under its roles in the unit
+//!   whose group reviews the candidate's school (the district's, or the city's for a
+//!   city-direct school).
 
 use crate::domain::Role;
 use crate::domain::workflow::{Route, Scope};
@@ -27,6 +31,8 @@ pub enum Action {
     Record,
     /// Confirm (sign) or dispute the recorded result.
     Sign,
+    /// Give the city's 复审 of the group's signed result: 同意, or return it to the group.
+    Recheck,
     /// Withdraw the request, or amend and resubmit it after a return.
     Withdraw,
     /// Count the candidate's school in the /status board.
@@ -52,6 +58,8 @@ pub struct Subject<'a> {
     pub approvals: &'a [(i64, i64)],
     /// Who confirmed the current result (this round).
     pub signers: &'a [i64],
+    /// Who gave the city's 复审 同意 to the current result (this round).
+    pub rechecked: &'a [i64],
 }
 
 /// Why not. Each has its own sentence for the person (`messages/denied_*.hbs`).
@@ -106,9 +114,6 @@ impl Denied {
 /// their class).
 pub const FILERS: [Role; 2] = [Role::SchoolContact, Role::HomeroomTeacher];
 
-/// The roles of the review group (a city binding of either).
-pub const GROUP: [Role; 2] = [Role::CityReviewer, Role::Inspector];
-
 /// Where a binding sits relative to a subject, for the roles whose reach is a unit.
 fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
     let in_district = |code: &str| s.district == Some(code);
@@ -121,7 +126,12 @@ fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
             }
         }
         // Bound to the city they see the city; bound to a district, their district only.
-        Role::Inspector | Role::EntryClerk | Role::DistrictOfficer => {
+        Role::Inspector
+        | Role::EntryClerk
+        | Role::DistrictOfficer
+        | Role::ChiefProctorRep
+        | Role::EquipmentOfficer
+        | Role::DirectSchoolHead => {
             if (b.unit_code == s.city && b.role != Role::DistrictOfficer)
                 || in_district(&b.unit_code)
             {
@@ -240,7 +250,12 @@ pub fn check(
                 }
             }),
             Action::Record | Action::Sign => {
-                if GROUP.contains(&b.role) && b.unit_code == s.city {
+                let group = &route.group;
+                if !group.roles.contains(&b.role) {
+                    Err(Denied::NoRole)
+                } else if b.unit_code != group.unit_of(s.city, s.district) {
+                    Err(Denied::OtherDistrict)
+                } else {
                     duty().and_then(|()| {
                         if s.approvals.iter().any(|(u, _)| *u == user) {
                             Err(Denied::OtherLevel)
@@ -252,8 +267,24 @@ pub fn check(
                             Ok(())
                         }
                     })
-                } else {
+                }
+            }
+            Action::Recheck => {
+                if b.role != route.recheck.role || b.unit_code != s.city {
                     Err(Denied::NoRole)
+                } else {
+                    duty().and_then(|()| {
+                        let signed_below = s.approvals.iter().any(|(u, _)| *u == user)
+                            || s.recorded_by == Some(user)
+                            || s.signers.contains(&user);
+                        if signed_below {
+                            Err(Denied::OtherLevel)
+                        } else if s.rechecked.contains(&user) {
+                            Err(Denied::AlreadySigned)
+                        } else {
+                            Ok(())
+                        }
+                    })
                 }
             }
             Action::Withdraw => {

@@ -4,6 +4,7 @@
 
 use super::App;
 use super::policy::{self, Action, Subject};
+use super::review::RECHECK_NAME;
 use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
@@ -99,7 +100,8 @@ impl App {
                                 .get(r.step as usize)
                                 .map_or(String::new(), |s| s.name.clone()),
                             Some(State::Returned) => "退回待修改".into(),
-                            _ => "市级复核小组".into(),
+                            Some(State::Rechecking) => RECHECK_NAME.into(),
+                            _ => "复核小组".into(),
                         };
                         *by_level.entry(level).or_default() += 1;
                         if overdue_now {

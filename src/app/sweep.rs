@@ -4,6 +4,7 @@
 //! an advisory lock lets one instance sweep at a time; the others skip the tick.
 
 use super::App;
+use super::review::RECHECK_NAME;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
@@ -136,7 +137,8 @@ impl App {
              JOIN candidates c ON c.id = r.candidate_id
              JOIN units s ON s.code = c.school_code
              LEFT JOIN units d ON d.code = s.parent_code
-             WHERE r.season_id = $1 AND r.state IN ('pending', 'recording', 'confirming')
+             WHERE r.season_id = $1
+               AND r.state IN ('pending', 'recording', 'confirming', 'rechecking')
              ORDER BY r.id",
         )
         .bind(season_id)
@@ -149,19 +151,13 @@ impl App {
         &self,
         conn: &mut AnyConnection,
         items: &[OpenItem],
-        below_city_only: bool,
+        approvals_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, (i64, Vec<Value>)>> {
         let mut routes = Routes::new(self.route());
         let bindings: Vec<Binding> = active_bindings(conn).await?;
-        let group: Vec<&Binding> = {
-            let members = self.group_members(conn).await?;
-            let ids: HashSet<i64> = members.iter().map(|m| m.telegram_user_id).collect();
-            bindings
-                .iter()
-                .filter(|b| ids.contains(&b.telegram_user_id))
-                .collect()
-        };
-        let confirmed: HashSet<(i64, i64, i64)> = confirm_votes(conn).await?;
+        let city = crate::store::units::city_code(conn).await?;
+        // Who has signed the result on the table, or given it the city's 复审.
+        let signed: HashSet<(i64, i64, i64)> = signatures(conn).await?;
         let mut out: BTreeMap<i64, (i64, Vec<Value>)> = BTreeMap::new();
         let mut listed: HashSet<(i64, i64)> = HashSet::new();
         let mut add = |b: &Binding, item: &OpenItem, level: &str| {
@@ -210,16 +206,31 @@ impl App {
                         add(b, item, &step.name);
                     }
                 }
-                Some(State::Recording) if !below_city_only => {
-                    for b in &group {
-                        add(b, item, "市级复核小组");
-                    }
-                }
-                Some(State::Confirming) if !below_city_only => {
-                    for b in &group {
-                        let signed = confirmed.contains(&(item.id, item.round, b.telegram_user_id));
-                        if item.recorded_by != Some(b.telegram_user_id) && !signed {
-                            add(b, item, "市级复核小组");
+                Some(State::Recording | State::Confirming | State::Rechecking)
+                    if !approvals_only =>
+                {
+                    let route = routes.of(item.route.as_deref());
+                    let district = item.district_code.as_deref();
+                    let (roles, unit, level) = if item.state == "rechecking" {
+                        (
+                            vec![route.recheck.role],
+                            city.as_str(),
+                            RECHECK_NAME.to_string(),
+                        )
+                    } else {
+                        let name = district.map(|_| item.district_name.as_str());
+                        let unit = route.group.unit_of(&city, district);
+                        (route.group.roles.clone(), unit, route.group.title(name))
+                    };
+                    for role in roles {
+                        for b in by_unit.get(&(role, unit)).unwrap_or(&nobody) {
+                            let user = b.telegram_user_id;
+                            let done = item.state != "recording"
+                                && (item.recorded_by == Some(user)
+                                    || signed.contains(&(item.id, item.round, user)));
+                            if !done {
+                                add(b, item, &level);
+                            }
                         }
                     }
                 }
@@ -336,7 +347,11 @@ impl App {
                     .steps
                     .get(i.step as usize)
                     .map_or(String::new(), |s| s.name.clone()),
-                _ => "市级复核小组".to_string(),
+                Some(State::Rechecking) => RECHECK_NAME.to_string(),
+                _ => {
+                    let district = i.district_code.as_ref().map(|_| i.district_name.as_str());
+                    routes.of(i.route.as_deref()).group.title(district)
+                }
             };
             *by_level.entry(level.clone()).or_default() += 1;
             *by_district.entry(i.district_name.clone()).or_default() += 1;
@@ -376,11 +391,12 @@ async fn active_bindings(conn: &mut AnyConnection) -> anyhow::Result<Vec<Binding
     Ok(out)
 }
 
-async fn confirm_votes(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
+async fn signatures(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT e.request_id, e.round, e.user_id FROM review_events e
          JOIN review_requests r ON r.id = e.request_id
-         WHERE r.state = 'confirming' AND e.action = 'confirm'",
+         WHERE (r.state = 'confirming' AND e.action = 'confirm')
+            OR (r.state = 'rechecking' AND e.action = 'recheck')",
     )
     .fetch_all(conn)
     .await?;

@@ -9,10 +9,12 @@ pub enum State {
     Pending,
     /// Sent back to the filer to amend and resubmit.
     Returned,
-    /// With the city review group: one member records the result.
+    /// With the review group: one member records the result.
     Recording,
     /// A result is recorded; every other member confirms or disputes it.
     Confirming,
+    /// The group has signed; the city's 复审 gives 同意 or returns it to the group.
+    Rechecking,
     Completed,
     Rejected,
     Withdrawn,
@@ -25,6 +27,7 @@ impl State {
             State::Returned => "returned",
             State::Recording => "recording",
             State::Confirming => "confirming",
+            State::Rechecking => "rechecking",
             State::Completed => "completed",
             State::Rejected => "rejected",
             State::Withdrawn => "withdrawn",
@@ -37,6 +40,7 @@ impl State {
             State::Returned,
             State::Recording,
             State::Confirming,
+            State::Rechecking,
             State::Completed,
             State::Rejected,
             State::Withdrawn,
@@ -48,15 +52,22 @@ impl State {
     pub fn is_open(self) -> bool {
         matches!(
             self,
-            State::Pending | State::Returned | State::Recording | State::Confirming
+            State::Pending
+                | State::Returned
+                | State::Recording
+                | State::Confirming
+                | State::Rechecking
         )
     }
 
-    /// The filer may withdraw until the city group has a result on the table.
+    /// The filer may withdraw until the group has a result on the table.
     pub fn withdrawable(self) -> bool {
         matches!(self, State::Pending | State::Returned | State::Recording)
     }
 }
+
+/// The open states as an SQL list, for queries over open requests (`State::is_open`'s).
+pub const OPEN_SQL: &str = "('pending', 'returned', 'recording', 'confirming', 'rechecking')";
 
 /// Why filing is not possible now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +133,21 @@ pub fn contact(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sql_list_of_open_states_is_is_open() {
+        for s in [
+            "pending",
+            "returned",
+            "recording",
+            "confirming",
+            "rechecking",
+            "completed",
+        ] {
+            let state = State::parse(s).unwrap();
+            assert_eq!(OPEN_SQL.contains(&format!("'{s}'")), state.is_open(), "{s}");
+        }
+    }
 
     #[test]
     fn contacts() {

@@ -6,7 +6,9 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     CityAdmin,
+    /// 市级复审: re-examines a review group's signed result.
     CityReviewer,
+    /// 纪检监督人员: signs every review result of their group and seals the score library.
     Inspector,
     DistrictOfficer,
     SchoolContact,
@@ -14,12 +16,18 @@ pub enum Role {
     SchoolReviewLeader,
     HomeroomTeacher,
     EntryClerk,
+    /// 主监考代表 in a review group (附件4 二.4).
+    ChiefProctorRep,
+    /// 装备管理人员 in a review group.
+    EquipmentOfficer,
+    /// 市直学校负责人, in the city-direct schools' review group.
+    DirectSchoolHead,
 }
 
 use crate::domain::unit::UnitKind;
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 12] = [
         Role::CityAdmin,
         Role::CityReviewer,
         Role::Inspector,
@@ -29,6 +37,9 @@ impl Role {
         Role::SchoolReviewLeader,
         Role::HomeroomTeacher,
         Role::EntryClerk,
+        Role::ChiefProctorRep,
+        Role::EquipmentOfficer,
+        Role::DirectSchoolHead,
     ];
 
     /// The stable name used on the command line and in the database.
@@ -43,15 +54,22 @@ impl Role {
             Role::SchoolReviewLeader => "school-review-leader",
             Role::HomeroomTeacher => "homeroom-teacher",
             Role::EntryClerk => "entry-clerk",
+            Role::ChiefProctorRep => "chief-proctor-rep",
+            Role::EquipmentOfficer => "equipment-officer",
+            Role::DirectSchoolHead => "direct-school-head",
         }
     }
 
     /// The kind of unit a role belongs to: a city admin sits in the city, a principal in a school.
-    /// Inspectors and entry clerks work for the city or a county exam area.
+    /// Inspectors, entry clerks and the review groups' members work for the city or a county.
     pub fn fits(self, unit: UnitKind) -> bool {
         match self {
             Role::CityAdmin | Role::CityReviewer => unit == UnitKind::City,
-            Role::Inspector | Role::EntryClerk => unit != UnitKind::School,
+            Role::Inspector
+            | Role::EntryClerk
+            | Role::ChiefProctorRep
+            | Role::EquipmentOfficer
+            | Role::DirectSchoolHead => unit != UnitKind::School,
             Role::DistrictOfficer => unit == UnitKind::District,
             Role::SchoolContact
             | Role::Principal

@@ -83,6 +83,20 @@ pub struct Step {
     pub may_reject: bool,
 }
 
+impl Step {
+    /// A level where any one of its people decides, with no veto.
+    fn any(name: &str, role: Role, unit: Scope) -> Step {
+        Step {
+            name: name.into(),
+            role,
+            unit,
+            rule: Rule::AnyOne,
+            skip_for_city_direct: false,
+            may_reject: false,
+        }
+    }
+}
+
 fn role_as_slug<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(role.slug())
 }
@@ -92,32 +106,178 @@ fn role_from_slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Err
     s.parse().map_err(serde::de::Error::custom)
 }
 
-/// A request's route. Each request keeps the route it was filed on (`review_requests.route`,
-/// as JSON): a city changing its configuration mid-season does not move requests in flight
-/// onto levels they were never meant to climb.
+/// The review group that records and signs a request's result (附件4 二.4, 二.5): the people
+/// bound under its roles in one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Group {
+    /// Whose group reviews a school's requests: `district` (each 县区's 复核小组; the
+    /// city-direct schools go to the group formed at the city) or `city` (one group, at the
+    /// city, for every school).
+    pub unit: Scope,
+    /// The member roles; a binding under one of them in the group's unit is a member.
+    #[serde(with = "role_slugs")]
+    pub roles: Vec<Role>,
+    /// Roles that must be among the signers of every result (default: 纪检监督).
+    #[serde(with = "role_slugs")]
+    pub required: Vec<Role>,
+    /// A result needs at least this many signatures (the recorder's included).
+    pub min_size: u32,
+}
+
+impl Default for Group {
+    /// 附件4 二.4: 主监考代表, 纪检监督人员, 装备管理人员 (and, for the city-direct schools,
+    /// 市直学校负责人) of the district; at least three, a 纪检监督 among them.
+    fn default() -> Group {
+        Group {
+            unit: Scope::District,
+            roles: vec![
+                Role::ChiefProctorRep,
+                Role::Inspector,
+                Role::EquipmentOfficer,
+                Role::DirectSchoolHead,
+            ],
+            required: vec![Role::Inspector],
+            min_size: 3,
+        }
+    }
+}
+
+impl Group {
+    /// The group before the documents' route: one city-wide group of 复核小组成员 and 纪检监督,
+    /// nobody's role required. Requests filed before groups were kept finish before it.
+    pub fn city_wide() -> Group {
+        Group {
+            unit: Scope::City,
+            roles: vec![Role::CityReviewer, Role::Inspector],
+            required: Vec::new(),
+            min_size: 3,
+        }
+    }
+
+    /// The unit whose group reviews a school: its district's, or the city's for a city-direct
+    /// school (`district` is None) and when one city-wide group reviews them all.
+    pub fn unit_of<'a>(&self, city: &'a str, district: Option<&'a str>) -> &'a str {
+        match (self.unit, district) {
+            (Scope::District, Some(d)) => d,
+            _ => city,
+        }
+    }
+
+    /// The group's name as the forms write it: the district's 复核小组, the city-direct
+    /// schools' (`district` None), or the city-wide one.
+    pub fn title(&self, district: Option<&str>) -> String {
+        match (self.unit, district) {
+            (Scope::District, Some(d)) => format!("{d}复核小组"),
+            (Scope::District, None) => "市直学校复核小组".into(),
+            _ => "市级复核小组".into(),
+        }
+    }
+
+    /// The required roles that no signer holds (`signed` is every role each signer holds in
+    /// the group).
+    pub fn missing(&self, signed: &[Role]) -> Vec<Role> {
+        self.required
+            .iter()
+            .filter(|r| !signed.contains(r))
+            .copied()
+            .collect()
+    }
+}
+
+/// The city's 复审 (附件5 市级复审结果) of a group's signed result.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recheck {
+    pub enabled: bool,
+    /// City signatures the 复审 needs.
+    pub signatures: u32,
+    /// Who gives it (a binding of this role at the city).
+    #[serde(deserialize_with = "role_from_slug", serialize_with = "role_as_slug")]
+    pub role: Role,
+}
+
+impl Default for Recheck {
+    fn default() -> Recheck {
+        Recheck {
+            enabled: true,
+            signatures: 1,
+            role: Role::CityReviewer,
+        }
+    }
+}
+
+impl Recheck {
+    /// No 复审: the group's signatures end the review (the route before the documents').
+    pub fn off() -> Recheck {
+        Recheck {
+            enabled: false,
+            ..Recheck::default()
+        }
+    }
+}
+
+mod role_slugs {
+    use super::Role;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(roles: &[Role], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(roles.iter().map(|r| r.slug()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// A request's route: its approval steps, the group that reviews it, and the city's 复审. Each
+/// request keeps the route it was filed on (`review_requests.route`, as JSON): a city changing
+/// its configuration mid-season does not move requests in flight onto levels they were never
+/// meant to climb. A route kept before groups and 复审 were part of it reads as it ran then:
+/// the city-wide group, no 复审.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Route {
     pub steps: Vec<Step>,
+    #[serde(default = "Group::city_wide")]
+    pub group: Group,
+    #[serde(default = "Recheck::off")]
+    pub recheck: Recheck,
 }
 
 impl Route {
-    /// 附件4/附件5: 班主任 → 校长 (school seal) → 城区/县区 (skipped for 市直属). The 市级复核小组
-    /// stage that follows is not an approval but the recording of a result (see `review`).
+    /// 附件4 二 and 附件5: 班主任 → 学校 (校长, under the school's seal) → the district's 复核小组
+    /// (the city-direct schools': the group formed at the city) → 市级复审.
     pub fn review_default() -> Route {
-        let step = |name: &str, role, unit, skip| Step {
-            name: name.into(),
-            role,
-            unit,
-            rule: Rule::AnyOne,
-            skip_for_city_direct: skip,
-            may_reject: false,
-        };
         Route {
             steps: vec![
-                step("班主任", Role::HomeroomTeacher, Scope::Class, false),
-                step("校长", Role::Principal, Scope::School, false),
-                step("城区", Role::DistrictOfficer, Scope::District, true),
+                Step::any("班主任", Role::HomeroomTeacher, Scope::Class),
+                Step::any("校长", Role::Principal, Scope::School),
             ],
+            group: Group::default(),
+            recheck: Recheck::default(),
+        }
+    }
+
+    /// The route before the documents' one: 班主任 → 校长 → 城区 (skipped for 市直属), each
+    /// with a veto, then one city-wide group and no 复审. Migrated requests finish on it; a city
+    /// whose 实施细则 read so configures it (see exam-review-bot.example.toml).
+    pub fn before_documents() -> Route {
+        let mut steps = vec![
+            Step::any("班主任", Role::HomeroomTeacher, Scope::Class),
+            Step::any("校长", Role::Principal, Scope::School),
+            Step::any("城区", Role::DistrictOfficer, Scope::District),
+        ];
+        steps[2].skip_for_city_direct = true;
+        for s in &mut steps {
+            s.may_reject = true;
+        }
+        Route {
+            steps,
+            group: Group::city_wide(),
+            recheck: Recheck::off(),
         }
     }
 
@@ -168,8 +328,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn city_direct_schools_skip_the_district() {
-        let r = Route::review_default();
+    fn city_direct_schools_skip_the_district_level_of_the_old_route() {
+        let r = Route::before_documents();
         assert_eq!(r.applicable(false), vec![0, 1, 2]);
         assert_eq!(r.applicable(true), vec![0, 1]);
         assert_eq!(r.step_from(2, true), None);
@@ -193,7 +353,8 @@ mod tests {
     fn a_route_is_kept_as_json_and_reads_back_the_same() {
         let mut r = Route::review_default();
         r.steps[1].rule = Rule::AtLeast(2);
-        r.steps[2].may_reject = true;
+        r.steps[1].may_reject = true;
+        r.recheck.signatures = 2;
         let text = serde_json::to_string(&r).unwrap();
         assert!(
             text.contains("\"principal\"") && text.contains("at-least:2"),
@@ -221,5 +382,52 @@ mod tests {
         assert!(!r.steps[0].may_reject, "no veto unless configured");
         assert_eq!(r.steps[1].rule, Rule::AtLeast(3));
         assert_eq!(r.steps[1].role, Role::DistrictOfficer);
+    }
+
+    #[test]
+    fn a_route_kept_before_groups_reads_as_it_ran_then() {
+        let kept = r#"{"steps":[{"name":"班主任","role":"homeroom-teacher","unit":"class",
+            "rule":"any","skip_for_city_direct":false,"may_reject":false}]}"#;
+        let r: Route = serde_json::from_str(kept).unwrap();
+        assert_eq!(r.group, Group::city_wide());
+        assert!(!r.recheck.enabled);
+    }
+
+    #[test]
+    fn the_district_group_reviews_its_schools_and_the_city_group_the_city_direct_ones() {
+        let g = Group::default();
+        assert_eq!(g.unit_of("C", Some("D1")), "D1");
+        assert_eq!(g.unit_of("C", None), "C");
+        assert_eq!(Group::city_wide().unit_of("C", Some("D1")), "C");
+    }
+
+    #[test]
+    fn a_result_without_a_discipline_inspectors_signature_is_short_of_one() {
+        let g = Group::default();
+        let signed = [Role::ChiefProctorRep, Role::EquipmentOfficer];
+        assert_eq!(g.missing(&signed), vec![Role::Inspector]);
+        assert!(g.missing(&[Role::Inspector]).is_empty());
+        assert!(Group::city_wide().missing(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_group_with_an_unknown_role_is_refused() {
+        let text = r#"unit = "district"
+            roles = ["inspector", "janitor"]"#;
+        let e = toml::from_str::<Group>(text).unwrap_err().to_string();
+        assert!(e.contains("janitor"), "{e}");
+    }
+
+    #[test]
+    fn requests_filed_before_routes_were_kept_migrate_onto_the_route_before_the_documents() {
+        for sql in [
+            include_str!("../../migrations/sqlite/0013_review_groups.sql"),
+            include_str!("../../migrations/postgres/0013_review_groups.sql"),
+        ] {
+            let json = sql.split("SET route = '").nth(1).unwrap();
+            let json = &json[..json.find('\'').unwrap()];
+            let r: Route = serde_json::from_str(json).unwrap();
+            assert_eq!(r, Route::before_documents());
+        }
     }
 }

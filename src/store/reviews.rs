@@ -2,7 +2,7 @@
 
 use super::to_ms;
 use crate::domain::attachment::Attachment;
-use crate::domain::review::State;
+use crate::domain::review::{OPEN_SQL, State};
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
@@ -128,8 +128,7 @@ pub async fn open_of_candidate(
     candidate_id: i64,
 ) -> sqlx::Result<Option<Request>> {
     sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1
-           AND state IN ('pending', 'returned', 'recording', 'confirming')"
+        "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1 AND state IN {OPEN_SQL}"
     )))
     .bind(candidate_id)
     .fetch_optional(conn)
@@ -460,13 +459,12 @@ pub async fn pass_filings(
     school_code: &str,
     to: (i64, i64, &str),
 ) -> sqlx::Result<Vec<i64>> {
-    let rows: Vec<(i64,)> = sqlx::query_as(
+    let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE review_requests SET filer_user_id = $3, filer_chat_id = $4, filer_name = $5,
                 version = version + 1
-         WHERE filer_user_id = $1 AND school_code = $2
-           AND state IN ('pending', 'returned', 'recording', 'confirming')
-         RETURNING id",
-    )
+         WHERE filer_user_id = $1 AND school_code = $2 AND state IN {OPEN_SQL}
+         RETURNING id"
+    )))
     .bind(from_user)
     .bind(school_code)
     .bind(to.0)

@@ -4,6 +4,7 @@
 
 use crate::review::{Cast, cards_closed, cast_with, file, state_of};
 use crate::support::*;
+use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
@@ -30,13 +31,31 @@ fn decisions(card: &Sent) -> Vec<String> {
         .collect()
 }
 
-/// 班主任, 校长 and 城区 each tap 同意.
-async fn up_to_the_group(c: &Cast) {
-    for level in [&c.teacher, &c.principal, &c.officer] {
+/// 班主任 and 校长 each tap 同意; the district's group has the request.
+pub(crate) async fn up_to_the_group(c: &Cast) {
+    for level in [&c.teacher, &c.principal] {
         c.h.expect(level, "待您审核").await;
         level.press("✅ 同意");
     }
-    c.h.expect(&c.reviewer1, "市级复核").await;
+    c.h.expect(&c.proctor, "东湖区复核小组").await;
+}
+
+/// The district's group keeps the score (with `note`), all three sign, and the city's 复审
+/// agrees; returns the result the filer is told.
+pub(crate) async fn kept_signed_and_agreed(c: &Cast, note: &str) -> String {
+    let h = &c.h;
+    c.proctor.press("维持原成绩");
+    h.expect(&c.proctor, "备注").await;
+    c.proctor.send(note);
+    h.expect(&c.proctor, "请核对复核结果").await;
+    c.proctor.press("✅ 确认记录");
+    for signer in [&c.district_inspector, &c.equipment] {
+        h.expect(signer, "请签字确认").await;
+        signer.press("✅ 确认");
+    }
+    h.expect(&c.reviewer1, "市级复审").await;
+    c.reviewer1.press("✅ 同意复核结果");
+    h.expect(&c.contact, "成绩复核结果").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,10 +63,7 @@ async fn no_level_below_the_review_group_can_end_a_request() {
     let c = cast_with(|_| {}).await;
     let h = &c.h;
     let id = file(h, &c.contact, &c.pupil.exam_no, "认为评分过严").await;
-    for (step, level) in [&c.teacher, &c.principal, &c.officer]
-        .into_iter()
-        .enumerate()
-    {
+    for (step, level) in [&c.teacher, &c.principal].into_iter().enumerate() {
         let heading = h.expect(level, "待您审核").await;
         assert!(heading.contains("本级不驳回"), "{heading}");
         let card = card_of(h, level);
@@ -66,8 +82,8 @@ async fn no_level_below_the_review_group_can_end_a_request() {
         assert_eq!(state_of(h, id).await, "pending");
         level.press("✅ 同意");
     }
-    // Only the group ends it, by its result: here 维持, the complaint being outside 复核.
-    h.expect(&c.reviewer1, "市级复核").await;
+    // Only the group ends it, by its result.
+    h.expect(&c.proctor, "复核小组").await;
     assert_eq!(state_of(h, id).await, "recording");
     c.h.stop().await;
 }
@@ -113,16 +129,7 @@ async fn a_candidate_with_a_result_is_not_reviewed_again_and_the_result_is_shown
     let h = &c.h;
     let id = file(h, &c.contact, &c.pupil.exam_no, "主实验漏评").await;
     up_to_the_group(&c).await;
-    c.reviewer1.press("维持原成绩");
-    h.expect(&c.reviewer1, "备注").await;
-    c.reviewer1.send("逐项核对，无漏评，合分无误");
-    h.expect(&c.reviewer1, "请核对复核结果").await;
-    c.reviewer1.press("✅ 确认记录");
-    for signer in [&c.reviewer2, &c.inspector] {
-        h.expect(signer, "请签字确认").await;
-        signer.press("✅ 确认");
-    }
-    h.expect(&c.contact, "成绩复核结果").await;
+    kept_signed_and_agreed(&c, "逐项核对，无漏评，合分无误").await;
     assert_eq!(state_of(h, id).await, "completed");
 
     // The school contact tries again: the result is shown, nothing is filed.
@@ -238,7 +245,8 @@ async fn a_city_that_does_not_ask_for_the_form_files_in_four_steps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_finishes_on_the_route_it_was_filed_on() {
-    let mut c = cast_with(|_| {}).await;
+    // The city ran the route with a district level and one city-wide group ...
+    let mut c = cast_with(city_wide_group).await;
     let classmate =
         c.h.school_candidates(&c.pupil.school_code)
             .await
@@ -247,27 +255,35 @@ async fn a_request_in_flight_finishes_on_the_route_it_was_filed_on() {
             .unwrap();
     let id = file(&c.h, &c.contact, &c.pupil.exam_no, "漏评").await;
     c.h.expect(&c.teacher, "待您审核").await;
-    // Mid-season the city drops the district level (its 实施细则 changed) and restarts.
-    c.h.restart_with(|config| config.review.steps.truncate(2))
+    // ... and mid-season adopts the documents' route and restarts.
+    c.h.restart_with(|config| config.review = Config::default().review)
         .await;
     let h = &c.h;
     c.teacher.press("✅ 同意");
     h.expect(&c.principal, "待您审核").await;
     c.principal.press("✅ 同意");
-    // Filed on three levels, it still climbs the third.
+    // Filed on three levels, it still climbs the third, then goes to the city-wide group.
     h.expect(&c.officer, "待您审核").await;
-    assert_eq!(state_of(h, id).await, "pending");
+    c.officer.press("✅ 同意");
+    h.expect(&c.reviewer1, "市级复核小组").await;
+    assert_eq!(state_of(h, id).await, "recording");
 
-    // A request filed now takes the new route: from the principal straight to the group.
+    // A request filed now takes the new route: from the principal to the district's group.
     let new = file(h, &c.contact, &classmate.exam_no, "合分有误").await;
     for level in [&c.teacher, &c.principal] {
         h.expect(level, &format!("#{new}")).await;
         level.press("✅ 同意");
     }
-    h.expect(&c.reviewer1, &format!("#{new}")).await;
+    h.expect(&c.proctor, &format!("#{new}")).await;
     h.settle().await;
     assert_eq!(state_of(h, new).await, "recording");
-    assert_eq!(state_of(h, id).await, "pending");
+    assert!(
+        h.fake
+            .messages_to(c.proctor.id)
+            .iter()
+            .all(|m| !m.text.contains(&format!("#{id}"))),
+        "the old request never reaches the district's group"
+    );
     c.h.stop().await;
 }
 

@@ -7,6 +7,7 @@ mod access;
 mod delivery;
 mod demo;
 mod fidelity;
+mod groups;
 mod import;
 mod intake;
 mod permissions;

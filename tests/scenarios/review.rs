@@ -1,4 +1,6 @@
-//! Score review requests (复核): the stories of the people who file, approve and sign.
+//! Score review requests (复核): the stories of the people who file, approve and sign, on the
+//! route of a city whose 实施细则 keep a district level and one city-wide group
+//! (config/city-wide-group.toml). The documents' route is in `groups` and `fidelity`.
 
 use crate::support::*;
 use exam_review_bot::app::Actor;
@@ -21,6 +23,14 @@ pub(crate) struct Cast {
     pub(crate) reviewer1: FakeUser,
     pub(crate) reviewer2: FakeUser,
     pub(crate) inspector: FakeUser,
+    /// District 0's 复核小组 (附件4 二.4): 主监考代表, 纪检监督, 装备管理.
+    pub(crate) proctor: FakeUser,
+    pub(crate) district_inspector: FakeUser,
+    pub(crate) equipment: FakeUser,
+    /// The city-direct schools' group, bound at the city: 市直学校负责人 and 主监考代表, with
+    /// the city's 纪检 (`inspector`).
+    pub(crate) direct_head: FakeUser,
+    pub(crate) city_proctor: FakeUser,
     pub(crate) direct_teacher: FakeUser,
     pub(crate) direct_principal: FakeUser,
     pub(crate) direct_contact: FakeUser,
@@ -30,11 +40,12 @@ async fn first_candidate(h: &Harness, school: &str) -> Candidate {
     h.school_candidates(school).await.remove(0)
 }
 
+/// The cast on the route with a district level and one city-wide group.
 async fn cast() -> Cast {
-    cast_with(|_| {}).await
+    cast_with(city_wide_group).await
 }
 
-/// The same cast under a city's own configuration.
+/// The cast on the documents' route, unless `tune` changes the configuration.
 pub(crate) async fn cast_with(tune: impl FnOnce(&mut Config)) -> Cast {
     let mut h = Harness::start_with(tune).await;
     h.sample_city().await;
@@ -67,6 +78,20 @@ pub(crate) async fn cast_with(tune: impl FnOnce(&mut Config)) -> Cast {
         .join(Role::CityReviewer, sample::CITY_CODE, "复核组 乙")
         .await;
     let inspector = h.join(Role::Inspector, sample::CITY_CODE, "纪检 丙").await;
+    let d0 = sample::district_code(0);
+    let proctor = h.join(Role::ChiefProctorRep, &d0, "主监考代表 孙").await;
+    let district_inspector = h.join(Role::Inspector, &d0, "区纪检 周").await;
+    let equipment = h.join(Role::EquipmentOfficer, &d0, "装备管理 吴").await;
+    let direct_head = h
+        .join(
+            Role::DirectSchoolHead,
+            sample::CITY_CODE,
+            "市直学校负责人 郑",
+        )
+        .await;
+    let city_proctor = h
+        .join(Role::ChiefProctorRep, sample::CITY_CODE, "市主监考代表 冯")
+        .await;
     let direct_teacher = h
         .join_class(
             Role::HomeroomTeacher,
@@ -90,6 +115,11 @@ pub(crate) async fn cast_with(tune: impl FnOnce(&mut Config)) -> Cast {
         reviewer1,
         reviewer2,
         inspector,
+        proctor,
+        district_inspector,
+        equipment,
+        direct_head,
+        city_proctor,
         direct_teacher,
         direct_principal,
         direct_contact,
@@ -135,7 +165,7 @@ pub(crate) async fn state_of(h: &Harness, id: i64) -> String {
     state
 }
 
-async fn score_of(h: &Harness, candidate: i64) -> i64 {
+pub(crate) async fn score_of(h: &Harness, candidate: i64) -> i64 {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     candidates::by_id(&mut conn, candidate)
         .await

@@ -7,6 +7,7 @@
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::clock::Clock;
+use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::ids::mask;
 use exam_review_bot::fakeapi::FakeUser;
@@ -44,7 +45,11 @@ fn all_text_to(h: &Harness, user: &FakeUser) -> String {
 }
 
 async fn published_city() -> Harness {
-    let h = Harness::start().await;
+    published_city_with(|_| {}).await
+}
+
+async fn published_city_with(tune: impl FnOnce(&mut Config)) -> Harness {
+    let h = Harness::start_with(tune).await;
     h.sample_city().await;
     h.app.publish(Actor::Cli, None).await.unwrap();
     h
@@ -128,7 +133,8 @@ async fn an_inspector_of_one_district_reads_only_that_districts_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_filer_cannot_approve_and_one_person_cannot_sign_two_levels() {
-    let mut h = published_city().await;
+    // A route with a district level above the school's (config/city-wide-group.toml).
+    let mut h = published_city_with(city_wide_group).await;
     let school = sample::school_code(0);
     let pupil = h.school_candidates(&school).await.remove(0);
     let teacher = h

@@ -89,6 +89,23 @@ impl App {
                     Press::Accepted
                 }
             }
+            (s, "ok" | "rg") if s.starts_with("rc") => {
+                let me = match self.allowed(user_id, &bound, Action::Recheck, &ctx) {
+                    Ok(me) => me,
+                    Err(d) => return Ok(refusal(d)),
+                };
+                if ctx.state() != State::Rechecking || stage_key(&ctx.req) != s {
+                    return Ok(Press::Stale);
+                }
+                if action == "ok" {
+                    self.recheck_agree(&mut tx, &ctx, &me).await?
+                } else {
+                    let data = json!({"request": id, "stage": s, "action": "rg"});
+                    self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
+                        .await?;
+                    Press::Accepted
+                }
+            }
             _ => Press::Refused,
         };
         if press == Press::Accepted {
@@ -197,10 +214,15 @@ impl App {
         };
         // The state the reason was asked in: a returned request keeps its pending stage key,
         // so the key alone would let a second holder's late reason return it again.
-        let asked_in = if action == "n" {
-            State::Confirming
-        } else {
-            State::Pending
+        let (asked_in, wanted) = match action {
+            "n" => (State::Confirming, Action::Sign),
+            "rg" => (State::Rechecking, Action::Recheck),
+            _ => (
+                State::Pending,
+                Action::Decide {
+                    step: ctx.req.step as usize,
+                },
+            ),
         };
         if stage_key(&ctx.req) != stage || ctx.state() != asked_in {
             return self
@@ -208,13 +230,6 @@ impl App {
                 .await;
         }
         let bound = people::of_user(conn, user_id).await?;
-        let wanted = if action == "n" {
-            Action::Sign
-        } else {
-            Action::Decide {
-                step: ctx.req.step as usize,
-            }
-        };
         let veto = match action {
             "r" => policy::may_reject(&ctx.route, ctx.req.step as usize),
             _ => Ok(()),
@@ -230,6 +245,13 @@ impl App {
             "r" => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
             "b" => (State::Returned, ctx.req.step, ctx.req.round, "return"),
             "n" => (State::Recording, ctx.req.step, ctx.req.round + 1, "dispute"),
+            // 退回复核小组: the group records and signs again, in a new round.
+            "rg" => (
+                State::Recording,
+                ctx.req.step,
+                ctx.req.round + 1,
+                "recheck_return",
+            ),
             _ => return Ok(()),
         };
         if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {
@@ -237,7 +259,7 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        let event_step = (action != "n").then_some(ctx.req.step);
+        let event_step = (!matches!(action, "n" | "rg")).then_some(ctx.req.step);
         self.note_event(
             conn,
             &NewEvent {
@@ -295,8 +317,11 @@ impl App {
                 .await?;
             }
             _ => {
-                // A dispute: the group records again; the recorder hears why.
+                // A dispute or the city's return: the group records again; the recorder hears
+                // why, and the group's new cards show it.
                 if let Some(recorder) = ctx.req.recorded_by {
+                    let info = json!({"id": id, "name": ctx.cand.name, "level": level,
+                                      "actor": me.name, "reason": reason, "action": action});
                     for b in people::of_user(conn, recorder).await?.into_iter().take(1) {
                         self.tell(conn, b.chat_id, "review_disputed", &info).await?;
                     }

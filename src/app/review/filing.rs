@@ -623,15 +623,20 @@ impl App {
                 empty.push(route.steps[step].name.clone());
             }
         }
-        let members = self.group_members(conn).await?.len();
-        let min = self.config.review.min_group as usize;
+        let group = &ctx.route.group;
+        let bindings = self.group_bindings(conn, ctx).await?;
+        let held: Vec<Role> = bindings.iter().map(|b| b.role).collect();
+        let missing: Vec<&str> = group.missing(&held).iter().map(|r| r.slug()).collect();
+        let members = self.group_members(conn, ctx).await?.len();
+        let min = group.min_size as usize;
         let group_short = members < min;
-        if empty.is_empty() && !group_short {
+        if empty.is_empty() && !group_short && missing.is_empty() {
             return Ok(());
         }
         let data = json!({
             "id": ctx.req.id, "school": ctx.school.name, "levels": empty,
             "group_short": group_short, "members": members, "min": min,
+            "group": ctx.group_name(), "missing": missing,
         });
         self.tell(conn, filer_chat, "review_no_one", &data).await?;
         for admin in people::all_holders(conn, Role::CityAdmin).await? {

@@ -13,11 +13,11 @@ pub use views::PendingItem;
 use super::App;
 use super::callback::Callback;
 use super::policy::{self, Action, Denied, Subject};
+use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::State;
 use crate::domain::workflow::{Route, Scope};
-use crate::domain::{Score, UnitKind};
 use crate::render::cut_comment;
 use crate::store::candidates::{self, Candidate};
 use crate::store::outbox::{self, Outgoing};
@@ -56,6 +56,8 @@ pub(crate) struct Ctx {
     pub approvals: Vec<(i64, i64)>,
     /// Who confirmed the current result (this round).
     pub signers: Vec<i64>,
+    /// Who gave the city's 复审 同意 to the current result (this round).
+    pub rechecked: Vec<i64>,
     /// The route the request was filed on.
     pub route: Route,
 }
@@ -76,7 +78,20 @@ impl Ctx {
             recorded_by: self.req.recorded_by,
             approvals: &self.approvals,
             signers: &self.signers,
+            rechecked: &self.rechecked,
         }
+    }
+
+    /// The unit whose review group reviews this request.
+    pub fn group_unit(&self) -> &str {
+        let district = self.district.as_ref().map(|d| d.code.as_str());
+        self.route.group.unit_of(&self.city, district)
+    }
+
+    /// The group's name as the forms write it (东湖区复核小组, 市直学校复核小组, 市级复核小组).
+    pub fn group_name(&self) -> String {
+        let district = self.district.as_ref().map(|d| d.name.as_str());
+        self.route.group.title(district)
     }
 }
 
@@ -85,9 +100,13 @@ pub(crate) fn stage_key(req: &Request) -> String {
     match req.state() {
         State::Recording => format!("rec{}", req.round),
         State::Confirming => format!("cf{}", req.round),
+        State::Rechecking => format!("rc{}", req.round),
         _ => format!("s{}r{}", req.step, req.round),
     }
 }
+
+/// The city's 复审 as the forms name it (附件5 市级复审结果).
+pub(crate) const RECHECK_NAME: &str = "市级复审";
 
 /// Opinions a card shows (the latest), and characters of each comment on it.
 const CARD_OPINIONS: usize = 8;
@@ -155,6 +174,7 @@ impl App {
         let city = units::city_code(conn).await?;
         let approvals = reviews::approvals(conn, id).await?;
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
+        let rechecked = reviews::votes(conn, id, req.round, None, "recheck").await?;
         let route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
             Some(Ok(route)) => route,
             // Filed before routes were kept: the configured route, as before. A route that
@@ -176,6 +196,7 @@ impl App {
             city,
             approvals,
             signers,
+            rechecked,
             route,
         }))
     }
@@ -203,39 +224,36 @@ impl App {
             Scope::City => people::all_holders(conn, s.role).await?,
         };
         // The duty rules keep the filer and whoever approved another level off the step.
-        Ok(found
-            .into_iter()
-            .filter(|b| {
-                self.allowed(
-                    b.telegram_user_id,
-                    std::slice::from_ref(b),
-                    Action::Decide { step },
-                    ctx,
-                )
-                .is_ok()
-            })
-            .collect())
+        Ok(self.able(found, Action::Decide { step }, ctx))
     }
 
-    /// The city review group: review group members and discipline inspectors of the city, one
-    /// entry per person.
+    /// The request's review group: everyone bound under one of the group's roles in the
+    /// group's unit, each binding (a person holding two of the roles appears twice).
+    pub(crate) async fn group_bindings(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let mut found = Vec::new();
+        for role in &ctx.route.group.roles {
+            found.extend(people::holders(conn, *role, ctx.group_unit()).await?);
+        }
+        Ok(found)
+    }
+
+    /// The request's review group, one entry per person.
     pub(crate) async fn group_members(
         &self,
         conn: &mut AnyConnection,
+        ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
-        let mut members = Vec::new();
-        for role in policy::GROUP {
-            for b in people::all_holders(conn, role).await? {
-                let in_city = units::get(conn, &b.unit_code)
-                    .await?
-                    .is_some_and(|u| u.kind == UnitKind::City);
-                if in_city
-                    && !members
-                        .iter()
-                        .any(|m: &Binding| m.telegram_user_id == b.telegram_user_id)
-                {
-                    members.push(b);
-                }
+        let mut members: Vec<Binding> = Vec::new();
+        for b in self.group_bindings(conn, ctx).await? {
+            if !members
+                .iter()
+                .any(|m| m.telegram_user_id == b.telegram_user_id)
+            {
+                members.push(b);
             }
         }
         Ok(members)
@@ -263,8 +281,9 @@ impl App {
                         route.steps[s as usize].name.clone()
                     }
                     _ if ["record", "confirm", "dispute"].contains(&e.action.as_str()) => {
-                        "市级复核小组".into()
+                        ctx.group_name()
                     }
+                    _ if e.action.starts_with("recheck") => RECHECK_NAME.into(),
                     _ => String::new(),
                 };
                 json!({
@@ -305,6 +324,7 @@ impl App {
             "earlier": earlier,
             "cut": cut,
             "result": self.result_data(ctx),
+            "group": ctx.group_name(),
         }))
     }
 
@@ -329,7 +349,8 @@ impl App {
                 .steps
                 .get(ctx.req.step as usize)
                 .map_or(String::new(), |s| s.name.clone()),
-            State::Recording | State::Confirming => "市级复核小组".into(),
+            State::Recording | State::Confirming => ctx.group_name(),
+            State::Rechecking => RECHECK_NAME.into(),
             _ => String::new(),
         }
     }
@@ -498,6 +519,21 @@ impl App {
                 )
                 .await
             }
+            State::Rechecking => {
+                let reviewers = self.eligible_recheckers(conn, ctx).await?;
+                self.send_cards(
+                    conn,
+                    ctx,
+                    &stage,
+                    &reviewers,
+                    "review_recheck_heading",
+                    &[
+                        ("button_recheck_agree", "ok"),
+                        ("button_recheck_return", "rg"),
+                    ],
+                )
+                .await
+            }
             _ => Ok(()),
         }
     }
@@ -558,19 +594,29 @@ impl App {
         conn: &mut AnyConnection,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
-        let members = self.group_members(conn).await?;
-        Ok(members
+        let members = self.group_members(conn, ctx).await?;
+        Ok(self.able(members, Action::Record, ctx))
+    }
+
+    /// The city's people who may give this request's 复审 now.
+    pub(crate) async fn eligible_recheckers(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let found = people::holders(conn, ctx.route.recheck.role, &ctx.city).await?;
+        Ok(self.able(found, Action::Recheck, ctx))
+    }
+
+    /// Those of `people` whom the permission model lets do `action` on the request.
+    fn able(&self, people: Vec<Binding>, action: Action, ctx: &Ctx) -> Vec<Binding> {
+        people
             .into_iter()
-            .filter(|m| {
-                self.allowed(
-                    m.telegram_user_id,
-                    std::slice::from_ref(m),
-                    Action::Record,
-                    ctx,
-                )
-                .is_ok()
+            .filter(|b| {
+                let one = std::slice::from_ref(b);
+                self.allowed(b.telegram_user_id, one, action, ctx).is_ok()
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -1,11 +1,12 @@
-//! The city review group (市级复核小组): one member records 维持原成绩 or 更正成绩 (with the new
-//! total, item scores when the candidate has them, the category 漏评 / 合分错误 and a note); every
-//! other member, the discipline inspector included, confirms or disputes. When all have
-//! confirmed, the score changes (the old one stays in history) and the result goes down to the
-//! school.
+//! The review group (附件4 二.4–二.5: the district's 复核小组, or the city-direct schools'): one
+//! member records 维持原成绩 or 更正成绩 (with the new total, item scores when the candidate has
+//! them, the category 漏评 / 合分错误 and a note); every other member, the discipline inspector
+//! included, confirms or disputes. When all have signed (enough of them, the required roles
+//! among them), the city's 复审 gives 同意 or returns it to the group; then the score changes
+//! (the old one stays in history) and the result goes down to the school.
 
 use super::filing::RECORD;
-use super::{App, Ctx, Press, stage_key};
+use super::{App, Ctx, Press, RECHECK_NAME, stage_key};
 use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;
@@ -186,14 +187,19 @@ impl App {
         .await?;
         let ctx = self.load_ctx(conn, id).await?.expect("request exists");
         let outcome =
-            json!({"action": "record", "actor": me.name, "level": "市级复核小组", "reason": ""});
+            json!({"action": "record", "actor": me.name, "level": ctx.group_name(), "reason": ""});
         self.close_cards(conn, &ctx, stage, &outcome).await?;
         let others: Vec<Binding> = members
             .into_iter()
             .filter(|m| m.telegram_user_id != user_id)
             .collect();
-        if others.is_empty() && self.config.review.min_group <= 1 {
-            return self.complete(conn, &ctx).await;
+        if others.is_empty() {
+            // Nobody else to sign: a group of one signs by recording, when its rules allow one;
+            // otherwise the recorder has just heard who is missing.
+            if self.group_signed(conn, &ctx, chat_id).await? {
+                return self.finish_group(conn, &ctx).await;
+            }
+            return Ok(());
         }
         let confirm_stage = stage_key(&ctx.req);
         self.send_cards(
@@ -234,33 +240,156 @@ impl App {
         if !reviews::add_event(conn, &event, now).await? {
             return Ok(Press::Stale);
         }
+        let ctx = &self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        if self.group_signed(conn, ctx, me.chat_id).await? {
+            self.finish_group(conn, ctx).await?;
+        }
+        Ok(Press::Accepted)
+    }
+
+    /// Whether the group's result is signed: every member but the recorder has confirmed, at
+    /// least `min_size` signatures in all, and the required roles among the signers. When it is
+    /// not, the person who just signed (in `chat`) hears how far it is and who is missing.
+    async fn group_signed(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        chat: i64,
+    ) -> anyhow::Result<bool> {
+        let group = &ctx.route.group;
+        let bindings = self.group_bindings(conn, ctx).await?;
         let members = self.eligible_members(conn, ctx).await?;
         // A signature counts while its signer is still in the group: a revoked one's is void.
-        let confirmed: Vec<i64> = reviews::votes(conn, ctx.req.id, ctx.req.round, None, "confirm")
-            .await?
-            .into_iter()
+        let confirmed: Vec<i64> = ctx
+            .signers
+            .iter()
+            .copied()
             .filter(|u| members.iter().any(|m| m.telegram_user_id == *u))
             .collect();
+        let recorder = ctx.req.recorded_by;
         let all_others = members
             .iter()
-            .filter(|m| Some(m.telegram_user_id) != ctx.req.recorded_by)
+            .filter(|m| Some(m.telegram_user_id) != recorder)
             .all(|m| confirmed.contains(&m.telegram_user_id));
-        let enough = confirmed.len() + 1 >= self.config.review.min_group as usize;
-        if all_others && enough {
+        let signed_roles: Vec<Role> = bindings
+            .iter()
+            .filter(|b| {
+                confirmed.contains(&b.telegram_user_id) || Some(b.telegram_user_id) == recorder
+            })
+            .map(|b| b.role)
+            .collect();
+        let missing = group.missing(&signed_roles);
+        let signatures = confirmed.len() + 1;
+        let min = group.min_size as usize;
+        if all_others && signatures >= min && missing.is_empty() {
+            return Ok(true);
+        }
+        let missing: Vec<&str> = missing.iter().map(|r| r.slug()).collect();
+        self.tell(
+            conn,
+            chat,
+            "review_confirm_recorded",
+            &json!({"id": ctx.req.id, "signed": signatures,
+                    "needed": min.max(members.len()), "missing": missing,
+                    "group": ctx.group_name()}),
+        )
+        .await?;
+        Ok(false)
+    }
+
+    /// The group has signed: on to the city's 复审, or, where the route has none, done.
+    async fn finish_group(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<()> {
+        if !ctx.route.recheck.enabled {
+            return self.complete(conn, ctx).await;
+        }
+        let now = self.clock.now();
+        let stage = stage_key(&ctx.req);
+        let (step, round) = (ctx.req.step, ctx.req.round);
+        if !reviews::transition(conn, &ctx.req, State::Rechecking, step, round, now).await? {
+            return Ok(());
+        }
+        let signed = self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        let outcome = json!({"action": "signed", "actor": self.signatories(conn, &signed).await?.0,
+                             "level": ctx.group_name(), "reason": ""});
+        self.close_cards(conn, &signed, &stage, &outcome).await?;
+        self.announce_stage(conn, &signed).await?;
+        if self.eligible_recheckers(conn, &signed).await?.is_empty() {
+            // Nobody at the city to give the 复审: the admins hear it at once.
+            let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME],
+                              "group_short": false, "members": 0, "min": 0, "group": "",
+                              "missing": []});
+            for admin in people::all_holders(conn, Role::CityAdmin).await? {
+                self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A city reviewer's 同意 to the group's result: once enough have given it, done.
+    pub(crate) async fn recheck_agree(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        me: &Binding,
+    ) -> anyhow::Result<Press> {
+        let event = NewEvent {
+            request_id: ctx.req.id,
+            user_id: me.telegram_user_id,
+            actor_name: &me.name,
+            actor_role: me.role.slug(),
+            step: None,
+            round: ctx.req.round,
+            action: "recheck",
+            comment: "",
+        };
+        if !self
+            .note_event(conn, &event, &format!("request {}", ctx.req.id))
+            .await?
+        {
+            return Ok(Press::Stale);
+        }
+        let ctx = &self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        let needed = ctx.route.recheck.signatures as usize;
+        if ctx.rechecked.len() >= needed {
             self.complete(conn, ctx).await?;
         } else {
-            let needed = (self.config.review.min_group as usize)
-                .max(members.len())
-                .saturating_sub(1);
             self.tell(
                 conn,
                 me.chat_id,
-                "review_confirm_recorded",
-                &json!({"id": ctx.req.id, "confirmed": confirmed.len(), "needed": needed}),
+                "review_vote_recorded",
+                &json!({"id": ctx.req.id, "votes": ctx.rechecked.len()}),
             )
             .await?;
         }
         Ok(Press::Accepted)
+    }
+
+    /// Who signed the current result: the group's (recorder first) and the city's 复审.
+    async fn signatories(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<(String, String)> {
+        let events = reviews::events(conn, ctx.req.id).await?;
+        let names = |actions: &[&str]| -> String {
+            events
+                .iter()
+                .filter(|e| e.round == ctx.req.round && actions.contains(&e.action.as_str()))
+                .map(|e| e.actor_name.as_str())
+                .collect::<Vec<_>>()
+                .join("、")
+        };
+        Ok((names(&["record", "confirm"]), names(&["recheck"])))
     }
 
     /// Everyone signed: the score changes and the result goes down to the school.
@@ -306,12 +435,7 @@ impl App {
             )
             .await?;
         }
-        let events = reviews::events(conn, ctx.req.id).await?;
-        let signatories: Vec<String> = events
-            .iter()
-            .filter(|e| e.round == ctx.req.round && (e.action == "record" || e.action == "confirm"))
-            .map(|e| e.actor_name.clone())
-            .collect();
+        let (group_signed, city_signed) = self.signatories(conn, ctx).await?;
         self.note_event(
             conn,
             &NewEvent {
@@ -334,7 +458,11 @@ impl App {
             .load_ctx(conn, ctx.req.id)
             .await?
             .expect("request exists");
-        let outcome = json!({"action": "complete", "actor": signatories.join("、"), "level": "市级复核小组", "reason": ""});
+        let signed = match city_signed.as_str() {
+            "" => group_signed.clone(),
+            city => format!("{group_signed}；{RECHECK_NAME} {city}"),
+        };
+        let outcome = json!({"action": "complete", "actor": signed, "level": "", "reason": ""});
         self.close_cards(conn, &done, &stage, &outcome).await?;
 
         let info = json!({
@@ -347,7 +475,9 @@ impl App {
             "corrected": corrected,
             "category": ctx.req.result_category,
             "note": ctx.req.result_note,
-            "signatories": signatories.join("、"),
+            "group": ctx.group_name(),
+            "signatories": group_signed,
+            "city_signatories": city_signed,
         });
         let mut chats: Vec<i64> = vec![ctx.req.filer_chat_id];
         let mut recipients: Vec<Binding> =

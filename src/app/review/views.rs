@@ -3,7 +3,8 @@
 
 use super::{App, button, keyboard};
 use crate::app::callback::{Callback, List};
-use crate::app::policy::{self, Action};
+use crate::app::policy::Action;
+use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::render::{limits, split_html};
@@ -50,10 +51,17 @@ impl App {
         if bound.is_empty() {
             return Ok(Vec::new());
         }
-        let in_group = bound.iter().any(|b| policy::GROUP.contains(&b.role));
+        // Only people of a district or the city sit in a review group or give the 复审: a
+        // school's people skip the group's stages without reading them.
+        let beyond_school = bound.iter().any(|b| !b.role.fits(UnitKind::School));
         let mut items = Vec::new();
-        for state in [State::Pending, State::Recording, State::Confirming] {
-            if state != State::Pending && !in_group {
+        for state in [
+            State::Pending,
+            State::Recording,
+            State::Confirming,
+            State::Rechecking,
+        ] {
+            if state != State::Pending && !beyond_school {
                 continue;
             }
             for req in reviews::open_at(conn, state, None).await? {
@@ -65,6 +73,7 @@ impl App {
                         step: req.step as usize,
                     },
                     State::Recording => Action::Record,
+                    State::Rechecking => Action::Recheck,
                     _ => Action::Sign,
                 };
                 let mine = self.allowed(user_id, &bound, action, &ctx).is_ok();
