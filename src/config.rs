@@ -63,6 +63,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Review {
+    /// Replaced by `review.group.min_size`; kept only to say so instead of "unknown field".
+    #[serde(default)]
+    pub min_group: Option<u32>,
     /// The approval levels a review request climbs before its review group.
     pub steps: Vec<crate::domain::workflow::Step>,
     /// Which group reviews which schools, its member roles, the roles that must sign and its
@@ -83,6 +86,7 @@ impl Default for Review {
             group: route.group,
             recheck: route.recheck,
             require_signed_form: true,
+            min_group: None,
         }
     }
 }
@@ -271,6 +275,12 @@ impl Config {
         use crate::domain::UnitKind;
         use crate::domain::workflow::Scope;
         let group = &self.review.group;
+        if self.review.min_group.is_some() {
+            bail!(
+                "review.min_group is now review.group.min_size (and the group is the district's \
+                 by default: see [review.group] in exam-review-bot.example.toml)"
+            );
+        }
         if !matches!(group.unit, Scope::District | Scope::City) {
             bail!("review.group.unit must be district or city");
         }
@@ -288,6 +298,14 @@ impl Config {
         let recheck = &self.review.recheck;
         if recheck.enabled && (recheck.signatures == 0 || !recheck.role.fits(UnitKind::City)) {
             bail!("review.recheck needs at least one signature, by a role of the city");
+        }
+        if recheck.enabled && group.roles.contains(&recheck.role) {
+            // Its holders at the city would sign the group's result and could not then give
+            // the 复审 of it (nobody re-examines their own result).
+            bail!(
+                "review.recheck.role {} is also a review group role",
+                recheck.role
+            );
         }
         Ok(())
     }
@@ -340,5 +358,12 @@ mod tests {
         config.review.group.required = vec![crate::domain::Role::CityAdmin];
         let e = config.check().unwrap_err().to_string();
         assert!(e.contains("city-admin"), "{e}");
+    }
+
+    #[test]
+    fn an_old_min_group_key_says_where_it_went() {
+        let config: Config = toml::from_str("[review]\nmin_group = 3").unwrap();
+        let e = config.check().unwrap_err().to_string();
+        assert!(e.contains("review.group.min_size"), "{e}");
     }
 }

@@ -3,6 +3,12 @@
 DROP INDEX review_one_open;
 CREATE UNIQUE INDEX review_one_open ON review_requests(candidate_id)
     WHERE state IN ('pending', 'returned', 'recording', 'confirming', 'rechecking');
+-- A city reviewer's 复审 同意 is a vote like an approval or a signature: one per person and
+-- round.
+DROP INDEX review_one_vote;
+CREATE UNIQUE INDEX review_one_vote
+    ON review_events(request_id, round, (COALESCE(step, -1)), user_id, action)
+    WHERE action IN ('approve', 'confirm', 'recheck');
 -- Requests filed before routes were kept followed the configured route, which until the
 -- documents' route was the one below (`Route::before_documents`: three levels with a veto, one
 -- city-wide group, no 复审). They finish on it, whatever the configuration says now.

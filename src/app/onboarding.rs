@@ -72,6 +72,7 @@ impl App {
             .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
+        self.hand_over_cards(user_id).await?;
         self.render.render(
             "start_welcome",
             &json!({

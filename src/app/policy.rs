@@ -126,12 +126,16 @@ fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
             }
         }
         // Bound to the city they see the city; bound to a district, their district only.
-        Role::Inspector
-        | Role::EntryClerk
-        | Role::DistrictOfficer
-        | Role::ChiefProctorRep
-        | Role::EquipmentOfficer
-        | Role::DirectSchoolHead => {
+        // A review group's member bound to the city sits in the city-direct schools' group:
+        // they see those schools' requests, not every district's.
+        Role::ChiefProctorRep | Role::EquipmentOfficer | Role::DirectSchoolHead => {
+            if in_district(&b.unit_code) || (b.unit_code == s.city && s.district.is_none()) {
+                Ok(())
+            } else {
+                Err(Denied::OtherDistrict)
+            }
+        }
+        Role::Inspector | Role::EntryClerk | Role::DistrictOfficer => {
             if (b.unit_code == s.city && b.role != Role::DistrictOfficer)
                 || in_district(&b.unit_code)
             {

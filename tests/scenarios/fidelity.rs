@@ -40,19 +40,29 @@ pub(crate) async fn up_to_the_group(c: &Cast) {
     c.h.expect(&c.proctor, "东湖区复核小组").await;
 }
 
+/// `recorder` records 维持原成绩 with `note` on the card in front of them; `signers` sign.
+pub(crate) async fn keep_and_sign(
+    h: &Harness,
+    recorder: &FakeUser,
+    note: &str,
+    signers: [&FakeUser; 2],
+) {
+    recorder.press("维持原成绩");
+    h.expect(recorder, "备注").await;
+    recorder.send(note);
+    h.expect(recorder, "请核对复核结果").await;
+    recorder.press("✅ 确认记录");
+    for signer in signers {
+        h.expect(signer, "请签字确认").await;
+        signer.press("✅ 确认");
+    }
+}
+
 /// The district's group keeps the score (with `note`), all three sign, and the city's 复审
 /// agrees; returns the result the filer is told.
 pub(crate) async fn kept_signed_and_agreed(c: &Cast, note: &str) -> String {
     let h = &c.h;
-    c.proctor.press("维持原成绩");
-    h.expect(&c.proctor, "备注").await;
-    c.proctor.send(note);
-    h.expect(&c.proctor, "请核对复核结果").await;
-    c.proctor.press("✅ 确认记录");
-    for signer in [&c.district_inspector, &c.equipment] {
-        h.expect(signer, "请签字确认").await;
-        signer.press("✅ 确认");
-    }
+    keep_and_sign(h, &c.proctor, note, [&c.district_inspector, &c.equipment]).await;
     h.expect(&c.reviewer1, "市级复审").await;
     c.reviewer1.press("✅ 同意复核结果");
     h.expect(&c.contact, "成绩复核结果").await

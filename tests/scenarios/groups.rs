@@ -3,7 +3,7 @@
 //! city's 复审 agrees or returns it to the group; the city-direct schools have a group of their
 //! own at the city.
 
-use crate::fidelity::up_to_the_group;
+use crate::fidelity::{keep_and_sign, up_to_the_group};
 use crate::review::{Cast, cards_closed, cast_with, file, score_of, state_of};
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeUser;
@@ -158,6 +158,16 @@ async fn a_group_without_its_discipline_inspector_cannot_complete_and_says_who_i
             .all(|m| !m.text.contains(&format!("#{id}"))),
         "nothing reaches the city"
     );
+    // The district's new 纪检 joins and finds the result waiting for their signature.
+    let inspector =
+        c.h.join(Role::Inspector, &sample::district_code(0), "区纪检 新")
+            .await;
+    let h = &c.h;
+    // (The card may arrive before or after the welcome.)
+    h.wait_for_text(&inspector, "请签字确认").await;
+    inspector.press("✅ 确认");
+    h.expect(&c.reviewer1, "市级复审：复核申请").await;
+    assert_eq!(state_of(h, id).await, "rechecking");
     c.h.stop().await;
 }
 
@@ -167,15 +177,8 @@ async fn the_city_returns_a_result_to_the_group_which_records_and_signs_again() 
     let h = &c.h;
     let id = file(h, &c.contact, &c.pupil.exam_no, "副实验漏评").await;
     up_to_the_group(&c).await;
-    c.proctor.press("维持原成绩");
-    h.expect(&c.proctor, "备注").await;
-    c.proctor.send("无漏评");
-    h.expect(&c.proctor, "请核对复核结果").await;
-    c.proctor.press("✅ 确认记录");
-    for signer in [&c.district_inspector, &c.equipment] {
-        h.expect(signer, "请签字确认").await;
-        signer.press("✅ 确认");
-    }
+    let signers = [&c.district_inspector, &c.equipment];
+    keep_and_sign(h, &c.proctor, "无漏评", signers).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     c.reviewer1.press("↩️ 退回复核小组");
     h.expect(&c.reviewer1, "退回复核小组的理由").await;
@@ -221,15 +224,8 @@ async fn a_city_direct_school_goes_from_its_principal_to_the_city_direct_group()
         level.press("✅ 同意");
     }
     h.expect(&c.direct_head, "市直学校复核小组").await;
-    c.direct_head.press("维持原成绩");
-    h.expect(&c.direct_head, "备注").await;
-    c.direct_head.send("逐项核对无误");
-    h.expect(&c.direct_head, "请核对复核结果").await;
-    c.direct_head.press("✅ 确认记录");
-    for signer in [&c.city_proctor, &c.inspector] {
-        h.expect(signer, "请签字确认").await;
-        signer.press("✅ 确认");
-    }
+    let signers = [&c.city_proctor, &c.inspector];
+    keep_and_sign(h, &c.direct_head, "逐项核对无误", signers).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     c.reviewer1.press("✅ 同意复核结果");
     let result = h.expect(&c.direct_contact, "成绩复核结果").await;

@@ -104,8 +104,7 @@ fn expected(role: Role, rel: Rel) -> &'static str {
         // to the city they are the city-direct schools' group, not this one.
         (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Own) => ".Y..YY....",
         (Role::DirectSchoolHead, Own) => ".Y..YY....",
-        (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Parent) => ".Y........",
-        (Role::DirectSchoolHead, Parent) => ".Y........",
+        (Role::Inspector, Parent) => ".Y........",
         (Role::DistrictOfficer, Own) => ".Y......Y.",
         (Role::SchoolContact, Own) => "YY........",
         (Role::Principal, Own) => ".Y.Y......",

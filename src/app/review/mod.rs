@@ -482,18 +482,36 @@ impl App {
         Ok(())
     }
 
-    /// Sends the cards for where the request now stands (an approval step or the city group) and
-    /// warns when nobody is there to act.
+    /// Sends the cards for where the request now stands (an approval step, the group, the
+    /// city's 复审).
     pub(crate) async fn announce_stage(
         &self,
         conn: &mut AnyConnection,
         ctx: &Ctx,
     ) -> anyhow::Result<()> {
+        self.announce_stage_to(conn, ctx, None).await
+    }
+
+    /// The same, to `only` this person when given (someone bound after the stage began: a
+    /// group short of its 纪检监督 gets one, and they need the card to sign). A person who
+    /// has the card already gets no second one (the outbox's dedupe key).
+    pub(crate) async fn announce_stage_to(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        only: Option<i64>,
+    ) -> anyhow::Result<()> {
         let stage = stage_key(&ctx.req);
+        let keep = |people: Vec<Binding>| -> Vec<Binding> {
+            people
+                .into_iter()
+                .filter(|b| only.is_none_or(|u| u == b.telegram_user_id))
+                .collect()
+        };
         match ctx.state() {
             State::Pending => {
                 let step = ctx.req.step as usize;
-                let holders = self.step_holders(conn, ctx, step).await?;
+                let holders = keep(self.step_holders(conn, ctx, step).await?);
                 // 驳回 only where the route gives the level a veto (none below the group by
                 // default).
                 let buttons: &[(&str, &str)] = match policy::may_reject(&ctx.route, step) {
@@ -508,7 +526,7 @@ impl App {
                     .await
             }
             State::Recording => {
-                let members = self.eligible_members(conn, ctx).await?;
+                let members = keep(self.eligible_members(conn, ctx).await?);
                 self.send_cards(
                     conn,
                     ctx,
@@ -519,8 +537,31 @@ impl App {
                 )
                 .await
             }
+            // Cards to sign go out when the result is recorded (`submit_record`); this is for
+            // a member who joins afterwards.
+            State::Confirming => {
+                let unsigned: Vec<Binding> = self
+                    .eligible_members(conn, ctx)
+                    .await?
+                    .into_iter()
+                    .filter(|m| {
+                        let one = std::slice::from_ref(m);
+                        self.allowed(m.telegram_user_id, one, Action::Sign, ctx)
+                            .is_ok()
+                    })
+                    .collect();
+                self.send_cards(
+                    conn,
+                    ctx,
+                    &stage,
+                    &keep(unsigned),
+                    "review_confirm_heading",
+                    &[("button_confirm", "y"), ("button_dispute", "n")],
+                )
+                .await
+            }
             State::Rechecking => {
-                let reviewers = self.eligible_recheckers(conn, ctx).await?;
+                let reviewers = keep(self.eligible_recheckers(conn, ctx).await?);
                 self.send_cards(
                     conn,
                     ctx,
@@ -617,6 +658,29 @@ impl App {
                 self.allowed(b.telegram_user_id, one, action, ctx).is_ok()
             })
             .collect()
+    }
+}
+
+impl App {
+    /// Someone just bound: the cards of every request at a stage where they now act, read on a
+    /// connection of its own and queued in one short transaction.
+    pub(crate) async fn hand_over_cards(&self, user_id: i64) -> anyhow::Result<()> {
+        let waiting = {
+            let mut conn = self.db.pool.acquire().await?;
+            self.pending_for(&mut conn, user_id).await?
+        };
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        for item in waiting {
+            if let Some(ctx) = self.lock_ctx(&mut tx, item.id).await? {
+                self.announce_stage_to(&mut tx, &ctx, Some(user_id)).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
     }
 }
 

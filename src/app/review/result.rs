@@ -227,16 +227,7 @@ impl App {
         me: &Binding,
     ) -> anyhow::Result<Press> {
         let now = self.clock.now();
-        let event = NewEvent {
-            request_id: ctx.req.id,
-            user_id: me.telegram_user_id,
-            actor_name: &me.name,
-            actor_role: me.role.slug(),
-            step: None,
-            round: ctx.req.round,
-            action: "confirm",
-            comment: "",
-        };
+        let event = signature(ctx, me, "confirm");
         if !reviews::add_event(conn, &event, now).await? {
             return Ok(Press::Stale);
         }
@@ -269,10 +260,14 @@ impl App {
             .copied()
             .filter(|u| members.iter().any(|m| m.telegram_user_id == *u))
             .collect();
-        let recorder = ctx.req.recorded_by;
+        // The recorder's signature counts while they are still in the group, as everyone's.
+        let recorder = ctx
+            .req
+            .recorded_by
+            .filter(|r| members.iter().any(|m| m.telegram_user_id == *r));
         let all_others = members
             .iter()
-            .filter(|m| Some(m.telegram_user_id) != recorder)
+            .filter(|m| Some(m.telegram_user_id) != ctx.req.recorded_by)
             .all(|m| confirmed.contains(&m.telegram_user_id));
         let signed_roles: Vec<Role> = bindings
             .iter()
@@ -282,7 +277,7 @@ impl App {
             .map(|b| b.role)
             .collect();
         let missing = group.missing(&signed_roles);
-        let signatures = confirmed.len() + 1;
+        let signatures = confirmed.len() + usize::from(recorder.is_some());
         let min = group.min_size as usize;
         if all_others && signatures >= min && missing.is_empty() {
             return Ok(true);
@@ -339,16 +334,7 @@ impl App {
         ctx: &Ctx,
         me: &Binding,
     ) -> anyhow::Result<Press> {
-        let event = NewEvent {
-            request_id: ctx.req.id,
-            user_id: me.telegram_user_id,
-            actor_name: &me.name,
-            actor_role: me.role.slug(),
-            step: None,
-            round: ctx.req.round,
-            action: "recheck",
-            comment: "",
-        };
+        let event = signature(ctx, me, "recheck");
         if !self
             .note_event(conn, &event, &format!("request {}", ctx.req.id))
             .await?
@@ -503,5 +489,20 @@ impl App {
             }
         }
         Ok(())
+    }
+}
+
+/// A signature on the result of the request's current round: a group member's confirmation
+/// or the city's 复审 同意 (one per person and round: see `reviews::add_event`).
+fn signature<'a>(ctx: &Ctx, me: &'a Binding, action: &'a str) -> NewEvent<'a> {
+    NewEvent {
+        request_id: ctx.req.id,
+        user_id: me.telegram_user_id,
+        actor_name: &me.name,
+        actor_role: me.role.slug(),
+        step: None,
+        round: ctx.req.round,
+        action,
+        comment: "",
     }
 }
