@@ -55,10 +55,8 @@ impl App {
                 match action {
                     "a" => self.approve(&mut tx, &ctx, &me).await?,
                     _ => {
-                        let data = json!({"request": id, "stage": s, "action": action});
-                        self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
-                            .await?;
-                        Press::Accepted
+                        self.ask_reason(&mut tx, user_id, chat_id, id, s, action)
+                            .await?
                     }
                 }
             }
@@ -83,10 +81,8 @@ impl App {
                 if action == "y" {
                     self.confirm_result(&mut tx, &ctx, &me).await?
                 } else {
-                    let data = json!({"request": id, "stage": s, "action": "n"});
-                    self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
-                        .await?;
-                    Press::Accepted
+                    self.ask_reason(&mut tx, user_id, chat_id, id, s, "n")
+                        .await?
                 }
             }
             (s, "ok" | "rg") if s.starts_with("rc") => {
@@ -100,10 +96,8 @@ impl App {
                 if action == "ok" {
                     self.recheck_agree(&mut tx, &ctx, &me).await?
                 } else {
-                    let data = json!({"request": id, "stage": s, "action": "rg"});
-                    self.enter_step(&mut tx, user_id, chat_id, WHY, "reason", &data)
-                        .await?;
-                    Press::Accepted
+                    self.ask_reason(&mut tx, user_id, chat_id, id, s, "rg")
+                        .await?
                 }
             }
             _ => Press::Refused,
@@ -113,6 +107,23 @@ impl App {
             self.outbox_wake.notify_one();
         }
         Ok(press)
+    }
+
+    /// A decision that needs its reason (驳回, 退回修改, 异议, 退回复核小组): the reason dialogue
+    /// starts, remembering the stage the card was for.
+    async fn ask_reason(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+        stage: &str,
+        action: &str,
+    ) -> anyhow::Result<Press> {
+        let data = json!({"request": id, "stage": stage, "action": action});
+        self.enter_step(conn, user_id, chat_id, WHY, "reason", &data)
+            .await?;
+        Ok(Press::Accepted)
     }
 
     async fn approve(
