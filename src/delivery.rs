@@ -335,17 +335,29 @@ async fn send(bot: &TgBot, row: &Row) -> Outcome {
     }
 }
 
-/// Replaces a card's text and removes its buttons.
+/// Replaces a card's text, and its buttons with the row's (none: the keyboard goes, as
+/// Telegram drops it from an edit that names none).
 async fn edit(bot: &TgBot, row: &Row, message_id: i64) -> Outcome {
-    let result = bot
+    let markup = match row
+        .reply_markup
+        .as_deref()
+        .map(serde_json::from_str::<teloxide::types::InlineKeyboardMarkup>)
+        .transpose()
+    {
+        Ok(m) => m,
+        Err(e) => return Outcome::Failed(format!("stored keyboard is not valid: {e}")),
+    };
+    let mut request = bot
         .edit_message_text(
             ChatId(row.chat_id),
             teloxide::types::MessageId(message_id as i32),
             row.body.clone(),
         )
-        .parse_mode(ParseMode::Html)
-        .await;
-    match result {
+        .parse_mode(ParseMode::Html);
+    if let Some(m) = markup {
+        request = request.reply_markup(m);
+    }
+    match request.await {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Outcome::Sent(message_id),
         Err(e) => classify(e),
     }

@@ -89,23 +89,42 @@ pub async fn edit(
     body: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    edit_with(conn, original, body, None, now).await
+}
+
+/// Replaces the text of an earlier message and its buttons with `reply_markup` (none: Telegram
+/// drops the keyboard of an edit that names none). An edit still waiting to go out is
+/// rewritten rather than queued twice: a card edited many times in a burst costs one call.
+pub async fn edit_with(
+    conn: &mut AnyConnection,
+    original: i64,
+    body: &str,
+    reply_markup: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     let body = &fit_html(body, limits::TEXT);
-    let rewritten = sqlx::query(
-        "UPDATE outbox SET body = $2, reply_markup = NULL WHERE id = $1 AND status = 'pending'",
-    )
-    .bind(original)
-    .bind(body)
-    .execute(&mut *conn)
-    .await?;
-    if rewritten.rows_affected() == 1 {
-        return Ok(());
+    for rewrite in [
+        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE id = $1 AND status = 'pending'",
+        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE edit_of = $1 AND status = 'pending'",
+    ] {
+        let rewritten = sqlx::query(rewrite)
+            .bind(original)
+            .bind(body)
+            .bind(reply_markup)
+            .execute(&mut *conn)
+            .await?;
+        if rewritten.rows_affected() >= 1 {
+            return Ok(());
+        }
     }
     sqlx::query(
-        "INSERT INTO outbox (chat_id, body, edit_of, status, next_attempt_at, created_at)
-         SELECT chat_id, $2, id, 'pending', 0, $3 FROM outbox WHERE id = $1",
+        "INSERT INTO outbox (chat_id, body, reply_markup, edit_of, status, next_attempt_at,
+                             created_at)
+         SELECT chat_id, $2, $3, id, 'pending', 0, $4 FROM outbox WHERE id = $1",
     )
     .bind(original)
     .bind(body)
+    .bind(reply_markup)
     .bind(to_ms(now))
     .execute(conn)
     .await?;
