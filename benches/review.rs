@@ -4,7 +4,8 @@
 //!
 //! BENCH_REQUESTS (default 2000) requests are filed and carried through the documents' route —
 //! 班主任, 校长, the district's 复核小组 (ten districts, three members each; the city-direct
-//! school's group at the city) recording and signing, and the city's 复审 — by simulated users
+//! school's group at the city) recording and signing, each district's 上报 of its batch, and the
+//! city's 复审 — by simulated users
 //! talking to the real bot through the fake Bot API, on SQLite, or on PostgreSQL when
 //! BENCH_DATABASE_URL names a server (a database `erb_review_bench` is created there afresh:
 //! `BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`). Users send
@@ -354,13 +355,39 @@ async fn run() {
     }
     wait_for(
         &app,
-        "SELECT COUNT(*) FROM review_requests WHERE state = 'rechecking'",
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'reporting'",
         n,
     )
     .await;
     end_phase(
         "groups sign (2 more members each)",
         2 * (DISTRICTS + 1),
+        pushed,
+    );
+    // 4. Each district (and the city-direct school) reports its batch with one 上报: one
+    //    update carrying a whole district's requests and its 附件6.
+    let mut batches: std::collections::BTreeMap<String, (Option<i64>, usize)> = Default::default();
+    for (_, school, ..) in &rows {
+        let district = group_of(school);
+        let unit = district.map_or(school.clone(), |d| sample::district_code(d as usize));
+        batches.entry(unit).or_insert((district, 0)).1 += 1;
+    }
+    for (unit, (district, count)) in &batches {
+        press(
+            &user(group_member(*district, 1)),
+            &format!("up:{unit}:{count}"),
+        );
+        pushed += 1;
+    }
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM review_requests WHERE state = 'rechecking'",
+        n,
+    )
+    .await;
+    end_phase(
+        "上报 (one per district, a batch each)",
+        batches.len(),
         pushed,
     );
     for (id, ..) in &rows {

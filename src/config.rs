@@ -76,6 +76,9 @@ pub struct Review {
     /// Filing asks for the photo (or PDF) of the candidate's own signed 附件5 page (附件6 注1:
     /// the candidate fills and signs it and answers for what it says).
     pub require_signed_form: bool,
+    /// Signed results wait for the district's (or the city-direct school's) 上报 to the city,
+    /// as a batch with its 附件6 (附件6 注2).
+    pub report: bool,
 }
 
 impl Default for Review {
@@ -85,6 +88,7 @@ impl Default for Review {
             steps: route.steps,
             group: route.group,
             recheck: route.recheck,
+            report: route.report,
             require_signed_form: true,
             min_group: None,
         }
@@ -268,6 +272,7 @@ impl Config {
             steps: self.review.steps.clone(),
             group: self.review.group.clone(),
             recheck: self.review.recheck.clone(),
+            report: self.review.report,
         }
     }
 

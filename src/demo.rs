@@ -162,7 +162,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         files.display()
     );
 
-    let mut result = reviews(&app, &fake, &units, &people).await;
+    let mut result = reviews(&app, &fake, out, &units, &people).await;
     if result.is_ok() {
         result = season_clock(&app, &fake, &clock, &people).await;
     }
@@ -177,6 +177,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
 async fn reviews(
     app: &App,
     fake: &FakeTelegram,
+    out: &Path,
     units: &[sample::SampleUnit],
     people: &[Person],
 ) -> anyhow::Result<()> {
@@ -372,10 +373,49 @@ async fn reviews(
         reviewer.press("✅ 同意复核结果");
         anyhow::Ok(())
     };
+    // A member of the group sends its unit's batch of `n` signed results to the city (上报,
+    // 附件6 注2); the 附件6 that comes back to them, to stamp, is written to demo-output.
+    let records = out.join("records");
+    if records.exists() {
+        std::fs::remove_dir_all(&records)?;
+    }
+    std::fs::create_dir_all(&records)?;
+    let report = |member: FakeUser, n: usize| {
+        let (fake, records) = (fake.clone(), records.clone());
+        async move {
+            let label = format!("📤 上报（{n} 件）");
+            let docs = |f: &FakeTelegram| {
+                f.messages_to(member.id)
+                    .into_iter()
+                    .filter_map(|m| m.document)
+                    .collect::<Vec<_>>()
+            };
+            let has_button = |f: &FakeTelegram| {
+                f.messages_to(member.id)
+                    .iter()
+                    .any(|m| m.buttons().iter().any(|(l, _)| *l == label))
+            };
+            if !fake.wait_until(limit, has_button).await {
+                anyhow::bail!("{} never had {label}", member.id);
+            }
+            let before = docs(&fake).len();
+            member.press(&label);
+            if !fake.wait_until(limit, |f| docs(f).len() > before).await {
+                anyhow::bail!("no 附件6 came back to {}", member.id);
+            }
+            let (name, bytes) = docs(&fake).pop().context("the 附件6")?;
+            // Numbered: the demo's clock stands still, so two batches share a minute.
+            let seq = std::fs::read_dir(&records)?.count() + 1;
+            let path = records.join(format!("{seq}_{name}"));
+            crate::store::write_private(&path, &bytes)?;
+            println!("   📤 上报 {n} 件；附件6 已写入 {}", path.display());
+            anyhow::Ok(())
+        }
+    };
     let group = || [d_inspector.user.clone(), equipment.user.clone()];
 
     // 1. A corrected score: the school passes it on, 东湖区's group corrects it and all three
-    //    sign, the city agrees.
+    //    sign; it waits in 东湖区's batch.
     let (contact, teacher, principal) = staff[0].clone();
     file(
         contact.clone(),
@@ -386,11 +426,11 @@ async fn reviews(
     approve(teacher).await?;
     approve(principal).await?;
     correct(proctor.user.clone(), pupils[0].clone(), group()).await?;
-    agree(r1.user.clone()).await?;
-    expect(&contact, "成绩复核结果").await?;
+    let first_contact = contact;
 
     // 2. A complaint about leniency. No level below the group may end a request (附件4 二):
-    //    each passes it on, and the group keeps the score, saying why.
+    //    each passes it on, and the group keeps the score, saying why. 东湖区 then reports
+    //    both signed results at once, with their 附件6, and the city agrees to each.
     let (contact, teacher, principal) = staff[1].clone();
     file(contact.clone(), pupils[1].exam_no.clone(), "认为评分过严").await?;
     approve(teacher).await?;
@@ -401,7 +441,10 @@ async fn reviews(
         group(),
     )
     .await?;
+    report(equipment.user.clone(), 2).await?;
     agree(r1.user.clone()).await?;
+    agree(r1.user.clone()).await?;
+    expect(&first_contact, "成绩复核结果").await?;
     expect(&contact, "成绩复核结果").await?;
 
     // 3. Returned for amendment and resubmitted; the group keeps the score, the city returns
@@ -424,6 +467,7 @@ async fn reviews(
     approve(teacher).await?;
     approve(principal).await?;
     keep(proctor.user.clone(), "逐项核对，合分无误", group()).await?;
+    report(proctor.user.clone(), 1).await?;
     expect(&r2.user, "市级复审：复核申请").await?;
     r2.user.press("↩️ 退回复核小组");
     expect(&r2.user, "退回复核小组的理由").await?;
@@ -434,6 +478,7 @@ async fn reviews(
         [proctor.user.clone(), d_inspector.user.clone()],
     )
     .await?;
+    report(proctor.user.clone(), 1).await?;
     agree(r2.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 
@@ -448,6 +493,8 @@ async fn reviews(
         [c_proctor.user.clone(), inspector.user.clone()],
     )
     .await?;
+    // A city-direct school's requests go up as the school's own batch (附件6 注2).
+    report(head.user.clone(), 1).await?;
     agree(r1.user.clone()).await?;
     expect(&contact, "成绩复核结果").await?;
 

@@ -44,6 +44,12 @@ pub enum Callback {
     SignedForm {
         id: i64,
     },
+    /// A batch card's 上报: send the unit's signed results to the city. `count` is how many
+    /// the card showed: if more or fewer wait now, the card was old and is shown again.
+    Report {
+        unit: String,
+        count: usize,
+    },
 }
 
 impl Callback {
@@ -62,6 +68,7 @@ impl Callback {
             }
             Callback::FullText { id } => format!("ft:{id}"),
             Callback::SignedForm { id } => format!("sf:{id}"),
+            Callback::Report { unit, count } => format!("up:{unit}:{count}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -101,6 +108,10 @@ impl Callback {
             ["sf", id] => Callback::SignedForm {
                 id: id.parse().ok()?,
             },
+            ["up", unit, count] => Callback::Report {
+                unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
+                count: count.parse().ok().filter(|n| *n < 1_000_000)?,
+            },
             _ => return None,
         })
     }
@@ -130,6 +141,10 @@ mod tests {
             },
             Callback::FullText { id: 42 },
             Callback::SignedForm { id: i64::MAX },
+            Callback::Report {
+                unit: "410802".into(),
+                count: 37,
+            },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);
@@ -141,6 +156,8 @@ mod tests {
             "pg:z:1",
             "pub:ok",
             "d::a",
+            "up::3",
+            "up:410802:x",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad}");

@@ -33,6 +33,9 @@ pub enum Action {
     Sign,
     /// Give the city's 复审 of the group's signed result: 同意, or return it to the group.
     Recheck,
+    /// Send the request's unit's signed results to the city (上报, 附件6 注2): a member of the
+    /// group that reviewed them.
+    Report,
     /// Withdraw the request, or amend and resubmit it after a return.
     Withdraw,
     /// Count the candidate's school in the /status board.
@@ -271,6 +274,15 @@ pub fn check(
                             Ok(())
                         }
                     })
+                }
+            }
+            Action::Report => {
+                if !route.group.roles.contains(&b.role) {
+                    Err(Denied::NoRole)
+                } else if b.unit_code != route.group.unit_of(s.city, s.district) {
+                    Err(Denied::OtherDistrict)
+                } else {
+                    Ok(())
                 }
             }
             Action::Recheck => {

@@ -100,6 +100,7 @@ impl App {
                                 .get(r.step as usize)
                                 .map_or(String::new(), |s| s.name.clone()),
                             Some(State::Returned) => "退回待修改".into(),
+                            Some(State::Reporting) => "待上报".into(),
                             Some(State::Rechecking) => RECHECK_NAME.into(),
                             _ => "复核小组".into(),
                         };

@@ -138,7 +138,7 @@ impl App {
              JOIN units s ON s.code = c.school_code
              LEFT JOIN units d ON d.code = s.parent_code
              WHERE r.season_id = $1
-               AND r.state IN ('pending', 'recording', 'confirming', 'rechecking')
+               AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
              ORDER BY r.id",
         )
         .bind(season_id)
@@ -206,9 +206,9 @@ impl App {
                         add(b, item, &step.name);
                     }
                 }
-                Some(State::Recording | State::Confirming | State::Rechecking)
-                    if !approvals_only =>
-                {
+                Some(
+                    State::Recording | State::Confirming | State::Reporting | State::Rechecking,
+                ) if !approvals_only => {
                     let route = routes.of(item.route.as_deref());
                     let district = item.district_code.as_deref();
                     let (roles, unit, level) = if item.state == "rechecking" {
@@ -220,12 +220,17 @@ impl App {
                     } else {
                         let name = district.map(|_| item.district_name.as_str());
                         let unit = route.group.unit_of(&city, district);
-                        (route.group.roles.clone(), unit, route.group.title(name))
+                        let mut level = route.group.title(name);
+                        if item.state == "reporting" {
+                            level.push_str("（待上报）");
+                        }
+                        (route.group.roles.clone(), unit, level)
                     };
                     for role in roles {
                         for b in by_unit.get(&(role, unit)).unwrap_or(&nobody) {
                             let user = b.telegram_user_id;
-                            let done = item.state != "recording"
+                            // Nobody signs to record a result or to send the batch.
+                            let done = !matches!(item.state.as_str(), "recording" | "reporting")
                                 && (item.recorded_by == Some(user)
                                     || signed.contains(&(item.id, item.round, user)));
                             if !done {
@@ -348,6 +353,7 @@ impl App {
                     .get(i.step as usize)
                     .map_or(String::new(), |s| s.name.clone()),
                 Some(State::Rechecking) => RECHECK_NAME.to_string(),
+                Some(State::Reporting) => "待上报".to_string(),
                 _ => {
                     let district = i.district_code.as_ref().map(|_| i.district_name.as_str());
                     routes.of(i.route.as_deref()).group.title(district)

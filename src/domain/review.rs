@@ -13,6 +13,9 @@ pub enum State {
     Recording,
     /// A result is recorded; every other member confirms or disputes it.
     Confirming,
+    /// The group has signed; it waits for its unit's 上报 to the city, with the unit's other
+    /// signed requests (附件6 注2).
+    Reporting,
     /// The group has signed; the city's 复审 gives 同意 or returns it to the group.
     Rechecking,
     Completed,
@@ -27,6 +30,7 @@ impl State {
             State::Returned => "returned",
             State::Recording => "recording",
             State::Confirming => "confirming",
+            State::Reporting => "reporting",
             State::Rechecking => "rechecking",
             State::Completed => "completed",
             State::Rejected => "rejected",
@@ -40,6 +44,7 @@ impl State {
             State::Returned,
             State::Recording,
             State::Confirming,
+            State::Reporting,
             State::Rechecking,
             State::Completed,
             State::Rejected,
@@ -56,6 +61,7 @@ impl State {
                 | State::Returned
                 | State::Recording
                 | State::Confirming
+                | State::Reporting
                 | State::Rechecking
         )
     }
@@ -67,7 +73,15 @@ impl State {
 }
 
 /// The open states as an SQL list, for queries over open requests (`State::is_open`'s).
-pub const OPEN_SQL: &str = "('pending', 'returned', 'recording', 'confirming', 'rechecking')";
+pub const OPEN_SQL: &str =
+    "('pending', 'returned', 'recording', 'confirming', 'reporting', 'rechecking')";
+
+/// The unit whose 上报 carries a school's requests to the city (附件6 注2: 区属考生以区为单位、
+/// 市直属学校考生以学校为单位): the school's district, or the school itself when it is
+/// city-direct (`district` None).
+pub fn batch_unit<'a>(school: &'a str, district: Option<&'a str>) -> &'a str {
+    district.unwrap_or(school)
+}
 
 /// Why filing is not possible now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +155,7 @@ mod tests {
             "returned",
             "recording",
             "confirming",
+            "reporting",
             "rechecking",
             "completed",
         ] {

@@ -245,6 +245,11 @@ pub struct Route {
     pub group: Group,
     #[serde(default = "Recheck::off")]
     pub recheck: Recheck,
+    /// Signed results wait for their unit's 上报 (the district's, or a city-direct school's),
+    /// which carries them to the city together with their 附件6 (附件6 注2). A route kept
+    /// before batches were part of it sends each result on as soon as it is signed.
+    #[serde(default)]
+    pub report: bool,
 }
 
 impl Route {
@@ -258,6 +263,7 @@ impl Route {
             ],
             group: Group::default(),
             recheck: Recheck::default(),
+            report: true,
         }
     }
 
@@ -278,6 +284,7 @@ impl Route {
             steps,
             group: Group::city_wide(),
             recheck: Recheck::off(),
+            report: false,
         }
     }
 
@@ -391,6 +398,7 @@ mod tests {
         let r: Route = serde_json::from_str(kept).unwrap();
         assert_eq!(r.group, Group::city_wide());
         assert!(!r.recheck.enabled);
+        assert!(!r.report, "each signed result went on by itself");
     }
 
     #[test]

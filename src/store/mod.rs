@@ -2,6 +2,7 @@
 //! per-backend migrations. Queries use `$1` placeholders, which both backends accept.
 //! Functions take `&mut AnyConnection` so that a use case can run several inside one transaction.
 
+pub mod batches;
 pub mod candidates;
 pub mod dialogues;
 pub mod outbox;

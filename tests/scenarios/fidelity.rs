@@ -58,11 +58,20 @@ pub(crate) async fn keep_and_sign(
     }
 }
 
-/// The district's group keeps the score (with `note`), all three sign, and the city's 复审
-/// agrees; returns the result the filer is told.
+/// A member of the group sends its unit's batch of `count` signed results to the city (上报),
+/// from the batch card.
+pub(crate) async fn report(h: &Harness, member: &FakeUser, count: usize) {
+    h.wait_for_text(member, &format!("待上报 {count} 件")).await;
+    member.press(&format!("📤 上报（{count} 件）"));
+    h.wait_for_text(member, &format!("已上报 {count} 件")).await;
+}
+
+/// The district's group keeps the score (with `note`), all three sign, one reports it, and the
+/// city's 复审 agrees; returns the result the filer is told.
 pub(crate) async fn kept_signed_and_agreed(c: &Cast, note: &str) -> String {
     let h = &c.h;
     keep_and_sign(h, &c.proctor, note, [&c.district_inspector, &c.equipment]).await;
+    report(h, &c.equipment, 1).await;
     h.expect(&c.reviewer1, "市级复审").await;
     c.reviewer1.press("✅ 同意复核结果");
     h.expect(&c.contact, "成绩复核结果").await

@@ -3,7 +3,7 @@
 //! city's 复审 agrees or returns it to the group; the city-direct schools have a group of their
 //! own at the city.
 
-use crate::fidelity::{keep_and_sign, up_to_the_group};
+use crate::fidelity::{keep_and_sign, report, up_to_the_group};
 use crate::review::{Cast, cards_closed, cast_with, file, score_of, state_of};
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeUser;
@@ -64,6 +64,17 @@ async fn the_districts_group_corrects_a_score_all_sign_and_the_city_agrees() {
     assert!(partial.contains("2/3"), "{partial}");
     h.expect(&c.equipment, "请签字确认").await;
     c.equipment.press("✅ 确认");
+    // Signed, it waits for the district's 上报; nothing reaches the city before it.
+    h.wait_for_text(&c.proctor, "待上报 1 件").await;
+    assert_eq!(state_of(h, id).await, "reporting");
+    assert!(
+        h.fake
+            .messages_to(c.reviewer1.id)
+            .iter()
+            .all(|m| !m.text.contains(&format!("#{id}"))),
+        "the city sees nothing before the 上报"
+    );
+    report(h, &c.district_inspector, 1).await;
 
     // 市级复审: the reviewer sees the group's result and the whole file.
     let recheck = h.expect(&c.reviewer1, "市级复审：复核申请").await;
@@ -166,6 +177,7 @@ async fn a_group_without_its_discipline_inspector_cannot_complete_and_says_who_i
     // (The card may arrive before or after the welcome.)
     h.wait_for_text(&inspector, "请签字确认").await;
     inspector.press("✅ 确认");
+    report(h, &inspector, 1).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     assert_eq!(state_of(h, id).await, "rechecking");
     c.h.stop().await;
@@ -179,6 +191,7 @@ async fn the_city_returns_a_result_to_the_group_which_records_and_signs_again() 
     up_to_the_group(&c).await;
     let signers = [&c.district_inspector, &c.equipment];
     keep_and_sign(h, &c.proctor, "无漏评", signers).await;
+    report(h, &c.proctor, 1).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     c.reviewer1.press("↩️ 退回复核小组");
     h.expect(&c.reviewer1, "退回复核小组的理由").await;
@@ -200,6 +213,8 @@ async fn the_city_returns_a_result_to_the_group_which_records_and_signs_again() 
     h.expect(&c.proctor, "已签字确认").await;
     h.expect(&c.district_inspector, "请签字确认").await;
     c.district_inspector.press("✅ 确认");
+    // Signed again, it goes up again with the district's next 上报.
+    report(h, &c.proctor, 1).await;
     h.expect(&c.reviewer2, "市级复审：复核申请").await;
     c.reviewer2.press("✅ 同意复核结果");
     let result = h.expect(&c.contact, "成绩复核结果").await;
@@ -226,6 +241,10 @@ async fn a_city_direct_school_goes_from_its_principal_to_the_city_direct_group()
     h.expect(&c.direct_head, "市直学校复核小组").await;
     let signers = [&c.city_proctor, &c.inspector];
     keep_and_sign(h, &c.direct_head, "逐项核对无误", signers).await;
+    // A city-direct school's requests go up as the school's batch (附件6 注2).
+    let card = h.expect(&c.direct_head, "复核申请上报批次").await;
+    assert!(card.contains("（市直学校复核小组）"), "{card}");
+    report(h, &c.city_proctor, 1).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     c.reviewer1.press("✅ 同意复核结果");
     let result = h.expect(&c.direct_contact, "成绩复核结果").await;
@@ -271,6 +290,7 @@ async fn a_group_member_who_also_sits_in_the_citys_recheck_does_not_recheck_thei
         h.expect(signer, "请签字确认").await;
         signer.press("✅ 确认");
     }
+    report(h, &c.district_inspector, 1).await;
     h.expect(&c.reviewer1, "市级复审：复核申请").await;
     h.settle().await;
     let stage = format!("rv:{id}:rc1:ok");

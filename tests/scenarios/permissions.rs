@@ -29,7 +29,7 @@ const RELS: [(Rel, &str); 5] = [
     (Rel::OtherDistrict, "other district"),
 ];
 
-const ACTIONS: [(Action, &str); 10] = [
+const ACTIONS: [(Action, &str); 11] = [
     (Action::File, "file"),
     (Action::See, "see"),
     (Action::Decide { step: 0 }, "班主任"),
@@ -37,6 +37,7 @@ const ACTIONS: [(Action, &str); 10] = [
     (Action::Record, "record"),
     (Action::Sign, "sign"),
     (Action::Recheck, "复审"),
+    (Action::Report, "上报"),
     (Action::Withdraw, "withdraw"),
     (Action::Status, "status"),
     (Action::Publish, "publish"),
@@ -98,19 +99,19 @@ fn seat(role: Role, rel: Rel, class: &str) -> Option<(String, Option<String>)> {
 fn expected(role: Role, rel: Rel) -> &'static str {
     use Rel::*;
     match (role, rel) {
-        (Role::CityAdmin, Own) => ".Y......YY",
-        (Role::CityReviewer, Own) => ".Y....Y...",
+        (Role::CityAdmin, Own) => ".Y.......YY",
+        (Role::CityReviewer, Own) => ".Y....Y....",
         // The district's review group: its members bound to the candidate's district. Bound
         // to the city they are the city-direct schools' group, not this one.
-        (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Own) => ".Y..YY....",
-        (Role::DirectSchoolHead, Own) => ".Y..YY....",
-        (Role::Inspector, Parent) => ".Y........",
-        (Role::DistrictOfficer, Own) => ".Y......Y.",
-        (Role::SchoolContact, Own) => "YY........",
-        (Role::Principal, Own) => ".Y.Y......",
-        (Role::SchoolReviewLeader, Own) => ".Y........",
-        (Role::HomeroomTeacher, Own) => "YYY.......",
-        _ => "..........",
+        (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Own) => ".Y..YY.Y...",
+        (Role::DirectSchoolHead, Own) => ".Y..YY.Y...",
+        (Role::Inspector, Parent) => ".Y.........",
+        (Role::DistrictOfficer, Own) => ".Y.......Y.",
+        (Role::SchoolContact, Own) => "YY.........",
+        (Role::Principal, Own) => ".Y.Y.......",
+        (Role::SchoolReviewLeader, Own) => ".Y.........",
+        (Role::HomeroomTeacher, Own) => "YYY........",
+        _ => "...........",
     }
 }
 
@@ -239,8 +240,8 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
         Err(Denied::NotBound)
     );
     for (who, got, want) in [
-        ("unbound", &unbound, ".........."),
-        ("filer", &filer, "YY.....Y.."),
+        ("unbound", &unbound, "..........."),
+        ("filer", &filer, "YY......Y.."),
     ] {
         if got != want {
             failures.push(format!("{who}: got {got}, table says {want}"));

@@ -426,7 +426,7 @@ impl App {
 
 /// A refusal that only confirms what the card already showed is said plainly; one about a
 /// request the person could not see is the generic refusal.
-fn refusal(d: Denied) -> Press {
+pub(super) fn refusal(d: Denied) -> Press {
     if d.hides_existence() {
         Press::Refused
     } else {

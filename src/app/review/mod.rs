@@ -3,6 +3,7 @@
 //! what each person may see. Every change is one transaction with a guarded update on the
 //! request's version; the messages it causes go through the outbox.
 
+mod batch;
 mod decide;
 mod filing;
 mod result;
@@ -100,6 +101,7 @@ pub(crate) fn stage_key(req: &Request) -> String {
     match req.state() {
         State::Recording => format!("rec{}", req.round),
         State::Confirming => format!("cf{}", req.round),
+        State::Reporting => format!("up{}", req.round),
         State::Rechecking => format!("rc{}", req.round),
         _ => format!("s{}r{}", req.step, req.round),
     }
@@ -280,7 +282,9 @@ impl App {
                     Some(s) if (s as usize) < route.steps.len() => {
                         route.steps[s as usize].name.clone()
                     }
-                    _ if ["record", "confirm", "dispute"].contains(&e.action.as_str()) => {
+                    _ if ["record", "confirm", "dispute", "report"]
+                        .contains(&e.action.as_str()) =>
+                    {
                         ctx.group_name()
                     }
                     _ if e.action.starts_with("recheck") => RECHECK_NAME.into(),
@@ -350,6 +354,7 @@ impl App {
                 .get(ctx.req.step as usize)
                 .map_or(String::new(), |s| s.name.clone()),
             State::Recording | State::Confirming => ctx.group_name(),
+            State::Reporting => format!("{}上报", batch::batch_of(ctx).1),
             State::Rechecking => RECHECK_NAME.into(),
             _ => String::new(),
         }
@@ -560,6 +565,8 @@ impl App {
                 )
                 .await
             }
+            // One card for the unit's batch, not one per request.
+            State::Reporting => self.refresh_batch(conn, ctx, only, false).await,
             State::Rechecking => {
                 let reviewers = keep(self.eligible_recheckers(conn, ctx).await?);
                 self.send_cards(

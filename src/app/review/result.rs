@@ -295,15 +295,20 @@ impl App {
         Ok(false)
     }
 
-    /// The group has signed: on to the city's 复审, or, where the route has none, done.
+    /// The group has signed: into its unit's batch for the 上报, or on to the city as
+    /// `pass_to_city` says.
     async fn finish_group(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<()> {
-        if !ctx.route.recheck.enabled {
+        let next = if ctx.route.report {
+            State::Reporting
+        } else if ctx.route.recheck.enabled {
+            State::Rechecking
+        } else {
             return self.complete(conn, ctx).await;
-        }
+        };
         let now = self.clock.now();
         let stage = stage_key(&ctx.req);
         let (step, round) = (ctx.req.step, ctx.req.round);
-        if !reviews::transition(conn, &ctx.req, State::Rechecking, step, round, now).await? {
+        if !reviews::transition(conn, &ctx.req, next, step, round, now).await? {
             return Ok(());
         }
         let signed = self
@@ -311,18 +316,54 @@ impl App {
             .await?
             .expect("request exists");
         let outcome = json!({"action": "signed", "actor": self.signatories(conn, &signed).await?.0,
-                             "level": ctx.group_name(), "reason": ""});
+                             "level": ctx.group_name(), "reason": "",
+                             "report": next == State::Reporting});
         self.close_cards(conn, &signed, &stage, &outcome).await?;
         self.announce_stage(conn, &signed).await?;
-        if self.eligible_recheckers(conn, &signed).await?.is_empty() {
-            // Nobody at the city to give the 复审: the admins hear it at once.
-            let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME],
-                              "group_short": false, "members": 0, "min": 0, "group": "",
-                              "missing": []});
-            for admin in people::all_holders(conn, Role::CityAdmin).await? {
-                self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
-                    .await?;
-            }
+        if next == State::Rechecking {
+            self.alert_if_no_recheckers(conn, &signed).await?;
+        }
+        Ok(())
+    }
+
+    /// A signed result leaves its unit with the 上报: to the city's 复审, or, where the route
+    /// has none, done.
+    pub(crate) async fn pass_to_city(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<()> {
+        if !ctx.route.recheck.enabled {
+            return self.complete(conn, ctx).await;
+        }
+        let (step, round) = (ctx.req.step, ctx.req.round);
+        let now = self.clock.now();
+        if !reviews::transition(conn, &ctx.req, State::Rechecking, step, round, now).await? {
+            return Ok(());
+        }
+        let sent = self
+            .load_ctx(conn, ctx.req.id)
+            .await?
+            .expect("request exists");
+        self.announce_stage(conn, &sent).await?;
+        self.alert_if_no_recheckers(conn, &sent).await
+    }
+
+    /// Nobody at the city to give the 复审: the admins hear it at once.
+    async fn alert_if_no_recheckers(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<()> {
+        if !self.eligible_recheckers(conn, ctx).await?.is_empty() {
+            return Ok(());
+        }
+        let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME],
+                          "group_short": false, "members": 0, "min": 0, "group": "",
+                          "missing": []});
+        for admin in people::all_holders(conn, Role::CityAdmin).await? {
+            self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
+                .await?;
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ impl App {
             State::Pending,
             State::Recording,
             State::Confirming,
+            State::Reporting,
             State::Rechecking,
         ] {
             if state != State::Pending && !beyond_school {
@@ -73,6 +74,7 @@ impl App {
                         step: req.step as usize,
                     },
                     State::Recording => Action::Record,
+                    State::Reporting => Action::Report,
                     State::Rechecking => Action::Recheck,
                     _ => Action::Sign,
                 };

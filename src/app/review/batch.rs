@@ -1,0 +1,334 @@
+//! District batches (附件6 注2: 区属考生以区为单位、市直属学校考生以学校为单位统一报送): a signed
+//! result waits in its unit's batch; the unit's review group sees one card for the batch (what
+//! waits to be sent, what is still being reviewed, each a tap away) and sends it to the city
+//! with one 上报, which carries exactly the batch's requests and their 附件6.
+
+use super::decide::refusal;
+use super::{App, Ctx, Press, button, keyboard};
+use crate::app::callback::Callback;
+use crate::app::policy::Action;
+use crate::domain::Role;
+use crate::domain::Score;
+use crate::domain::deadline::display;
+use crate::domain::review::{State, batch_unit};
+use crate::export::review_summary::{self, Line};
+use crate::store::batches::{self, Item};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people::{self, Binding};
+use crate::store::reviews::NewEvent;
+use crate::store::{seasons, units};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+/// Requests a batch card lists by name in each of its two parts; the rest are counted (the
+/// 附件6 sent with the 上报 lists every one).
+const CARD_READY: usize = 30;
+const CARD_WORKING: usize = 20;
+
+/// The unit whose 上报 carries this request (its district, or its city-direct school) and the
+/// unit's name.
+pub(crate) fn batch_of(ctx: &Ctx) -> (&str, &str) {
+    match &ctx.district {
+        Some(d) => (batch_unit(&ctx.school.code, Some(&d.code)), &d.name),
+        None => (batch_unit(&ctx.school.code, None), &ctx.school.name),
+    }
+}
+
+/// 附件6's 备注 for a signed result: 维持 or the correction's kind, then the group's note.
+fn remark(ctx: &Ctx) -> String {
+    let req = &ctx.req;
+    let kind = match (req.result_kind.as_deref(), req.result_category.as_deref()) {
+        (Some("corrected"), Some(category)) => format!("更正：{category}"),
+        (Some("corrected"), None) => "更正".to_string(),
+        (Some(_), _) => "维持原成绩".to_string(),
+        (None, _) => String::new(),
+    };
+    match req.result_note.as_deref().map(str::trim) {
+        Some(note) if !note.is_empty() && !kind.is_empty() => format!("{kind}；{note}"),
+        _ => kind,
+    }
+}
+
+/// The request's line of 附件6: 复核后成绩 once the group has signed its result.
+pub(crate) fn summary_line(ctx: &Ctx) -> Line {
+    let signed = matches!(
+        ctx.state(),
+        State::Reporting | State::Rechecking | State::Completed
+    );
+    Line {
+        school: ctx.school.name.clone(),
+        name: ctx.cand.name.clone(),
+        reg_no: ctx.cand.reg_no.clone(),
+        exam_no: ctx.cand.exam_no.clone(),
+        sitting: ctx.cand.sitting(),
+        original: ctx.req.original_score,
+        reviewed: ctx
+            .req
+            .result_score
+            .filter(|_| signed)
+            .or(signed.then_some(ctx.req.original_score)),
+        note: if signed { remark(ctx) } else { String::new() },
+    }
+}
+
+fn score(tenths: i64) -> String {
+    Score::from_tenths(tenths.max(0) as u32).to_string()
+}
+
+fn item_json(i: &Item) -> Value {
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "school": i.school,
+        "state": i.state,
+        "original": score(i.original_score),
+        "result": i.result_score.map(score),
+        "corrected": i.result_kind.as_deref() == Some("corrected"),
+        "category": i.result_category,
+    })
+}
+
+impl App {
+    /// Who may send the request's unit's batch: the members of the group that reviews it.
+    async fn reporters(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Vec<Binding>> {
+        let members = self.group_members(conn, ctx).await?;
+        Ok(self.able(members, Action::Report, ctx))
+    }
+
+    /// The batch card of the request's unit as it stands now, and its 上报 button while
+    /// anything waits for it.
+    async fn batch_card(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let (unit, unit_name) = batch_of(ctx);
+        // Bounded reads: a district of any size costs the same few rows.
+        let season = ctx.season.id;
+        let ready = batches::items(conn, season, unit, batches::READY, CARD_READY).await?;
+        let working = batches::items(conn, season, unit, batches::WITH_GROUP, CARD_WORKING).await?;
+        let ready_count = batches::count(conn, season, unit, batches::READY).await?;
+        let working_count = batches::count(conn, season, unit, batches::WITH_GROUP).await?;
+        let data = json!({
+            "unit": unit_name,
+            "group": ctx.group_name(),
+            "ready": ready.iter().map(item_json).collect::<Vec<_>>(),
+            "ready_count": ready_count,
+            "ready_more": ready_count.saturating_sub(ready.len()),
+            "working": working.iter().map(item_json).collect::<Vec<_>>(),
+            "working_count": working_count,
+            "working_more": working_count.saturating_sub(working.len()),
+            "recheck": ctx.route.recheck.enabled,
+            "at": display(self.clock.now(), ctx.season.tz),
+        });
+        let body = self.render.render("review_batch_card", &data)?;
+        let markup = (ready_count > 0)
+            .then(|| -> anyhow::Result<String> {
+                let label = self
+                    .render
+                    .render("button_report", &json!({"count": ready_count}))?;
+                let data = Callback::Report {
+                    unit: unit.to_string(),
+                    count: ready_count,
+                }
+                .encode();
+                Ok(keyboard(vec![vec![button(label, data)]]))
+            })
+            .transpose()?;
+        Ok((body, markup))
+    }
+
+    /// Brings the batch card of the request's unit up to date for its reporters (`only` this
+    /// person when given): the card a person holds is edited; one who holds none, or asks
+    /// for it afresh (`fresh`), gets a new one.
+    pub(crate) async fn refresh_batch(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        only: Option<i64>,
+        fresh: bool,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let (unit, _) = batch_of(ctx);
+        let (body, markup) = self.batch_card(conn, ctx).await?;
+        for p in self.reporters(conn, ctx).await? {
+            let user = p.telegram_user_id;
+            if only.is_some_and(|u| u != user) {
+                continue;
+            }
+            match batches::card(conn, unit, user).await? {
+                Some(outbox_id) if !fresh => {
+                    outbox::edit_with(conn, outbox_id, &body, markup.as_deref(), now).await?;
+                }
+                earlier => {
+                    // The card asked for afresh replaces the earlier one, whose button goes:
+                    // one live 上报 button per person and unit.
+                    if let Some(outbox_id) = earlier {
+                        outbox::edit(conn, outbox_id, &body, now).await?;
+                    }
+                    let msg = Outgoing {
+                        chat_id: p.chat_id,
+                        body: body.clone(),
+                        reply_markup: markup.clone(),
+                        is_reply: fresh,
+                        ..Outgoing::default()
+                    };
+                    if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
+                        batches::set_card(conn, unit, user, id).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `/batch`: the batch card of every unit whose results this person sends, afresh.
+    pub async fn batch_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        let Some(season) = seasons::current(&mut tx).await? else {
+            self.tell(&mut tx, chat_id, "review_batch_none", &json!({}))
+                .await?;
+            return self.commit_reply(tx).await;
+        };
+        let bound = people::of_user(&mut tx, user_id).await?;
+        // One request of each unit stands for its batch (the permission model reads a request).
+        let mut shown: Vec<String> = Vec::new();
+        for id in batches::open_with_group(&mut tx, season.id).await? {
+            let Some(ctx) = self.load_ctx(&mut tx, id).await? else {
+                continue;
+            };
+            let unit = batch_of(&ctx).0.to_string();
+            if !ctx.route.report
+                || shown.contains(&unit)
+                || self.allowed(user_id, &bound, Action::Report, &ctx).is_err()
+            {
+                continue;
+            }
+            self.refresh_batch(&mut tx, &ctx, Some(user_id), true)
+                .await?;
+            shown.push(unit);
+        }
+        if shown.is_empty() {
+            self.tell(&mut tx, chat_id, "review_batch_none", &json!({}))
+                .await?;
+        }
+        self.commit_reply(tx).await
+    }
+
+    /// A batch card's 上报: every signed result of the unit that waits goes to the city's 复审
+    /// (or, with no 复审 on the route, is final), in one transaction, with the batch's 附件6 to
+    /// the city and to the reporter. A card that showed another count is old: it is brought up
+    /// to date and nothing is sent.
+    pub async fn report_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        unit: &str,
+        shown: usize,
+    ) -> anyhow::Result<Press> {
+        let mut tx = self.db.begin().await?;
+        let Some(season) = seasons::current(&mut tx).await? else {
+            return Ok(Press::Refused);
+        };
+        let mut batch: Vec<Ctx> = Vec::new();
+        for id in batches::reporting(&mut tx, season.id, unit).await? {
+            // Locked in id order; another 上报 of the same batch waits here and then finds
+            // the requests gone on.
+            if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
+                && ctx.state() == State::Reporting
+            {
+                batch.push(ctx);
+            }
+        }
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let Some(first) = batch.first() else {
+            return Ok(Press::Stale);
+        };
+        let me = match self.allowed(user_id, &bound, Action::Report, first) {
+            Ok(me) => me,
+            Err(d) => return Ok(refusal(d)),
+        };
+        if batch.len() != shown {
+            self.refresh_batch(&mut tx, first, Some(user_id), false)
+                .await?;
+            self.commit_reply(tx).await?;
+            return Ok(Press::Stale);
+        }
+        let now = self.clock.now();
+        let (_, unit_name) = batch_of(first);
+        let unit_name = unit_name.to_string();
+        let city = units::get(&mut tx, &first.city).await?;
+        let city_name = city.map_or(String::new(), |c| c.name);
+        let mut lines = Vec::new();
+        for ctx in &batch {
+            let event = NewEvent {
+                request_id: ctx.req.id,
+                user_id,
+                actor_name: &me.name,
+                actor_role: me.role.slug(),
+                step: None,
+                round: ctx.req.round,
+                action: "report",
+                comment: "",
+            };
+            let detail = format!("request {} in the batch of {unit}", ctx.req.id);
+            self.note_event(&mut tx, &event, &detail).await?;
+            lines.push(summary_line(ctx));
+        }
+        let xlsx = review_summary::xlsx(season.year, &city_name, &unit_name, &lines)?;
+        let at = display(now, season.tz);
+        let name = format!(
+            "附件6_复核汇总表_{unit_name}_{}.xlsx",
+            now.with_timezone(&season.tz).format("%Y%m%d%H%M")
+        );
+        let listed: Vec<Value> = batch
+            .iter()
+            .take(CARD_READY)
+            .map(|c| json!({"id": c.req.id, "name": c.cand.name, "school": c.school.name}))
+            .collect();
+        let data = json!({"unit": unit_name, "count": batch.len(), "actor": me.name, "at": at,
+                          "recheck": first.route.recheck.enabled, "items": listed,
+                          "more": batch.len().saturating_sub(CARD_READY)});
+        let mut city_people = people::holders(&mut tx, first.route.recheck.role, &first.city)
+            .await?
+            .into_iter()
+            .filter(|_| first.route.recheck.enabled)
+            .collect::<Vec<_>>();
+        city_people.extend(people::all_holders(&mut tx, Role::CityAdmin).await?);
+        let mut chats = vec![(chat_id, true)];
+        for p in city_people {
+            if !chats.iter().any(|(c, _)| *c == p.chat_id) {
+                chats.push((p.chat_id, false));
+            }
+        }
+        for (chat, reporter) in chats {
+            let mut data = data.clone();
+            data["reporter"] = json!(reporter);
+            let msg = Outgoing {
+                chat_id: chat,
+                body: self.render.render("review_batch_sent", &data)?,
+                document: Some((name.clone(), xlsx.clone())),
+                is_reply: reporter,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, now).await?;
+        }
+        // Then each request goes on as it would have alone: to the 复审 (its card after the
+        // summary it is listed in), or done.
+        for ctx in &batch {
+            self.pass_to_city(&mut tx, ctx).await?;
+        }
+        let closed = self.render.render("review_batch_reported", &data)?;
+        for outbox_id in batches::take_cards(&mut tx, unit).await? {
+            outbox::edit(&mut tx, outbox_id, &closed, now).await?;
+        }
+        self.commit_reply(tx).await?;
+        Ok(Press::Accepted)
+    }
+
+    async fn commit_reply(&self, tx: crate::store::WriteTx) -> anyhow::Result<()> {
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+}
