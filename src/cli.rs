@@ -49,6 +49,22 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Write an official record of the current season (附件6) to a file.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// The audit chain.
+    Audit {
+        #[command(subcommand)]
+        what: AuditWhat,
+    },
+    /// A consistent copy of the running SQLite database (PostgreSQL: pg_dump, see README).
+    Backup {
+        /// The new file (readable by its owner only).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a one-time invite link binding a Telegram account to a role in a unit.
     Invite {
         #[arg(long)]
@@ -110,6 +126,36 @@ pub enum Command {
         #[arg(long, default_value_t = 3000)]
         candidates: usize,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ExportWhat {
+    /// 附件6 复核汇总表 of a district, a city-direct school, or the city (every unit, grouped).
+    ReviewSummary {
+        /// The unit's code.
+        #[arg(long)]
+        unit: String,
+        /// The file to write: .xlsx (default) or .csv (UTF-8 with BOM); default
+        /// 附件6_复核汇总表_<unit>.xlsx in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 附件5 成绩复核申请表 of one request, with every level's opinion (.xlsx).
+    ReviewForm {
+        /// The request's number.
+        #[arg(long)]
+        request: i64,
+        /// The file to write; default 附件5_复核申请表_<N>_<姓名>.xlsx in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditWhat {
+    /// Check every record of the chain; exits non-zero naming the first record altered,
+    /// inserted or missing.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +235,45 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(config).await?;
             let season = app.set_season(year, last_exam_day, tz, full_score).await?;
             println!("{}", app.describe_season(&season));
+        }
+        Command::Audit {
+            what: AuditWhat::Verify,
+        } => {
+            let app = open_app(config).await?;
+            let verdict = app.verify_audit().await?;
+            if !matches!(verdict, crate::store::audit_chain::Verdict::Intact { .. }) {
+                anyhow::bail!("{verdict}");
+            }
+            println!("{verdict}");
+        }
+        Command::Backup { out } => {
+            let app = open_app(config).await?;
+            let bytes = app.backup(&out).await?;
+            println!("wrote {} ({bytes} bytes)", out.display());
+        }
+        Command::Export { what } => {
+            let app = open_app(config).await?;
+            match what {
+                ExportWhat::ReviewSummary { unit, out } => {
+                    let kind = out
+                        .as_deref()
+                        .map_or(crate::app::records::FileKind::Xlsx, |p| {
+                            crate::app::records::FileKind::of(p)
+                        });
+                    let record = app.export_review_summary(&unit, kind).await?;
+                    let path = out.unwrap_or_else(|| PathBuf::from(&record.name));
+                    crate::store::write_private(&path, &record.bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {} ({} candidates)", path.display(), record.lines);
+                }
+                ExportWhat::ReviewForm { request, out } => {
+                    let record = app.export_review_form(request).await?;
+                    let path = out.unwrap_or_else(|| PathBuf::from(&record.name));
+                    crate::store::write_private(&path, &record.bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+            }
         }
         Command::Import { what } => {
             let app = open_app(config).await?;

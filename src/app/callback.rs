@@ -44,6 +44,10 @@ pub enum Callback {
     SignedForm {
         id: i64,
     },
+    /// The request's 附件5 as a printable file.
+    Form {
+        id: i64,
+    },
     /// A batch card's 上报: send the unit's signed results to the city. `count` is how many
     /// the card showed: if more or fewer wait now, the card was old and is shown again.
     Report {
@@ -69,6 +73,7 @@ impl Callback {
             Callback::FullText { id } => format!("ft:{id}"),
             Callback::SignedForm { id } => format!("sf:{id}"),
             Callback::Report { unit, count } => format!("up:{unit}:{count}"),
+            Callback::Form { id } => format!("f5:{id}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -108,6 +113,9 @@ impl Callback {
             ["sf", id] => Callback::SignedForm {
                 id: id.parse().ok()?,
             },
+            ["f5", id] => Callback::Form {
+                id: id.parse().ok()?,
+            },
             ["up", unit, count] => Callback::Report {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
@@ -145,6 +153,7 @@ mod tests {
                 unit: "410802".into(),
                 count: 37,
             },
+            Callback::Form { id: 9 },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);

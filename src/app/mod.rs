@@ -2,11 +2,13 @@
 //! state, and queues the messages the change causes (the outbox), so they commit or vanish
 //! together. Telegram handlers and CLI commands are thin callers of these.
 
+pub mod backup;
 pub mod callback;
 pub mod limits;
 pub mod onboarding;
 pub mod policy;
 pub mod publish;
+pub mod records;
 pub mod review;
 pub mod scores;
 pub mod setup;

@@ -10,8 +10,8 @@ use crate::domain::ids::IdPattern;
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Refused};
-use crate::store::candidates;
 use crate::store::{Backend, seasons, sqlite_bulk, to_ms, units};
+use crate::store::{audit_chain, candidates};
 use anyhow::{Context, bail};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, PgConnection};
@@ -102,13 +102,33 @@ macro_rules! finish_load {
     ($conn:expr, $backend:expr, $problems:expr, $at_ms:expr, $detail:expr) => {
         if $problems.is_empty() {
             execute_all!($conn, candidates::bulk_load($backend).rebuild);
+            // The import's record in the audit chain, on this native connection and in its
+            // transaction (as `audit_chain::append` does on the pool's).
+            if $backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(audit_chain::APPEND_LOCK)
+                    .execute(&mut $conn)
+                    .await?;
+            }
+            let last: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut $conn)
+                    .await?;
+            let (seq, prev) =
+                last.map_or((1, audit_chain::GENESIS.to_string()), |(s, h)| (s + 1, h));
+            let actor = Actor::Cli.label();
+            let hash = audit_chain::hash(&prev, seq, $at_ms, &actor, "import-scores", &$detail);
             sqlx::query(
-                "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO audit_chain (seq, at, actor, action, detail, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
+            .bind(seq)
             .bind($at_ms)
-            .bind(Actor::Cli.label())
+            .bind(&actor)
             .bind("import-scores")
-            .bind($detail)
+            .bind(&$detail)
+            .bind(&prev)
+            .bind(&hash)
             .execute(&mut $conn)
             .await?;
             sqlx::query("COMMIT").execute(&mut $conn).await?;

@@ -35,6 +35,83 @@ pub struct Line {
     pub note: String,
 }
 
+/// The lines of one unit that reports (a district, or a city-direct school).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub unit: String,
+    pub lines: Vec<Line>,
+}
+
+/// A 附件6: one unit's (one section named as the unit), or the city's combined table (the
+/// city's name on the 盖章 line, a heading row before each unit's lines).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub year: i32,
+    pub city: String,
+    /// Who stamps it.
+    pub unit: String,
+    pub sections: Vec<Section>,
+}
+
+impl Table {
+    /// One unit's table, as it goes up with the unit's 上报.
+    pub fn of_unit(year: i32, city: &str, unit: &str, lines: Vec<Line>) -> Table {
+        Table {
+            year,
+            city: city.to_string(),
+            unit: unit.to_string(),
+            sections: vec![Section {
+                unit: unit.to_string(),
+                lines,
+            }],
+        }
+    }
+
+    /// Whether its sections are other units than the one that stamps it (the city's table).
+    fn grouped(&self) -> bool {
+        self.sections.iter().any(|s| s.unit != self.unit)
+    }
+
+    /// Every row below the headings, as text: a unit's heading (grouped tables), or a line
+    /// numbered within its unit.
+    fn rows(&self) -> Vec<Row<'_>> {
+        let mut rows = Vec::new();
+        for section in &self.sections {
+            if self.grouped() {
+                rows.push(Row::Heading(format!(
+                    "{}（{} 人）",
+                    section.unit,
+                    section.lines.len()
+                )));
+            }
+            for (i, line) in section.lines.iter().enumerate() {
+                rows.push(Row::Line(i + 1, line));
+            }
+        }
+        rows
+    }
+}
+
+enum Row<'a> {
+    Heading(String),
+    Line(usize, &'a Line),
+}
+
+/// 附注 for a result (维持 / 更正 and its kind, then the group's note), from the request's
+/// stored result.
+pub fn remark(kind: Option<&str>, category: Option<&str>, note: Option<&str>) -> String {
+    let kind = match (kind, category) {
+        (Some("corrected"), Some(category)) => format!("更正：{category}"),
+        (Some("corrected"), None) => "更正".to_string(),
+        (Some(_), _) => "维持原成绩".to_string(),
+        (None, _) => String::new(),
+    };
+    match note.map(str::trim) {
+        Some(note) if !note.is_empty() && !kind.is_empty() => format!("{kind}；{note}"),
+        _ => kind,
+    }
+}
+
 /// The form's title: "{年}年{市}中招实验考试成绩复核汇总表".
 pub fn title(year: i32, city: &str) -> String {
     format!("{year}年{city}中招实验考试成绩复核汇总表")
@@ -48,7 +125,7 @@ pub fn stamp_line(unit: &str) -> String {
 /// The table as an .xlsx: A4 landscape, the header rows on every page, borders, fitted to the
 /// page width, page numbers in the footer. Text is written as text (a name beginning with `=`
 /// stays a name, not a formula).
-pub fn xlsx(year: i32, city: &str, unit: &str, lines: &[Line]) -> anyhow::Result<Vec<u8>> {
+pub fn xlsx(table: &Table) -> anyhow::Result<Vec<u8>> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("复核汇总表")?;
@@ -57,8 +134,9 @@ pub fn xlsx(year: i32, city: &str, unit: &str, lines: &[Line]) -> anyhow::Result
         .set_bold()
         .set_font_size(16)
         .set_align(FormatAlign::Center);
-    sheet.merge_range(0, 0, 0, last_col, &title(year, city), &title_format)?;
-    sheet.merge_range(1, 0, 1, last_col, &stamp_line(unit), &Format::new())?;
+    let heading_title = title(table.year, &table.city);
+    sheet.merge_range(0, 0, 0, last_col, &heading_title, &title_format)?;
+    sheet.merge_range(1, 0, 1, last_col, &stamp_line(&table.unit), &Format::new())?;
     let cell = Format::new()
         .set_border(FormatBorder::Thin)
         .set_text_wrap()
@@ -68,9 +146,19 @@ pub fn xlsx(year: i32, city: &str, unit: &str, lines: &[Line]) -> anyhow::Result
         sheet.write_string_with_format(2, col as u16, *text, &heading)?;
     }
     let score = cell.clone().set_num_format("0.0");
-    for (i, line) in lines.iter().enumerate() {
+    let unit_heading = cell.clone().set_bold();
+    for (i, r) in table.rows().into_iter().enumerate() {
         let row = HEADER_ROWS + i as u32;
-        sheet.write_number_with_format(row, 0, (i + 1) as f64, &cell)?;
+        let line = match r {
+            Row::Heading(text) => {
+                sheet.merge_range(row, 0, row, last_col, &text, &unit_heading)?;
+                continue;
+            }
+            Row::Line(n, line) => {
+                sheet.write_number_with_format(row, 0, n as f64, &cell)?;
+                line
+            }
+        };
         for (col, text) in [
             &line.school,
             &line.name,
@@ -103,6 +191,54 @@ pub fn xlsx(year: i32, city: &str, unit: &str, lines: &[Line]) -> anyhow::Result
     Ok(book.save_to_buffer()?)
 }
 
+/// The table as .csv, UTF-8 with a byte-order mark (so Excel reads it as UTF-8), in the same
+/// rows as the .xlsx. A cell that Excel would take for a formula (beginning with `=`, `+`, `-`
+/// or `@`) is given a leading `'`, which keeps it text.
+pub fn csv(table: &Table) -> anyhow::Result<Vec<u8>> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = ::csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(&mut out);
+        w.write_record([title(table.year, &table.city)])?;
+        w.write_record([stamp_line(&table.unit)])?;
+        w.write_record(COLUMNS)?;
+        for r in table.rows() {
+            match r {
+                Row::Heading(text) => w.write_record([text])?,
+                Row::Line(n, line) => {
+                    let reviewed = line.reviewed.map_or(String::new(), score_text);
+                    w.write_record([
+                        n.to_string(),
+                        as_text(&line.school),
+                        as_text(&line.name),
+                        as_text(&line.reg_no),
+                        as_text(&line.exam_no),
+                        as_text(&line.sitting),
+                        score_text(line.original),
+                        reviewed,
+                        as_text(&line.note),
+                    ])?;
+                }
+            }
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+fn as_text(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+fn score_text(tenths: i64) -> String {
+    crate::domain::Score::from_tenths(tenths.max(0) as u32).to_string()
+}
+
 fn points(tenths: i64) -> f64 {
     tenths as f64 / 10.0
 }
@@ -130,7 +266,8 @@ mod tests {
             reviewed: None,
             note: String::new(),
         };
-        let rows = read(xlsx(2023, "青山市", "东湖区", std::slice::from_ref(&line)).unwrap());
+        let table = Table::of_unit(2023, "青山市", "东湖区", vec![line.clone()]);
+        let rows = read(xlsx(&table).unwrap());
         assert_eq!(rows[0][0], Data::String(title(2023, "青山市")));
         assert_eq!(rows[1][0], Data::String(stamp_line("东湖区")));
         let headings: Vec<Data> = COLUMNS

@@ -108,6 +108,21 @@ pub async fn open_with_group(conn: &mut AnyConnection, season_id: i64) -> sqlx::
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// Takes the unit's lock until the transaction ends: a batch changes one transaction at a
+/// time (a signature joining it, its card's edits, its 上报), so that a result signed while
+/// the 上报 commits is seen by one or the other and every card is written in one order.
+/// Taken after the requests' own locks. SQLite transactions here already hold the database's
+/// write lock (BEGIN IMMEDIATE).
+pub async fn lock(conn: &mut AnyConnection, unit: &str) -> sqlx::Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT code FROM units WHERE code = $1 FOR UPDATE")
+            .bind(unit)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The outbox row of the batch card this person holds for the unit.
 pub async fn card(conn: &mut AnyConnection, unit: &str, user: i64) -> sqlx::Result<Option<i64>> {
     let row: Option<(i64,)> =
@@ -153,4 +168,40 @@ pub async fn take_cards(conn: &mut AnyConnection, unit: &str) -> sqlx::Result<Ve
         .execute(conn)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A request of the season as 附件6 lists it: its result and its candidate.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    pub request_id: i64,
+    pub state: String,
+    pub original_score: i64,
+    pub result_kind: Option<String>,
+    pub result_score: Option<i64>,
+    pub result_category: Option<String>,
+    pub result_note: Option<String>,
+    #[sqlx(flatten)]
+    pub cand: super::candidates::Candidate,
+}
+
+/// Every request of the season but the withdrawn, oldest first, with its candidate.
+pub async fn summary_rows(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<SummaryRow>> {
+    let cand: Vec<String> = super::candidates::COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.id AS request_id, r.state, r.original_score, r.result_kind, r.result_score,
+                r.result_category, r.result_note, {}
+         FROM review_requests r JOIN candidates c ON c.id = r.candidate_id
+         WHERE r.season_id = $1 AND r.state <> 'withdrawn'
+         ORDER BY r.id",
+        cand.join(", ")
+    )))
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
 }

@@ -2,6 +2,7 @@
 //! per-backend migrations. Queries use `$1` placeholders, which both backends accept.
 //! Functions take `&mut AnyConnection` so that a use case can run several inside one transaction.
 
+pub mod audit_chain;
 pub mod batches;
 pub mod candidates;
 pub mod dialogues;
@@ -243,7 +244,7 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Appends one line to the audit trail.
+/// Appends one record to the audit chain (see `audit_chain`), in the caller's transaction.
 pub async fn audit(
     conn: &mut AnyConnection,
     at: DateTime<Utc>,
@@ -251,14 +252,7 @@ pub async fn audit(
     action: &str,
     detail: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
-        .bind(to_ms(at))
-        .bind(actor)
-        .bind(action)
-        .bind(detail)
-        .execute(conn)
-        .await?;
-    Ok(())
+    audit_chain::append(conn, at, actor, action, detail).await
 }
 
 #[cfg(test)]

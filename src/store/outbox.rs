@@ -103,19 +103,19 @@ pub async fn edit_with(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let body = &fit_html(body, limits::TEXT);
-    for rewrite in [
-        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE id = $1 AND status = 'pending'",
-        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE edit_of = $1 AND status = 'pending'",
-    ] {
-        let rewritten = sqlx::query(rewrite)
-            .bind(original)
-            .bind(body)
-            .bind(reply_markup)
-            .execute(&mut *conn)
-            .await?;
-        if rewritten.rows_affected() >= 1 {
-            return Ok(());
-        }
+    // The original and any edit of it still waiting, together: an original that went back to
+    // waiting (a failed send) may have an older edit queued behind it.
+    let rewritten = sqlx::query(
+        "UPDATE outbox SET body = $2, reply_markup = $3
+         WHERE (id = $1 OR edit_of = $1) AND status = 'pending'",
+    )
+    .bind(original)
+    .bind(body)
+    .bind(reply_markup)
+    .execute(&mut *conn)
+    .await?;
+    if rewritten.rows_affected() >= 1 {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO outbox (chat_id, body, reply_markup, edit_of, status, next_attempt_at,

@@ -163,6 +163,7 @@ async fn handle_message(
         "myrequests" => app.my_requests_command(user_id, chat.0, 0).await,
         "request" => app.request_command(user_id, chat.0, args).await,
         "batch" => app.batch_command(user_id, chat.0).await,
+        "export" => app.export_command(user_id, chat.0).await,
         // "/request_12": a request one tap away in a list (Telegram links a command, not its
         // argument).
         other if other.starts_with("request_") => {
@@ -309,6 +310,7 @@ async fn handle_callback(
         }
         Callback::FullText { id } => app.full_opinions(user_id, chat.0, id).await,
         Callback::SignedForm { id } => app.signed_form(user_id, chat.0, id).await,
+        Callback::Form { id } => app.review_form_button(user_id, chat.0, id).await,
         Callback::Report { unit, count } => app.report_button(user_id, chat.0, &unit, count).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await

@@ -56,19 +56,6 @@ fn mentions(h: &Harness, user: &FakeUser, id: i64) -> bool {
         .any(|m| m.text.contains(&format!("#{id}")))
 }
 
-/// The cells of a sheet, row by row, as text.
-fn cells(h: &Harness, bytes: &[u8]) -> Vec<Vec<String>> {
-    use calamine::Reader;
-    let path = h.write("summary.xlsx", bytes);
-    let mut book = calamine::open_workbook_auto(&path).unwrap();
-    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-    assert_eq!(sheet.start(), Some((0, 0)), "the title is in A1");
-    sheet
-        .rows()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_districts_report_carries_exactly_its_signed_requests_with_their_summary() {
     let c = cast_with(|_| {}).await;
@@ -132,6 +119,19 @@ async fn a_districts_report_carries_exactly_its_signed_requests_with_their_summa
     c.direct_head.press_data(&theirs, &format!("up:{d0}:2"));
     h.settle().await;
     assert_eq!(state_of(h, first).await, "reporting");
+    // Nor may a member send part of it as a school's batch: a district school reports with its
+    // district.
+    let school0 = sample::school_code(0);
+    c.equipment.press_data(&old_card, &format!("up:{school0}:2"));
+    h.settle().await;
+    assert_eq!(state_of(h, first).await, "reporting");
+    let refusals = h
+        .fake
+        .callback_answers()
+        .iter()
+        .filter(|(_, text, alert)| *alert && text.contains("此按钮不适用于您"))
+        .count();
+    assert_eq!(refusals, 2, "{:?}", h.fake.callback_answers());
 
     // 上报: exactly the two signed requests of district 0 go to the 复审, with their 附件6.
     c.equipment.press("📤 上报（2 件）");
@@ -174,7 +174,7 @@ async fn a_districts_report_carries_exactly_its_signed_requests_with_their_summa
         "{}",
         summary.0
     );
-    let rows = cells(h, &summary.1);
+    let rows = h.cells(&summary.1);
     assert_eq!(rows[0][0], title(2023, sample::CITY_NAME));
     assert_eq!(rows[0][0], "2023年青山市中招实验考试成绩复核汇总表");
     assert_eq!(rows[1][0], stamp_line("东湖区"));

@@ -114,6 +114,40 @@ async fn the_districts_group_corrects_a_score_all_sign_and_the_city_agrees() {
         ],
         id,
     );
+
+    // Its 附件5: every level's opinion, in order, in the paper form's boxes.
+    let form = h.app.export_review_form(id).await.unwrap();
+    let rows = h.cells(&form.bytes);
+    let text_of = |label: &str| -> String {
+        let row = rows.iter().find(|r| r[0] == label).unwrap();
+        row[1].clone()
+    };
+    let in_order = |text: &str, parts: &[&str]| {
+        let at: Vec<usize> = parts
+            .iter()
+            .map(|p| text.find(p).unwrap_or_else(|| panic!("{p} in {text}")))
+            .collect();
+        assert!(
+            at.windows(2).all(|w| w[0] < w[1]),
+            "{parts:?} in order: {text}"
+        );
+    };
+    in_order(
+        &text_of("所在学校意见"),
+        &["班主任 班主任 王老师：同意", "校长 校长 李校长：同意"],
+    );
+    in_order(
+        &text_of("所在城区意见"),
+        &[
+            "主监考代表 孙：记录复核结果",
+            "区纪检 周：签字确认",
+            "装备管理 吴：签字确认",
+            "区纪检 周：上报",
+            "东湖区复核小组复核结果：更正",
+        ],
+    );
+    in_order(&text_of("市级复审结果"), &["市级复审 复核组 甲：复审同意"]);
+    assert!(text_of("本人申请理由").contains("副实验漏评"));
     c.h.stop().await;
 }
 

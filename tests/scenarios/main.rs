@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod audit;
 mod batches;
 mod delivery;
 mod demo;
@@ -13,6 +14,7 @@ mod import;
 mod intake;
 mod permissions;
 mod publish;
+mod records;
 mod reminders;
 mod restart;
 mod review;

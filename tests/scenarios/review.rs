@@ -468,7 +468,7 @@ async fn a_strangers_button_press_is_refused_and_recorded() {
     assert_eq!(state_of(h, id).await, "pending");
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'refused-press'")
+        sqlx::query_as("SELECT COUNT(*) FROM audit_chain WHERE action = 'refused-press'")
             .fetch_one(&mut *conn)
             .await
             .unwrap();

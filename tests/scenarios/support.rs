@@ -255,6 +255,19 @@ impl Harness {
             .unwrap();
     }
 
+    /// The cells of a workbook's first sheet (from A1), row by row, as text.
+    pub fn cells(&self, bytes: &[u8]) -> Vec<Vec<String>> {
+        use calamine::Reader;
+        let path = self.write("cells.xlsx", bytes);
+        let mut book = calamine::open_workbook_auto(&path).unwrap();
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        assert_eq!(sheet.start(), Some((0, 0)), "the sheet starts at A1");
+        sheet
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
+    }
+
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.dir().join(name);
         std::fs::write(&path, bytes).unwrap();

@@ -6,9 +6,10 @@
 use super::decide::refusal;
 use super::{App, Ctx, Press, button, keyboard};
 use crate::app::callback::Callback;
-use crate::app::policy::Action;
+use crate::app::policy::{self, Action, Denied, Subject};
 use crate::domain::Role;
 use crate::domain::Score;
+use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::{State, batch_unit};
 use crate::export::review_summary::{self, Line};
@@ -34,21 +35,6 @@ pub(crate) fn batch_of(ctx: &Ctx) -> (&str, &str) {
     }
 }
 
-/// 附件6's 备注 for a signed result: 维持 or the correction's kind, then the group's note.
-fn remark(ctx: &Ctx) -> String {
-    let req = &ctx.req;
-    let kind = match (req.result_kind.as_deref(), req.result_category.as_deref()) {
-        (Some("corrected"), Some(category)) => format!("更正：{category}"),
-        (Some("corrected"), None) => "更正".to_string(),
-        (Some(_), _) => "维持原成绩".to_string(),
-        (None, _) => String::new(),
-    };
-    match req.result_note.as_deref().map(str::trim) {
-        Some(note) if !note.is_empty() && !kind.is_empty() => format!("{kind}；{note}"),
-        _ => kind,
-    }
-}
-
 /// The request's line of 附件6: 复核后成绩 once the group has signed its result.
 pub(crate) fn summary_line(ctx: &Ctx) -> Line {
     let signed = matches!(
@@ -67,7 +53,16 @@ pub(crate) fn summary_line(ctx: &Ctx) -> Line {
             .result_score
             .filter(|_| signed)
             .or(signed.then_some(ctx.req.original_score)),
-        note: if signed { remark(ctx) } else { String::new() },
+        note: if signed {
+            let req = &ctx.req;
+            review_summary::remark(
+                req.result_kind.as_deref(),
+                req.result_category.as_deref(),
+                req.result_note.as_deref(),
+            )
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -150,8 +145,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let (unit, _) = batch_of(ctx);
+        batches::lock(conn, unit).await?;
         let (body, markup) = self.batch_card(conn, ctx).await?;
-        for p in self.reporters(conn, ctx).await? {
+        let mut reporters = self.reporters(conn, ctx).await?;
+        // One order for every writer of the unit's cards (`take_cards` too).
+        reporters.sort_by_key(|p| p.telegram_user_id);
+        for p in reporters {
             let user = p.telegram_user_id;
             if only.is_some_and(|u| u != user) {
                 continue;
@@ -230,6 +229,12 @@ impl App {
         let Some(season) = seasons::current(&mut tx).await? else {
             return Ok(Press::Refused);
         };
+        // Who may send this unit's batch is asked of the unit itself, before anything of it is
+        // read or locked: a stranger's crafted press learns nothing of what waits.
+        let bound = people::of_user(&mut tx, user_id).await?;
+        if let Err(d) = self.may_report(&mut tx, user_id, &bound, unit).await? {
+            return Ok(refusal(d));
+        }
         let mut batch: Vec<Ctx> = Vec::new();
         for id in batches::reporting(&mut tx, season.id, unit).await? {
             // Locked in id order; another 上报 of the same batch waits here and then finds
@@ -240,15 +245,24 @@ impl App {
                 batch.push(ctx);
             }
         }
-        let bound = people::of_user(&mut tx, user_id).await?;
+        // Then the batch itself: a result signed meanwhile has either joined it (and the count
+        // differs) or waits for this transaction to end.
+        batches::lock(&mut tx, unit).await?;
+        let now_waiting = batches::reporting(&mut tx, season.id, unit).await?;
         let Some(first) = batch.first() else {
             return Ok(Press::Stale);
         };
-        let me = match self.allowed(user_id, &bound, Action::Report, first) {
-            Ok(me) => me,
-            Err(d) => return Ok(refusal(d)),
-        };
-        if batch.len() != shown {
+        // Each request as its own route has it (a route changed mid-season may differ).
+        let mut me = None;
+        for ctx in &batch {
+            match self.allowed(user_id, &bound, Action::Report, ctx) {
+                Ok(b) => me = Some(b),
+                Err(d) => return Ok(refusal(d)),
+            }
+        }
+        let me = me.expect("a batch of one or more");
+        let locked: Vec<i64> = batch.iter().map(|c| c.req.id).collect();
+        if batch.len() != shown || locked != now_waiting {
             self.refresh_batch(&mut tx, first, Some(user_id), false)
                 .await?;
             self.commit_reply(tx).await?;
@@ -275,7 +289,8 @@ impl App {
             self.note_event(&mut tx, &event, &detail).await?;
             lines.push(summary_line(ctx));
         }
-        let xlsx = review_summary::xlsx(season.year, &city_name, &unit_name, &lines)?;
+        let table = review_summary::Table::of_unit(season.year, &city_name, &unit_name, lines);
+        let xlsx = review_summary::xlsx(&table)?;
         let at = display(now, season.tz);
         let name = format!(
             "附件6_复核汇总表_{unit_name}_{}.xlsx",
@@ -324,6 +339,35 @@ impl App {
         }
         self.commit_reply(tx).await?;
         Ok(Press::Accepted)
+    }
+
+    /// Whether this person may send `unit`'s batch: the permission model asked about the unit
+    /// (a district, or a city-direct school) on the configured route. Anything else is not a
+    /// unit that reports.
+    async fn may_report(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        bound: &[Binding],
+        unit: &str,
+    ) -> anyhow::Result<Result<(), Denied>> {
+        let Some(target) = units::get(conn, unit).await? else {
+            return Ok(Err(Denied::NoRole));
+        };
+        let district = match (target.kind, target.city_direct) {
+            (UnitKind::District, _) => Some(unit),
+            (UnitKind::School, true) => None,
+            _ => return Ok(Err(Denied::NoRole)),
+        };
+        let city = units::city_code(conn).await?;
+        let subject = Subject {
+            city: &city,
+            school: if district.is_some() { "" } else { unit },
+            district,
+            ..Subject::default()
+        };
+        let route = self.route();
+        Ok(policy::check(&route, user_id, bound, Action::Report, &subject).map(|_| ()))
     }
 
     async fn commit_reply(&self, tx: crate::store::WriteTx) -> anyhow::Result<()> {

@@ -145,7 +145,8 @@ impl App {
             action: "approve",
             comment: "",
         };
-        if !reviews::add_event(conn, &event, now).await? {
+        let detail = format!("request {} step {}", ctx.req.id, ctx.req.step);
+        if !self.note_event(conn, &event, &detail).await? {
             return Ok(Press::Stale);
         }
         let votes = reviews::votes(

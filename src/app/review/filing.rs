@@ -704,7 +704,18 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        reviews::add_event(
+        // The audit chain keeps what the amendment replaced (the request keeps only the new).
+        let detail = format!(
+            "request {id} amended: reason {:?} → {reason:?}; contact {:?} → {contact:?}{}",
+            ctx.req.reason,
+            ctx.req.contact,
+            if form.is_some() {
+                "; new signed form"
+            } else {
+                ""
+            }
+        );
+        self.note_event(
             conn,
             &NewEvent {
                 request_id: id,
@@ -716,7 +727,7 @@ impl App {
                 action: "resubmit",
                 comment: "",
             },
-            now,
+            &detail,
         )
         .await?;
         let ctx = self

@@ -6,6 +6,7 @@
 mod batch;
 mod decide;
 mod filing;
+mod form;
 mod result;
 mod views;
 

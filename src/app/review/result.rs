@@ -226,9 +226,9 @@ impl App {
         ctx: &Ctx,
         me: &Binding,
     ) -> anyhow::Result<Press> {
-        let now = self.clock.now();
         let event = signature(ctx, me, "confirm");
-        if !reviews::add_event(conn, &event, now).await? {
+        let detail = format!("request {} round {}", ctx.req.id, ctx.req.round);
+        if !self.note_event(conn, &event, &detail).await? {
             return Ok(Press::Stale);
         }
         let ctx = &self

@@ -252,6 +252,8 @@ impl App {
                     // The history below is whole: only the signed form is a tap away.
                     let mut extras = self.card_extras(&ctx, &json!({"cut": false}))?;
                     rows.append(&mut extras);
+                    let form = Callback::Form { id: ctx.req.id }.encode();
+                    rows.push(vec![button(self.render.text("button_review_form")?, form)]);
                     let markup = (!rows.is_empty()).then(|| keyboard(rows));
                     let text = self.render.render("review_detail", &data)?;
                     (split_html(&text, limits::TEXT), markup)

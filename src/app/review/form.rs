@@ -1,0 +1,184 @@
+//! A request's 附件5 (成绩复核申请表) as a printable file, from its history: for the terminal
+//! (`export review-form`) and from the 📄 附件5 button under its card.
+
+use super::{App, Ctx, Press, RECHECK_NAME, batch};
+use crate::app::policy::Action;
+use crate::app::records::Record;
+use crate::domain::deadline::display;
+use crate::domain::ids::mask;
+use crate::domain::workflow::Scope;
+use crate::export::review_form::{self, Form};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::{audit, from_ms, people, reviews, units};
+use anyhow::Context;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+/// Which box of the paper form an event's opinion goes in.
+enum FormBox {
+    School,
+    District,
+    Recheck,
+    Note,
+}
+
+impl App {
+    async fn review_form(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Form> {
+        let tz = ctx.season.tz;
+        let c = &ctx.cand;
+        let city = units::get(conn, &ctx.city)
+            .await?
+            .map_or(String::new(), |u| u.name);
+        let mut form = Form {
+            year: ctx.season.year,
+            city,
+            name: c.name.clone(),
+            gender: c.gender.clone(),
+            class_name: c.class_name.clone(),
+            school: ctx.school.name.clone(),
+            // The form leaves the bot as a file: the identifiers stay masked, as on the card.
+            id_card: mask(&c.id_card),
+            student_no: mask(&c.student_no),
+            reg_no: c.reg_no.clone(),
+            exam_no: c.exam_no.clone(),
+            score: crate::domain::Score::from_tenths(ctx.req.original_score as u32).to_string(),
+            contact: ctx.req.contact.clone(),
+            sitting: c.sitting(),
+            reason: ctx.req.reason.clone(),
+            filed: format!(
+                "申请人：{}（{}）",
+                ctx.req.filer_name,
+                display(from_ms(ctx.req.created_at), tz)
+            ),
+            unit: batch::batch_of(ctx).1.to_string(),
+            ..Form::default()
+        };
+        for e in reviews::events(conn, ctx.req.id).await? {
+            if e.action == "file" {
+                continue;
+            }
+            let step = e.step.and_then(|s| ctx.route.steps.get(s as usize));
+            let (place, level) = match (step, e.action.as_str()) {
+                (Some(s), _) if matches!(s.unit, Scope::Class | Scope::School) => {
+                    (FormBox::School, s.name.clone())
+                }
+                (Some(s), _) => (FormBox::District, s.name.clone()),
+                (None, "record" | "confirm" | "dispute" | "report") => {
+                    (FormBox::District, ctx.group_name())
+                }
+                (None, a) if a.starts_with("recheck") => (FormBox::Recheck, RECHECK_NAME.into()),
+                _ => (FormBox::Note, String::new()),
+            };
+            let action = self
+                .render
+                .render("review_action", &json!({"action": e.action}))?;
+            let comment = match e.comment.trim() {
+                "" => String::new(),
+                c => format!("（{c}）"),
+            };
+            let at = display(from_ms(e.at), tz);
+            let who = [level.as_str(), e.actor_name.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = match who.as_str() {
+                "" => format!("{action}{comment} {at}"),
+                who => format!("{who}：{action}{comment} {at}"),
+            };
+            match place {
+                FormBox::School => form.school_opinions.push(text),
+                FormBox::District => form.district_opinions.push(text),
+                FormBox::Recheck => form.recheck.push(text),
+                FormBox::Note => form.note.push(text),
+            }
+        }
+        if let Some(result) = self.result_data(ctx).as_object() {
+            let kind = match result["kind"].as_str() {
+                Some("corrected") => "更正",
+                _ => "维持原成绩",
+            };
+            form.district_opinions.push(format!(
+                "{}复核结果：{kind} {} → {}",
+                ctx.group_name(),
+                result["original"].as_str().unwrap_or_default(),
+                result["score"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok(form)
+    }
+
+    fn form_record(&self, ctx: &Ctx, form: &Form) -> anyhow::Result<Record> {
+        Ok(Record {
+            name: format!("附件5_复核申请表_{}_{}.xlsx", ctx.req.id, ctx.cand.name),
+            bytes: review_form::xlsx(form)?,
+            lines: 1,
+        })
+    }
+
+    /// `export review-form --request N`.
+    pub async fn export_review_form(&self, id: i64) -> anyhow::Result<Record> {
+        let mut tx = self.db.begin().await?;
+        let ctx = self
+            .load_ctx(&mut tx, id)
+            .await?
+            .with_context(|| format!("there is no request {id}"))?;
+        let form = self.review_form(&mut tx, &ctx).await?;
+        let record = self.form_record(&ctx, &form)?;
+        let detail = format!("附件5 of request {id}");
+        audit(
+            &mut tx,
+            self.clock.now(),
+            "cli",
+            "export-review-form",
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// The 📄 附件5 button: the request's form as a document, to whoever may see the request.
+    pub async fn review_form_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+    ) -> anyhow::Result<Press> {
+        let mut tx = self.db.begin().await?;
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let Some(ctx) = self.load_ctx(&mut tx, id).await? else {
+            return Ok(Press::Refused);
+        };
+        if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
+            return Ok(Press::Refused);
+        }
+        let form = self.review_form(&mut tx, &ctx).await?;
+        let record = self.form_record(&ctx, &form)?;
+        let caption = self.render.render(
+            "review_form_sent",
+            &json!({"id": id, "name": ctx.cand.name}),
+        )?;
+        let msg = Outgoing {
+            chat_id,
+            body: caption,
+            document: Some((record.name, record.bytes)),
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        let actor = crate::app::Actor::Telegram(user_id).label();
+        let detail = format!("附件5 of request {id}");
+        audit(
+            &mut tx,
+            self.clock.now(),
+            &actor,
+            "export-review-form",
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+}
