@@ -54,6 +54,22 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// 加密封存: seal the current season's score library into an encrypted archive (the
+    /// inspector, once the review window has closed), or open or lift a seal.
+    #[command(args_conflicts_with_subcommands = true)]
+    Seal {
+        #[command(subcommand)]
+        then: Option<SealThen>,
+        /// The archive to write (a new file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Who seals (the 纪检监督's name, as the chat and the audit chain will show it).
+        #[arg(long)]
+        by: Option<String>,
+        /// Read the passphrase from this file (for drills) instead of asking for it twice.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
     /// The audit chain.
     Audit {
         #[command(subcommand)]
@@ -152,6 +168,55 @@ pub enum ExportWhat {
 }
 
 #[derive(Subcommand)]
+pub enum SealThen {
+    /// Decrypt an archive with its passphrase, check the audit chain it holds, and write its
+    /// tables as JSON Lines into a folder.
+    Open {
+        archive: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Lift the seal in force: needs its archive and passphrase.
+    Lift {
+        #[arg(long)]
+        archive: PathBuf,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+/// The passphrase: from the file named (its first line), or asked for at the terminal without
+/// echo (twice when sealing). It goes nowhere but the age library.
+fn passphrase(
+    file: Option<&std::path::Path>,
+    twice: bool,
+) -> anyhow::Result<age::secrecy::SecretString> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the passphrase file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => {
+            let first = rpassword::prompt_password("Passphrase: ")?;
+            if twice && rpassword::prompt_password("Again: ")? != first {
+                anyhow::bail!("the two passphrases differ");
+            }
+            first
+        }
+    };
+    if text.chars().count() < 8 {
+        anyhow::bail!("a passphrase needs at least 8 characters");
+    }
+    Ok(age::secrecy::SecretString::from(text))
+}
+
+#[derive(Subcommand)]
 pub enum AuditWhat {
     /// Check every record of the chain; exits non-zero naming the first record altered,
     /// inserted or missing.
@@ -235,6 +300,73 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(config).await?;
             let season = app.set_season(year, last_exam_day, tz, full_score).await?;
             println!("{}", app.describe_season(&season));
+        }
+        Command::Seal {
+            then: None,
+            out,
+            by,
+            passphrase_file,
+        } => {
+            let out = out.context("seal needs --out FILE (the archive to write)")?;
+            let by = by.context("seal needs --by NAME (who seals)")?;
+            let secret = passphrase(passphrase_file.as_deref(), true)?;
+            let app = open_app(config).await?;
+            let sealed = app.seal(&out, &by, &secret).await?;
+            println!(
+                "sealed {} candidates into {} ({} bytes)\narchive sha256 {}\naudit chain head {}",
+                sealed.candidates,
+                out.display(),
+                sealed.bytes,
+                sealed.sha256,
+                sealed.chain_head
+            );
+            if sealed.open_requests > 0 {
+                println!(
+                    "{} requests are still open: their results wait until the seal is lifted",
+                    sealed.open_requests
+                );
+            }
+        }
+        Command::Seal {
+            then:
+                Some(SealThen::Open {
+                    archive,
+                    out,
+                    passphrase_file,
+                }),
+            ..
+        } => {
+            let secret = passphrase(passphrase_file.as_deref(), false)?;
+            let app = open_app(config).await?;
+            let opened = app.open_seal(&archive, &out, &secret)?;
+            println!(
+                "season {} sealed by {} at {}",
+                opened.header.season_year, opened.header.sealed_by, opened.header.sealed_at
+            );
+            for (table, n) in &opened.rows {
+                println!("{table}: {n} rows");
+            }
+            println!("{}", opened.chain);
+            if !matches!(
+                opened.chain,
+                crate::store::audit_chain::Verdict::Intact { .. }
+            ) {
+                anyhow::bail!("the archived audit chain is broken");
+            }
+        }
+        Command::Seal {
+            then:
+                Some(SealThen::Lift {
+                    archive,
+                    by,
+                    passphrase_file,
+                }),
+            ..
+        } => {
+            let secret = passphrase(passphrase_file.as_deref(), false)?;
+            let app = open_app(config).await?;
+            app.lift_seal(&archive, &by, &secret).await?;
+            println!("the seal is lifted");
         }
         Command::Audit {
             what: AuditWhat::Verify,

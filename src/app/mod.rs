@@ -11,6 +11,7 @@ pub mod publish;
 pub mod records;
 pub mod review;
 pub mod scores;
+pub mod seal;
 pub mod setup;
 pub mod status;
 pub mod sweep;

@@ -147,6 +147,9 @@ impl App {
             let season = seasons::current(&mut conn)
                 .await?
                 .context("no current season: run `exam-review-bot season` first")?;
+            if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
+                bail!("{}", self.sealed_message(&seal, season.tz));
+            }
             (season, units::all(&mut conn).await?)
         };
         if season.published_at.is_some() {

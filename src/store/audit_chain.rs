@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A record as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub seq: i64,
     pub at: i64,
@@ -118,46 +118,85 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// Checks records handed to it in order, link by link (the database's chain, or one read back
+/// from a sealed archive).
+pub struct Checker {
+    expected: i64,
+    prev: String,
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Checker {
+            expected: 1,
+            prev: GENESIS.to_string(),
+        }
+    }
+}
+
+impl Checker {
+    /// The next record; the first problem, if this record has one.
+    pub fn push(&mut self, r: &Record) -> Option<Verdict> {
+        if r.seq != self.expected {
+            return Some(Verdict::Missing {
+                from: self.expected,
+                to: r.seq - 1,
+            });
+        }
+        let own = hash(&r.prev_hash, r.seq, r.at, &r.actor, &r.action, &r.detail);
+        if own != r.hash {
+            return Some(Verdict::Altered { seq: r.seq });
+        }
+        if r.prev_hash != self.prev {
+            return Some(Verdict::Inserted { seq: r.seq });
+        }
+        self.prev = r.hash.clone();
+        self.expected += 1;
+        None
+    }
+
+    pub fn finish(self) -> Verdict {
+        Verdict::Intact {
+            records: self.expected - 1,
+            head: self.prev,
+        }
+    }
+}
+
 /// Reads the chain in pages, in order, and checks every link; stops at the first problem.
 pub async fn verify(conn: &mut AnyConnection) -> sqlx::Result<Verdict> {
     const PAGE: i64 = 10_000;
-    let mut expected = 1;
-    let mut prev = GENESIS.to_string();
+    let mut checker = Checker::default();
+    let mut from = 1;
     loop {
         let page: Vec<Record> = sqlx::query_as(
             "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit_chain
              WHERE seq >= $1 ORDER BY seq LIMIT $2",
         )
-        .bind(expected)
+        .bind(from)
         .bind(PAGE)
         .fetch_all(&mut *conn)
         .await?;
         let Some(last) = page.last().map(|r| r.seq) else {
             break;
         };
-        for r in page {
-            if r.seq != expected {
-                return Ok(Verdict::Missing {
-                    from: expected,
-                    to: r.seq - 1,
-                });
+        for r in &page {
+            if let Some(problem) = checker.push(r) {
+                return Ok(problem);
             }
-            let own = hash(&r.prev_hash, r.seq, r.at, &r.actor, &r.action, &r.detail);
-            if own != r.hash {
-                return Ok(Verdict::Altered { seq: r.seq });
-            }
-            if r.prev_hash != prev {
-                return Ok(Verdict::Inserted { seq: r.seq });
-            }
-            prev = r.hash;
-            expected += 1;
         }
-        debug_assert_eq!(last + 1, expected);
+        from = last + 1;
     }
-    Ok(Verdict::Intact {
-        records: expected - 1,
-        head: prev,
-    })
+    Ok(checker.finish())
+}
+
+/// The chain's head: the last record's number and hash (0 and the genesis hash when empty).
+pub async fn head(conn: &mut AnyConnection) -> sqlx::Result<(i64, String)> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(conn)
+            .await?;
+    Ok(last.unwrap_or((0, GENESIS.to_string())))
 }
 
 #[cfg(test)]

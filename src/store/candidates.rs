@@ -32,7 +32,7 @@ pub struct NewCandidate<'a> {
 }
 
 /// A candidate as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub id: i64,
     pub exam_no: String,

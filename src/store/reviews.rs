@@ -6,7 +6,7 @@ use crate::domain::review::{OPEN_SQL, State};
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub id: i64,
     pub season_id: i64,
@@ -48,7 +48,7 @@ impl Request {
     }
 }
 
-const COLUMNS: &str = "id, season_id, candidate_id, school_code, filer_user_id, filer_chat_id, \
+pub const COLUMNS: &str = "id, season_id, candidate_id, school_code, filer_user_id, filer_chat_id, \
     filer_name, reason, contact, state, step, round, version, original_score, result_kind, \
     result_score, result_items, result_category, result_note, recorded_by, created_at, updated_at, \
     signed_form, route";

@@ -122,7 +122,8 @@ async fn a_districts_report_carries_exactly_its_signed_requests_with_their_summa
     // Nor may a member send part of it as a school's batch: a district school reports with its
     // district.
     let school0 = sample::school_code(0);
-    c.equipment.press_data(&old_card, &format!("up:{school0}:2"));
+    c.equipment
+        .press_data(&old_card, &format!("up:{school0}:2"));
     h.settle().await;
     assert_eq!(state_of(h, first).await, "reporting");
     let refusals = h

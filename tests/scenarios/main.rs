@@ -18,4 +18,5 @@ mod records;
 mod reminders;
 mod restart;
 mod review;
+mod seal;
 mod trust;

@@ -252,6 +252,10 @@ impl App {
         let Some(first) = batch.first() else {
             return Ok(Press::Stale);
         };
+        if self.refuse_if_sealed(&mut tx, chat_id, first).await? {
+            self.commit_reply(tx).await?;
+            return Ok(Press::Stale);
+        }
         // Each request as its own route has it (a route changed mid-season may differ).
         let mut me = None;
         for ctx in &batch {

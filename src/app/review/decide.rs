@@ -30,6 +30,13 @@ impl App {
             return Ok(Press::Refused);
         };
         let bound = people::of_user(&mut tx, user_id).await?;
+        // While the score library is sealed no result moves (附件4 二.5).
+        let moves_a_result = ["rec", "cf", "rc"].iter().any(|p| stage.starts_with(p));
+        if moves_a_result && self.refuse_if_sealed(&mut tx, chat_id, &ctx).await? {
+            tx.commit().await?;
+            self.outbox_wake.notify_one();
+            return Ok(Press::Stale);
+        }
         let press = match (stage, action) {
             ("wd", "w") => self.withdraw(&mut tx, user_id, chat_id, &ctx).await?,
             (s, "am") if s.starts_with("ret") => {
@@ -107,6 +114,29 @@ impl App {
             self.outbox_wake.notify_one();
         }
         Ok(press)
+    }
+
+    /// Tells the presser the library is sealed (and by whom) and commits only that; true when
+    /// sealed.
+    pub(super) async fn refuse_if_sealed(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        chat_id: i64,
+        ctx: &Ctx,
+    ) -> anyhow::Result<bool> {
+        let Some(seal) = crate::store::seals::in_force(tx, ctx.season.id).await? else {
+            return Ok(false);
+        };
+        let at =
+            crate::domain::deadline::display(crate::store::from_ms(seal.sealed_at), ctx.season.tz);
+        self.tell(
+            tx,
+            chat_id,
+            "review_sealed",
+            &json!({"at": at, "by": seal.sealed_by, "id": ctx.req.id}),
+        )
+        .await?;
+        Ok(true)
     }
 
     /// A decision that needs its reason (驳回, 退回修改, 异议, 退回复核小组): the reason dialogue

@@ -1,0 +1,244 @@
+//! 加密封存 (附件4 二.5): once the review window has closed the district's 纪检监督 seals the
+//! score library with a passphrase only they keep; the archive opens with it and nothing else,
+//! holds the same rows, and while the seal is in force no score changes, by import or by a
+//! review result. Lifting it takes the archive and its passphrase.
+
+use crate::support::*;
+use exam_review_bot::app::Actor;
+use exam_review_bot::clock::Clock;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::Sent;
+use exam_review_bot::sample;
+use exam_review_bot::store::audit_chain::Verdict;
+use exam_review_bot::store::candidates::{self, Candidate};
+use exam_review_bot::store::reviews::{self, NewRequest};
+use exam_review_bot::store::seals::Line;
+use exam_review_bot::store::seasons;
+use std::process::Command;
+use std::time::Instant;
+
+fn secret(text: &str) -> age::secrecy::SecretString {
+    age::secrecy::SecretString::from(text.to_string())
+}
+
+async fn all_candidates(h: &Harness) -> Vec<Candidate> {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    candidates::all(&mut conn, season.id).await.unwrap()
+}
+
+/// A request already at the city's 复审, with the group's result (one point more) recorded.
+async fn at_the_recheck(h: &Harness, pupil: &Candidate) -> i64 {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
+    let id = reviews::insert(
+        &mut conn,
+        &NewRequest {
+            season_id,
+            candidate_id: pupil.id,
+            school_code: &pupil.school_code,
+            filer_user_id: 1,
+            filer_chat_id: 1,
+            filer_name: "申请人",
+            reason: "漏评",
+            contact: "13800001234",
+            step: 0,
+            original_score: pupil.score,
+            signed_form: None,
+            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
+        },
+        h.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    sqlx::query(
+        "UPDATE review_requests SET state = 'rechecking', step = 2, result_kind = 'corrected',
+                result_score = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(pupil.score + 10)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is_lifted() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    let reviewer = h
+        .join(Role::CityReviewer, sample::CITY_CODE, "复审 甲")
+        .await;
+    let pupil = all_candidates(&h).await.remove(0);
+    let waiting = at_the_recheck(&h, &pupil).await;
+    let archive = h.dir().join("season.age");
+    let pass = "correct horse battery staple";
+
+    // Not while requests may still be filed.
+    let early = h.app.seal(&archive, "区纪检 周", &secret(pass)).await;
+    assert!(early.err().unwrap().to_string().contains("not closed"));
+    assert!(!archive.exists());
+
+    // Published 2023-04-29 → the window closed at 24:00 on May 2.
+    h.clock.set(shanghai(2023, 5, 3, 9, 0));
+    let sealed = h
+        .app
+        .seal(&archive, "区纪检 周", &secret(pass))
+        .await
+        .unwrap();
+    assert_eq!(sealed.candidates, CANDIDATES);
+    assert_eq!(sealed.open_requests, 1);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let notice = h.expect(&admin, "已加密封存").await;
+    assert!(
+        notice.contains("区纪检 周") && notice.contains(&sealed.sha256),
+        "{notice}"
+    );
+    assert!(
+        h.fake.all_sent().iter().all(|m| !m.text.contains(pass)),
+        "the passphrase goes nowhere"
+    );
+    let again = h
+        .app
+        .seal(&h.dir().join("second.age"), "区纪检 周", &secret(pass))
+        .await;
+    assert!(again.err().unwrap().to_string().contains("sealed already"));
+
+    // It opens with the passphrase and nothing else, and holds the same rows.
+    let wrong = h
+        .app
+        .open_seal(&archive, &h.dir().join("w"), &secret("not the passphrase"));
+    assert!(
+        wrong
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("wrong passphrase")
+    );
+    let opened = h
+        .app
+        .open_seal(&archive, &h.dir().join("opened"), &secret(pass))
+        .unwrap();
+    assert_eq!(opened.header.sealed_by, "区纪检 周");
+    assert_eq!(opened.rows["candidates"], CANDIDATES);
+    assert_eq!(opened.rows["review_requests"], 1);
+    assert!(
+        matches!(opened.chain, Verdict::Intact { .. }),
+        "{}",
+        opened.chain
+    );
+    let text = std::fs::read_to_string(h.dir().join("opened/candidates.jsonl")).unwrap();
+    let rows: Vec<Candidate> = text
+        .lines()
+        .map(|l| match serde_json::from_str::<Line>(l).unwrap() {
+            Line::Candidates(c) => c,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(rows, all_candidates(&h).await);
+
+    // From the terminal too: a wrong passphrase is a clear error and a non-zero exit.
+    std::fs::write(h.dir().join("wrong.txt"), "not the passphrase\n").unwrap();
+    let out = Command::new(binary())
+        .args(["seal", "open"])
+        .arg(&archive)
+        .args(["--out", "cli-opened", "--passphrase-file", "wrong.txt"])
+        .env("DATABASE_URL", &h.db.url)
+        .env("RUST_LOG", "warn")
+        .current_dir(h.dir())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("wrong passphrase"),
+        "{said}"
+    );
+    assert!(!said.contains("not the passphrase"), "{said}");
+
+    // Sealed: no import, no review result; nothing changes.
+    let before = all_candidates(&h).await;
+    let file = h.write("scores.csv", sample::scores_csv(3, SCHOOLS, 99).as_bytes());
+    let refused = h.app.import_scores(&file).await.err().unwrap().to_string();
+    assert!(
+        refused.contains("sealed") && refused.contains("区纪检 周"),
+        "{refused}"
+    );
+    let card = Sent {
+        message_id: 1,
+        chat_id: reviewer.id,
+        text: String::new(),
+        document: None,
+        file_id: None,
+        reply_markup: None,
+        edits: 0,
+        at: Instant::now(),
+    };
+    reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
+    h.expect(&reviewer, "加密封存").await;
+    h.settle().await;
+    assert_eq!(all_candidates(&h).await, before);
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM review_requests WHERE id = $1")
+        .bind(waiting)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(state, "rechecking");
+    drop(conn);
+
+    // Lifting takes this archive and its passphrase.
+    let other = h.dir().join("other.age");
+    std::fs::write(&other, b"age-encryption.org/v1\n").unwrap();
+    let not_it = h.app.lift_seal(&other, "区纪检 周", &secret(pass)).await;
+    assert!(
+        not_it
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("not the archive")
+    );
+    let wrong = h
+        .app
+        .lift_seal(&archive, "区纪检 周", &secret("not the passphrase"))
+        .await;
+    assert!(
+        wrong
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("wrong passphrase")
+    );
+    h.app
+        .lift_seal(&archive, "区纪检 周", &secret(pass))
+        .await
+        .unwrap();
+    h.expect(&admin, "封存已解除").await;
+    reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
+    h.settle().await;
+    assert_ne!(
+        all_candidates(&h).await,
+        before,
+        "the result goes through once lifted"
+    );
+
+    // The chain holds both, intact.
+    let verdict = h.app.verify_audit().await.unwrap();
+    assert!(matches!(verdict, Verdict::Intact { .. }), "{verdict}");
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_chain WHERE action IN ('seal', 'seal-lift')")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(n, 2);
+    drop(conn);
+    h.stop().await;
+}
