@@ -337,8 +337,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let secret = passphrase(passphrase_file.as_deref(), false)?;
-            let app = open_app(config).await?;
-            let opened = app.open_seal(&archive, &out, &secret)?;
+            let opened = crate::app::seal::open_seal(&archive, &out, &secret)?;
             println!(
                 "season {} sealed by {} at {}",
                 opened.header.season_year, opened.header.sealed_by, opened.header.sealed_at

@@ -166,10 +166,76 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     if result.is_ok() {
         result = season_clock(&app, &fake, &clock, &people).await;
     }
+    if result.is_ok() {
+        result = records_and_seal(&app, out).await;
+    }
     stop.send(true).ok();
     runner.await??;
     fake.stop();
     result
+}
+
+/// Section 7: the review closed, the offices' records are written (every unit's 附件6, the
+/// city's, the four requests' 附件5) and the 纪检监督 seals the season with a passphrase the demo
+/// prints (a real one is typed without echo and kept by the inspector alone).
+async fn records_and_seal(app: &App, out: &Path) -> anyhow::Result<()> {
+    use crate::app::records::FileKind;
+    use crate::domain::UnitKind;
+    println!("\n== 7. 记录与封存：附件6、附件5，成绩库加密封存");
+    let dir = out.join("records");
+    let all = {
+        let mut conn = app.db.pool.acquire().await?;
+        crate::store::units::all(&mut conn).await?
+    };
+    let reporting = all.iter().filter(|u| {
+        u.kind == UnitKind::City
+            || u.kind == UnitKind::District
+            || (u.kind == UnitKind::School && u.city_direct)
+    });
+    for unit in reporting {
+        let record = app
+            .export_review_summary(&unit.code, FileKind::Xlsx)
+            .await?;
+        if record.lines == 0 {
+            continue;
+        }
+        let path = dir.join(&record.name);
+        crate::store::write_private(&path, &record.bytes)?;
+        println!(
+            "   附件6 {}（{} 人）→ {}",
+            unit.name,
+            record.lines,
+            path.display()
+        );
+    }
+    for id in 1..=4 {
+        let record = app.export_review_form(id).await?;
+        let path = dir.join(&record.name);
+        crate::store::write_private(&path, &record.bytes)?;
+        println!("   附件5 #{id} → {}", path.display());
+    }
+    let archive = out.join("season-2023.age");
+    if archive.exists() {
+        std::fs::remove_file(&archive)?;
+    }
+    let passphrase = "demo-青山市-2023-封存口令";
+    let sealed = app
+        .seal(
+            &archive,
+            "东湖区 纪检 周",
+            &age::secrecy::SecretString::from(passphrase.to_string()),
+        )
+        .await?;
+    println!(
+        "   🔒 已加密封存 {} 名考生的成绩库 → {}（{} 字节）\n   演示口令：{passphrase}\n   存档 SHA-256：{}\n   打开：cargo run --release -- seal open {} --out opened/",
+        sealed.candidates,
+        archive.display(),
+        sealed.bytes,
+        sealed.sha256,
+        archive.display()
+    );
+    println!("\n== 完成：记录已写入 {}，成绩库已封存", dir.display());
+    Ok(())
 }
 
 /// Section 5: four review requests walk the route — a corrected score, a rejection, a return

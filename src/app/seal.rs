@@ -74,13 +74,71 @@ fn read_archive(
         }
         Err(e) => bail!("cannot decrypt {}: {e}", path.display()),
     };
-    for (i, line) in BufReader::new(reader).lines().enumerate() {
+    let unzipped = flate2::read::GzDecoder::new(reader);
+    for (i, line) in BufReader::new(unzipped).lines().enumerate() {
         let line = line.with_context(|| format!("{} is damaged", path.display()))?;
         let parsed: Line = serde_json::from_str(&line)
             .with_context(|| format!("line {} of the archive does not read", i + 1))?;
         each(parsed)?;
     }
     Ok(())
+}
+
+/// `seal open FILE --out DIR`: decrypts the archive, checks the audit chain it holds, and
+/// writes each table as JSON Lines into DIR (files readable by their owner only). Needs no
+/// database.
+pub fn open_seal(archive: &Path, dir: &Path, passphrase: &SecretString) -> anyhow::Result<Opened> {
+    let mut files: BTreeMap<&'static str, BufWriter<std::fs::File>> = BTreeMap::new();
+    let mut rows: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut header = None;
+    let mut checker = Checker::default();
+    let mut broken = None;
+    read_archive(archive, passphrase, |line| {
+        let table = table_of(&line);
+        match &line {
+            Line::Header(h) => {
+                if h.format != FORMAT {
+                    bail!(
+                        "{} is not a seal this version reads ({})",
+                        archive.display(),
+                        h.format
+                    );
+                }
+                header = Some(h.clone());
+                return Ok(());
+            }
+            Line::AuditChain(r) if broken.is_none() => broken = checker.push(r),
+            _ => {}
+        }
+        *rows.entry(table).or_default() += 1;
+        if !files.contains_key(table) {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Made once the passphrase has opened the archive.
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join(format!("{table}.jsonl"));
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            files.insert(table, BufWriter::new(f));
+        }
+        let w = files.get_mut(table).expect("opened above");
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")?;
+        Ok(())
+    })?;
+    for (_, mut w) in files {
+        w.flush()?;
+    }
+    let header = header.context("the archive has no header")?;
+    Ok(Opened {
+        header,
+        rows,
+        chain: broken.unwrap_or_else(|| checker.finish()),
+    })
 }
 
 impl App {
@@ -169,7 +227,7 @@ impl App {
         })
     }
 
-    /// The season's rows as JSON Lines through age's encryption into `out` (0600).
+    /// The season's rows as JSON Lines, compressed, through age's encryption into `out` (0600).
     async fn write_archive(
         &self,
         conn: &mut AnyConnection,
@@ -186,7 +244,13 @@ impl App {
             .open(out)
             .with_context(|| format!("cannot create {}", out.display()))?;
         let encryptor = age::Encryptor::with_user_passphrase(passphrase.clone());
-        let mut w = BufWriter::new(encryptor.wrap_output(BufWriter::new(file))?);
+        // JSON Lines, gzip-compressed (fast level: the archive is written once, at the end of
+        // the season), then encrypted.
+        let encrypted = encryptor.wrap_output(BufWriter::new(file))?;
+        let mut w = BufWriter::new(flate2::write::GzEncoder::new(
+            encrypted,
+            flate2::Compression::fast(),
+        ));
         let mut put = |line: &Line| -> anyhow::Result<()> {
             serde_json::to_writer(&mut w, line)?;
             w.write_all(b"\n")?;
@@ -231,69 +295,9 @@ impl App {
             }
             after = last;
         }
-        let stream = w.into_inner().map_err(|e| e.into_error())?;
-        stream.finish()?.flush()?;
+        let gzip = w.into_inner().map_err(|e| e.into_error())?;
+        gzip.finish()?.finish()?.flush()?;
         Ok(candidates)
-    }
-
-    /// `seal open FILE --out DIR`: decrypts the archive, checks the audit chain it holds, and
-    /// writes each table as JSON Lines into DIR (files readable by their owner only).
-    pub fn open_seal(
-        &self,
-        archive: &Path,
-        dir: &Path,
-        passphrase: &SecretString,
-    ) -> anyhow::Result<Opened> {
-        std::fs::create_dir_all(dir)?;
-        let mut files: BTreeMap<&'static str, BufWriter<std::fs::File>> = BTreeMap::new();
-        let mut rows: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut header = None;
-        let mut checker = Checker::default();
-        let mut broken = None;
-        read_archive(archive, passphrase, |line| {
-            let table = table_of(&line);
-            match &line {
-                Line::Header(h) => {
-                    if h.format != FORMAT {
-                        bail!(
-                            "{} is not a seal this version reads ({})",
-                            archive.display(),
-                            h.format
-                        );
-                    }
-                    header = Some(h.clone());
-                    return Ok(());
-                }
-                Line::AuditChain(r) if broken.is_none() => broken = checker.push(r),
-                _ => {}
-            }
-            *rows.entry(table).or_default() += 1;
-            if !files.contains_key(table) {
-                use std::os::unix::fs::OpenOptionsExt;
-                let path = dir.join(format!("{table}.jsonl"));
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                files.insert(table, BufWriter::new(f));
-            }
-            let w = files.get_mut(table).expect("opened above");
-            serde_json::to_writer(&mut *w, &line)?;
-            w.write_all(b"\n")?;
-            Ok(())
-        })?;
-        for (_, mut w) in files {
-            w.flush()?;
-        }
-        let header = header.context("the archive has no header")?;
-        Ok(Opened {
-            header,
-            rows,
-            chain: broken.unwrap_or_else(|| checker.finish()),
-        })
     }
 
     /// `seal lift --archive FILE`: needs the very archive of the seal in force (its SHA-256)

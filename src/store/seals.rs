@@ -71,7 +71,7 @@ pub async fn lift(
     Ok(done.rows_affected() == 1)
 }
 
-/// One line of a sealed archive (JSON Lines, inside the age encryption): the header first, then
+/// One line of a sealed archive (JSON Lines, gzip-compressed, inside the age encryption): the header first, then
 /// every row of the season's tables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "table", content = "row", rename_all = "snake_case")]

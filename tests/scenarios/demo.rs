@@ -30,6 +30,27 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         stdout.contains("urgent:12h") && stdout.contains("复核受理已截止"),
         "{stdout}"
     );
+    // The review closed: every 附件6 and the four 附件5 written, the season sealed.
+    assert!(stdout.contains("已加密封存"), "{stdout}");
+    let records = dir.path().join("demo/records");
+    for name in [
+        "附件6_复核汇总表_青山市.xlsx",
+        "附件6_复核汇总表_东湖区.xlsx",
+    ] {
+        assert!(records.join(name).exists(), "{name}");
+    }
+    let forms = std::fs::read_dir(&records)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("附件5")
+        })
+        .count();
+    assert_eq!(forms, 4);
+    assert!(dir.path().join("demo/season-2023.age").exists());
     let sheets: Vec<_> = std::fs::read_dir(dir.path().join("demo/notices"))
         .unwrap()
         .map(|e| e.unwrap().path())

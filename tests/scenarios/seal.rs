@@ -5,6 +5,7 @@
 
 use crate::support::*;
 use exam_review_bot::app::Actor;
+use exam_review_bot::app::seal::open_seal;
 use exam_review_bot::clock::Clock;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::Sent;
@@ -113,9 +114,7 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     assert!(again.err().unwrap().to_string().contains("sealed already"));
 
     // It opens with the passphrase and nothing else, and holds the same rows.
-    let wrong = h
-        .app
-        .open_seal(&archive, &h.dir().join("w"), &secret("not the passphrase"));
+    let wrong = open_seal(&archive, &h.dir().join("w"), &secret("not the passphrase"));
     assert!(
         wrong
             .err()
@@ -123,10 +122,7 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
             .to_string()
             .contains("wrong passphrase")
     );
-    let opened = h
-        .app
-        .open_seal(&archive, &h.dir().join("opened"), &secret(pass))
-        .unwrap();
+    let opened = open_seal(&archive, &h.dir().join("opened"), &secret(pass)).unwrap();
     assert_eq!(opened.header.sealed_by, "区纪检 周");
     assert_eq!(opened.rows["candidates"], CANDIDATES);
     assert_eq!(opened.rows["review_requests"], 1);
