@@ -69,6 +69,12 @@ fn main() {
     let schools = env_usize("BENCH_SCHOOLS", 4_500);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
+    // The city's own file is larger than what an office may send in chat (limits.max_file_mb).
+    std::fs::write(
+        dir.join("exam-review-bot.toml"),
+        "[limits]\nmax_file_mb = 2000\n",
+    )
+    .unwrap();
     let csv = dir.join("scores.csv");
     let units = sample::units((schools / 45).max(1), schools);
     std::fs::write(dir.join("units.csv"), sample::units_csv(&units)).unwrap();

@@ -145,6 +145,12 @@ fn main() {
     )
     .unwrap();
     std::fs::write(dir.join("pass.txt"), "bench-passphrase-2023\n").unwrap();
+    // The city's own file is larger than what an office may send in chat (limits.max_file_mb).
+    std::fs::write(
+        dir.join("exam-review-bot.toml"),
+        "[limits]\nmax_file_mb = 2000\n",
+    )
+    .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
     let mut table = vec![

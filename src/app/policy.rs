@@ -40,7 +40,8 @@ pub enum Action {
     Withdraw,
     /// Count the candidate's school in the /status board.
     Status,
-    /// Publish the season's scores (/publish and its confirm button).
+    /// Publish the season's scores (/publish and its confirm button), and close the season's
+    /// review (/close): the city admins'.
     Publish,
 }
 

@@ -4,8 +4,8 @@
 
 use super::App;
 use super::policy::{self, Action, Subject};
-use crate::domain::UnitKind;
 use crate::domain::review::{State, batch_unit};
+use crate::domain::{Role, UnitKind};
 use crate::export::review_summary::{self, Line, Section, Table};
 use crate::store::batches;
 use crate::store::outbox::{self, Outgoing};
@@ -69,24 +69,21 @@ fn line(row: &batches::SummaryRow, school: &str) -> Line {
     }
 }
 
-impl App {
+/// The season's 附件6 lines of every unit, read once, from which each unit's table is cut.
+struct Summaries {
+    year: i32,
+    city: Unit,
+    units: HashMap<String, Unit>,
+    /// By reporting unit (a district, or a city-direct school), in code order.
+    sections: BTreeMap<String, Section>,
+}
+
+impl Summaries {
     /// 附件6 of `unit`: a district's (its schools' candidates with requests), a city-direct
-    /// school's (its own), or the city's (every unit's, grouped). Only schools `in_scope`
-    /// admits are read. A candidate filed for twice (the first request ended without a
-    /// result) has one line, the latest request's; withdrawn requests are not listed.
-    async fn summary_table(
-        &self,
-        conn: &mut AnyConnection,
-        unit: &str,
-        in_scope: impl Fn(&Unit) -> bool,
-    ) -> anyhow::Result<Table> {
-        let season = seasons::current(conn).await?.context("no current season")?;
-        let all: HashMap<String, Unit> = units::all(conn)
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        let target = all
+    /// school's (its own), or the city's (every unit's, grouped).
+    fn table(&self, unit: &str) -> anyhow::Result<Table> {
+        let target = self
+            .units
             .get(unit)
             .with_context(|| format!("there is no unit {unit}"))?;
         if target.kind == UnitKind::School && !target.city_direct {
@@ -96,10 +93,45 @@ impl App {
                 target.name
             );
         }
+        let mut sections: Vec<Section> = self
+            .sections
+            .iter()
+            .filter(|(code, _)| target.kind == UnitKind::City || code.as_str() == unit)
+            .map(|(_, s)| s.clone())
+            .collect();
+        if sections.is_empty() {
+            // An empty form still says whose it is.
+            sections.push(Section {
+                unit: target.name.clone(),
+                lines: Vec::new(),
+            });
+        }
+        Ok(Table {
+            year: self.year,
+            city: self.city.name.clone(),
+            unit: target.name.clone(),
+            sections,
+        })
+    }
+}
+
+impl App {
+    /// Every unit's 附件6 lines of the current season, of the schools `in_scope` admits. A
+    /// candidate filed for twice (the first request ended without a result) has one line, the
+    /// latest request's; withdrawn requests are not listed.
+    async fn summaries(
+        &self,
+        conn: &mut AnyConnection,
+        in_scope: impl Fn(&Unit) -> bool,
+    ) -> anyhow::Result<Summaries> {
+        let season = seasons::current(conn).await?.context("no current season")?;
+        let units: HashMap<String, Unit> = units::all(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
         let city_code = units::city_code(conn).await?;
-        let city = all
-            .get(&city_code)
-            .map_or(String::new(), |c| c.name.clone());
+        let city = units.get(&city_code).context("no city unit")?.clone();
         let mut latest: BTreeMap<i64, batches::SummaryRow> = BTreeMap::new();
         for row in batches::summary_rows(conn, season.id).await? {
             latest.insert(row.cand.id, row);
@@ -108,19 +140,20 @@ impl App {
         rows.sort_by_key(|r| r.request_id);
         let mut sections: BTreeMap<String, Section> = BTreeMap::new();
         for row in rows {
-            let Some(school) = all.get(&row.cand.school_code) else {
+            let Some(school) = units.get(&row.cand.school_code) else {
                 continue;
             };
+            if !in_scope(school) {
+                continue;
+            }
             let district = school
                 .parent_code
                 .as_deref()
                 .filter(|_| !school.city_direct);
             let batch = batch_unit(&school.code, district);
-            let wanted = target.kind == UnitKind::City || batch == unit;
-            if !wanted || !in_scope(school) {
-                continue;
-            }
-            let name = all.get(batch).map_or(batch.to_string(), |u| u.name.clone());
+            let name = units
+                .get(batch)
+                .map_or(batch.to_string(), |u| u.name.clone());
             sections
                 .entry(batch.to_string())
                 .or_insert_with(|| Section {
@@ -130,20 +163,21 @@ impl App {
                 .lines
                 .push(line(row, &school.name));
         }
-        let mut sections: Vec<Section> = sections.into_values().collect();
-        if sections.is_empty() {
-            // An empty form still says whose it is.
-            sections.push(Section {
-                unit: target.name.clone(),
-                lines: Vec::new(),
-            });
-        }
-        Ok(Table {
+        Ok(Summaries {
             year: season.year,
             city,
-            unit: target.name.clone(),
+            units,
             sections,
         })
+    }
+
+    async fn summary_table(
+        &self,
+        conn: &mut AnyConnection,
+        unit: &str,
+        in_scope: impl Fn(&Unit) -> bool,
+    ) -> anyhow::Result<Table> {
+        self.summaries(conn, in_scope).await?.table(unit)
     }
 
     fn summary_record(&self, table: &Table, kind: FileKind) -> anyhow::Result<Record> {
@@ -251,4 +285,202 @@ impl App {
         self.outbox_wake.notify_one();
         Ok(())
     }
+}
+
+/// How closing the review went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// Closed now: the tables went to this many chats; `open` requests were still open.
+    Closed {
+        open: i64,
+        told: usize,
+    },
+    /// The filing window is still open (until this time, as shown).
+    NotYet {
+        deadline: String,
+    },
+    Already,
+}
+
+/// The claim that makes closing happen once per season (kept with the reminders: a moment
+/// that fires once).
+fn closing_key(season: i64) -> String {
+    format!("review-closed:{season}")
+}
+
+impl App {
+    /// Closes the season's review (the window has passed, and either every request has ended
+    /// or a city admin closes it): every district's officers receive their district's 附件6,
+    /// each city-direct school with requests its own (to its contacts), the city admins the
+    /// city's. Once per season.
+    pub(crate) async fn close_review_in(
+        &self,
+        tx: &mut AnyConnection,
+        season: &seasons::Season,
+        now: chrono::DateTime<chrono::Utc>,
+        by: Option<&str>,
+    ) -> anyhow::Result<Close> {
+        match season.review_deadline {
+            Some(d) if now >= d => {}
+            Some(d) => {
+                return Ok(Close::NotYet {
+                    deadline: crate::domain::deadline::display(d, season.tz),
+                });
+            }
+            None => {
+                return Ok(Close::NotYet {
+                    deadline: String::new(),
+                });
+            }
+        }
+        let key = closing_key(season.id);
+        let claimed = sqlx::query(
+            "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $2, 0)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&key)
+        .bind(crate::store::to_ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            return Ok(Close::Already);
+        }
+        let open = open_requests(tx, season.id).await?;
+        let summaries = self.summaries(tx, |_| true).await?;
+        let mut told = 0;
+        let mut units: Vec<&Unit> = summaries.units.values().collect();
+        units.sort_by(|a, b| a.code.cmp(&b.code));
+        for unit in units {
+            let people = match unit.kind {
+                UnitKind::City => people::all_holders(tx, Role::CityAdmin).await?,
+                UnitKind::District => {
+                    people::holders(tx, Role::DistrictOfficer, &unit.code).await?
+                }
+                UnitKind::School
+                    if unit.city_direct && summaries.sections.contains_key(&unit.code) =>
+                {
+                    people::holders(tx, Role::SchoolContact, &unit.code).await?
+                }
+                _ => continue,
+            };
+            if people.is_empty() {
+                continue;
+            }
+            let table = summaries.table(&unit.code)?;
+            let record = self.summary_record(&table, FileKind::Xlsx)?;
+            let caption = self.render.render(
+                "review_closed_records",
+                &json!({"year": season.year, "unit": table.unit, "lines": record.lines,
+                        "open": open, "by": by}),
+            )?;
+            for p in people {
+                let msg = Outgoing {
+                    chat_id: p.chat_id,
+                    body: caption.clone(),
+                    document: Some((record.name.clone(), record.bytes.clone())),
+                    dedupe_key: Some(format!("{key}:{}:{}", unit.code, p.chat_id)),
+                    ..Outgoing::default()
+                };
+                if outbox::enqueue(tx, &msg, now).await? {
+                    told += 1;
+                }
+            }
+        }
+        sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
+            .bind(&key)
+            .bind(told as i64)
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!(
+            "season {} review closed{}: {open} requests open, 附件6 to {told} chats",
+            season.year,
+            by.map_or(String::new(), |b| format!(" by {b}"))
+        );
+        let actor = by.map_or("system", |_| "city-admin");
+        audit(tx, now, actor, "review-close", &detail).await?;
+        Ok(Close::Closed { open, told })
+    }
+
+    /// The sweep's part: once the window has passed and every request has ended, the review
+    /// closes by itself.
+    pub(crate) async fn close_when_all_ended(
+        &self,
+        tx: &mut AnyConnection,
+        season: &seasons::Season,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Option<usize>> {
+        if season.review_deadline.is_none_or(|d| now < d) {
+            return Ok(None);
+        }
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT recipients FROM reminders_sent WHERE key = $1")
+                .bind(closing_key(season.id))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() || open_requests(tx, season.id).await? > 0 {
+            return Ok(None);
+        }
+        match self.close_review_in(tx, season, now, None).await? {
+            Close::Closed { told, .. } => Ok(Some(told)),
+            _ => Ok(None),
+        }
+    }
+
+    /// `/close`: a city admin ends the review after the window, with requests still open if
+    /// need be (they stay actionable; the tables mark them 复核中).
+    pub async fn close_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
+        if let Err(denied) = self.may_publish(user_id).await? {
+            return self
+                .reply(chat_id, self.render.text(denied.template())?, None)
+                .await;
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let Some(season) = seasons::current(&mut tx).await? else {
+            drop(tx);
+            return self
+                .reply(
+                    chat_id,
+                    self.render.render("export_nothing", &json!({}))?,
+                    None,
+                )
+                .await;
+        };
+        let me = people::of_user(&mut tx, user_id)
+            .await?
+            .into_iter()
+            .find(|b| b.role == Role::CityAdmin)
+            .map_or_else(String::new, |b| b.name);
+        let outcome = self
+            .close_review_in(&mut tx, &season, now, Some(&me))
+            .await?;
+        let data = match &outcome {
+            Close::Closed { open, told } => json!({"closed": true, "open": open, "told": told}),
+            Close::NotYet { deadline } => json!({"not_yet": true, "deadline": deadline}),
+            Close::Already => json!({"already": true}),
+        };
+        let msg = Outgoing {
+            chat_id,
+            body: self.render.render("review_close_reply", &data)?,
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut tx, &msg, now).await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+}
+
+async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM review_requests WHERE season_id = $1 AND state IN {}",
+        crate::domain::review::OPEN_SQL
+    )))
+    .bind(season_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
 }

@@ -115,6 +115,10 @@ impl App {
                 .await?;
             report.sent.push((moment.key.clone(), n));
         }
+        // The window has passed and nothing is open: the review closes, its records go out.
+        if let Some(told) = self.close_when_all_ended(&mut tx, &season, now).await? {
+            report.sent.push(("review-closed".into(), told));
+        }
         tx.commit().await?;
         if !report.sent.is_empty() {
             self.outbox_wake.notify_one();

@@ -164,6 +164,7 @@ async fn handle_message(
         "request" => app.request_command(user_id, chat.0, args).await,
         "batch" => app.batch_command(user_id, chat.0).await,
         "export" => app.export_command(user_id, chat.0).await,
+        "close" => app.close_command(user_id, chat.0).await,
         // "/request_12": a request one tap away in a list (Telegram links a command, not its
         // argument).
         other if other.starts_with("request_") => {

@@ -234,5 +234,91 @@ async fn each_district_and_city_direct_school_has_its_own_summary_and_the_city_a
     assert!(out.status.success(), "{out:?}");
     let written = std::fs::read(h.dir().join("d1.csv")).unwrap();
     assert!(String::from_utf8_lossy(&written).contains(&s1[0].exam_no));
+
+    // The review closes: not before the window ends; the sweep leaves it open while requests
+    // are; the city admin closes it, and every office receives its own 附件6, once.
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    admin.send("/close");
+    h.expect(&admin, "尚未截止").await;
+    let after = shanghai(2023, 5, 3, 9, 0);
+    h.clock.set(after);
+    let report = h.app.sweep(after).await.unwrap();
+    assert!(
+        report.sent.iter().all(|(k, _)| k != "review-closed"),
+        "{report:?}"
+    );
+    admin.send("/close");
+    h.expect(&admin, "已结束本季成绩复核").await;
+    let told = h.expect(&officer, "成绩复核已结束").await;
+    assert!(
+        told.contains("东湖区的附件6") && told.contains("仍有"),
+        "{told}"
+    );
+    let theirs = h
+        .fake
+        .messages_to(officer.id)
+        .into_iter()
+        .rev()
+        .find_map(|m| m.document)
+        .unwrap();
+    assert_eq!(names(&h.cells(&theirs.1)), names(&h.cells(&d0.bytes)));
+    let city_table = h
+        .fake
+        .messages_to(admin.id)
+        .into_iter()
+        .find_map(|m| m.document)
+        .unwrap();
+    assert_eq!(city_table.0, "附件6_复核汇总表_青山市.xlsx");
+    admin.send("/close");
+    h.expect(&admin, "已经结束").await;
+    h.settle().await;
+    let docs = h
+        .fake
+        .messages_to(officer.id)
+        .iter()
+        .filter(|m| m.document.is_some())
+        .count();
+    assert_eq!(
+        docs, 2,
+        "the /export and the closing one, not a second closing"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_every_request_has_ended_after_the_window_the_review_closes_by_itself() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    h.app
+        .publish(exam_review_bot::app::Actor::Cli, None)
+        .await
+        .unwrap();
+    let officer = h
+        .join(
+            Role::DistrictOfficer,
+            &sample::district_code(0),
+            "东湖区 赵科长",
+        )
+        .await;
+    let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
+    request(&h, &pupil, "completed", Some(("kept", pupil.score))).await;
+    let after = shanghai(2023, 5, 3, 0, 1);
+    h.clock.set(after);
+    let report = h.app.sweep(after).await.unwrap();
+    assert!(
+        report
+            .sent
+            .iter()
+            .any(|(k, n)| k == "review-closed" && *n >= 1),
+        "{report:?}"
+    );
+    let told = h.expect(&officer, "成绩复核已结束").await;
+    assert!(told.contains("（1 人）"), "{told}");
+    let again = h
+        .app
+        .sweep(after + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(again.sent.iter().all(|(k, _)| k != "review-closed"));
     h.stop().await;
 }
