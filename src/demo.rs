@@ -167,7 +167,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         result = season_clock(&app, &fake, &clock, &people).await;
     }
     if result.is_ok() {
-        result = records_and_seal(&app, out).await;
+        result = records_and_seal(&app, &fake, &people[0].user, out).await;
     }
     stop.send(true).ok();
     runner.await??;
@@ -178,10 +178,23 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
 /// Section 7: the review closed, the offices' records are written (every unit's 附件6, the
 /// city's, the four requests' 附件5) and the 纪检监督 seals the season with a passphrase the demo
 /// prints (a real one is typed without echo and kept by the inspector alone).
-async fn records_and_seal(app: &App, out: &Path) -> anyhow::Result<()> {
+async fn records_and_seal(
+    app: &App,
+    fake: &FakeTelegram,
+    admin: &FakeUser,
+    out: &Path,
+) -> anyhow::Result<()> {
     use crate::app::records::FileKind;
     use crate::domain::UnitKind;
-    println!("\n== 7. 记录与封存：附件6、附件5，成绩库加密封存");
+    println!("\n== 7. 记录与封存：结束复核，附件6、附件5，成绩库加密封存");
+    // The window has passed with one request still open: the city admin closes the review,
+    // and every office receives its 附件6.
+    let from = fake.messages_to(admin.id).len();
+    admin.send("/close");
+    fake.expect(admin.id, "已结束本季成绩复核", Duration::from_secs(60))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    print!("{}", fake.transcript_from(admin.id, from));
     let dir = out.join("records");
     let all = {
         let mut conn = app.db.pool.acquire().await?;

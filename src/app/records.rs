@@ -318,8 +318,12 @@ impl App {
         tx: &mut AnyConnection,
         season: &seasons::Season,
         now: chrono::DateTime<chrono::Utc>,
-        by: Option<&str>,
+        by: Option<(&str, &str)>,
     ) -> anyhow::Result<Close> {
+        let (by, actor) = match by {
+            Some((name, actor)) => (Some(name), actor),
+            None => (None, "system"),
+        };
         match season.review_deadline {
             Some(d) if now >= d => {}
             Some(d) => {
@@ -398,7 +402,6 @@ impl App {
             season.year,
             by.map_or(String::new(), |b| format!(" by {b}"))
         );
-        let actor = by.map_or("system", |_| "city-admin");
         audit(tx, now, actor, "review-close", &detail).await?;
         Ok(Close::Closed { open, told })
     }
@@ -453,8 +456,9 @@ impl App {
             .into_iter()
             .find(|b| b.role == Role::CityAdmin)
             .map_or_else(String::new, |b| b.name);
+        let actor = crate::app::Actor::Telegram(user_id).label();
         let outcome = self
-            .close_review_in(&mut tx, &season, now, Some(&me))
+            .close_review_in(&mut tx, &season, now, Some((&me, &actor)))
             .await?;
         let data = match &outcome {
             Close::Closed { open, told } => json!({"closed": true, "open": open, "told": told}),
@@ -472,6 +476,19 @@ impl App {
         self.outbox_wake.notify_one();
         Ok(())
     }
+}
+
+/// Whether the season's review has been closed (by a city admin, or by itself).
+pub(crate) async fn review_closed(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> anyhow::Result<bool> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT recipients FROM reminders_sent WHERE key = $1")
+            .bind(closing_key(season_id))
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
 }
 
 async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {

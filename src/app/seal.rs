@@ -153,8 +153,8 @@ impl App {
     }
 
     /// `seal --out FILE`: writes the archive, records its hash, freezes the season, tells the
-    /// city admins and the inspectors. Refused while the review window is open or when the
-    /// season is sealed already.
+    /// city admins and the inspectors. Refused until the review is closed (/close, or every
+    /// request ended after the window) and when the season is sealed already.
     pub async fn seal(
         &self,
         out: &Path,
@@ -172,13 +172,17 @@ impl App {
                 self.sealed_message(&seal, season.tz)
             );
         }
-        match season.review_deadline {
-            Some(deadline) if now >= deadline => {}
-            Some(deadline) => bail!(
-                "the review is not closed: requests are accepted until {}",
-                display(deadline, season.tz)
-            ),
-            None => bail!("the season is not published yet: there is nothing to seal"),
+        if !super::records::review_closed(&mut conn, season.id).await? {
+            let window = match season.review_deadline {
+                Some(d) if now < d => {
+                    format!("requests are accepted until {}", display(d, season.tz))
+                }
+                Some(_) => "a city admin closes it with /close (it closes by itself once every \
+                            request has ended)"
+                    .to_string(),
+                None => "the season is not published yet".to_string(),
+            };
+            bail!("the review is not closed: {window}");
         }
         if out.exists() {
             bail!("{} exists already: choose a new file", out.display());
@@ -187,10 +191,37 @@ impl App {
         if by.is_empty() {
             bail!("--by names who seals (the 纪检监督)");
         }
-        let candidates = self
-            .write_archive(&mut conn, out, by, passphrase, &season)
-            .await?;
         drop(conn);
+        // Frozen first, archived second: nothing changes a score between the archive's
+        // snapshot and the seal. An archive that cannot be written unfreezes it again.
+        let mut tx = self.db.begin().await?;
+        let Some(seal_id) = seals::insert(&mut tx, season.id, now, by, "", "").await? else {
+            bail!("the season is sealed already");
+        };
+        tx.commit().await?;
+        let written = async {
+            let mut snapshot = self.db.pool.begin().await?;
+            if self.db.backend == crate::store::Backend::Postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *snapshot)
+                    .await?;
+            }
+            let n = self
+                .write_archive(&mut snapshot, out, by, passphrase, &season)
+                .await?;
+            snapshot.rollback().await?;
+            anyhow::Ok(n)
+        }
+        .await;
+        let candidates = match written {
+            Ok(n) => n,
+            Err(e) => {
+                let mut tx = self.db.begin().await?;
+                seals::remove_unfinished(&mut tx, seal_id).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
         let sha256 = sha256_of(out)?;
         let bytes = std::fs::metadata(out)?.len();
         let mut tx = self.db.begin().await?;
@@ -201,7 +232,7 @@ impl App {
             season.year
         );
         audit(&mut tx, now, "cli", "seal", &detail).await?;
-        seals::insert(&mut tx, season.id, now, by, &sha256, &chain_head).await?;
+        seals::finish(&mut tx, seal_id, &sha256, &chain_head).await?;
         let (open_requests,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM review_requests WHERE season_id = $1 AND state IN {}",
             crate::domain::review::OPEN_SQL
@@ -319,7 +350,10 @@ impl App {
                 .context("the season is not sealed")?;
             (season, seal)
         };
-        if sha256_of(archive)? != seal.archive_sha256 {
+        // A seal whose archive was never finished (the process stopped while writing it)
+        // freezes the season with nothing to open: it is lifted without one.
+        let unfinished = seal.archive_sha256.is_empty();
+        if !unfinished && sha256_of(archive)? != seal.archive_sha256 {
             bail!(
                 "{} is not the archive of the seal in force (sealed by {})",
                 archive.display(),
@@ -334,6 +368,7 @@ impl App {
             bail!(stop)
         });
         match read {
+            _ if unfinished => {}
             Err(e) if e.to_string() == stop && seen_header => {}
             Err(e) => return Err(e),
             Ok(()) => bail!("the archive is empty"),

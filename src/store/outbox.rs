@@ -103,18 +103,23 @@ pub async fn edit_with(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let body = &fit_html(body, limits::TEXT);
-    // The original and any edit of it still waiting, together: an original that went back to
-    // waiting (a failed send) may have an older edit queued behind it.
-    let rewritten = sqlx::query(
-        "UPDATE outbox SET body = $2, reply_markup = $3
-         WHERE (id = $1 OR edit_of = $1) AND status = 'pending'",
-    )
-    .bind(original)
-    .bind(body)
-    .bind(reply_markup)
-    .execute(&mut *conn)
-    .await?;
-    if rewritten.rows_affected() >= 1 {
+    // The original and any edit of it still waiting, both: an original that went back to
+    // waiting (a failed send) may have an older edit queued behind it. Two statements, each
+    // on its own index (an OR of the two had SQLite scan the whole outbox on every edit).
+    let mut rewritten = 0;
+    for rewrite in [
+        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE id = $1 AND status = 'pending'",
+        "UPDATE outbox SET body = $2, reply_markup = $3 WHERE edit_of = $1 AND status = 'pending'",
+    ] {
+        rewritten += sqlx::query(rewrite)
+            .bind(original)
+            .bind(body)
+            .bind(reply_markup)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    if rewritten >= 1 {
         return Ok(());
     }
     sqlx::query(

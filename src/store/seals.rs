@@ -31,6 +31,8 @@ pub async fn in_force(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<
     .await
 }
 
+/// Puts a seal in force; its id, or None when one is in force already (the unique index
+/// decides between two at once).
 pub async fn insert(
     conn: &mut AnyConnection,
     season_id: i64,
@@ -38,18 +40,43 @@ pub async fn insert(
     by: &str,
     archive_sha256: &str,
     chain_head: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO seals (season_id, sealed_at, sealed_by, archive_sha256, chain_head)
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(season_id)
     .bind(to_ms(at))
     .bind(by)
     .bind(archive_sha256)
     .bind(chain_head)
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Records the archive of a seal put in force before it was written.
+pub async fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    archive_sha256: &str,
+    chain_head: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE seals SET archive_sha256 = $2, chain_head = $3 WHERE id = $1")
+        .bind(id)
+        .bind(archive_sha256)
+        .bind(chain_head)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A seal whose archive could not be written is taken back (it never was a seal).
+pub async fn remove_unfinished(conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM seals WHERE id = $1 AND archive_sha256 = ''")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

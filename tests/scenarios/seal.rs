@@ -84,8 +84,13 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     assert!(early.err().unwrap().to_string().contains("not closed"));
     assert!(!archive.exists());
 
-    // Published 2023-04-29 → the window closed at 24:00 on May 2.
+    // Published 2023-04-29 → the window closed at 24:00 on May 2; the city admin closes the
+    // review (one request is still open) and only then may it be sealed.
     h.clock.set(shanghai(2023, 5, 3, 9, 0));
+    let still = h.app.seal(&archive, "区纪检 周", &secret(pass)).await;
+    assert!(still.err().unwrap().to_string().contains("/close"));
+    admin.send("/close");
+    h.expect(&admin, "已结束本季成绩复核").await;
     let sealed = h
         .app
         .seal(&archive, "区纪检 周", &secret(pass))
