@@ -9,8 +9,7 @@ use exam_review_bot::clock::Clock;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use exam_review_bot::store::people::{self, Invite};
-use exam_review_bot::store::reviews::{self, NewEvent, NewRequest};
-use exam_review_bot::store::{candidates, seasons};
+use exam_review_bot::store::reviews::{self, NewEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rel {
@@ -154,33 +153,6 @@ fn markdown(rows: &[(String, String, String)]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A request for `pupil` filed by user 1, at the first level.
-async fn filed_by_user_1(h: &Harness, pupil: &candidates::Candidate) -> i64 {
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
-    reviews::insert(
-        &mut conn,
-        &NewRequest {
-            season_id,
-            candidate_id: pupil.id,
-            school_code: &pupil.school_code,
-            filer_user_id: 1,
-            filer_chat_id: 1,
-            filer_name: "申请人",
-            reason: "漏评",
-            contact: "13800001234",
-            step: 0,
-            original_score: pupil.score,
-            signed_form: None,
-            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
-        },
-        h.clock.now(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

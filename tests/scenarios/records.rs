@@ -3,41 +3,17 @@
 
 use crate::support::*;
 use exam_review_bot::app::records::FileKind;
-use exam_review_bot::clock::Clock;
 use exam_review_bot::domain::Role;
 use exam_review_bot::export::review_summary::{COLUMNS, stamp_line, title};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::Candidate;
-use exam_review_bot::store::reviews::{self, NewRequest};
-use exam_review_bot::store::seasons;
 use std::process::Command;
 
 /// A request for `pupil`, then set by hand to `state` with `result` (tenths) where given: the
 /// records read what the review left, however it got there.
 async fn request(h: &Harness, pupil: &Candidate, state: &str, result: Option<(&str, i64)>) -> i64 {
+    let id = filed_by_user_1(h, pupil).await;
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
-    let id = reviews::insert(
-        &mut conn,
-        &NewRequest {
-            season_id,
-            candidate_id: pupil.id,
-            school_code: &pupil.school_code,
-            filer_user_id: 1,
-            filer_chat_id: 1,
-            filer_name: "申请人",
-            reason: "漏评",
-            contact: "13800001234",
-            step: 0,
-            original_score: pupil.score,
-            signed_form: None,
-            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
-        },
-        h.clock.now(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
     let (kind, score) = result.map_or((None, None), |(k, s)| (Some(k), Some(s)));
     sqlx::query(
         "UPDATE review_requests SET state = $2, result_kind = $3, result_score = $4,

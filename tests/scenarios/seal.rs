@@ -6,13 +6,11 @@
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::app::seal::open_seal;
-use exam_review_bot::clock::Clock;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::Sent;
 use exam_review_bot::sample;
 use exam_review_bot::store::audit_chain::Verdict;
 use exam_review_bot::store::candidates::{self, Candidate};
-use exam_review_bot::store::reviews::{self, NewRequest};
 use exam_review_bot::store::seals::Line;
 use exam_review_bot::store::seasons;
 use std::process::Command;
@@ -30,29 +28,8 @@ async fn all_candidates(h: &Harness) -> Vec<Candidate> {
 
 /// A request already at the city's 复审, with the group's result (one point more) recorded.
 async fn at_the_recheck(h: &Harness, pupil: &Candidate) -> i64 {
+    let id = filed_by_user_1(h, pupil).await;
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
-    let id = reviews::insert(
-        &mut conn,
-        &NewRequest {
-            season_id,
-            candidate_id: pupil.id,
-            school_code: &pupil.school_code,
-            filer_user_id: 1,
-            filer_chat_id: 1,
-            filer_name: "申请人",
-            reason: "漏评",
-            contact: "13800001234",
-            step: 0,
-            original_score: pupil.score,
-            signed_form: None,
-            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
-        },
-        h.clock.now(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
     sqlx::query(
         "UPDATE review_requests SET state = 'rechecking', step = 2, result_kind = 'corrected',
                 result_score = $2 WHERE id = $1",

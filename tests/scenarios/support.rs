@@ -338,3 +338,30 @@ impl Harness {
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_exam-review-bot")
 }
+
+/// A request for `pupil` filed by user 1, at the first level.
+pub async fn filed_by_user_1(h: &Harness, pupil: &Candidate) -> i64 {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
+    exam_review_bot::store::reviews::insert(
+        &mut conn,
+        &exam_review_bot::store::reviews::NewRequest {
+            season_id,
+            candidate_id: pupil.id,
+            school_code: &pupil.school_code,
+            filer_user_id: 1,
+            filer_chat_id: 1,
+            filer_name: "申请人",
+            reason: "漏评",
+            contact: "13800001234",
+            step: 0,
+            original_score: pupil.score,
+            signed_form: None,
+            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
+        },
+        exam_review_bot::clock::Clock::now(&h.clock),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
