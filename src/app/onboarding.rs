@@ -127,16 +127,19 @@ impl App {
     /// A button pressed by someone it was not for (crafted data, a forwarded card, a group chat)
     /// is kept in the audit trail.
     pub async fn record_refused_press(&self, user_id: i64, data: &str) -> anyhow::Result<()> {
-        let mut conn = self.db.pool.acquire().await?;
+        // In a write transaction, as every append to the audit chain: it numbers its records
+        // one writer at a time (two refused presses at once would otherwise take one number).
+        let mut tx = self.db.begin().await?;
         let data: String = data.chars().take(64).collect();
         crate::store::audit(
-            &mut conn,
+            &mut tx,
             self.clock.now(),
             &Actor::Telegram(user_id).label(),
             "refused-press",
             &data,
         )
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -42,8 +42,9 @@ pub fn hash(prev: &str, seq: i64, at: i64, actor: &str, action: &str, detail: &s
 /// time already).
 pub const APPEND_LOCK: i64 = 0x6175_6469_7431; // "audit1"
 
-/// Appends one record, inside the caller's transaction: it commits or vanishes with the change
-/// it records. Appends are taken one transaction at a time on PostgreSQL (a transaction lock
+/// Appends one record, inside the caller's transaction (a write transaction: outside one, two
+/// appends at once would take the same number): it commits or vanishes with the change it
+/// records. Appends are taken one transaction at a time on PostgreSQL (a transaction lock
 /// held to the end), which is what keeps the numbering gapless and the chain single.
 pub async fn append(
     conn: &mut AnyConnection,

@@ -457,14 +457,18 @@ async fn a_strangers_button_press_is_refused_and_recorded() {
     c.principal
         .press_data(&h.fake.messages_to(c.principal.id)[0].clone(), &approve);
     other_principal.press_data(&own, &format!("rv:{id}:cf1:y"));
+    // Each press is answered once its handler has finished (after the queue is empty).
+    let refusals = |f: &exam_review_bot::fakeapi::FakeTelegram| {
+        f.callback_answers()
+            .iter()
+            .filter(|(_, t, alert)| *alert && t.contains("不适用"))
+            .count()
+    };
+    h.fake
+        .wait_until(std::time::Duration::from_secs(30), |f| refusals(f) >= 4)
+        .await;
     h.settle().await;
-    let refused = h
-        .fake
-        .callback_answers()
-        .iter()
-        .filter(|(_, t, alert)| *alert && t.contains("不适用"))
-        .count();
-    assert_eq!(refused, 4);
+    assert_eq!(refusals(&h.fake), 4, "{:?}", h.fake.callback_answers());
     assert_eq!(state_of(h, id).await, "pending");
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     let (n,): (i64,) =
