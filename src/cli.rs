@@ -227,8 +227,12 @@ pub enum AuditWhat {
 pub enum ImportWhat {
     /// Units: 代码, 名称, 类型 (市/县区/学校), 上级代码, 市直属 (是/否).
     Units { file: PathBuf },
-    /// Scores of the current season (see README for the columns).
+    /// Scores of the current season (see README for the columns); matched against the
+    /// season's roster when it has one.
     Scores { file: PathBuf },
+    /// The current season's candidate roster before the exam: 准考证号, 报名序号, 姓名, 性别,
+    /// 学校代码, 班级, 身份证号, 学籍号, and optionally 考试日期, 午别, 批次, 场次, 座号.
+    Candidates { file: PathBuf },
 }
 
 pub fn main() -> ExitCode {
@@ -412,6 +416,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 ImportWhat::Units { file } => {
                     let units = app.import_units(&file).await?;
                     println!("imported {} units", units.len());
+                }
+                ImportWhat::Candidates { file } => {
+                    let summary = app.import_candidates(&file).await?;
+                    for (code, name, n) in &summary.per_school {
+                        println!("{code}\t{name}\t{n}");
+                    }
+                    println!(
+                        "imported a roster of {} candidates in {} schools into season {}",
+                        summary.total,
+                        summary.per_school.len(),
+                        summary.season_year
+                    );
                 }
                 ImportWhat::Scores { file } => {
                     let summary = app.import_scores(&file).await?;

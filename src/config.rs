@@ -24,8 +24,47 @@ pub struct Config {
     pub delivery: Delivery,
     pub telegram: Telegram,
     pub review: Review,
+    pub exemption: Exemption,
     pub reminders: crate::domain::schedule::ReminderConfig,
     pub limits: Limits,
+}
+
+/// 免考 (附件2, 附件3): the application's route and the score an approved candidate gets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Exemption {
+    /// The share of the full score an approved candidate is given (Henan: 0.6, 18 of 30).
+    pub score_share: f64,
+    /// How that score is rounded: `tenth` or `point` (half up).
+    pub rounding: crate::domain::exemption::Rounding,
+    /// The levels an application climbs (default: 班主任 → 学校审核小组组长 → 校长 → 县级, at
+    /// least three signatures → 市级).
+    pub steps: Vec<crate::domain::workflow::Step>,
+}
+
+impl Default for Exemption {
+    fn default() -> Self {
+        Self {
+            score_share: 0.6,
+            rounding: Default::default(),
+            steps: crate::domain::workflow::Route::exemption_default().steps,
+        }
+    }
+}
+
+impl Exemption {
+    /// An approved candidate's score in a season of this full score.
+    pub fn score(&self, full: crate::domain::Score) -> crate::domain::Score {
+        crate::domain::exemption::exempt_score(full, self.score_share, self.rounding)
+    }
+
+    /// The route an application is filed on (kept with it, as a review's is).
+    pub fn route(&self) -> crate::domain::workflow::Route {
+        crate::domain::workflow::Route {
+            steps: self.steps.clone(),
+            ..crate::domain::workflow::Route::exemption_default()
+        }
+    }
 }
 
 /// What one person (or one file) can make the bot do. Excess is dropped, not queued: a flood
@@ -156,6 +195,7 @@ impl Default for Config {
             delivery: Delivery::default(),
             telegram: Telegram::default(),
             review: Review::default(),
+            exemption: Exemption::default(),
             reminders: Default::default(),
             limits: Limits::default(),
         }
@@ -256,6 +296,12 @@ impl Config {
         if self.review.steps.is_empty() {
             bail!("review.steps must name at least one approval level");
         }
+        if self.exemption.steps.is_empty() {
+            bail!("exemption.steps must name at least one approval level");
+        }
+        if !(self.exemption.score_share > 0.0 && self.exemption.score_share <= 1.0) {
+            bail!("exemption.score_share must be above 0 and at most 1");
+        }
         self.check_group()?;
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");
@@ -273,6 +319,7 @@ impl Config {
             group: self.review.group.clone(),
             recheck: self.review.recheck.clone(),
             report: self.review.report,
+            purpose: crate::domain::workflow::Purpose::Review,
         }
     }
 

@@ -192,6 +192,19 @@ pub fn scores_csv(candidates: usize, schools: usize, seed: u64) -> String {
     out
 }
 
+/// The roster of the same candidates as `scores_csv` with the same seed: the registration and
+/// sitting columns (the first thirteen), no scores.
+pub fn roster_csv(candidates: usize, schools: usize, seed: u64) -> String {
+    let scores = scores_csv(candidates, schools, seed);
+    let mut out = String::with_capacity(scores.len());
+    for line in scores.lines() {
+        let cells: Vec<&str> = line.split(',').take(13).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 /// The same rows as an .xlsx workbook (numbers as numbers, as Excel would store them).
 pub fn scores_xlsx(csv_text: &str) -> anyhow::Result<Vec<u8>> {
     let mut book = rust_xlsxwriter::Workbook::new();

@@ -1,4 +1,5 @@
-//! Importing the scores file into the current season: every row checked, all or nothing.
+//! Importing the scores file, or the roster before the exam, into the current season: every
+//! row checked, all or nothing.
 //!
 //! Checking and writing run side by side: this task reads and checks rows and hands batches to
 //! a writer task (multi-row INSERTs on SQLite, COPY on PostgreSQL) inside one transaction. Once a
@@ -7,9 +8,12 @@
 
 use super::{Actor, App};
 use crate::domain::ids::IdPattern;
+use crate::import::roster::Roster;
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Refused};
+use crate::store::candidates::Load;
+use crate::store::roster;
 use crate::store::{Backend, seasons, sqlite_bulk, to_ms, units};
 use crate::store::{audit_chain, candidates};
 use anyhow::{Context, bail};
@@ -50,8 +54,8 @@ macro_rules! execute_all {
 }
 
 /// Opens the import's transaction: the indexes are dropped (see `candidates::bulk_load`) and the
-/// season's old candidates go.
-fn before_load(backend: Backend, season_id: i64) -> Vec<String> {
+/// season's old candidates (or roster) go.
+fn before_load(backend: Backend, load: Load, season_id: i64) -> Vec<String> {
     let begin = match backend {
         // Takes SQLite's write lock now rather than at the first insert.
         Backend::Sqlite => "BEGIN IMMEDIATE",
@@ -59,15 +63,68 @@ fn before_load(backend: Backend, season_id: i64) -> Vec<String> {
     };
     let mut statements = vec![begin.to_string()];
     statements.extend(
-        candidates::bulk_load(backend)
+        candidates::bulk_load(backend, load)
             .drop
             .into_iter()
             .map(String::from),
     );
-    statements.push(format!(
-        "DELETE FROM candidates WHERE season_id = {season_id}"
-    ));
+    let table = match load {
+        Load::Scores => "candidates",
+        Load::Roster => "roster",
+    };
+    statements.push(format!("DELETE FROM {table} WHERE season_id = {season_id}"));
     statements
+}
+
+/// A roster page read at a time on the import's connection.
+const ROSTER_PAGE: i64 = 50_000;
+
+/// Reads the season's roster, inside the import's transaction on its native connection, for
+/// matching a scores file: every candidate's fingerprints, the 免考 ones marked, and the 免考
+/// ones' whole rows (a few hundred at most) to add those the file does not score. None when
+/// the season has no roster.
+macro_rules! read_roster {
+    ($conn:expr, $season:expr) => {{
+        let exempt: Vec<(String,)> = sqlx::query_as(
+            "SELECT r.exam_no FROM review_requests q JOIN roster r ON r.id = q.candidate_id
+             WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
+        )
+        .bind($season)
+        .fetch_all(&mut $conn)
+        .await?;
+        let exempt: HashSet<String> = exempt.into_iter().map(|(e,)| e).collect();
+        let mut roster = Roster::default();
+        let mut after = 0i64;
+        loop {
+            let page: Vec<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT id, exam_no, name, id_card FROM roster
+                 WHERE season_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind($season)
+            .bind(after)
+            .bind(ROSTER_PAGE)
+            .fetch_all(&mut $conn)
+            .await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for (_, exam_no, name, id_card) in &page {
+                roster.insert(exam_no, name, id_card, exempt.contains(exam_no));
+            }
+        }
+        let rows: Vec<roster::Row> = if exempt.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM roster r JOIN review_requests q ON q.candidate_id = r.id
+                 WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
+                roster::ROW_COLUMNS
+            )))
+            .bind($season)
+            .fetch_all(&mut $conn)
+            .await?
+        };
+        (!roster.is_empty()).then_some((roster, rows))
+    }};
 }
 
 /// The check that scores are not yet published, again inside the import's transaction with the
@@ -99,9 +156,9 @@ macro_rules! still_unpublished {
 /// audit line written and the transaction committed; otherwise it is rolled back. Either way the
 /// connection is closed before the caller releases the SQLite write gate.
 macro_rules! finish_load {
-    ($conn:expr, $backend:expr, $problems:expr, $at_ms:expr, $detail:expr) => {
+    ($conn:expr, $backend:expr, $load:expr, $problems:expr, $at_ms:expr, $detail:expr) => {
         if $problems.is_empty() {
-            execute_all!($conn, candidates::bulk_load($backend).rebuild);
+            execute_all!($conn, candidates::bulk_load($backend, $load).rebuild);
             // The import's record in the audit chain, on this native connection and in its
             // transaction (as `audit_chain::append` does on the pool's).
             if $backend == Backend::Postgres {
@@ -117,7 +174,11 @@ macro_rules! finish_load {
             let (seq, prev) =
                 last.map_or((1, audit_chain::GENESIS.to_string()), |(s, h)| (s + 1, h));
             let actor = Actor::Cli.label();
-            let hash = audit_chain::hash(&prev, seq, $at_ms, &actor, "import-scores", &$detail);
+            let action = match $load {
+                Load::Scores => "import-scores",
+                Load::Roster => "import-candidates",
+            };
+            let hash = audit_chain::hash(&prev, seq, $at_ms, &actor, action, &$detail);
             sqlx::query(
                 "INSERT INTO audit_chain (seq, at, actor, action, detail, prev_hash, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -125,7 +186,7 @@ macro_rules! finish_load {
             .bind(seq)
             .bind($at_ms)
             .bind(&actor)
-            .bind("import-scores")
+            .bind(action)
             .bind(&$detail)
             .bind(&prev)
             .bind(&hash)
@@ -140,7 +201,18 @@ macro_rules! finish_load {
 }
 
 impl App {
+    /// `import scores`: the season's scores, matched against its roster when it has one.
     pub async fn import_scores(&self, path: &Path) -> anyhow::Result<ImportSummary> {
+        self.import_table(path, Load::Scores).await
+    }
+
+    /// `import candidates`: the roster before the exam (registration data, optionally where
+    /// each candidate sits), which exemption applications name and scores are matched against.
+    pub async fn import_candidates(&self, path: &Path) -> anyhow::Result<ImportSummary> {
+        self.import_table(path, Load::Roster).await
+    }
+
+    async fn import_table(&self, path: &Path, load: Load) -> anyhow::Result<ImportSummary> {
         let now = self.clock.now();
         let (season, units) = {
             let mut conn = self.db.pool.acquire().await?;
@@ -149,6 +221,22 @@ impl App {
                 .context("no current season: run `exam-review-bot season` first")?;
             if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
                 bail!("{}", self.sealed_message(&seal, season.tz));
+            }
+            if load == Load::Roster {
+                // Applications name roster rows; loading the roster again would orphan them.
+                let (applied,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM review_requests WHERE kind = 'exemption' AND season_id = $1",
+                )
+                .bind(season.id)
+                .fetch_one(&mut *conn)
+                .await?;
+                if applied > 0 {
+                    bail!(
+                        "season {} has {applied} exemption application(s) on its roster; the \
+                         roster can no longer be replaced",
+                        season.year
+                    );
+                }
             }
             (season, units::all(&mut conn).await?)
         };
@@ -174,15 +262,27 @@ impl App {
         };
         tracing::debug!(elapsed = ?started.elapsed(), "file opened");
         let ids = &self.config.identifiers;
-        let mut checker = Checker::new(
-            &table.header,
-            schools,
+        let (exam_no, reg_no) = (
             IdPattern::new(&ids.exam_no_pattern)?,
             IdPattern::new(&ids.reg_no_pattern)?,
-            season.full_score,
-            self.config.rules.item_maxima,
-        )?;
-        let detail = format!("scores of season {} from {}", season.year, path.display());
+        );
+        let mut checker = match load {
+            Load::Scores => Checker::new(
+                &table.header,
+                schools,
+                exam_no,
+                reg_no,
+                season.full_score,
+                self.config.rules.item_maxima,
+            )?,
+            Load::Roster => Checker::for_roster(&table.header, schools, exam_no, reg_no)?,
+        };
+        let what = match load {
+            Load::Scores => "scores",
+            Load::Roster => "candidates",
+        };
+        let detail = format!("{what} of season {} from {}", season.year, path.display());
+        let exempt_score = self.config.exemption.score(season.full_score);
 
         let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
         // This process's other SQLite writers wait until the import commits or rolls back.
@@ -190,19 +290,37 @@ impl App {
             Backend::Sqlite => Some(self.db.write_gate().await),
             Backend::Postgres => None,
         };
-        let writer = match self.db.backend {
+        let (writer, on_roster) = match self.db.backend {
             Backend::Sqlite => {
                 let mut conn = candidates::sqlite_connect(self.db.url()).await?;
-                execute_all!(conn, before_load(Backend::Sqlite, season.id));
+                execute_all!(conn, before_load(Backend::Sqlite, load, season.id));
                 still_unpublished!(conn, Backend::Sqlite, season);
-                Writer::Sqlite(tokio::spawn(sqlite_writer(conn, receiver)))
+                let on_roster = match load {
+                    Load::Scores => read_roster!(conn, season.id),
+                    Load::Roster => None,
+                };
+                let w = Writer::Sqlite(tokio::spawn(sqlite_writer(conn, load, receiver)));
+                (w, on_roster)
             }
             Backend::Postgres => {
                 let mut conn = candidates::pg_connect(self.db.url()).await?;
-                execute_all!(conn, before_load(Backend::Postgres, season.id));
+                execute_all!(conn, before_load(Backend::Postgres, load, season.id));
                 still_unpublished!(conn, Backend::Postgres, season);
-                Writer::Postgres(tokio::spawn(postgres_writer(conn, receiver)))
+                let on_roster = match load {
+                    Load::Scores => read_roster!(conn, season.id),
+                    Load::Roster => None,
+                };
+                let w = Writer::Postgres(tokio::spawn(postgres_writer(conn, load, receiver)));
+                (w, on_roster)
             }
+        };
+        tracing::debug!(elapsed = ?started.elapsed(), "roster read");
+        let exempt_rows = match on_roster {
+            Some((roster, rows)) => {
+                checker.match_roster(roster, exempt_score);
+                rows
+            }
+            None => Vec::new(),
         };
 
         // Read and check; hand over clean rows while the file is clean.
@@ -227,17 +345,33 @@ impl App {
             if !problems.is_empty() {
                 continue;
             }
-            match per_school.get_mut(c.school_code) {
-                Some(count) => *count += 1,
-                None => {
-                    per_school.insert(c.school_code.to_string(), 1);
-                }
-            }
-            candidates::copy_row(&mut chunk, season.id, &c);
+            count_school(&mut per_school, c.school_code);
+            candidates::copy_row(&mut chunk, load, season.id, &c);
             if chunk.len() >= CHUNK && !writer_gone {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 4096));
                 // A closed channel means the writer failed; its error is collected below.
                 writer_gone = sender.send(full).await.is_err();
+            }
+        }
+        // The roster's candidates the file left out: a 免考 one is added with the configured
+        // score (they sat no exam); anyone else is a problem (缺考 comes with score entry).
+        if let Some(roster) = checker.take_roster() {
+            for (exam_no, exempt) in roster.unseen() {
+                match exempt_rows.iter().find(|r| r.exam_no == exam_no) {
+                    Some(r) if exempt => {
+                        let c = r.as_exempt(exempt_score);
+                        if problems.is_empty() {
+                            count_school(&mut per_school, c.school_code);
+                            candidates::copy_row(&mut chunk, load, season.id, &c);
+                        }
+                    }
+                    _ => problems.push(Problem::new(
+                        0,
+                        "准考证号",
+                        &exam_no,
+                        "报名名单中有此考生，成绩文件中没有其成绩",
+                    )),
+                }
             }
         }
         if problems.is_empty() && per_school.is_empty() {
@@ -254,12 +388,12 @@ impl App {
             Writer::Sqlite(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(conn, Backend::Sqlite, problems, to_ms(now), &detail);
+                finish_load!(conn, Backend::Sqlite, load, problems, to_ms(now), &detail);
             }
             Writer::Postgres(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(conn, Backend::Postgres, problems, to_ms(now), &detail);
+                finish_load!(conn, Backend::Postgres, load, problems, to_ms(now), &detail);
             }
         }
         tracing::debug!(elapsed = ?started.elapsed(), "indexes built and committed");
@@ -287,13 +421,23 @@ impl App {
     }
 }
 
+fn count_school(per_school: &mut HashMap<String, u64, foldhash::fast::RandomState>, school: &str) {
+    match per_school.get_mut(school) {
+        Some(count) => *count += 1,
+        None => {
+            per_school.insert(school.to_string(), 1);
+        }
+    }
+}
+
 /// Inserts the chunks inside the transaction opened on `conn`; the caller commits.
 async fn sqlite_writer(
     mut conn: SqliteConnection,
+    load: Load,
     mut chunks: mpsc::Receiver<Vec<u8>>,
 ) -> anyhow::Result<SqliteConnection> {
     while let Some(chunk) = chunks.recv().await {
-        sqlite_bulk::insert(&mut conn, &chunk).await?;
+        sqlite_bulk::insert(&mut conn, load, &chunk).await?;
     }
     Ok(conn)
 }
@@ -301,9 +445,10 @@ async fn sqlite_writer(
 /// Streams the chunks into COPY inside the transaction opened on `conn`; the caller commits.
 async fn postgres_writer(
     mut conn: PgConnection,
+    load: Load,
     mut chunks: mpsc::Receiver<Vec<u8>>,
 ) -> anyhow::Result<PgConnection> {
-    let mut copy = conn.copy_in_raw(&candidates::copy_statement()).await?;
+    let mut copy = conn.copy_in_raw(&candidates::copy_statement(load)).await?;
     copy.send(candidates::COPY_HEADER).await?;
     while let Some(chunk) = chunks.recv().await {
         copy.send(chunk).await?;

@@ -81,6 +81,11 @@ pub struct Step {
     /// this per level.
     #[serde(default)]
     pub may_reject: bool,
+    /// A filer who holds this level for the candidate gives its opinion by filing (a 班主任
+    /// who hands in a class's 免考 application has signed its 班主任意见); the request then
+    /// starts at the next level.
+    #[serde(default)]
+    pub signed_by_filer: bool,
 }
 
 impl Step {
@@ -93,6 +98,27 @@ impl Step {
             rule: Rule::AnyOne,
             skip_for_city_direct: false,
             may_reject: false,
+            signed_by_filer: false,
+        }
+    }
+}
+
+/// What a route's requests are: a score review (after its steps, the review group records and
+/// signs a result) or a 免考 application (its last step's approval is the result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    #[default]
+    Review,
+    Exemption,
+}
+
+impl Purpose {
+    /// As `review_requests.kind` stores it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Purpose::Review => "review",
+            Purpose::Exemption => "exemption",
         }
     }
 }
@@ -250,9 +276,38 @@ pub struct Route {
     /// before batches were part of it sends each result on as soon as it is signed.
     #[serde(default)]
     pub report: bool,
+    /// A review's route, or an exemption's.
+    #[serde(default)]
+    pub purpose: Purpose,
 }
 
 impl Route {
+    /// 附件2: 学生本人 and 家长 sign the application page; then 班主任 → 学校 (审核小组组长 and
+    /// 校长, both: two levels, two people) → 县级 (at least three signatures; a city-direct
+    /// school has no county) → 市级. Every level may refuse (不同意) or return it.
+    pub fn exemption_default() -> Route {
+        let mut steps = vec![
+            Step::any("班主任", Role::HomeroomTeacher, Scope::Class),
+            Step::any("学校审核小组组长", Role::SchoolReviewLeader, Scope::School),
+            Step::any("校长", Role::Principal, Scope::School),
+            Step::any("县级", Role::DistrictOfficer, Scope::District),
+            Step::any("市级", Role::CityAdmin, Scope::City),
+        ];
+        steps[0].signed_by_filer = true;
+        steps[3].rule = Rule::AtLeast(3);
+        steps[3].skip_for_city_direct = true;
+        for s in &mut steps {
+            s.may_reject = true;
+        }
+        Route {
+            steps,
+            group: Group::city_wide(),
+            recheck: Recheck::off(),
+            report: false,
+            purpose: Purpose::Exemption,
+        }
+    }
+
     /// 附件4 二 and 附件5: 班主任 → 学校 (校长, under the school's seal) → the district's 复核小组
     /// (the city-direct schools': the group formed at the city) → 市级复审.
     pub fn review_default() -> Route {
@@ -264,6 +319,7 @@ impl Route {
             group: Group::default(),
             recheck: Recheck::default(),
             report: true,
+            purpose: Purpose::Review,
         }
     }
 
@@ -285,6 +341,7 @@ impl Route {
             group: Group::city_wide(),
             recheck: Recheck::off(),
             report: false,
+            purpose: Purpose::Review,
         }
     }
 

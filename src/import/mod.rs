@@ -1,13 +1,15 @@
 //! Reading and checking the files offices send: units and scores. Checks collect every problem
 //! with its row and column; nothing is written unless the whole file is clean.
 
+pub mod roster;
 pub mod scores;
 pub mod table;
 pub mod units;
 
 use std::fmt;
 
-/// One thing wrong with one cell (or one row, when `column` names the row's key).
+/// One thing wrong with one cell (or one row, when `column` names the row's key). Row 0 is
+/// about the roster rather than a row of the file: a registered candidate the file left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub row: usize,
@@ -34,11 +36,18 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "row {}, column {}, value \"{}\": {}",
-            self.row, self.column, self.value, self.reason
-        )
+        match self.row {
+            0 => write!(
+                f,
+                "roster, column {}, value \"{}\": {}",
+                self.column, self.value, self.reason
+            ),
+            row => write!(
+                f,
+                "row {row}, column {}, value \"{}\": {}",
+                self.column, self.value, self.reason
+            ),
+        }
     }
 }
 

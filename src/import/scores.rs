@@ -3,11 +3,12 @@
 //! row's cells so that a million rows cost no allocation each.
 
 use super::Problem;
+use super::roster::Roster;
 use super::table::Columns;
 use crate::domain::Score;
 use crate::domain::ids::{IdCardNo, IdPattern, StudentNo};
 use crate::domain::score::{ItemMaxima, ItemScores};
-use crate::store::candidates::NewCandidate;
+use crate::store::candidates::{Load, NewCandidate, Sitting};
 use chrono::{Datelike, NaiveDate};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -30,16 +31,30 @@ pub const REQUIRED: [&str; 14] = [
 ];
 pub const ITEMS: [&str; 4] = ["主实验", "副实验一", "副实验二", "整理器材"];
 
+/// The registration columns: the roster has these (and optionally the sitting), a scores file
+/// all of `REQUIRED`.
+const IDENTITY: usize = 8;
+/// The sitting columns follow the registration ones in `REQUIRED`.
+const SITTING: std::ops::Range<usize> = 8..13;
+/// What a 免考 candidate's 成绩 cell may say instead of a score.
+pub const EXEMPT_MARK: &str = "免考";
+
 /// What a row is checked against, plus the duplicates seen so far.
 pub struct Checker {
+    load: Load,
     cols: Columns,
     has_items: bool,
+    /// The roster's optional sitting columns are all there.
+    has_sitting: bool,
     schools: HashSet<String>,
     exam_no: IdPattern,
     reg_no: IdPattern,
     full: Score,
     maxima: ItemMaxima,
     seen: SeenExamNos,
+    /// A scores file on a season with a roster is matched against it.
+    roster: Option<Roster>,
+    exempt_score: Score,
 }
 
 impl Checker {
@@ -62,15 +77,64 @@ impl Checker {
             );
         }
         Ok(Self {
+            load: Load::Scores,
             cols,
             has_items: present == ITEMS.len(),
+            has_sitting: true,
             schools,
             exam_no,
             reg_no,
             full,
             maxima,
             seen: SeenExamNos::default(),
+            roster: None,
+            exempt_score: Score::from_tenths(0),
         })
+    }
+
+    /// A checker for the roster (`import candidates`): the registration columns, and the
+    /// sitting columns all five or none.
+    pub fn for_roster(
+        header: &[String],
+        schools: HashSet<String>,
+        exam_no: IdPattern,
+        reg_no: IdPattern,
+    ) -> anyhow::Result<Self> {
+        let cols = Columns::locate(header, &REQUIRED[..IDENTITY], &REQUIRED[SITTING])?;
+        let present = SITTING.filter(|i| cols.has(*i)).count();
+        if present != 0 && present != SITTING.len() {
+            anyhow::bail!(
+                "sitting columns must come all five together: {}",
+                REQUIRED[SITTING].join(", ")
+            );
+        }
+        Ok(Self {
+            load: Load::Roster,
+            cols,
+            has_items: false,
+            has_sitting: present == SITTING.len(),
+            schools,
+            exam_no,
+            reg_no,
+            full: Score::from_tenths(0),
+            maxima: ItemMaxima::default(),
+            seen: SeenExamNos::default(),
+            roster: None,
+            exempt_score: Score::from_tenths(0),
+        })
+    }
+
+    /// Matches a scores file against the season's roster: every row's 准考证号 must be on it
+    /// with the same 姓名 and 身份证号; a 免考 candidate gets `exempt_score` and no exam score.
+    pub fn match_roster(&mut self, roster: Roster, exempt_score: Score) {
+        self.roster = Some(roster);
+        self.exempt_score = exempt_score;
+    }
+
+    /// After the last row: the roster's candidates the file did not score (the 免考 ones among
+    /// them are the caller's to add), or None without a roster.
+    pub fn take_roster(&mut self) -> Option<Roster> {
+        self.roster.take()
     }
 
     /// Checks one row; every problem in it is pushed to `problems`.
@@ -124,81 +188,86 @@ impl Checker {
         let student_no = StudentNo::parse(cell(7), id_card.as_ref())
             .map_err(|e| bad("学籍号", cell(7), e.0))
             .ok();
-        let exam_date = parse_date(cell(8))
-            .ok_or(())
-            .map_err(|_| bad("考试日期", cell(8), "应为日期，如 2023-04-27".into()))
-            .ok();
-        let half_day = match cell(9) {
-            "上午" | "上" => Some("上午"),
-            "下午" | "下" => Some("下午"),
-            other => {
-                bad("午别", other, "应为 上午 或 下午".into());
-                None
-            }
-        };
-        let mut number = |i: usize, col: &str| match cell(i).parse::<u32>() {
-            Ok(v) if v > 0 => Some(v),
-            _ => {
-                bad(col, cell(i), "应为正整数".into());
-                None
-            }
-        };
-        let batch = number(10, "批次");
-        let room = number(11, "场次");
-        let seat = number(12, "座号");
-        let score = Score::parse(cell(13), self.full)
-            .map_err(|e| bad("成绩", cell(13), e))
-            .ok();
-        let items = if self.has_items {
-            let base = REQUIRED.len();
-            let limits = [
-                self.maxima.main,
-                self.maxima.secondary_one,
-                self.maxima.secondary_two,
-                self.maxima.tidying,
-            ];
-            let texts: [&str; 4] = std::array::from_fn(|i| cell(base + i));
-            if texts.iter().all(|t| t.is_empty()) {
-                None
-            } else {
-                let parsed: [Option<Score>; 4] = std::array::from_fn(|i| {
-                    Score::parse(texts[i], Score::from_points(limits[i]))
-                        .map_err(|e| bad(ITEMS[i], texts[i], e))
-                        .ok()
-                });
-                match parsed {
-                    [
-                        Some(main),
-                        Some(secondary_one),
-                        Some(secondary_two),
-                        Some(tidying),
-                    ] => {
-                        let items = ItemScores {
-                            main,
-                            secondary_one,
-                            secondary_two,
-                            tidying,
-                        };
-                        if let Some(total) = score
-                            && items.sum() != total
-                        {
-                            bad(
-                                "成绩",
-                                cell(13),
-                                format!("合分错误：各项之和为{}，与成绩{}不符", items.sum(), total),
-                            );
-                        }
-                        Some(items)
+        // On the roster: the same person (姓名, 身份证号), and whether they are 免考.
+        let mut exempt = false;
+        if let (Some(roster), Some(no)) = (self.roster.as_mut(), exam_no) {
+            match roster.visit(no) {
+                None => bad("准考证号", no, "报名名单中没有此准考证号".into()),
+                Some(entry) => {
+                    if entry.name != Roster::fingerprint(name) {
+                        bad("姓名", name, "与报名名单中的姓名不符".into());
                     }
-                    _ => None,
+                    if let Some(id) = &id_card
+                        && entry.id_card != Roster::fingerprint(id.as_str())
+                    {
+                        bad("身份证号", cell(6), "与报名名单中的身份证号不符".into());
+                    }
+                    exempt = entry.exempt;
                 }
             }
+        }
+        let sitting = if self.has_sitting {
+            let exam_date = parse_date(cell(8))
+                .ok_or(())
+                .map_err(|_| bad("考试日期", cell(8), "应为日期，如 2023-04-27".into()))
+                .ok();
+            let half_day = Sitting::half_day(cell(9))
+                .ok_or(())
+                .map_err(|_| bad("午别", cell(9), "应为 上午 或 下午".into()))
+                .ok();
+            let mut number = |i: usize, col: &str| match cell(i).parse::<u32>() {
+                Ok(v) if v > 0 => Some(v),
+                _ => {
+                    bad(col, cell(i), "应为正整数".into());
+                    None
+                }
+            };
+            let batch = number(10, "批次");
+            let room = number(11, "场次");
+            let seat = number(12, "座号");
+            Some((exam_date, half_day, batch, room, seat))
         } else {
             None
+        };
+        let (score, items) = match self.load {
+            Load::Roster => (Some(Score::from_tenths(0)), None),
+            Load::Scores if exempt => {
+                let marked = matches!(cell(13).trim(), "" | EXEMPT_MARK);
+                let items_given = self.has_items
+                    && (0..ITEMS.len()).any(|i| !cell(REQUIRED.len() + i).is_empty());
+                if !marked || items_given {
+                    bad(
+                        "成绩",
+                        cell(13),
+                        format!(
+                            "该考生已批准免考，不应有考试成绩（请留空或填“{EXEMPT_MARK}”，按规定给{}分）",
+                            self.exempt_score
+                        ),
+                    );
+                }
+                (Some(self.exempt_score), None)
+            }
+            Load::Scores => {
+                let score = Score::parse(cell(13), self.full)
+                    .map_err(|e| bad("成绩", cell(13), e))
+                    .ok();
+                let items = self.items(cell, score, &mut bad);
+                (score, items)
+            }
         };
         if problems.len() != before {
             return None;
         }
+        let sitting = match sitting {
+            Some((d, h, b, r, s)) => Some(Sitting {
+                exam_date: d?,
+                half_day: h?,
+                batch: b?,
+                room: r?,
+                seat: s?,
+            }),
+            None => None,
+        };
         Some(NewCandidate {
             exam_no: exam_no?,
             reg_no: reg_no?,
@@ -208,14 +277,65 @@ impl Checker {
             class_name,
             id_card: id_card?.into_inner(),
             student_no: student_no?.into_inner(),
-            exam_date: exam_date?,
-            half_day: half_day?,
-            batch: batch?,
-            room: room?,
-            seat: seat?,
+            sitting,
             score: score?,
             items,
+            exempt,
         })
+    }
+
+    /// The four item scores when the file has them and the row fills them: each in its
+    /// range, and their sum the total (合分).
+    fn items<'c>(
+        &self,
+        cell: impl Fn(usize) -> &'c str,
+        score: Option<Score>,
+        bad: &mut impl FnMut(&str, &str, String),
+    ) -> Option<ItemScores> {
+        if !self.has_items {
+            return None;
+        }
+        let base = REQUIRED.len();
+        let limits = [
+            self.maxima.main,
+            self.maxima.secondary_one,
+            self.maxima.secondary_two,
+            self.maxima.tidying,
+        ];
+        let texts: [&str; 4] = std::array::from_fn(|i| cell(base + i));
+        if texts.iter().all(|t| t.is_empty()) {
+            return None;
+        }
+        let parsed: [Option<Score>; 4] = std::array::from_fn(|i| {
+            Score::parse(texts[i], Score::from_points(limits[i]))
+                .map_err(|e| bad(ITEMS[i], texts[i], e))
+                .ok()
+        });
+        let [
+            Some(main),
+            Some(secondary_one),
+            Some(secondary_two),
+            Some(tidying),
+        ] = parsed
+        else {
+            return None;
+        };
+        let items = ItemScores {
+            main,
+            secondary_one,
+            secondary_two,
+            tidying,
+        };
+        if let Some(total) = score
+            && items.sum() != total
+        {
+            bad(
+                "成绩",
+                cell(13),
+                format!("合分错误：各项之和为{}，与成绩{}不符", items.sum(), total),
+            );
+        }
+        Some(items)
     }
 }
 

@@ -22,13 +22,34 @@ pub struct NewCandidate<'a> {
     /// Upper-cased when the file had a lower-case x, hence not always borrowed.
     pub id_card: Cow<'a, str>,
     pub student_no: Cow<'a, str>,
+    /// Always there in a scores file; optional in the roster, and absent for a 免考 candidate
+    /// whom neither the scores file nor the roster seats.
+    pub sitting: Option<Sitting>,
+    pub score: Score,
+    pub items: Option<ItemScores>,
+    /// 免考: the score is the configured share, not an exam's.
+    pub exempt: bool,
+}
+
+/// Where a candidate sits: 考试日期, 午别, 批次, 场次, 座号.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sitting {
     pub exam_date: NaiveDate,
     pub half_day: &'static str,
     pub batch: u32,
     pub room: u32,
     pub seat: u32,
-    pub score: Score,
-    pub items: Option<ItemScores>,
+}
+
+impl Sitting {
+    /// 午别 as stored ("上午" or "下午"), from a cell or a stored text.
+    pub fn half_day(text: &str) -> Option<&'static str> {
+        match text {
+            "上午" | "上" => Some("上午"),
+            "下午" | "下" => Some("下午"),
+            _ => None,
+        }
+    }
 }
 
 /// A candidate as stored.
@@ -53,6 +74,8 @@ pub struct Candidate {
     pub item_sec1: Option<i64>,
     pub item_sec2: Option<i64>,
     pub item_tidy: Option<i64>,
+    /// 1 for a 免考 candidate (see `NewCandidate::exempt`).
+    pub exempt: i64,
 }
 
 impl Candidate {
@@ -60,8 +83,18 @@ impl Candidate {
         Score::from_tenths(self.score as u32)
     }
 
-    /// 考试情况 as the forms write it: "4月27日上午第2批第3场15号".
+    pub fn is_exempt(&self) -> bool {
+        self.exempt != 0
+    }
+
+    /// 考试情况 as the forms write it: "4月27日上午第2批第3场15号", or 免考.
     pub fn sitting(&self) -> String {
+        if self.is_exempt() {
+            return "免考".into();
+        }
+        if self.exam_date.is_empty() {
+            return String::new();
+        }
         let date = self.exam_date.parse::<NaiveDate>().ok();
         let day = date.map_or(self.exam_date.clone(), |d| {
             use chrono::Datelike;
@@ -75,11 +108,16 @@ impl Candidate {
 }
 
 pub const COLUMNS: &str = "id, exam_no, reg_no, name, gender, school_code, class_name, id_card, \
-    student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, item_sec2, item_tidy";
+    student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, item_sec2, item_tidy, \
+    exempt";
 
 const INSERT_COLUMNS: &str = "season_id, exam_no, reg_no, name, gender, school_code, class_name, \
     id_card, student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, \
-    item_sec2, item_tidy";
+    item_sec2, item_tidy, exempt";
+
+/// The roster's columns as its bulk load writes them (the first fourteen of a candidate's).
+const ROSTER_COLUMNS: &str = "season_id, exam_no, reg_no, name, gender, school_code, class_name, \
+    id_card, student_no, exam_date, half_day, batch, room, seat";
 pub async fn delete_season(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM candidates WHERE season_id = $1")
         .bind(season_id)
@@ -97,7 +135,25 @@ pub struct BulkLoad {
     pub rebuild: Vec<&'static str>,
 }
 
-pub fn bulk_load(backend: Backend) -> BulkLoad {
+pub fn bulk_load(backend: Backend, load: Load) -> BulkLoad {
+    if load == Load::Roster {
+        let mut drop = vec![
+            "DROP INDEX IF EXISTS roster_exam_no",
+            "DROP INDEX IF EXISTS roster_by_school",
+        ];
+        let mut rebuild = vec![
+            "CREATE UNIQUE INDEX roster_exam_no ON roster(season_id, exam_no)",
+            "CREATE INDEX roster_by_school ON roster(season_id, school_code, class_name)",
+        ];
+        if backend == Backend::Postgres {
+            drop.push("ALTER TABLE roster DROP CONSTRAINT roster_pkey");
+            rebuild.insert(
+                0,
+                "ALTER TABLE roster ADD CONSTRAINT roster_pkey PRIMARY KEY (id)",
+            );
+        }
+        return BulkLoad { drop, rebuild };
+    }
     let mut drop = vec![
         "DROP INDEX IF EXISTS candidates_exam_no",
         "DROP INDEX IF EXISTS candidates_by_school",
@@ -142,10 +198,40 @@ pub async fn pg_connect(url: &str) -> sqlx::Result<PgConnection> {
     PgConnection::connect(url).await
 }
 
+/// Which table a bulk load fills: the scored candidates, or the roster before the exam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    Scores,
+    Roster,
+}
+
+impl Load {
+    /// Fields each encoded row has (see `copy_row`).
+    pub fn fields(self) -> i16 {
+        match self {
+            Load::Scores => 20,
+            Load::Roster => 14,
+        }
+    }
+}
+
 /// COPY in PostgreSQL's binary format: the server takes numbers as they are instead of parsing
 /// text, and texts need no escaping.
-pub fn copy_statement() -> String {
-    format!("COPY candidates ({INSERT_COLUMNS}) FROM STDIN (FORMAT binary)")
+pub fn copy_statement(load: Load) -> String {
+    match load {
+        Load::Scores => format!("COPY candidates ({INSERT_COLUMNS}) FROM STDIN (FORMAT binary)"),
+        Load::Roster => format!("COPY roster ({ROSTER_COLUMNS}) FROM STDIN (FORMAT binary)"),
+    }
+}
+
+/// The same rows as one INSERT statement's parameters, for SQLite's bulk writer.
+pub fn insert_statement(load: Load) -> String {
+    let (table, columns) = match load {
+        Load::Scores => ("candidates", INSERT_COLUMNS),
+        Load::Roster => ("roster", ROSTER_COLUMNS),
+    };
+    let marks = vec!["?"; load.fields() as usize].join(",");
+    format!("INSERT INTO {table} ({columns}) VALUES ({marks})")
 }
 
 /// The binary COPY stream's header (signature, flags, header extension length).
@@ -155,8 +241,11 @@ pub const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// Appends one row in COPY's binary format: the field count, then each field as its length and
 /// bytes (BIGINT as 8 bytes big-endian, TEXT as UTF-8), NULL as length -1. Nothing is allocated:
-/// a million rows pass here. SQLite's bulk writer reads the same format (`sqlite_bulk`).
-pub fn copy_row(out: &mut Vec<u8>, season_id: i64, r: &NewCandidate) {
+/// a million rows pass here. SQLite's bulk writer reads the same format (`sqlite_bulk`). The
+/// roster's rows are a candidate's first fourteen fields, the sitting NULL when not given; a
+/// scored candidate without a sitting (a 免考 one the files do not seat) has empty texts and
+/// zeros there instead, as its table requires them.
+pub fn copy_row(out: &mut Vec<u8>, load: Load, season_id: i64, r: &NewCandidate) {
     fn text(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&(s.len() as i32).to_be_bytes());
         out.extend_from_slice(s.as_bytes());
@@ -165,7 +254,10 @@ pub fn copy_row(out: &mut Vec<u8>, season_id: i64, r: &NewCandidate) {
         out.extend_from_slice(&8i32.to_be_bytes());
         out.extend_from_slice(&v.to_be_bytes());
     }
-    out.extend_from_slice(&19i16.to_be_bytes());
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+    out.extend_from_slice(&load.fields().to_be_bytes());
     int(out, season_id);
     for s in [
         r.exam_no,
@@ -179,29 +271,40 @@ pub fn copy_row(out: &mut Vec<u8>, season_id: i64, r: &NewCandidate) {
     ] {
         text(out, s);
     }
-    // YYYY-MM-DD is 10 bytes; written straight into the stream after its length.
-    let d = r.exam_date;
-    out.extend_from_slice(&10i32.to_be_bytes());
-    let _ = std::io::Write::write_fmt(
-        out,
-        format_args!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
-    );
-    text(out, r.half_day);
-    for v in [r.batch, r.room, r.seat, r.score.tenths()] {
-        int(out, i64::from(v));
+    match (&r.sitting, load) {
+        (Some(s), _) => {
+            // YYYY-MM-DD is 10 bytes; written straight into the stream after its length.
+            let d = s.exam_date;
+            out.extend_from_slice(&10i32.to_be_bytes());
+            let _ = std::io::Write::write_fmt(
+                out,
+                format_args!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+            );
+            text(out, s.half_day);
+            for v in [s.batch, s.room, s.seat] {
+                int(out, i64::from(v));
+            }
+        }
+        (None, Load::Roster) => (0..5).for_each(|_| null(out)),
+        (None, Load::Scores) => {
+            text(out, "");
+            text(out, "");
+            (0..3).for_each(|_| int(out, 0));
+        }
     }
+    if load == Load::Roster {
+        return;
+    }
+    int(out, i64::from(r.score.tenths()));
     match &r.items {
         Some(i) => {
             for s in [i.main, i.secondary_one, i.secondary_two, i.tidying] {
                 int(out, i64::from(s.tenths()));
             }
         }
-        None => {
-            for _ in 0..4 {
-                out.extend_from_slice(&(-1i32).to_be_bytes());
-            }
-        }
+        None => (0..4).for_each(|_| null(out)),
     }
+    int(out, i64::from(r.exempt));
 }
 
 /// Candidates per school in a season.

@@ -9,6 +9,7 @@ pub mod dialogues;
 pub mod outbox;
 pub mod people;
 pub mod reviews;
+pub mod roster;
 pub mod seals;
 pub mod seasons;
 pub mod sqlite_bulk;

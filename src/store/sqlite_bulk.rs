@@ -9,25 +9,23 @@
 //! The rows arrive as `candidates::copy_row` wrote them (PostgreSQL's binary COPY tuples): the
 //! import encodes each row once, whichever backend takes it.
 
+use crate::store::candidates::{self, Load};
 use anyhow::{Context, bail};
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
-use std::ffi::{CStr, c_int};
+use std::ffi::{CStr, CString, c_int};
 use std::ptr::{self, NonNull};
 
-const INSERT: &CStr = c"INSERT INTO candidates (season_id, exam_no, reg_no, name, gender, \
-    school_code, class_name, id_card, student_no, exam_date, half_day, batch, room, seat, score, \
-    item_main, item_sec1, item_sec2, item_tidy) \
-    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-const COLUMNS: i16 = 19;
-
-/// Whether INSERT's parameter `i` (1-based) is a text column; the others are integers.
+/// Whether INSERT's parameter `i` (1-based) is a text column; the others are integers (the
+/// same for the roster's fourteen columns and a candidate's twenty).
 fn is_text(i: c_int) -> bool {
     (2..=11).contains(&i)
 }
 
 /// Inserts the encoded rows in `tuples` into the open transaction on `conn`.
-pub async fn insert(conn: &mut SqliteConnection, tuples: &[u8]) -> anyhow::Result<()> {
+pub async fn insert(conn: &mut SqliteConnection, load: Load, tuples: &[u8]) -> anyhow::Result<()> {
+    let insert = CString::new(candidates::insert_statement(load))?;
+    let columns = load.fields();
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle();
     let mut reader = Tuples { bytes: tuples };
@@ -35,12 +33,12 @@ pub async fn insert(conn: &mut SqliteConnection, tuples: &[u8]) -> anyhow::Resul
     // function, and the statement is finalized before that (by `Statement`'s drop). Texts are
     // bound with SQLITE_STATIC: they point into `tuples`, which outlives each step.
     unsafe {
-        let stmt = Statement::prepare(db)?;
+        let stmt = Statement::prepare(db, &insert)?;
         while !reader.bytes.is_empty() {
-            if reader.take_i16()? != COLUMNS {
-                bail!("a bulk row does not have {COLUMNS} fields");
+            if reader.take_i16()? != columns {
+                bail!("a bulk row does not have {columns} fields");
             }
-            for i in 1..=c_int::from(COLUMNS) {
+            for i in 1..=c_int::from(columns) {
                 let field = reader.take_field()?;
                 match field {
                     None => ffi::sqlite3_bind_null(stmt.0, i),
@@ -100,11 +98,11 @@ struct Statement(*mut ffi::sqlite3_stmt);
 
 impl Statement {
     /// SAFETY: `db` must be an open connection used by nobody else while the statement lives.
-    unsafe fn prepare(db: NonNull<ffi::sqlite3>) -> anyhow::Result<Statement> {
+    unsafe fn prepare(db: NonNull<ffi::sqlite3>, sql: &CStr) -> anyhow::Result<Statement> {
         let mut stmt = ptr::null_mut();
-        // SAFETY: as the caller promises; INSERT is a NUL-terminated string.
+        // SAFETY: as the caller promises; `sql` is a NUL-terminated string.
         let rc = unsafe {
-            ffi::sqlite3_prepare_v2(db.as_ptr(), INSERT.as_ptr(), -1, &mut stmt, ptr::null_mut())
+            ffi::sqlite3_prepare_v2(db.as_ptr(), sql.as_ptr(), -1, &mut stmt, ptr::null_mut())
         };
         if rc != ffi::SQLITE_OK {
             bail!("preparing the candidate insert failed: {}", unsafe {

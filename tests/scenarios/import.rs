@@ -353,3 +353,83 @@ async fn an_import_still_reading_its_file_when_scores_are_published_changes_noth
     assert_eq!(all_candidates(&h).await, before);
     h.stop().await;
 }
+
+/// The roster comes before the exam; the scores file after it is matched against it, row by row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_are_matched_against_the_roster_by_exam_number() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let roster = h.write("roster.csv", sample::roster_csv(40, SCHOOLS, 5).as_bytes());
+    let summary = h.app.import_candidates(&roster).await.unwrap();
+    assert_eq!(summary.total, 40);
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    assert_eq!(
+        exam_review_bot::store::roster::count(&mut conn, season.id)
+            .await
+            .unwrap(),
+        40
+    );
+    drop(conn);
+
+    // The matching file: accepted, every candidate scored.
+    let scores = sample::scores_csv(40, SCHOOLS, 5);
+    let file = h.write("scores.csv", scores.as_bytes());
+    assert_eq!(h.app.import_scores(&file).await.unwrap().total, 40);
+    let before = all_candidates(&h).await;
+
+    // A file where one candidate's 身份证号 changed, one is not on the roster (in place of
+    // a registered one, who is now missing), one's name changed, and the last registered
+    // candidate is missing too.
+    let mut lines: Vec<String> = scores.lines().map(str::to_string).collect();
+    let cells = |l: &str| l.split(',').map(str::to_string).collect::<Vec<_>>();
+    let mut changed_id = cells(&lines[1]);
+    let other = cells(&lines[3]);
+    changed_id[6] = other[6].clone();
+    changed_id[7] = other[7].clone();
+    lines[1] = changed_id.join(",");
+    let mut stranger = cells(&lines[2]);
+    stranger[0] = "202399999999".into();
+    lines[2] = stranger.join(",");
+    let mut renamed = cells(&lines[4]);
+    renamed[2] = "改名".into();
+    lines[4] = renamed.join(",");
+    let missing = cells(lines.last().unwrap())[0].clone();
+    lines.pop();
+    let file = h.write("changed.csv", (lines.join("\n") + "\n").as_bytes());
+    let err = h.app.import_scores(&file).await.unwrap_err();
+    let refused = err
+        .downcast_ref::<exam_review_bot::import::Refused>()
+        .unwrap();
+    let got: Vec<(usize, &str, &str)> = refused
+        .problems
+        .iter()
+        .map(|p| (p.row, p.column.as_str(), p.reason.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "身份证号", "与报名名单中的身份证号不符"),
+            (3, "准考证号", "报名名单中没有此准考证号"),
+            (5, "姓名", "与报名名单中的姓名不符"),
+            (0, "准考证号", "报名名单中有此考生，成绩文件中没有其成绩"),
+            (0, "准考证号", "报名名单中有此考生，成绩文件中没有其成绩"),
+        ],
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.problems[3].value,
+        cells(scores.lines().nth(2).unwrap())[0]
+    );
+    assert_eq!(refused.problems[4].value, missing);
+    assert!(
+        !refused.problems[0].to_string().contains(&other[6]),
+        "a 身份证号 is never printed whole: {}",
+        refused.problems[0]
+    );
+    assert_eq!(all_candidates(&h).await, before, "nothing changed");
+
+    // The roster can be replaced while no application names it.
+    h.app.import_candidates(&roster).await.unwrap();
+    h.stop().await;
+}
