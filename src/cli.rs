@@ -1,5 +1,6 @@
 //! The command line: administration commands and `run`. Each command is a thin call into `app`.
 
+use crate::app::records::{FileKind, Record};
 use crate::app::{Actor, App};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -43,6 +44,13 @@ pub enum Command {
         tz: chrono_tz::Tz,
         #[arg(long, default_value_t = 30)]
         full_score: u32,
+        /// 免考 applications are accepted until then: RFC 3339, or "YYYY-MM-DD HH:MM" in --tz.
+        #[arg(long)]
+        exemption_closes: Option<String>,
+        /// The first exam day, YYYY-MM-DD: an exemption applicant's age is counted on it
+        /// (default: the last exam day).
+        #[arg(long)]
+        first_exam_day: Option<NaiveDate>,
     },
     /// Import a file (.xlsx, or .csv in UTF-8 or GB18030).
     Import {
@@ -162,6 +170,26 @@ pub enum ExportWhat {
         #[arg(long)]
         request: i64,
         /// The file to write; default 附件5_复核申请表_<N>_<姓名>.xlsx in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 附件3 免考汇总表 (the approved 免考 candidates) of a county, a city-direct school, or the
+    /// city (every unit, grouped).
+    ExemptionSummary {
+        /// The unit's code.
+        #[arg(long)]
+        unit: String,
+        /// The file to write: .xlsx (default) or .csv (UTF-8 with BOM); default
+        /// 附件3_免考汇总表_<unit>.xlsx in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 附件2 免考申请表 of one application, with every level's opinion (.xlsx).
+    ExemptionForm {
+        /// The application's number.
+        #[arg(long)]
+        request: i64,
+        /// The file to write; default 附件2_免考申请表_<N>_<姓名>.xlsx in the current folder.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -300,9 +328,19 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             last_exam_day,
             tz,
             full_score,
+            exemption_closes,
+            first_exam_day,
         } => {
             let app = open_app(config).await?;
-            let season = app.set_season(year, last_exam_day, tz, full_score).await?;
+            let mut season = app.set_season(year, last_exam_day, tz, full_score).await?;
+            if exemption_closes.is_some() || first_exam_day.is_some() {
+                let closes = match exemption_closes {
+                    Some(text) => Some(parse_time(&app, &text).await?),
+                    None => season.exemption_closes,
+                };
+                let first = first_exam_day.or(season.first_exam_day);
+                season = app.set_exemption_window(closes, first).await?;
+            }
             println!("{}", app.describe_season(&season));
         }
         Command::Seal {
@@ -390,23 +428,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(config).await?;
             match what {
                 ExportWhat::ReviewSummary { unit, out } => {
-                    let kind = out
-                        .as_deref()
-                        .map_or(crate::app::records::FileKind::Xlsx, |p| {
-                            crate::app::records::FileKind::of(p)
-                        });
+                    let kind = out.as_deref().map_or(FileKind::Xlsx, FileKind::of);
                     let record = app.export_review_summary(&unit, kind).await?;
-                    let path = out.unwrap_or_else(|| PathBuf::from(&record.name));
-                    crate::store::write_private(&path, &record.bytes)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    println!("wrote {} ({} candidates)", path.display(), record.lines);
+                    write_record(out, &record)?;
                 }
-                ExportWhat::ReviewForm { request, out } => {
+                ExportWhat::ExemptionSummary { unit, out } => {
+                    let kind = out.as_deref().map_or(FileKind::Xlsx, FileKind::of);
+                    let record = app.export_exemption_summary(&unit, kind).await?;
+                    write_record(out, &record)?;
+                }
+                // One form per request: 附件5 of a review, 附件2 of an exemption.
+                ExportWhat::ReviewForm { request, out }
+                | ExportWhat::ExemptionForm { request, out } => {
                     let record = app.export_review_form(request).await?;
-                    let path = out.unwrap_or_else(|| PathBuf::from(&record.name));
-                    crate::store::write_private(&path, &record.bytes)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    println!("wrote {}", path.display());
+                    write_record(out, &record)?;
                 }
             }
         }
@@ -535,13 +570,23 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             crate::store::write_private(&out.join("units.csv"), units_csv.as_bytes())?;
             let csv = crate::sample::scores_csv(candidates, schools, 2023);
             crate::store::write_private(&out.join("scores.csv"), csv.as_bytes())?;
+            let roster = crate::sample::roster_csv(candidates, schools, 2023);
+            crate::store::write_private(&out.join("roster.csv"), roster.as_bytes())?;
             println!(
-                "wrote {}/units.csv and {}/scores.csv",
-                out.display(),
-                out.display()
+                "wrote {dir}/units.csv, {dir}/roster.csv and {dir}/scores.csv",
+                dir = out.display()
             );
         }
     }
+    Ok(())
+}
+
+/// Writes an exported record (0600) to `out`, or under its own name in the current folder.
+fn write_record(out: Option<PathBuf>, record: &Record) -> anyhow::Result<()> {
+    let path = out.unwrap_or_else(|| PathBuf::from(&record.name));
+    crate::store::write_private(&path, &record.bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {} ({} candidates)", path.display(), record.lines);
     Ok(())
 }
 
@@ -552,7 +597,7 @@ async fn parse_time(app: &App, text: &str) -> anyhow::Result<DateTime<Utc>> {
     }
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
-        .with_context(|| format!("--at {text:?}: use RFC 3339 or \"YYYY-MM-DD HH:MM\""))?;
+        .with_context(|| format!("{text:?}: use RFC 3339 or \"YYYY-MM-DD HH:MM\""))?;
     let mut conn = app.db.pool.acquire().await?;
     let season = seasons::current(&mut conn)
         .await?

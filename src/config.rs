@@ -386,6 +386,11 @@ mod tests {
         config.check().unwrap();
         config.apply_env(|k| (k == "DATABASE_URL").then(|| "postgres://x/y".to_string()));
         assert_eq!(config.database_url, "postgres://x/y");
+        assert_eq!(
+            config.exemption.route(),
+            crate::domain::workflow::Route::exemption_default(),
+            "the example's 免考 route is the default one"
+        );
     }
 
     #[test]

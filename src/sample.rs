@@ -237,6 +237,40 @@ pub async fn load_city(
     candidates: usize,
     seed: u64,
 ) -> anyhow::Result<ImportSummary> {
+    load_units_and_season(app, dir, districts, schools).await?;
+    let scores_file = dir.join("scores.csv");
+    crate::store::write_private(
+        &scores_file,
+        scores_csv(candidates, schools, seed).as_bytes(),
+    )?;
+    app.import_scores(&scores_file).await
+}
+
+/// The same city before its exam: the units, the season, and the roster of the candidates
+/// `load_city` would score (no scores yet).
+pub async fn load_city_before_exam(
+    app: &App,
+    dir: &Path,
+    districts: usize,
+    schools: usize,
+    candidates: usize,
+    seed: u64,
+) -> anyhow::Result<ImportSummary> {
+    load_units_and_season(app, dir, districts, schools).await?;
+    let roster_file = dir.join("roster.csv");
+    crate::store::write_private(
+        &roster_file,
+        roster_csv(candidates, schools, seed).as_bytes(),
+    )?;
+    app.import_candidates(&roster_file).await
+}
+
+async fn load_units_and_season(
+    app: &App,
+    dir: &Path,
+    districts: usize,
+    schools: usize,
+) -> anyhow::Result<()> {
     let units_file = dir.join("units.csv");
     crate::store::write_private(
         &units_file,
@@ -246,10 +280,5 @@ pub async fn load_city(
     let last_exam_day = NaiveDate::from_ymd_opt(2023, 4, 28).expect("a valid date");
     app.set_season(2023, last_exam_day, chrono_tz::Asia::Shanghai, 30)
         .await?;
-    let scores_file = dir.join("scores.csv");
-    crate::store::write_private(
-        &scores_file,
-        scores_csv(candidates, schools, seed).as_bytes(),
-    )?;
-    app.import_scores(&scores_file).await
+    Ok(())
 }

@@ -44,8 +44,12 @@ pub enum Callback {
     SignedForm {
         id: i64,
     },
-    /// The request's 附件5 as a printable file.
+    /// The request's printable form: 附件5 of a review, 附件2 of an exemption.
     Form {
+        id: i64,
+    },
+    /// An exemption's photo, proofs and signed application page, sent at one tap.
+    Exhibits {
         id: i64,
     },
     /// A batch card's 上报: send the unit's signed results to the city. `count` is how many
@@ -74,6 +78,7 @@ impl Callback {
             Callback::SignedForm { id } => format!("sf:{id}"),
             Callback::Report { unit, count } => format!("up:{unit}:{count}"),
             Callback::Form { id } => format!("f5:{id}"),
+            Callback::Exhibits { id } => format!("ex:{id}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -116,6 +121,9 @@ impl Callback {
             ["f5", id] => Callback::Form {
                 id: id.parse().ok()?,
             },
+            ["ex", id] => Callback::Exhibits {
+                id: id.parse().ok()?,
+            },
             ["up", unit, count] => Callback::Report {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
@@ -154,6 +162,7 @@ mod tests {
                 count: 37,
             },
             Callback::Form { id: 9 },
+            Callback::Exhibits { id: 11 },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);

@@ -347,6 +347,24 @@ fn rank(d: Denied) -> u8 {
     }
 }
 
+/// The filer's binding that gives approval step `step` its opinion by filing: the route's step
+/// is `signed_by_filer` and one of the filer's bindings holds it for this subject (a 班主任
+/// handing in their own class's 免考 application has signed its 班主任意见).
+pub fn signs_by_filing(
+    route: &Route,
+    step: usize,
+    bound: &[Binding],
+    s: &Subject,
+) -> Option<Binding> {
+    if !route.steps.get(step)?.signed_by_filer {
+        return None;
+    }
+    bound
+        .iter()
+        .find(|b| holds_step(route, step, b, s).is_ok())
+        .cloned()
+}
+
 /// Whether approval step `step` of the route may end a request with 驳回 (its holder's right
 /// to decide there is `check`'s question; this is the level's).
 pub fn may_reject(route: &Route, step: usize) -> Result<(), Denied> {

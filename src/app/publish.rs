@@ -46,6 +46,8 @@ struct SchoolLine {
     count: usize,
     average: String,
     has_contact: bool,
+    /// Candidates given the 免考 score.
+    exempt: usize,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
                 let mut data = common.clone();
                 data["school_name"] = json!(school.name);
                 data["dist"] = json!(dist);
+                data["exempt"] = json!(list.iter().filter(|c| c.is_exempt()).count());
                 let body = self.render.render("publish_notice", &data)?;
                 let file_name = format!("{}年中招实验考试成绩_{}.xlsx", season.year, school.name);
                 let workbook = export::school_scores(&school.name, &list)?;
@@ -178,6 +181,7 @@ impl App {
                     count: list.len(),
                     average: dist.average.clone(),
                     has_contact: !contacts.is_empty(),
+                    exempt: list.iter().filter(|c| c.is_exempt()).count(),
                 });
             }
         }

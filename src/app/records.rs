@@ -257,30 +257,38 @@ impl App {
             };
             policy::check(&route, user_id, &bound, Action::Status, &subject).is_ok()
         };
-        let table = self.summary_table(&mut tx, &unit, in_scope).await?;
+        let table = self.summary_table(&mut tx, &unit, &in_scope).await?;
         let record = self.summary_record(&table, FileKind::Xlsx)?;
         let caption = self.render.render(
             "export_summary",
             &json!({"unit": table.unit, "lines": record.lines}),
         )?;
-        let msg = Outgoing {
-            chat_id,
-            body: caption,
-            document: Some((record.name.clone(), record.bytes)),
-            is_reply: true,
-            ..Outgoing::default()
-        };
-        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        let mut sent = vec![(caption, record, "export-review-summary", "附件6")];
+        // Before the exam it is the 免考 season: a season with a roster has its 附件3 too.
+        let season_id = season.as_ref().map_or(0, |s| s.id);
+        if crate::store::roster::count(&mut tx, season_id).await? > 0 {
+            let approved = self.approved_exemptions(&mut tx, &in_scope).await?;
+            let table = approved.table(&unit)?;
+            let record = crate::app::exemption::summary_record(&table, FileKind::Xlsx)?;
+            let caption = self.render.render(
+                "export_exemption_summary",
+                &json!({"unit": table.unit, "lines": record.lines}),
+            )?;
+            sent.push((caption, record, "export-exemption-summary", "附件3"));
+        }
         let actor = crate::app::Actor::Telegram(user_id).label();
-        let detail = format!("附件6 of {unit}: {} lines", record.lines);
-        audit(
-            &mut tx,
-            self.clock.now(),
-            &actor,
-            "export-review-summary",
-            &detail,
-        )
-        .await?;
+        for (caption, record, action, form) in sent {
+            let msg = Outgoing {
+                chat_id,
+                body: caption,
+                document: Some((record.name.clone(), record.bytes)),
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+            let detail = format!("{form} of {unit}: {} lines", record.lines);
+            audit(&mut tx, self.clock.now(), &actor, action, &detail).await?;
+        }
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())
@@ -493,7 +501,8 @@ pub(crate) async fn review_closed(
 
 async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {
     let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM review_requests WHERE season_id = $1 AND state IN {}",
+        "SELECT COUNT(*) FROM review_requests
+         WHERE season_id = $1 AND kind = 'review' AND state IN {}",
         crate::domain::review::OPEN_SQL
     )))
     .bind(season_id)

@@ -234,7 +234,8 @@ impl App {
         audit(&mut tx, now, "cli", "seal", &detail).await?;
         seals::finish(&mut tx, seal_id, &sha256, &chain_head).await?;
         let (open_requests,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM review_requests WHERE season_id = $1 AND state IN {}",
+            "SELECT COUNT(*) FROM review_requests
+             WHERE season_id = $1 AND kind = 'review' AND state IN {}",
             crate::domain::review::OPEN_SQL
         )))
         .bind(season.id)

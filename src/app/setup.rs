@@ -185,14 +185,73 @@ impl App {
 
     /// The season as the CLI shows it after `season`.
     pub fn describe_season(&self, s: &Season) -> String {
+        let exemption = match s.exemption_closes {
+            Some(c) => format!(
+                "; 免考 applications until {} (an applicant's age counted on {})",
+                display(c, s.tz),
+                s.age_day()
+            ),
+            None => String::new(),
+        };
         format!(
-            "season {} is current: last exam day {}, time zone {}, full score {}, scores due by {}",
+            "season {} is current: last exam day {}, time zone {}, full score {}, scores due by {}{exemption}",
             s.year,
             s.last_exam_day,
             s.tz,
             s.full_score,
             display(s.publish_deadline, s.tz)
         )
+    }
+
+    /// `season --exemption-closes --first-exam-day`: when 免考 applications close, and the day
+    /// an applicant's age is counted on. The close must come before the first exam day begins.
+    pub async fn set_exemption_window(
+        &self,
+        closes: Option<chrono::DateTime<chrono::Utc>>,
+        first_exam_day: Option<NaiveDate>,
+    ) -> anyhow::Result<Season> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let season = seasons::current(&mut tx)
+            .await?
+            .context("no current season: run `exam-review-bot season` first")?;
+        if let Some(first) = first_exam_day
+            && first > season.last_exam_day
+        {
+            bail!(
+                "--first-exam-day {first} is after the last exam day {}",
+                season.last_exam_day
+            );
+        }
+        let exam_begins = first_exam_day.unwrap_or(season.last_exam_day);
+        if let Some(c) = closes
+            && c.with_timezone(&season.tz).date_naive() >= exam_begins
+        {
+            bail!(
+                "--exemption-closes {} must come before the exam begins ({exam_begins})",
+                display(c, season.tz)
+            );
+        }
+        seasons::set_exemption_window(&mut tx, season.id, closes, first_exam_day).await?;
+        let detail = format!(
+            "season {}: exemptions close {}, first exam day {}",
+            season.year,
+            closes.map_or("(not set)".into(), |c| display(c, season.tz)),
+            first_exam_day.map_or("(not set)".into(), |d| d.to_string())
+        );
+        audit(
+            &mut tx,
+            now,
+            &Actor::Cli.label(),
+            "exemption-window",
+            &detail,
+        )
+        .await?;
+        let season = seasons::current(&mut tx)
+            .await?
+            .context("season just written")?;
+        tx.commit().await?;
+        Ok(season)
     }
 }
 

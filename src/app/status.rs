@@ -79,7 +79,7 @@ impl App {
             (Some(season), true) => {
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT r.state, r.step, r.school_code, r.route FROM review_requests r
-                     WHERE r.season_id = $1",
+                     WHERE r.season_id = $1 AND r.kind = 'review'",
                 )
                 .bind(season.id)
                 .fetch_all(&mut *conn)

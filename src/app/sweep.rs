@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
-use crate::domain::workflow::{Routes, Scope};
+use crate::domain::workflow::{Purpose, Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::{Backend, dialogues, seasons, to_ms};
@@ -70,11 +70,13 @@ impl App {
             publish_deadline: season.publish_deadline,
             published_at: season.published_at,
             review_deadline: season.review_deadline,
+            exemption_closes: season.exemption_closes,
         };
         let config = &self.config.reminders;
         let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
         let mut report = SweepReport::default();
         let mut items: Option<Vec<OpenItem>> = None;
+        let mut exempt_items: Option<Vec<OpenItem>> = None;
         for moment in due {
             let claimed = sqlx::query(
                 "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
@@ -90,23 +92,37 @@ impl App {
             if !claimed {
                 continue;
             }
-            if items.is_none()
+            let exemption = matches!(
+                moment.kind,
+                Kind::ExemptDigest | Kind::ExemptUrgent(_) | Kind::ExemptClosed
+            );
+            if exemption {
+                if exempt_items.is_none() {
+                    let found = self.open_items(&mut tx, season.id, Purpose::Exemption);
+                    exempt_items = Some(found.await?);
+                }
+            } else if items.is_none()
                 && !matches!(
                     moment.kind,
                     Kind::PublishSoon(_) | Kind::PublishLate | Kind::FilingClosed
                 )
             {
-                items = Some(self.open_items(&mut tx, season.id).await?);
+                items = Some(self.open_items(&mut tx, season.id, Purpose::Review).await?);
             }
+            let these = match exemption {
+                true => exempt_items.as_deref(),
+                false => items.as_deref(),
+            };
             let tz = season.tz;
             let base = json!({
                 "year": season.year,
                 "publish_deadline": display(season.publish_deadline, tz),
                 "review_deadline": season.review_deadline.map(|d| display(d, tz)),
+                "exemption_closes": season.exemption_closes.map(|d| display(d, tz)),
                 "now": display(now, tz),
             });
             let n = self
-                .fire(&mut tx, &moment, now, base, items.as_deref().unwrap_or(&[]))
+                .fire(&mut tx, &moment, now, base, these.unwrap_or(&[]))
                 .await?;
             sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
                 .bind(&moment.key)
@@ -126,26 +142,34 @@ impl App {
         Ok(report)
     }
 
+    /// The season's open requests of one kind (`review`, or `exemption`, whose candidates
+    /// are the roster's).
     async fn open_items(
         &self,
         conn: &mut AnyConnection,
         season_id: i64,
+        purpose: Purpose,
     ) -> anyhow::Result<Vec<OpenItem>> {
-        Ok(sqlx::query_as(
+        let candidates = match purpose {
+            Purpose::Review => "candidates",
+            Purpose::Exemption => "roster",
+        };
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
                     c.school_code, s.name AS school_name,
                     CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
                     CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
                         AS district_name, r.route
              FROM review_requests r
-             JOIN candidates c ON c.id = r.candidate_id
+             JOIN {candidates} c ON c.id = r.candidate_id
              JOIN units s ON s.code = c.school_code
              LEFT JOIN units d ON d.code = s.parent_code
-             WHERE r.season_id = $1
+             WHERE r.season_id = $1 AND r.kind = $2
                AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
-             ORDER BY r.id",
-        )
+             ORDER BY r.id"
+        )))
         .bind(season_id)
+        .bind(purpose.kind())
         .fetch_all(conn)
         .await?)
     }
@@ -279,22 +303,23 @@ impl App {
                 let body = self.render.render("reminder_publish_late", &base)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
             }
-            Kind::Digest | Kind::Urgent(_) => {
-                let urgent = matches!(moment.kind, Kind::Urgent(_));
+            Kind::Digest | Kind::Urgent(_) | Kind::ExemptDigest | Kind::ExemptUrgent(_) => {
+                let urgent = matches!(moment.kind, Kind::Urgent(_) | Kind::ExemptUrgent(_));
+                let template = match moment.kind {
+                    Kind::Urgent(_) => "reminder_urgent",
+                    Kind::Digest => "reminder_digest",
+                    Kind::ExemptUrgent(_) => "reminder_exempt_urgent",
+                    _ => "reminder_exempt_digest",
+                };
                 for (_, (chat, list)) in self.waiting_people(conn, items, urgent).await? {
                     let mut data = base.clone();
                     data["count"] = json!(list.len());
                     data["more"] = json!(list.len().saturating_sub(20));
                     data["items"] = json!(list.into_iter().take(20).collect::<Vec<_>>());
                     data["left"] = json!(left(now, moment.deadline));
-                    if let Kind::Urgent(h) = moment.kind {
+                    if let Kind::Urgent(h) | Kind::ExemptUrgent(h) = moment.kind {
                         data["hours"] = json!(h);
                     }
-                    let template = if urgent {
-                        "reminder_urgent"
-                    } else {
-                        "reminder_digest"
-                    };
                     queue.push(send(chat, self.render.render(template, &data)?));
                 }
             }
@@ -307,6 +332,26 @@ impl App {
                         self.render.render("reminder_filing_closed", &base)?,
                     ));
                 }
+            }
+            Kind::ExemptClosed => {
+                let mut data = base.clone();
+                data.as_object_mut().expect("object").extend(
+                    self.board_counts(items)
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                let body = self.render.render("reminder_exempt_closed", &data)?;
+                queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
+                for (user, chat) in open_dialogues(conn, &[crate::app::exemption::EXEMPT]).await? {
+                    dialogues::clear(conn, user).await?;
+                    let body = self.render.render("reminder_exempt_filing_closed", &base)?;
+                    queue.push(send(chat, body));
+                }
+                let year = base["year"].as_i64().unwrap_or_default() as i32;
+                told += self
+                    .send_exemption_summaries(conn, year, &moment.key, now)
+                    .await?;
             }
             Kind::AdminDaily | Kind::ReviewClosed => {
                 let mut data = base.clone();
@@ -414,9 +459,22 @@ async fn signatures(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i6
 }
 
 async fn filing_dialogues(conn: &mut AnyConnection) -> anyhow::Result<Vec<(i64, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT user_id, chat_id FROM dialogues WHERE kind IN ('file', 'amend')")
-            .fetch_all(conn)
-            .await?,
-    )
+    open_dialogues(conn, &["file", "amend"]).await
+}
+
+/// Who is in the middle of a dialogue of one of these kinds: (user, chat).
+async fn open_dialogues(
+    conn: &mut AnyConnection,
+    kinds: &[&str],
+) -> anyhow::Result<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        let found: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT user_id, chat_id FROM dialogues WHERE kind = $1")
+                .bind(*kind)
+                .fetch_all(&mut *conn)
+                .await?;
+        out.extend(found);
+    }
+    Ok(out)
 }

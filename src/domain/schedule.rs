@@ -91,6 +91,13 @@ pub enum Kind {
     /// Filing closed: whoever is in the middle of filing is told at once (not a reminder, so
     /// quiet hours do not hold it back).
     FilingClosed,
+    /// A digest to everyone with 免考 applications waiting, while applications are accepted.
+    ExemptDigest,
+    /// Hours left before 免考 applications close, to everyone with one waiting.
+    ExemptUrgent(u32),
+    /// Applications closed: the city admins get what is still open, and every county and
+    /// city-direct school its 附件3 of the approved.
+    ExemptClosed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +117,13 @@ pub struct SeasonTimes {
     pub publish_deadline: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub review_deadline: Option<DateTime<Utc>>,
+    /// When 免考 applications close, if the season takes them.
+    pub exemption_closes: Option<DateTime<Utc>>,
 }
+
+/// Days before the 免考 close that its digests run (the window has no opening moment of its
+/// own: applications are taken from the day the roster is in).
+const EXEMPT_DIGEST_DAYS: u64 = 30;
 
 fn far_future() -> DateTime<Utc> {
     DateTime::<Utc>::MAX_UTC
@@ -260,7 +273,49 @@ pub fn moments(s: &SeasonTimes, config: &ReminderConfig) -> Vec<Moment> {
         }
         (Some(_), None) => {}
     }
+    if let Some(closes) = s.exemption_closes {
+        out.extend(exemption_moments(s, config, closes));
+    }
     out.sort_by_key(|m| m.at);
+    out
+}
+
+/// The 免考 window's moments: digests before the close, the countdown, the close.
+fn exemption_moments(
+    s: &SeasonTimes,
+    config: &ReminderConfig,
+    closes: DateTime<Utc>,
+) -> Vec<Moment> {
+    let sid = s.id;
+    let last = closes.with_timezone(&s.tz).date_naive();
+    let first = last - Days::new(EXEMPT_DIGEST_DAYS);
+    let digest: Vec<NaiveTime> = config
+        .digest_times
+        .iter()
+        .filter_map(|t| parse_hm(t).ok())
+        .collect();
+    let mut out = daily(
+        &format!("{sid}:ex-digest"),
+        s.tz,
+        first,
+        last,
+        &digest,
+        Kind::ExemptDigest,
+        closes,
+    );
+    out.extend(countdown(
+        &format!("{sid}:ex-urgent"),
+        closes,
+        &config.urgent_before_hours,
+        Kind::ExemptUrgent,
+    ));
+    out.push(Moment {
+        key: format!("{sid}:ex-closed"),
+        kind: Kind::ExemptClosed,
+        at: closes,
+        until: far_future(),
+        deadline: closes,
+    });
     out
 }
 
@@ -298,6 +353,7 @@ mod tests {
                 .to_utc(),
             published_at: None,
             review_deadline: None,
+            exemption_closes: None,
         }
     }
 
@@ -381,5 +437,28 @@ mod tests {
         assert!(c.quiet(local(30, 6, 59), Shanghai));
         assert!(!c.quiet(local(30, 7, 0), Shanghai));
         assert!(!c.quiet(local(30, 21, 59), Shanghai));
+    }
+
+    #[test]
+    fn exemption_window_moments_come_before_the_exam_whatever_the_publication() {
+        let c = ReminderConfig::default();
+        let closes = local(10, 18, 0);
+        let s = SeasonTimes {
+            exemption_closes: Some(closes),
+            ..unpublished()
+        };
+        let all = moments(&s, &c);
+        let k = keys(&all);
+        assert!(k.contains(&"1:ex-digest:2023-04-10:14:00".to_string()));
+        assert!(k.contains(&"1:ex-urgent:3h".to_string()));
+        assert!(
+            k.contains(&"1:publish-late".to_string()),
+            "the season's own go on"
+        );
+        assert_eq!(
+            keys(&due(&all, local(10, 15, 30), &c, Shanghai)),
+            ["1:ex-digest:2023-04-10:14:00", "1:ex-urgent:3h"]
+        );
+        assert_eq!(keys(&due(&all, closes, &c, Shanghai)), ["1:ex-closed"]);
     }
 }

@@ -40,7 +40,7 @@ pub async fn items(
          CROSS JOIN review_requests r
          JOIN candidates c ON c.id = r.candidate_id
          WHERE r.school_code = s.code AND r.state IN {states}
-           AND r.season_id = $1 AND {IN_UNIT}
+           AND r.season_id = $1 AND r.kind = 'review' AND {IN_UNIT}
          ORDER BY r.id LIMIT {limit}"
     )))
     .bind(season_id)
@@ -58,7 +58,7 @@ pub async fn count(
 ) -> sqlx::Result<usize> {
     let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM units s CROSS JOIN review_requests r
-         WHERE r.school_code = s.code AND r.state IN {states} AND r.season_id = $1
+         WHERE r.school_code = s.code AND r.state IN {states} AND r.season_id = $1 AND r.kind = 'review'
            AND {IN_UNIT}"
     )))
     .bind(season_id)
@@ -81,7 +81,7 @@ pub async fn reporting(
 ) -> sqlx::Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id FROM units s CROSS JOIN review_requests r
-         WHERE r.school_code = s.code AND r.state = 'reporting' AND r.season_id = $1
+         WHERE r.school_code = s.code AND r.state = 'reporting' AND r.season_id = $1 AND r.kind = 'review'
            AND {IN_UNIT}
          ORDER BY r.id"
     )))
@@ -97,7 +97,7 @@ pub async fn reporting(
 pub async fn open_with_group(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT MAX(r.id) FROM review_requests r JOIN units s ON s.code = r.school_code
-         WHERE r.season_id = $1 AND r.state IN ('recording', 'confirming', 'reporting')
+         WHERE r.season_id = $1 AND r.kind = 'review' AND r.state IN ('recording', 'confirming', 'reporting')
          GROUP BY CASE WHEN s.city_direct = 0 AND s.parent_code IS NOT NULL
                        THEN s.parent_code ELSE s.code END
          ORDER BY 1",
@@ -197,7 +197,7 @@ pub async fn summary_rows(
         "SELECT r.id AS request_id, r.state, r.original_score, r.result_kind, r.result_score,
                 r.result_category, r.result_note, {}
          FROM review_requests r JOIN candidates c ON c.id = r.candidate_id
-         WHERE r.season_id = $1 AND r.state <> 'withdrawn'
+         WHERE r.season_id = $1 AND r.kind = 'review' AND r.state <> 'withdrawn'
          ORDER BY r.id",
         cand.join(", ")
     )))

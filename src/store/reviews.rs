@@ -36,6 +36,10 @@ pub struct Request {
     /// The route it was filed on, as JSON (`domain::workflow::Route`); None before routes
     /// were kept.
     pub route: Option<String>,
+    /// `review` (复核) or `exemption` (免考, whose candidate_id is a roster row's).
+    pub kind: String,
+    /// An exemption's 附件2 fields beyond the roster (`domain::exemption::Details`, as JSON).
+    pub details: Option<String>,
 }
 
 impl Request {
@@ -51,7 +55,7 @@ impl Request {
 pub const COLUMNS: &str = "id, season_id, candidate_id, school_code, filer_user_id, filer_chat_id, \
     filer_name, reason, contact, state, step, round, version, original_score, result_kind, \
     result_score, result_items, result_category, result_note, recorded_by, created_at, updated_at, \
-    signed_form, route";
+    signed_form, route, kind, details";
 
 pub struct NewRequest<'a> {
     pub season_id: i64,
@@ -67,6 +71,9 @@ pub struct NewRequest<'a> {
     pub signed_form: Option<&'a Attachment>,
     /// The route as JSON.
     pub route: &'a str,
+    /// `Purpose::kind` of the route.
+    pub kind: &'a str,
+    pub details: Option<&'a str>,
 }
 
 /// Inserts a pending request; None when the candidate already has an open one (the unique
@@ -79,8 +86,8 @@ pub async fn insert(
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO review_requests (season_id, candidate_id, school_code, filer_user_id,
              filer_chat_id, filer_name, reason, contact, state, step, original_score,
-             created_at, updated_at, signed_form, route)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11, $12, $13)
+             created_at, updated_at, signed_form, route, kind, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $11, $12, $13, $14, $15)
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(r.season_id)
@@ -96,6 +103,8 @@ pub async fn insert(
     .bind(to_ms(now))
     .bind(r.signed_form.map(ToString::to_string))
     .bind(r.route)
+    .bind(r.kind)
+    .bind(r.details)
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|(id,)| id))
@@ -123,28 +132,37 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<Reque
     .await
 }
 
+/// The candidate's open request of this kind (`review` names a scored candidate, `exemption`
+/// a roster row).
 pub async fn open_of_candidate(
     conn: &mut AnyConnection,
+    kind: &str,
     candidate_id: i64,
 ) -> sqlx::Result<Option<Request>> {
     sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1 AND state IN {OPEN_SQL}"
+        "SELECT {COLUMNS} FROM review_requests
+         WHERE kind = $2 AND candidate_id = $1 AND state IN {OPEN_SQL}"
     )))
     .bind(candidate_id)
+    .bind(kind)
     .fetch_optional(conn)
     .await
 }
 
-/// The candidate's review that reached its result (one per candidate: see `review::filing`).
+/// The candidate's request of this kind that reached its result (one per candidate: see
+/// `review::filing`).
 pub async fn result_of_candidate(
     conn: &mut AnyConnection,
+    kind: &str,
     candidate_id: i64,
 ) -> sqlx::Result<Option<Request>> {
     sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM review_requests WHERE candidate_id = $1 AND state = 'completed'
+        "SELECT {COLUMNS} FROM review_requests
+         WHERE kind = $2 AND candidate_id = $1 AND state = 'completed'
          ORDER BY id DESC LIMIT 1"
     )))
     .bind(candidate_id)
+    .bind(kind)
     .fetch_optional(conn)
     .await
 }
@@ -202,7 +220,24 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
-/// The filer's amended reason and contact (while returned).
+/// A returned exemption's new 附件2 fields.
+pub async fn amend_details(
+    conn: &mut AnyConnection,
+    id: i64,
+    reason: &str,
+    contact: &str,
+    details: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE review_requests SET reason = $2, contact = $3, details = $4 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .bind(contact)
+        .bind(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A returned request's new content; `form` replaces the signed form when given.
 pub async fn amend(
     conn: &mut AnyConnection,

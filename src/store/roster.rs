@@ -120,3 +120,31 @@ pub async fn count(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<i64
         .await?;
     Ok(n)
 }
+
+/// An approved (or any) 免考 application with its roster row, for 附件3.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Application {
+    pub request_id: i64,
+    pub state: String,
+    pub details: Option<String>,
+    #[sqlx(flatten)]
+    pub row: Row,
+}
+
+/// The season's 免考 applications in a state (`completed`: approved), oldest first.
+pub async fn applications(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    state: &str,
+) -> sqlx::Result<Vec<Application>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT q.id AS request_id, q.state, q.details, {ROW_COLUMNS}
+         FROM review_requests q JOIN roster r ON r.id = q.candidate_id
+         WHERE q.season_id = $1 AND q.kind = 'exemption' AND q.state = $2
+         ORDER BY q.id"
+    )))
+    .bind(season_id)
+    .bind(state)
+    .fetch_all(conn)
+    .await
+}

@@ -16,6 +16,8 @@ struct SeasonRow {
     publish_deadline_at: i64,
     published_at: Option<i64>,
     review_deadline_at: Option<i64>,
+    exemption_closes_at: Option<i64>,
+    first_exam_day: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +30,18 @@ pub struct Season {
     pub publish_deadline: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub review_deadline: Option<DateTime<Utc>>,
+    /// 免考 applications are accepted until then (`season --exemption-closes`).
+    pub exemption_closes: Option<DateTime<Utc>>,
+    /// The first exam day, when set; an applicant's age is counted on it.
+    pub first_exam_day: Option<NaiveDate>,
+}
+
+impl Season {
+    /// The day an exemption applicant's age is counted on: the first exam day, or failing that
+    /// the last.
+    pub fn age_day(&self) -> NaiveDate {
+        self.first_exam_day.unwrap_or(self.last_exam_day)
+    }
 }
 
 impl TryFrom<SeasonRow> for Season {
@@ -45,11 +59,14 @@ impl TryFrom<SeasonRow> for Season {
             publish_deadline: from_ms(r.publish_deadline_at),
             published_at: r.published_at.map(from_ms),
             review_deadline: r.review_deadline_at.map(from_ms),
+            exemption_closes: r.exemption_closes_at.map(from_ms),
+            first_exam_day: r.first_exam_day.map(|d| d.parse()).transpose()?,
         })
     }
 }
 
-const COLUMNS: &str = "id, year, last_exam_day, tz, full_score, publish_deadline_at, published_at, review_deadline_at";
+const COLUMNS: &str = "id, year, last_exam_day, tz, full_score, publish_deadline_at, published_at, \
+    review_deadline_at, exemption_closes_at, first_exam_day";
 
 pub struct NewSeason {
     pub year: i32,
@@ -104,6 +121,22 @@ pub async fn upsert_current(
         .execute(conn)
         .await?;
     Ok(id)
+}
+
+/// The 免考 window's close and the first exam day of a season.
+pub async fn set_exemption_window(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    closes: Option<DateTime<Utc>>,
+    first_exam_day: Option<NaiveDate>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE seasons SET exemption_closes_at = $2, first_exam_day = $3 WHERE id = $1")
+        .bind(season_id)
+        .bind(closes.map(to_ms))
+        .bind(first_exam_day.map(|d| d.to_string()))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records publication once; returns false when it was already recorded (a guarded update).

@@ -158,6 +158,7 @@ async fn handle_message(
         "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,
         "review" => app.review_command(user_id, chat.0).await,
+        "exempt" => app.exempt_command(user_id, chat.0).await,
         "pending" => app.pending_command(user_id, chat.0, 0).await,
         "status" => app.status_command(user_id, chat.0).await,
         "myrequests" => app.my_requests_command(user_id, chat.0, 0).await,
@@ -312,6 +313,7 @@ async fn handle_callback(
         Callback::FullText { id } => app.full_opinions(user_id, chat.0, id).await,
         Callback::SignedForm { id } => app.signed_form(user_id, chat.0, id).await,
         Callback::Form { id } => app.review_form_button(user_id, chat.0, id).await,
+        Callback::Exhibits { id } => app.exhibits_button(user_id, chat.0, id).await,
         Callback::Report { unit, count } => app.report_button(user_id, chat.0, &unit, count).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await

@@ -25,6 +25,13 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     );
     assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
     assert!(stdout.contains("完成：4 份复核申请"), "{stdout}");
+    // Before the exam: one 免考 approved at every level, one refused at the county; the
+    // approved candidate's score is 18 of 30.
+    assert!(
+        stdout.contains("完成：免考申请 2 份（同意 1、县级不同意 1）"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("的成绩：18（免考）"), "{stdout}");
     assert!(stdout.contains("复核后成绩"), "{stdout}");
     assert!(
         stdout.contains("urgent:12h") && stdout.contains("复核受理已截止"),
@@ -36,6 +43,7 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     for name in [
         "附件6_复核汇总表_青山市.xlsx",
         "附件6_复核汇总表_东湖区.xlsx",
+        "附件3_免考汇总表_东湖区.xlsx",
     ] {
         assert!(records.join(name).exists(), "{name}");
     }

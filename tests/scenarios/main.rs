@@ -8,6 +8,7 @@ mod audit;
 mod batches;
 mod delivery;
 mod demo;
+mod exemption;
 mod fidelity;
 mod groups;
 mod import;

@@ -358,6 +358,8 @@ pub async fn filed_by_user_1(h: &Harness, pupil: &Candidate) -> i64 {
             original_score: pupil.score,
             signed_form: None,
             route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
+            kind: "review",
+            details: None,
         },
         exam_review_bot::clock::Clock::now(&h.clock),
     )

@@ -318,7 +318,7 @@ async fn cards_and_lists_always_fit_in_a_message_and_the_whole_text_is_a_tap_awa
     }
     drop(conn);
     principal.send("/pending");
-    let first = h.expect(&principal, "待您处理的复核申请（26）").await;
+    let first = h.expect(&principal, "待您处理的申请（26）").await;
     assert!(first.contains("第 1/3 页"), "{first}");
     principal.press("下一页 ▶️");
     h.expect(&principal, "第 2/3 页").await;

@@ -3,7 +3,7 @@
 //! must hold the step's role for this request's unit, and the request must still be at the stage
 //! the card was sent for (a guarded update on its version).
 
-use super::filing::WHY;
+use super::dialogue::WHY;
 use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
@@ -62,7 +62,7 @@ impl App {
                 match action {
                     "a" => self.approve(&mut tx, &ctx, &me).await?,
                     _ => {
-                        self.ask_reason(&mut tx, user_id, chat_id, id, s, action)
+                        self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, action)
                             .await?
                     }
                 }
@@ -88,7 +88,7 @@ impl App {
                 if action == "y" {
                     self.confirm_result(&mut tx, &ctx, &me).await?
                 } else {
-                    self.ask_reason(&mut tx, user_id, chat_id, id, s, "n")
+                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, "n")
                         .await?
                 }
             }
@@ -103,7 +103,7 @@ impl App {
                 if action == "ok" {
                     self.recheck_agree(&mut tx, &ctx, &me).await?
                 } else {
-                    self.ask_reason(&mut tx, user_id, chat_id, id, s, "rg")
+                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, "rg")
                         .await?
                 }
             }
@@ -146,11 +146,12 @@ impl App {
         conn: &mut AnyConnection,
         user_id: i64,
         chat_id: i64,
-        id: i64,
+        ctx: &Ctx,
         stage: &str,
         action: &str,
     ) -> anyhow::Result<Press> {
-        let data = json!({"request": id, "stage": stage, "action": action});
+        let data = json!({"request": ctx.req.id, "stage": stage, "action": action,
+                          "exemption": ctx.is_exemption()});
         self.enter_step(conn, user_id, chat_id, WHY, "reason", &data)
             .await?;
         Ok(Press::Accepted)
@@ -206,6 +207,8 @@ impl App {
         let stage = stage_key(&ctx.req);
         let (to, next) = match route.step_from(step + 1, ctx.school.city_direct) {
             Some(n) => (State::Pending, n as i64),
+            // A 免考 application's last level decides it; a review goes on to its group.
+            None if ctx.is_exemption() => (State::Completed, route.steps.len() as i64),
             None => (State::Recording, route.steps.len() as i64),
         };
         if !reviews::transition(conn, &ctx.req, to, next, ctx.req.round, now).await? {
@@ -226,15 +229,15 @@ impl App {
             .await?
             .expect("request exists");
         self.close_cards(conn, &now_ctx, &stage, &outcome).await?;
+        if to == State::Completed {
+            self.exemption_approved(conn, &now_ctx, me).await?;
+            return Ok(Press::Accepted);
+        }
         self.announce_stage(conn, &now_ctx).await?;
-        self.tell(
-            conn,
-            ctx.req.filer_chat_id,
-            "review_progress",
-            &json!({"id": ctx.req.id, "name": ctx.cand.name, "level": level, "actor": me.name,
-                    "next": self.level_name(&now_ctx)}),
-        )
-        .await?;
+        let progress = json!({"id": ctx.req.id, "name": ctx.cand.name, "level": level,
+                              "actor": me.name, "next": self.level_name(&now_ctx)});
+        self.tell_applicants(conn, ctx, "review_progress", &progress, None)
+            .await?;
         Ok(Press::Accepted)
     }
 
@@ -325,7 +328,11 @@ impl App {
         let info = json!({"id": id, "name": ctx.cand.name, "level": level, "actor": me.name, "reason": reason});
         match to {
             State::Rejected => {
-                self.tell(conn, ctx.req.filer_chat_id, "review_rejected", &info)
+                let template = match ctx.is_exemption() {
+                    true => "exempt_refused",
+                    false => "review_rejected",
+                };
+                self.tell_applicants(conn, &ctx, template, &info, None)
                     .await?
             }
             State::Returned => {
@@ -349,14 +356,8 @@ impl App {
                         .encode(),
                     ),
                 ]]);
-                self.tell_with(
-                    conn,
-                    ctx.req.filer_chat_id,
-                    "review_returned",
-                    &info,
-                    Some(markup),
-                )
-                .await?;
+                self.tell_applicants(conn, &ctx, "review_returned", &info, Some(markup))
+                    .await?;
             }
             _ => {
                 // A dispute or the city's return: the group records again; the recorder hears

@@ -1,136 +1,28 @@
-//! The filing dialogue (/review) and the other chat dialogues of a review: amending a returned
-//! request, giving a reason for a rejection, return or dispute, and recording the city result.
-//! Each step's state is a row in `dialogues`; every prompt has a way back and a cancel.
+//! Filing a review request (/review): who may file for which candidate, the window, the 附件5
+//! as filed, and the filing itself; and amending a returned request. The dialogue that gathers
+//! it is `dialogue`'s.
 
-use super::{App, Ctx, Press, button, keyboard};
-use crate::app::callback::Callback;
+use super::dialogue::{AMEND, FILE};
+use super::{App, Ctx, Press};
 use crate::app::policy::{self, Action, FILERS, Subject};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
-use crate::domain::review::{self, State, WindowClosed, filing_window};
+use crate::domain::review::{State, WindowClosed, filing_window};
 use crate::store::candidates;
-use crate::store::dialogues::{self, Dialogue};
-use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{seasons, units};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
-const FILE: &str = "file";
-const AMEND: &str = "amend";
-pub(crate) const WHY: &str = "why";
-pub(crate) const RECORD: &str = "record";
-
-/// The step before this one, or None when this is the first (then "back" cancels).
-fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
-    match (kind, step) {
-        (FILE, "form") => Some("exam_no"),
-        (FILE, "reason") if data["form"].is_string() => Some("form"),
-        (FILE, "reason") => Some("exam_no"),
-        (FILE | AMEND, "contact") => Some("reason"),
-        (FILE | AMEND, "confirm") => Some("contact"),
-        // Replacing the signed form is a side trip from the confirm step.
-        (AMEND, "form") => Some("confirm"),
-        (RECORD, "items") => Some("score"),
-        (RECORD, "category") if data["has_items"].as_bool() == Some(true) => Some("items"),
-        (RECORD, "category") => Some("score"),
-        (RECORD, "note") if data["kind"] == "corrected" => Some("category"),
-        (RECORD, "confirm") => Some("note"),
-        _ => None,
-    }
-}
-
-/// The buttons under a prompt: the step's own choices, then back (when there is a step before)
-/// and cancel.
-fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = match (kind, step) {
-        (FILE, "confirm") => vec![("button_submit", "submit"), ("button_edit", "edit")],
-        (AMEND, "confirm") => vec![
-            ("button_resubmit", "submit"),
-            ("button_edit", "edit"),
-            ("button_replace_form", "form"),
-        ],
-        (RECORD, "category") => vec![("button_missed_item", "cat1"), ("button_wrong_sum", "cat2")],
-        (RECORD, "confirm") => vec![("button_record", "submit"), ("button_edit", "edit")],
-        _ => vec![],
-    };
-    if previous(kind, step, data).is_some() {
-        out.push(("button_back", "back"));
-    }
-    out.push(("button_cancel", "cancel"));
-    out
-}
+/// The kind of request this dialogue files (`Purpose::Review`).
+const REVIEW: &str = "review";
 
 impl App {
-    /// Starts a dialogue step: saves it and queues its prompt, in the caller's transaction.
-    pub(crate) async fn enter_step(
-        &self,
-        conn: &mut AnyConnection,
-        user_id: i64,
-        chat_id: i64,
-        kind: &str,
-        step: &str,
-        data: &Value,
-    ) -> anyhow::Result<()> {
-        dialogues::set(conn, user_id, chat_id, kind, step, data, self.clock.now()).await?;
-        let row: Vec<Value> = prompt_buttons(kind, step, data)
-            .into_iter()
-            .map(|(label, action)| {
-                Ok(button(
-                    self.render.text(label)?,
-                    Callback::Dialogue {
-                        step: step.into(),
-                        action: action.into(),
-                    }
-                    .encode(),
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let mut prompt_data = data.clone();
-        if kind == FILE
-            && let Some(id) = data["candidate_id"].as_i64()
-            && let Some(c) = candidates::by_id(conn, id).await?
-        {
-            prompt_data["candidate"] = json!({
-                "name": c.name, "gender": c.gender, "class_name": c.class_name,
-                "score": c.score().to_string(), "sitting": c.sitting(), "exam_no": c.exam_no,
-            });
-        }
-        if kind == FILE {
-            // "Step n of m": the signed form is one more step where the city asks for it.
-            let steps: &[&str] = if self.config.review.require_signed_form {
-                &["exam_no", "form", "reason", "contact", "confirm"]
-            } else {
-                &["exam_no", "reason", "contact", "confirm"]
-            };
-            let no = steps.iter().position(|s| *s == step).map_or(0, |i| i + 1);
-            prompt_data["no"] = json!(no);
-            prompt_data["of"] = json!(steps.len());
-        }
-        if kind == FILE || kind == AMEND {
-            prompt_data["form"] = json!(data["form"].is_string());
-        }
-        if kind == FILE && step == "confirm" {
-            prompt_data["summary"] = json!(self.dialogue_summary(conn, kind, data).await?);
-        }
-        let body = self
-            .render
-            .render(&format!("dlg_{kind}_{step}"), &prompt_data)?;
-        let msg = Outgoing {
-            chat_id,
-            body,
-            reply_markup: Some(keyboard(vec![row])),
-            ..Outgoing::default()
-        };
-        outbox::enqueue(conn, &msg, self.clock.now()).await?;
-        Ok(())
-    }
-
     /// The 附件5 content as it will be filed.
-    async fn dialogue_summary(
+    pub(super) async fn dialogue_summary(
         &self,
         conn: &mut AnyConnection,
         kind: &str,
@@ -204,244 +96,7 @@ impl App {
         )
     }
 
-    /// `/cancel`: ends whatever dialogue the user is in.
-    pub async fn cancel(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        let template = if people::of_user(&mut tx, user_id).await?.is_empty() {
-            "not_bound"
-        } else if dialogues::clear(&mut tx, user_id).await? {
-            "dialogue_cancelled"
-        } else {
-            "cancel_nothing"
-        };
-        self.tell(&mut tx, chat_id, template, &json!({})).await?;
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
-    }
-
-    /// A text message while a dialogue may be open; false when there is none (the caller then
-    /// answers as to any other text).
-    pub async fn dialogue_text(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        text: &str,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(false);
-        };
-        self.dialogue_input(&mut tx, &d, chat_id, text).await?;
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(true)
-    }
-
-    /// Anything but text while a dialogue is open: the signed form where filing asks for it (a
-    /// photo, or a PDF or image file: `file`); anywhere else, or anything else, a hint, and the
-    /// dialogue stays. False when there is no dialogue.
-    pub async fn dialogue_non_text(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        file: Option<Attachment>,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(false);
-        };
-        match (d.kind.as_str(), d.step.as_str(), file) {
-            (FILE | AMEND, "form", Some(file)) => {
-                let mut data = d.data();
-                data["form"] = json!(file.to_string());
-                let next = if d.kind == FILE { "reason" } else { "confirm" };
-                self.enter_step(&mut tx, user_id, chat_id, &d.kind, next, &data)
-                    .await?;
-            }
-            (FILE | AMEND, "form", None) => {
-                self.tell(&mut tx, chat_id, "review_form_please", &json!({}))
-                    .await?
-            }
-            _ => {
-                self.tell(&mut tx, chat_id, "dialogue_text_please", &json!({}))
-                    .await?
-            }
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(true)
-    }
-
-    async fn dialogue_input(
-        &self,
-        conn: &mut AnyConnection,
-        d: &Dialogue,
-        chat_id: i64,
-        text: &str,
-    ) -> anyhow::Result<()> {
-        let mut data = d.data();
-        let user_id = d.user_id;
-        let again = |hint: &'static str, extra: Value| (hint, extra);
-        let outcome: Result<&str, (&str, Value)> = match (d.kind.as_str(), d.step.as_str()) {
-            (FILE, "exam_no") => match self.find_candidate(conn, user_id, text.trim()).await? {
-                Found::Candidate(id) => {
-                    data["candidate_id"] = json!(id);
-                    Ok(if self.config.review.require_signed_form {
-                        "form"
-                    } else {
-                        "reason"
-                    })
-                }
-                Found::Nothing => Err(again(
-                    "review_no_candidate",
-                    json!({"exam_no": text.trim()}),
-                )),
-                Found::Decided(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    self.tell_result(conn, user_id, chat_id, req).await?;
-                    return Ok(());
-                }
-                Found::Taken(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    self.tell(conn, chat_id, "review_exists_short", &json!({"id": req}))
-                        .await?;
-                    return Ok(());
-                }
-                Found::Open(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    let ctx = self.load_ctx(conn, req).await?;
-                    if let Some(ctx) = ctx {
-                        let card = self.render_card(conn, &ctx).await?;
-                        self.tell(
-                            conn,
-                            chat_id,
-                            "review_exists",
-                            &json!({"id": req, "card": card}),
-                        )
-                        .await?;
-                    }
-                    return Ok(());
-                }
-            },
-            (FILE | AMEND, "form") => Err(again("review_form_please", json!({}))),
-            (FILE | AMEND, "reason") => match review::reason(text) {
-                Ok(r) => {
-                    data["reason"] = json!(r);
-                    Ok("contact")
-                }
-                Err(n) => Err(again(
-                    "review_bad_reason",
-                    json!({"length": n, "max": review::REASON_MAX}),
-                )),
-            },
-            (FILE | AMEND, "contact") => match review::contact(text) {
-                Some(c) => {
-                    data["contact"] = json!(c);
-                    Ok("confirm")
-                }
-                None => Err(again("review_bad_contact", json!({}))),
-            },
-            (WHY, "reason") => {
-                let reason = text.trim();
-                if reason.is_empty() || reason.chars().count() > review::REASON_MAX {
-                    Err(again(
-                        "review_bad_reason",
-                        json!({"length": reason.chars().count(), "max": review::REASON_MAX}),
-                    ))
-                } else {
-                    dialogues::clear(conn, user_id).await?;
-                    return self
-                        .decide_with_reason(conn, user_id, chat_id, &data, reason)
-                        .await;
-                }
-            }
-            (RECORD, step) => match self.record_input(conn, step, &mut data, text).await? {
-                Ok(next) => Ok(next),
-                Err(hint) => Err(hint),
-            },
-            _ => Err(again("dialogue_use_buttons", json!({}))),
-        };
-        match outcome {
-            Ok(next) => {
-                self.enter_step(conn, user_id, chat_id, &d.kind, next, &data)
-                    .await
-            }
-            Err((hint, extra)) => self.tell(conn, chat_id, hint, &extra).await,
-        }
-    }
-
-    /// A dialogue button ("d:<step>:<action>"). Buttons of a step the user has left are stale.
-    pub async fn dialogue_button(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        step: &str,
-        action: &str,
-    ) -> anyhow::Result<Press> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(Press::Stale);
-        };
-        if d.step != step {
-            return Ok(Press::Stale);
-        }
-        let mut data = d.data();
-        match action {
-            "cancel" => {
-                dialogues::clear(&mut tx, user_id).await?;
-                self.tell(&mut tx, chat_id, "dialogue_cancelled", &json!({}))
-                    .await?;
-            }
-            "back" => match previous(&d.kind, step, &data) {
-                Some(prev) => {
-                    self.enter_step(&mut tx, user_id, chat_id, &d.kind, prev, &data)
-                        .await?
-                }
-                None => return Ok(Press::Stale),
-            },
-            "edit" if step == "confirm" => {
-                let first = if d.kind == RECORD {
-                    self.record_first_step(&data)
-                } else {
-                    "reason"
-                };
-                self.enter_step(&mut tx, user_id, chat_id, &d.kind, first, &data)
-                    .await?;
-            }
-            "form" if d.kind == AMEND && step == "confirm" => {
-                self.enter_step(&mut tx, user_id, chat_id, AMEND, "form", &data)
-                    .await?;
-            }
-            "cat1" | "cat2" if d.kind == RECORD && step == "category" => {
-                data["category"] = json!(if action == "cat1" {
-                    "漏评"
-                } else {
-                    "合分错误"
-                });
-                self.enter_step(&mut tx, user_id, chat_id, RECORD, "note", &data)
-                    .await?;
-            }
-            "submit" if step == "confirm" => {
-                dialogues::clear(&mut tx, user_id).await?;
-                match d.kind.as_str() {
-                    FILE => self.submit_filing(&mut tx, user_id, chat_id, &data).await?,
-                    AMEND => {
-                        self.submit_amendment(&mut tx, user_id, chat_id, &data)
-                            .await?
-                    }
-                    RECORD => self.submit_record(&mut tx, user_id, chat_id, &data).await?,
-                    _ => return Ok(Press::Stale),
-                }
-            }
-            _ => return Ok(Press::Refused),
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(Press::Accepted)
-    }
-
-    async fn find_candidate(
+    pub(super) async fn find_candidate(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
@@ -459,7 +114,7 @@ impl App {
         if self.may_file(conn, user_id, &bound, &cand).await?.is_err() {
             return Ok(Found::Nothing);
         }
-        if let Some(open) = reviews::open_of_candidate(conn, cand.id).await? {
+        if let Some(open) = reviews::open_of_candidate(conn, REVIEW, cand.id).await? {
             // The open request's card only to those who may see it.
             let ctx = self.load_ctx(conn, open.id).await?;
             let visible = ctx
@@ -471,7 +126,7 @@ impl App {
                 Found::Taken(open.id)
             });
         }
-        if let Some(done) = reviews::result_of_candidate(conn, cand.id).await? {
+        if let Some(done) = reviews::result_of_candidate(conn, REVIEW, cand.id).await? {
             return Ok(Found::Decided(done.id));
         }
         Ok(Found::Candidate(cand.id))
@@ -479,7 +134,7 @@ impl App {
 
     /// Tells the person that the candidate's review already has its result, with its card when
     /// they may see it. A request that ended without one (withdrawn, rejected) does not count.
-    async fn tell_result(
+    pub(super) async fn tell_result(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
@@ -502,7 +157,7 @@ impl App {
         .await
     }
 
-    async fn submit_filing(
+    pub(super) async fn submit_filing(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
@@ -527,10 +182,10 @@ impl App {
         // A result reached while this filing was being typed. An open request's last signature
         // may be committing right now: wait for its row (PostgreSQL; SQLite's write lock
         // already orders the two), then look.
-        if let Some(open) = reviews::open_of_candidate(conn, cand.id).await? {
+        if let Some(open) = reviews::open_of_candidate(conn, REVIEW, cand.id).await? {
             reviews::lock(conn, open.id).await?;
         }
-        if let Some(done) = reviews::result_of_candidate(conn, cand.id).await? {
+        if let Some(done) = reviews::result_of_candidate(conn, REVIEW, cand.id).await? {
             return self.tell_result(conn, user_id, chat_id, done.id).await;
         }
         let form = data["form"].as_str().and_then(Attachment::parse);
@@ -560,10 +215,12 @@ impl App {
             original_score: cand.score,
             signed_form: form.as_ref(),
             route: &route_json,
+            kind: REVIEW,
+            details: None,
         };
         let Some(id) = reviews::insert(conn, &new, now).await? else {
             // Someone filed for this candidate a moment ago.
-            let open = reviews::open_of_candidate(conn, cand.id)
+            let open = reviews::open_of_candidate(conn, REVIEW, cand.id)
                 .await?
                 .map(|r| r.id);
             return self
@@ -609,7 +266,7 @@ impl App {
 
     /// A level with nobody bound must not stall silently: the filer and the city admins hear
     /// which one.
-    async fn warn_empty_levels(
+    pub(crate) async fn warn_empty_levels(
         &self,
         conn: &mut AnyConnection,
         ctx: &Ctx,
@@ -624,12 +281,16 @@ impl App {
             }
         }
         let group = &ctx.route.group;
-        let bindings = self.group_bindings(conn, ctx).await?;
+        // A 免考 application has no review group.
+        let bindings = match ctx.is_exemption() {
+            true => Vec::new(),
+            false => self.group_bindings(conn, ctx).await?,
+        };
         let held: Vec<Role> = bindings.iter().map(|b| b.role).collect();
         let missing: Vec<&str> = group.missing(&held).iter().map(|r| r.slug()).collect();
         let members = self.group_members(conn, ctx).await?.len();
         let min = group.min_size as usize;
-        let group_short = members < min;
+        let group_short = members < min && !ctx.is_exemption();
         if empty.is_empty() && !group_short && missing.is_empty() {
             return Ok(());
         }
@@ -661,6 +322,11 @@ impl App {
         if ctx.state() != State::Returned {
             return Ok(Press::Stale);
         }
+        if ctx.is_exemption() {
+            self.start_exemption_amendment(conn, user_id, chat_id, ctx)
+                .await?;
+            return Ok(Press::Accepted);
+        }
         let data =
             json!({"request": ctx.req.id, "reason": ctx.req.reason, "contact": ctx.req.contact});
         self.enter_step(conn, user_id, chat_id, AMEND, "reason", &data)
@@ -668,7 +334,7 @@ impl App {
         Ok(Press::Accepted)
     }
 
-    async fn submit_amendment(
+    pub(super) async fn submit_amendment(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
@@ -745,7 +411,7 @@ impl App {
     }
 }
 
-enum Found {
+pub(super) enum Found {
     Candidate(i64),
     /// An open request this person may see.
     Open(i64),

@@ -69,23 +69,7 @@ impl App {
                 (None, a) if a.starts_with("recheck") => (FormBox::Recheck, RECHECK_NAME.into()),
                 _ => (FormBox::Note, String::new()),
             };
-            let action = self
-                .render
-                .render("review_action", &json!({"action": e.action}))?;
-            let comment = match e.comment.trim() {
-                "" => String::new(),
-                c => format!("（{c}）"),
-            };
-            let at = display(from_ms(e.at), tz);
-            let who = [level.as_str(), e.actor_name.as_str()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let text = match who.as_str() {
-                "" => format!("{action}{comment} {at}"),
-                who => format!("{who}：{action}{comment} {at}"),
-            };
+            let text = self.opinion_line(&level, &e, tz, "review_action")?;
             match place {
                 FormBox::School => form.school_opinions.push(text),
                 FormBox::District => form.district_opinions.push(text),
@@ -108,6 +92,41 @@ impl App {
         Ok(form)
     }
 
+    /// One opinion as a paper form's box writes it: "level name：action（comment） time", the
+    /// action in the words of `words` (a review's, or an exemption's).
+    pub(crate) fn opinion_line(
+        &self,
+        level: &str,
+        e: &reviews::Event,
+        tz: chrono_tz::Tz,
+        words: &str,
+    ) -> anyhow::Result<String> {
+        let action = self.render.render(words, &json!({"action": e.action}))?;
+        let comment = match e.comment.trim() {
+            "" => String::new(),
+            c => format!("（{c}）"),
+        };
+        let at = display(from_ms(e.at), tz);
+        let who = [level, e.actor_name.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(match who.as_str() {
+            "" => format!("{action}{comment} {at}"),
+            who => format!("{who}：{action}{comment} {at}"),
+        })
+    }
+
+    /// The request's printable form: 附件5 of a review, 附件2 of a 免考 application.
+    async fn printable_form(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Record> {
+        if ctx.is_exemption() {
+            return self.exemption_form_record(conn, ctx).await;
+        }
+        let form = self.review_form(conn, ctx).await?;
+        self.form_record(ctx, &form)
+    }
+
     fn form_record(&self, ctx: &Ctx, form: &Form) -> anyhow::Result<Record> {
         Ok(Record {
             name: format!("附件5_复核申请表_{}_{}.xlsx", ctx.req.id, ctx.cand.name),
@@ -123,9 +142,8 @@ impl App {
             .load_ctx(&mut tx, id)
             .await?
             .with_context(|| format!("there is no request {id}"))?;
-        let form = self.review_form(&mut tx, &ctx).await?;
-        let record = self.form_record(&ctx, &form)?;
-        let detail = format!("附件5 of request {id}");
+        let record = self.printable_form(&mut tx, &ctx).await?;
+        let detail = format!("{} of request {id}", form_name(&ctx));
         audit(
             &mut tx,
             self.clock.now(),
@@ -153,11 +171,10 @@ impl App {
         if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
             return Ok(Press::Refused);
         }
-        let form = self.review_form(&mut tx, &ctx).await?;
-        let record = self.form_record(&ctx, &form)?;
+        let record = self.printable_form(&mut tx, &ctx).await?;
         let caption = self.render.render(
             "review_form_sent",
-            &json!({"id": id, "name": ctx.cand.name}),
+            &json!({"id": id, "name": ctx.cand.name, "form": form_name(&ctx)}),
         )?;
         let msg = Outgoing {
             chat_id,
@@ -168,7 +185,7 @@ impl App {
         };
         outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         let actor = crate::app::Actor::Telegram(user_id).label();
-        let detail = format!("附件5 of request {id}");
+        let detail = format!("{} of request {id}", form_name(&ctx));
         audit(
             &mut tx,
             self.clock.now(),
@@ -180,5 +197,14 @@ impl App {
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)
+    }
+}
+
+/// The paper form a request is printed on.
+fn form_name(ctx: &Ctx) -> &'static str {
+    if ctx.is_exemption() {
+        "附件2"
+    } else {
+        "附件5"
     }
 }

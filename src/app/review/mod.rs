@@ -5,6 +5,7 @@
 
 mod batch;
 mod decide;
+mod dialogue;
 mod filing;
 mod form;
 mod result;
@@ -19,7 +20,7 @@ use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::State;
-use crate::domain::workflow::{Route, Scope};
+use crate::domain::workflow::{Purpose, Route, Scope};
 use crate::render::cut_comment;
 use crate::store::candidates::{self, Candidate};
 use crate::store::outbox::{self, Outgoing};
@@ -81,6 +82,20 @@ impl Ctx {
             approvals: &self.approvals,
             signers: &self.signers,
             rechecked: &self.rechecked,
+        }
+    }
+
+    /// Whether this is a 免考 application rather than a score review.
+    pub fn is_exemption(&self) -> bool {
+        self.route.purpose == Purpose::Exemption
+    }
+
+    /// The template of this request's card (附件5's fields, or 附件2's).
+    pub fn card_template(&self) -> &'static str {
+        if self.is_exemption() {
+            "exemption_card"
+        } else {
+            "review_card"
         }
     }
 
@@ -163,9 +178,14 @@ impl App {
         let Some(req) = reviews::get(conn, id).await? else {
             return Ok(None);
         };
-        let cand = candidates::by_id(conn, req.candidate_id)
-            .await?
-            .context("candidate of a request")?;
+        // An exemption names the roster's candidate (there are no scores before the exam).
+        let cand = match req.kind.as_str() {
+            "exemption" => crate::store::roster::by_id(conn, req.candidate_id)
+                .await?
+                .map(|r| r.as_candidate()),
+            _ => candidates::by_id(conn, req.candidate_id).await?,
+        }
+        .context("candidate of a request")?;
         let school = units::get(conn, &req.school_code)
             .await?
             .context("school of a request")?;
@@ -300,6 +320,9 @@ impl App {
                 })
             })
             .collect();
+        if ctx.is_exemption() {
+            return Ok(self.exemption_card_data(ctx, opinions, earlier, cut));
+        }
         let c = &ctx.cand;
         let items = |v: Option<i64>| v.map(|t| Score::from_tenths(t as u32).to_string());
         Ok(json!({
@@ -367,7 +390,7 @@ impl App {
         ctx: &Ctx,
     ) -> anyhow::Result<String> {
         let data = self.card_data(conn, ctx).await?;
-        self.render.render("review_card", &data)
+        self.render.render(ctx.card_template(), &data)
     }
 
     /// The buttons under every card of a request, below its decisions: the candidate's signed
@@ -378,6 +401,10 @@ impl App {
         card_data: &Value,
     ) -> anyhow::Result<Vec<Vec<Value>>> {
         let mut rows = Vec::new();
+        if ctx.is_exemption() {
+            let data = Callback::Exhibits { id: ctx.req.id }.encode();
+            rows.push(vec![button(self.render.text("button_exhibits")?, data)]);
+        }
         if ctx.req.signed_form().is_some() {
             let data = Callback::SignedForm { id: ctx.req.id }.encode();
             rows.push(vec![button(self.render.text("button_signed_form")?, data)]);
@@ -401,7 +428,11 @@ impl App {
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let card_data = self.card_data(conn, ctx).await?;
-        let card = self.render.render("review_card", &card_data)?;
+        let card = self.render.render(ctx.card_template(), &card_data)?;
+        let heading = match (ctx.is_exemption(), heading) {
+            (true, "review_card_heading") => "exemption_card_heading",
+            _ => heading,
+        };
         let heading = self.render.render(
             heading,
             &json!({"id": ctx.req.id, "level": self.level_name(ctx),
@@ -451,10 +482,40 @@ impl App {
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let card = self.render_card(conn, ctx).await?;
-        let footer = self.render.render("review_card_closed", outcome)?;
+        let footer = match ctx.is_exemption() {
+            true => "exemption_card_closed",
+            false => "review_card_closed",
+        };
+        let footer = self.render.render(footer, outcome)?;
         let body = format!("{card}\n\n{footer}");
         for (_, outbox_id) in reviews::cards(conn, ctx.req.id, stage).await? {
             outbox::edit(conn, outbox_id, &body, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the applicant's side: the filer, and for a 免考 application also the school's
+    /// contacts (附件2: the applicant and the school hear every step), each once.
+    pub(crate) async fn tell_applicants(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        template: &str,
+        data: &Value,
+        reply_markup: Option<String>,
+    ) -> anyhow::Result<()> {
+        self.tell_with(conn, ctx.req.filer_chat_id, template, data, reply_markup)
+            .await?;
+        if !ctx.is_exemption() {
+            return Ok(());
+        }
+        let mut told = vec![ctx.req.filer_user_id];
+        for b in people::holders(conn, crate::domain::Role::SchoolContact, &ctx.school.code).await?
+        {
+            if !told.contains(&b.telegram_user_id) {
+                told.push(b.telegram_user_id);
+                self.tell(conn, b.chat_id, template, data).await?;
+            }
         }
         Ok(())
     }
@@ -521,6 +582,12 @@ impl App {
                 // 驳回 only where the route gives the level a veto (none below the group by
                 // default).
                 let buttons: &[(&str, &str)] = match policy::may_reject(&ctx.route, step) {
+                    // 附件2's words: 同意, 不同意, 退回修改.
+                    Ok(()) if ctx.is_exemption() => &[
+                        ("button_approve", "a"),
+                        ("button_disagree", "r"),
+                        ("button_return", "b"),
+                    ],
                     Ok(()) => &[
                         ("button_approve", "a"),
                         ("button_reject", "r"),

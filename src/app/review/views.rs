@@ -24,6 +24,8 @@ pub struct PendingItem {
     pub school: String,
     pub level: String,
     pub filed_at: String,
+    /// A 免考 application rather than a score review.
+    pub exemption: bool,
 }
 
 /// "2天3小时" until `deadline`, or None when it has passed.
@@ -88,6 +90,7 @@ impl App {
                             school: ctx.school.name.clone(),
                             level: self.level_name(&ctx),
                             filed_at: display(from_ms(req.created_at), ctx.season.tz),
+                            exemption: ctx.is_exemption(),
                         },
                     ));
                 }
@@ -168,7 +171,8 @@ impl App {
                 let mut rows = Vec::new();
                 for req in shown {
                     if let Some(ctx) = self.load_ctx(&mut conn, req.id).await? {
-                        rows.push(json!({"id": req.id, "name": ctx.cand.name, "state": req.state, "level": self.level_name(&ctx)}));
+                        rows.push(json!({"id": req.id, "name": ctx.cand.name, "state": req.state,
+                                        "level": self.level_name(&ctx), "exemption": ctx.is_exemption()}));
                     }
                 }
                 let data = json!({"items": rows, "count": mine.len(),
@@ -225,7 +229,7 @@ impl App {
                 _ if bound.is_empty() => (vec![self.render.text("not_bound")?], None),
                 Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
                     let mut data = self.card_data(&mut conn, &ctx).await?;
-                    data["card"] = json!(self.render.render("review_card", &data)?);
+                    data["card"] = json!(self.render.render(ctx.card_template(), &data)?);
                     let history: Vec<_> = reviews::events(&mut conn, ctx.req.id)
                         .await?
                         .into_iter()
@@ -253,7 +257,11 @@ impl App {
                     let mut extras = self.card_extras(&ctx, &json!({"cut": false}))?;
                     rows.append(&mut extras);
                     let form = Callback::Form { id: ctx.req.id }.encode();
-                    rows.push(vec![button(self.render.text("button_review_form")?, form)]);
+                    let label = match ctx.is_exemption() {
+                        true => "button_exemption_form",
+                        false => "button_review_form",
+                    };
+                    rows.push(vec![button(self.render.text(label)?, form)]);
                     let markup = (!rows.is_empty()).then(|| keyboard(rows));
                     let text = self.render.render("review_detail", &data)?;
                     (split_html(&text, limits::TEXT), markup)

@@ -1,7 +1,10 @@
-//! `exam-review-bot demo`: the whole publication story offline. A fictional city (10 districts,
-//! 40 schools, one city-direct, 3,000 candidates), the real app and bot against the in-process
-//! fake Telegram, people joining by invite links, the city admin publishing with a button, and
-//! every chat printed as its owner saw it.
+//! `exam-review-bot demo`: the season's story offline. A fictional city (10 districts, 40
+//! schools, one city-direct, 3,000 candidates), the real app and bot against the in-process
+//! fake Telegram, people joining by invite links, 免考 applications before the exam, the city
+//! admin publishing the scores with a button, reviews, reminders, records and the seal; every
+//! chat printed as its owner saw it.
+
+mod exemption;
 
 use crate::app::App;
 use crate::clock::ManualClock;
@@ -28,6 +31,11 @@ struct Person {
 
 pub async fn run(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // A run's records start afresh: the 免考 section and the reviews write into it.
+    let records = out.join("records");
+    if records.exists() {
+        std::fs::remove_dir_all(&records)?;
+    }
     let db_path = out.join("demo.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = format!("{}{suffix}", db_path.display());
@@ -42,21 +50,25 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         ..Config::default()
     };
     config.telegram.polling_timeout_secs = 1;
-    // The day after the last exam day, 10:00 in the city: within the 2-day window.
+    // Three weeks before the exam, 10:00 in the city: 免考 applications are open.
     let clock = ManualClock::new(
         chrono_tz::Asia::Shanghai
-            .with_ymd_and_hms(2023, 4, 29, 10, 0, 0)
+            .with_ymd_and_hms(2023, 4, 1, 10, 0, 0)
             .unwrap()
             .to_utc(),
     );
     let db = Db::open(&config.database_url).await?;
     let app = App::new(db, config, Arc::new(clock.clone()))?;
 
-    println!("== 1. 城市、学校与成绩（虚构数据）");
-    let summary = sample::load_city(&app, out, DISTRICTS, SCHOOLS, CANDIDATES, 2023).await?;
+    println!("== 1. 城市、学校与报名名单（虚构数据），考前");
+    let summary =
+        sample::load_city_before_exam(&app, out, DISTRICTS, SCHOOLS, CANDIDATES, 2023).await?;
+    let first_day = chrono::NaiveDate::from_ymd_opt(2023, 4, 26);
+    app.set_exemption_window(Some(exemption::closes()), first_day)
+        .await?;
     let units = sample::units(DISTRICTS, SCHOOLS);
     println!(
-        "导入 {} 个单位，{} 名考生（{} 所学校）；文件在 {}",
+        "导入 {} 个单位，报名名单 {} 名考生（{} 所学校）；免考申请截止 2023年4月10日 18:00；文件在 {}",
         units.len(),
         summary.total,
         summary.per_school.len(),
@@ -106,6 +118,23 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     }
     println!("{} 人已加入", people.len());
 
+    if let Err(e) = exemption::exemptions(&app, &fake, &clock, out, &people).await {
+        stop.send(true).ok();
+        runner.await??;
+        return Err(e);
+    }
+    // The day after the last exam day, 10:00 in the city: the scores are in, within the 2-day
+    // window for publishing them.
+    clock.set(
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2023, 4, 29, 10, 0, 0)
+            .unwrap()
+            .to_utc(),
+    );
+    println!("\n== 2c. 考试结束，导入成绩");
+    let exempt = exemption::scores_after_the_exam(&app, out, SCHOOLS, CANDIDATES).await?;
+    println!("导入 {CANDIDATES} 名考生的成绩；{exempt}");
+
     println!("== 3. 市级管理员发送 /publish 并确认");
     let admin = people[0].user.clone();
     admin.send("/publish");
@@ -149,8 +178,11 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     for p in &people {
         println!("\n──── {} · chat {}", p.label, p.user.id);
         print!("{}", fake.transcript(p.user.id));
+        // The schools' score sheets (the 免考 section's 附件3 went to officers and the city).
         for m in fake.messages_to(p.user.id) {
-            if let Some((name, bytes)) = &m.document {
+            if let Some((name, bytes)) = &m.document
+                && name.contains("中招实验考试成绩_")
+            {
                 crate::store::write_private(&files.join(name), bytes)?;
                 notices += 1;
             }
@@ -221,7 +253,13 @@ async fn records_and_seal(
             path.display()
         );
     }
-    for id in 1..=4 {
+    let reviews: Vec<(i64,)> = {
+        let mut conn = app.db.pool.acquire().await?;
+        sqlx::query_as("SELECT id FROM review_requests WHERE kind = 'review' ORDER BY id LIMIT 4")
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    for (id,) in reviews {
         let record = app.export_review_form(id).await?;
         let path = dir.join(&record.name);
         crate::store::write_private(&path, &record.bytes)?;
@@ -455,9 +493,6 @@ async fn reviews(
     // A member of the group sends its unit's batch of `n` signed results to the city (上报,
     // 附件6 注2); the 附件6 that comes back to them, to stamp, is written to demo-output.
     let records = out.join("records");
-    if records.exists() {
-        std::fs::remove_dir_all(&records)?;
-    }
     std::fs::create_dir_all(&records)?;
     let report = |member: FakeUser, n: usize| {
         let (fake, records) = (fake.clone(), records.clone());
@@ -602,11 +637,12 @@ async fn reviews(
     Ok(())
 }
 
-/// Where the publication section stopped reading a chat: its welcome and its notice.
+/// Where the publication section stopped reading a chat: its welcome, what came before the
+/// exam, and its notice.
 fn fake_read_mark(fake: &FakeTelegram, chat: i64) -> usize {
     fake.messages_to(chat)
         .iter()
-        .position(|m| m.document.is_some() || m.text.contains("成绩已公布"))
+        .position(|m| m.text.contains("成绩已公布"))
         .map_or(0, |i| i + 1)
 }
 

@@ -1,0 +1,547 @@
+//! 免考 applications (附件2, 附件3) on the review's workflow engine: the same requests table,
+//! events, cards, guarded transitions and permission model, on a route of their own
+//! (`Route::exemption_default`, `[exemption]`). What is theirs alone is here: the dialogue
+//! that fills 附件2, filing and resubmitting, the card's fields, the exhibits, the result, and
+//! the records (`records`).
+
+mod dialogue;
+mod records;
+
+pub(crate) use records::summary_record;
+
+use super::App;
+use super::policy::{self, Action, FILERS, Subject};
+use super::review::{Ctx, Press};
+use crate::domain::attachment::Attachment;
+use crate::domain::deadline::display;
+use crate::domain::exemption::{Details, Proof, window_open};
+use crate::domain::ids::mask;
+use crate::domain::review::State;
+use crate::domain::workflow::Purpose;
+use crate::store::candidates::Candidate;
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people::{self, Binding};
+use crate::store::reviews::{self, NewEvent, NewRequest};
+use crate::store::{dialogues, from_ms, roster, seasons, units};
+use dialogue::Step;
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+/// The dialogue's kind in `dialogues`.
+pub(crate) const EXEMPT: &str = "exempt";
+const KIND: &str = "exemption";
+
+impl App {
+    /// `/exempt`: a homeroom teacher (for their class) or a school contact starts a 免考
+    /// application, while the window is open.
+    pub async fn exempt_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let reply = if bound.is_empty() {
+            Some(("not_bound", json!({})))
+        } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
+            Some(("exempt_not_filer", json!({})))
+        } else {
+            self.exemption_window(&mut tx).await?.err()
+        };
+        match reply {
+            Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
+            None => {
+                self.enter_exempt_step(&mut tx, user_id, chat_id, Step::ExamNo, &json!({}))
+                    .await?
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Whether applications are accepted now: Ok(the close, as shown), or the template and
+    /// data that say why not.
+    async fn exemption_window(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
+        let Some(season) = seasons::current(conn).await? else {
+            return Ok(Err(("exempt_not_open", json!({}))));
+        };
+        Ok(match season.exemption_closes {
+            Some(c) if window_open(Some(c), self.clock.now()) => Ok(display(c, season.tz)),
+            Some(c) => Err(("exempt_closed", json!({"closes": display(c, season.tz)}))),
+            None => Err(("exempt_not_open", json!({}))),
+        })
+    }
+
+    /// The permission model's subject for a roster candidate.
+    async fn roster_subject(
+        &self,
+        conn: &mut AnyConnection,
+        cand: &roster::Row,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let school = units::get(conn, &cand.school_code).await?;
+        let district = school
+            .as_ref()
+            .filter(|s| !s.city_direct)
+            .and_then(|s| s.parent_code.clone());
+        Ok((units::city_code(conn).await?, district))
+    }
+
+    /// The roster's candidate of that 准考证号 whom this person may apply for, or None (and the
+    /// person is told): someone else's candidate looks exactly like an unknown number.
+    async fn find_exempt_candidate(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        exam_no: &str,
+    ) -> anyhow::Result<Option<roster::Row>> {
+        let cand = match seasons::current(conn).await? {
+            Some(s) => roster::by_exam_no(conn, s.id, exam_no).await?,
+            None => None,
+        };
+        let bound = people::of_user(conn, user_id).await?;
+        let cand = match cand {
+            Some(c) if self.may_apply(conn, user_id, &bound, &c).await?.is_ok() => c,
+            _ => {
+                let data = json!({"exam_no": exam_no});
+                self.tell(conn, chat_id, "exempt_no_candidate", &data)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let open = reviews::open_of_candidate(conn, KIND, cand.id).await?;
+        let done = reviews::result_of_candidate(conn, KIND, cand.id).await?;
+        if let Some(req) = open.or(done) {
+            dialogues::clear(conn, user_id).await?;
+            let data = json!({"id": req.id, "name": cand.name, "state": req.state});
+            self.tell(conn, chat_id, "exempt_exists", &data).await?;
+            return Ok(None);
+        }
+        Ok(Some(cand))
+    }
+
+    async fn may_apply(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        bound: &[Binding],
+        cand: &roster::Row,
+    ) -> anyhow::Result<Result<Binding, policy::Denied>> {
+        let (city, district) = self.roster_subject(conn, cand).await?;
+        let subject = Subject {
+            city: &city,
+            school: &cand.school_code,
+            district: district.as_deref(),
+            class: &cand.class_name,
+            ..Subject::default()
+        };
+        let route = self.config.exemption.route();
+        Ok(policy::check(
+            &route,
+            user_id,
+            bound,
+            Action::File,
+            &subject,
+        ))
+    }
+
+    /// The 附件2 fields the dialogue has gathered, checked whole; None if one is missing (a
+    /// dialogue from before a restart that lost nothing always has them all).
+    fn details_of(data: &Value) -> Option<Details> {
+        Some(Details {
+            age: u32::try_from(data["age"].as_u64()?).ok()?,
+            contact_person: data["contact_person"].as_str()?.to_string(),
+            contact: data["contact"].as_str()?.to_string(),
+            proof: serde_json::from_value::<Proof>(data["proof"].clone()).ok()?,
+            reason: data["reason"].as_str()?.to_string(),
+            photo: data["photo"]
+                .as_str()
+                .filter(|p| Attachment::parse(p).is_some())?
+                .into(),
+            proofs: data["proofs"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
+            page: data["page"]
+                .as_str()
+                .filter(|p| Attachment::parse(p).is_some())?
+                .into(),
+        })
+        .filter(|d| !d.proofs.is_empty())
+    }
+
+    /// The whole 附件2 as it will be filed, for the confirm step.
+    async fn exemption_preview(
+        &self,
+        conn: &mut AnyConnection,
+        data: &Value,
+    ) -> anyhow::Result<Option<String>> {
+        let cand = match data["candidate_id"].as_i64() {
+            Some(id) => roster::by_id(conn, id).await?,
+            None => None,
+        };
+        let (Some(cand), Some(details)) = (cand, Self::details_of(data)) else {
+            return Ok(None);
+        };
+        let school = units::get(conn, &cand.school_code).await?;
+        let school = school.map(|s| s.name);
+        let fields = form_fields(&cand.as_candidate(), school.as_deref(), &details);
+        Ok(Some(self.render.render("exemption_form", &fields)?))
+    }
+
+    /// The confirm step's 提交: a new application, or a returned one resubmitted.
+    pub(crate) async fn submit_exemption(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        data: &Value,
+    ) -> anyhow::Result<()> {
+        if let Err((template, extra)) = self.exemption_window(conn).await? {
+            return self.tell(conn, chat_id, template, &extra).await;
+        }
+        let Some(details) = Self::details_of(data) else {
+            return self
+                .enter_exempt_step(conn, user_id, chat_id, Step::Age, data)
+                .await;
+        };
+        if data["request"].is_i64() {
+            return self
+                .resubmit_exemption(conn, user_id, chat_id, data, &details)
+                .await;
+        }
+        let now = self.clock.now();
+        let season = seasons::current(conn)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no season"))?;
+        let Some(cand) = roster::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0)).await?
+        else {
+            return self
+                .tell(
+                    conn,
+                    chat_id,
+                    "exempt_no_candidate",
+                    &json!({"exam_no": ""}),
+                )
+                .await;
+        };
+        let bound = people::of_user(conn, user_id).await?;
+        let filer = match self.may_apply(conn, user_id, &bound, &cand).await? {
+            Ok(filer) => filer,
+            Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
+        };
+        let school = units::get(conn, &cand.school_code)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("school"))?;
+        // The application keeps the route it is filed on, as a review does.
+        let route = self.config.exemption.route();
+        let (city, district) = self.roster_subject(conn, &cand).await?;
+        let subject = Subject {
+            city: &city,
+            school: &cand.school_code,
+            district: district.as_deref(),
+            class: &cand.class_name,
+            ..Subject::default()
+        };
+        let first = route.step_from(0, school.city_direct);
+        // A 班主任 filing for their own class has given the 班主任意见 by filing.
+        let signer = first.and_then(|f| policy::signs_by_filing(&route, f, &bound, &subject));
+        let start = match (first, &signer) {
+            (Some(f), Some(_)) => route.step_from(f + 1, school.city_direct),
+            _ => first,
+        };
+        let details_json = serde_json::to_string(&details)?;
+        let page = Attachment::parse(&details.page);
+        let new = NewRequest {
+            season_id: season.id,
+            candidate_id: cand.id,
+            school_code: &cand.school_code,
+            filer_user_id: user_id,
+            filer_chat_id: chat_id,
+            filer_name: &filer.name,
+            reason: &details.reason,
+            contact: &details.contact,
+            step: start.map_or(route.steps.len() as i64, |s| s as i64),
+            original_score: 0,
+            signed_form: page.as_ref(),
+            route: &serde_json::to_string(&route)?,
+            kind: Purpose::Exemption.kind(),
+            details: Some(&details_json),
+        };
+        let Some(id) = reviews::insert(conn, &new, now).await? else {
+            // Someone applied for this candidate a moment ago.
+            let open = reviews::open_of_candidate(conn, KIND, cand.id).await?;
+            let data = json!({"id": open.map(|r| r.id), "name": cand.name, "state": "pending"});
+            return self.tell(conn, chat_id, "exempt_exists", &data).await;
+        };
+        let event = |action, step: Option<i64>, role| NewEvent {
+            request_id: id,
+            user_id,
+            actor_name: &filer.name,
+            actor_role: role,
+            step,
+            round: 1,
+            action,
+            comment: "",
+        };
+        let detail = format!("exemption {id} for {}", cand.exam_no);
+        self.note_event(conn, &event("file", None, filer.role.slug()), &detail)
+            .await?;
+        if let (Some(f), Some(signer)) = (first, &signer) {
+            let e = event("approve", Some(f as i64), signer.role.slug());
+            self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
+                .await?;
+        }
+        if start.is_none() {
+            // Every level was the filer's own: nothing is left to decide but the result.
+            sqlx::query("UPDATE review_requests SET state = 'completed' WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let ctx = self
+            .load_ctx(conn, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("exemption {id}"))?;
+        self.announce_stage(conn, &ctx).await?;
+        let closes = season.exemption_closes.map(|c| display(c, season.tz));
+        let filed = json!({"id": id, "name": cand.name, "level": self.level_name(&ctx),
+                           "closes": closes, "filer": filer.name});
+        self.tell_applicants(conn, &ctx, "exempt_filed", &filed, None)
+            .await?;
+        if ctx.state() == State::Completed {
+            self.exemption_approved(conn, &ctx, &filer).await?;
+        }
+        self.warn_empty_levels(conn, &ctx, chat_id).await
+    }
+
+    /// A returned application's new 附件2, sent up again from the first level.
+    async fn resubmit_exemption(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        data: &Value,
+        details: &Details,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+            return Ok(());
+        };
+        let id = ctx.req.id;
+        if ctx.req.filer_user_id != user_id || ctx.state() != State::Returned {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        let json = serde_json::to_string(details)?;
+        reviews::amend_details(conn, id, &details.reason, &details.contact, &json).await?;
+        // The content changed, so every level sees it again, from the first (a 班主任 filer's
+        // own level included: their filing signs it again).
+        let first = ctx.route.step_from(0, ctx.school.city_direct);
+        let bound = people::of_user(conn, user_id).await?;
+        let signer =
+            first.and_then(|f| policy::signs_by_filing(&ctx.route, f, &bound, &ctx.subject()));
+        let start = match (first, &signer) {
+            (Some(f), Some(_)) => ctx.route.step_from(f + 1, ctx.school.city_direct),
+            _ => first,
+        };
+        let round = ctx.req.round + 1;
+        let step = start.map_or(ctx.route.steps.len() as i64, |s| s as i64);
+        if !reviews::transition(conn, &ctx.req, State::Pending, step, round, now).await? {
+            return self
+                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        let old = ctx.req.details.as_deref().unwrap_or("");
+        let detail = format!("exemption {id} amended: {old} → {json}");
+        let event = |action, step: Option<i64>, role: &'static str| NewEvent {
+            request_id: id,
+            user_id,
+            actor_name: &ctx.req.filer_name,
+            actor_role: role,
+            step,
+            round,
+            action,
+            comment: "",
+        };
+        self.note_event(conn, &event("resubmit", None, "filer"), &detail)
+            .await?;
+        if let (Some(f), Some(signer)) = (first, &signer) {
+            let e = event("approve", Some(f as i64), signer.role.slug());
+            self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
+                .await?;
+        }
+        let ctx = self
+            .load_ctx(conn, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("exemption {id}"))?;
+        self.announce_stage(conn, &ctx).await?;
+        let info = json!({"id": id, "level": self.level_name(&ctx)});
+        self.tell_applicants(conn, &ctx, "review_resubmitted", &info, None)
+            .await
+    }
+
+    /// The filer pressed 修改并重新提交 on a returned application: the dialogue opens at its
+    /// confirm step with what was filed, to change what the return asked for.
+    pub(crate) async fn start_exemption_amendment(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        ctx: &Ctx,
+    ) -> anyhow::Result<()> {
+        let mut data = match ctx
+            .req
+            .details
+            .as_deref()
+            .map(serde_json::from_str::<Details>)
+        {
+            Some(Ok(d)) => serde_json::to_value(d)?,
+            _ => json!({}),
+        };
+        data["request"] = json!(ctx.req.id);
+        data["candidate_id"] = json!(ctx.req.candidate_id);
+        self.enter_exempt_step(conn, user_id, chat_id, Step::Confirm, &data)
+            .await
+    }
+
+    /// The card's fields: 附件2's, and the opinions so far.
+    pub(crate) fn exemption_card_data(
+        &self,
+        ctx: &Ctx,
+        opinions: Vec<Value>,
+        earlier: usize,
+        cut: bool,
+    ) -> Value {
+        let details = ctx
+            .req
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let mut data = match details {
+            Some(d) => form_fields(&ctx.cand, Some(&ctx.school.name), &d),
+            None => json!({}),
+        };
+        let fields = [
+            ("id", json!(ctx.req.id)),
+            ("state", json!(ctx.req.state)),
+            ("level", json!(self.level_name(ctx))),
+            ("filer", json!(ctx.req.filer_name)),
+            (
+                "filed_at",
+                json!(display(from_ms(ctx.req.created_at), ctx.season.tz)),
+            ),
+            ("opinions", json!(opinions)),
+            ("earlier", json!(earlier)),
+            ("cut", json!(cut)),
+            (
+                "score",
+                json!(
+                    self.config
+                        .exemption
+                        .score(ctx.season.full_score)
+                        .to_string()
+                ),
+            ),
+            (
+                "district",
+                json!(ctx.district.as_ref().map(|d| d.name.clone())),
+            ),
+            ("city_direct", json!(ctx.school.city_direct)),
+        ];
+        for (k, v) in fields {
+            data[k] = v;
+        }
+        data
+    }
+
+    /// The last level agreed: the candidate is 免考. The applicant's side hears it with the
+    /// score the candidate will be given.
+    pub(crate) async fn exemption_approved(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        by: &Binding,
+    ) -> anyhow::Result<()> {
+        let score = self.config.exemption.score(ctx.season.full_score);
+        let data = json!({"id": ctx.req.id, "name": ctx.cand.name, "actor": by.name,
+                          "score": score.to_string(), "full": ctx.season.full_score.to_string()});
+        self.tell_applicants(conn, ctx, "exempt_approved", &data, None)
+            .await
+    }
+
+    /// The 📎 button under an exemption's card: its photo, proofs and signed page, to someone
+    /// who may see it, each as the file it was sent as.
+    pub async fn exhibits_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        id: i64,
+    ) -> anyhow::Result<Press> {
+        let files = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
+                return Ok(Press::Refused);
+            };
+            if !ctx.is_exemption() || self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
+                return Ok(Press::Refused);
+            }
+            let Some(d) = ctx
+                .req
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Details>(d).ok())
+            else {
+                return Ok(Press::Stale);
+            };
+            let mut files = vec![("photo", 0, d.photo.clone())];
+            files.extend(
+                d.proofs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| ("proof", i + 1, p.clone())),
+            );
+            files.push(("page", 0, d.page.clone()));
+            let mut out = Vec::new();
+            for (what, n, file) in files {
+                let caption = self.render.render(
+                    "exempt_exhibit",
+                    &json!({"id": id, "name": ctx.cand.name, "what": what, "n": n,
+                            "of": d.proofs.len()}),
+                )?;
+                if let Some(file) = Attachment::parse(&file) {
+                    out.push((caption, file));
+                }
+            }
+            out
+        };
+        let mut tx = self.db.begin().await?;
+        for (caption, file) in files {
+            let msg = Outgoing {
+                chat_id,
+                body: caption,
+                file: Some(file),
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+}
+
+/// The fields of 附件2 in its order, for the card and the confirm step's preview.
+fn form_fields(c: &Candidate, school: Option<&str>, d: &Details) -> Value {
+    json!({
+        "name": c.name, "gender": c.gender, "age": d.age, "school": school,
+        "class_name": c.class_name, "id_card": mask(&c.id_card),
+        "student_no": mask(&c.student_no), "reg_no": c.reg_no, "exam_no": c.exam_no,
+        "contact_person": d.contact_person, "contact": d.contact, "proof": d.proof.label(),
+        "reason": d.reason, "proofs": d.proofs.len(),
+    })
+}

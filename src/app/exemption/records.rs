@@ -1,0 +1,293 @@
+//! The exemption's records: 附件3 免考汇总表 of a county, a city-direct school or the whole
+//! city (its approved candidates), and 附件2 of one application, printable, with every level's
+//! opinion, name and time.
+
+use crate::app::App;
+use crate::app::records::{FileKind, Record};
+use crate::app::review::Ctx;
+use crate::domain::deadline::display;
+use crate::domain::exemption::Details;
+use crate::domain::ids::mask;
+use crate::domain::review::batch_unit;
+use crate::domain::workflow::Scope;
+use crate::domain::{Role, UnitKind};
+use crate::export::exemption_form::{self, Form};
+use crate::export::exemption_summary::{self, Line, Section, Table};
+use crate::store::units::Unit;
+use crate::store::{audit, from_ms, people, reviews, roster, seasons, units};
+use anyhow::{Context, bail};
+use sqlx::AnyConnection;
+use std::collections::{BTreeMap, HashMap};
+
+/// The season's approved candidates, by the unit that reports them (a county, or a
+/// city-direct school), read once.
+pub(crate) struct Approved {
+    year: i32,
+    city: Unit,
+    pub(crate) units: HashMap<String, Unit>,
+    pub(crate) sections: BTreeMap<String, Section>,
+}
+
+impl Approved {
+    /// 附件3 of `unit`: a county's, a city-direct school's, or the city's (every unit's).
+    pub(crate) fn table(&self, unit: &str) -> anyhow::Result<Table> {
+        let target = self
+            .units
+            .get(unit)
+            .with_context(|| format!("there is no unit {unit}"))?;
+        if target.kind == UnitKind::School && !target.city_direct {
+            bail!(
+                "{} ({unit}) reports with its county: 附件3 is one per county and one per \
+                 city-direct school",
+                target.name
+            );
+        }
+        let mut sections: Vec<Section> = self
+            .sections
+            .iter()
+            .filter(|(code, _)| target.kind == UnitKind::City || code.as_str() == unit)
+            .map(|(_, s)| s.clone())
+            .collect();
+        if sections.is_empty() {
+            sections.push(Section {
+                unit: target.name.clone(),
+                lines: Vec::new(),
+            });
+        }
+        Ok(Table {
+            year: self.year,
+            city: self.city.name.clone(),
+            unit: target.name.clone(),
+            sections,
+        })
+    }
+}
+
+/// A table as the file an office receives.
+pub(crate) fn summary_record(table: &Table, kind: FileKind) -> anyhow::Result<Record> {
+    let lines = table.sections.iter().map(|s| s.lines.len()).sum();
+    let (bytes, ext) = match kind {
+        FileKind::Xlsx => (exemption_summary::xlsx(table)?, "xlsx"),
+        FileKind::Csv => (exemption_summary::csv(table)?, "csv"),
+    };
+    Ok(Record {
+        name: format!("附件3_免考汇总表_{}.{ext}", table.unit),
+        bytes,
+        lines,
+    })
+}
+
+impl App {
+    /// The season's approved 免考 candidates of the schools `in_scope` admits.
+    pub(crate) async fn approved_exemptions(
+        &self,
+        conn: &mut AnyConnection,
+        in_scope: impl Fn(&Unit) -> bool,
+    ) -> anyhow::Result<Approved> {
+        let season = seasons::current(conn).await?.context("no current season")?;
+        let units: HashMap<String, Unit> = units::all(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+        let city_code = units::city_code(conn).await?;
+        let city = units.get(&city_code).context("no city unit")?.clone();
+        let mut sections: BTreeMap<String, Section> = BTreeMap::new();
+        for app in roster::applications(conn, season.id, "completed").await? {
+            let Some(school) = units.get(&app.row.school_code) else {
+                continue;
+            };
+            if !in_scope(school) {
+                continue;
+            }
+            let district = school
+                .parent_code
+                .as_deref()
+                .filter(|_| !school.city_direct);
+            let unit = batch_unit(&school.code, district);
+            let details: Option<Details> = app
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok());
+            let name = units.get(unit).map_or(unit.to_string(), |u| u.name.clone());
+            sections
+                .entry(unit.to_string())
+                .or_insert_with(|| Section {
+                    unit: name,
+                    lines: Vec::new(),
+                })
+                .lines
+                .push(Line {
+                    school: school.name.clone(),
+                    name: app.row.name.clone(),
+                    class_name: app.row.class_name.clone(),
+                    reg_no: app.row.reg_no.clone(),
+                    exam_no: app.row.exam_no.clone(),
+                    contact: details
+                        .as_ref()
+                        .map_or(String::new(), |d| d.contact.clone()),
+                    note: details.map_or(String::new(), |d| d.proof.label().to_string()),
+                });
+        }
+        Ok(Approved {
+            year: season.year,
+            city,
+            units,
+            sections,
+        })
+    }
+
+    /// `export exemption-summary --unit CODE`: the terminal is the city's, every school in
+    /// scope.
+    pub async fn export_exemption_summary(
+        &self,
+        unit: &str,
+        kind: FileKind,
+    ) -> anyhow::Result<Record> {
+        let mut tx = self.db.begin().await?;
+        let table = self
+            .approved_exemptions(&mut tx, |_| true)
+            .await?
+            .table(unit)?;
+        let record = summary_record(&table, kind)?;
+        let detail = format!("附件3 of {unit}: {} lines", record.lines);
+        audit(
+            &mut tx,
+            self.clock.now(),
+            "cli",
+            "export-exemption-summary",
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// 附件2 of one application: the candidate's fields, the application, and each level's
+    /// opinion in its box; the photo box says where the photo is (the bot keeps Telegram's
+    /// reference to it, not the picture).
+    pub(crate) async fn exemption_form_record(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Record> {
+        let tz = ctx.season.tz;
+        let c = &ctx.cand;
+        let details: Option<Details> = ctx
+            .req
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let city = units::get(conn, &ctx.city)
+            .await?
+            .map_or(String::new(), |u| u.name);
+        let unit = ctx
+            .district
+            .as_ref()
+            .map_or(ctx.school.name.clone(), |d| d.name.clone());
+        let mut form = Form {
+            year: ctx.season.year,
+            city,
+            name: c.name.clone(),
+            gender: c.gender.clone(),
+            age: details
+                .as_ref()
+                .map_or(String::new(), |d| d.age.to_string()),
+            school: ctx.school.name.clone(),
+            class_name: c.class_name.clone(),
+            id_card: mask(&c.id_card),
+            student_no: mask(&c.student_no),
+            reg_no: c.reg_no.clone(),
+            exam_no: c.exam_no.clone(),
+            contact_person: details
+                .as_ref()
+                .map_or(String::new(), |d| d.contact_person.clone()),
+            contact: ctx.req.contact.clone(),
+            reason: match &details {
+                Some(d) => format!("{}（证明：{}）", d.reason, d.proof.label()),
+                None => ctx.req.reason.clone(),
+            },
+            filed: format!(
+                "申请人：{}（{}）",
+                ctx.req.filer_name,
+                display(from_ms(ctx.req.created_at), tz)
+            ),
+            parent: vec![match ctx.req.signed_form() {
+                Some(_) => "学生本人与家长签字的申请页已附（电子档案）".to_string(),
+                None => String::new(),
+            }],
+            unit,
+            ..Form::default()
+        };
+        for e in reviews::events(conn, ctx.req.id).await? {
+            let Some(step) = e.step.and_then(|s| ctx.route.steps.get(s as usize)) else {
+                continue;
+            };
+            let text = self.opinion_line(&step.name, &e, tz, "exempt_action")?;
+            let place = match (step.unit, step.role) {
+                (Scope::Class, _) => &mut form.homeroom,
+                (Scope::School, _) => &mut form.school_opinions,
+                (Scope::District, _) => &mut form.county,
+                (Scope::City, _) => &mut form.city_opinions,
+            };
+            place.push(text);
+        }
+        Ok(Record {
+            name: format!("附件2_免考申请表_{}_{}.xlsx", ctx.req.id, c.name),
+            bytes: exemption_form::xlsx(&form)?,
+            lines: 1,
+        })
+    }
+
+    /// At the window's close: each county's officers receive its 附件3, each city-direct
+    /// school with approved candidates its own (to its contacts), the city admins the
+    /// city's. Returns how many chats were sent one.
+    pub(crate) async fn send_exemption_summaries(
+        &self,
+        tx: &mut AnyConnection,
+        year: i32,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<usize> {
+        let approved = self.approved_exemptions(tx, |_| true).await?;
+        let mut told = 0;
+        let mut units: Vec<&Unit> = approved.units.values().collect();
+        units.sort_by(|a, b| a.code.cmp(&b.code));
+        for unit in units {
+            let people = match unit.kind {
+                UnitKind::City => people::all_holders(tx, Role::CityAdmin).await?,
+                UnitKind::District => {
+                    people::holders(tx, Role::DistrictOfficer, &unit.code).await?
+                }
+                UnitKind::School
+                    if unit.city_direct && approved.sections.contains_key(&unit.code) =>
+                {
+                    people::holders(tx, Role::SchoolContact, &unit.code).await?
+                }
+                _ => continue,
+            };
+            if people.is_empty() {
+                continue;
+            }
+            let table = approved.table(&unit.code)?;
+            let record = summary_record(&table, FileKind::Xlsx)?;
+            let caption = self.render.render(
+                "exempt_summary_sent",
+                &serde_json::json!({"year": year, "unit": table.unit, "lines": record.lines}),
+            )?;
+            for p in people {
+                let msg = crate::store::outbox::Outgoing {
+                    chat_id: p.chat_id,
+                    body: caption.clone(),
+                    document: Some((record.name.clone(), record.bytes.clone())),
+                    dedupe_key: Some(format!("{key}:{}:{}", unit.code, p.chat_id)),
+                    ..Default::default()
+                };
+                if crate::store::outbox::enqueue(tx, &msg, now).await? {
+                    told += 1;
+                }
+            }
+        }
+        Ok(told)
+    }
+}
