@@ -15,7 +15,7 @@
 //!   city-direct school).
 
 use crate::domain::Role;
-use crate::domain::workflow::{Route, Scope};
+use crate::domain::workflow::{Purpose, Route, Scope};
 use crate::store::people::Binding;
 
 /// What someone wants to do with a candidate or a request.
@@ -237,9 +237,14 @@ pub fn check(
                 }
             }
             Action::See => {
+                // A 免考 application carries medical proofs: only the roles on its route and
+                // the school's contact see it, not the review groups or the city's 复审.
+                let off_route = route.purpose == Purpose::Exemption
+                    && b.role != Role::SchoolContact
+                    && !route.steps.iter().any(|st| st.role == b.role);
                 if is_filer {
                     Ok(())
-                } else if b.role == Role::EntryClerk {
+                } else if b.role == Role::EntryClerk || off_route {
                     Err(Denied::NoRole)
                 } else {
                     reach(b, s)

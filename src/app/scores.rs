@@ -8,7 +8,7 @@
 
 use super::{Actor, App};
 use crate::domain::ids::IdPattern;
-use crate::import::roster::Roster;
+use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Refused};
@@ -76,6 +76,34 @@ fn before_load(backend: Backend, load: Load, season_id: i64) -> Vec<String> {
     statements
 }
 
+/// A new roster replaces the old one only while no application names it, checked inside the
+/// import's transaction: SQLite's write lock (BEGIN IMMEDIATE) and, on PostgreSQL, a SHARE
+/// lock on the requests keep an application from being filed between the check and the commit.
+macro_rules! no_applications_on_roster {
+    ($conn:expr, $backend:expr, $season:expr) => {
+        if $backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE review_requests IN SHARE MODE")
+                .execute(&mut $conn)
+                .await?;
+        }
+        let (applied,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM review_requests WHERE kind = 'exemption' AND season_id = $1",
+        )
+        .bind($season.id)
+        .fetch_one(&mut $conn)
+        .await?;
+        if applied > 0 {
+            sqlx::query("ROLLBACK").execute(&mut $conn).await.ok();
+            $conn.close().await.ok();
+            bail!(
+                "season {} has {applied} exemption application(s) on its roster; the roster \
+                 can no longer be replaced",
+                $season.year
+            );
+        }
+    };
+}
+
 /// A roster page read at a time on the import's connection.
 const ROSTER_PAGE: i64 = 50_000;
 
@@ -96,8 +124,8 @@ macro_rules! read_roster {
         let mut roster = Roster::default();
         let mut after = 0i64;
         loop {
-            let page: Vec<(i64, String, String, String)> = sqlx::query_as(
-                "SELECT id, exam_no, name, id_card FROM roster
+            let page: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
+                "SELECT id, exam_no, name, id_card, school_code, reg_no FROM roster
                  WHERE season_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind($season)
@@ -107,8 +135,15 @@ macro_rules! read_roster {
             .await?;
             let Some(last) = page.last() else { break };
             after = last.0;
-            for (_, exam_no, name, id_card) in &page {
-                roster.insert(exam_no, name, id_card, exempt.contains(exam_no));
+            for (_, exam_no, name, id_card, school, reg_no) in &page {
+                let registered = Registered {
+                    exam_no,
+                    name,
+                    id_card,
+                    school,
+                    reg_no,
+                };
+                roster.insert(&registered, exempt.contains(exam_no));
             }
         }
         let rows: Vec<roster::Row> = if exempt.is_empty() {
@@ -222,19 +257,23 @@ impl App {
             if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
                 bail!("{}", self.sealed_message(&seal, season.tz));
             }
-            if load == Load::Roster {
-                // Applications name roster rows; loading the roster again would orphan them.
-                let (applied,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM review_requests WHERE kind = 'exemption' AND season_id = $1",
-                )
+            if load == Load::Scores {
+                // An application still open would decide whether a row needs a score.
+                let open: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM review_requests
+                     WHERE kind = 'exemption' AND season_id = $1 AND state IN {}
+                     ORDER BY id",
+                    crate::domain::review::OPEN_SQL
+                )))
                 .bind(season.id)
-                .fetch_one(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await?;
-                if applied > 0 {
+                if !open.is_empty() {
+                    let ids: Vec<String> = open.iter().map(|(id,)| format!("#{id}")).collect();
                     bail!(
-                        "season {} has {applied} exemption application(s) on its roster; the \
-                         roster can no longer be replaced",
-                        season.year
+                        "exemption application(s) {} are still open; they are decided (or lapse \
+                         when the exam begins) before the scores are imported",
+                        ids.join(", ")
                     );
                 }
             }
@@ -295,6 +334,9 @@ impl App {
                 let mut conn = candidates::sqlite_connect(self.db.url()).await?;
                 execute_all!(conn, before_load(Backend::Sqlite, load, season.id));
                 still_unpublished!(conn, Backend::Sqlite, season);
+                if load == Load::Roster {
+                    no_applications_on_roster!(conn, Backend::Sqlite, season);
+                }
                 let on_roster = match load {
                     Load::Scores => read_roster!(conn, season.id),
                     Load::Roster => None,
@@ -306,6 +348,9 @@ impl App {
                 let mut conn = candidates::pg_connect(self.db.url()).await?;
                 execute_all!(conn, before_load(Backend::Postgres, load, season.id));
                 still_unpublished!(conn, Backend::Postgres, season);
+                if load == Load::Roster {
+                    no_applications_on_roster!(conn, Backend::Postgres, season);
+                }
                 let on_roster = match load {
                     Load::Scores => read_roster!(conn, season.id),
                     Load::Roster => None,

@@ -131,6 +131,11 @@ impl App {
                 .await?;
             report.sent.push((moment.key.clone(), n));
         }
+        // The exam has begun: 免考 applications still open lapse.
+        let lapsed = self.lapse_exemptions(&mut tx, &season).await?;
+        if lapsed > 0 {
+            report.sent.push(("exemptions-lapsed".into(), lapsed));
+        }
         // The window has passed and nothing is open: the review closes, its records go out.
         if let Some(told) = self.close_when_all_ended(&mut tx, &season, now).await? {
             report.sent.push(("review-closed".into(), told));

@@ -325,7 +325,9 @@ pub fn due(all: &[Moment], now: DateTime<Utc>, config: &ReminderConfig, tz: Tz) 
         .filter(|m| m.at <= now && now < m.until)
         .filter(|m| {
             let last_hour = m.deadline > now && m.deadline - now <= Duration::hours(1);
-            last_hour || m.kind == Kind::FilingClosed || !config.quiet(now, tz)
+            // Closings tell whoever is mid-dialogue at once: not reminders, not held back.
+            let closing = matches!(m.kind, Kind::FilingClosed | Kind::ExemptClosed);
+            last_hour || closing || !config.quiet(now, tz)
         })
         .cloned()
         .collect()

@@ -11,8 +11,20 @@ use std::hash::BuildHasher;
 pub struct Entry {
     pub name: u64,
     pub id_card: u64,
+    /// 学校代码 and 报名序号: a score under another school's code would reach that school.
+    pub school: u64,
+    pub reg_no: u64,
     pub exempt: bool,
     pub seen: bool,
+}
+
+/// What the roster registered of one candidate, as a scores row is compared with it.
+pub struct Registered<'a> {
+    pub exam_no: &'a str,
+    pub name: &'a str,
+    pub id_card: &'a str,
+    pub school: &'a str,
+    pub reg_no: &'a str,
 }
 
 #[derive(Default)]
@@ -48,16 +60,18 @@ impl Roster {
         self.len() == 0
     }
 
-    pub fn insert(&mut self, exam_no: &str, name: &str, id_card: &str, exempt: bool) {
+    pub fn insert(&mut self, r: &Registered, exempt: bool) {
         let entry = Entry {
-            name: Self::fingerprint(name),
-            id_card: Self::fingerprint(id_card),
+            name: Self::fingerprint(r.name),
+            id_card: Self::fingerprint(r.id_card),
+            school: Self::fingerprint(r.school),
+            reg_no: Self::fingerprint(r.reg_no),
             exempt,
             seen: false,
         };
-        match as_number(exam_no) {
+        match as_number(r.exam_no) {
             Some(n) => self.numbers.insert(n, entry),
-            None => self.others.insert(exam_no.to_string(), entry),
+            None => self.others.insert(r.exam_no.to_string(), entry),
         };
     }
 
@@ -98,8 +112,15 @@ mod tests {
     #[test]
     fn a_candidate_is_found_by_either_form_of_number_and_marked_seen() {
         let mut r = Roster::default();
-        r.insert("202300000001", "王小明", "410802200806150012", false);
-        r.insert("0202", "李四", "410802200806150039", true);
+        let one = |exam_no, name, id_card| Registered {
+            exam_no,
+            name,
+            id_card,
+            school: "S1",
+            reg_no: "BM1",
+        };
+        r.insert(&one("202300000001", "王小明", "410802200806150012"), false);
+        r.insert(&one("0202", "李四", "410802200806150039"), true);
         assert_eq!(r.len(), 2);
         let e = r.visit("202300000001").unwrap();
         assert_eq!(e.name, Roster::fingerprint("王小明"));

@@ -202,6 +202,14 @@ impl Checker {
                     {
                         bad("身份证号", cell(6), "与报名名单中的身份证号不符".into());
                     }
+                    if entry.school != Roster::fingerprint(school) {
+                        bad("学校代码", school, "与报名名单中的学校不符".into());
+                    }
+                    if let Some(reg) = reg_no
+                        && entry.reg_no != Roster::fingerprint(reg)
+                    {
+                        bad("报名序号", reg, "与报名名单中的报名序号不符".into());
+                    }
                     exempt = entry.exempt;
                 }
             }

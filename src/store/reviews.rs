@@ -220,21 +220,26 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
-/// A returned exemption's new 附件2 fields.
+/// A returned exemption's new 附件2 fields, and its signed application page.
 pub async fn amend_details(
     conn: &mut AnyConnection,
     id: i64,
     reason: &str,
     contact: &str,
     details: &str,
+    page: Option<&Attachment>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE review_requests SET reason = $2, contact = $3, details = $4 WHERE id = $1")
-        .bind(id)
-        .bind(reason)
-        .bind(contact)
-        .bind(details)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE review_requests SET reason = $2, contact = $3, details = $4,
+                signed_form = COALESCE($5, signed_form) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(contact)
+    .bind(details)
+    .bind(page.map(ToString::to_string))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

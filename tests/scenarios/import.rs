@@ -379,8 +379,9 @@ async fn scores_are_matched_against_the_roster_by_exam_number() {
     let before = all_candidates(&h).await;
 
     // A file where one candidate's 身份证号 changed, one is not on the roster (in place of
-    // a registered one, who is now missing), one's name changed, and the last registered
-    // candidate is missing too.
+    // a registered one, who is now missing), one's name changed, one is under another school's
+    // code (their score would reach that school), and the last registered candidate is
+    // missing too.
     let mut lines: Vec<String> = scores.lines().map(str::to_string).collect();
     let cells = |l: &str| l.split(',').map(str::to_string).collect::<Vec<_>>();
     let mut changed_id = cells(&lines[1]);
@@ -394,6 +395,12 @@ async fn scores_are_matched_against_the_roster_by_exam_number() {
     let mut renamed = cells(&lines[4]);
     renamed[2] = "改名".into();
     lines[4] = renamed.join(",");
+    let mut moved = cells(&lines[5]);
+    moved[4] = match moved[4] == sample::school_code(0) {
+        true => sample::school_code(1),
+        false => sample::school_code(0),
+    };
+    lines[5] = moved.join(",");
     let missing = cells(lines.last().unwrap())[0].clone();
     lines.pop();
     let file = h.write("changed.csv", (lines.join("\n") + "\n").as_bytes());
@@ -412,16 +419,17 @@ async fn scores_are_matched_against_the_roster_by_exam_number() {
             (2, "身份证号", "与报名名单中的身份证号不符"),
             (3, "准考证号", "报名名单中没有此准考证号"),
             (5, "姓名", "与报名名单中的姓名不符"),
+            (6, "学校代码", "与报名名单中的学校不符"),
             (0, "准考证号", "报名名单中有此考生，成绩文件中没有其成绩"),
             (0, "准考证号", "报名名单中有此考生，成绩文件中没有其成绩"),
         ],
         "{refused:?}"
     );
     assert_eq!(
-        refused.problems[3].value,
+        refused.problems[4].value,
         cells(scores.lines().nth(2).unwrap())[0]
     );
-    assert_eq!(refused.problems[4].value, missing);
+    assert_eq!(refused.problems[5].value, missing);
     assert!(
         !refused.problems[0].to_string().contains(&other[6]),
         "a 身份证号 is never printed whole: {}",

@@ -23,6 +23,7 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{dialogues, from_ms, roster, seasons, units};
+use anyhow::Context;
 use dialogue::Step;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -336,7 +337,16 @@ impl App {
                 .await;
         }
         let json = serde_json::to_string(details)?;
-        reviews::amend_details(conn, id, &details.reason, &details.contact, &json).await?;
+        let page = Attachment::parse(&details.page);
+        reviews::amend_details(
+            conn,
+            id,
+            &details.reason,
+            &details.contact,
+            &json,
+            page.as_ref(),
+        )
+        .await?;
         // The content changed, so every level sees it again, from the first (a 班主任 filer's
         // own level included: their filing signs it again).
         let first = ctx.route.step_from(0, ctx.school.city_direct);
@@ -470,6 +480,76 @@ impl App {
                           "score": score.to_string(), "full": ctx.season.full_score.to_string()});
         self.tell_applicants(conn, ctx, "exempt_approved", &data, None)
             .await
+    }
+
+    /// Whether the exam has begun (the first exam day, 00:00 in the season's time zone): from
+    /// then on the candidate sits the exam or not, and no level decides an application.
+    pub(crate) fn exam_begun(&self, season: &crate::store::seasons::Season) -> bool {
+        use chrono::TimeZone;
+        let midnight = season.age_day().and_hms_opt(0, 0, 0).expect("a valid time");
+        season
+            .tz
+            .from_local_datetime(&midnight)
+            .earliest()
+            .is_some_and(|start| self.clock.now() >= start.to_utc())
+    }
+
+    /// The sweep's part once the exam has begun: every application still open lapses (its
+    /// cards say so, the applicant's side is told), so that the scores import finds none open.
+    pub(crate) async fn lapse_exemptions(
+        &self,
+        tx: &mut AnyConnection,
+        season: &crate::store::seasons::Season,
+    ) -> anyhow::Result<usize> {
+        if season.exemption_closes.is_none() || !self.exam_begun(season) {
+            return Ok(0);
+        }
+        let open: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM review_requests
+             WHERE kind = 'exemption' AND season_id = $1 AND state IN {}
+             ORDER BY id",
+            crate::domain::review::OPEN_SQL
+        )))
+        .bind(season.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let now = self.clock.now();
+        let mut lapsed = 0;
+        for (id,) in open {
+            let Some(ctx) = self.lock_ctx(tx, id).await? else {
+                continue;
+            };
+            let stage = super::review::stage_key(&ctx.req);
+            let (step, round) = (ctx.req.step, ctx.req.round);
+            if !reviews::transition(tx, &ctx.req, State::Withdrawn, step, round, now).await? {
+                continue;
+            }
+            let event = NewEvent {
+                request_id: id,
+                user_id: 0,
+                actor_name: "系统",
+                actor_role: "system",
+                step: None,
+                round,
+                action: "lapse",
+                comment: "",
+            };
+            self.note_event(
+                tx,
+                &event,
+                &format!("exemption {id} lapsed: the exam began"),
+            )
+            .await?;
+            let level = self.level_name(&ctx);
+            let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
+            let now_ctx = self.load_ctx(tx, id).await?.context("exemption")?;
+            self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
+            let info = json!({"id": id, "name": ctx.cand.name, "level": level});
+            self.tell_applicants(tx, &ctx, "exempt_lapsed", &info, None)
+                .await?;
+            lapsed += 1;
+        }
+        Ok(lapsed)
     }
 
     /// The 📎 button under an exemption's card: its photo, proofs and signed page, to someone

@@ -37,6 +37,15 @@ impl App {
             self.outbox_wake.notify_one();
             return Ok(Press::Stale);
         }
+        // Once the exam has begun no level decides a 免考 application (it lapses).
+        if ctx.is_exemption() && stage.starts_with('s') && self.exam_begun(&ctx.season) {
+            let data = json!({"id": ctx.req.id});
+            self.tell(&mut tx, chat_id, "exempt_exam_begun", &data)
+                .await?;
+            tx.commit().await?;
+            self.outbox_wake.notify_one();
+            return Ok(Press::Stale);
+        }
         let press = match (stage, action) {
             ("wd", "w") => self.withdraw(&mut tx, user_id, chat_id, &ctx).await?,
             (s, "am") if s.starts_with("ret") => {
@@ -272,6 +281,11 @@ impl App {
         if stage_key(&ctx.req) != stage || ctx.state() != asked_in {
             return self
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .await;
+        }
+        if ctx.is_exemption() && self.exam_begun(&ctx.season) {
+            return self
+                .tell(conn, chat_id, "exempt_exam_begun", &json!({"id": id}))
                 .await;
         }
         let bound = people::of_user(conn, user_id).await?;

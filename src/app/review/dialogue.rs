@@ -231,6 +231,10 @@ impl App {
                         "reason"
                     })
                 }
+                Found::Exempt => Err(again(
+                    "review_exempt_candidate",
+                    json!({"exam_no": text.trim()}),
+                )),
                 Found::Nothing => Err(again(
                     "review_no_candidate",
                     json!({"exam_no": text.trim()}),

@@ -129,6 +129,10 @@ impl App {
         if let Some(done) = reviews::result_of_candidate(conn, REVIEW, cand.id).await? {
             return Ok(Found::Decided(done.id));
         }
+        // A 免考 candidate sat no exam: there is no exam score to review.
+        if cand.is_exempt() {
+            return Ok(Found::Exempt);
+        }
         Ok(Found::Candidate(cand.id))
     }
 
@@ -420,6 +424,8 @@ pub(super) enum Found {
     /// The candidate's review has its result: one review per candidate.
     Decided(i64),
     Nothing,
+    /// The candidate is 免考: their score is the configured share, not an exam's.
+    Exempt,
 }
 
 impl App {

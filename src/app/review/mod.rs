@@ -198,18 +198,27 @@ impl App {
         let approvals = reviews::approvals(conn, id).await?;
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
         let rechecked = reviews::votes(conn, id, req.round, None, "recheck").await?;
-        let route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
+        // The kind decides what a request is; the stored route, which levels it climbs.
+        let exemption = req.kind == Purpose::Exemption.kind();
+        let configured = || match exemption {
+            true => self.config.exemption.route(),
+            false => self.route(),
+        };
+        let mut route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
             Some(Ok(route)) => route,
             // Filed before routes were kept: the configured route, as before. A route that
             // does not read is treated the same (as `Routes` does), and said in the log.
-            None => self.route(),
+            None => configured(),
             Some(Err(e)) => {
                 tracing::warn!(
                     "request {id} has an unreadable route ({e}); using the configured one"
                 );
-                self.route()
+                configured()
             }
         };
+        if exemption {
+            route.purpose = Purpose::Exemption;
+        }
         Ok(Some(Ctx {
             req,
             cand,
