@@ -82,30 +82,11 @@ impl Summaries {
     /// 附件6 of `unit`: a district's (its schools' candidates with requests), a city-direct
     /// school's (its own), or the city's (every unit's, grouped).
     fn table(&self, unit: &str) -> anyhow::Result<Table> {
-        let target = self
-            .units
-            .get(unit)
-            .with_context(|| format!("there is no unit {unit}"))?;
-        if target.kind == UnitKind::School && !target.city_direct {
-            bail!(
-                "{} ({unit}) reports with its district: 附件6 is one per district and one per \
-                 city-direct school",
-                target.name
-            );
-        }
-        let mut sections: Vec<Section> = self
-            .sections
-            .iter()
-            .filter(|(code, _)| target.kind == UnitKind::City || code.as_str() == unit)
-            .map(|(_, s)| s.clone())
-            .collect();
-        if sections.is_empty() {
-            // An empty form still says whose it is.
-            sections.push(Section {
-                unit: target.name.clone(),
+        let (target, sections) =
+            unit_sections(&self.units, &self.sections, unit, "附件6", |u| Section {
+                unit: u.name.clone(),
                 lines: Vec::new(),
-            });
-        }
+            })?;
         Ok(Table {
             year: self.year,
             city: self.city.name.clone(),
@@ -113,6 +94,54 @@ impl Summaries {
             sections,
         })
     }
+}
+
+/// The sections of a reporting unit's table (附件6, 附件3): the city's takes every unit's, a
+/// district's or a city-direct school's its own; an empty form still says whose it is. An
+/// ordinary school reports with its district, so it has no table of its own.
+pub(crate) fn unit_sections<'u, S: Clone>(
+    units: &'u HashMap<String, Unit>,
+    sections: &BTreeMap<String, S>,
+    unit: &str,
+    form: &str,
+    empty: impl FnOnce(&Unit) -> S,
+) -> anyhow::Result<(&'u Unit, Vec<S>)> {
+    let target = units
+        .get(unit)
+        .with_context(|| format!("there is no unit {unit}"))?;
+    if target.kind == UnitKind::School && !target.city_direct {
+        bail!(
+            "{} ({unit}) reports with its district: {form} is one per district and one per \
+             city-direct school",
+            target.name
+        );
+    }
+    let mut out: Vec<S> = sections
+        .iter()
+        .filter(|(code, _)| target.kind == UnitKind::City || code.as_str() == unit)
+        .map(|(_, s)| s.clone())
+        .collect();
+    if out.is_empty() {
+        out.push(empty(target));
+    }
+    Ok((target, out))
+}
+
+/// Who receives a unit's table when it is sent out: the city admins the city's, a district's
+/// officers its own, a city-direct school's contacts theirs when it has lines; nobody else.
+pub(crate) async fn table_recipients(
+    conn: &mut AnyConnection,
+    unit: &Unit,
+    has_lines: bool,
+) -> anyhow::Result<Vec<people::Binding>> {
+    Ok(match unit.kind {
+        UnitKind::City => people::all_holders(conn, Role::CityAdmin).await?,
+        UnitKind::District => people::holders(conn, Role::DistrictOfficer, &unit.code).await?,
+        UnitKind::School if unit.city_direct && has_lines => {
+            people::holders(conn, Role::SchoolContact, &unit.code).await?
+        }
+        UnitKind::School => Vec::new(),
+    })
 }
 
 impl App {
@@ -365,18 +394,8 @@ impl App {
         let mut units: Vec<&Unit> = summaries.units.values().collect();
         units.sort_by(|a, b| a.code.cmp(&b.code));
         for unit in units {
-            let people = match unit.kind {
-                UnitKind::City => people::all_holders(tx, Role::CityAdmin).await?,
-                UnitKind::District => {
-                    people::holders(tx, Role::DistrictOfficer, &unit.code).await?
-                }
-                UnitKind::School
-                    if unit.city_direct && summaries.sections.contains_key(&unit.code) =>
-                {
-                    people::holders(tx, Role::SchoolContact, &unit.code).await?
-                }
-                _ => continue,
-            };
+            let has_lines = summaries.sections.contains_key(&unit.code);
+            let people = table_recipients(tx, unit, has_lines).await?;
             if people.is_empty() {
                 continue;
             }

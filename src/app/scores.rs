@@ -259,17 +259,10 @@ impl App {
             }
             if load == Load::Scores {
                 // An application still open would decide whether a row needs a score.
-                let open: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT id FROM review_requests
-                     WHERE kind = 'exemption' AND season_id = $1 AND state IN {}
-                     ORDER BY id",
-                    crate::domain::review::OPEN_SQL
-                )))
-                .bind(season.id)
-                .fetch_all(&mut *conn)
-                .await?;
+                let open =
+                    crate::store::reviews::open_ids(&mut conn, "exemption", season.id).await?;
                 if !open.is_empty() {
-                    let ids: Vec<String> = open.iter().map(|(id,)| format!("#{id}")).collect();
+                    let ids: Vec<String> = open.iter().map(|id| format!("#{id}")).collect();
                     bail!(
                         "exemption application(s) {} are still open; they are decided (or lapse \
                          when the exam begins) before the scores are imported",

@@ -176,6 +176,23 @@ pub async fn of_filer(conn: &mut AnyConnection, user_id: i64) -> sqlx::Result<Ve
     .await
 }
 
+/// The open requests of one kind in a season, oldest first.
+pub async fn open_ids(
+    conn: &mut AnyConnection,
+    kind: &str,
+    season_id: i64,
+) -> sqlx::Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id FROM review_requests
+         WHERE kind = $1 AND season_id = $2 AND state IN {OPEN_SQL} ORDER BY id"
+    )))
+    .bind(kind)
+    .bind(season_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Open requests in a given state (and step, for pending ones), oldest first.
 pub async fn open_at(
     conn: &mut AnyConnection,

@@ -245,13 +245,7 @@ impl App {
             class: &cand.class_name,
             ..Subject::default()
         };
-        let first = route.step_from(0, school.city_direct);
-        // A 班主任 filing for their own class has given the 班主任意见 by filing.
-        let signer = first.and_then(|f| policy::signs_by_filing(&route, f, &bound, &subject));
-        let start = match (first, &signer) {
-            (Some(f), Some(_)) => route.step_from(f + 1, school.city_direct),
-            _ => first,
-        };
+        let (start, signed) = starting_level(&route, school.city_direct, &bound, &subject);
         let details_json = serde_json::to_string(&details)?;
         let page = Attachment::parse(&details.page);
         let new = NewRequest {
@@ -289,8 +283,8 @@ impl App {
         let detail = format!("exemption {id} for {}", cand.exam_no);
         self.note_event(conn, &event("file", None, filer.role.slug()), &detail)
             .await?;
-        if let (Some(f), Some(signer)) = (first, &signer) {
-            let e = event("approve", Some(f as i64), signer.role.slug());
+        if let Some((f, signer)) = &signed {
+            let e = event("approve", Some(*f as i64), signer.role.slug());
             self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
                 .await?;
         }
@@ -349,14 +343,9 @@ impl App {
         .await?;
         // The content changed, so every level sees it again, from the first (a 班主任 filer's
         // own level included: their filing signs it again).
-        let first = ctx.route.step_from(0, ctx.school.city_direct);
         let bound = people::of_user(conn, user_id).await?;
-        let signer =
-            first.and_then(|f| policy::signs_by_filing(&ctx.route, f, &bound, &ctx.subject()));
-        let start = match (first, &signer) {
-            (Some(f), Some(_)) => ctx.route.step_from(f + 1, ctx.school.city_direct),
-            _ => first,
-        };
+        let city_direct = ctx.school.city_direct;
+        let (start, signed) = starting_level(&ctx.route, city_direct, &bound, &ctx.subject());
         let round = ctx.req.round + 1;
         let step = start.map_or(ctx.route.steps.len() as i64, |s| s as i64);
         if !reviews::transition(conn, &ctx.req, State::Pending, step, round, now).await? {
@@ -378,8 +367,8 @@ impl App {
         };
         self.note_event(conn, &event("resubmit", None, "filer"), &detail)
             .await?;
-        if let (Some(f), Some(signer)) = (first, &signer) {
-            let e = event("approve", Some(f as i64), signer.role.slug());
+        if let Some((f, signer)) = &signed {
+            let e = event("approve", Some(*f as i64), signer.role.slug());
             self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
                 .await?;
         }
@@ -504,18 +493,10 @@ impl App {
         if season.exemption_closes.is_none() || !self.exam_begun(season) {
             return Ok(0);
         }
-        let open: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM review_requests
-             WHERE kind = 'exemption' AND season_id = $1 AND state IN {}
-             ORDER BY id",
-            crate::domain::review::OPEN_SQL
-        )))
-        .bind(season.id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let open = reviews::open_ids(tx, Purpose::Exemption.kind(), season.id).await?;
         let now = self.clock.now();
         let mut lapsed = 0;
-        for (id,) in open {
+        for id in open {
             let Some(ctx) = self.lock_ctx(tx, id).await? else {
                 continue;
             };
@@ -613,6 +594,25 @@ impl App {
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)
     }
+}
+
+/// Where an application starts: the route's first level for the school, or the one after it
+/// when the filer gives that level's opinion by filing (a 班主任 for their own class: then the
+/// level and the filer's binding come back too, to be recorded as their approval).
+fn starting_level(
+    route: &crate::domain::workflow::Route,
+    city_direct: bool,
+    bound: &[Binding],
+    subject: &Subject,
+) -> (Option<usize>, Option<(usize, Binding)>) {
+    let first = route.step_from(0, city_direct);
+    let signed =
+        first.and_then(|f| policy::signs_by_filing(route, f, bound, subject).map(|b| (f, b)));
+    let start = match &signed {
+        Some((f, _)) => route.step_from(f + 1, city_direct),
+        None => first,
+    };
+    (start, signed)
 }
 
 /// The fields of 附件2 in its order, for the card and the confirm step's preview.

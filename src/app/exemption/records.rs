@@ -3,19 +3,18 @@
 //! opinion, name and time.
 
 use crate::app::App;
-use crate::app::records::{FileKind, Record};
+use crate::app::records::{FileKind, Record, table_recipients, unit_sections};
 use crate::app::review::Ctx;
 use crate::domain::deadline::display;
 use crate::domain::exemption::Details;
 use crate::domain::ids::mask;
 use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
-use crate::domain::{Role, UnitKind};
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::{self, Line, Section, Table};
 use crate::store::units::Unit;
-use crate::store::{audit, from_ms, people, reviews, roster, seasons, units};
-use anyhow::{Context, bail};
+use crate::store::{audit, from_ms, reviews, roster, seasons, units};
+use anyhow::Context;
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,29 +30,11 @@ pub(crate) struct Approved {
 impl Approved {
     /// 附件3 of `unit`: a county's, a city-direct school's, or the city's (every unit's).
     pub(crate) fn table(&self, unit: &str) -> anyhow::Result<Table> {
-        let target = self
-            .units
-            .get(unit)
-            .with_context(|| format!("there is no unit {unit}"))?;
-        if target.kind == UnitKind::School && !target.city_direct {
-            bail!(
-                "{} ({unit}) reports with its county: 附件3 is one per county and one per \
-                 city-direct school",
-                target.name
-            );
-        }
-        let mut sections: Vec<Section> = self
-            .sections
-            .iter()
-            .filter(|(code, _)| target.kind == UnitKind::City || code.as_str() == unit)
-            .map(|(_, s)| s.clone())
-            .collect();
-        if sections.is_empty() {
-            sections.push(Section {
-                unit: target.name.clone(),
+        let (target, sections) =
+            unit_sections(&self.units, &self.sections, unit, "附件3", |u| Section {
+                unit: u.name.clone(),
                 lines: Vec::new(),
-            });
-        }
+            })?;
         Ok(Table {
             year: self.year,
             city: self.city.name.clone(),
@@ -254,18 +235,8 @@ impl App {
         let mut units: Vec<&Unit> = approved.units.values().collect();
         units.sort_by(|a, b| a.code.cmp(&b.code));
         for unit in units {
-            let people = match unit.kind {
-                UnitKind::City => people::all_holders(tx, Role::CityAdmin).await?,
-                UnitKind::District => {
-                    people::holders(tx, Role::DistrictOfficer, &unit.code).await?
-                }
-                UnitKind::School
-                    if unit.city_direct && approved.sections.contains_key(&unit.code) =>
-                {
-                    people::holders(tx, Role::SchoolContact, &unit.code).await?
-                }
-                _ => continue,
-            };
+            let has_lines = approved.sections.contains_key(&unit.code);
+            let people = table_recipients(tx, unit, has_lines).await?;
             if people.is_empty() {
                 continue;
             }
