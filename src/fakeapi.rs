@@ -21,6 +21,21 @@ pub use user::FakeUser;
 pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "ExamReviewBot";
 
+/// What the fake serves for every file a user sent (getFile, then /file/bot…/path): a 1×1
+/// grey-scale PNG, chunk by chunk (lengths and CRCs worked out for these bytes).
+pub const SAMPLE_PNG: [u8; 67] = [
+    // Signature.
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, //
+    // IHDR: 1×1, 8-bit grey, no interlace.
+    0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01,
+    0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b, 0x55, //
+    // IDAT: zlib of the row [filter 0, pixel 0xff].
+    0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0x0f, 0x00, 0x01, 0x01,
+    0x01, 0x00, 0x1c, 0xb0, 0x8c, 0x99, //
+    // IEND.
+    0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 /// A message the bot sent, as it stands now (edits applied).
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -156,6 +171,7 @@ impl FakeTelegram {
         };
         let app = Router::new()
             .route("/{token}/{method}", axum::routing::any(handle))
+            .route("/file/{token}/{path}", axum::routing::get(file))
             .with_state(fake.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -440,6 +456,11 @@ async fn read_params(request: Request) -> (Value, Option<(String, Vec<u8>)>) {
     }
 }
 
+/// A file's bytes, as Telegram serves them to the bot at /file/bot<token>/<file_path>.
+async fn file(Path((_token, _path)): Path<(String, String)>) -> Response {
+    (StatusCode::OK, SAMPLE_PNG.to_vec()).into_response()
+}
+
 async fn handle(
     State(fake): State<FakeTelegram>,
     Path((_token, method)): Path<(String, String)>,
@@ -547,6 +568,16 @@ async fn handle(
             ok(json!(true))
         }
         "getupdates" => get_updates(&fake, &params).await,
+        // Every file a user sent is the sample picture, served under a path of its own.
+        "getfile" => {
+            record(200);
+            let id = params
+                .get("file_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            ok(json!({"file_id": id, "file_unique_id": format!("u{id}"),
+                      "file_size": SAMPLE_PNG.len(), "file_path": format!("file-{id}.png")}))
+        }
         "sendmessage" | "senddocument" | "sendphoto" => {
             let Some(chat_id) = chat_id else {
                 record(400);

@@ -39,6 +39,18 @@ pub struct App {
     pub update_latency: Arc<crate::metrics::Histogram>,
     /// Per-person inbound rate limits (see `limits`).
     pub inbound: Arc<limits::Inbound>,
+    /// Where a file someone sent can be fetched from (set by `telegram::run`; the command line
+    /// has none, and then a 附件2's photo box says where the photo is instead).
+    pub files: Arc<std::sync::OnceLock<Arc<dyn FileSource>>>,
+}
+
+/// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
+/// references; it fetches a file when a printed form must carry it (附件2's photo).
+pub trait FileSource: Send + Sync {
+    fn fetch<'a>(
+        &'a self,
+        file: &'a crate::domain::attachment::Attachment,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Vec<u8>>> + Send + 'a>>;
 }
 
 /// Who did something, for the audit trail.
@@ -67,6 +79,7 @@ impl App {
             outbox_wake: Arc::new(Notify::new()),
             update_latency: Arc::default(),
             inbound: Arc::default(),
+            files: Arc::default(),
         })
     }
 

@@ -361,7 +361,9 @@ pub fn signs_by_filing(
     bound: &[Binding],
     s: &Subject,
 ) -> Option<Binding> {
-    if !route.steps.get(step)?.signed_by_filer {
+    // One person's filing settles only a level where one opinion does.
+    let st = route.steps.get(step)?;
+    if !st.signed_by_filer || st.rule != crate::domain::workflow::Rule::AnyOne {
         return None;
     }
     bound

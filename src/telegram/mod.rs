@@ -1,6 +1,7 @@
 //! The Telegram side: building the bot from the environment, long polling, and the thin
 //! handlers that turn updates into use-case calls.
 
+mod files;
 mod handlers;
 pub mod intake;
 
@@ -76,6 +77,9 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         .await
         .context("setMyCommands failed")?;
 
+    app.files
+        .set(std::sync::Arc::new(files::TelegramFiles::new(bot.clone())))
+        .ok();
     let (stop_delivery, delivery_stop) = watch::channel(false);
     let worker = tokio::spawn(delivery::run(app.clone(), bot.clone(), delivery_stop));
     let ticker = crate::scheduler::Ticker::start(app.clone()).await?;

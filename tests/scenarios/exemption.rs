@@ -246,6 +246,9 @@ async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_o
     // 附件2 with every level's opinion, names and times.
     let form = h.app.export_review_form(id).await.unwrap();
     assert!(form.name.starts_with("附件2_免考申请表"), "{}", form.name);
+    // With the bot running, the 一寸 photo is fetched from Telegram and printed in its box.
+    let has_picture = form.bytes.windows(14).any(|w| w == b"xl/media/image");
+    assert!(has_picture, "the photo is in the form");
     let text = h.cells(&form.bytes).concat().join("\n");
     for who in [
         "王老师",

@@ -144,13 +144,39 @@ impl App {
         Ok(record)
     }
 
+    /// An application's 一寸 photo, fetched where a file source is set (a running bot); None for
+    /// a review, without a source, or when the fetch fails or takes too long (the form's photo
+    /// box then says where the photo is).
+    pub(crate) async fn exemption_photo(&self, id: i64) -> Option<Vec<u8>> {
+        let source = self.files.get()?.clone();
+        let photo = {
+            let mut conn = self.db.pool.acquire().await.ok()?;
+            let req = reviews::get(&mut conn, id).await.ok()??;
+            let details: Details = serde_json::from_str(req.details.as_deref()?).ok()?;
+            crate::domain::attachment::Attachment::parse(&details.photo)?
+        };
+        let limit = std::time::Duration::from_secs(15);
+        match tokio::time::timeout(limit, source.fetch(&photo)).await {
+            Ok(Ok(bytes)) => Some(bytes),
+            Ok(Err(e)) => {
+                tracing::warn!("fetching the photo of exemption {id} failed: {e:#}");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("fetching the photo of exemption {id} took over 15 s");
+                None
+            }
+        }
+    }
+
     /// 附件2 of one application: the candidate's fields, the application, and each level's
-    /// opinion in its box; the photo box says where the photo is (the bot keeps Telegram's
-    /// reference to it, not the picture).
+    /// opinion in its box, and the photo when it was fetched (the bot keeps Telegram's
+    /// reference to it, not the picture; without it the photo box says where it is).
     pub(crate) async fn exemption_form_record(
         &self,
         conn: &mut AnyConnection,
         ctx: &Ctx,
+        photo: Option<Vec<u8>>,
     ) -> anyhow::Result<Record> {
         let tz = ctx.season.tz;
         let c = &ctx.cand;
@@ -198,6 +224,7 @@ impl App {
                 None => String::new(),
             }],
             unit,
+            photo,
             ..Form::default()
         };
         for e in reviews::events(conn, ctx.req.id).await? {

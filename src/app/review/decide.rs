@@ -8,6 +8,7 @@ use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
 use crate::app::policy::{self, Action, Denied};
+use crate::domain::Role;
 use crate::domain::review::State;
 use crate::store::audit;
 use crate::store::people::{self, Binding};
@@ -452,6 +453,11 @@ impl App {
                 .into_iter()
                 .map(|(u, _)| u),
         );
+        // A 免考 application's school hears every step of it, its end too.
+        if ctx.is_exemption() {
+            let contacts = people::holders(conn, Role::SchoolContact, &ctx.school.code).await?;
+            people_involved.extend(contacts.iter().map(|b| b.telegram_user_id));
+        }
         let info = json!({"id": ctx.req.id, "name": ctx.cand.name, "school": ctx.school.name, "filer": ctx.req.filer_name});
         for person in people_involved {
             if told.contains(&person) {

@@ -118,10 +118,16 @@ impl App {
         })
     }
 
-    /// The request's printable form: 附件5 of a review, 附件2 of a 免考 application.
-    async fn printable_form(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Record> {
+    /// The request's printable form: 附件5 of a review, 附件2 of a 免考 application (with its
+    /// photo when it could be fetched).
+    async fn printable_form(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        photo: Option<Vec<u8>>,
+    ) -> anyhow::Result<Record> {
         if ctx.is_exemption() {
-            return self.exemption_form_record(conn, ctx).await;
+            return self.exemption_form_record(conn, ctx, photo).await;
         }
         let form = self.review_form(conn, ctx).await?;
         self.form_record(ctx, &form)
@@ -137,12 +143,14 @@ impl App {
 
     /// `export review-form --request N`.
     pub async fn export_review_form(&self, id: i64) -> anyhow::Result<Record> {
+        // Fetched before the transaction: a network call never holds the write lock.
+        let photo = self.exemption_photo(id).await;
         let mut tx = self.db.begin().await?;
         let ctx = self
             .load_ctx(&mut tx, id)
             .await?
             .with_context(|| format!("there is no request {id}"))?;
-        let record = self.printable_form(&mut tx, &ctx).await?;
+        let record = self.printable_form(&mut tx, &ctx, photo).await?;
         let detail = format!("{} of request {id}", form_name(&ctx));
         audit(
             &mut tx,
@@ -163,6 +171,19 @@ impl App {
         chat_id: i64,
         id: i64,
     ) -> anyhow::Result<Press> {
+        // Only someone who may see it makes the bot fetch an application's photo, and the
+        // fetch happens before the transaction (a network call never holds the write lock).
+        let photo = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            match self.load_ctx(&mut conn, id).await? {
+                Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
+                    drop(conn);
+                    self.exemption_photo(id).await
+                }
+                _ => None,
+            }
+        };
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user_id).await?;
         let Some(ctx) = self.load_ctx(&mut tx, id).await? else {
@@ -171,7 +192,7 @@ impl App {
         if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
             return Ok(Press::Refused);
         }
-        let record = self.printable_form(&mut tx, &ctx).await?;
+        let record = self.printable_form(&mut tx, &ctx, photo).await?;
         let caption = self.render.render(
             "review_form_sent",
             &json!({"id": id, "name": ctx.cand.name, "form": form_name(&ctx)}),
