@@ -104,15 +104,12 @@ macro_rules! no_applications_on_roster {
     };
 }
 
-/// A roster page read at a time on the import's connection.
-const ROSTER_PAGE: i64 = 50_000;
-
 /// Reads the season's roster, inside the import's transaction on its native connection, for
-/// matching a scores file: every candidate's fingerprints, the 免考 ones marked, and the 免考
-/// ones' whole rows (a few hundred at most) to add those the file does not score. None when
-/// the season has no roster.
+/// matching a scores file: every candidate's fingerprints (through `$scan`: SQLite's C API or
+/// PostgreSQL's COPY), the 免考 ones marked, and the 免考 ones' whole rows (a few hundred at
+/// most) to add those the file does not score. None when the season has no roster.
 macro_rules! read_roster {
-    ($conn:expr, $season:expr) => {{
+    ($conn:expr, $season:expr, $scan:path) => {{
         let exempt: Vec<(String,)> = sqlx::query_as(
             "SELECT r.exam_no FROM review_requests q JOIN roster r ON r.id = q.candidate_id
              WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
@@ -122,20 +119,10 @@ macro_rules! read_roster {
         .await?;
         let exempt: HashSet<String> = exempt.into_iter().map(|(e,)| e).collect();
         let mut roster = Roster::default();
-        let mut after = 0i64;
-        loop {
-            let page: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
-                "SELECT id, exam_no, name, id_card, school_code, reg_no FROM roster
-                 WHERE season_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            )
-            .bind($season)
-            .bind(after)
-            .bind(ROSTER_PAGE)
-            .fetch_all(&mut $conn)
-            .await?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            for (_, exam_no, name, id_card, school, reg_no) in &page {
+        $scan(
+            &mut $conn,
+            $season,
+            |[exam_no, name, id_card, school, reg_no]| {
                 let registered = Registered {
                     exam_no,
                     name,
@@ -144,8 +131,9 @@ macro_rules! read_roster {
                     reg_no,
                 };
                 roster.insert(&registered, exempt.contains(exam_no));
-            }
-        }
+            },
+        )
+        .await?;
         let rows: Vec<roster::Row> = if exempt.is_empty() {
             Vec::new()
         } else {
@@ -331,7 +319,7 @@ impl App {
                     no_applications_on_roster!(conn, Backend::Sqlite, season);
                 }
                 let on_roster = match load {
-                    Load::Scores => read_roster!(conn, season.id),
+                    Load::Scores => read_roster!(conn, season.id, sqlite_bulk::scan_roster),
                     Load::Roster => None,
                 };
                 let w = Writer::Sqlite(tokio::spawn(sqlite_writer(conn, load, receiver)));
@@ -345,7 +333,7 @@ impl App {
                     no_applications_on_roster!(conn, Backend::Postgres, season);
                 }
                 let on_roster = match load {
-                    Load::Scores => read_roster!(conn, season.id),
+                    Load::Scores => read_roster!(conn, season.id, roster::scan_pg),
                     Load::Roster => None,
                 };
                 let w = Writer::Postgres(tokio::spawn(postgres_writer(conn, load, receiver)));

@@ -148,3 +148,115 @@ pub async fn applications(
     .fetch_all(conn)
     .await
 }
+
+/// Reads every roster row of a season on a PostgreSQL connection (inside its open
+/// transaction) through `COPY … TO STDOUT (FORMAT binary)` and hands each row's 准考证号, 姓名,
+/// 身份证号, 学校代码 and 报名序号 to `each` as texts borrowed for the call.
+pub async fn scan_pg(
+    conn: &mut sqlx::PgConnection,
+    season_id: i64,
+    mut each: impl FnMut([&str; 5]),
+) -> anyhow::Result<()> {
+    let sql = format!(
+        "COPY (SELECT exam_no, name, id_card, school_code, reg_no FROM roster
+               WHERE season_id = {season_id}) TO STDOUT (FORMAT binary)"
+    );
+    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut header = true;
+    while let Some(chunk) =
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await
+    {
+        buf.extend_from_slice(&chunk?);
+        let mut at = 0;
+        if header {
+            // Signature (11), flags (4), then the header extension's length and bytes.
+            if buf.len() < 19 {
+                continue;
+            }
+            let ext = u32::from_be_bytes(buf[15..19].try_into()?) as usize;
+            if buf.len() < 19 + ext {
+                continue;
+            }
+            at = 19 + ext;
+            header = false;
+        }
+        at += copy_tuples(&buf[at..], &mut each)?;
+        buf.drain(..at);
+    }
+    Ok(())
+}
+
+/// Hands on every complete 5-field tuple at the start of `bytes`; returns how many bytes they
+/// took (a tuple cut by the end of a chunk waits for the next). The trailer (-1) takes 2.
+fn copy_tuples(bytes: &[u8], each: &mut impl FnMut([&str; 5])) -> anyhow::Result<usize> {
+    let mut at = 0;
+    loop {
+        let Some(count) = bytes.get(at..at + 2) else {
+            return Ok(at);
+        };
+        let count = i16::from_be_bytes(count.try_into()?);
+        if count == -1 {
+            return Ok(at + 2);
+        }
+        anyhow::ensure!(count == 5, "a roster row of {count} fields");
+        let mut p = at + 2;
+        let mut fields = [""; 5];
+        for field in &mut fields {
+            let Some(len) = bytes.get(p..p + 4) else {
+                return Ok(at);
+            };
+            let len = i32::from_be_bytes(len.try_into()?);
+            p += 4;
+            if len < 0 {
+                continue;
+            }
+            let Some(text) = bytes.get(p..p + len as usize) else {
+                return Ok(at);
+            };
+            *field = std::str::from_utf8(text)?;
+            p += len as usize;
+        }
+        each(fields);
+        at = p;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuple(out: &mut Vec<u8>, fields: [&str; 5]) {
+        out.extend_from_slice(&5i16.to_be_bytes());
+        for f in fields {
+            out.extend_from_slice(&(f.len() as i32).to_be_bytes());
+            out.extend_from_slice(f.as_bytes());
+        }
+    }
+
+    #[test]
+    fn tuples_cut_anywhere_by_a_chunk_wait_for_the_rest() {
+        let mut stream = Vec::new();
+        tuple(
+            &mut stream,
+            ["202300000001", "王小明", "410802200806150012", "S1", "BM1"],
+        );
+        tuple(
+            &mut stream,
+            ["202300000002", "李四", "410802200806150039", "S2", "BM2"],
+        );
+        stream.extend_from_slice(&(-1i16).to_be_bytes());
+        for cut in 0..stream.len() {
+            let mut seen = Vec::new();
+            let mut buf = Vec::new();
+            for chunk in [&stream[..cut], &stream[cut..]] {
+                buf.extend_from_slice(chunk);
+                let took =
+                    copy_tuples(&buf, &mut |f: [&str; 5]| seen.push(f[1].to_string())).unwrap();
+                buf.drain(..took);
+            }
+            assert_eq!(seen, ["王小明", "李四"], "cut at {cut}");
+            assert!(buf.is_empty(), "cut at {cut}");
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Bulk insert of candidates on SQLite through SQLite's own C API.
+//! Bulk insert of candidates (and the roster), and the roster's scan for matching a scores
+//! file, on SQLite through SQLite's own C API.
 //!
 //! Through sqlx every value of every row is copied into sqlx's argument list, converted for the
 //! Any driver, and sent to the connection's worker thread; at a million rows that costs more
@@ -59,6 +60,46 @@ pub async fn insert(conn: &mut SqliteConnection, load: Load, tuples: &[u8]) -> a
                 bail!("inserting a candidate failed: {}", message(db));
             }
             ffi::sqlite3_reset(stmt.0);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every roster row of a season on `conn` (inside its open transaction) straight
+/// through SQLite's C API and hands each row's 准考证号, 姓名, 身份证号, 学校代码 and 报名序号 to
+/// `each` as texts borrowed for the call: a million and a half rows through sqlx cost seconds
+/// of copying that matching does not need.
+pub async fn scan_roster(
+    conn: &mut SqliteConnection,
+    season_id: i64,
+    mut each: impl FnMut([&str; 5]),
+) -> anyhow::Result<()> {
+    const SELECT: &CStr = c"SELECT exam_no, name, id_card, school_code, reg_no FROM roster \
+        WHERE season_id = ?";
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    // SAFETY: as in `insert`, the locked handle is ours alone while the statement lives. A
+    // column's text stays valid until the next step; each is read (text, then its length, as
+    // SQLite documents) and handed on before that.
+    unsafe {
+        let stmt = Statement::prepare(db, SELECT)?;
+        ffi::sqlite3_bind_int64(stmt.0, 1, season_id);
+        loop {
+            match ffi::sqlite3_step(stmt.0) {
+                ffi::SQLITE_ROW => {
+                    let text = |i: c_int| -> &str {
+                        let p = ffi::sqlite3_column_text(stmt.0, i);
+                        let n = ffi::sqlite3_column_bytes(stmt.0, i);
+                        if p.is_null() || n <= 0 {
+                            return "";
+                        }
+                        std::str::from_utf8(std::slice::from_raw_parts(p, n as usize)).unwrap_or("")
+                    };
+                    each([text(0), text(1), text(2), text(3), text(4)]);
+                }
+                ffi::SQLITE_DONE => break,
+                _ => bail!("reading the roster failed: {}", message(db)),
+            }
         }
     }
     Ok(())
