@@ -382,7 +382,18 @@ async fn a_return_is_amended_a_county_refusal_ends_it_and_the_window_closes_to_t
     contact.send("右臂骨折（2023年3月20日诊断）");
     h.expect(&contact, "一寸照片").await;
     contact.send_photo("photo-2");
-    h.expect(&contact, "证明材料").await;
+    // The proofs filed before can be replaced whole: a wrong document does not stay.
+    let proofs = h.expect(&contact, "证明材料").await;
+    assert!(proofs.contains("已收到 2 份"), "{proofs}");
+    contact.press("🗑 重新上传证明");
+    let proofs = h.expect(&contact, "证明材料").await;
+    assert!(!proofs.contains("已收到"), "{proofs}");
+    contact.send_file(
+        "proof-2",
+        "诊断证明（2023年3月20日）.pdf",
+        "application/pdf",
+    );
+    h.expect(&contact, "已收到 1 份").await;
     contact.press("✅ 证明已发完");
     h.expect(&contact, "签字的申请页").await;
     contact.send_photo("page-2");
@@ -394,7 +405,10 @@ async fn a_return_is_amended_a_county_refusal_ends_it_and_the_window_closes_to_t
     contact.press("✅ 提交");
     h.expect(&contact, "已重新提交").await;
     let card = h.expect(&teacher, &format!("免考申请 #{id}")).await;
-    assert!(card.contains("医院诊断证明"), "{card}");
+    assert!(
+        card.contains("医院诊断证明") && card.contains("证明 1 份"),
+        "{card}"
+    );
     teacher.press("✅ 同意");
     h.expect(&leader, &format!("免考申请 #{id}")).await;
     leader.press("✅ 同意");

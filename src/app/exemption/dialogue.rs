@@ -91,6 +91,9 @@ enum Button {
     Proof(Proof),
     /// No more proofs.
     Done,
+    /// Start the proofs again (a wrong document sent, or an amendment replacing them): the
+    /// ones received so far are dropped.
+    Redo,
     Submit,
     /// From the confirm step back to the first editable field.
     Edit,
@@ -104,6 +107,7 @@ impl Button {
             Button::AgeOk => "ok",
             Button::Proof(p) => p.code(),
             Button::Done => "done",
+            Button::Redo => "redo",
             Button::Submit => "submit",
             Button::Edit => "edit",
         }
@@ -115,6 +119,7 @@ impl Button {
             "cancel" => Button::Cancel,
             "ok" => Button::AgeOk,
             "done" => Button::Done,
+            "redo" => Button::Redo,
             "submit" => Button::Submit,
             "edit" => Button::Edit,
             other => Button::Proof(Proof::from_code(other)?),
@@ -129,6 +134,7 @@ impl Button {
             Button::Proof(Proof::DisabilityCard) => "button_proof_card",
             Button::Proof(Proof::HospitalCertificate) => "button_proof_hospital",
             Button::Done => "button_proofs_done",
+            Button::Redo => "button_proofs_redo",
             Button::Submit => "button_submit",
             Button::Edit => "button_edit",
         }
@@ -141,7 +147,7 @@ fn buttons(step: Step, data: &Value) -> Vec<Button> {
         Step::Age => vec![Button::AgeOk],
         Step::Proof => Proof::ALL.into_iter().map(Button::Proof).collect(),
         Step::Proofs if proofs(data).is_empty() => vec![],
-        Step::Proofs => vec![Button::Done],
+        Step::Proofs => vec![Button::Done, Button::Redo],
         Step::Confirm => vec![Button::Submit, Button::Edit],
         _ => vec![],
     };
@@ -393,6 +399,10 @@ impl App {
                 Step::Reason
             }
             Button::Done => Step::Page,
+            Button::Redo => {
+                data["proofs"] = json!([]);
+                Step::Proofs
+            }
             Button::Edit => Step::Person,
             Button::Submit => {
                 dialogues::clear(conn, user_id).await?;
@@ -422,6 +432,7 @@ mod tests {
             Button::Proof(Proof::DisabilityCard),
             Button::Proof(Proof::HospitalCertificate),
             Button::Done,
+            Button::Redo,
             Button::Submit,
             Button::Edit,
         ] {
@@ -440,6 +451,8 @@ mod tests {
         // Amending keeps the candidate: the age is its first step.
         assert!(!buttons(Step::Age, &json!({"request": 3})).contains(&Button::Back));
         assert!(!buttons(Step::Proofs, &json!({})).contains(&Button::Done));
-        assert!(buttons(Step::Proofs, &json!({"proofs": ["photo:a"]})).contains(&Button::Done));
+        let some = json!({"proofs": ["photo:a"]});
+        assert!(buttons(Step::Proofs, &some).contains(&Button::Done));
+        assert!(buttons(Step::Proofs, &some).contains(&Button::Redo));
     }
 }
