@@ -1,6 +1,7 @@
 //! Workflows are data: a route is a list of steps, each naming who acts (a role in a unit relative
-//! to the candidate) and how many of them must agree. Score review and, later, exemption are two
-//! routes on the same engine; adding a level is a configuration change.
+//! to the candidate) and how many of them must agree. Score review and exemption (免考) are two
+//! routes on the same engine (`Route::purpose` says which); adding a level is a configuration
+//! change.
 
 use crate::domain::Role;
 use serde::{Deserialize, Serialize};
