@@ -74,6 +74,11 @@ async fn run() {
     let config = Config {
         database_url: url.clone(),
         bot_username: Some("ExamReviewBot".into()),
+        // The scores come as one city file here, not as county batches.
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let clock = ManualClock::new(

@@ -241,6 +241,11 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
     let config = Config {
         database_url: url.to_string(),
         bot_username: Some("ExamReviewBot".into()),
+        // The scores come as one city file here, not as county batches.
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let app = App::new(Db::open(url).await.unwrap(), config, Arc::new(SystemClock)).unwrap();

@@ -120,6 +120,11 @@ async fn run() {
     let mut config = Config {
         database_url: url.clone(),
         bot_username: Some("ExamReviewBot".into()),
+        // The scores come as one city file here, not as county batches.
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     // The simulated people are superhuman: one contact files 50 requests in one burst (300

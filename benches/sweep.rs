@@ -42,6 +42,11 @@ async fn run(open: usize) {
     let config = Config {
         database_url: url.clone(),
         bot_username: Some("ExamReviewBot".into()),
+        // The scores come as one city file here, not as county batches.
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let clock = ManualClock::new(tz.with_ymd_and_hms(2023, 4, 29, 10, 0, 0).unwrap().to_utc());

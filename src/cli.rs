@@ -57,6 +57,12 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// 登分 (附件7): the current season's half-day batches, and uploading one entry of a batch
+    /// from a file (the same path as a sheet an entry clerk sends in chat).
+    Entry {
+        #[command(subcommand)]
+        what: EntryWhat,
+    },
     /// Write an official record of the current season (附件6) to a file.
     Export {
         #[command(subcommand)]
@@ -478,6 +484,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Entry { what } => entry(open_app(config).await?, what).await?,
         Command::Invite {
             role,
             unit,
@@ -608,4 +615,96 @@ async fn parse_time(app: &App, text: &str) -> anyhow::Result<DateTime<Utc>> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .with_context(|| format!("--at {text:?} does not exist in {}", season.tz))
+}
+
+#[derive(Subcommand)]
+pub enum EntryWhat {
+    /// List the season's batches: id, county, half-day, candidates, stage.
+    Batches,
+    /// Upload one entry of a batch (.xlsx, or .csv in UTF-8 or GB18030; the columns of
+    /// `import scores`, only the batch's candidates). The first entry's pair gives (or
+    /// corrects) the first entry; the same two with their roles swapped, the proofreading one.
+    Upload {
+        #[arg(long)]
+        batch: i64,
+        /// The Telegram user id of the entry clerk who entered (录入).
+        #[arg(long)]
+        entered_by: i64,
+        /// The Telegram user id of the entry clerk who read out (报分).
+        #[arg(long)]
+        read_by: i64,
+        file: PathBuf,
+    },
+}
+
+async fn entry(app: App, what: EntryWhat) -> anyhow::Result<()> {
+    use crate::app::entry::Upload;
+    match what {
+        EntryWhat::Batches => {
+            for (b, county) in app.entry_batches().await? {
+                println!(
+                    "#{}\t{county}\t{}\t{} candidates\t{:?}",
+                    b.id,
+                    b.half_day_label(),
+                    b.candidates,
+                    b.stage()
+                );
+            }
+        }
+        EntryWhat::Upload {
+            batch,
+            entered_by,
+            read_by,
+            file,
+        } => {
+            let pair = crate::domain::entry::Pair {
+                entered: entered_by,
+                read: read_by,
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match app
+                .upload_entry(Actor::Cli, batch, &file, &name, pair)
+                .await?
+            {
+                Upload::Taken {
+                    batch,
+                    side,
+                    rows,
+                    mismatches,
+                } => {
+                    println!(
+                        "batch #{}: entry {} taken, {rows} rows",
+                        batch.id,
+                        side.as_str()
+                    );
+                    match mismatches {
+                        None => println!("waiting for the other entry"),
+                        Some(m) if m.is_empty() => {
+                            println!("the two entries agree; the inspector can seal the batch")
+                        }
+                        Some(m) => {
+                            for x in &m {
+                                println!(
+                                    "{}\t{}\t{}\t{}\t{}",
+                                    x.exam_no, x.name, x.field, x.a, x.b
+                                );
+                            }
+                            anyhow::bail!("the two entries differ in {} field(s)", m.len());
+                        }
+                    }
+                }
+                Upload::Refused(said) => {
+                    let text = app.render.render(said.template, &said.data)?;
+                    anyhow::bail!("{text}");
+                }
+                Upload::Problems(problems) => {
+                    return Err(crate::app::entry::problems_error(problems));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub struct Config {
     pub telegram: Telegram,
     pub review: Review,
     pub exemption: Exemption,
+    pub entry: Entry,
     pub reminders: crate::domain::schedule::ReminderConfig,
     pub limits: Limits,
 }
@@ -64,6 +65,46 @@ impl Exemption {
             steps: self.steps.clone(),
             ..crate::domain::workflow::Route::exemption_default()
         }
+    }
+}
+
+/// Where the published scores come from, and the same-day cutoff of 登分 (附件7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Entry {
+    /// `county-batches`: each county enters, seals and reports its half-days in the bot, and
+    /// /publish publishes from those batches. `city-file`: the city imports one scores file
+    /// (`import scores`).
+    pub mode: EntryMode,
+    /// The local time on each exam day by which a county reports that day's batches; a batch
+    /// not reported by then is 缺考 (附件7: 逾期不报的视为缺考).
+    pub report_by: String,
+    /// Hours before the cutoff that the county's clerks, inspector and officer are reminded of
+    /// batches not yet reported, and the city told what is missing.
+    pub remind_before_hours: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryMode {
+    CountyBatches,
+    CityFile,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Self {
+            mode: EntryMode::CountyBatches,
+            report_by: "22:00".into(),
+            remind_before_hours: vec![3, 1],
+        }
+    }
+}
+
+impl Entry {
+    pub fn report_by(&self) -> anyhow::Result<chrono::NaiveTime> {
+        crate::domain::schedule::parse_hm(&self.report_by)
+            .map_err(|e| anyhow::anyhow!("entry.report_by: {e}"))
     }
 }
 
@@ -196,6 +237,7 @@ impl Default for Config {
             telegram: Telegram::default(),
             review: Review::default(),
             exemption: Exemption::default(),
+            entry: Entry::default(),
             reminders: Default::default(),
             limits: Limits::default(),
         }
@@ -272,6 +314,11 @@ impl Config {
         if let Some(name) = var("BOT_USERNAME").filter(|v| !v.is_empty()) {
             self.bot_username = Some(name);
         }
+        match var("ENTRY_MODE").as_deref() {
+            Some("city-file") => self.entry.mode = EntryMode::CityFile,
+            Some("county-batches") => self.entry.mode = EntryMode::CountyBatches,
+            _ => {}
+        }
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
@@ -296,6 +343,7 @@ impl Config {
         if self.review.steps.is_empty() {
             bail!("review.steps must name at least one approval level");
         }
+        self.entry.report_by()?;
         if self.exemption.steps.is_empty() {
             bail!("exemption.steps must name at least one approval level");
         }

@@ -123,8 +123,19 @@ struct FaultRule {
     fault: Fault,
 }
 
+enum FileBody {
+    Bytes(Vec<u8>),
+    TooBig,
+}
+
+/// The largest file Telegram lets a bot download (getFile answers "file is too big" above).
+pub const BOT_DOWNLOAD_LIMIT: usize = 20 * 1024 * 1024;
+
 #[derive(Default)]
 struct Inner {
+    /// Files users sent with contents of their own (sheets), by file id: the bytes, or only a
+    /// declared size (a file too big for a bot to download).
+    files: std::collections::HashMap<String, FileBody>,
     next_update_id: i64,
     next_message_id: i64,
     next_callback_id: i64,
@@ -457,8 +468,16 @@ async fn read_params(request: Request) -> (Value, Option<(String, Vec<u8>)>) {
 }
 
 /// A file's bytes, as Telegram serves them to the bot at /file/bot<token>/<file_path>.
-async fn file(Path((_token, _path)): Path<(String, String)>) -> Response {
-    (StatusCode::OK, SAMPLE_PNG.to_vec()).into_response()
+async fn file(
+    State(fake): State<FakeTelegram>,
+    Path((_token, path)): Path<(String, String)>,
+) -> Response {
+    let id = path.strip_prefix("file-").unwrap_or(&path);
+    match fake.lock().files.get(id) {
+        Some(FileBody::Bytes(b)) => (StatusCode::OK, b.clone()).into_response(),
+        Some(FileBody::TooBig) => StatusCode::NOT_FOUND.into_response(),
+        None => (StatusCode::OK, SAMPLE_PNG.to_vec()).into_response(),
+    }
 }
 
 async fn handle(
@@ -568,15 +587,28 @@ async fn handle(
             ok(json!(true))
         }
         "getupdates" => get_updates(&fake, &params).await,
-        // Every file a user sent is the sample picture, served under a path of its own.
+        // A sheet a user sent is served as sent; any other file is the sample picture, under
+        // a path of its own. A file over 20 MB is refused, as Telegram refuses it.
         "getfile" => {
-            record(200);
             let id = params
                 .get("file_id")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            let size = match fake.lock().files.get(id) {
+                Some(FileBody::Bytes(b)) => b.len(),
+                Some(FileBody::TooBig) => {
+                    record(400);
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        "Bad Request: file is too big",
+                        None,
+                    );
+                }
+                None => SAMPLE_PNG.len(),
+            };
+            record(200);
             ok(json!({"file_id": id, "file_unique_id": format!("u{id}"),
-                      "file_size": SAMPLE_PNG.len(), "file_path": format!("file-{id}.png")}))
+                      "file_size": size, "file_path": format!("file-{id}")}))
         }
         "sendmessage" | "senddocument" | "sendphoto" => {
             let Some(chat_id) = chat_id else {

@@ -205,6 +205,24 @@ pub fn roster_csv(candidates: usize, schools: usize, seed: u64) -> String {
     out
 }
 
+/// One 登分 batch's sheet: the rows of a `scores_csv` text whose school is one of `schools`
+/// and whose sitting is `date` `half_day` (the header kept).
+pub fn batch_csv(scores: &str, schools: &[String], date: &str, half_day: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in scores.lines().enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let member = cells.len() > 9
+            && schools.iter().any(|s| s == cells[4])
+            && cells[8] == date
+            && cells[9] == half_day;
+        if i == 0 || member {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The same rows as an .xlsx workbook (numbers as numbers, as Excel would store them).
 pub fn scores_xlsx(csv_text: &str) -> anyhow::Result<Vec<u8>> {
     let mut book = rust_xlsxwriter::Workbook::new();

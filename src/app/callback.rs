@@ -58,6 +58,20 @@ pub enum Callback {
         unit: String,
         count: usize,
     },
+    /// A 登分 batch's card: the inspector's seal, or the county officer's 上报 of that day.
+    Entry {
+        batch: i64,
+        action: EntryAction,
+    },
+    /// The entry board as a workbook (a city admin's /status).
+    EntryBoard,
+}
+
+/// What a batch card's button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryAction {
+    Seal,
+    Report,
 }
 
 impl Callback {
@@ -79,6 +93,14 @@ impl Callback {
             Callback::Report { unit, count } => format!("up:{unit}:{count}"),
             Callback::Form { id } => format!("f5:{id}"),
             Callback::Exhibits { id } => format!("ex:{id}"),
+            Callback::Entry { batch, action } => {
+                let a = match action {
+                    EntryAction::Seal => "s",
+                    EntryAction::Report => "r",
+                };
+                format!("en:{batch}:{a}")
+            }
+            Callback::EntryBoard => "eb".into(),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -124,6 +146,15 @@ impl Callback {
             ["ex", id] => Callback::Exhibits {
                 id: id.parse().ok()?,
             },
+            ["en", batch, action] => Callback::Entry {
+                batch: batch.parse().ok()?,
+                action: match *action {
+                    "s" => EntryAction::Seal,
+                    "r" => EntryAction::Report,
+                    _ => return None,
+                },
+            },
+            ["eb"] => Callback::EntryBoard,
             ["up", unit, count] => Callback::Report {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
@@ -163,6 +194,15 @@ mod tests {
             },
             Callback::Form { id: 9 },
             Callback::Exhibits { id: 11 },
+            Callback::Entry {
+                batch: i64::MAX,
+                action: EntryAction::Seal,
+            },
+            Callback::Entry {
+                batch: 3,
+                action: EntryAction::Report,
+            },
+            Callback::EntryBoard,
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);
@@ -176,6 +216,8 @@ mod tests {
             "d::a",
             "up::3",
             "up:410802:x",
+            "en:3:x",
+            "en:x:s",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad}");

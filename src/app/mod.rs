@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod callback;
+pub mod entry;
 pub mod exemption;
 pub mod limits;
 pub mod onboarding;

@@ -43,6 +43,20 @@ pub enum Action {
     /// Publish the season's scores (/publish and its confirm button), and close the season's
     /// review (/close): the city admins'.
     Publish,
+    /// Upload an entry of a county's half-day batch (登分, 附件7): the county's entry clerks.
+    /// The subject's `district` is the batch's county (None: the city's own 考区).
+    Enter,
+    /// Seal a batch whose two entries agree (设置半天数据密码): the county's 纪检监督, who
+    /// entered or read out none of its entries (`Subject::signers` holds those clerks).
+    SealBatch,
+    /// Report the county's sealed batches of a day to the city (上报): the county's officer (a
+    /// city admin for the city's own 考区).
+    ReportBatch,
+    /// Lift a batch's 缺考 with a written reason: the city admins'.
+    LiftAbsence,
+    /// See a county's batches on the entry board: its clerks, inspector and officer, and the
+    /// city admins.
+    SeeBatch,
 }
 
 /// The candidate or request an action is about, with the history the duty rules need.
@@ -85,6 +99,8 @@ pub enum Denied {
     NotFiler,
     /// This level passes a request on or returns it; it does not end it (附件4 二).
     NoVeto,
+    /// Sealing a batch one entered or read out.
+    OwnEntry,
 }
 
 impl Denied {
@@ -101,6 +117,7 @@ impl Denied {
             Denied::AlreadySigned => "denied_already_signed",
             Denied::NotFiler => "denied_not_filer",
             Denied::NoVeto => "denied_no_veto",
+            Denied::OwnEntry => "denied_own_entry",
         }
     }
 
@@ -164,6 +181,17 @@ fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Whether a binding works in the batch's county (the subject's district, or the city for the
+/// city's own 考区): a county's clerks and inspector see and touch their county's batches only,
+/// and the city's own ones only theirs.
+fn in_county(b: &Binding, s: &Subject) -> Result<(), Denied> {
+    if b.unit_code == s.district.unwrap_or(s.city) {
+        Ok(())
+    } else {
+        Err(Denied::OtherDistrict)
     }
 }
 
@@ -321,13 +349,37 @@ pub fn check(
                 Role::DistrictOfficer => reach(b, s),
                 _ => Err(Denied::NoRole),
             },
-            Action::Publish => {
+            Action::Publish | Action::LiftAbsence => {
                 if b.role == Role::CityAdmin && b.unit_code == s.city {
                     Ok(())
                 } else {
                     Err(Denied::NoRole)
                 }
             }
+            Action::Enter => match b.role {
+                Role::EntryClerk => in_county(b, s),
+                _ => Err(Denied::NoRole),
+            },
+            Action::SealBatch => match b.role {
+                Role::Inspector => in_county(b, s).and_then(|()| {
+                    if s.signers.contains(&user) {
+                        Err(Denied::OwnEntry)
+                    } else {
+                        Ok(())
+                    }
+                }),
+                _ => Err(Denied::NoRole),
+            },
+            Action::ReportBatch => match b.role {
+                Role::DistrictOfficer => in_county(b, s),
+                Role::CityAdmin if s.district.is_none() => in_county(b, s),
+                _ => Err(Denied::NoRole),
+            },
+            Action::SeeBatch => match b.role {
+                Role::EntryClerk | Role::Inspector | Role::DistrictOfficer => in_county(b, s),
+                Role::CityAdmin if b.unit_code == s.city => Ok(()),
+                _ => Err(Denied::NoRole),
+            },
         };
         match verdict {
             Ok(()) => return Ok(b.clone()),
@@ -349,6 +401,7 @@ fn rank(d: Denied) -> u8 {
         Denied::AlreadySigned => 7,
         Denied::OwnFiling => 8,
         Denied::NoVeto => 9,
+        Denied::OwnEntry => 10,
     }
 }
 

@@ -2,7 +2,9 @@
 //! officer the district summary, the city admins a report. One transaction queues it all; the
 //! dedupe keys make publishing again send only to people who were not reached before.
 
+use super::entry::Readiness;
 use super::{Actor, App};
+use crate::config::EntryMode;
 use crate::domain::deadline::{display, local_date};
 use crate::domain::score::Distribution;
 use crate::domain::{Role, Score, UnitKind};
@@ -22,8 +24,18 @@ use std::collections::BTreeMap;
 pub enum Preview {
     NoSeason,
     NoScores,
-    AlreadyPublished { season: Season },
-    Ready { season: Season, text: String },
+    AlreadyPublished {
+        season: Season,
+    },
+    Ready {
+        season: Season,
+        text: String,
+    },
+    /// County batches not yet reported nor 缺考 (`entry.mode = "county-batches"`): what the
+    /// city waits for.
+    Waiting {
+        text: String,
+    },
 }
 
 #[derive(Debug)]
@@ -59,7 +71,29 @@ impl App {
         if season.published_at.is_some() {
             return Ok(Preview::AlreadyPublished { season });
         }
-        let counts = candidates::school_counts(&mut conn, season.id).await?;
+        let counts = match self.config.entry.mode {
+            EntryMode::CityFile => candidates::school_counts(&mut conn, season.id).await?,
+            EntryMode::CountyBatches => match self.batch_readiness(&mut conn, &season).await? {
+                // No batches: the scores are a city file's, if any was imported.
+                Readiness::NoBatches => candidates::school_counts(&mut conn, season.id).await?,
+                Readiness::Waiting(list) => {
+                    let lines: Vec<_> = list
+                        .iter()
+                        .map(|(b, county)| {
+                            json!({"batch": b.id, "county": county, "half_day": b.half_day_label(),
+                                   "stage": b.stage()})
+                        })
+                        .collect();
+                    let text = self
+                        .render
+                        .render("publish_waiting_batches", &json!({"batches": lines}))?;
+                    return Ok(Preview::Waiting { text });
+                }
+                Readiness::Ready => {
+                    crate::store::entry::school_counts(&mut conn, season.id).await?
+                }
+            },
+        };
         if counts.is_empty() {
             return Ok(Preview::NoScores);
         }
@@ -106,6 +140,21 @@ impl App {
         let season = seasons::current(&mut tx)
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
+        if season.published_at.is_none() && self.config.entry.mode == EntryMode::CountyBatches {
+            match self.batch_readiness(&mut tx, &season).await? {
+                Readiness::Ready => {
+                    self.assemble_from_batches(&mut tx, &season).await?;
+                }
+                Readiness::NoBatches => {}
+                Readiness::Waiting(list) => anyhow::bail!(
+                    "{} batch(es) are neither reported nor 缺考 yet (the first: #{} {} {})",
+                    list.len(),
+                    list[0].0.id,
+                    list[0].1,
+                    list[0].0.half_day_label()
+                ),
+            }
+        }
         let counts = candidates::school_counts(&mut tx, season.id).await?;
         anyhow::ensure!(
             !counts.is_empty(),
@@ -146,7 +195,12 @@ impl App {
                 .get(code)
                 .with_context(|| format!("candidates of unknown school {code}"))?;
             let list = candidates::of_school(&mut tx, season.id, code).await?;
-            let scores: Vec<Score> = list.iter().map(|c| c.score()).collect();
+            // A 缺考 candidate has no score to count.
+            let scores: Vec<Score> = list
+                .iter()
+                .filter(|c| !c.is_absent())
+                .map(|c| c.score())
+                .collect();
             let dist = Distribution::of(&scores, season.full_score);
             let contacts = people::holders(&mut tx, Role::SchoolContact, code).await?;
             if contacts.is_empty() {

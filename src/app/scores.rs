@@ -7,6 +7,7 @@
 //! listed; then the transaction is rolled back.
 
 use super::{Actor, App};
+use crate::config::EntryMode;
 use crate::domain::ids::IdPattern;
 use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
@@ -231,8 +232,13 @@ impl App {
 
     /// `import candidates`: the roster before the exam (registration data, optionally where
     /// each candidate sits), which exemption applications name and scores are matched against.
+    /// In `county-batches` mode the season's 登分 batches are planned from it.
     pub async fn import_candidates(&self, path: &Path) -> anyhow::Result<ImportSummary> {
-        self.import_table(path, Load::Roster).await
+        let summary = self.import_table(path, Load::Roster).await?;
+        if self.config.entry.mode == EntryMode::CountyBatches {
+            self.plan_batches().await?;
+        }
+        Ok(summary)
     }
 
     async fn import_table(&self, path: &Path, load: Load) -> anyhow::Result<ImportSummary> {
@@ -244,6 +250,28 @@ impl App {
                 .context("no current season: run `exam-review-bot season` first")?;
             if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
                 bail!("{}", self.sealed_message(&seal, season.tz));
+            }
+            // A season whose roster planned 登分 batches takes its scores from them; one
+            // without (no roster, or none with sittings) can still import a city file.
+            if load == Load::Scores
+                && self.config.entry.mode == EntryMode::CountyBatches
+                && !crate::store::entry::all(&mut conn, season.id)
+                    .await?
+                    .is_empty()
+            {
+                bail!(
+                    "entry.mode is \"county-batches\": the scores come from the counties' \
+                     entries (entry upload, or sheets sent in chat) and /publish publishes from \
+                     them; a city that imports one scores file sets entry.mode = \"city-file\""
+                );
+            }
+            if load == Load::Roster && crate::store::entry::any_upload(&mut conn, season.id).await?
+            {
+                bail!(
+                    "season {} has score entries on its batches; the roster can no longer be \
+                     replaced",
+                    season.year
+                );
             }
             if load == Load::Scores {
                 // An application still open would decide whether a row needs a score.

@@ -26,8 +26,23 @@ impl App {
     /// Read-only: it reads on a connection of its own, outside SQLite's write gate, and takes a
     /// write transaction only to queue the reply.
     pub async fn status_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let body = self.status_board(user_id).await?;
-        self.reply(chat_id, body, None).await
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        drop(conn);
+        // The review board is the city's and the districts' officers'; the entry board (the
+        // exam days' 登分) also their clerks' and inspectors'.
+        let officer = bound
+            .iter()
+            .any(|b| matches!(b.role, Role::CityAdmin | Role::DistrictOfficer));
+        if officer {
+            let body = self.status_board(user_id).await?;
+            self.reply(chat_id, body, None).await?;
+            self.send_entry_board(user_id, chat_id).await?;
+        } else if !self.send_entry_board(user_id, chat_id).await? {
+            let body = self.status_board(user_id).await?;
+            self.reply(chat_id, body, None).await?;
+        }
+        Ok(())
     }
 
     /// The /status board's text, read on a connection of its own.

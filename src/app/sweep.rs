@@ -136,6 +136,14 @@ impl App {
         if lapsed > 0 {
             report.sent.push(("exemptions-lapsed".into(), lapsed));
         }
+        // 登分: reminders before each half-day's cutoff, and 缺考 at it.
+        let (absent, reminded) = self.entry_sweep(&mut tx, &season, now).await?;
+        if absent > 0 {
+            report.sent.push(("entry-absent".into(), absent));
+        }
+        if reminded > 0 {
+            report.sent.push(("entry-reminders".into(), reminded));
+        }
         // The window has passed and nothing is open: the review closes, its records go out.
         if let Some(told) = self.close_when_all_ended(&mut tx, &season, now).await? {
             report.sent.push(("review-closed".into(), told));

@@ -47,6 +47,11 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let mut config = Config {
         database_url: format!("sqlite://{}", db_path.display()),
         bot_username: Some(crate::fakeapi::BOT_USERNAME.into()),
+        // The scores come as one city file here, not as county batches.
+        entry: crate::config::Entry {
+            mode: crate::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     config.telegram.polling_timeout_secs = 1;

@@ -2,6 +2,7 @@
 
 pub mod attachment;
 pub mod deadline;
+pub mod entry;
 pub mod exemption;
 pub mod ids;
 pub mod review;

@@ -98,6 +98,40 @@ impl FakeUser {
         );
     }
 
+    /// Sends a spreadsheet (or any file) with its contents: the bot can fetch them through
+    /// getFile as from Telegram.
+    pub fn send_sheet(&self, file_id: &str, name: &str, bytes: Vec<u8>) {
+        let size = bytes.len();
+        self.fake
+            .lock()
+            .files
+            .insert(file_id.to_string(), super::FileBody::Bytes(bytes));
+        self.send_document(file_id, name, size);
+    }
+
+    /// Sends a file of `size` bytes declared, more than a bot may download (its contents are
+    /// never served).
+    pub fn send_big_sheet(&self, file_id: &str, name: &str, size: usize) {
+        self.fake
+            .lock()
+            .files
+            .insert(file_id.to_string(), super::FileBody::TooBig);
+        self.send_document(file_id, name, size);
+    }
+
+    fn send_document(&self, file_id: &str, name: &str, size: usize) {
+        let mime = if name.ends_with(".csv") {
+            "text/csv"
+        } else {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        };
+        self.send_attachment(
+            "document",
+            json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"),
+                   "file_name": name, "mime_type": mime, "file_size": size}),
+        );
+    }
+
     fn send_attachment(&self, kind: &str, attachment: Value) {
         let mut message = self.new_message(self.private_chat());
         message[kind] = attachment;

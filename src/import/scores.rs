@@ -55,7 +55,11 @@ pub struct Checker {
     /// A scores file on a season with a roster is matched against it.
     roster: Option<Roster>,
     exempt_score: Score,
+    /// Why a 准考证号 the roster lacks is refused: the season's roster, or one batch's part of it.
+    not_on_roster: &'static str,
 }
+
+const NOT_REGISTERED: &str = "报名名单中没有此准考证号";
 
 impl Checker {
     pub fn new(
@@ -89,6 +93,7 @@ impl Checker {
             seen: SeenExamNos::default(),
             roster: None,
             exempt_score: Score::from_tenths(0),
+            not_on_roster: NOT_REGISTERED,
         })
     }
 
@@ -121,6 +126,7 @@ impl Checker {
             seen: SeenExamNos::default(),
             roster: None,
             exempt_score: Score::from_tenths(0),
+            not_on_roster: NOT_REGISTERED,
         })
     }
 
@@ -129,6 +135,13 @@ impl Checker {
     pub fn match_roster(&mut self, roster: Roster, exempt_score: Score) {
         self.roster = Some(roster);
         self.exempt_score = exempt_score;
+    }
+
+    /// Matches one 登分 batch's entry against the batch's part of the roster: a candidate of
+    /// another county or half-day is refused like an unregistered one, and says so.
+    pub fn match_batch(&mut self, roster: Roster, exempt_score: Score) {
+        self.match_roster(roster, exempt_score);
+        self.not_on_roster = "不是本批次（本考区、本半天）的考生";
     }
 
     /// After the last row: the roster's candidates the file did not score (the 免考 ones among
@@ -192,7 +205,7 @@ impl Checker {
         let mut exempt = false;
         if let (Some(roster), Some(no)) = (self.roster.as_mut(), exam_no) {
             match roster.visit(no) {
-                None => bad("准考证号", no, "报名名单中没有此准考证号".into()),
+                None => bad("准考证号", no, self.not_on_roster.into()),
                 Some(entry) => {
                     if entry.name != Roster::fingerprint(name) {
                         bad("姓名", name, "与报名名单中的姓名不符".into());

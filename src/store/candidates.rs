@@ -76,6 +76,9 @@ pub struct Candidate {
     pub item_tidy: Option<i64>,
     /// 1 for a 免考 candidate (see `NewCandidate::exempt`).
     pub exempt: i64,
+    /// 1 for a candidate of a 登分 batch not reported in time (缺考): no score.
+    #[sqlx(default)]
+    pub absent: i64,
 }
 
 impl Candidate {
@@ -87,10 +90,17 @@ impl Candidate {
         self.exempt != 0
     }
 
+    pub fn is_absent(&self) -> bool {
+        self.absent != 0
+    }
+
     /// 考试情况 as the forms write it: "4月27日上午第2批第3场15号", or 免考.
     pub fn sitting(&self) -> String {
         if self.is_exempt() {
             return "免考".into();
+        }
+        if self.is_absent() {
+            return "缺考".into();
         }
         if self.exam_date.is_empty() {
             return String::new();
@@ -109,7 +119,7 @@ impl Candidate {
 
 pub const COLUMNS: &str = "id, exam_no, reg_no, name, gender, school_code, class_name, id_card, \
     student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, item_sec2, item_tidy, \
-    exempt";
+    exempt, absent";
 
 const INSERT_COLUMNS: &str = "season_id, exam_no, reg_no, name, gender, school_code, class_name, \
     id_card, student_no, exam_date, half_day, batch, room, seat, score, item_main, item_sec1, \

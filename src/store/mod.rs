@@ -6,6 +6,7 @@ pub mod audit_chain;
 pub mod batches;
 pub mod candidates;
 pub mod dialogues;
+pub mod entry;
 pub mod outbox;
 pub mod people;
 pub mod reviews;

@@ -86,6 +86,7 @@ impl Row {
             item_sec2: None,
             item_tidy: None,
             exempt: 0,
+            absent: 0,
         }
     }
 }

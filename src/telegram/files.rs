@@ -11,9 +11,9 @@ use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::FileId;
 
-/// Larger files are not fetched: a 一寸 photo is tens of kilobytes, and Telegram lets bots
-/// download up to 20 MB.
-const MAX_BYTES: u32 = 10 * 1024 * 1024;
+/// Telegram lets bots download files up to 20 MB (a 一寸 photo is tens of kilobytes, a
+/// county's half-day sheet a few hundred).
+const MAX_BYTES: u32 = crate::app::entry::BOT_DOWNLOAD_LIMIT as u32;
 
 pub struct TelegramFiles {
     bot: TgBot,

@@ -2,7 +2,8 @@
 //! state are checked in `app`, inside the use case's transaction.
 
 use super::intake::Intake;
-use crate::app::callback::{Callback, List};
+use crate::app::callback::{Callback, EntryAction, List};
+use crate::app::entry::Sheet;
 use crate::app::limits::Admit;
 use crate::app::publish::Preview;
 use crate::app::review::Press;
@@ -96,7 +97,10 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
         Admit::Notice => return reply(app, chat, app.render.text("too_many_updates")?).await,
         Admit::Drop => return Ok(()),
     }
-    let result = handle_message(app, user_id, chat, msg.text(), attachment(&msg)).await;
+    let result = match sheet(&msg) {
+        Some(sheet) if msg.text().is_none() => app.entry_document(user_id, chat.0, sheet).await,
+        _ => handle_message(app, user_id, chat, msg.text(), attachment(&msg)).await,
+    };
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
         // Sent directly: the outbox may be what failed.
@@ -105,6 +109,17 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
             .await?;
     }
     Ok(())
+}
+
+/// A spreadsheet sent as a file (an entry clerk's half-day sheet), by its name.
+fn sheet(msg: &Message) -> Option<Sheet> {
+    let d = msg.document()?;
+    let name = d.file_name.clone()?;
+    Sheet::is_sheet_name(&name).then(|| Sheet {
+        file_id: d.file.id.0.clone(),
+        name,
+        size: Some(u64::from(d.file.size)),
+    })
 }
 
 /// A photo (its largest size), or a PDF or image sent as a file: what a signed form can be.
@@ -166,6 +181,7 @@ async fn handle_message(
         "batch" => app.batch_command(user_id, chat.0).await,
         "export" => app.export_command(user_id, chat.0).await,
         "close" => app.close_command(user_id, chat.0).await,
+        "lift" => app.lift_command(user_id, chat.0, args).await,
         // "/request_12": a request one tap away in a list (Telegram links a command, not its
         // argument).
         other if other.starts_with("request_") => {
@@ -216,6 +232,7 @@ async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult 
             );
             Ok(())
         }
+        Preview::Waiting { text } => reply(app, chat, text).await,
         Preview::Ready { season, text } => {
             let keyboard = InlineKeyboardMarkup::new([[
                 InlineKeyboardButton::callback(
@@ -315,6 +332,11 @@ async fn handle_callback(
         Callback::Form { id } => app.review_form_button(user_id, chat.0, id).await,
         Callback::Exhibits { id } => app.exhibits_button(user_id, chat.0, id).await,
         Callback::Report { unit, count } => app.report_button(user_id, chat.0, &unit, count).await,
+        Callback::Entry { batch, action } => match action {
+            EntryAction::Seal => app.seal_batch(user_id, batch).await,
+            EntryAction::Report => app.report_batches(user_id, chat.0, batch).await,
+        },
+        Callback::EntryBoard => app.entry_board_button(user_id, chat.0).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await
             .map(|ok| if ok { Press::Accepted } else { Press::Refused }),

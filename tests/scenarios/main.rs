@@ -8,6 +8,7 @@ mod audit;
 mod batches;
 mod delivery;
 mod demo;
+mod entry;
 mod exemption;
 mod fidelity;
 mod groups;

@@ -121,6 +121,11 @@ pub fn test_config(url: &str) -> Config {
     let mut config = Config {
         database_url: url.to_string(),
         bot_username: Some(exam_review_bot::fakeapi::BOT_USERNAME.into()),
+        // The scores come as one city file here, not as county batches.
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
         ..Config::default()
     };
     config.telegram.polling_timeout_secs = 1;

@@ -187,6 +187,10 @@ impl App {
         };
         match (d.kind.as_str(), d.step.as_str(), file) {
             (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
+            (crate::app::entry::ENTRY, _, _) => {
+                self.tell(&mut tx, chat_id, "dlg_entry_buttons", &json!({}))
+                    .await?
+            }
             (FILE | AMEND, "form", Some(file)) => {
                 let mut data = d.data();
                 data["form"] = json!(file.to_string());
@@ -217,6 +221,11 @@ impl App {
     ) -> anyhow::Result<()> {
         if d.kind == EXEMPT {
             return self.exempt_text(conn, d, chat_id, text).await;
+        }
+        if d.kind == crate::app::entry::ENTRY {
+            return self
+                .tell(conn, chat_id, "dlg_entry_buttons", &json!({}))
+                .await;
         }
         let mut data = d.data();
         let user_id = d.user_id;
@@ -327,6 +336,9 @@ impl App {
         };
         if d.step != step {
             return Ok(Press::Stale);
+        }
+        if d.kind == crate::app::entry::ENTRY {
+            return self.entry_button(tx, &d, chat_id, action).await;
         }
         if d.kind == EXEMPT {
             let press = self.exempt_button(&mut tx, &d, chat_id, action).await?;

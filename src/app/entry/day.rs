@@ -1,0 +1,433 @@
+//! A batch's day after its entries agree: the inspector's seal, the county's 上报, the cutoff
+//! that makes an unreported batch 缺考, the reminders before it, and the city lifting a 缺考.
+
+use super::{App, Area};
+use crate::app::callback::{Callback, EntryAction};
+use crate::app::policy::{self, Action};
+use crate::app::review::{Press, button, keyboard};
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use crate::domain::entry::{self, Side};
+use crate::store::entry::{self as batches, Batch};
+use crate::store::{Backend, audit, people, seasons, to_ms};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+use std::collections::BTreeMap;
+
+/// The longest written reason for lifting a 缺考.
+const MAX_REASON: usize = 500;
+
+impl App {
+    fn batch_data(&self, area: &Area, b: &Batch, tz: chrono_tz::Tz) -> Value {
+        json!({
+            "batch": b.id,
+            "county": area.name(&b.county_code),
+            "half_day": b.half_day_label(),
+            "candidates": b.candidates,
+            "cutoff": display(b.cutoff(), tz),
+        })
+    }
+
+    async fn lock_batch(&self, conn: &mut AnyConnection, id: i64) -> anyhow::Result<()> {
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM entry_batches WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// 🔒 on a seal card: the county's inspector seals the agreed batch. Its rows' hash goes
+    /// into the audit chain; from then on the batch takes no upload.
+    pub async fn seal_batch(&self, user: i64, id: i64) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        self.lock_batch(&mut tx, id).await?;
+        let (Some(season), Some(batch)) = (
+            seasons::current(&mut tx).await?,
+            batches::get(&mut tx, id).await?,
+        ) else {
+            return Ok(Press::Stale);
+        };
+        if batch.season_id != season.id || season.published_at.is_some() {
+            return Ok(Press::Stale);
+        }
+        let area = Area::load(&mut tx).await?;
+        let clerks = batches::clerks(&mut tx, id).await?;
+        let bound = people::of_user(&mut tx, user).await?;
+        let subject = area.subject(&batch.county_code, &clerks);
+        if let Err(d) = policy::check(&self.route(), user, &bound, Action::SealBatch, &subject) {
+            return Ok(Press::Denied(d));
+        }
+        if batch.sealed_at.is_some() || batch.mismatches != Some(0) || batch.is_absent() {
+            return Ok(Press::Stale);
+        }
+        let rows = batches::rows(&mut tx, id, Side::A).await?;
+        let hash = entry::seal_hash(&rows);
+        if !batches::seal(&mut tx, id, user, &hash, now).await? {
+            return Ok(Press::Stale);
+        }
+        audit(
+            &mut tx,
+            now,
+            &format!("tg:{user}"),
+            "entry-seal",
+            &format!(
+                "batch #{id} ({} {}): {} rows sealed, sha256 {hash}",
+                batch.county_code,
+                batch.half_day_label(),
+                rows.len()
+            ),
+        )
+        .await?;
+        let mut data = self.batch_data(&area, &batch, season.tz);
+        data["hash"] = json!(&hash[..16]);
+        data["inspector"] = json!(bound.first().map(|b| b.name.clone()));
+        let officers = if batch.county_code == area.city {
+            Role::CityAdmin
+        } else {
+            Role::DistrictOfficer
+        };
+        let officer_chats: Vec<i64> = people::holders(&mut tx, officers, &batch.county_code)
+            .await?
+            .into_iter()
+            .map(|b| b.chat_id)
+            .collect();
+        for c in self
+            .county_people(&mut tx, &area, &batch.county_code)
+            .await?
+        {
+            if !officer_chats.contains(&c) {
+                self.tell(&mut tx, c, "entry_sealed", &data).await?;
+            }
+        }
+        let markup = keyboard(vec![vec![button(
+            self.render.text("button_report_day")?,
+            Callback::Entry {
+                batch: id,
+                action: EntryAction::Report,
+            }
+            .encode(),
+        )]]);
+        for c in officer_chats {
+            self.tell_with(&mut tx, c, "entry_report_card", &data, Some(markup.clone()))
+                .await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+
+    /// 上报 on a report card: the county's officer sends the county's sealed batches of that
+    /// day to the city. After the cutoff only a batch whose 缺考 the city lifted can go.
+    pub async fn report_batches(&self, user: i64, chat: i64, id: i64) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let (Some(season), Some(batch)) = (
+            seasons::current(&mut tx).await?,
+            batches::get(&mut tx, id).await?,
+        ) else {
+            return Ok(Press::Stale);
+        };
+        if batch.season_id != season.id || season.published_at.is_some() {
+            return Ok(Press::Stale);
+        }
+        let area = Area::load(&mut tx).await?;
+        let bound = people::of_user(&mut tx, user).await?;
+        let subject = area.subject(&batch.county_code, &[]);
+        if let Err(d) = policy::check(&self.route(), user, &bound, Action::ReportBatch, &subject) {
+            return Ok(Press::Denied(d));
+        }
+        let day: Vec<Batch> = batches::all(&mut tx, season.id)
+            .await?
+            .into_iter()
+            .filter(|b| b.county_code == batch.county_code && b.exam_date == batch.exam_date)
+            .collect();
+        let mut reported = Vec::new();
+        let mut waiting = Vec::new();
+        let mut late = Vec::new();
+        for b in &day {
+            if b.reported_at.is_some() {
+                continue;
+            }
+            let in_time = now < b.cutoff() || b.lifted_at.is_some();
+            if b.sealed_at.is_none() || b.is_absent() {
+                waiting.push(self.batch_data(&area, b, season.tz));
+            } else if !in_time {
+                late.push(self.batch_data(&area, b, season.tz));
+            } else {
+                self.lock_batch(&mut tx, b.id).await?;
+                if batches::report(&mut tx, b.id, user, now).await? {
+                    reported.push(self.batch_data(&area, b, season.tz));
+                }
+            }
+        }
+        let data = json!({
+            "county": area.name(&batch.county_code),
+            "date": batch.exam_date,
+            "reported": reported,
+            "waiting": waiting,
+            "late": late,
+            "by": bound.first().map(|b| b.name.clone()),
+            "at": display(now, season.tz),
+        });
+        if reported.is_empty() {
+            self.tell(&mut tx, chat, "entry_report_nothing", &data)
+                .await?;
+        } else {
+            let ids: Vec<String> = reported
+                .iter()
+                .map(|b| format!("#{}", b["batch"]))
+                .collect();
+            audit(
+                &mut tx,
+                now,
+                &format!("tg:{user}"),
+                "entry-report",
+                &format!(
+                    "{} {}: batches {} reported to the city",
+                    batch.county_code,
+                    batch.exam_date,
+                    ids.join(", ")
+                ),
+            )
+            .await?;
+            let mut told = self
+                .county_people(&mut tx, &area, &batch.county_code)
+                .await?;
+            told.extend(self.city_admin_chats(&mut tx, &area).await?);
+            told.push(chat);
+            told.sort_unstable();
+            told.dedup();
+            for c in told {
+                self.tell(&mut tx, c, "entry_reported", &data).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+
+    /// `/lift N 理由`: a city admin lifts batch N's 缺考 with a written reason; the county can
+    /// then seal and report it late.
+    pub async fn lift_command(&self, user: i64, chat: i64, args: &str) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let (id, reason) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+        let id = id.trim_start_matches('#').parse::<i64>().ok();
+        let reason = reason.trim();
+        let bound = people::of_user(&mut tx, user).await?;
+        let area = Area::load(&mut tx).await?;
+        let subject = area.subject(&area.city, &[]);
+        if let Err(d) = policy::check(&self.route(), user, &bound, Action::LiftAbsence, &subject) {
+            self.tell(&mut tx, chat, d.template(), &json!({})).await?;
+            return self.commit_told(tx).await;
+        }
+        let (Some(id), false) = (id, reason.is_empty()) else {
+            self.tell(
+                &mut tx,
+                chat,
+                "entry_lift_usage",
+                &json!({"max": MAX_REASON}),
+            )
+            .await?;
+            return self.commit_told(tx).await;
+        };
+        if reason.chars().count() > MAX_REASON {
+            self.tell(
+                &mut tx,
+                chat,
+                "entry_lift_usage",
+                &json!({"max": MAX_REASON}),
+            )
+            .await?;
+            return self.commit_told(tx).await;
+        }
+        let season = seasons::current(&mut tx).await?;
+        let batch = batches::get(&mut tx, id).await?;
+        let found = match (season, batch) {
+            (Some(s), Some(b)) if b.season_id == s.id && b.is_absent() => Some((s, b)),
+            _ => None,
+        };
+        let Some((season, batch)) = found else {
+            self.tell(&mut tx, chat, "entry_not_absent", &json!({"batch": id}))
+                .await?;
+            return self.commit_told(tx).await;
+        };
+        self.lock_batch(&mut tx, id).await?;
+        if batches::lift(&mut tx, id, user, reason, now).await? {
+            audit(
+                &mut tx,
+                now,
+                &format!("tg:{user}"),
+                "entry-lift",
+                &format!(
+                    "batch #{id} ({} {}): 缺考 lifted: {reason}",
+                    batch.county_code,
+                    batch.half_day_label()
+                ),
+            )
+            .await?;
+            let mut data = self.batch_data(&area, &batch, season.tz);
+            data["reason"] = json!(reason);
+            data["by"] = json!(bound.first().map(|b| b.name.clone()));
+            let mut told = self
+                .county_people(&mut tx, &area, &batch.county_code)
+                .await?;
+            told.extend(self.city_admin_chats(&mut tx, &area).await?);
+            told.sort_unstable();
+            told.dedup();
+            for c in told {
+                self.tell(&mut tx, c, "entry_lifted", &data).await?;
+            }
+        }
+        self.commit_told(tx).await
+    }
+
+    pub(crate) async fn commit_told(&self, tx: crate::store::WriteTx) -> anyhow::Result<()> {
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// The sweep's part: reminders before each cutoff, and at the cutoff every batch not
+    /// reported marked 缺考 (once: the guarded update decides), the county and the city told.
+    /// Returns how many batches were marked, and how many reminders went out.
+    pub(crate) async fn entry_sweep(
+        &self,
+        conn: &mut AnyConnection,
+        season: &seasons::Season,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(usize, usize)> {
+        if season.published_at.is_some() {
+            return Ok((0, 0));
+        }
+        let all = batches::all(conn, season.id).await?;
+        if all.is_empty() {
+            return Ok((0, 0));
+        }
+        let area = Area::load(conn).await?;
+        let mut marked = 0;
+        for b in batches::overdue(conn, season.id, now).await? {
+            self.lock_batch(conn, b.id).await?;
+            if !batches::mark_absent(conn, b.id, now).await? {
+                continue;
+            }
+            marked += 1;
+            audit(
+                conn,
+                now,
+                "bot",
+                "entry-absent",
+                &format!(
+                    "batch #{} ({} {}): not reported by {}; {} candidates 缺考",
+                    b.id,
+                    b.county_code,
+                    b.half_day_label(),
+                    display(b.cutoff(), season.tz),
+                    b.candidates
+                ),
+            )
+            .await?;
+            let data = self.batch_data(&area, &b, season.tz);
+            let mut told = self.county_people(conn, &area, &b.county_code).await?;
+            told.extend(self.city_admin_chats(conn, &area).await?);
+            told.sort_unstable();
+            told.dedup();
+            for c in told {
+                self.tell(conn, c, "entry_absent", &data).await?;
+            }
+        }
+        let reminded = self.entry_reminders(conn, season, &area, &all, now).await?;
+        Ok((marked, reminded))
+    }
+
+    /// Before the cutoff: each county with batches not yet reported is reminded (clerks,
+    /// inspector, officer), and the city admins get the day's list of what is missing. The
+    /// latest reminder due is sent, once (its key claimed in `reminders_sent`).
+    async fn entry_reminders(
+        &self,
+        conn: &mut AnyConnection,
+        season: &seasons::Season,
+        area: &Area,
+        all: &[Batch],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
+        let mut sent = 0;
+        let mut hours = self.config.entry.remind_before_hours.clone();
+        hours.sort_unstable_by(|a, b| b.cmp(a));
+        // (county, date, hours) → batches not reported, and (date, hours) for the city.
+        let mut county_due: BTreeMap<(String, String, u32), Vec<Value>> = BTreeMap::new();
+        let mut city_due: BTreeMap<(String, u32), Vec<Value>> = BTreeMap::new();
+        for b in all {
+            if b.reported_at.is_some() || b.absent_at.is_some() || now >= b.cutoff() {
+                continue;
+            }
+            let Some(h) = hours
+                .iter()
+                .copied()
+                .filter(|h| b.cutoff() - Duration::hours(i64::from(*h)) <= now)
+                .min()
+            else {
+                continue;
+            };
+            let mut data = self.batch_data(area, b, season.tz);
+            data["stage"] = json!(b.stage());
+            county_due
+                .entry((b.county_code.clone(), b.exam_date.clone(), h))
+                .or_default()
+                .push(data.clone());
+            city_due
+                .entry((b.exam_date.clone(), h))
+                .or_default()
+                .push(data);
+        }
+        for ((county, date, h), list) in county_due {
+            let key = format!("entry:{}:{county}:{date}:{h}h", season.id);
+            if !self.claim(conn, &key, now).await? {
+                continue;
+            }
+            let data = json!({"county": area.name(&county), "date": date, "hours": h,
+                              "batches": list, "cutoff": list[0]["cutoff"]});
+            for c in self.county_people(conn, area, &county).await? {
+                self.tell(conn, c, "entry_reminder", &data).await?;
+                sent += 1;
+            }
+        }
+        for ((date, h), list) in city_due {
+            let key = format!("entry-city:{}:{date}:{h}h", season.id);
+            if !self.claim(conn, &key, now).await? {
+                continue;
+            }
+            let data = json!({"date": date, "hours": h, "batches": list,
+                              "cutoff": list[0]["cutoff"]});
+            for c in self.city_admin_chats(conn, area).await? {
+                self.tell(conn, c, "entry_missing_city", &data).await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Claims a reminder's key; true for the one sweep that inserted it.
+    async fn claim(
+        &self,
+        conn: &mut AnyConnection,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .execute(conn)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}
