@@ -204,14 +204,9 @@ pub(super) async fn exemptions(
     Ok(())
 }
 
-/// After the exam the scores arrive: the approved candidate's row says 免考 instead of a score,
-/// and they are given the configured share of the full score.
-pub(super) async fn scores_after_the_exam(
-    app: &App,
-    out: &Path,
-    schools: usize,
-    candidates: usize,
-) -> anyhow::Result<String> {
+/// The scores as the paper 登分表 have them after the exam: the approved candidate's row says
+/// 免考 instead of a score (they are given the configured share of the full score).
+pub(super) fn scores_text(schools: usize, candidates: usize) -> String {
     let mut text = String::new();
     for (i, line) in sample::scores_csv(candidates, schools, 2023)
         .lines()
@@ -227,9 +222,11 @@ pub(super) async fn scores_after_the_exam(
         text.push_str(&cells.join(","));
         text.push('\n');
     }
-    let file = out.join("scores.csv");
-    crate::store::write_private(&file, text.as_bytes())?;
-    app.import_scores(&file).await?;
+    text
+}
+
+/// The approved candidate's published score.
+pub(super) async fn exempt_line(app: &App) -> anyhow::Result<String> {
     let mut conn = app.db.pool.acquire().await?;
     let season = crate::store::seasons::current(&mut conn)
         .await?

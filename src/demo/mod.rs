@@ -4,6 +4,7 @@
 //! admin publishing the scores with a button, reviews, reminders, records and the seal; every
 //! chat printed as its owner saw it.
 
+mod entry;
 mod exemption;
 
 use crate::app::App;
@@ -47,11 +48,6 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let mut config = Config {
         database_url: format!("sqlite://{}", db_path.display()),
         bot_username: Some(crate::fakeapi::BOT_USERNAME.into()),
-        // The scores come as one city file here, not as county batches.
-        entry: crate::config::Entry {
-            mode: crate::config::EntryMode::CityFile,
-            ..Default::default()
-        },
         ..Config::default()
     };
     config.telegram.polling_timeout_secs = 1;
@@ -128,7 +124,16 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         runner.await??;
         return Err(e);
     }
-    // The day after the last exam day, 10:00 in the city: the scores are in, within the 2-day
+    let scores = exemption::scores_text(SCHOOLS, CANDIDATES);
+    match entry::exam_days(&app, &fake, &clock, out, &people, &scores).await {
+        Ok(inspectors) => people.extend(inspectors),
+        Err(e) => {
+            stop.send(true).ok();
+            runner.await??;
+            return Err(e);
+        }
+    }
+    // The day after the last exam day, 10:00 in the city: every batch is in, within the 2-day
     // window for publishing them.
     clock.set(
         chrono_tz::Asia::Shanghai
@@ -136,9 +141,6 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             .unwrap()
             .to_utc(),
     );
-    println!("\n== 2c. 考试结束，导入成绩");
-    let exempt = exemption::scores_after_the_exam(&app, out, SCHOOLS, CANDIDATES).await?;
-    println!("导入 {CANDIDATES} 名考生的成绩；{exempt}");
 
     println!("== 3. 市级管理员发送 /publish 并确认");
     let admin = people[0].user.clone();
@@ -146,7 +148,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     fake.wait_until(Duration::from_secs(30), |f| {
         f.messages_to(admin.id)
             .iter()
-            .any(|m| !m.buttons().is_empty())
+            .any(|m| m.buttons().iter().any(|(label, _)| label == "✅ 确认公布"))
     })
     .await;
     admin.press("✅ 确认公布");
@@ -175,6 +177,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             fake.transcript(admin.id)
         );
     }
+
+    println!("{}", exemption::exempt_line(&app).await?);
 
     println!("== 4. 每个人收到的消息");
     let files = out.join("notices");
@@ -359,7 +363,8 @@ async fn reviews(
     let r2 = join(Role::CityReviewer, sample::CITY_CODE, None, "市级复审 乙").await?;
     let d0 = sample::district_code(0);
     let proctor = join(Role::ChiefProctorRep, &d0, None, "东湖区 主监考代表 孙").await?;
-    let d_inspector = join(Role::Inspector, &d0, None, "东湖区 纪检 周").await?;
+    // The 纪检监督 who sealed the county's 登分 (section 2c) sits in its review group too.
+    let d_inspector = already(people, "东湖区 纪检 周")?;
     let equipment = join(Role::EquipmentOfficer, &d0, None, "东湖区 装备管理 吴").await?;
     let head = join(
         Role::DirectSchoolHead,
@@ -375,7 +380,7 @@ async fn reviews(
         "市 主监考代表 冯",
     )
     .await?;
-    let inspector = join(Role::Inspector, sample::CITY_CODE, None, "市纪检 丙").await?;
+    let inspector = already(people, "市纪检 丙")?;
     let city_people = [
         &r1,
         &r2,
@@ -640,6 +645,18 @@ async fn reviews(
         "\n== 完成：4 份复核申请（更正 2：其中市级复审退回复核小组后更正 1；维持 2：不属于复核范围 1、市直属 1）"
     );
     Ok(())
+}
+
+/// Someone who joined in an earlier section, by their name.
+fn already(people: &[Person], name: &str) -> anyhow::Result<Person> {
+    people
+        .iter()
+        .find(|p| p.label == name)
+        .map(|p| Person {
+            user: p.user.clone(),
+            label: p.label.clone(),
+        })
+        .with_context(|| format!("{name} joined earlier"))
 }
 
 /// Where the publication section stopped reading a chat: its welcome, what came before the

@@ -136,14 +136,14 @@ fn verdict(v: &Result<(), Denied>) -> char {
     if v.is_ok() { 'Y' } else { '.' }
 }
 
-/// The matrix as README.md shows it.
-fn markdown(rows: &[(String, String, String)]) -> String {
+/// The matrix as README.md shows it, under the columns `names`.
+fn markdown(names: &[&str], rows: &[(String, String, String)]) -> String {
     let mut out = String::from("| role | seat |");
-    for (_, name) in ACTIONS {
+    for name in names {
         out.push_str(&format!(" {name} |"));
     }
     out.push_str("\n|---|---|");
-    out.push_str(&"---|".repeat(ACTIONS.len()));
+    out.push_str(&"---|".repeat(names.len()));
     out.push('\n');
     for (role, rel, answers) in rows {
         out.push_str(&format!("| {role} | {rel} |"));
@@ -221,7 +221,8 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
         rows.push((who.into(), "—".into(), got.clone()));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let table = markdown(&rows);
+    let names: Vec<&str> = ACTIONS.iter().map(|(_, n)| *n).collect();
+    let table = markdown(&names, &rows);
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(
@@ -320,5 +321,131 @@ async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
     );
     drop(conn);
     assert_eq!(p(4, Action::Sign).await, Err(Denied::AlreadySigned));
+    h.stop().await;
+}
+
+/// What each role may do with a 登分 batch of district D1 (附件7), one letter per action of
+/// BATCH_ACTIONS: the county's clerks enter, its 纪检监督 seals, its officer reports, the city
+/// admins lift a 缺考; each of them sees the county's batches on the board.
+const BATCH_ACTIONS: [(Action, &str); 5] = [
+    (Action::SeeBatch, "see batch"),
+    (Action::Enter, "enter"),
+    (Action::SealBatch, "seal"),
+    (Action::ReportBatch, "上报 batch"),
+    (Action::LiftAbsence, "lift 缺考"),
+];
+
+fn expected_on_batch(role: Role, rel: Rel) -> &'static str {
+    use Rel::*;
+    match (role, rel) {
+        (Role::CityAdmin, Own) => "Y...Y",
+        (Role::EntryClerk, Own) => "YY...",
+        (Role::Inspector, Own) => "Y.Y..",
+        (Role::DistrictOfficer, Own) => "Y..Y.",
+        // An inspector or clerk bound to the city works the city's own 考区, not D1's.
+        _ => ".....",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() {
+    let h = Harness::start_with(|c| {
+        c.entry.mode = exam_review_bot::config::EntryMode::CountyBatches;
+    })
+    .await;
+    sample::load_city_before_exam(&h.app, h.dir(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
+        .await
+        .unwrap();
+    let d1 = sample::district_code(0);
+    let (batch, _) = h
+        .app
+        .entry_batches()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(b, _)| b.county_code == d1)
+        .unwrap();
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    let mut user = 100;
+    for role in Role::ALL {
+        for (rel, rel_name) in RELS {
+            let Some((unit, class)) = seat(role, rel, "九年级1班") else {
+                continue;
+            };
+            user += 1;
+            bind(&h, user, role, &unit, class.as_deref()).await;
+            let mut got = String::new();
+            for (action, _) in BATCH_ACTIONS {
+                got.push(verdict(
+                    &h.app
+                        .batch_permission(user, action, batch.id)
+                        .await
+                        .unwrap(),
+                ));
+            }
+            if got != expected_on_batch(role, rel) {
+                failures.push(format!(
+                    "{role} ({rel_name}, {unit} {class:?}): got {got}, table says {}",
+                    expected_on_batch(role, rel)
+                ));
+            }
+            rows.push((role.slug().to_string(), rel_name.to_string(), got));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Separation of duties: a clerk who also holds the inspector's role does not seal a
+    // batch they entered or read out; another inspector of the county does.
+    bind(&h, 7, Role::EntryClerk, &d1, None).await;
+    bind(&h, 7, Role::Inspector, &d1, None).await;
+    bind(&h, 8, Role::EntryClerk, &d1, None).await;
+    let sheet = sample::batch_csv(
+        &sample::scores_csv(CANDIDATES, SCHOOLS, 7),
+        &[sample::school_code(0), sample::school_code(2)],
+        &batch.exam_date,
+        &batch.half_day,
+    );
+    let path = h.write("matrix-sheet.csv", sheet.as_bytes());
+    let pair = exam_review_bot::domain::entry::Pair {
+        entered: 8,
+        read: 7,
+    };
+    for p in [pair, pair.swapped()] {
+        h.app
+            .upload_entry(
+                exam_review_bot::app::Actor::Cli,
+                batch.id,
+                &path,
+                "s.csv",
+                p,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        h.app
+            .batch_permission(7, Action::SealBatch, batch.id)
+            .await
+            .unwrap(),
+        Err(Denied::OwnEntry)
+    );
+    bind(&h, 9, Role::Inspector, &d1, None).await;
+    assert_eq!(
+        h.app
+            .batch_permission(9, Action::SealBatch, batch.id)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+
+    let names: Vec<&str> = BATCH_ACTIONS.iter().map(|(_, n)| *n).collect();
+    let table = markdown(&names, &rows);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's batch permission table differs from the tested one; it is:\n{table}"
+    );
     h.stop().await;
 }

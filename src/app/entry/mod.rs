@@ -342,6 +342,38 @@ impl App {
         })
     }
 
+    /// Whether this person may do `action` on a batch, by the permission model (the batch
+    /// matrix test reads the table in README.md from it).
+    pub async fn batch_permission(
+        &self,
+        user: i64,
+        action: Action,
+        batch_id: i64,
+    ) -> anyhow::Result<Result<(), policy::Denied>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let batch = batches::get(&mut conn, batch_id)
+            .await?
+            .with_context(|| format!("batch {batch_id}"))?;
+        let area = Area::load(&mut conn).await?;
+        let clerks = batches::clerks(&mut conn, batch_id).await?;
+        let bound = people::of_user(&mut conn, user).await?;
+        let subject = area.subject(&batch.county_code, &clerks);
+        Ok(policy::check(&self.route(), user, &bound, action, &subject).map(|_| ()))
+    }
+
+    /// Both entries of a batch compared afresh, as an upload compares them once the other
+    /// entry is in; None while one is missing.
+    pub async fn reconcile_entries(&self, batch_id: i64) -> anyhow::Result<Option<Vec<Mismatch>>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let sides = batches::sides(&mut conn, batch_id).await?;
+        if !(sides.contains(&Side::A) && sides.contains(&Side::B)) {
+            return Ok(None);
+        }
+        let a = batches::rows(&mut conn, batch_id, Side::A).await?;
+        let b = batches::rows(&mut conn, batch_id, Side::B).await?;
+        Ok(Some(entry::reconcile(&a, &b)))
+    }
+
     /// The batch, if it is the current season's and still takes entries.
     async fn open_batch(
         &self,
