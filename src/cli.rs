@@ -469,6 +469,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         summary.per_school.len(),
                         summary.season_year
                     );
+                    if summary.unseated > 0 {
+                        println!(
+                            "warning: {} candidate(s) have no 考试日期/午别 and belong to no entry \
+                             batch; /publish waits until a roster gives them a sitting",
+                            summary.unseated
+                        );
+                    }
                 }
                 ImportWhat::Scores { file } => {
                     let summary = app.import_scores(&file).await?;

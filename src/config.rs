@@ -82,6 +82,9 @@ pub struct Entry {
     /// Hours before the cutoff that the county's clerks, inspector and officer are reminded of
     /// batches not yet reported, and the city told what is missing.
     pub remind_before_hours: Vec<u32>,
+    /// Hours a county has to report a batch after the city lifts its 缺考; missing that makes it
+    /// 缺考 again.
+    pub lift_grace_hours: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -97,6 +100,7 @@ impl Default for Entry {
             mode: EntryMode::CountyBatches,
             report_by: "22:00".into(),
             remind_before_hours: vec![3, 1],
+            lift_grace_hours: 12,
         }
     }
 }

@@ -11,15 +11,15 @@ CREATE TABLE entry_batches (
     exam_date   TEXT    NOT NULL,                   -- YYYY-MM-DD
     half_day    TEXT    NOT NULL,                   -- 上午 | 下午
     candidates  BIGINT NOT NULL,
-    report_by   BIGINT NOT NULL,                   -- the cutoff (entry.report_by of the exam day)
+    report_by   BIGINT NOT NULL,                   -- the cutoff (entry.report_by of the exam day, or a lift's)
     mismatches  BIGINT,                            -- between the two entries; NULL until both are in
     sealed_at   BIGINT,
     sealed_by   BIGINT,
     seal_hash   TEXT,                               -- SHA-256 of the agreed rows, also in the audit chain
     reported_at BIGINT,
     reported_by BIGINT,
-    absent_at   BIGINT,                            -- marked 缺考 at the cutoff
-    lifted_at   BIGINT,                            -- the city lifted the 缺考 …
+    absent_at   BIGINT,                            -- marked 缺考 at the cutoff (cleared by a lift)
+    lifted_at   BIGINT,                            -- the city last lifted a 缺考 …
     lifted_by   BIGINT,
     lift_reason TEXT                                -- … for this written reason
 );

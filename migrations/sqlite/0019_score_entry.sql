@@ -11,15 +11,15 @@ CREATE TABLE entry_batches (
     exam_date   TEXT    NOT NULL,                   -- YYYY-MM-DD
     half_day    TEXT    NOT NULL,                   -- 上午 | 下午
     candidates  INTEGER NOT NULL,
-    report_by   INTEGER NOT NULL,                   -- the cutoff (entry.report_by of the exam day)
+    report_by   INTEGER NOT NULL,                   -- the cutoff (entry.report_by of the exam day, or a lift's)
     mismatches  INTEGER,                            -- between the two entries; NULL until both are in
     sealed_at   INTEGER,
     sealed_by   INTEGER,
     seal_hash   TEXT,                               -- SHA-256 of the agreed rows, also in the audit chain
     reported_at INTEGER,
     reported_by INTEGER,
-    absent_at   INTEGER,                            -- marked 缺考 at the cutoff
-    lifted_at   INTEGER,                            -- the city lifted the 缺考 …
+    absent_at   INTEGER,                            -- marked 缺考 at the cutoff (cleared by a lift)
+    lifted_at   INTEGER,                            -- the city last lifted a 缺考 …
     lifted_by   INTEGER,
     lift_reason TEXT                                -- … for this written reason
 );

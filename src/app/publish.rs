@@ -19,6 +19,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// Batches the "not yet" answer lists (the board has them all).
+const WAITING_LISTED: usize = 30;
+
 /// What the city admin sees before confirming.
 #[derive(Debug)]
 pub enum Preview {
@@ -76,17 +79,26 @@ impl App {
             EntryMode::CountyBatches => match self.batch_readiness(&mut conn, &season).await? {
                 // No batches: the scores are a city file's, if any was imported.
                 Readiness::NoBatches => candidates::school_counts(&mut conn, season.id).await?,
+                Readiness::Unseated(n) => {
+                    let text = self
+                        .render
+                        .render("publish_unseated", &json!({"count": n}))?;
+                    return Ok(Preview::Waiting { text });
+                }
                 Readiness::Waiting(list) => {
+                    let more = list.len().saturating_sub(WAITING_LISTED);
                     let lines: Vec<_> = list
                         .iter()
+                        .take(WAITING_LISTED)
                         .map(|(b, county)| {
                             json!({"batch": b.id, "county": county, "half_day": b.half_day_label(),
                                    "stage": b.stage()})
                         })
                         .collect();
-                    let text = self
-                        .render
-                        .render("publish_waiting_batches", &json!({"batches": lines}))?;
+                    let text = self.render.render(
+                        "publish_waiting_batches",
+                        &json!({"batches": lines, "more": more}),
+                    )?;
                     return Ok(Preview::Waiting { text });
                 }
                 Readiness::Ready => {
@@ -141,11 +153,23 @@ impl App {
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
         if season.published_at.is_none() && self.config.entry.mode == EntryMode::CountyBatches {
+            // The batches are read under their row locks: a lift or an upload waits for the
+            // publication, then sees it.
+            if self.db.backend == crate::store::Backend::Postgres {
+                sqlx::query("SELECT id FROM entry_batches WHERE season_id = $1 FOR UPDATE")
+                    .bind(season.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             match self.batch_readiness(&mut tx, &season).await? {
                 Readiness::Ready => {
                     self.assemble_from_batches(&mut tx, &season).await?;
                 }
                 Readiness::NoBatches => {}
+                Readiness::Unseated(n) => anyhow::bail!(
+                    "{n} candidate(s) of the roster belong to no entry batch (no 考试日期/午别, or \
+                     a school not among the units): import the roster again with their sittings"
+                ),
                 Readiness::Waiting(list) => anyhow::bail!(
                     "{} batch(es) are neither reported nor 缺考 yet (the first: #{} {} {})",
                     list.len(),

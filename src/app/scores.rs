@@ -32,6 +32,9 @@ pub struct ImportSummary {
     /// (school code, school name, candidates), by code.
     pub per_school: Vec<(String, String, u64)>,
     pub total: u64,
+    /// A roster's candidates that belong to no 登分 batch (no sitting): publication from the
+    /// batches waits for them.
+    pub unseated: i64,
 }
 
 /// Encoded rows handed to the writer at a time (about 7,000 rows).
@@ -234,9 +237,9 @@ impl App {
     /// each candidate sits), which exemption applications name and scores are matched against.
     /// In `county-batches` mode the season's 登分 batches are planned from it.
     pub async fn import_candidates(&self, path: &Path) -> anyhow::Result<ImportSummary> {
-        let summary = self.import_table(path, Load::Roster).await?;
+        let mut summary = self.import_table(path, Load::Roster).await?;
         if self.config.entry.mode == EntryMode::CountyBatches {
-            self.plan_batches().await?;
+            summary.unseated = self.plan_batches().await?.unseated;
         }
         Ok(summary)
     }
@@ -471,6 +474,7 @@ impl App {
                 })
                 .collect(),
             total,
+            unseated: 0,
         })
     }
 }

@@ -17,6 +17,7 @@ pub struct Batch {
     pub exam_date: String,
     pub half_day: String,
     pub candidates: i64,
+    /// The cutoff: `entry.report_by` of the exam day, or the new one a lift gave.
     pub report_by: i64,
     pub mismatches: Option<i64>,
     pub sealed_at: Option<i64>,
@@ -39,9 +40,10 @@ impl Batch {
         from_ms(self.report_by)
     }
 
-    /// 缺考 now: marked at the cutoff and not lifted.
+    /// 缺考 now: marked at the cutoff (a lift clears the mark and sets a new cutoff; the lift
+    /// stays recorded).
     pub fn is_absent(&self) -> bool {
-        self.absent_at.is_some() && self.lifted_at.is_none()
+        self.absent_at.is_some()
     }
 
     pub fn stage(&self) -> Stage {
@@ -122,10 +124,10 @@ pub async fn any_upload(conn: &mut AnyConnection, season_id: i64) -> sqlx::Resul
     Ok(n > 0)
 }
 
-/// Drops the season's batches (before planning them again from a new roster).
-pub async fn clear(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM entry_batches WHERE season_id = $1")
-        .bind(season_id)
+/// Drops a batch a new roster no longer has (it has no upload: planning checks).
+pub async fn delete(conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM entry_batches WHERE id = $1")
+        .bind(id)
         .execute(conn)
         .await?;
     Ok(())
@@ -311,8 +313,7 @@ pub async fn report(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE entry_batches SET reported_at = $2, reported_by = $3
-         WHERE id = $1 AND sealed_at IS NOT NULL AND reported_at IS NULL
-           AND (absent_at IS NULL OR lifted_at IS NOT NULL)",
+         WHERE id = $1 AND sealed_at IS NOT NULL AND reported_at IS NULL AND absent_at IS NULL",
     )
     .bind(batch)
     .bind(to_ms(at))
@@ -330,8 +331,7 @@ pub async fn overdue(
 ) -> sqlx::Result<Vec<Batch>> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM entry_batches
-         WHERE season_id = $1 AND report_by <= $2 AND reported_at IS NULL
-           AND absent_at IS NULL AND lifted_at IS NULL
+         WHERE season_id = $1 AND report_by <= $2 AND reported_at IS NULL AND absent_at IS NULL
          ORDER BY id"
     )))
     .bind(season_id)
@@ -348,7 +348,7 @@ pub async fn mark_absent(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE entry_batches SET absent_at = $2
-         WHERE id = $1 AND reported_at IS NULL AND absent_at IS NULL AND lifted_at IS NULL",
+         WHERE id = $1 AND reported_at IS NULL AND absent_at IS NULL",
     )
     .bind(batch)
     .bind(to_ms(at))
@@ -357,22 +357,26 @@ pub async fn mark_absent(
     Ok(done.rows_affected() == 1)
 }
 
-/// Lifts a batch's 缺考 with the city's written reason; false when it is not 缺考 now.
+/// Lifts a batch's 缺考 with the city's written reason and a new cutoff; false when it is not
+/// 缺考 now.
 pub async fn lift(
     conn: &mut AnyConnection,
     batch: i64,
     by: i64,
     reason: &str,
     at: DateTime<Utc>,
+    new_cutoff: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE entry_batches SET lifted_at = $2, lifted_by = $3, lift_reason = $4
-         WHERE id = $1 AND absent_at IS NOT NULL AND lifted_at IS NULL",
+        "UPDATE entry_batches SET lifted_at = $2, lifted_by = $3, lift_reason = $4,
+             absent_at = NULL, report_by = $5
+         WHERE id = $1 AND absent_at IS NOT NULL",
     )
     .bind(batch)
     .bind(to_ms(at))
     .bind(by)
     .bind(reason)
+    .bind(to_ms(new_cutoff))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

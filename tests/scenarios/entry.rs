@@ -447,15 +447,19 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
         "{refused:?}"
     );
 
-    // Lifting needs a reason; with one it is recorded and the county told.
+    // Lifting needs a reason; with one it is recorded and the county told, with a new cutoff
+    // (entry.lift_grace_hours: 12).
+    h.clock.set(shanghai(2023, 4, 26, 22, 5));
     day.admin.send(&format!("/lift {}", absent.id));
     h.expect(&day.admin, "理由必填").await;
     day.admin.send(&format!(
         "/lift {} 县区网络中断，21:40 已封存，经核实",
         absent.id
     ));
-    h.expect(&day.officer, "理由：县区网络中断，21:40 已封存，经核实")
+    let told = h
+        .expect(&day.officer, "理由：县区网络中断，21:40 已封存，经核实")
         .await;
+    assert!(told.contains("须于 2023年4月27日 10:05 前上报"), "{told}");
     let lifted: (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM audit_chain WHERE action = 'entry-lift'")
             .fetch_one(&h.app.db.pool)
@@ -498,6 +502,10 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
     day.admin.press("📊 登分进度表（.xlsx）");
     h.expect(&day.admin, "登分进度表：").await;
     h.app.publish(Actor::Cli, None).await.unwrap();
+    // Published: a 缺考 is no longer lifted.
+    let (still_absent, _) = day.batch(&d1, "2023-04-27", "上午").await;
+    day.admin.send(&format!("/lift {} 补报", still_absent.id));
+    h.expect(&day.admin, "本考试季成绩已公布").await;
     let school = &schools_of(&d1)[0];
     let published = h.school_candidates(school).await;
     let scored: Vec<_> = published

@@ -104,18 +104,24 @@ impl Button {
 
 impl App {
     /// A spreadsheet sent outside any other dialogue.
+    /// Inside another dialogue a sheet is that dialogue's to answer (a review's signed form
+    /// is a photo or a PDF, not a spreadsheet).
     pub async fn entry_document(&self, user: i64, chat: i64, sheet: Sheet) -> anyhow::Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let other = dialogues::get(&mut conn, user)
+            .await?
+            .is_some_and(|d| d.kind != ENTRY);
+        drop(conn);
+        if other {
+            self.dialogue_non_text(user, chat, None).await?;
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user).await?;
         let template = if bound.is_empty() {
             Some("not_bound")
         } else if !bound.iter().any(|b| b.role == Role::EntryClerk) {
             Some("entry_sheet_not_clerk")
-        } else if dialogues::get(&mut tx, user)
-            .await?
-            .is_some_and(|d| d.kind != ENTRY)
-        {
-            Some("entry_finish_dialogue_first")
         } else if sheet.size.is_some_and(|s| s > BOT_DOWNLOAD_LIMIT) {
             Some("entry_file_too_big")
         } else {
@@ -223,6 +229,12 @@ impl App {
                 };
                 let Some(batch) = batch else {
                     dialogues::clear(conn, user).await?;
+                    let msg = Outgoing {
+                        chat_id: chat,
+                        body: self.render.text("entry_no_open_batch")?,
+                        ..Outgoing::default()
+                    };
+                    outbox::enqueue(conn, &msg, self.clock.now()).await?;
                     return Ok(());
                 };
                 prompt["county"] = json!(area.name(&batch.county_code));

@@ -152,7 +152,7 @@ impl App {
             if b.reported_at.is_some() {
                 continue;
             }
-            let in_time = now < b.cutoff() || b.lifted_at.is_some();
+            let in_time = now < b.cutoff();
             if b.sealed_at.is_none() || b.is_absent() {
                 waiting.push(self.batch_data(&area, b, season.tz));
             } else if !in_time {
@@ -245,8 +245,15 @@ impl App {
             .await?;
             return self.commit_told(tx).await;
         }
+        // The batch's row lock first: a publication holding the batches' locks is seen whole.
+        self.lock_batch(&mut tx, id).await?;
         let season = seasons::current(&mut tx).await?;
         let batch = batches::get(&mut tx, id).await?;
+        if season.as_ref().is_some_and(|s| s.published_at.is_some()) {
+            self.tell(&mut tx, chat, "entry_published", &json!({}))
+                .await?;
+            return self.commit_told(tx).await;
+        }
         let found = match (season, batch) {
             (Some(s), Some(b)) if b.season_id == s.id && b.is_absent() => Some((s, b)),
             _ => None,
@@ -256,8 +263,9 @@ impl App {
                 .await?;
             return self.commit_told(tx).await;
         };
-        self.lock_batch(&mut tx, id).await?;
-        if batches::lift(&mut tx, id, user, reason, now).await? {
+        // The county gets a new cutoff; missing it makes the batch 缺考 again.
+        let grace = chrono::Duration::hours(i64::from(self.config.entry.lift_grace_hours));
+        if batches::lift(&mut tx, id, user, reason, now, now + grace).await? {
             audit(
                 &mut tx,
                 now,
@@ -271,6 +279,7 @@ impl App {
             )
             .await?;
             let mut data = self.batch_data(&area, &batch, season.tz);
+            data["cutoff"] = json!(display(now + grace, season.tz));
             data["reason"] = json!(reason);
             data["by"] = json!(bound.first().map(|b| b.name.clone()));
             let mut told = self

@@ -32,7 +32,7 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::units::Unit;
 use crate::store::{Backend, audit, seasons, units};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
@@ -164,7 +164,25 @@ impl App {
                 _ => plan.unseated += n,
             }
         }
-        batches::clear(&mut tx, season.id).await?;
+        // Asked again here, in the planning's transaction: an entry taken since the roster
+        // import began keeps its batch.
+        if batches::any_upload(&mut tx, season.id).await? {
+            bail!(
+                "season {} has score entries on its batches; they are not planned again",
+                season.year
+            );
+        }
+        // Batches keep their numbers across a new roster; those it no longer has go.
+        for b in batches::all(&mut tx, season.id).await? {
+            let key = (
+                b.county_code.clone(),
+                b.exam_date.clone(),
+                b.half_day.clone(),
+            );
+            if !counts.contains_key(&key) {
+                batches::delete(&mut tx, b.id).await?;
+            }
+        }
         for ((county, date, half), n) in &counts {
             let day: chrono::NaiveDate = date
                 .parse()
@@ -212,31 +230,13 @@ impl App {
             Err(refused) => return Ok(Upload::Refused(refused)),
         };
         let schools = area.schools(&batch.county_code);
-        let subject = area.subject(&batch.county_code, &[]);
-        if let Actor::Telegram(user) = actor {
-            let bound = people::of_user(&mut conn, user).await?;
-            if let Err(d) = policy::check(&self.route(), user, &bound, Action::Enter, &subject) {
-                return Ok(Upload::Refused(said(d.template(), json!({}))));
-            }
-        }
-        // Both people must be the county's entry clerks now.
-        for who in [pair.entered, pair.read] {
-            let bound = people::of_user(&mut conn, who).await?;
-            if policy::check(&self.route(), who, &bound, Action::Enter, &subject).is_err() {
-                return Ok(Upload::Refused(said(
-                    "entry_not_county_clerk",
-                    json!({"user": who, "county": area.name(&batch.county_code)}),
-                )));
-            }
-        }
-        let first = batches::first_pair(&mut conn, batch.id).await?;
-        let side = match entry::side_for(first, pair) {
+        // Refused early, before the file is read; asked again in the transaction below.
+        let side = match self
+            .who_uploads(&mut conn, &area, &batch, actor, pair)
+            .await?
+        {
             Ok(side) => side,
-            Err(refused) => {
-                return Ok(Upload::Refused(
-                    self.pair_refused(&mut conn, refused).await?,
-                ));
-            }
+            Err(refused) => return Ok(Upload::Refused(refused)),
         };
 
         // Read and check the file against the batch's part of the roster.
@@ -270,12 +270,14 @@ impl App {
             Ok(found) => found,
             Err(refused) => return Ok(Upload::Refused(refused)),
         };
-        let first = batches::first_pair(&mut tx, batch.id).await?;
-        let side = match entry::side_for(first, pair) {
+        // A clerk unbound, or another entry taken, while the file was read.
+        let side = match self
+            .who_uploads(&mut tx, &area, &batch, actor, pair)
+            .await?
+        {
             Ok(s) if s == side => s,
-            Ok(_) | Err(_) => {
-                return Ok(Upload::Refused(said("entry_changed", json!({}))));
-            }
+            Ok(_) => return Ok(Upload::Refused(said("entry_changed", json!({})))),
+            Err(refused) => return Ok(Upload::Refused(refused)),
         };
         batches::replace_rows(&mut tx, batch.id, side, &rows).await?;
         let actor_label = actor.label();
@@ -361,6 +363,30 @@ impl App {
         Ok(policy::check(&self.route(), user, &bound, action, &subject).map(|_| ()))
     }
 
+    /// Roster candidates of the season that belong to no batch: without a sitting, or of a
+    /// school that is not among the units.
+    pub(crate) async fn unseated(
+        &self,
+        conn: &mut AnyConnection,
+        season_id: i64,
+        area: &Area,
+    ) -> anyhow::Result<i64> {
+        let schools: HashSet<&str> = area
+            .units
+            .iter()
+            .filter(|u| super::setup::is_school(u))
+            .map(|u| u.code.as_str())
+            .collect();
+        Ok(batches::sittings(conn, season_id)
+            .await?
+            .into_iter()
+            .filter(|(school, date, half, _)| {
+                date.is_empty() || half.is_empty() || !schools.contains(school.as_str())
+            })
+            .map(|(.., n)| n)
+            .sum())
+    }
+
     /// Both entries of a batch compared afresh, as an upload compares them once the other
     /// entry is in; None while one is missing.
     pub async fn reconcile_entries(&self, batch_id: i64) -> anyhow::Result<Option<Vec<Mismatch>>> {
@@ -372,6 +398,40 @@ impl App {
         let a = batches::rows(&mut conn, batch_id, Side::A).await?;
         let b = batches::rows(&mut conn, batch_id, Side::B).await?;
         Ok(Some(entry::reconcile(&a, &b)))
+    }
+
+    /// Whether this pair may upload to the batch now, and as which entry: the uploader (in
+    /// chat) and both people must be the county's entry clerks, and the pair must be the first
+    /// entry's, or it swapped.
+    async fn who_uploads(
+        &self,
+        conn: &mut AnyConnection,
+        area: &Area,
+        batch: &Batch,
+        actor: Actor,
+        pair: Pair,
+    ) -> anyhow::Result<Result<Side, Said>> {
+        let subject = area.subject(&batch.county_code, &[]);
+        if let Actor::Telegram(user) = actor {
+            let bound = people::of_user(conn, user).await?;
+            if let Err(d) = policy::check(&self.route(), user, &bound, Action::Enter, &subject) {
+                return Ok(Err(said(d.template(), json!({}))));
+            }
+        }
+        for who in [pair.entered, pair.read] {
+            let bound = people::of_user(conn, who).await?;
+            if policy::check(&self.route(), who, &bound, Action::Enter, &subject).is_err() {
+                return Ok(Err(said(
+                    "entry_not_county_clerk",
+                    json!({"user": who, "county": area.name(&batch.county_code)}),
+                )));
+            }
+        }
+        let first = batches::first_pair(conn, batch.id).await?;
+        Ok(match entry::side_for(first, pair) {
+            Ok(side) => Ok(side),
+            Err(refused) => Err(self.pair_refused(conn, refused).await?),
+        })
     }
 
     /// The batch, if it is the current season's and still takes entries.

@@ -14,6 +14,8 @@ pub enum Readiness {
     Ready,
     /// The season has no batches (no roster with sittings yet).
     NoBatches,
+    /// This many roster candidates belong to no batch: publishing would leave them out.
+    Unseated(i64),
     /// These batches are neither reported nor 缺考: (batch, county name).
     Waiting(Vec<(Batch, String)>),
 }
@@ -38,6 +40,10 @@ impl App {
             return Ok(Readiness::NoBatches);
         }
         let area = Area::load(conn).await?;
+        let unseated = self.unseated(conn, season.id, &area).await?;
+        if unseated > 0 {
+            return Ok(Readiness::Unseated(unseated));
+        }
         let waiting: Vec<(Batch, String)> = all
             .into_iter()
             .filter(|b| b.reported_at.is_none() && !b.is_absent())
@@ -87,18 +93,25 @@ impl App {
             if schools.is_empty() {
                 continue;
             }
-            let list: Vec<String> = (0..schools.len()).map(|i| format!("${}", i + 4)).collect();
+            // A 免考 candidate sat no exam: their batch being 缺考 leaves them 免考.
+            let list: Vec<String> = (0..schools.len()).map(|i| format!("${}", i + 5)).collect();
+            let exempt = "EXISTS (SELECT 1 FROM review_requests q WHERE q.candidate_id = r.id
+                AND q.kind = 'exemption' AND q.state = 'completed')";
             let sql = format!(
                 "INSERT INTO candidates ({CANDIDATE_COLUMNS})
-                 SELECT {FROM_ROSTER}, 0, NULL, NULL, NULL, NULL, 0, 1
+                 SELECT {FROM_ROSTER}, CASE WHEN {exempt} THEN $4 ELSE 0 END, NULL, NULL, NULL,
+                        NULL, CASE WHEN {exempt} THEN 1 ELSE 0 END,
+                        CASE WHEN {exempt} THEN 0 ELSE 1 END
                  FROM roster r WHERE r.season_id = $1 AND r.exam_date = $2 AND r.half_day = $3
                    AND r.school_code IN ({})",
                 list.join(",")
             );
+            let exempt_score = i64::from(self.config.exemption.score(season.full_score).tenths());
             let mut q = sqlx::query(AssertSqlSafe(sql))
                 .bind(season.id)
                 .bind(b.exam_date.clone())
-                .bind(b.half_day.clone());
+                .bind(b.half_day.clone())
+                .bind(exempt_score);
             for s in schools {
                 q = q.bind(s);
             }
