@@ -469,7 +469,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         summary.per_school.len(),
                         summary.season_year
                     );
-                    if summary.unseated > 0 {
+                    if summary.unseated > 0 && summary.unseated as u64 == summary.total {
+                        println!(
+                            "the roster has no sittings (考试日期, 午别): no entry batches were \
+                             planned, and the scores come as one file (import scores)"
+                        );
+                    } else if summary.unseated > 0 {
                         println!(
                             "warning: {} candidate(s) have no 考试日期/午别 and belong to no entry \
                              batch; /publish waits until a roster gives them a sitting",

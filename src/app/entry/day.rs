@@ -39,21 +39,33 @@ impl App {
         Ok(())
     }
 
+    /// The batch, if it is the current season's and that season is not published: a card of
+    /// another season, or one pressed after publication, is stale.
+    async fn unpublished_batch(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> anyhow::Result<Option<(seasons::Season, Batch)>> {
+        let (Some(season), Some(batch)) =
+            (seasons::current(conn).await?, batches::get(conn, id).await?)
+        else {
+            return Ok(None);
+        };
+        Ok(
+            (batch.season_id == season.id && season.published_at.is_none())
+                .then_some((season, batch)),
+        )
+    }
+
     /// 🔒 on a seal card: the county's inspector seals the agreed batch. Its rows' hash goes
     /// into the audit chain; from then on the batch takes no upload.
     pub async fn seal_batch(&self, user: i64, id: i64) -> anyhow::Result<Press> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         self.lock_batch(&mut tx, id).await?;
-        let (Some(season), Some(batch)) = (
-            seasons::current(&mut tx).await?,
-            batches::get(&mut tx, id).await?,
-        ) else {
+        let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
             return Ok(Press::Stale);
         };
-        if batch.season_id != season.id || season.published_at.is_some() {
-            return Ok(Press::Stale);
-        }
         let area = Area::load(&mut tx).await?;
         let clerks = batches::clerks(&mut tx, id).await?;
         let bound = people::of_user(&mut tx, user).await?;
@@ -121,19 +133,13 @@ impl App {
     }
 
     /// 上报 on a report card: the county's officer sends the county's sealed batches of that
-    /// day to the city. After the cutoff only a batch whose 缺考 the city lifted can go.
+    /// day to the city, each before its cutoff (a lift gives a 缺考 batch a new one).
     pub async fn report_batches(&self, user: i64, chat: i64, id: i64) -> anyhow::Result<Press> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let (Some(season), Some(batch)) = (
-            seasons::current(&mut tx).await?,
-            batches::get(&mut tx, id).await?,
-        ) else {
+        let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
             return Ok(Press::Stale);
         };
-        if batch.season_id != season.id || season.published_at.is_some() {
-            return Ok(Press::Stale);
-        }
         let area = Area::load(&mut tx).await?;
         let bound = people::of_user(&mut tx, user).await?;
         let subject = area.subject(&batch.county_code, &[]);
