@@ -231,7 +231,9 @@ impl App {
             self.tell(&mut tx, chat, d.template(), &json!({})).await?;
             return self.commit_told(tx).await;
         }
-        let (Some(id), false) = (id, reason.is_empty()) else {
+        // A batch number and a reason of 1 to MAX_REASON characters, or the usage.
+        let reason_ok = (1..=MAX_REASON).contains(&reason.chars().count());
+        let (Some(id), true) = (id, reason_ok) else {
             self.tell(
                 &mut tx,
                 chat,
@@ -241,16 +243,6 @@ impl App {
             .await?;
             return self.commit_told(tx).await;
         };
-        if reason.chars().count() > MAX_REASON {
-            self.tell(
-                &mut tx,
-                chat,
-                "entry_lift_usage",
-                &json!({"max": MAX_REASON}),
-            )
-            .await?;
-            return self.commit_told(tx).await;
-        }
         // The batch's row lock first: a publication holding the batches' locks is seen whole.
         self.lock_batch(&mut tx, id).await?;
         let season = seasons::current(&mut tx).await?;
