@@ -95,17 +95,25 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print a one-time invite link binding a Telegram account to a role in a unit.
+    /// Print a one-time invite link binding a Telegram account to a role in a unit; or, with
+    /// --from, invite everyone of a people roster (姓名, 角色, 单位代码, 班级, 手机, 职务) and
+    /// write invites.xlsx, qr-codes.xlsx and qr/*.png into --out.
     Invite {
-        #[arg(long)]
-        role: Role,
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        name: String,
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        role: Option<Role>,
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        unit: Option<String>,
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        name: Option<String>,
         /// The class, for homeroom teachers.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from")]
         class: Option<String>,
+        /// A people roster (.xlsx, or .csv in UTF-8 or GB18030): one invite per row.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where the roster's invites.xlsx, qr-codes.xlsx and qr/ go (default: here).
+        #[arg(long, requires = "from", default_value = ".")]
+        out: PathBuf,
     },
     /// Remove the bindings of a Telegram account (all, or one role / unit).
     Revoke {
@@ -502,12 +510,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             unit,
             name,
             class,
+            from,
+            out,
         } => {
             let app = open_app(config).await?;
-            println!(
-                "{}",
-                app.invite(role, &unit, &name, class.as_deref()).await?
-            );
+            match (from, role, unit, name) {
+                (Some(roster), ..) => invite_roster(&app, &roster, &out).await?,
+                (None, Some(role), Some(unit), Some(name)) => println!(
+                    "{}",
+                    app.invite(role, &unit, &name, class.as_deref()).await?
+                ),
+                _ => anyhow::bail!("give --role, --unit and --name, or --from a roster"),
+            }
         }
         Command::Revoke { user, role, unit } => {
             let app = open_app(config).await?;
@@ -717,6 +731,37 @@ async fn entry(app: App, what: EntryWhat) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// `invite --from`: the invites of a roster, written where the office can print them.
+async fn invite_roster(
+    app: &App,
+    roster: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let made = app.invite_roster(crate::app::Actor::Cli, roster).await?;
+    let tz = app.display_tz().await?;
+    std::fs::create_dir_all(out.join("qr"))
+        .with_context(|| format!("cannot create {}", out.join("qr").display()))?;
+    for (name, bytes) in crate::export::invites::files(&made.issued, tz)? {
+        let path = out.join(&name);
+        crate::store::write_private(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!(
+        "{} invite(s) written to {} (invites.xlsx, qr-codes.xlsx, qr/)",
+        made.issued.len(),
+        out.display()
+    );
+    for p in &made.already_bound {
+        println!(
+            "row {}: {} is already bound as {}; no new invite",
+            p.row,
+            p.name,
+            p.role.label()
+        );
     }
     Ok(())
 }

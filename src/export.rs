@@ -3,6 +3,8 @@
 
 pub mod exemption_form;
 pub mod exemption_summary;
+pub mod invites;
+pub mod qr;
 pub mod review_form;
 pub mod review_summary;
 

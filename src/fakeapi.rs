@@ -145,7 +145,8 @@ struct Inner {
     faults: Vec<FaultRule>,
     /// (answered callback query id, text, show_alert)
     callback_answers: Vec<(String, String, bool)>,
-    commands: Option<Value>,
+    /// The command menus set: by chat for a chat's own scope, None for the default scope.
+    menus: std::collections::HashMap<Option<i64>, Vec<String>>,
     hold_sends: bool,
     held: usize,
     drop_held: bool,
@@ -253,8 +254,10 @@ impl FakeTelegram {
         self.lock().callback_answers.clone()
     }
 
-    pub fn commands(&self) -> Option<Value> {
-        self.lock().commands.clone()
+    /// The command names of the menu last set for a chat (`setMyCommands` with a chat scope),
+    /// or of the default menu (None).
+    pub fn menu(&self, chat: Option<i64>) -> Option<Vec<String>> {
+        self.lock().menus.get(&chat).cloned()
     }
 
     /// Number of updates the bot has not yet fetched and confirmed.
@@ -579,10 +582,26 @@ async fn handle(
             record(200);
             ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
         }
-        "deletewebhook" | "setmycommands" | "setchatmenubutton" => {
+        "deletewebhook" | "setmycommands" | "deletemycommands" | "setchatmenubutton" => {
             record(200);
             if method == "setmycommands" {
-                fake.lock().commands = params.get("commands").cloned();
+                let chat = scope_chat(params.get("scope"));
+                let commands = match params.get("commands") {
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                let names = commands
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["command"].as_str().map(str::to_string))
+                    .collect();
+                fake.lock().menus.insert(chat, names);
+            }
+            if method == "deletemycommands" {
+                let chat = scope_chat(params.get("scope"));
+                fake.lock().menus.remove(&chat);
             }
             ok(json!(true))
         }
@@ -741,4 +760,17 @@ async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// The chat of a `BotCommandScope` parameter (None: the default scope). A form-encoded call
+/// carries it as JSON text.
+fn scope_chat(scope: Option<&Value>) -> Option<i64> {
+    let scope = match scope {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    (scope["type"] == "chat")
+        .then(|| scope["chat_id"].as_i64())
+        .flatten()
 }

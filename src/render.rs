@@ -54,8 +54,13 @@ impl Renderer {
 
     /// The Telegram command menu: lines "command|description" in messages/command_menu.hbs.
     pub fn command_menu(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.lines("command_menu")
+    }
+
+    /// A template of "key|text" lines, as pairs.
+    pub fn lines(&self, template: &str) -> anyhow::Result<Vec<(String, String)>> {
         Ok(self
-            .text("command_menu")?
+            .text(template)?
             .lines()
             .filter_map(|l| l.split_once('|'))
             .map(|(c, d)| (c.trim().to_string(), d.trim().to_string()))

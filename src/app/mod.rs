@@ -4,9 +4,12 @@
 
 pub mod backup;
 pub mod callback;
+pub mod documents;
 pub mod entry;
 pub mod exemption;
+pub mod invites;
 pub mod limits;
+pub mod menu;
 pub mod onboarding;
 pub mod policy;
 pub mod publish;
@@ -36,6 +39,8 @@ pub struct App {
     pub render: Arc<Renderer>,
     /// Woken after a commit that queued messages, so delivery starts without waiting for a poll.
     pub outbox_wake: Arc<Notify>,
+    /// Woken after a binding or revocation, so the person's command menu follows at once.
+    pub menus_wake: Arc<Notify>,
     /// How long handling an update takes (see `metrics`).
     pub update_latency: Arc<crate::metrics::Histogram>,
     /// Per-person inbound rate limits (see `limits`).
@@ -78,6 +83,7 @@ impl App {
             clock,
             render: Arc::new(Renderer::new()?),
             outbox_wake: Arc::new(Notify::new()),
+            menus_wake: Arc::new(Notify::new()),
             update_latency: Arc::default(),
             inbound: Arc::default(),
             files: Arc::default(),

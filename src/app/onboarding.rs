@@ -59,6 +59,7 @@ impl App {
             return self.render.text("start_used");
         }
         people::insert_binding(&mut tx, user_id, chat_id, &invite, now).await?;
+        crate::store::menus::due(&mut tx, chat_id, now).await?;
         let unit = units::get(&mut tx, &invite.unit_code).await?;
         audit(
             &mut tx,
@@ -72,6 +73,7 @@ impl App {
             .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
+        self.menus_wake.notify_one();
         self.hand_over_cards(user_id).await?;
         self.render.render(
             "start_welcome",
@@ -104,16 +106,31 @@ impl App {
             .render("whoami", &json!({"name": first.name, "roles": roles}))
     }
 
-    /// `/help`, listing what this person may do; unbound people get the refusal.
+    /// `/help`: the commands of this person's menu (see `menu`), each with its line from
+    /// `messages/help_lines.hbs`; the unbound get the refusal.
     pub async fn help(&self, user_id: i64) -> anyhow::Result<String> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
         if bound.is_empty() {
             return self.render.text("not_bound");
         }
-        let city_admin = bound.iter().any(|b| b.role == Role::CityAdmin);
-        self.render
-            .render("help", &json!({"city_admin": city_admin}))
+        let described = self.render.lines("help_lines")?;
+        let lines: Vec<String> = self
+            .menu_of(&bound)?
+            .into_iter()
+            .filter_map(|(name, _)| {
+                described
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, line)| line.clone())
+            })
+            .collect();
+        let holds = |r: Role| bound.iter().any(|b| b.role == r);
+        self.render.render(
+            "help",
+            &json!({"lines": lines, "city_admin": holds(Role::CityAdmin),
+                    "clerk": holds(Role::EntryClerk)}),
+        )
     }
 
     /// Whether the account is bound at all.

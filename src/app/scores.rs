@@ -183,7 +183,7 @@ macro_rules! still_unpublished {
 /// audit line written and the transaction committed; otherwise it is rolled back. Either way the
 /// connection is closed before the caller releases the SQLite write gate.
 macro_rules! finish_load {
-    ($conn:expr, $backend:expr, $load:expr, $problems:expr, $at_ms:expr, $detail:expr) => {
+    ($conn:expr, $backend:expr, $load:expr, $problems:expr, $at_ms:expr, $detail:expr, $actor:expr) => {
         if $problems.is_empty() {
             execute_all!($conn, candidates::bulk_load($backend, $load).rebuild);
             // The import's record in the audit chain, on this native connection and in its
@@ -200,7 +200,7 @@ macro_rules! finish_load {
                     .await?;
             let (seq, prev) =
                 last.map_or((1, audit_chain::GENESIS.to_string()), |(s, h)| (s + 1, h));
-            let actor = Actor::Cli.label();
+            let actor = $actor.label();
             let action = match $load {
                 Load::Scores => "import-scores",
                 Load::Roster => "import-candidates",
@@ -227,24 +227,64 @@ macro_rules! finish_load {
     };
 }
 
+/// Who imports a file and what the audit trail calls it: the command line and a path, or a
+/// city admin and the name of the file they sent in chat.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub actor: Actor,
+    pub name: &'a str,
+}
+
+impl<'a> Origin<'a> {
+    pub fn cli(path: &'a Path) -> Origin<'a> {
+        Origin {
+            actor: Actor::Cli,
+            name: path.to_str().unwrap_or("(a file)"),
+        }
+    }
+}
+
 impl App {
     /// `import scores`: the season's scores, matched against its roster when it has one.
     pub async fn import_scores(&self, path: &Path) -> anyhow::Result<ImportSummary> {
-        self.import_table(path, Load::Scores).await
+        self.import_scores_from(Origin::cli(path), path).await
+    }
+
+    /// `import scores` by whoever `origin` names (a city admin's file sent in chat).
+    pub async fn import_scores_from(
+        &self,
+        origin: Origin<'_>,
+        path: &Path,
+    ) -> anyhow::Result<ImportSummary> {
+        self.import_table(path, Load::Scores, origin).await
     }
 
     /// `import candidates`: the roster before the exam (registration data, optionally where
     /// each candidate sits), which exemption applications name and scores are matched against.
     /// In `county-batches` mode the season's 登分 batches are planned from it.
     pub async fn import_candidates(&self, path: &Path) -> anyhow::Result<ImportSummary> {
-        let mut summary = self.import_table(path, Load::Roster).await?;
+        self.import_candidates_from(Origin::cli(path), path).await
+    }
+
+    /// `import candidates` by whoever `origin` names.
+    pub async fn import_candidates_from(
+        &self,
+        origin: Origin<'_>,
+        path: &Path,
+    ) -> anyhow::Result<ImportSummary> {
+        let mut summary = self.import_table(path, Load::Roster, origin).await?;
         if self.config.entry.mode == EntryMode::CountyBatches {
             summary.unseated = self.plan_batches().await?.unseated;
         }
         Ok(summary)
     }
 
-    async fn import_table(&self, path: &Path, load: Load) -> anyhow::Result<ImportSummary> {
+    async fn import_table(
+        &self,
+        path: &Path,
+        load: Load,
+        origin: Origin<'_>,
+    ) -> anyhow::Result<ImportSummary> {
         let now = self.clock.now();
         let (season, units) = {
             let mut conn = self.db.pool.acquire().await?;
@@ -332,7 +372,7 @@ impl App {
             Load::Scores => "scores",
             Load::Roster => "candidates",
         };
-        let detail = format!("{what} of season {} from {}", season.year, path.display());
+        let detail = format!("{what} of season {} from {}", season.year, origin.name);
         let exempt_score = self.config.exemption.score(season.full_score);
 
         let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
@@ -445,12 +485,28 @@ impl App {
             Writer::Sqlite(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(conn, Backend::Sqlite, load, problems, to_ms(now), &detail);
+                finish_load!(
+                    conn,
+                    Backend::Sqlite,
+                    load,
+                    problems,
+                    to_ms(now),
+                    &detail,
+                    origin.actor
+                );
             }
             Writer::Postgres(handle) => {
                 let mut conn = handle.await??;
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(conn, Backend::Postgres, load, problems, to_ms(now), &detail);
+                finish_load!(
+                    conn,
+                    Backend::Postgres,
+                    load,
+                    problems,
+                    to_ms(now),
+                    &detail,
+                    origin.actor
+                );
             }
         }
         tracing::debug!(elapsed = ?started.elapsed(), "indexes built and committed");

@@ -1,16 +1,15 @@
-//! Setting up a season: the season itself, the unit tree, and the people (invites, revocation).
+//! Setting up a season: the season itself and the unit tree (people: `invites.rs`).
 
 use super::{Actor, App};
 use crate::domain::deadline::display;
-use crate::domain::{Role, Score, UnitKind};
+use crate::domain::{Score, UnitKind};
 use crate::import::table::Table;
 use crate::import::{Refused, units};
 use crate::store::seasons::{self, NewSeason, Season};
-use crate::store::{audit, people, units as unit_store};
+use crate::store::{audit, units as unit_store};
 use anyhow::{Context, bail};
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
-use rand::Rng;
 use std::path::Path;
 
 impl App {
@@ -63,6 +62,16 @@ impl App {
 
     /// Imports (or updates in place) the unit tree; all or nothing.
     pub async fn import_units(&self, path: &Path) -> anyhow::Result<Vec<unit_store::Unit>> {
+        self.import_units_from(super::scores::Origin::cli(path), path)
+            .await
+    }
+
+    /// The unit tree, imported by whoever `origin` names.
+    pub async fn import_units_from(
+        &self,
+        origin: super::scores::Origin<'_>,
+        path: &Path,
+    ) -> anyhow::Result<Vec<unit_store::Unit>> {
         let table = Table::open(path, &self.config.limits)?;
         let mut tx = self.db.begin().await?;
         let known = unit_store::all(&mut tx).await?;
@@ -73,114 +82,13 @@ impl App {
         audit(
             &mut tx,
             self.clock.now(),
-            &Actor::Cli.label(),
+            &origin.actor.label(),
             "import-units",
-            &format!("{} units from {}", units.len(), path.display()),
+            &format!("{} units from {}", units.len(), origin.name),
         )
         .await?;
         tx.commit().await?;
         Ok(units)
-    }
-
-    /// Creates a one-time invite and returns its deep link.
-    pub async fn invite(
-        &self,
-        role: Role,
-        unit_code: &str,
-        name: &str,
-        class_name: Option<&str>,
-    ) -> anyhow::Result<String> {
-        let username = self.config.bot_username.as_deref().context(
-            "the bot's username is needed for invite links: set bot_username in the config file \
-             or BOT_USERNAME in the environment",
-        )?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 50 {
-            bail!("--name must be 1 to 50 characters");
-        }
-        let class_name = class_name.map(str::trim).filter(|c| !c.is_empty());
-        if role == Role::HomeroomTeacher && class_name.is_none() {
-            bail!("a homeroom teacher needs --class");
-        }
-        let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let unit = unit_store::get(&mut tx, unit_code)
-            .await?
-            .with_context(|| format!("unknown unit code {unit_code}"))?;
-        if !role.fits(unit.kind) {
-            bail!(
-                "role {role} does not belong in a {} unit ({} is a {})",
-                unit.kind.label(),
-                unit.code,
-                unit.kind.label()
-            );
-        }
-        let code = new_invite_code();
-        let expires = now + Duration::days(i64::from(self.config.invite_valid_days));
-        let invite = people::NewInvite {
-            code: &code,
-            role,
-            unit_code: &unit.code,
-            name,
-            class_name,
-            expires,
-            issued_by: None,
-        };
-        people::create_invite(&mut tx, &invite, now).await?;
-        audit(
-            &mut tx,
-            now,
-            &Actor::Cli.label(),
-            "invite",
-            &format!(
-                "{role} in {} for {name}, expires {}",
-                unit.code,
-                expires.to_rfc3339()
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(format!("https://t.me/{username}?start={code}"))
-    }
-
-    /// Removes bindings of a Telegram account (all, or one role and/or unit).
-    pub async fn revoke(
-        &self,
-        user_id: i64,
-        role: Option<Role>,
-        unit_code: Option<&str>,
-    ) -> anyhow::Result<u64> {
-        let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let n = people::revoke(&mut tx, user_id, role, unit_code, now).await?;
-        self.pass_open_filings(&mut tx, user_id).await?;
-        audit(
-            &mut tx,
-            now,
-            &Actor::Cli.label(),
-            "revoke",
-            &format!("user {user_id}, role {role:?}, unit {unit_code:?}: {n} binding(s)"),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    /// Revokes an invite that has not been used (by its code or its whole link); false when
-    /// there is no unused invite with that code.
-    pub async fn revoke_invite(&self, code_or_link: &str) -> anyhow::Result<bool> {
-        let code = code_or_link
-            .rsplit_once("start=")
-            .map_or(code_or_link, |(_, c)| c)
-            .trim();
-        let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let done = people::revoke_invite(&mut tx, code, now).await?;
-        if done {
-            audit(&mut tx, now, &Actor::Cli.label(), "revoke-invite", "").await?;
-        }
-        tx.commit().await?;
-        Ok(done)
     }
 
     /// The season as the CLI shows it after `season`.
@@ -255,72 +163,7 @@ impl App {
     }
 }
 
-/// 20 random characters from [A-Za-z0-9]: Telegram's start parameter allows up to 64 of these,
-/// and 119 bits cannot be guessed.
-fn new_invite_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 /// Whether a unit is a school (used by the scores import).
 pub fn is_school(u: &unit_store::Unit) -> bool {
     u.kind == UnitKind::School
-}
-
-impl App {
-    /// After a revocation: the open requests a person filed for a school where they no longer
-    /// hold a filing role pass to that school's first current contact, who is told. (Their
-    /// votes need nothing here: a vote counts only while its caster holds the step.)
-    async fn pass_open_filings(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        user_id: i64,
-    ) -> anyhow::Result<()> {
-        let still = people::of_user(conn, user_id).await?;
-        for req in crate::store::reviews::of_filer(conn, user_id).await? {
-            let open = crate::domain::review::State::parse(&req.state).is_some_and(|s| s.is_open());
-            let keeps = still.iter().any(|b| {
-                crate::app::policy::FILERS.contains(&b.role) && b.unit_code == req.school_code
-            });
-            if !open || keeps {
-                continue;
-            }
-            let contacts = people::holders(conn, Role::SchoolContact, &req.school_code).await?;
-            let Some(to) = contacts.first() else {
-                continue;
-            };
-            let moved = crate::store::reviews::pass_filings(
-                conn,
-                user_id,
-                &req.school_code,
-                (to.telegram_user_id, to.chat_id, &to.name),
-            )
-            .await?;
-            for id in moved {
-                audit(
-                    conn,
-                    self.clock.now(),
-                    &Actor::Cli.label(),
-                    "pass-filing",
-                    &format!(
-                        "request {id} from user {user_id} to {}",
-                        to.telegram_user_id
-                    ),
-                )
-                .await?;
-                let msg = crate::store::outbox::Outgoing {
-                    chat_id: to.chat_id,
-                    body: self
-                        .render
-                        .render("review_passed_to_you", &serde_json::json!({"id": id}))?,
-                    ..Default::default()
-                };
-                crate::store::outbox::enqueue(conn, &msg, self.clock.now()).await?;
-            }
-        }
-        Ok(())
-    }
 }

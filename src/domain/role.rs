@@ -60,6 +60,33 @@ impl Role {
         }
     }
 
+    /// The role as offices write it (the 角色 column of a people roster, the buttons of
+    /// /invite). `messages/role_label.hbs` says the same in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::CityAdmin => "市级管理员",
+            Role::CityReviewer => "市级复审",
+            Role::Inspector => "纪检监督",
+            Role::DistrictOfficer => "县区装备管理",
+            Role::SchoolContact => "学校联系人",
+            Role::Principal => "校长",
+            Role::SchoolReviewLeader => "学校审核小组组长",
+            Role::HomeroomTeacher => "班主任",
+            Role::EntryClerk => "登分员",
+            Role::ChiefProctorRep => "主监考代表",
+            Role::EquipmentOfficer => "装备管理人员",
+            Role::DirectSchoolHead => "市直学校负责人",
+        }
+    }
+
+    /// A role written by its command-line name or its Chinese label.
+    pub fn from_name_or_label(s: &str) -> Option<Role> {
+        let s = s.trim();
+        Role::ALL
+            .into_iter()
+            .find(|r| r.slug().eq_ignore_ascii_case(s) || r.label() == s)
+    }
+
     /// The kind of unit a role belongs to: a city admin sits in the city, a principal in a school.
     /// Inspectors, entry clerks and the review groups' members work for the city or a county.
     pub fn fits(self, unit: UnitKind) -> bool {

@@ -1,6 +1,7 @@
 //! Reading and checking the files offices send: units and scores. Checks collect every problem
 //! with its row and column; nothing is written unless the whole file is clean.
 
+pub mod people;
 pub mod roster;
 pub mod scores;
 pub mod table;

@@ -101,6 +101,9 @@ pub struct NewInvite<'a> {
     pub class_name: Option<&'a str>,
     pub expires: DateTime<Utc>,
     pub issued_by: Option<i64>,
+    /// 附件1's title (组长, 办公室主任, …) and a phone number, for /contacts.
+    pub title: Option<&'a str>,
+    pub phone: Option<&'a str>,
 }
 
 pub async fn create_invite(
@@ -110,8 +113,8 @@ pub async fn create_invite(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO invites (code, role, unit_code, name, class_name, created_at, expires_at,
-                              issued_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                              issued_by, title, phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(hash_code(invite.code))
     .bind(invite.role.slug())
@@ -121,6 +124,8 @@ pub async fn create_invite(
     .bind(to_ms(now))
     .bind(to_ms(invite.expires))
     .bind(invite.issued_by)
+    .bind(invite.title)
+    .bind(invite.phone)
     .execute(conn)
     .await?;
     Ok(())
@@ -188,6 +193,18 @@ pub async fn of_user(conn: &mut AnyConnection, user_id: i64) -> anyhow::Result<V
          WHERE telegram_user_id = $1 AND revoked_at IS NULL ORDER BY id"
     )))
     .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// The active bindings made in one chat (what its command menu follows).
+pub async fn in_chat(conn: &mut AnyConnection, chat_id: i64) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE chat_id = $1 AND revoked_at IS NULL ORDER BY id"
+    )))
+    .bind(chat_id)
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(Binding::try_from).collect()
@@ -333,4 +350,51 @@ pub async fn revoke_invite(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Revokes the unused invites of one person in one role (a roster sent again replaces the
+/// links it gave before); returns how many.
+pub async fn revoke_unused_of(
+    conn: &mut AnyConnection,
+    name: &str,
+    role: Role,
+    unit_code: &str,
+    class_name: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE invites SET revoked_at = $5
+         WHERE name = $1 AND role = $2 AND unit_code = $3 AND COALESCE(class_name, '') = $4
+           AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(name)
+    .bind(role.slug())
+    .bind(unit_code)
+    .bind(class_name.unwrap_or(""))
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether someone of this name already holds this role in this unit (and class).
+pub async fn is_bound_as(
+    conn: &mut AnyConnection,
+    name: &str,
+    role: Role,
+    unit_code: &str,
+    class_name: Option<&str>,
+) -> sqlx::Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM bindings
+         WHERE name = $1 AND role = $2 AND unit_code = $3 AND COALESCE(class_name, '') = $4
+           AND revoked_at IS NULL LIMIT 1",
+    )
+    .bind(name)
+    .bind(role.slug())
+    .bind(unit_code)
+    .bind(class_name.unwrap_or(""))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
 }

@@ -98,7 +98,7 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
         Admit::Drop => return Ok(()),
     }
     let result = match sheet(&msg) {
-        Some(sheet) if msg.text().is_none() => app.entry_document(user_id, chat.0, sheet).await,
+        Some(sheet) if msg.text().is_none() => app.document(user_id, chat.0, sheet).await,
         _ => handle_message(app, user_id, chat, msg.text(), attachment(&msg)).await,
     };
     if let Err(e) = result {
@@ -111,7 +111,8 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     Ok(())
 }
 
-/// A spreadsheet sent as a file (an entry clerk's half-day sheet), by its name.
+/// A spreadsheet sent as a file (an entry clerk's half-day sheet, a city admin's import), by
+/// its name.
 fn sheet(msg: &Message) -> Option<Sheet> {
     let d = msg.document()?;
     let name = d.file_name.clone()?;

@@ -4,6 +4,7 @@
 mod files;
 mod handlers;
 pub mod intake;
+mod menus;
 
 use crate::app::App;
 use crate::delivery::{self, TgBot};
@@ -12,7 +13,6 @@ use std::time::Duration;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::prelude::*;
-use teloxide::types::BotCommand;
 use tokio::sync::watch;
 
 /// Builds the throttled bot from teloxide's own variables: `TELOXIDE_TOKEN` (required) and
@@ -67,13 +67,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         .await
         .context("Telegram did not accept the bot token (getMe failed)")?;
     tracing::info!(username = me.username(), "connected to Telegram");
-    let commands: Vec<BotCommand> = app
-        .render
-        .command_menu()?
-        .into_iter()
-        .map(|(c, d)| BotCommand::new(c, d))
-        .collect();
-    bot.set_my_commands(commands)
+    menus::set_default(&app, &bot)
         .await
         .context("setMyCommands failed")?;
 
@@ -81,7 +75,12 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         .set(std::sync::Arc::new(files::TelegramFiles::new(bot.clone())))
         .ok();
     let (stop_delivery, delivery_stop) = watch::channel(false);
-    let worker = tokio::spawn(delivery::run(app.clone(), bot.clone(), delivery_stop));
+    let worker = tokio::spawn(delivery::run(
+        app.clone(),
+        bot.clone(),
+        delivery_stop.clone(),
+    ));
+    let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), delivery_stop));
     let ticker = crate::scheduler::Ticker::start(app.clone()).await?;
 
     // A webhook left set by another deployment would make every getUpdates fail.
@@ -138,6 +137,8 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         Ok(Err(e)) => bail!("delivery worker panicked: {e}"),
         Err(_) => tracing::warn!("delivery did not finish within 15 s; leases will expire"),
     }
+    // A menu not set now is still due at the next start.
+    menu_worker.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -14,6 +14,8 @@ mod fidelity;
 mod groups;
 mod import;
 mod intake;
+mod menus;
+mod onboarding;
 mod permissions;
 mod publish;
 mod records;

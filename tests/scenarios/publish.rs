@@ -191,16 +191,15 @@ async fn the_command_menu_is_registered_in_chinese() {
     let ok = h
         .fake
         .wait_until(std::time::Duration::from_secs(10), |f| {
-            f.commands().is_some()
+            f.menu(None).is_some()
         })
         .await;
     assert!(ok);
-    let commands = h.fake.commands().unwrap();
-    let list = commands.as_array().unwrap();
+    let described = h.app.render.command_menu().unwrap();
     assert!(
-        list.iter()
-            .any(|c| c["command"] == "publish"
-                && c["description"].as_str().unwrap().contains("公布"))
+        described
+            .iter()
+            .any(|(c, d)| c == "publish" && d.contains("公布"))
     );
     h.stop().await;
 }

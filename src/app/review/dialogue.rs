@@ -187,7 +187,7 @@ impl App {
         };
         match (d.kind.as_str(), d.step.as_str(), file) {
             (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
-            (crate::app::entry::ENTRY, _, _) => {
+            (crate::app::entry::ENTRY | crate::app::documents::IMPORT, _, _) => {
                 self.tell(&mut tx, chat_id, "dlg_entry_buttons", &json!({}))
                     .await?
             }
@@ -222,7 +222,7 @@ impl App {
         if d.kind == EXEMPT {
             return self.exempt_text(conn, d, chat_id, text).await;
         }
-        if d.kind == crate::app::entry::ENTRY {
+        if d.kind == crate::app::entry::ENTRY || d.kind == crate::app::documents::IMPORT {
             return self
                 .tell(conn, chat_id, "dlg_entry_buttons", &json!({}))
                 .await;
@@ -339,6 +339,9 @@ impl App {
         }
         if d.kind == crate::app::entry::ENTRY {
             return self.entry_button(tx, &d, chat_id, action).await;
+        }
+        if d.kind == crate::app::documents::IMPORT {
+            return self.import_button(tx, &d, chat_id, action).await;
         }
         if d.kind == EXEMPT {
             let press = self.exempt_button(&mut tx, &d, chat_id, action).await?;

@@ -1,0 +1,478 @@
+//! Files sent to the bot. An entry clerk's half-day sheet goes to 登分 (`entry::chat`); a city
+//! admin's units, candidates, scores or people file is recognised by its header row, checked by
+//! the same code as the command line's import, and imported only after ✅ — by the very use
+//! case the command line calls. Anyone else's file is refused before it is downloaded.
+
+use super::entry::{BOT_DOWNLOAD_LIMIT, Sheet};
+use super::review::{Press, button, keyboard};
+use super::scores::Origin;
+use super::{Actor, App};
+use crate::domain::Role;
+use crate::domain::attachment::Attachment;
+use crate::import::table::Table;
+use crate::import::{Problem, Refused, people as people_roster, scores as scores_file};
+use crate::store::dialogues::{self, Dialogue};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::{WriteTx, people, units as unit_store};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// The dialogue kind of a file waiting for its ✅.
+pub const IMPORT: &str = "import";
+/// Its one step.
+const CONFIRM_STEP: &str = "iconfirm";
+
+/// Problems a refusal lists in chat; all of them come as a file when there are more.
+const LISTED_PROBLEMS: usize = 20;
+
+/// What a sent table is, by its header row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    Units,
+    Candidates,
+    Scores,
+    People,
+}
+
+impl TableKind {
+    pub fn of(header: &[String]) -> Option<TableKind> {
+        let has = |c: &str| header.iter().any(|h| h == c);
+        if people_roster::is_header(header) {
+            Some(TableKind::People)
+        } else if ["代码", "名称", "类型", "上级代码"].iter().all(|c| has(c)) {
+            Some(TableKind::Units)
+        } else if scores_file::REQUIRED.iter().all(|c| has(c)) {
+            Some(TableKind::Scores)
+        } else if scores_file::REQUIRED[..8].iter().all(|c| has(c)) {
+            Some(TableKind::Candidates)
+        } else {
+            None
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TableKind::Units => "units",
+            TableKind::Candidates => "candidates",
+            TableKind::Scores => "scores",
+            TableKind::People => "people",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TableKind> {
+        [
+            TableKind::Units,
+            TableKind::Candidates,
+            TableKind::Scores,
+            TableKind::People,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The confirm card's buttons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Button {
+    Import,
+    Cancel,
+}
+
+impl Button {
+    fn code(self) -> &'static str {
+        match self {
+            Button::Import => "import",
+            Button::Cancel => "cancel",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Button> {
+        [Button::Import, Button::Cancel]
+            .into_iter()
+            .find(|b| b.code() == code)
+    }
+}
+
+/// What an import did, for the reply.
+pub enum Imported {
+    Units(usize),
+    Table(super::scores::ImportSummary),
+    People(super::invites::RosterInvites),
+}
+
+impl App {
+    /// A spreadsheet sent outside a dialogue of another kind.
+    pub async fn document(&self, user: i64, chat: i64, sheet: Sheet) -> anyhow::Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user).await?;
+        let open_dialogue = dialogues::get(&mut conn, user).await?;
+        drop(conn);
+        let is_admin = bound.iter().any(|b| b.role == Role::CityAdmin);
+        if !is_admin || open_dialogue.as_ref().is_some_and(|d| d.kind != IMPORT) {
+            // 登分's sheet, a sheet inside another dialogue, or a refusal: entry decides.
+            return self.entry_document(user, chat, sheet).await;
+        }
+        if sheet.size.is_some_and(|s| s > BOT_DOWNLOAD_LIMIT) {
+            let mb = sheet.size.map_or(0, |s| s.div_ceil(1024 * 1024));
+            let body = self
+                .render
+                .render("entry_file_too_big", &json!({"mb": mb, "limit": 20}))?;
+            return self.reply(chat, body, None).await;
+        }
+        let Some(path) = self.download(chat, &sheet).await? else {
+            return Ok(());
+        };
+        let checked = self.check_file(&path).await;
+        std::fs::remove_file(&path).ok();
+        let (kind, counts) = match checked {
+            Ok(Ok(found)) => found,
+            Ok(Err(problems)) => return self.tell_problems(chat, &sheet.name, &problems).await,
+            Err(e) => {
+                let body = self.render.render(
+                    "import_unreadable",
+                    &json!({"name": sheet.name, "reason": format!("{e:#}")}),
+                )?;
+                return self.reply(chat, body, None).await;
+            }
+        };
+        let data = json!({"file_id": sheet.file_id, "name": sheet.name, "size": sheet.size,
+                          "kind": kind.as_str()});
+        let mut tx = self.db.begin().await?;
+        dialogues::set(
+            &mut tx,
+            user,
+            chat,
+            IMPORT,
+            CONFIRM_STEP,
+            &data,
+            self.clock.now(),
+        )
+        .await?;
+        let press = |b: Button| {
+            super::callback::Callback::Dialogue {
+                step: CONFIRM_STEP.into(),
+                action: b.code().into(),
+            }
+            .encode()
+        };
+        let mut preview = counts;
+        preview["name"] = json!(sheet.name);
+        preview["kind"] = json!(kind.as_str());
+        let msg = Outgoing {
+            chat_id: chat,
+            body: self.render.render("import_preview", &preview)?,
+            reply_markup: Some(keyboard(vec![vec![
+                button(
+                    self.render.text("button_confirm_import")?,
+                    press(Button::Import),
+                ),
+                button(self.render.text("button_cancel")?, press(Button::Cancel)),
+            ]])),
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        self.commit_told(tx).await
+    }
+
+    /// Downloads a sent file into a private temporary file named like it (the readers go by
+    /// the extension); None when it could not be fetched (the person was told).
+    async fn download(&self, chat: i64, sheet: &Sheet) -> anyhow::Result<Option<PathBuf>> {
+        let Some(files) = self.files.get() else {
+            anyhow::bail!("no file source: the file cannot be downloaded");
+        };
+        let bytes = match files
+            .fetch(&Attachment::Document(sheet.file_id.clone()))
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("downloading a file failed: {e:#}");
+                let body = self.render.render("entry_download_failed", &json!({}))?;
+                self.reply(chat, body, None).await?;
+                return Ok(None);
+            }
+        };
+        let nanos = self.clock.now().timestamp_nanos_opt().unwrap_or_default();
+        let ext = sheet.name.rsplit('.').next().unwrap_or("csv");
+        let path = std::env::temp_dir().join(format!(
+            "exam-review-bot-import-{chat}-{nanos}-{}.{}",
+            std::process::id(),
+            ext.to_ascii_lowercase()
+        ));
+        crate::store::write_private(&path, &bytes)?;
+        Ok(Some(path))
+    }
+
+    /// Recognises a table and checks it without writing: its kind and what it holds, or every
+    /// problem. Candidates and scores are checked row by row here; what only the roster in the
+    /// database can tell (a candidate left out) is checked again when the import runs.
+    pub async fn check_file(
+        &self,
+        path: &Path,
+    ) -> anyhow::Result<Result<(TableKind, Value), Vec<Problem>>> {
+        let header = Table::open(path, &self.config.limits)?.header;
+        let Some(kind) = TableKind::of(&header) else {
+            anyhow::bail!(
+                "表头不是单位、考生、成绩或人员名单文件的表头（找到：{}）",
+                header.join("，")
+            );
+        };
+        let table = Table::open(path, &self.config.limits)?;
+        Ok(match kind {
+            TableKind::People => {
+                let mut conn = self.db.pool.acquire().await?;
+                let units = unit_store::all(&mut conn).await?;
+                people_roster::check(table, &units)?
+                    .map(|people| (kind, json!({"count": people.len()})))
+            }
+            TableKind::Units => {
+                let mut conn = self.db.pool.acquire().await?;
+                let known = unit_store::all(&mut conn).await?;
+                crate::import::units::check(table, &known)?
+                    .map(|units| (kind, json!({"count": units.len()})))
+            }
+            TableKind::Candidates | TableKind::Scores => {
+                let scores = kind == TableKind::Scores;
+                self.check_rows(table, scores)
+                    .await?
+                    .map(|(rows, schools)| (kind, json!({"count": rows, "schools": schools})))
+            }
+        })
+    }
+
+    /// Candidates or scores checked row by row by the import's own `Checker`: (rows, schools),
+    /// or every problem.
+    async fn check_rows(
+        &self,
+        mut table: Table,
+        scores: bool,
+    ) -> anyhow::Result<Result<(usize, usize), Vec<Problem>>> {
+        use crate::domain::ids::IdPattern;
+        use crate::import::scores::Checker;
+        let mut conn = self.db.pool.acquire().await?;
+        let season = crate::store::seasons::current(&mut conn)
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("还没有考试季：请先在服务器上运行 exam-review-bot season")
+            })?;
+        let schools: std::collections::HashSet<String> = unit_store::all(&mut conn)
+            .await?
+            .into_iter()
+            .filter(super::setup::is_school)
+            .map(|u| u.code)
+            .collect();
+        drop(conn);
+        let ids = &self.config.identifiers;
+        let (exam_no, reg_no) = (
+            IdPattern::new(&ids.exam_no_pattern)?,
+            IdPattern::new(&ids.reg_no_pattern)?,
+        );
+        let mut checker = if scores {
+            Checker::new(
+                &table.header,
+                schools,
+                exam_no,
+                reg_no,
+                season.full_score,
+                self.config.rules.item_maxima,
+            )?
+        } else {
+            Checker::for_roster(&table.header, schools, exam_no, reg_no)?
+        };
+        let mut problems = Vec::new();
+        let mut rows = 0;
+        let mut seen_schools = std::collections::HashSet::new();
+        let mut cells = Vec::new();
+        while let Some(row) = table.next_row(&mut cells) {
+            match row {
+                Ok(n) => {
+                    if let Some(c) = checker.check(n, &cells, &mut problems) {
+                        rows += 1;
+                        seen_schools.insert(c.school_code.to_string());
+                    }
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        Ok(if problems.is_empty() {
+            Ok((rows, seen_schools.len()))
+        } else {
+            Err(problems)
+        })
+    }
+
+    /// The same use case the command line's `import` and `invite --from` call.
+    pub async fn import_file(
+        &self,
+        origin: Origin<'_>,
+        kind: TableKind,
+        path: &Path,
+    ) -> anyhow::Result<Imported> {
+        Ok(match kind {
+            TableKind::Units => Imported::Units(self.import_units_from(origin, path).await?.len()),
+            TableKind::Candidates => {
+                Imported::Table(self.import_candidates_from(origin, path).await?)
+            }
+            TableKind::Scores => Imported::Table(self.import_scores_from(origin, path).await?),
+            TableKind::People => Imported::People(self.invite_roster(origin.actor, path).await?),
+        })
+    }
+
+    /// A refused file's problems: the first ones in chat, all of them as a file when there
+    /// are more.
+    async fn tell_problems(
+        &self,
+        chat: i64,
+        name: &str,
+        problems: &[Problem],
+    ) -> anyhow::Result<()> {
+        let listed: Vec<Value> = problems
+            .iter()
+            .take(LISTED_PROBLEMS)
+            .map(
+                |p| json!({"row": p.row, "column": p.column, "value": p.value, "reason": p.reason}),
+            )
+            .collect();
+        let more = problems.len().saturating_sub(LISTED_PROBLEMS);
+        let body = self.render.render(
+            "import_problems",
+            &json!({"name": name, "count": problems.len(), "problems": listed, "more": more}),
+        )?;
+        let document = (more > 0).then(|| {
+            let text: String = problems.iter().map(|p| format!("{p}\n")).collect();
+            ("problems.txt".to_string(), text.into_bytes())
+        });
+        let mut tx = self.db.begin().await?;
+        let msg = Outgoing {
+            chat_id: chat,
+            body,
+            document,
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        self.commit_told(tx).await
+    }
+
+    /// ✅ or ✖ on a file's confirm card. The import runs after the dialogue's transaction
+    /// has committed: it downloads the file again and takes its own.
+    pub(crate) async fn import_button(
+        &self,
+        mut tx: WriteTx,
+        d: &Dialogue,
+        chat: i64,
+        action: &str,
+    ) -> anyhow::Result<Press> {
+        let Some(pressed) = Button::parse(action) else {
+            return Ok(Press::Refused);
+        };
+        let user = d.user_id;
+        let bound = people::of_user(&mut tx, user).await?;
+        if !bound.iter().any(|b| b.role == Role::CityAdmin) {
+            dialogues::clear(&mut tx, user).await?;
+            self.commit_told(tx).await?;
+            return Ok(Press::Denied(super::policy::Denied::NoRole));
+        }
+        let data = d.data();
+        dialogues::clear(&mut tx, user).await?;
+        if pressed == Button::Cancel {
+            self.tell(&mut tx, chat, "dialogue_cancelled", &json!({}))
+                .await?;
+            self.commit_told(tx).await?;
+            return Ok(Press::Accepted);
+        }
+        self.commit_told(tx).await?;
+        let (Some(kind), Some(file_id), Some(name)) = (
+            data["kind"].as_str().and_then(TableKind::parse),
+            data["file_id"].as_str(),
+            data["name"].as_str(),
+        ) else {
+            return Ok(Press::Stale);
+        };
+        let sheet = Sheet {
+            file_id: file_id.to_string(),
+            name: name.to_string(),
+            size: data["size"].as_u64(),
+        };
+        let Some(path) = self.download(chat, &sheet).await? else {
+            return Ok(Press::Accepted);
+        };
+        let origin = Origin {
+            actor: Actor::Telegram(user),
+            name,
+        };
+        let outcome = self.import_file(origin, kind, &path).await;
+        std::fs::remove_file(&path).ok();
+        match outcome {
+            Ok(done) => self.tell_imported(chat, name, done).await?,
+            Err(e) => match e.downcast::<Refused>() {
+                Ok(refused) => self.tell_problems(chat, name, &refused.problems).await?,
+                Err(e) => {
+                    let body = self.render.render(
+                        "import_unreadable",
+                        &json!({"name": name, "reason": format!("{e:#}")}),
+                    )?;
+                    self.reply(chat, body, None).await?;
+                }
+            },
+        }
+        Ok(Press::Accepted)
+    }
+
+    async fn tell_imported(&self, chat: i64, name: &str, done: Imported) -> anyhow::Result<()> {
+        let (data, documents) = match done {
+            Imported::Units(n) => (json!({"units": n}), Vec::new()),
+            Imported::Table(s) => (
+                json!({"rows": s.total, "schools": s.per_school.len(), "unseated": s.unseated}),
+                Vec::new(),
+            ),
+            Imported::People(made) => {
+                let tz = self.display_tz().await?;
+                let files = crate::export::invites::files(&made.issued, tz)?;
+                let already: Vec<Value> = made
+                    .already_bound
+                    .iter()
+                    .map(|p| json!({"row": p.row, "name": p.name, "role": p.role.label()}))
+                    .collect();
+                (
+                    json!({"invites": made.issued.len(), "already": already}),
+                    // The two workbooks; the PNGs are in qr-codes.xlsx.
+                    files.into_iter().take(2).collect(),
+                )
+            }
+        };
+        let mut data = data;
+        data["name"] = json!(name);
+        let mut tx = self.db.begin().await?;
+        let body = self.render.render("import_done", &data)?;
+        self.reply_in(&mut tx, chat, body).await?;
+        for (file, bytes) in documents {
+            let msg = Outgoing {
+                chat_id: chat,
+                body: String::new(),
+                document: Some((file, bytes)),
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        }
+        self.commit_told(tx).await
+    }
+
+    async fn reply_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        chat: i64,
+        body: String,
+    ) -> anyhow::Result<()> {
+        let msg = Outgoing {
+            chat_id: chat,
+            body,
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        outbox::enqueue(conn, &msg, self.clock.now()).await?;
+        Ok(())
+    }
+}

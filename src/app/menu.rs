@@ -1,0 +1,156 @@
+//! The command menu each person sees: exactly the commands their roles may use, set with
+//! `setMyCommands` for their own chat after every binding and revocation, and the same list in
+//! `/help`. An unbound chat sees the default menu: /start and /help.
+
+use super::App;
+use crate::domain::Role;
+use crate::domain::workflow::{Purpose, Route};
+use crate::store::people::Binding;
+
+/// A command of the bot, in the order menus list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Start,
+    Review,
+    Exempt,
+    Pending,
+    MyRequests,
+    Request,
+    Batch,
+    Status,
+    Export,
+    Publish,
+    Close,
+    Lift,
+    Whoami,
+    Cancel,
+    Help,
+}
+
+impl Command {
+    pub const ALL: [Command; 15] = [
+        Command::Start,
+        Command::Review,
+        Command::Exempt,
+        Command::Pending,
+        Command::MyRequests,
+        Command::Request,
+        Command::Batch,
+        Command::Status,
+        Command::Export,
+        Command::Publish,
+        Command::Close,
+        Command::Lift,
+        Command::Whoami,
+        Command::Cancel,
+        Command::Help,
+    ];
+
+    /// The command as typed after the slash.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Review => "review",
+            Command::Exempt => "exempt",
+            Command::Pending => "pending",
+            Command::MyRequests => "myrequests",
+            Command::Request => "request",
+            Command::Batch => "batch",
+            Command::Status => "status",
+            Command::Export => "export",
+            Command::Publish => "publish",
+            Command::Close => "close",
+            Command::Lift => "lift",
+            Command::Whoami => "whoami",
+            Command::Cancel => "cancel",
+            Command::Help => "help",
+        }
+    }
+
+    /// Whether a role may use the command, by the permission model's rules (`policy`) and the
+    /// routes: who files, who holds a level or sits in a group, who sees which board.
+    fn for_role(self, role: Role, routes: &[Route]) -> bool {
+        // A level of a route; a review's group and its 复审 (an exemption has neither).
+        let on_a_route = routes.iter().any(|r| {
+            r.steps.iter().any(|s| s.role == role)
+                || (r.purpose == Purpose::Review
+                    && (r.group.roles.contains(&role)
+                        || (r.recheck.enabled && r.recheck.role == role)))
+        });
+        match self {
+            // Only the unbound need /start: a bound person joins another role by its link.
+            Command::Start => false,
+            Command::Review | Command::Exempt | Command::MyRequests => {
+                super::policy::FILERS.contains(&role)
+            }
+            Command::Pending => on_a_route,
+            // Everyone but the entry clerks sees requests (policy's `See`).
+            Command::Request => role != Role::EntryClerk,
+            Command::Batch => routes
+                .iter()
+                .any(|r| r.purpose == Purpose::Review && r.report && r.group.roles.contains(&role)),
+            // The season board (`Status`) and the entry board (`SeeBatch`).
+            Command::Status => matches!(
+                role,
+                Role::CityAdmin | Role::DistrictOfficer | Role::EntryClerk | Role::Inspector
+            ),
+            Command::Export => matches!(role, Role::CityAdmin | Role::DistrictOfficer),
+            Command::Publish | Command::Close | Command::Lift => role == Role::CityAdmin,
+            Command::Whoami | Command::Cancel | Command::Help => true,
+        }
+    }
+}
+
+/// The menu of someone holding `roles` (none: the unbound menu).
+pub fn menu(roles: &[Role], routes: &[Route]) -> Vec<Command> {
+    if roles.is_empty() {
+        return vec![Command::Start, Command::Help];
+    }
+    Command::ALL
+        .into_iter()
+        .filter(|c| roles.iter().any(|r| c.for_role(*r, routes)))
+        .collect()
+}
+
+impl App {
+    /// The routes whose levels and groups give a role its commands.
+    fn menu_routes(&self) -> [Route; 2] {
+        [self.config.review_route(), self.config.exemption.route()]
+    }
+
+    /// The menu of a person with these bindings: (command, description) pairs for
+    /// `setMyCommands`, descriptions from `messages/command_menu.hbs`.
+    pub fn menu_of(&self, bound: &[Binding]) -> anyhow::Result<Vec<(String, String)>> {
+        let roles: Vec<Role> = bound.iter().map(|b| b.role).collect();
+        let described = self.render.command_menu()?;
+        Ok(menu(&roles, &self.menu_routes())
+            .into_iter()
+            .map(|c| {
+                let description = described
+                    .iter()
+                    .find(|(name, _)| name == c.name())
+                    .map_or_else(|| c.name().to_string(), |(_, d)| d.clone());
+                (c.name().to_string(), description)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_a_description_in_the_menu_template() {
+        let render = crate::render::Renderer::new().unwrap();
+        let described = render.command_menu().unwrap();
+        for c in Command::ALL {
+            assert!(
+                described.iter().any(|(name, _)| name == c.name()),
+                "{} has no line in command_menu.hbs",
+                c.name()
+            );
+        }
+        assert_eq!(described.len(), Command::ALL.len());
+    }
+}

@@ -1,0 +1,77 @@
+//! Chats whose command menu must be set again: a binding there was made or revoked. The bot's
+//! menu worker (`telegram::menus`) takes the due rows; a row it could not finish stays.
+
+use super::to_ms;
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+/// The chat's menu is due again (now; an earlier due time is kept).
+pub async fn due(conn: &mut AnyConnection, chat_id: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO menu_updates (chat_id, due_at) VALUES ($1, $2)
+         ON CONFLICT (chat_id) DO UPDATE SET due_at = excluded.due_at",
+    )
+    .bind(chat_id)
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every chat where the account holds or held a binding (a revocation changes their menus).
+pub async fn due_for_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let chats: Vec<(i64,)> =
+        sqlx::query_as("SELECT DISTINCT chat_id FROM bindings WHERE telegram_user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (chat,) in chats {
+        due(conn, chat, now).await?;
+    }
+    Ok(())
+}
+
+/// Up to `limit` chats whose menu is due, with the due time read (see `done`).
+pub async fn take(
+    conn: &mut AnyConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT chat_id, due_at FROM menu_updates WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+    )
+    .bind(to_ms(now))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The chat's menu was set as of `due_at`; a change made meanwhile (a later due time) stays.
+pub async fn done(conn: &mut AnyConnection, chat_id: i64, due_at: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM menu_updates WHERE chat_id = $1 AND due_at = $2")
+        .bind(chat_id)
+        .bind(due_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Setting it failed: try again at `retry_at`.
+pub async fn retry(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    due_at: i64,
+    retry_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE menu_updates SET due_at = $3 WHERE chat_id = $1 AND due_at = $2")
+        .bind(chat_id)
+        .bind(due_at)
+        .bind(to_ms(retry_at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

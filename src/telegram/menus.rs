@@ -1,0 +1,76 @@
+//! Keeps each chat's command menu equal to what its bindings allow (`app::menu`): sets the
+//! default (unbound) menu at start, then the due chats' own menus as bindings change.
+
+use crate::app::App;
+use crate::delivery::TgBot;
+use crate::store::{menus, people};
+use std::time::Duration;
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+use tokio::sync::watch;
+
+/// How often due menus are looked for without a wake (a revocation on the command line is
+/// another process).
+const POLL: Duration = Duration::from_secs(2);
+/// A chat whose menu could not be set is tried again this much later.
+const RETRY_SECS: i64 = 60;
+
+fn commands(list: Vec<(String, String)>) -> Vec<BotCommand> {
+    list.into_iter()
+        .map(|(c, d)| BotCommand::new(c, d))
+        .collect()
+}
+
+/// The default scope's menu: what every chat without a menu of its own shows.
+pub async fn set_default(app: &App, bot: &TgBot) -> anyhow::Result<()> {
+    bot.set_my_commands(commands(app.menu_of(&[])?))
+        .scope(BotCommandScope::Default)
+        .await?;
+    Ok(())
+}
+
+pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = set_due(&app, &bot).await {
+            tracing::warn!("cannot update command menus: {e:#}");
+        }
+        tokio::select! {
+            _ = app.menus_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Sets the menu of every chat that is due, from its bindings now.
+async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<()> {
+    let mut conn = app.db.pool.acquire().await?;
+    let due = menus::take(&mut conn, app.clock.now(), 100).await?;
+    for (chat, due_at) in due {
+        let bound = people::in_chat(&mut conn, chat).await?;
+        let scope = BotCommandScope::Chat {
+            chat_id: Recipient::Id(ChatId(chat)),
+        };
+        // Without bindings the chat falls back to the default menu.
+        let sent = if bound.is_empty() {
+            bot.delete_my_commands().scope(scope).await.map(drop)
+        } else {
+            bot.set_my_commands(commands(app.menu_of(&bound)?))
+                .scope(scope)
+                .await
+                .map(drop)
+        };
+        match sent {
+            Ok(()) => menus::done(&mut conn, chat, due_at).await?,
+            Err(e) => {
+                tracing::warn!(chat, "setting a chat's command menu failed: {e}");
+                let retry = app.clock.now() + chrono::Duration::seconds(RETRY_SECS);
+                menus::retry(&mut conn, chat, due_at, retry).await?;
+            }
+        }
+    }
+    Ok(())
+}
