@@ -22,13 +22,14 @@ pub enum Command {
     Publish,
     Close,
     Lift,
+    Contacts,
     Whoami,
     Cancel,
     Help,
 }
 
 impl Command {
-    pub const ALL: [Command; 15] = [
+    pub const ALL: [Command; 16] = [
         Command::Start,
         Command::Review,
         Command::Exempt,
@@ -41,6 +42,7 @@ impl Command {
         Command::Publish,
         Command::Close,
         Command::Lift,
+        Command::Contacts,
         Command::Whoami,
         Command::Cancel,
         Command::Help,
@@ -61,6 +63,7 @@ impl Command {
             Command::Publish => "publish",
             Command::Close => "close",
             Command::Lift => "lift",
+            Command::Contacts => "contacts",
             Command::Whoami => "whoami",
             Command::Cancel => "cancel",
             Command::Help => "help",
@@ -96,7 +99,7 @@ impl Command {
             ),
             Command::Export => matches!(role, Role::CityAdmin | Role::DistrictOfficer),
             Command::Publish | Command::Close | Command::Lift => role == Role::CityAdmin,
-            Command::Whoami | Command::Cancel | Command::Help => true,
+            Command::Contacts | Command::Whoami | Command::Cancel | Command::Help => true,
         }
     }
 }

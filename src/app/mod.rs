@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod callback;
+pub mod contacts;
 pub mod documents;
 pub mod entry;
 pub mod exemption;

@@ -398,3 +398,35 @@ pub async fn is_bound_as(
     .await?;
     Ok(row.is_some())
 }
+
+/// A person of 附件1's directory: someone invited with a title, who joined or may still join.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub name: String,
+    pub role: String,
+    pub unit_code: String,
+    pub title: String,
+    pub phone: Option<String>,
+}
+
+/// The titled people of some units: invites not revoked whose person has not left (an unused
+/// invite, or a used one whose binding stands).
+pub async fn directory(conn: &mut AnyConnection, units: &[String]) -> sqlx::Result<Vec<Listed>> {
+    if units.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=units.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT i.name, i.role, i.unit_code, i.title, i.phone FROM invites i
+         WHERE i.title IS NOT NULL AND i.revoked_at IS NULL AND i.unit_code IN ({})
+           AND (i.used_at IS NULL OR EXISTS (SELECT 1 FROM bindings b
+                WHERE b.invite_code = i.code AND b.revoked_at IS NULL))
+         ORDER BY i.unit_code, i.name",
+        marks.join(", ")
+    );
+    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    for u in units {
+        query = query.bind(u);
+    }
+    query.fetch_all(conn).await
+}

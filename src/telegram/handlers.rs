@@ -170,6 +170,7 @@ async fn handle_message(
             reply(app, chat, app.start(user_id, chat.0, payload).await?).await
         }
         "whoami" => reply(app, chat, app.whoami(user_id).await?).await,
+        "contacts" => app.contacts_command(user_id, chat.0).await,
         "help" => reply(app, chat, app.help(user_id).await?).await,
         "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,

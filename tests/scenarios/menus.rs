@@ -10,16 +10,20 @@ use std::time::Duration;
 /// The menu of each role, as README.md's "Command menus" table shows it.
 fn expected(role: Role) -> &'static str {
     match role {
-        Role::CityAdmin => "pending request status export publish close lift whoami cancel help",
-        Role::CityReviewer => "pending request whoami cancel help",
-        Role::Inspector => "pending request batch status whoami cancel help",
-        Role::DistrictOfficer => "pending request status export whoami cancel help",
-        Role::SchoolContact => "review exempt myrequests request whoami cancel help",
-        Role::Principal | Role::SchoolReviewLeader => "pending request whoami cancel help",
-        Role::HomeroomTeacher => "review exempt pending myrequests request whoami cancel help",
-        Role::EntryClerk => "status whoami cancel help",
+        Role::CityAdmin => {
+            "pending request status export publish close lift contacts whoami cancel help"
+        }
+        Role::CityReviewer => "pending request contacts whoami cancel help",
+        Role::Inspector => "pending request batch status contacts whoami cancel help",
+        Role::DistrictOfficer => "pending request status export contacts whoami cancel help",
+        Role::SchoolContact => "review exempt myrequests request contacts whoami cancel help",
+        Role::Principal | Role::SchoolReviewLeader => "pending request contacts whoami cancel help",
+        Role::HomeroomTeacher => {
+            "review exempt pending myrequests request contacts whoami cancel help"
+        }
+        Role::EntryClerk => "status contacts whoami cancel help",
         Role::ChiefProctorRep | Role::EquipmentOfficer | Role::DirectSchoolHead => {
-            "pending request batch whoami cancel help"
+            "pending request batch contacts whoami cancel help"
         }
     }
 }

@@ -263,3 +263,57 @@ async fn a_people_roster_sent_in_chat_comes_back_as_links_and_qr_codes() {
     h.expect(&admin, "赵老师").await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_show_the_organizing_group_of_ones_own_unit_and_above_in_the_documents_order() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    let city = sample::CITY_CODE;
+    let (d1, d2, s1) = (
+        sample::district_code(0),
+        sample::district_code(1),
+        sample::school_code(0),
+    );
+    let text = roster(&[
+        &format!("周副局长,市级管理员,{city},,13900000002,副组长"),
+        &format!("吴局长,市级管理员,{city},,13900000001,组长"),
+        &format!("郑主任,市级管理员,{city},,0391-2000000,办公室主任"),
+        &format!("李主任,县区装备管理,{d1},,0391-1234567,办公室主任"),
+        &format!("邻县主任,县区装备管理,{d2},,0391-7654321,办公室主任"),
+        &format!("王老师,学校联系人,{s1},,13800000009,"),
+    ]);
+    let path = h.write("people.csv", text.as_bytes());
+    let made = h.app.invite_roster(Actor::Cli, &path).await.unwrap();
+    let contact = made
+        .issued
+        .iter()
+        .find(|i| i.person.name == "王老师")
+        .unwrap();
+    let user = h.fake.user(6001, "王老师");
+    let code = contact.link.rsplit('=').next().unwrap();
+    user.send(&format!("/start {code}"));
+    h.wait_for_text(&user, "绑定成功").await;
+
+    user.send("/contacts");
+    let said = h.expect(&user, "组织机构与联系人").await;
+    let order: Vec<usize> = [
+        "组长：吴局长",
+        "副组长：周副局长",
+        "办公室主任：郑主任",
+        "办公室主任：李主任",
+    ]
+    .iter()
+    .map(|n| {
+        said.find(n)
+            .unwrap_or_else(|| panic!("{n} missing from:\n{said}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "附件1's order, the city first:\n{said}"
+    );
+    assert!(said.contains("0391-1234567"), "with phone numbers");
+    assert!(!said.contains("邻县主任"), "not another district's office");
+    assert!(!said.contains("王老师"), "nobody without a title");
+    h.stop().await;
+}
