@@ -741,13 +741,14 @@ async fn invite_roster(
     roster: &std::path::Path,
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let made = app.invite_roster(crate::app::Actor::Cli, roster).await?;
-    let tz = app.display_tz().await?;
+    let made = app
+        .invite_roster(crate::app::scores::Origin::cli(roster), roster)
+        .await?;
     std::fs::create_dir_all(out.join("qr"))
         .with_context(|| format!("cannot create {}", out.join("qr").display()))?;
-    for (name, bytes) in crate::export::invites::files(&made.issued, tz)? {
-        let path = out.join(&name);
-        crate::store::write_private(&path, &bytes)
+    for (name, bytes) in &made.files {
+        let path = out.join(name);
+        crate::store::write_private(&path, bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!(

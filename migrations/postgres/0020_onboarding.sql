@@ -11,7 +11,9 @@ ALTER TABLE invites ADD COLUMN phone TEXT;
 -- a row left by a crash is simply done again.
 CREATE TABLE menu_updates (
     chat_id BIGINT PRIMARY KEY,
-    due_at  BIGINT NOT NULL
+    due_at  BIGINT NOT NULL,
+    -- Bumped by every change, so that the worker deletes only the version it has set.
+    version BIGINT NOT NULL DEFAULT 1
 );
 -- Chats bound before menus followed the roles get theirs once.
 INSERT INTO menu_updates (chat_id, due_at)

@@ -71,26 +71,44 @@ impl TableKind {
     }
 }
 
-/// The confirm card's buttons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The confirm card's buttons. Each names the file its card previewed (`card_of`): a card
+/// left above a newer file's does nothing to that one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Button {
-    Import,
-    Cancel,
+    Import(String),
+    Cancel(String),
 }
 
 impl Button {
-    fn code(self) -> &'static str {
+    fn code(&self) -> String {
         match self {
-            Button::Import => "import",
-            Button::Cancel => "cancel",
+            Button::Import(card) => format!("i{card}"),
+            Button::Cancel(card) => format!("c{card}"),
         }
     }
 
     fn parse(code: &str) -> Option<Button> {
-        [Button::Import, Button::Cancel]
-            .into_iter()
-            .find(|b| b.code() == code)
+        match code.split_at_checked(1)? {
+            ("i", card) => Some(Button::Import(card.to_string())),
+            ("c", card) => Some(Button::Cancel(card.to_string())),
+            _ => None,
+        }
     }
+
+    fn card(&self) -> &str {
+        match self {
+            Button::Import(c) | Button::Cancel(c) => c,
+        }
+    }
+}
+
+/// A short name of the file a card previews (Telegram's file ids are too long for buttons).
+fn card_of(file_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(file_id.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What an import did, for the reply.
@@ -107,8 +125,15 @@ impl App {
         let bound = people::of_user(&mut conn, user).await?;
         let open_dialogue = dialogues::get(&mut conn, user).await?;
         drop(conn);
-        let is_admin = bound.iter().any(|b| b.role == Role::CityAdmin);
-        if !is_admin || open_dialogue.as_ref().is_some_and(|d| d.kind != IMPORT) {
+        let holds = |r: Role| bound.iter().any(|b| b.role == r);
+        // A city admin who is also an entry clerk sends half-day sheets while the counties
+        // enter the scores.
+        let clerk_first = holds(Role::EntryClerk)
+            && self.config.entry.mode == crate::config::EntryMode::CountyBatches;
+        if !holds(Role::CityAdmin)
+            || clerk_first
+            || open_dialogue.as_ref().is_some_and(|d| d.kind != IMPORT)
+        {
             // 登分's sheet, a sheet inside another dialogue, or a refusal: entry decides.
             return self.entry_document(user, chat, sheet).await;
         }
@@ -148,10 +173,11 @@ impl App {
             self.clock.now(),
         )
         .await?;
+        let card = card_of(&sheet.file_id);
         let press = |b: Button| {
             super::callback::Callback::Dialogue {
                 step: CONFIRM_STEP.into(),
-                action: b.code().into(),
+                action: b.code(),
             }
             .encode()
         };
@@ -164,9 +190,12 @@ impl App {
             reply_markup: Some(keyboard(vec![vec![
                 button(
                     self.render.text("button_confirm_import")?,
-                    press(Button::Import),
+                    press(Button::Import(card.clone())),
                 ),
-                button(self.render.text("button_cancel")?, press(Button::Cancel)),
+                button(
+                    self.render.text("button_cancel")?,
+                    press(Button::Cancel(card.clone())),
+                ),
             ]])),
             is_reply: true,
             ..Outgoing::default()
@@ -221,6 +250,11 @@ impl App {
         let table = Table::open(path, &self.config.limits)?;
         Ok(match kind {
             TableKind::People => {
+                self.config.bot_username.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "机器人用户名未配置（bot_username / BOT_USERNAME），无法生成邀请链接"
+                    )
+                })?;
                 let mut conn = self.db.pool.acquire().await?;
                 let units = unit_store::all(&mut conn).await?;
                 people_roster::check(table, &units)?
@@ -248,38 +282,17 @@ impl App {
         mut table: Table,
         scores: bool,
     ) -> anyhow::Result<Result<(usize, usize), Vec<Problem>>> {
-        use crate::domain::ids::IdPattern;
-        use crate::import::scores::Checker;
-        let mut conn = self.db.pool.acquire().await?;
-        let season = crate::store::seasons::current(&mut conn)
-            .await?
-            .ok_or_else(|| {
-                anyhow::anyhow!("还没有考试季：请先在服务器上运行 exam-review-bot season")
-            })?;
-        let schools: std::collections::HashSet<String> = unit_store::all(&mut conn)
-            .await?
+        use crate::store::candidates::Load;
+        let load = if scores { Load::Scores } else { Load::Roster };
+        // The import's own refusals (a sealed or published season, 登分 batches, open
+        // applications) come before ✅ is offered.
+        let (season, units) = self.may_import(load).await?;
+        let schools: std::collections::HashSet<String> = units
             .into_iter()
             .filter(super::setup::is_school)
             .map(|u| u.code)
             .collect();
-        drop(conn);
-        let ids = &self.config.identifiers;
-        let (exam_no, reg_no) = (
-            IdPattern::new(&ids.exam_no_pattern)?,
-            IdPattern::new(&ids.reg_no_pattern)?,
-        );
-        let mut checker = if scores {
-            Checker::new(
-                &table.header,
-                schools,
-                exam_no,
-                reg_no,
-                season.full_score,
-                self.config.rules.item_maxima,
-            )?
-        } else {
-            Checker::for_roster(&table.header, schools, exam_no, reg_no)?
-        };
+        let mut checker = self.checker(&table.header, schools, &season, load)?;
         let mut problems = Vec::new();
         let mut rows = 0;
         let mut seen_schools = std::collections::HashSet::new();
@@ -315,7 +328,7 @@ impl App {
                 Imported::Table(self.import_candidates_from(origin, path).await?)
             }
             TableKind::Scores => Imported::Table(self.import_scores_from(origin, path).await?),
-            TableKind::People => Imported::People(self.invite_roster(origin.actor, path).await?),
+            TableKind::People => Imported::People(self.invite_roster(origin, path).await?),
         })
     }
 
@@ -368,15 +381,18 @@ impl App {
             return Ok(Press::Refused);
         };
         let user = d.user_id;
+        let data = d.data();
+        if data["file_id"].as_str().map(card_of).as_deref() != Some(pressed.card()) {
+            return Ok(Press::Stale);
+        }
         let bound = people::of_user(&mut tx, user).await?;
         if !bound.iter().any(|b| b.role == Role::CityAdmin) {
             dialogues::clear(&mut tx, user).await?;
             self.commit_told(tx).await?;
             return Ok(Press::Denied(super::policy::Denied::NoRole));
         }
-        let data = d.data();
         dialogues::clear(&mut tx, user).await?;
-        if pressed == Button::Cancel {
+        if matches!(pressed, Button::Cancel(_)) {
             self.tell(&mut tx, chat, "dialogue_cancelled", &json!({}))
                 .await?;
             self.commit_told(tx).await?;
@@ -428,8 +444,6 @@ impl App {
                 Vec::new(),
             ),
             Imported::People(made) => {
-                let tz = self.display_tz().await?;
-                let files = crate::export::invites::files(&made.issued, tz)?;
                 let already: Vec<Value> = made
                     .already_bound
                     .iter()
@@ -438,7 +452,7 @@ impl App {
                 (
                     json!({"invites": made.issued.len(), "already": already}),
                     // The two workbooks; the PNGs are in qr-codes.xlsx.
-                    files.into_iter().take(2).collect(),
+                    made.files.into_iter().take(2).collect(),
                 )
             }
         };

@@ -22,11 +22,13 @@ pub struct Issued {
     pub expires: DateTime<Utc>,
 }
 
-/// What a roster gave: a new invite per person, except those already bound in that role.
+/// What a roster gave: a new invite per person, except those already bound in that role, and
+/// the files that carry them back (`export::invites::files`).
 #[derive(Debug, Clone, Default)]
 pub struct RosterInvites {
     pub issued: Vec<Issued>,
     pub already_bound: Vec<Person>,
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl App {
@@ -143,9 +145,15 @@ impl App {
     /// `invite --from people.xlsx`, and a roster sent in chat: one invite per person, in one
     /// transaction. A person already bound in that role gets none; a person invited before
     /// gets a new link and the old one stops working.
-    pub async fn invite_roster(&self, actor: Actor, path: &Path) -> anyhow::Result<RosterInvites> {
+    pub async fn invite_roster(
+        &self,
+        origin: super::scores::Origin<'_>,
+        path: &Path,
+    ) -> anyhow::Result<RosterInvites> {
+        let actor = origin.actor;
         // The links need the bot's name: refuse before anything is read.
         self.invite_link("")?;
+        let tz = self.display_tz().await?;
         let table = Table::open(path, &self.config.limits)?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
@@ -180,14 +188,13 @@ impl App {
             &format!(
                 "{} invite(s) from {}, {} already bound",
                 out.issued.len(),
-                path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned()
-                ),
+                origin.name,
                 out.already_bound.len()
             ),
         )
         .await?;
+        // The links exist only in these files: no invite is kept that they do not carry.
+        out.files = crate::export::invites::files(&out.issued, tz)?;
         tx.commit().await?;
         Ok(out)
     }

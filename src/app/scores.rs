@@ -279,13 +279,40 @@ impl App {
         Ok(summary)
     }
 
-    async fn import_table(
+    /// The rows' checks of a scores file or a roster, with this city's identifier patterns and
+    /// the season's full score (the import's, and the preview's of a file sent in chat).
+    pub(crate) fn checker(
         &self,
-        path: &Path,
+        header: &[String],
+        schools: HashSet<String>,
+        season: &seasons::Season,
         load: Load,
-        origin: Origin<'_>,
-    ) -> anyhow::Result<ImportSummary> {
-        let now = self.clock.now();
+    ) -> anyhow::Result<Checker> {
+        let ids = &self.config.identifiers;
+        let (exam_no, reg_no) = (
+            IdPattern::new(&ids.exam_no_pattern)?,
+            IdPattern::new(&ids.reg_no_pattern)?,
+        );
+        Ok(match load {
+            Load::Scores => Checker::new(
+                header,
+                schools,
+                exam_no,
+                reg_no,
+                season.full_score,
+                self.config.rules.item_maxima,
+            )?,
+            Load::Roster => Checker::for_roster(header, schools, exam_no, reg_no)?,
+        })
+    }
+
+    /// Whether a scores file or a roster may be imported now, and the season and its schools
+    /// if so: the import's checks before any row is read, also the preview's of a file sent in
+    /// chat (so that ✅ is offered only for what the import would take).
+    pub(crate) async fn may_import(
+        &self,
+        load: Load,
+    ) -> anyhow::Result<(seasons::Season, Vec<units::Unit>)> {
         let (season, units) = {
             let mut conn = self.db.pool.acquire().await?;
             let season = seasons::current(&mut conn)
@@ -337,6 +364,17 @@ impl App {
                 season.year
             );
         }
+        Ok((season, units))
+    }
+
+    async fn import_table(
+        &self,
+        path: &Path,
+        load: Load,
+        origin: Origin<'_>,
+    ) -> anyhow::Result<ImportSummary> {
+        let now = self.clock.now();
+        let (season, units) = self.may_import(load).await?;
         let schools: HashSet<String> = units
             .iter()
             .filter(|u| super::setup::is_school(u))
@@ -352,22 +390,7 @@ impl App {
             _ => Table::open(path, &self.config.limits)?,
         };
         tracing::debug!(elapsed = ?started.elapsed(), "file opened");
-        let ids = &self.config.identifiers;
-        let (exam_no, reg_no) = (
-            IdPattern::new(&ids.exam_no_pattern)?,
-            IdPattern::new(&ids.reg_no_pattern)?,
-        );
-        let mut checker = match load {
-            Load::Scores => Checker::new(
-                &table.header,
-                schools,
-                exam_no,
-                reg_no,
-                season.full_score,
-                self.config.rules.item_maxima,
-            )?,
-            Load::Roster => Checker::for_roster(&table.header, schools, exam_no, reg_no)?,
-        };
+        let mut checker = self.checker(&table.header, schools, &season, load)?;
         let what = match load {
             Load::Scores => "scores",
             Load::Roster => "candidates",

@@ -66,13 +66,15 @@ pub fn list_workbook(issued: &[Issued], tz: chrono_tz::Tz) -> anyhow::Result<Vec
     Ok(book.save_to_buffer()?)
 }
 
-/// A worksheet's name: at most 31 characters, none of `[]:*?/\`, unique in the workbook.
+/// A worksheet's name: at most 31 characters, none of `[]:*?/\`, no apostrophe at either end,
+/// unique in the workbook whatever the case.
 fn sheet_name(unit: &str, taken: &mut Vec<String>) -> String {
     let clean: String = unit
         .chars()
-        .filter(|c| !"[]:*?/\\".contains(*c))
+        .filter(|c| !"[]:*?/\\".contains(*c) && !c.is_control())
         .take(26)
         .collect();
+    let clean = clean.trim_matches('\'').trim().to_string();
     let mut name = if clean.is_empty() {
         "单位".to_string()
     } else {
@@ -80,7 +82,10 @@ fn sheet_name(unit: &str, taken: &mut Vec<String>) -> String {
     };
     let base = name.clone();
     let mut n = 2;
-    while taken.contains(&name) {
+    while taken
+        .iter()
+        .any(|t| t.to_lowercase() == name.to_lowercase())
+    {
         name = format!("{base}{n}");
         n += 1;
     }
@@ -158,13 +163,18 @@ pub fn files(issued: &[Issued], tz: chrono_tz::Tz) -> anyhow::Result<Vec<(String
     ];
     for inv in issued {
         let p = &inv.person;
-        let name: String = p
-            .name
-            .chars()
-            .filter(|c| !"/\\:*?\"<>|".contains(*c) && !c.is_control())
-            .collect();
+        let safe = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !"/\\:*?\"<>|.".contains(*c) && !c.is_control())
+                .collect()
+        };
         out.push((
-            format!("qr/{:04}-{}-{name}.png", p.row, p.unit_code),
+            format!(
+                "qr/{:04}-{}-{}.png",
+                p.row,
+                safe(&p.unit_code),
+                safe(&p.name)
+            ),
             super::qr::png(&inv.link)?,
         ));
     }

@@ -5,11 +5,13 @@ use super::to_ms;
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
-/// The chat's menu is due again (now; an earlier due time is kept).
+/// The chat's menu is due again, now; a newer version, so that a worker setting the old one
+/// leaves the row for the next round.
 pub async fn due(conn: &mut AnyConnection, chat_id: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO menu_updates (chat_id, due_at) VALUES ($1, $2)
-         ON CONFLICT (chat_id) DO UPDATE SET due_at = excluded.due_at",
+        "INSERT INTO menu_updates (chat_id, due_at, version) VALUES ($1, $2, 1)
+         ON CONFLICT (chat_id) DO UPDATE
+         SET due_at = excluded.due_at, version = menu_updates.version + 1",
     )
     .bind(chat_id)
     .bind(to_ms(now))
@@ -35,14 +37,14 @@ pub async fn due_for_user(
     Ok(())
 }
 
-/// Up to `limit` chats whose menu is due, with the due time read (see `done`).
+/// Up to `limit` chats whose menu is due, with the version read (see `done`).
 pub async fn take(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
     sqlx::query_as(
-        "SELECT chat_id, due_at FROM menu_updates WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+        "SELECT chat_id, version FROM menu_updates WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
@@ -50,11 +52,11 @@ pub async fn take(
     .await
 }
 
-/// The chat's menu was set as of `due_at`; a change made meanwhile (a later due time) stays.
-pub async fn done(conn: &mut AnyConnection, chat_id: i64, due_at: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM menu_updates WHERE chat_id = $1 AND due_at = $2")
+/// The chat's menu was set as of `version`; a change made meanwhile (a newer version) stays.
+pub async fn done(conn: &mut AnyConnection, chat_id: i64, version: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM menu_updates WHERE chat_id = $1 AND version = $2")
         .bind(chat_id)
-        .bind(due_at)
+        .bind(version)
         .execute(conn)
         .await?;
     Ok(())
@@ -64,12 +66,12 @@ pub async fn done(conn: &mut AnyConnection, chat_id: i64, due_at: i64) -> sqlx::
 pub async fn retry(
     conn: &mut AnyConnection,
     chat_id: i64,
-    due_at: i64,
+    version: i64,
     retry_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE menu_updates SET due_at = $3 WHERE chat_id = $1 AND due_at = $2")
+    sqlx::query("UPDATE menu_updates SET due_at = $3 WHERE chat_id = $1 AND version = $2")
         .bind(chat_id)
-        .bind(due_at)
+        .bind(version)
         .bind(to_ms(retry_at))
         .execute(conn)
         .await?;

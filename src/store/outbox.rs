@@ -263,8 +263,13 @@ pub async fn mark_failed(conn: &mut AnyConnection, id: i64, error: &str) -> sqlx
     )
     .bind(id)
     .bind(error)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // A document that will never be sent is not kept either (it may carry invite links).
+    sqlx::query("DELETE FROM outbox_documents WHERE outbox_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

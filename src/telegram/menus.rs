@@ -45,32 +45,59 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Sets the menu of every chat that is due, from its bindings now.
+/// Sets the menu of every chat that is due, from its bindings now. A chat that fails is
+/// tried again later without holding up the others; one Telegram will never take a menu for
+/// (the bot blocked, the chat gone) is given up.
 async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<()> {
-    let mut conn = app.db.pool.acquire().await?;
-    let due = menus::take(&mut conn, app.clock.now(), 100).await?;
-    for (chat, due_at) in due {
-        let bound = people::in_chat(&mut conn, chat).await?;
-        let scope = BotCommandScope::Chat {
-            chat_id: Recipient::Id(ChatId(chat)),
-        };
-        // Without bindings the chat falls back to the default menu.
-        let sent = if bound.is_empty() {
-            bot.delete_my_commands().scope(scope).await.map(drop)
-        } else {
-            bot.set_my_commands(commands(app.menu_of(&bound)?))
-                .scope(scope)
-                .await
-                .map(drop)
-        };
-        match sent {
-            Ok(()) => menus::done(&mut conn, chat, due_at).await?,
+    let due = {
+        let mut conn = app.db.pool.acquire().await?;
+        menus::take(&mut conn, app.clock.now(), 100).await?
+    };
+    for (chat, version) in due {
+        let outcome = set_one(app, bot, chat).await;
+        let mut conn = app.db.pool.acquire().await?;
+        match outcome {
+            Ok(()) => menus::done(&mut conn, chat, version).await?,
+            Err(e) if gone(&e) => {
+                tracing::info!(chat, "no command menu for a chat Telegram refuses: {e:#}");
+                menus::done(&mut conn, chat, version).await?;
+            }
             Err(e) => {
-                tracing::warn!(chat, "setting a chat's command menu failed: {e}");
+                tracing::warn!(chat, "setting a chat's command menu failed: {e:#}");
                 let retry = app.clock.now() + chrono::Duration::seconds(RETRY_SECS);
-                menus::retry(&mut conn, chat, due_at, retry).await?;
+                menus::retry(&mut conn, chat, version, retry).await?;
             }
         }
     }
     Ok(())
+}
+
+async fn set_one(app: &App, bot: &TgBot, chat: i64) -> anyhow::Result<()> {
+    let bound = {
+        let mut conn = app.db.pool.acquire().await?;
+        people::in_chat(&mut conn, chat).await?
+    };
+    let scope = BotCommandScope::Chat {
+        chat_id: Recipient::Id(ChatId(chat)),
+    };
+    // Without bindings the chat falls back to the default menu.
+    if bound.is_empty() {
+        bot.delete_my_commands().scope(scope).await?;
+    } else {
+        bot.set_my_commands(commands(app.menu_of(&bound)?))
+            .scope(scope)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether Telegram refused for good: the bot was blocked, or the chat is not there.
+fn gone(e: &anyhow::Error) -> bool {
+    use teloxide::{ApiError, RequestError};
+    matches!(
+        e.downcast_ref::<RequestError>(),
+        Some(RequestError::Api(
+            ApiError::BotBlocked | ApiError::ChatNotFound | ApiError::UserDeactivated
+        ))
+    )
 }

@@ -3,7 +3,7 @@
 //! checked and imported only after ✅, exactly as the command line would.
 
 use crate::support::*;
-use exam_review_bot::app::Actor;
+use exam_review_bot::app::scores::Origin;
 use exam_review_bot::domain::Role;
 use exam_review_bot::import::Refused;
 use exam_review_bot::sample;
@@ -66,7 +66,7 @@ async fn a_roster_with_bad_rows_is_refused_whole_and_each_bad_row_is_named() {
     let before = invites_count(&h).await;
     let err = h
         .app
-        .invite_roster(Actor::Cli, &path)
+        .invite_roster(Origin::cli(&path), &path)
         .await
         .expect_err("a roster with bad rows is refused");
     let refused = err
@@ -151,7 +151,11 @@ async fn a_good_roster_gives_every_person_a_working_link_and_a_qr_code_that_scan
         assert_eq!(bound[0].unit_code, row[3]);
     }
     // The same roster again: the bound are not invited twice.
-    let again = h.app.invite_roster(Actor::Cli, &path).await.unwrap();
+    let again = h
+        .app
+        .invite_roster(Origin::cli(&path), &path)
+        .await
+        .unwrap();
     assert!(again.issued.is_empty());
     assert_eq!(again.already_bound.len(), 3);
     h.stop().await;
@@ -167,8 +171,25 @@ async fn a_units_file_sent_in_chat_imports_only_after_confirm_and_as_the_command
     h.app.import_units(&first).await.unwrap();
     let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "市管理员").await;
 
+    // A first, smaller file is previewed and then superseded by the whole one: its card's ✅
+    // imports neither.
+    let smaller = sample::units_csv(&city[..3]);
+    admin.send_sheet("units-small", "units-small.csv", smaller.into_bytes());
+    h.expect(&admin, "单位 3 个").await;
+    let old_card = h.fake.messages_to(admin.id).last().unwrap().clone();
     admin.send_sheet("units-file", "units.csv", csv.clone().into_bytes());
     let preview = h.expect(&admin, "核对无误").await;
+    let (_, old_ok) = old_card.buttons().into_iter().next().unwrap();
+    admin.press_data(&old_card, &old_ok);
+    let stale = h
+        .fake
+        .wait_until(std::time::Duration::from_secs(10), |f| {
+            f.callback_answers()
+                .iter()
+                .any(|(_, t, _)| t.contains("旧消息"))
+        })
+        .await;
+    assert!(stale, "the superseded card's ✅ is stale");
     assert!(
         preview.contains(&format!("单位 {} 个", city.len())),
         "{preview}"
@@ -283,7 +304,11 @@ async fn contacts_show_the_organizing_group_of_ones_own_unit_and_above_in_the_do
         &format!("王老师,学校联系人,{s1},,13800000009,"),
     ]);
     let path = h.write("people.csv", text.as_bytes());
-    let made = h.app.invite_roster(Actor::Cli, &path).await.unwrap();
+    let made = h
+        .app
+        .invite_roster(Origin::cli(&path), &path)
+        .await
+        .unwrap();
     let contact = made
         .issued
         .iter()
