@@ -65,6 +65,10 @@ pub enum Callback {
     },
     /// The entry board as a workbook (a city admin's /status).
     EntryBoard,
+    /// Revoke a binding from a /people list.
+    Revoke {
+        binding: i64,
+    },
 }
 
 /// What a batch card's button does.
@@ -101,6 +105,7 @@ impl Callback {
                 format!("en:{batch}:{a}")
             }
             Callback::EntryBoard => "eb".into(),
+            Callback::Revoke { binding } => format!("rk:{binding}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -155,6 +160,9 @@ impl Callback {
                 },
             },
             ["eb"] => Callback::EntryBoard,
+            ["rk", binding] => Callback::Revoke {
+                binding: binding.parse().ok()?,
+            },
             ["up", unit, count] => Callback::Report {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
@@ -203,6 +211,7 @@ mod tests {
                 action: EntryAction::Report,
             },
             Callback::EntryBoard,
+            Callback::Revoke { binding: i64::MAX },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);
@@ -218,6 +227,7 @@ mod tests {
             "up:410802:x",
             "en:3:x",
             "en:x:s",
+            "rk:x",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad}");

@@ -22,6 +22,8 @@ pub enum Command {
     Publish,
     Close,
     Lift,
+    Invite,
+    People,
     Contacts,
     Whoami,
     Cancel,
@@ -29,7 +31,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 16] = [
+    pub const ALL: [Command; 18] = [
         Command::Start,
         Command::Review,
         Command::Exempt,
@@ -42,6 +44,8 @@ impl Command {
         Command::Publish,
         Command::Close,
         Command::Lift,
+        Command::Invite,
+        Command::People,
         Command::Contacts,
         Command::Whoami,
         Command::Cancel,
@@ -63,6 +67,8 @@ impl Command {
             Command::Publish => "publish",
             Command::Close => "close",
             Command::Lift => "lift",
+            Command::Invite => "invite",
+            Command::People => "people",
             Command::Contacts => "contacts",
             Command::Whoami => "whoami",
             Command::Cancel => "cancel",
@@ -99,6 +105,11 @@ impl Command {
             ),
             Command::Export => matches!(role, Role::CityAdmin | Role::DistrictOfficer),
             Command::Publish | Command::Close | Command::Lift => role == Role::CityAdmin,
+            // Who invites (`policy::may_invite`) sees and revokes in the units they invite in.
+            Command::Invite | Command::People => matches!(
+                role,
+                Role::CityAdmin | Role::DistrictOfficer | Role::SchoolContact
+            ),
             Command::Contacts | Command::Whoami | Command::Cancel | Command::Help => true,
         }
     }

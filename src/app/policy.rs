@@ -433,3 +433,81 @@ pub fn may_reject(route: &Route, step: usize) -> Result<(), Denied> {
         _ => Err(Denied::NoVeto),
     }
 }
+
+/// Where an invite would put someone: the unit, and the county it belongs to (a school's
+/// district; None for the city and its city-direct schools).
+#[derive(Debug, Clone, Copy)]
+pub struct Seat<'a> {
+    pub city: &'a str,
+    pub unit: &'a str,
+    pub kind: crate::domain::UnitKind,
+    pub district: Option<&'a str>,
+}
+
+/// The school roles a school contact invites (附件2, 附件5: the people who sign at the school).
+pub const SCHOOL_INVITEES: [Role; 3] = [
+    Role::Principal,
+    Role::SchoolReviewLeader,
+    Role::HomeroomTeacher,
+];
+
+/// Who may invite `role` into `seat`, and so also revoke such a binding: a city admin anyone;
+/// a district officer the school roles of their district's schools and their district's own
+/// review group (`group_roles` that belong in a district); a school contact the principal,
+/// 审核小组组长 and homeroom teachers of their school. Nobody invites into a unit the role does
+/// not belong in.
+pub fn may_invite(
+    bound: &[Binding],
+    role: Role,
+    seat: Seat,
+    group_roles: &[Role],
+) -> Result<Binding, Denied> {
+    if bound.is_empty() {
+        return Err(Denied::NotBound);
+    }
+    let school_role = matches!(
+        role,
+        Role::SchoolContact | Role::Principal | Role::SchoolReviewLeader | Role::HomeroomTeacher
+    );
+    let mut worst = Denied::NoRole;
+    for b in bound {
+        let verdict = if !role.fits(seat.kind) {
+            Err(Denied::NoRole)
+        } else {
+            match b.role {
+                Role::CityAdmin if b.unit_code == seat.city => Ok(()),
+                Role::DistrictOfficer => {
+                    // 市直学校负责人 sits in the city-direct schools' group, at the city.
+                    let group_role = group_roles.contains(&role)
+                        && role != Role::DirectSchoolHead
+                        && seat.kind == crate::domain::UnitKind::District;
+                    if !(school_role || group_role) {
+                        Err(Denied::NoRole)
+                    } else if (school_role && seat.district == Some(b.unit_code.as_str()))
+                        || (group_role && seat.unit == b.unit_code)
+                    {
+                        Ok(())
+                    } else {
+                        Err(Denied::OtherDistrict)
+                    }
+                }
+                Role::SchoolContact => {
+                    if !SCHOOL_INVITEES.contains(&role) {
+                        Err(Denied::NoRole)
+                    } else if seat.unit == b.unit_code {
+                        Ok(())
+                    } else {
+                        Err(Denied::OtherSchool)
+                    }
+                }
+                _ => Err(Denied::NoRole),
+            }
+        };
+        match verdict {
+            Ok(()) => return Ok(b.clone()),
+            Err(d) if rank(d) > rank(worst) => worst = d,
+            Err(_) => {}
+        }
+    }
+    Err(worst)
+}

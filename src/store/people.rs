@@ -430,3 +430,41 @@ pub async fn directory(conn: &mut AnyConnection, units: &[String]) -> sqlx::Resu
     }
     query.fetch_all(conn).await
 }
+
+/// One binding, active or not.
+pub async fn binding(conn: &mut AnyConnection, id: i64) -> anyhow::Result<Option<Binding>> {
+    let row: Option<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings WHERE id = $1 AND revoked_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Binding::try_from).transpose()
+}
+
+/// The active bindings of one unit, by role and name.
+pub async fn in_unit(conn: &mut AnyConnection, unit_code: &str) -> anyhow::Result<Vec<Binding>> {
+    let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {BINDING_COLUMNS} FROM bindings
+         WHERE unit_code = $1 AND revoked_at IS NULL ORDER BY role, class_name, name, id"
+    )))
+    .bind(unit_code)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Binding::try_from).collect()
+}
+
+/// Revokes one binding; false when it was no longer active.
+pub async fn revoke_binding(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE bindings SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(to_ms(now))
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}

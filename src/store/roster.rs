@@ -223,6 +223,24 @@ fn copy_tuples(bytes: &[u8], each: &mut impl FnMut([&str; 5])) -> anyhow::Result
     }
 }
 
+/// The classes of a school in the season's roster (or, without one, in its scores).
+pub async fn classes(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    school_code: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT class_name FROM roster WHERE season_id = $1 AND school_code = $2
+         UNION SELECT class_name FROM candidates WHERE season_id = $1 AND school_code = $2
+         ORDER BY 1",
+    )
+    .bind(season_id)
+    .bind(school_code)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

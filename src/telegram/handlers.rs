@@ -171,6 +171,8 @@ async fn handle_message(
         }
         "whoami" => reply(app, chat, app.whoami(user_id).await?).await,
         "contacts" => app.contacts_command(user_id, chat.0).await,
+        "invite" => app.invite_command(user_id, chat.0).await,
+        "people" => app.people_command(user_id, chat.0, args).await,
         "help" => reply(app, chat, app.help(user_id).await?).await,
         "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,
@@ -188,6 +190,10 @@ async fn handle_message(
         // argument).
         other if other.starts_with("request_") => {
             app.request_command(user_id, chat.0, &other["request_".len()..])
+                .await
+        }
+        other if other.starts_with("people_") => {
+            app.people_command(user_id, chat.0, &other["people_".len()..])
                 .await
         }
         _ => {
@@ -339,6 +345,7 @@ async fn handle_callback(
             EntryAction::Report => app.report_batches(user_id, chat.0, batch).await,
         },
         Callback::EntryBoard => app.entry_board_button(user_id, chat.0).await,
+        Callback::Revoke { binding } => app.revoke_button(user_id, chat.0, binding).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await
             .map(|ok| if ok { Press::Accepted } else { Press::Refused }),

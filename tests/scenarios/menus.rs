@@ -11,12 +11,16 @@ use std::time::Duration;
 fn expected(role: Role) -> &'static str {
     match role {
         Role::CityAdmin => {
-            "pending request status export publish close lift contacts whoami cancel help"
+            "pending request status export publish close lift invite people contacts whoami cancel help"
         }
         Role::CityReviewer => "pending request contacts whoami cancel help",
         Role::Inspector => "pending request batch status contacts whoami cancel help",
-        Role::DistrictOfficer => "pending request status export contacts whoami cancel help",
-        Role::SchoolContact => "review exempt myrequests request contacts whoami cancel help",
+        Role::DistrictOfficer => {
+            "pending request status export invite people contacts whoami cancel help"
+        }
+        Role::SchoolContact => {
+            "review exempt myrequests request invite people contacts whoami cancel help"
+        }
         Role::Principal | Role::SchoolReviewLeader => "pending request contacts whoami cancel help",
         Role::HomeroomTeacher => {
             "review exempt pending myrequests request contacts whoami cancel help"

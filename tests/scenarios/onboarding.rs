@@ -10,7 +10,7 @@ use exam_review_bot::sample;
 use exam_review_bot::store::{people, units};
 
 /// Decodes a QR code PNG back to its text.
-fn scan(png_bytes: &[u8]) -> String {
+pub fn scan(png_bytes: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];

@@ -187,7 +187,13 @@ impl App {
         };
         match (d.kind.as_str(), d.step.as_str(), file) {
             (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
-            (crate::app::entry::ENTRY | crate::app::documents::IMPORT, _, _) => {
+            (
+                crate::app::entry::ENTRY
+                | crate::app::documents::IMPORT
+                | crate::app::invites::chat::INVITE,
+                _,
+                _,
+            ) => {
                 self.tell(&mut tx, chat_id, "dlg_entry_buttons", &json!({}))
                     .await?
             }
@@ -221,6 +227,9 @@ impl App {
     ) -> anyhow::Result<()> {
         if d.kind == EXEMPT {
             return self.exempt_text(conn, d, chat_id, text).await;
+        }
+        if d.kind == crate::app::invites::chat::INVITE {
+            return self.invite_text(conn, d, chat_id, text).await;
         }
         if d.kind == crate::app::entry::ENTRY || d.kind == crate::app::documents::IMPORT {
             return self
@@ -342,6 +351,9 @@ impl App {
         }
         if d.kind == crate::app::documents::IMPORT {
             return self.import_button(tx, &d, chat_id, action).await;
+        }
+        if d.kind == crate::app::invites::chat::INVITE {
+            return self.invite_button(tx, &d, chat_id, action).await;
         }
         if d.kind == EXEMPT {
             let press = self.exempt_button(&mut tx, &d, chat_id, action).await?;

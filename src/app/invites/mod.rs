@@ -1,6 +1,9 @@
 //! The people: one-time invites (one at a time, or a whole roster at once), revoking bindings
 //! and invites, and what a revocation leaves to others.
 
+pub mod chat;
+pub mod list;
+
 use super::{Actor, App};
 use crate::domain::Role;
 use crate::import::people::{self as roster, Person};
@@ -244,7 +247,7 @@ impl App {
     /// After a revocation: the open requests a person filed for a school where they no longer
     /// hold a filing role pass to that school's first current contact, who is told. (Their
     /// votes need nothing here: a vote counts only while its caster holds the step.)
-    async fn pass_open_filings(
+    pub(crate) async fn pass_open_filings(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
