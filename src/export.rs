@@ -1,6 +1,8 @@
 //! Spreadsheets sent to offices. Columns follow the official forms (附件6) where they apply, so
 //! offices can lay them next to paper.
 
+pub mod chart;
+pub mod distribution;
 pub mod exemption_form;
 pub mod exemption_summary;
 pub mod invites;

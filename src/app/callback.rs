@@ -65,6 +65,8 @@ pub enum Callback {
     },
     /// The entry board as a workbook (a city admin's /status).
     EntryBoard,
+    /// The /status board's open requests per level, as a chart.
+    StatusChart,
     /// Revoke a binding from a /people list.
     Revoke {
         binding: i64,
@@ -106,6 +108,7 @@ impl Callback {
             }
             Callback::EntryBoard => "eb".into(),
             Callback::Revoke { binding } => format!("rk:{binding}"),
+            Callback::StatusChart => "sc".into(),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -160,6 +163,7 @@ impl Callback {
                 },
             },
             ["eb"] => Callback::EntryBoard,
+            ["sc"] => Callback::StatusChart,
             ["rk", binding] => Callback::Revoke {
                 binding: binding.parse().ok()?,
             },
@@ -212,6 +216,7 @@ mod tests {
             },
             Callback::EntryBoard,
             Callback::Revoke { binding: i64::MAX },
+            Callback::StatusChart,
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);

@@ -214,6 +214,9 @@ impl App {
         let mut schools_without_contact = Vec::new();
         // District code → (all scores, one line per school).
         let mut districts: BTreeMap<String, (Vec<Score>, Vec<SchoolLine>)> = BTreeMap::new();
+        // Every score of the city, and the city-direct schools' lines, for the city's report.
+        let mut city_scores: Vec<Score> = Vec::new();
+        let mut direct_lines: Vec<export::distribution::Line> = Vec::new();
         for (code, _) in &counts {
             let school = all_units
                 .get(code)
@@ -226,6 +229,14 @@ impl App {
                 .map(|c| c.score())
                 .collect();
             let dist = Distribution::of(&scores, season.full_score);
+            city_scores.extend_from_slice(&scores);
+            if school.city_direct {
+                direct_lines.push(export::distribution::Line {
+                    name: school.name.clone(),
+                    count: list.len(),
+                    average: dist.average.clone(),
+                });
+            }
             let contacts = people::holders(&mut tx, Role::SchoolContact, code).await?;
             if contacts.is_empty() {
                 schools_without_contact.push((school.code.clone(), school.name.clone()));
@@ -271,21 +282,34 @@ impl App {
                 continue;
             };
             let mut data = common.clone();
+            let dist = Distribution::of(scores, season.full_score);
             data["district_name"] = json!(district.name);
             data["school_count"] = json!(schools.len());
-            data["dist"] = json!(Distribution::of(scores, season.full_score));
+            data["dist"] = json!(dist);
             data["schools"] = json!(schools);
             let body = self.render.render("publish_district", &data)?;
+            let lines: Vec<export::distribution::Line> = schools
+                .iter()
+                .map(|s| export::distribution::Line {
+                    name: s.name.clone(),
+                    count: s.count,
+                    average: s.average.clone(),
+                })
+                .collect();
+            let title = format!("{}年{}成绩分布", season.year, district.name);
+            let charts = distribution_files(&title, &dist, &lines)?;
             for officer in people::holders(&mut tx, Role::DistrictOfficer, code).await? {
+                let key = format!("{batch}:district:{code}:{}", officer.chat_id);
                 let msg = Outgoing {
                     chat_id: officer.chat_id,
                     body: body.clone(),
-                    dedupe_key: Some(format!("{batch}:district:{code}:{}", officer.chat_id)),
+                    dedupe_key: Some(key.clone()),
                     batch: Some(batch.clone()),
                     ..Outgoing::default()
                 };
                 if outbox::enqueue(&mut tx, &msg, now).await? {
                     district_summaries += 1;
+                    enqueue_files(&mut tx, officer.chat_id, &key, &charts, now).await?;
                 }
             }
         }
@@ -309,6 +333,23 @@ impl App {
             data["new_notices"] = json!(new_notices);
             self.render.render("publish_already", &data)?
         };
+        // The city's distribution, with a line per district and per city-direct school.
+        let city_files = if first_time {
+            let mut lines: Vec<export::distribution::Line> = Vec::new();
+            for (code, (scores, schools)) in &districts {
+                let name = all_units.get(code).map_or(code.clone(), |u| u.name.clone());
+                lines.push(export::distribution::Line {
+                    name,
+                    count: schools.iter().map(|s| s.count).sum(),
+                    average: Distribution::of(scores, season.full_score).average,
+                });
+            }
+            lines.extend(direct_lines);
+            let dist = Distribution::of(&city_scores, season.full_score);
+            distribution_files(&format!("{}年全市成绩分布", season.year), &dist, &lines)?
+        } else {
+            Vec::new()
+        };
         for admin in people::all_holders(&mut tx, Role::CityAdmin).await? {
             let msg = Outgoing {
                 chat_id: admin.chat_id,
@@ -316,6 +357,8 @@ impl App {
                 ..Outgoing::default()
             };
             outbox::enqueue(&mut tx, &msg, now).await?;
+            let key = format!("{batch}:city-report:{}", admin.chat_id);
+            enqueue_files(&mut tx, admin.chat_id, &key, &city_files, now).await?;
         }
         audit(
             &mut tx,
@@ -344,4 +387,40 @@ impl App {
             schools_without_contact,
         })
     }
+}
+
+/// The distribution's picture and workbook, named after `title`.
+fn distribution_files(
+    title: &str,
+    dist: &Distribution,
+    lines: &[export::distribution::Line],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    Ok(vec![
+        (format!("{title}.png"), export::distribution::png(dist)?),
+        (
+            format!("{title}.xlsx"),
+            export::distribution::workbook(title, dist, lines)?,
+        ),
+    ])
+}
+
+/// Queues files after a summary, each once (keyed after the summary's key). They are not
+/// part of the publication's batch: its delivery report counts the notices.
+async fn enqueue_files(
+    conn: &mut sqlx::AnyConnection,
+    chat_id: i64,
+    key: &str,
+    files: &[(String, Vec<u8>)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let msg = Outgoing {
+            chat_id,
+            document: Some((name.clone(), bytes.clone())),
+            dedupe_key: Some(format!("{key}:file{i}")),
+            ..Outgoing::default()
+        };
+        outbox::enqueue(conn, &msg, now).await?;
+    }
+    Ok(())
 }

@@ -3,8 +3,10 @@
 //! contact, and chats the bot cannot reach.
 
 use super::App;
+use super::callback::Callback;
 use super::policy::{self, Action, Subject};
 use super::review::RECHECK_NAME;
+use super::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
@@ -35,8 +37,15 @@ impl App {
             .iter()
             .any(|b| matches!(b.role, Role::CityAdmin | Role::DistrictOfficer));
         if officer {
-            let body = self.status_board(user_id).await?;
-            self.reply(chat_id, body, None).await?;
+            let (body, levels) = self.board(user_id).await?;
+            // Open requests by level, offered as a picture too.
+            let markup = (!levels.is_empty()).then(|| {
+                keyboard(vec![vec![button(
+                    self.render.text("button_status_chart").unwrap_or_default(),
+                    Callback::StatusChart.encode(),
+                )]])
+            });
+            self.reply(chat_id, body, markup).await?;
             self.send_entry_board(user_id, chat_id).await?;
         } else if !self.send_entry_board(user_id, chat_id).await? {
             let body = self.status_board(user_id).await?;
@@ -45,8 +54,49 @@ impl App {
         Ok(())
     }
 
+    /// 📊 under the board: the open requests per level as a bar chart, the levels numbered
+    /// under the bars and named in the caption.
+    pub async fn status_chart(&self, user_id: i64, chat_id: i64) -> anyhow::Result<Press> {
+        let (_, levels) = self.board(user_id).await?;
+        if levels.is_empty() {
+            return Ok(Press::Stale);
+        }
+        let bars: Vec<(String, u32)> = levels
+            .iter()
+            .enumerate()
+            .map(|(i, (_, n))| ((i + 1).to_string(), *n as u32))
+            .collect();
+        let legend: Vec<serde_json::Value> = levels
+            .iter()
+            .enumerate()
+            .map(|(i, (level, n))| json!({"n": i + 1, "level": level, "count": n}))
+            .collect();
+        let msg = crate::store::outbox::Outgoing {
+            chat_id,
+            body: self
+                .render
+                .render("status_chart", &json!({"levels": legend}))?,
+            document: Some((
+                "审核进度.png".to_string(),
+                crate::export::chart::bars(&bars)?,
+            )),
+            is_reply: true,
+            ..Default::default()
+        };
+        let mut tx = self.db.begin().await?;
+        crate::store::outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+
     /// The /status board's text, read on a connection of its own.
     pub async fn status_board(&self, user_id: i64) -> anyhow::Result<String> {
+        Ok(self.board(user_id).await?.0)
+    }
+
+    /// The board's text, and its open requests per level (none when it is not shown).
+    async fn board(&self, user_id: i64) -> anyhow::Result<(String, Vec<(String, usize)>)> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
         let all_units = units::all(&mut conn).await?;
@@ -86,11 +136,13 @@ impl App {
                 } else {
                     "not_allowed"
                 };
-                self.render.text(t)
+                Ok((self.render.text(t)?, Vec::new()))
             }
-            (None, true) => self
-                .render
-                .render("publish_nothing", &json!({"no_season": true})),
+            (None, true) => Ok((
+                self.render
+                    .render("publish_nothing", &json!({"no_season": true}))?,
+                Vec::new(),
+            )),
             (Some(season), true) => {
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT r.state, r.step, r.school_code, r.route FROM review_requests r
@@ -166,7 +218,7 @@ impl App {
                     "publish_deadline": display(season.publish_deadline, tz),
                     "review_deadline": season.review_deadline.map(|d| display(d, tz)),
                     "by_state": by_state.into_iter().map(|(k, v)| json!({"state": k, "count": v})).collect::<Vec<_>>(),
-                    "by_level": by_level.into_iter().map(|(k, v)| json!({"level": k, "count": v})).collect::<Vec<_>>(),
+                    "by_level": by_level.iter().map(|(k, v)| json!({"level": k, "count": v})).collect::<Vec<_>>(),
                     "overdue": overdue,
                     "schools": schools.len(),
                     "without_contact_count": without_contact.len(),
@@ -175,7 +227,8 @@ impl App {
                     "unreachable": unreachable.into_iter().take(20).collect::<Vec<_>>(),
                     "now": display(now, tz),
                 });
-                self.render.render("status_board", &data)
+                let levels = by_level.into_iter().collect();
+                Ok((self.render.render("status_board", &data)?, levels))
             }
         }
     }

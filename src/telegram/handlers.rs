@@ -346,6 +346,7 @@ async fn handle_callback(
         },
         Callback::EntryBoard => app.entry_board_button(user_id, chat.0).await,
         Callback::Revoke { binding } => app.revoke_button(user_id, chat.0, binding).await,
+        Callback::StatusChart => app.status_chart(user_id, chat.0).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await
             .map(|ok| if ok { Press::Accepted } else { Press::Refused }),

@@ -104,12 +104,14 @@ async fn every_school_contact_gets_its_own_scores_exactly_once() {
         "the school without a contact is named:\n{report}"
     );
     assert!(report.contains("成功 6 条"), "{report}");
+    // The summary's text (its chart and workbook follow it).
     let summary = h
         .fake
         .messages_to(officer.id)
-        .last()
-        .unwrap()
-        .visible_text();
+        .iter()
+        .map(|m| m.visible_text())
+        .find(|t| t.contains("成绩已公布"))
+        .unwrap();
     assert!(
         summary.contains("西山区") && summary.contains("无学校联系人"),
         "{summary}"
