@@ -283,7 +283,9 @@ pub async fn load_city_before_exam(
     app.import_candidates(&roster_file).await
 }
 
-async fn load_units_and_season(
+/// The units (written to `dir/units.csv`) and the 2023 season, through the command line's use
+/// cases.
+pub async fn load_units_and_season(
     app: &App,
     dir: &Path,
     districts: usize,

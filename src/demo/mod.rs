@@ -1,11 +1,13 @@
 //! `exam-review-bot demo`: the season's story offline. A fictional city (10 districts, 40
 //! schools, one city-direct, 3,000 candidates), the real app and bot against the in-process
-//! fake Telegram, people joining by invite links, 免考 applications before the exam, the city
+//! fake Telegram, people joining from the roster the city admin sends in chat and by /invite,
+//! 免考 applications before the exam, the city
 //! admin publishing the scores with a button, reviews, reminders, records and the seal; every
 //! chat printed as its owner saw it.
 
 mod entry;
 mod exemption;
+mod onboarding;
 
 use crate::app::App;
 use crate::clock::ManualClock;
@@ -61,18 +63,15 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let db = Db::open(&config.database_url).await?;
     let app = App::new(db, config, Arc::new(clock.clone()))?;
 
-    println!("== 1. 城市、学校与报名名单（虚构数据），考前");
-    let summary =
-        sample::load_city_before_exam(&app, out, DISTRICTS, SCHOOLS, CANDIDATES, 2023).await?;
+    println!("== 1. 城市、学校（虚构数据），考前");
+    sample::load_units_and_season(&app, out, DISTRICTS, SCHOOLS).await?;
     let first_day = chrono::NaiveDate::from_ymd_opt(2023, 4, 26);
     app.set_exemption_window(Some(exemption::closes()), first_day)
         .await?;
     let units = sample::units(DISTRICTS, SCHOOLS);
     println!(
-        "导入 {} 个单位，报名名单 {} 名考生（{} 所学校）；免考申请截止 2023年4月10日 18:00；文件在 {}",
+        "导入 {} 个单位；免考申请截止 2023年4月10日 18:00；文件在 {}",
         units.len(),
-        summary.total,
-        summary.per_school.len(),
         out.display()
     );
 
@@ -80,44 +79,15 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(crate::telegram::run(app.clone(), bot, stop_rx));
 
-    println!("== 2. 工作人员通过邀请链接加入");
-    let mut people: Vec<Person> = Vec::new();
-    let mut next_id = 1001;
-    let mut join = |role: Role, unit: &sample::SampleUnit, name: String| {
-        let id = next_id;
-        next_id += 1;
-        (role, unit.clone(), name, id)
+    let roster = sample::roster_csv(CANDIDATES, SCHOOLS, 2023);
+    let mut people = match onboarding::onboarding(&app, &fake, out, &units, &roster).await {
+        Ok(people) => people,
+        Err(e) => {
+            stop.send(true).ok();
+            runner.await??;
+            return Err(e);
+        }
     };
-    let mut joins = vec![join(Role::CityAdmin, &units[0], "市装备中心 周主任".into())];
-    for d in &units[1..=DISTRICTS] {
-        joins.push(join(
-            Role::DistrictOfficer,
-            d,
-            format!("{} 装备管理员", d.name),
-        ));
-    }
-    for s in &units[DISTRICTS + 1..] {
-        joins.push(join(Role::SchoolContact, s, format!("{} 联系人", s.name)));
-    }
-    for (role, unit, name, id) in joins {
-        let link = app.invite(role, &unit.code, &name, None).await?;
-        let code = link.rsplit('=').next().unwrap_or_default().to_string();
-        let user = fake.user(id, &name);
-        user.send(&format!("/start {code}"));
-        people.push(Person {
-            user,
-            label: format!("{name}（{}）", unit.name),
-        });
-    }
-    let all_joined = fake
-        .wait_until(Duration::from_secs(60), |f| {
-            people.iter().all(|p| !f.messages_to(p.user.id).is_empty())
-        })
-        .await;
-    if !all_joined {
-        bail!("not everyone got a welcome from the bot");
-    }
-    println!("{} 人已加入", people.len());
 
     if let Err(e) = exemption::exemptions(&app, &fake, &clock, out, &people).await {
         stop.send(true).ok();

@@ -29,6 +29,14 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         "{stdout}"
     );
     assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
+    // Onboarding without a shell: the rosters sent in chat, invitations delegated down.
+    assert!(stdout.contains("已导入：3000 名考生"), "{stdout}");
+    assert!(stdout.contains("已生成 48 个邀请"), "{stdout}");
+    assert!(
+        stdout.contains("用 /invite 邀请了本区 4 所学校的联系人"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("52 人已加入"), "{stdout}");
     assert!(stdout.contains("完成：4 份复核申请"), "{stdout}");
     // Before the exam: one 免考 approved at every level, one refused at the county; the
     // approved candidate's score is 18 of 30.
