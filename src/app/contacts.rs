@@ -8,7 +8,7 @@ use crate::store::{people, units};
 use serde_json::{Value, json};
 
 /// 附件1's order of titles; any other title (free text) follows them.
-const TITLES: [&str; 5] = ["组长", "副组长", "成员", "办公室主任", "办公室副主任"];
+pub const TITLES: [&str; 5] = ["组长", "副组长", "成员", "办公室主任", "办公室副主任"];
 
 /// Where a title stands in 附件1's order.
 pub fn title_rank(title: &str) -> usize {

@@ -167,6 +167,8 @@ pub(super) async fn onboarding(
         expect(fake, &officer, "请输入被邀请人的姓名").await?;
         let name = format!("{} 联系人", school.name);
         officer.send(&name);
+        expect(fake, &officer, "职务").await?;
+        officer.press("不填职务");
         let answer = expect(fake, &officer, "生成一次性邀请链接").await?;
         let link = answer
             .split_whitespace()
@@ -194,6 +196,8 @@ pub(super) async fn onboarding(
     expect(fake, &contact, "请输入被邀请人的姓名").await?;
     let name = format!("{} {class} 班主任", school.name);
     contact.send(&name);
+    expect(fake, &contact, "职务").await?;
+    contact.press("不填职务");
     let answer = expect(fake, &contact, "生成一次性邀请链接").await?;
     let link = answer
         .split_whitespace()

@@ -93,6 +93,8 @@ async fn a_district_invites_its_schools_people_and_a_school_its_teachers() {
     officer.press(&name_of(&s1));
     h.expect(&officer, "请输入被邀请人的姓名").await;
     officer.send("张联系人");
+    h.expect(&officer, "职务").await;
+    officer.press("不填职务");
     let made = h.expect(&officer, "生成一次性邀请链接").await;
     let link = link_in(&made);
     h.settle().await;
@@ -117,6 +119,9 @@ async fn a_district_invites_its_schools_people_and_a_school_its_teachers() {
     contact.press(&class);
     h.expect(&contact, "请输入被邀请人的姓名").await;
     contact.send("赵老师");
+    h.expect(&contact, "职务").await;
+    // A title of one's own, typed (附件1's directory shows it).
+    contact.send("教研组长");
     let made = h.expect(&contact, "生成一次性邀请链接").await;
     let teacher = h.fake.user(8002, "赵老师");
     teacher.send(&format!(
@@ -131,6 +136,10 @@ async fn a_district_invites_its_schools_people_and_a_school_its_teachers() {
     assert_eq!(bound[0].role, Role::HomeroomTeacher);
     assert_eq!(bound[0].unit_code, s1);
     assert_eq!(bound[0].class_name.as_deref(), Some(class.as_str()));
+
+    contact.send("/contacts");
+    let directory = h.expect(&contact, "组织机构与联系人").await;
+    assert!(directory.contains("教研组长：赵老师"), "{directory}");
 
     // /people: who joined, with a revoke button for the teacher and none for oneself.
     contact.send("/people");

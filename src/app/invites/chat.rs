@@ -1,7 +1,7 @@
 //! `/invite` in chat: invitations delegated down the unit tree. The bot asks the role (those the
 //! inviter may give), the unit (with buttons, or its code when there are many), the class of a
-//! homeroom teacher (the school's classes from the roster), and the name; it answers with the
-//! link and its QR code. Every step has ⬅️ back and ✖ cancel; the rule is `policy::may_invite`,
+//! homeroom teacher (the school's classes from the roster), the name, and 附件1's title if any
+//! (for /contacts); it answers with the link and its QR code. Every step has ⬅️ back and ✖ cancel; the rule is `policy::may_invite`,
 //! asked at every step and again when the invite is written.
 
 use crate::app::App;
@@ -32,6 +32,8 @@ enum Step {
     Unit,
     Class,
     Name,
+    /// 附件1's title (optional): 组长, 副组长, 成员, 办公室主任, 办公室副主任, or typed.
+    Title,
 }
 
 impl Step {
@@ -41,11 +43,12 @@ impl Step {
             Step::Unit => "vunit",
             Step::Class => "vclass",
             Step::Name => "vname",
+            Step::Title => "vtitle",
         }
     }
 
     fn parse(s: &str) -> Option<Step> {
-        [Step::Role, Step::Unit, Step::Class, Step::Name]
+        [Step::Role, Step::Unit, Step::Class, Step::Name, Step::Title]
             .into_iter()
             .find(|st| st.as_str() == s)
     }
@@ -214,6 +217,16 @@ impl App {
                 prompt["typed"] = json!(classes.is_empty());
                 data["classes"] = json!(classes);
             }
+            Step::Title => {
+                for (i, title) in crate::app::contacts::TITLES.iter().enumerate() {
+                    rows.push(vec![button((*title).into(), press(Button::Choice(i)))]);
+                }
+                rows.push(vec![button(
+                    self.render.text("button_no_title")?,
+                    press(Button::Choice(crate::app::contacts::TITLES.len())),
+                )]);
+                prompt["name"] = json!(data["name"]);
+            }
             Step::Name => {
                 let role: Role = data["role"]
                     .as_str()
@@ -263,6 +276,7 @@ impl App {
         let unit_chosen_for_them = data["unit_auto"].as_bool().unwrap_or(false);
         match step {
             Step::Role | Step::Unit => Step::Role,
+            Step::Title => Step::Name,
             Step::Class if unit_chosen_for_them => Step::Role,
             Step::Class => Step::Unit,
             Step::Name if data["role"] == Role::HomeroomTeacher.slug() => Step::Class,
@@ -362,6 +376,18 @@ impl App {
                     None => Press::Stale,
                 }
             }
+            (Step::Title, Button::Choice(i)) => {
+                let Some(name) = data["name"].as_str().map(str::to_string) else {
+                    return Ok(Press::Stale);
+                };
+                let title = crate::app::contacts::TITLES.get(i).copied();
+                if title.is_none() && i != crate::app::contacts::TITLES.len() {
+                    return Ok(Press::Stale);
+                }
+                self.invite_made(&mut tx, d, chat, &data, &name, title)
+                    .await?;
+                Press::Accepted
+            }
             (Step::Class, Button::Choice(i)) => match strings(&data["classes"]).get(i) {
                 Some(class) => {
                     data["class"] = json!(class);
@@ -444,7 +470,18 @@ impl App {
                     .await?;
             }
             Some(Step::Name) if !text.is_empty() && text.chars().count() <= 50 => {
-                self.invite_made(conn, d, chat, &data, text).await?;
+                data["name"] = json!(text);
+                self.invite_step(conn, d.user_id, chat, Step::Title, &data)
+                    .await?;
+            }
+            Some(Step::Title) if !text.is_empty() && text.chars().count() <= 20 => {
+                let name = data["name"].as_str().unwrap_or_default().to_string();
+                self.invite_made(conn, d, chat, &data, &name, Some(text))
+                    .await?;
+            }
+            Some(Step::Title) => {
+                self.tell(conn, chat, "invite_bad_title", &json!({}))
+                    .await?
             }
             Some(Step::Class | Step::Name) => {
                 self.tell(conn, chat, "invite_bad_name", &json!({})).await?
@@ -465,6 +502,7 @@ impl App {
         chat: i64,
         data: &Value,
         name: &str,
+        title: Option<&str>,
     ) -> anyhow::Result<()> {
         let (Some(Ok(role)), Some(code)) = (
             data["role"].as_str().map(str::parse::<Role>),
@@ -495,7 +533,7 @@ impl App {
             unit_code: unit.code.clone(),
             class_name: class_name.clone(),
             phone: None,
-            title: None,
+            title: title.map(str::to_string),
         };
         let (link, expires) = self
             .issue(conn, crate::app::Actor::Telegram(d.user_id), &person)
