@@ -206,7 +206,11 @@ impl App {
 
     /// Downloads a sent file into a private temporary file named like it (the readers go by
     /// the extension); None when it could not be fetched (the person was told).
-    async fn download(&self, chat: i64, sheet: &Sheet) -> anyhow::Result<Option<PathBuf>> {
+    pub(crate) async fn download(
+        &self,
+        chat: i64,
+        sheet: &Sheet,
+    ) -> anyhow::Result<Option<PathBuf>> {
         let Some(files) = self.files.get() else {
             anyhow::bail!("no file source: the file cannot be downloaded");
         };
@@ -223,11 +227,10 @@ impl App {
             }
         };
         let nanos = self.clock.now().timestamp_nanos_opt().unwrap_or_default();
-        let ext = sheet.name.rsplit('.').next().unwrap_or("csv");
         let path = std::env::temp_dir().join(format!(
-            "exam-review-bot-import-{chat}-{nanos}-{}.{}",
+            "exam-review-bot-upload-{chat}-{nanos}-{}.{}",
             std::process::id(),
-            ext.to_ascii_lowercase()
+            sheet.extension()
         ));
         crate::store::write_private(&path, &bytes)?;
         Ok(Some(path))

@@ -53,15 +53,18 @@ pub fn workbook(title: &str, dist: &Distribution, lines: &[Line]) -> anyhow::Res
             sheet.write_string(last + 2 + i as u32, 0, *label)?;
             sheet.write_string(last + 2 + i as u32, 1, value)?;
         }
-        let mut chart = Chart::new(ChartType::Column);
-        chart
-            .add_series()
-            .set_name("人数")
-            .set_categories((BANDS_SHEET, 2, 0, last, 0))
-            .set_values((BANDS_SHEET, 2, 1, last, 1));
-        chart.title().set_name(title);
-        chart.legend().set_hidden();
-        sheet.insert_chart(1, 3, &chart)?;
+        // Nobody scored (every candidate 缺考 or 免考): a table with no bands and no chart.
+        if !bands.is_empty() {
+            let mut chart = Chart::new(ChartType::Column);
+            chart
+                .add_series()
+                .set_name("人数")
+                .set_categories((BANDS_SHEET, 2, 0, last, 0))
+                .set_values((BANDS_SHEET, 2, 1, last, 1));
+            chart.title().set_name(title);
+            chart.legend().set_hidden();
+            sheet.insert_chart(1, 3, &chart)?;
+        }
     }
     let sheet = book.add_worksheet();
     sheet.set_name("明细")?;
@@ -81,4 +84,18 @@ pub fn workbook(title: &str, dist: &Distribution, lines: &[Line]) -> anyhow::Res
 /// The bands as a picture.
 pub fn png(dist: &Distribution) -> anyhow::Result<Vec<u8>> {
     super::chart::bars(&bands(dist))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Score;
+
+    #[test]
+    fn a_unit_where_nobody_scored_gets_a_table_without_a_chart() {
+        let dist = Distribution::of(&[], Score::from_points(30));
+        let book = workbook("无成绩", &dist, &[]).unwrap();
+        assert!(!book.windows(14).any(|w| w == b"xl/charts/char"));
+        assert!(png(&dist).is_ok());
+    }
 }

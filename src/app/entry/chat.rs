@@ -8,7 +8,6 @@ use crate::app::callback::Callback;
 use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
-use crate::domain::attachment::Attachment;
 use crate::domain::entry::Pair;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::entry::{self as batches, Batch};
@@ -39,7 +38,7 @@ impl Sheet {
         [".xlsx", ".xls", ".csv"].iter().any(|e| lower.ends_with(e))
     }
 
-    fn extension(&self) -> String {
+    pub(crate) fn extension(&self) -> String {
         self.name
             .rsplit('.')
             .next()
@@ -347,28 +346,9 @@ impl App {
         sheet: &Sheet,
         pair: Pair,
     ) -> anyhow::Result<()> {
-        let Some(files) = self.files.get() else {
-            anyhow::bail!("no file source: the sheet cannot be downloaded");
+        let Some(path) = self.download(chat, sheet).await? else {
+            return Ok(());
         };
-        let bytes = match files
-            .fetch(&Attachment::Document(sheet.file_id.clone()))
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("downloading a sheet failed: {e:#}");
-                let body = self.render.render("entry_download_failed", &json!({}))?;
-                return self.reply(chat, body, None).await;
-            }
-        };
-        let nanos = self.clock.now().timestamp_nanos_opt().unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "exam-review-bot-entry-{}-{nanos}-{}.{}",
-            pair.entered,
-            std::process::id(),
-            sheet.extension()
-        ));
-        crate::store::write_private(&path, &bytes)?;
         let outcome = self
             .upload_entry(
                 super::Actor::Telegram(pair.entered),
