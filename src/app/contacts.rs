@@ -47,7 +47,7 @@ impl App {
             }
         }
         let codes: Vec<String> = chain.iter().map(|u| u.code.clone()).collect();
-        let mut listed = people::directory(&mut conn, &codes).await?;
+        let mut listed = people::directory(&mut conn, &codes, self.clock.now()).await?;
         drop(conn);
         listed.sort_by(|a, b| {
             (title_rank(&a.title), &a.title, &a.name).cmp(&(

@@ -54,6 +54,20 @@ impl App {
                 .render
                 .render("start_expired", &json!({"expired_at": expired_at}));
         }
+        // An invite made in chat holds while its issuer could still make it: one whose issuer
+        // has been revoked (or moved) gives nothing; nor does anyone use their own.
+        if let Some(issuer) = invite.issued_by {
+            let still = self.issuer_may_still(&mut tx, issuer, &invite).await?;
+            if issuer == user_id || !still {
+                tx.commit().await?;
+                let template = if issuer == user_id {
+                    "start_own_invite"
+                } else {
+                    "start_invalid"
+                };
+                return self.render.text(template);
+            }
+        }
         if !people::use_invite(&mut tx, code, user_id, now).await? {
             tx.rollback().await?;
             return self.render.text("start_used");
@@ -84,6 +98,25 @@ impl App {
                 "class_name": invite.class_name,
             }),
         )
+    }
+
+    /// Whether whoever issued an invite may still give its role in its unit (`may_invite`).
+    async fn issuer_may_still(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        issuer: i64,
+        invite: &people::Invite,
+    ) -> anyhow::Result<bool> {
+        let (Ok(role), Some(unit)) = (
+            invite.role.parse::<Role>(),
+            units::get(conn, &invite.unit_code).await?,
+        ) else {
+            return Ok(false);
+        };
+        let bound = people::of_user(conn, issuer).await?;
+        let city = units::city_code(conn).await?;
+        let seat = super::invites::chat::seat(&city, &unit);
+        Ok(super::policy::may_invite(&bound, role, seat, &self.group_roles()).is_ok())
     }
 
     /// `/whoami`: every role the account holds, or the refusal.

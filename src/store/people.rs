@@ -410,21 +410,25 @@ pub struct Listed {
 }
 
 /// The titled people of some units: invites not revoked whose person has not left (an unused
-/// invite, or a used one whose binding stands).
-pub async fn directory(conn: &mut AnyConnection, units: &[String]) -> sqlx::Result<Vec<Listed>> {
+/// invite still valid at `now`, or a used one whose binding stands).
+pub async fn directory(
+    conn: &mut AnyConnection,
+    units: &[String],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Listed>> {
     if units.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (1..=units.len()).map(|i| format!("${i}")).collect();
+    let marks: Vec<String> = (2..=units.len() + 1).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT i.name, i.role, i.unit_code, i.title, i.phone FROM invites i
          WHERE i.title IS NOT NULL AND i.revoked_at IS NULL AND i.unit_code IN ({})
-           AND (i.used_at IS NULL OR EXISTS (SELECT 1 FROM bindings b
+           AND ((i.used_at IS NULL AND i.expires_at > $1) OR EXISTS (SELECT 1 FROM bindings b
                 WHERE b.invite_code = i.code AND b.revoked_at IS NULL))
          ORDER BY i.unit_code, i.name",
         marks.join(", ")
     );
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(to_ms(now));
     for u in units {
         query = query.bind(u);
     }

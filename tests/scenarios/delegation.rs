@@ -234,6 +234,26 @@ async fn nobody_invites_beyond_their_unit_or_above_their_level() {
         .unwrap();
     assert_eq!(invites, 0);
     drop(conn);
+    // An invite is for someone else, and only as good as its issuer's right to give it.
+    contact.send("/invite");
+    h.expect(&contact, "请选择要邀请的角色").await;
+    contact.press("校长");
+    h.expect(&contact, "请输入被邀请人的姓名").await;
+    contact.send("钱校长");
+    h.expect(&contact, "职务").await;
+    contact.press("不填职务");
+    let made = h.expect(&contact, "生成一次性邀请链接").await;
+    let code = link_in(&made).rsplit('=').next().unwrap().to_string();
+    contact.send(&format!("/start {code}"));
+    h.expect(&contact, "您自己发出的邀请链接").await;
+    officer.send(&format!("/people_{s1}"));
+    h.expect(&officer, "已加入的人员").await;
+    officer.press("🚫 撤销 学校王（学校联系人）");
+    h.expect(&officer, "已撤销 学校王").await;
+    let principal = h.fake.user(8101, "钱校长");
+    principal.send(&format!("/start {code}"));
+    h.expect(&principal, "该邀请链接无效").await;
+
     // An entry clerk invites nobody.
     let clerk = h.join(Role::EntryClerk, &d1, "登分员").await;
     clerk.send("/invite");

@@ -105,9 +105,15 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 impl App {
-    /// The review group's roles, which a district officer invites for their district.
+    /// The review group's roles, which a district officer invites for their district: none
+    /// when one city-wide group reviews every school (a district then has no group).
     pub(crate) fn group_roles(&self) -> Vec<Role> {
-        self.config.review_route().group.roles
+        let group = self.config.review_route().group;
+        if group.unit == crate::domain::workflow::Scope::District {
+            group.roles
+        } else {
+            Vec::new()
+        }
     }
 
     /// The units `bound` may invite `role` into.
@@ -318,6 +324,9 @@ impl App {
         let bound = people::of_user(conn, d.user_id).await?;
         let choices = self.invite_units(conn, &bound, role).await?;
         data["role"] = json!(role.slug());
+        if role != Role::HomeroomTeacher {
+            data["class"] = Value::Null;
+        }
         match choices.as_slice() {
             [] => return Ok(Press::Denied(Denied::NoRole)),
             [only] => {
@@ -465,9 +474,16 @@ impl App {
                 }
             }
             Some(Step::Class) if !text.is_empty() && text.chars().count() <= 50 => {
-                data["class"] = json!(text);
-                self.invite_step(conn, d.user_id, chat, Step::Name, &data)
-                    .await?;
+                // A school whose classes the roster lists takes one of them.
+                let listed = strings(&data["classes"]);
+                if listed.is_empty() || listed.iter().any(|c| c == text) {
+                    data["class"] = json!(text);
+                    self.invite_step(conn, d.user_id, chat, Step::Name, &data)
+                        .await?;
+                } else {
+                    self.tell(conn, chat, "invite_bad_class", &json!({"class": text}))
+                        .await?;
+                }
             }
             Some(Step::Name) if !text.is_empty() && text.chars().count() <= 50 => {
                 data["name"] = json!(text);
@@ -535,6 +551,20 @@ impl App {
             phone: None,
             title: title.map(str::to_string),
         };
+        let class = class_name.as_deref();
+        if people::is_bound_as(conn, name, role, &unit.code, class).await? {
+            dialogues::clear(conn, d.user_id).await?;
+            return self
+                .tell(
+                    conn,
+                    chat,
+                    "invite_already_bound",
+                    &json!({"name": name, "role": role.label(), "unit": unit.name}),
+                )
+                .await;
+        }
+        // Inviting someone again replaces the link they were given before.
+        people::revoke_unused_of(conn, name, role, &unit.code, class, self.clock.now()).await?;
         let (link, expires) = self
             .issue(conn, crate::app::Actor::Telegram(d.user_id), &person)
             .await?;

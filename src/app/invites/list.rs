@@ -1,6 +1,8 @@
 //! `/people`: a unit's bound people with their roles, for whoever invites in that unit (the
 //! city admins, the district's officers, the school's contact), with a revoke button where the
-//! viewer may revoke (the invite rule, `policy::may_invite`); the units below are a tap away.
+//! viewer may revoke (the invite rule, `policy::may_invite`; never their own, never a city
+//! admin's); the units below are a tap away. A revoked person's unused invites stop working:
+//! `/start` asks the issuer's rule again.
 
 use super::chat::seat;
 use crate::app::callback::Callback;
@@ -85,6 +87,7 @@ impl App {
         let mut rows = Vec::new();
         for b in people::in_unit(&mut conn, &unit.code).await? {
             let may_revoke = b.telegram_user_id != user
+                && b.role != Role::CityAdmin
                 && policy::may_invite(&bound, b.role, seat(&city, &unit), &groups).is_ok();
             if may_revoke && rows.len() < REVOKE_BUTTONS {
                 rows.push(vec![button(
@@ -123,7 +126,9 @@ impl App {
         let Some(unit) = units::get(&mut tx, &target.unit_code).await? else {
             return Ok(Press::Stale);
         };
-        if target.telegram_user_id == user {
+        // Nobody revokes themselves, and a city admin is revoked on the server (`revoke`): two
+        // admins revoking each other at once would leave the city without one.
+        if target.telegram_user_id == user || target.role == Role::CityAdmin {
             return Ok(Press::Refused);
         }
         if let Err(denied) =
