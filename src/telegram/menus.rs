@@ -14,6 +14,10 @@ use tokio::sync::watch;
 const POLL: Duration = Duration::from_secs(2);
 /// A chat whose menu could not be set is tried again this much later.
 const RETRY_SECS: i64 = 60;
+/// Menus set in one round, and the pause between rounds while more are due: five a second
+/// leaves Telegram's 30 requests a second to the messages.
+const PER_ROUND: usize = 5;
+const PACE: Duration = Duration::from_secs(1);
 
 fn commands(list: Vec<(String, String)>) -> Vec<BotCommand> {
     list.into_iter()
@@ -34,42 +38,57 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = set_due(&app, &bot).await {
-            tracing::warn!("cannot update command menus: {e:#}");
-        }
+        let more = match set_due(&app, &bot).await {
+            Ok(n) => n == PER_ROUND,
+            Err(e) => {
+                tracing::warn!("cannot update command menus: {e:#}");
+                false
+            }
+        };
+        // A backlog (a city's roster joining at once, or the chats bound before menus followed
+        // the roles) is worked off a few a second: menus are not urgent, messages are.
+        let wait = if more { PACE } else { POLL };
         tokio::select! {
-            _ = app.menus_wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = app.menus_wake.notified(), if !more => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
     }
 }
 
-/// Sets the menu of every chat that is due, from its bindings now. A chat that fails is
-/// tried again later without holding up the others; one Telegram will never take a menu for
-/// (the bot blocked, the chat gone) is given up.
-async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<()> {
+/// Sets the menus of up to `PER_ROUND` due chats, from their bindings now; returns how many
+/// were due. A chat that fails is tried again later without holding up the others; one
+/// Telegram will never take a menu for (the bot blocked, the chat gone) is given up. What
+/// happened is written in one transaction, under SQLite's write gate like every writer.
+async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<usize> {
     let due = {
         let mut conn = app.db.pool.acquire().await?;
-        menus::take(&mut conn, app.clock.now(), 100).await?
+        menus::take(&mut conn, app.clock.now(), PER_ROUND as i64).await?
     };
-    for (chat, version) in due {
-        let outcome = set_one(app, bot, chat).await;
-        let mut conn = app.db.pool.acquire().await?;
+    let mut outcomes = Vec::new();
+    for (chat, version) in &due {
+        outcomes.push((*chat, *version, set_one(app, bot, *chat).await));
+    }
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = app.db.begin().await?;
+    for (chat, version, outcome) in outcomes {
         match outcome {
-            Ok(()) => menus::done(&mut conn, chat, version).await?,
+            Ok(()) => menus::done(&mut tx, chat, version).await?,
             Err(e) if gone(&e) => {
                 tracing::info!(chat, "no command menu for a chat Telegram refuses: {e:#}");
-                menus::done(&mut conn, chat, version).await?;
+                menus::done(&mut tx, chat, version).await?;
             }
             Err(e) => {
                 tracing::warn!(chat, "setting a chat's command menu failed: {e:#}");
                 let retry = app.clock.now() + chrono::Duration::seconds(RETRY_SECS);
-                menus::retry(&mut conn, chat, version, retry).await?;
+                menus::retry(&mut tx, chat, version, retry).await?;
             }
         }
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(due.len())
 }
 
 async fn set_one(app: &App, bot: &TgBot, chat: i64) -> anyhow::Result<()> {
