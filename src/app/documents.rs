@@ -124,13 +124,14 @@ impl App {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user).await?;
         let open_dialogue = dialogues::get(&mut conn, user).await?;
+        let city = unit_store::city_code(&mut conn).await?;
         drop(conn);
         let holds = |r: Role| bound.iter().any(|b| b.role == r);
         // A city admin who is also an entry clerk sends half-day sheets while the counties
         // enter the scores.
         let clerk_first = holds(Role::EntryClerk)
             && self.config.entry.mode == crate::config::EntryMode::CountyBatches;
-        if !holds(Role::CityAdmin)
+        if super::policy::may_import(&bound, &city).is_err()
             || clerk_first
             || open_dialogue.as_ref().is_some_and(|d| d.kind != IMPORT)
         {
@@ -389,10 +390,11 @@ impl App {
             return Ok(Press::Stale);
         }
         let bound = people::of_user(&mut tx, user).await?;
-        if !bound.iter().any(|b| b.role == Role::CityAdmin) {
+        let city = unit_store::city_code(&mut tx).await?;
+        if let Err(denied) = super::policy::may_import(&bound, &city) {
             dialogues::clear(&mut tx, user).await?;
             self.commit_told(tx).await?;
-            return Ok(Press::Denied(super::policy::Denied::NoRole));
+            return Ok(Press::Denied(denied));
         }
         dialogues::clear(&mut tx, user).await?;
         if matches!(pressed, Button::Cancel(_)) {

@@ -511,3 +511,16 @@ pub fn may_invite(
     }
     Err(worst)
 }
+
+/// Who may import a file sent in chat (units, candidates, scores, a people roster): the city
+/// admins, as on the command line.
+pub fn may_import(bound: &[Binding], city: &str) -> Result<Binding, Denied> {
+    if bound.is_empty() {
+        return Err(Denied::NotBound);
+    }
+    bound
+        .iter()
+        .find(|b| b.role == Role::CityAdmin && b.unit_code == city)
+        .cloned()
+        .ok_or(Denied::NoRole)
+}

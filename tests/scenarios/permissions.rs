@@ -449,3 +449,73 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
     );
     h.stop().await;
 }
+
+/// Who may invite (and so revoke) which role where: every inviter in their own unit, against
+/// every unit of a city of two districts (S1, S2 of D1; S3 of D2; SD city-direct), asked of
+/// `policy::may_invite` itself. The same table is in README.md. The file import's rule sits
+/// beside it: only a city admin's file is taken.
+#[test]
+fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
+    use exam_review_bot::app::invites::chat::seat;
+    use exam_review_bot::app::policy::{may_import, may_invite};
+    use exam_review_bot::domain::UnitKind;
+    use exam_review_bot::domain::workflow::Group;
+    use exam_review_bot::store::people::Binding;
+    use exam_review_bot::store::units::Unit;
+    let unit = |code: &str, kind, parent: Option<&str>, city_direct| Unit {
+        code: code.into(),
+        name: code.into(),
+        kind,
+        parent_code: parent.map(str::to_string),
+        city_direct,
+    };
+    let units = [
+        unit("C", UnitKind::City, None, false),
+        unit("D1", UnitKind::District, Some("C"), false),
+        unit("D2", UnitKind::District, Some("C"), false),
+        unit("S1", UnitKind::School, Some("D1"), false),
+        unit("S2", UnitKind::School, Some("D1"), false),
+        unit("S3", UnitKind::School, Some("D2"), false),
+        unit("SD", UnitKind::School, Some("C"), true),
+    ];
+    let groups = Group::default().roles;
+    let mut table = String::from("| inviter (bound in) | unit | may invite |\n|---|---|---|\n");
+    for inviter in Role::ALL {
+        let home = match inviter {
+            Role::CityAdmin | Role::CityReviewer => "C",
+            r if r.fits(UnitKind::District) => "D1",
+            _ => "S1",
+        };
+        let bound = [Binding {
+            id: 1,
+            telegram_user_id: 1,
+            chat_id: 1,
+            name: "x".into(),
+            role: inviter,
+            unit_code: home.into(),
+            class_name: Some("K".into()),
+        }];
+        assert_eq!(may_import(&bound, "C").is_ok(), inviter == Role::CityAdmin);
+        for u in &units {
+            let roles: Vec<&str> = Role::ALL
+                .into_iter()
+                .filter(|r| may_invite(&bound, *r, seat("C", u), &groups).is_ok())
+                .map(Role::slug)
+                .collect();
+            if !roles.is_empty() {
+                table.push_str(&format!(
+                    "| {} ({home}) | {} | {} |\n",
+                    inviter.slug(),
+                    u.code,
+                    roles.join(", ")
+                ));
+            }
+        }
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's invite table differs from the tested one; it is:\n{table}"
+    );
+}
