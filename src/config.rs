@@ -208,8 +208,9 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// First back-off after a failed attempt; doubles each time, capped at 5 minutes.
     pub retry_base_ms: u64,
-    /// How long a claimed message stays with the instance that claimed it. After a crash another
-    /// instance (PostgreSQL) takes it over when this runs out; keep it above the longest send.
+    /// How long a claimed message stays with the instance that claimed it: the backstop when
+    /// instances cannot be told apart (a dead instance's claims are normally taken back within
+    /// seconds, see `store::instances`); keep it above the longest send.
     pub lease_secs: u64,
 }
 

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::store::outbox::{self, Outgoing, Row};
-use crate::store::{Backend, people};
+use crate::store::{Backend, instances, people};
 use chrono::Utc;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -78,6 +78,60 @@ const PER_CHAT: Duration = Duration::from_secs(1);
 /// second, so ten reads a second, each claiming for every free slot, lose nothing.
 const READ_GAP: Duration = Duration::from_millis(100);
 
+/// How often a delivering instance tells the others it is alive, and takes back what dead
+/// instances had claimed.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// An instance not heard from for this long is dead: its claims go back to the queue. Between
+/// this and HEARTBEAT lie four missed beats, so a live instance is not taken for dead because
+/// one write was slow; one that is (stalled that long) may send a message a second time.
+const STALE: Duration = Duration::from_secs(10);
+
+/// This process's name among the instances sharing the database: host, pid and start time.
+struct Instance {
+    id: String,
+    host: String,
+    pid: u32,
+}
+
+impl Instance {
+    fn new() -> Instance {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let pid = std::process::id();
+        let id = format!("{host}:{pid}:{}", Utc::now().timestamp_millis());
+        Instance { id, host, pid }
+    }
+}
+
+/// Keeps `me` alive in the instances table and takes back dead instances' claims, every
+/// HEARTBEAT, until aborted.
+async fn beat(app: App, me: std::sync::Arc<Instance>) {
+    loop {
+        if let Err(e) = beat_once(&app, &me).await {
+            tracing::warn!("instance heartbeat failed: {e:#}");
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+async fn beat_once(app: &App, me: &Instance) -> anyhow::Result<()> {
+    let now = Utc::now();
+    // Through the write gate, as every write: on SQLite a bare write would wait as busy.
+    let mut tx = app.db.begin().await?;
+    if !instances::heartbeat(&mut tx, &me.id, &me.host, me.pid, now).await? {
+        tracing::warn!("this instance had been taken for dead; its claims may be sent twice");
+    }
+    let released =
+        instances::release_orphans(&mut tx, now - chrono::Duration::from_std(STALE)?).await?;
+    tx.commit().await?;
+    if released > 0 {
+        tracing::warn!("took back {released} message(s) claimed by an instance that is gone");
+        app.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
 /// Runs until `stop` turns true, then lets in-flight sends finish.
 ///
 /// A send slot is held only for one HTTP call: each round claims the oldest due row of chats
@@ -96,6 +150,13 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
             );
         }
     }
+    let me = std::sync::Arc::new(Instance::new());
+    {
+        let mut tx = app.db.begin().await?;
+        instances::register(&mut tx, &me.id, &me.host, me.pid, Utc::now()).await?;
+        tx.commit().await?;
+    }
+    let heartbeat = tokio::spawn(beat(app.clone(), me.clone()));
     let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
@@ -110,14 +171,14 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         if since_read < READ_GAP {
             tokio::time::sleep(READ_GAP - since_read).await;
         }
+        let free = free_slots(&mut inflight, concurrency, &mut busy_chats, &mut cooling);
         let now = tokio::time::Instant::now();
         cooling.retain(|_, until| *until > now);
         let mut started = 0;
-        let free = concurrency.saturating_sub(inflight.len());
         if free > 0 {
             last_read = now;
             let resting: HashSet<i64> = busy_chats.iter().chain(cooling.keys()).copied().collect();
-            match claim_heads(&app, &resting, free).await {
+            match claim_heads(&app, &me.id, &resting, free).await {
                 Ok(rows) => {
                     for row in rows {
                         let chat = row.chat_id;
@@ -147,10 +208,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
             .min(now + POLL);
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                if let Ok(chat) = done {
-                    busy_chats.remove(&chat);
-                    cooling.insert(chat, tokio::time::Instant::now() + PER_CHAT);
-                }
+                rest(done, &mut busy_chats, &mut cooling);
             }
             _ = app.outbox_wake.notified() => {}
             _ = tokio::time::sleep_until(next_cool) => {}
@@ -158,13 +216,49 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         }
     }
     while inflight.join_next().await.is_some() {}
+    heartbeat.abort();
+    let mut tx = app.db.begin().await?;
+    instances::retire(&mut tx, &me.id).await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// The send slots free for this round. Sends that finished while the loop slept free theirs
+/// here: a finished task counts in the JoinSet until it is joined, and counting it held every
+/// round to the one slot that woke the loop (ten sends a second, one per read gap).
+fn free_slots(
+    inflight: &mut JoinSet<i64>,
+    concurrency: usize,
+    busy_chats: &mut HashSet<i64>,
+    cooling: &mut HashMap<i64, tokio::time::Instant>,
+) -> usize {
+    while let Some(done) = inflight.try_join_next() {
+        rest(done, busy_chats, cooling);
+    }
+    concurrency.saturating_sub(inflight.len())
+}
+
+/// A finished send: its chat leaves the busy set and may be sent to again a second from now.
+fn rest(
+    done: Result<i64, tokio::task::JoinError>,
+    busy_chats: &mut HashSet<i64>,
+    cooling: &mut HashMap<i64, tokio::time::Instant>,
+) {
+    if let Ok(chat) = done {
+        busy_chats.remove(&chat);
+        cooling.insert(chat, tokio::time::Instant::now() + PER_CHAT);
+    }
 }
 
 /// Claims the oldest due row of up to `free` chats, skipping those in `resting` (in flight, or
 /// sent to within the last second). The candidates are read outside the write transaction;
 /// claiming is a guarded update, so another instance's claim in between is simply skipped.
-async fn claim_heads(app: &App, resting: &HashSet<i64>, free: usize) -> anyhow::Result<Vec<Row>> {
+async fn claim_heads(
+    app: &App,
+    owner: &str,
+    resting: &HashSet<i64>,
+    free: usize,
+) -> anyhow::Result<Vec<Row>> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::seconds(app.config.delivery.lease_secs as i64);
     let heads = {
@@ -184,7 +278,7 @@ async fn claim_heads(app: &App, resting: &HashSet<i64>, free: usize) -> anyhow::
     let mut tx = app.db.begin().await?;
     let mut claimed = Vec::new();
     for id in wanted {
-        if let Some(row) = outbox::claim(&mut tx, id, now, lease_until).await? {
+        if let Some(row) = outbox::claim(&mut tx, id, now, lease_until, owner).await? {
             claimed.push(row);
         }
     }
@@ -454,6 +548,30 @@ async fn finish_batch(app: &App, row: &Row) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sends_that_finished_while_the_loop_slept_free_their_slots() {
+        let mut inflight = JoinSet::new();
+        let mut busy = HashSet::new();
+        let mut cooling = HashMap::new();
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for chat in 1..=8 {
+            busy.insert(chat);
+            let finished = finished.clone();
+            inflight.spawn(async move {
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                chat
+            });
+        }
+        // Let every send finish without the loop joining any of them.
+        while finished.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(free_slots(&mut inflight, 8, &mut busy, &mut cooling), 8);
+        assert!(busy.is_empty());
+        assert_eq!(cooling.len(), 8, "each chat rests a second after its send");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

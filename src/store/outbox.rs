@@ -183,21 +183,25 @@ pub async fn due_heads(
     .await
 }
 
-/// Claims one row for sending until `lease_until`; None when someone else has it.
+/// Claims one row for sending until `lease_until`, for instance `owner` (see
+/// `store::instances`); None when someone else has it.
 pub async fn claim(
     conn: &mut AnyConnection,
     id: i64,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
+    owner: &str,
 ) -> sqlx::Result<Option<Row>> {
     let done = sqlx::query(
-        "UPDATE outbox SET status = 'sending', lease_until = $3, attempts = attempts + 1
+        "UPDATE outbox SET status = 'sending', lease_until = $3, lease_owner = $4,
+                attempts = attempts + 1
          WHERE id = $1 AND ((status = 'pending' AND next_attempt_at <= $2)
                          OR (status = 'sending' AND lease_until < $2))",
     )
     .bind(id)
     .bind(to_ms(now))
     .bind(to_ms(lease_until))
+    .bind(owner)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {

@@ -1,0 +1,94 @@
+//! The bot's running instances, so that what a dead one had claimed is taken back at once.
+//!
+//! Each delivering instance writes its row when it starts and refreshes `seen_at` every few
+//! seconds (`delivery::HEARTBEAT`); a clean stop deletes it. Any instance returns to the queue
+//! the rows leased by an instance that is gone or whose row is stale. The hosts' clocks are
+//! assumed to agree within a second or two, as the leases themselves already assume.
+
+use super::to_ms;
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+pub async fn register(
+    conn: &mut AnyConnection,
+    id: &str,
+    host: &str,
+    pid: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO instances (id, host, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(id)
+    .bind(host)
+    .bind(i64::from(pid))
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Refreshes the instance's row (writing it again if another instance had already cleared it
+/// as stale). Returns false when the row had been cleared: this instance was taken for dead.
+pub async fn heartbeat(
+    conn: &mut AnyConnection,
+    id: &str,
+    host: &str,
+    pid: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE instances SET seen_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(to_ms(now))
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        register(conn, id, host, pid, now).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A clean stop: the instance's row goes, so its leftover leases are taken back at once.
+pub async fn retire(conn: &mut AnyConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Returns to the queue every row leased by an instance not seen since `stale_before`, and
+/// forgets those instances. Rows leased before instances were recorded (no owner) keep their
+/// lease until it runs out.
+pub async fn release_orphans(
+    conn: &mut AnyConnection,
+    stale_before: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL
+         WHERE status = 'sending' AND lease_owner IS NOT NULL
+           AND lease_owner NOT IN (SELECT id FROM instances WHERE seen_at >= $1)",
+    )
+    .bind(to_ms(stale_before))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+        .bind(to_ms(stale_before))
+        .execute(conn)
+        .await?;
+    Ok(released)
+}
+
+/// The instances seen since `since`: (id, host, pid).
+pub async fn live(
+    conn: &mut AnyConnection,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as("SELECT id, host, pid FROM instances WHERE seen_at >= $1 ORDER BY started_at")
+        .bind(to_ms(since))
+        .fetch_all(conn)
+        .await
+}
