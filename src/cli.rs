@@ -137,8 +137,18 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Run the bot (long polling). Needs TELOXIDE_TOKEN.
-    Run,
+    /// Run the bot: long polling, or with --webhook the updates Telegram pushes. Needs
+    /// TELOXIDE_TOKEN (and WEBHOOK_SECRET with --webhook, the same on every instance).
+    Run {
+        /// The public https URL Telegram sends updates to (a load balancer in front of every
+        /// instance); without it the bot polls, and removes a webhook left set.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Where to serve the webhook, /healthz, /readyz and /metrics (default with --webhook:
+        /// 0.0.0.0:8080; without: not served).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// One pass of the reminder sweep as if at TIME (recovery and tests); the running bot's
     /// ticker calls the same code every minute.
     Sweep {
@@ -569,11 +579,24 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             println!("`exam-review-bot run` delivers them");
         }
-        Command::Run => {
+        Command::Run { webhook, listen } => {
+            let webhook = match webhook {
+                Some(url) => {
+                    let secret = std::env::var("WEBHOOK_SECRET").unwrap_or_default();
+                    Some(crate::telegram::webhook::Webhook::new(&url, &secret)?)
+                }
+                None => None,
+            };
+            let listen = listen.or_else(|| {
+                webhook
+                    .as_ref()
+                    .map(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 8080)))
+            });
             let app = open_app(config).await?;
             let bot = crate::telegram::bot_from_env(&app)?;
             let (_keep, stop) = tokio::sync::watch::channel(false);
-            crate::telegram::run(app, bot, stop).await?;
+            let serving = crate::telegram::Serving { webhook, listen };
+            crate::telegram::run_with(app, bot, stop, serving).await?;
         }
         Command::Sweep { at } => {
             let app = open_app(config).await?;

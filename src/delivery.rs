@@ -37,6 +37,8 @@ enum Outcome {
     Unreachable(String),
     /// Worth another try (server error, time-out, network).
     Retry(String),
+    /// Telegram answered 429: another try after its wait (Throttle waits it out).
+    Throttled(String),
     /// Will never work (for example a malformed message).
     Failed(String),
 }
@@ -86,40 +88,22 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 /// one write was slow; one that is (stalled that long) may send a message a second time.
 const STALE: Duration = Duration::from_secs(10);
 
-/// This process's name among the instances sharing the database: host, pid and start time.
-struct Instance {
-    id: String,
-    host: String,
-    pid: u32,
-}
-
-impl Instance {
-    fn new() -> Instance {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
-        let pid = std::process::id();
-        let id = format!("{host}:{pid}:{}", Utc::now().timestamp_millis());
-        Instance { id, host, pid }
-    }
-}
-
 /// Keeps `me` alive in the instances table and takes back dead instances' claims, every
 /// HEARTBEAT, until aborted.
-async fn beat(app: App, me: std::sync::Arc<Instance>) {
+async fn beat(app: App) {
     loop {
-        if let Err(e) = beat_once(&app, &me).await {
+        if let Err(e) = beat_once(&app).await {
             tracing::warn!("instance heartbeat failed: {e:#}");
         }
         tokio::time::sleep(HEARTBEAT).await;
     }
 }
 
-async fn beat_once(app: &App, me: &Instance) -> anyhow::Result<()> {
+async fn beat_once(app: &App) -> anyhow::Result<()> {
     let now = Utc::now();
     // Through the write gate, as every write: on SQLite a bare write would wait as busy.
     let mut tx = app.db.begin().await?;
-    if !instances::heartbeat(&mut tx, &me.id, &me.host, me.pid, now).await? {
+    if !instances::heartbeat(&mut tx, &app.instance, now).await? {
         tracing::warn!("this instance had been taken for dead; its claims may be sent twice");
     }
     let released =
@@ -150,13 +134,12 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
             );
         }
     }
-    let me = std::sync::Arc::new(Instance::new());
     {
         let mut tx = app.db.begin().await?;
-        instances::register(&mut tx, &me.id, &me.host, me.pid, Utc::now()).await?;
+        instances::register(&mut tx, &app.instance, Utc::now()).await?;
         tx.commit().await?;
     }
-    let heartbeat = tokio::spawn(beat(app.clone(), me.clone()));
+    let heartbeat = tokio::spawn(beat(app.clone()));
     let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
@@ -178,7 +161,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         if free > 0 {
             last_read = now;
             let resting: HashSet<i64> = busy_chats.iter().chain(cooling.keys()).copied().collect();
-            match claim_heads(&app, &me.id, &resting, free).await {
+            match claim_heads(&app, &app.instance.id, &resting, free).await {
                 Ok(rows) => {
                     for row in rows {
                         let chat = row.chat_id;
@@ -218,7 +201,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     while inflight.join_next().await.is_some() {}
     heartbeat.abort();
     let mut tx = app.db.begin().await?;
-    instances::retire(&mut tx, &me.id).await?;
+    instances::retire(&mut tx, &app.instance.id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -322,13 +305,22 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
             send(bot, &row).await
         }
     };
+    let counters = &app.counters;
+    let counter = match &outcome {
+        Outcome::Sent(_) => &counters.sends,
+        Outcome::Throttled(_) => &counters.too_many,
+        _ => &counters.send_errors,
+    };
+    crate::metrics::Counters::add(counter, 1);
     let now = Utc::now();
     let mut tx = app.db.begin().await?;
     match &outcome {
         Outcome::Sent(message_id) => {
             outbox::mark_sent(&mut tx, row.id, *message_id, now).await?;
         }
-        Outcome::Retry(error) if (row.attempts as u32) < app.config.delivery.max_attempts => {
+        Outcome::Retry(error) | Outcome::Throttled(error)
+            if (row.attempts as u32) < app.config.delivery.max_attempts =>
+        {
             let backoff = backoff(app.config.delivery.retry_base_ms, row.attempts as u32);
             tracing::warn!(
                 outbox_id = row.id,
@@ -343,7 +335,7 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
             )
             .await?;
         }
-        Outcome::Retry(error) | Outcome::Failed(error) => {
+        Outcome::Retry(error) | Outcome::Throttled(error) | Outcome::Failed(error) => {
             tracing::error!(outbox_id = row.id, "giving up on a message: {error}");
             outbox::mark_failed(&mut tx, row.id, error).await?;
             if row.batch.as_deref() != Some(ALERTS) {
@@ -374,7 +366,7 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
         }
     }
     tx.commit().await?;
-    if !matches!(outcome, Outcome::Retry(_))
+    if !matches!(outcome, Outcome::Retry(_) | Outcome::Throttled(_))
         || row.attempts as u32 >= app.config.delivery.max_attempts
     {
         finish_batch(app, &row).await?;
@@ -480,10 +472,10 @@ fn classify(e: RequestError) -> Outcome {
         {
             Outcome::Retry(e.to_string())
         }
-        RequestError::Network(_)
-        | RequestError::Io(_)
-        | RequestError::InvalidJson { .. }
-        | RequestError::RetryAfter(_) => Outcome::Retry(e.to_string()),
+        RequestError::RetryAfter(_) => Outcome::Throttled(e.to_string()),
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            Outcome::Retry(e.to_string())
+        }
         other => Outcome::Failed(other.to_string()),
     }
 }

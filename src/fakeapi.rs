@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 mod user;
+mod webhook;
 pub use user::FakeUser;
 
 pub const BOT_ID: i64 = 7_000_000_001;
@@ -154,6 +155,8 @@ struct Inner {
     cursors: std::collections::HashMap<i64, usize>,
     /// Every getUpdates answer that carried updates: (the `limit` asked for, updates returned).
     update_batches: Vec<(usize, usize)>,
+    webhook: Option<webhook::Hook>,
+    webhook_acks: usize,
 }
 
 #[derive(Clone)]
@@ -216,10 +219,15 @@ impl FakeTelegram {
         }
     }
 
-    fn push_update(&self, update: Value) {
+    fn take_update_id(&self) -> i64 {
         let mut inner = self.lock();
-        let id = inner.next_update_id;
         inner.next_update_id += 1;
+        inner.next_update_id - 1
+    }
+
+    fn push_update(&self, update: Value) {
+        let id = self.take_update_id();
+        let mut inner = self.lock();
         let mut update = update;
         update["update_id"] = json!(id);
         inner.updates.push_back(update);
@@ -580,7 +588,23 @@ async fn handle(
         }
         "getwebhookinfo" => {
             record(200);
-            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+            let url = fake.webhook_url().unwrap_or_default();
+            ok(json!({"url": url, "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "setwebhook" => {
+            record(200);
+            let url = params["url"].as_str().unwrap_or_default();
+            let secret = params["secret_token"].as_str().map(str::to_string);
+            fake.set_webhook(url, secret);
+            ok(json!(true))
+        }
+        "getupdates" if fake.webhook_is_set() => {
+            record(409);
+            err(
+                StatusCode::CONFLICT,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+                None,
+            )
         }
         "deletewebhook" | "setmycommands" | "deletemycommands" | "setchatmenubutton" => {
             record(200);
@@ -598,6 +622,9 @@ async fn handle(
                     .filter_map(|c| c["command"].as_str().map(str::to_string))
                     .collect();
                 fake.lock().menus.insert(chat, names);
+            }
+            if method == "deletewebhook" {
+                fake.delete_webhook();
             }
             if method == "deletemycommands" {
                 let chat = scope_chat(params.get("scope"));

@@ -37,6 +37,7 @@ async fn sweep_now(app: &App) {
     match app.sweep(now).await {
         Ok(report) if !report.sent.is_empty() => {
             for (key, n) in report.sent {
+                crate::metrics::Counters::add(&app.counters.reminders, n as u64);
                 tracing::info!(reminder = key, recipients = n, "reminder sent");
             }
         }

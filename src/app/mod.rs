@@ -49,6 +49,10 @@ pub struct App {
     /// Where a file someone sent can be fetched from (set by `telegram::run`; the command line
     /// has none, and then a 附件2's photo box says where the photo is instead).
     pub files: Arc<std::sync::OnceLock<Arc<dyn FileSource>>>,
+    /// This process among the instances sharing the database (leases name it).
+    pub instance: Arc<crate::store::instances::Instance>,
+    /// What the process counted for /metrics.
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -88,6 +92,8 @@ impl App {
             update_latency: Arc::default(),
             inbound: Arc::default(),
             files: Arc::default(),
+            instance: Arc::new(crate::store::instances::Instance::new()),
+            counters: Arc::default(),
         })
     }
 

@@ -50,6 +50,19 @@ impl FakeUser {
     }
 
     fn send_in(&self, chat: Value, text: &str) {
+        let message = self.text_message(chat, text);
+        self.fake.push_update(json!({"message": message}));
+    }
+
+    /// The update Telegram would push for a text from this user, not queued: a test posts it
+    /// to the bot's webhook itself, as often as it likes (Telegram sends an update again when
+    /// it heard no 200).
+    pub fn text_update(&self, text: &str) -> Value {
+        let message = self.text_message(self.private_chat(), text);
+        json!({"update_id": self.fake.take_update_id(), "message": message})
+    }
+
+    fn text_message(&self, chat: Value, text: &str) -> Value {
         let mut message = self.new_message(chat);
         message["text"] = json!(text);
         if text.starts_with('/') {
@@ -61,7 +74,7 @@ impl FakeUser {
                 .count();
             message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
         }
-        self.fake.push_update(json!({"message": message}));
+        message
     }
 
     /// Sends a sticker (anything that is neither text nor a file the bot takes).

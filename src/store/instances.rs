@@ -9,20 +9,39 @@ use super::to_ms;
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
+/// A running app among the instances sharing the database: host, pid, start time.
+pub struct Instance {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Instance {
+    pub fn new() -> Instance {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        // Tests and the demo run several apps in one process: each is an instance of its own.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let id = format!("{host}:{pid}:{}:{n}", Utc::now().timestamp_millis());
+        Instance { id, host, pid }
+    }
+}
+
 pub async fn register(
     conn: &mut AnyConnection,
-    id: &str,
-    host: &str,
-    pid: u32,
+    me: &Instance,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO instances (id, host, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
     )
-    .bind(id)
-    .bind(host)
-    .bind(i64::from(pid))
+    .bind(&me.id)
+    .bind(&me.host)
+    .bind(i64::from(me.pid))
     .bind(to_ms(now))
     .execute(conn)
     .await?;
@@ -33,18 +52,16 @@ pub async fn register(
 /// as stale). Returns false when the row had been cleared: this instance was taken for dead.
 pub async fn heartbeat(
     conn: &mut AnyConnection,
-    id: &str,
-    host: &str,
-    pid: u32,
+    me: &Instance,
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query("UPDATE instances SET seen_at = $2 WHERE id = $1")
-        .bind(id)
+        .bind(&me.id)
         .bind(to_ms(now))
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 0 {
-        register(conn, id, host, pid, now).await?;
+        register(conn, me, now).await?;
         return Ok(false);
     }
     Ok(true)
@@ -59,22 +76,26 @@ pub async fn retire(conn: &mut AnyConnection, id: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Returns to the queue every row leased by an instance not seen since `stale_before`, and
-/// forgets those instances. Rows leased before instances were recorded (no owner) keep their
-/// lease until it runs out.
+/// Returns to their queues every outbox message and inbox update leased by an instance not
+/// seen since `stale_before`, and forgets those instances. Rows leased before instances were
+/// recorded (no owner) keep their lease until it runs out.
 pub async fn release_orphans(
     conn: &mut AnyConnection,
     stale_before: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    let released = sqlx::query(
-        "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL
-         WHERE status = 'sending' AND lease_owner IS NOT NULL
-           AND lease_owner NOT IN (SELECT id FROM instances WHERE seen_at >= $1)",
-    )
-    .bind(to_ms(stale_before))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let mut released = 0;
+    for (table, leased) in [("outbox", "sending"), ("inbox", "handling")] {
+        // The table names are the two literals above.
+        released += sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET status = 'pending', lease_until = NULL, lease_owner = NULL
+             WHERE status = '{leased}' AND lease_owner IS NOT NULL
+               AND lease_owner NOT IN (SELECT id FROM instances WHERE seen_at >= $1)"
+        )))
+        .bind(to_ms(stale_before))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
     sqlx::query("DELETE FROM instances WHERE seen_at < $1")
         .bind(to_ms(stale_before))
         .execute(conn)
@@ -91,4 +112,10 @@ pub async fn live(
         .bind(to_ms(since))
         .fetch_all(conn)
         .await
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -7,6 +7,7 @@ pub mod batches;
 pub mod candidates;
 pub mod dialogues;
 pub mod entry;
+pub mod inbox;
 pub mod instances;
 pub mod menus;
 pub mod outbox;

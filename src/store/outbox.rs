@@ -368,3 +368,32 @@ pub async fn enqueue_or_append(
     }
     Ok(())
 }
+
+/// Messages waiting, by kind (the batch's name before its colon; replies; other notices):
+/// (kind, how many, age of the oldest in ms).
+pub async fn depth_by_kind(
+    conn: &mut AnyConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT batch, is_reply, COUNT(*), MIN(created_at) FROM outbox
+         WHERE status IN ('pending', 'sending') GROUP BY batch, is_reply",
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut kinds: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for (batch, is_reply, n, oldest) in rows {
+        let kind = match (batch, is_reply) {
+            (Some(b), _) => b.split(':').next().unwrap_or_default().to_string(),
+            (None, r) if r != 0 => "reply".into(),
+            (None, _) => "notice".into(),
+        };
+        let entry = kinds.entry(kind).or_insert((0, i64::MAX));
+        entry.0 += n;
+        entry.1 = entry.1.min(oldest);
+    }
+    Ok(kinds
+        .into_iter()
+        .map(|(kind, (n, oldest))| (kind, n, (to_ms(now) - oldest).max(0)))
+        .collect())
+}

@@ -531,3 +531,13 @@ pub async fn pass_filings(
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
+
+/// Requests not yet ended, by state and route step: (state, step, how many).
+pub async fn open_by_step(conn: &mut AnyConnection) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT state, step, COUNT(*) FROM review_requests WHERE state IN {OPEN_SQL}
+         GROUP BY state, step ORDER BY state, step"
+    )))
+    .fetch_all(conn)
+    .await
+}

@@ -31,30 +31,67 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// The slots for updates being handled, and which update holds which.
 pub struct Intake {
-    slots: Arc<Semaphore>,
-    capacity: u32,
+    pub(super) slots: Arc<Semaphore>,
+    pub(super) capacity: u32,
     taken: Mutex<HashMap<u32, Taken>>,
+    /// Webhook mode: where a finished update's id goes, to be marked handled in the inbox.
+    finished: Option<mpsc::UnboundedSender<u32>>,
 }
 
 /// An update the bot has taken from Telegram: when it arrived, and its slot (freed on drop).
 pub struct Taken {
     pub received_at: Instant,
+    update_id: u32,
+    finished: Option<mpsc::UnboundedSender<u32>>,
     _slot: OwnedSemaphorePermit,
 }
 
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let Some(finished) = &self.finished {
+            // The receiver goes only at shutdown; the update then stays open in the inbox and
+            // is handled again at the next start (the at-least-once window).
+            finished.send(self.update_id).ok();
+        }
+    }
+}
+
 impl Intake {
+    /// For long polling.
     pub fn new(capacity: u32) -> Arc<Intake> {
+        Self::build(capacity, None)
+    }
+
+    /// For the webhook: every finished update's id comes out of the receiver.
+    pub fn with_inbox(capacity: u32) -> (Arc<Intake>, mpsc::UnboundedReceiver<u32>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self::build(capacity, Some(tx)), rx)
+    }
+
+    fn build(capacity: u32, finished: Option<mpsc::UnboundedSender<u32>>) -> Arc<Intake> {
         let capacity = capacity.clamp(1, 100);
         Arc::new(Intake {
             slots: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
             taken: Mutex::default(),
+            finished,
         })
     }
 
     /// The handler's hold on an update it now handles; dropping it frees the update's slot.
     pub fn claim(&self, update_id: u32) -> Option<Taken> {
         self.lock().remove(&update_id)
+    }
+
+    /// The update now holds `slot` until its handler has finished.
+    pub(super) fn hold(&self, update_id: u32, received_at: Instant, slot: OwnedSemaphorePermit) {
+        let taken = Taken {
+            received_at,
+            update_id,
+            finished: self.finished.clone(),
+            _slot: slot,
+        };
+        self.lock().insert(update_id, taken);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Taken>> {
@@ -72,11 +109,18 @@ pub struct Listener {
 /// Starts long polling (`timeout_secs` per call) feeding the returned listener. It stops when
 /// the dispatcher asks the listener to stop; the last offset is then confirmed to Telegram.
 pub fn listen(bot: TgBot, intake: Arc<Intake>, timeout_secs: u32) -> Listener {
+    let (tx, listener, stopped) = channel(&intake);
+    tokio::spawn(poll(bot, intake, tx, timeout_secs, stopped));
+    listener
+}
+
+/// The dispatcher's listener and the sending end that feeds it, and the flag raised when the
+/// dispatcher asks it to stop.
+pub(super) fn channel(intake: &Intake) -> (mpsc::Sender<Update>, Listener, StopFlag) {
     let (stop, stopped) = mk_stop_token();
     // Every update sent holds a slot, so the channel never holds more than `capacity`.
     let (tx, updates) = mpsc::channel(intake.capacity as usize);
-    tokio::spawn(poll(bot, intake, tx, timeout_secs, stopped));
-    Listener { updates, stop }
+    (tx, Listener { updates, stop }, stopped)
 }
 
 async fn poll(
@@ -145,13 +189,7 @@ async fn poll(
                 offset = update.id.0 as i32;
                 break;
             };
-            intake.lock().insert(
-                update.id.0,
-                Taken {
-                    received_at,
-                    _slot: slot,
-                },
-            );
+            intake.hold(update.id.0, received_at, slot);
             if tx.send(update).await.is_err() {
                 return;
             }

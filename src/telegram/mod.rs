@@ -5,6 +5,8 @@ mod files;
 mod handlers;
 pub mod intake;
 mod menus;
+pub mod ops;
+pub mod webhook;
 
 use crate::app::App;
 use crate::delivery::{self, TgBot};
@@ -60,8 +62,28 @@ pub fn build_bot(app: &App, token: &str, api_url: Option<reqwest::Url>) -> TgBot
     Throttle::spawn_with_settings(bot, settings)
 }
 
+/// How a running instance takes updates, and where it answers HTTP.
+#[derive(Clone, Default)]
+pub struct Serving {
+    /// Telegram pushes updates here; None: long polling.
+    pub webhook: Option<webhook::Webhook>,
+    /// Where the webhook, /healthz, /readyz and /metrics are served; None: nowhere (polling).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// Long polling plus delivery until Ctrl-C or SIGTERM (or until `stop` turns true, for tests).
-pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(app: App, bot: TgBot, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    run_with(app, bot, stop, Serving::default()).await
+}
+
+/// Updates (long polling, or the webhook), delivery, menus and the sweep, until Ctrl-C or
+/// SIGTERM or `stop`.
+pub async fn run_with(
+    app: App,
+    bot: TgBot,
+    mut stop: watch::Receiver<bool>,
+    serving: Serving,
+) -> anyhow::Result<()> {
     let me = bot
         .get_me()
         .await
@@ -83,14 +105,55 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), delivery_stop));
     let ticker = crate::scheduler::Ticker::start(app.clone()).await?;
 
-    // A webhook left set by another deployment would make every getUpdates fail.
-    bot.delete_webhook().await.context("deleteWebhook failed")?;
-    let intake = intake::Intake::new(app.config.telegram.updates_in_flight);
-    let listener = intake::listen(
-        bot.clone(),
-        intake.clone(),
-        app.config.telegram.polling_timeout_secs,
-    );
+    // Listening before setWebhook, so that Telegram's first push finds the door open.
+    let socket = match serving.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    let mut routes = ops::routes(app.clone());
+    let (listener, intake) = match &serving.webhook {
+        Some(hook) => {
+            let (route, listener, intake) = webhook::start(&app, &bot, hook).await?;
+            routes = routes.merge(route);
+            (listener, intake)
+        }
+        None => {
+            // A webhook left set (by webhook mode, or another deployment) would make every
+            // getUpdates fail: switching back to polling removes it.
+            bot.delete_webhook().await.context("deleteWebhook failed")?;
+            let intake = intake::Intake::new(app.config.telegram.updates_in_flight);
+            let listener = intake::listen(
+                bot.clone(),
+                intake.clone(),
+                app.config.telegram.polling_timeout_secs,
+            );
+            (listener, intake)
+        }
+    };
+    let (stop_http, http_stop) = watch::channel(false);
+    let http = match socket {
+        Some(socket) => {
+            tracing::info!(addr = ?serving.listen, "serving /healthz, /readyz and /metrics");
+            let mut http_stop = http_stop;
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    while !*http_stop.borrow() {
+                        if http_stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                axum::serve(socket, routes)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }))
+        }
+        None => None,
+    };
     let unhandled = intake.clone();
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
         .dependencies(dptree::deps![app.clone(), intake])
@@ -130,6 +193,14 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         )
         .await;
     signals.abort();
+    stop_http.send(true).ok();
+    if let Some(http) = http {
+        match tokio::time::timeout(Duration::from_secs(5), http).await {
+            Ok(Ok(Err(e))) => tracing::warn!("the HTTP server stopped with an error: {e}"),
+            Err(_) => tracing::warn!("the HTTP server did not stop within 5 s"),
+            _ => {}
+        }
+    }
     ticker.stop().await;
     stop_delivery.send(true).ok();
     match tokio::time::timeout(Duration::from_secs(15), worker).await {

@@ -26,3 +26,4 @@ mod restart;
 mod review;
 mod seal;
 mod trust;
+mod webhook;
