@@ -307,33 +307,16 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
         .unwrap();
     child.wait().unwrap();
 
-    let sends: Vec<_> = fake
+    let sends = fake
         .calls()
         .into_iter()
         .filter(|c| c.method.starts_with("send") && c.status == 200)
-        .collect();
+        .count();
     let docs: Vec<_> = fake.all_sent().into_iter().filter(is_notice).collect();
     let span = docs.last().unwrap().at - docs.first().unwrap().at;
     let rate = (docs.len() - 1) as f64 / span.as_secs_f64();
-    let mut over_overall = 0;
-    let mut over_chat = 0;
-    for (i, a) in sends.iter().enumerate() {
-        if sends[i..]
-            .iter()
-            .take_while(|b| b.at < a.at + Duration::from_secs(1))
-            .count()
-            > 30
-        {
-            over_overall += 1;
-        }
-        if sends[i + 1..]
-            .iter()
-            .take_while(|b| b.at < a.at + Duration::from_secs(1))
-            .any(|b| b.chat_id == a.chat_id)
-        {
-            over_chat += 1;
-        }
-    }
+    let over = fake.over_limits();
+    let (over_overall, over_chat) = (over.overall, over.per_chat);
     format!(
         "| fan-out through `run` ({} school notices, {} sends in all) | value |\n|---|---|\n\
          | school notices per second (first to last) | {rate:.2} ({:.1}% of 30/s) |\n\
@@ -341,7 +324,7 @@ async fn fan_out(url: &str, dir: &Path, schools: usize) -> String {
          | sends to a chat within 1 s of the previous one | {over_chat} |\n\
          | peak resident memory of `run` (VmHWM) | {:.1} MiB |",
         docs.len(),
-        sends.len(),
+        sends,
         rate / 30.0 * 100.0,
         peak_kib as f64 / 1024.0
     )

@@ -1,6 +1,7 @@
-//! The outbox worker: delivers queued messages through teloxide's `Throttle` (which keeps
-//! Telegram's rate limits and waits out 429 `retry_after`), retries server errors and time-outs
-//! with back-off, records Telegram's message id, and marks chats that blocked the bot.
+//! The outbox worker: delivers queued messages at Telegram's rate limits (the bot's 30 a
+//! second shared by the live instances, one a second per chat), waits out 429 `retry_after`,
+//! retries server errors and time-outs with back-off, records Telegram's message id, and marks
+//! chats that blocked the bot.
 //!
 //! Delivery is at least once: a row is leased before sending and marked after. A process killed
 //! between Telegram accepting a message and the mark (a window of one HTTP response) sends that
@@ -37,34 +38,65 @@ enum Outcome {
     Unreachable(String),
     /// Worth another try (server error, time-out, network).
     Retry(String),
-    /// Telegram answered 429: another try after its wait (Throttle waits it out).
+    /// Telegram answered 429: another try after its wait (the pacer waits it out).
     Throttled(String),
     /// Will never work (for example a malformed message).
     Failed(String),
 }
 
-/// Spaces sends evenly at the configured rate. Throttle keeps Telegram's limits by the moments
-/// it lets requests go, but it lets them go in bursts; requests of a burst reach Telegram spread
-/// by a few milliseconds, and measured at the receiving end one-second windows then held 31 or
-/// 32. Evenly spaced sends leave room for that jitter.
+/// Spaces sends evenly at this instance's share of the bot's rate, and is the only limit
+/// they pass: teloxide's `Throttle` (still used for the handlers' few direct sends) lets
+/// requests go in batches every 250 ms, which reach Telegram spread by a few milliseconds;
+/// measured at the receiving end, one-second windows then held 31 or 32, and every send
+/// waited for the next batch (a fan-out at 27 a second with eight sends in flight). Evenly
+/// spaced sends leave room for the jitter.
+///
+/// Telegram's 30 a second is the bot's, not a process's: with several instances delivering,
+/// each takes an equal share (the live instances are counted at every heartbeat).
 pub struct Pacer {
-    interval: Duration,
+    rate: u32,
+    instances: std::sync::atomic::AtomicU32,
     next: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Pacer {
     pub fn per_second(rate: u32) -> Pacer {
         Pacer {
-            interval: Duration::from_secs(1) / rate.max(1),
+            rate: rate.max(1),
+            instances: std::sync::atomic::AtomicU32::new(1),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
+    }
+
+    /// How many instances share the rate now (this one included).
+    fn share_with(&self, instances: u32) {
+        let instances = instances.max(1);
+        let before = self
+            .instances
+            .swap(instances, std::sync::atomic::Ordering::Relaxed);
+        if before != instances {
+            tracing::info!(
+                "{instances} instance(s) deliver: this one sends at 1/{instances} of the rate"
+            );
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        let instances = self.instances.load(std::sync::atomic::Ordering::Relaxed);
+        Duration::from_secs(1) * instances / self.rate
+    }
+
+    /// Telegram answered 429: no send before `wait` is over.
+    async fn freeze(&self, wait: Duration) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(tokio::time::Instant::now() + wait);
     }
 
     async fn wait(&self) {
         let slot = {
             let mut next = self.next.lock().await;
             let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval;
+            *next = slot + self.interval();
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -88,27 +120,29 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 /// one write was slow; one that is (stalled that long) may send a message a second time.
 const STALE: Duration = Duration::from_secs(10);
 
-/// Keeps `me` alive in the instances table and takes back dead instances' claims, every
-/// HEARTBEAT, until aborted.
-async fn beat(app: App) {
+/// Keeps this instance alive in the instances table, takes back dead instances' claims and
+/// shares the send rate among the live ones, every HEARTBEAT, until aborted.
+async fn beat(app: App, pacer: std::sync::Arc<Pacer>) {
     loop {
-        if let Err(e) = beat_once(&app).await {
+        tokio::time::sleep(HEARTBEAT).await;
+        if let Err(e) = beat_once(&app, &pacer).await {
             tracing::warn!("instance heartbeat failed: {e:#}");
         }
-        tokio::time::sleep(HEARTBEAT).await;
     }
 }
 
-async fn beat_once(app: &App) -> anyhow::Result<()> {
+async fn beat_once(app: &App, pacer: &Pacer) -> anyhow::Result<()> {
     let now = Utc::now();
+    let stale_before = now - chrono::Duration::from_std(STALE)?;
     // Through the write gate, as every write: on SQLite a bare write would wait as busy.
     let mut tx = app.db.begin().await?;
     if !instances::heartbeat(&mut tx, &app.instance, now).await? {
         tracing::warn!("this instance had been taken for dead; its claims may be sent twice");
     }
-    let released =
-        instances::release_orphans(&mut tx, now - chrono::Duration::from_std(STALE)?).await?;
+    let released = instances::release_orphans(&mut tx, stale_before).await?;
+    let live = instances::live(&mut tx, stale_before).await?;
     tx.commit().await?;
+    pacer.share_with(live.len() as u32);
     if released > 0 {
         tracing::warn!("took back {released} message(s) claimed by an instance that is gone");
         app.outbox_wake.notify_one();
@@ -134,13 +168,22 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
             );
         }
     }
+    let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     {
         let mut tx = app.db.begin().await?;
         instances::register(&mut tx, &app.instance, Utc::now()).await?;
         tx.commit().await?;
     }
-    let heartbeat = tokio::spawn(beat(app.clone()));
-    let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
+    if app.db.backend == Backend::Postgres {
+        // Other instances may deliver too. They learn of this one at their next heartbeat and
+        // slow down; sending before then would take the bot above its rate. (Two starting
+        // together would each miss the other's uncommitted row; after the wait both see both.)
+        tokio::time::sleep(HEARTBEAT + Duration::from_secs(1)).await;
+    }
+    if let Err(e) = beat_once(&app, &pacer).await {
+        tracing::warn!("instance heartbeat failed: {e:#}");
+    }
+    let heartbeat = tokio::spawn(beat(app.clone(), pacer.clone()));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
     // Chats that were sent to within the last second, and when they may be sent to again.
@@ -281,7 +324,7 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
             Some((status, Some(message_id))) if status == "sent" => {
                 drop(conn);
                 pacer.wait().await;
-                edit(bot, &row, message_id).await
+                edit(bot.inner(), pacer, &row, message_id).await
             }
             Some((status, _)) if status == "failed" => {
                 Outcome::Failed("the message to edit was never delivered".into())
@@ -302,7 +345,7 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
         None => {
             drop(conn);
             pacer.wait().await;
-            send(bot, &row).await
+            send(bot.inner(), pacer, &row).await
         }
     };
     let counters = &app.counters;
@@ -317,6 +360,8 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
     match &outcome {
         Outcome::Sent(message_id) => {
             outbox::mark_sent(&mut tx, row.id, *message_id, now).await?;
+            let until = now + chrono::Duration::from_std(PER_CHAT)?;
+            outbox::rest_chat(&mut tx, row.chat_id, until).await?;
         }
         Outcome::Retry(error) | Outcome::Throttled(error)
             if (row.attempts as u32) < app.config.delivery.max_attempts =>
@@ -375,7 +420,7 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
     Ok(())
 }
 
-async fn send(bot: &TgBot, row: &Row) -> Outcome {
+async fn send(bot: &Bot, pacer: &Pacer, row: &Row) -> Outcome {
     let markup = match row
         .reply_markup
         .as_deref()
@@ -417,13 +462,13 @@ async fn send(bot: &TgBot, row: &Row) -> Outcome {
     };
     match result {
         Ok(message) => Outcome::Sent(i64::from(message.id.0)),
-        Err(e) => classify(e),
+        Err(e) => failed(e, pacer).await,
     }
 }
 
 /// Replaces a card's text, and its buttons with the row's (none: the keyboard goes, as
 /// Telegram drops it from an edit that names none).
-async fn edit(bot: &TgBot, row: &Row, message_id: i64) -> Outcome {
+async fn edit(bot: &Bot, pacer: &Pacer, row: &Row, message_id: i64) -> Outcome {
     let markup = match row
         .reply_markup
         .as_deref()
@@ -445,8 +490,16 @@ async fn edit(bot: &TgBot, row: &Row, message_id: i64) -> Outcome {
     }
     match request.await {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Outcome::Sent(message_id),
-        Err(e) => classify(e),
+        Err(e) => failed(e, pacer).await,
     }
+}
+
+async fn failed(e: RequestError, pacer: &Pacer) -> Outcome {
+    if let RequestError::RetryAfter(wait) = &e {
+        // Telegram's wait is the bot's: nothing goes out from this instance until it is over.
+        pacer.freeze(wait.duration()).await;
+    }
+    classify(e)
 }
 
 fn classify(e: RequestError) -> Outcome {

@@ -15,8 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+mod limits;
+mod polling;
 mod user;
 mod webhook;
+pub use limits::OverLimits;
 pub use user::FakeUser;
 
 pub const BOT_ID: i64 = 7_000_000_001;
@@ -157,6 +160,10 @@ struct Inner {
     update_batches: Vec<(usize, usize)>,
     webhook: Option<webhook::Hook>,
     webhook_acks: usize,
+    /// getUpdates calls waiting now, and how often one came while another waited (Telegram
+    /// answers that 409 Conflict: only one client may poll a bot).
+    polls_waiting: usize,
+    poll_conflicts: usize,
 }
 
 #[derive(Clone)]
@@ -293,6 +300,11 @@ impl FakeTelegram {
     /// them with an error without delivering (the process that made them is gone).
     pub fn hold_sends(&self) {
         self.lock().hold_sends = true;
+    }
+
+    /// getUpdates calls that came while another was waiting (two clients polling).
+    pub fn poll_conflicts(&self) -> usize {
+        self.lock().poll_conflicts
     }
 
     pub fn held(&self) -> usize {
@@ -632,7 +644,7 @@ async fn handle(
             }
             ok(json!(true))
         }
-        "getupdates" => get_updates(&fake, &params).await,
+        "getupdates" => polling::get_updates(&fake, &params).await,
         // A sheet a user sent is served as sent; any other file is the sample picture, under
         // a path of its own. A file over 20 MB is refused, as Telegram refuses it.
         "getfile" => {
@@ -753,38 +765,6 @@ async fn handle(
         _ => {
             record(404);
             err(StatusCode::NOT_FOUND, "Not Found: method not found", None)
-        }
-    }
-}
-
-async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
-    let offset = params["offset"].as_i64().unwrap_or(0);
-    let wait = params["timeout"].as_u64().unwrap_or(0).min(1);
-    // Telegram's bounds: 1–100, 100 when absent.
-    let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    loop {
-        let ready = fake.updates_ready.notified();
-        {
-            let mut inner = fake.lock();
-            while inner
-                .updates
-                .front()
-                .is_some_and(|u| u["update_id"].as_i64().unwrap_or(0) < offset)
-            {
-                inner.updates.pop_front();
-            }
-            if !inner.updates.is_empty() || tokio::time::Instant::now() >= deadline {
-                let updates: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
-                if !updates.is_empty() {
-                    inner.update_batches.push((limit, updates.len()));
-                }
-                return ok(Value::Array(updates));
-            }
-        }
-        tokio::select! {
-            _ = ready => {}
-            _ = tokio::time::sleep_until(deadline) => {}
         }
     }
 }

@@ -217,6 +217,24 @@ pub async fn claim(
     .await
 }
 
+/// Nothing more goes to the chat before `until`: Telegram's one message a second to a chat is
+/// per bot, so the rest is kept in the table, where every instance sees it.
+pub async fn rest_chat(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    until: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $2
+         WHERE chat_id = $1 AND status = 'pending' AND next_attempt_at < $2",
+    )
+    .bind(chat_id)
+    .bind(to_ms(until))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn mark_sent(
     conn: &mut AnyConnection,
     id: i64,

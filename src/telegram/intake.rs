@@ -108,9 +108,22 @@ pub struct Listener {
 
 /// Starts long polling (`timeout_secs` per call) feeding the returned listener. It stops when
 /// the dispatcher asks the listener to stop; the last offset is then confirmed to Telegram.
-pub fn listen(bot: TgBot, intake: Arc<Intake>, timeout_secs: u32) -> Listener {
+/// Polling starts once `lead` says this instance is the one to poll (see `poller`).
+pub fn listen(
+    bot: TgBot,
+    intake: Arc<Intake>,
+    timeout_secs: u32,
+    lead: impl Future<Output = super::poller::Lead> + Send + 'static,
+) -> Listener {
     let (tx, listener, stopped) = channel(&intake);
-    tokio::spawn(poll(bot, intake, tx, timeout_secs, stopped));
+    tokio::spawn(async move {
+        let mut stopped = stopped;
+        let _lead = tokio::select! {
+            lead = lead => lead,
+            _ = &mut stopped => return,
+        };
+        poll(bot, intake, tx, timeout_secs, stopped).await;
+    });
     listener
 }
 

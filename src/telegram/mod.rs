@@ -6,6 +6,7 @@ mod handlers;
 pub mod intake;
 mod menus;
 pub mod ops;
+mod poller;
 pub mod webhook;
 
 use crate::app::App;
@@ -130,6 +131,7 @@ pub async fn run_with(
                 bot.clone(),
                 intake.clone(),
                 app.config.telegram.polling_timeout_secs,
+                poller::lead(app.clone()),
             );
             (listener, intake)
         }

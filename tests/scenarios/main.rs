@@ -15,6 +15,7 @@ mod exemption;
 mod fidelity;
 mod groups;
 mod import;
+mod instances;
 mod intake;
 mod menus;
 mod onboarding;

@@ -237,14 +237,17 @@ async fn switching_back_to_polling_removes_the_webhook() {
         "a stopped instance leaves the webhook to the others"
     );
 
-    let mut polling = Command::new(binary())
+    // Logging for a collector, this time: one JSON object a line.
+    let polling = Command::new(binary())
         .arg("run")
         .env("DATABASE_URL", &db.url)
         .env("TELOXIDE_TOKEN", "123:secret-token-never-logged")
         .env("TELOXIDE_API_URL", fake.api_url())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
         .current_dir(db.dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let teacher = fake.user(7003, "张老师");
@@ -252,8 +255,21 @@ async fn switching_back_to_polling_removes_the_webhook() {
     let answered = fake
         .wait_until(Duration::from_secs(60), |f| !f.messages_to(7003).is_empty())
         .await;
-    polling.kill().unwrap();
-    polling.wait().unwrap();
+    let log = Bot {
+        child: polling,
+        base: String::new(),
+    }
+    .stop();
     assert!(fake.webhook_url().is_none(), "polling deleted the webhook");
     assert!(answered, "the bot polls again");
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["fields"].is_object(),
+            "{line}"
+        );
+    }
 }
