@@ -304,7 +304,8 @@ async fn claim_heads(
     let mut tx = app.db.begin().await?;
     let mut claimed = Vec::new();
     for id in wanted {
-        if let Some(row) = outbox::claim(&mut tx, id, now, lease_until, owner).await? {
+        if let Some(mut row) = outbox::claim(&mut tx, id, now, lease_until, owner).await? {
+            outbox::claim_followers(&mut tx, &mut row, lease_until, owner).await?;
             claimed.push(row);
         }
     }
@@ -315,8 +316,12 @@ async fn claim_heads(
 async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Result<()> {
     let mut conn = app.db.pool.acquire().await?;
     if people::is_unreachable(&mut conn, row.chat_id).await? {
-        outbox::mark_failed(&mut conn, row.id, "chat unreachable").await?;
         drop(conn);
+        let mut tx = app.db.begin().await?;
+        for id in std::iter::once(&row.id).chain(&row.merged) {
+            outbox::mark_failed(&mut tx, *id, "chat unreachable").await?;
+        }
+        tx.commit().await?;
         return finish_batch(app, &row).await;
     }
     let outcome = match row.edit_of {
@@ -348,6 +353,12 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
             send(bot.inner(), pacer, &row).await
         }
     };
+    if !matches!(outcome, Outcome::Sent(_)) && !row.merged.is_empty() {
+        // The notices that were to go along go out on their own, later.
+        let mut tx = app.db.begin().await?;
+        outbox::release(&mut tx, &row.merged).await?;
+        tx.commit().await?;
+    }
     let counters = &app.counters;
     let counter = match &outcome {
         Outcome::Sent(_) => &counters.sends,
@@ -360,6 +371,9 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
     match &outcome {
         Outcome::Sent(message_id) => {
             outbox::mark_sent(&mut tx, row.id, *message_id, now).await?;
+            for merged in &row.merged {
+                outbox::mark_sent(&mut tx, *merged, *message_id, now).await?;
+            }
             let until = now + chrono::Duration::from_std(PER_CHAT)?;
             outbox::rest_chat(&mut tx, row.chat_id, until).await?;
         }

@@ -154,7 +154,7 @@ struct Inner {
     hold_sends: bool,
     held: usize,
     drop_held: bool,
-    /// Per chat: how many messages a story has already read (see `expect`).
+    /// Per chat: how many notices a story has already read (see `expect`).
     cursors: std::collections::HashMap<i64, usize>,
     /// Every getUpdates answer that carried updates: (the `limit` asked for, updates returned).
     update_batches: Vec<(usize, usize)>,
@@ -339,13 +339,13 @@ impl FakeTelegram {
     /// the chat's transcript when none came within `limit`.
     pub async fn expect(&self, chat: i64, needle: &str, limit: Duration) -> Result<String, String> {
         let from = *self.lock().cursors.get(&chat).unwrap_or(&0);
+        // Notices sent together as one message are read one by one, as a person reads them.
         let find = |f: &FakeTelegram| {
-            f.messages_to(chat)
-                .iter()
+            f.read_parts(chat)
+                .into_iter()
                 .enumerate()
                 .skip(from)
-                .find(|(_, m)| m.visible_text().contains(needle))
-                .map(|(i, m)| (i, m.visible_text()))
+                .find(|(_, part)| part.contains(needle))
         };
         self.wait_until(limit, |f| find(f).is_some()).await;
         match find(self) {
@@ -362,8 +362,23 @@ impl FakeTelegram {
 
     /// Marks every message of a chat so far as read for `expect`.
     pub fn skip_read(&self, chat: i64) {
-        let n = self.messages_to(chat).len();
+        let n = self.read_parts(chat).len();
         self.lock().cursors.insert(chat, n);
+    }
+
+    /// What a chat shows, notice by notice: a message that carries several notices
+    /// (`outbox::MERGED_SEPARATOR`) counts as each of them.
+    fn read_parts(&self, chat: i64) -> Vec<String> {
+        let separator = crate::store::outbox::MERGED_SEPARATOR;
+        self.messages_to(chat)
+            .iter()
+            .flat_map(|m| {
+                let text = m.visible_text();
+                text.split(separator)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// A readable transcript of one chat, for the demo and for failing tests.

@@ -24,6 +24,9 @@ pub struct Outgoing {
     /// A reply to the recipient's own action: its chat is served before chats that only have
     /// notices waiting (the chat's own messages keep their order).
     pub is_reply: bool,
+    /// A plain notice nobody will edit: sent together with the chat's other such notices
+    /// waiting right behind it, as one message.
+    pub mergeable: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,6 +43,10 @@ pub struct Row {
     pub attempts: i64,
     /// Set on rows that edit an earlier message (its outbox id).
     pub edit_of: Option<i64>,
+    pub mergeable: i64,
+    /// Rows sent in this one message with it (`claim_followers`), marked as it is.
+    #[sqlx(skip)]
+    pub merged: Vec<i64>,
 }
 
 /// Queues a message and returns its row id (None when its dedupe key was queued before).
@@ -56,8 +63,8 @@ pub async fn enqueue_returning(
     let body = fit_html(&msg.body, limit);
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
-                             next_attempt_at, created_at, is_reply, file_ref)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8)
+                             next_attempt_at, created_at, is_reply, file_ref, mergeable)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9)
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
@@ -68,6 +75,9 @@ pub async fn enqueue_returning(
     .bind(to_ms(now))
     .bind(i64::from(msg.is_reply))
     .bind(msg.file.as_ref().map(ToString::to_string))
+    .bind(i64::from(
+        msg.mergeable && msg.reply_markup.is_none() && msg.document.is_none() && msg.file.is_none(),
+    ))
     .fetch_optional(&mut *conn)
     .await?;
     if let (Some((id,)), Some((name, bytes))) = (row, &msg.document) {
@@ -209,12 +219,75 @@ pub async fn claim(
     }
     sqlx::query_as(
         "SELECT o.id, o.chat_id, o.body, o.reply_markup, d.name AS document_name,
-                d.bytes AS document, o.file_ref, o.batch, o.attempts, o.edit_of
+                d.bytes AS document, o.file_ref, o.batch, o.attempts, o.edit_of, o.mergeable
          FROM outbox o LEFT JOIN outbox_documents d ON d.outbox_id = o.id WHERE o.id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// Between notices sent as one message: a rule, so that each reads as its own.
+pub const MERGED_SEPARATOR: &str = "\n\n┈┈┈┈┈┈┈┈\n\n";
+
+/// A plain notice just claimed takes along the chat's plain notices queued right behind it
+/// (up to the first that is not one, and as many as fit one message): they go out as one.
+pub async fn claim_followers(
+    conn: &mut AnyConnection,
+    head: &mut Row,
+    lease_until: DateTime<Utc>,
+    owner: &str,
+) -> sqlx::Result<()> {
+    if head.mergeable == 0 || head.edit_of.is_some() {
+        return Ok(());
+    }
+    let behind: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT id, body, mergeable FROM outbox
+         WHERE chat_id = $1 AND id > $2 AND status IN ('pending', 'sending')
+         ORDER BY id LIMIT 50",
+    )
+    .bind(head.chat_id)
+    .bind(head.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut length = visible_len(&head.body);
+    for (id, body, mergeable) in behind {
+        let joined = length + MERGED_SEPARATOR.len() + visible_len(&body);
+        if mergeable == 0 || joined > limits::TEXT {
+            break;
+        }
+        let taken = sqlx::query(
+            "UPDATE outbox SET status = 'sending', lease_until = $2, lease_owner = $3
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(to_ms(lease_until))
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+        if taken.rows_affected() == 0 {
+            break;
+        }
+        head.body.push_str(MERGED_SEPARATOR);
+        head.body.push_str(&body);
+        head.merged.push(id);
+        length = joined;
+    }
+    Ok(())
+}
+
+/// Rows that were to go out with another that did not: back to the queue, on their own.
+pub async fn release(conn: &mut AnyConnection, ids: &[i64]) -> sqlx::Result<()> {
+    for id in ids {
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND status = 'sending'",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Nothing more goes to the chat before `until`: Telegram's one message a second to a chat is

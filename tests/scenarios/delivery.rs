@@ -195,3 +195,65 @@ async fn a_reply_does_not_wait_behind_a_queue_of_notices() {
     assert_eq!(h.fake.all_sent().len(), 201, "every notice still goes out");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_waiting_together_go_out_as_one_message_and_cards_stay_their_own() {
+    use exam_review_bot::store::outbox::{self, Outgoing};
+    let h = Harness::start().await;
+    let filer = 4242;
+    let notice = |text: &str| Outgoing {
+        chat_id: filer,
+        body: text.into(),
+        mergeable: true,
+        ..Outgoing::default()
+    };
+    let card = Outgoing {
+        chat_id: filer,
+        body: "审核卡片".into(),
+        reply_markup: Some(r#"{"inline_keyboard":[[{"text":"✅","callback_data":"x"}]]}"#.into()),
+        mergeable: true,
+        ..Outgoing::default()
+    };
+    // Four progress notices and a card, queued while the filer's chat was busy.
+    {
+        let mut tx = h.app.db.begin().await.unwrap();
+        let now = chrono::Utc::now();
+        for msg in [
+            notice("已提交"),
+            notice("班主任已同意"),
+            card,
+            notice("校长已同意"),
+        ] {
+            outbox::enqueue(&mut tx, &msg, now).await.unwrap();
+        }
+        outbox::enqueue(&mut tx, &notice("复核小组已受理"), now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    h.app.outbox_wake.notify_one();
+    h.settle().await;
+
+    let texts: Vec<String> = h
+        .fake
+        .messages_to(filer)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let together = |a: &str, b: &str| format!("{a}{}{b}", outbox::MERGED_SEPARATOR);
+    assert_eq!(
+        texts,
+        [
+            together("已提交", "班主任已同意"),
+            "审核卡片".into(),
+            together("校长已同意", "复核小组已受理")
+        ],
+        "the notices before the card in one message, the card alone (its buttons kept), then the rest"
+    );
+    let card = &h.fake.messages_to(filer)[1];
+    assert!(
+        card.reply_markup.is_some(),
+        "a card is never merged away from its buttons"
+    );
+    h.stop().await;
+}

@@ -548,9 +548,11 @@ impl App {
         data: &Value,
         reply_markup: Option<String>,
     ) -> anyhow::Result<()> {
+        // A plain notice is never edited: it may go out together with the next ones.
         let msg = Outgoing {
             chat_id,
             body: self.render.render(template, data)?,
+            mergeable: reply_markup.is_none(),
             reply_markup,
             ..Outgoing::default()
         };
