@@ -20,6 +20,10 @@
 //! messages (and card edits) the bot queued per request.
 //!
 //! BENCH_IN_FLIGHT sets `telegram.updates_in_flight` (default: the configuration's default).
+//! BENCH_INSTANCES (default 1) runs that many bot instances on the database (PostgreSQL: one
+//! polls, all deliver at a shared rate). BENCH_WATCH_SECS (default 60) is how long delivery is
+//! watched after the burst began; the time until the outbox is empty is reported when it
+//! empties within it.
 
 use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
@@ -107,6 +111,7 @@ fn main() {
 
 async fn run() {
     let requests = env_usize("BENCH_REQUESTS", 2000);
+    let instances = env_usize("BENCH_INSTANCES", 1).max(1);
     let dir = tempfile::tempdir().unwrap();
     let (url, backend) = match std::env::var("BENCH_DATABASE_URL") {
         Ok(server) if server.starts_with("postgres") => {
@@ -228,7 +233,33 @@ async fn run() {
         Some(fake.api_url().parse().unwrap()),
     );
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
+    let mut runners = vec![tokio::spawn(exam_review_bot::telegram::run(
+        app.clone(),
+        bot,
+        stop_rx.clone(),
+    ))];
+    for _ in 1..instances {
+        // Another instance: its own pool and name, the same database; handling times and
+        // counters are gathered in the first's.
+        let mut other = App::new(
+            Db::open(&url).await.unwrap(),
+            (*app.config).clone(),
+            app.clock.clone(),
+        )
+        .unwrap();
+        other.update_latency = app.update_latency.clone();
+        other.counters = app.counters.clone();
+        let bot = exam_review_bot::telegram::build_bot(
+            &other,
+            "1:bench",
+            Some(fake.api_url().parse().unwrap()),
+        );
+        runners.push(tokio::spawn(exam_review_bot::telegram::run(
+            other,
+            bot,
+            stop_rx.clone(),
+        )));
+    }
     wait_for(
         &app,
         "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('pending', 'sending')",
@@ -410,13 +441,33 @@ async fn run() {
     let handled = app.update_latency.count() - handled_before;
     let queued = count_in(&app, "SELECT COUNT(*) FROM outbox").await - queued_before;
 
-    // Delivery keeps going under Telegram's limits; watch it for a minute more.
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    let backlog = count_in(
-        &app,
-        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')",
-    )
-    .await;
+    // Delivery keeps going under Telegram's limits; watch it until the outbox is empty or the
+    // watch is over.
+    let watch = Duration::from_secs(env_usize("BENCH_WATCH_SECS", 60) as u64);
+    let mut emptied = None;
+    let backlog = loop {
+        let backlog = count_in(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')",
+        )
+        .await;
+        if backlog == 0 {
+            emptied = Some(start.elapsed());
+            break backlog;
+        }
+        if start.elapsed() >= watch.max(handling) {
+            break backlog;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let burst_end = handling.as_secs_f64();
+    let drained = emptied.map_or(format!("not within the watch ({backlog} waiting)"), |d| {
+        format!(
+            "{:.0} s ({:.0} s after the last update)",
+            d.as_secs_f64(),
+            d.as_secs_f64() - burst_end
+        )
+    });
     let sends: Vec<_> = fake.calls()[calls_before..]
         .iter()
         .filter(|c| {
@@ -454,7 +505,7 @@ async fn run() {
         })
     };
     println!(
-        "| {requests} review requests, {backend} | value |\n|---|---|\n\
+        "| {requests} review requests, {backend}, {instances} instance(s) | value |\n|---|---|\n\
          | updates pushed by the simulated users | {pushed} |\n\
          | updates handled (messages and button presses) | {handled} |\n\
          | from the first update to the last request completed | {:.1} s |\n\
@@ -464,7 +515,9 @@ async fn run() {
          | sends that made a 1-second window exceed 30 | {over} |\n\
          | sends to a chat within 1 s of the previous one | {over_chat} |\n\
          | outbox backlog {span:.0} s after the burst began | {backlog} |\n\
-         | messages and card edits queued per request | {:.1} |",
+         | the outbox empty after the burst began | {drained} |\n\
+         | messages and card edits queued per request | {:.1} |\n\
+         | Telegram calls (messages and edits) per request, delivered so far | {:.1} |",
         handling.as_secs_f64(),
         handled as f64 / handling.as_secs_f64(),
         q(0.5),
@@ -473,6 +526,7 @@ async fn run() {
         sends.len(),
         sends.len() as f64 / span,
         queued as f64 / requests as f64,
+        sends.len() as f64 / requests as f64,
     );
     let ms = |d: Option<Duration>| {
         d.map_or("> 2 s".into(), |d| {
@@ -493,5 +547,7 @@ async fn run() {
         );
     }
     stop.send(true).ok();
-    runner.await.unwrap().unwrap();
+    for runner in runners {
+        runner.await.unwrap().unwrap();
+    }
 }

@@ -297,9 +297,13 @@ pub async fn rest_chat(
     chat_id: i64,
     until: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    // Written so that SQLite takes the chat's open rows from their partial index (it uses one
+    // only for a query that repeats the index's condition): `status = 'pending'` had it pick
+    // the due-time index instead and read every due row under a backlog, for every send.
     sqlx::query(
         "UPDATE outbox SET next_attempt_at = $2
-         WHERE chat_id = $1 AND status = 'pending' AND next_attempt_at < $2",
+         WHERE chat_id = $1 AND status IN ('pending', 'sending') AND status <> 'sending'
+           AND next_attempt_at < $2",
     )
     .bind(chat_id)
     .bind(to_ms(until))
