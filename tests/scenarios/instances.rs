@@ -4,76 +4,17 @@
 //!
 //! PostgreSQL only: a SQLite file has one process.
 
+use crate::processes::{published_city, run_command};
 use crate::support::*;
-use exam_review_bot::app::{Actor, App};
-use exam_review_bot::clock::SystemClock;
-use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, OverLimits};
-use exam_review_bot::sample;
-use exam_review_bot::store::{Db, outbox};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use exam_review_bot::store::outbox;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const SCHOOL_COUNT: usize = 150;
 
 fn spawn_run(db: &TestDb, fake: &FakeTelegram) -> Child {
-    Command::new(binary())
-        .arg("run")
-        .env("DATABASE_URL", &db.url)
-        .env("TELOXIDE_TOKEN", "123:secret-token-never-logged")
-        .env("TELOXIDE_API_URL", fake.api_url())
-        .env("RUST_LOG", "info")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// A city of SCHOOL_COUNT schools with one bound contact each, and a publication queued.
-async fn published_city(db: &TestDb) -> (App, Vec<i64>) {
-    let mut config = test_config(&db.url);
-    config.bot_username = Some("ExamReviewBot".into());
-    let app = App::new(
-        Db::open(&db.url).await.unwrap(),
-        config,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    let dir = db.dir.path();
-    // A lease far longer than the test: claims come back only because their instance is dead.
-    std::fs::write(
-        dir.join("exam-review-bot.toml"),
-        "[telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n[delivery]\nlease_secs = 600\n",
-    )
-    .unwrap();
-    let units = dir.join("units.csv");
-    std::fs::write(&units, sample::units_csv(&sample::units(5, SCHOOL_COUNT))).unwrap();
-    app.import_units(&units).await.unwrap();
-    app.set_season(2023, chrono::Utc::now().date_naive(), SHANGHAI, 30)
-        .await
-        .unwrap();
-    let scores = dir.join("scores.csv");
-    std::fs::write(
-        &scores,
-        sample::scores_csv(SCHOOL_COUNT * 2, SCHOOL_COUNT, 9),
-    )
-    .unwrap();
-    app.import_scores(&scores).await.unwrap();
-    let mut chats = Vec::new();
-    for s in 0..SCHOOL_COUNT {
-        let link = app
-            .invite(Role::SchoolContact, &sample::school_code(s), "联系人", None)
-            .await
-            .unwrap();
-        let code = link.rsplit('=').next().unwrap();
-        let user = 20_000 + s as i64;
-        app.start(user, user, Some(code)).await.unwrap();
-        chats.push(user);
-    }
-    app.publish(Actor::Cli, None).await.unwrap();
-    (app, chats)
+    run_command(db, fake).stderr(Stdio::null()).spawn().unwrap()
 }
 
 async fn killed_mid_fan_out(instances: usize) {
@@ -81,7 +22,7 @@ async fn killed_mid_fan_out(instances: usize) {
     if !db.is_postgres() {
         return;
     }
-    let (app, chats) = published_city(&db).await;
+    let (app, chats) = published_city(&db, SCHOOL_COUNT, 20_000).await;
     let fake = FakeTelegram::start().await.unwrap();
     let mut bots: Vec<Child> = (0..instances).map(|_| spawn_run(&db, &fake)).collect();
 

@@ -20,6 +20,7 @@ mod intake;
 mod menus;
 mod onboarding;
 mod permissions;
+mod processes;
 mod publish;
 mod records;
 mod reminders;

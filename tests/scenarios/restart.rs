@@ -1,87 +1,24 @@
 //! The process dies mid-fan-out (SIGKILL, no goodbye) and comes back: every school chat holds
 //! exactly one notice.
 
+use crate::processes::{published_city, run_command};
 use crate::support::*;
-use exam_review_bot::app::App;
-use exam_review_bot::clock::SystemClock;
-use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeTelegram;
-use exam_review_bot::sample;
-use exam_review_bot::store::{Db, outbox};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use exam_review_bot::store::outbox;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 const SCHOOL_COUNT: usize = 240;
 
 fn spawn_run(db: &TestDb, fake: &FakeTelegram) -> Child {
-    Command::new(binary())
-        .arg("run")
-        .env("DATABASE_URL", &db.url)
-        .env("TELOXIDE_TOKEN", "123:secret-token-never-logged")
-        .env("TELOXIDE_API_URL", fake.api_url())
-        .env("RUST_LOG", "info")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    run_command(db, fake).spawn().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_fan_out_and_restarted_every_school_has_exactly_one_notice() {
     let db = TestDb::new().await;
-    let mut config = test_config(&db.url);
-    config.bot_username = Some("ExamReviewBot".into());
-    let app = App::new(
-        Db::open(&db.url).await.unwrap(),
-        config,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    let dir = db.dir.path();
-    // The bot's own config: short time-outs, and a lease far longer than the test waits, so
-    // that on PostgreSQL (no take-back of every lease at start: other instances may be
-    // sending) the killed instance's claims come back only because it is known to be dead.
-    std::fs::write(
-        dir.join("exam-review-bot.toml"),
-        "[telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n[delivery]\nlease_secs = 600\n",
-    )
-    .unwrap();
-    let units_file = dir.join("units.csv");
-    std::fs::write(
-        &units_file,
-        sample::units_csv(&sample::units(10, SCHOOL_COUNT)),
-    )
-    .unwrap();
-    app.import_units(&units_file).await.unwrap();
-    let today = chrono::Utc::now().date_naive();
-    app.set_season(2023, today, SHANGHAI, 30).await.unwrap();
-    let scores = dir.join("scores.csv");
-    std::fs::write(
-        &scores,
-        sample::scores_csv(SCHOOL_COUNT * 3, SCHOOL_COUNT, 5),
-    )
-    .unwrap();
-    app.import_scores(&scores).await.unwrap();
-
-    // Bind one contact per school, straight through the use case (as /start does).
+    let (app, chats) = published_city(&db, SCHOOL_COUNT, 10_000).await;
     let fake = FakeTelegram::start().await.unwrap();
-    let mut chats = Vec::new();
-    for s in 0..SCHOOL_COUNT {
-        let link = app
-            .invite(Role::SchoolContact, &sample::school_code(s), "联系人", None)
-            .await
-            .unwrap();
-        let code = link.rsplit('=').next().unwrap();
-        let user = 10_000 + s as i64;
-        app.start(user, user, Some(code)).await.unwrap();
-        chats.push(user);
-    }
-    app.publish(exam_review_bot::app::Actor::Cli, None)
-        .await
-        .unwrap();
-
     let mut bot = spawn_run(&db, &fake);
     let started = fake
         .wait_until(Duration::from_secs(60), |f| f.all_sent().len() >= 40)

@@ -2,13 +2,14 @@
 //! bot takes only those that show it, records each before answering 200, and handles each once,
 //! even when Telegram sends it again or the bot died between recording and handling.
 
+use crate::processes::run_command;
 use crate::support::*;
 use exam_review_bot::app::App;
 use exam_review_bot::clock::SystemClock;
 use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::store::{Db, inbox};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,17 +28,10 @@ impl Bot {
             probe.local_addr().unwrap().port()
         };
         let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(binary())
-            .args(["run", "--webhook", &format!("{base}/telegram")])
+        let child = run_command(db, fake)
+            .args(["--webhook", &format!("{base}/telegram")])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &db.url)
-            .env("TELOXIDE_TOKEN", "123:secret-token-never-logged")
-            .env("TELOXIDE_API_URL", fake.api_url())
             .env("WEBHOOK_SECRET", SECRET)
-            .env("RUST_LOG", "info")
-            .current_dir(db.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let bot = Bot { child, base };
@@ -238,16 +232,8 @@ async fn switching_back_to_polling_removes_the_webhook() {
     );
 
     // Logging for a collector, this time: one JSON object a line.
-    let polling = Command::new(binary())
-        .arg("run")
-        .env("DATABASE_URL", &db.url)
-        .env("TELOXIDE_TOKEN", "123:secret-token-never-logged")
-        .env("TELOXIDE_API_URL", fake.api_url())
+    let polling = run_command(&db, &fake)
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let teacher = fake.user(7003, "张老师");
