@@ -202,7 +202,7 @@ pub struct Identifiers {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Delivery {
-    /// Sends in flight at once (Telegram's own limits are kept by teloxide's Throttle).
+    /// Sends in flight at once (Telegram's limits are kept by the delivery pacer).
     pub concurrency: usize,
     /// Attempts for one message on server errors and time-outs before it is given up.
     pub max_attempts: u32,
