@@ -271,7 +271,7 @@ impl Default for Identifiers {
 impl Default for Delivery {
     fn default() -> Self {
         Self {
-            concurrency: 8,
+            concurrency: 16,
             max_attempts: 8,
             retry_base_ms: 2_000,
             lease_secs: 120,
