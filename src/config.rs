@@ -356,6 +356,7 @@ impl Config {
             bail!("exemption.score_share must be above 0 and at most 1");
         }
         self.check_group()?;
+        self.check_spans()?;
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");
         }
@@ -374,6 +375,49 @@ impl Config {
             report: self.review.report,
             purpose: crate::domain::workflow::Purpose::Review,
         }
+    }
+
+    /// Days, hours and points beyond any season's: a deadline a billion days away is past the
+    /// calendar's end (computing it would stop the bot), and an item maximum that large
+    /// overflows a score.
+    fn check_spans(&self) -> anyhow::Result<()> {
+        const MAX_DAYS: u32 = 366;
+        const MAX_HOURS: u32 = 24 * MAX_DAYS;
+        const MAX_ITEM_POINTS: u32 = 1000;
+        let rules = &self.rules;
+        for (key, days) in [
+            ("rules.publish_within_days", rules.publish_within_days),
+            ("rules.review_within_days", rules.review_within_days),
+        ] {
+            if days > MAX_DAYS {
+                bail!("{key} must be at most {MAX_DAYS} days");
+            }
+        }
+        let hours = [
+            (
+                "reminders.publish_before_hours",
+                &self.reminders.publish_before_hours,
+            ),
+            (
+                "reminders.urgent_before_hours",
+                &self.reminders.urgent_before_hours,
+            ),
+            ("entry.remind_before_hours", &self.entry.remind_before_hours),
+            ("entry.lift_grace_hours", &vec![self.entry.lift_grace_hours]),
+        ];
+        for (key, list) in hours {
+            if list.iter().any(|h| *h > MAX_HOURS) {
+                bail!("{key} must be at most {MAX_HOURS} hours");
+            }
+        }
+        let m = rules.item_maxima;
+        if [m.main, m.secondary_one, m.secondary_two, m.tidying]
+            .iter()
+            .any(|p| *p > MAX_ITEM_POINTS)
+        {
+            bail!("rules.item_maxima must be at most {MAX_ITEM_POINTS} points each");
+        }
+        Ok(())
     }
 
     fn check_group(&self) -> anyhow::Result<()> {
@@ -468,6 +512,34 @@ mod tests {
         config.review.group.required = vec![crate::domain::Role::CityAdmin];
         let e = config.check().unwrap_err().to_string();
         assert!(e.contains("city-admin"), "{e}");
+    }
+
+    /// Found by the config fuzz target: `season` stopped with a panic on a deadline past the
+    /// calendar's end (fuzz/corpus/config/*-beyond-the-calendar.toml).
+    #[test]
+    fn days_and_hours_beyond_the_calendar_are_refused_with_their_key() {
+        for (text, key) in [
+            (
+                "[rules]\npublish_within_days = 4294967295",
+                "rules.publish_within_days",
+            ),
+            (
+                "[reminders]\nurgent_before_hours = [4294967295]",
+                "reminders.urgent_before_hours",
+            ),
+            (
+                "[entry]\nlift_grace_hours = 4294967295",
+                "entry.lift_grace_hours",
+            ),
+            (
+                "[rules.item_maxima]\nmain = 4294967295\nsecondary_one = 6\nsecondary_two = 6\ntidying = 2",
+                "rules.item_maxima",
+            ),
+        ] {
+            let config: Config = toml::from_str(text).unwrap();
+            let e = config.check().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

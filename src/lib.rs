@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod export;
 pub mod fakeapi;
+pub mod fuzz;
 pub mod import;
 pub mod metrics;
 pub mod render;

@@ -157,10 +157,25 @@ impl Table {
     /// grid the sheet declares. A sheet declaring more than `max_declared_cells` cells is refused
     /// before any cell is read.
     fn from_xlsx_streamed(path: &Path, max_declared_cells: u64) -> anyhow::Result<Table> {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open workbook {}", path.display()))?;
+        let source = std::io::BufReader::new(file);
+        Table::from_xlsx_source(source, max_declared_cells)
+            .with_context(|| path.display().to_string())
+    }
+
+    /// An .xlsx held in memory (a fuzzer's input), read as a file is.
+    pub fn from_xlsx_bytes(bytes: Vec<u8>, max_declared_cells: u64) -> anyhow::Result<Table> {
+        Table::from_xlsx_source(std::io::Cursor::new(bytes), max_declared_cells)
+    }
+
+    fn from_xlsx_source<RS>(source: RS, max_declared_cells: u64) -> anyhow::Result<Table>
+    where
+        RS: std::io::Read + std::io::Seek + Send + 'static,
+    {
         let (sender, rows) = std::sync::mpsc::sync_channel::<Streamed>(64);
-        let path_owned = path.to_path_buf();
         std::thread::spawn(move || {
-            let outcome = stream_xlsx(&path_owned, max_declared_cells, &sender);
+            let outcome = stream_xlsx(source, max_declared_cells, &sender);
             let last = match outcome {
                 Ok(()) => Streamed::End,
                 Err(e) => Streamed::Failed(format!("{e:#}")),
@@ -170,8 +185,8 @@ impl Table {
         let header = match rows.recv() {
             Ok(Streamed::Row(_, cells)) => cells.iter().map(|c| normalize_header(c)).collect(),
             Ok(Streamed::End) => bail!("the first sheet is empty"),
-            Ok(Streamed::Failed(e)) => bail!("{}: {e}", path.display()),
-            Err(_) => bail!("{}: reading the sheet failed", path.display()),
+            Ok(Streamed::Failed(e)) => bail!("{e}"),
+            Err(_) => bail!("reading the sheet failed"),
         };
         Ok(Table {
             header,
@@ -248,13 +263,12 @@ impl Table {
 /// The reading thread of a streamed .xlsx: the first sheet's cells in file order, gathered into
 /// rows. Cells come row by row in every file Excel or WPS writes; a row seen again later simply
 /// starts a new row.
-fn stream_xlsx(
-    path: &Path,
+fn stream_xlsx<RS: std::io::Read + std::io::Seek>(
+    source: RS,
     max_declared_cells: u64,
     out: &std::sync::mpsc::SyncSender<Streamed>,
 ) -> anyhow::Result<()> {
-    let mut book: calamine::Xlsx<_> =
-        calamine::open_workbook(path).context("cannot open the workbook")?;
+    let mut book = calamine::Xlsx::new(source).context("cannot open the workbook")?;
     let name = book
         .sheet_names()
         .first()
