@@ -15,10 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+mod chaos;
 mod limits;
+mod messages;
 mod polling;
 mod user;
 mod webhook;
+pub use chaos::{Chaos, ChaosCounts};
 pub use limits::OverLimits;
 pub use user::FakeUser;
 
@@ -113,6 +116,8 @@ pub enum Fault {
     RetryAfter(u32),
     /// HTTP 500.
     ServerError,
+    /// HTTP 502 (Telegram's front end without its back end).
+    BadGateway,
     /// Wait this long, then answer 504 without delivering (the client should have given up).
     Timeout(Duration),
     /// HTTP 403 "Forbidden: bot was blocked by the user".
@@ -145,6 +150,8 @@ struct Inner {
     next_callback_id: i64,
     updates: VecDeque<Value>,
     sent: Vec<Sent>,
+    /// Where each chat's messages are in `sent` (a soak sends hundreds of thousands).
+    by_chat: std::collections::HashMap<i64, Vec<usize>>,
     calls: Vec<Call>,
     faults: Vec<FaultRule>,
     /// (answered callback query id, text, show_alert)
@@ -164,6 +171,7 @@ struct Inner {
     /// answers that 409 Conflict: only one client may poll a bot).
     polls_waiting: usize,
     poll_conflicts: usize,
+    chaos: Option<chaos::State>,
 }
 
 #[derive(Clone)]
@@ -244,12 +252,25 @@ impl FakeTelegram {
 
     /// Every message the bot sent to a chat, in order.
     pub fn messages_to(&self, chat_id: i64) -> Vec<Sent> {
-        self.lock()
-            .sent
+        let inner = self.lock();
+        let of_chat = inner.by_chat.get(&chat_id).map_or(&[][..], Vec::as_slice);
+        of_chat.iter().map(|i| inner.sent[*i].clone()).collect()
+    }
+
+    /// The messages to a chat from the `from`th on (a driver that has read the rest).
+    pub fn messages_to_from(&self, chat_id: i64, from: usize) -> Vec<Sent> {
+        let inner = self.lock();
+        let of_chat = inner.by_chat.get(&chat_id).map_or(&[][..], Vec::as_slice);
+        let from = from.min(of_chat.len());
+        of_chat[from..]
             .iter()
-            .filter(|m| m.chat_id == chat_id)
-            .cloned()
+            .map(|i| inner.sent[*i].clone())
             .collect()
+    }
+
+    /// How many messages went to a chat.
+    pub fn count_to(&self, chat_id: i64) -> usize {
+        self.lock().by_chat.get(&chat_id).map_or(0, Vec::len)
     }
 
     pub fn all_sent(&self) -> Vec<Sent> {
@@ -532,7 +553,34 @@ async fn handle(
         Value::String(s) => s.parse().ok(),
         _ => None,
     });
-    let is_send = SEND_METHODS.contains(&method.as_str());
+    let (chaos_fault, lose_answer) = match chaos::roll(&fake, &method, chat_id) {
+        chaos::Roll::Pass => (None, None),
+        chaos::Roll::Fault(f) => (Some(f), None),
+        chaos::Roll::Slow(d) => {
+            tokio::time::sleep(d).await;
+            (None, None)
+        }
+        chaos::Roll::LoseAnswer(d) => (None, Some(d)),
+    };
+    let response = respond(&fake, arrived, &method, params, file, chat_id, chaos_fault).await;
+    if let Some(hang) = lose_answer {
+        // Done, but the client never hears: it gives up and tries again.
+        tokio::time::sleep(hang).await;
+    }
+    response
+}
+
+/// Answers one call as Telegram would (or with the fault injected for it).
+async fn respond(
+    fake: &FakeTelegram,
+    arrived: Instant,
+    method: &str,
+    params: Value,
+    file: Option<(String, Vec<u8>)>,
+    chat_id: Option<i64>,
+    chaos_fault: Option<Fault>,
+) -> Response {
+    let is_send = SEND_METHODS.contains(&method);
 
     // Holding: the call waits, and is then dropped without delivery.
     if is_send && fake.lock().hold_sends {
@@ -559,10 +607,11 @@ async fn handle(
             r.remaining -= 1;
             r.fault.clone()
         })
-    };
+    }
+    .or(chaos_fault);
     let record = |status: u16| {
         fake.lock().calls.push(Call {
-            method: method.clone(),
+            method: method.to_string(),
             chat_id,
             at: arrived,
             status,
@@ -587,6 +636,10 @@ async fn handle(
                     None,
                 )
             }
+            Fault::BadGateway => {
+                record(502);
+                err(StatusCode::BAD_GATEWAY, "Bad Gateway", None)
+            }
             Fault::Timeout(d) => {
                 tokio::time::sleep(d).await;
                 record(504);
@@ -603,7 +656,7 @@ async fn handle(
         };
     }
 
-    match method.as_str() {
+    match method {
         "getme" => {
             record(200);
             let mut me = bot_user();
@@ -659,7 +712,7 @@ async fn handle(
             }
             ok(json!(true))
         }
-        "getupdates" => polling::get_updates(&fake, &params).await,
+        "getupdates" => polling::get_updates(fake, &params).await,
         // A sheet a user sent is served as sent; any other file is the sample picture, under
         // a path of its own. A file over 20 MB is refused, as Telegram refuses it.
         "getfile" => {
@@ -684,86 +737,14 @@ async fn handle(
                       "file_size": size, "file_path": format!("file-{id}")}))
         }
         "sendmessage" | "senddocument" | "sendphoto" => {
-            let Some(chat_id) = chat_id else {
-                record(400);
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: chat_id is empty",
-                    None,
-                );
-            };
-            let captioned = method != "sendmessage";
-            let text_key = if captioned { "caption" } else { "text" };
-            let text = params[text_key].as_str().unwrap_or_default().to_string();
-            if method == "sendmessage" && text.is_empty() {
-                record(400);
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: message text is empty",
-                    None,
-                );
-            }
-            let limit = if captioned { 1024 } else { 4096 };
-            // A file sent on by the id Telegram gave it (a photo or document it already holds).
-            let file_id = ["photo", "document"]
-                .iter()
-                .find_map(|k| params.get(*k).and_then(Value::as_str))
-                .map(str::to_string);
-            if text.encode_utf16().count() > limit {
-                record(400);
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: message is too long",
-                    None,
-                );
-            }
-            let mut inner = fake.lock();
-            inner.next_message_id += 1;
-            let sent = Sent {
-                message_id: inner.next_message_id,
-                chat_id,
-                text,
-                document: file,
-                file_id,
-                reply_markup: params.get("reply_markup").cloned().filter(|v| !v.is_null()),
-                edits: 0,
-                at: arrived,
-            };
-            let reply = message_json(&sent, chat_json(chat_id));
-            inner.sent.push(sent);
-            drop(inner);
-            record(200);
-            ok(reply)
+            let (status, response) = messages::send(fake, method, &params, file, chat_id, arrived);
+            record(status);
+            response
         }
         "editmessagetext" | "editmessagereplymarkup" | "editmessagecaption" => {
-            let message_id = params["message_id"].as_i64();
-            let mut inner = fake.lock();
-            let found = inner
-                .sent
-                .iter_mut()
-                .find(|m| Some(m.message_id) == message_id && Some(m.chat_id) == chat_id);
-            let Some(m) = found else {
-                drop(inner);
-                record(400);
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: message to edit not found",
-                    None,
-                );
-            };
-            if let Some(text) = params
-                .get("text")
-                .or(params.get("caption"))
-                .and_then(Value::as_str)
-            {
-                m.text = text.to_string();
-            }
-            m.reply_markup = params.get("reply_markup").cloned().filter(|v| !v.is_null());
-            m.edits += 1;
-            let reply = message_json(m, chat_json(m.chat_id));
-            drop(inner);
-            record(200);
-            ok(reply)
+            let (status, response) = messages::edit(fake, &params, chat_id);
+            record(status);
+            response
         }
         "answercallbackquery" => {
             fake.lock().callback_answers.push((

@@ -50,10 +50,12 @@ async fn wait_for_updates(fake: &FakeTelegram, params: &Value) -> Response {
                 inner.updates.pop_front();
             }
             if !inner.updates.is_empty() || tokio::time::Instant::now() >= deadline {
-                let updates: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
+                let mut updates: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
                 if !updates.is_empty() {
                     inner.update_batches.push((limit, updates.len()));
                 }
+                drop(inner);
+                super::chaos::garble_updates(fake, &mut updates);
                 return ok(Value::Array(updates));
             }
         }

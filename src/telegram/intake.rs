@@ -190,7 +190,7 @@ async fn poll(
         };
         backoff = Duration::from_millis(500);
         let received_at = Instant::now();
-        for update in updates {
+        for update in in_order_once(updates, offset) {
             offset = update.id.as_offset();
             if let UpdateKind::Error(e) = &update.kind {
                 // teloxide's dispatcher would drop it too, without reaching a handler.
@@ -215,6 +215,17 @@ async fn poll(
             tracing::warn!("confirming the last updates failed: {e}");
         }
     }
+}
+
+/// A getUpdates answer in update order, each update once, without any already taken (below
+/// `offset`). Telegram sends each update once and in order; a Bot API server of another make,
+/// or a proxy that retries, may not, and handling a message twice would answer a dialogue's
+/// step twice.
+fn in_order_once(mut updates: Vec<Update>, offset: i32) -> Vec<Update> {
+    updates.sort_by_key(|u| u.id.0);
+    updates.dedup_by_key(|u| u.id.0);
+    updates.retain(|u| u.id.as_offset() > offset);
+    updates
 }
 
 /// The dispatcher's view of the channel.
@@ -242,5 +253,26 @@ impl UpdateListener for Listener {
 
     fn stop_token(&mut self) -> StopToken {
         self.stop.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use teloxide::types::UpdateId;
+
+    fn update(id: u32) -> Update {
+        Update {
+            id: UpdateId(id),
+            kind: UpdateKind::Error(serde_json::Value::Null),
+        }
+    }
+
+    #[test]
+    fn an_answer_out_of_order_with_repeats_is_taken_in_order_once() {
+        let answer = [7, 5, 6, 5, 4, 8, 7].map(update).to_vec();
+        // 4 was taken by the previous answer (the offset asked for is 5).
+        let taken: Vec<u32> = in_order_once(answer, 5).iter().map(|u| u.id.0).collect();
+        assert_eq!(taken, [5, 6, 7, 8]);
     }
 }

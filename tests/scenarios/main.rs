@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod audit;
 mod batches;
+mod chaos;
 mod charts;
 mod delegation;
 mod delivery;
