@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod render;
 pub mod sample;
 pub mod scheduler;
+pub mod simulate;
 pub mod store;
 pub mod telegram;

@@ -18,6 +18,7 @@ mod groups;
 mod import;
 mod instances;
 mod intake;
+mod kill_loop;
 mod menus;
 mod onboarding;
 mod permissions;

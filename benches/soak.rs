@@ -1,0 +1,213 @@
+//! Soak: the real binary (`run`, SQLite) for SOAK_SECS (default 3600) while school contacts
+//! file SOAK_RATE review requests a second (default 2: a tenth of the review burst's 20
+//! requests a second) through the chat dialogue and 班主任 and 校长 approve each, plus a
+//! reminder digest every five minutes. Every 10 s the bot process's resident memory (VmRSS),
+//! the answers' latency (from a person's message to the bot's answer reaching Telegram) and the
+//! outbox backlog are sampled; the table goes to stdout and every sample to
+//! `target/soak.csv`. Run with
+//!
+//!     cargo bench --bench soak
+//!
+//! (SOAK_SECS=300 for a short look.) The fake Telegram and the simulated people run in this
+//! process, the bot in its own, so its memory is the bot's alone.
+
+use exam_review_bot::app::App;
+use exam_review_bot::clock::SystemClock;
+use exam_review_bot::config::Config;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::FakeTelegram;
+use exam_review_bot::simulate::{self, Driver};
+use exam_review_bot::store::{Db, outbox};
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Sample {
+    at_secs: u64,
+    rss_kib: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    answers: usize,
+    backlog: i64,
+    filed: usize,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs: u64 = env_or("SOAK_SECS", 3600);
+    let rate: f64 = env_or("SOAK_RATE", 2.0);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+
+    // A reminder digest every five minutes of the soak (Beijing time), no quiet hours.
+    let start_local = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let digests: Vec<String> = (1..=secs / 300)
+        .map(|k| {
+            let t = start_local + chrono::Duration::seconds((k * 300) as i64);
+            format!("\"{}\"", t.format("%H:%M"))
+        })
+        .collect();
+    let toml = format!(
+        "bot_username = \"ExamReviewBot\"\n\
+         [telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n\
+         [reminders]\ndigest_times = [{}]\nquiet_start = \"03:00\"\nquiet_end = \"03:00\"\n",
+        digests.join(", ")
+    );
+    std::fs::write(dir.path().join("exam-review-bot.toml"), &toml).unwrap();
+    let mut config: Config = toml::from_str(&toml).unwrap();
+    config.database_url = url.clone();
+    let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(SystemClock)).unwrap();
+
+    let requests = (secs as f64 * rate).ceil() as usize + 100;
+    let schools = 40;
+    let city = simulate::prepare(
+        &app,
+        dir.path(),
+        schools,
+        requests.div_ceil(schools),
+        100_000,
+    )
+    .await
+    .unwrap();
+    let admin = app
+        .invite(
+            Role::CityAdmin,
+            exam_review_bot::sample::CITY_CODE,
+            "周主任",
+            None,
+        )
+        .await
+        .unwrap();
+    app.start(99_999, 99_999, admin.rsplit('=').next())
+        .await
+        .unwrap();
+
+    let fake = FakeTelegram::start().await.unwrap();
+    let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
+    let mut bot = Command::new(env!("CARGO_BIN_EXE_exam-review-bot"))
+        .arg("run")
+        .env("DATABASE_URL", &url)
+        .env("TELOXIDE_TOKEN", "123:soak")
+        .env("TELOXIDE_API_URL", fake.api_url())
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let pid = bot.id();
+
+    let mut people = Driver::new(&fake, &city);
+    let began = Instant::now();
+    let mut started = 0usize;
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut next_sample = Duration::from_secs(10);
+    let mut read = 0;
+    while began.elapsed() < Duration::from_secs(secs) {
+        let due = (began.elapsed().as_secs_f64() * rate) as usize;
+        while started < due && people.start_request() {
+            started += 1;
+        }
+        people.tick();
+        if began.elapsed() >= next_sample {
+            let mut window: Vec<Duration> = people.seen.latencies[read..].to_vec();
+            read = people.seen.latencies.len();
+            window.sort();
+            let mut conn = app.db.pool.acquire().await.unwrap();
+            let backlog = outbox::open_count(&mut conn).await.unwrap();
+            drop(conn);
+            samples.push(Sample {
+                at_secs: next_sample.as_secs(),
+                rss_kib: vm_rss_kib(pid),
+                p50_ms: percentile(&window, 0.50),
+                p99_ms: percentile(&window, 0.99),
+                answers: window.len(),
+                backlog,
+                filed: people.seen.filed,
+            });
+            next_sample += Duration::from_secs(10);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bot.kill().ok();
+    bot.wait().ok();
+
+    let mut csv = String::from("secs,rss_kib,p50_ms,p99_ms,answers,outbox_backlog,filed\n");
+    for s in &samples {
+        writeln!(
+            csv,
+            "{},{},{:.1},{:.1},{},{},{}",
+            s.at_secs, s.rss_kib, s.p50_ms, s.p99_ms, s.answers, s.backlog, s.filed
+        )
+        .unwrap();
+    }
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak.csv");
+    std::fs::write(&out, &csv).unwrap();
+
+    // Five-minute windows: memory at their end, latency over them.
+    println!(
+        "| minutes | VmRSS at the end (MiB) | answers | p50 (ms) | p99 (ms) | outbox backlog | requests filed |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for chunk in samples.chunks(30) {
+        let last = chunk.last().unwrap();
+        let p50 = chunk.iter().map(|s| s.p50_ms).fold(0.0, f64::max);
+        let p99 = chunk.iter().map(|s| s.p99_ms).fold(0.0, f64::max);
+        let answers: usize = chunk.iter().map(|s| s.answers).sum();
+        println!(
+            "| {}–{} | {:.1} | {} | ≤ {:.0} | ≤ {:.0} | {} | {} |",
+            (chunk[0].at_secs - 10) / 60,
+            last.at_secs / 60,
+            last.rss_kib as f64 / 1024.0,
+            answers,
+            p50,
+            p99,
+            last.backlog,
+            last.filed
+        );
+    }
+    // Growth: after the first five minutes (the caches and pools filling) to the end.
+    if samples.len() > 31 {
+        let warm = samples[30].rss_kib as f64;
+        let end = samples.last().unwrap().rss_kib as f64;
+        let peak = samples[30..].iter().map(|s| s.rss_kib).max().unwrap() as f64;
+        println!(
+            "\nVmRSS after 5 minutes {:.1} MiB, at the end {:.1} MiB ({:+.1}%), highest after 5 minutes {:.1} MiB; \
+             {} requests filed, {} taps, {:.1} s soaked; samples in {}",
+            warm / 1024.0,
+            end / 1024.0,
+            (end / warm - 1.0) * 100.0,
+            peak / 1024.0,
+            people.seen.filed,
+            people.seen.approvals,
+            began.elapsed().as_secs_f64(),
+            out.display()
+        );
+    }
+}
