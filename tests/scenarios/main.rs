@@ -31,3 +31,4 @@ mod review;
 mod seal;
 mod trust;
 mod webhook;
+mod workflow_model;

@@ -331,6 +331,12 @@ impl App {
                 .await?;
             return Ok(Press::Accepted);
         }
+        // Once the window has closed an amendment could not be submitted: say so now, not
+        // after the filer has typed it all (found by the workflow model test).
+        if let Err((template, extra)) = self.window(conn).await? {
+            self.tell(conn, chat_id, template, &extra).await?;
+            return Ok(Press::Stale);
+        }
         let data =
             json!({"request": ctx.req.id, "reason": ctx.req.reason, "contact": ctx.req.contact});
         self.enter_step(conn, user_id, chat_id, AMEND, "reason", &data)
