@@ -287,8 +287,10 @@ impl Driver {
             if f.sent_at.elapsed() < patience {
                 continue;
             }
+            // The answer is looked for from the first sending on: if that one was not lost
+            // after all, its answer counts, and the repeat is an input out of place, which the
+            // bot answers with a hint.
             let messages = fake.messages_to(filer.user.id);
-            f.from = messages.len();
             f.sent_at = Instant::now();
             self.seen.resent += 1;
             send_step(&filer.user, Step::ALL[f.step], &f.exam_no, &messages);

@@ -107,16 +107,7 @@ async fn season_through_chaos(seed: u64) {
         );
     }
     // Each decision once, though its button press may have come twice.
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let (approvals,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM review_events WHERE request_id = $1 AND action = 'approve'",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    drop(conn);
-    assert_eq!(approvals, 2, "seed {seed}");
+    assert_eq!(approvals(&h.app, id).await, 2, "seed {seed}");
     assert_ne!(state_of(&h, id).await, "pending", "seed {seed}");
     assert!(counts.too_many > 0 && counts.server_error > 0, "{counts:?}");
     assert_within_limits(&h);

@@ -6,20 +6,18 @@
 //! `KILLS=200 cargo test kill_loop` is the long run of RELIABILITY.md; `cargo test` kills 3
 //! times.
 
-use crate::processes::run_command;
+use crate::processes::{process_app, run_command};
 use crate::support::*;
 use exam_review_bot::app::App;
-use exam_review_bot::clock::SystemClock;
 use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::simulate::{self, Driver};
-use exam_review_bot::store::{Db, outbox};
+use exam_review_bot::store::outbox;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::process::Child;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SCHOOLS: usize = 4;
+const SCHOOLS: usize = 8;
 
 fn kills() -> usize {
     std::env::var("KILLS")
@@ -42,22 +40,10 @@ fn kill(mut bot: Child) {
 async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubled() {
     let db = TestDb::new().await;
     let dir = db.dir.path();
-    std::fs::write(
-        dir.join("exam-review-bot.toml"),
-        "[telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n",
-    )
-    .unwrap();
-    let mut config = test_config(&db.url);
-    config.bot_username = Some("ExamReviewBot".into());
-    let app = App::new(
-        Db::open(&db.url).await.unwrap(),
-        config,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let app = process_app(&db, "").await;
     // Enough candidates that the season is still going at the last kill.
     let kills = kills();
-    let pupils = (kills / 2).max(6);
+    let pupils = (kills / 4).max(3);
     let city = simulate::prepare(&app, dir, SCHOOLS, pupils, 20_000)
         .await
         .unwrap();

@@ -25,26 +25,31 @@ pub fn run_command(db: &TestDb, fake: &FakeTelegram) -> Command {
     command
 }
 
+/// The app on the test's database as the shell's commands see it (wall clock), and the config
+/// file `run` will read beside it: short Telegram time-outs, then `extra` TOML.
+pub async fn process_app(db: &TestDb, extra: &str) -> App {
+    let mut config = test_config(&db.url);
+    config.bot_username = Some("ExamReviewBot".into());
+    std::fs::write(
+        db.dir.path().join("exam-review-bot.toml"),
+        format!("[telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n{extra}"),
+    )
+    .unwrap();
+    App::new(
+        Db::open(&db.url).await.unwrap(),
+        config,
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+}
+
 /// A city of `schools` schools with one bound contact each (users `first_user`…), its scores
 /// published: the notices wait in the outbox for `run`. The bot's own config has short
 /// time-outs and a lease far longer than any test waits, so that a dead instance's claims come
 /// back only because it is known to be dead.
 pub async fn published_city(db: &TestDb, schools: usize, first_user: i64) -> (App, Vec<i64>) {
-    let mut config = test_config(&db.url);
-    config.bot_username = Some("ExamReviewBot".into());
-    let app = App::new(
-        Db::open(&db.url).await.unwrap(),
-        config,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let app = process_app(db, "[delivery]\nlease_secs = 600\n").await;
     let dir = db.dir.path();
-    std::fs::write(
-        dir.join("exam-review-bot.toml"),
-        "[telegram]\nrequest_timeout_secs = 3\npolling_timeout_secs = 1\n\
-         [delivery]\nlease_secs = 600\n",
-    )
-    .unwrap();
     let units = dir.join("units.csv");
     std::fs::write(&units, sample::units_csv(&sample::units(5, schools))).unwrap();
     app.import_units(&units).await.unwrap();

@@ -498,16 +498,11 @@ async fn two_principals_tapping_at_once_give_one_decision() {
     second.press("✅ 同意");
     h.expect(&c.officer, "待您审核").await;
     h.settle().await;
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let (approvals,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM review_events WHERE request_id = $1 AND action = 'approve'",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    drop(conn);
-    assert_eq!(approvals, 2, "one for the teacher, one for the school");
+    assert_eq!(
+        approvals(&h.app, id).await,
+        2,
+        "one for the teacher, one for the school"
+    );
     let district_cards = h
         .fake
         .messages_to(c.officer.id)

@@ -372,3 +372,16 @@ pub async fn filed_by_user_1(h: &Harness, pupil: &Candidate) -> i64 {
     .unwrap()
     .unwrap()
 }
+
+/// How many approvals a request has had, every round.
+pub async fn approvals(app: &App, id: i64) -> i64 {
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM review_events WHERE request_id = $1 AND action = 'approve'",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    n
+}
