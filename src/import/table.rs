@@ -27,10 +27,37 @@ enum Source {
     },
     /// An .xlsx sheet read cell by cell on a thread of its own, a few rows ahead of the checks.
     Stream {
-        rows: std::sync::mpsc::Receiver<Streamed>,
+        rows: SheetReader,
         last: usize,
         ended: bool,
     },
+}
+
+/// The reading thread of an .xlsx and the receiving end of its queue. Dropped (the import is
+/// done, or gave up), it closes the queue, which stops the thread at its next row, and waits
+/// for it: no reader outlives its table (the xlsx fuzz target's leak check found detached
+/// readers still running after their table was gone).
+struct SheetReader {
+    rows: Option<std::sync::mpsc::Receiver<Streamed>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SheetReader {
+    fn recv(&self) -> Result<Streamed, std::sync::mpsc::RecvError> {
+        match &self.rows {
+            Some(rows) => rows.recv(),
+            None => Err(std::sync::mpsc::RecvError),
+        }
+    }
+}
+
+impl Drop for SheetReader {
+    fn drop(&mut self) {
+        drop(self.rows.take());
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
 }
 
 /// What the .xlsx reading thread sends: rows with their spreadsheet row number (the header is
@@ -174,7 +201,7 @@ impl Table {
         RS: std::io::Read + std::io::Seek + Send + 'static,
     {
         let (sender, rows) = std::sync::mpsc::sync_channel::<Streamed>(64);
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let outcome = stream_xlsx(source, max_declared_cells, &sender);
             let last = match outcome {
                 Ok(()) => Streamed::End,
@@ -182,6 +209,10 @@ impl Table {
             };
             sender.send(last).ok();
         });
+        let rows = SheetReader {
+            rows: Some(rows),
+            thread: Some(thread),
+        };
         let header = match rows.recv() {
             Ok(Streamed::Row(_, cells)) => cells.iter().map(|c| normalize_header(c)).collect(),
             Ok(Streamed::End) => bail!("the first sheet is empty"),
