@@ -1,53 +1,40 @@
 //! The review route as a model, against the real app: random sequences of up to 40 actions —
-//! file, approve, return (with its reason), reject, amend and resubmit, withdraw, and jumps of
-//! the clock past the filing deadline — by random people of the city (the class's and another
-//! class's 班主任, the principals, the contacts of two schools, a district officer, a city
-//! admin). After every action the app agrees with the model: each request in the state and
-//! step the route says, a press accepted exactly when the permission model allows it, every
-//! approval announced once, and no score changed (no result is signed on this part of the
-//! route). A failure is shrunk to its shortest sequence. `MODEL_SEQUENCES` sets how many (16 in
-//! `cargo test`; 20,000 is the long run of RELIABILITY.md). SQLite files copied from one
-//! prepared city, whatever the test backend (so it runs on the SQLite pass only).
+//! file, approve, return (with its reason), reject, amend and resubmit, withdraw, the review
+//! group's record (kept or corrected), sign and dispute, the district's 上报, the city's 复审
+//! (agree, or return to the group), revoking a person, publishing again, and jumps of the clock
+//! past the filing deadline — by random people of the city: the schools' contacts, 班主任 and
+//! principals, the district's officer and its 复核小组 (one of them also a city reviewer), the
+//! city's admin and reviewers, and another district's 纪检监督. After every action the app
+//! agrees with the model (`world`): each request in the state, step and round the route says, a
+//! press accepted exactly when the permission model allows it, every approval and every result
+//! told exactly once, a score changed only by a result the group signed and the city agreed to
+//! (the old one kept in the history), the publication notice once to each contact. A failure is
+//! shrunk to its shortest sequence. `MODEL_SEQUENCES` sets how many (16 in `cargo test`; 20,000
+//! is the long run of RELIABILITY.md). SQLite files copied from one prepared city, whatever the
+//! test backend (so it runs on the SQLite pass only).
 
-use crate::support::*;
+mod city;
+mod world;
+
+use city::{Prepared, check, correction, file, prepare, record, sqlite_url};
 use exam_review_bot::app::review::Press;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
-use exam_review_bot::domain::Role;
-use exam_review_bot::domain::attachment::Attachment;
 use exam_review_bot::sample;
-use exam_review_bot::store::{Db, seasons};
+use exam_review_bot::store::Db;
 use proptest::prelude::*;
 use proptest::test_runner::{
     Config as RunnerConfig, RngAlgorithm, TestCaseError, TestRng, TestRunner,
 };
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use world::{Deed, Filed, Outcome, PEOPLE, Stand, World, user};
 
-/// Who is who: (user id, role, school index or None, class index for 班主任).
-const PEOPLE: [(i64, Role, Option<usize>, Option<usize>); 9] = [
-    (1, Role::SchoolContact, Some(0), None),
-    (2, Role::HomeroomTeacher, Some(0), Some(0)),
-    (3, Role::HomeroomTeacher, Some(0), Some(1)),
-    (4, Role::Principal, Some(0), None),
-    (5, Role::SchoolContact, Some(1), None),
-    (6, Role::HomeroomTeacher, Some(1), Some(0)),
-    (7, Role::Principal, Some(1), None),
-    (8, Role::DistrictOfficer, None, None),
-    (9, Role::CityAdmin, None, None),
-];
-
-/// The candidates filed for: (school index, class index, 准考证号) — filled in at setup.
-struct Pupil {
-    school: usize,
-    class: usize,
-    exam_no: String,
-}
-
-/// Who acts: whoever the route wants now, the request's filer, or anyone of `PEOPLE`.
+/// Who acts: the k-th of those the model lets act now (so that sequences get somewhere), the
+/// request's filer, or anyone.
 #[derive(Debug, Clone, Copy)]
 enum Who {
-    Holder,
+    Holder(usize),
     Filer,
     Anyone(usize),
 }
@@ -56,7 +43,7 @@ enum Who {
 enum Act {
     File {
         pupil: usize,
-        by: usize,
+        by: Who,
     },
     Decide {
         req: usize,
@@ -71,85 +58,152 @@ enum Act {
         req: usize,
         by: Who,
     },
+    Record {
+        req: usize,
+        by: Who,
+        corrected: bool,
+    },
+    Sign {
+        req: usize,
+        by: Who,
+        agree: bool,
+    },
+    Report {
+        by: Who,
+        miscounted: bool,
+    },
+    Recheck {
+        req: usize,
+        by: Who,
+        agree: bool,
+    },
+    Revoke {
+        person: usize,
+    },
+    Publish,
     Jump {
         hours: i64,
     },
+    /// Whatever the request's stage calls for, by `by`: `choice` picks approve or return,
+    /// keep or correct, sign or dispute, agree or send back.
+    Advance {
+        req: usize,
+        by: Who,
+        choice: u8,
+    },
 }
 
-fn who() -> impl Strategy<Value = Who> {
+/// Who acts, weighted: `holder` in `holder + 3` times the one the model lets act.
+fn who(holder: u32) -> impl Strategy<Value = Who> {
     prop_oneof![
-        3 => Just(Who::Holder),
+        holder => (0..3usize).prop_map(Who::Holder),
         1 => Just(Who::Filer),
-        2 => (0..PEOPLE.len()).prop_map(Who::Anyone),
+        2 => (0..PEOPLE).prop_map(Who::Anyone),
     ]
 }
 
+/// One action. Most are `Advance` by the one who may (so that sequences of 40 reach the city's
+/// 复审); the rest press a given button, by anyone, on any request.
 fn act() -> impl Strategy<Value = Act> {
     let decision = prop_oneof![4 => Just("a"), 2 => Just("b"), 1 => Just("r")];
+    let req = 0..ANY_REQUEST + 2;
     prop_oneof![
-        3 => (0..4usize, 0..PEOPLE.len()).prop_map(|(pupil, by)| Act::File { pupil, by }),
-        8 => (0..8usize, who(), decision)
+        4 => (0..4usize, who(3)).prop_map(|(pupil, by)| Act::File { pupil, by }),
+        4 => (req.clone(), who(3), decision)
             .prop_map(|(req, by, action)| Act::Decide { req, by, action }),
-        2 => (0..8usize, who()).prop_map(|(req, by)| Act::Amend { req, by }),
-        1 => (0..8usize, who()).prop_map(|(req, by)| Act::Withdraw { req, by }),
+        2 => (req.clone(), who(3)).prop_map(|(req, by)| Act::Amend { req, by }),
+        1 => (req.clone(), who(3)).prop_map(|(req, by)| Act::Withdraw { req, by }),
+        2 => (req.clone(), who(3), any::<bool>())
+            .prop_map(|(req, by, corrected)| Act::Record { req, by, corrected }),
+        3 => (req.clone(), who(3), prop::bool::weighted(0.85))
+            .prop_map(|(req, by, agree)| Act::Sign { req, by, agree }),
+        1 => (who(3), prop::bool::weighted(0.2))
+            .prop_map(|(by, miscounted)| Act::Report { by, miscounted }),
+        2 => (req.clone(), who(3), prop::bool::weighted(0.8))
+            .prop_map(|(req, by, agree)| Act::Recheck { req, by, agree }),
+        1 => (0..PEOPLE).prop_map(|person| Act::Revoke { person }),
+        1 => Just(Act::Publish),
         1 => (1..80i64).prop_map(|hours| Act::Jump { hours }),
+        30 => (req, who(24), any::<u8>())
+            .prop_map(|(req, by, choice)| Act::Advance { req, by, choice }),
     ]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stand {
-    Pending(i64),
-    Returned,
-    Recording,
-    Withdrawn,
-}
-
-impl Stand {
-    fn open(self) -> bool {
-        matches!(self, Stand::Pending(_) | Stand::Returned | Stand::Recording)
-    }
-}
-
-struct Filed {
-    id: i64,
-    pupil: usize,
-    filer: usize,
-    stand: Stand,
-    round: i64,
-    approvals: i64,
-}
-
-/// The person `who` names for request `f`: the holder is the pupil's 班主任 at the first
-/// level and the principal at the second (at any other point, the school's contact).
-fn person(who: Who, f: &Filed, pupils: &[Pupil]) -> usize {
-    let pu = &pupils[f.pupil];
-    let is = |i: &usize| {
-        let (_, role, school, class) = PEOPLE[*i];
-        school == Some(pu.school)
-            && match f.stand {
-                Stand::Pending(0) => role == Role::HomeroomTeacher && class == Some(pu.class),
-                Stand::Pending(1) => role == Role::Principal,
-                _ => role == Role::SchoolContact,
-            }
-    };
+/// The person `who` names: the k-th of those `able` lets act (the first person when nobody
+/// may), the filer, or that person.
+fn choose(who: Who, filer: usize, able: impl Fn(usize) -> bool) -> usize {
     match who {
-        Who::Holder => (0..PEOPLE.len()).find(is).unwrap_or(0),
-        Who::Filer => f.filer,
-        Who::Anyone(i) => i,
+        Who::Holder(k) => {
+            let able: Vec<usize> = (0..PEOPLE).filter(|p| able(*p)).collect();
+            able.get(k % able.len().max(1)).copied().unwrap_or(0)
+        }
+        Who::Filer => filer,
+        Who::Anyone(p) => p,
     }
 }
 
-/// The request `req` names (whichever of those filed so far) and the person `who` names for it.
-fn pick<'a>(
-    filed: &'a mut [Filed],
-    req: usize,
-    who: Who,
-    pupils: &[Pupil],
-) -> Option<(&'a mut Filed, usize)> {
-    let n = filed.len();
-    let f = filed.get_mut(req.checked_rem(n)?)?;
-    let by = person(who, f, pupils);
-    Some((f, by))
+/// The person `who` names for a deed on request `i`.
+fn person(w: &World, who: Who, deed: Deed, i: usize) -> usize {
+    let f = &w.filed[i];
+    choose(who, f.filer, |p| w.may(p, deed, f))
+}
+
+/// The request `req` names: below `ANY_REQUEST`, the req-th of those someone may do `deed` on
+/// now (so that sequences get somewhere); from it, or when nobody may, whichever of those
+/// filed so far (a press on a request at another stage).
+fn pick(w: &World, req: usize, deed: Deed) -> Option<usize> {
+    let open: Vec<usize> = (0..w.filed.len())
+        .filter(|i| (0..PEOPLE).any(|p| w.may(p, deed, &w.filed[*i])))
+        .collect();
+    match open.get(req % open.len().max(1)) {
+        Some(i) if req < ANY_REQUEST => Some(*i),
+        _ => req.checked_rem(w.filed.len()),
+    }
+}
+
+const ANY_REQUEST: usize = 6;
+
+/// `Advance` as the act its request's stage calls for (naming the request by its index, see
+/// `pick`); any other act as it is.
+fn resolve(w: &World, act: &Act) -> Act {
+    let Act::Advance { req, by, choice } = *act else {
+        return act.clone();
+    };
+    let open: Vec<usize> = (0..w.filed.len())
+        .filter(|i| w.filed[*i].stand.open())
+        .collect();
+    let Some(&i) = open.get(req % open.len().max(1)) else {
+        return act.clone();
+    };
+    let req = i + w.filed.len() * ANY_REQUEST;
+    match w.filed[i].stand {
+        Stand::Pending(_) => Act::Decide {
+            req,
+            by,
+            action: if choice % 6 == 0 { "b" } else { "a" },
+        },
+        Stand::Returned => Act::Amend { req, by },
+        Stand::Recording => Act::Record {
+            req,
+            by,
+            corrected: choice % 2 == 0,
+        },
+        Stand::Confirming => Act::Sign {
+            req,
+            by,
+            agree: choice % 8 != 0,
+        },
+        Stand::Reporting => Act::Report {
+            by,
+            miscounted: false,
+        },
+        Stand::Rechecking => Act::Recheck {
+            req,
+            by,
+            agree: choice % 6 != 0,
+        },
+        Stand::Completed | Stand::Withdrawn => act.clone(),
+    }
 }
 
 /// The app accepted a press exactly when the model allows it.
@@ -160,101 +214,50 @@ fn agree(press: Press, may: bool) -> Result<(), String> {
     }
 }
 
-/// The city every sequence starts from, prepared once.
-struct Prepared {
-    dir: tempfile::TempDir,
-    template: PathBuf,
-    pupils: Vec<Pupil>,
-    start: chrono::DateTime<chrono::Utc>,
-    deadline: chrono::DateTime<chrono::Utc>,
+/// What the app accepted, across all sequences, for the figures of RELIABILITY.md.
+#[derive(Clone, Copy)]
+enum Tally {
+    Filed,
+    Approved,
+    Returned,
+    Amended,
+    Withdrawn,
+    Recorded,
+    Signed,
+    Disputed,
+    Reported,
+    Agreed,
+    SentBack,
+    Completed,
+    Corrected,
+    Revoked,
+    Published,
+    Refused,
 }
 
-fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
-}
+const TALLY_NAMES: [&str; 16] = [
+    "filed",
+    "approved",
+    "returned",
+    "amended",
+    "withdrawn",
+    "recorded",
+    "signed",
+    "disputed",
+    "batches reported",
+    "复审 agreed",
+    "returned to the group",
+    "completed",
+    "scores corrected",
+    "people revoked",
+    "published again",
+    "presses refused",
+];
 
-async fn prepare() -> Prepared {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("city.db");
-    let start = shanghai(2023, 4, 29, 10, 0);
-    let clock = ManualClock::new(start);
-    let app = App::new(
-        Db::open(&sqlite_url(&path)).await.unwrap(),
-        test_config(&sqlite_url(&path)),
-        Arc::new(clock),
-    )
-    .unwrap();
-    sample::load_city(&app, dir.path(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
-        .await
-        .unwrap();
-    app.publish(Actor::Cli, None).await.unwrap();
-    let mut pupils = Vec::new();
-    let mut classes: Vec<Vec<String>> = Vec::new();
-    for school in 0..2 {
-        let mut conn = app.db.pool.acquire().await.unwrap();
-        let season = seasons::current(&mut conn).await.unwrap().unwrap();
-        let all = exam_review_bot::store::candidates::of_school(
-            &mut conn,
-            season.id,
-            &sample::school_code(school),
-        )
-        .await
-        .unwrap();
-        let mut names: Vec<String> = all.iter().map(|c| c.class_name.clone()).collect();
-        names.sort();
-        names.dedup();
-        for (class, name) in names.iter().take(2).enumerate() {
-            let c = all.iter().find(|c| &c.class_name == name).unwrap();
-            pupils.push(Pupil {
-                school,
-                class,
-                exam_no: c.exam_no.clone(),
-            });
-        }
-        classes.push(names);
-    }
-    for (user, role, school, class) in PEOPLE {
-        let unit = match (role, school) {
-            (_, Some(s)) => sample::school_code(s),
-            (Role::DistrictOfficer, None) => sample::district_code(0),
-            _ => sample::CITY_CODE.to_string(),
-        };
-        let class = class.map(|k| classes[school.unwrap()][k].clone());
-        let link = app
-            .invite(role, &unit, &format!("用户{user}"), class.as_deref())
-            .await
-            .unwrap();
-        app.start(user, user, link.rsplit('=').next())
-            .await
-            .unwrap();
-    }
-    let mut conn = app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
-    let deadline = season.review_deadline.unwrap();
-    let template = dir.path().join("template.db");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "VACUUM INTO '{}'",
-        template.display()
-    )))
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    Prepared {
-        dir,
-        template,
-        pupils,
-        start,
-        deadline,
-    }
-}
+static TALLY: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
 
-/// Actions the app accepted, across all sequences: filed, approved, returned, amended,
-/// withdrawn (and the ones it refused), for the figures of RELIABILITY.md.
-static ACCEPTED: [std::sync::atomic::AtomicUsize; 6] =
-    [const { std::sync::atomic::AtomicUsize::new(0) }; 6];
-
-fn count(kind: usize) {
-    ACCEPTED[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+fn tally(t: Tally) {
+    TALLY[t as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// The model plays on SQLite files whatever the backend; the PostgreSQL pass of CI would only
@@ -263,55 +266,46 @@ fn on_postgres_pass() -> bool {
     std::env::var("TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty())
 }
 
-fn sequences() -> u32 {
-    std::env::var("MODEL_SEQUENCES")
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
+        .unwrap_or(default)
 }
 
 #[test]
-fn random_sequences_of_actions_keep_the_route_the_permissions_and_the_announcements() {
+fn random_sequences_of_actions_keep_the_route_the_permissions_the_scores_and_the_announcements() {
     if on_postgres_pass() {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let prepared = rt.block_on(prepare());
+    let sequences: u32 = env_number("MODEL_SEQUENCES", 16);
     let config = RunnerConfig {
-        cases: sequences(),
+        cases: sequences,
         failure_persistence: None,
         ..RunnerConfig::default()
     };
-    let case = std::sync::atomic::AtomicU64::new(0);
+    let case = AtomicU64::new(0);
     // The same sequences every run (MODEL_SEED picks another set for a long run).
-    let seed: u64 = std::env::var("MODEL_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let seed: u64 = env_number("MODEL_SEED", 0);
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
     let result = TestRunner::new_with_rng(config, rng).run(
         &proptest::collection::vec(act(), 1..=40),
         |acts| {
-            let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let case = case.fetch_add(1, Ordering::Relaxed);
             rt.block_on(play(&prepared, case, &acts))
                 .map_err(TestCaseError::fail)
         },
     );
-    let counts = ACCEPTED
-        .each_ref()
-        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
-    println!(
-        "{} sequences: {} filed, {} approved, {} returned, {} amended, {} withdrawn; {} refused",
-        sequences(),
-        counts[0],
-        counts[1],
-        counts[2],
-        counts[3],
-        counts[4],
-        counts[5]
-    );
+    let counts: Vec<String> = TALLY
+        .iter()
+        .zip(TALLY_NAMES)
+        .map(|(n, name)| format!("{} {name}", n.load(Ordering::Relaxed)))
+        .collect();
+    println!("{sequences} sequences: {}", counts.join(", "));
     if let Err(e) = result {
         panic!("{e}");
     }
@@ -328,10 +322,13 @@ fn a_returned_request_cannot_be_amended_once_the_window_has_closed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let prepared = rt.block_on(prepare());
     let acts = [
-        Act::File { pupil: 0, by: 0 },
+        Act::File {
+            pupil: 0,
+            by: Who::Anyone(0),
+        },
         Act::Decide {
             req: 0,
-            by: Who::Holder,
+            by: Who::Holder(0),
             action: "b",
         },
         Act::Jump { hours: 96 },
@@ -344,238 +341,420 @@ fn a_returned_request_cannot_be_amended_once_the_window_has_closed() {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// A whole review by the model's people: filed, approved at both school levels, corrected by
+/// the group, disputed once and recorded again, signed by all three, sent up in the 上报,
+/// returned once by the city and recorded and signed again, then agreed: the score changes
+/// once, with its history, and the result reaches each of its chats once.
+#[test]
+fn a_corrected_result_signed_reported_and_agreed_changes_the_score_once() {
+    if on_postgres_pass() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let prepared = rt.block_on(prepare());
+    let holder = Who::Holder(0);
+    let sign_all = [
+        Act::Sign {
+            req: 0,
+            by: holder,
+            agree: true,
+        },
+        Act::Sign {
+            req: 0,
+            by: holder,
+            agree: true,
+        },
+    ];
+    let mut acts = vec![
+        Act::File {
+            pupil: 1,
+            by: Who::Anyone(0),
+        },
+        Act::Decide {
+            req: 0,
+            by: holder,
+            action: "a",
+        },
+        Act::Decide {
+            req: 0,
+            by: holder,
+            action: "a",
+        },
+        Act::Record {
+            req: 0,
+            by: holder,
+            corrected: true,
+        },
+        Act::Sign {
+            req: 0,
+            by: holder,
+            agree: false,
+        },
+        Act::Record {
+            req: 0,
+            by: Who::Holder(1),
+            corrected: true,
+        },
+    ];
+    acts.extend(sign_all.clone());
+    acts.extend([
+        Act::Report {
+            by: holder,
+            miscounted: false,
+        },
+        Act::Recheck {
+            req: 0,
+            by: holder,
+            agree: false,
+        },
+        Act::Record {
+            req: 0,
+            by: holder,
+            corrected: true,
+        },
+    ]);
+    acts.extend(sign_all);
+    acts.extend([
+        Act::Report {
+            by: holder,
+            miscounted: false,
+        },
+        Act::Recheck {
+            req: 0,
+            by: holder,
+            agree: true,
+        },
+        Act::Publish,
+    ]);
+    let w = rt
+        .block_on(play_world(&prepared, 0, &acts))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.filed[0].stand, Stand::Completed);
+    assert_eq!(w.history.len(), 1, "{:?}", w.history);
+}
+
 /// One sequence on a fresh copy of the city; Err names the first step the app and the model
 /// disagree at.
 async fn play(p: &Prepared, case: u64, acts: &[Act]) -> Result<(), String> {
+    play_world(p, case, acts).await.map(|_| ())
+}
+
+async fn play_world(p: &Prepared, case: u64, acts: &[Act]) -> Result<World, String> {
     let path = p.dir.path().join(format!("case-{case}.db"));
     std::fs::copy(&p.template, &path).unwrap();
     let clock = ManualClock::new(p.start);
     let app = App::new(
         Db::open(&sqlite_url(&path)).await.unwrap(),
-        test_config(&sqlite_url(&path)),
+        crate::support::test_config(&sqlite_url(&path)),
         Arc::new(clock.clone()),
     )
     .unwrap();
-    let mut filed: Vec<Filed> = Vec::new();
-    let outcome = run_acts(&app, &clock, p, acts, &mut filed).await;
+    let mut w = World {
+        pupils: p.pupils.clone(),
+        filed: Vec::new(),
+        revoked: [false; PEOPLE],
+        history: Vec::new(),
+        noticed: [false; PEOPLE],
+    };
+    let mut outcome = Ok(());
+    for (n, act) in acts.iter().enumerate() {
+        let act = &resolve(&w, act);
+        let at = |what: String| format!("step {n} ({act:?}): {what}");
+        outcome = step(&app, &clock, p, act, &mut w)
+            .await
+            .map_err(|e| at(format!("{e:#}")));
+        if outcome.is_ok() {
+            outcome = check(&app, &w).await.map_err(at);
+        }
+        if outcome.is_err() {
+            break;
+        }
+    }
     app.db.pool.close().await;
     std::fs::remove_file(&path).ok();
-    outcome
+    outcome.map(|()| w)
 }
 
-async fn run_acts(
-    app: &App,
-    clock: &ManualClock,
-    p: &Prepared,
-    acts: &[Act],
-    filed: &mut Vec<Filed>,
-) -> Result<(), String> {
-    use exam_review_bot::clock::Clock;
-    for (n, act) in acts.iter().enumerate() {
-        let at = |what: String| format!("step {n} ({act:?}): {what}");
-        match *act {
-            Act::File { pupil, by } => {
-                let (user, role, school, class) = PEOPLE[by];
-                let pu = &p.pupils[pupil];
-                let may = clock.now() < p.deadline
-                    && school == Some(pu.school)
-                    && match role {
-                        Role::SchoolContact => true,
-                        Role::HomeroomTeacher => class == Some(pu.class),
-                        _ => false,
-                    }
-                    && !filed.iter().any(|f| f.pupil == pupil && f.stand.open());
-                let id = file(app, user, &pu.exam_no).await;
-                match (may, id) {
-                    (false, None) => count(5),
-                    (true, Some(id)) => filed.push({
-                        count(0);
-                        Filed {
-                            id,
-                            pupil,
-                            filer: by,
-                            stand: Stand::Pending(0),
-                            round: 1,
-                            approvals: 0,
-                        }
-                    }),
-                    (may, id) => return Err(at(format!("may file {may}, filed {id:?}"))),
-                }
-            }
-            Act::Decide { req, by, action } => {
-                let Some((f, by)) = pick(filed, req, by, &p.pupils) else {
-                    continue;
-                };
-                let (user, role, school, class) = PEOPLE[by];
-                let pu = &p.pupils[f.pupil];
-                let holder = match f.stand {
-                    Stand::Pending(0) => {
-                        role == Role::HomeroomTeacher
-                            && school == Some(pu.school)
-                            && class == Some(pu.class)
-                    }
-                    Stand::Pending(1) => role == Role::Principal && school == Some(pu.school),
-                    _ => false,
-                };
-                // The filer never decides on their own request; no level below the group
-                // may reject.
-                let may = holder && by != f.filer && action != "r";
-                let step = match f.stand {
-                    Stand::Pending(s) => s,
-                    _ => 0,
-                };
-                let stage = format!("s{step}r{}", f.round);
-                let press = app
-                    .review_button(user, user, f.id, &stage, action)
-                    .await
-                    .map_err(|e| at(format!("{e:#}")))?;
-                agree(press, may).map_err(at)?;
-                if !may {
-                    count(5);
-                } else {
-                    match action {
-                        "a" => {
-                            count(1);
-                            f.approvals += 1;
-                            f.stand = match f.stand {
-                                Stand::Pending(0) => Stand::Pending(1),
-                                _ => Stand::Recording,
-                            };
-                        }
-                        _ => {
-                            count(2);
-                            // The reason, as the dialogue asks for it.
-                            app.dialogue_text(user, user, "请补充主实验的扣分依据")
-                                .await
-                                .map_err(|e| at(format!("{e:#}")))?;
-                            f.stand = Stand::Returned;
-                        }
-                    }
-                }
-            }
-            Act::Amend { req, by } => {
-                let Some((f, by)) = pick(filed, req, by, &p.pupils) else {
-                    continue;
-                };
-                let user = PEOPLE[by].0;
-                let may = by == f.filer && f.stand == Stand::Returned && clock.now() < p.deadline;
-                let press = app
-                    .review_button(user, user, f.id, &format!("ret{}", f.round), "am")
-                    .await
-                    .map_err(|e| at(format!("{e:#}")))?;
-                agree(press, may).map_err(at)?;
-                count(if may { 3 } else { 5 });
-                if may {
-                    for text in ["副实验二第2项漏评", "13800001234"] {
-                        app.dialogue_text(user, user, text)
-                            .await
-                            .map_err(|e| at(format!("{e:#}")))?;
-                    }
-                    app.dialogue_button(user, user, "confirm", "submit")
-                        .await
-                        .map_err(|e| at(format!("{e:#}")))?;
-                    f.stand = Stand::Pending(0);
-                    f.round += 1;
-                }
-            }
-            Act::Withdraw { req, by } => {
-                let Some((f, by)) = pick(filed, req, by, &p.pupils) else {
-                    continue;
-                };
-                let user = PEOPLE[by].0;
-                let may = by == f.filer && f.stand.open();
-                let press = app
-                    .review_button(user, user, f.id, "wd", "w")
-                    .await
-                    .map_err(|e| at(format!("{e:#}")))?;
-                agree(press, may).map_err(at)?;
-                count(if may { 4 } else { 5 });
-                if may {
-                    f.stand = Stand::Withdrawn;
-                }
-            }
-            Act::Jump { hours } => clock.advance(chrono::Duration::hours(hours)),
-        }
-        check(app, filed).await.map_err(at)?;
-    }
+/// A press's verdict against the model's, counted.
+fn judge(press: Press, may: bool, accepted: Tally) -> anyhow::Result<()> {
+    agree(press, may).map_err(|e| anyhow::anyhow!(e))?;
+    tally(if may { accepted } else { Tally::Refused });
     Ok(())
 }
 
-/// Files through the dialogue as the person would; the request's id when it was filed.
-async fn file(app: &App, user: i64, exam_no: &str) -> Option<i64> {
-    let newest = || async {
-        let mut conn = app.db.pool.acquire().await.unwrap();
-        let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM review_requests")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        id
-    };
-    let before = newest().await;
-    app.cancel(user, user).await.unwrap();
-    app.review_command(user, user).await.unwrap();
-    app.dialogue_text(user, user, exam_no).await.unwrap();
-    let form = Attachment::Photo(format!("form-{exam_no}"));
-    app.dialogue_non_text(user, user, Some(form)).await.unwrap();
-    app.dialogue_text(user, user, "主实验漏评").await.unwrap();
-    app.dialogue_text(user, user, "13800001234").await.unwrap();
-    app.dialogue_button(user, user, "confirm", "submit")
-        .await
-        .unwrap();
-    let after = newest().await;
-    (after != before).then_some(after).flatten()
-}
-
-/// The app's requests agree with the model; every approval announced once; no score moved.
-async fn check(app: &App, filed: &[Filed]) -> Result<(), String> {
-    let mut conn = app.db.pool.acquire().await.unwrap();
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM review_requests")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    if count as usize != filed.len() {
-        return Err(format!("{count} requests, the model has {}", filed.len()));
-    }
-    for f in filed {
-        let (state, step, round): (String, i64, i64) =
-            sqlx::query_as("SELECT state, step, round FROM review_requests WHERE id = $1")
-                .bind(f.id)
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-        let model = match f.stand {
-            Stand::Pending(s) => ("pending", Some(s)),
-            Stand::Returned => ("returned", None),
-            Stand::Recording => ("recording", None),
-            Stand::Withdrawn => ("withdrawn", None),
-        };
-        if state != model.0 || model.1.is_some_and(|s| s != step) || round != f.round {
-            return Err(format!(
-                "request {}: {state} step {step} round {round}, the model {:?} round {}",
-                f.id, f.stand, f.round
-            ));
+/// One action, played on the app and on the model.
+async fn step(
+    app: &App,
+    clock: &ManualClock,
+    p: &Prepared,
+    act: &Act,
+    w: &mut World,
+) -> anyhow::Result<()> {
+    use exam_review_bot::clock::Clock;
+    use exam_review_bot::domain::Role;
+    use world::At;
+    let before_deadline = clock.now() < p.deadline;
+    match *act {
+        Act::File { pupil, by } => {
+            let pu = &w.pupils[pupil];
+            let school = At::School(pu.school);
+            let files = |p: usize| {
+                w.holds(p, Role::SchoolContact, school, None)
+                    || w.holds(p, Role::HomeroomTeacher, school, Some(pu.class))
+            };
+            let by = choose(by, 0, files);
+            let may = before_deadline
+                && files(by)
+                && !w
+                    .filed
+                    .iter()
+                    .any(|f| f.pupil == pupil && (f.stand.open() || f.stand == Stand::Completed));
+            let id = file(app, user(by), &pu.exam_no).await;
+            match (may, id) {
+                (false, None) => tally(Tally::Refused),
+                (true, Some(id)) => {
+                    tally(Tally::Filed);
+                    w.filed.push(Filed {
+                        id,
+                        pupil,
+                        filer: by,
+                        stand: Stand::Pending(0),
+                        round: 1,
+                        approvals: Vec::new(),
+                        recorder: None,
+                        signers: Vec::new(),
+                        rechecked: Vec::new(),
+                        outcome: None,
+                        told: 0,
+                    });
+                }
+                (may, id) => anyhow::bail!("may file {may}, filed {id:?}"),
+            }
         }
-        let approvals = approvals(app, f.id).await;
-        let (told,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM outbox WHERE body LIKE $1 AND body LIKE '%已同意%'",
-        )
-        .bind(format!("%申请 #{}（%", f.id))
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-        if approvals != f.approvals || told != f.approvals {
-            return Err(format!(
-                "request {}: {approvals} approvals recorded and {told} announced, the model {}",
-                f.id, f.approvals
-            ));
+        Act::Decide { req, by, action } => {
+            let Some(i) = pick(w, req, Deed::Decide) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Decide, i);
+            let f = &w.filed[i];
+            // No level below the group may reject (附件4 二.3).
+            let may = w.may(by, Deed::Decide, f) && action != "r";
+            let step = match f.stand {
+                Stand::Pending(s) => s,
+                _ => 0,
+            };
+            let stage = format!("s{step}r{}", f.round);
+            let u = user(by);
+            let press = app.review_button(u, u, f.id, &stage, action).await?;
+            let accepted = if action == "a" {
+                Tally::Approved
+            } else {
+                Tally::Returned
+            };
+            judge(press, may, accepted)?;
+            if may {
+                let f = &mut w.filed[i];
+                if action == "a" {
+                    f.approvals.push((by, step));
+                    f.stand = match step {
+                        0 => Stand::Pending(1),
+                        _ => Stand::Recording,
+                    };
+                } else {
+                    app.dialogue_text(u, u, "请补充主实验的扣分依据").await?;
+                    f.stand = Stand::Returned;
+                }
+            }
         }
-    }
-    let (moved,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM score_history")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    if moved != 0 {
-        return Err(format!("{moved} scores changed without a signed result"));
+        Act::Amend { req, by } => {
+            let Some(i) = pick(w, req, Deed::Amend) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Amend, i);
+            let f = &w.filed[i];
+            let may = w.may(by, Deed::Amend, f) && before_deadline;
+            let u = user(by);
+            let stage = format!("ret{}", f.round);
+            let press = app.review_button(u, u, f.id, &stage, "am").await?;
+            judge(press, may, Tally::Amended)?;
+            if may {
+                for text in ["副实验二第2项漏评", "13800001234"] {
+                    app.dialogue_text(u, u, text).await?;
+                }
+                app.dialogue_button(u, u, "confirm", "submit").await?;
+                let f = &mut w.filed[i];
+                f.stand = Stand::Pending(0);
+                f.round += 1;
+            }
+        }
+        Act::Withdraw { req, by } => {
+            let Some(i) = pick(w, req, Deed::Withdraw) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Withdraw, i);
+            let may = w.may(by, Deed::Withdraw, &w.filed[i]);
+            let u = user(by);
+            let press = app.review_button(u, u, w.filed[i].id, "wd", "w").await?;
+            judge(press, may, Tally::Withdrawn)?;
+            if may {
+                w.filed[i].stand = Stand::Withdrawn;
+            }
+        }
+        Act::Record { req, by, corrected } => {
+            let Some(i) = pick(w, req, Deed::Record) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Record, i);
+            let f = &w.filed[i];
+            let may = w.may(by, Deed::Record, f);
+            let u = user(by);
+            let stage = format!("rec{}", f.round);
+            let action = if corrected { "c" } else { "k" };
+            let press = app.review_button(u, u, f.id, &stage, action).await?;
+            judge(press, may, Tally::Recorded)?;
+            if may {
+                let now = w.pupils[f.pupil].mark;
+                let to = corrected.then(|| correction(now));
+                record(app, by, to).await?;
+                let f = &mut w.filed[i];
+                f.stand = Stand::Confirming;
+                f.recorder = Some(by);
+                f.signers.clear();
+                f.outcome = Some(Outcome {
+                    corrected,
+                    mark: to.unwrap_or(now),
+                });
+                // A group with nobody else to sign is done (or stuck) at once.
+                if w.members(&w.filed[i]).iter().all(|m| *m == by) && w.group_signed(&w.filed[i]) {
+                    w.filed[i].stand = Stand::Reporting;
+                }
+            }
+        }
+        Act::Sign { req, by, agree } => {
+            let Some(i) = pick(w, req, Deed::Sign) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Sign, i);
+            let f = &w.filed[i];
+            let may = w.may(by, Deed::Sign, f);
+            let u = user(by);
+            let stage = format!("cf{}", f.round);
+            let press = app
+                .review_button(u, u, f.id, &stage, if agree { "y" } else { "n" })
+                .await?;
+            judge(
+                press,
+                may,
+                if agree {
+                    Tally::Signed
+                } else {
+                    Tally::Disputed
+                },
+            )?;
+            if may {
+                if agree {
+                    w.filed[i].signers.push(by);
+                    if w.group_signed(&w.filed[i]) {
+                        w.filed[i].stand = Stand::Reporting;
+                    }
+                } else {
+                    app.dialogue_text(u, u, "总分与四项之和不符，请重新核对")
+                        .await?;
+                    let f = &mut w.filed[i];
+                    f.stand = Stand::Recording;
+                    f.round += 1;
+                    f.signers.clear();
+                    f.rechecked.clear();
+                }
+            }
+        }
+        Act::Report { by, miscounted } => {
+            let by = choose(by, 0, |p| w.may_report(p));
+            let waiting = w
+                .filed
+                .iter()
+                .filter(|f| f.stand == Stand::Reporting)
+                .count();
+            let shown = waiting + usize::from(miscounted);
+            // A card that showed another count is only brought up to date.
+            let may = w.may_report(by) && waiting > 0 && !miscounted;
+            let u = user(by);
+            let district = sample::district_code(0);
+            let press = app.report_button(u, u, &district, shown).await?;
+            judge(press, may, Tally::Reported)?;
+            if may {
+                for f in w.filed.iter_mut().filter(|f| f.stand == Stand::Reporting) {
+                    f.stand = Stand::Rechecking;
+                }
+            }
+        }
+        Act::Recheck { req, by, agree } => {
+            let Some(i) = pick(w, req, Deed::Recheck) else {
+                return Ok(());
+            };
+            let by = person(w, by, Deed::Recheck, i);
+            let f = &w.filed[i];
+            let may = w.may(by, Deed::Recheck, f);
+            let u = user(by);
+            let stage = format!("rc{}", f.round);
+            let press = app
+                .review_button(u, u, f.id, &stage, if agree { "ok" } else { "rg" })
+                .await?;
+            judge(
+                press,
+                may,
+                if agree {
+                    Tally::Agreed
+                } else {
+                    Tally::SentBack
+                },
+            )?;
+            if may {
+                if agree {
+                    // One city signature is enough on the default route.
+                    w.filed[i].rechecked.push(by);
+                    tally(Tally::Completed);
+                    if w.filed[i].outcome.is_some_and(|o| o.corrected) {
+                        tally(Tally::Corrected);
+                    }
+                    w.complete(i);
+                } else {
+                    app.dialogue_text(u, u, "更正类别应为合分错误，请复核小组重新记录")
+                        .await?;
+                    let f = &mut w.filed[i];
+                    f.stand = Stand::Recording;
+                    f.round += 1;
+                    f.signers.clear();
+                    f.rechecked.clear();
+                }
+            }
+        }
+        Act::Revoke { person } => {
+            let n = app.revoke(user(person), None, None).await?;
+            anyhow::ensure!(
+                (n > 0) != w.revoked[person],
+                "revoked {n} bindings of a person revoked before: {}",
+                w.revoked[person]
+            );
+            if n > 0 {
+                tally(Tally::Revoked);
+            }
+            w.revoke(person);
+        }
+        Act::Publish => {
+            app.publish(Actor::Cli, None).await?;
+            tally(Tally::Published);
+            for p in 0..PEOPLE {
+                for s in 0..2 {
+                    if w.holds(p, Role::SchoolContact, At::School(s), None) {
+                        w.noticed[p] = true;
+                    }
+                }
+            }
+        }
+        Act::Jump { hours } => clock.advance(chrono::Duration::hours(hours)),
+        // No open request to advance.
+        Act::Advance { .. } => {}
     }
     Ok(())
 }
