@@ -4,7 +4,7 @@
 //! reminder digest every five minutes. Every 10 s the bot process's resident memory (VmRSS),
 //! the answers' latency (from a person's message to the bot's answer reaching Telegram) and the
 //! outbox backlog are sampled; the table goes to stdout and every sample to
-//! `target/soak.csv`. Run with
+//! `target/soak.csv` (or SOAK_CSV). Run with
 //!
 //!     cargo bench --bench soak
 //!
@@ -30,11 +30,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
+/// One line of `/proc/PID/status` in KiB (VmRSS, or its parts RssAnon and RssFile: the heap
+/// against mapped files such as SQLite's shared-memory index).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -51,6 +53,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 struct Sample {
     at_secs: u64,
     rss_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
     p50_ms: f64,
     p99_ms: f64,
     answers: usize,
@@ -144,7 +148,9 @@ async fn main() {
             drop(conn);
             samples.push(Sample {
                 at_secs: next_sample.as_secs(),
-                rss_kib: vm_rss_kib(pid),
+                rss_kib: status_kib(pid, "VmRSS"),
+                anon_kib: status_kib(pid, "RssAnon"),
+                file_kib: status_kib(pid, "RssFile"),
                 p50_ms: percentile(&window, 0.50),
                 p99_ms: percentile(&window, 0.99),
                 answers: window.len(),
@@ -158,16 +164,28 @@ async fn main() {
     bot.kill().ok();
     bot.wait().ok();
 
-    let mut csv = String::from("secs,rss_kib,p50_ms,p99_ms,answers,outbox_backlog,filed\n");
+    let mut csv =
+        String::from("secs,rss_kib,anon_kib,file_kib,p50_ms,p99_ms,answers,outbox_backlog,filed\n");
     for s in &samples {
         writeln!(
             csv,
-            "{},{},{:.1},{:.1},{},{},{}",
-            s.at_secs, s.rss_kib, s.p50_ms, s.p99_ms, s.answers, s.backlog, s.filed
+            "{},{},{},{},{:.1},{:.1},{},{},{}",
+            s.at_secs,
+            s.rss_kib,
+            s.anon_kib,
+            s.file_kib,
+            s.p50_ms,
+            s.p99_ms,
+            s.answers,
+            s.backlog,
+            s.filed
         )
         .unwrap();
     }
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak.csv");
+    let out = std::env::var_os("SOAK_CSV").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak.csv"),
+        std::path::PathBuf::from,
+    );
     std::fs::write(&out, &csv).unwrap();
 
     // Five-minute windows: memory at their end, latency over them.

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What one sweep sent: (moment key, people told).
 #[derive(Debug, Default)]
@@ -42,8 +43,22 @@ struct OpenItem {
     school_name: String,
     district_code: Option<String>,
     district_name: String,
-    /// The route it was filed on (JSON), see `Routes`.
-    route: Option<String>,
+    /// The route it was filed on (JSON), see `Routes`: one text shared by every request filed
+    /// on it (thousands carry the same route; a copy each would make a digest's memory grow
+    /// with the requests open).
+    #[sqlx(skip)]
+    route: Option<Arc<str>>,
+}
+
+/// A digest lists this many of a person's items, then how many more.
+const DIGEST_ITEMS: usize = 20;
+
+/// One person's part of a digest: their chat, how many items wait for them, and the first
+/// `DIGEST_ITEMS` (only those are shown, so only those are kept).
+struct Waiting {
+    chat: i64,
+    count: usize,
+    items: Vec<Value>,
 }
 
 impl App {
@@ -167,24 +182,48 @@ impl App {
             Purpose::Review => "candidates",
             Purpose::Exemption => "roster",
         };
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
-                    c.school_code, s.name AS school_name,
-                    CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
-                    CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
-                        AS district_name, r.route
-             FROM review_requests r
-             JOIN {candidates} c ON c.id = r.candidate_id
-             JOIN units s ON s.code = c.school_code
-             LEFT JOIN units d ON d.code = s.parent_code
-             WHERE r.season_id = $1 AND r.kind = $2
-               AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
-             ORDER BY r.id"
+        const OPEN: &str = "r.season_id = $1 AND r.kind = $2 AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')";
+        // Each route text once, then the requests of each route without it.
+        let routes: Vec<(Option<String>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT r.route FROM review_requests r WHERE {OPEN}"
         )))
         .bind(season_id)
         .bind(purpose.kind())
-        .fetch_all(conn)
-        .await?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut items: Vec<OpenItem> = Vec::new();
+        for (route,) in routes {
+            let same_route = match route {
+                Some(_) => "r.route = $3",
+                None => "r.route IS NULL",
+            };
+            let shared: Option<Arc<str>> = route.as_deref().map(Arc::from);
+            let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
+                        c.school_code, s.name AS school_name,
+                        CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END
+                            AS district_code,
+                        CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
+                            AS district_name
+                 FROM review_requests r
+                 JOIN {candidates} c ON c.id = r.candidate_id
+                 JOIN units s ON s.code = c.school_code
+                 LEFT JOIN units d ON d.code = s.parent_code
+                 WHERE {OPEN} AND {same_route}"
+            )))
+            .bind(season_id)
+            .bind(purpose.kind());
+            let found: Vec<OpenItem> = match route {
+                Some(text) => query.bind(text).fetch_all(&mut *conn).await?,
+                None => query.fetch_all(&mut *conn).await?,
+            };
+            items.extend(found.into_iter().map(|mut i| {
+                i.route = shared.clone();
+                i
+            }));
+        }
+        items.sort_unstable_by_key(|i| i.id);
+        Ok(items)
     }
 
     /// Who acts on each open item now: user id → (chat, their items).
@@ -193,20 +232,29 @@ impl App {
         conn: &mut AnyConnection,
         items: &[OpenItem],
         approvals_only: bool,
-    ) -> anyhow::Result<BTreeMap<i64, (i64, Vec<Value>)>> {
+    ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
         let mut routes = Routes::new(self.route());
         let bindings: Vec<Binding> = active_bindings(conn).await?;
         let city = crate::store::units::city_code(conn).await?;
         // Who has signed the result on the table, or given it the city's 复审.
         let signed: HashSet<(i64, i64, i64)> = signatures(conn).await?;
-        let mut out: BTreeMap<i64, (i64, Vec<Value>)> = BTreeMap::new();
-        let mut listed: HashSet<(i64, i64)> = HashSet::new();
+        let mut out: BTreeMap<i64, Waiting> = BTreeMap::new();
+        // Who is listed for the item at hand (one holding two roles on it is listed once).
+        let mut listed: (i64, HashSet<i64>) = (0, HashSet::new());
         let mut add = |b: &Binding, item: &OpenItem, level: &str| {
-            if listed.insert((b.telegram_user_id, item.id)) {
-                let entry = out
-                    .entry(b.telegram_user_id)
-                    .or_insert((b.chat_id, Vec::new()));
-                entry.1.push(json!({"id": item.id, "name": item.name, "school": item.school_name, "level": level}));
+            if listed.0 != item.id {
+                listed = (item.id, HashSet::new());
+            }
+            if listed.1.insert(b.telegram_user_id) {
+                let entry = out.entry(b.telegram_user_id).or_insert(Waiting {
+                    chat: b.chat_id,
+                    count: 0,
+                    items: Vec::new(),
+                });
+                entry.count += 1;
+                if entry.items.len() < DIGEST_ITEMS {
+                    entry.items.push(json!({"id": item.id, "name": item.name, "school": item.school_name, "level": level}));
+                }
             }
         };
         // People by (role, unit): one lookup per item instead of a scan over everyone.
@@ -324,11 +372,12 @@ impl App {
                     Kind::ExemptUrgent(_) => "reminder_exempt_urgent",
                     _ => "reminder_exempt_digest",
                 };
-                for (_, (chat, list)) in self.waiting_people(conn, items, urgent).await? {
+                for (_, waiting) in self.waiting_people(conn, items, urgent).await? {
+                    let chat = waiting.chat;
                     let mut data = base.clone();
-                    data["count"] = json!(list.len());
-                    data["more"] = json!(list.len().saturating_sub(20));
-                    data["items"] = json!(list.into_iter().take(20).collect::<Vec<_>>());
+                    data["count"] = json!(waiting.count);
+                    data["more"] = json!(waiting.count - waiting.items.len());
+                    data["items"] = json!(waiting.items);
                     data["left"] = json!(left(now, moment.deadline));
                     if let Kind::Urgent(h) | Kind::ExemptUrgent(h) = moment.kind {
                         data["hours"] = json!(h);
