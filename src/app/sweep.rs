@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 /// What one sweep sent: (moment key, people told).
 #[derive(Debug, Default)]
@@ -43,12 +42,21 @@ struct OpenItem {
     school_name: String,
     district_code: Option<String>,
     district_name: String,
-    /// The route it was filed on (JSON), see `Routes`: one text shared by every request filed
-    /// on it (thousands carry the same route; a copy each would make a digest's memory grow
-    /// with the requests open).
-    #[sqlx(skip)]
-    route: Option<Arc<str>>,
+    /// The route it was filed on (JSON), see `Routes`.
+    route: Option<String>,
 }
+
+/// Which open requests a moment is about: a season's reviews, or its 免考 applications.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    season_id: i64,
+    purpose: Purpose,
+}
+
+/// Open requests are read this many at a time: a digest's memory stays the same however many
+/// are open (read whole, every digest raised the heap's high-water mark a little further as
+/// the requests piled up; the soak showed it).
+const PAGE: i64 = 500;
 
 /// A digest lists this many of a person's items, then how many more.
 const DIGEST_ITEMS: usize = 20;
@@ -90,8 +98,6 @@ impl App {
         let config = &self.config.reminders;
         let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
         let mut report = SweepReport::default();
-        let mut items: Option<Vec<OpenItem>> = None;
-        let mut exempt_items: Option<Vec<OpenItem>> = None;
         for moment in due {
             let claimed = sqlx::query(
                 "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
@@ -111,22 +117,12 @@ impl App {
                 moment.kind,
                 Kind::ExemptDigest | Kind::ExemptUrgent(_) | Kind::ExemptClosed
             );
-            if exemption {
-                if exempt_items.is_none() {
-                    let found = self.open_items(&mut tx, season.id, Purpose::Exemption);
-                    exempt_items = Some(found.await?);
-                }
-            } else if items.is_none()
-                && !matches!(
-                    moment.kind,
-                    Kind::PublishSoon(_) | Kind::PublishLate | Kind::FilingClosed
-                )
-            {
-                items = Some(self.open_items(&mut tx, season.id, Purpose::Review).await?);
-            }
-            let these = match exemption {
-                true => exempt_items.as_deref(),
-                false => items.as_deref(),
+            let open = Open {
+                season_id: season.id,
+                purpose: match exemption {
+                    true => Purpose::Exemption,
+                    false => Purpose::Review,
+                },
             };
             let tz = season.tz;
             let base = json!({
@@ -136,9 +132,7 @@ impl App {
                 "exemption_closes": season.exemption_closes.map(|d| display(d, tz)),
                 "now": display(now, tz),
             });
-            let n = self
-                .fire(&mut tx, &moment, now, base, these.unwrap_or(&[]))
-                .await?;
+            let n = self.fire(&mut tx, &moment, now, base, open).await?;
             sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
                 .bind(&moment.key)
                 .bind(n as i64)
@@ -170,67 +164,44 @@ impl App {
         Ok(report)
     }
 
-    /// The season's open requests of one kind (`review`, or `exemption`, whose candidates
-    /// are the roster's).
-    async fn open_items(
+    /// The open requests of `open` after id `after`, a page of them in id order.
+    async fn open_page(
         &self,
         conn: &mut AnyConnection,
-        season_id: i64,
-        purpose: Purpose,
+        open: Open,
+        after: i64,
     ) -> anyhow::Result<Vec<OpenItem>> {
-        let candidates = match purpose {
+        let candidates = match open.purpose {
             Purpose::Review => "candidates",
             Purpose::Exemption => "roster",
         };
-        const OPEN: &str = "r.season_id = $1 AND r.kind = $2 AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')";
-        // Each route text once, then the requests of each route without it.
-        let routes: Vec<(Option<String>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT DISTINCT r.route FROM review_requests r WHERE {OPEN}"
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
+                    c.school_code, s.name AS school_name,
+                    CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
+                    CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
+                        AS district_name, r.route
+             FROM review_requests r
+             JOIN {candidates} c ON c.id = r.candidate_id
+             JOIN units s ON s.code = c.school_code
+             LEFT JOIN units d ON d.code = s.parent_code
+             WHERE r.season_id = $1 AND r.kind = $2 AND r.id > $3
+               AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
+             ORDER BY r.id
+             LIMIT {PAGE}"
         )))
-        .bind(season_id)
-        .bind(purpose.kind())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut items: Vec<OpenItem> = Vec::new();
-        for (route,) in routes {
-            let same_route = match route {
-                Some(_) => "r.route = $3",
-                None => "r.route IS NULL",
-            };
-            let shared: Option<Arc<str>> = route.as_deref().map(Arc::from);
-            let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
-                        c.school_code, s.name AS school_name,
-                        CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END
-                            AS district_code,
-                        CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
-                            AS district_name
-                 FROM review_requests r
-                 JOIN {candidates} c ON c.id = r.candidate_id
-                 JOIN units s ON s.code = c.school_code
-                 LEFT JOIN units d ON d.code = s.parent_code
-                 WHERE {OPEN} AND {same_route}"
-            )))
-            .bind(season_id)
-            .bind(purpose.kind());
-            let found: Vec<OpenItem> = match route {
-                Some(text) => query.bind(text).fetch_all(&mut *conn).await?,
-                None => query.fetch_all(&mut *conn).await?,
-            };
-            items.extend(found.into_iter().map(|mut i| {
-                i.route = shared.clone();
-                i
-            }));
-        }
-        items.sort_unstable_by_key(|i| i.id);
-        Ok(items)
+        .bind(open.season_id)
+        .bind(open.purpose.kind())
+        .bind(after)
+        .fetch_all(conn)
+        .await?)
     }
 
     /// Who acts on each open item now: user id → (chat, their items).
     async fn waiting_people(
         &self,
         conn: &mut AnyConnection,
-        items: &[OpenItem],
+        open: Open,
         approvals_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
         let mut routes = Routes::new(self.route());
@@ -266,69 +237,82 @@ impl App {
                 .push(b);
         }
         let nobody: Vec<&Binding> = Vec::new();
-        for item in items {
-            match State::parse(&item.state) {
-                Some(State::Pending) => {
-                    let route = routes.of(item.route.as_deref());
-                    let Some(step) = route.steps.get(item.step as usize) else {
-                        continue;
-                    };
-                    let holders: Vec<&Binding> = match step.unit {
-                        Scope::Class => by_unit
-                            .get(&(step.role, item.school_code.as_str()))
-                            .unwrap_or(&nobody)
-                            .iter()
-                            .filter(|b| b.class_name.as_deref() == Some(item.class_name.as_str()))
-                            .copied()
-                            .collect(),
-                        Scope::School => by_unit
-                            .get(&(step.role, item.school_code.as_str()))
-                            .unwrap_or(&nobody)
-                            .clone(),
-                        Scope::District => match item.district_code.as_deref() {
-                            Some(d) => by_unit.get(&(step.role, d)).unwrap_or(&nobody).clone(),
-                            None => Vec::new(),
-                        },
-                        Scope::City => bindings.iter().filter(|b| b.role == step.role).collect(),
-                    };
-                    for b in holders {
-                        add(b, item, &step.name);
-                    }
-                }
-                Some(
-                    State::Recording | State::Confirming | State::Reporting | State::Rechecking,
-                ) if !approvals_only => {
-                    let route = routes.of(item.route.as_deref());
-                    let district = item.district_code.as_deref();
-                    let (roles, unit, level) = if item.state == "rechecking" {
-                        (
-                            vec![route.recheck.role],
-                            city.as_str(),
-                            RECHECK_NAME.to_string(),
-                        )
-                    } else {
-                        let name = district.map(|_| item.district_name.as_str());
-                        let unit = route.group.unit_of(&city, district);
-                        let mut level = route.group.title(name);
-                        if item.state == "reporting" {
-                            level.push_str("（待上报）");
+        let mut after = 0;
+        loop {
+            let page = self.open_page(conn, open, after).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.id;
+            for item in &page {
+                match State::parse(&item.state) {
+                    Some(State::Pending) => {
+                        let route = routes.of(item.route.as_deref());
+                        let Some(step) = route.steps.get(item.step as usize) else {
+                            continue;
+                        };
+                        let holders: Vec<&Binding> = match step.unit {
+                            Scope::Class => by_unit
+                                .get(&(step.role, item.school_code.as_str()))
+                                .unwrap_or(&nobody)
+                                .iter()
+                                .filter(|b| {
+                                    b.class_name.as_deref() == Some(item.class_name.as_str())
+                                })
+                                .copied()
+                                .collect(),
+                            Scope::School => by_unit
+                                .get(&(step.role, item.school_code.as_str()))
+                                .unwrap_or(&nobody)
+                                .clone(),
+                            Scope::District => match item.district_code.as_deref() {
+                                Some(d) => by_unit.get(&(step.role, d)).unwrap_or(&nobody).clone(),
+                                None => Vec::new(),
+                            },
+                            Scope::City => {
+                                bindings.iter().filter(|b| b.role == step.role).collect()
+                            }
+                        };
+                        for b in holders {
+                            add(b, item, &step.name);
                         }
-                        (route.group.roles.clone(), unit, level)
-                    };
-                    for role in roles {
-                        for b in by_unit.get(&(role, unit)).unwrap_or(&nobody) {
-                            let user = b.telegram_user_id;
-                            // Nobody signs to record a result or to send the batch.
-                            let done = !matches!(item.state.as_str(), "recording" | "reporting")
-                                && (item.recorded_by == Some(user)
-                                    || signed.contains(&(item.id, item.round, user)));
-                            if !done {
-                                add(b, item, &level);
+                    }
+                    Some(
+                        State::Recording | State::Confirming | State::Reporting | State::Rechecking,
+                    ) if !approvals_only => {
+                        let route = routes.of(item.route.as_deref());
+                        let district = item.district_code.as_deref();
+                        let (roles, unit, level) = if item.state == "rechecking" {
+                            (
+                                vec![route.recheck.role],
+                                city.as_str(),
+                                RECHECK_NAME.to_string(),
+                            )
+                        } else {
+                            let name = district.map(|_| item.district_name.as_str());
+                            let unit = route.group.unit_of(&city, district);
+                            let mut level = route.group.title(name);
+                            if item.state == "reporting" {
+                                level.push_str("（待上报）");
+                            }
+                            (route.group.roles.clone(), unit, level)
+                        };
+                        for role in roles {
+                            for b in by_unit.get(&(role, unit)).unwrap_or(&nobody) {
+                                let user = b.telegram_user_id;
+                                // Nobody signs to record a result or to send the batch.
+                                let done =
+                                    !matches!(item.state.as_str(), "recording" | "reporting")
+                                        && (item.recorded_by == Some(user)
+                                            || signed.contains(&(item.id, item.round, user)));
+                                if !done {
+                                    add(b, item, &level);
+                                }
                             }
                         }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         Ok(out)
@@ -341,7 +325,7 @@ impl App {
         moment: &Moment,
         now: DateTime<Utc>,
         base: Value,
-        items: &[OpenItem],
+        open: Open,
     ) -> anyhow::Result<usize> {
         let admins = crate::store::people::all_holders(conn, Role::CityAdmin).await?;
         let mut told = 0;
@@ -372,7 +356,7 @@ impl App {
                     Kind::ExemptUrgent(_) => "reminder_exempt_urgent",
                     _ => "reminder_exempt_digest",
                 };
-                for (_, waiting) in self.waiting_people(conn, items, urgent).await? {
+                for (_, waiting) in self.waiting_people(conn, open, urgent).await? {
                     let chat = waiting.chat;
                     let mut data = base.clone();
                     data["count"] = json!(waiting.count);
@@ -398,7 +382,8 @@ impl App {
             Kind::ExemptClosed => {
                 let mut data = base.clone();
                 data.as_object_mut().expect("object").extend(
-                    self.board_counts(items)
+                    self.board_counts(conn, open)
+                        .await?
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
@@ -418,7 +403,8 @@ impl App {
             Kind::AdminDaily | Kind::ReviewClosed => {
                 let mut data = base.clone();
                 data.as_object_mut().expect("object").extend(
-                    self.board_counts(items)
+                    self.board_counts(conn, open)
+                        .await?
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
@@ -451,42 +437,52 @@ impl App {
     }
 
     /// Open requests by level and by district, for the admins' digest and the deadline list.
-    fn board_counts(&self, items: &[OpenItem]) -> Value {
+    async fn board_counts(&self, conn: &mut AnyConnection, open: Open) -> anyhow::Result<Value> {
         let mut routes = Routes::new(self.route());
         let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
         let mut list = Vec::new();
-        for i in items {
-            let level = match State::parse(&i.state) {
-                Some(State::Pending) => routes
-                    .of(i.route.as_deref())
-                    .steps
-                    .get(i.step as usize)
-                    .map_or(String::new(), |s| s.name.clone()),
-                Some(State::Rechecking) => RECHECK_NAME.to_string(),
-                Some(State::Reporting) => "待上报".to_string(),
-                _ => {
-                    let district = i.district_code.as_ref().map(|_| i.district_name.as_str());
-                    routes.of(i.route.as_deref()).group.title(district)
-                }
+        let (mut total, mut at_risk) = (0, 0);
+        let mut after = 0;
+        loop {
+            let page = self.open_page(conn, open, after).await?;
+            let Some(last) = page.last() else {
+                break;
             };
-            *by_level.entry(level.clone()).or_default() += 1;
-            *by_district.entry(i.district_name.clone()).or_default() += 1;
-            if list.len() < 50 {
-                list.push(
+            after = last.id;
+            total += page.len();
+            at_risk += page.iter().filter(|i| i.state == "pending").count();
+            for i in &page {
+                let level = match State::parse(&i.state) {
+                    Some(State::Pending) => routes
+                        .of(i.route.as_deref())
+                        .steps
+                        .get(i.step as usize)
+                        .map_or(String::new(), |s| s.name.clone()),
+                    Some(State::Rechecking) => RECHECK_NAME.to_string(),
+                    Some(State::Reporting) => "待上报".to_string(),
+                    _ => {
+                        let district = i.district_code.as_ref().map(|_| i.district_name.as_str());
+                        routes.of(i.route.as_deref()).group.title(district)
+                    }
+                };
+                *by_level.entry(level.clone()).or_default() += 1;
+                *by_district.entry(i.district_name.clone()).or_default() += 1;
+                if list.len() < 50 {
+                    list.push(
                     json!({"id": i.id, "name": i.name, "school": i.school_name, "level": level}),
                 );
+                }
             }
         }
-        let at_risk = items.iter().filter(|i| i.state == "pending").count();
-        json!({
-            "open": items.len(),
+        Ok(json!({
+            "open": total,
             "at_risk": at_risk,
             "by_level": by_level.into_iter().map(|(k, v)| json!({"level": k, "count": v})).collect::<Vec<_>>(),
             "by_district": by_district.into_iter().map(|(k, v)| json!({"district": k, "count": v})).collect::<Vec<_>>(),
             "items": list,
-            "more": items.len().saturating_sub(50),
-        })
+            "more": total.saturating_sub(50),
+        }))
     }
 }
 
