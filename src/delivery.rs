@@ -530,23 +530,29 @@ fn classify(e: RequestError) -> Outcome {
             | ApiError::CantInitiateConversation
             | ApiError::CantTalkWithBots,
         ) => Outcome::Unreachable(e.to_string()),
-        RequestError::Api(ApiError::Unknown(ref text))
-            if [
-                "Internal Server Error",
-                "Bad Gateway",
-                "Gateway",
-                "Service Unavailable",
-            ]
-            .iter()
-            .any(|s| text.contains(s)) =>
-        {
-            Outcome::Retry(e.to_string())
-        }
         RequestError::RetryAfter(_) => Outcome::Throttled(e.to_string()),
-        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
-            Outcome::Retry(e.to_string())
-        }
+        ref e if is_transient(e) => Outcome::Retry(e.to_string()),
         other => Outcome::Failed(other.to_string()),
+    }
+}
+
+/// Whether Telegram, or the way to it, says "later": a 429, a 5xx, a network error or
+/// time-out, an answer cut short.
+pub(crate) fn is_transient(e: &RequestError) -> bool {
+    match e {
+        RequestError::Api(ApiError::Unknown(text)) => [
+            "Internal Server Error",
+            "Bad Gateway",
+            "Gateway",
+            "Service Unavailable",
+        ]
+        .iter()
+        .any(|s| text.contains(s)),
+        RequestError::RetryAfter(_)
+        | RequestError::Network(_)
+        | RequestError::Io(_)
+        | RequestError::InvalidJson { .. } => true,
+        _ => false,
     }
 }
 

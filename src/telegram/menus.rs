@@ -27,9 +27,13 @@ fn commands(list: Vec<(String, String)>) -> Vec<BotCommand> {
 
 /// The default scope's menu: what every chat without a menu of its own shows.
 pub async fn set_default(app: &App, bot: &TgBot) -> anyhow::Result<()> {
-    bot.set_my_commands(commands(app.menu_of(&[])?))
-        .scope(BotCommandScope::Default)
-        .await?;
+    let menu = commands(app.menu_of(&[])?);
+    super::before_start("setMyCommands", || {
+        bot.set_my_commands(menu.clone())
+            .scope(BotCommandScope::Default)
+            .send()
+    })
+    .await?;
     Ok(())
 }
 

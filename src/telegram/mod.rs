@@ -77,6 +77,40 @@ pub async fn run(app: App, bot: TgBot, stop: watch::Receiver<bool>) -> anyhow::R
     run_with(app, bot, stop, Serving::default()).await
 }
 
+/// How many times a call the bot needs before it starts is tried (about two minutes of waits).
+const START_TRIES: u32 = 10;
+
+/// A call the bot must make before it starts (getMe, the default menu, deleteWebhook), tried
+/// again while Telegram says "later" (a 429, a 5xx, a network error or time-out); anything else
+/// (a wrong token) stops the start at once. Without this, one 429 at start ended `run` (the
+/// chaotic season found it).
+pub(crate) async fn before_start<T, Fut>(
+    what: &str,
+    mut call: impl FnMut() -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = Result<T, teloxide::RequestError>>,
+{
+    let mut wait = Duration::from_millis(500);
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(e) if tries < START_TRIES && delivery::is_transient(&e) => {
+                let pause = match &e {
+                    teloxide::RequestError::RetryAfter(secs) => secs.duration(),
+                    _ => wait,
+                };
+                tracing::warn!("{what} failed, retrying in {pause:?}: {e}");
+                tokio::time::sleep(pause).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+                tries += 1;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("{what} failed"))),
+        }
+    }
+}
+
 /// Updates (long polling, or the webhook), delivery, menus and the sweep, until Ctrl-C or
 /// SIGTERM or `stop`.
 pub async fn run_with(
@@ -85,14 +119,11 @@ pub async fn run_with(
     mut stop: watch::Receiver<bool>,
     serving: Serving,
 ) -> anyhow::Result<()> {
-    let me = bot
-        .get_me()
+    let me = before_start("getMe", || bot.get_me().send())
         .await
-        .context("Telegram did not accept the bot token (getMe failed)")?;
+        .context("Telegram did not accept the bot token")?;
     tracing::info!(username = me.username(), "connected to Telegram");
-    menus::set_default(&app, &bot)
-        .await
-        .context("setMyCommands failed")?;
+    menus::set_default(&app, &bot).await?;
 
     app.files
         .set(std::sync::Arc::new(files::TelegramFiles::new(bot.clone())))
@@ -125,7 +156,7 @@ pub async fn run_with(
         None => {
             // A webhook left set (by webhook mode, or another deployment) would make every
             // getUpdates fail: switching back to polling removes it.
-            bot.delete_webhook().await.context("deleteWebhook failed")?;
+            before_start("deleteWebhook", || bot.delete_webhook().send()).await?;
             let intake = intake::Intake::new(app.config.telegram.updates_in_flight);
             let listener = intake::listen(
                 bot.clone(),
