@@ -147,6 +147,10 @@ pub struct Harness {
     stop: watch::Sender<bool>,
     runner: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     next_user: i64,
+    /// How long `expect` and `wait_for_text` wait for a message (longer when the fake has a
+    /// bad day: several getUpdates failing running can keep a press unheard for tens of
+    /// seconds).
+    pub patience: Duration,
 }
 
 impl Harness {
@@ -178,6 +182,7 @@ impl Harness {
             stop,
             runner: Some(runner),
             next_user: 1000,
+            patience: Duration::from_secs(30),
         }
     }
 
@@ -214,7 +219,7 @@ impl Harness {
     /// `needle`, and returns its visible text.
     pub async fn expect(&self, user: &FakeUser, needle: &str) -> String {
         self.fake
-            .expect(user.id, needle, Duration::from_secs(30))
+            .expect(user.id, needle, self.patience)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -297,7 +302,7 @@ impl Harness {
         let id = user.id;
         let found = self
             .fake
-            .wait_until(Duration::from_secs(30), |f| {
+            .wait_until(self.patience, |f| {
                 f.messages_to(id)
                     .iter()
                     .any(|m| m.visible_text().contains(needle))
