@@ -53,9 +53,11 @@ struct Open {
     purpose: Purpose,
 }
 
-/// Open requests are read this many at a time: a digest's memory stays the same however many
-/// are open (read whole, every digest raised the heap's high-water mark a little further as
-/// the requests piled up; the soak showed it).
+/// Open requests are read a window of this many ids at a time: a digest's memory stays the
+/// same however many are open (read whole, every digest raised the heap's high-water mark a
+/// little further as the requests piled up; the soak showed it). Windows of ids, not LIMIT
+/// after an id: each window is an index range, where LIMIT would make every page scan and
+/// join all the open requests after it, then sort them.
 const PAGE: i64 = 500;
 
 /// A digest lists this many of a person's items, then how many more.
@@ -164,7 +166,19 @@ impl App {
         Ok(report)
     }
 
-    /// The open requests of `open` after id `after`, a page of them in id order.
+    /// The highest request id of `open`'s season and kind (0 when none): where the windows end.
+    async fn last_id(&self, conn: &mut AnyConnection, open: Open) -> anyhow::Result<i64> {
+        let (last,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(id) FROM review_requests WHERE season_id = $1 AND kind = $2",
+        )
+        .bind(open.season_id)
+        .bind(open.purpose.kind())
+        .fetch_one(conn)
+        .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    /// The open requests of `open` with ids in (after, after + PAGE], in id order.
     async fn open_page(
         &self,
         conn: &mut AnyConnection,
@@ -185,14 +199,14 @@ impl App {
              JOIN {candidates} c ON c.id = r.candidate_id
              JOIN units s ON s.code = c.school_code
              LEFT JOIN units d ON d.code = s.parent_code
-             WHERE r.season_id = $1 AND r.kind = $2 AND r.id > $3
+             WHERE r.season_id = $1 AND r.kind = $2 AND r.id > $3 AND r.id <= $4
                AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
-             ORDER BY r.id
-             LIMIT {PAGE}"
+             ORDER BY r.id"
         )))
         .bind(open.season_id)
         .bind(open.purpose.kind())
         .bind(after)
+        .bind(after + PAGE)
         .fetch_all(conn)
         .await?)
     }
@@ -237,13 +251,11 @@ impl App {
                 .push(b);
         }
         let nobody: Vec<&Binding> = Vec::new();
+        let last = self.last_id(conn, open).await?;
         let mut after = 0;
-        loop {
+        while after < last {
             let page = self.open_page(conn, open, after).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = last.id;
+            after += PAGE;
             for item in &page {
                 match State::parse(&item.state) {
                     Some(State::Pending) => {
@@ -443,13 +455,11 @@ impl App {
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
         let mut list = Vec::new();
         let (mut total, mut at_risk) = (0, 0);
+        let last = self.last_id(conn, open).await?;
         let mut after = 0;
-        loop {
+        while after < last {
             let page = self.open_page(conn, open, after).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = last.id;
+            after += PAGE;
             total += page.len();
             at_risk += page.iter().filter(|i| i.state == "pending").count();
             for i in &page {
