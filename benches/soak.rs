@@ -16,7 +16,7 @@ use exam_review_bot::clock::SystemClock;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeTelegram;
-use exam_review_bot::simulate::{self, Driver};
+use exam_review_bot::simulate::{self, Driver, Reach};
 use exam_review_bot::store::{Db, outbox};
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -96,6 +96,7 @@ async fn main() {
         schools,
         requests.div_ceil(schools),
         100_000,
+        Reach::Approvals,
     )
     .await
     .unwrap();

@@ -1,18 +1,30 @@
 //! A simulated season against the fake Telegram: a city set up through the same use cases as
 //! the command line, its scores published, and then school contacts filing review requests
 //! through the chat dialogue while 班主任 and 校长 tap 同意 on their cards, as people would:
-//! each waits for the bot's answer before the next step. It drives a bot running elsewhere
-//! (the real binary, killed and restarted by a harness, or soaking for an hour) and knows
-//! nothing of its database.
+//! each waits for the bot's answer before the next step. On the whole route (`Reach`) each
+//! 复核小组 then records 维持原成绩 through its dialogue, its other members sign, one of them
+//! sends the unit's batch up (上报) once its card has settled, and the city's 复审 agrees. It
+//! drives a bot running elsewhere (the real binary, killed and restarted by a harness, or
+//! soaking for an hour) and knows nothing of its database.
 
 use crate::app::{Actor, App};
 use crate::domain::Role;
-use crate::fakeapi::{FakeTelegram, FakeUser};
+use crate::fakeapi::{FakeTelegram, FakeUser, Sent};
 use crate::sample;
 use crate::store::{candidates, seasons};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// How far the simulated people carry each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// 班主任 and 校长 approve; no review group is bound, so the requests then wait (the
+    /// soak's steady load).
+    Approvals,
+    /// Every level of the documents' route, to the result reaching the school.
+    WholeRoute,
+}
 
 /// The people of one school, by Telegram user id, and the candidates its contact will file for.
 #[derive(Debug, Clone)]
@@ -26,23 +38,48 @@ pub struct School {
     pub pupils: Vec<String>,
 }
 
+/// A 复核小组 as the simulated people play it: one member records every result, the other
+/// two sign, and the first of those also sends the unit's batch up.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub recorder: i64,
+    pub signers: [i64; 2],
+}
+
 /// The whole cast.
 #[derive(Debug, Clone)]
 pub struct City {
+    pub reach: Reach,
     pub schools: Vec<School>,
+    /// Each district's group, then the city-direct school's (the whole route only).
+    pub groups: Vec<Group>,
+    /// The city's 复审 (the whole route only).
+    pub rechecker: Option<i64>,
 }
 
 /// A city of `schools` schools and `pupils` candidates each, published, with a contact, a
-/// principal and a 班主任 for every class of every school bound (user ids from `first_user`).
+/// principal and a 班主任 for every class of every school bound (user ids from `first_user`),
+/// and on the whole route a 复核小组 for every district and for the city-direct school, and
+/// the city's 复审.
 pub async fn prepare(
     app: &App,
     dir: &Path,
     schools: usize,
     pupils: usize,
     first_user: i64,
+    reach: Reach,
 ) -> anyhow::Result<City> {
+    // Two schools a district on the whole route, so that no one group's chat (at Telegram's
+    // one message a second) sets the pace of the season.
+    let districts = match reach {
+        Reach::Approvals => 2,
+        Reach::WholeRoute => (schools / 2).max(2),
+    };
     let units = dir.join("units.csv");
-    std::fs::write(&units, sample::units_csv(&sample::units(2, schools)))?;
+    std::fs::write(
+        &units,
+        sample::units_csv(&sample::units(districts, schools)),
+    )?;
     app.import_units(&units).await?;
     let today = chrono::Utc::now().date_naive();
     app.set_season(2023, today, chrono_tz::Asia::Shanghai, 30)
@@ -85,58 +122,191 @@ pub async fn prepare(
             pupils,
         });
     }
+    let mut groups = Vec::new();
+    let mut rechecker = None;
+    if reach == Reach::WholeRoute {
+        let city = sample::CITY_CODE;
+        for d in 0..districts {
+            let unit = sample::district_code(d);
+            groups.push(Group {
+                recorder: bind(Role::ChiefProctorRep, &unit, None).await?,
+                signers: [
+                    bind(Role::Inspector, &unit, None).await?,
+                    bind(Role::EquipmentOfficer, &unit, None).await?,
+                ],
+            });
+        }
+        // The city-direct school's group sits at the city, under its head.
+        groups.push(Group {
+            recorder: bind(Role::DirectSchoolHead, city, None).await?,
+            signers: [
+                bind(Role::ChiefProctorRep, city, None).await?,
+                bind(Role::Inspector, city, None).await?,
+            ],
+        });
+        rechecker = Some(bind(Role::CityReviewer, city, None).await?);
+    }
     app.publish(Actor::Cli, None).await?;
-    Ok(City { schools: out })
+    Ok(City {
+        reach,
+        schools: out,
+        groups,
+        rechecker,
+    })
 }
 
 const APPROVE: &str = "✅ 同意";
+const SIGN: &str = "✅ 确认";
+const AGREE_RESULT: &str = "✅ 同意复核结果";
+const KEEP: &str = "维持原成绩";
+const RECORD: &str = "✅ 确认记录";
+/// The start of the batch card's button, whose label ends with the count it sends.
+const REPORT: &str = "📤 上报（";
+/// How long a batch card shows the same count before its reporter sends it up: people wait
+/// for a lull rather than sending one 上报 per result.
+const SETTLE: Duration = Duration::from_secs(2);
 
-/// What a filer sends at each step of the /review dialogue, and what the bot's answer says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Command,
-    ExamNo,
-    Photo,
-    Reason,
-    Phone,
-    Submit,
+/// What a person sends at one step of a dialogue.
+#[derive(Debug, Clone)]
+enum Input {
+    Text(&'static str),
+    Owned(String),
+    Photo(String),
+    /// The button with this label on the latest message that shows it.
+    Press(&'static str),
+    /// The button with this label on this card.
+    PressOn(Box<Sent>, &'static str),
 }
 
-impl Step {
-    const ALL: [Step; 6] = [
-        Step::Command,
-        Step::ExamNo,
-        Step::Photo,
-        Step::Reason,
-        Step::Phone,
-        Step::Submit,
-    ];
+/// One step of a dialogue: what is sent, and what the bot's answer to it contains.
+#[derive(Debug, Clone)]
+struct Turn {
+    input: Input,
+    answer: &'static str,
+}
 
-    /// What the answer to this step contains.
-    fn answer(self) -> &'static str {
-        match self {
-            Step::Command => "准考证号",
-            Step::ExamNo => "的照片或 PDF",
-            Step::Photo => "申请理由",
-            Step::Reason => "联系方式",
-            Step::Phone => "请核对申请内容",
-            Step::Submit => "已提交",
+/// The /review dialogue of a school contact for one candidate.
+fn filing(exam_no: &str) -> Vec<Turn> {
+    let turn = |input, answer| Turn { input, answer };
+    vec![
+        turn(Input::Text("/review"), "准考证号"),
+        turn(Input::Owned(exam_no.to_string()), "的照片或 PDF"),
+        turn(Input::Photo(format!("form-{exam_no}")), "申请理由"),
+        turn(Input::Text("主实验漏评"), "联系方式"),
+        turn(Input::Text("13800001234"), "请核对申请内容"),
+        turn(Input::Press("✅ 提交"), "已提交"),
+    ]
+}
+
+/// The recorder's dialogue for one card: 维持原成绩, a note, 确认记录.
+fn recording(card: Sent) -> Vec<Turn> {
+    let turn = |input, answer| Turn { input, answer };
+    vec![
+        turn(Input::PressOn(Box::new(card), KEEP), "复核说明"),
+        turn(Input::Text("逐项核对，成绩无误"), "请核对复核结果"),
+        turn(Input::Press(RECORD), "已记录申请"),
+    ]
+}
+
+fn button(m: &Sent, label: &str) -> Option<String> {
+    m.buttons()
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .map(|(_, data)| data)
+}
+
+/// The message as it stands now (edits included).
+fn now_shown(fake: &FakeTelegram, m: &Sent) -> Option<Sent> {
+    fake.messages_to(m.chat_id)
+        .into_iter()
+        .find(|n| n.message_id == m.message_id)
+}
+
+fn send(user: &FakeUser, input: &Input, messages: &[Sent]) {
+    match input {
+        Input::Text(text) => user.send(text),
+        Input::Owned(text) => user.send(text),
+        Input::Photo(file) => user.send_photo(file),
+        Input::Press(label) => {
+            let shown = messages
+                .iter()
+                .rev()
+                .find_map(|m| button(m, label).map(|d| (m, d)));
+            if let Some((message, data)) = shown {
+                user.press_data(message, &data);
+            }
+        }
+        Input::PressOn(card, label) => {
+            if let Some(data) = button(card, label) {
+                user.press_data(card, &data);
+            }
         }
     }
 }
 
-/// A contact in the middle of filing: the step sent, when, and where the chat stood then.
-struct Filing {
-    exam_no: String,
+/// A dialogue under way: its steps, the one sent, when, and where the chat stood then.
+struct Talk {
+    turns: Vec<Turn>,
     step: usize,
     sent_at: Instant,
     from: usize,
 }
 
-struct Filer {
-    user: FakeUser,
-    pupils: VecDeque<String>,
-    filing: Option<Filing>,
+enum Heard {
+    Nothing,
+    /// The answer to a step came after this long; the next step has been sent.
+    Answer(Duration),
+    /// The last step's answer came: the dialogue is over.
+    Done(Duration),
+}
+
+impl Talk {
+    fn start(user: &FakeUser, fake: &FakeTelegram, turns: Vec<Turn>) -> Talk {
+        let from = fake.count_to(user.id);
+        send(user, &turns[0].input, &[]);
+        Talk {
+            turns,
+            step: 0,
+            sent_at: Instant::now(),
+            from,
+        }
+    }
+
+    fn listen(&mut self, user: &FakeUser, fake: &FakeTelegram) -> Heard {
+        let messages = fake.messages_to_from(user.id, self.from);
+        let want = self.turns[self.step].answer;
+        let Some(answer) = messages.iter().find(|m| m.visible_text().contains(want)) else {
+            return Heard::Nothing;
+        };
+        let took = answer.at.saturating_duration_since(self.sent_at);
+        if self.step + 1 == self.turns.len() {
+            return Heard::Done(took);
+        }
+        self.step += 1;
+        self.from += messages.len();
+        self.sent_at = Instant::now();
+        send(user, &self.turns[self.step].input, &messages);
+        Heard::Answer(took)
+    }
+
+    /// Sends the step again when its answer has not come within `patience`.
+    fn repeat_if_stalled(
+        &mut self,
+        user: &FakeUser,
+        fake: &FakeTelegram,
+        patience: Duration,
+    ) -> bool {
+        if self.sent_at.elapsed() < patience {
+            return false;
+        }
+        // The answer is looked for from the first sending on: if that one was not lost
+        // after all, its answer counts, and the repeat is an input out of place, which the
+        // bot answers with a hint.
+        let messages = fake.messages_to(user.id);
+        self.sent_at = Instant::now();
+        send(user, &self.turns[self.step].input, &messages);
+        true
+    }
 }
 
 /// What the simulated people saw: how long each answer took, how much they did.
@@ -145,18 +315,69 @@ pub struct Seen {
     /// From sending a step (or tapping) to the answer arriving at Telegram.
     pub latencies: Vec<Duration>,
     pub filed: usize,
+    /// Taps on cards: approvals, and on the whole route signatures and 复审.
     pub approvals: usize,
+    /// Results recorded by the groups' recorders.
+    pub recorded: usize,
+    /// 上报 pressed on batch cards.
+    pub reported: usize,
     /// Inputs sent again after the bot had lost them (a kill between receiving and handling).
     pub resent: usize,
+}
+
+impl Seen {
+    /// Takes in what a dialogue heard; true when the dialogue is over.
+    fn heard(&mut self, heard: Heard) -> bool {
+        match heard {
+            Heard::Nothing => false,
+            Heard::Answer(took) => {
+                self.latencies.push(took);
+                false
+            }
+            Heard::Done(took) => {
+                self.latencies.push(took);
+                true
+            }
+        }
+    }
+}
+
+struct Filer {
+    user: FakeUser,
+    pupils: VecDeque<String>,
+    talk: Option<Talk>,
+}
+
+/// Someone who taps one button on every card that shows it.
+struct Tapper {
+    user: FakeUser,
+    label: &'static str,
+    /// How many messages of the chat have been looked at.
+    read: usize,
+}
+
+/// A group's recorder: takes the record cards one at a time through the dialogue.
+struct Recorder {
+    user: FakeUser,
+    read: usize,
+    cards: VecDeque<Sent>,
+    talk: Option<Talk>,
+}
+
+/// The member who sends the unit's batch up: each batch card (message id) with the data its
+/// 上报 button shows, since when, and when it was pressed.
+struct Reporter {
+    user: FakeUser,
+    cards: HashMap<i64, (String, Instant, Option<Instant>)>,
 }
 
 /// The people in motion.
 pub struct Driver {
     fake: FakeTelegram,
     filers: Vec<Filer>,
-    approvers: Vec<FakeUser>,
-    /// How many messages of each approver's chat have been looked at.
-    read: Vec<usize>,
+    tappers: Vec<Tapper>,
+    recorders: Vec<Recorder>,
+    reporters: Vec<Reporter>,
     /// Cards tapped: (chat, message id) → when.
     tapped: HashMap<(i64, i64), Instant>,
     pub seen: Seen,
@@ -170,20 +391,51 @@ impl Driver {
             .map(|s| Filer {
                 user: fake.user(s.contact, "联系人"),
                 pupils: s.pupils.iter().cloned().collect(),
-                filing: None,
+                talk: None,
             })
             .collect();
-        let approvers: Vec<FakeUser> = city
+        let tapper = |id: i64, label| Tapper {
+            user: fake.user(id, "审核人"),
+            label,
+            read: 0,
+        };
+        let mut tappers: Vec<Tapper> = city
             .schools
             .iter()
             .flat_map(|s| s.teachers.iter().chain([&s.principal]))
-            .map(|id| fake.user(*id, "审核人"))
+            .map(|id| tapper(*id, APPROVE))
+            .collect();
+        tappers.extend(
+            city.groups
+                .iter()
+                .flat_map(|g| g.signers)
+                .map(|id| tapper(id, SIGN)),
+        );
+        tappers.extend(city.rechecker.map(|id| tapper(id, AGREE_RESULT)));
+        let recorders = city
+            .groups
+            .iter()
+            .map(|g| Recorder {
+                user: fake.user(g.recorder, "复核小组"),
+                read: 0,
+                cards: VecDeque::new(),
+                talk: None,
+            })
+            .collect();
+        let reporters = city
+            .groups
+            .iter()
+            .map(|g| Reporter {
+                user: fake.user(g.signers[0], "复核小组"),
+                cards: HashMap::new(),
+            })
             .collect();
         Driver {
             fake: fake.clone(),
             filers,
-            read: vec![0; approvers.len()],
-            approvers,
+            tappers,
+            recorders,
+            reporters,
             tapped: HashMap::new(),
             seen: Seen::default(),
         }
@@ -192,30 +444,22 @@ impl Driver {
     /// A contact not busy filing starts a request for its next candidate; false when every
     /// contact is busy or has filed for all its candidates.
     pub fn start_request(&mut self) -> bool {
-        let fake = &self.fake;
         let Some(filer) = self
             .filers
             .iter_mut()
-            .filter(|f| f.filing.is_none() && !f.pupils.is_empty())
+            .filter(|f| f.talk.is_none() && !f.pupils.is_empty())
             .min_by_key(|f| std::cmp::Reverse(f.pupils.len()))
         else {
             return false;
         };
         let exam_no = filer.pupils.pop_front().expect("not empty");
-        let from = fake.count_to(filer.user.id);
-        filer.user.send("/review");
-        filer.filing = Some(Filing {
-            exam_no,
-            step: 0,
-            sent_at: Instant::now(),
-            from,
-        });
+        filer.talk = Some(Talk::start(&filer.user, &self.fake, filing(&exam_no)));
         true
     }
 
     /// Requests being filed now.
     pub fn filing(&self) -> usize {
-        self.filers.iter().filter(|f| f.filing.is_some()).count()
+        self.filers.iter().filter(|f| f.talk.is_some()).count()
     }
 
     /// Candidates nobody has started filing for yet.
@@ -223,47 +467,75 @@ impl Driver {
         self.filers.iter().map(|f| f.pupils.len()).sum()
     }
 
-    /// Cards showing 同意 in the approvers' chats now.
+    /// Cards waiting for someone's tap now: approval, signature and 复审 cards showing their
+    /// button, record cards not yet recorded, batch cards showing 上报.
     pub fn cards_open(&self) -> usize {
-        self.approvers
+        let shown = |user: &FakeUser, wanted: &dyn Fn(&str) -> bool| {
+            self.fake
+                .messages_to(user.id)
+                .iter()
+                .filter(|m| m.buttons().iter().any(|(l, _)| wanted(l)))
+                .count()
+        };
+        let taps: usize = self
+            .tappers
             .iter()
-            .flat_map(|a| self.fake.messages_to(a.id))
-            .filter(|m| m.buttons().iter().any(|(l, _)| l == APPROVE))
-            .count()
+            .map(|t| shown(&t.user, &|l| l == t.label))
+            .sum();
+        let records: usize = self
+            .recorders
+            .iter()
+            .map(|r| shown(&r.user, &|l| l == KEEP) + usize::from(r.talk.is_some()))
+            .sum();
+        let batches: usize = self
+            .reporters
+            .iter()
+            .map(|r| shown(&r.user, &|l| l.starts_with(REPORT)))
+            .sum();
+        taps + records + batches
     }
 
-    /// Everyone looks at their chat once: a filer whose answer came sends the next step, an
-    /// approver taps 同意 on every card not yet tapped.
+    /// Everyone looks at their chat once: a filer or recorder whose answer came sends the next
+    /// step, a recorder free again takes the next card, others tap their button on every
+    /// card not yet tapped, a reporter sends up a batch card that has settled.
     pub fn tick(&mut self) {
         let fake = self.fake.clone();
         for filer in &mut self.filers {
-            let Some(f) = &mut filer.filing else { continue };
-            let messages = fake.messages_to_from(filer.user.id, f.from);
-            let step = Step::ALL[f.step];
-            let Some(answer) = messages
-                .iter()
-                .find(|m| m.visible_text().contains(step.answer()))
-            else {
+            let Some(talk) = &mut filer.talk else {
                 continue;
             };
-            self.seen
-                .latencies
-                .push(answer.at.saturating_duration_since(f.sent_at));
-            if f.step + 1 == Step::ALL.len() {
+            if self.seen.heard(talk.listen(&filer.user, &fake)) {
                 self.seen.filed += 1;
-                filer.filing = None;
-                continue;
+                filer.talk = None;
             }
-            f.step += 1;
-            f.from += messages.len();
-            f.sent_at = Instant::now();
-            send_step(&filer.user, Step::ALL[f.step], &f.exam_no, &messages);
         }
-        for (approver, read) in self.approvers.iter().zip(&mut self.read) {
-            let new = fake.messages_to_from(approver.id, *read);
-            *read += new.len();
+        for recorder in &mut self.recorders {
+            let new = fake.messages_to_from(recorder.user.id, recorder.read);
+            recorder.read += new.len();
+            recorder
+                .cards
+                .extend(new.into_iter().filter(|m| button(m, KEEP).is_some()));
+            if let Some(talk) = &mut recorder.talk
+                && self.seen.heard(talk.listen(&recorder.user, &fake))
+            {
+                self.seen.recorded += 1;
+                recorder.talk = None;
+            }
+            while recorder.talk.is_none() {
+                let Some(card) = recorder.cards.pop_front() else {
+                    break;
+                };
+                // A card closed meanwhile (its result recorded) is passed over.
+                if let Some(card) = now_shown(&fake, &card).filter(|c| button(c, KEEP).is_some()) {
+                    recorder.talk = Some(Talk::start(&recorder.user, &fake, recording(card)));
+                }
+            }
+        }
+        for tapper in &mut self.tappers {
+            let new = fake.messages_to_from(tapper.user.id, tapper.read);
+            tapper.read += new.len();
             for m in new {
-                let Some((_, data)) = m.buttons().into_iter().find(|(l, _)| l == APPROVE) else {
+                let Some(data) = button(&m, tapper.label) else {
                     continue;
                 };
                 if self.tapped.contains_key(&(m.chat_id, m.message_id)) {
@@ -271,8 +543,28 @@ impl Driver {
                 }
                 self.tapped
                     .insert((m.chat_id, m.message_id), Instant::now());
-                approver.press_data(&m, &data);
+                tapper.user.press_data(&m, &data);
                 self.seen.approvals += 1;
+            }
+        }
+        for reporter in &mut self.reporters {
+            for m in fake.messages_to(reporter.user.id) {
+                let Some((_, data)) = m.buttons().into_iter().find(|(l, _)| l.starts_with(REPORT))
+                else {
+                    continue;
+                };
+                let card = reporter
+                    .cards
+                    .entry(m.message_id)
+                    .or_insert_with(|| (data.clone(), Instant::now(), None));
+                if card.0 != data {
+                    *card = (data.clone(), Instant::now(), None);
+                }
+                if card.2.is_none() && card.1.elapsed() >= SETTLE {
+                    card.2 = Some(Instant::now());
+                    reporter.user.press_data(&m, &data);
+                    self.seen.reported += 1;
+                }
             }
         }
     }
@@ -283,22 +575,32 @@ impl Driver {
     pub fn resend_stalled(&mut self, patience: Duration) {
         let fake = self.fake.clone();
         for filer in &mut self.filers {
-            let Some(f) = &mut filer.filing else { continue };
-            if f.sent_at.elapsed() < patience {
+            if let Some(talk) = &mut filer.talk
+                && talk.repeat_if_stalled(&filer.user, &fake, patience)
+            {
+                self.seen.resent += 1;
+            }
+        }
+        for recorder in &mut self.recorders {
+            let Some(talk) = &mut recorder.talk else {
+                continue;
+            };
+            // A card closed meanwhile needs no record: pressing it again would never be
+            // answered with the dialogue's prompt.
+            if let (0, Input::PressOn(card, _)) = (talk.step, &talk.turns[0].input)
+                && now_shown(&fake, card).is_some_and(|c| button(&c, KEEP).is_none())
+            {
+                recorder.talk = None;
                 continue;
             }
-            // The answer is looked for from the first sending on: if that one was not lost
-            // after all, its answer counts, and the repeat is an input out of place, which the
-            // bot answers with a hint.
-            let messages = fake.messages_to(filer.user.id);
-            f.sent_at = Instant::now();
-            self.seen.resent += 1;
-            send_step(&filer.user, Step::ALL[f.step], &f.exam_no, &messages);
+            if talk.repeat_if_stalled(&recorder.user, &fake, patience) {
+                self.seen.resent += 1;
+            }
         }
-        // A card still showing 同意 a while after its tap: the tap was lost.
-        for approver in &self.approvers {
-            for m in fake.messages_to(approver.id) {
-                let Some((_, data)) = m.buttons().into_iter().find(|(l, _)| l == APPROVE) else {
+        // A card still showing its button a while after its tap: the tap was lost.
+        for tapper in &self.tappers {
+            for m in fake.messages_to(tapper.user.id) {
+                let Some(data) = button(&m, tapper.label) else {
                     continue;
                 };
                 let key = (m.chat_id, m.message_id);
@@ -308,30 +610,25 @@ impl Driver {
                     .is_some_and(|at| at.elapsed() >= patience)
                 {
                     self.tapped.insert(key, Instant::now());
-                    approver.press_data(&m, &data);
+                    tapper.user.press_data(&m, &data);
                     self.seen.resent += 1;
                 }
             }
         }
-    }
-}
-
-fn send_step(user: &FakeUser, step: Step, exam_no: &str, messages: &[crate::fakeapi::Sent]) {
-    match step {
-        Step::Command => user.send("/review"),
-        Step::ExamNo => user.send(exam_no),
-        Step::Photo => user.send_photo(&format!("form-{exam_no}")),
-        Step::Reason => user.send("主实验漏评"),
-        Step::Phone => user.send("13800001234"),
-        Step::Submit => {
-            let confirm = messages.iter().rev().find_map(|m| {
-                m.buttons()
-                    .into_iter()
-                    .find(|(l, _)| l == "✅ 提交")
-                    .map(|(_, d)| (m.clone(), d))
-            });
-            if let Some((message, data)) = confirm {
-                user.press_data(&message, &data);
+        for reporter in &mut self.reporters {
+            for m in fake.messages_to(reporter.user.id) {
+                let Some((_, data)) = m.buttons().into_iter().find(|(l, _)| l.starts_with(REPORT))
+                else {
+                    continue;
+                };
+                let Some(card) = reporter.cards.get_mut(&m.message_id) else {
+                    continue;
+                };
+                if card.0 == data && card.2.is_some_and(|at| at.elapsed() >= patience) {
+                    card.2 = Some(Instant::now());
+                    reporter.user.press_data(&m, &data);
+                    self.seen.resent += 1;
+                }
             }
         }
     }

@@ -1,16 +1,19 @@
-//! The real binary SIGKILLed again and again at seeded random moments while school contacts
-//! file review requests and 班主任 and 校长 approve them; each time it is started again. At the
-//! end every request is filed once and approved once at each level, each approval announced
-//! once, every school has its publication notice (twice at most where a kill fell between
-//! Telegram accepting it and the bot marking it), and the audit chain verifies.
-//! `KILLS=200 cargo test kill_loop` is the long run of RELIABILITY.md; `cargo test` kills 3
-//! times.
+//! The real binary SIGKILLed again and again at seeded random moments through a season's
+//! whole review route: school contacts file review requests, 班主任 and 校长 approve them,
+//! each district's 复核小组 records 维持原成绩 and signs, sends its batch up (上报), and the
+//! city's 复审 agrees; each time the binary is started again. At the end every request is
+//! filed once, approved once at each level, recorded once, signed once by each other member,
+//! reported once, agreed once and completed once, with no score moved; each approval and each
+//! result told to its school (again only where a kill fell between Telegram accepting a
+//! message and the bot marking it), every school has its publication notice (likewise), and
+//! the audit chain verifies. `KILLS=200 cargo test kill_loop` is the long run of
+//! RELIABILITY.md; `cargo test` kills 3 times.
 
 use crate::processes::{process_app, run_command};
 use crate::support::*;
 use exam_review_bot::app::App;
 use exam_review_bot::fakeapi::FakeTelegram;
-use exam_review_bot::simulate::{self, Driver};
+use exam_review_bot::simulate::{self, Driver, Reach};
 use exam_review_bot::store::outbox;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,6 +34,30 @@ async fn open_rows(app: &App) -> i64 {
     outbox::open_count(&mut conn).await.unwrap()
 }
 
+async fn completed(app: &App) -> i64 {
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM review_requests WHERE state = 'completed'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    n
+}
+
+/// One request's events, counted by kind.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct Trail {
+    id: i64,
+    state: String,
+    filed: i64,
+    approved: i64,
+    recorded: i64,
+    signed: i64,
+    reported: i64,
+    rechecked: i64,
+    completed: i64,
+}
+
 fn kill(mut bot: Child) {
     bot.kill().unwrap();
     bot.wait().unwrap();
@@ -44,9 +71,10 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
     // Enough candidates that the season is still going at the last kill.
     let kills = kills();
     let pupils = (kills / 4).max(3);
-    let city = simulate::prepare(&app, dir, SCHOOLS, pupils, 20_000)
+    let city = simulate::prepare(&app, dir, SCHOOLS, pupils, 20_000, Reach::WholeRoute)
         .await
         .unwrap();
+    let requests = (SCHOOLS * pupils) as i64;
     let fake = FakeTelegram::start().await.unwrap();
     let mut people = Driver::new(&fake, &city);
     let mut rng = StdRng::seed_from_u64(15);
@@ -68,21 +96,26 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
     // The last life: everyone finishes.
     let bot = run_command(&db, &fake).spawn().unwrap();
     // About seven seconds a request for each contact (six answers, each a second apart in its
-    // chat), with room to spare.
+    // chat), and about as many for its group's recorder, with room to spare.
     let left = people.remaining() + people.filing();
-    let deadline = Instant::now() + Duration::from_secs(60 + 10 * left.div_ceil(SCHOOLS) as u64);
+    let deadline = Instant::now() + Duration::from_secs(120 + 20 * left.div_ceil(SCHOOLS) as u64);
     let mut quiet_since = Instant::now();
-    let mut last = (0, 0);
+    let mut last = (0, 0, 0, 0);
     let mut done_since: Option<Instant> = None;
     loop {
         while people.start_request() {}
         people.tick();
-        let progress = (people.seen.filed, people.seen.approvals);
+        let seen = &people.seen;
+        let progress = (seen.filed, seen.approvals, seen.recorded, seen.reported);
         if progress != last {
             last = progress;
             quiet_since = Instant::now();
         }
-        let done = people.filing() == 0 && people.remaining() == 0 && people.cards_open() == 0;
+        // (Cheapest first: looking over every card of every chat is the dearest.)
+        let done = people.filing() == 0
+            && people.remaining() == 0
+            && completed(&app).await == requests
+            && people.cards_open() == 0;
         // Done for a moment could be a tap taken and not yet handled: done for 1.5 s is done.
         if done && fake.pending_updates() == 0 && open_rows(&app).await == 0 {
             if done_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(1500) {
@@ -102,39 +135,68 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
         }
         assert!(
             Instant::now() < deadline,
-            "the season did not finish: {} filed, {} taps, {} resent, {} left",
+            "the season did not finish: {} filed, {} taps, {} recorded, {} 上报, {} resent, \
+             {} left to file, {} completed",
             people.seen.filed,
             people.seen.approvals,
+            people.seen.recorded,
+            people.seen.reported,
             people.seen.resent,
-            people.remaining() + people.filing()
+            people.remaining() + people.filing(),
+            completed(&app).await
         );
         tokio::time::sleep(tick).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     kill(bot);
     eprintln!(
-        "{kills} kills survived: {} requests filed, {} taps, {} inputs sent again",
-        people.seen.filed, people.seen.approvals, people.seen.resent
+        "{kills} kills survived: {} requests filed, {} taps, {} recorded, {} 上报, {} inputs \
+         sent again",
+        people.seen.filed,
+        people.seen.approvals,
+        people.seen.recorded,
+        people.seen.reported,
+        people.seen.resent
     );
 
     let mut conn = app.db.pool.acquire().await.unwrap();
-    // Every candidate filed for once, each request approved once at each of its two levels.
-    let per_request: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT r.id, (SELECT COUNT(*) FROM review_events e
-                       WHERE e.request_id = r.id AND e.action = 'approve')
-         FROM review_requests r ORDER BY r.id",
+    // Every candidate filed for once, each request carried once through every level.
+    let trails: Vec<Trail> = sqlx::query_as(
+        "SELECT r.id, r.state,
+                SUM(CASE WHEN e.action = 'file' THEN 1 ELSE 0 END) AS filed,
+                SUM(CASE WHEN e.action = 'approve' THEN 1 ELSE 0 END) AS approved,
+                SUM(CASE WHEN e.action = 'record' THEN 1 ELSE 0 END) AS recorded,
+                SUM(CASE WHEN e.action = 'confirm' THEN 1 ELSE 0 END) AS signed,
+                SUM(CASE WHEN e.action = 'report' THEN 1 ELSE 0 END) AS reported,
+                SUM(CASE WHEN e.action = 'recheck' THEN 1 ELSE 0 END) AS rechecked,
+                SUM(CASE WHEN e.action = 'complete' THEN 1 ELSE 0 END) AS completed
+         FROM review_requests r JOIN review_events e ON e.request_id = r.id
+         GROUP BY r.id, r.state ORDER BY r.id",
     )
     .fetch_all(&mut *conn)
     .await
     .unwrap();
-    assert_eq!(
-        per_request.len(),
-        SCHOOLS * pupils,
-        "one request per candidate"
-    );
-    for (id, approvals) in &per_request {
-        assert_eq!(*approvals, 2, "request {id}");
+    assert_eq!(trails.len(), SCHOOLS * pupils, "one request per candidate");
+    for t in &trails {
+        let once = Trail {
+            id: t.id,
+            state: "completed".into(),
+            filed: 1,
+            approved: 2,
+            recorded: 1,
+            signed: 2,
+            reported: 1,
+            rechecked: 1,
+            completed: 1,
+        };
+        assert_eq!(t, &once);
     }
+    // 维持原成绩 everywhere: no score moved.
+    let (moved,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM score_history")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(moved, 0, "scores changed");
     drop(conn);
     // Each approval told to its filer: none lost, repeated only by a kill's at-least-once send.
     let parts: Vec<String> = city
@@ -150,7 +212,7 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
             parts
         })
         .collect();
-    for (id, _) in &per_request {
+    for Trail { id, .. } in &trails {
         let told: Vec<&String> = parts
             .iter()
             .filter(|p| p.contains(&format!("申请 #{id}（")) && p.contains("已同意"))
@@ -160,6 +222,14 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
         assert!(
             levels == [true, true] && told.len() <= 2 + kills,
             "request {id}'s approvals told: {told:?}"
+        );
+        let results = parts
+            .iter()
+            .filter(|p| p.contains(&format!("成绩复核结果（申请 #{id}）")))
+            .count();
+        assert!(
+            (1..=1 + kills).contains(&results),
+            "request {id}'s result told {results} times"
         );
     }
     // Publication notices: one per school, two where a kill fell in the at-least-once window.
