@@ -73,7 +73,8 @@ struct Waiting {
 
 impl App {
     pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
-        let mut tx = self.db.begin().await?;
+        let mut held = self.db.hold_for_writing().await?;
+        let mut tx = held.begin().await?;
         if self.db.backend == Backend::Postgres {
             let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
                 .bind(SWEEP_LOCK)
@@ -160,6 +161,14 @@ impl App {
             report.sent.push(("review-closed".into(), told));
         }
         tx.commit().await?;
+        // A digest read every open request once: pages no ordinary work will read again
+        // before the next one. Left in the connection's cache they raised the process's memory
+        // a step at each digest, connection after connection, until every cache of the pool
+        // was full (the soak, RELIABILITY.md); released, the cache keeps the bot's working set.
+        if !report.sent.is_empty() {
+            held.release_cache().await?;
+        }
+        drop(held);
         if !report.sent.is_empty() {
             self.outbox_wake.notify_one();
         }
