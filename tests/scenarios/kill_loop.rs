@@ -68,9 +68,10 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
     let db = TestDb::new().await;
     let dir = db.dir.path();
     let app = process_app(&db, "").await;
-    // Enough candidates that the season is still going at the last kill.
+    // Enough candidates that the season is still going at the last kill (the group stages and
+    // the city's 复审 run on long after the last filing).
     let kills = kills();
-    let pupils = (kills / 4).max(3);
+    let pupils = (kills / 8).max(3);
     let city = simulate::prepare(&app, dir, SCHOOLS, pupils, 20_000, Reach::WholeRoute)
         .await
         .unwrap();
@@ -95,10 +96,19 @@ async fn killed_again_and_again_mid_season_nothing_is_lost_and_no_decision_doubl
 
     // The last life: everyone finishes.
     let bot = run_command(&db, &fake).spawn().unwrap();
-    // About seven seconds a request for each contact (six answers, each a second apart in its
-    // chat), and about as many for its group's recorder, with room to spare.
+    // About seven seconds a request for each contact still filing (six answers, each a second
+    // apart in its chat), as many for each group's recorder with results still to record (a
+    // card, two prompts, a receipt, the card's closing edit), and two for the city's one 复审
+    // (a card and its closing edit), with room to spare.
     let left = people.remaining() + people.filing();
-    let deadline = Instant::now() + Duration::from_secs(120 + 20 * left.div_ceil(SCHOOLS) as u64);
+    let behind = (requests - completed(&app).await) as usize;
+    let groups = city.groups.len();
+    let deadline = Instant::now()
+        + Duration::from_secs(
+            120 + 20 * left.div_ceil(SCHOOLS) as u64
+                + 15 * behind.div_ceil(groups) as u64
+                + 3 * behind as u64,
+        );
     let mut quiet_since = Instant::now();
     let mut last = (0, 0, 0, 0);
     let mut done_since: Option<Instant> = None;
