@@ -467,34 +467,6 @@ impl Driver {
         self.filers.iter().map(|f| f.pupils.len()).sum()
     }
 
-    /// Cards waiting for someone's tap now: approval, signature and 复审 cards showing their
-    /// button, record cards not yet recorded, batch cards showing 上报.
-    pub fn cards_open(&self) -> usize {
-        let shown = |user: &FakeUser, wanted: &dyn Fn(&str) -> bool| {
-            self.fake
-                .messages_to(user.id)
-                .iter()
-                .filter(|m| m.buttons().iter().any(|(l, _)| wanted(l)))
-                .count()
-        };
-        let taps: usize = self
-            .tappers
-            .iter()
-            .map(|t| shown(&t.user, &|l| l == t.label))
-            .sum();
-        let records: usize = self
-            .recorders
-            .iter()
-            .map(|r| shown(&r.user, &|l| l == KEEP) + usize::from(r.talk.is_some()))
-            .sum();
-        let batches: usize = self
-            .reporters
-            .iter()
-            .map(|r| shown(&r.user, &|l| l.starts_with(REPORT)))
-            .sum();
-        taps + records + batches
-    }
-
     /// Everyone looks at their chat once: a filer or recorder whose answer came sends the next
     /// step, a recorder free again takes the next card, others tap their button on every
     /// card not yet tapped, a reporter sends up a batch card that has settled.
