@@ -212,6 +212,10 @@ pub struct Delivery {
     /// instances cannot be told apart (a dead instance's claims are normally taken back within
     /// seconds, see `store::instances`); keep it above the longest send.
     pub lease_secs: u64,
+    /// A person with this many cards waiting to go out gets them as one batch card, a page at a
+    /// time, instead of a message each (Telegram sends one message a second to a chat, so 2,000
+    /// cards to a 复审 chat would take over half an hour). 0 never folds.
+    pub fold_cards_at: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,6 +279,7 @@ impl Default for Delivery {
             max_attempts: 8,
             retry_base_ms: 2_000,
             lease_secs: 120,
+            fold_cards_at: 6,
         }
     }
 }

@@ -268,6 +268,18 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// One message of a chat as it stands now (its edits applied).
+    pub fn message(&self, chat_id: i64, message_id: i64) -> Option<Sent> {
+        let inner = self.lock();
+        let of_chat = inner.by_chat.get(&chat_id).map_or(&[][..], Vec::as_slice);
+        of_chat
+            .iter()
+            .rev()
+            .map(|i| &inner.sent[*i])
+            .find(|m| m.message_id == message_id)
+            .cloned()
+    }
+
     /// How many messages went to a chat.
     pub fn count_to(&self, chat_id: i64) -> usize {
         self.lock().by_chat.get(&chat_id).map_or(0, Vec::len)

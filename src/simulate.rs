@@ -162,6 +162,9 @@ const KEEP: &str = "维持原成绩";
 const RECORD: &str = "✅ 确认记录";
 /// The start of the batch card's button, whose label ends with the count it sends.
 const REPORT: &str = "📤 上报（";
+/// A batch card's heading, and the start of its 本页全部同意.
+const BATCH_CARD: &str = "份待您处理";
+const APPROVE_PAGE: &str = "✅ 本页";
 /// How long a batch card shows the same count before its reporter sends it up: people wait
 /// for a lull rather than sending one 上报 per result.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -208,18 +211,37 @@ fn recording(card: Sent) -> Vec<Turn> {
     ]
 }
 
+/// The button with this label, or on a batch card the first card's (its labels are led by
+/// the request's number: "#12 ✅ 同意").
 fn button(m: &Sent, label: &str) -> Option<String> {
     m.buttons()
         .into_iter()
-        .find(|(l, _)| l == label)
+        .find(|(l, _)| {
+            l == label
+                || l.strip_prefix('#').is_some_and(|rest| {
+                    rest.split_once(' ')
+                        .is_some_and(|(n, l)| l == label && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+        })
+        .map(|(_, data)| data)
+}
+
+/// A batch card: one message showing a page of someone's cards (`app::review::folding`).
+fn is_batch_card(m: &Sent) -> bool {
+    m.text.contains(BATCH_CARD)
+}
+
+/// Its 本页全部同意, when the page shows any card it takes.
+fn approve_page(m: &Sent) -> Option<String> {
+    m.buttons()
+        .into_iter()
+        .find(|(l, _)| l.starts_with(APPROVE_PAGE))
         .map(|(_, data)| data)
 }
 
 /// The message as it stands now (edits included).
 fn now_shown(fake: &FakeTelegram, m: &Sent) -> Option<Sent> {
-    fake.messages_to(m.chat_id)
-        .into_iter()
-        .find(|n| n.message_id == m.message_id)
+    fake.message(m.chat_id, m.message_id)
 }
 
 fn send(user: &FakeUser, input: &Input, messages: &[Sent]) {
@@ -348,20 +370,26 @@ struct Filer {
     talk: Option<Talk>,
 }
 
-/// Someone who taps one button on every card that shows it.
+/// Someone who taps one button on every card that shows it, and 本页全部同意 on each page
+/// of their batch card.
 struct Tapper {
     user: FakeUser,
     label: &'static str,
     /// How many messages of the chat have been looked at.
     read: usize,
+    /// Their batch cards still showing a page, and the 本页全部同意 data pressed on each
+    /// (and when).
+    lists: Vec<(Sent, HashMap<String, Instant>)>,
 }
 
-/// A group's recorder: takes the record cards one at a time through the dialogue.
+/// A group's recorder: takes the record cards one at a time through the dialogue, and the
+/// cards of a batch card one after another.
 struct Recorder {
     user: FakeUser,
     read: usize,
     cards: VecDeque<Sent>,
     talk: Option<Talk>,
+    list: Option<Sent>,
 }
 
 /// The member who sends the unit's batch up: each batch card (message id) with the data its
@@ -398,6 +426,7 @@ impl Driver {
             user: fake.user(id, "审核人"),
             label,
             read: 0,
+            lists: Vec::new(),
         };
         let mut tappers: Vec<Tapper> = city
             .schools
@@ -420,6 +449,7 @@ impl Driver {
                 read: 0,
                 cards: VecDeque::new(),
                 talk: None,
+                list: None,
             })
             .collect();
         let reporters = city
@@ -484,9 +514,13 @@ impl Driver {
         for recorder in &mut self.recorders {
             let new = fake.messages_to_from(recorder.user.id, recorder.read);
             recorder.read += new.len();
-            recorder
-                .cards
-                .extend(new.into_iter().filter(|m| button(m, KEEP).is_some()));
+            for m in new {
+                if is_batch_card(&m) {
+                    recorder.list = Some(m);
+                } else if button(&m, KEEP).is_some() {
+                    recorder.cards.push_back(m);
+                }
+            }
             if let Some(talk) = &mut recorder.talk
                 && self.seen.heard(talk.listen(&recorder.user, &fake))
             {
@@ -502,11 +536,22 @@ impl Driver {
                     recorder.talk = Some(Talk::start(&recorder.user, &fake, recording(card)));
                 }
             }
+            // Free with no card of its own waiting: the first card the batch card shows now.
+            if recorder.talk.is_none()
+                && let Some(list) = &recorder.list
+                && let Some(page) = now_shown(&fake, list).filter(|c| button(c, KEEP).is_some())
+            {
+                recorder.talk = Some(Talk::start(&recorder.user, &fake, recording(page)));
+            }
         }
         for tapper in &mut self.tappers {
             let new = fake.messages_to_from(tapper.user.id, tapper.read);
             tapper.read += new.len();
             for m in new {
+                if is_batch_card(&m) {
+                    tapper.lists.push((m, HashMap::new()));
+                    continue;
+                }
                 let Some(data) = button(&m, tapper.label) else {
                     continue;
                 };
@@ -518,6 +563,21 @@ impl Driver {
                 tapper.user.press_data(&m, &data);
                 self.seen.approvals += 1;
             }
+            // Each page of a batch card as it is drawn: 本页全部同意 once per version.
+            tapper.lists.retain_mut(|(list, pressed)| {
+                let Some(page) = now_shown(&fake, list) else {
+                    return false;
+                };
+                let Some(data) = approve_page(&page) else {
+                    return !page.buttons().is_empty();
+                };
+                if !pressed.contains_key(&data) {
+                    pressed.insert(data.clone(), Instant::now());
+                    tapper.user.press_data(&page, &data);
+                    self.seen.approvals += 1;
+                }
+                true
+            });
         }
         for reporter in &mut self.reporters {
             for m in fake.messages_to(reporter.user.id) {
@@ -567,6 +627,24 @@ impl Driver {
             }
             if talk.repeat_if_stalled(&recorder.user, &fake, patience) {
                 self.seen.resent += 1;
+            }
+        }
+        // A page still showing the 本页全部同意 pressed a while ago: the press was lost.
+        for tapper in &mut self.tappers {
+            for (list, pressed) in &mut tapper.lists {
+                let Some(page) = now_shown(&fake, list) else {
+                    continue;
+                };
+                let Some(data) = approve_page(&page) else {
+                    continue;
+                };
+                if let Some(at) = pressed.get_mut(&data)
+                    && at.elapsed() >= patience
+                {
+                    *at = Instant::now();
+                    tapper.user.press_data(&page, &data);
+                    self.seen.resent += 1;
+                }
             }
         }
         // A card still showing its button a while after its tap: the tap was lost.

@@ -71,6 +71,16 @@ pub enum Callback {
     Revoke {
         binding: i64,
     },
+    /// Another page of a batch card (a person's folded cards, `store::card_lists`).
+    CardListPage {
+        list: i64,
+        page: usize,
+    },
+    /// A batch card's 本页全部同意: every item that version `version` of the list showed.
+    CardListApprove {
+        list: i64,
+        version: i64,
+    },
 }
 
 /// What a batch card's button does.
@@ -109,6 +119,8 @@ impl Callback {
             Callback::EntryBoard => "eb".into(),
             Callback::Revoke { binding } => format!("rk:{binding}"),
             Callback::StatusChart => "sc".into(),
+            Callback::CardListPage { list, page } => format!("cl:{list}:{page}"),
+            Callback::CardListApprove { list, version } => format!("ca:{list}:{version}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -171,6 +183,14 @@ impl Callback {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
             },
+            ["cl", list, page] => Callback::CardListPage {
+                list: list.parse().ok()?,
+                page: page.parse().ok().filter(|p| *p < 100_000)?,
+            },
+            ["ca", list, version] => Callback::CardListApprove {
+                list: list.parse().ok()?,
+                version: version.parse().ok()?,
+            },
             _ => return None,
         })
     }
@@ -217,6 +237,14 @@ mod tests {
             Callback::EntryBoard,
             Callback::Revoke { binding: i64::MAX },
             Callback::StatusChart,
+            Callback::CardListPage {
+                list: i64::MAX,
+                page: 99_999,
+            },
+            Callback::CardListApprove {
+                list: i64::MAX,
+                version: i64::MAX,
+            },
         ] {
             let data = c.encode();
             assert!(data.len() <= limits::CALLBACK_DATA);
@@ -233,6 +261,9 @@ mod tests {
             "en:3:x",
             "en:x:s",
             "rk:x",
+            "cl:1:x",
+            "cl:1:100000",
+            "ca:x:1",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad}");

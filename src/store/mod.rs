@@ -5,6 +5,7 @@
 pub mod audit_chain;
 pub mod batches;
 pub mod candidates;
+pub mod card_lists;
 pub mod dialogues;
 pub mod entry;
 pub mod inbox;

@@ -27,6 +27,8 @@ pub struct Outgoing {
     /// A plain notice nobody will edit: sent together with the chat's other such notices
     /// waiting right behind it, as one message.
     pub mergeable: bool,
+    /// A card that may be folded into its chat's batch card (`card_lists`) while it waits.
+    pub foldable: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -63,8 +65,9 @@ pub async fn enqueue_returning(
     let body = fit_html(&msg.body, limit);
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
-                             next_attempt_at, created_at, is_reply, file_ref, mergeable)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9)
+                             next_attempt_at, created_at, is_reply, file_ref, mergeable,
+                             foldable)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9, $10)
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
@@ -78,6 +81,7 @@ pub async fn enqueue_returning(
     .bind(i64::from(
         msg.mergeable && msg.reply_markup.is_none() && msg.document.is_none() && msg.file.is_none(),
     ))
+    .bind(i64::from(msg.foldable))
     .fetch_optional(&mut *conn)
     .await?;
     if let (Some((id,)), Some((name, bytes))) = (row, &msg.document) {

@@ -346,6 +346,13 @@ async fn handle_callback(
         },
         Callback::EntryBoard => app.entry_board_button(user_id, chat.0).await,
         Callback::Revoke { binding } => app.revoke_button(user_id, chat.0, binding).await,
+        Callback::CardListPage { list, page } => {
+            app.card_list_page_button(user_id, list, page).await
+        }
+        Callback::CardListApprove { list, version } => {
+            app.card_list_approve_button(user_id, chat.0, list, version)
+                .await
+        }
         Callback::StatusChart => app.status_chart(user_id, chat.0).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod audit;
+mod batch_cards;
 mod batches;
 mod chaos;
 mod charts;

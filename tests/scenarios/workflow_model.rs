@@ -445,7 +445,7 @@ async fn play_world(p: &Prepared, case: u64, acts: &[Act]) -> Result<World, Stri
     let clock = ManualClock::new(p.start);
     let app = App::new(
         Db::open(&sqlite_url(&path)).await.unwrap(),
-        crate::support::test_config(&sqlite_url(&path)),
+        city::model_config(&sqlite_url(&path)),
         Arc::new(clock.clone()),
     )
     .unwrap();

@@ -11,6 +11,7 @@ use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::State;
 use crate::store::audit;
+use crate::store::card_lists;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent};
 use serde_json::{Value, json};
@@ -31,6 +32,11 @@ impl App {
             return Ok(Press::Refused);
         };
         let bound = people::of_user(&mut tx, user_id).await?;
+        // A card folded into a batch card acts only once a page of it showed the card: no
+        // button may act on an item its holder has not been shown.
+        if !card_lists::card_was_shown(&mut tx, user_id, id, stage).await? {
+            return Ok(Press::Refused);
+        }
         // While the score library is sealed no result moves (附件4 二.5).
         let moves_a_result = ["rec", "cf", "rc"].iter().any(|p| stage.starts_with(p));
         if moves_a_result && self.refuse_if_sealed(&mut tx, chat_id, &ctx).await? {

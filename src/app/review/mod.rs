@@ -7,6 +7,7 @@ mod batch;
 mod decide;
 mod dialogue;
 mod filing;
+mod folding;
 mod form;
 mod result;
 mod views;
@@ -23,6 +24,7 @@ use crate::domain::review::State;
 use crate::domain::workflow::{Purpose, Route, Scope};
 use crate::render::cut_comment;
 use crate::store::candidates::{self, Candidate};
+use crate::store::card_lists;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, Request};
@@ -463,6 +465,7 @@ impl App {
         let mut rows = vec![row];
         rows.extend(self.card_extras(ctx, &card_data)?);
         let markup = keyboard(rows);
+        let mut queued = Vec::new();
         for p in people {
             let msg = Outgoing {
                 chat_id: p.chat_id,
@@ -472,13 +475,15 @@ impl App {
                     "card:{}:{stage}:{}",
                     ctx.req.id, p.telegram_user_id
                 )),
+                foldable: true,
                 ..Outgoing::default()
             };
             if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
                 reviews::add_card(conn, ctx.req.id, stage, p.telegram_user_id, id).await?;
+                queued.push((p.chat_id, p.telegram_user_id));
             }
         }
-        Ok(())
+        self.fold_cards(conn, &queued).await
     }
 
     /// After a decision: every copy of the stage's card shows who decided what, without buttons.
@@ -497,10 +502,15 @@ impl App {
         };
         let footer = self.render.render(footer, outcome)?;
         let body = format!("{card}\n\n{footer}");
-        for (_, outbox_id) in reviews::cards(conn, ctx.req.id, stage).await? {
-            outbox::edit(conn, outbox_id, &body, now).await?;
+        // A card still folded unseen leaves its batch card; one that went out is edited.
+        let mut lists = Vec::new();
+        for (user_id, outbox_id) in reviews::cards(conn, ctx.req.id, stage).await? {
+            match card_lists::drop_folded(conn, outbox_id).await? {
+                Some(chat_id) => lists.push((chat_id, user_id)),
+                None => outbox::edit(conn, outbox_id, &body, now).await?,
+            }
         }
-        Ok(())
+        self.redraw_card_lists(conn, &lists).await
     }
 
     /// Tells the applicant's side: the filer, and for a 免考 application also the school's

@@ -37,6 +37,16 @@ fn mark(c: &exam_review_bot::store::candidates::Candidate) -> Mark {
     }
 }
 
+/// The configuration the model plays on. No bot runs here, so every card stays waiting in the
+/// outbox and would be folded into a batch card, whose buttons act only on what a page showed;
+/// the model presses each card as if it had been sent, so cards are never folded. Batch cards
+/// have their own story (`batch_cards`).
+pub fn model_config(url: &str) -> exam_review_bot::config::Config {
+    let mut config = test_config(url);
+    config.delivery.fold_cards_at = 0;
+    config
+}
+
 /// The sample city, published before anyone is bound (so a 发布 in a sequence is the one that
 /// reaches the contacts), with the model's people bound by invitation.
 pub async fn prepare() -> Prepared {
@@ -46,7 +56,7 @@ pub async fn prepare() -> Prepared {
     let clock = ManualClock::new(start);
     let app = App::new(
         Db::open(&sqlite_url(&path)).await.unwrap(),
-        test_config(&sqlite_url(&path)),
+        model_config(&sqlite_url(&path)),
         Arc::new(clock),
     )
     .unwrap();

@@ -1,0 +1,288 @@
+//! Batch cards (issue 14, "say less, sooner"). Telegram sends one message a second to a chat, so
+//! a 复审 chat sent 2,000 cards one by one would learn of the last one half an hour later. A
+//! person with `delivery.fold_cards_at` cards waiting to go out gets one message instead, "N
+//! 份待您处理", that shows a page of them in full (oldest first) with each card's own buttons
+//! and 本页全部同意, and is edited as cards join and leave it (an edit still waiting is
+//! rewritten, so a burst costs a chat one call a second at most).
+//!
+//! Exactness: a card's buttons act on its item only once a page showed the item (a folded card
+//! unseen refuses its buttons), and 本页全部同意 acts on exactly the items of the version of
+//! the page it was pressed on, each through the same press as its own 同意 button.
+
+use super::{App, Press, button, keyboard};
+use crate::app::callback::Callback;
+use crate::render::fit_html;
+use crate::store::card_lists::{self, Folded};
+use crate::store::outbox::{self, Outgoing};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+/// Cards a page shows, and visible characters of each: three whole cards fit one message.
+const PER_PAGE: i64 = 3;
+const ITEM_CHARS: usize = 1_250;
+
+/// The press 本页全部同意 makes on an item, by the stage its card was sent for: 同意 at an
+/// approval level, 确认 of a group's recorded result, 同意 at the city's 复审. Recording a
+/// result takes a dialogue per item, so those cards are only ever acted on one by one.
+fn approve_all_action(stage: &str) -> Option<&'static str> {
+    if stage.starts_with("cf") {
+        Some("y")
+    } else if stage.starts_with("rc") {
+        Some("ok")
+    } else if stage.starts_with('s') {
+        Some("a")
+    } else {
+        None
+    }
+}
+
+impl App {
+    /// After cards were queued to these people: each chat with enough of them waiting, or a
+    /// batch card already showing some, has them folded and its batch card drawn again. Chats
+    /// are taken in one order, so two transactions never wait on each other's lists.
+    pub(crate) async fn fold_cards(
+        &self,
+        conn: &mut AnyConnection,
+        recipients: &[(i64, i64)],
+    ) -> anyhow::Result<()> {
+        let fold_at = self.config.delivery.fold_cards_at;
+        if fold_at == 0 {
+            return Ok(());
+        }
+        let mut chats = recipients.to_vec();
+        chats.sort_unstable();
+        chats.dedup_by_key(|(chat, _)| *chat);
+        for (chat_id, user_id) in chats {
+            if card_lists::fold_waiting(conn, chat_id, fold_at).await? {
+                self.draw_card_list(conn, chat_id, user_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cards that were closed while folded left their lists: draw those lists again.
+    pub(crate) async fn redraw_card_lists(
+        &self,
+        conn: &mut AnyConnection,
+        chats: &[(i64, i64)],
+    ) -> anyhow::Result<()> {
+        let mut chats = chats.to_vec();
+        chats.sort_unstable();
+        chats.dedup_by_key(|(chat, _)| *chat);
+        for (chat_id, user_id) in chats {
+            self.draw_card_list(conn, chat_id, user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Draws the chat's batch card at its page: a new message when none shows the list (so the
+    /// person is notified), else an edit of the one that does; "all done" once it is empty.
+    async fn draw_card_list(
+        &self,
+        conn: &mut AnyConnection,
+        chat_id: i64,
+        user_id: i64,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let list = card_lists::lock(conn, chat_id, user_id).await?;
+        let count = card_lists::folded_count(conn, chat_id).await?;
+        if count == 0 {
+            if let Some(row) = list.outbox_id {
+                let done = self.render.text("card_list_done")?;
+                outbox::edit_with(conn, row, &done, None, now).await?;
+            }
+            card_lists::set_shown(conn, list.id, None, 0).await?;
+            return Ok(());
+        }
+        let pages = (count + PER_PAGE - 1) / PER_PAGE;
+        let page = list.page.clamp(0, pages - 1);
+        let items = card_lists::folded_page(conn, chat_id, page * PER_PAGE, PER_PAGE).await?;
+        let (body, markup) = self.card_list_page(&list, &items, count, page, pages)?;
+        let shown: Vec<(i64, String)> = items
+            .iter()
+            .map(|i| (i.request_id, i.stage.clone()))
+            .collect();
+        card_lists::record_page(conn, list.id, list.version, &shown).await?;
+        let row = match list.outbox_id {
+            Some(row) => {
+                outbox::edit_with(conn, row, &body, Some(&markup), now).await?;
+                Some(row)
+            }
+            None => {
+                let msg = Outgoing {
+                    chat_id,
+                    body,
+                    reply_markup: Some(markup),
+                    ..Outgoing::default()
+                };
+                outbox::enqueue_returning(conn, &msg, now).await?
+            }
+        };
+        card_lists::set_shown(conn, list.id, row, page).await?;
+        Ok(())
+    }
+
+    /// One page of a batch card: its heading, the page's cards in full, each card's buttons
+    /// marked with its number, 本页全部同意 when any of them takes it, and ◀️ ▶️.
+    fn card_list_page(
+        &self,
+        list: &card_lists::List,
+        items: &[Folded],
+        count: i64,
+        page: i64,
+        pages: i64,
+    ) -> anyhow::Result<(String, String)> {
+        let heading = self.render.render(
+            "card_list",
+            &json!({"count": count, "page": page + 1, "pages": pages}),
+        )?;
+        let separator = self.render.text("card_list_separator")?;
+        let mut body = heading;
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        for item in items {
+            body.push_str(&separator);
+            body.push('\n');
+            body.push_str(&fit_html(&item.body, ITEM_CHARS));
+            rows.extend(numbered_buttons(item));
+        }
+        let approvable = items
+            .iter()
+            .filter(|i| approve_all_action(&i.stage).is_some())
+            .count();
+        if approvable > 0 {
+            let data = Callback::CardListApprove {
+                list: list.id,
+                version: list.version,
+            }
+            .encode();
+            let label = self
+                .render
+                .render("button_card_list_all", &json!({"n": approvable}))?;
+            rows.push(vec![button(label, data)]);
+        }
+        let mut turn = Vec::new();
+        if page > 0 {
+            let data = Callback::CardListPage {
+                list: list.id,
+                page: (page - 1) as usize,
+            }
+            .encode();
+            turn.push(button(self.render.text("button_page_prev")?, data));
+        }
+        if page + 1 < pages {
+            let data = Callback::CardListPage {
+                list: list.id,
+                page: (page + 1) as usize,
+            }
+            .encode();
+            turn.push(button(self.render.text("button_page_next")?, data));
+        }
+        if !turn.is_empty() {
+            rows.push(turn);
+        }
+        Ok((body, keyboard(rows)))
+    }
+
+    /// ◀️ ▶️ on a batch card: that page, drawn in the same message.
+    pub async fn card_list_page_button(
+        &self,
+        user_id: i64,
+        list_id: i64,
+        page: usize,
+    ) -> anyhow::Result<Press> {
+        let mut tx = self.db.begin().await?;
+        let Some(list) = card_lists::get(&mut tx, list_id).await? else {
+            return Ok(Press::Refused);
+        };
+        if list.user_id != user_id {
+            return Ok(Press::Refused);
+        }
+        card_lists::set_page(&mut tx, list.id, page as i64).await?;
+        self.draw_card_list(&mut tx, list.chat_id, list.user_id)
+            .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+
+    /// 本页全部同意: each item the pressed version of the page showed, pressed as its own
+    /// button would be (every check of a single press holds for each). Stale when none of them
+    /// was still there to approve.
+    pub async fn card_list_approve_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        list_id: i64,
+        version: i64,
+    ) -> anyhow::Result<Press> {
+        let items = {
+            let mut conn = self.db.pool.acquire().await?;
+            match card_lists::get(&mut conn, list_id).await? {
+                Some(list) if list.user_id == user_id => {
+                    card_lists::page_items(&mut conn, list_id, version).await?
+                }
+                _ => return Ok(Press::Refused),
+            }
+        };
+        let mut approved = 0;
+        for (id, stage) in items {
+            let Some(action) = approve_all_action(&stage) else {
+                continue;
+            };
+            if self
+                .review_button(user_id, chat_id, id, &stage, action)
+                .await?
+                == Press::Accepted
+            {
+                approved += 1;
+            }
+        }
+        Ok(match approved {
+            0 => Press::Stale,
+            _ => Press::Accepted,
+        })
+    }
+}
+
+/// A folded card's own buttons, each label led by the request's number so that a page of
+/// several cards says which button is whose.
+fn numbered_buttons(item: &Folded) -> Vec<Vec<Value>> {
+    let Some(markup) = item
+        .reply_markup
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+    else {
+        return Vec::new();
+    };
+    let Some(rows) = markup["inline_keyboard"].as_array() else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(Value::as_array)
+        .map(|row| {
+            row.iter()
+                .map(|b| {
+                    let mut b = b.clone();
+                    let label = b["text"].as_str().unwrap_or_default();
+                    b["text"] = json!(format!("#{} {label}", item.request_id));
+                    b
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approve_all_takes_the_approving_press_of_each_stage_and_never_records() {
+        assert_eq!(approve_all_action("s0r1"), Some("a"));
+        assert_eq!(approve_all_action("s12r3"), Some("a"));
+        assert_eq!(approve_all_action("cf2"), Some("y"));
+        assert_eq!(approve_all_action("rc1"), Some("ok"));
+        assert_eq!(approve_all_action("rec1"), None);
+        assert_eq!(approve_all_action("up1"), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! Batch cards (issue 14, "say less, sooner"): Telegram sends one message a second to a chat,
+//! so someone with many cards waiting gets them as one message, a page at a time, with each
+//! card's own buttons and 本页全部同意, instead of a card each.
+
+use crate::support::*;
+use exam_review_bot::app::Actor;
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{FakeUser, Sent};
+use exam_review_bot::sample;
+
+/// The newest message of the chat that shows the batch card.
+fn batch_card(h: &Harness, user: &FakeUser) -> Sent {
+    h.fake
+        .messages_to(user.id)
+        .into_iter()
+        .rev()
+        .find(|m| m.text.contains("份待您处理") || m.text.contains("都已处理"))
+        .unwrap_or_else(|| panic!("no batch card:\n{}", h.fake.transcript(user.id)))
+}
+
+fn shows(card: &Sent, id: i64) -> bool {
+    card.visible_text().contains(&format!("复核申请 #{id}（"))
+}
+
+fn answers_containing(h: &Harness, needle: &str) -> usize {
+    h.fake
+        .callback_answers()
+        .iter()
+        .filter(|(_, text, _)| text.contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_through_it() {
+    let mut h = Harness::start().await;
+    h.sample_city().await;
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let school = sample::school_code(0);
+    let everyone = h.school_candidates(&school).await;
+    let class = everyone[0].class_name.clone();
+    let pupils: Vec<_> = everyone
+        .into_iter()
+        .filter(|c| c.class_name == class)
+        .take(7)
+        .collect();
+    assert_eq!(pupils.len(), 7, "the sample class has seven pupils");
+    let mut ids = Vec::new();
+    for pupil in &pupils {
+        ids.push(filed_by_user_1(&h, pupil).await);
+    }
+    // The class's 班主任 joins after the seven were filed: their cards all wait at once.
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &class, "班主任 王老师")
+        .await;
+    h.settle().await;
+
+    // One message, not seven cards: the oldest three in full, each button marked with its
+    // request's number.
+    let sent = h.fake.messages_to(teacher.id);
+    let cards = sent
+        .iter()
+        .filter(|m| m.buttons().iter().any(|(_, d)| d.starts_with("rv:")))
+        .count();
+    assert_eq!(cards, 1, "{}", h.fake.transcript(teacher.id));
+    let list = batch_card(&h, &teacher);
+    let text = list.visible_text();
+    assert!(text.contains("7 份待您处理（第 1/3 页）"), "{text}");
+    for id in &ids[..3] {
+        assert!(shows(&list, *id), "#{id} on page 1:\n{text}");
+        let own = (format!("#{id} ✅ 同意"), format!("rv:{id}:s0r1:a"));
+        assert!(list.buttons().contains(&own), "{:?}", list.buttons());
+    }
+    for id in &ids[3..] {
+        assert!(!shows(&list, *id), "#{id} is not on page 1:\n{text}");
+    }
+
+    // A crafted press on a card no page has shown moves nothing.
+    teacher.press_data(&list, &format!("rv:{}:s0r1:a", ids[6]));
+    h.fake
+        .wait_until(std::time::Duration::from_secs(30), |f| {
+            !f.callback_answers().is_empty()
+        })
+        .await;
+    h.settle().await;
+    assert_eq!(answers_containing(&h, "不适用"), 1);
+    assert_eq!(approvals(&h.app, ids[6]).await, 0);
+
+    // The first card's own 同意: that one request moves, and leaves the list.
+    teacher.press(&format!("#{} ✅ 同意", ids[0]));
+    h.settle().await;
+    assert_eq!(approvals(&h.app, ids[0]).await, 1);
+    let list = batch_card(&h, &teacher);
+    assert!(
+        list.visible_text().contains("6 份待您处理（第 1/2 页）"),
+        "{}",
+        list.visible_text()
+    );
+    assert!(!shows(&list, ids[0]) && shows(&list, ids[3]));
+
+    // The next page, and 本页全部同意 there: exactly the three it shows.
+    teacher.press("下一页 ▶️");
+    h.settle().await;
+    let page2 = batch_card(&h, &teacher);
+    assert!(
+        page2.visible_text().contains("（第 2/2 页）"),
+        "{}",
+        page2.visible_text()
+    );
+    for id in &ids[4..] {
+        assert!(shows(&page2, *id));
+    }
+    let old_all = page2
+        .buttons()
+        .into_iter()
+        .find(|(l, _)| l == "✅ 本页 3 份全部同意")
+        .expect("本页全部同意 on page 2")
+        .1;
+    teacher.press("✅ 本页 3 份全部同意");
+    h.settle().await;
+    for id in &ids[4..] {
+        assert_eq!(approvals(&h.app, *id).await, 1, "#{id}");
+    }
+    for id in &ids[1..4] {
+        assert_eq!(approvals(&h.app, *id).await, 0, "#{id} was not on page 2");
+    }
+    let list = batch_card(&h, &teacher);
+    assert!(
+        list.visible_text().contains("3 份待您处理") && !list.visible_text().contains("页）"),
+        "{}",
+        list.visible_text()
+    );
+
+    // The old page's 全部同意 again: its items are decided, so it is only told it is stale.
+    teacher.press_data(&list, &old_all);
+    h.fake
+        .wait_until(std::time::Duration::from_secs(30), |f| {
+            f.callback_answers()
+                .iter()
+                .any(|(_, t, _)| t.contains("已被处理"))
+        })
+        .await;
+    h.settle().await;
+    for id in &ids[1..4] {
+        assert_eq!(approvals(&h.app, *id).await, 0);
+    }
+
+    // The rest, and the list says it is done, without buttons.
+    teacher.press("✅ 本页 3 份全部同意");
+    h.settle().await;
+    for id in &ids {
+        assert_eq!(approvals(&h.app, *id).await, 1, "#{id}");
+    }
+    let done = batch_card(&h, &teacher);
+    assert!(done.visible_text().contains("都已处理"), "{}", done.text);
+    assert!(done.buttons().is_empty());
+    assert_eq!(
+        h.fake
+            .messages_to(teacher.id)
+            .iter()
+            .filter(|m| m.buttons().iter().any(|(_, d)| d.starts_with("rv:")))
+            .count(),
+        0,
+        "no button left to press:\n{}",
+        h.fake.transcript(teacher.id)
+    );
+    h.stop().await;
+}
