@@ -366,6 +366,13 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let calls_before = fake.calls().len();
+    let last_before: (i64,) = {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM outbox")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
     let queued_before = count_in(&app, "SELECT COUNT(*) FROM outbox").await;
     let handled_before = app.update_latency.count();
     let start = Instant::now();
@@ -657,6 +664,42 @@ async fn run() {
             ms(latency.quantile(0.99)),
         );
     }
+    // What the burst queued, by kind: what is left to cut.
+    let kinds: Vec<(String, i64)> = {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        sqlx::query_as(
+            "SELECT CASE
+                 WHEN edit_of IS NOT NULL THEN 'edits of cards and batch cards'
+                 WHEN foldable = 1 AND status IN ('folded', 'dropped')
+                     THEN 'cards folded into batch cards (never sent on their own)'
+                 WHEN foldable = 1 THEN 'cards sent on their own'
+                 WHEN is_reply = 1 THEN 'replies (the filing dialogue, answers to presses)'
+                 WHEN mergeable = 1 THEN 'plain notices (sent together when they wait together)'
+                 ELSE 'other messages (batch cards, 上报 cards, documents)'
+             END AS kind, COUNT(*) FROM outbox WHERE id > $1 GROUP BY 1 ORDER BY 2 DESC",
+        )
+        .bind(last_before.0)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+    };
+    println!("\n| outbox rows the burst queued | rows | per request |\n|---|---|---|");
+    for (kind, n) in kinds {
+        println!("| {kind} | {n} | {:.1} |", n as f64 / requests as f64);
+    }
+    // Every instance runs in this process, with the fake Bot API and the simulated people:
+    // its peak is an upper bound for one instance's.
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "\npeak RSS of the bench process (instances, fake Bot API and simulated people): {peak}"
+    );
     stop.send(true).ok();
     for runner in runners {
         runner.await.unwrap().unwrap();

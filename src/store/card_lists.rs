@@ -90,11 +90,12 @@ pub async fn folded_page(
     .await
 }
 
-/// A folded card that was closed before any page showed it leaves the list; returns its chat
-/// (None when the card was not folded: it was sent, and is edited like any other).
+/// A folded card that was closed (or acted on by its holder) leaves the list, and its text
+/// goes as a sent message's does; returns its chat (None when the card was not folded: it was
+/// sent, and is edited like any other).
 pub async fn drop_folded(conn: &mut AnyConnection, outbox_id: i64) -> sqlx::Result<Option<i64>> {
     let row: Option<(i64,)> = sqlx::query_as(
-        "UPDATE outbox SET status = 'dropped' WHERE id = $1 AND status = 'folded'
+        "UPDATE outbox SET status = 'dropped', body = '' WHERE id = $1 AND status = 'folded'
          RETURNING chat_id",
     )
     .bind(outbox_id)

@@ -2,6 +2,7 @@
 //! so someone with many cards waiting gets them as one message, a page at a time, with each
 //! card's own buttons and 本页全部同意, instead of a card each.
 
+use crate::review::{cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
@@ -164,4 +165,58 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
         h.fake.transcript(teacher.id)
     );
     h.stop().await;
+}
+
+/// Waits until the person's batch card, as it stands now, contains `needle`.
+async fn batch_card_shows(h: &Harness, user: &FakeUser, needle: &str) {
+    let id = user.id;
+    let shown = h
+        .fake
+        .wait_until(h.patience, |f| {
+            f.messages_to(id)
+                .iter()
+                .rev()
+                .find(|m| m.text.contains("份待您处理") || m.text.contains("都已处理"))
+                .is_some_and(|m| m.visible_text().contains(needle))
+        })
+        .await;
+    assert!(
+        shown,
+        "no batch card showing {needle:?}:\n{}",
+        h.fake.transcript(id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_signs_on_the_batch_card_sees_it_leave_while_the_group_still_signs() {
+    // Every card folds at once here, so one request walks the whole group stage on batch cards.
+    let c = cast_with(|config| config.delivery.fold_cards_at = 1).await;
+    let h = &c.h;
+    let id = file(h, &c.contact, &c.pupil.exam_no, "副实验漏评").await;
+    for level in [&c.teacher, &c.principal] {
+        batch_card_shows(h, level, "1 份待您处理").await;
+        level.press(&format!("#{id} ✅ 同意"));
+        batch_card_shows(h, level, "都已处理").await;
+    }
+    // The group's 主监考代表 records from the batch card.
+    batch_card_shows(h, &c.proctor, "维持原成绩").await;
+    c.proctor.press(&format!("#{id} 维持原成绩"));
+    h.expect(&c.proctor, "备注").await;
+    c.proctor.send("逐项核对，成绩无误");
+    h.expect(&c.proctor, "请核对复核结果").await;
+    c.proctor.press("✅ 确认记录");
+
+    // The first signer signs with 本页全部同意: it leaves their batch card at once, though the
+    // group still waits for the other signature.
+    batch_card_shows(h, &c.district_inspector, "请签字确认").await;
+    c.district_inspector.press("✅ 本页 1 份全部同意");
+    batch_card_shows(h, &c.district_inspector, "都已处理").await;
+    assert_eq!(state_of(h, id).await, "confirming");
+    // The second signature completes it.
+    batch_card_shows(h, &c.equipment, "请签字确认").await;
+    c.equipment.press("✅ 本页 1 份全部同意");
+    batch_card_shows(h, &c.equipment, "都已处理").await;
+    h.settle().await;
+    assert_eq!(state_of(h, id).await, "reporting");
+    c.h.stop().await;
 }

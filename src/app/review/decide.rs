@@ -126,6 +126,12 @@ impl App {
             _ => Press::Refused,
         };
         if press == Press::Accepted {
+            // What this person has done leaves their batch card at once, also while the stage
+            // waits for others (a group's other signatures, an "all" level's other approvers).
+            if matches!(action, "a" | "y" | "ok") {
+                self.drop_own_folded_card(&mut tx, id, stage, user_id)
+                    .await?;
+            }
             tx.commit().await?;
             self.outbox_wake.notify_one();
         }

@@ -75,6 +75,25 @@ impl App {
         Ok(())
     }
 
+    /// This person's card of (request, stage), when still folded, leaves their batch card: they
+    /// have acted on it, though the stage may still wait for others.
+    pub(crate) async fn drop_own_folded_card(
+        &self,
+        conn: &mut AnyConnection,
+        request_id: i64,
+        stage: &str,
+        user_id: i64,
+    ) -> anyhow::Result<()> {
+        for (holder, outbox_id) in crate::store::reviews::cards(conn, request_id, stage).await? {
+            if holder == user_id
+                && let Some(chat_id) = card_lists::drop_folded(conn, outbox_id).await?
+            {
+                self.draw_card_list(conn, chat_id, user_id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Draws the chat's batch card at its page: a new message when none shows the list (so the
     /// person is notified), else an edit of the one that does; "all done" once it is empty.
     async fn draw_card_list(
