@@ -9,13 +9,18 @@ use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
 
+/// A batch card, with cards on it or done.
+fn is_batch_card(m: &Sent) -> bool {
+    m.text.contains("份待您处理") || m.text.contains("都已处理")
+}
+
 /// The newest message of the chat that shows the batch card.
 fn batch_card(h: &Harness, user: &FakeUser) -> Sent {
     h.fake
         .messages_to(user.id)
         .into_iter()
         .rev()
-        .find(|m| m.text.contains("份待您处理") || m.text.contains("都已处理"))
+        .find(is_batch_card)
         .unwrap_or_else(|| panic!("no batch card:\n{}", h.fake.transcript(user.id)))
 }
 
@@ -176,7 +181,7 @@ async fn batch_card_shows(h: &Harness, user: &FakeUser, needle: &str) {
             f.messages_to(id)
                 .iter()
                 .rev()
-                .find(|m| m.text.contains("份待您处理") || m.text.contains("都已处理"))
+                .find(|m| is_batch_card(m))
                 .is_some_and(|m| m.visible_text().contains(needle))
         })
         .await;
