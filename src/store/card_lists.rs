@@ -33,13 +33,19 @@ pub struct Folded {
 
 /// Folds the chat's waiting foldable cards when it has `fold_at` of them or a list already
 /// holds some of its cards (a new card then joins the list). True when anything was folded.
+/// Only a card still showing its buttons folds (one closed while it waited was rewritten
+/// without them, and goes out as it is), and only one with no edit queued behind it (one that
+/// was being sent when it was closed, and then set back to wait).
 pub async fn fold_waiting(
     conn: &mut AnyConnection,
     chat_id: i64,
     fold_at: usize,
 ) -> sqlx::Result<bool> {
     let (waiting,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM outbox WHERE chat_id = $1 AND status = 'pending' AND foldable = 1",
+        "SELECT COUNT(*) FROM outbox
+         WHERE chat_id = $1 AND status = 'pending' AND foldable = 1 AND reply_markup IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.edit_of = outbox.id
+                                                    AND e.status = 'pending')",
     )
     .bind(chat_id)
     .fetch_one(&mut *conn)
@@ -52,7 +58,9 @@ pub async fn fold_waiting(
     }
     sqlx::query(
         "UPDATE outbox SET status = 'folded'
-         WHERE chat_id = $1 AND status = 'pending' AND foldable = 1",
+         WHERE chat_id = $1 AND status = 'pending' AND foldable = 1 AND reply_markup IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.edit_of = outbox.id
+                                                    AND e.status = 'pending')",
     )
     .bind(chat_id)
     .execute(conn)

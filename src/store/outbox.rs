@@ -136,12 +136,13 @@ pub async fn edit_with(
     if rewritten >= 1 {
         return Ok(());
     }
-    // A card dropped from a batch card was never sent: there is no message to edit.
+    // A card folded into a batch card, or dropped from it, was never sent: there is no
+    // message to edit (closing one takes it off its list instead).
     sqlx::query(
         "INSERT INTO outbox (chat_id, body, reply_markup, edit_of, status, next_attempt_at,
                              created_at)
          SELECT chat_id, $2, $3, id, 'pending', 0, $4 FROM outbox
-         WHERE id = $1 AND status <> 'dropped'",
+         WHERE id = $1 AND status NOT IN ('folded', 'dropped')",
     )
     .bind(original)
     .bind(body)

@@ -70,7 +70,7 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
     assert_eq!(cards, 1, "{}", h.fake.transcript(teacher.id));
     let list = batch_card(&h, &teacher);
     let text = list.visible_text();
-    assert!(text.contains("7 份待您处理（第 1/3 页）"), "{text}");
+    assert!(text.contains("7 份待您处理（第 1–3 份）"), "{text}");
     for id in &ids[..3] {
         assert!(shows(&list, *id), "#{id} on page 1:\n{text}");
         let own = (format!("#{id} ✅ 同意"), format!("rv:{id}:s0r1:a"));
@@ -97,7 +97,7 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
     assert_eq!(approvals(&h.app, ids[0]).await, 1);
     let list = batch_card(&h, &teacher);
     assert!(
-        list.visible_text().contains("6 份待您处理（第 1/2 页）"),
+        list.visible_text().contains("6 份待您处理（第 1–3 份）"),
         "{}",
         list.visible_text()
     );
@@ -108,7 +108,7 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
     h.settle().await;
     let page2 = batch_card(&h, &teacher);
     assert!(
-        page2.visible_text().contains("（第 2/2 页）"),
+        page2.visible_text().contains("6 份待您处理（第 4–6 份）"),
         "{}",
         page2.visible_text()
     );
@@ -131,7 +131,7 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
     }
     let list = batch_card(&h, &teacher);
     assert!(
-        list.visible_text().contains("3 份待您处理") && !list.visible_text().contains("页）"),
+        list.visible_text().contains("3 份待您处理") && !list.visible_text().contains("（第"),
         "{}",
         list.visible_text()
     );
@@ -224,4 +224,95 @@ async fn a_member_who_signs_on_the_batch_card_sees_it_leave_while_the_group_stil
     h.settle().await;
     assert_eq!(state_of(h, id).await, "reporting");
     c.h.stop().await;
+}
+
+/// The outbox status of `user`'s card of (request, stage).
+async fn card_status(h: &Harness, request: i64, stage: &str, user: i64) -> String {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (status,): (String,) = sqlx::query_as(
+        "SELECT o.status FROM review_cards c JOIN outbox o ON o.id = c.outbox_id
+         WHERE c.request_id = $1 AND c.stage = $2 AND c.user_id = $3",
+    )
+    .bind(request)
+    .bind(stage)
+    .bind(user)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_moving() {
+    let mut h = Harness::start_with(|config| config.delivery.fold_cards_at = 4).await;
+    h.sample_city().await;
+    h.app.publish(Actor::Cli, None).await.unwrap();
+    let school = sample::school_code(0);
+    let everyone = h.school_candidates(&school).await;
+    let class = everyone[0].class_name.clone();
+    let pupils: Vec<_> = everyone
+        .into_iter()
+        .filter(|c| c.class_name == class)
+        .take(6)
+        .collect();
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &class, "班主任 王老师")
+        .await;
+    let principal = h.join(Role::Principal, &school, "校长 李校长").await;
+    let mut ids = Vec::new();
+    for pupil in &pupils {
+        ids.push(filed_by_user_1(&h, pupil).await);
+    }
+    let approve = |user: i64, id: i64, stage: &'static str| {
+        let app = h.app.clone();
+        async move {
+            let press = app.review_button(user, user, id, stage, "a").await.unwrap();
+            assert_eq!(
+                press,
+                exam_review_bot::app::review::Press::Accepted,
+                "#{id}"
+            );
+        }
+    };
+    // Telegram stops answering: the principal's first card is being sent, the second waits.
+    h.fake.hold_sends();
+    approve(teacher.id, ids[0], "s0r1").await;
+    h.fake.wait_until(h.patience, |f| f.held() > 0).await;
+    let mut sending = false;
+    for _ in 0..1500 {
+        if card_status(&h, ids[0], "s1r1", principal.id).await == "sending" {
+            sending = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(sending, "the principal's first card is on its way");
+    approve(teacher.id, ids[1], "s0r1").await;
+    assert_eq!(
+        card_status(&h, ids[1], "s1r1", principal.id).await,
+        "pending"
+    );
+    // The principal decides both (from /request, say): both cards are closed while waiting.
+    approve(principal.id, ids[0], "s1r1").await;
+    approve(principal.id, ids[1], "s1r1").await;
+    // The held send fails, so the first card waits again, with its closing edit behind it.
+    h.fake.drop_held();
+    // Four more cards: they fold; the two closed ones do not.
+    for id in &ids[2..] {
+        approve(teacher.id, *id, "s0r1").await;
+    }
+    h.settle().await;
+    for id in &ids[..2] {
+        assert_ne!(card_status(&h, *id, "s1r1", principal.id).await, "folded");
+    }
+    let list = batch_card(&h, &principal);
+    assert!(
+        list.visible_text().contains("4 份待您处理"),
+        "{}",
+        list.visible_text()
+    );
+    for id in &ids[..2] {
+        assert!(!shows(&list, *id), "closed #{id} is not on the list");
+    }
+    h.stop().await;
 }

@@ -11,15 +11,14 @@
 
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
-use crate::render::fit_html;
+use crate::render::{limits, visible_len};
 use crate::store::card_lists::{self, Folded};
 use crate::store::outbox::{self, Outgoing};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
-/// Cards a page shows, and visible characters of each: three whole cards fit one message.
+/// Cards a page shows at most (fewer when they do not fit one message whole).
 const PER_PAGE: i64 = 3;
-const ITEM_CHARS: usize = 1_250;
 
 /// The press 本页全部同意 makes on an item, by the stage its card was sent for: 同意 at an
 /// approval level, 确认 of a group's recorded result, 同意 at the city's 复审. Recording a
@@ -113,16 +112,25 @@ impl App {
             card_lists::set_shown(conn, list.id, None, 0).await?;
             return Ok(());
         }
-        let pages = (count + PER_PAGE - 1) / PER_PAGE;
-        let page = list.page.clamp(0, pages - 1);
-        let items = card_lists::folded_page(conn, chat_id, page * PER_PAGE, PER_PAGE).await?;
-        let (body, markup) = self.card_list_page(&list, &items, count, page, pages)?;
-        let shown: Vec<(i64, String)> = items
-            .iter()
-            .map(|i| (i.request_id, i.stage.clone()))
-            .collect();
+        // `page` is the offset of the page's first card; the page holds the cards from there
+        // that fit one message whole (a card is never cut: its holder signs what it shows).
+        // Past the end (cards before it left the list): the last page.
+        let from = match list.page {
+            p if p >= count => (count - PER_PAGE).max(0),
+            p => p.max(0),
+        };
+        let candidates = card_lists::folded_page(conn, chat_id, from, PER_PAGE).await?;
+        let (body, markup, shown) = self.card_list_page(&list, &candidates, count, from)?;
         card_lists::record_page(conn, list.id, list.version, &shown).await?;
-        let row = match list.outbox_id {
+        // A list whose message Telegram refused for good is shown anew.
+        let showing = match list.outbox_id {
+            Some(row) => match outbox::sent_message(conn, row).await? {
+                Some((status, _)) if status != "failed" => Some(row),
+                _ => None,
+            },
+            None => None,
+        };
+        let row = match showing {
             Some(row) => {
                 outbox::edit_with(conn, row, &body, Some(&markup), now).await?;
                 Some(row)
@@ -137,31 +145,46 @@ impl App {
                 outbox::enqueue_returning(conn, &msg, now).await?
             }
         };
+        let page = from;
         card_lists::set_shown(conn, list.id, row, page).await?;
         Ok(())
     }
 
-    /// One page of a batch card: its heading, the page's cards in full, each card's buttons
-    /// marked with its number, 本页全部同意 when any of them takes it, and ◀️ ▶️.
+    /// One page of a batch card from the `from`th card: its heading, as many of `candidates`
+    /// as fit the message whole (at least one: a card alone always fits), each card's buttons
+    /// marked with its number, 本页全部同意 when any of them takes it, and ◀️ ▶️. Returns the
+    /// text, the keyboard and the cards shown.
     fn card_list_page(
         &self,
         list: &card_lists::List,
-        items: &[Folded],
+        candidates: &[Folded],
         count: i64,
-        page: i64,
-        pages: i64,
-    ) -> anyhow::Result<(String, String)> {
-        let heading = self.render.render(
-            "card_list",
-            &json!({"count": count, "page": page + 1, "pages": pages}),
-        )?;
-        let separator = self.render.text("card_list_separator")?;
-        let mut body = heading;
+        from: i64,
+    ) -> anyhow::Result<(String, String, Vec<(i64, String)>)> {
+        let separator = format!("{}\n", self.render.text("card_list_separator")?);
+        let heading = |to: i64| {
+            self.render.render(
+                "card_list",
+                &json!({"count": count, "from": from + 1, "to": to, "whole": from == 0 && to == count}),
+            )
+        };
+        // The heading's widest form, for the room left to the cards.
+        let mut room = limits::TEXT.saturating_sub(visible_len(&heading(count)?));
+        let mut items: Vec<&Folded> = Vec::new();
+        for item in candidates {
+            let needs = visible_len(&separator) + visible_len(&item.body);
+            if needs > room && !items.is_empty() {
+                break;
+            }
+            room = room.saturating_sub(needs);
+            items.push(item);
+        }
+        let to = from + items.len() as i64;
+        let mut body = heading(to)?;
         let mut rows: Vec<Vec<Value>> = Vec::new();
-        for item in items {
+        for item in &items {
             body.push_str(&separator);
-            body.push('\n');
-            body.push_str(&fit_html(&item.body, ITEM_CHARS));
+            body.push_str(&item.body);
             rows.extend(numbered_buttons(item));
         }
         let approvable = items
@@ -180,18 +203,18 @@ impl App {
             rows.push(vec![button(label, data)]);
         }
         let mut turn = Vec::new();
-        if page > 0 {
+        if from > 0 {
             let data = Callback::CardListPage {
                 list: list.id,
-                page: (page - 1) as usize,
+                page: (from - PER_PAGE).max(0) as usize,
             }
             .encode();
             turn.push(button(self.render.text("button_page_prev")?, data));
         }
-        if page + 1 < pages {
+        if to < count {
             let data = Callback::CardListPage {
                 list: list.id,
-                page: (page + 1) as usize,
+                page: to as usize,
             }
             .encode();
             turn.push(button(self.render.text("button_page_next")?, data));
@@ -199,7 +222,11 @@ impl App {
         if !turn.is_empty() {
             rows.push(turn);
         }
-        Ok((body, keyboard(rows)))
+        let shown = items
+            .iter()
+            .map(|i| (i.request_id, i.stage.clone()))
+            .collect();
+        Ok((body, keyboard(rows), shown))
     }
 
     /// ◀️ ▶️ on a batch card: that page, drawn in the same message.
