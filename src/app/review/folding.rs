@@ -20,6 +20,14 @@ use sqlx::AnyConnection;
 /// Cards a page shows at most (fewer when they do not fit one message whole).
 const PER_PAGE: i64 = 3;
 
+/// A page of a batch card as drawn: its text, its keyboard and the cards (request, stage) it
+/// shows.
+struct Page {
+    body: String,
+    markup: String,
+    shown: Vec<(i64, String)>,
+}
+
 /// The press 本页全部同意 makes on an item, by the stage its card was sent for: 同意 at an
 /// approval level, 确认 of a group's recorded result, 同意 at the city's 复审. Recording a
 /// result takes a dialogue per item, so those cards are only ever acted on one by one.
@@ -120,7 +128,11 @@ impl App {
             p => p.max(0),
         };
         let candidates = card_lists::folded_page(conn, chat_id, from, PER_PAGE).await?;
-        let (body, markup, shown) = self.card_list_page(&list, &candidates, count, from)?;
+        let Page {
+            body,
+            markup,
+            shown,
+        } = self.card_list_page(&list, &candidates, count, from)?;
         card_lists::record_page(conn, list.id, list.version, &shown).await?;
         // A list whose message Telegram refused for good is shown anew.
         let showing = match list.outbox_id {
@@ -152,15 +164,14 @@ impl App {
 
     /// One page of a batch card from the `from`th card: its heading, as many of `candidates`
     /// as fit the message whole (at least one: a card alone always fits), each card's buttons
-    /// marked with its number, 本页全部同意 when any of them takes it, and ◀️ ▶️. Returns the
-    /// text, the keyboard and the cards shown.
+    /// marked with its number, 本页全部同意 when any of them takes it, and ◀️ ▶️.
     fn card_list_page(
         &self,
         list: &card_lists::List,
         candidates: &[Folded],
         count: i64,
         from: i64,
-    ) -> anyhow::Result<(String, String, Vec<(i64, String)>)> {
+    ) -> anyhow::Result<Page> {
         let separator = format!("{}\n", self.render.text("card_list_separator")?);
         let heading = |to: i64| {
             self.render.render(
@@ -226,7 +237,11 @@ impl App {
             .iter()
             .map(|i| (i.request_id, i.stage.clone()))
             .collect();
-        Ok((body, keyboard(rows), shown))
+        Ok(Page {
+            body,
+            markup: keyboard(rows),
+            shown,
+        })
     }
 
     /// ◀️ ▶️ on a batch card: that page, drawn in the same message.
