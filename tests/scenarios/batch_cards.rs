@@ -36,9 +36,15 @@ fn answers_containing(h: &Harness, needle: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_through_it() {
-    let mut h = Harness::start().await;
+/// The sample city, published; school 0, its first class and `n` of that class's pupils.
+async fn published_class(
+    h: &Harness,
+    n: usize,
+) -> (
+    String,
+    String,
+    Vec<exam_review_bot::store::candidates::Candidate>,
+) {
     h.sample_city().await;
     h.app.publish(Actor::Cli, None).await.unwrap();
     let school = sample::school_code(0);
@@ -47,9 +53,16 @@ async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_thr
     let pupils: Vec<_> = everyone
         .into_iter()
         .filter(|c| c.class_name == class)
-        .take(7)
+        .take(n)
         .collect();
-    assert_eq!(pupils.len(), 7, "the sample class has seven pupils");
+    assert_eq!(pupils.len(), n, "the sample class has {n} pupils");
+    (school, class, pupils)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_with_seven_requests_waiting_gets_one_batch_card_and_works_through_it() {
+    let mut h = Harness::start().await;
+    let (school, class, pupils) = published_class(&h, 7).await;
     let mut ids = Vec::new();
     for pupil in &pupils {
         ids.push(filed_by_user_1(&h, pupil).await);
@@ -245,16 +258,7 @@ async fn card_status(h: &Harness, request: i64, stage: &str, user: i64) -> Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_moving() {
     let mut h = Harness::start_with(|config| config.delivery.fold_cards_at = 4).await;
-    h.sample_city().await;
-    h.app.publish(Actor::Cli, None).await.unwrap();
-    let school = sample::school_code(0);
-    let everyone = h.school_candidates(&school).await;
-    let class = everyone[0].class_name.clone();
-    let pupils: Vec<_> = everyone
-        .into_iter()
-        .filter(|c| c.class_name == class)
-        .take(6)
-        .collect();
+    let (school, class, pupils) = published_class(&h, 6).await;
     let teacher = h
         .join_class(Role::HomeroomTeacher, &school, &class, "班主任 王老师")
         .await;
