@@ -19,7 +19,7 @@ use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
-use exam_review_bot::store::{Db, candidates, seasons};
+use exam_review_bot::store::{Db, candidates};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,7 @@ async fn run() {
     let school = sample::school_code(0);
     let pupils = {
         let mut conn = app.db.pool.acquire().await.unwrap();
-        let season = seasons::current(&mut conn).await.unwrap().unwrap();
+        let season = app.cli_season().await.unwrap().unwrap();
         candidates::of_school(&mut conn, season.id, &school)
             .await
             .unwrap()

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::import::Refused;
-use crate::store::{Db, seasons};
+use crate::store::Db;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::{Parser, Subcommand};
@@ -25,6 +25,10 @@ pub struct Cli {
     /// Configuration file (default: exam-review-bot.toml when present).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// The city a command acts in, by its unit code, in a deployment of several cities (a
+    /// province's); with one city it may be left out.
+    #[arg(long, global = true)]
+    pub city: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -338,16 +342,20 @@ fn clock_from_env() -> anyhow::Result<Arc<dyn crate::clock::Clock>> {
     }
 }
 
-async fn open_app(config: Config) -> anyhow::Result<App> {
+/// The App a command runs on, acting in `--city` when one was given.
+async fn open_app(config: Config, city: &Option<String>) -> anyhow::Result<App> {
     let db = Db::open(&config.database_url).await?;
-    App::new(db, config, clock_from_env()?)
+    let mut app = App::new(db, config, clock_from_env()?)?;
+    app.cli_city = city.clone();
+    Ok(app)
 }
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    let city = cli.city.clone();
     match cli.command {
         Command::Migrate => {
-            open_app(config).await?;
+            open_app(config, &city).await?;
             println!("migrations applied");
         }
         Command::Season {
@@ -358,7 +366,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             exemption_closes,
             first_exam_day,
         } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let mut season = app.set_season(year, last_exam_day, tz, full_score).await?;
             if exemption_closes.is_some() || first_exam_day.is_some() {
                 let closes = match exemption_closes {
@@ -379,7 +387,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let out = out.context("seal needs --out FILE (the archive to write)")?;
             let by = by.context("seal needs --by NAME (who seals)")?;
             let secret = passphrase(passphrase_file.as_deref(), true)?;
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let sealed = app.seal(&out, &by, &secret).await?;
             println!(
                 "sealed {} candidates into {} ({} bytes)\narchive sha256 {}\naudit chain head {}",
@@ -432,14 +440,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let secret = passphrase(passphrase_file.as_deref(), false)?;
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             app.lift_seal(&archive, &by, &secret).await?;
             println!("the seal is lifted");
         }
         Command::Audit {
             what: AuditWhat::Verify,
         } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let verdict = app.verify_audit().await?;
             if !matches!(verdict, crate::store::audit_chain::Verdict::Intact { .. }) {
                 anyhow::bail!("{verdict}");
@@ -447,12 +455,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{verdict}");
         }
         Command::Backup { out } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let bytes = app.backup(&out).await?;
             println!("wrote {} ({bytes} bytes)", out.display());
         }
         Command::Export { what } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             match what {
                 ExportWhat::ReviewSummary { unit, out } => {
                     let kind = out.as_deref().map_or(FileKind::Xlsx, FileKind::of);
@@ -473,7 +481,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Import { what } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             match what {
                 ImportWhat::Units { file } => {
                     let units = app.import_units(&file).await?;
@@ -517,7 +525,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Entry { what } => entry(open_app(config).await?, what).await?,
+        Command::Entry { what } => entry(open_app(config, &city).await?, what).await?,
         Command::Invite {
             role,
             unit,
@@ -526,7 +534,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             from,
             out,
         } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             match (from, role, unit, name) {
                 (Some(roster), ..) => invite_roster(&app, &roster, &out).await?,
                 (None, Some(role), Some(unit), Some(name)) => println!(
@@ -537,19 +545,19 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Revoke { user, role, unit } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let n = app.revoke(user, role, unit.as_deref()).await?;
             println!("revoked {n} binding(s)");
         }
         Command::RevokeInvite { code } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             if !app.revoke_invite(&code).await? {
                 anyhow::bail!("no unused invite has that code (used, revoked, or mistyped)");
             }
             println!("invite revoked: its link no longer works");
         }
         Command::Publish { at } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let at = match at {
                 Some(text) => Some(parse_time(&app, &text).await?),
                 None => None,
@@ -595,14 +603,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 8080)))
             });
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let bot = crate::telegram::bot_from_env(&app)?;
             let (_keep, stop) = tokio::sync::watch::channel(false);
             let serving = crate::telegram::Serving { webhook, listen };
             crate::telegram::run_with(app, bot, stop, serving).await?;
         }
         Command::Sweep { at } => {
-            let app = open_app(config).await?;
+            let app = open_app(config, &city).await?;
             let at = match at {
                 Some(text) => parse_time(&app, &text).await?,
                 None => app.clock.now(),
@@ -657,16 +665,21 @@ async fn parse_time(app: &App, text: &str) -> anyhow::Result<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
         .with_context(|| format!("{text:?}: use RFC 3339 or \"YYYY-MM-DD HH:MM\""))?;
-    let mut conn = app.db.pool.acquire().await?;
-    let season = seasons::current(&mut conn)
-        .await?
-        .context("no current season: run `exam-review-bot season` first")?;
-    season
-        .tz
-        .from_local_datetime(&naive)
+    // The season's zone; a province's cities share one, so any city's season tells it.
+    let tz = match app.cli_season().await {
+        Ok(Some(season)) => season.tz,
+        _ => {
+            let mut conn = app.db.pool.acquire().await?;
+            match crate::store::seasons::all_current(&mut conn).await?.first() {
+                Some(season) => season.tz,
+                None => anyhow::bail!("no current season: run `exam-review-bot season` first"),
+            }
+        }
+    };
+    tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .with_context(|| format!("--at {text:?} does not exist in {}", season.tz))
+        .with_context(|| format!("--at {text:?} does not exist in {tz}"))
 }
 
 #[derive(Subcommand)]

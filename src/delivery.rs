@@ -405,7 +405,8 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
                 let body = app
                     .render
                     .render("delivery_failed", &json!({"who": who, "reason": error}))?;
-                alert_city_admins(&mut tx, body, format!("failed:{}", row.id)).await?;
+                let city = city_of_chat(&mut tx, row.chat_id).await?;
+                alert_city_admins(&mut tx, &city, body, format!("failed:{}", row.id)).await?;
             }
         }
         Outcome::Unreachable(reason) => {
@@ -418,8 +419,10 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
                     &json!({"who": who, "reason": reason}),
                 )?;
                 // At most one alert a day about one chat, however often it blocks and returns.
+                let city = city_of_chat(&mut tx, row.chat_id).await?;
                 alert_city_admins(
                     &mut tx,
+                    &city,
                     body,
                     format!("unreachable:{}:{}", row.chat_id, now.date_naive()),
                 )
@@ -575,13 +578,31 @@ async fn describe_chat(conn: &mut sqlx::AnyConnection, chat_id: i64) -> anyhow::
         .join("、"))
 }
 
+/// The city whose admins hear about a chat: that of the people bound in it, or the
+/// deployment's one city. With several cities and nobody bound there (revoked since), nobody:
+/// no city's admins hear of another's chats, and the log keeps the alert.
+async fn city_of_chat(conn: &mut sqlx::AnyConnection, chat_id: i64) -> anyhow::Result<String> {
+    Ok(match people::in_chat(conn, chat_id).await?.first() {
+        Some(b) => crate::store::units::city_of(conn, &b.unit_code).await?,
+        None => crate::store::units::only_city(conn)
+            .await?
+            .unwrap_or_default(),
+    })
+}
+
+/// Alerts the city's admins.
 async fn alert_city_admins(
     conn: &mut sqlx::AnyConnection,
+    city: &str,
     body: String,
     key: String,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
-    for admin in people::all_holders(conn, Role::CityAdmin).await? {
+    let admins = people::all_holders(conn, Role::CityAdmin, city).await?;
+    if admins.is_empty() {
+        tracing::warn!(city, "no city admin to alert: {body}");
+    }
+    for admin in admins {
         let msg = Outgoing {
             chat_id: admin.chat_id,
             body: body.clone(),
@@ -607,7 +628,22 @@ async fn finish_batch(app: &App, row: &Row) -> anyhow::Result<()> {
             &json!({"sent": sent, "failed": failed}),
         )?;
         // The tally in the key: a later fan-out of the same season reports again.
-        alert_city_admins(&mut tx, body, format!("{batch}:done:{}", sent + failed)).await?;
+        // The publication's own season says whose it was.
+        let season = match batch.strip_prefix("publish:").map(str::parse::<i64>) {
+            Some(Ok(id)) => crate::store::seasons::by_id(&mut tx, id).await?,
+            _ => None,
+        };
+        let city = match season {
+            Some(s) => s.city_code,
+            None => city_of_chat(&mut tx, row.chat_id).await?,
+        };
+        alert_city_admins(
+            &mut tx,
+            &city,
+            body,
+            format!("{batch}:done:{}", sent + failed),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -225,7 +225,7 @@ fn check_table(table: Table) {
             assert_problems(checked.err().unwrap_or_default());
         }
     } else if units {
-        if let Ok(checked) = crate::import::units::check(table, &[]) {
+        if let Ok(checked) = crate::import::units::check(table, &[], None) {
             assert_problems(checked.err().unwrap_or_default());
         }
     } else {
@@ -292,6 +292,7 @@ fn unit_tree() -> Vec<Unit> {
             code: u.code,
             name: u.name,
             city_direct: u.city_direct,
+            city_code: String::new(),
         })
         .collect()
 }

@@ -11,7 +11,7 @@ use crate::app::{Actor, App};
 use crate::domain::Role;
 use crate::fakeapi::{FakeTelegram, FakeUser, Sent};
 use crate::sample;
-use crate::store::{candidates, seasons};
+use crate::store::candidates;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -99,9 +99,7 @@ pub async fn prepare(
     for s in 0..schools {
         let code = sample::school_code(s);
         let mut conn = app.db.pool.acquire().await?;
-        let season = seasons::current(&mut conn)
-            .await?
-            .expect("a season was set");
+        let season = app.cli_season().await?.expect("a season was set");
         let candidates = candidates::of_school(&mut conn, season.id, &code).await?;
         drop(conn);
         let mut classes: Vec<String> = candidates.iter().map(|c| c.class_name.clone()).collect();

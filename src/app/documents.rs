@@ -124,7 +124,7 @@ impl App {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user).await?;
         let open_dialogue = dialogues::get(&mut conn, user).await?;
-        let city = unit_store::city_code(&mut conn).await?;
+        let city = self.city_of_user(&mut conn, user).await?;
         drop(conn);
         let holds = |r: Role| bound.iter().any(|b| b.role == r);
         // A city admin who is also an entry clerk sends half-day sheets while the counties
@@ -148,7 +148,7 @@ impl App {
         let Some(path) = self.download(chat, &sheet).await? else {
             return Ok(());
         };
-        let checked = self.check_file(&path).await;
+        let checked = self.check_file(&path, Actor::Telegram(user)).await;
         std::fs::remove_file(&path).ok();
         let (kind, counts) = match checked {
             Ok(Ok(found)) => found,
@@ -243,6 +243,7 @@ impl App {
     pub async fn check_file(
         &self,
         path: &Path,
+        actor: Actor,
     ) -> anyhow::Result<Result<(TableKind, Value), Vec<Problem>>> {
         let header = Table::open(path, &self.config.limits)?.header;
         let Some(kind) = TableKind::of(&header) else {
@@ -260,19 +261,22 @@ impl App {
                     )
                 })?;
                 let mut conn = self.db.pool.acquire().await?;
-                let units = unit_store::all(&mut conn).await?;
+                // A roster names units of its own city only.
+                let city = self.city_of_actor(&mut conn, actor).await?;
+                let units = unit_store::of_city(&mut conn, &city).await?;
                 people_roster::check(table, &units)?
                     .map(|people| (kind, json!({"count": people.len()})))
             }
             TableKind::Units => {
                 let mut conn = self.db.pool.acquire().await?;
                 let known = unit_store::all(&mut conn).await?;
-                crate::import::units::check(table, &known)?
+                let city = self.only_city_of(&mut conn, actor).await?;
+                crate::import::units::check(table, &known, city.as_deref())?
                     .map(|units| (kind, json!({"count": units.len()})))
             }
             TableKind::Candidates | TableKind::Scores => {
                 let scores = kind == TableKind::Scores;
-                self.check_rows(table, scores)
+                self.check_rows(table, scores, actor)
                     .await?
                     .map(|(rows, schools)| (kind, json!({"count": rows, "schools": schools})))
             }
@@ -285,12 +289,13 @@ impl App {
         &self,
         mut table: Table,
         scores: bool,
+        actor: Actor,
     ) -> anyhow::Result<Result<(usize, usize), Vec<Problem>>> {
         use crate::store::candidates::Load;
         let load = if scores { Load::Scores } else { Load::Roster };
         // The import's own refusals (a sealed or published season, 登分 batches, open
         // applications) come before ✅ is offered.
-        let (season, units) = self.may_import(load).await?;
+        let (season, units) = self.may_import(load, actor).await?;
         let schools: std::collections::HashSet<String> = units
             .into_iter()
             .filter(super::setup::is_school)
@@ -390,7 +395,7 @@ impl App {
             return Ok(Press::Stale);
         }
         let bound = people::of_user(&mut tx, user).await?;
-        let city = unit_store::city_code(&mut tx).await?;
+        let city = self.city_of_user(&mut tx, user).await?;
         if let Err(denied) = super::policy::may_import(&bound, &city) {
             dialogues::clear(&mut tx, user).await?;
             self.commit_told(tx).await?;

@@ -94,14 +94,18 @@ impl Command {
             }
             Command::Pending => on_a_route,
             // Everyone but the entry clerks sees requests (policy's `See`).
-            Command::Request => role != Role::EntryClerk,
+            Command::Request => !matches!(role, Role::EntryClerk | Role::ProvinceViewer),
             Command::Batch => routes
                 .iter()
                 .any(|r| r.purpose == Purpose::Review && r.report && r.group.roles.contains(&role)),
             // The season board (`Status`) and the entry board (`SeeBatch`).
             Command::Status => matches!(
                 role,
-                Role::CityAdmin | Role::DistrictOfficer | Role::EntryClerk | Role::Inspector
+                Role::CityAdmin
+                    | Role::DistrictOfficer
+                    | Role::EntryClerk
+                    | Role::Inspector
+                    | Role::ProvinceViewer
             ),
             Command::Export => matches!(role, Role::CityAdmin | Role::DistrictOfficer),
             Command::Publish | Command::Close | Command::Lift => role == Role::CityAdmin,

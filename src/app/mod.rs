@@ -29,6 +29,7 @@ use crate::render::Renderer;
 use crate::store::Db;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
+use sqlx::AnyConnection;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -53,6 +54,8 @@ pub struct App {
     pub instance: Arc<crate::store::instances::Instance>,
     /// What the process counted for /metrics.
     pub counters: Arc<crate::metrics::Counters>,
+    /// The city a command line names (`--city`); None: the deployment's one city.
+    pub cli_city: Option<String>,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -94,7 +97,56 @@ impl App {
             files: Arc::default(),
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
+            cli_city: None,
         })
+    }
+
+    /// The city a command line acts in: `--city`, or the deployment's only city ("" before the
+    /// unit tree is imported). With several cities and no `--city`, an error that says so.
+    pub async fn cli_city(&self, conn: &mut AnyConnection) -> anyhow::Result<String> {
+        match &self.cli_city {
+            Some(code) => {
+                let unit = crate::store::units::get(conn, code).await?;
+                match unit {
+                    Some(u) if u.kind == crate::domain::UnitKind::City => Ok(u.code),
+                    _ => anyhow::bail!("--city {code}: no city has that code"),
+                }
+            }
+            None => crate::store::units::only_city(conn).await?.ok_or_else(|| {
+                anyhow::anyhow!("this deployment has several cities: name one with --city CODE")
+            }),
+        }
+    }
+
+    /// The current season of the command line's city (`cli_city`), on a connection of its own.
+    pub async fn cli_season(&self) -> anyhow::Result<Option<crate::store::seasons::Season>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let city = self.cli_city(&mut conn).await?;
+        crate::store::seasons::current(&mut conn, &city).await
+    }
+
+    /// The city whoever acts works in: the command line's, or the person's.
+    pub async fn city_of_actor(
+        &self,
+        conn: &mut AnyConnection,
+        actor: Actor,
+    ) -> anyhow::Result<String> {
+        match actor {
+            Actor::Cli => self.cli_city(conn).await,
+            Actor::Telegram(user_id) => self.city_of_user(conn, user_id).await,
+        }
+    }
+
+    /// The city a person works in ("" when they are bound nowhere in a city: they then find
+    /// no season and no data).
+    pub async fn city_of_user(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+    ) -> anyhow::Result<String> {
+        Ok(people::city_of_user(conn, user_id)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Queues a rendered reply (optionally with an inline keyboard, as JSON) to a chat.
@@ -138,7 +190,7 @@ impl App {
     pub async fn may_publish(&self, user_id: i64) -> anyhow::Result<Result<(), policy::Denied>> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
-        let city = crate::store::units::city_code(&mut conn).await?;
+        let city = self.city_of_user(&mut conn, user_id).await?;
         let subject = policy::Subject {
             city: &city,
             ..policy::Subject::default()

@@ -114,8 +114,7 @@ impl App {
             return Ok(false);
         };
         let bound = people::of_user(conn, issuer).await?;
-        let city = units::city_code(conn).await?;
-        let seat = super::invites::chat::seat(&city, &unit);
+        let seat = super::invites::chat::seat(&unit.city_code, &unit);
         Ok(super::policy::may_invite(&bound, role, seat, &self.group_roles()).is_ok())
     }
 
@@ -211,11 +210,14 @@ impl App {
                 .map(|b| b.chat_id)
                 .into_iter()
                 .collect(),
-            None => people::all_holders(conn, Role::CityAdmin)
-                .await?
-                .into_iter()
-                .map(|b| b.chat_id)
-                .collect(),
+            None => {
+                let city = units::city_of(conn, &invite.unit_code).await?;
+                people::all_holders(conn, Role::CityAdmin, &city)
+                    .await?
+                    .into_iter()
+                    .map(|b| b.chat_id)
+                    .collect()
+            }
         };
         let line = self.render.render(
             "invite_used_line",

@@ -62,8 +62,11 @@ pub enum Action {
 /// The candidate or request an action is about, with the history the duty rules need.
 #[derive(Debug, Clone, Default)]
 pub struct Subject<'a> {
-    /// The root unit's code (bindings there are city people).
+    /// The city's code (bindings there are city people).
     pub city: &'a str,
+    /// The province above the city ("" when the deployment has none): its viewers see the
+    /// city's board.
+    pub province: &'a str,
     pub school: &'a str,
     /// The school's district; None for a city-direct (市直属) school.
     pub district: Option<&'a str>,
@@ -172,6 +175,8 @@ fn reach(b: &Binding, s: &Subject) -> Result<(), Denied> {
                 Err(Denied::OtherSchool)
             }
         }
+        // A province's office reaches no city's requests: it sees boards, not files.
+        Role::ProvinceViewer => Err(Denied::NoRole),
         Role::HomeroomTeacher => {
             if b.unit_code != s.school {
                 Err(Denied::OtherSchool)
@@ -347,6 +352,10 @@ pub fn check(
             Action::Status => match b.role {
                 Role::CityAdmin => reach(b, s),
                 Role::DistrictOfficer => reach(b, s),
+                // Every city of their province, read-only.
+                Role::ProvinceViewer if !s.province.is_empty() && b.unit_code == s.province => {
+                    Ok(())
+                }
                 _ => Err(Denied::NoRole),
             },
             Action::Publish | Action::LiftAbsence => {

@@ -66,9 +66,10 @@ struct SchoolLine {
 }
 
 impl App {
-    pub async fn preview_publication(&self) -> anyhow::Result<Preview> {
+    pub async fn preview_publication(&self, actor: Actor) -> anyhow::Result<Preview> {
         let mut conn = self.db.pool.acquire().await?;
-        let Some(season) = seasons::current(&mut conn).await? else {
+        let city = self.city_of_actor(&mut conn, actor).await?;
+        let Some(season) = seasons::current(&mut conn, &city).await? else {
             return Ok(Preview::NoSeason);
         };
         if season.published_at.is_some() {
@@ -149,7 +150,8 @@ impl App {
     ) -> anyhow::Result<PublishOutcome> {
         let now = at.unwrap_or_else(|| self.clock.now());
         let mut tx = self.db.begin().await?;
-        let season = seasons::current(&mut tx)
+        let city = self.city_of_actor(&mut tx, actor).await?;
+        let season = seasons::current(&mut tx, &city)
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
         if season.published_at.is_none() && self.config.entry.mode == EntryMode::CountyBatches {
@@ -204,7 +206,7 @@ impl App {
             "late": late,
         });
         let batch = format!("publish:{}", season.id);
-        let all_units: BTreeMap<String, Unit> = units::all(&mut tx)
+        let all_units: BTreeMap<String, Unit> = units::of_city(&mut tx, &city)
             .await?
             .into_iter()
             .map(|u| (u.code.clone(), u))
@@ -350,7 +352,7 @@ impl App {
         } else {
             Vec::new()
         };
-        for admin in people::all_holders(&mut tx, Role::CityAdmin).await? {
+        for admin in people::all_holders(&mut tx, Role::CityAdmin, &city).await? {
             let msg = Outgoing {
                 chat_id: admin.chat_id,
                 body: report.clone(),

@@ -9,6 +9,7 @@ use crate::domain::{Role, UnitKind};
 use crate::export::review_summary::{self, Line, Section, Table};
 use crate::store::batches;
 use crate::store::outbox::{self, Outgoing};
+use crate::store::seasons::Season;
 use crate::store::units::Unit;
 use crate::store::{audit, people, seasons, units};
 use anyhow::{Context, bail};
@@ -135,32 +136,34 @@ pub(crate) async fn table_recipients(
     has_lines: bool,
 ) -> anyhow::Result<Vec<people::Binding>> {
     Ok(match unit.kind {
-        UnitKind::City => people::all_holders(conn, Role::CityAdmin).await?,
+        UnitKind::City => people::all_holders(conn, Role::CityAdmin, &unit.code).await?,
         UnitKind::District => people::holders(conn, Role::DistrictOfficer, &unit.code).await?,
         UnitKind::School if unit.city_direct && has_lines => {
             people::holders(conn, Role::SchoolContact, &unit.code).await?
         }
-        UnitKind::School => Vec::new(),
+        UnitKind::School | UnitKind::Province => Vec::new(),
     })
 }
 
 impl App {
-    /// Every unit's 附件6 lines of the current season, of the schools `in_scope` admits. A
+    /// Every unit's 附件6 lines of the season (of its city), of the schools `in_scope` admits. A
     /// candidate filed for twice (the first request ended without a result) has one line, the
     /// latest request's; withdrawn requests are not listed.
     async fn summaries(
         &self,
         conn: &mut AnyConnection,
+        season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
     ) -> anyhow::Result<Summaries> {
-        let season = seasons::current(conn).await?.context("no current season")?;
-        let units: HashMap<String, Unit> = units::all(conn)
+        let units: HashMap<String, Unit> = units::of_city(conn, &season.city_code)
             .await?
             .into_iter()
             .map(|u| (u.code.clone(), u))
             .collect();
-        let city_code = units::city_code(conn).await?;
-        let city = units.get(&city_code).context("no city unit")?.clone();
+        let city = units
+            .get(&season.city_code)
+            .context("no city unit")?
+            .clone();
         let mut latest: BTreeMap<i64, batches::SummaryRow> = BTreeMap::new();
         for row in batches::summary_rows(conn, season.id).await? {
             latest.insert(row.cand.id, row);
@@ -203,10 +206,11 @@ impl App {
     async fn summary_table(
         &self,
         conn: &mut AnyConnection,
+        season: &Season,
         unit: &str,
         in_scope: impl Fn(&Unit) -> bool,
     ) -> anyhow::Result<Table> {
-        self.summaries(conn, in_scope).await?.table(unit)
+        self.summaries(conn, season, in_scope).await?.table(unit)
     }
 
     fn summary_record(&self, table: &Table, kind: FileKind) -> anyhow::Result<Record> {
@@ -230,7 +234,16 @@ impl App {
         kind: FileKind,
     ) -> anyhow::Result<Record> {
         let mut tx = self.db.begin().await?;
-        let table = self.summary_table(&mut tx, unit, |_| true).await?;
+        // The unit's own city's season: a province's terminal names the unit, and its city
+        // follows.
+        let city = units::city_of(&mut tx, unit).await?;
+        if city.is_empty() {
+            bail!("there is no unit {unit} in any city");
+        }
+        let season = seasons::current(&mut tx, &city)
+            .await?
+            .context("no current season")?;
+        let table = self.summary_table(&mut tx, &season, unit, |_| true).await?;
         let record = self.summary_record(&table, kind)?;
         let detail = format!("附件6 of {unit}: {} lines", record.lines);
         audit(
@@ -251,7 +264,7 @@ impl App {
     pub async fn export_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user_id).await?;
-        let city_code = units::city_code(&mut tx).await?;
+        let city_code = self.city_of_user(&mut tx, user_id).await?;
         let route = self.route();
         let unit = bound
             .iter()
@@ -262,8 +275,8 @@ impl App {
                     .find(|b| b.role == crate::domain::Role::DistrictOfficer)
             })
             .map(|b| b.unit_code.clone());
-        let season = seasons::current(&mut tx).await?;
-        let Some(unit) = unit.filter(|_| season.is_some()) else {
+        let season = seasons::current(&mut tx, &city_code).await?;
+        let Some((unit, season)) = unit.zip(season.clone()) else {
             let template = match (bound.is_empty(), season.is_some()) {
                 (true, _) => "not_bound",
                 (false, true) => "not_allowed",
@@ -286,7 +299,9 @@ impl App {
             };
             policy::check(&route, user_id, &bound, Action::Status, &subject).is_ok()
         };
-        let table = self.summary_table(&mut tx, &unit, &in_scope).await?;
+        let table = self
+            .summary_table(&mut tx, &season, &unit, &in_scope)
+            .await?;
         let record = self.summary_record(&table, FileKind::Xlsx)?;
         let caption = self.render.render(
             "export_summary",
@@ -294,9 +309,10 @@ impl App {
         )?;
         let mut sent = vec![(caption, record, "export-review-summary", "附件6")];
         // Before the exam it is the 免考 season: a season with a roster has its 附件3 too.
-        let season_id = season.as_ref().map_or(0, |s| s.id);
-        if crate::store::roster::count(&mut tx, season_id).await? > 0 {
-            let approved = self.approved_exemptions(&mut tx, &in_scope).await?;
+        if crate::store::roster::count(&mut tx, season.id).await? > 0 {
+            let approved = self
+                .approved_exemptions(&mut tx, &season, &in_scope)
+                .await?;
             let table = approved.table(&unit)?;
             let record = crate::app::exemption::summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
@@ -389,7 +405,7 @@ impl App {
             return Ok(Close::Already);
         }
         let open = open_requests(tx, season.id).await?;
-        let summaries = self.summaries(tx, |_| true).await?;
+        let summaries = self.summaries(tx, season, |_| true).await?;
         let mut told = 0;
         let mut units: Vec<&Unit> = summaries.units.values().collect();
         units.sort_by(|a, b| a.code.cmp(&b.code));
@@ -468,7 +484,8 @@ impl App {
         }
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let Some(season) = seasons::current(&mut tx).await? else {
+        let city = self.city_of_user(&mut tx, user_id).await?;
+        let Some(season) = seasons::current(&mut tx, &city).await? else {
             drop(tx);
             return self
                 .reply(

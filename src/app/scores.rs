@@ -272,9 +272,10 @@ impl App {
         origin: Origin<'_>,
         path: &Path,
     ) -> anyhow::Result<ImportSummary> {
+        let origin_actor = origin.actor;
         let mut summary = self.import_table(path, Load::Roster, origin).await?;
         if self.config.entry.mode == EntryMode::CountyBatches {
-            summary.unseated = self.plan_batches().await?.unseated;
+            summary.unseated = self.plan_batches(origin_actor).await?.unseated;
         }
         Ok(summary)
     }
@@ -312,10 +313,12 @@ impl App {
     pub(crate) async fn may_import(
         &self,
         load: Load,
+        actor: Actor,
     ) -> anyhow::Result<(seasons::Season, Vec<units::Unit>)> {
         let (season, units) = {
             let mut conn = self.db.pool.acquire().await?;
-            let season = seasons::current(&mut conn)
+            let city = self.city_of_actor(&mut conn, actor).await?;
+            let season = seasons::current(&mut conn, &city)
                 .await?
                 .context("no current season: run `exam-review-bot season` first")?;
             if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
@@ -356,7 +359,8 @@ impl App {
                     );
                 }
             }
-            (season, units::all(&mut conn).await?)
+            // Only the city's own schools take rows: another city's school is unknown here.
+            (season, units::of_city(&mut conn, &city).await?)
         };
         if season.published_at.is_some() {
             bail!(
@@ -374,7 +378,7 @@ impl App {
         origin: Origin<'_>,
     ) -> anyhow::Result<ImportSummary> {
         let now = self.clock.now();
-        let (season, units) = self.may_import(load).await?;
+        let (season, units) = self.may_import(load, origin.actor).await?;
         let schools: HashSet<String> = units
             .iter()
             .filter(|u| super::setup::is_school(u))

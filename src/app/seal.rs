@@ -163,7 +163,8 @@ impl App {
     ) -> anyhow::Result<Sealed> {
         let now = self.clock.now();
         let mut conn = self.db.pool.acquire().await?;
-        let season = seasons::current(&mut conn)
+        let city = self.cli_city(&mut conn).await?;
+        let season = seasons::current(&mut conn, &city)
             .await?
             .context("no current season")?;
         if let Some(seal) = seals::in_force(&mut conn, season.id).await? {
@@ -244,7 +245,7 @@ impl App {
         let data = json!({"by": by, "at": display(now, season.tz), "sha256": sha256,
                           "year": season.year, "lifted": false});
         for role in [Role::CityAdmin, Role::Inspector] {
-            for p in people::all_holders(&mut tx, role).await? {
+            for p in people::all_holders(&mut tx, role, &season.city_code).await? {
                 self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;
             }
         }
@@ -343,7 +344,8 @@ impl App {
         let now = self.clock.now();
         let (season, seal) = {
             let mut conn = self.db.pool.acquire().await?;
-            let season = seasons::current(&mut conn)
+            let city = self.cli_city(&mut conn).await?;
+            let season = seasons::current(&mut conn, &city)
                 .await?
                 .context("no current season")?;
             let seal = seals::in_force(&mut conn, season.id)
@@ -386,7 +388,7 @@ impl App {
         let data = json!({"by": by, "at": display(now, season.tz), "sha256": seal.archive_sha256,
                           "year": season.year, "lifted": true});
         for role in [Role::CityAdmin, Role::Inspector] {
-            for p in people::all_holders(&mut tx, role).await? {
+            for p in people::all_holders(&mut tx, role, &season.city_code).await? {
                 self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;
             }
         }

@@ -27,7 +27,8 @@ impl App {
         }
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        if let Some(existing) = seasons::by_year(&mut tx, year).await?
+        let city = self.cli_city(&mut tx).await?;
+        if let Some(existing) = seasons::by_year(&mut tx, &city, year).await?
             && existing.published_at.is_some()
             && (existing.last_exam_day != last_exam_day
                 || existing.tz != tz
@@ -38,6 +39,7 @@ impl App {
             );
         }
         let new = NewSeason {
+            city_code: city.clone(),
             year,
             last_exam_day,
             tz,
@@ -53,11 +55,24 @@ impl App {
             &format!("year {year}, last exam day {last_exam_day}, tz {tz}, full {full_points}"),
         )
         .await?;
-        let season = seasons::current(&mut tx)
+        let season = seasons::current(&mut tx, &city)
             .await?
             .context("season just written")?;
         tx.commit().await?;
         Ok(season)
+    }
+
+    /// The one city whose units a file may hold: a person's own (a city admin's file); None for
+    /// the command line, whose terminal is the deployment's.
+    pub(crate) async fn only_city_of(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        actor: Actor,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(match actor {
+            Actor::Cli => None,
+            Actor::Telegram(user) => Some(self.city_of_user(conn, user).await?),
+        })
     }
 
     /// Imports (or updates in place) the unit tree; all or nothing.
@@ -75,9 +90,27 @@ impl App {
         let table = Table::open(path, &self.config.limits)?;
         let mut tx = self.db.begin().await?;
         let known = unit_store::all(&mut tx).await?;
-        let units = units::check(table, &known)?.map_err(|problems| Refused { problems })?;
+        let only_city = self.only_city_of(&mut tx, origin.actor).await?;
+        let units = units::check(table, &known, only_city.as_deref())?
+            .map_err(|problems| Refused { problems })?;
         for u in &units {
             unit_store::upsert(&mut tx, u).await?;
+        }
+        unit_store::recompute_cities(&mut tx).await?;
+        // A season written before the tree belongs to its city once there is one; with
+        // several, nobody can tell which, and the import says so.
+        if seasons::any_without_city(&mut tx).await? {
+            match unit_store::cities(&mut tx).await?.as_slice() {
+                [] => {}
+                [city] => {
+                    seasons::adopt(&mut tx, city).await?;
+                }
+                _ => bail!(
+                    "a season was set before any city was imported, and this tree has several \
+                     cities: import one city's units first, or set each city's season with \
+                     `season --city CODE`"
+                ),
+            }
         }
         audit(
             &mut tx,
@@ -120,7 +153,8 @@ impl App {
     ) -> anyhow::Result<Season> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let season = seasons::current(&mut tx)
+        let city = self.cli_city(&mut tx).await?;
+        let season = seasons::current(&mut tx, &city)
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
         if let Some(first) = first_exam_day
@@ -155,7 +189,7 @@ impl App {
             &detail,
         )
         .await?;
-        let season = seasons::current(&mut tx)
+        let season = seasons::current(&mut tx, &city)
             .await?
             .context("season just written")?;
         tx.commit().await?;

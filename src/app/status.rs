@@ -1,6 +1,6 @@
 //! `/status`: the season board for city admins (the whole city) and district officers (their
 //! district): the deadlines, requests by state and level, overdue items, schools without a
-//! contact, and chats the bot cannot reach.
+//! contact, and chats the bot cannot reach. A province's viewers get one line per city.
 
 use super::App;
 use super::callback::Callback;
@@ -36,6 +36,11 @@ impl App {
         let officer = bound
             .iter()
             .any(|b| matches!(b.role, Role::CityAdmin | Role::DistrictOfficer));
+        let province = bound.iter().any(|b| b.role == Role::ProvinceViewer);
+        if province && !officer {
+            let body = self.province_board(user_id).await?;
+            return self.reply(chat_id, body, None).await;
+        }
         if officer {
             let (body, levels) = self.board(user_id).await?;
             // Open requests by level, offered as a picture too.
@@ -99,8 +104,10 @@ impl App {
     async fn board(&self, user_id: i64) -> anyhow::Result<(String, Vec<(String, usize)>)> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
-        let all_units = units::all(&mut conn).await?;
-        let city_code = units::city_code(&mut conn).await?;
+        // The person's own city: its units, its season, its people; no other city's.
+        let city_code = self.city_of_user(&mut conn, user_id).await?;
+        let all_units = units::of_city(&mut conn, &city_code).await?;
+        let city_units: HashSet<&String> = all_units.iter().map(|u| &u.code).collect();
         // Which schools count is not a question of any request's route.
         let route = self.route();
         let mut routes = Routes::new(route.clone());
@@ -128,7 +135,7 @@ impl App {
             .find(|b| b.role == Role::DistrictOfficer)
             .map(|b| b.unit_code.clone());
         let allowed = city || district.is_some();
-        let season = seasons::current(&mut conn).await?;
+        let season = seasons::current(&mut conn, &city_code).await?;
         match (season, allowed) {
             (_, false) => {
                 let t = if bound.is_empty() {
@@ -179,7 +186,7 @@ impl App {
                 }
                 // One query for every contact, not one per school.
                 let with_contact: HashSet<String> =
-                    people::all_holders(&mut conn, Role::SchoolContact)
+                    people::all_holders(&mut conn, Role::SchoolContact, &city_code)
                         .await?
                         .into_iter()
                         .map(|b| b.unit_code)
@@ -198,7 +205,9 @@ impl App {
                 let unreachable: Vec<String> = unreachable
                     .into_iter()
                     .filter(|(_, unit)| {
-                        city || schools.contains(unit) || Some(unit) == district.as_ref()
+                        (city && city_units.contains(unit))
+                            || schools.contains(unit)
+                            || Some(unit) == district.as_ref()
                     })
                     .map(|(name, _)| name)
                     .collect();
@@ -231,5 +240,65 @@ impl App {
                 Ok((self.render.render("status_board", &data)?, levels))
             }
         }
+    }
+
+    /// The province's board: a line per city of the viewer's province (its season, whether it
+    /// published, its requests), each city admitted by the permission model. Read-only: the
+    /// viewer opens no city's requests.
+    async fn province_board(&self, user_id: i64) -> anyhow::Result<String> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        let route = self.route();
+        let now = self.clock.now();
+        let mut tz = chrono_tz::Asia::Shanghai;
+        let mut province_name = String::new();
+        let mut lines = Vec::new();
+        for code in units::cities(&mut conn).await? {
+            let Some(city) = units::get(&mut conn, &code).await? else {
+                continue;
+            };
+            let province = city.parent_code.clone().unwrap_or_default();
+            let subject = Subject {
+                city: &city.code,
+                province: &province,
+                ..Subject::default()
+            };
+            if policy::check(&route, user_id, &bound, Action::Status, &subject).is_err() {
+                continue;
+            }
+            if province_name.is_empty() {
+                province_name = units::get(&mut conn, &province)
+                    .await?
+                    .map_or(province.clone(), |u| u.name);
+            }
+            let Some(season) = seasons::current(&mut conn, &city.code).await? else {
+                lines.push(json!({"name": city.name, "season": false}));
+                continue;
+            };
+            tz = season.tz;
+            let counts: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT state, COUNT(*) FROM review_requests
+                 WHERE season_id = $1 AND kind = 'review' GROUP BY state",
+            )
+            .bind(season.id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let total: i64 = counts.iter().map(|(_, n)| n).sum();
+            let open: i64 = counts
+                .iter()
+                .filter(|(state, _)| State::parse(state).is_some_and(State::is_open))
+                .map(|(_, n)| n)
+                .sum();
+            let overdue = season.review_deadline.is_some_and(|d| now >= d);
+            lines.push(json!({
+                "name": city.name, "season": true, "year": season.year,
+                "published_at": season.published_at.map(|p| display(p, season.tz)),
+                "total": total, "open": open, "overdue": if overdue { open } else { 0 },
+            }));
+        }
+        self.render.render(
+            "status_province",
+            &json!({"province": province_name, "cities": lines, "now": display(now, tz)}),
+        )
     }
 }

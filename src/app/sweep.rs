@@ -12,7 +12,8 @@ use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
 use crate::domain::workflow::{Purpose, Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
-use crate::store::{Backend, dialogues, seasons, to_ms};
+use crate::store::seasons::{self, Season};
+use crate::store::{Backend, dialogues, to_ms};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -87,9 +88,48 @@ impl App {
                 });
             }
         }
-        let Some(season) = seasons::current(&mut tx).await? else {
-            return Ok(SweepReport::default());
-        };
+        // Each city keeps its own season and its own clock of deadlines; one pass walks them
+        // all under the one lock, each city's messages to that city's people only.
+        let mut report = SweepReport::default();
+        for season in seasons::all_current(&mut tx).await? {
+            // A savepoint per city: one city's failure (its data half imported, say) rolls
+            // back that city's pass only, and the other cities' reminders still go out.
+            let mut city = sqlx::Connection::begin(&mut *tx).await?;
+            let mut sent = SweepReport::default();
+            match self.sweep_season(&mut city, &season, now, &mut sent).await {
+                Ok(()) => {
+                    city.commit().await?;
+                    report.sent.extend(sent.sent);
+                }
+                Err(e) => {
+                    city.rollback().await?;
+                    tracing::error!(city = %season.city_code, "sweep of the city failed: {e:#}");
+                }
+            }
+        }
+        tx.commit().await?;
+        // A digest read every open request once: pages no ordinary work will read again
+        // before the next one. Left in the connection's cache they raised the process's memory
+        // a step at each digest, connection after connection, until every cache of the pool
+        // was full (the soak, RELIABILITY.md); released, the cache keeps the bot's working set.
+        if !report.sent.is_empty() {
+            held.release_cache().await?;
+        }
+        drop(held);
+        if !report.sent.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        Ok(report)
+    }
+
+    /// One city's season: its due reminders, lapsed 免考, 登分 cutoffs and the review's close.
+    async fn sweep_season(
+        &self,
+        tx: &mut AnyConnection,
+        season: &Season,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> anyhow::Result<()> {
         let times = SeasonTimes {
             id: season.id,
             tz: season.tz,
@@ -100,7 +140,6 @@ impl App {
         };
         let config = &self.config.reminders;
         let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
-        let mut report = SweepReport::default();
         for moment in due {
             let claimed = sqlx::query(
                 "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
@@ -135,7 +174,7 @@ impl App {
                 "exemption_closes": season.exemption_closes.map(|d| display(d, tz)),
                 "now": display(now, tz),
             });
-            let n = self.fire(&mut tx, &moment, now, base, open).await?;
+            let n = self.fire(tx, season, &moment, now, base, open).await?;
             sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
                 .bind(&moment.key)
                 .bind(n as i64)
@@ -144,12 +183,12 @@ impl App {
             report.sent.push((moment.key.clone(), n));
         }
         // The exam has begun: 免考 applications still open lapse.
-        let lapsed = self.lapse_exemptions(&mut tx, &season).await?;
+        let lapsed = self.lapse_exemptions(tx, season).await?;
         if lapsed > 0 {
             report.sent.push(("exemptions-lapsed".into(), lapsed));
         }
         // 登分: reminders before each half-day's cutoff, and 缺考 at it.
-        let (absent, reminded) = self.entry_sweep(&mut tx, &season, now).await?;
+        let (absent, reminded) = self.entry_sweep(tx, season, now).await?;
         if absent > 0 {
             report.sent.push(("entry-absent".into(), absent));
         }
@@ -157,22 +196,10 @@ impl App {
             report.sent.push(("entry-reminders".into(), reminded));
         }
         // The window has passed and nothing is open: the review closes, its records go out.
-        if let Some(told) = self.close_when_all_ended(&mut tx, &season, now).await? {
+        if let Some(told) = self.close_when_all_ended(tx, season, now).await? {
             report.sent.push(("review-closed".into(), told));
         }
-        tx.commit().await?;
-        // A digest read every open request once: pages no ordinary work will read again
-        // before the next one. Left in the connection's cache they raised the process's memory
-        // a step at each digest, connection after connection, until every cache of the pool
-        // was full (the soak, RELIABILITY.md); released, the cache keeps the bot's working set.
-        if !report.sent.is_empty() {
-            held.release_cache().await?;
-        }
-        drop(held);
-        if !report.sent.is_empty() {
-            self.outbox_wake.notify_one();
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// The highest request id of `open`'s season and kind (0 when none): where the windows end.
@@ -224,12 +251,12 @@ impl App {
     async fn waiting_people(
         &self,
         conn: &mut AnyConnection,
+        city: &str,
         open: Open,
         approvals_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
         let mut routes = Routes::new(self.route());
-        let bindings: Vec<Binding> = active_bindings(conn).await?;
-        let city = crate::store::units::city_code(conn).await?;
+        let bindings: Vec<Binding> = active_bindings(conn, city).await?;
         // Who has signed the result on the table, or given it the city's 复审.
         let signed: HashSet<(i64, i64, i64)> = signatures(conn).await?;
         let mut out: BTreeMap<i64, Waiting> = BTreeMap::new();
@@ -304,14 +331,10 @@ impl App {
                         let route = routes.of(item.route.as_deref());
                         let district = item.district_code.as_deref();
                         let (roles, unit, level) = if item.state == "rechecking" {
-                            (
-                                vec![route.recheck.role],
-                                city.as_str(),
-                                RECHECK_NAME.to_string(),
-                            )
+                            (vec![route.recheck.role], city, RECHECK_NAME.to_string())
                         } else {
                             let name = district.map(|_| item.district_name.as_str());
-                            let unit = route.group.unit_of(&city, district);
+                            let unit = route.group.unit_of(city, district);
                             let mut level = route.group.title(name);
                             if item.state == "reporting" {
                                 level.push_str("（待上报）");
@@ -343,12 +366,14 @@ impl App {
     async fn fire(
         &self,
         conn: &mut AnyConnection,
+        season: &Season,
         moment: &Moment,
         now: DateTime<Utc>,
         base: Value,
         open: Open,
     ) -> anyhow::Result<usize> {
-        let admins = crate::store::people::all_holders(conn, Role::CityAdmin).await?;
+        let city = season.city_code.as_str();
+        let admins = crate::store::people::all_holders(conn, Role::CityAdmin, city).await?;
         let mut told = 0;
         let send = |chat: i64, body: String| Outgoing {
             chat_id: chat,
@@ -377,7 +402,7 @@ impl App {
                     Kind::ExemptUrgent(_) => "reminder_exempt_urgent",
                     _ => "reminder_exempt_digest",
                 };
-                for (_, waiting) in self.waiting_people(conn, open, urgent).await? {
+                for (_, waiting) in self.waiting_people(conn, city, open, urgent).await? {
                     let chat = waiting.chat;
                     let mut data = base.clone();
                     data["count"] = json!(waiting.count);
@@ -392,7 +417,7 @@ impl App {
             }
             Kind::FilingClosed => {
                 // Whoever was in the middle of filing hears that it closed.
-                for (user, chat) in filing_dialogues(conn).await? {
+                for (user, chat) in filing_dialogues(conn, city).await? {
                     dialogues::clear(conn, user).await?;
                     queue.push(send(
                         chat,
@@ -411,14 +436,15 @@ impl App {
                 );
                 let body = self.render.render("reminder_exempt_closed", &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
-                for (user, chat) in open_dialogues(conn, &[crate::app::exemption::EXEMPT]).await? {
+                for (user, chat) in
+                    open_dialogues(conn, city, &[crate::app::exemption::EXEMPT]).await?
+                {
                     dialogues::clear(conn, user).await?;
                     let body = self.render.render("reminder_exempt_filing_closed", &base)?;
                     queue.push(send(chat, body));
                 }
-                let year = base["year"].as_i64().unwrap_or_default() as i32;
                 told += self
-                    .send_exemption_summaries(conn, year, &moment.key, now)
+                    .send_exemption_summaries(conn, season, &moment.key, now)
                     .await?;
             }
             Kind::AdminDaily | Kind::ReviewClosed => {
@@ -439,7 +465,7 @@ impl App {
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
                 if moment.kind == Kind::ReviewClosed {
                     // Filing closed at this moment; whoever was in the middle of filing hears so.
-                    for (user, chat) in filing_dialogues(conn).await? {
+                    for (user, chat) in filing_dialogues(conn, city).await? {
                         dialogues::clear(conn, user).await?;
                         queue.push(send(
                             chat,
@@ -515,10 +541,11 @@ fn left(now: DateTime<Utc>, deadline: DateTime<Utc>) -> String {
     }
 }
 
-async fn active_bindings(conn: &mut AnyConnection) -> anyhow::Result<Vec<Binding>> {
+/// Everyone bound in the city, every role.
+async fn active_bindings(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Vec<Binding>> {
     let mut out = Vec::new();
     for role in Role::ALL {
-        out.extend(crate::store::people::all_holders(conn, role).await?);
+        out.extend(crate::store::people::all_holders(conn, role, city).await?);
     }
     Ok(out)
 }
@@ -535,22 +562,29 @@ async fn signatures(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i6
     Ok(rows.into_iter().collect())
 }
 
-async fn filing_dialogues(conn: &mut AnyConnection) -> anyhow::Result<Vec<(i64, i64)>> {
-    open_dialogues(conn, &["file", "amend"]).await
+async fn filing_dialogues(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Vec<(i64, i64)>> {
+    open_dialogues(conn, city, &["file", "amend"]).await
 }
 
-/// Who is in the middle of a dialogue of one of these kinds: (user, chat).
+/// Who of the city is in the middle of a dialogue of one of these kinds: (user, chat). Another
+/// city's window has not closed.
 async fn open_dialogues(
     conn: &mut AnyConnection,
+    city: &str,
     kinds: &[&str],
 ) -> anyhow::Result<Vec<(i64, i64)>> {
     let mut out = Vec::new();
     for kind in kinds {
-        let found: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT user_id, chat_id FROM dialogues WHERE kind = $1")
-                .bind(*kind)
-                .fetch_all(&mut *conn)
-                .await?;
+        let found: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT d.user_id, d.chat_id FROM dialogues d WHERE d.kind = $1 AND EXISTS (
+                 SELECT 1 FROM bindings b JOIN units u ON u.code = b.unit_code
+                 WHERE b.telegram_user_id = d.user_id AND b.revoked_at IS NULL
+                   AND u.city_code = $2)",
+        )
+        .bind(*kind)
+        .bind(city)
+        .fetch_all(&mut *conn)
+        .await?;
         out.extend(found);
     }
     Ok(out)

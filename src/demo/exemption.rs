@@ -228,9 +228,7 @@ pub(super) fn scores_text(schools: usize, candidates: usize) -> String {
 /// The approved candidate's published score.
 pub(super) async fn exempt_line(app: &App) -> anyhow::Result<String> {
     let mut conn = app.db.pool.acquire().await?;
-    let season = crate::store::seasons::current(&mut conn)
-        .await?
-        .context("season")?;
+    let season = app.cli_season().await?.context("season")?;
     let c = crate::store::candidates::by_exam_no(&mut conn, season.id, &exam_no(APPROVED))
         .await?
         .context("the exempt candidate")?;

@@ -371,9 +371,7 @@ async fn reviews(
     ];
     let mut pupils = Vec::new();
     let mut conn = app.db.pool.acquire().await?;
-    let season = crate::store::seasons::current(&mut conn)
-        .await?
-        .context("season")?;
+    let season = app.cli_season().await?.context("season")?;
     for s in picks {
         let c = crate::store::candidates::of_school(&mut conn, season.id, &s.code)
             .await?
@@ -650,9 +648,7 @@ async fn season_clock(
     let contact = people[DISTRICTS + 1].user.clone();
     let (exam_no, class) = {
         let mut conn = app.db.pool.acquire().await?;
-        let season = crate::store::seasons::current(&mut conn)
-            .await?
-            .context("season")?;
+        let season = app.cli_season().await?.context("season")?;
         let list =
             crate::store::candidates::of_school(&mut conn, season.id, &sample::school_code(0))
                 .await?;

@@ -22,12 +22,15 @@ pub enum Role {
     EquipmentOfficer,
     /// 市直学校负责人, in the city-direct schools' review group.
     DirectSchoolHead,
+    /// 省级查看: a province office that sees every city's season board, read-only, and acts
+    /// on nothing.
+    ProvinceViewer,
 }
 
 use crate::domain::unit::UnitKind;
 
 impl Role {
-    pub const ALL: [Role; 12] = [
+    pub const ALL: [Role; 13] = [
         Role::CityAdmin,
         Role::CityReviewer,
         Role::Inspector,
@@ -40,6 +43,7 @@ impl Role {
         Role::ChiefProctorRep,
         Role::EquipmentOfficer,
         Role::DirectSchoolHead,
+        Role::ProvinceViewer,
     ];
 
     /// The stable name used on the command line and in the database.
@@ -57,6 +61,7 @@ impl Role {
             Role::ChiefProctorRep => "chief-proctor-rep",
             Role::EquipmentOfficer => "equipment-officer",
             Role::DirectSchoolHead => "direct-school-head",
+            Role::ProvinceViewer => "province-viewer",
         }
     }
 
@@ -76,6 +81,7 @@ impl Role {
             Role::ChiefProctorRep => "主监考代表",
             Role::EquipmentOfficer => "装备管理人员",
             Role::DirectSchoolHead => "市直学校负责人",
+            Role::ProvinceViewer => "省级查看",
         }
     }
 
@@ -96,12 +102,13 @@ impl Role {
             | Role::EntryClerk
             | Role::ChiefProctorRep
             | Role::EquipmentOfficer
-            | Role::DirectSchoolHead => unit != UnitKind::School,
+            | Role::DirectSchoolHead => matches!(unit, UnitKind::City | UnitKind::District),
             Role::DistrictOfficer => unit == UnitKind::District,
             Role::SchoolContact
             | Role::Principal
             | Role::SchoolReviewLeader
             | Role::HomeroomTeacher => unit == UnitKind::School,
+            Role::ProvinceViewer => unit == UnitKind::Province,
         }
     }
 }

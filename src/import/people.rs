@@ -157,6 +157,7 @@ mod tests {
             kind,
             parent_code: None,
             city_direct: false,
+            city_code: String::new(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! The units file: 代码, 名称, 类型 (市 / 县区 / 学校), 上级代码, 市直属 (是 / 否, blank = 否).
+//! The units file: 代码, 名称, 类型 (省 / 市 / 县区 / 学校), 上级代码, 市直属 (是 / 否, blank = 否).
+//! A province deployment lists its 省 first and the cities under it.
 
 use super::Problem;
 use super::table::{Columns, Table};
@@ -10,8 +11,13 @@ const COLUMNS: [&str; 4] = ["代码", "名称", "类型", "上级代码"];
 const CITY_DIRECT: &str = "市直属";
 
 /// Checks the whole file against itself and the units already known. Returns the units to write
-/// or every problem.
-pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
+/// or every problem. `only_city`: a city admin's file, which may hold units of their own city
+/// only (the command line's terminal is the deployment's, and passes None).
+pub fn check(
+    mut table: Table,
+    known: &[Unit],
+    only_city: Option<&str>,
+) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
     let cols = Columns::locate(&table.header, &COLUMNS, &[CITY_DIRECT])?;
     let mut problems = Vec::new();
     let mut parsed: Vec<(usize, Unit)> = Vec::new();
@@ -41,7 +47,12 @@ pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit
         }
         let kind = UnitKind::from_label(kind_text);
         if kind.is_none() {
-            problems.push(Problem::new(n, "类型", kind_text, "应为 市、县区 或 学校"));
+            problems.push(Problem::new(
+                n,
+                "类型",
+                kind_text,
+                "应为 省、市、县区 或 学校",
+            ));
         }
         let city_direct = match direct_text {
             "" | "否" => false,
@@ -64,10 +75,12 @@ pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit
                 "只有学校可以是市直属",
             ));
         }
-        if kind == Some(UnitKind::City) && !parent.is_empty() {
-            problems.push(Problem::new(n, "上级代码", parent, "市级单位没有上级"));
+        if kind == Some(UnitKind::Province) && !parent.is_empty() {
+            problems.push(Problem::new(n, "上级代码", parent, "省级单位没有上级"));
         }
-        if kind.is_some_and(|k| k != UnitKind::City) && parent.is_empty() {
+        if kind.is_some_and(|k| !matches!(k, UnitKind::City | UnitKind::Province))
+            && parent.is_empty()
+        {
             problems.push(Problem::new(
                 n,
                 "上级代码",
@@ -84,6 +97,7 @@ pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit
                     kind: kind.expect("checked above"),
                     parent_code: (!parent.is_empty()).then(|| parent.to_string()),
                     city_direct,
+                    city_code: String::new(),
                 },
             ));
         }
@@ -106,6 +120,7 @@ pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit
                     (UnitKind::School, false) => {
                         "学校的上级应为县区（市直属学校请在市直属列填“是”）"
                     }
+                    (UnitKind::City, _) => "市级单位的上级只能是省级单位",
                     _ => "县区的上级应为市级单位",
                 };
                 problems.push(Problem::new(*n, "上级代码", parent, reason));
@@ -114,6 +129,58 @@ pub fn check(mut table: Table, known: &[Unit]) -> anyhow::Result<Result<Vec<Unit
         }
     }
     problems.sort_by_key(|p| p.row);
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    // Each unit learns its city: itself, its parent, or its district's parent.
+    let mut tree: HashMap<String, (UnitKind, Option<String>)> = known
+        .iter()
+        .map(|u| (u.code.clone(), (u.kind, u.parent_code.clone())))
+        .collect();
+    for (_, u) in &parsed {
+        tree.insert(u.code.clone(), (u.kind, u.parent_code.clone()));
+    }
+    let city_of = |code: &str| {
+        let mut at = code.to_string();
+        for _ in 0..3 {
+            match tree.get(&at) {
+                Some((UnitKind::City, _)) => return at,
+                Some((_, Some(parent))) => at = parent.clone(),
+                _ => break,
+            }
+        }
+        String::new()
+    };
+    let before: HashMap<&str, &Unit> = known.iter().map(|u| (u.code.as_str(), u)).collect();
+    for (n, u) in &mut parsed {
+        u.city_code = city_of(&u.code);
+        let Some(city) = only_city else {
+            continue;
+        };
+        // A city admin's file stays inside their city: no unit of another city, none moved
+        // in from one, and their city itself keeps its place under the province.
+        let was = before.get(u.code.as_str());
+        let foreign = u.city_code != city
+            || u.kind == UnitKind::Province
+            || was.is_some_and(|w| w.city_code != city);
+        let city_moved = u.code == city
+            && was.is_some_and(|w| w.kind != u.kind || w.parent_code != u.parent_code);
+        if foreign {
+            problems.push(Problem::new(
+                *n,
+                "代码",
+                &u.code,
+                "不属于您所在的市，只能导入本市的单位",
+            ));
+        } else if city_moved {
+            problems.push(Problem::new(
+                *n,
+                "上级代码",
+                u.parent_code.as_deref().unwrap_or_default(),
+                "本市的类型和上级单位只能由省级在服务器上更改",
+            ));
+        }
+    }
     Ok(if problems.is_empty() {
         Ok(parsed.into_iter().map(|(_, u)| u).collect())
     } else {

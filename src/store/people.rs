@@ -227,13 +227,34 @@ pub async fn holders(
     rows.into_iter().map(Binding::try_from).collect()
 }
 
-/// All active bindings of a role, in every unit.
-pub async fn all_holders(conn: &mut AnyConnection, role: Role) -> anyhow::Result<Vec<Binding>> {
+/// The city a person works in: the city of their first active binding (None when unbound or
+/// bound only to a province).
+pub async fn city_of_user(conn: &mut AnyConnection, user_id: i64) -> sqlx::Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT u.city_code FROM bindings b JOIN units u ON u.code = b.unit_code
+         WHERE b.telegram_user_id = $1 AND b.revoked_at IS NULL AND u.city_code <> ''
+         ORDER BY b.id LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(c,)| c))
+}
+
+/// All active bindings of a role in one city's units (the city's own and those below it).
+pub async fn all_holders(
+    conn: &mut AnyConnection,
+    role: Role,
+    city: &str,
+) -> anyhow::Result<Vec<Binding>> {
     let rows: Vec<BindingRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {BINDING_COLUMNS} FROM bindings
-         WHERE role = $1 AND revoked_at IS NULL ORDER BY unit_code, id"
+         WHERE role = $1 AND revoked_at IS NULL
+           AND unit_code IN (SELECT code FROM units WHERE city_code = $2)
+         ORDER BY unit_code, id"
     )))
     .bind(role.slug())
+    .bind(city)
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(Binding::try_from).collect()

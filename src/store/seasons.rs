@@ -1,4 +1,5 @@
-//! Seasons: one per exam year; exactly one is current.
+//! Seasons: one per city and exam year; each city has exactly one current season. A season
+//! written before the unit tree is imported has the city "" until the tree's city adopts it.
 
 use super::{from_ms, to_ms};
 use crate::domain::Score;
@@ -9,6 +10,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 #[derive(Debug, sqlx::FromRow)]
 struct SeasonRow {
     id: i64,
+    city_code: String,
     year: i64,
     last_exam_day: String,
     tz: String,
@@ -23,6 +25,8 @@ struct SeasonRow {
 #[derive(Debug, Clone)]
 pub struct Season {
     pub id: i64,
+    /// The city whose season this is.
+    pub city_code: String,
     pub year: i32,
     pub last_exam_day: NaiveDate,
     pub tz: Tz,
@@ -49,6 +53,7 @@ impl TryFrom<SeasonRow> for Season {
     fn try_from(r: SeasonRow) -> anyhow::Result<Self> {
         Ok(Season {
             id: r.id,
+            city_code: r.city_code,
             year: r.year as i32,
             last_exam_day: r.last_exam_day.parse()?,
             tz: r
@@ -65,10 +70,12 @@ impl TryFrom<SeasonRow> for Season {
     }
 }
 
-const COLUMNS: &str = "id, year, last_exam_day, tz, full_score, publish_deadline_at, published_at, \
+const COLUMNS: &str = "id, city_code, year, last_exam_day, tz, full_score, publish_deadline_at, published_at, \
     review_deadline_at, exemption_closes_at, first_exam_day";
 
 pub struct NewSeason {
+    /// The city ("" while no unit tree is imported).
+    pub city_code: String,
     pub year: i32,
     pub last_exam_day: NaiveDate,
     pub tz: Tz,
@@ -76,35 +83,96 @@ pub struct NewSeason {
     pub publish_deadline: DateTime<Utc>,
 }
 
-pub async fn by_year(conn: &mut AnyConnection, year: i32) -> anyhow::Result<Option<Season>> {
+pub async fn by_year(
+    conn: &mut AnyConnection,
+    city: &str,
+    year: i32,
+) -> anyhow::Result<Option<Season>> {
     let row: Option<SeasonRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM seasons WHERE year = $1"
+        "SELECT {COLUMNS} FROM seasons WHERE city_code = $1 AND year = $2"
     )))
+    .bind(city)
     .bind(i64::from(year))
     .fetch_optional(conn)
     .await?;
     row.map(Season::try_from).transpose()
 }
 
-pub async fn current(conn: &mut AnyConnection) -> anyhow::Result<Option<Season>> {
+/// The city's current season.
+pub async fn current(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Option<Season>> {
     let row: Option<SeasonRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM seasons WHERE is_current = 1"
+        "SELECT {COLUMNS} FROM seasons WHERE city_code = $1 AND is_current = 1"
     )))
+    .bind(city)
     .fetch_optional(conn)
     .await?;
     row.map(Season::try_from).transpose()
 }
 
-/// Creates or updates the season of that year and makes it the current one.
+/// Every city's current season, in city order (what the sweep walks).
+pub async fn all_current(conn: &mut AnyConnection) -> anyhow::Result<Vec<Season>> {
+    let rows: Vec<SeasonRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM seasons WHERE is_current = 1 ORDER BY city_code"
+    )))
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Season::try_from).collect()
+}
+
+/// A season by id (a request's, a batch's).
+pub async fn by_id(conn: &mut AnyConnection, id: i64) -> anyhow::Result<Option<Season>> {
+    let row: Option<SeasonRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM seasons WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Season::try_from).transpose()
+}
+
+/// The season by id when it is still its city's current one (a batch's, a card's: one of an
+/// older season is stale).
+pub async fn current_by_id(conn: &mut AnyConnection, id: i64) -> anyhow::Result<Option<Season>> {
+    let row: Option<SeasonRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM seasons WHERE id = $1 AND is_current = 1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Season::try_from).transpose()
+}
+
+/// Gives the seasons written before any city existed to `city`, the tree's one city.
+pub async fn adopt(conn: &mut AnyConnection, city: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE seasons SET city_code = $1 WHERE city_code = ''
+             AND year NOT IN (SELECT year FROM seasons WHERE city_code = $1)",
+    )
+    .bind(city)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Whether any season still waits for a city.
+pub async fn any_without_city(conn: &mut AnyConnection) -> sqlx::Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM seasons WHERE city_code = '' LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Creates or updates the city's season of that year and makes it the city's current one.
 pub async fn upsert_current(
     conn: &mut AnyConnection,
     s: &NewSeason,
     now: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO seasons (year, last_exam_day, tz, full_score, publish_deadline_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (year) DO UPDATE SET last_exam_day = excluded.last_exam_day, tz = excluded.tz,
+        "INSERT INTO seasons (year, last_exam_day, tz, full_score, publish_deadline_at, created_at,
+             city_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (city_code, year) DO UPDATE SET last_exam_day = excluded.last_exam_day, tz = excluded.tz,
              full_score = excluded.full_score, publish_deadline_at = excluded.publish_deadline_at
          RETURNING id",
     )
@@ -114,12 +182,16 @@ pub async fn upsert_current(
     .bind(i64::from(s.full_score.tenths()))
     .bind(to_ms(s.publish_deadline))
     .bind(to_ms(now))
+    .bind(&s.city_code)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("UPDATE seasons SET is_current = CASE WHEN id = $1 THEN 1 ELSE 0 END")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE seasons SET is_current = CASE WHEN id = $1 THEN 1 ELSE 0 END WHERE city_code = $2",
+    )
+    .bind(id)
+    .bind(&s.city_code)
+    .execute(conn)
+    .await?;
     Ok(id)
 }
 

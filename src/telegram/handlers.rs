@@ -211,7 +211,7 @@ async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult 
     if let Err(denied) = app.may_publish(user_id).await? {
         return reply(app, chat, app.render.text(denied.template())?).await;
     }
-    match app.preview_publication().await? {
+    match app.preview_publication(Actor::Telegram(user_id)).await? {
         Preview::NoSeason => {
             reply(
                 app,
@@ -381,7 +381,7 @@ async fn publish_confirmed(
         return Ok(false);
     }
     let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
-        app.preview_publication().await?
+        app.preview_publication(Actor::Telegram(user_id)).await?
     else {
         return Ok(false);
     };

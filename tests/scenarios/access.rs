@@ -4,12 +4,12 @@ use crate::support::*;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
-use exam_review_bot::store::{candidates, seasons};
+use exam_review_bot::store::candidates;
 
 /// Everything that identifies a school's candidates: names are common, so exam and id numbers.
 async fn secrets_of_school(h: &Harness, school: &str) -> Vec<String> {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     candidates::of_school(&mut conn, season.id, school)
         .await
         .unwrap()

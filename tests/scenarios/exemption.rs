@@ -7,7 +7,7 @@ use crate::support::*;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
-use exam_review_bot::store::{candidates, roster, seasons};
+use exam_review_bot::store::{candidates, roster};
 
 /// Applications close at 2023-04-10 18:00 Beijing time; the exam runs 04-26 to 04-28.
 fn closes() -> chrono::DateTime<chrono::Utc> {
@@ -50,7 +50,7 @@ async fn before_the_exam() -> Before {
     h.app.import_candidates(&file).await.unwrap();
     let school = sample::school_code(0);
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     let pupil = roster::by_exam_no(&mut conn, season.id, "202300000001")
         .await
         .unwrap()
@@ -335,7 +335,7 @@ async fn a_return_is_amended_a_county_refusal_ends_it_and_the_window_closes_to_t
     } = before_the_exam().await;
     // A homeroom teacher cannot apply for another class: it looks like an unknown number.
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     let other_class = sqlx::query_as::<_, (String,)>(
         "SELECT exam_no FROM roster WHERE season_id = $1 AND school_code = $2 AND class_name <> $3
          LIMIT 1",
@@ -627,7 +627,7 @@ async fn the_summary_of_a_county_reads_as_the_paper_form() {
         .unwrap();
     assert_eq!(other.lines, 0);
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     assert_eq!(
         candidates::count(&mut conn, season.id).await.unwrap(),
         0,

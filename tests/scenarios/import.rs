@@ -3,7 +3,7 @@
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::sample;
-use exam_review_bot::store::{candidates, seasons};
+use exam_review_bot::store::candidates;
 use std::process::Command;
 
 /// Runs the real binary against the test database.
@@ -19,7 +19,7 @@ fn cli(db: &TestDb, args: &[&str]) -> std::process::Output {
 
 async fn all_candidates(h: &Harness) -> Vec<candidates::Candidate> {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     candidates::all(&mut conn, season.id).await.unwrap()
 }
 
@@ -363,7 +363,7 @@ async fn scores_are_matched_against_the_roster_by_exam_number() {
     let summary = h.app.import_candidates(&roster).await.unwrap();
     assert_eq!(summary.total, 40);
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     assert_eq!(
         exam_review_bot::store::roster::count(&mut conn, season.id)
             .await

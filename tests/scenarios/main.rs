@@ -9,6 +9,7 @@ mod batch_cards;
 mod batches;
 mod chaos;
 mod charts;
+mod cities;
 mod delegation;
 mod delivery;
 mod demo;

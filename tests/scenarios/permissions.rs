@@ -61,6 +61,11 @@ fn seat(role: Role, rel: Rel, class: &str) -> Option<(String, Option<String>)> {
             Own => Some((city, None)),
             _ => None,
         },
+        // The province above the sample city (`province_above_sample`).
+        Role::ProvinceViewer => match rel {
+            Own => Some((PROVINCE.to_string(), None)),
+            _ => None,
+        },
         Role::Inspector
         | Role::EntryClerk
         | Role::ChiefProctorRep
@@ -159,6 +164,7 @@ fn markdown(names: &[&str], rows: &[(String, String, String)]) -> String {
 async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
     let h = Harness::start().await;
     h.sample_city().await;
+    h.province_above_sample().await;
     h.app
         .publish(exam_review_bot::app::Actor::Cli, None)
         .await
@@ -356,6 +362,7 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
     sample::load_city_before_exam(&h.app, h.dir(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
         .await
         .unwrap();
+    h.province_above_sample().await;
     let d1 = sample::district_code(0);
     let (batch, _) = h
         .app
@@ -468,6 +475,7 @@ fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
         kind,
         parent_code: parent.map(str::to_string),
         city_direct,
+        city_code: "C".into(),
     };
     let units = [
         unit("C", UnitKind::City, None, false),
@@ -483,6 +491,7 @@ fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
     for inviter in Role::ALL {
         let home = match inviter {
             Role::CityAdmin | Role::CityReviewer => "C",
+            Role::ProvinceViewer => "P",
             r if r.fits(UnitKind::District) => "D1",
             _ => "S1",
         };

@@ -66,10 +66,7 @@ async fn reviews_get_digests_urgent_reminders_and_an_escalation_at_the_deadline(
     let contact = h.join(Role::SchoolContact, &school, "联系人").await;
     let pupil = {
         let mut conn = h.app.db.pool.acquire().await.unwrap();
-        let season = exam_review_bot::store::seasons::current(&mut conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let season = h.app.cli_season().await.unwrap().unwrap();
         exam_review_bot::store::candidates::of_school(&mut conn, season.id, &school)
             .await
             .unwrap()

@@ -12,7 +12,6 @@ use exam_review_bot::sample;
 use exam_review_bot::store::audit_chain::Verdict;
 use exam_review_bot::store::candidates::{self, Candidate};
 use exam_review_bot::store::seals::Line;
-use exam_review_bot::store::seasons;
 use std::process::Command;
 use std::time::Instant;
 
@@ -22,7 +21,7 @@ fn secret(text: &str) -> age::secrecy::SecretString {
 
 async fn all_candidates(h: &Harness) -> Vec<Candidate> {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = h.app.cli_season().await.unwrap().unwrap();
     candidates::all(&mut conn, season.id).await.unwrap()
 }
 

@@ -12,7 +12,7 @@ use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
-use exam_review_bot::store::{Db, outbox, seasons};
+use exam_review_bot::store::{Db, outbox};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -138,6 +138,8 @@ pub fn test_config(url: &str) -> Config {
 pub const DISTRICTS: usize = 2;
 pub const SCHOOLS: usize = 5;
 pub const CANDIDATES: usize = 250;
+/// The province `province_above_sample` puts above the sample city.
+pub const PROVINCE: &str = "P41";
 
 pub struct Harness {
     pub db: TestDb,
@@ -252,7 +254,7 @@ impl Harness {
     /// The current season's candidates of a school, as stored.
     pub async fn school_candidates(&self, school: &str) -> Vec<Candidate> {
         let mut conn = self.app.db.pool.acquire().await.unwrap();
-        let season = seasons::current(&mut conn).await.unwrap().unwrap();
+        let season = self.app.cli_season().await.unwrap().unwrap();
         candidates::of_school(&mut conn, season.id, school)
             .await
             .unwrap()
@@ -263,6 +265,18 @@ impl Harness {
         sample::load_city(&self.app, self.dir(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
             .await
             .unwrap();
+    }
+
+    /// A 省 above the sample city: its tree becomes one city of a province.
+    pub async fn province_above_sample(&self) {
+        let file = format!(
+            "{}\n{PROVINCE},河南省,省,,\n{},{},市,{PROVINCE},\n",
+            sample::UNITS_HEADER.join(","),
+            sample::CITY_CODE,
+            sample::CITY_NAME
+        );
+        let path = self.write("province.csv", file.as_bytes());
+        self.app.import_units(&path).await.unwrap();
     }
 
     /// The cells of a workbook's first sheet (from A1), row by row, as text.
@@ -352,7 +366,7 @@ pub fn binary() -> &'static str {
 /// A request for `pupil` filed by user 1, at the first level.
 pub async fn filed_by_user_1(h: &Harness, pupil: &Candidate) -> i64 {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let season_id = seasons::current(&mut conn).await.unwrap().unwrap().id;
+    let season_id = h.app.cli_season().await.unwrap().unwrap().id;
     exam_review_bot::store::reviews::insert(
         &mut conn,
         &exam_review_bot::store::reviews::NewRequest {

@@ -38,7 +38,8 @@ impl App {
     /// season has no batches). The bool: they are a city admin (the workbook is theirs).
     async fn board_lines(&self, user: i64) -> anyhow::Result<Option<(Vec<Line>, bool)>> {
         let mut conn = self.db.pool.acquire().await?;
-        let Some(season) = seasons::current(&mut conn).await? else {
+        let city = self.city_of_user(&mut conn, user).await?;
+        let Some(season) = seasons::current(&mut conn, &city).await? else {
             return Ok(None);
         };
         let all = batches::all(&mut conn, season.id).await?;
@@ -46,7 +47,7 @@ impl App {
             return Ok(None);
         }
         let bound = people::of_user(&mut conn, user).await?;
-        let area = Area::load(&mut conn).await?;
+        let area = Area::load(&mut conn, &season.city_code).await?;
         let route = self.route();
         let mut lines = Vec::new();
         for b in all {

@@ -161,14 +161,15 @@ impl App {
         conn: &mut AnyConnection,
         user: i64,
     ) -> anyhow::Result<Vec<Batch>> {
-        let Some(season) = seasons::current(conn).await? else {
+        let city = self.city_of_user(conn, user).await?;
+        let Some(season) = seasons::current(conn, &city).await? else {
             return Ok(Vec::new());
         };
         if season.published_at.is_some() {
             return Ok(Vec::new());
         }
         let bound = people::of_user(conn, user).await?;
-        let area = Area::load(conn).await?;
+        let area = Area::load(conn, &city).await?;
         let route = self.route();
         Ok(batches::all(conn, season.id)
             .await?
@@ -199,7 +200,8 @@ impl App {
             self.clock.now(),
         )
         .await?;
-        let area = Area::load(conn).await?;
+        let city = self.city_of_user(conn, user).await?;
+        let area = Area::load(conn, &city).await?;
         let dialogue = |b: Button| {
             Callback::Dialogue {
                 step: step.as_str().into(),

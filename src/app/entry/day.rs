@@ -46,9 +46,10 @@ impl App {
         conn: &mut AnyConnection,
         id: i64,
     ) -> anyhow::Result<Option<(seasons::Season, Batch)>> {
-        let (Some(season), Some(batch)) =
-            (seasons::current(conn).await?, batches::get(conn, id).await?)
-        else {
+        let Some(batch) = batches::get(conn, id).await? else {
+            return Ok(None);
+        };
+        let Some(season) = seasons::current_by_id(conn, batch.season_id).await? else {
             return Ok(None);
         };
         Ok(
@@ -66,7 +67,7 @@ impl App {
         let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
             return Ok(Press::Stale);
         };
-        let area = Area::load(&mut tx).await?;
+        let area = Area::load(&mut tx, &season.city_code).await?;
         let clerks = batches::clerks(&mut tx, id).await?;
         let bound = people::of_user(&mut tx, user).await?;
         let subject = area.subject(&batch.county_code, &clerks);
@@ -140,7 +141,7 @@ impl App {
         let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
             return Ok(Press::Stale);
         };
-        let area = Area::load(&mut tx).await?;
+        let area = Area::load(&mut tx, &season.city_code).await?;
         let bound = people::of_user(&mut tx, user).await?;
         let subject = area.subject(&batch.county_code, &[]);
         if let Err(d) = policy::check(&self.route(), user, &bound, Action::ReportBatch, &subject) {
@@ -225,7 +226,8 @@ impl App {
         let id = id.trim_start_matches('#').parse::<i64>().ok();
         let reason = reason.trim();
         let bound = people::of_user(&mut tx, user).await?;
-        let area = Area::load(&mut tx).await?;
+        let city = self.city_of_user(&mut tx, user).await?;
+        let area = Area::load(&mut tx, &city).await?;
         let subject = area.subject(&area.city, &[]);
         if let Err(d) = policy::check(&self.route(), user, &bound, Action::LiftAbsence, &subject) {
             self.tell(&mut tx, chat, d.template(), &json!({})).await?;
@@ -245,8 +247,14 @@ impl App {
         };
         // The batch's row lock first: a publication holding the batches' locks is seen whole.
         self.lock_batch(&mut tx, id).await?;
-        let season = seasons::current(&mut tx).await?;
         let batch = batches::get(&mut tx, id).await?;
+        // Another city's batch is no batch of this admin's: it is not found.
+        let season = match &batch {
+            Some(b) => seasons::current_by_id(&mut tx, b.season_id)
+                .await?
+                .filter(|s| s.city_code == area.city),
+            None => None,
+        };
         if season.as_ref().is_some_and(|s| s.published_at.is_some()) {
             self.tell(&mut tx, chat, "entry_published", &json!({}))
                 .await?;
@@ -315,7 +323,7 @@ impl App {
         if all.is_empty() {
             return Ok((0, 0));
         }
-        let area = Area::load(conn).await?;
+        let area = Area::load(conn, &season.city_code).await?;
         let mut marked = 0;
         for b in batches::overdue(conn, season.id, now).await? {
             self.lock_batch(conn, b.id).await?;

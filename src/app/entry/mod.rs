@@ -88,10 +88,11 @@ pub(crate) struct Area {
 }
 
 impl Area {
-    pub(crate) async fn load(conn: &mut AnyConnection) -> anyhow::Result<Area> {
+    /// The city's units (no other city's county or school is among them).
+    pub(crate) async fn load(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Area> {
         Ok(Area {
-            city: units::city_code(conn).await?,
-            units: units::all(conn).await?,
+            city: city.to_string(),
+            units: units::of_city(conn, city).await?,
         })
     }
 
@@ -140,13 +141,14 @@ impl App {
     /// Plans the current season's batches from its roster: one per county and half-day.
     /// Called after `import candidates`; a new roster re-plans them (it is refused once any
     /// batch has an upload).
-    pub async fn plan_batches(&self) -> anyhow::Result<Plan> {
+    pub async fn plan_batches(&self, actor: super::Actor) -> anyhow::Result<Plan> {
         let report_by = self.config.entry.report_by()?;
         let mut tx = self.db.begin().await?;
-        let season = seasons::current(&mut tx)
+        let city = self.city_of_actor(&mut tx, actor).await?;
+        let season = seasons::current(&mut tx, &city)
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
-        let area = Area::load(&mut tx).await?;
+        let area = Area::load(&mut tx, &city).await?;
         let county: BTreeMap<&str, String> = area
             .units
             .iter()
@@ -198,10 +200,11 @@ impl App {
     /// The current season's batches, for the command line's list.
     pub async fn entry_batches(&self) -> anyhow::Result<Vec<(Batch, String)>> {
         let mut conn = self.db.pool.acquire().await?;
-        let Some(season) = seasons::current(&mut conn).await? else {
+        let city = self.cli_city(&mut conn).await?;
+        let Some(season) = seasons::current(&mut conn, &city).await? else {
             return Ok(Vec::new());
         };
-        let area = Area::load(&mut conn).await?;
+        let area = Area::load(&mut conn, &city).await?;
         Ok(batches::all(&mut conn, season.id)
             .await?
             .into_iter()
@@ -356,7 +359,10 @@ impl App {
         let batch = batches::get(&mut conn, batch_id)
             .await?
             .with_context(|| format!("batch {batch_id}"))?;
-        let area = Area::load(&mut conn).await?;
+        let season = seasons::by_id(&mut conn, batch.season_id)
+            .await?
+            .with_context(|| format!("season of batch {batch_id}"))?;
+        let area = Area::load(&mut conn, &season.city_code).await?;
         let clerks = batches::clerks(&mut conn, batch_id).await?;
         let bound = people::of_user(&mut conn, user).await?;
         let subject = area.subject(&batch.county_code, &clerks);
@@ -440,15 +446,18 @@ impl App {
         conn: &mut AnyConnection,
         batch_id: i64,
     ) -> anyhow::Result<Result<(seasons::Season, Batch, Area), Said>> {
-        let season = seasons::current(conn).await?;
         let batch = batches::get(conn, batch_id).await?;
+        let season = match &batch {
+            Some(b) => seasons::current_by_id(conn, b.season_id).await?,
+            None => None,
+        };
         let (Some(season), Some(batch)) = (season, batch) else {
             return Ok(Err(said("entry_no_such_batch", json!({"batch": batch_id}))));
         };
         if batch.season_id != season.id {
             return Ok(Err(said("entry_no_such_batch", json!({"batch": batch_id}))));
         }
-        let area = Area::load(conn).await?;
+        let area = Area::load(conn, &season.city_code).await?;
         let data = json!({"batch": batch.id, "county": area.name(&batch.county_code),
                           "half_day": batch.half_day_label()});
         if season.published_at.is_some() {

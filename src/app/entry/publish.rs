@@ -39,7 +39,7 @@ impl App {
         if all.is_empty() {
             return Ok(Readiness::NoBatches);
         }
-        let area = Area::load(conn).await?;
+        let area = Area::load(conn, &season.city_code).await?;
         let unseated = self.unseated(conn, season.id, &area).await?;
         if unseated > 0 {
             return Ok(Readiness::Unseated(unseated));
@@ -83,7 +83,7 @@ impl App {
         .execute(&mut *conn)
         .await?
         .rows_affected();
-        let area = Area::load(conn).await?;
+        let area = Area::load(conn, &season.city_code).await?;
         let mut absent = 0;
         for b in batches::all(conn, season.id).await? {
             if !b.is_absent() {

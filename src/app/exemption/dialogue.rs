@@ -255,7 +255,8 @@ impl App {
                 else {
                     return Ok(());
                 };
-                let season = seasons::current(conn).await?;
+                let city = self.city_of_user(conn, user_id).await?;
+                let season = seasons::current(conn, &city).await?;
                 let age = season.and_then(|s| age_on(&cand.id_card, s.age_day()));
                 data["candidate_id"] = json!(cand.id);
                 data["age"] = json!(age);

@@ -43,7 +43,7 @@ impl App {
         } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
             Some(("exempt_not_filer", json!({})))
         } else {
-            self.exemption_window(&mut tx).await?.err()
+            self.exemption_window(&mut tx, user_id).await?.err()
         };
         match reply {
             Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
@@ -62,8 +62,10 @@ impl App {
     async fn exemption_window(
         &self,
         conn: &mut AnyConnection,
+        user_id: i64,
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
-        let Some(season) = seasons::current(conn).await? else {
+        let city = self.city_of_user(conn, user_id).await?;
+        let Some(season) = seasons::current(conn, &city).await? else {
             return Ok(Err(("exempt_not_open", json!({}))));
         };
         Ok(match season.exemption_closes {
@@ -84,7 +86,8 @@ impl App {
             .as_ref()
             .filter(|s| !s.city_direct)
             .and_then(|s| s.parent_code.clone());
-        Ok((units::city_code(conn).await?, district))
+        let city = school.map(|s| s.city_code).unwrap_or_default();
+        Ok((city, district))
     }
 
     /// The roster's candidate of that 准考证号 whom this person may apply for, or None (and the
@@ -96,7 +99,8 @@ impl App {
         chat_id: i64,
         exam_no: &str,
     ) -> anyhow::Result<Option<roster::Row>> {
-        let cand = match seasons::current(conn).await? {
+        let city = self.city_of_user(conn, user_id).await?;
+        let cand = match seasons::current(conn, &city).await? {
             Some(s) => roster::by_exam_no(conn, s.id, exam_no).await?,
             None => None,
         };
@@ -199,7 +203,7 @@ impl App {
         chat_id: i64,
         data: &Value,
     ) -> anyhow::Result<()> {
-        if let Err((template, extra)) = self.exemption_window(conn).await? {
+        if let Err((template, extra)) = self.exemption_window(conn, user_id).await? {
             return self.tell(conn, chat_id, template, &extra).await;
         }
         let Some(details) = Self::details_of(data) else {
@@ -213,7 +217,8 @@ impl App {
                 .await;
         }
         let now = self.clock.now();
-        let season = seasons::current(conn)
+        let city = self.city_of_user(conn, user_id).await?;
+        let season = seasons::current(conn, &city)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no season"))?;
         let Some(cand) = roster::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0)).await?

@@ -12,6 +12,7 @@ use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::{self, Line, Section, Table};
+use crate::store::seasons::Season;
 use crate::store::units::Unit;
 use crate::store::{audit, from_ms, reviews, roster, seasons, units};
 use anyhow::Context;
@@ -59,20 +60,23 @@ pub(crate) fn summary_record(table: &Table, kind: FileKind) -> anyhow::Result<Re
 }
 
 impl App {
-    /// The season's approved 免考 candidates of the schools `in_scope` admits.
+    /// The season's approved 免考 candidates of the schools `in_scope` admits (of the season's
+    /// city).
     pub(crate) async fn approved_exemptions(
         &self,
         conn: &mut AnyConnection,
+        season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
     ) -> anyhow::Result<Approved> {
-        let season = seasons::current(conn).await?.context("no current season")?;
-        let units: HashMap<String, Unit> = units::all(conn)
+        let units: HashMap<String, Unit> = units::of_city(conn, &season.city_code)
             .await?
             .into_iter()
             .map(|u| (u.code.clone(), u))
             .collect();
-        let city_code = units::city_code(conn).await?;
-        let city = units.get(&city_code).context("no city unit")?.clone();
+        let city = units
+            .get(&season.city_code)
+            .context("no city unit")?
+            .clone();
         let mut sections: BTreeMap<String, Section> = BTreeMap::new();
         for app in roster::applications(conn, season.id, "completed").await? {
             let Some(school) = units.get(&app.row.school_code) else {
@@ -126,8 +130,15 @@ impl App {
         kind: FileKind,
     ) -> anyhow::Result<Record> {
         let mut tx = self.db.begin().await?;
+        let city = units::city_of(&mut tx, unit).await?;
+        if city.is_empty() {
+            anyhow::bail!("there is no unit {unit} in any city");
+        }
+        let season = seasons::current(&mut tx, &city)
+            .await?
+            .context("no current season")?;
         let table = self
-            .approved_exemptions(&mut tx, |_| true)
+            .approved_exemptions(&mut tx, &season, |_| true)
             .await?
             .table(unit)?;
         let record = summary_record(&table, kind)?;
@@ -253,11 +264,12 @@ impl App {
     pub(crate) async fn send_exemption_summaries(
         &self,
         tx: &mut AnyConnection,
-        year: i32,
+        season: &Season,
         key: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<usize> {
-        let approved = self.approved_exemptions(tx, |_| true).await?;
+        let year = season.year;
+        let approved = self.approved_exemptions(tx, season, |_| true).await?;
         let mut told = 0;
         let mut units: Vec<&Unit> = approved.units.values().collect();
         units.sort_by(|a, b| a.code.cmp(&b.code));

@@ -123,12 +123,12 @@ impl App {
         bound: &[people::Binding],
         role: Role,
     ) -> anyhow::Result<Vec<Unit>> {
-        let city = units::city_code(conn).await?;
         let groups = self.group_roles();
+        // Each unit sits in its own city: another city's units are never the inviter's.
         Ok(units::all(conn)
             .await?
             .into_iter()
-            .filter(|u| policy::may_invite(bound, role, seat(&city, u), &groups).is_ok())
+            .filter(|u| policy::may_invite(bound, role, seat(&u.city_code, u), &groups).is_ok())
             .collect())
     }
 
@@ -213,7 +213,8 @@ impl App {
             }
             Step::Class => {
                 let school = data["unit"].as_str().unwrap_or_default().to_string();
-                let classes = match seasons::current(conn).await? {
+                let city = self.city_of_user(conn, user).await?;
+                let classes = match seasons::current(conn, &city).await? {
                     Some(s) => roster::classes(conn, s.id, &school).await?,
                     None => Vec::new(),
                 };
@@ -428,13 +429,15 @@ impl App {
             _ => return Ok(Press::Stale),
         };
         let bound = people::of_user(conn, d.user_id).await?;
-        let city = units::city_code(conn).await?;
         let Some(unit) = units::get(conn, code).await? else {
             return Ok(Press::Stale);
         };
-        if let Err(denied) =
-            policy::may_invite(&bound, role, seat(&city, &unit), &self.group_roles())
-        {
+        if let Err(denied) = policy::may_invite(
+            &bound,
+            role,
+            seat(&unit.city_code, &unit),
+            &self.group_roles(),
+        ) {
             return Ok(Press::Denied(denied));
         }
         self.invite_after_unit(conn, d, chat, data, &unit).await?;
@@ -530,11 +533,10 @@ impl App {
                 .await;
         };
         let bound = people::of_user(conn, d.user_id).await?;
-        let city = units::city_code(conn).await?;
         let unit = units::get(conn, code).await?;
         let allowed = unit
             .as_ref()
-            .map(|u| policy::may_invite(&bound, role, seat(&city, u), &self.group_roles()));
+            .map(|u| policy::may_invite(&bound, role, seat(&u.city_code, u), &self.group_roles()));
         let Some((unit, Ok(_))) = unit.clone().zip(allowed) else {
             dialogues::clear(conn, d.user_id).await?;
             return self.tell(conn, chat, "not_allowed", &json!({})).await;
@@ -569,7 +571,7 @@ impl App {
             .issue(conn, crate::app::Actor::Telegram(d.user_id), &person)
             .await?;
         dialogues::clear(conn, d.user_id).await?;
-        let tz = match seasons::current(conn).await? {
+        let tz = match seasons::current(conn, &unit.city_code).await? {
             Some(s) => s.tz,
             None => chrono_tz::Asia::Shanghai,
         };

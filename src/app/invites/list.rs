@@ -14,20 +14,13 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::units::{self, Unit};
 use crate::store::{audit, menus, people};
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// Revoke buttons on one list at most (Telegram allows 100 buttons on a message).
 const REVOKE_BUTTONS: usize = 40;
 
 impl App {
     /// Whether someone may see a unit's people: whoever may invite there at all.
-    async fn may_list(
-        &self,
-        conn: &mut AnyConnection,
-        bound: &[people::Binding],
-        unit: &Unit,
-    ) -> anyhow::Result<Result<(), Denied>> {
-        let city = units::city_code(conn).await?;
+    fn may_list(&self, bound: &[people::Binding], unit: &Unit) -> Result<(), Denied> {
         let groups = self.group_roles();
         let mut worst = if bound.is_empty() {
             Denied::NotBound
@@ -35,13 +28,13 @@ impl App {
             Denied::NoRole
         };
         for role in Role::ALL {
-            match policy::may_invite(bound, role, seat(&city, unit), &groups) {
-                Ok(_) => return Ok(Ok(())),
+            match policy::may_invite(bound, role, seat(&unit.city_code, unit), &groups) {
+                Ok(_) => return Ok(()),
                 Err(Denied::NoRole) => {}
                 Err(d) => worst = d,
             }
         }
-        Ok(Err(worst))
+        Err(worst)
     }
 
     /// `/people [code]` (also `/people_CODE`): the unit's people, by default the viewer's own.
@@ -69,7 +62,7 @@ impl App {
             None => None,
         };
         let verdict = match &unit {
-            Some(u) => self.may_list(&mut conn, &bound, u).await?,
+            Some(u) => self.may_list(&bound, u),
             None if bound.is_empty() => Err(Denied::NotBound),
             None => Err(Denied::NoRole),
         };
@@ -81,14 +74,14 @@ impl App {
             drop(conn);
             return self.reply(chat, self.render.text(template)?, None).await;
         };
-        let city = units::city_code(&mut conn).await?;
         let groups = self.group_roles();
         let mut listed = Vec::new();
         let mut rows = Vec::new();
         for b in people::in_unit(&mut conn, &unit.code).await? {
             let may_revoke = b.telegram_user_id != user
                 && b.role != Role::CityAdmin
-                && policy::may_invite(&bound, b.role, seat(&city, &unit), &groups).is_ok();
+                && policy::may_invite(&bound, b.role, seat(&unit.city_code, &unit), &groups)
+                    .is_ok();
             if may_revoke && rows.len() < REVOKE_BUTTONS {
                 rows.push(vec![button(
                     format!("🚫 撤销 {}（{}）", b.name, b.role.label()),
@@ -101,7 +94,7 @@ impl App {
             .await?
             .into_iter()
             .filter(|u| u.parent_code.as_deref() == Some(unit.code.as_str()))
-            .filter(|u| u.kind != UnitKind::City)
+            .filter(|u| !matches!(u.kind, UnitKind::City | UnitKind::Province))
             .map(|u| json!({"code": u.code, "name": u.name}))
             .collect();
         drop(conn);
@@ -122,7 +115,6 @@ impl App {
             return Ok(Press::Stale);
         };
         let bound = people::of_user(&mut tx, user).await?;
-        let city = units::city_code(&mut tx).await?;
         let Some(unit) = units::get(&mut tx, &target.unit_code).await? else {
             return Ok(Press::Stale);
         };
@@ -131,9 +123,12 @@ impl App {
         if target.telegram_user_id == user || target.role == Role::CityAdmin {
             return Ok(Press::Refused);
         }
-        if let Err(denied) =
-            policy::may_invite(&bound, target.role, seat(&city, &unit), &self.group_roles())
-        {
+        if let Err(denied) = policy::may_invite(
+            &bound,
+            target.role,
+            seat(&unit.city_code, &unit),
+            &self.group_roles(),
+        ) {
             return Ok(Press::Denied(denied));
         }
         if !people::revoke_binding(&mut tx, binding, now).await? {

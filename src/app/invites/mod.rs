@@ -35,11 +35,13 @@ pub struct RosterInvites {
 }
 
 impl App {
-    /// The zone dates are shown in: the current season's, or Beijing time before there is one.
+    /// The zone dates are shown in: a current season's (a province's cities share one zone),
+    /// or Beijing time before there is one.
     pub async fn display_tz(&self) -> anyhow::Result<chrono_tz::Tz> {
         let mut conn = self.db.pool.acquire().await?;
-        Ok(crate::store::seasons::current(&mut conn)
+        Ok(crate::store::seasons::all_current(&mut conn)
             .await?
+            .first()
             .map_or(chrono_tz::Asia::Shanghai, |s| s.tz))
     }
 
@@ -160,7 +162,11 @@ impl App {
         let table = Table::open(path, &self.config.limits)?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let units = unit_store::all(&mut tx).await?;
+        // A city admin's roster names their own city's units only; any other is unknown.
+        let units = match self.only_city_of(&mut tx, actor).await? {
+            Some(city) => unit_store::of_city(&mut tx, &city).await?,
+            None => unit_store::all(&mut tx).await?,
+        };
         let checked: Result<Vec<Person>, Vec<Problem>> = roster::check(table, &units)?;
         let persons = checked.map_err(|problems| Refused { problems })?;
         let mut out = RosterInvites::default();

@@ -184,7 +184,8 @@ impl App {
     /// `/batch`: the batch card of every unit whose results this person sends, afresh.
     pub async fn batch_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
-        let Some(season) = seasons::current(&mut tx).await? else {
+        let city = self.city_of_user(&mut tx, user_id).await?;
+        let Some(season) = seasons::current(&mut tx, &city).await? else {
             self.tell(&mut tx, chat_id, "review_batch_none", &json!({}))
                 .await?;
             return self.commit_reply(tx).await;
@@ -226,7 +227,8 @@ impl App {
         shown: usize,
     ) -> anyhow::Result<Press> {
         let mut tx = self.db.begin().await?;
-        let Some(season) = seasons::current(&mut tx).await? else {
+        let city = units::city_of(&mut tx, unit).await?;
+        let Some(season) = seasons::current(&mut tx, &city).await? else {
             return Ok(Press::Refused);
         };
         // Who may send this unit's batch is asked of the unit itself, before anything of it is
@@ -313,7 +315,7 @@ impl App {
             .into_iter()
             .filter(|_| first.route.recheck.enabled)
             .collect::<Vec<_>>();
-        city_people.extend(people::all_holders(&mut tx, Role::CityAdmin).await?);
+        city_people.extend(people::all_holders(&mut tx, Role::CityAdmin, &first.city).await?);
         let mut chats = vec![(chat_id, true)];
         for p in city_people {
             if !chats.iter().any(|(c, _)| *c == p.chat_id) {
@@ -363,9 +365,8 @@ impl App {
             (UnitKind::School, true) => None,
             _ => return Ok(Err(Denied::NoRole)),
         };
-        let city = units::city_code(conn).await?;
         let subject = Subject {
-            city: &city,
+            city: &target.city_code,
             school: if district.is_some() { "" } else { unit },
             district,
             ..Subject::default()

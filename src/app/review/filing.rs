@@ -58,7 +58,8 @@ impl App {
         } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
             Some(("review_not_filer", json!({})))
         } else {
-            self.window(&mut tx).await?.err()
+            let city = self.city_of_user(&mut tx, user_id).await?;
+            self.window(&mut tx, &city).await?.err()
         };
         match reply {
             Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
@@ -72,12 +73,14 @@ impl App {
         Ok(())
     }
 
-    /// Whether filing is open now: Ok(deadline), or the template and data that say why not.
+    /// Whether filing is open now in the city: Ok(deadline), or the template and data that say
+    /// why not.
     async fn window(
         &self,
         conn: &mut AnyConnection,
+        city: &str,
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
-        let Some(season) = seasons::current(conn).await? else {
+        let Some(season) = seasons::current(conn, city).await? else {
             return Ok(Err(("review_not_published", json!({}))));
         };
         Ok(
@@ -102,7 +105,9 @@ impl App {
         user_id: i64,
         exam_no: &str,
     ) -> anyhow::Result<Found> {
-        let Some(season) = seasons::current(conn).await? else {
+        // The person's own city's season: another city's 准考证号 is simply not found.
+        let city = self.city_of_user(conn, user_id).await?;
+        let Some(season) = seasons::current(conn, &city).await? else {
             return Ok(Found::Nothing);
         };
         let Some(cand) = candidates::by_exam_no(conn, season.id, exam_no).await? else {
@@ -169,10 +174,11 @@ impl App {
         data: &Value,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        if let Err((template, extra)) = self.window(conn).await? {
+        let city = self.city_of_user(conn, user_id).await?;
+        if let Err((template, extra)) = self.window(conn, &city).await? {
             return self.tell(conn, chat_id, template, &extra).await;
         }
-        let season = seasons::current(conn)
+        let season = seasons::current(conn, &city)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no season"))?;
         let cand = candidates::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0))
@@ -304,7 +310,7 @@ impl App {
             "group": ctx.group_name(), "missing": missing,
         });
         self.tell(conn, filer_chat, "review_no_one", &data).await?;
-        for admin in people::all_holders(conn, Role::CityAdmin).await? {
+        for admin in people::all_holders(conn, Role::CityAdmin, &ctx.city).await? {
             self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
                 .await?;
         }
@@ -333,7 +339,7 @@ impl App {
         }
         // Once the window has closed an amendment could not be submitted: say so now, not
         // after the filer has typed it all (found by the workflow model test).
-        if let Err((template, extra)) = self.window(conn).await? {
+        if let Err((template, extra)) = self.window(conn, &ctx.city).await? {
             self.tell(conn, chat_id, template, &extra).await?;
             return Ok(Press::Stale);
         }
@@ -361,7 +367,7 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        if let Err((template, extra)) = self.window(conn).await? {
+        if let Err((template, extra)) = self.window(conn, &ctx.city).await? {
             return self.tell(conn, chat_id, template, &extra).await;
         }
         let reason = data["reason"].as_str().unwrap_or_default();
@@ -449,7 +455,10 @@ impl App {
             .as_ref()
             .filter(|s| !s.city_direct)
             .and_then(|s| s.parent_code.clone());
-        let city = units::city_code(conn).await?;
+        let city = match &school {
+            Some(s) => s.city_code.clone(),
+            None => String::new(),
+        };
         let subject = Subject {
             city: &city,
             school: &cand.school_code,

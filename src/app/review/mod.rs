@@ -76,6 +76,7 @@ impl Ctx {
     pub fn subject(&self) -> Subject<'_> {
         Subject {
             city: &self.city,
+            province: "",
             school: &self.school.code,
             district: self.district.as_ref().map(|d| d.code.as_str()),
             class: &self.cand.class_name,
@@ -195,8 +196,12 @@ impl App {
             (Some(p), false) => units::get(conn, p).await?,
             _ => None,
         };
-        let season = seasons::current(conn).await?.context("current season")?;
-        let city = units::city_code(conn).await?;
+        // The request's own season, and the city it belongs to: nothing of another city's
+        // season or people enters its context.
+        let season = seasons::by_id(conn, req.season_id)
+            .await?
+            .context("season of a request")?;
+        let city = season.city_code.clone();
         let approvals = reviews::approvals(conn, id).await?;
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
         let rechecked = reviews::votes(conn, id, req.round, None, "recheck").await?;
@@ -255,7 +260,7 @@ impl App {
                 Some(d) => people::holders(conn, s.role, &d.code).await?,
                 None => Vec::new(),
             },
-            Scope::City => people::all_holders(conn, s.role).await?,
+            Scope::City => people::all_holders(conn, s.role, &ctx.city).await?,
         };
         // The duty rules keep the filer and whoever approved another level off the step.
         Ok(self.able(found, Action::Decide { step }, ctx))

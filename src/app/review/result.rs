@@ -58,7 +58,15 @@ impl App {
         data: &mut Value,
         text: &str,
     ) -> anyhow::Result<Result<&'static str, (&'static str, Value)>> {
-        let season = crate::store::seasons::current(conn).await?;
+        // The full score is the request's season's (its city's).
+        let request = match data["request"].as_i64() {
+            Some(id) => crate::store::reviews::get(conn, id).await?,
+            None => None,
+        };
+        let season = match request {
+            Some(r) => crate::store::seasons::by_id(conn, r.season_id).await?,
+            None => None,
+        };
         let full = season.map_or(Score::from_points(30), |s| s.full_score);
         Ok(match step {
             "score" => match Score::parse(text, full) {
@@ -361,7 +369,7 @@ impl App {
         let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME],
                           "group_short": false, "members": 0, "min": 0, "group": "",
                           "missing": []});
-        for admin in people::all_holders(conn, Role::CityAdmin).await? {
+        for admin in people::all_holders(conn, Role::CityAdmin, &ctx.city).await? {
             self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
                 .await?;
         }

@@ -124,7 +124,8 @@ impl App {
                 (self.render.text("not_bound")?, None)
             } else {
                 let items = self.pending_for(&mut conn, user_id).await?;
-                let season = seasons::current(&mut conn).await?;
+                let city = self.city_of_user(&mut conn, user_id).await?;
+                let season = seasons::current(&mut conn, &city).await?;
                 let deadline = season
                     .as_ref()
                     .and_then(|s| s.review_deadline.map(|d| (d, s.tz)));

@@ -9,7 +9,7 @@ use exam_review_bot::clock::ManualClock;
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::attachment::Attachment;
 use exam_review_bot::sample;
-use exam_review_bot::store::{Db, seasons};
+use exam_review_bot::store::Db;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,7 +68,7 @@ pub async fn prepare() -> Prepared {
     let mut classes: Vec<Vec<String>> = Vec::new();
     for (school, sample_school) in SAMPLE_SCHOOL.iter().enumerate() {
         let mut conn = app.db.pool.acquire().await.unwrap();
-        let season = seasons::current(&mut conn).await.unwrap().unwrap();
+        let season = app.cli_season().await.unwrap().unwrap();
         let all = exam_review_bot::store::candidates::of_school(
             &mut conn,
             season.id,
@@ -110,7 +110,7 @@ pub async fn prepare() -> Prepared {
             .unwrap();
     }
     let mut conn = app.db.pool.acquire().await.unwrap();
-    let season = seasons::current(&mut conn).await.unwrap().unwrap();
+    let season = app.cli_season().await.unwrap().unwrap();
     let deadline = season.review_deadline.unwrap();
     let template = dir.path().join("template.db");
     sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -1,0 +1,193 @@
+//! Many cities in one deployment (issue 14): a province runs every city's exam on one bot and
+//! one database. Each city has its own season, its own people and its own data, and nothing of
+//! one city reaches another city's people.
+
+use crate::review::file;
+use crate::support::*;
+use exam_review_bot::app::{Actor, App};
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::FakeUser;
+use exam_review_bot::sample;
+
+/// The second city: the sample city's shape under its own codes and names.
+const B_CITY: &str = "8800";
+const B_NAME: &str = "绿水市";
+
+/// A district or school code of city B (D001 → E001, S00001 → T00001).
+fn b_code(code: &str) -> String {
+    code.replacen('D', "E", 1).replacen('S', "T", 1)
+}
+
+/// City B's units file, under the province: the sample's tree renamed (every name starts with
+/// 绿水市).
+fn b_units() -> String {
+    let units: Vec<sample::SampleUnit> = sample::units(DISTRICTS, SCHOOLS)
+        .into_iter()
+        .map(|u| sample::SampleUnit {
+            code: if u.code == sample::CITY_CODE {
+                B_CITY.into()
+            } else {
+                b_code(&u.code)
+            },
+            name: format!("{B_NAME}{}", u.name.replace(sample::CITY_NAME, "")),
+            parent: match u.parent.as_str() {
+                "" => PROVINCE.into(),
+                p if p == sample::CITY_CODE => B_CITY.into(),
+                p => b_code(p),
+            },
+            ..u
+        })
+        .collect();
+    sample::units_csv(&units)
+}
+
+/// City B's scores: the sample's candidates (the same 准考证号 as city A's) in B's schools.
+fn b_scores() -> String {
+    sample::scores_csv(CANDIDATES, SCHOOLS, 11)
+        .lines()
+        .map(|line| line.replace(",S0", ",T0"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The App as a command line run with `--city`.
+fn in_city(app: &App, city: &str) -> App {
+    let mut app = app.clone();
+    app.cli_city = Some(city.into());
+    app
+}
+
+/// Everything a person received, visible text and file names, as one string.
+fn everything_to(h: &Harness, user: &FakeUser) -> String {
+    h.fake
+        .messages_to(user.id)
+        .iter()
+        .map(|m| {
+            let file = m.document.as_ref().map_or("", |(name, _)| name.as_str());
+            format!("{}\n{file}\n", m.visible_text())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
+    let mut h = Harness::start().await;
+    // City A is the sample city, set up as a one-city deployment is: no --city anywhere.
+    h.sample_city().await;
+    h.province_above_sample().await;
+    // City B joins the province's deployment: its units from the province's terminal, then
+    // its own season and scores, each command naming the city.
+    let units = h.write("units-b.csv", b_units().as_bytes());
+    h.app.import_units(&units).await.unwrap();
+    let a = in_city(&h.app, sample::CITY_CODE);
+    let b = in_city(&h.app, B_CITY);
+    let last_exam_day = chrono::NaiveDate::from_ymd_opt(2023, 4, 28).unwrap();
+    b.set_season(2023, last_exam_day, chrono_tz::Asia::Shanghai, 30)
+        .await
+        .unwrap();
+    let scores = h.write("scores-b.csv", b_scores().as_bytes());
+    b.import_scores(&scores).await.unwrap();
+    // With two cities a command that names none is refused, and says how to name one.
+    let err = h.app.publish(Actor::Cli, None).await.unwrap_err();
+    assert!(format!("{err:#}").contains("--city"), "{err:#}");
+
+    let admin_a = h
+        .join(Role::CityAdmin, sample::CITY_CODE, "甲市 周主任")
+        .await;
+    let admin_b = h.join(Role::CityAdmin, B_CITY, "乙市 钱主任").await;
+    let school_a = sample::school_code(0);
+    let school_b = b_code(&school_a);
+    let contact_a = h.join(Role::SchoolContact, &school_a, "甲校 联系人").await;
+    let contact_b = h.join(Role::SchoolContact, &school_b, "乙校 联系人").await;
+    // Each city publishes its own scores, to its own schools.
+    a.publish(Actor::Cli, None).await.unwrap();
+    b.publish(Actor::Cli, None).await.unwrap();
+    h.settle().await;
+    assert!(everything_to(&h, &contact_a).contains("成绩通知"));
+    assert!(everything_to(&h, &contact_b).contains(&format!("{B_NAME}东湖区第1中学")));
+
+    // The same 准考证号 is a candidate of each city; each school files for its own.
+    let exam_no = {
+        let season = a.cli_season().await.unwrap().unwrap();
+        let mut conn = h.app.db.pool.acquire().await.unwrap();
+        exam_review_bot::store::candidates::of_school(&mut conn, season.id, &school_a)
+            .await
+            .unwrap()[0]
+            .exam_no
+            .clone()
+    };
+    let id_b = file(&h, &contact_b, &exam_no, "漏评").await;
+    // B's principal is not bound yet: B's admins hear of it, A's do not.
+    h.expect(&admin_b, &format!("申请 #{id_b}")).await;
+    let id_a = file(&h, &contact_a, &exam_no, "合分错误").await;
+    h.expect(&admin_a, &format!("申请 #{id_a}")).await;
+    assert_ne!(id_a, id_b);
+
+    // A's admin asks after B's request: it does not exist for them.
+    admin_a.send(&format!("/request {id_b}"));
+    h.expect(&admin_a, "找不到").await;
+    admin_b.send(&format!("/request {id_b}"));
+    h.expect(&admin_b, "复核申请").await;
+    // Their board counts their own city's one request, and their own schools.
+    admin_a.send("/status");
+    let board = h.expect(&admin_a, "考试季").await;
+    assert!(board.contains(&format!("学校 {SCHOOLS} 所")), "{board}");
+    // Another city's units are not A's to list or to invite into.
+    admin_a.send(&format!("/people {school_b}"));
+    h.expect(&admin_a, "没有权限").await;
+    // The province's office sees both cities' boards, and opens neither city's requests.
+    let province = h
+        .join(Role::ProvinceViewer, PROVINCE, "省教育厅 孙处长")
+        .await;
+    province.send("/status");
+    let board = h.expect(&province, "各市考试季").await;
+    assert!(
+        board.contains(sample::CITY_NAME) && board.contains(B_NAME),
+        "{board}"
+    );
+    assert!(board.contains("复核申请 1 件"), "{board}");
+    province.send(&format!("/request {id_b}"));
+    h.expect(&province, "找不到").await;
+    // A's admin cannot pull B's school into A with a units file sent in chat: the row is
+    // refused and B's school stays B's.
+    let grab = format!(
+        "{}\n{school_b},被移走的学校,学校,{},\n",
+        sample::UNITS_HEADER.join(","),
+        sample::district_code(0)
+    );
+    admin_a.send_sheet("grab", "units.csv", grab.into_bytes());
+    let refused = h.expect(&admin_a, "未导入").await;
+    assert!(refused.contains("只能导入本市的单位"), "{refused}");
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let still = exam_review_bot::store::units::get(&mut conn, &school_b)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    assert_eq!(still.city_code, B_CITY);
+    assert!(still.name.starts_with(B_NAME));
+    // A day of reminders: each city's digests to its own people.
+    let at = shanghai(2023, 4, 30, 8, 0);
+    h.clock.set(at);
+    h.app.sweep(at).await.unwrap();
+    h.settle().await;
+
+    // Nothing of B ever reached A's people, and nothing of A reached B's.
+    for person in [&admin_a, &contact_a] {
+        let seen = everything_to(&h, person);
+        assert!(
+            !seen.contains(B_NAME) && !seen.contains(&format!("#{id_b}（")),
+            "city A's person saw city B:\n{}",
+            h.fake.transcript(person.id)
+        );
+    }
+    for person in [&admin_b, &contact_b] {
+        let seen = everything_to(&h, person);
+        assert!(
+            !seen.contains(sample::CITY_NAME) && !seen.contains("东湖区第1中学（"),
+            "city B's person saw city A:\n{}",
+            h.fake.transcript(person.id)
+        );
+    }
+    h.stop().await;
+}
