@@ -166,6 +166,34 @@ pub enum Command {
         #[arg(long, default_value = "demo-output")]
         out: PathBuf,
     },
+    /// Play a province's season offline against the fake Telegram: every city set up and
+    /// published, then the review burst carried through the whole route by simulated people;
+    /// prints throughput, latency, drain time, messages per request and peak memory.
+    Simulate {
+        #[arg(long, default_value_t = 3)]
+        cities: usize,
+        /// Candidates in the whole province.
+        #[arg(long, default_value_t = 3000)]
+        candidates: usize,
+        /// Review requests in the whole province.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// Schools in each city.
+        #[arg(long, default_value_t = 10)]
+        schools: usize,
+        /// Bot instances sharing the database (PostgreSQL only beyond one).
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
+        /// A PostgreSQL server's empty database (postgres://…); default: a new SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Folder for the files and the SQLite database.
+        #[arg(long, default_value = "simulate-output")]
+        out: PathBuf,
+        /// Give up after this many minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+    },
     /// Write sample units and scores files (for trying imports and for benchmarks).
     #[command(hide = true)]
     Sample {
@@ -295,7 +323,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints the chats; its log would only get in the way.
     let default_filter = match cli.command {
-        Command::Demo { .. } => "warn",
+        Command::Demo { .. } | Command::Simulate { .. } => "warn",
         _ => "info,sqlx=warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -625,6 +653,35 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{} reminder(s) sent", report.sent.len());
         }
         Command::Demo { out } => crate::demo::run(&out).await?,
+        Command::Simulate {
+            cities,
+            candidates,
+            requests,
+            schools,
+            instances,
+            database_url,
+            out,
+            minutes,
+        } => {
+            std::fs::create_dir_all(&out)?;
+            let db = out.join("province.db");
+            if database_url.is_none() && db.exists() {
+                anyhow::bail!(
+                    "{} exists: simulate starts from an empty database",
+                    db.display()
+                );
+            }
+            let opts = crate::simulate::province::Options {
+                cities,
+                candidates,
+                requests,
+                schools,
+                instances,
+                database_url,
+                limit: std::time::Duration::from_secs(minutes * 60),
+            };
+            println!("{}", crate::simulate::province::run(&opts, &out).await?);
+        }
         Command::Sample {
             out,
             districts,

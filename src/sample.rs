@@ -118,6 +118,78 @@ pub fn school_code(s: usize) -> String {
     format!("S{:05}", s + 1)
 }
 
+/// The code of city `k` of a sample province; city 0 is the sample city itself.
+pub fn city_code(k: usize) -> String {
+    match k {
+        0 => CITY_CODE.into(),
+        _ => format!("99{k:02}"),
+    }
+}
+
+/// A sample unit's code in city `k` (D001 → D03001, S00001 → S0300001 in city 3); city 0's
+/// codes are the sample's own.
+pub fn in_city(k: usize, code: &str) -> String {
+    if k == 0 {
+        code.to_string()
+    } else if code == CITY_CODE {
+        city_code(k)
+    } else {
+        let (head, rest) = code.split_at(1);
+        format!("{head}{k:02}{rest}")
+    }
+}
+
+/// City `k` of a sample province: the sample tree under city `k`'s codes and its own names,
+/// under `province` when one is given.
+pub fn city_units(
+    k: usize,
+    districts: usize,
+    schools: usize,
+    province: Option<&str>,
+) -> Vec<SampleUnit> {
+    let city_name = match k {
+        0 => CITY_NAME.to_string(),
+        _ => format!("青山{k}市"),
+    };
+    units(districts, schools)
+        .into_iter()
+        .map(|u| SampleUnit {
+            code: in_city(k, &u.code),
+            name: u.name.replace(CITY_NAME, &city_name),
+            parent: match u.parent.as_str() {
+                "" => province.unwrap_or_default().to_string(),
+                p => in_city(k, p),
+            },
+            ..u
+        })
+        .map(|u| match u.kind {
+            "市" => SampleUnit {
+                name: city_name.clone(),
+                ..u
+            },
+            _ => u,
+        })
+        .collect()
+}
+
+/// City `k`'s scores: `scores_csv` with the schools under city `k`'s codes.
+pub fn city_scores_csv(k: usize, candidates: usize, schools: usize, seed: u64) -> String {
+    let text = scores_csv(candidates, schools, seed);
+    if k == 0 {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + candidates * 2);
+    for (i, line) in text.lines().enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if i > 0 {
+            cells[4] = in_city(k, &cells[4]);
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 pub fn units_csv(units: &[SampleUnit]) -> String {
     let mut out = UNITS_HEADER.join(",");
     out.push('\n');

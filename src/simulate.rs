@@ -7,6 +7,8 @@
 //! drives a bot running elsewhere (the real binary, killed and restarted by a harness, or
 //! soaking for an hour) and knows nothing of its database.
 
+pub mod province;
+
 use crate::app::{Actor, App};
 use crate::domain::Role;
 use crate::fakeapi::{FakeTelegram, FakeUser, Sent};
@@ -69,23 +71,47 @@ pub async fn prepare(
     first_user: i64,
     reach: Reach,
 ) -> anyhow::Result<City> {
+    prepare_city(app, dir, 0, None, schools, pupils, first_user, reach).await
+}
+
+/// City `k` of a sample province (`sample::city_units`), prepared as `prepare` prepares the
+/// sample city, through the command line's use cases run with `--city`. The province's own
+/// unit, when there is one, is imported before.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare_city(
+    app: &App,
+    dir: &Path,
+    k: usize,
+    province: Option<&str>,
+    schools: usize,
+    pupils: usize,
+    first_user: i64,
+    reach: Reach,
+) -> anyhow::Result<City> {
+    let city = sample::city_code(k);
+    let mut in_city = app.clone();
+    in_city.cli_city = Some(city.clone());
+    let app = &in_city;
     // Two schools a district on the whole route, so that no one group's chat (at Telegram's
     // one message a second) sets the pace of the season.
     let districts = match reach {
         Reach::Approvals => 2,
         Reach::WholeRoute => (schools / 2).max(2),
     };
-    let units = dir.join("units.csv");
+    let units = dir.join(format!("units-{k}.csv"));
     std::fs::write(
         &units,
-        sample::units_csv(&sample::units(districts, schools)),
+        sample::units_csv(&sample::city_units(k, districts, schools, province)),
     )?;
     app.import_units(&units).await?;
     let today = chrono::Utc::now().date_naive();
     app.set_season(2023, today, chrono_tz::Asia::Shanghai, 30)
         .await?;
-    let scores = dir.join("scores.csv");
-    std::fs::write(&scores, sample::scores_csv(schools * pupils, schools, 5))?;
+    let scores = dir.join(format!("scores-{k}.csv"));
+    std::fs::write(
+        &scores,
+        sample::city_scores_csv(k, schools * pupils, schools, 5),
+    )?;
     app.import_scores(&scores).await?;
     let mut next_user = first_user;
     let mut bind = async |role, unit: &str, class: Option<&str>| -> anyhow::Result<i64> {
@@ -97,7 +123,7 @@ pub async fn prepare(
     };
     let mut out = Vec::new();
     for s in 0..schools {
-        let code = sample::school_code(s);
+        let code = sample::in_city(k, &sample::school_code(s));
         let mut conn = app.db.pool.acquire().await?;
         let season = app.cli_season().await?.expect("a season was set");
         let candidates = candidates::of_school(&mut conn, season.id, &code).await?;
@@ -123,9 +149,9 @@ pub async fn prepare(
     let mut groups = Vec::new();
     let mut rechecker = None;
     if reach == Reach::WholeRoute {
-        let city = sample::CITY_CODE;
+        let city = city.as_str();
         for d in 0..districts {
-            let unit = sample::district_code(d);
+            let unit = sample::in_city(k, &sample::district_code(d));
             groups.push(Group {
                 recorder: bind(Role::ChiefProctorRep, &unit, None).await?,
                 signers: [

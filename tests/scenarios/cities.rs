@@ -191,3 +191,30 @@ async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
     }
     h.stop().await;
 }
+
+/// `exam-review-bot simulate` at its smallest: two cities of a province file their review
+/// bursts at once and every request is carried through the whole route to its result, with
+/// the bot inside Telegram's limits throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_province_plays_its_whole_season_at_once() {
+    use exam_review_bot::simulate::province::{Options, run};
+    let db = TestDb::new().await;
+    let opts = Options {
+        cities: 2,
+        candidates: 40,
+        requests: 8,
+        schools: 2,
+        instances: 1,
+        database_url: Some(db.url.clone()),
+        limit: std::time::Duration::from_secs(600),
+    };
+    let report = run(&opts, db.dir.path()).await.unwrap();
+    assert!(report.finished, "{report}");
+    assert_eq!(report.requests, 8, "{report}");
+    assert_eq!(report.completed, 8, "{report}");
+    assert_eq!(
+        (report.over_overall, report.over_per_chat),
+        (0, 0),
+        "{report}"
+    );
+}
