@@ -68,6 +68,20 @@ impl App {
                 return self.render.text(template);
             }
         }
+        // One account works in one city: every path finds the person's city from their
+        // bindings, so a second city's role would act in the first city's season. The invite
+        // stays unused for another account.
+        let city = units::city_of(&mut tx, &invite.unit_code).await?;
+        if let Some(home) = people::city_of_user(&mut tx, user_id).await?
+            && !city.is_empty()
+            && home != city
+        {
+            let home = units::get(&mut tx, &home).await?.map_or(home, |u| u.name);
+            tx.commit().await?;
+            return self
+                .render
+                .render("start_other_city", &json!({"city": home}));
+        }
         if !people::use_invite(&mut tx, code, user_id, now).await? {
             tx.rollback().await?;
             return self.render.text("start_used");

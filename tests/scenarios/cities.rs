@@ -135,6 +135,19 @@ async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
     // Another city's units are not A's to list or to invite into.
     admin_a.send(&format!("/people {school_b}"));
     h.expect(&admin_a, "没有权限").await;
+    // One account works in one city: A's admin cannot take a role in B with an invite, and
+    // the invite stays good for the person it was meant for.
+    let link = h
+        .app
+        .invite(Role::Principal, &school_b, "乙校 校长", None)
+        .await
+        .unwrap();
+    let code = link.rsplit('=').next().unwrap().to_string();
+    admin_a.send(&format!("/start {code}"));
+    h.expect(&admin_a, "不能再绑定其他市").await;
+    let principal_b = h.fake.user(777_777, "乙校 校长");
+    principal_b.send(&format!("/start {code}"));
+    h.expect(&principal_b, "绑定成功").await;
     // The province's office sees both cities' boards, and opens neither city's requests.
     let province = h
         .join(Role::ProvinceViewer, PROVINCE, "省教育厅 孙处长")
