@@ -1,6 +1,7 @@
 //! A simulated season against the fake Telegram: a city set up through the same use cases as
 //! the command line, its scores published, and then school contacts filing review requests
-//! through the chat dialogue while 班主任 and 校长 tap 同意 on their cards, as people would:
+//! in one message each (the signed form's photo, captioned) and 提交 while 班主任 and 校长
+//! tap 同意 on their cards, as people would:
 //! each waits for the bot's answer before the next step. On the whole route (`Reach`) each
 //! 复核小组 then records 维持原成绩 through its dialogue, its other members sign, one of them
 //! sends the unit's batch up (上报) once its card has settled, and the city's 复审 agrees. It
@@ -197,8 +198,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 enum Input {
     Text(&'static str),
-    Owned(String),
-    Photo(String),
+    /// A photo (its file id) with a caption.
+    Captioned(String, String),
     /// The button with this label on the latest message that shows it.
     Press(&'static str),
     /// The button with this label on this card.
@@ -212,15 +213,16 @@ struct Turn {
     answer: &'static str,
 }
 
-/// The /review dialogue of a school contact for one candidate.
+/// A school contact files for one candidate in one message (`app::review::quick`): the
+/// signed form's photo captioned "准考证号 联系方式 理由", then 提交 under the summary.
 fn filing(exam_no: &str) -> Vec<Turn> {
     let turn = |input, answer| Turn { input, answer };
+    let caption = format!("{exam_no} 13800001234 主实验漏评");
     vec![
-        turn(Input::Text("/review"), "准考证号"),
-        turn(Input::Owned(exam_no.to_string()), "的照片或 PDF"),
-        turn(Input::Photo(format!("form-{exam_no}")), "申请理由"),
-        turn(Input::Text("主实验漏评"), "联系方式"),
-        turn(Input::Text("13800001234"), "请核对申请内容"),
+        turn(
+            Input::Captioned(format!("form-{exam_no}"), caption),
+            "请核对申请内容",
+        ),
         turn(Input::Press("✅ 提交"), "已提交"),
     ]
 }
@@ -271,8 +273,7 @@ fn now_shown(fake: &FakeTelegram, m: &Sent) -> Option<Sent> {
 fn send(user: &FakeUser, input: &Input, messages: &[Sent]) {
     match input {
         Input::Text(text) => user.send(text),
-        Input::Owned(text) => user.send(text),
-        Input::Photo(file) => user.send_photo(file),
+        Input::Captioned(file, caption) => user.send_photo_with_caption(file, caption),
         Input::Press(label) => {
             let shown = messages
                 .iter()

@@ -89,17 +89,15 @@ impl FakeUser {
     /// Sends a photo, as a phone does: Telegram offers it in several sizes, the largest last.
     /// `file_id` is what Telegram would give the bot to send it on.
     pub fn send_photo(&self, file_id: &str) {
-        let size = |w: u32, id: String| {
-            json!({"file_id": id, "file_unique_id": format!("u{id}"), "width": w,
-                   "height": w * 4 / 3, "file_size": w * 300})
-        };
-        self.send_attachment(
-            "photo",
-            json!([
-                size(90, format!("{file_id}-small")),
-                size(1280, file_id.to_string())
-            ]),
-        );
+        self.send_attachment("photo", photo_sizes(file_id));
+    }
+
+    /// Sends a photo with a caption (the text under it).
+    pub fn send_photo_with_caption(&self, file_id: &str, caption: &str) {
+        let mut message = self.new_message(self.private_chat());
+        message["photo"] = photo_sizes(file_id);
+        message["caption"] = json!(caption);
+        self.fake.push_update(json!({"message": message}));
     }
 
     /// Sends a file (a PDF scan, a spreadsheet …) with its name and MIME type.
@@ -214,4 +212,16 @@ impl FakeUser {
             "message": {"chat": self.private_chat(), "message_id": message.message_id, "date": 0},
         }}));
     }
+}
+
+/// A photo as Telegram offers it: in several sizes, the largest last.
+fn photo_sizes(file_id: &str) -> Value {
+    let size = |w: u32, id: String| {
+        json!({"file_id": id, "file_unique_id": format!("u{id}"), "width": w,
+               "height": w * 4 / 3, "file_size": w * 300})
+    };
+    json!([
+        size(90, format!("{file_id}-small")),
+        size(1280, file_id.to_string())
+    ])
 }

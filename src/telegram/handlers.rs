@@ -6,7 +6,7 @@ use crate::app::callback::{Callback, EntryAction, List};
 use crate::app::entry::Sheet;
 use crate::app::limits::Admit;
 use crate::app::publish::Preview;
-use crate::app::review::Press;
+use crate::app::review::{Press, QuickFrom};
 use crate::app::{Actor, App};
 use crate::delivery::TgBot;
 use crate::domain::attachment::Attachment;
@@ -99,7 +99,10 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     }
     let result = match sheet(&msg) {
         Some(sheet) if msg.text().is_none() => app.document(user_id, chat.0, sheet).await,
-        _ => handle_message(app, user_id, chat, msg.text(), attachment(&msg)).await,
+        _ => {
+            let file = attachment(&msg);
+            handle_message(app, user_id, chat, msg.text(), msg.caption(), file).await
+        }
     };
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
@@ -142,8 +145,24 @@ async fn handle_message(
     user_id: i64,
     chat: ChatId,
     text: Option<&str>,
+    caption: Option<&str>,
     file: Option<Attachment>,
 ) -> HandlerResult {
+    // A signed form captioned "准考证号 联系方式 理由" is a whole filing.
+    if text.is_none()
+        && file.is_some()
+        && app
+            .quick_filing(
+                user_id,
+                chat.0,
+                caption.unwrap_or_default(),
+                file.clone(),
+                QuickFrom::Caption,
+            )
+            .await?
+    {
+        return Ok(());
+    }
     let Some((name, args)) = text.and_then(command) else {
         // Plain text or anything else: a dialogue in progress takes it first.
         let taken = match text {
@@ -176,7 +195,14 @@ async fn handle_message(
         "help" => reply(app, chat, app.help(user_id).await?).await,
         "publish" => publish_prompt(app, user_id, chat).await,
         "cancel" => app.cancel(user_id, chat.0).await,
-        "review" => app.review_command(user_id, chat.0).await,
+        "review" => {
+            // "/review 准考证号 联系方式 理由" files in one message; a bare /review asks.
+            let quick = app.quick_filing(user_id, chat.0, args, None, QuickFrom::Command);
+            if !quick.await? {
+                app.review_command(user_id, chat.0).await?;
+            }
+            Ok(())
+        }
         "exempt" => app.exempt_command(user_id, chat.0).await,
         "pending" => app.pending_command(user_id, chat.0, 0).await,
         "status" => app.status_command(user_id, chat.0).await,

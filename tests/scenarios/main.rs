@@ -26,6 +26,7 @@ mod onboarding;
 mod permissions;
 mod processes;
 mod publish;
+mod quick_filing;
 mod records;
 mod reminders;
 mod restart;

@@ -41,6 +41,22 @@ fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
     }
 }
 
+/// A quick filing's first pass (`quick`) goes on to the first step still missing: what the
+/// message already gave is not asked again. Going back or editing ends the first pass.
+fn first_missing<'a>(kind: &str, mut next: &'a str, data: &Value) -> &'a str {
+    if kind != FILE || data["quick"] != json!(true) {
+        return next;
+    }
+    loop {
+        next = match next {
+            "form" if data["form"].is_string() => "reason",
+            "reason" if data["reason"].is_string() => "contact",
+            "contact" if data["contact"].is_string() => "confirm",
+            other => return other,
+        };
+    }
+}
+
 /// The buttons under a prompt: the step's own choices, then back (when there is a step before)
 /// and cancel.
 fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'static str)> {
@@ -201,6 +217,7 @@ impl App {
                 let mut data = d.data();
                 data["form"] = json!(file.to_string());
                 let next = if d.kind == FILE { "reason" } else { "confirm" };
+                let next = first_missing(&d.kind, next, &data);
                 self.enter_step(&mut tx, user_id, chat_id, &d.kind, next, &data)
                     .await?;
             }
@@ -218,7 +235,7 @@ impl App {
         Ok(true)
     }
 
-    async fn dialogue_input(
+    pub(super) async fn dialogue_input(
         &self,
         conn: &mut AnyConnection,
         d: &Dialogue,
@@ -324,6 +341,7 @@ impl App {
         };
         match outcome {
             Ok(next) => {
+                let next = first_missing(&d.kind, next, &data);
                 self.enter_step(conn, user_id, chat_id, &d.kind, next, &data)
                     .await
             }
@@ -364,6 +382,12 @@ impl App {
             return Ok(press);
         }
         let mut data = d.data();
+        if action == "back" || action == "edit" {
+            // Every step is asked again from here on (`first_missing`).
+            if let Some(fields) = data.as_object_mut() {
+                fields.remove("quick");
+            }
+        }
         match action {
             "cancel" => {
                 dialogues::clear(&mut tx, user_id).await?;

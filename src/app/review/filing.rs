@@ -52,16 +52,7 @@ impl App {
     /// `/review`: a school contact or homeroom teacher starts filing.
     pub async fn review_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
-        let bound = people::of_user(&mut tx, user_id).await?;
-        let reply = if bound.is_empty() {
-            Some(("not_bound", json!({})))
-        } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
-            Some(("review_not_filer", json!({})))
-        } else {
-            let city = self.city_of_user(&mut tx, user_id).await?;
-            self.window(&mut tx, &city).await?.err()
-        };
-        match reply {
+        match self.filing_refused(&mut tx, user_id).await? {
             Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
             None => {
                 self.enter_step(&mut tx, user_id, chat_id, FILE, "exam_no", &json!({}))
@@ -71,6 +62,24 @@ impl App {
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// Why this person may not file now (not bound, no filer's role, the window), as the
+    /// template and data that say so; None when they may.
+    pub(super) async fn filing_refused(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+    ) -> anyhow::Result<Option<(&'static str, Value)>> {
+        let bound = people::of_user(conn, user_id).await?;
+        Ok(if bound.is_empty() {
+            Some(("not_bound", json!({})))
+        } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
+            Some(("review_not_filer", json!({})))
+        } else {
+            let city = self.city_of_user(conn, user_id).await?;
+            self.window(conn, &city).await?.err()
+        })
     }
 
     /// Whether filing is open now in the city: Ok(deadline), or the template and data that say

@@ -10,9 +10,11 @@ mod dialogue;
 mod filing;
 mod folding;
 mod form;
+mod quick;
 mod result;
 mod views;
 
+pub use quick::QuickFrom;
 pub use views::PendingItem;
 
 use super::App;
