@@ -38,6 +38,7 @@ use exam_review_bot::fakeapi::{FakeTelegram, FakeUser, Sent};
 use exam_review_bot::metrics::Snapshot;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -690,6 +691,42 @@ async fn run() {
             ms(latency.quantile(0.99)),
         );
     }
+    // Who waited longest: each kind of person's chats, the calls they took, and when the
+    // last one arrived. Telegram sends a chat one message a second, so the busiest chat sets
+    // the floor of the drain.
+    println!(
+        "\n| chats | chats | calls | most to one chat | last call, s after the burst began |\n\
+         |---|---|---|---|---|"
+    );
+    // Each kind of person's chats: calls to each, and the last one's time.
+    let mut by_role: std::collections::BTreeMap<&str, HashMap<i64, (usize, f64)>> =
+        Default::default();
+    for c in &sends {
+        let chat = c.chat_id.unwrap_or_default();
+        let role = match chat {
+            1_000_000..2_000_000 => "school contacts (filers)",
+            2_000_000..3_000_000 => "校长",
+            3_000_000..4_000_000 => "班主任",
+            4_000_000..5_000_000 => "district officers",
+            RECHECKER => "市级复审",
+            5_100_000..5_200_000 => "复核小组 members",
+            _ => "others (city admins)",
+        };
+        let at = c.at.duration_since(start).as_secs_f64();
+        let (calls, last) = by_role.entry(role).or_default().entry(chat).or_default();
+        *calls += 1;
+        *last = last.max(at);
+    }
+    for (role, chats) in &by_role {
+        let calls: usize = chats.values().map(|(n, _)| n).sum();
+        let most = chats.values().map(|(n, _)| *n).max().unwrap_or(0);
+        let last = chats.values().map(|(_, t)| *t).fold(0.0, f64::max);
+        println!(
+            "| {role} | {} | {calls} | {most} | {last:.0} |",
+            chats.len()
+        );
+    }
+
     // What the burst queued, by kind: what is left to cut.
     let kinds: Vec<(String, i64)> = {
         let mut conn = app.db.pool.acquire().await.unwrap();
