@@ -1,7 +1,7 @@
 //! Soak: the real binary (`run`, SQLite) for SOAK_SECS (default 3600) while school contacts
 //! file SOAK_RATE review requests a second (default 2: a tenth of the review burst's 20
-//! requests a second) through the chat dialogue and 班主任 and 校长 approve each, plus a
-//! reminder digest every five minutes. Every 10 s the bot process's resident memory (VmRSS),
+//! requests a second), each in one message (the signed form, captioned) and 提交, and 班主任
+//! and 校长 approve each, plus a reminder digest every five minutes. Every 10 s the bot process's resident memory (VmRSS),
 //! the answers' latency (from a person's message to the bot's answer reaching Telegram) and the
 //! outbox backlog are sampled; the table goes to stdout and every sample to
 //! `target/soak.csv` (or SOAK_CSV). Run with
@@ -10,6 +10,11 @@
 //!
 //! (SOAK_SECS=300 for a short look.) The fake Telegram and the simulated people run in this
 //! process, the bot in its own, so its memory is the bot's alone.
+//!
+//! On PostgreSQL: SOAK_DATABASE_URL names the server (a database `erb_soak` is created there
+//! afresh) and SOAK_INSTANCES (default 1) runs that many `run` processes on it, as a province
+//! deployment does; the table's memory is the largest instance's, and each instance's peak
+//! (VmHWM) is printed at the end.
 
 use exam_review_bot::app::App;
 use exam_review_bot::clock::SystemClock;
@@ -66,8 +71,12 @@ struct Sample {
 async fn main() {
     let secs: u64 = env_or("SOAK_SECS", 3600);
     let rate: f64 = env_or("SOAK_RATE", 2.0);
+    let instances: usize = env_or("SOAK_INSTANCES", 1);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+    let url = match std::env::var("SOAK_DATABASE_URL") {
+        Ok(server) => fresh_postgres(&server).await,
+        Err(_) => format!("sqlite://{}", dir.path().join("soak.db").display()),
+    };
 
     // A reminder digest every five minutes of the soak (Beijing time), no quiet hours.
     let start_local = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
@@ -114,19 +123,30 @@ async fn main() {
         .unwrap();
 
     let fake = FakeTelegram::start().await.unwrap();
-    let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
-    let mut bot = Command::new(env!("CARGO_BIN_EXE_exam-review-bot"))
-        .arg("run")
-        .env("DATABASE_URL", &url)
-        .env("TELOXIDE_TOKEN", "123:soak")
-        .env("TELOXIDE_API_URL", fake.api_url())
-        .env("RUST_LOG", "warn")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let pid = bot.id();
+    let mut bots: Vec<_> = (0..instances)
+        .map(|k| {
+            let log = std::fs::File::create(dir.path().join(format!("run{k}.log"))).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_exam-review-bot"))
+                .arg("run")
+                .env("DATABASE_URL", &url)
+                .env("TELOXIDE_TOKEN", "123:soak")
+                .env("TELOXIDE_API_URL", fake.api_url())
+                .env("RUST_LOG", "warn")
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pids: Vec<u32> = bots.iter().map(|b| b.id()).collect();
+    // The largest instance's figure at each sample.
+    let most = |field: &str| {
+        pids.iter()
+            .map(|p| status_kib(*p, field))
+            .max()
+            .unwrap_or(0)
+    };
 
     let mut people = Driver::new(&fake, &city);
     let began = Instant::now();
@@ -149,9 +169,9 @@ async fn main() {
             drop(conn);
             samples.push(Sample {
                 at_secs: next_sample.as_secs(),
-                rss_kib: status_kib(pid, "VmRSS"),
-                anon_kib: status_kib(pid, "RssAnon"),
-                file_kib: status_kib(pid, "RssFile"),
+                rss_kib: most("VmRSS"),
+                anon_kib: most("RssAnon"),
+                file_kib: most("RssFile"),
                 p50_ms: percentile(&window, 0.50),
                 p99_ms: percentile(&window, 0.99),
                 answers: window.len(),
@@ -162,8 +182,14 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bot.kill().ok();
-    bot.wait().ok();
+    let peaks: Vec<String> = pids
+        .iter()
+        .map(|p| format!("{:.1} MiB", status_kib(*p, "VmHWM") as f64 / 1024.0))
+        .collect();
+    for bot in &mut bots {
+        bot.kill().ok();
+        bot.wait().ok();
+    }
 
     let mut csv =
         String::from("secs,rss_kib,anon_kib,file_kib,p50_ms,p99_ms,answers,outbox_backlog,filed\n");
@@ -229,4 +255,27 @@ async fn main() {
             out.display()
         );
     }
+    println!(
+        "\n{instances} instance(s) on {}; peak RSS (VmHWM) of each: {}",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        peaks.join(", ")
+    );
+}
+
+/// A new, empty database `erb_soak` on the PostgreSQL server at `server`; its URL.
+async fn fresh_postgres(server: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS erb_soak WITH (FORCE)",
+        "CREATE DATABASE erb_soak",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut admin).await.unwrap();
+    }
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/erb_soak")
 }
