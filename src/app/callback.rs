@@ -15,10 +15,13 @@ pub enum List {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
-    /// A dialogue prompt's button (submit, back, cancel …) for the step it was sent at.
+    /// A dialogue prompt's button (submit, back, cancel …) for the step it was sent at, and
+    /// the version of the dialogue's data it showed (`dialogues::version`), or empty where the
+    /// button names what it acts on itself.
     Dialogue {
         step: String,
         action: String,
+        shown: String,
     },
     /// A review card's button: the request, the stage the card was sent for, the action.
     Review {
@@ -93,7 +96,14 @@ pub enum EntryAction {
 impl Callback {
     pub fn encode(&self) -> String {
         let data = match self {
-            Callback::Dialogue { step, action } => format!("d:{step}:{action}"),
+            Callback::Dialogue {
+                step,
+                action,
+                shown,
+            } => match shown.as_str() {
+                "" => format!("d:{step}:{action}"),
+                shown => format!("d:{step}:{action}:{shown}"),
+            },
             Callback::Review { id, stage, action } => format!("rv:{id}:{stage}:{action}"),
             Callback::Publish { season } => format!("pub:ok:{season}"),
             Callback::PublishCancel => "pub:no".into(),
@@ -136,6 +146,12 @@ impl Callback {
             ["d", step, action] => Callback::Dialogue {
                 step: short(step)?,
                 action: short(action)?,
+                shown: String::new(),
+            },
+            ["d", step, action, shown] => Callback::Dialogue {
+                step: short(step)?,
+                action: short(action)?,
+                shown: short(shown)?,
             },
             ["rv", id, stage, action] => Callback::Review {
                 id: id.parse().ok()?,
@@ -206,6 +222,12 @@ mod tests {
             Callback::Dialogue {
                 step: "confirm".into(),
                 action: "submit".into(),
+                shown: String::new(),
+            },
+            Callback::Dialogue {
+                step: "confirm".into(),
+                action: "submit".into(),
+                shown: "0a1b2c3d".into(),
             },
             Callback::Review {
                 id: i64::MAX,

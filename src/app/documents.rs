@@ -176,9 +176,11 @@ impl App {
         .await?;
         let card = card_of(&sheet.file_id);
         let press = |b: Button| {
+            // The button names its file (`card_of`): no version needed.
             super::callback::Callback::Dialogue {
                 step: CONFIRM_STEP.into(),
                 action: b.code(),
+                shown: String::new(),
             }
             .encode()
         };

@@ -347,8 +347,13 @@ async fn handle_callback(
     cb: Callback,
 ) -> anyhow::Result<Press> {
     match cb {
-        Callback::Dialogue { step, action } => {
-            app.dialogue_button(user_id, chat.0, &step, &action).await
+        Callback::Dialogue {
+            step,
+            action,
+            shown,
+        } => {
+            app.dialogue_button(user_id, chat.0, &step, &action, &shown)
+                .await
         }
         Callback::Review { id, stage, action } => {
             app.review_button(user_id, chat.0, id, &stage, &action)

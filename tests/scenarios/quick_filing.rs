@@ -83,6 +83,31 @@ async fn a_school_contact_files_each_request_in_one_message() {
     contact.send("/cancel");
     c.h.expect(contact, "已取消").await;
 
+    // Two photos before 提交: each gets its summary, and only the latest is open. 提交
+    // under the older one files nothing: a button never acts on what it did not show.
+    contact.send_photo_with_caption("form-x", &format!("{} 13800001234 漏评", pupils[3].exam_no));
+    c.h.expect(contact, "请核对申请内容").await;
+    contact.send_photo_with_caption("form-y", &format!("{} 13800001234 漏评", pupils[4].exam_no));
+    let newer = c.h.expect(contact, "请核对申请内容").await;
+    assert!(newer.contains(&pupils[4].name), "{newer}");
+    let older =
+        c.h.fake
+            .messages_to(contact.id)
+            .into_iter()
+            .find(|m| m.text.contains("请核对申请内容") && m.text.contains(&pupils[3].name))
+            .unwrap();
+    let (_, submit) = older
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label == "✅ 提交")
+        .unwrap();
+    contact.press_data(&older, &submit);
+    c.h.settle().await;
+    let stale = c.h.fake.callback_answers();
+    assert!(stale.last().unwrap().1.contains("已失效"), "{stale:?}");
+    contact.press("✅ 提交");
+    c.h.expect(contact, "已提交").await;
+
     // A candidate already filed for: the open request, not a second one.
     contact.send_photo_with_caption(
         "form-d",
@@ -116,7 +141,8 @@ async fn a_school_contact_files_each_request_in_one_message() {
         .await
         .unwrap();
     drop(conn);
-    assert_eq!(filed, 2);
+    // The two at the start, and the newer of the two photos.
+    assert_eq!(filed, 3);
     c.h.stop().await;
 }
 

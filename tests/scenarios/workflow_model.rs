@@ -581,7 +581,7 @@ async fn step(
                 for text in ["副实验二第2项漏评", "13800001234"] {
                     app.dialogue_text(u, u, text).await?;
                 }
-                app.dialogue_button(u, u, "confirm", "submit").await?;
+                app.dialogue_button(u, u, "confirm", "submit", "").await?;
                 let f = &mut w.filed[i];
                 f.stand = Stand::Pending(0);
                 f.round += 1;

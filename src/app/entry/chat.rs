@@ -206,6 +206,7 @@ impl App {
             Callback::Dialogue {
                 step: step.as_str().into(),
                 action: b.code(),
+                shown: String::new(),
             }
             .encode()
         };

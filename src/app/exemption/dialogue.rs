@@ -195,7 +195,8 @@ impl App {
             .into_iter()
             .map(|b| (b.label(), b.code()))
             .collect();
-        let markup = self.dialogue_keyboard(step.as_str(), &pairs)?;
+        // Proof photos join the data without a new prompt: its buttons carry no version.
+        let markup = self.dialogue_keyboard(step.as_str(), "", &pairs)?;
         let mut prompt = data.clone();
         prompt["no"] = json!(step.number());
         prompt["of"] = json!(Step::ALL.len() - 1);

@@ -90,7 +90,8 @@ impl App {
         data: &Value,
     ) -> anyhow::Result<()> {
         dialogues::set(conn, user_id, chat_id, kind, step, data, self.clock.now()).await?;
-        let markup = self.dialogue_keyboard(step, &prompt_buttons(kind, step, data))?;
+        let shown = dialogues::version(&data.to_string());
+        let markup = self.dialogue_keyboard(step, &shown, &prompt_buttons(kind, step, data))?;
         let mut prompt_data = data.clone();
         if kind == FILE
             && let Some(id) = data["candidate_id"].as_i64()
@@ -131,11 +132,12 @@ impl App {
         Ok(())
     }
 
-    /// A prompt's keyboard: each (label template, action) as a button of dialogue step `step`,
-    /// in one row.
+    /// A prompt's keyboard: each (label template, action) as a button of dialogue step `step`
+    /// showing data of version `shown`, in one row.
     pub(crate) fn dialogue_keyboard(
         &self,
         step: &str,
+        shown: &str,
         buttons: &[(&str, &str)],
     ) -> anyhow::Result<String> {
         let row: Vec<Value> = buttons
@@ -146,6 +148,7 @@ impl App {
                     Callback::Dialogue {
                         step: (*step).into(),
                         action: (*action).into(),
+                        shown: shown.into(),
                     }
                     .encode(),
                 ))
@@ -349,19 +352,25 @@ impl App {
         }
     }
 
-    /// A dialogue button ("d:<step>:<action>"). Buttons of a step the user has left are stale.
+    /// A dialogue button ("d:<step>:<action>:<shown>"). Buttons of a step the user has left
+    /// are stale; so are a review dialogue's buttons under a prompt that showed other data
+    /// than the dialogue now holds: 提交 under one filing's summary never submits another.
+    /// A press without a version (a prompt sent before buttons had one) is taken as before:
+    /// it can only act on the presser's own dialogue, with every check of its step.
     pub async fn dialogue_button(
         &self,
         user_id: i64,
         chat_id: i64,
         step: &str,
         action: &str,
+        shown: &str,
     ) -> anyhow::Result<Press> {
         let mut tx = self.db.begin().await?;
         let Some(d) = dialogues::get(&mut tx, user_id).await? else {
             return Ok(Press::Stale);
         };
-        if d.step != step {
+        let versioned = [FILE, AMEND, WHY, RECORD].contains(&d.kind.as_str());
+        if d.step != step || (versioned && !shown.is_empty() && shown != d.version()) {
             return Ok(Press::Stale);
         }
         if d.kind == crate::app::entry::ENTRY {

@@ -147,7 +147,7 @@ pub async fn file(app: &App, user: i64, exam_no: &str) -> Option<i64> {
     app.dialogue_non_text(user, user, Some(form)).await.unwrap();
     app.dialogue_text(user, user, "主实验漏评").await.unwrap();
     app.dialogue_text(user, user, "13800001234").await.unwrap();
-    app.dialogue_button(user, user, "confirm", "submit")
+    app.dialogue_button(user, user, "confirm", "submit", "")
         .await
         .unwrap();
     let after = newest().await;
@@ -194,10 +194,10 @@ pub async fn record(app: &App, person: usize, to: Option<Mark>) -> anyhow::Resul
             let text: Vec<String> = items.iter().map(|v| points(*v)).collect();
             app.dialogue_text(u, u, &text.join(" ")).await?;
         }
-        app.dialogue_button(u, u, "category", "cat1").await?;
+        app.dialogue_button(u, u, "category", "cat1", "").await?;
     }
     app.dialogue_text(u, u, "副实验第2项漏评，已核对").await?;
-    app.dialogue_button(u, u, "confirm", "submit").await?;
+    app.dialogue_button(u, u, "confirm", "submit", "").await?;
     Ok(())
 }
 
