@@ -123,8 +123,8 @@ async fn folded_cards(app: &App, stage: &str) -> std::collections::HashSet<(i64,
 }
 
 /// The simulated people with batch cards of `stage` work through them a page at a time: each
-/// presses 本页全部同意 on the page as soon as it is drawn (or, for a group's recorder, records
-/// each card the page shows), and turns to the next page once the bot has taken those items
+/// presses 本页全部同意 on the page as soon as it is drawn (a group's recorder, 本页全部维持原成绩),
+/// and turns to the next page once the bot has taken those items
 /// off the list. Superhuman like the rest of the burst: they act on a page before Telegram has
 /// delivered it. Returns the updates pushed.
 async fn work_through_lists(app: &App, fake: &FakeTelegram, stage: &str, record: bool) -> usize {
@@ -161,12 +161,9 @@ async fn work_through_lists(app: &App, fake: &FakeTelegram, stage: &str, record:
             }
             let user = fake.user(user_id, "用户");
             if record {
-                for (id, _) in items.iter().filter(|(_, s)| s == stage) {
-                    press(&user, &format!("rv:{id}:{stage}:k"));
-                    user.send("逐项核对，成绩无误");
-                    press(&user, "d:confirm:submit");
-                    pushed += 3;
-                }
+                // 本页全部维持原成绩: the page's record cards in one press.
+                press(&user, &format!("ck:{list}:{version}"));
+                pushed += 1;
             } else {
                 press(&user, &format!("ca:{list}:{version}"));
                 pushed += 1;
@@ -512,7 +509,11 @@ async fn run() {
         n,
     )
     .await;
-    end_phase("groups record 维持 (3 updates each)", DISTRICTS + 1, pushed);
+    end_phase(
+        "groups record 维持 (本页全部维持原成绩, a page each; 3 updates a card not folded)",
+        DISTRICTS + 1,
+        pushed,
+    );
     let folded = folded_cards(&app, "cf1").await;
     for k in [1, 2] {
         for (id, school, ..) in &rows {

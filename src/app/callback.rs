@@ -84,6 +84,12 @@ pub enum Callback {
         list: i64,
         version: i64,
     },
+    /// A group recorder's batch card's 本页全部维持原成绩: every record card that version
+    /// `version` of the list showed, recorded 维持原成绩.
+    CardListKeep {
+        list: i64,
+        version: i64,
+    },
 }
 
 /// What a batch card's button does.
@@ -131,6 +137,7 @@ impl Callback {
             Callback::StatusChart => "sc".into(),
             Callback::CardListPage { list, page } => format!("cl:{list}:{page}"),
             Callback::CardListApprove { list, version } => format!("ca:{list}:{version}"),
+            Callback::CardListKeep { list, version } => format!("ck:{list}:{version}"),
         };
         debug_assert!(data.len() <= limits::CALLBACK_DATA, "{data}");
         data
@@ -207,6 +214,10 @@ impl Callback {
                 list: list.parse().ok()?,
                 version: version.parse().ok()?,
             },
+            ["ck", list, version] => Callback::CardListKeep {
+                list: list.parse().ok()?,
+                version: version.parse().ok()?,
+            },
             _ => return None,
         })
     }
@@ -264,6 +275,10 @@ mod tests {
                 page: 99_999,
             },
             Callback::CardListApprove {
+                list: i64::MAX,
+                version: i64::MAX,
+            },
+            Callback::CardListKeep {
                 list: i64::MAX,
                 version: i64::MAX,
             },

@@ -384,6 +384,10 @@ async fn handle_callback(
             app.card_list_approve_button(user_id, chat.0, list, version)
                 .await
         }
+        Callback::CardListKeep { list, version } => {
+            app.card_list_keep_button(user_id, chat.0, list, version)
+                .await
+        }
         Callback::StatusChart => app.status_chart(user_id, chat.0).await,
         Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
             .await

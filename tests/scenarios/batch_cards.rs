@@ -320,3 +320,74 @@ async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_movi
     }
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
+    let c = cast_with(|config| config.delivery.fold_cards_at = 1).await;
+    let h = &c.h;
+    let class: Vec<_> = h
+        .school_candidates(&sample::school_code(0))
+        .await
+        .into_iter()
+        .filter(|p| p.class_name == c.pupil.class_name)
+        .take(4)
+        .collect();
+    assert_eq!(class.len(), 4);
+    let mut ids = Vec::new();
+    for pupil in &class {
+        ids.push(file(h, &c.contact, &pupil.exam_no, "漏评").await);
+    }
+    for level in [&c.teacher, &c.principal] {
+        for id in &ids {
+            batch_card_shows(h, level, &format!("复核申请 #{id}（")).await;
+            level.press(&format!("#{id} ✅ 同意"));
+        }
+        batch_card_shows(h, level, "都已处理").await;
+    }
+
+    // The group's recorder has four record cards; the first page shows three, and one press
+    // records those three 维持原成绩.
+    batch_card_shows(h, &c.proctor, "4 份待您处理").await;
+    let page = batch_card(h, &c.proctor);
+    let (_, keep) = page
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label == "📝 本页 3 份全部维持原成绩")
+        .unwrap_or_else(|| panic!("{}", page.visible_text()));
+    c.proctor.press_data(&page, &keep);
+    batch_card_shows(h, &c.proctor, "1 份待您处理").await;
+    h.settle().await;
+    for id in &ids[..3] {
+        assert_eq!(state_of(h, *id).await, "confirming");
+    }
+    assert_eq!(state_of(h, ids[3]).await, "recording");
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (note, by): (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT result_note, recorded_by FROM review_requests WHERE id = $1")
+            .bind(ids[0])
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    drop(conn);
+    assert_eq!(
+        note.as_deref(),
+        Some("逐项核对，无漏评，合分无误（本页全部维持原成绩）")
+    );
+    assert_eq!(by, Some(c.proctor.id));
+
+    // The same press again acts on that page's three, which are recorded: stale, and the
+    // fourth card, which the page never showed, is untouched.
+    c.proctor.press_data(&page, &keep);
+    h.settle().await;
+    let answers = h.fake.callback_answers();
+    assert!(answers.last().unwrap().1.contains("已失效"), "{answers:?}");
+    assert_eq!(state_of(h, ids[3]).await, "recording");
+
+    // The signers get the three results to sign, and the fourth is kept on its own page.
+    batch_card_shows(h, &c.district_inspector, "请签字确认").await;
+    c.proctor.press("📝 本页 1 份全部维持原成绩");
+    batch_card_shows(h, &c.proctor, "都已处理").await;
+    h.settle().await;
+    assert_eq!(state_of(h, ids[3]).await, "confirming");
+    c.h.stop().await;
+}

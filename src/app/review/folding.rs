@@ -8,14 +8,27 @@
 //! Exactness: a card's buttons act on its item only once a page showed the item (a folded card
 //! unseen refuses its buttons), and 本页全部同意 acts on exactly the items of the version of
 //! the page it was pressed on, each through the same press as its own 同意 button.
+//!
+//! A group's recorder gets 本页全部维持原成绩 on the same terms: each record card the pressed
+//! page showed is recorded 维持原成绩 through the same use case as the recording dialogue's
+//! 确认记录, with a fixed note. Recording one card by its dialogue (维持 with a note of one's
+//! own, or 更正) stays on each card. A recorder with 180 results to record otherwise answers
+//! three prompts each, and at one message a second their chat alone outlasts the burst by ten
+//! minutes (measured by the review bench).
 
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::render::{limits, visible_len};
 use crate::store::card_lists::{self, Folded};
 use crate::store::outbox::{self, Outgoing};
+use crate::store::reviews;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
+
+/// The stage of a card that records the group's result ("rec1"): what 本页全部维持原成绩 takes.
+fn is_record_stage(stage: &str) -> bool {
+    stage.starts_with("rec")
+}
 
 /// Cards a page shows at most (fewer when they do not fit one message whole).
 const PER_PAGE: i64 = 3;
@@ -213,6 +226,18 @@ impl App {
                 .render("button_card_list_all", &json!({"n": approvable}))?;
             rows.push(vec![button(label, data)]);
         }
+        let keepable = items.iter().filter(|i| is_record_stage(&i.stage)).count();
+        if keepable > 0 {
+            let data = Callback::CardListKeep {
+                list: list.id,
+                version: list.version,
+            }
+            .encode();
+            let label = self
+                .render
+                .render("button_card_list_keep", &json!({"n": keepable}))?;
+            rows.push(vec![button(label, data)]);
+        }
         let mut turn = Vec::new();
         if from > 0 {
             let data = Callback::CardListPage {
@@ -299,6 +324,48 @@ impl App {
             }
         }
         Ok(match approved {
+            0 => Press::Stale,
+            _ => Press::Accepted,
+        })
+    }
+}
+
+impl App {
+    /// 本页全部维持原成绩: each record card the pressed version of the page showed, recorded
+    /// 维持原成绩 with the fixed note, each in its own transaction through `submit_record` (the
+    /// group's right to record, the request's state and stage are checked for each). Stale when
+    /// none was still there to record.
+    pub async fn card_list_keep_button(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        list_id: i64,
+        version: i64,
+    ) -> anyhow::Result<Press> {
+        let items = {
+            let mut conn = self.db.pool.acquire().await?;
+            match card_lists::get(&mut conn, list_id).await? {
+                Some(list) if list.user_id == user_id => {
+                    card_lists::page_items(&mut conn, list_id, version).await?
+                }
+                _ => return Ok(Press::Refused),
+            }
+        };
+        let note = self.render.text("record_keep_all_note")?;
+        let mut recorded = 0;
+        for (id, stage) in items.into_iter().filter(|(_, s)| is_record_stage(s)) {
+            let mut tx = self.db.begin().await?;
+            let before = reviews::get(&mut tx, id).await?.map(|r| r.state);
+            let data = json!({"request": id, "stage": stage, "kind": "kept", "note": note});
+            self.submit_record(&mut tx, user_id, chat_id, &data).await?;
+            let after = reviews::get(&mut tx, id).await?.map(|r| r.state);
+            tx.commit().await?;
+            if before != after {
+                recorded += 1;
+            }
+        }
+        self.outbox_wake.notify_one();
+        Ok(match recorded {
             0 => Press::Stale,
             _ => Press::Accepted,
         })
