@@ -190,6 +190,8 @@ const REPORT: &str = "📤 上报（";
 /// A batch card's heading, and the start of its 本页全部同意.
 const BATCH_CARD: &str = "份待您处理";
 const APPROVE_PAGE: &str = "✅ 本页";
+/// A recorder's batch card's 本页全部维持原成绩 (its label begins so).
+const KEEP_PAGE: &str = "📝 本页";
 /// How long a batch card shows the same count before its reporter sends it up: people wait
 /// for a lull rather than sending one 上报 per result.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -204,6 +206,8 @@ enum Input {
     Press(&'static str),
     /// The button with this label on this card.
     PressOn(Box<Sent>, &'static str),
+    /// 本页全部维持原成绩 on this page of a batch card.
+    KeepPage(Box<Sent>),
 }
 
 /// One step of a dialogue: what is sent, and what the bot's answer to it contains.
@@ -259,9 +263,14 @@ fn is_batch_card(m: &Sent) -> bool {
 
 /// Its 本页全部同意, when the page shows any card it takes.
 fn approve_page(m: &Sent) -> Option<String> {
+    page_button(m, APPROVE_PAGE)
+}
+
+/// A batch card's button for the whole page whose label begins with `start`.
+fn page_button(m: &Sent, start: &str) -> Option<String> {
     m.buttons()
         .into_iter()
-        .find(|(l, _)| l.starts_with(APPROVE_PAGE))
+        .find(|(l, _)| l.starts_with(start))
         .map(|(_, data)| data)
 }
 
@@ -286,6 +295,11 @@ fn send(user: &FakeUser, input: &Input, messages: &[Sent]) {
         Input::PressOn(card, label) => {
             if let Some(data) = button(card, label) {
                 user.press_data(card, &data);
+            }
+        }
+        Input::KeepPage(page) => {
+            if let Some(data) = page_button(page, KEEP_PAGE) {
+                user.press_data(page, &data);
             }
         }
     }
@@ -364,7 +378,7 @@ pub struct Seen {
     pub filed: usize,
     /// Taps on cards: approvals, and on the whole route signatures and 复审.
     pub approvals: usize,
-    /// Results recorded by the groups' recorders.
+    /// Recordings by the groups' recorders: a card's dialogue, or a page kept with one press.
     pub recorded: usize,
     /// 上报 pressed on batch cards.
     pub reported: usize,
@@ -561,12 +575,18 @@ impl Driver {
                     recorder.talk = Some(Talk::start(&recorder.user, &fake, recording(card)));
                 }
             }
-            // Free with no card of its own waiting: the first card the batch card shows now.
+            // Free with no card of its own waiting: the page the batch card shows now, all kept
+            // with one press.
             if recorder.talk.is_none()
                 && let Some(list) = &recorder.list
-                && let Some(page) = now_shown(&fake, list).filter(|c| button(c, KEEP).is_some())
+                && let Some(page) =
+                    now_shown(&fake, list).filter(|c| page_button(c, KEEP_PAGE).is_some())
             {
-                recorder.talk = Some(Talk::start(&recorder.user, &fake, recording(page)));
+                let keep = vec![Turn {
+                    input: Input::KeepPage(Box::new(page)),
+                    answer: "已记录申请",
+                }];
+                recorder.talk = Some(Talk::start(&recorder.user, &fake, keep));
             }
         }
         for tapper in &mut self.tappers {
