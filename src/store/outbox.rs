@@ -185,14 +185,19 @@ pub async fn due_heads(
     // A chat's head is due when its oldest due row is its oldest row. One grouped pass, no
     // join: a join here let PostgreSQL's planner, on statistics from before a burst, rescan
     // the backlog once per chat (see migration 0014).
+    // A resting chat (`chat_rests`) is left out after grouping: one lookup a chat, not a row.
     sqlx::query_as(
-        "SELECT chat_id, MIN(id) AS head FROM outbox
-         WHERE status IN ('pending', 'sending')
-         GROUP BY chat_id
-         HAVING MIN(id) = MIN(CASE WHEN (status = 'pending' AND next_attempt_at <= $1)
-                                     OR (status = 'sending' AND lease_until < $1)
-                                   THEN id END)
-         ORDER BY MAX(is_reply) DESC, MIN(id) LIMIT $2",
+        "SELECT chat_id, head FROM (
+             SELECT chat_id, MIN(id) AS head, MAX(is_reply) AS reply FROM outbox
+             WHERE status IN ('pending', 'sending')
+             GROUP BY chat_id
+             HAVING MIN(id) = MIN(CASE WHEN (status = 'pending' AND next_attempt_at <= $1)
+                                         OR (status = 'sending' AND lease_until < $1)
+                                       THEN id END)
+         ) due
+         WHERE NOT EXISTS (SELECT 1 FROM chat_rests r
+                           WHERE r.chat_id = due.chat_id AND r.until > $1)
+         ORDER BY reply DESC, head LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
@@ -213,7 +218,9 @@ pub async fn claim(
         "UPDATE outbox SET status = 'sending', lease_until = $3, lease_owner = $4,
                 attempts = attempts + 1
          WHERE id = $1 AND ((status = 'pending' AND next_attempt_at <= $2)
-                         OR (status = 'sending' AND lease_until < $2))",
+                         OR (status = 'sending' AND lease_until < $2))
+           AND NOT EXISTS (SELECT 1 FROM chat_rests r
+                           WHERE r.chat_id = outbox.chat_id AND r.until > $2)",
     )
     .bind(id)
     .bind(to_ms(now))
@@ -298,12 +305,22 @@ pub async fn release(conn: &mut AnyConnection, ids: &[i64]) -> sqlx::Result<()> 
 }
 
 /// Nothing more goes to the chat before `until`: Telegram's one message a second to a chat is
-/// per bot, so the rest is kept in the table, where every instance sees it.
+/// per bot, so the rest is kept in the database, where every instance sees it: in
+/// `chat_rests`, which every claim checks (a row queued after this send included), and on the
+/// chat's waiting rows, so that they are not due before it.
 pub async fn rest_chat(
     conn: &mut AnyConnection,
     chat_id: i64,
     until: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO chat_rests (chat_id, until) VALUES ($1, $2)
+         ON CONFLICT (chat_id) DO UPDATE SET until = excluded.until",
+    )
+    .bind(chat_id)
+    .bind(to_ms(until))
+    .execute(&mut *conn)
+    .await?;
     // Written so that SQLite takes the chat's open rows from their partial index (it uses one
     // only for a query that repeats the index's condition): `status = 'pending'` had it pick
     // the due-time index instead and read every due row under a backlog, for every send.

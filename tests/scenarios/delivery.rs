@@ -257,3 +257,71 @@ async fn notices_waiting_together_go_out_as_one_message_and_cards_stay_their_own
     );
     h.stop().await;
 }
+
+/// Two instances deliver from one database. Each new notice to a chat is queued the moment the
+/// last one went out, so either instance may take it: the chat still gets one a second
+/// (Telegram counts per bot, not per process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_keep_a_chats_one_message_a_second_for_notices_queued_after_a_send() {
+    use exam_review_bot::app::App;
+    use exam_review_bot::clock::SystemClock;
+    use exam_review_bot::fakeapi::FakeTelegram;
+    use exam_review_bot::store::Db;
+    use exam_review_bot::store::outbox::{self, Outgoing};
+    use std::sync::Arc;
+
+    let db = TestDb::new().await;
+    let fake = FakeTelegram::start().await.unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut apps = Vec::new();
+    let mut runners = Vec::new();
+    for _ in 0..2 {
+        let app = App::new(
+            Db::open(&db.url).await.unwrap(),
+            test_config(&db.url),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let bot = exam_review_bot::telegram::build_bot(
+            &app,
+            "1:test",
+            Some(fake.api_url().parse().unwrap()),
+        );
+        runners.push(tokio::spawn(exam_review_bot::delivery::run(
+            app.clone(),
+            bot,
+            stop_rx.clone(),
+        )));
+        apps.push(app);
+    }
+    const CHAT: i64 = 4242;
+    const NOTICES: usize = 8;
+    for n in 0..NOTICES {
+        // Alternate which instance queues it; both are woken, as a handler wakes its own.
+        let app = &apps[n % 2];
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        let msg = Outgoing {
+            chat_id: CHAT,
+            body: format!("通知 {n}"),
+            ..Outgoing::default()
+        };
+        outbox::enqueue(&mut conn, &msg, chrono::Utc::now())
+            .await
+            .unwrap();
+        drop(conn);
+        for app in &apps {
+            app.outbox_wake.notify_one();
+        }
+        let sent = fake
+            .wait_until(Duration::from_secs(10), |f| f.messages_to(CHAT).len() > n)
+            .await;
+        assert!(sent, "notice {n} was not sent");
+    }
+    let over = fake.over_limits();
+    assert_eq!(over.per_chat, 0, "{over:?}");
+    assert_eq!(fake.messages_to(CHAT).len(), NOTICES);
+    stop.send(true).unwrap();
+    for runner in runners {
+        runner.await.unwrap().unwrap();
+    }
+}
