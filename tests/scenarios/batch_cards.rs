@@ -2,7 +2,7 @@
 //! so someone with many cards waiting gets them as one message, a page at a time, with each
 //! card's own buttons and 本页全部同意, instead of a card each.
 
-use crate::review::{cast_with, file, state_of};
+use crate::review::{Cast, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
@@ -321,9 +321,10 @@ async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_movi
     h.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
-    let c = cast_with(|config| config.delivery.fold_cards_at = 1).await;
+/// Four requests of one class approved by both school levels on batch cards, so that the
+/// district group's recorder has four record cards folded: its batch card, the data of its
+/// 本页 3 份全部维持原成绩, and the requests.
+async fn four_results_to_record(c: &Cast) -> (Sent, String, Vec<i64>) {
     let h = &c.h;
     let class: Vec<_> = h
         .school_candidates(&sample::school_code(0))
@@ -344,9 +345,6 @@ async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
         }
         batch_card_shows(h, level, "都已处理").await;
     }
-
-    // The group's recorder has four record cards; the first page shows three, and one press
-    // records those three 维持原成绩.
     batch_card_shows(h, &c.proctor, "4 份待您处理").await;
     let page = batch_card(h, &c.proctor);
     let (_, keep) = page
@@ -354,6 +352,16 @@ async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
         .into_iter()
         .find(|(label, _)| label == "📝 本页 3 份全部维持原成绩")
         .unwrap_or_else(|| panic!("{}", page.visible_text()));
+    (page, keep, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
+    let c = cast_with(|config| config.delivery.fold_cards_at = 1).await;
+    let h = &c.h;
+    // The group's recorder has four record cards; the first page shows three, and one press
+    // records those three 维持原成绩.
+    let (page, keep, ids) = four_results_to_record(&c).await;
     c.proctor.press_data(&page, &keep);
     batch_card_shows(h, &c.proctor, "1 份待您处理").await;
     h.settle().await;
@@ -389,5 +397,27 @@ async fn a_recorder_keeps_a_whole_page_with_one_press_and_only_that_page() {
     batch_card_shows(h, &c.proctor, "都已处理").await;
     h.settle().await;
     assert_eq!(state_of(h, ids[3]).await, "confirming");
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_library_is_sealed_a_page_kept_with_one_press_records_nothing() {
+    let mut c = cast_with(|config| config.delivery.fold_cards_at = 1).await;
+    let admin = c.h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    let (page, keep, ids) = four_results_to_record(&c).await;
+    let h = &c.h;
+    // The window closes, the admin ends the review and the 纪检 seals the library.
+    h.clock.set(shanghai(2023, 5, 3, 9, 0));
+    admin.send("/close");
+    h.expect(&admin, "已结束本季成绩复核").await;
+    let archive = h.dir().join("season.age");
+    let pass = age::secrecy::SecretString::from("correct horse battery staple".to_string());
+    h.app.seal(&archive, "区纪检 周", &pass).await.unwrap();
+    c.proctor.press_data(&page, &keep);
+    h.expect(&c.proctor, "加密封存").await;
+    h.settle().await;
+    for id in &ids {
+        assert_eq!(state_of(h, *id).await, "recording");
+    }
     c.h.stop().await;
 }

@@ -195,8 +195,10 @@ impl App {
             .into_iter()
             .map(|b| (b.label(), b.code()))
             .collect();
-        // Proof photos join the data without a new prompt: its buttons carry no version.
-        let markup = self.dialogue_keyboard(step.as_str(), "", &pairs)?;
+        // Proof photos join the data without a new prompt, so its buttons carry the kind's
+        // version, not the data's: never taken for another dialogue's (`dialogue_button`).
+        let shown = dialogues::version(EXEMPT);
+        let markup = self.dialogue_keyboard(step.as_str(), &shown, &pairs)?;
         let mut prompt = data.clone();
         prompt["no"] = json!(step.number());
         prompt["of"] = json!(Step::ALL.len() - 1);

@@ -142,7 +142,7 @@ impl App {
     /// sealed.
     pub(super) async fn refuse_if_sealed(
         &self,
-        tx: &mut crate::store::WriteTx,
+        tx: &mut AnyConnection,
         chat_id: i64,
         ctx: &Ctx,
     ) -> anyhow::Result<bool> {

@@ -369,8 +369,15 @@ impl App {
         let Some(d) = dialogues::get(&mut tx, user_id).await? else {
             return Ok(Press::Stale);
         };
-        let versioned = [FILE, AMEND, WHY, RECORD].contains(&d.kind.as_str());
-        if d.step != step || (versioned && !shown.is_empty() && shown != d.version()) {
+        // What a prompt of this dialogue carries: its data's version (a 免考 application's
+        // prompts, whose data grows without a new prompt, its kind's).
+        let expected = match d.kind.as_str() {
+            FILE | AMEND | WHY | RECORD => Some(d.version()),
+            EXEMPT => Some(dialogues::version(EXEMPT)),
+            _ => None,
+        };
+        let other = expected.is_some_and(|v| !shown.is_empty() && shown != v);
+        if d.step != step || other {
             return Ok(Press::Stale);
         }
         if d.kind == crate::app::entry::ENTRY {

@@ -141,6 +141,12 @@ impl App {
             return Ok(());
         };
         let id = ctx.req.id;
+        // While the score library is sealed no result is recorded (附件4 二.5): a recording
+        // dialogue begun before the seal, and 本页全部维持原成绩, are refused here as each
+        // card's own button is.
+        if self.refuse_if_sealed(conn, chat_id, &ctx).await? {
+            return Ok(());
+        }
         let bound = people::of_user(conn, user_id).await?;
         let me = match self.allowed(user_id, &bound, Action::Record, &ctx) {
             Ok(me) => me,
