@@ -291,6 +291,22 @@ impl App {
         Ok(Press::Accepted)
     }
 
+    /// The items version `version` of the page showed, when the list is this person's own.
+    async fn pressed_page(
+        &self,
+        user_id: i64,
+        list_id: i64,
+        version: i64,
+    ) -> anyhow::Result<Option<Vec<(i64, String)>>> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(match card_lists::get(&mut conn, list_id).await? {
+            Some(list) if list.user_id == user_id => {
+                Some(card_lists::page_items(&mut conn, list_id, version).await?)
+            }
+            _ => None,
+        })
+    }
+
     /// 本页全部同意: each item the pressed version of the page showed, pressed as its own
     /// button would be (every check of a single press holds for each). Stale when none of them
     /// was still there to approve.
@@ -301,14 +317,8 @@ impl App {
         list_id: i64,
         version: i64,
     ) -> anyhow::Result<Press> {
-        let items = {
-            let mut conn = self.db.pool.acquire().await?;
-            match card_lists::get(&mut conn, list_id).await? {
-                Some(list) if list.user_id == user_id => {
-                    card_lists::page_items(&mut conn, list_id, version).await?
-                }
-                _ => return Ok(Press::Refused),
-            }
+        let Some(items) = self.pressed_page(user_id, list_id, version).await? else {
+            return Ok(Press::Refused);
         };
         let mut approved = 0;
         for (id, stage) in items {
@@ -342,14 +352,8 @@ impl App {
         list_id: i64,
         version: i64,
     ) -> anyhow::Result<Press> {
-        let items = {
-            let mut conn = self.db.pool.acquire().await?;
-            match card_lists::get(&mut conn, list_id).await? {
-                Some(list) if list.user_id == user_id => {
-                    card_lists::page_items(&mut conn, list_id, version).await?
-                }
-                _ => return Ok(Press::Refused),
-            }
+        let Some(items) = self.pressed_page(user_id, list_id, version).await? else {
+            return Ok(Press::Refused);
         };
         let note = self.render.text("record_keep_all_note")?;
         let mut recorded = 0;
