@@ -211,32 +211,29 @@ impl App {
             body.push_str(&item.body);
             rows.extend(numbered_buttons(item));
         }
+        // The page's buttons for all its cards at once, each when some card takes it.
         let approvable = items
             .iter()
             .filter(|i| approve_all_action(&i.stage).is_some())
             .count();
-        if approvable > 0 {
-            let data = Callback::CardListApprove {
-                list: list.id,
-                version: list.version,
-            }
-            .encode();
-            let label = self
-                .render
-                .render("button_card_list_all", &json!({"n": approvable}))?;
-            rows.push(vec![button(label, data)]);
-        }
         let keepable = items.iter().filter(|i| is_record_stage(&i.stage)).count();
-        if keepable > 0 {
-            let data = Callback::CardListKeep {
-                list: list.id,
-                version: list.version,
+        let (id, version) = (list.id, list.version);
+        for (n, template, data) in [
+            (
+                approvable,
+                "button_card_list_all",
+                Callback::CardListApprove { list: id, version },
+            ),
+            (
+                keepable,
+                "button_card_list_keep",
+                Callback::CardListKeep { list: id, version },
+            ),
+        ] {
+            if n > 0 {
+                let label = self.render.render(template, &json!({"n": n}))?;
+                rows.push(vec![button(label, data.encode())]);
             }
-            .encode();
-            let label = self
-                .render
-                .render("button_card_list_keep", &json!({"n": keepable}))?;
-            rows.push(vec![button(label, data)]);
         }
         let mut turn = Vec::new();
         if from > 0 {
