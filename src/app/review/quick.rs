@@ -81,6 +81,10 @@ impl App {
         from: QuickFrom,
     ) -> anyhow::Result<bool> {
         let quick = QuickFiling::parse(text);
+        // A bare /review, or a file with nothing to file: nothing to look up.
+        if quick.is_none() && (from == QuickFrom::Command || form.is_none()) {
+            return Ok(false);
+        }
         let mut tx = self.db.begin().await?;
         let open = dialogues::get(&mut tx, user_id).await?;
         if from == QuickFrom::Caption && open.as_ref().is_some_and(|d| d.kind != FILE) {
@@ -88,7 +92,7 @@ impl App {
         }
         let refused = self.filing_refused(&mut tx, user_id).await?;
         match (quick, refused) {
-            (None, None) if from == QuickFrom::Caption && open.is_none() && form.is_some() => {
+            (None, None) if open.is_none() => {
                 self.tell(&mut tx, chat_id, "review_quick_how", &json!({}))
                     .await?;
             }
