@@ -5,6 +5,7 @@ use crate::domain::deadline::DayCountRule;
 use crate::domain::score::ItemMaxima;
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG_FILE: &str = "exam-review-bot.toml";
@@ -28,6 +29,20 @@ pub struct Config {
     pub entry: Entry,
     pub reminders: crate::domain::schedule::ReminderConfig,
     pub limits: Limits,
+    /// What a city of a province deployment runs differently, by the city's unit code
+    /// (`[cities.4101.review]`, `[cities.4101.exemption]`): each city's 实施细则 set its own
+    /// routes. A city without a section runs the deployment's.
+    pub cities: BTreeMap<String, CityRules>,
+}
+
+/// One city's own sections. A section given replaces the deployment's section of that name
+/// for everything of the city (its requests, applications, cards, menus and permissions);
+/// keys it leaves out take their defaults, as they do at the top of the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CityRules {
+    pub review: Option<Review>,
+    pub exemption: Option<Exemption>,
 }
 
 /// 免考 (附件2, 附件3): the application's route and the score an approved candidate gets.
@@ -165,6 +180,20 @@ pub struct Review {
     pub report: bool,
 }
 
+impl Review {
+    /// The route a review request is filed on (kept with it: a change of configuration does
+    /// not move requests already filed).
+    pub fn route(&self) -> crate::domain::workflow::Route {
+        crate::domain::workflow::Route {
+            steps: self.steps.clone(),
+            group: self.group.clone(),
+            recheck: self.recheck.clone(),
+            report: self.report,
+            purpose: crate::domain::workflow::Purpose::Review,
+        }
+    }
+}
+
 impl Default for Review {
     fn default() -> Self {
         let route = crate::domain::workflow::Route::review_default();
@@ -249,6 +278,7 @@ impl Default for Config {
             entry: Entry::default(),
             reminders: Default::default(),
             limits: Limits::default(),
+            cities: BTreeMap::new(),
         }
     }
 }
@@ -350,17 +380,20 @@ impl Config {
         self.reminders
             .check()
             .map_err(|e| anyhow::anyhow!("reminders: {e}"))?;
-        if self.review.steps.is_empty() {
-            bail!("review.steps must name at least one approval level");
-        }
         self.entry.report_by()?;
-        if self.exemption.steps.is_empty() {
-            bail!("exemption.steps must name at least one approval level");
+        check_review("review", &self.review)?;
+        check_exemption("exemption", &self.exemption)?;
+        for (city, own) in &self.cities {
+            if city.trim().is_empty() {
+                bail!("cities: a city's section needs the city's unit code");
+            }
+            if let Some(review) = &own.review {
+                check_review(&format!("cities.{city}.review"), review)?;
+            }
+            if let Some(exemption) = &own.exemption {
+                check_exemption(&format!("cities.{city}.exemption"), exemption)?;
+            }
         }
-        if !(self.exemption.score_share > 0.0 && self.exemption.score_share <= 1.0) {
-            bail!("exemption.score_share must be above 0 and at most 1");
-        }
-        self.check_group()?;
         self.check_spans()?;
         if self.delivery.concurrency == 0 {
             bail!("delivery.concurrency must be at least 1");
@@ -372,14 +405,25 @@ impl Config {
         Ok(())
     }
 
-    pub fn review_route(&self) -> crate::domain::workflow::Route {
-        crate::domain::workflow::Route {
-            steps: self.review.steps.clone(),
-            group: self.review.group.clone(),
-            recheck: self.review.recheck.clone(),
-            report: self.review.report,
-            purpose: crate::domain::workflow::Purpose::Review,
-        }
+    /// The `[review]` a city runs: its own section, else the deployment's.
+    pub fn review_of(&self, city: &str) -> &Review {
+        self.cities
+            .get(city)
+            .and_then(|c| c.review.as_ref())
+            .unwrap_or(&self.review)
+    }
+
+    /// The `[exemption]` a city runs: its own section, else the deployment's.
+    pub fn exemption_of(&self, city: &str) -> &Exemption {
+        self.cities
+            .get(city)
+            .and_then(|c| c.exemption.as_ref())
+            .unwrap_or(&self.exemption)
+    }
+
+    /// The review route of a city's new requests.
+    pub fn review_route(&self, city: &str) -> crate::domain::workflow::Route {
+        self.review_of(city).route()
     }
 
     /// Days, hours and points beyond any season's: a deadline a billion days away is past the
@@ -425,45 +469,6 @@ impl Config {
         Ok(())
     }
 
-    fn check_group(&self) -> anyhow::Result<()> {
-        use crate::domain::UnitKind;
-        use crate::domain::workflow::Scope;
-        let group = &self.review.group;
-        if self.review.min_group.is_some() {
-            bail!(
-                "review.min_group is now review.group.min_size (and the group is the district's \
-                 by default: see [review.group] in exam-review-bot.example.toml)"
-            );
-        }
-        if !matches!(group.unit, Scope::District | Scope::City) {
-            bail!("review.group.unit must be district or city");
-        }
-        if group.roles.is_empty() || group.min_size == 0 {
-            bail!("review.group needs at least one role and a min_size of at least 1");
-        }
-        for role in &group.roles {
-            if !role.fits(UnitKind::District) && !role.fits(UnitKind::City) {
-                bail!("review.group.roles: {role} is a school's role, not a review group's");
-            }
-        }
-        if let Some(r) = group.required.iter().find(|r| !group.roles.contains(r)) {
-            bail!("review.group.required names {r}, which is not among review.group.roles");
-        }
-        let recheck = &self.review.recheck;
-        if recheck.enabled && (recheck.signatures == 0 || !recheck.role.fits(UnitKind::City)) {
-            bail!("review.recheck needs at least one signature, by a role of the city");
-        }
-        if recheck.enabled && group.roles.contains(&recheck.role) {
-            // Its holders at the city would sign the group's result and could not then give
-            // the 复审 of it (nobody re-examines their own result).
-            bail!(
-                "review.recheck.role {} is also a review group role",
-                recheck.role
-            );
-        }
-        Ok(())
-    }
-
     pub fn publish_rule(&self) -> DayCountRule {
         DayCountRule {
             days_after: self.rules.publish_within_days,
@@ -477,9 +482,63 @@ impl Config {
     }
 }
 
+/// A `[review]` section's own rules (the deployment's, or a city's at `key`).
+fn check_review(key: &str, review: &Review) -> anyhow::Result<()> {
+    use crate::domain::UnitKind;
+    use crate::domain::workflow::Scope;
+    if review.steps.is_empty() {
+        bail!("{key}.steps must name at least one approval level");
+    }
+    let group = &review.group;
+    if review.min_group.is_some() {
+        bail!(
+            "{key}.min_group is now {key}.group.min_size (and the group is the district's by \
+             default: see [review.group] in exam-review-bot.example.toml)"
+        );
+    }
+    if !matches!(group.unit, Scope::District | Scope::City) {
+        bail!("{key}.group.unit must be district or city");
+    }
+    if group.roles.is_empty() || group.min_size == 0 {
+        bail!("{key}.group needs at least one role and a min_size of at least 1");
+    }
+    for role in &group.roles {
+        if !role.fits(UnitKind::District) && !role.fits(UnitKind::City) {
+            bail!("{key}.group.roles: {role} is a school's role, not a review group's");
+        }
+    }
+    if let Some(r) = group.required.iter().find(|r| !group.roles.contains(r)) {
+        bail!("{key}.group.required names {r}, which is not among {key}.group.roles");
+    }
+    let recheck = &review.recheck;
+    if recheck.enabled && (recheck.signatures == 0 || !recheck.role.fits(UnitKind::City)) {
+        bail!("{key}.recheck needs at least one signature, by a role of the city");
+    }
+    if recheck.enabled && group.roles.contains(&recheck.role) {
+        // Its holders at the city would sign the group's result and could not then give the
+        // 复审 of it (nobody re-examines their own result).
+        bail!(
+            "{key}.recheck.role {} is also a review group role",
+            recheck.role
+        );
+    }
+    Ok(())
+}
+
+fn check_exemption(key: &str, exemption: &Exemption) -> anyhow::Result<()> {
+    if exemption.steps.is_empty() {
+        bail!("{key}.steps must name at least one approval level");
+    }
+    if !(exemption.score_share > 0.0 && exemption.score_share <= 1.0) {
+        bail!("{key}.score_share must be above 0 and at most 1");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::workflow::Route;
 
     #[test]
     fn the_example_file_parses_and_env_overrides_it() {
@@ -506,9 +565,44 @@ mod tests {
         let config: Config = toml::from_str(text).unwrap();
         config.check().unwrap();
         assert_eq!(
-            config.review_route(),
+            config.review.route(),
             crate::domain::workflow::Route::before_documents()
         );
+    }
+
+    #[test]
+    fn a_city_runs_its_own_route_and_the_others_the_deployments() {
+        let text = include_str!("../config/city-wide-group.toml");
+        let own: Config = toml::from_str(text).unwrap();
+        let mut config = Config::default();
+        config.cities.insert(
+            "8800".into(),
+            CityRules {
+                review: Some(own.review),
+                exemption: None,
+            },
+        );
+        config.check().unwrap();
+        let before = crate::domain::workflow::Route::before_documents();
+        assert_eq!(config.review_route("8800"), before);
+        assert_eq!(config.review_route("4101"), Route::review_default());
+        assert_eq!(
+            config.exemption_of("8800").route(),
+            Route::exemption_default()
+        );
+    }
+
+    #[test]
+    fn a_citys_section_is_checked_and_named_in_the_error() {
+        let text = "[cities.8800.review.group]\nroles = ['principal']\n";
+        let config: Config = toml::from_str(text).unwrap();
+        let e = config.check().unwrap_err().to_string();
+        assert!(e.contains("cities.8800.review.group.roles"), "{e}");
+        let text = "[cities.8800.exemption]\nscore_share = 2.0\n";
+        let config: Config = toml::from_str(text).unwrap();
+        let e = config.check().unwrap_err().to_string();
+        assert!(e.contains("cities.8800.exemption.score_share"), "{e}");
+        assert!(toml::from_str::<Config>("[cities.8800]\nrules = 1").is_err());
     }
 
     #[test]

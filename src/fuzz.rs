@@ -173,11 +173,16 @@ pub fn config(bytes: &[u8]) {
     assert!(closes >= published);
     crate::domain::deadline::display(closes, tz);
     config.entry.report_by().expect("checked");
-    config.review_route();
-    config.exemption.route();
-    for full in [0, 30, 300, 1000] {
-        let exempt = config.exemption.score(Score::from_points(full));
-        assert!(exempt <= Score::from_points(full), "{exempt} above {full}");
+    // The deployment's sections (a city without its own) and every city's.
+    let cities = std::iter::once("").chain(config.cities.keys().map(String::as_str));
+    for city in cities {
+        config.review_route(city);
+        let exemption = config.exemption_of(city);
+        exemption.route();
+        for full in [0, 30, 300, 1000] {
+            let exempt = exemption.score(Score::from_points(full));
+            assert!(exempt <= Score::from_points(full), "{exempt} above {full}");
+        }
     }
     let maxima = config.rules.item_maxima;
     let _ = [

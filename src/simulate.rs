@@ -93,11 +93,12 @@ pub async fn prepare_city(
     let mut in_city = app.clone();
     in_city.cli_city = Some(city.clone());
     let app = &in_city;
-    // Two schools a district on the whole route, so that no one group's chat (at Telegram's
-    // one message a second) sets the pace of the season.
+    // A real city's shape on the whole route: about twenty schools a district, ten to fifteen
+    // districts (a group's many cards reach it as batch cards, a page at a time, so its one
+    // message a second does not set the season's pace).
     let districts = match reach {
         Reach::Approvals => 2,
-        Reach::WholeRoute => (schools / 2).max(2),
+        Reach::WholeRoute => (schools / 20).clamp(2, 15),
     };
     let units = dir.join(format!("units-{k}.csv"));
     std::fs::write(

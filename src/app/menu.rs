@@ -5,7 +5,7 @@
 use super::App;
 use crate::domain::Role;
 use crate::domain::workflow::{Purpose, Route};
-use crate::store::people::Binding;
+use crate::store::people::{self, Binding};
 
 /// A command of the bot, in the order menus list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,17 +131,20 @@ pub fn menu(roles: &[Role], routes: &[Route]) -> Vec<Command> {
 }
 
 impl App {
-    /// The routes whose levels and groups give a role its commands.
-    fn menu_routes(&self) -> [Route; 2] {
-        [self.config.review_route(), self.config.exemption.route()]
+    /// The routes whose levels and groups give a role of this city its commands.
+    fn menu_routes(&self, city: &str) -> [Route; 2] {
+        [
+            self.config.review_route(city),
+            self.config.exemption_of(city).route(),
+        ]
     }
 
-    /// The menu of a person with these bindings: (command, description) pairs for
+    /// The menu of a person of `city` with these bindings: (command, description) pairs for
     /// `setMyCommands`, descriptions from `messages/command_menu.hbs`.
-    pub fn menu_of(&self, bound: &[Binding]) -> anyhow::Result<Vec<(String, String)>> {
+    pub fn menu_of(&self, bound: &[Binding], city: &str) -> anyhow::Result<Vec<(String, String)>> {
         let roles: Vec<Role> = bound.iter().map(|b| b.role).collect();
         let described = self.render.command_menu()?;
-        Ok(menu(&roles, &self.menu_routes())
+        Ok(menu(&roles, &self.menu_routes(city))
             .into_iter()
             .map(|c| {
                 let description = described
@@ -151,6 +154,18 @@ impl App {
                 (c.name().to_string(), description)
             })
             .collect())
+    }
+
+    /// The menu of the person bound in a chat; None when nobody is (the chat then shows the
+    /// default menu).
+    pub async fn menu_of_chat(&self, chat: i64) -> anyhow::Result<Option<Vec<(String, String)>>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::in_chat(&mut conn, chat).await?;
+        let Some(first) = bound.first() else {
+            return Ok(None);
+        };
+        let city = self.city_of_user(&mut conn, first.telegram_user_id).await?;
+        self.menu_of(&bound, &city).map(Some)
     }
 }
 

@@ -196,7 +196,7 @@ impl App {
             ..policy::Subject::default()
         };
         Ok(policy::check(
-            &self.config.review_route(),
+            &self.route(&city),
             user_id,
             &bound,
             policy::Action::Publish,

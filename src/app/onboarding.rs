@@ -129,7 +129,10 @@ impl App {
         };
         let bound = people::of_user(conn, issuer).await?;
         let seat = super::invites::chat::seat(&unit.city_code, &unit);
-        Ok(super::policy::may_invite(&bound, role, seat, &self.group_roles()).is_ok())
+        Ok(
+            super::policy::may_invite(&bound, role, seat, &self.group_roles(&unit.city_code))
+                .is_ok(),
+        )
     }
 
     /// `/whoami`: every role the account holds, or the refusal.
@@ -161,8 +164,9 @@ impl App {
             return self.render.text("not_bound");
         }
         let described = self.render.lines("help_lines")?;
+        let city = self.city_of_user(&mut conn, user_id).await?;
         let lines: Vec<String> = self
-            .menu_of(&bound)?
+            .menu_of(&bound, &city)?
             .into_iter()
             .filter_map(|(name, _)| {
                 described

@@ -265,7 +265,7 @@ impl App {
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user_id).await?;
         let city_code = self.city_of_user(&mut tx, user_id).await?;
-        let route = self.route();
+        let route = self.route(&city_code);
         let unit = bound
             .iter()
             .find(|b| b.role == crate::domain::Role::CityAdmin && b.unit_code == city_code)

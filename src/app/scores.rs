@@ -400,7 +400,10 @@ impl App {
             Load::Roster => "candidates",
         };
         let detail = format!("{what} of season {} from {}", season.year, origin.name);
-        let exempt_score = self.config.exemption.score(season.full_score);
+        let exempt_score = self
+            .config
+            .exemption_of(&season.city_code)
+            .score(season.full_score);
 
         let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
         // This process's other SQLite writers wait until the import commits or rolls back.

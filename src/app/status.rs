@@ -109,7 +109,7 @@ impl App {
         let all_units = units::of_city(&mut conn, &city_code).await?;
         let city_units: HashSet<&String> = all_units.iter().map(|u| &u.code).collect();
         // Which schools count is not a question of any request's route.
-        let route = self.route();
+        let route = self.route(&city_code);
         let mut routes = Routes::new(route.clone());
         // The schools in this person's scope: the permission model decides, school by school.
         let schools: HashSet<String> = all_units
@@ -248,7 +248,6 @@ impl App {
     async fn province_board(&self, user_id: i64) -> anyhow::Result<String> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
-        let route = self.route();
         let now = self.clock.now();
         let mut tz = chrono_tz::Asia::Shanghai;
         let mut province_name = String::new();
@@ -263,6 +262,7 @@ impl App {
                 province: &province,
                 ..Subject::default()
             };
+            let route = self.route(&city.code);
             if policy::check(&route, user_id, &bound, Action::Status, &subject).is_err() {
                 continue;
             }

@@ -255,7 +255,7 @@ impl App {
         open: Open,
         approvals_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
-        let mut routes = Routes::new(self.route());
+        let mut routes = Routes::new(self.route(city));
         let bindings: Vec<Binding> = active_bindings(conn, city).await?;
         // Who has signed the result on the table, or given it the city's 复审.
         let signed: HashSet<(i64, i64, i64)> = signatures(conn).await?;
@@ -428,7 +428,7 @@ impl App {
             Kind::ExemptClosed => {
                 let mut data = base.clone();
                 data.as_object_mut().expect("object").extend(
-                    self.board_counts(conn, open)
+                    self.board_counts(conn, city, open)
                         .await?
                         .as_object()
                         .cloned()
@@ -450,7 +450,7 @@ impl App {
             Kind::AdminDaily | Kind::ReviewClosed => {
                 let mut data = base.clone();
                 data.as_object_mut().expect("object").extend(
-                    self.board_counts(conn, open)
+                    self.board_counts(conn, city, open)
                         .await?
                         .as_object()
                         .cloned()
@@ -484,8 +484,13 @@ impl App {
     }
 
     /// Open requests by level and by district, for the admins' digest and the deadline list.
-    async fn board_counts(&self, conn: &mut AnyConnection, open: Open) -> anyhow::Result<Value> {
-        let mut routes = Routes::new(self.route());
+    async fn board_counts(
+        &self,
+        conn: &mut AnyConnection,
+        city: &str,
+        open: Open,
+    ) -> anyhow::Result<Value> {
+        let mut routes = Routes::new(self.route(city));
         let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
         let mut list = Vec::new();

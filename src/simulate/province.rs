@@ -139,9 +139,14 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         "several instances need PostgreSQL (--database-url postgres://…): one SQLite file \
          serves one process"
     );
-    let per_city_schools = opts.cities * opts.schools;
-    let pupils = (opts.candidates / per_city_schools).max(1);
-    let filed_per_school = opts.requests.div_ceil(per_city_schools).min(pupils);
+    let schools_in_province = opts.cities * opts.schools;
+    let pupils = (opts.candidates / schools_in_province).max(1);
+    // The burst spread evenly over every school, the first `extra` filing one more: exactly
+    // `requests` are filed (as long as the schools have candidates enough).
+    let (each, extra) = (
+        opts.requests / schools_in_province,
+        opts.requests % schools_in_province,
+    );
 
     let began = Instant::now();
     let app = App::new(Db::open(&url).await?, config(&url), Arc::new(SystemClock))?;
@@ -168,8 +173,9 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             Reach::WholeRoute,
         )
         .await?;
-        for school in &mut city.schools {
-            school.pupils.truncate(filed_per_school);
+        for (i, school) in city.schools.iter_mut().enumerate() {
+            let filed = each + usize::from(k * opts.schools + i < extra);
+            school.pupils.truncate(filed.min(pupils));
         }
         // The city's admin, who hears the publication's tally, the digests and the alerts.
         let link = app
@@ -248,7 +254,7 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     let over = fake.over_limits();
     Ok(Report {
         cities: opts.cities,
-        candidates: pupils * per_city_schools,
+        candidates: pupils * schools_in_province,
         requests,
         instances: opts.instances,
         setup,

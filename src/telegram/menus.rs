@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::delivery::TgBot;
-use crate::store::{menus, people};
+use crate::store::menus;
 use std::time::Duration;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
@@ -27,7 +27,7 @@ fn commands(list: Vec<(String, String)>) -> Vec<BotCommand> {
 
 /// The default scope's menu: what every chat without a menu of its own shows.
 pub async fn set_default(app: &App, bot: &TgBot) -> anyhow::Result<()> {
-    let menu = commands(app.menu_of(&[])?);
+    let menu = commands(app.menu_of(&[], "")?);
     super::before_start("setMyCommands", || {
         bot.set_my_commands(menu.clone())
             .scope(BotCommandScope::Default)
@@ -96,21 +96,14 @@ async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<usize> {
 }
 
 async fn set_one(app: &App, bot: &TgBot, chat: i64) -> anyhow::Result<()> {
-    let bound = {
-        let mut conn = app.db.pool.acquire().await?;
-        people::in_chat(&mut conn, chat).await?
-    };
     let scope = BotCommandScope::Chat {
         chat_id: Recipient::Id(ChatId(chat)),
     };
     // Without bindings the chat falls back to the default menu.
-    if bound.is_empty() {
-        bot.delete_my_commands().scope(scope).await?;
-    } else {
-        bot.set_my_commands(commands(app.menu_of(&bound)?))
-            .scope(scope)
-            .await?;
-    }
+    match app.menu_of_chat(chat).await? {
+        None => bot.delete_my_commands().scope(scope).await?,
+        Some(menu) => bot.set_my_commands(commands(menu)).scope(scope).await?,
+    };
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! one database. Each city has its own season, its own people and its own data, and nothing of
 //! one city reaches another city's people.
 
-use crate::review::file;
+use crate::review::{file, state_of};
 use crate::support::*;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::domain::Role;
@@ -69,14 +69,12 @@ fn everything_to(h: &Harness, user: &FakeUser) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
-    let mut h = Harness::start().await;
-    // City A is the sample city, set up as a one-city deployment is: no --city anywhere.
+/// City A is the sample city, set up as a one-city deployment is (no --city anywhere); then
+/// city B joins the province's deployment: its units from the province's terminal, then its
+/// own season and scores, each command naming the city. The Apps of each city's terminal.
+async fn two_cities(h: &Harness) -> (App, App) {
     h.sample_city().await;
     h.province_above_sample().await;
-    // City B joins the province's deployment: its units from the province's terminal, then
-    // its own season and scores, each command naming the city.
     let units = h.write("units-b.csv", b_units().as_bytes());
     h.app.import_units(&units).await.unwrap();
     let a = in_city(&h.app, sample::CITY_CODE);
@@ -87,6 +85,13 @@ async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
         .unwrap();
     let scores = h.write("scores-b.csv", b_scores().as_bytes());
     b.import_scores(&scores).await.unwrap();
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
+    let mut h = Harness::start().await;
+    let (a, b) = two_cities(&h).await;
     // With two cities a command that names none is refused, and says how to name one.
     let err = h.app.publish(Actor::Cli, None).await.unwrap_err();
     assert!(format!("{err:#}").contains("--city"), "{err:#}");
@@ -201,6 +206,113 @@ async fn a_city_admin_of_city_a_sees_nothing_of_city_b() {
             "city B's person saw city A:\n{}",
             h.fake.transcript(person.id)
         );
+    }
+    h.stop().await;
+}
+
+/// The button labels of the last message to `user` that says `needle`, as one string.
+fn labels(h: &Harness, user: &FakeUser, needle: &str) -> String {
+    let message = h
+        .fake
+        .messages_to(user.id)
+        .into_iter()
+        .rfind(|m| m.text.contains(needle))
+        .unwrap();
+    let labels: Vec<String> = message.buttons().into_iter().map(|(l, _)| l).collect();
+    labels.join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_city_reviews_on_the_route_its_own_rules_set() {
+    // City B's 实施细则 keep a district level and one city-wide group
+    // (`[cities.8800.review]`); city A runs the deployment's route, the documents' one.
+    let mut h = Harness::start_with(|config| {
+        let mut b = exam_review_bot::config::Config::default();
+        city_wide_group(&mut b);
+        config.cities.insert(
+            B_CITY.into(),
+            exam_review_bot::config::CityRules {
+                review: Some(b.review),
+                exemption: None,
+            },
+        );
+    })
+    .await;
+    let (a, b) = two_cities(&h).await;
+    let school_a = sample::school_code(0);
+    let school_b = b_code(&school_a);
+    let district_a = sample::district_code(0);
+    let district_b = b_code(&district_a);
+    // One candidate of each city's first school, the same 准考证号 in both.
+    let pupil = {
+        let season = a.cli_season().await.unwrap().unwrap();
+        let mut conn = h.app.db.pool.acquire().await.unwrap();
+        exam_review_bot::store::candidates::of_school(&mut conn, season.id, &school_a)
+            .await
+            .unwrap()
+            .remove(0)
+    };
+    let class = pupil.class_name.clone();
+    let mut cast = Vec::new();
+    for (school, district, who) in [
+        (&school_a, &district_a, "甲"),
+        (&school_b, &district_b, "乙"),
+    ] {
+        cast.push((
+            h.join(Role::SchoolContact, school, &format!("{who}校 联系人"))
+                .await,
+            h.join_class(
+                Role::HomeroomTeacher,
+                school,
+                &class,
+                &format!("{who}校 班主任"),
+            )
+            .await,
+            h.join(Role::Principal, school, &format!("{who}校 校长"))
+                .await,
+            h.join(Role::DistrictOfficer, district, &format!("{who}区 科长"))
+                .await,
+        ));
+    }
+    a.publish(Actor::Cli, None).await.unwrap();
+    b.publish(Actor::Cli, None).await.unwrap();
+    h.settle().await;
+    let mut ids = Vec::new();
+    for (contact, teacher, principal, _) in &cast {
+        let id = file(&h, contact, &pupil.exam_no, "漏评").await;
+        h.expect(teacher, &format!("#{id}")).await;
+        teacher.press("✅ 同意");
+        h.expect(principal, &format!("#{id}")).await;
+        principal.press("✅ 同意");
+        ids.push(id);
+    }
+    // B's request climbs to its district's level, whose officer may also 驳回 it ...
+    let officer_b = &cast[1].3;
+    let card = h.expect(officer_b, &format!("#{}", ids[1])).await;
+    assert!(card.contains("待您审核"), "{card}");
+    assert!(labels(&h, officer_b, "待您审核").contains("驳回"));
+    // ... while A's goes from the principal straight to its district's review group, and A's
+    // district officer is asked nothing.
+    h.settle().await;
+    assert_eq!(state_of(&h, ids[0]).await, "recording");
+    assert_eq!(state_of(&h, ids[1]).await, "pending");
+    let officer_a = &cast[0].3;
+    assert!(
+        h.fake
+            .messages_to(officer_a.id)
+            .iter()
+            .all(|m| !m.text.contains(&format!("#{}", ids[0]))),
+        "{}",
+        h.fake.transcript(officer_a.id)
+    );
+    // The route is each city's in the menus too: B's officer invites no review group (B's is
+    // the city's), A's invites their district's.
+    for (officer, groups) in [(officer_a, true), (officer_b, false)] {
+        officer.send("/invite");
+        h.expect(officer, "邀请人员").await;
+        let roles = labels(&h, officer, "邀请人员");
+        assert_eq!(roles.contains("主监考代表"), groups, "{roles}");
+        assert!(roles.contains("班主任"), "{roles}");
     }
     h.stop().await;
 }

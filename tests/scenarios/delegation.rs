@@ -181,7 +181,7 @@ async fn nobody_invites_beyond_their_unit_or_above_their_level() {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     let all = units::all(&mut conn).await.unwrap();
     let unit = |code: &str| all.iter().find(|u| u.code == code).unwrap().clone();
-    let groups = h.app.config.review_route().group.roles;
+    let groups = h.app.config.review_route(sample::CITY_CODE).group.roles;
     let officer_b = people::of_user(&mut conn, officer.id).await.unwrap();
     let contact_b = people::of_user(&mut conn, contact.id).await.unwrap();
     let verdict = |b: &[people::Binding], role: Role, code: &str| {

@@ -381,7 +381,7 @@ pub async fn filed_by_user_1(h: &Harness, pupil: &Candidate) -> i64 {
             step: 0,
             original_score: pupil.score,
             signed_form: None,
-            route: &serde_json::to_string(&h.app.config.review_route()).unwrap(),
+            route: &serde_json::to_string(&h.app.config.review_route(sample::CITY_CODE)).unwrap(),
             kind: "review",
             details: None,
         },

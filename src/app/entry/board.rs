@@ -48,7 +48,7 @@ impl App {
         }
         let bound = people::of_user(&mut conn, user).await?;
         let area = Area::load(&mut conn, &season.city_code).await?;
-        let route = self.route();
+        let route = self.route(&season.city_code);
         let mut lines = Vec::new();
         for b in all {
             let subject = area.subject(&b.county_code, &[]);

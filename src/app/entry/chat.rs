@@ -170,7 +170,7 @@ impl App {
         }
         let bound = people::of_user(conn, user).await?;
         let area = Area::load(conn, &city).await?;
-        let route = self.route();
+        let route = self.route(&city);
         Ok(batches::all(conn, season.id)
             .await?
             .into_iter()

@@ -71,7 +71,8 @@ impl App {
         let clerks = batches::clerks(&mut tx, id).await?;
         let bound = people::of_user(&mut tx, user).await?;
         let subject = area.subject(&batch.county_code, &clerks);
-        if let Err(d) = policy::check(&self.route(), user, &bound, Action::SealBatch, &subject) {
+        let route = self.route(&season.city_code);
+        if let Err(d) = policy::check(&route, user, &bound, Action::SealBatch, &subject) {
             return Ok(Press::Denied(d));
         }
         if batch.sealed_at.is_some() || batch.mismatches != Some(0) || batch.is_absent() {
@@ -144,7 +145,8 @@ impl App {
         let area = Area::load(&mut tx, &season.city_code).await?;
         let bound = people::of_user(&mut tx, user).await?;
         let subject = area.subject(&batch.county_code, &[]);
-        if let Err(d) = policy::check(&self.route(), user, &bound, Action::ReportBatch, &subject) {
+        let route = self.route(&season.city_code);
+        if let Err(d) = policy::check(&route, user, &bound, Action::ReportBatch, &subject) {
             return Ok(Press::Denied(d));
         }
         let day: Vec<Batch> = batches::all(&mut tx, season.id)
@@ -229,7 +231,8 @@ impl App {
         let city = self.city_of_user(&mut tx, user).await?;
         let area = Area::load(&mut tx, &city).await?;
         let subject = area.subject(&area.city, &[]);
-        if let Err(d) = policy::check(&self.route(), user, &bound, Action::LiftAbsence, &subject) {
+        let route = self.route(&city);
+        if let Err(d) = policy::check(&route, user, &bound, Action::LiftAbsence, &subject) {
             self.tell(&mut tx, chat, d.template(), &json!({})).await?;
             return self.commit_told(tx).await;
         }

@@ -366,7 +366,8 @@ impl App {
         let clerks = batches::clerks(&mut conn, batch_id).await?;
         let bound = people::of_user(&mut conn, user).await?;
         let subject = area.subject(&batch.county_code, &clerks);
-        Ok(policy::check(&self.route(), user, &bound, action, &subject).map(|_| ()))
+        let route = self.route(&season.city_code);
+        Ok(policy::check(&route, user, &bound, action, &subject).map(|_| ()))
     }
 
     /// Roster candidates of the season that belong to no batch: without a sitting, or of a
@@ -418,15 +419,16 @@ impl App {
         pair: Pair,
     ) -> anyhow::Result<Result<Side, Said>> {
         let subject = area.subject(&batch.county_code, &[]);
+        let route = self.route(&area.city);
         if let Actor::Telegram(user) = actor {
             let bound = people::of_user(conn, user).await?;
-            if let Err(d) = policy::check(&self.route(), user, &bound, Action::Enter, &subject) {
+            if let Err(d) = policy::check(&route, user, &bound, Action::Enter, &subject) {
                 return Ok(Err(said(d.template(), json!({}))));
             }
         }
         for who in [pair.entered, pair.read] {
             let bound = people::of_user(conn, who).await?;
-            if policy::check(&self.route(), who, &bound, Action::Enter, &subject).is_err() {
+            if policy::check(&route, who, &bound, Action::Enter, &subject).is_err() {
                 return Ok(Err(said(
                     "entry_not_county_clerk",
                     json!({"user": who, "county": area.name(&batch.county_code)}),
@@ -531,7 +533,10 @@ impl App {
             };
             roster.insert(&registered, exempt.contains(&m.exam_no));
         }
-        let exempt_score = self.config.exemption.score(season.full_score);
+        let exempt_score = self
+            .config
+            .exemption_of(&season.city_code)
+            .score(season.full_score);
         checker.match_batch(roster, exempt_score);
         let mut problems = Vec::new();
         let mut rows = Vec::with_capacity(members.len());

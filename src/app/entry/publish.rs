@@ -106,7 +106,12 @@ impl App {
                    AND r.school_code IN ({})",
                 list.join(",")
             );
-            let exempt_score = i64::from(self.config.exemption.score(season.full_score).tenths());
+            let exempt_score = i64::from(
+                self.config
+                    .exemption_of(&season.city_code)
+                    .score(season.full_score)
+                    .tenths(),
+            );
             let mut q = sqlx::query(AssertSqlSafe(sql))
                 .bind(season.id)
                 .bind(b.exam_date.clone())

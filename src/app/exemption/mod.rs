@@ -140,7 +140,7 @@ impl App {
             class: &cand.class_name,
             ..Subject::default()
         };
-        let route = self.config.exemption.route();
+        let route = self.config.exemption_of(&city).route();
         Ok(policy::check(
             &route,
             user_id,
@@ -241,8 +241,8 @@ impl App {
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
         // The application keeps the route it is filed on, as a review does.
-        let route = self.config.exemption.route();
         let (city, district) = self.roster_subject(conn, &cand).await?;
+        let route = self.config.exemption_of(&city).route();
         let subject = Subject {
             city: &city,
             school: &cand.school_code,
@@ -469,7 +469,10 @@ impl App {
         ctx: &Ctx,
         by: &Binding,
     ) -> anyhow::Result<()> {
-        let score = self.config.exemption.score(ctx.season.full_score);
+        let score = self
+            .config
+            .exemption_of(&ctx.season.city_code)
+            .score(ctx.season.full_score);
         let data = json!({"id": ctx.req.id, "name": ctx.cand.name, "actor": by.name,
                           "score": score.to_string(), "full": ctx.season.full_score.to_string()});
         self.tell_applicants(conn, ctx, "exempt_approved", &data, None)

@@ -107,8 +107,8 @@ fn strings(v: &Value) -> Vec<String> {
 impl App {
     /// The review group's roles, which a district officer invites for their district: none
     /// when one city-wide group reviews every school (a district then has no group).
-    pub(crate) fn group_roles(&self) -> Vec<Role> {
-        let group = self.config.review_route().group;
+    pub(crate) fn group_roles(&self, city: &str) -> Vec<Role> {
+        let group = self.config.review_route(city).group;
         if group.unit == crate::domain::workflow::Scope::District {
             group.roles
         } else {
@@ -123,12 +123,18 @@ impl App {
         bound: &[people::Binding],
         role: Role,
     ) -> anyhow::Result<Vec<Unit>> {
-        let groups = self.group_roles();
-        // Each unit sits in its own city: another city's units are never the inviter's.
+        // Each unit sits in its own city: another city's units are never the inviter's, and
+        // each city's route says whether its districts have review groups.
+        let mut groups: std::collections::HashMap<String, Vec<Role>> = Default::default();
         Ok(units::all(conn)
             .await?
             .into_iter()
-            .filter(|u| policy::may_invite(bound, role, seat(&u.city_code, u), &groups).is_ok())
+            .filter(|u| {
+                let groups = groups
+                    .entry(u.city_code.clone())
+                    .or_insert_with(|| self.group_roles(&u.city_code));
+                policy::may_invite(bound, role, seat(&u.city_code, u), groups).is_ok()
+            })
             .collect())
     }
 
@@ -437,7 +443,7 @@ impl App {
             &bound,
             role,
             seat(&unit.city_code, &unit),
-            &self.group_roles(),
+            &self.group_roles(&unit.city_code),
         ) {
             return Ok(Press::Denied(denied));
         }
@@ -535,9 +541,10 @@ impl App {
         };
         let bound = people::of_user(conn, d.user_id).await?;
         let unit = units::get(conn, code).await?;
-        let allowed = unit
-            .as_ref()
-            .map(|u| policy::may_invite(&bound, role, seat(&u.city_code, u), &self.group_roles()));
+        let allowed = unit.as_ref().map(|u| {
+            let groups = self.group_roles(&u.city_code);
+            policy::may_invite(&bound, role, seat(&u.city_code, u), &groups)
+        });
         let Some((unit, Ok(_))) = unit.clone().zip(allowed) else {
             dialogues::clear(conn, d.user_id).await?;
             return self.tell(conn, chat, "not_allowed", &json!({})).await;

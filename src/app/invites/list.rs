@@ -21,7 +21,7 @@ const REVOKE_BUTTONS: usize = 40;
 impl App {
     /// Whether someone may see a unit's people: whoever may invite there at all.
     fn may_list(&self, bound: &[people::Binding], unit: &Unit) -> Result<(), Denied> {
-        let groups = self.group_roles();
+        let groups = self.group_roles(&unit.city_code);
         let mut worst = if bound.is_empty() {
             Denied::NotBound
         } else {
@@ -74,7 +74,7 @@ impl App {
             drop(conn);
             return self.reply(chat, self.render.text(template)?, None).await;
         };
-        let groups = self.group_roles();
+        let groups = self.group_roles(&unit.city_code);
         let mut listed = Vec::new();
         let mut rows = Vec::new();
         for b in people::in_unit(&mut conn, &unit.code).await? {
@@ -127,7 +127,7 @@ impl App {
             &bound,
             target.role,
             seat(&unit.city_code, &unit),
-            &self.group_roles(),
+            &self.group_roles(&unit.city_code),
         ) {
             return Ok(Press::Denied(denied));
         }

@@ -371,7 +371,7 @@ impl App {
             district,
             ..Subject::default()
         };
-        let route = self.route();
+        let route = self.route(&target.city_code);
         Ok(policy::check(&route, user_id, bound, Action::Report, &subject).map(|_| ()))
     }
 

@@ -79,6 +79,16 @@ fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'
 }
 
 impl App {
+    /// Whether filing asks this person for the candidate's signed form: their city's rule.
+    async fn signed_form_asked(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+    ) -> anyhow::Result<bool> {
+        let city = self.city_of_user(conn, user_id).await?;
+        Ok(self.config.review_of(&city).require_signed_form)
+    }
+
     /// Starts a dialogue step: saves it and queues its prompt, in the caller's transaction.
     pub(crate) async fn enter_step(
         &self,
@@ -104,7 +114,7 @@ impl App {
         }
         if kind == FILE {
             // "Step n of m": the signed form is one more step where the city asks for it.
-            let steps: &[&str] = if self.config.review.require_signed_form {
+            let steps: &[&str] = if self.signed_form_asked(conn, user_id).await? {
                 &["exam_no", "form", "reason", "contact", "confirm"]
             } else {
                 &["exam_no", "reason", "contact", "confirm"]
@@ -263,7 +273,7 @@ impl App {
             (FILE, "exam_no") => match self.find_candidate(conn, user_id, text.trim()).await? {
                 Found::Candidate(id) => {
                     data["candidate_id"] = json!(id);
-                    Ok(if self.config.review.require_signed_form {
+                    Ok(if self.signed_form_asked(conn, user_id).await? {
                         "form"
                     } else {
                         "reason"

@@ -208,7 +208,7 @@ impl App {
             return self.tell_result(conn, user_id, chat_id, done.id).await;
         }
         let form = data["form"].as_str().and_then(Attachment::parse);
-        if self.config.review.require_signed_form && form.is_none() {
+        if self.config.review_of(&season.city_code).require_signed_form && form.is_none() {
             // A filing begun before the form was asked for: it is asked for now.
             return self
                 .enter_step(conn, user_id, chat_id, FILE, "form", data)
@@ -218,7 +218,7 @@ impl App {
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
         // The request keeps the route it is filed on (see `Route`).
-        let route = self.route();
+        let route = self.route(&season.city_code);
         let route_json = serde_json::to_string(&route)?;
         let first = route.step_from(0, school.city_direct);
         let new = NewRequest {
@@ -476,7 +476,7 @@ impl App {
             ..Subject::default()
         };
         Ok(policy::check(
-            &self.route(),
+            &self.route(&city),
             user_id,
             bound,
             Action::File,

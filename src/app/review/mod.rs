@@ -139,8 +139,10 @@ pub(crate) fn keyboard(rows: Vec<Vec<Value>>) -> String {
 }
 
 impl App {
-    pub(crate) fn route(&self) -> Route {
-        self.config.review_route()
+    /// The review route of a city's new requests (its own `[cities.…review]`, else the
+    /// deployment's).
+    pub(crate) fn route(&self, city: &str) -> Route {
+        self.config.review_route(city)
     }
 
     /// Loads a request for changing it: takes its row lock first (see `reviews::lock`).
@@ -205,8 +207,8 @@ impl App {
         // The kind decides what a request is; the stored route, which levels it climbs.
         let exemption = req.kind == Purpose::Exemption.kind();
         let configured = || match exemption {
-            true => self.config.exemption.route(),
-            false => self.route(),
+            true => self.config.exemption_of(&city).route(),
+            false => self.route(&city),
         };
         let mut route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
             Some(Ok(route)) => route,
