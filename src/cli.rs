@@ -100,6 +100,12 @@ async fn open_app(config: Config, city: &Option<String>) -> anyhow::Result<App> 
     let db = Db::open(&config.database_url).await?;
     let mut app = App::new(db, config, clock_from_env()?)?;
     app.cli_city = city.clone();
+    for code in app.unknown_city_sections().await? {
+        tracing::warn!(
+            "the configuration's [cities.{code}] names no city of the units: that section is \
+             not used"
+        );
+    }
     Ok(app)
 }
 

@@ -384,8 +384,8 @@ impl Config {
         check_review("review", &self.review)?;
         check_exemption("exemption", &self.exemption)?;
         for (city, own) in &self.cities {
-            if city.trim().is_empty() {
-                bail!("cities: a city's section needs the city's unit code");
+            if city.trim().is_empty() || city.trim() != city {
+                bail!("cities.\"{city}\": a city's section is named by the city's unit code alone");
             }
             if let Some(review) = &own.review {
                 check_review(&format!("cities.{city}.review"), review)?;

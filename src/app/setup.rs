@@ -13,6 +13,24 @@ use chrono_tz::Tz;
 use std::path::Path;
 
 impl App {
+    /// The configuration's `[cities.CODE]` sections whose CODE is no city of the units: a
+    /// typo there would leave a city on the deployment's route without a word. None before
+    /// any city is imported.
+    pub async fn unknown_city_sections(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let cities = unit_store::cities(&mut conn).await?;
+        if cities.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .config
+            .cities
+            .keys()
+            .filter(|code| !cities.contains(code))
+            .cloned()
+            .collect())
+    }
+
     /// Creates or updates the season of `year` and makes it current. A published season keeps
     /// its dates: changing them afterwards would move deadlines people were already told.
     pub async fn set_season(

@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
-use crate::domain::workflow::{Purpose, Routes, Scope};
+use crate::domain::workflow::{Purpose, Route, Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::seasons::{self, Season};
@@ -255,7 +255,7 @@ impl App {
         open: Open,
         approvals_only: bool,
     ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
-        let mut routes = Routes::new(self.route(city));
+        let mut routes = Routes::new(self.configured_route(city, open.purpose));
         let bindings: Vec<Binding> = active_bindings(conn, city).await?;
         // Who has signed the result on the table, or given it the city's 复审.
         let signed: HashSet<(i64, i64, i64)> = signatures(conn).await?;
@@ -483,6 +483,15 @@ impl App {
         Ok(told)
     }
 
+    /// The city's configured route for this kind of request: what a request filed before
+    /// routes were kept (or whose stored route does not read) climbs, as in `load_ctx`.
+    fn configured_route(&self, city: &str, purpose: Purpose) -> Route {
+        match purpose {
+            Purpose::Exemption => self.config.exemption_of(city).route(),
+            Purpose::Review => self.route(city),
+        }
+    }
+
     /// Open requests by level and by district, for the admins' digest and the deadline list.
     async fn board_counts(
         &self,
@@ -490,7 +499,7 @@ impl App {
         city: &str,
         open: Open,
     ) -> anyhow::Result<Value> {
-        let mut routes = Routes::new(self.route(city));
+        let mut routes = Routes::new(self.configured_route(city, open.purpose));
         let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
         let mut list = Vec::new();

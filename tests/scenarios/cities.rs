@@ -239,6 +239,15 @@ async fn each_city_reviews_on_the_route_its_own_rules_set() {
     })
     .await;
     let (a, b) = two_cities(&h).await;
+    // B's section names a city of the units; a section under a mistyped code is reported
+    // (the command line warns of it at every start).
+    assert!(h.app.unknown_city_sections().await.unwrap().is_empty());
+    let mut typo = h.app.clone();
+    let mut config = (*typo.config).clone();
+    let own = config.cities.remove(B_CITY).unwrap();
+    config.cities.insert("8080".into(), own);
+    typo.config = std::sync::Arc::new(config);
+    assert_eq!(typo.unknown_city_sections().await.unwrap(), ["8080"]);
     let school_a = sample::school_code(0);
     let school_b = b_code(&school_a);
     let district_a = sample::district_code(0);

@@ -444,7 +444,7 @@ impl App {
                 "score",
                 json!(
                     self.config
-                        .exemption
+                        .exemption_of(&ctx.city)
                         .score(ctx.season.full_score)
                         .to_string()
                 ),
