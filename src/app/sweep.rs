@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
-use crate::domain::workflow::{Purpose, Route, Routes, Scope};
+use crate::domain::workflow::{Purpose, Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::seasons::{self, Season};
@@ -481,15 +481,6 @@ impl App {
             }
         }
         Ok(told)
-    }
-
-    /// The city's configured route for this kind of request: what a request filed before
-    /// routes were kept (or whose stored route does not read) climbs, as in `load_ctx`.
-    fn configured_route(&self, city: &str, purpose: Purpose) -> Route {
-        match purpose {
-            Purpose::Exemption => self.config.exemption_of(city).route(),
-            Purpose::Review => self.route(city),
-        }
     }
 
     /// Open requests by level and by district, for the admins' digest and the deadline list.

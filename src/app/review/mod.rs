@@ -145,6 +145,15 @@ impl App {
         self.config.review_route(city)
     }
 
+    /// The city's configured route for this kind of request: what a request filed before
+    /// routes were kept (or whose stored route does not read) climbs.
+    pub(crate) fn configured_route(&self, city: &str, purpose: Purpose) -> Route {
+        match purpose {
+            Purpose::Exemption => self.config.exemption_of(city).route(),
+            Purpose::Review => self.route(city),
+        }
+    }
+
     /// Loads a request for changing it: takes its row lock first (see `reviews::lock`).
     pub(crate) async fn lock_ctx(
         &self,
@@ -206,10 +215,12 @@ impl App {
         let rechecked = reviews::votes(conn, id, req.round, None, "recheck").await?;
         // The kind decides what a request is; the stored route, which levels it climbs.
         let exemption = req.kind == Purpose::Exemption.kind();
-        let configured = || match exemption {
-            true => self.config.exemption_of(&city).route(),
-            false => self.route(&city),
+        let purpose = if exemption {
+            Purpose::Exemption
+        } else {
+            Purpose::Review
         };
+        let configured = || self.configured_route(&city, purpose);
         let mut route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
             Some(Ok(route)) => route,
             // Filed before routes were kept: the configured route, as before. A route that
