@@ -365,7 +365,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(config, &city).await?;
             let bot = crate::telegram::bot_from_env(&app)?;
             let (_keep, stop) = tokio::sync::watch::channel(false);
-            let serving = crate::telegram::Serving { webhook, listen };
+            let serving = crate::telegram::Serving {
+                webhook,
+                listen,
+                no_sweep: false,
+            };
             crate::telegram::run_with(app, bot, stop, serving).await?;
         }
         Command::Sweep { at } => {
@@ -389,6 +393,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             candidates,
             requests,
             schools,
+            bots,
             instances,
             database_url,
             out,
@@ -407,6 +412,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 candidates,
                 requests,
                 schools,
+                bots,
                 instances,
                 database_url,
                 limit: std::time::Duration::from_secs(minutes * 60),

@@ -43,6 +43,9 @@ pub struct Config {
 pub struct CityRules {
     pub review: Option<Review>,
     pub exemption: Option<Exemption>,
+    /// The city's own bot, when it has one (Telegram's 30 messages a second are a bot's): its
+    /// invite links name this bot, so that the city's people talk to it.
+    pub bot_username: Option<String>,
 }
 
 /// 免考 (附件2, 附件3): the application's route and the score an approved candidate gets.
@@ -405,6 +408,14 @@ impl Config {
         Ok(())
     }
 
+    /// The bot a city's invite links name: its own, else the deployment's.
+    pub fn bot_username_of(&self, city: &str) -> Option<&str> {
+        self.cities
+            .get(city)
+            .and_then(|c| c.bot_username.as_deref())
+            .or(self.bot_username.as_deref())
+    }
+
     /// The `[review]` a city runs: its own section, else the deployment's.
     pub fn review_of(&self, city: &str) -> &Review {
         self.cities
@@ -579,10 +590,15 @@ mod tests {
             "8800".into(),
             CityRules {
                 review: Some(own.review),
-                exemption: None,
+                bot_username: Some("LvshuiExamBot".into()),
+                ..CityRules::default()
             },
         );
         config.check().unwrap();
+        // The city's invite links name its own bot; another city's name the deployment's.
+        config.bot_username = Some("ProvinceExamBot".into());
+        assert_eq!(config.bot_username_of("8800"), Some("LvshuiExamBot"));
+        assert_eq!(config.bot_username_of("4101"), Some("ProvinceExamBot"));
         let before = crate::domain::workflow::Route::before_documents();
         assert_eq!(config.review_route("8800"), before);
         assert_eq!(config.review_route("4101"), Route::review_default());

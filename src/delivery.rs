@@ -13,6 +13,7 @@
 use crate::app::App;
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
+use crate::store::instances::Instance;
 use crate::store::outbox::{self, Outgoing, Row};
 use crate::store::{Backend, instances, people};
 use chrono::Utc;
@@ -125,25 +126,25 @@ const STALE: Duration = Duration::from_secs(10);
 
 /// Keeps this instance alive in the instances table, takes back dead instances' claims and
 /// shares the send rate among the live ones, every HEARTBEAT, until aborted.
-async fn beat(app: App, pacer: std::sync::Arc<Pacer>) {
+async fn beat(app: App, me: std::sync::Arc<Instance>, pacer: std::sync::Arc<Pacer>) {
     loop {
         tokio::time::sleep(HEARTBEAT).await;
-        if let Err(e) = beat_once(&app, &pacer).await {
+        if let Err(e) = beat_once(&app, &me, &pacer).await {
             tracing::warn!("instance heartbeat failed: {e:#}");
         }
     }
 }
 
-async fn beat_once(app: &App, pacer: &Pacer) -> anyhow::Result<()> {
+async fn beat_once(app: &App, me: &Instance, pacer: &Pacer) -> anyhow::Result<()> {
     let now = Utc::now();
     let stale_before = now - chrono::Duration::from_std(STALE)?;
     // Through the write gate, as every write: on SQLite a bare write would wait as busy.
     let mut tx = app.db.begin().await?;
-    if !instances::heartbeat(&mut tx, &app.instance, now).await? {
+    if !instances::heartbeat(&mut tx, me, now).await? {
         tracing::warn!("this instance had been taken for dead; its claims may be sent twice");
     }
     let released = instances::release_orphans(&mut tx, stale_before).await?;
-    let live = instances::live(&mut tx, stale_before).await?;
+    let live = instances::live(&mut tx, stale_before, me.bot_id).await?;
     tx.commit().await?;
     pacer.share_with(live.len() as u32);
     if released > 0 {
@@ -159,12 +160,21 @@ async fn beat_once(app: &App, pacer: &Pacer) -> anyhow::Result<()> {
 /// that have nothing in flight and sent nothing in the last second, so a chat with a backlog
 /// (a flood, a reviewer with hundreds of cards) is served once a second while every other chat
 /// is served in between, and no slot waits out Telegram's per-chat limit inside Throttle.
-pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+///
+/// It sends for the bot `bot_id` (getMe's id): what is queued for chats that talk to that bot,
+/// or to no bot yet (see `store::chat_bots`).
+pub async fn run(
+    app: App,
+    bot: TgBot,
+    bot_id: i64,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let concurrency = app.config.delivery.concurrency;
+    let me = std::sync::Arc::new(app.instance.for_bot(bot_id));
     if app.db.backend == Backend::Sqlite {
         // A SQLite file has one bot process: what it was sending when it died is ours to resend.
         let mut conn = app.db.pool.acquire().await?;
-        let n = outbox::release_all_leases(&mut conn).await?;
+        let n = outbox::release_all_leases(&mut conn, bot_id).await?;
         if n > 0 {
             tracing::warn!(
                 "resending {n} message(s) that were in flight when the bot last stopped"
@@ -174,7 +184,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
     {
         let mut tx = app.db.begin().await?;
-        instances::register(&mut tx, &app.instance, Utc::now()).await?;
+        instances::register(&mut tx, &me, Utc::now()).await?;
         tx.commit().await?;
     }
     if app.db.backend == Backend::Postgres {
@@ -183,10 +193,10 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         // together would each miss the other's uncommitted row; after the wait both see both.)
         tokio::time::sleep(HEARTBEAT + Duration::from_secs(1)).await;
     }
-    if let Err(e) = beat_once(&app, &pacer).await {
+    if let Err(e) = beat_once(&app, &me, &pacer).await {
         tracing::warn!("instance heartbeat failed: {e:#}");
     }
-    let heartbeat = tokio::spawn(beat(app.clone(), pacer.clone()));
+    let heartbeat = tokio::spawn(beat(app.clone(), me.clone(), pacer.clone()));
     let mut inflight: JoinSet<i64> = JoinSet::new();
     let mut busy_chats: HashSet<i64> = HashSet::new();
     // Chats that were sent to within the last second, and when they may be sent to again.
@@ -207,7 +217,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
         if free > 0 {
             last_read = now;
             let resting: HashSet<i64> = busy_chats.iter().chain(cooling.keys()).copied().collect();
-            match claim_heads(&app, &app.instance.id, &resting, free).await {
+            match claim_heads(&app, &me, &resting, free).await {
                 Ok(rows) => {
                     for row in rows {
                         let chat = row.chat_id;
@@ -247,7 +257,7 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) -> anyho
     while inflight.join_next().await.is_some() {}
     heartbeat.abort();
     let mut tx = app.db.begin().await?;
-    instances::retire(&mut tx, &app.instance.id).await?;
+    instances::retire(&mut tx, &me.id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -284,7 +294,7 @@ fn rest(
 /// claiming is a guarded update, so another instance's claim in between is simply skipped.
 async fn claim_heads(
     app: &App,
-    owner: &str,
+    me: &Instance,
     resting: &HashSet<i64>,
     free: usize,
 ) -> anyhow::Result<Vec<Row>> {
@@ -293,8 +303,9 @@ async fn claim_heads(
     let heads = {
         let mut conn = app.db.pool.acquire().await?;
         let limit = (free + resting.len() + 64) as i64;
-        outbox::due_heads(&mut conn, now, limit).await?
+        outbox::due_heads(&mut conn, now, limit, me.bot_id).await?
     };
+    let owner = me.id.as_str();
     let wanted: Vec<i64> = heads
         .into_iter()
         .filter(|(chat, _)| !resting.contains(chat))

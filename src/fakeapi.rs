@@ -24,6 +24,7 @@ mod webhook;
 pub use chaos::{Chaos, ChaosCounts};
 pub use limits::OverLimits;
 pub use user::FakeUser;
+use user::{bot_id_of, bot_user};
 
 pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "ExamReviewBot";
@@ -159,6 +160,8 @@ struct Inner {
     /// The command menus set: by chat for a chat's own scope, None for the default scope.
     menus: std::collections::HashMap<Option<i64>, Vec<String>>,
     hold_sends: bool,
+    /// The id of the bot whose token called (a token is "<id>:<secret>"), for getMe.
+    bot_id: Option<i64>,
     held: usize,
     drop_held: bool,
     /// Per chat: how many notices a story has already read (see `expect`).
@@ -442,10 +445,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn bot_user() -> Value {
-    json!({"id": BOT_ID, "is_bot": true, "first_name": "中招实验考试", "username": BOT_USERNAME})
-}
-
 fn chat_json(chat_id: i64) -> Value {
     if chat_id < 0 {
         json!({"id": chat_id, "type": "group", "title": "考务群"})
@@ -553,7 +552,7 @@ async fn file(
 
 async fn handle(
     State(fake): State<FakeTelegram>,
-    Path((_token, method)): Path<(String, String)>,
+    Path((token, method)): Path<(String, String)>,
     request: Request,
 ) -> Response {
     // Timestamps are taken on arrival: what Telegram would count.
@@ -565,6 +564,9 @@ async fn handle(
         Value::String(s) => s.parse().ok(),
         _ => None,
     });
+    if let Some(id) = bot_id_of(&token) {
+        fake.lock().bot_id = Some(id);
+    }
     let (chaos_fault, lose_answer) = match chaos::roll(&fake, &method, chat_id) {
         chaos::Roll::Pass => (None, None),
         chaos::Roll::Fault(f) => (Some(f), None),
@@ -672,6 +674,9 @@ async fn respond(
         "getme" => {
             record(200);
             let mut me = bot_user();
+            if let Some(id) = fake.lock().bot_id {
+                me["id"] = json!(id);
+            }
             me["can_join_groups"] = json!(true);
             me["can_read_all_group_messages"] = json!(false);
             me["supports_inline_queries"] = json!(false);

@@ -3,6 +3,7 @@
 //! together. Telegram handlers and CLI commands are thin callers of these.
 
 pub mod backup;
+mod bots;
 pub mod callback;
 pub mod contacts;
 pub mod documents;
@@ -56,6 +57,9 @@ pub struct App {
     pub counters: Arc<crate::metrics::Counters>,
     /// The city a command line names (`--city`); None: the deployment's one city.
     pub cli_city: Option<String>,
+    /// Each chat's bot as last written to `chat_bots`, so that an update costs no write unless
+    /// its chat changed bots (see `bots`).
+    pub chat_bots: Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -98,6 +102,7 @@ impl App {
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
             cli_city: None,
+            chat_bots: Arc::default(),
         })
     }
 

@@ -172,7 +172,11 @@ pub enum Command {
         /// Schools in each city.
         #[arg(long, default_value_t = 10)]
         schools: usize,
-        /// Bot instances sharing the database (PostgreSQL only beyond one).
+        /// Bots of the province, each with its own Telegram rate (30 a second): the cities are
+        /// shared out among them (a city's people talk to its bot).
+        #[arg(long, default_value_t = 1)]
+        bots: usize,
+        /// Instances of each bot sharing the database (PostgreSQL only beyond one).
         #[arg(long, default_value_t = 1)]
         instances: usize,
         /// A PostgreSQL server's empty database (postgres://…); default: a new SQLite file.

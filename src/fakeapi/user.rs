@@ -1,8 +1,19 @@
 //! The people of a test or the demo, speaking to the bot through the fake Telegram: texts,
 //! photos and files, button presses (honest or crafted).
 
-use super::{FakeTelegram, Sent, message_json, unix_now};
+use super::{BOT_ID, BOT_USERNAME, FakeTelegram, Sent, message_json, unix_now};
 use serde_json::{Value, json};
+
+/// The bot's id a token names ("bot123:secret" in the path), if it names one.
+pub(super) fn bot_id_of(token: &str) -> Option<i64> {
+    let (id, _) = token.strip_prefix("bot")?.split_once(':')?;
+    id.parse().ok().filter(|id: &i64| *id > 0)
+}
+
+/// The bot as Telegram shows it in its own messages.
+pub(super) fn bot_user() -> Value {
+    json!({"id": BOT_ID, "is_bot": true, "first_name": "中招实验考试", "username": BOT_USERNAME})
+}
 
 /// A Telegram user the test or demo speaks as.
 #[derive(Clone)]

@@ -1,8 +1,9 @@
 //! `exam-review-bot simulate`: a province's season played in one process against the fake Bot
 //! API. Every city is set up through the command line's use cases (`prepare_city`), published,
 //! and then its simulated people file the review burst through the chat dialogue and carry
-//! each request through the documents' whole route, all cities at once, while `instances` bots
-//! share the database as separate `run` processes would. What it prints is what the issue
+//! each request through the documents' whole route, all cities at once. The cities are shared
+//! out among `bots` bots (each a Telegram of its own, with its own 30 a second), and each bot
+//! runs `instances` instances sharing the database as separate `run` processes would. What it prints is what the issue
 //! asks of a province: throughput, latency, the time until every message is out, messages
 //! per request, sends over Telegram's limits and the process's peak memory.
 
@@ -30,7 +31,9 @@ pub struct Options {
     pub requests: usize,
     /// Schools in each city.
     pub schools: usize,
-    /// Bot instances sharing the database (PostgreSQL only beyond one).
+    /// Bots: city k talks to bot k mod `bots`.
+    pub bots: usize,
+    /// Instances of each bot sharing the database (PostgreSQL only beyond one).
     pub instances: usize,
     /// The database; None: a new SQLite file in `dir`.
     pub database_url: Option<String>,
@@ -44,6 +47,7 @@ pub struct Report {
     pub cities: usize,
     pub candidates: usize,
     pub requests: usize,
+    pub bots: usize,
     pub instances: usize,
     pub setup: Duration,
     /// From the first request started to every request completed.
@@ -59,8 +63,11 @@ pub struct Report {
     /// From a simulated person's input to the bot's answer reaching Telegram.
     pub answer_p50: Option<Duration>,
     pub answer_p99: Option<Duration>,
-    /// Messages and edits Telegram accepted during the burst and the drain.
+    /// Messages and edits Telegram accepted during the burst and the drain (all bots).
     pub messages: usize,
+    /// The busiest bot's messages and edits a second over the burst and the drain.
+    pub busiest_bot_rate: f64,
+    /// Sends over a bot's limits, summed over the bots.
     pub over_overall: usize,
     pub over_per_chat: usize,
     pub peak_rss_kib: u64,
@@ -129,6 +136,10 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         "--cities must be 1 to 99"
     );
     anyhow::ensure!(opts.schools >= 2, "--schools must be at least 2");
+    anyhow::ensure!(
+        opts.bots >= 1 && opts.bots <= opts.cities,
+        "--bots must be 1 to the number of cities"
+    );
     let url = match &opts.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", dir.join("province.db").display()),
@@ -197,22 +208,76 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         .sum();
     let setup = began.elapsed();
 
-    let fake = FakeTelegram::start().await?;
+    // A token names its bot ("<id>:<secret>"), as Telegram's do.
+    let bot_id = |b: usize| 7_000_000_100 + b as i64;
+    {
+        // The simulation binds people directly: each city's people are taken to have started
+        // their city's bot when they joined, as an invite link to it would have them do.
+        let mut tx = app.db.begin().await?;
+        for k in 0..opts.cities {
+            sqlx::query(
+                "INSERT INTO chat_bots (chat_id, bot_id)
+                 SELECT DISTINCT b.chat_id, $1 FROM bindings b
+                 JOIN units u ON u.code = b.unit_code WHERE u.city_code = $2
+                 ON CONFLICT (chat_id) DO NOTHING",
+            )
+            .bind(bot_id(k % opts.bots))
+            .bind(crate::sample::city_code(k))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    let mut fakes = Vec::new();
+    for _ in 0..opts.bots {
+        fakes.push(FakeTelegram::start().await?);
+    }
     let (stop, stop_rx) = watch::channel(false);
     let mut bots = Vec::new();
     let mut apps = Vec::new();
-    for _ in 0..opts.instances {
-        let app = App::new(Db::open(&url).await?, config(&url), Arc::new(SystemClock))?;
-        let bot = crate::telegram::build_bot(&app, "123:simulate", Some(fake.api_url().parse()?));
-        bots.push(tokio::spawn(crate::telegram::run(
-            app.clone(),
-            bot,
-            stop_rx.clone(),
-        )));
-        apps.push(app);
+    // One SQLite file is one process: there, every bot runs in the one app.
+    let shared = match sqlite {
+        true => Some(App::new(
+            Db::open(&url).await?,
+            config(&url),
+            Arc::new(SystemClock),
+        )?),
+        false => None,
+    };
+    if let Some(app) = &shared {
+        apps.push(app.clone());
     }
-    let calls_before = fake.calls().len();
-    let mut people: Vec<Driver> = cities.iter().map(|c| Driver::new(&fake, c)).collect();
+    for (b, fake) in fakes.iter().enumerate() {
+        for _ in 0..opts.instances {
+            let app = match &shared {
+                Some(app) => app.clone(),
+                None => {
+                    let app = App::new(Db::open(&url).await?, config(&url), Arc::new(SystemClock))?;
+                    apps.push(app.clone());
+                    app
+                }
+            };
+            let token = format!("{}:simulate", bot_id(b));
+            let bot = crate::telegram::build_bot(&app, &token, Some(fake.api_url().parse()?));
+            // On one SQLite app one sweep is enough (PostgreSQL's lock lets one sweep a tick).
+            let serving = crate::telegram::Serving {
+                no_sweep: shared.is_some() && b > 0,
+                ..Default::default()
+            };
+            bots.push(tokio::spawn(crate::telegram::run_with(
+                app,
+                bot,
+                stop_rx.clone(),
+                serving,
+            )));
+        }
+    }
+    let calls_before: Vec<usize> = fakes.iter().map(|f| f.calls().len()).collect();
+    let mut people: Vec<Driver> = cities
+        .iter()
+        .enumerate()
+        .map(|(k, c)| Driver::new(&fakes[k % opts.bots], c))
+        .collect();
     let burst_began = Instant::now();
     let deadline = burst_began + opts.limit;
     let mut done_at = None;
@@ -225,7 +290,8 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         if done_at.is_none() && completed(&app).await? == requests as i64 {
             done_at = Some(Instant::now());
         }
-        if done_at.is_some() && outbox_open(&app).await? == 0 && fake.pending_updates() == 0 {
+        let waiting: usize = fakes.iter().map(FakeTelegram::pending_updates).sum();
+        if done_at.is_some() && outbox_open(&app).await? == 0 && waiting == 0 {
             empty_at = Some(Instant::now());
             break;
         }
@@ -245,17 +311,27 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     let updates = handled.iter().map(|s| s.count()).sum();
     // The slowest instance's figures stand for all (they share the load).
     let quantile = |q: f64| handled.iter().filter_map(|s| s.quantile(q)).max();
-    let sends = fake.calls()[calls_before..]
+    let sent_by_bot: Vec<usize> = fakes
         .iter()
-        .filter(|c| {
-            c.status == 200 && (c.method.starts_with("send") || c.method.starts_with("edit"))
+        .zip(&calls_before)
+        .map(|(fake, before)| {
+            fake.calls()[*before..]
+                .iter()
+                .filter(|c| {
+                    c.status == 200
+                        && (c.method.starts_with("send") || c.method.starts_with("edit"))
+                })
+                .count()
         })
-        .count();
-    let over = fake.over_limits();
+        .collect();
+    let sends = sent_by_bot.iter().sum();
+    let over: Vec<_> = fakes.iter().map(FakeTelegram::over_limits).collect();
+    let seconds = (end - burst_began).as_secs_f64().max(0.001);
     Ok(Report {
         cities: opts.cities,
         candidates: pupils * schools_in_province,
         requests,
+        bots: opts.bots,
         instances: opts.instances,
         setup,
         burst: done_at.unwrap_or(end) - burst_began,
@@ -271,8 +347,9 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         answer_p50: percentile(&answers, 0.5),
         answer_p99: percentile(&answers, 0.99),
         messages: sends,
-        over_overall: over.overall,
-        over_per_chat: over.per_chat,
+        busiest_bot_rate: sent_by_bot.iter().max().copied().unwrap_or(0) as f64 / seconds,
+        over_overall: over.iter().map(|o| o.overall).sum(),
+        over_per_chat: over.iter().map(|o| o.per_chat).sum(),
         peak_rss_kib: peak_rss_kib(),
     })
 }
@@ -283,8 +360,8 @@ impl std::fmt::Display for Report {
             |d: Option<Duration>| d.map_or("—".to_string(), |d| format!("{} ms", d.as_millis()));
         writeln!(
             f,
-            "province: {} cities, {} candidates, {} requests, {} instance(s)",
-            self.cities, self.candidates, self.requests, self.instances
+            "province: {} cities, {} candidates, {} requests, {} bot(s) of {} instance(s)",
+            self.cities, self.candidates, self.requests, self.bots, self.instances
         )?;
         writeln!(
             f,
@@ -320,9 +397,11 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "messages and edits sent: {} ({:.1} a request); sends over 30/s: {}, over 1/s in a chat: {}",
+            "messages and edits sent: {} ({:.1} a request; the busiest bot {:.1} a second); \
+             sends over a bot's 30/s: {}, over 1/s in a chat: {}",
             self.messages,
             self.messages_per_request(),
+            self.busiest_bot_rate,
             self.over_overall,
             self.over_per_chat
         )?;

@@ -14,6 +14,8 @@ pub struct Instance {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// The bot it sends for (0 until it knows): a bot's instances share that bot's rate.
+    pub bot_id: i64,
 }
 
 impl Instance {
@@ -26,7 +28,23 @@ impl Instance {
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
         let id = format!("{host}:{pid}:{}:{n}", Utc::now().timestamp_millis());
-        Instance { id, host, pid }
+        Instance {
+            id,
+            host,
+            pid,
+            bot_id: 0,
+        }
+    }
+
+    /// This app as the instance of one bot (one process may serve several bots: the
+    /// simulations do). Its id is what its leases name as their owner.
+    pub fn for_bot(&self, bot_id: i64) -> Instance {
+        Instance {
+            id: format!("{}/{bot_id}", self.id),
+            host: self.host.clone(),
+            pid: self.pid,
+            bot_id,
+        }
     }
 }
 
@@ -36,13 +54,15 @@ pub async fn register(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO instances (id, host, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $4)
+        "INSERT INTO instances (id, host, pid, started_at, seen_at, bot_id)
+         VALUES ($1, $2, $3, $4, $4, $5)
          ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
     )
     .bind(&me.id)
     .bind(&me.host)
     .bind(i64::from(me.pid))
     .bind(to_ms(now))
+    .bind(me.bot_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -103,15 +123,20 @@ pub async fn release_orphans(
     Ok(released)
 }
 
-/// The instances seen since `since`: (id, host, pid).
+/// The instances of `bot_id` seen since `since`: (id, host, pid).
 pub async fn live(
     conn: &mut AnyConnection,
     since: DateTime<Utc>,
+    bot_id: i64,
 ) -> sqlx::Result<Vec<(String, String, i64)>> {
-    sqlx::query_as("SELECT id, host, pid FROM instances WHERE seen_at >= $1 ORDER BY started_at")
-        .bind(to_ms(since))
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(
+        "SELECT id, host, pid FROM instances WHERE seen_at >= $1 AND bot_id = $2
+         ORDER BY started_at",
+    )
+    .bind(to_ms(since))
+    .bind(bot_id)
+    .fetch_all(conn)
+    .await
 }
 
 impl Default for Instance {

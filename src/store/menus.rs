@@ -42,12 +42,19 @@ pub async fn take(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
+    bot_id: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
+    // A menu is set by the bot the chat talks to (see `chat_bots`), or by any bot before the
+    // chat was heard from.
     sqlx::query_as(
-        "SELECT chat_id, version FROM menu_updates WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+        "SELECT m.chat_id, m.version FROM menu_updates m
+         LEFT JOIN chat_bots b ON b.chat_id = m.chat_id
+         WHERE m.due_at <= $1 AND (b.bot_id IS NULL OR b.bot_id = $3)
+         ORDER BY m.due_at LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
+    .bind(bot_id)
     .fetch_all(conn)
     .await
 }

@@ -6,6 +6,7 @@ pub mod audit_chain;
 pub mod batches;
 pub mod candidates;
 pub mod card_lists;
+pub mod chat_bots;
 pub mod dialogues;
 pub mod entry;
 pub mod inbox;

@@ -66,8 +66,9 @@ pub async fn enqueue_returning(
     let row: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO outbox (chat_id, body, reply_markup, dedupe_key, batch, status,
                              next_attempt_at, created_at, is_reply, file_ref, mergeable,
-                             foldable)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9, $10)
+                             foldable, bot_id)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9, $10,
+                 (SELECT bot_id FROM chat_bots WHERE chat_id = $1))
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(msg.chat_id)
@@ -140,8 +141,8 @@ pub async fn edit_with(
     // message to edit (closing one takes it off its list instead).
     sqlx::query(
         "INSERT INTO outbox (chat_id, body, reply_markup, edit_of, status, next_attempt_at,
-                             created_at)
-         SELECT chat_id, $2, $3, id, 'pending', 0, $4 FROM outbox
+                             created_at, bot_id)
+         SELECT chat_id, $2, $3, id, 'pending', 0, $4, bot_id FROM outbox
          WHERE id = $1 AND status NOT IN ('folded', 'dropped')",
     )
     .bind(original)
@@ -177,10 +178,14 @@ pub async fn enqueue(
 /// The oldest open row of each chat, where that row is due: (chat_id, id), chats with a reply
 /// waiting first, then by age. Only a chat's oldest row is ever sent, so its order is kept;
 /// a chat with thousands of rows waiting takes one place here, like any other.
+///
+/// Only rows `bot` sends: those queued for a chat that talks to it, or to a chat never heard
+/// from (see `chat_bots`).
 pub async fn due_heads(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
+    bot: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
     // A chat's head is due when its oldest due row is its oldest row. One grouped pass, no
     // join: a join here let PostgreSQL's planner, on statistics from before a burst, rescan
@@ -189,7 +194,7 @@ pub async fn due_heads(
     sqlx::query_as(
         "SELECT chat_id, head FROM (
              SELECT chat_id, MIN(id) AS head, MAX(is_reply) AS reply FROM outbox
-             WHERE status IN ('pending', 'sending')
+             WHERE status IN ('pending', 'sending') AND (bot_id IS NULL OR bot_id = $3)
              GROUP BY chat_id
              HAVING MIN(id) = MIN(CASE WHEN (status = 'pending' AND next_attempt_at <= $1)
                                          OR (status = 'sending' AND lease_until < $1)
@@ -201,6 +206,7 @@ pub async fn due_heads(
     )
     .bind(to_ms(now))
     .bind(limit)
+    .bind(bot)
     .fetch_all(conn)
     .await
 }
@@ -258,6 +264,7 @@ pub async fn claim_followers(
     let behind: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT id, body, mergeable FROM outbox
          WHERE chat_id = $1 AND id > $2 AND status IN ('pending', 'sending')
+           AND COALESCE(bot_id, 0) = (SELECT COALESCE(bot_id, 0) FROM outbox WHERE id = $2)
          ORDER BY id LIMIT 50",
     )
     .bind(head.chat_id)
@@ -439,11 +446,14 @@ pub async fn next_due(conn: &mut AnyConnection) -> sqlx::Result<Option<i64>> {
     Ok(at)
 }
 
-/// Returns every leased row to the queue (at start of a single-process deployment).
-pub async fn release_all_leases(conn: &mut AnyConnection) -> sqlx::Result<u64> {
+/// Returns every row `bot` had leased to the queue (at start of a single-process deployment,
+/// which may serve several bots).
+pub async fn release_all_leases(conn: &mut AnyConnection, bot: i64) -> sqlx::Result<u64> {
     Ok(sqlx::query(
-        "UPDATE outbox SET status = 'pending', lease_until = NULL WHERE status = 'sending'",
+        "UPDATE outbox SET status = 'pending', lease_until = NULL
+         WHERE status = 'sending' AND (bot_id IS NULL OR bot_id = $1)",
     )
+    .bind(bot)
     .execute(conn)
     .await?
     .rows_affected())

@@ -72,6 +72,10 @@ async fn handled(
 ) -> HandlerResult {
     let taken = intake.claim(update.id.0);
     let started = std::time::Instant::now();
+    // Before the work, so that its replies already go out through this bot.
+    if let Some(chat) = update.chat() {
+        app.talks_through(chat.id.0, intake.bot_id).await?;
+    }
     let result = work.await;
     let since = taken.map_or(started, |t| t.received_at);
     app.update_latency.record(since.elapsed());

@@ -36,6 +36,8 @@ pub struct Intake {
     taken: Mutex<HashMap<u32, Taken>>,
     /// Webhook mode: where a finished update's id goes, to be marked handled in the inbox.
     finished: Option<mpsc::UnboundedSender<u32>>,
+    /// The bot the updates come through (getMe's id).
+    pub bot_id: i64,
 }
 
 /// An update the bot has taken from Telegram: when it arrived, and its slot (freed on drop).
@@ -58,23 +60,28 @@ impl Drop for Taken {
 
 impl Intake {
     /// For long polling.
-    pub fn new(capacity: u32) -> Arc<Intake> {
-        Self::build(capacity, None)
+    pub fn new(capacity: u32, bot_id: i64) -> Arc<Intake> {
+        Self::build(capacity, None, bot_id)
     }
 
     /// For the webhook: every finished update's id comes out of the receiver.
-    pub fn with_inbox(capacity: u32) -> (Arc<Intake>, mpsc::UnboundedReceiver<u32>) {
+    pub fn with_inbox(capacity: u32, bot_id: i64) -> (Arc<Intake>, mpsc::UnboundedReceiver<u32>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self::build(capacity, Some(tx)), rx)
+        (Self::build(capacity, Some(tx), bot_id), rx)
     }
 
-    fn build(capacity: u32, finished: Option<mpsc::UnboundedSender<u32>>) -> Arc<Intake> {
+    fn build(
+        capacity: u32,
+        finished: Option<mpsc::UnboundedSender<u32>>,
+        bot_id: i64,
+    ) -> Arc<Intake> {
         let capacity = capacity.clamp(1, 100);
         Arc::new(Intake {
             slots: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
             taken: Mutex::default(),
             finished,
+            bot_id,
         })
     }
 

@@ -37,12 +37,13 @@ pub async fn set_default(app: &App, bot: &TgBot) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) {
+/// Sets the menus of the chats that talk to the bot `bot_id` (or to no bot yet).
+pub async fn run(app: App, bot: TgBot, bot_id: i64, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        let more = match set_due(&app, &bot).await {
+        let more = match set_due(&app, &bot, bot_id).await {
             Ok(n) => n == PER_ROUND,
             Err(e) => {
                 tracing::warn!("cannot update command menus: {e:#}");
@@ -64,10 +65,10 @@ pub async fn run(app: App, bot: TgBot, mut stop: watch::Receiver<bool>) {
 /// were due. A chat that fails is tried again later without holding up the others; one
 /// Telegram will never take a menu for (the bot blocked, the chat gone) is given up. What
 /// happened is written in one transaction, under SQLite's write gate like every writer.
-async fn set_due(app: &App, bot: &TgBot) -> anyhow::Result<usize> {
+async fn set_due(app: &App, bot: &TgBot, bot_id: i64) -> anyhow::Result<usize> {
     let due = {
         let mut conn = app.db.pool.acquire().await?;
-        menus::take(&mut conn, app.clock.now(), PER_ROUND as i64).await?
+        menus::take(&mut conn, app.clock.now(), PER_ROUND as i64, bot_id).await?
     };
     let mut outcomes = Vec::new();
     for (chat, version) in &due {

@@ -70,6 +70,9 @@ pub struct Serving {
     pub webhook: Option<webhook::Webhook>,
     /// Where the webhook, /healthz, /readyz and /metrics are served; None: nowhere (polling).
     pub listen: Option<std::net::SocketAddr>,
+    /// Another bot run in this process on the same app sweeps (the simulation's bots on one
+    /// SQLite file, where there is no advisory lock to make the others skip).
+    pub no_sweep: bool,
 }
 
 /// Long polling plus delivery until Ctrl-C or SIGTERM (or until `stop` turns true, for tests).
@@ -123,6 +126,8 @@ pub async fn run_with(
         .await
         .context("Telegram did not accept the bot token")?;
     tracing::info!(username = me.username(), "connected to Telegram");
+    // A deployment may run several bots (one per large city); this instance serves this one.
+    let bot_id = me.id.0 as i64;
     menus::set_default(&app, &bot).await?;
 
     app.files
@@ -132,10 +137,14 @@ pub async fn run_with(
     let worker = tokio::spawn(delivery::run(
         app.clone(),
         bot.clone(),
+        bot_id,
         delivery_stop.clone(),
     ));
-    let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), delivery_stop));
-    let ticker = crate::scheduler::Ticker::start(app.clone()).await?;
+    let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), bot_id, delivery_stop));
+    let ticker = match serving.no_sweep {
+        true => None,
+        false => Some(crate::scheduler::Ticker::start(app.clone()).await?),
+    };
 
     // Listening before setWebhook, so that Telegram's first push finds the door open.
     let socket = match serving.listen {
@@ -149,7 +158,7 @@ pub async fn run_with(
     let mut routes = ops::routes(app.clone());
     let (listener, intake) = match &serving.webhook {
         Some(hook) => {
-            let (route, listener, intake) = webhook::start(&app, &bot, hook).await?;
+            let (route, listener, intake) = webhook::start(&app, &bot, bot_id, hook).await?;
             routes = routes.merge(route);
             (listener, intake)
         }
@@ -157,12 +166,12 @@ pub async fn run_with(
             // A webhook left set (by webhook mode, or another deployment) would make every
             // getUpdates fail: switching back to polling removes it.
             before_start("deleteWebhook", || bot.delete_webhook().send()).await?;
-            let intake = intake::Intake::new(app.config.telegram.updates_in_flight);
+            let intake = intake::Intake::new(app.config.telegram.updates_in_flight, bot_id);
             let listener = intake::listen(
                 bot.clone(),
                 intake.clone(),
                 app.config.telegram.polling_timeout_secs,
-                poller::lead(app.clone()),
+                poller::lead(app.clone(), bot_id),
             );
             (listener, intake)
         }
@@ -234,7 +243,9 @@ pub async fn run_with(
             _ => {}
         }
     }
-    ticker.stop().await;
+    if let Some(ticker) = ticker {
+        ticker.stop().await;
+    }
     stop_delivery.send(true).ok();
     match tokio::time::timeout(Duration::from_secs(15), worker).await {
         Ok(Ok(result)) => result?,

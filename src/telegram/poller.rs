@@ -21,14 +21,15 @@ pub enum Lead {
     Holding(sqlx::AnyConnection),
 }
 
-/// Waits until this instance may poll.
-pub async fn lead(app: App) -> Lead {
+/// Waits until this instance may poll the bot `bot_id` (each bot of a deployment has one
+/// poller).
+pub async fn lead(app: App, bot_id: i64) -> Lead {
     if app.db.backend == Backend::Sqlite {
         return Lead::Alone;
     }
     let mut told = false;
     loop {
-        match try_lead(&app).await {
+        match try_lead(&app, bot_id).await {
             Ok(Some(conn)) => {
                 if told {
                     tracing::info!("this instance polls Telegram now");
@@ -46,10 +47,10 @@ pub async fn lead(app: App) -> Lead {
     }
 }
 
-async fn try_lead(app: &App) -> anyhow::Result<Option<sqlx::AnyConnection>> {
+async fn try_lead(app: &App, bot_id: i64) -> anyhow::Result<Option<sqlx::AnyConnection>> {
     let mut conn = sqlx::AnyConnection::connect(app.db.url()).await?;
     let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-        .bind(POLL_LOCK)
+        .bind(POLL_LOCK ^ bot_id)
         .fetch_one(&mut conn)
         .await?;
     Ok(got.then_some(conn))

@@ -86,6 +86,8 @@ struct Receiving {
     secret: Arc<[u8]>,
     recording: Arc<Semaphore>,
     recorded: Arc<Notify>,
+    /// The bot whose webhook this is: its update ids are its own.
+    bot_id: i64,
 }
 
 /// Tells Telegram where to send updates, and returns the route that records them and the
@@ -93,6 +95,7 @@ struct Receiving {
 pub async fn start(
     app: &App,
     bot: &TgBot,
+    bot_id: i64,
     hook: &Webhook,
 ) -> anyhow::Result<(Router, Listener, Arc<Intake>)> {
     bot.set_webhook(hook.url.clone())
@@ -102,20 +105,21 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
     tracing::info!(path = hook.path(), "Telegram sends updates to the webhook");
-    let (intake, finished) = Intake::with_inbox(app.config.telegram.updates_in_flight);
+    let (intake, finished) = Intake::with_inbox(app.config.telegram.updates_in_flight, bot_id);
     let recorded = Arc::new(Notify::new());
     let receiving = Receiving {
         app: app.clone(),
         secret: hook.secret.as_bytes().into(),
         recording: Arc::new(Semaphore::new(RECORDING)),
         recorded: recorded.clone(),
+        bot_id,
     };
     let route = Router::new()
         .route(&hook.path(), axum::routing::post(receive))
         .with_state(receiving);
     let (tx, listener, stopped) = intake::channel(&intake);
     tokio::spawn(feed(app.clone(), intake.clone(), tx, recorded, stopped));
-    tokio::spawn(mark_handled(app.clone(), finished));
+    tokio::spawn(mark_handled(app.clone(), bot_id, finished));
     Ok((route, listener, intake))
 }
 
@@ -139,7 +143,7 @@ async fn receive(State(r): State<Receiving>, headers: HeaderMap, body: Bytes) ->
     let text = String::from_utf8_lossy(&body);
     let recorded = async {
         let mut tx = r.app.db.begin().await?;
-        let new = inbox::record(&mut tx, update_id, chat_id, &text, Utc::now()).await?;
+        let new = inbox::record(&mut tx, r.bot_id, update_id, chat_id, &text, Utc::now()).await?;
         tx.commit().await?;
         anyhow::Ok(new)
     };
@@ -184,7 +188,9 @@ async fn feed(
     recorded: Arc<Notify>,
     mut stopped: teloxide::stop::StopFlag,
 ) {
-    let owner = app.instance.id.clone();
+    let bot_id = intake.bot_id;
+    // The delivery of this bot registers this id, so that its leases are known to be alive.
+    let owner = app.instance.for_bot(bot_id).id;
     loop {
         let slot = tokio::select! {
             slot = intake.slots.clone().acquire_owned() => {
@@ -196,7 +202,7 @@ async fn feed(
         while let Ok(more) = intake.slots.clone().try_acquire_owned() {
             slots.merge(more);
         }
-        let taken = match take(&app, &owner, slots.num_permits()).await {
+        let taken = match take(&app, bot_id, &owner, slots.num_permits()).await {
             Ok(taken) => taken,
             Err(e) => {
                 tracing::error!("cannot read the inbox: {e:#}");
@@ -211,7 +217,7 @@ async fn feed(
                 Ok(update) => update,
                 Err(e) => {
                     tracing::error!(update_id, "an update teloxide cannot read was skipped: {e}");
-                    done(&app, update_id).await;
+                    done(&app, bot_id, update_id).await;
                     continue;
                 }
             };
@@ -232,11 +238,16 @@ async fn feed(
 }
 
 /// Claims up to `free` updates: each chat's oldest, if no instance is handling that chat.
-async fn take(app: &App, owner: &str, free: usize) -> anyhow::Result<Vec<(i64, String)>> {
+async fn take(
+    app: &App,
+    bot_id: i64,
+    owner: &str,
+    free: usize,
+) -> anyhow::Result<Vec<(i64, String)>> {
     let now = Utc::now();
     let heads = {
         let mut conn = app.db.pool.acquire().await?;
-        inbox::due_heads(&mut conn, now, free as i64).await?
+        inbox::due_heads(&mut conn, now, free as i64, bot_id).await?
     };
     if heads.is_empty() {
         return Ok(Vec::new());
@@ -245,7 +256,7 @@ async fn take(app: &App, owner: &str, free: usize) -> anyhow::Result<Vec<(i64, S
     let mut tx = app.db.begin().await?;
     let mut taken = Vec::new();
     for id in heads {
-        if let Some(body) = inbox::claim(&mut tx, id, now, lease_until, owner).await? {
+        if let Some(body) = inbox::claim(&mut tx, bot_id, id, now, lease_until, owner).await? {
             taken.push((id, body));
         }
     }
@@ -254,10 +265,10 @@ async fn take(app: &App, owner: &str, free: usize) -> anyhow::Result<Vec<(i64, S
 }
 
 /// Marks finished updates handled, as their handlers finish; forgets old ones now and then.
-async fn mark_handled(app: App, mut finished: mpsc::UnboundedReceiver<u32>) {
+async fn mark_handled(app: App, bot_id: i64, mut finished: mpsc::UnboundedReceiver<u32>) {
     let mut pruned_at = Instant::now();
     while let Some(update_id) = finished.recv().await {
-        done(&app, i64::from(update_id)).await;
+        done(&app, bot_id, i64::from(update_id)).await;
         if pruned_at.elapsed() > Duration::from_secs(3600) {
             pruned_at = Instant::now();
             let before = Utc::now() - chrono::Duration::hours(REMEMBER_HOURS);
@@ -274,10 +285,10 @@ async fn mark_handled(app: App, mut finished: mpsc::UnboundedReceiver<u32>) {
     }
 }
 
-async fn done(app: &App, update_id: i64) {
+async fn done(app: &App, bot_id: i64, update_id: i64) {
     let marked = async {
         let mut tx = app.db.begin().await?;
-        inbox::handled(&mut tx, update_id, Utc::now()).await?;
+        inbox::handled(&mut tx, bot_id, update_id, Utc::now()).await?;
         tx.commit().await?;
         anyhow::Ok(())
     };

@@ -10,11 +10,11 @@ use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 
 /// The second city: the sample city's shape under its own codes and names.
-const B_CITY: &str = "8800";
-const B_NAME: &str = "绿水市";
+pub(crate) const B_CITY: &str = "8800";
+pub(crate) const B_NAME: &str = "绿水市";
 
 /// A district or school code of city B (D001 → E001, S00001 → T00001).
-fn b_code(code: &str) -> String {
+pub(crate) fn b_code(code: &str) -> String {
     code.replacen('D', "E", 1).replacen('S', "T", 1)
 }
 
@@ -72,7 +72,7 @@ fn everything_to(h: &Harness, user: &FakeUser) -> String {
 /// City A is the sample city, set up as a one-city deployment is (no --city anywhere); then
 /// city B joins the province's deployment: its units from the province's terminal, then its
 /// own season and scores, each command naming the city. The Apps of each city's terminal.
-async fn two_cities(h: &Harness) -> (App, App) {
+pub(crate) async fn two_cities(h: &Harness) -> (App, App) {
     h.sample_city().await;
     h.province_above_sample().await;
     let units = h.write("units-b.csv", b_units().as_bytes());
@@ -233,7 +233,7 @@ async fn each_city_reviews_on_the_route_its_own_rules_set() {
             B_CITY.into(),
             exam_review_bot::config::CityRules {
                 review: Some(b.review),
-                exemption: None,
+                ..Default::default()
             },
         );
     })
@@ -338,6 +338,7 @@ async fn a_small_province_plays_its_whole_season_at_once() {
         candidates: 40,
         requests: 8,
         schools: 2,
+        bots: 1,
         instances: 1,
         database_url: Some(db.url.clone()),
         limit: std::time::Duration::from_secs(600),

@@ -193,11 +193,12 @@ async fn an_update_recorded_before_a_crash_is_handled_once_after_the_restart() {
         let now = chrono::Utc::now();
         let mut conn = app.db.pool.acquire().await.unwrap();
         let id = update["update_id"].as_i64().unwrap();
-        inbox::record(&mut conn, id, 7002, &update.to_string(), now)
+        // The bot's token is "123:…": its updates are bot 123's.
+        inbox::record(&mut conn, 123, id, 7002, &update.to_string(), now)
             .await
             .unwrap();
         let lease = now + chrono::Duration::hours(1);
-        let taken = inbox::claim(&mut conn, id, now, lease, "gone-host:1:0:0").await;
+        let taken = inbox::claim(&mut conn, 123, id, now, lease, "gone-host:1:0:0").await;
         assert!(taken.unwrap().is_some());
     }
 
@@ -218,6 +219,50 @@ async fn an_update_recorded_before_a_crash_is_handled_once_after_the_restart() {
     assert_eq!(waiting, 0);
     drop(conn);
     bot.stop();
+}
+
+/// Update ids are a bot's own: two bots of one deployment push the same numbers, and each is
+/// recorded and handed to its own bot's instances only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bots_updates_with_the_same_id_are_each_recorded() {
+    let db = TestDb::new().await;
+    let app = app_on(&db).await;
+    let now = chrono::Utc::now();
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    assert!(
+        inbox::record(&mut conn, 123, 1, 7002, "{}", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox::record(&mut conn, 456, 1, 7003, "{}", now)
+            .await
+            .unwrap()
+    );
+    // Telegram sending bot 456's update again records nothing new.
+    assert!(
+        !inbox::record(&mut conn, 456, 1, 7003, "{}", now)
+            .await
+            .unwrap()
+    );
+    let heads = inbox::due_heads(&mut conn, now, 10, 123).await.unwrap();
+    assert_eq!(heads, vec![1]);
+    let lease = now + chrono::Duration::minutes(1);
+    let body = inbox::claim(&mut conn, 456, 1, now, lease, "me")
+        .await
+        .unwrap();
+    assert_eq!(body.as_deref(), Some("{}"));
+    // Bot 456 taking its update left bot 123's waiting.
+    assert_eq!(
+        inbox::due_heads(&mut conn, now, 10, 123).await.unwrap(),
+        vec![1]
+    );
+    assert!(
+        inbox::due_heads(&mut conn, now, 10, 456)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,8 +45,9 @@ impl App {
             .map_or(chrono_tz::Asia::Shanghai, |s| s.tz))
     }
 
-    fn invite_link(&self, code: &str) -> anyhow::Result<String> {
-        let username = self.config.bot_username.as_deref().context(
+    /// A link to the bot of `city` (its own, or the deployment's) that starts with `code`.
+    fn invite_link(&self, city: &str, code: &str) -> anyhow::Result<String> {
+        let username = self.config.bot_username_of(city).context(
             "the bot's username is needed for invite links: set bot_username in the config file \
              or BOT_USERNAME in the environment",
         )?;
@@ -63,7 +64,8 @@ impl App {
     ) -> anyhow::Result<(String, DateTime<Utc>)> {
         let now = self.clock.now();
         let code = new_invite_code();
-        let link = self.invite_link(&code)?;
+        let city = crate::store::units::city_of(conn, &p.unit_code).await?;
+        let link = self.invite_link(&city, &code)?;
         let expires = now + Duration::days(i64::from(self.config.invite_valid_days));
         let invite = people::NewInvite {
             code: &code,
@@ -157,7 +159,7 @@ impl App {
     ) -> anyhow::Result<RosterInvites> {
         let actor = origin.actor;
         // The links need the bot's name: refuse before anything is read.
-        self.invite_link("")?;
+        self.invite_link("", "")?;
         let tz = self.display_tz().await?;
         let table = Table::open(path, &self.config.limits)?;
         let now = self.clock.now();

@@ -1,0 +1,33 @@
+//! Which bot each chat talks to, when a deployment has several (a bot per large city: Telegram's
+//! 30 messages a second are a bot's). A person is answered by the bot their latest update came
+//! through; a message takes its chat's bot when it is queued (`outbox.bot_id`), and only that
+//! bot's instances send it. A chat never heard from has no bot, and any bot sends to it.
+
+use sqlx::AnyConnection;
+
+/// The chat's latest update came through `bot_id`; true when that changed anything.
+pub async fn talks_through(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    bot_id: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO chat_bots (chat_id, bot_id) VALUES ($1, $2)
+         ON CONFLICT (chat_id) DO UPDATE SET bot_id = excluded.bot_id
+         WHERE chat_bots.bot_id <> excluded.bot_id",
+    )
+    .bind(chat_id)
+    .bind(bot_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The bot a chat talks to, if it was ever heard from.
+pub async fn bot_of(conn: &mut AnyConnection, chat_id: i64) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT bot_id FROM chat_bots WHERE chat_id = $1")
+        .bind(chat_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|(bot,)| bot))
+}

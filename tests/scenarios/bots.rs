@@ -1,0 +1,157 @@
+//! A province with a bot per large city (issue 14): Telegram's 30 messages a second are a bot's,
+//! so a province gives its large cities a bot each, all on one deployment and one database.
+//! A city's invite links name its bot, its people talk to that bot, and everything they are
+//! sent comes through it, never through another city's bot.
+
+use crate::cities::{B_CITY, b_code, two_cities};
+use crate::support::*;
+use exam_review_bot::app::{Actor, App};
+use exam_review_bot::domain::Role;
+use exam_review_bot::fakeapi::{BOT_USERNAME, FakeTelegram, FakeUser};
+use exam_review_bot::sample;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const B_BOT: &str = "LvshuiExamBot";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// City B's own bot: a Telegram of its own (the fake), its own token, the same app and database.
+struct CityBot {
+    fake: FakeTelegram,
+    stop: watch::Sender<bool>,
+    runner: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl CityBot {
+    fn start(app: &App, fake: FakeTelegram) -> CityBot {
+        let bot = exam_review_bot::telegram::build_bot(
+            app,
+            "456:city-b-token",
+            Some(fake.api_url().parse().unwrap()),
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
+        CityBot { fake, stop, runner }
+    }
+
+    async fn expect(&self, user: &FakeUser, needle: &str) -> String {
+        self.fake
+            .expect(user.id, needle, PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Someone of city B follows their invite link to B's bot.
+    async fn join(&self, h: &Harness, id: i64, role: Role, unit: &str, name: &str) -> FakeUser {
+        let link = h.app.invite(role, unit, name, None).await.unwrap();
+        assert!(
+            link.starts_with(&format!("https://t.me/{B_BOT}?start=")),
+            "{link}"
+        );
+        let user = self.fake.user(id, name);
+        user.send(&format!("/start {}", link.rsplit('=').next().unwrap()));
+        self.expect(&user, "绑定成功").await;
+        user
+    }
+}
+
+/// The chats a bot called, for sends, edits and menus.
+fn chats_called(fake: &FakeTelegram) -> Vec<i64> {
+    fake.calls().iter().filter_map(|c| c.chat_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_with_its_own_bot_hears_everything_through_it() {
+    let mut h = Harness::start_with(|c| {
+        c.cities.entry(B_CITY.into()).or_default().bot_username = Some(B_BOT.into());
+    })
+    .await;
+    let (a, b) = two_cities(&h).await;
+    let city_b = CityBot::start(&h.app, FakeTelegram::start().await.unwrap());
+
+    // City A's people join the deployment's bot; its links name that bot.
+    let link = h
+        .app
+        .invite(
+            Role::SchoolContact,
+            &sample::school_code(1),
+            "甲校 联系人",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(link.contains(&format!("t.me/{BOT_USERNAME}?")), "{link}");
+    let admin_a = h
+        .join(Role::CityAdmin, sample::CITY_CODE, "甲市 周主任")
+        .await;
+    let contact_a = h
+        .join(Role::SchoolContact, &sample::school_code(0), "甲校 联系人")
+        .await;
+    // City B's join B's bot.
+    let school_b = b_code(&sample::school_code(0));
+    let admin_b = city_b
+        .join(&h, 9_001, Role::CityAdmin, B_CITY, "乙市 钱主任")
+        .await;
+    let contact_b = city_b
+        .join(&h, 9_002, Role::SchoolContact, &school_b, "乙校 联系人")
+        .await;
+
+    // Each city publishes; each school's notice comes through its city's bot.
+    a.publish(Actor::Cli, None).await.unwrap();
+    b.publish(Actor::Cli, None).await.unwrap();
+    h.settle().await;
+    h.expect(&contact_a, "成绩通知").await;
+    city_b.expect(&contact_b, "成绩通知").await;
+
+    // B's contact files through B's bot; B's principal is not bound, so B's admin hears of
+    // it there.
+    let exam_no = {
+        let season = b.cli_season().await.unwrap().unwrap();
+        let mut conn = h.app.db.pool.acquire().await.unwrap();
+        exam_review_bot::store::candidates::of_school(&mut conn, season.id, &school_b)
+            .await
+            .unwrap()[0]
+            .exam_no
+            .clone()
+    };
+    contact_b.send("/review");
+    city_b.expect(&contact_b, "准考证号").await;
+    contact_b.send(&exam_no);
+    city_b.expect(&contact_b, "的照片或 PDF").await;
+    contact_b.send_photo(&format!("form-{exam_no}"));
+    city_b.expect(&contact_b, "申请理由").await;
+    contact_b.send("漏评");
+    city_b.expect(&contact_b, "联系方式").await;
+    contact_b.send("13800001234");
+    city_b.expect(&contact_b, "请核对申请内容").await;
+    contact_b.press("✅ 提交");
+    city_b.expect(&contact_b, "已提交").await;
+    city_b.expect(&admin_b, "申请 #").await;
+    // The command menus of B's people were set by B's bot.
+    assert!(city_b.fake.menu(Some(contact_b.id)).is_some());
+    assert!(h.fake.menu(Some(contact_b.id)).is_none());
+    h.settle().await;
+
+    // Nothing for B's people went through the deployment's bot, and nothing for A's through
+    // B's bot; each bot kept its own limits.
+    let through_a = chats_called(&h.fake);
+    let through_b = chats_called(&city_b.fake);
+    for person in [&admin_b, &contact_b] {
+        assert!(
+            !through_a.contains(&person.id),
+            "the deployment's bot called a chat of city B's bot"
+        );
+    }
+    for person in [&admin_a, &contact_a] {
+        assert!(
+            !through_b.contains(&person.id),
+            "city B's bot called a chat of the deployment's bot"
+        );
+    }
+    for fake in [&h.fake, &city_b.fake] {
+        let over = fake.over_limits();
+        assert_eq!((over.overall, over.per_chat), (0, 0));
+    }
+    city_b.stop.send(true).ok();
+    city_b.runner.await.unwrap().unwrap();
+}
