@@ -408,6 +408,16 @@ impl Config {
         Ok(())
     }
 
+    /// Whether `username` is a city's own bot (a `[cities.CODE] bot_username`; Telegram's
+    /// usernames ignore case): it then writes only to chats that wrote to it.
+    pub fn is_city_bot(&self, username: &str) -> bool {
+        self.cities.values().any(|c| {
+            c.bot_username
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(username))
+        })
+    }
+
     /// The bot a city's invite links name: its own, else the deployment's.
     pub fn bot_username_of(&self, city: &str) -> Option<&str> {
         self.cities

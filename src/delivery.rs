@@ -13,6 +13,7 @@
 use crate::app::App;
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
+use crate::store::chat_bots::BotScope;
 use crate::store::instances::Instance;
 use crate::store::outbox::{self, Outgoing, Row};
 use crate::store::{Backend, instances, people};
@@ -161,20 +162,19 @@ async fn beat_once(app: &App, me: &Instance, pacer: &Pacer) -> anyhow::Result<()
 /// (a flood, a reviewer with hundreds of cards) is served once a second while every other chat
 /// is served in between, and no slot waits out Telegram's per-chat limit inside Throttle.
 ///
-/// It sends for the bot `bot_id` (getMe's id): what is queued for chats that talk to that bot,
-/// or to no bot yet (see `store::chat_bots`).
+/// It sends what the bot's `scope` takes (see `store::chat_bots::BotScope`).
 pub async fn run(
     app: App,
     bot: TgBot,
-    bot_id: i64,
+    scope: BotScope,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let concurrency = app.config.delivery.concurrency;
-    let me = std::sync::Arc::new(app.instance.for_bot(bot_id));
+    let me = std::sync::Arc::new(app.instance.for_bot(scope.bot_id));
     if app.db.backend == Backend::Sqlite {
         // A SQLite file has one bot process: what it was sending when it died is ours to resend.
         let mut conn = app.db.pool.acquire().await?;
-        let n = outbox::release_all_leases(&mut conn, bot_id).await?;
+        let n = outbox::release_all_leases(&mut conn, scope).await?;
         if n > 0 {
             tracing::warn!(
                 "resending {n} message(s) that were in flight when the bot last stopped"
@@ -217,7 +217,7 @@ pub async fn run(
         if free > 0 {
             last_read = now;
             let resting: HashSet<i64> = busy_chats.iter().chain(cooling.keys()).copied().collect();
-            match claim_heads(&app, &me, &resting, free).await {
+            match claim_heads(&app, &me, scope, &resting, free).await {
                 Ok(rows) => {
                     for row in rows {
                         let chat = row.chat_id;
@@ -225,7 +225,7 @@ pub async fn run(
                         started += 1;
                         let (app, bot, pacer) = (app.clone(), bot.clone(), pacer.clone());
                         inflight.spawn(async move {
-                            if let Err(e) = deliver(&app, &bot, &pacer, row).await {
+                            if let Err(e) = deliver(&app, &bot, scope.bot_id, &pacer, row).await {
                                 tracing::error!("delivery bookkeeping failed: {e:#}");
                             }
                             chat
@@ -295,6 +295,7 @@ fn rest(
 async fn claim_heads(
     app: &App,
     me: &Instance,
+    scope: BotScope,
     resting: &HashSet<i64>,
     free: usize,
 ) -> anyhow::Result<Vec<Row>> {
@@ -303,7 +304,7 @@ async fn claim_heads(
     let heads = {
         let mut conn = app.db.pool.acquire().await?;
         let limit = (free + resting.len() + 64) as i64;
-        outbox::due_heads(&mut conn, now, limit, me.bot_id).await?
+        outbox::due_heads(&mut conn, now, limit, scope).await?
     };
     let owner = me.id.as_str();
     let wanted: Vec<i64> = heads
@@ -327,7 +328,13 @@ async fn claim_heads(
     Ok(claimed)
 }
 
-async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Result<()> {
+async fn deliver(
+    app: &App,
+    bot: &TgBot,
+    bot_id: i64,
+    pacer: &Pacer,
+    row: Row,
+) -> anyhow::Result<()> {
     let mut conn = app.db.pool.acquire().await?;
     if people::is_unreachable(&mut conn, row.chat_id).await? {
         drop(conn);
@@ -384,9 +391,9 @@ async fn deliver(app: &App, bot: &TgBot, pacer: &Pacer, row: Row) -> anyhow::Res
     let mut tx = app.db.begin().await?;
     match &outcome {
         Outcome::Sent(message_id) => {
-            outbox::mark_sent(&mut tx, row.id, *message_id, now).await?;
+            outbox::mark_sent(&mut tx, row.id, *message_id, bot_id, now).await?;
             for merged in &row.merged {
-                outbox::mark_sent(&mut tx, *merged, *message_id, now).await?;
+                outbox::mark_sent(&mut tx, *merged, *message_id, bot_id, now).await?;
             }
             let until = now + chrono::Duration::from_std(PER_CHAT)?;
             outbox::rest_chat(&mut tx, row.chat_id, until).await?;

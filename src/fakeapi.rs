@@ -160,8 +160,10 @@ struct Inner {
     /// The command menus set: by chat for a chat's own scope, None for the default scope.
     menus: std::collections::HashMap<Option<i64>, Vec<String>>,
     hold_sends: bool,
-    /// The id of the bot whose token called (a token is "<id>:<secret>"), for getMe.
+    /// The id of the bot whose token called (a token is "<id>:<secret>") and its username
+    /// (`named`), for getMe.
     bot_id: Option<i64>,
+    username: Option<String>,
     held: usize,
     drop_held: bool,
     /// Per chat: how many notices a story has already read (see `expect`).
@@ -307,6 +309,11 @@ impl FakeTelegram {
 
     /// The command names of the menu last set for a chat (`setMyCommands` with a chat scope),
     /// or of the default menu (None).
+    /// This Telegram's bot is called `username` (getMe), not `BOT_USERNAME`.
+    pub fn named(&self, username: &str) {
+        self.lock().username = Some(username.into());
+    }
+
     pub fn menu(&self, chat: Option<i64>) -> Option<Vec<String>> {
         self.lock().menus.get(&chat).cloned()
     }
@@ -321,38 +328,9 @@ impl FakeTelegram {
         self.lock().updates.len()
     }
 
-    /// Makes the next `times` calls of `method` (any method when None) to `chat_id` (any chat when
-    /// None) fail with `fault`.
-    pub fn inject(&self, method: Option<&str>, chat_id: Option<i64>, times: usize, fault: Fault) {
-        self.lock().faults.push(FaultRule {
-            method: method.map(str::to_ascii_lowercase),
-            chat_id,
-            remaining: times,
-            fault,
-        });
-    }
-
-    /// While held, send calls wait unanswered and are not delivered; `drop_held` then answers
-    /// them with an error without delivering (the process that made them is gone).
-    pub fn hold_sends(&self) {
-        self.lock().hold_sends = true;
-    }
-
     /// getUpdates calls that came while another was waiting (two clients polling).
     pub fn poll_conflicts(&self) -> usize {
         self.lock().poll_conflicts
-    }
-
-    pub fn held(&self) -> usize {
-        self.lock().held
-    }
-
-    pub fn drop_held(&self) {
-        let mut inner = self.lock();
-        inner.hold_sends = false;
-        inner.drop_held = true;
-        drop(inner);
-        self.release.notify_waiters();
     }
 
     /// Waits until `cond` holds over the recorded messages, up to `limit` of real time; returns
@@ -674,9 +652,14 @@ async fn respond(
         "getme" => {
             record(200);
             let mut me = bot_user();
-            if let Some(id) = fake.lock().bot_id {
+            let state = fake.lock();
+            if let Some(id) = state.bot_id {
                 me["id"] = json!(id);
             }
+            if let Some(name) = &state.username {
+                me["username"] = json!(name);
+            }
+            drop(state);
             me["can_join_groups"] = json!(true);
             me["can_read_all_group_messages"] = json!(false);
             me["supports_inline_queries"] = json!(false);

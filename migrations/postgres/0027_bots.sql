@@ -1,12 +1,18 @@
 -- Several bots in one deployment (issue 14): Telegram's 30 messages a second are a bot's, so a
 -- province gives its large cities a bot each. A person is answered by the bot they talk to:
 -- each chat's bot is the one its latest update came through, and each message is sent by the
--- bot of its chat when it was queued (a chat never heard from has none: any bot sends it).
+-- bot of its chat when it was queued. A chat never heard from since has none: the deployment's
+-- own bot sends to it (not a city's bot, which that person may never have started).
 CREATE TABLE chat_bots (
     chat_id BIGINT PRIMARY KEY,
     bot_id  BIGINT NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN bot_id BIGINT;
+-- The heads' one grouped pass (0014) reads the index only: it carries the bot too.
+DROP INDEX outbox_open_by_chat;
+CREATE INDEX outbox_open_by_chat
+    ON outbox(chat_id, id, is_reply, status, next_attempt_at, lease_until, bot_id)
+    WHERE status IN ('pending', 'sending');
 -- A bot's instances share its rate, not the other bots' instances.
 ALTER TABLE instances ADD COLUMN bot_id BIGINT;
 

@@ -7,20 +7,18 @@ use crate::store::chat_bots;
 
 impl App {
     /// The chat's update came through the bot `bot_id`: its messages go out through that bot
-    /// from now on. Written only when that changes (the map in memory says what this process
-    /// wrote; a chat that moved to another bot through another process and back keeps the
-    /// other bot until this process restarts, and still hears from a bot it talks to).
+    /// from now on. A read, and a write only when the chat changed bots.
     pub async fn talks_through(&self, chat_id: i64, bot_id: i64) -> anyhow::Result<()> {
-        if self.chat_bots.lock().expect("chat_bots lock").get(&chat_id) == Some(&bot_id) {
+        let known = {
+            let mut conn = self.db.pool.acquire().await?;
+            chat_bots::bot_of(&mut conn, chat_id).await?
+        };
+        if known == Some(bot_id) {
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
         chat_bots::talks_through(&mut tx, chat_id, bot_id).await?;
         tx.commit().await?;
-        self.chat_bots
-            .lock()
-            .expect("chat_bots lock")
-            .insert(chat_id, bot_id);
         Ok(())
     }
 }

@@ -57,9 +57,6 @@ pub struct App {
     pub counters: Arc<crate::metrics::Counters>,
     /// The city a command line names (`--city`); None: the deployment's one city.
     pub cli_city: Option<String>,
-    /// Each chat's bot as last written to `chat_bots`, so that an update costs no write unless
-    /// its chat changed bots (see `bots`).
-    pub chat_bots: Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -102,7 +99,6 @@ impl App {
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
             cli_city: None,
-            chat_bots: Arc::default(),
         })
     }
 

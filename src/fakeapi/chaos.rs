@@ -5,7 +5,7 @@
 //! at-least-once window), or be answered slowly. getUpdates answers may repeat an update and
 //! come out of order.
 
-use super::{FakeTelegram, Fault};
+use super::{FakeTelegram, Fault, FaultRule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -179,5 +179,37 @@ impl FakeTelegram {
             .as_ref()
             .map(|s| s.counts.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Faults a test asks for by hand.
+impl FakeTelegram {
+    /// Makes the next `times` calls of `method` (any method when None) to `chat_id` (any chat when
+    /// None) fail with `fault`.
+    pub fn inject(&self, method: Option<&str>, chat_id: Option<i64>, times: usize, fault: Fault) {
+        self.lock().faults.push(FaultRule {
+            method: method.map(str::to_ascii_lowercase),
+            chat_id,
+            remaining: times,
+            fault,
+        });
+    }
+
+    /// While held, send calls wait unanswered and are not delivered; `drop_held` then answers
+    /// them with an error without delivering (the process that made them is gone).
+    pub fn hold_sends(&self) {
+        self.lock().hold_sends = true;
+    }
+
+    pub fn held(&self) -> usize {
+        self.lock().held
+    }
+
+    pub fn drop_held(&self) {
+        let mut inner = self.lock();
+        inner.hold_sends = false;
+        inner.drop_held = true;
+        drop(inner);
+        self.release.notify_waiters();
     }
 }

@@ -226,6 +226,14 @@ pub async fn run(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             .execute(&mut *tx)
             .await?;
         }
+        // What setup queued for them (publication notices) waits for their bot too.
+        sqlx::query(
+            "UPDATE outbox SET bot_id = (SELECT bot_id FROM chat_bots c
+                                         WHERE c.chat_id = outbox.chat_id)
+             WHERE bot_id IS NULL AND status = 'pending'",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     let mut fakes = Vec::new();

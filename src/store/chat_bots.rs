@@ -5,6 +5,31 @@
 
 use sqlx::AnyConnection;
 
+/// Which queued rows a bot's instances take (messages, menus): those of the chats that talk to
+/// it, and, for the deployment's own bot, those of chats never heard from. A city's bot never
+/// takes those: the person may never have started it, and Telegram would refuse (a bot cannot
+/// write first), which marks the chat unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BotScope {
+    pub bot_id: i64,
+    pub unrouted: bool,
+}
+
+impl BotScope {
+    /// The deployment's own bot (the only one, in most deployments).
+    pub fn deployment(bot_id: i64) -> BotScope {
+        BotScope {
+            bot_id,
+            unrouted: true,
+        }
+    }
+
+    /// `unrouted` as a bound parameter (1 or 0) for the queries' `$n = 1`.
+    pub fn unrouted_flag(self) -> i64 {
+        i64::from(self.unrouted)
+    }
+}
+
 /// The chat's latest update came through `bot_id`; true when that changed anything.
 pub async fn talks_through(
     conn: &mut AnyConnection,

@@ -1,6 +1,7 @@
 //! Chats whose command menu must be set again: a binding there was made or revoked. The bot's
 //! menu worker (`telegram::menus`) takes the due rows; a row it could not finish stays.
 
+use super::chat_bots::BotScope;
 use super::to_ms;
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -42,19 +43,20 @@ pub async fn take(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
-    bot_id: i64,
+    scope: BotScope,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
-    // A menu is set by the bot the chat talks to (see `chat_bots`), or by any bot before the
-    // chat was heard from.
+    // A menu is set by the bot the chat talks to, or by the deployment's own bot before the chat
+    // was heard from (see `chat_bots::BotScope`).
     sqlx::query_as(
         "SELECT m.chat_id, m.version FROM menu_updates m
          LEFT JOIN chat_bots b ON b.chat_id = m.chat_id
-         WHERE m.due_at <= $1 AND (b.bot_id IS NULL OR b.bot_id = $3)
+         WHERE m.due_at <= $1 AND (b.bot_id = $3 OR (b.bot_id IS NULL AND $4 = 1))
          ORDER BY m.due_at LIMIT $2",
     )
     .bind(to_ms(now))
     .bind(limit)
-    .bind(bot_id)
+    .bind(scope.bot_id)
+    .bind(scope.unrouted_flag())
     .fetch_all(conn)
     .await
 }

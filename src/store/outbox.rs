@@ -2,6 +2,7 @@
 //! claims due rows with a lease (so a crashed or second instance never strands or doubles them)
 //! and records the outcome.
 
+use super::chat_bots::BotScope;
 use super::to_ms;
 use crate::render::{fit_html, limits, visible_len};
 use chrono::{DateTime, Utc};
@@ -179,13 +180,12 @@ pub async fn enqueue(
 /// waiting first, then by age. Only a chat's oldest row is ever sent, so its order is kept;
 /// a chat with thousands of rows waiting takes one place here, like any other.
 ///
-/// Only rows `bot` sends: those queued for a chat that talks to it, or to a chat never heard
-/// from (see `chat_bots`).
+/// Only rows the bot of `scope` sends (see `chat_bots::BotScope`).
 pub async fn due_heads(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: i64,
-    bot: i64,
+    scope: BotScope,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
     // A chat's head is due when its oldest due row is its oldest row. One grouped pass, no
     // join: a join here let PostgreSQL's planner, on statistics from before a burst, rescan
@@ -194,7 +194,8 @@ pub async fn due_heads(
     sqlx::query_as(
         "SELECT chat_id, head FROM (
              SELECT chat_id, MIN(id) AS head, MAX(is_reply) AS reply FROM outbox
-             WHERE status IN ('pending', 'sending') AND (bot_id IS NULL OR bot_id = $3)
+             WHERE status IN ('pending', 'sending')
+               AND (bot_id = $3 OR (bot_id IS NULL AND $4 = 1))
              GROUP BY chat_id
              HAVING MIN(id) = MIN(CASE WHEN (status = 'pending' AND next_attempt_at <= $1)
                                          OR (status = 'sending' AND lease_until < $1)
@@ -206,7 +207,8 @@ pub async fn due_heads(
     )
     .bind(to_ms(now))
     .bind(limit)
-    .bind(bot)
+    .bind(scope.bot_id)
+    .bind(scope.unrouted_flag())
     .fetch_all(conn)
     .await
 }
@@ -343,20 +345,25 @@ pub async fn rest_chat(
     Ok(())
 }
 
+///
+/// The row keeps the bot that sent it (`bot_id`): an edit of the message must go through it.
 pub async fn mark_sent(
     conn: &mut AnyConnection,
     id: i64,
     message_id: i64,
+    bot_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $2, telegram_message_id = $3,
-                lease_until = NULL, last_error = NULL, body = '', file_ref = NULL
+                lease_until = NULL, last_error = NULL, body = '', file_ref = NULL,
+                bot_id = COALESCE(bot_id, $4)
          WHERE id = $1",
     )
     .bind(id)
     .bind(to_ms(now))
     .bind(message_id)
+    .bind(bot_id)
     .execute(&mut *conn)
     .await?;
     // What was said is with its reader now; the row keeps only the ids for later edits.
@@ -446,14 +453,15 @@ pub async fn next_due(conn: &mut AnyConnection) -> sqlx::Result<Option<i64>> {
     Ok(at)
 }
 
-/// Returns every row `bot` had leased to the queue (at start of a single-process deployment,
-/// which may serve several bots).
-pub async fn release_all_leases(conn: &mut AnyConnection, bot: i64) -> sqlx::Result<u64> {
+/// Returns every row the bot of `scope` had leased to the queue (at start of a single-process
+/// deployment, which may serve several bots).
+pub async fn release_all_leases(conn: &mut AnyConnection, scope: BotScope) -> sqlx::Result<u64> {
     Ok(sqlx::query(
         "UPDATE outbox SET status = 'pending', lease_until = NULL
-         WHERE status = 'sending' AND (bot_id IS NULL OR bot_id = $1)",
+         WHERE status = 'sending' AND (bot_id = $1 OR (bot_id IS NULL AND $2 = 1))",
     )
-    .bind(bot)
+    .bind(scope.bot_id)
+    .bind(scope.unrouted_flag())
     .execute(conn)
     .await?
     .rows_affected())

@@ -72,9 +72,12 @@ async fn handled(
 ) -> HandlerResult {
     let taken = intake.claim(update.id.0);
     let started = std::time::Instant::now();
-    // Before the work, so that its replies already go out through this bot.
-    if let Some(chat) = update.chat() {
-        app.talks_through(chat.id.0, intake.bot_id).await?;
+    // Before the work, so that its replies already go out through this bot. Failing that, the
+    // chat keeps the bot it had, and the update is still handled.
+    if let Some(chat) = update.chat()
+        && let Err(e) = app.talks_through(chat.id.0, intake.bot_id).await
+    {
+        tracing::warn!(chat = chat.id.0, "cannot record the chat's bot: {e:#}");
     }
     let result = work.await;
     let since = taken.map_or(started, |t| t.received_at);

@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::delivery::TgBot;
+use crate::store::chat_bots::BotScope;
 use crate::store::menus;
 use std::time::Duration;
 use teloxide::prelude::*;
@@ -37,13 +38,13 @@ pub async fn set_default(app: &App, bot: &TgBot) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets the menus of the chats that talk to the bot `bot_id` (or to no bot yet).
-pub async fn run(app: App, bot: TgBot, bot_id: i64, mut stop: watch::Receiver<bool>) {
+/// Sets the menus of the chats the bot's `scope` takes.
+pub async fn run(app: App, bot: TgBot, scope: BotScope, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        let more = match set_due(&app, &bot, bot_id).await {
+        let more = match set_due(&app, &bot, scope).await {
             Ok(n) => n == PER_ROUND,
             Err(e) => {
                 tracing::warn!("cannot update command menus: {e:#}");
@@ -65,10 +66,10 @@ pub async fn run(app: App, bot: TgBot, bot_id: i64, mut stop: watch::Receiver<bo
 /// were due. A chat that fails is tried again later without holding up the others; one
 /// Telegram will never take a menu for (the bot blocked, the chat gone) is given up. What
 /// happened is written in one transaction, under SQLite's write gate like every writer.
-async fn set_due(app: &App, bot: &TgBot, bot_id: i64) -> anyhow::Result<usize> {
+async fn set_due(app: &App, bot: &TgBot, scope: BotScope) -> anyhow::Result<usize> {
     let due = {
         let mut conn = app.db.pool.acquire().await?;
-        menus::take(&mut conn, app.clock.now(), PER_ROUND as i64, bot_id).await?
+        menus::take(&mut conn, app.clock.now(), PER_ROUND as i64, scope).await?
     };
     let mut outcomes = Vec::new();
     for (chat, version) in &due {

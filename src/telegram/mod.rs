@@ -11,6 +11,7 @@ pub mod webhook;
 
 use crate::app::App;
 use crate::delivery::{self, TgBot};
+use crate::store::chat_bots::BotScope;
 use anyhow::{Context, bail};
 use std::time::Duration;
 use teloxide::adaptors::Throttle;
@@ -126,8 +127,13 @@ pub async fn run_with(
         .await
         .context("Telegram did not accept the bot token")?;
     tracing::info!(username = me.username(), "connected to Telegram");
-    // A deployment may run several bots (one per large city); this instance serves this one.
+    // A deployment may run several bots (one per large city); this instance serves this one. A
+    // city's bot (named in a `[cities.CODE]`) sends only to chats that wrote to it.
     let bot_id = me.id.0 as i64;
+    let scope = BotScope {
+        bot_id,
+        unrouted: !app.config.is_city_bot(me.username()),
+    };
     menus::set_default(&app, &bot).await?;
 
     app.files
@@ -137,10 +143,10 @@ pub async fn run_with(
     let worker = tokio::spawn(delivery::run(
         app.clone(),
         bot.clone(),
-        bot_id,
+        scope,
         delivery_stop.clone(),
     ));
-    let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), bot_id, delivery_stop));
+    let menu_worker = tokio::spawn(menus::run(app.clone(), bot.clone(), scope, delivery_stop));
     let ticker = match serving.no_sweep {
         true => None,
         false => Some(crate::scheduler::Ticker::start(app.clone()).await?),

@@ -67,7 +67,9 @@ async fn a_city_with_its_own_bot_hears_everything_through_it() {
     })
     .await;
     let (a, b) = two_cities(&h).await;
-    let city_b = CityBot::start(&h.app, FakeTelegram::start().await.unwrap());
+    let fake_b = FakeTelegram::start().await.unwrap();
+    fake_b.named(B_BOT);
+    let city_b = CityBot::start(&h.app, fake_b);
 
     // City A's people join the deployment's bot; its links name that bot.
     let link = h
@@ -154,4 +156,89 @@ async fn a_city_with_its_own_bot_hears_everything_through_it() {
     }
     city_b.stop.send(true).ok();
     city_b.runner.await.unwrap().unwrap();
+}
+
+/// Someone bound before the deployment had several bots has written to none since: only the
+/// deployment's own bot may write to them (a city's bot they never started would be refused,
+/// and the chat marked unreachable). Once they write to a bot, that bot is theirs, and an edit
+/// goes out through the bot that sent the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_never_heard_from_is_written_to_by_the_deployments_bot_only() {
+    use exam_review_bot::store::chat_bots::BotScope;
+    use exam_review_bot::store::outbox::{self, Outgoing};
+    let db = TestDb::new().await;
+    let app = App::new(
+        exam_review_bot::store::Db::open(&db.url).await.unwrap(),
+        test_config(&db.url),
+        std::sync::Arc::new(exam_review_bot::clock::SystemClock),
+    )
+    .unwrap();
+    let deployment = BotScope::deployment(123);
+    let city = BotScope {
+        bot_id: 456,
+        unrouted: false,
+    };
+    let now = chrono::Utc::now();
+    let notice = |chat| Outgoing {
+        chat_id: chat,
+        body: "通知".into(),
+        ..Outgoing::default()
+    };
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let first = outbox::enqueue_returning(&mut conn, &notice(7001), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(heads(&app, deployment).await, vec![(7001, first)]);
+    assert!(heads(&app, city).await.is_empty());
+
+    // The deployment's bot sends it, and the row says so: its edit goes through that bot even
+    // after the person moved to the city's bot.
+    outbox::mark_sent(&mut conn, first, 55, 123, now)
+        .await
+        .unwrap();
+    drop(conn);
+    app.talks_through(7001, 456).await.unwrap();
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    outbox::edit(&mut conn, first, "已更新", now).await.unwrap();
+    let second = outbox::enqueue_returning(&mut conn, &notice(7001), now)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let edit_and_notice: Vec<i64> = {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        let rows: Vec<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, bot_id FROM outbox WHERE id > $1 ORDER BY id")
+                .bind(first)
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(
+            rows[0].1,
+            Some(123),
+            "the edit goes through the bot that sent the original"
+        );
+        assert_eq!(
+            rows[1],
+            (second, Some(456)),
+            "the new notice through the city's bot"
+        );
+        rows.iter().map(|(id, _)| *id).collect()
+    };
+    // Each bot's chat with the person keeps its own order.
+    assert_eq!(
+        heads(&app, deployment).await,
+        vec![(7001, edit_and_notice[0])]
+    );
+    assert_eq!(heads(&app, city).await, vec![(7001, second)]);
+}
+
+/// The chats' oldest due rows a bot's instances would take now: (chat, row).
+async fn heads(app: &App, scope: exam_review_bot::store::chat_bots::BotScope) -> Vec<(i64, i64)> {
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    exam_review_bot::store::outbox::due_heads(&mut conn, chrono::Utc::now(), 10, scope)
+        .await
+        .unwrap()
 }

@@ -290,7 +290,7 @@ async fn two_instances_keep_a_chats_one_message_a_second_for_notices_queued_afte
         runners.push(tokio::spawn(exam_review_bot::delivery::run(
             app.clone(),
             bot,
-            1,
+            exam_review_bot::store::chat_bots::BotScope::deployment(1),
             stop_rx.clone(),
         )));
         apps.push(app);
