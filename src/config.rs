@@ -396,6 +396,29 @@ impl Config {
             if let Some(exemption) = &own.exemption {
                 check_exemption(&format!("cities.{city}.exemption"), exemption)?;
             }
+            if let Some(name) = &own.bot_username {
+                // A city's bot writes only to chats that wrote to it (`is_city_bot`): given the
+                // deployment's own name, or a name that is no Telegram username, the bot that
+                // should write to everyone else would not, or the city's would.
+                let is_username =
+                    name.len() >= 5 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !is_username {
+                    bail!(
+                        "cities.{city}.bot_username: \"{name}\" is not a bot's username \
+                         (letters, digits and _, without the @)"
+                    );
+                }
+                if self
+                    .bot_username
+                    .as_deref()
+                    .is_some_and(|own| own.eq_ignore_ascii_case(name))
+                {
+                    bail!(
+                        "cities.{city}.bot_username is the deployment's bot_username: a city's \
+                         own bot is another bot (leave the key out to use the deployment's)"
+                    );
+                }
+            }
         }
         self.check_spans()?;
         if self.delivery.concurrency == 0 {
@@ -607,8 +630,22 @@ mod tests {
         config.check().unwrap();
         // The city's invite links name its own bot; another city's name the deployment's.
         config.bot_username = Some("ProvinceExamBot".into());
+        config.check().unwrap();
         assert_eq!(config.bot_username_of("8800"), Some("LvshuiExamBot"));
         assert_eq!(config.bot_username_of("4101"), Some("ProvinceExamBot"));
+        // A city's own bot is another bot, named as Telegram names it.
+        for (name, says) in [
+            ("provinceexambot", "is the deployment's"),
+            ("@LvshuiExamBot", "is not a bot's username"),
+        ] {
+            let mut wrong = config.clone();
+            wrong.cities.get_mut("8800").unwrap().bot_username = Some(name.into());
+            let err = wrong.check().unwrap_err().to_string();
+            assert!(
+                err.contains(says) && err.contains("cities.8800.bot_username"),
+                "{err}"
+            );
+        }
         let before = crate::domain::workflow::Route::before_documents();
         assert_eq!(config.review_route("8800"), before);
         assert_eq!(config.review_route("4101"), Route::review_default());

@@ -1,7 +1,8 @@
 //! Which bot each chat talks to, when a deployment has several (a bot per large city: Telegram's
 //! 30 messages a second are a bot's). A person is answered by the bot their latest update came
 //! through; a message takes its chat's bot when it is queued (`outbox.bot_id`), and only that
-//! bot's instances send it. A chat never heard from has no bot, and any bot sends to it.
+//! bot's instances send it. A chat never heard from has no bot: the deployment's own bot sends
+//! to it (`BotScope`).
 
 use sqlx::AnyConnection;
 
