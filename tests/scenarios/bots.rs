@@ -116,18 +116,7 @@ async fn a_city_with_its_own_bot_hears_everything_through_it() {
             .exam_no
             .clone()
     };
-    contact_b.send("/review");
-    city_b.expect(&contact_b, "准考证号").await;
-    contact_b.send(&exam_no);
-    city_b.expect(&contact_b, "的照片或 PDF").await;
-    contact_b.send_photo(&format!("form-{exam_no}"));
-    city_b.expect(&contact_b, "申请理由").await;
-    contact_b.send("漏评");
-    city_b.expect(&contact_b, "联系方式").await;
-    contact_b.send("13800001234");
-    city_b.expect(&contact_b, "请核对申请内容").await;
-    contact_b.press("✅ 提交");
-    city_b.expect(&contact_b, "已提交").await;
+    crate::review::file_through(&city_b.fake, PATIENCE, &contact_b, &exam_no, "漏评").await;
     city_b.expect(&admin_b, "申请 #").await;
     // The command menus of B's people were set by B's bot.
     assert!(city_b.fake.menu(Some(contact_b.id)).is_some());

@@ -6,9 +6,10 @@ use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
+use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
+use std::time::Duration;
 
 /// A published season and everyone a request meets on its way.
 pub(crate) struct Cast {
@@ -128,22 +129,38 @@ pub(crate) async fn cast_with(tune: impl FnOnce(&mut Config)) -> Cast {
 
 /// The filer walks the four steps of /review and submits; returns the request number.
 pub(crate) async fn file(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &str) -> i64 {
+    file_through(&h.fake, h.patience, filer, exam_no, reason).await
+}
+
+/// `file`, through the bot of `fake` (a city's own bot, in a province with several).
+pub(crate) async fn file_through(
+    fake: &FakeTelegram,
+    patience: Duration,
+    filer: &FakeUser,
+    exam_no: &str,
+    reason: &str,
+) -> i64 {
+    let expect = |needle: &'static str| async move {
+        fake.expect(filer.id, needle, patience)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
     filer.send("/review");
-    h.expect(filer, "准考证号").await;
+    expect("准考证号").await;
     filer.send(exam_no);
-    h.expect(filer, "的照片或 PDF").await;
+    expect("的照片或 PDF").await;
     filer.send_photo(&format!("form-{exam_no}"));
-    h.expect(filer, "申请理由").await;
+    expect("申请理由").await;
     filer.send(reason);
-    h.expect(filer, "联系方式").await;
+    expect("联系方式").await;
     filer.send("13800001234");
-    let summary = h.expect(filer, "请核对申请内容").await;
+    let summary = expect("请核对申请内容").await;
     assert!(
         summary.contains(&format!("本人申请理由：{reason}")),
         "{summary}"
     );
     filer.press("✅ 提交");
-    let filed = h.expect(filer, "已提交").await;
+    let filed = expect("已提交").await;
     filed
         .split('#')
         .nth(1)
