@@ -72,6 +72,9 @@ pub fn main() -> ExitCode {
                 for p in &refused.problems {
                     eprintln!("{p}");
                 }
+                if refused.problems.more() > 0 {
+                    eprintln!("… and {} more", refused.problems.more());
+                }
             }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

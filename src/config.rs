@@ -148,6 +148,13 @@ pub struct Limits {
     /// A spreadsheet may declare at most this many cells per byte of file (a 4 KB file that
     /// declares a million rows is refused before it is read).
     pub max_declared_cells_per_byte: u64,
+    /// The most rows a table without a roster to bound it may have (units, people, a season's
+    /// roster, a scores file before any roster). A scores file is bounded by the season's
+    /// roster and an entry sheet by its batch's candidates, each with a margin.
+    pub max_rows: u64,
+    /// The most an .xlsx may unpack to, all its parts together, in megabytes (deflate packs a
+    /// thousand times: the file's size says little).
+    pub max_unpacked_mb: u64,
 }
 
 impl Default for Limits {
@@ -158,6 +165,8 @@ impl Default for Limits {
             bound_updates_per_minute: 60,
             max_file_mb: 50,
             max_declared_cells_per_byte: 64,
+            max_rows: 2_000_000,
+            max_unpacked_mb: 512,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::app::callback::Callback;
 use crate::config::Config;
 use crate::domain::ids::{IdCardNo, IdPattern, StudentNo};
 use crate::domain::{Score, UnitKind};
-use crate::import::Problem;
+use crate::import::Problems;
 use crate::import::scores::{Checker, parse_date};
 use crate::import::table::Table;
 use crate::store::units::Unit;
@@ -267,7 +267,7 @@ fn check_candidates(mut table: Table, header: &[String]) {
         },
     };
     let mut cells = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems = Problems::new();
     for _ in 0..MAX_ROWS {
         match table.next_row(&mut cells) {
             None => break,
@@ -279,7 +279,9 @@ fn check_candidates(mut table: Table, header: &[String]) {
                     accepted != (problems.len() > before),
                     "row {n} both accepted and refused, or neither: {cells:?}"
                 );
-                assert!(problems[before..].iter().all(|p| p.row == n));
+                let kept = problems.iter().len();
+                let new = kept.saturating_sub(before);
+                assert!(problems.iter().skip(kept - new).all(|p| p.row == n));
             }
         }
     }
@@ -302,8 +304,8 @@ fn unit_tree() -> Vec<Unit> {
         .collect()
 }
 
-fn assert_problems(problems: Vec<Problem>) {
-    for p in problems {
+fn assert_problems(problems: Problems) {
+    for p in &problems {
         assert!(!p.column.is_empty(), "a problem without its column: {p}");
         assert_says_something(&p.reason);
     }

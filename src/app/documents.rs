@@ -10,7 +10,7 @@ use super::{Actor, App};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::import::table::Table;
-use crate::import::{Problem, Refused, people as people_roster, scores as scores_file};
+use crate::import::{Problems, Refused, people as people_roster, scores as scores_file};
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{WriteTx, people, units as unit_store};
@@ -246,7 +246,7 @@ impl App {
         &self,
         path: &Path,
         actor: Actor,
-    ) -> anyhow::Result<Result<(TableKind, Value), Vec<Problem>>> {
+    ) -> anyhow::Result<Result<(TableKind, Value), Problems>> {
         let header = Table::open(path, &self.config.limits)?.header;
         let Some(kind) = TableKind::of(&header) else {
             anyhow::bail!(
@@ -292,7 +292,7 @@ impl App {
         mut table: Table,
         scores: bool,
         actor: Actor,
-    ) -> anyhow::Result<Result<(usize, usize), Vec<Problem>>> {
+    ) -> anyhow::Result<Result<(usize, usize), Problems>> {
         use crate::store::candidates::Load;
         let load = if scores { Load::Scores } else { Load::Roster };
         // The import's own refusals (a sealed or published season, 登分 batches, open
@@ -304,7 +304,18 @@ impl App {
             .map(|u| u.code)
             .collect();
         let mut checker = self.checker(&table.header, schools, &season, load)?;
-        let mut problems = Vec::new();
+        if scores {
+            let mut conn = self.db.pool.acquire().await?;
+            let registered = crate::store::roster::count(&mut conn, season.id).await?;
+            if registered > 0 {
+                let registered = registered as usize;
+                table = table.at_most(
+                    Table::rows_for_roster(registered),
+                    &format!("（报名名单 {registered} 名考生）"),
+                );
+            }
+        }
+        let mut problems = Problems::new();
         let mut rows = 0;
         let mut seen_schools = std::collections::HashSet::new();
         let mut cells = Vec::new();
@@ -343,13 +354,13 @@ impl App {
         })
     }
 
-    /// A refused file's problems: the first ones in chat, all of them as a file when there
-    /// are more.
+    /// A refused file's problems: the first ones in chat, the first `Problems::KEPT` as a file
+    /// when there are more.
     async fn tell_problems(
         &self,
         chat: i64,
         name: &str,
-        problems: &[Problem],
+        problems: &Problems,
     ) -> anyhow::Result<()> {
         let listed: Vec<Value> = problems
             .iter()
@@ -361,10 +372,14 @@ impl App {
         let more = problems.len().saturating_sub(LISTED_PROBLEMS);
         let body = self.render.render(
             "import_problems",
-            &json!({"name": name, "count": problems.len(), "problems": listed, "more": more}),
+            &json!({"name": name, "count": problems.len(), "problems": listed, "more": more,
+                    "in_file": problems.iter().len()}),
         )?;
         let document = (more > 0).then(|| {
-            let text: String = problems.iter().map(|p| format!("{p}\n")).collect();
+            let mut text: String = problems.iter().map(|p| format!("{p}\n")).collect();
+            if problems.more() > 0 {
+                text.push_str(&format!("… and {} more\n", problems.more()));
+            }
             ("problems.txt".to_string(), text.into_bytes())
         });
         let mut tx = self.db.begin().await?;

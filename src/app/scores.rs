@@ -12,7 +12,7 @@ use crate::domain::ids::IdPattern;
 use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
-use crate::import::{Problem, Refused};
+use crate::import::{Problem, Problems, Refused};
 use crate::store::candidates::Load;
 use crate::store::roster;
 use crate::store::{Backend, seasons, sqlite_bulk, to_ms, units};
@@ -444,6 +444,11 @@ impl App {
         tracing::debug!(elapsed = ?started.elapsed(), "roster read");
         let exempt_rows = match on_roster {
             Some((roster, rows)) => {
+                let registered = roster.len();
+                table = table.at_most(
+                    Table::rows_for_roster(registered),
+                    &format!("（报名名单 {registered} 名考生）"),
+                );
                 checker.match_roster(roster, exempt_score);
                 rows
             }
@@ -451,7 +456,7 @@ impl App {
         };
 
         // Read and check; hand over clean rows while the file is clean.
-        let mut problems: Vec<Problem> = Vec::new();
+        let mut problems = Problems::new();
         // Hashed, not ordered: thousands of schools, looked up once a row.
         let mut per_school: HashMap<String, u64, foldhash::fast::RandomState> = HashMap::default();
         // Checked rows, encoded once (see `candidates::copy_row`) for whichever backend.

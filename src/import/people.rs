@@ -3,7 +3,7 @@
 //! 职务 is the person's title in 附件1's organizing group (组长, 副组长, 成员, 办公室主任,
 //! 办公室副主任) or free text. Every row is checked; one bad row refuses the file.
 
-use super::Problem;
+use super::{Problem, Problems};
 use super::table::{Columns, Table};
 use crate::domain::Role;
 use crate::store::units::Unit;
@@ -46,10 +46,10 @@ fn phone_ok(s: &str) -> bool {
 pub fn check(
     mut table: Table,
     units: &[Unit],
-) -> anyhow::Result<Result<Vec<Person>, Vec<Problem>>> {
+) -> anyhow::Result<Result<Vec<Person>, Problems>> {
     let cols = Columns::locate(&table.header, &REQUIRED, &OPTIONAL)?;
     let by_code: HashMap<&str, &Unit> = units.iter().map(|u| (u.code.as_str(), u)).collect();
-    let mut problems = Vec::new();
+    let mut problems = Problems::new();
     let mut people = Vec::new();
     let mut seen: HashMap<(String, Role, String, Option<String>), usize> = HashMap::new();
     let mut cells = Vec::new();
@@ -161,7 +161,7 @@ mod tests {
         }
     }
 
-    fn run(csv: &str) -> Result<Vec<Person>, Vec<Problem>> {
+    fn run(csv: &str) -> Result<Vec<Person>, Problems> {
         let units = [
             unit("C", UnitKind::City),
             unit("D1", UnitKind::District),

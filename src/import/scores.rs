@@ -2,7 +2,7 @@
 //! row is checked; a row that passes becomes a `NewCandidate`, which borrows its texts from the
 //! row's cells so that a million rows cost no allocation each.
 
-use super::Problem;
+use super::{Problem, Problems};
 use super::roster::Roster;
 use super::table::Columns;
 use crate::domain::Score;
@@ -155,7 +155,7 @@ impl Checker {
         &mut self,
         n: usize,
         cells: &'c [String],
-        problems: &mut Vec<Problem>,
+        problems: &mut Problems,
     ) -> Option<NewCandidate<'c>> {
         let before = problems.len();
         let cols = &self.cols;

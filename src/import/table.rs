@@ -4,7 +4,6 @@
 use super::Problem;
 use anyhow::{Context, bail};
 use calamine::{Data, Reader};
-use std::borrow::Cow;
 use std::path::Path;
 
 /// The cells of a table: a header and data rows numbered as a spreadsheet shows them (the header
@@ -13,6 +12,17 @@ use std::path::Path;
 pub struct Table {
     pub header: Vec<String>,
     source: Source,
+    /// Rows read so far, blank ones and unreadable ones too, and the most this table may have.
+    read: usize,
+    bound: RowBound,
+}
+
+/// The most rows a table is read to, and why that many (said when a file has more).
+#[derive(Debug, Clone)]
+struct RowBound {
+    rows: usize,
+    why: String,
+    crossed: bool,
 }
 
 enum Source {
@@ -90,46 +100,86 @@ impl Table {
                 limits.max_file_mb
             );
         }
-        match ext.as_str() {
+        let table = match ext.as_str() {
             "csv" | "txt" => Table::from_csv_file(path),
             "xlsx" | "xlsm" => Table::from_xlsx_streamed(
                 path,
                 size.saturating_mul(limits.max_declared_cells_per_byte),
+                limits.max_unpacked_mb.saturating_mul(1024 * 1024),
             ),
             "xls" | "ods" => Table::from_workbook(path),
             _ => bail!(
                 "{}: unsupported file type; use .xlsx or .csv (UTF-8 or GB18030)",
                 path.display()
             ),
+        }?;
+        Ok(table.at_most(
+            usize::try_from(limits.max_rows).unwrap_or(usize::MAX),
+            "（limits.max_rows）",
+        ))
+    }
+
+    fn new(header: Vec<String>, source: Source) -> Table {
+        Table {
+            header,
+            source,
+            read: 0,
+            bound: RowBound {
+                rows: usize::MAX,
+                why: String::new(),
+                crossed: false,
+            },
         }
     }
 
-    /// A CSV file, read as it is parsed when it is UTF-8 (a province's file is hundreds of MB).
-    /// The header row decides the encoding: it always holds Chinese column names, whose GB18030
-    /// bytes are not valid UTF-8. A GB18030 file is read whole and decoded.
-    fn from_csv_file(path: &Path) -> anyhow::Result<Table> {
-        use std::io::{BufRead, BufReader, Read};
-        let cannot = || format!("cannot read {}", path.display());
-        let mut file =
-            BufReader::with_capacity(1 << 16, std::fs::File::open(path).with_context(cannot)?);
-        let header_is_utf8 = {
-            let head = file.fill_buf().with_context(cannot)?;
-            let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-            std::str::from_utf8(line).is_ok()
-        };
-        if header_is_utf8 {
-            return Table::from_csv_reader(Box::new(file));
+    /// Reads at most `rows` rows after the header (blank ones count), `why` saying where that
+    /// number comes from: a row past it ends the table with one problem. A file cannot make a
+    /// check hold more than its kind can have (an entry sheet, its batch's candidates).
+    pub fn at_most(mut self, rows: usize, why: &str) -> Table {
+        if rows <= self.bound.rows {
+            self.bound.rows = rows;
+            self.bound.why = why.to_string();
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).with_context(cannot)?;
-        Table::from_csv_bytes(bytes)
+        self
+    }
+
+    /// The bound for a file of one row per candidate of a roster of `roster` candidates: the
+    /// roster and a margin for rows an office adds by mistake, which are then refused by name.
+    pub fn rows_for_roster(roster: usize) -> usize {
+        roster + roster / 10 + 100
+    }
+
+    /// A CSV file, read as it is parsed (a province's file is hundreds of MB).
+    fn from_csv_file(path: &Path) -> anyhow::Result<Table> {
+        let cannot = || format!("cannot read {}", path.display());
+        let file = std::fs::File::open(path).with_context(cannot)?;
+        Table::from_csv_input(Box::new(file)).with_context(cannot)
     }
 
     /// CSV in UTF-8 (with or without BOM) or, when the bytes are not UTF-8, GB18030 (a superset
     /// of GBK, which is what Excel on a Chinese Windows saves).
     pub fn from_csv_bytes(bytes: Vec<u8>) -> anyhow::Result<Table> {
-        let text = decode(bytes);
-        Table::from_csv_reader(Box::new(std::io::Cursor::new(text.into_bytes())))
+        Table::from_csv_input(Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    /// The header row decides the encoding: it always holds Chinese column names, whose GB18030
+    /// bytes are not valid UTF-8. Either way the text is parsed as it is read.
+    fn from_csv_input(input: Box<dyn std::io::Read + Send>) -> anyhow::Result<Table> {
+        use std::io::BufRead;
+        let mut input = std::io::BufReader::with_capacity(1 << 16, input);
+        let header_is_utf8 = {
+            let head = input.fill_buf()?;
+            let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            std::str::from_utf8(line).is_ok()
+        };
+        let text: Box<dyn std::io::Read + Send> = match header_is_utf8 {
+            true => Box::new(input),
+            false => Box::new(super::text::Gb18030::new(input)),
+        };
+        Table::from_csv_reader(Box::new(super::text::Lines::new(
+            text,
+            super::text::MAX_LINE_BYTES,
+        )))
     }
 
     /// CSV text in UTF-8; a record that is not is reported as a problem of its row.
@@ -146,14 +196,14 @@ impl Table {
             bail!("the file is empty");
         }
         let header = record.iter().map(normalize_header).collect();
-        Ok(Table {
+        Ok(Table::new(
             header,
-            source: Source::Csv {
+            Source::Csv {
                 reader,
                 record,
                 row: 1,
             },
-        })
+        ))
     }
 
     /// .xls and .ods: read whole (their formats bound a sheet's size).
@@ -170,36 +220,52 @@ impl Table {
             None => bail!("the first sheet is empty"),
         };
         let data: Vec<Vec<String>> = rows.map(|r| r.iter().map(cell_text).collect()).collect();
-        Ok(Table {
+        Ok(Table::new(
             header,
-            source: Source::Sheet {
+            Source::Sheet {
                 rows: data.into_iter(),
                 row: 1,
             },
-        })
+        ))
     }
 
     /// .xlsx, streamed: the sheet's cells are read in file order on a thread of its own and
     /// handed over a row at a time through a short queue, so memory holds a few rows, never the
     /// grid the sheet declares. A sheet declaring more than `max_declared_cells` cells is refused
     /// before any cell is read.
-    fn from_xlsx_streamed(path: &Path, max_declared_cells: u64) -> anyhow::Result<Table> {
+    fn from_xlsx_streamed(
+        path: &Path,
+        max_declared_cells: u64,
+        max_unpacked: u64,
+    ) -> anyhow::Result<Table> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open workbook {}", path.display()))?;
         let source = std::io::BufReader::new(file);
-        Table::from_xlsx_source(source, max_declared_cells)
+        Table::from_xlsx_source(source, max_declared_cells, max_unpacked)
             .with_context(|| path.display().to_string())
     }
 
     /// An .xlsx held in memory (a fuzzer's input), read as a file is.
     pub fn from_xlsx_bytes(bytes: Vec<u8>, max_declared_cells: u64) -> anyhow::Result<Table> {
-        Table::from_xlsx_source(std::io::Cursor::new(bytes), max_declared_cells)
+        let max_unpacked = crate::config::Limits::default().max_unpacked_mb * 1024 * 1024;
+        Table::from_xlsx_source(
+            std::io::Cursor::new(bytes),
+            max_declared_cells,
+            max_unpacked,
+        )
     }
 
-    fn from_xlsx_source<RS>(source: RS, max_declared_cells: u64) -> anyhow::Result<Table>
+    /// Every part is inflated and counted first (`unpack::inspect`): the reader below holds
+    /// some parts whole.
+    fn from_xlsx_source<RS>(
+        mut source: RS,
+        max_declared_cells: u64,
+        max_unpacked: u64,
+    ) -> anyhow::Result<Table>
     where
         RS: std::io::Read + std::io::Seek + Send + 'static,
     {
+        super::unpack::inspect(&mut source, max_unpacked)?;
         let (sender, rows) = std::sync::mpsc::sync_channel::<Streamed>(64);
         let thread = std::thread::spawn(move || {
             let outcome = stream_xlsx(source, max_declared_cells, &sender);
@@ -219,20 +285,32 @@ impl Table {
             Ok(Streamed::Failed(e)) => bail!("{e}"),
             Err(_) => bail!("reading the sheet failed"),
         };
-        Ok(Table {
+        Ok(Table::new(
             header,
-            source: Source::Stream {
+            Source::Stream {
                 rows,
                 last: 1,
                 ended: false,
             },
-        })
+        ))
     }
 
     /// Reads the next data row into `cells` and returns its row number. Blank rows (all cells
     /// empty, as Excel leaves at the end) are skipped.
     pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<Result<usize, Problem>> {
         loop {
+            if self.bound.crossed {
+                return None;
+            }
+            self.read += 1;
+            if self.read > self.bound.rows {
+                self.bound.crossed = true;
+                let reason = format!(
+                    "文件超过 {} 行{}，其余未读；请只保留本表应有的行",
+                    self.bound.rows, self.bound.why
+                );
+                return Some(Err(Problem::new(self.read + 1, "(文件)", "", reason)));
+            }
             let n = match &mut self.source {
                 Source::Csv {
                     reader,
@@ -244,6 +322,13 @@ impl Table {
                         Ok(false) => return None,
                         Ok(true) => {}
                         Err(e) => {
+                            // A failed read (an endless line) ends the file; a bad record
+                            // (not UTF-8) is its row's problem.
+                            if let csv::ErrorKind::Io(e) = e.kind() {
+                                self.bound.crossed = true;
+                                let reason = format!("读取文件失败：{e}");
+                                return Some(Err(Problem::new(*row, "(文件)", "", reason)));
+                            }
                             let reason = format!("CSV 格式错误：{e}");
                             return Some(Err(Problem::new(*row, "(整行)", "", reason)));
                         }
@@ -361,25 +446,6 @@ fn fill<'a>(cells: &mut Vec<String>, values: impl Iterator<Item = &'a str>) {
         i += 1;
     }
     cells.truncate(i);
-}
-
-fn decode(bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(mut s) => {
-            if s.starts_with('\u{feff}') {
-                s.drain(..3);
-            }
-            s
-        }
-        Err(e) => {
-            let bytes = e.into_bytes();
-            let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
-            match text {
-                Cow::Borrowed(s) => s.to_string(),
-                Cow::Owned(s) => s,
-            }
-        }
-    }
 }
 
 /// "姓  名", "姓　名" and "姓名" are the same column.

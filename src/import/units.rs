@@ -1,7 +1,7 @@
 //! The units file: 代码, 名称, 类型 (省 / 市 / 县区 / 学校), 上级代码, 市直属 (是 / 否, blank = 否).
 //! A province deployment lists its 省 first and the cities under it.
 
-use super::Problem;
+use super::{Problem, Problems};
 use super::table::{Columns, Table};
 use crate::domain::UnitKind;
 use crate::store::units::Unit;
@@ -17,9 +17,9 @@ pub fn check(
     mut table: Table,
     known: &[Unit],
     only_city: Option<&str>,
-) -> anyhow::Result<Result<Vec<Unit>, Vec<Problem>>> {
+) -> anyhow::Result<Result<Vec<Unit>, Problems>> {
     let cols = Columns::locate(&table.header, &COLUMNS, &[CITY_DIRECT])?;
-    let mut problems = Vec::new();
+    let mut problems = Problems::new();
     let mut parsed: Vec<(usize, Unit)> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut cells = Vec::new();
@@ -128,7 +128,7 @@ pub fn check(
             Some(_) => {}
         }
     }
-    problems.sort_by_key(|p| p.row);
+    problems.sort_by_row();
     if !problems.is_empty() {
         return Ok(Err(problems));
     }

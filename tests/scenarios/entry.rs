@@ -536,3 +536,25 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
     h.settle().await;
     day.h.stop().await;
 }
+
+/// An entry clerk's "sheet" of twenty thousand one-cell rows (a few hundred KB): the bot reads
+/// no further than the batch's candidates and a margin, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sheet_of_endless_rows_is_refused_at_the_batchs_size() {
+    let day = exam_day().await;
+    let h = &day.h;
+    let batch = day
+        .batch(&sample::district_code(0), "2023-04-26", "上午")
+        .await;
+    let candidates = day.sheet(&batch.0).lines().count() - 1;
+    let bomb = exam_review_bot::import::bombs::Bomb::TinyRows.build(1);
+    day.send(&day.jia, "登分表.xlsx", bomb, &batch, "登分员乙")
+        .await;
+    let bound = candidates + candidates / 10 + 100;
+    h.expect(
+        &day.jia,
+        &format!("文件超过 {bound} 行（本批次 {candidates} 名考生）"),
+    )
+    .await;
+    day.h.stop().await;
+}

@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod batch_cards;
 mod batches;
+mod bombs;
 mod bots;
 mod chaos;
 mod charts;

@@ -26,7 +26,7 @@ use crate::domain::ids::IdPattern;
 use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
-use crate::import::{Problem, Refused};
+use crate::import::{Problem, Problems, Refused};
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
@@ -58,7 +58,7 @@ pub enum Upload {
     /// Refused before the file was read: a sentence (template and its data) says why.
     Refused(Said),
     /// The file's rows have problems; nothing was taken.
-    Problems(Vec<Problem>),
+    Problems(Problems),
 }
 
 /// A message template with its data: what a refusal says, in chat or on the command line.
@@ -511,8 +511,11 @@ impl App {
         schools: &[String],
         members: &[crate::store::roster::Row],
         exempt: &HashSet<String>,
-    ) -> anyhow::Result<Result<Vec<EntryRow>, Vec<Problem>>> {
-        let mut table = Table::open(path, &self.config.limits)?;
+    ) -> anyhow::Result<Result<Vec<EntryRow>, Problems>> {
+        let mut table = Table::open(path, &self.config.limits)?.at_most(
+            Table::rows_for_roster(members.len()),
+            &format!("（本批次 {} 名考生）", members.len()),
+        );
         let ids = &self.config.identifiers;
         let mut checker = Checker::new(
             &table.header,
@@ -538,7 +541,7 @@ impl App {
             .exemption_of(&season.city_code)
             .score(season.full_score);
         checker.match_batch(roster, exempt_score);
-        let mut problems = Vec::new();
+        let mut problems = Problems::new();
         let mut rows = Vec::with_capacity(members.len());
         let mut cells = Vec::new();
         while let Some(row) = table.next_row(&mut cells) {
@@ -701,6 +704,6 @@ fn entry_row(c: &crate::store::candidates::NewCandidate) -> EntryRow {
 }
 
 /// The refusal's problems, for the command line (the chat lists them with `entry_problems`).
-pub fn problems_error(problems: Vec<Problem>) -> anyhow::Error {
+pub fn problems_error(problems: Problems) -> anyhow::Error {
     Refused { problems }.into()
 }

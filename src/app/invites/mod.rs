@@ -8,7 +8,7 @@ use super::{Actor, App};
 use crate::domain::Role;
 use crate::import::people::{self as roster, Person};
 use crate::import::table::Table;
-use crate::import::{Problem, Refused};
+use crate::import::{Problems, Refused};
 use crate::store::{audit, people, units as unit_store};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, Utc};
@@ -169,7 +169,7 @@ impl App {
             Some(city) => unit_store::of_city(&mut tx, &city).await?,
             None => unit_store::all(&mut tx).await?,
         };
-        let checked: Result<Vec<Person>, Vec<Problem>> = roster::check(table, &units)?;
+        let checked: Result<Vec<Person>, Problems> = roster::check(table, &units)?;
         let persons = checked.map_err(|problems| Refused { problems })?;
         let mut out = RosterInvites::default();
         for p in persons {
