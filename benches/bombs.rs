@@ -123,8 +123,7 @@ fn main() {
         let kb = bytes.len().div_ceil(1024);
         std::fs::write(dir.join(bomb.file_name()), &bytes).unwrap();
         drop(bytes);
-        let (secs, peak, ok, stderr) =
-            timed(&url, &dir, &["import", "scores", bomb.file_name()]);
+        let (secs, peak, ok, stderr) = timed(&url, &dir, &["import", "scores", bomb.file_name()]);
         assert!(!ok, "{bomb:?} was taken: {stderr}");
         table.push(format!(
             "| {} | {kb} | {secs:.2} | {peak:.0} | {:.0} | {} |",

@@ -27,7 +27,19 @@ pub use user::FakeUser;
 use user::{bot_id_of, bot_user};
 
 pub const BOT_ID: i64 = 7_000_000_001;
+
 pub const BOT_USERNAME: &str = "ExamReviewBot";
+
+/// A message text the fake sends as a lone surrogate escape (see `FakeUser::send_unreadable`).
+const UNREADABLE: &str = "\u{2063}unreadable\u{2063}";
+
+/// An update (or a getUpdates answer) as the bytes Telegram would send: JSON, with each
+/// `UNREADABLE` text written as the lone surrogate escape no JSON string type can hold.
+fn wire(value: &Value) -> String {
+    value
+        .to_string()
+        .replace(&format!("\"{UNREADABLE}\""), "\"\\ud83d\"")
+}
 
 /// What the fake serves for every file a user sent (getFile, then /file/bot…/path): a 1×1
 /// grey-scale PNG, chunk by chunk (lengths and CRCs worked out for these bytes).

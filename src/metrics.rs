@@ -21,6 +21,8 @@ pub struct Counters {
     pub reminders: AtomicU64,
     /// Webhook requests refused for a wrong or missing secret.
     pub webhook_refused: AtomicU64,
+    /// Updates skipped because they could not be read (the others of their answer were handled).
+    pub updates_skipped: AtomicU64,
 }
 
 impl Counters {

@@ -92,6 +92,8 @@ pub enum Denied {
     OtherClass,
     OtherSchool,
     OtherDistrict,
+    /// A 登分 batch of another county (考区).
+    OtherCounty,
     /// Deciding on one's own filing.
     OwnFiling,
     /// Already approved another level of this request.
@@ -115,6 +117,7 @@ impl Denied {
             Denied::OtherClass => "denied_other_class",
             Denied::OtherSchool => "denied_other_school",
             Denied::OtherDistrict => "denied_other_district",
+            Denied::OtherCounty => "denied_other_county",
             Denied::OwnFiling => "denied_own_filing",
             Denied::OtherLevel => "denied_other_level",
             Denied::AlreadySigned => "denied_already_signed",
@@ -129,7 +132,11 @@ impl Denied {
     pub fn hides_existence(self) -> bool {
         matches!(
             self,
-            Denied::OtherClass | Denied::OtherSchool | Denied::OtherDistrict | Denied::NoRole
+            Denied::OtherClass
+                | Denied::OtherSchool
+                | Denied::OtherDistrict
+                | Denied::OtherCounty
+                | Denied::NoRole
         )
     }
 }
@@ -196,7 +203,7 @@ fn in_county(b: &Binding, s: &Subject) -> Result<(), Denied> {
     if b.unit_code == s.district.unwrap_or(s.city) {
         Ok(())
     } else {
-        Err(Denied::OtherDistrict)
+        Err(Denied::OtherCounty)
     }
 }
 
@@ -402,7 +409,7 @@ fn rank(d: Denied) -> u8 {
     match d {
         Denied::NotBound => 0,
         Denied::NoRole => 1,
-        Denied::OtherDistrict => 2,
+        Denied::OtherDistrict | Denied::OtherCounty => 2,
         Denied::OtherSchool => 3,
         Denied::OtherClass => 4,
         Denied::NotFiler => 5,
@@ -432,6 +439,25 @@ pub fn signs_by_filing(
         .iter()
         .find(|b| holds_step(route, step, b, s).is_ok())
         .cloned()
+}
+
+/// Where a request or application starts: the route's first level for the school, or the one
+/// after it when the filer gives that level's opinion by filing (a 班主任 for their own class:
+/// then the level and the filer's binding come back too, to be recorded as their approval).
+/// Otherwise a filer who is the level's only holder would leave it waiting for ever.
+pub fn starting_level(
+    route: &Route,
+    city_direct: bool,
+    bound: &[Binding],
+    subject: &Subject,
+) -> (Option<usize>, Option<(usize, Binding)>) {
+    let first = route.step_from(0, city_direct);
+    let signed = first.and_then(|f| signs_by_filing(route, f, bound, subject).map(|b| (f, b)));
+    let start = match &signed {
+        Some((f, _)) => route.step_from(f + 1, city_direct),
+        None => first,
+    };
+    (start, signed)
 }
 
 /// Whether approval step `step` of the route may end a request with 驳回 (its holder's right

@@ -311,12 +311,16 @@ impl Route {
 
     /// 附件4 二 and 附件5: 班主任 → 学校 (校长, under the school's seal) → the district's 复核小组
     /// (the city-direct schools': the group formed at the city) → 市级复审.
+    /// 附件5: 班主任 → 校长 (the school's seal) → the review group. A 班主任 who files for a
+    /// pupil of their own class has given the 班主任's opinion by filing, as on 附件2.
     pub fn review_default() -> Route {
+        let mut steps = vec![
+            Step::any("班主任", Role::HomeroomTeacher, Scope::Class),
+            Step::any("校长", Role::Principal, Scope::School),
+        ];
+        steps[0].signed_by_filer = true;
         Route {
-            steps: vec![
-                Step::any("班主任", Role::HomeroomTeacher, Scope::Class),
-                Step::any("校长", Role::Principal, Scope::School),
-            ],
+            steps,
             group: Group::default(),
             recheck: Recheck::default(),
             report: true,

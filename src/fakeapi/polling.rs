@@ -1,9 +1,9 @@
 //! getUpdates as Telegram answers it: long polling over the queued updates, and 409 Conflict
 //! for a second client polling while one waits.
 
-use super::{FakeTelegram, err, ok};
+use super::{FakeTelegram, err};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -56,7 +56,13 @@ async fn wait_for_updates(fake: &FakeTelegram, params: &Value) -> Response {
                 }
                 drop(inner);
                 super::chaos::garble_updates(fake, &mut updates);
-                return ok(Value::Array(updates));
+                let answer = serde_json::json!({"ok": true, "result": updates});
+                return (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    super::wire(&answer),
+                )
+                    .into_response();
             }
         }
         tokio::select! {

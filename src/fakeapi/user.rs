@@ -37,6 +37,12 @@ impl FakeUser {
         self.send_in(self.private_chat(), text);
     }
 
+    /// Sends a message whose text JSON cannot carry as a string: a lone surrogate escape
+    /// (`\ud83d`), which fails a reader of the whole getUpdates answer or webhook body.
+    pub fn send_unreadable(&self) {
+        self.send_in(self.private_chat(), super::UNREADABLE);
+    }
+
     /// Sends a text message in a group the bot is in.
     pub fn send_in_group(&self, group_id: i64, text: &str) {
         self.send_in(

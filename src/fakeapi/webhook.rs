@@ -77,7 +77,7 @@ async fn push(fake: FakeTelegram) {
         let mut request = client
             .post(&url)
             .header("content-type", "application/json")
-            .body(update.to_string())
+            .body(super::wire(&update))
             .timeout(Duration::from_secs(5));
         if let Some(secret) = secret {
             request = request.header("x-telegram-bot-api-secret-token", secret);

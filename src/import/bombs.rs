@@ -55,7 +55,9 @@ impl Bomb {
                 let rows = 20_000 * scale;
                 let mut sheet = sheet_start(&header);
                 for r in 2..rows + 2 {
-                    sheet.push_str(&format!("<row r=\"{r}\"><c r=\"A{r}\"><v>{r}</v></c></row>"));
+                    sheet.push_str(&format!(
+                        "<row r=\"{r}\"><c r=\"A{r}\"><v>{r}</v></c></row>"
+                    ));
                 }
                 xlsx(&[("xl/worksheets/sheet1.xml", sheet_end(sheet))], None)
             }
@@ -128,7 +130,8 @@ fn header_row() -> Vec<String> {
 }
 
 fn sheet_start(header: &[String]) -> String {
-    let mut sheet = format!("<?xml version=\"1.0\"?><worksheet xmlns=\"{NS}\"><sheetData><row r=\"1\">");
+    let mut sheet =
+        format!("<?xml version=\"1.0\"?><worksheet xmlns=\"{NS}\"><sheetData><row r=\"1\">");
     for (i, h) in header.iter().enumerate() {
         let col = (b'A' + i as u8) as char;
         sheet.push_str(&format!(

@@ -89,7 +89,11 @@ impl Problems {
         self.total += 1;
         if p.column == WHOLE_FILE {
             self.kept.truncate(Self::KEPT - 1);
-            let at = self.kept.iter().take_while(|k| k.column == WHOLE_FILE).count();
+            let at = self
+                .kept
+                .iter()
+                .take_while(|k| k.column == WHOLE_FILE)
+                .count();
             self.kept.insert(at, p);
         } else if self.kept.len() < Self::KEPT {
             self.kept.push(p);

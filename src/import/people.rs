@@ -3,8 +3,8 @@
 //! 职务 is the person's title in 附件1's organizing group (组长, 副组长, 成员, 办公室主任,
 //! 办公室副主任) or free text. Every row is checked; one bad row refuses the file.
 
-use super::{Problem, Problems};
 use super::table::{Columns, Table};
+use super::{Problem, Problems};
 use crate::domain::Role;
 use crate::store::units::Unit;
 use std::collections::HashMap;
@@ -43,10 +43,7 @@ fn phone_ok(s: &str) -> bool {
 }
 
 /// Checks the whole roster against the unit tree. Returns the people, or every problem.
-pub fn check(
-    mut table: Table,
-    units: &[Unit],
-) -> anyhow::Result<Result<Vec<Person>, Problems>> {
+pub fn check(mut table: Table, units: &[Unit]) -> anyhow::Result<Result<Vec<Person>, Problems>> {
     let cols = Columns::locate(&table.header, &REQUIRED, &OPTIONAL)?;
     let by_code: HashMap<&str, &Unit> = units.iter().map(|u| (u.code.as_str(), u)).collect();
     let mut problems = Problems::new();

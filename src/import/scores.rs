@@ -2,9 +2,9 @@
 //! row is checked; a row that passes becomes a `NewCandidate`, which borrows its texts from the
 //! row's cells so that a million rows cost no allocation each.
 
-use super::{Problem, Problems};
 use super::roster::Roster;
 use super::table::Columns;
+use super::{Problem, Problems};
 use crate::domain::Score;
 use crate::domain::ids::{IdCardNo, IdPattern, StudentNo};
 use crate::domain::score::{ItemMaxima, ItemScores};

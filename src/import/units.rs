@@ -1,8 +1,8 @@
 //! The units file: 代码, 名称, 类型 (省 / 市 / 县区 / 学校), 上级代码, 市直属 (是 / 否, blank = 否).
 //! A province deployment lists its 省 first and the cities under it.
 
-use super::{Problem, Problems};
 use super::table::{Columns, Table};
+use super::{Problem, Problems};
 use crate::domain::UnitKind;
 use crate::store::units::Unit;
 use std::collections::HashMap;

@@ -121,6 +121,7 @@ pub fn listen(
     intake: Arc<Intake>,
     timeout_secs: u32,
     lead: impl Future<Output = super::poller::Lead> + Send + 'static,
+    counters: Arc<crate::metrics::Counters>,
 ) -> Listener {
     let (tx, listener, stopped) = channel(&intake);
     tokio::spawn(async move {
@@ -129,7 +130,7 @@ pub fn listen(
             lead = lead => lead,
             _ = &mut stopped => return,
         };
-        poll(bot, intake, tx, timeout_secs, stopped).await;
+        poll(bot, intake, tx, timeout_secs, stopped, counters).await;
     });
     listener
 }
@@ -149,6 +150,7 @@ async fn poll(
     tx: mpsc::Sender<Update>,
     timeout_secs: u32,
     mut stopped: StopFlag,
+    counters: Arc<crate::metrics::Counters>,
 ) {
     // Waiting for half the slots before asking again keeps getUpdates calls few under load.
     let refill = intake.capacity.div_ceil(2);
@@ -174,6 +176,31 @@ async fn poll(
             answer = request.send() => answer,
             _ = &mut stopped => break,
         };
+        // An answer that does not read as a whole is read update by update: one update the
+        // bot cannot read must not keep the others (and every later one) from being handled.
+        let mut skipped_past = None;
+        let answer = match answer {
+            Err(RequestError::InvalidJson { raw, source }) => match one_by_one(&raw) {
+                Some((updates, skipped)) => {
+                    for id in &skipped {
+                        // Its text is the sender's: only the id is logged.
+                        tracing::error!(
+                            update_id = id,
+                            "an update that cannot be read was skipped"
+                        );
+                    }
+                    crate::metrics::Counters::add(&counters.updates_skipped, skipped.len() as u64);
+                    skipped_past = skipped.iter().max().map(|id| id + 1);
+                    Ok(updates)
+                }
+                // Not even its frame reads: said without the text, which is users' messages.
+                None => Err(RequestError::InvalidJson {
+                    raw: "(not shown)".into(),
+                    source,
+                }),
+            },
+            other => other,
+        };
         let updates = match answer {
             Ok(updates) => updates,
             Err(e) => {
@@ -197,6 +224,7 @@ async fn poll(
         };
         backoff = Duration::from_millis(500);
         let received_at = Instant::now();
+        let mut held_back = false;
         for update in in_order_once(updates, offset) {
             offset = update.id.as_offset();
             if let UpdateKind::Error(e) = &update.kind {
@@ -207,12 +235,19 @@ async fn poll(
             let Some(slot) = slots.split(1) else {
                 tracing::error!("Telegram sent more updates than asked for; the rest waits");
                 offset = update.id.0 as i32;
+                held_back = true;
                 break;
             };
             intake.hold(update.id.0, received_at, slot);
             if tx.send(update).await.is_err() {
                 return;
             }
+        }
+        // Confirmed past the skipped ones, unless a readable update after them still waits.
+        if let Some(past) = skipped_past
+            && !held_back
+        {
+            offset = offset.max(past);
         }
     }
     // Confirm what was taken, so that the next start does not receive it again.
@@ -222,6 +257,31 @@ async fn poll(
             tracing::warn!("confirming the last updates failed: {e}");
         }
     }
+}
+
+/// A getUpdates answer read update by update: the updates that read, and the ids of those
+/// that do not (a lone surrogate escape in a message's text fails the whole answer). None when
+/// not even the answer's frame reads.
+fn one_by_one(raw: &str) -> Option<(Vec<Update>, Vec<i32>)> {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        result: Vec<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        update_id: i32,
+    }
+    let answer: Answer = serde_json::from_str(raw).ok()?;
+    let mut updates = Vec::new();
+    let mut skipped = Vec::new();
+    for one in answer.result {
+        match serde_json::from_str::<Update>(one.get()) {
+            Ok(update) => updates.push(update),
+            Err(_) => skipped.push(serde_json::from_str::<Id>(one.get()).ok()?.update_id),
+        }
+    }
+    Some((updates, skipped))
 }
 
 /// A getUpdates answer in update order, each update once, without any already taken (below
@@ -273,6 +333,22 @@ mod tests {
             id: UpdateId(id),
             kind: UpdateKind::Error(serde_json::Value::Null),
         }
+    }
+
+    /// A lone surrogate escape fails the answer as a whole; read one by one, only its update is
+    /// lost.
+    #[test]
+    fn an_answer_with_an_unreadable_update_is_read_one_by_one() {
+        let raw = r#"{"ok":true,"result":[
+            {"update_id":5,"message":{"message_id":1,"date":0,"chat":{"id":9,"type":"private","first_name":"A"},"from":{"id":9,"is_bot":false,"first_name":"A"},"text":"\ud83d"}},
+            {"update_id":6,"message":{"message_id":2,"date":0,"chat":{"id":9,"type":"private","first_name":"A"},"from":{"id":9,"is_bot":false,"first_name":"A"},"text":"/help"}}
+        ]}"#;
+        assert!(serde_json::from_str::<Vec<Update>>(raw).is_err());
+        let (updates, skipped) = one_by_one(raw).unwrap();
+        assert_eq!(skipped, vec![5]);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].id.0, 6);
+        assert!(one_by_one("<html>").is_none());
     }
 
     #[test]

@@ -178,6 +178,7 @@ pub async fn run_with(
                 intake.clone(),
                 app.config.telegram.polling_timeout_secs,
                 poller::lead(app.clone(), bot_id),
+                app.counters.clone(),
             );
             (listener, intake)
         }

@@ -78,6 +78,11 @@ pub async fn exposition(app: &App) -> anyhow::Result<String> {
         "Webhook requests refused for a wrong or missing secret.",
         &c.webhook_refused,
     );
+    out.counter(
+        "exam_bot_updates_skipped_total",
+        "Updates from Telegram that could not be read and were skipped.",
+        &c.updates_skipped,
+    );
 
     let now = Utc::now();
     let mut conn = app.db.pool.acquire().await?;

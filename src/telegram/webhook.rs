@@ -18,7 +18,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -28,6 +27,8 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 /// Telegram's header carrying the secret given to setWebhook.
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// The shortest webhook secret taken: 32 characters of Telegram's 64-letter alphabet.
+const MIN_SECRET: usize = 32;
 /// Requests recorded at once; more are answered 503 and Telegram sends them again later.
 const RECORDING: usize = 64;
 /// Telegram's own connections to the webhook at once (its default is 40).
@@ -48,21 +49,32 @@ pub struct Webhook {
 
 impl Webhook {
     /// Checks the URL (https, as Telegram requires, or loopback http for tests) and the
-    /// secret (Telegram allows 1–256 of A–Z, a–z, 0–9, _ and -).
+    /// secret: Telegram allows 1–256 of A–Z, a–z, 0–9, _ and -; anything under 32 of them
+    /// can be guessed by someone posting to the webhook, so it is refused.
     pub fn new(url: &str, secret: &str) -> anyhow::Result<Webhook> {
         let url = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--webhook: {e}"))?;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
             anyhow::bail!("--webhook must be an https:// URL (Telegram sends updates only there)");
         }
-        let valid = (1..=256).contains(&secret.len())
+        let valid = (MIN_SECRET..=256).contains(&secret.len())
             && secret
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
             anyhow::bail!(
-                "WEBHOOK_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - \
-                 (the same on every instance)"
+                "WEBHOOK_SECRET must be {MIN_SECRET} to 256 characters of A-Z, a-z, 0-9, _ and - \
+                 (Telegram's alphabet; for example `openssl rand -hex 32`), the same on every \
+                 instance; the one given has {} characters{}",
+                secret.chars().count(),
+                if secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    ""
+                } else {
+                    " and some outside that alphabet"
+                }
             );
         }
         Ok(Webhook {
@@ -162,21 +174,43 @@ async fn receive(State(r): State<Receiving>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-/// The update's id and the chat whose order it keeps (0 when it has none).
+/// The update's id and the chat whose order it keeps (0 when it has none). Only these are
+/// read: an update whose text the bot cannot read (a lone surrogate escape) is still recorded,
+/// and skipped when it is handled, instead of being refused and sent again for ever.
 fn identify(body: &[u8]) -> Option<(i64, i64)> {
-    let update: Value = serde_json::from_slice(body).ok()?;
-    let update_id = update.get("update_id")?.as_i64()?;
-    let chat = ["message", "edited_message", "callback_query"]
-        .iter()
-        .find_map(|kind| {
-            let part = update.get(kind)?;
-            part.pointer("/chat/id")
-                .or_else(|| part.pointer("/message/chat/id"))
-                .or_else(|| part.pointer("/from/id"))
-                .and_then(Value::as_i64)
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Chat {
+        chat: Option<Id>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Part {
+        chat: Option<Id>,
+        message: Option<Chat>,
+        from: Option<Id>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        update_id: i64,
+        message: Option<Part>,
+        edited_message: Option<Part>,
+        callback_query: Option<Part>,
+    }
+    let update: Head = serde_json::from_slice(body).ok()?;
+    let chat = [update.message, update.edited_message, update.callback_query]
+        .into_iter()
+        .flatten()
+        .find_map(|part| {
+            part.chat
+                .or(part.message.and_then(|m| m.chat))
+                .or(part.from)
+                .map(|id| id.id)
         })
         .unwrap_or(0);
-    Some((update_id, chat))
+    Some((update.update_id, chat))
 }
 
 /// Takes each chat's oldest open update from the inbox as slots free up, and hands it to the
@@ -215,8 +249,10 @@ async fn feed(
             let Some(slot) = slots.split(1) else { break };
             let update = match serde_json::from_str::<Update>(&body) {
                 Ok(update) => update,
-                Err(e) => {
-                    tracing::error!(update_id, "an update teloxide cannot read was skipped: {e}");
+                Err(_) => {
+                    // Its text is the sender's: only the id is logged.
+                    tracing::error!(update_id, "an update that cannot be read was skipped");
+                    crate::metrics::Counters::add(&app.counters.updates_skipped, 1);
                     done(&app, bot_id, update_id).await;
                     continue;
                 }
@@ -312,18 +348,30 @@ mod tests {
         assert_eq!(identify(br#"{"update_id": 9, "poll": {}}"#), Some((9, 0)));
         assert_eq!(identify(br#"{"message": {}}"#), None);
         assert_eq!(identify(b"not json"), None);
+        let unreadable = br#"{"update_id": 10, "message": {"chat": {"id": 44}, "text": "\ud83d"}}"#;
+        assert_eq!(identify(unreadable), Some((10, 44)));
     }
 
     #[test]
     fn the_webhook_wants_https_and_a_secret_telegram_accepts() {
-        assert!(Webhook::new("https://bot.example.org/tg", "s3cret_-").is_ok());
-        assert!(Webhook::new("http://127.0.0.1:8080/tg", "s").is_ok());
-        assert!(Webhook::new("http://bot.example.org/tg", "s").is_err());
+        let good = "s3cret_-".repeat(4);
+        assert!(Webhook::new("https://bot.example.org/tg", &good).is_ok());
+        assert!(Webhook::new("http://127.0.0.1:8080/tg", &good).is_ok());
+        assert!(Webhook::new("http://bot.example.org/tg", &good).is_err());
         assert!(Webhook::new("https://bot.example.org/tg", "").is_err());
-        assert!(Webhook::new("https://bot.example.org/tg", "has space").is_err());
+        let short = Webhook::new("https://bot.example.org/tg", "s")
+            .err()
+            .unwrap();
+        assert!(format!("{short}").contains("32 to 256"), "{short}");
+        assert!(format!("{short}").contains("has 1 characters"), "{short}");
+        let spaced = format!("{} x", &good[..31]);
+        let err = Webhook::new("https://bot.example.org/tg", &spaced)
+            .err()
+            .unwrap();
+        assert!(format!("{err}").contains("outside that alphabet"), "{err}");
         assert!(Webhook::new("https://bot.example.org/tg", &"a".repeat(257)).is_err());
         assert_eq!(
-            Webhook::new("https://bot.example.org/tg", "s")
+            Webhook::new("https://bot.example.org/tg", &good)
                 .unwrap()
                 .path(),
             "/tg"

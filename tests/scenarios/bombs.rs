@@ -52,7 +52,10 @@ async fn every_bomb_sent_as_a_scores_file_is_refused_naming_the_bound_it_crossed
             None => format!("{err:#}"),
         };
         let expected = refusal_of(bomb);
-        assert!(said.contains(expected), "{bomb:?}: expected {expected:?} in\n{said}");
+        assert!(
+            said.contains(expected),
+            "{bomb:?}: expected {expected:?} in\n{said}"
+        );
     }
     h.stop().await;
 }
@@ -63,7 +66,11 @@ async fn every_bomb_sent_as_a_scores_file_is_refused_naming_the_bound_it_crossed
 async fn a_file_of_thousands_of_bad_rows_lists_the_first_two_hundred_and_counts_the_rest() {
     let h = Harness::start().await;
     h.sample_city().await;
-    let mut text = sample::scores_csv(1, SCHOOLS, 3).lines().next().unwrap().to_string();
+    let mut text = sample::scores_csv(1, SCHOOLS, 3)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     text.push('\n');
     for i in 0..5_000 {
         text.push_str(&format!("X{i},,,,,,,,,,,,,,,,,\n"));

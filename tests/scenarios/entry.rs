@@ -285,7 +285,7 @@ async fn a_county_sees_and_enters_only_its_own_batches() {
         .await
         .unwrap();
     assert!(
-        matches!(denied, Upload::Refused(ref s) if s.template == "denied_other_district"),
+        matches!(denied, Upload::Refused(ref s) if s.template == "denied_other_county"),
         "{denied:?}"
     );
     // … nor is D001's batch among those offered to them; a D001 sheet sent to their own batch

@@ -31,3 +31,23 @@ async fn a_crowd_is_taken_a_few_at_a_time_and_everyone_is_answered() {
     );
     h.stop().await;
 }
+
+/// A message JSON cannot carry (a lone surrogate escape) arrives among others: it fails the
+/// getUpdates answer as a whole, which used to leave every later message unanswered while
+/// polling backed off. Now the answer is read update by update and only that one is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_the_bot_cannot_read_is_skipped_and_the_others_are_answered() {
+    let h = Harness::start_with(|c| c.limits.unbound_replies_per_minute = 10).await;
+    let sender = h.fake.user(71_001, "乱码");
+    let neighbour = h.fake.user(71_002, "路人");
+    sender.send_unreadable();
+    neighbour.send("/whoami");
+    h.expect(&neighbour, "仅供中招实验考试工作人员使用").await;
+    // The one that could not be read is counted, not answered; the bot keeps polling past it.
+    let skipped = &h.app.counters.updates_skipped;
+    assert_eq!(skipped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    sender.send("/whoami");
+    h.expect(&sender, "仅供中招实验考试工作人员使用").await;
+    assert_eq!(h.fake.messages_to(sender.id).len(), 1);
+    h.stop().await;
+}

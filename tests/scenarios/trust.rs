@@ -427,3 +427,60 @@ async fn the_boards_and_lists_are_read_while_a_long_write_holds_the_gate() {
     assert!(mine.contains(&format!("#{id}")), "{mine}");
     h.stop().await;
 }
+
+/// The only 班主任 of a class files for their own pupil: the filing is the 班主任's opinion,
+/// as on 附件2, and the request goes on to the 校长 instead of waiting at a level only its
+/// filer holds. A principal who is also the school's contact files: the 校长's level has
+/// nobody else, and the message says that (not that nobody is bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lone_homeroom_teachers_filing_reaches_the_principal() {
+    let mut h = published_city().await;
+    let school = sample::school_code(0);
+    let (pupil, _contact, teacher) = a_class_with_its_contact_and_teacher(&mut h).await;
+    let principal = h.join(Role::Principal, &school, "李校长").await;
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "市管理员").await;
+
+    let id = file(&h, &teacher, &pupil.exam_no).await;
+    h.expect(&principal, "待您审核").await;
+    for who in [&teacher, &admin] {
+        let said = all_text_to(&h, who);
+        assert!(
+            !said.contains("缺人") && !said.contains("无法正常流转"),
+            "{said}"
+        );
+    }
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (approvals,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM review_events
+         WHERE request_id = $1 AND action = 'approve' AND step = 0 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(teacher.id)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(
+        approvals, 1,
+        "the filing is recorded as the 班主任's opinion"
+    );
+
+    let link = h
+        .app
+        .invite(Role::SchoolContact, &school, "李校长", None)
+        .await
+        .unwrap();
+    principal.send(&format!("/start {}", link.rsplit('=').next().unwrap()));
+    h.wait_for_text(&principal, "绑定成功").await;
+    let other = h
+        .school_candidates(&school)
+        .await
+        .into_iter()
+        .find(|c| c.class_name == pupil.class_name && c.exam_no != pupil.exam_no)
+        .expect("a classmate");
+    file(&h, &principal, &other.exam_no).await;
+    h.expect(&principal, "校长 已绑定的人都不能审核本申请")
+        .await;
+    h.expect(&admin, "校长 已绑定的人都不能审核本申请").await;
+    h.stop().await;
+}

@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &str = "the-webhook-secret_42";
+const SECRET: &str = "the-webhook-secret_42-of-32-chars";
 
 struct Bot {
     child: Child,
@@ -303,4 +303,36 @@ async fn switching_back_to_polling_removes_the_webhook() {
             "{line}"
         );
     }
+}
+
+/// The same unreadable message in webhook mode: it is recorded (Telegram hears 200, and does
+/// not send it again for ever ahead of everyone else's), skipped when handled, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_the_bot_cannot_read_is_acknowledged_skipped_and_counted() {
+    let db = TestDb::new().await;
+    let fake = FakeTelegram::start().await.unwrap();
+    let bot = Bot::start(&db, &fake).await;
+    let sender = fake.user(7011, "乱码");
+    let neighbour = fake.user(7012, "路人");
+    sender.send_unreadable();
+    neighbour.send("/help");
+    let answered = fake
+        .wait_until(Duration::from_secs(30), |f| !f.messages_to(7012).is_empty())
+        .await;
+    assert!(
+        answered,
+        "the message after the unreadable one was not answered"
+    );
+    assert_eq!(fake.webhook_acknowledged(), 2);
+    let (_, metrics) = bot.get("/metrics").await;
+    assert!(
+        metrics.contains("exam_bot_updates_skipped_total 1\n"),
+        "{metrics}"
+    );
+    assert!(fake.messages_to(7011).is_empty());
+    let log = bot.stop();
+    assert!(
+        !log.contains("unreadable"),
+        "the message's text reached the log"
+    );
 }

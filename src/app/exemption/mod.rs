@@ -250,7 +250,7 @@ impl App {
             class: &cand.class_name,
             ..Subject::default()
         };
-        let (start, signed) = starting_level(&route, school.city_direct, &bound, &subject);
+        let (start, signed) = policy::starting_level(&route, school.city_direct, &bound, &subject);
         let details_json = serde_json::to_string(&details)?;
         let page = Attachment::parse(&details.page);
         let new = NewRequest {
@@ -350,7 +350,8 @@ impl App {
         // own level included: their filing signs it again).
         let bound = people::of_user(conn, user_id).await?;
         let city_direct = ctx.school.city_direct;
-        let (start, signed) = starting_level(&ctx.route, city_direct, &bound, &ctx.subject());
+        let (start, signed) =
+            policy::starting_level(&ctx.route, city_direct, &bound, &ctx.subject());
         let round = ctx.req.round + 1;
         let step = start.map_or(ctx.route.steps.len() as i64, |s| s as i64);
         if !reviews::transition(conn, &ctx.req, State::Pending, step, round, now).await? {
@@ -602,25 +603,6 @@ impl App {
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)
     }
-}
-
-/// Where an application starts: the route's first level for the school, or the one after it
-/// when the filer gives that level's opinion by filing (a 班主任 for their own class: then the
-/// level and the filer's binding come back too, to be recorded as their approval).
-fn starting_level(
-    route: &crate::domain::workflow::Route,
-    city_direct: bool,
-    bound: &[Binding],
-    subject: &Subject,
-) -> (Option<usize>, Option<(usize, Binding)>) {
-    let first = route.step_from(0, city_direct);
-    let signed =
-        first.and_then(|f| policy::signs_by_filing(route, f, bound, subject).map(|b| (f, b)));
-    let start = match &signed {
-        Some((f, _)) => route.step_from(f + 1, city_direct),
-        None => first,
-    };
-    (start, signed)
 }
 
 /// The fields of 附件2 in its order, for the card and the confirm step's preview.

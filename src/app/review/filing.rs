@@ -220,7 +220,18 @@ impl App {
         // The request keeps the route it is filed on (see `Route`).
         let route = self.route(&season.city_code);
         let route_json = serde_json::to_string(&route)?;
-        let first = route.step_from(0, school.city_direct);
+        let district = match school.city_direct {
+            true => None,
+            false => school.parent_code.clone(),
+        };
+        let subject = Subject {
+            city: &season.city_code,
+            school: &cand.school_code,
+            district: district.as_deref(),
+            class: &cand.class_name,
+            ..Subject::default()
+        };
+        let (first, signed) = policy::starting_level(&route, school.city_direct, &bound, &subject);
         let new = NewRequest {
             season_id: season.id,
             candidate_id: cand.id,
@@ -267,6 +278,20 @@ impl App {
             &format!("request {id} for {}", cand.exam_no),
         )
         .await?;
+        if let Some((step, signer)) = &signed {
+            let event = NewEvent {
+                request_id: id,
+                user_id,
+                actor_name: &filer.name,
+                actor_role: signer.role.slug(),
+                step: Some(*step as i64),
+                round: 1,
+                action: "approve",
+                comment: "",
+            };
+            self.note_event(conn, &event, &format!("request {id} signed by its filer"))
+                .await?;
+        }
         let ctx = self
             .load_ctx(conn, id)
             .await?
@@ -292,11 +317,18 @@ impl App {
         filer_chat: i64,
     ) -> anyhow::Result<()> {
         let route = &ctx.route;
-        let mut empty = Vec::new();
+        // A level nobody is bound to, and one whose only people may not act on this request
+        // (they filed it, or signed another of its levels): each said as it is.
+        let (mut empty, mut blocked) = (Vec::new(), Vec::new());
         for step in route.applicable(ctx.school.city_direct) {
-            if step >= ctx.req.step as usize && self.step_holders(conn, ctx, step).await?.is_empty()
+            if step < ctx.req.step as usize || !self.step_holders(conn, ctx, step).await?.is_empty()
             {
-                empty.push(route.steps[step].name.clone());
+                continue;
+            }
+            let name = route.steps[step].name.clone();
+            match self.step_bound(conn, ctx, step).await?.is_empty() {
+                true => empty.push(name),
+                false => blocked.push(name),
             }
         }
         let group = &ctx.route.group;
@@ -310,11 +342,11 @@ impl App {
         let members = self.group_members(conn, ctx).await?.len();
         let min = group.min_size as usize;
         let group_short = members < min && !ctx.is_exemption();
-        if empty.is_empty() && !group_short && missing.is_empty() {
+        if empty.is_empty() && blocked.is_empty() && !group_short && missing.is_empty() {
             return Ok(());
         }
         let data = json!({
-            "id": ctx.req.id, "school": ctx.school.name, "levels": empty,
+            "id": ctx.req.id, "school": ctx.school.name, "levels": empty, "blocked": blocked,
             "group_short": group_short, "members": members, "min": min,
             "group": ctx.group_name(), "missing": missing,
         });
@@ -383,8 +415,19 @@ impl App {
         let contact = data["contact"].as_str().unwrap_or_default();
         let form = data["form"].as_str().and_then(Attachment::parse);
         reviews::amend(conn, id, reason, contact, form.as_ref()).await?;
-        // The content changed, so every level sees it again, from the first.
-        let first = ctx.route.step_from(0, ctx.school.city_direct);
+        // The content changed, so every level sees it again, from the first (or the next, when
+        // the filer gives the first its opinion by filing, as at the first filing).
+        let bound = people::of_user(conn, user_id).await?;
+        let anew = Subject {
+            filer: None,
+            recorded_by: None,
+            approvals: &[],
+            signers: &[],
+            rechecked: &[],
+            ..ctx.subject()
+        };
+        let (first, signed) =
+            policy::starting_level(&ctx.route, ctx.school.city_direct, &bound, &anew);
         let (to, step) = match first {
             Some(s) => (State::Pending, s as i64),
             None => (State::Recording, ctx.route.steps.len() as i64),
@@ -421,6 +464,20 @@ impl App {
             &detail,
         )
         .await?;
+        if let Some((step, signer)) = &signed {
+            let event = NewEvent {
+                request_id: id,
+                user_id,
+                actor_name: &ctx.req.filer_name,
+                actor_role: signer.role.slug(),
+                step: Some(*step as i64),
+                round,
+                action: "approve",
+                comment: "",
+            };
+            self.note_event(conn, &event, &format!("request {id} signed by its filer"))
+                .await?;
+        }
         let ctx = self
             .load_ctx(conn, id)
             .await?

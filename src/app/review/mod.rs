@@ -257,6 +257,19 @@ impl App {
         ctx: &Ctx,
         step: usize,
     ) -> anyhow::Result<Vec<Binding>> {
+        let found = self.step_bound(conn, ctx, step).await?;
+        // The duty rules keep the filer and whoever approved another level off the step.
+        Ok(self.able(found, Action::Decide { step }, ctx))
+    }
+
+    /// Everyone bound under a step's role in its unit for this request, whether or not the
+    /// duty rules let them act on it.
+    pub(crate) async fn step_bound(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        step: usize,
+    ) -> anyhow::Result<Vec<Binding>> {
         let Some(s) = ctx.route.steps.get(step) else {
             return Ok(Vec::new());
         };
@@ -272,8 +285,7 @@ impl App {
             },
             Scope::City => people::all_holders(conn, s.role, &ctx.city).await?,
         };
-        // The duty rules keep the filer and whoever approved another level off the step.
-        Ok(self.able(found, Action::Decide { step }, ctx))
+        Ok(found)
     }
 
     /// The request's review group: everyone bound under one of the group's roles in the

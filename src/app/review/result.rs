@@ -372,7 +372,7 @@ impl App {
         if !self.eligible_recheckers(conn, ctx).await?.is_empty() {
             return Ok(());
         }
-        let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME],
+        let data = json!({"id": ctx.req.id, "school": ctx.school.name, "levels": [RECHECK_NAME], "blocked": [],
                           "group_short": false, "members": 0, "min": 0, "group": "",
                           "missing": []});
         for admin in people::all_holders(conn, Role::CityAdmin, &ctx.city).await? {
