@@ -30,6 +30,9 @@ use tokio::task::JoinSet;
 
 pub type TgBot = Throttle<Bot>;
 
+mod pace;
+pub use pace::Pace;
+
 /// How often the worker looks for due rows when nobody woke it.
 const POLL: Duration = Duration::from_millis(500);
 const ALERTS: &str = "alerts";
@@ -57,14 +60,16 @@ enum Outcome {
 /// each takes an equal share (the live instances are counted at every heartbeat).
 pub struct Pacer {
     rate: u32,
+    pace: Pace,
     instances: std::sync::atomic::AtomicU32,
     next: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Pacer {
-    pub fn per_second(rate: u32) -> Pacer {
+    pub fn per_second(rate: u32, pace: Pace) -> Pacer {
         Pacer {
             rate: rate.max(1),
+            pace,
             instances: std::sync::atomic::AtomicU32::new(1),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
@@ -85,13 +90,14 @@ impl Pacer {
 
     fn interval(&self) -> Duration {
         let instances = self.instances.load(std::sync::atomic::Ordering::Relaxed);
-        Duration::from_secs(1) * instances / self.rate
+        self.pace
+            .wall(Duration::from_secs(1) * instances / self.rate)
     }
 
     /// Telegram answered 429: no send before `wait` is over.
     async fn freeze(&self, wait: Duration) {
         let mut next = self.next.lock().await;
-        *next = (*next).max(tokio::time::Instant::now() + wait);
+        *next = (*next).max(tokio::time::Instant::now() + self.pace.wall(wait));
     }
 
     async fn wait(&self) {
@@ -181,7 +187,12 @@ pub async fn run(
             );
         }
     }
-    let pacer = std::sync::Arc::new(Pacer::per_second(app.config.telegram.messages_per_second));
+    let pace = app.pace;
+    let pacer = std::sync::Arc::new(Pacer::per_second(
+        app.config.telegram.messages_per_second,
+        pace,
+    ));
+    let (read_gap, poll, per_chat) = (pace.wall(READ_GAP), pace.wall(POLL), pace.wall(PER_CHAT));
     {
         let mut tx = app.db.begin().await?;
         instances::register(&mut tx, &me, Utc::now()).await?;
@@ -201,16 +212,22 @@ pub async fn run(
     let mut busy_chats: HashSet<i64> = HashSet::new();
     // Chats that were sent to within the last second, and when they may be sent to again.
     let mut cooling: HashMap<i64, tokio::time::Instant> = HashMap::new();
-    let mut last_read = tokio::time::Instant::now() - READ_GAP;
+    let mut last_read = tokio::time::Instant::now() - read_gap;
     loop {
         if *stop.borrow() {
             break;
         }
         let since_read = last_read.elapsed();
-        if since_read < READ_GAP {
-            tokio::time::sleep(READ_GAP - since_read).await;
+        if since_read < read_gap {
+            tokio::time::sleep(read_gap - since_read).await;
         }
-        let free = free_slots(&mut inflight, concurrency, &mut busy_chats, &mut cooling);
+        let free = free_slots(
+            &mut inflight,
+            concurrency,
+            &mut busy_chats,
+            &mut cooling,
+            per_chat,
+        );
         let now = tokio::time::Instant::now();
         cooling.retain(|_, until| *until > now);
         let mut started = 0;
@@ -243,11 +260,11 @@ pub async fn run(
             .values()
             .min()
             .copied()
-            .unwrap_or(now + POLL)
-            .min(now + POLL);
+            .unwrap_or(now + poll)
+            .min(now + poll);
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                rest(done, &mut busy_chats, &mut cooling);
+                rest(done, &mut busy_chats, &mut cooling, per_chat);
             }
             _ = app.outbox_wake.notified() => {}
             _ = tokio::time::sleep_until(next_cool) => {}
@@ -270,22 +287,25 @@ fn free_slots(
     concurrency: usize,
     busy_chats: &mut HashSet<i64>,
     cooling: &mut HashMap<i64, tokio::time::Instant>,
+    per_chat: Duration,
 ) -> usize {
     while let Some(done) = inflight.try_join_next() {
-        rest(done, busy_chats, cooling);
+        rest(done, busy_chats, cooling, per_chat);
     }
     concurrency.saturating_sub(inflight.len())
 }
 
-/// A finished send: its chat leaves the busy set and may be sent to again a second from now.
+/// A finished send: its chat leaves the busy set and may be sent to again a second (`per_chat`)
+/// from now.
 fn rest(
     done: Result<i64, tokio::task::JoinError>,
     busy_chats: &mut HashSet<i64>,
     cooling: &mut HashMap<i64, tokio::time::Instant>,
+    per_chat: Duration,
 ) {
     if let Ok(chat) = done {
         busy_chats.remove(&chat);
-        cooling.insert(chat, tokio::time::Instant::now() + PER_CHAT);
+        cooling.insert(chat, tokio::time::Instant::now() + per_chat);
     }
 }
 
@@ -361,7 +381,7 @@ async fn deliver(
                 outbox::mark_retry(
                     &mut conn,
                     row.id,
-                    Utc::now() + chrono::Duration::seconds(1),
+                    Utc::now() + chrono::Duration::from_std(app.pace.wall(PER_CHAT))?,
                     "waiting for the original",
                 )
                 .await?;
@@ -395,13 +415,16 @@ async fn deliver(
             for merged in &row.merged {
                 outbox::mark_sent(&mut tx, *merged, *message_id, bot_id, now).await?;
             }
-            let until = now + chrono::Duration::from_std(PER_CHAT)?;
+            let until = now + chrono::Duration::from_std(app.pace.wall(PER_CHAT))?;
             outbox::rest_chat(&mut tx, row.chat_id, until).await?;
         }
         Outcome::Retry(error) | Outcome::Throttled(error)
             if (row.attempts as u32) < app.config.delivery.max_attempts =>
         {
-            let backoff = backoff(app.config.delivery.retry_base_ms, row.attempts as u32);
+            let backoff = app.pace.wall(backoff(
+                app.config.delivery.retry_base_ms,
+                row.attempts as u32,
+            ));
             tracing::warn!(
                 outbox_id = row.id,
                 attempt = row.attempts,
@@ -690,7 +713,11 @@ mod tests {
             tokio::task::yield_now().await;
         }
         tokio::task::yield_now().await;
-        assert_eq!(free_slots(&mut inflight, 8, &mut busy, &mut cooling), 8);
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            free_slots(&mut inflight, 8, &mut busy, &mut cooling, second),
+            8
+        );
         assert!(busy.is_empty());
         assert_eq!(cooling.len(), 8, "each chat rests a second after its send");
     }

@@ -188,6 +188,8 @@ struct Inner {
     /// answers that 409 Conflict: only one client may poll a bot).
     polls_waiting: usize,
     poll_conflicts: usize,
+    /// Telegram's limits enforced on a faster clock (the demo's), when set.
+    enforced: Option<limits::Enforced>,
     chaos: Option<chaos::State>,
 }
 
@@ -613,6 +615,27 @@ async fn respond(
         })
     }
     .or(chaos_fault);
+    if is_send {
+        let over = fake
+            .lock()
+            .enforced
+            .as_mut()
+            .is_some_and(|e| !e.admit(chat_id, arrived));
+        if over {
+            fake.lock().calls.push(Call {
+                method: method.to_string(),
+                chat_id,
+                at: arrived,
+                status: 429,
+                params: params.clone(),
+            });
+            return err(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests: retry after 1",
+                Some(json!({"retry_after": 1})),
+            );
+        }
+    }
     let record = |status: u16| {
         fake.lock().calls.push(Call {
             method: method.to_string(),

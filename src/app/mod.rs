@@ -57,6 +57,8 @@ pub struct App {
     pub counters: Arc<crate::metrics::Counters>,
     /// The city a command line names (`--city`); None: the deployment's one city.
     pub cli_city: Option<String>,
+    /// How fast delivery's clock runs: real time, except in the offline demo.
+    pub pace: crate::delivery::Pace,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -99,6 +101,7 @@ impl App {
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
             cli_city: None,
+            pace: crate::delivery::Pace::REAL,
         })
     }
 
@@ -150,22 +153,36 @@ impl App {
             .unwrap_or_default())
     }
 
-    /// Queues a rendered reply (optionally with an inline keyboard, as JSON) to a chat.
+    /// Queues a rendered reply (optionally with an inline keyboard, as JSON) to a chat. A reply
+    /// longer than a Telegram message (a long directory or list) goes as several, split at
+    /// line ends, the keyboard under the last: cut to fit, its tail would be lost.
     pub async fn reply(
         &self,
         chat_id: i64,
         body: String,
         reply_markup: Option<String>,
     ) -> anyhow::Result<()> {
-        let msg = Outgoing {
-            chat_id,
-            body,
-            reply_markup,
-            is_reply: true,
-            ..Outgoing::default()
+        use crate::render::{limits, split_html, visible_len};
+        let bodies = match visible_len(&body) > limits::TEXT {
+            true => split_html(&body, limits::TEXT),
+            false => vec![body],
         };
+        let last = bodies.len() - 1;
         let mut tx = self.db.begin().await?;
-        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        for (i, body) in bodies.into_iter().enumerate() {
+            let msg = Outgoing {
+                chat_id,
+                body,
+                reply_markup: if i == last {
+                    reply_markup.clone()
+                } else {
+                    None
+                },
+                is_reply: true,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        }
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())

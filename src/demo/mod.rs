@@ -8,6 +8,7 @@
 mod entry;
 mod exemption;
 mod onboarding;
+mod progress;
 
 use crate::app::App;
 use crate::clock::ManualClock;
@@ -21,6 +22,13 @@ use chrono::TimeZone;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use progress::{Act, Progress};
+
+/// How much faster than the wall clock the demo's Telegram counts its limits (one message a
+/// second to a chat, thirty in all), and its bot paces itself: the season's clock is simulated,
+/// and nobody waits through its seconds.
+const PACE: u32 = 20;
 
 const DISTRICTS: usize = 10;
 const SCHOOLS: usize = 40;
@@ -46,7 +54,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             std::fs::remove_file(&p)?;
         }
     }
+    let progress = Progress::start();
     let fake = FakeTelegram::start().await?;
+    fake.enforce_limits(PACE);
     let mut config = Config {
         database_url: format!("sqlite://{}", db_path.display()),
         bot_username: Some(crate::fakeapi::BOT_USERNAME.into()),
@@ -61,8 +71,10 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             .to_utc(),
     );
     let db = Db::open(&config.database_url).await?;
-    let app = App::new(db, config, Arc::new(clock.clone()))?;
+    let mut app = App::new(db, config, Arc::new(clock.clone()))?;
+    app.pace = crate::delivery::Pace::faster(PACE);
 
+    progress.begin(Act::City);
     println!("== 1. 城市、学校（虚构数据），考前");
     sample::load_units_and_season(&app, out, DISTRICTS, SCHOOLS).await?;
     let first_day = chrono::NaiveDate::from_ymd_opt(2023, 4, 26);
@@ -80,6 +92,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let runner = tokio::spawn(crate::telegram::run(app.clone(), bot, stop_rx));
 
     let roster = sample::roster_csv(CANDIDATES, SCHOOLS, 2023);
+    progress.begin(Act::Onboarding);
     let mut people = match onboarding::onboarding(&app, &fake, out, &units, &roster).await {
         Ok(people) => people,
         Err(e) => {
@@ -89,12 +102,14 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         }
     };
 
+    progress.begin(Act::Exemption);
     if let Err(e) = exemption::exemptions(&app, &fake, &clock, out, &people).await {
         stop.send(true).ok();
         runner.await??;
         return Err(e);
     }
     let scores = exemption::scores_text(SCHOOLS, CANDIDATES);
+    progress.begin(Act::Entry);
     match entry::exam_days(&app, &fake, &clock, out, &people, &scores).await {
         Ok(inspectors) => people.extend(inspectors),
         Err(e) => {
@@ -112,6 +127,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             .to_utc(),
     );
 
+    progress.begin(Act::Publication);
     println!("== 3. 市级管理员发送 /publish 并确认");
     let admin = people[0].user.clone();
     admin.send("/publish");
@@ -150,6 +166,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
 
     println!("{}", exemption::exempt_line(&app).await?);
 
+    progress.begin(Act::Notices);
     println!("== 4. 每个人收到的消息");
     let files = out.join("notices");
     std::fs::create_dir_all(&files)?;
@@ -173,16 +190,20 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         files.display()
     );
 
+    progress.begin(Act::Reviews);
     let mut result = reviews(&app, &fake, out, &units, &people).await;
     if result.is_ok() {
+        progress.begin(Act::Reminders);
         result = season_clock(&app, &fake, &clock, &people).await;
     }
     if result.is_ok() {
+        progress.begin(Act::Records);
         result = records_and_seal(&app, &fake, &people[0].user, out).await;
     }
     stop.send(true).ok();
     runner.await??;
     fake.stop();
+    progress.end(&fake, PACE);
     result
 }
 

@@ -15,6 +15,10 @@ pub const MAX_PART_BYTES: u64 = 16 * 1024 * 1024;
 /// The longest run of XML without a tag boundary: a cell's text or a tag. A real cell holds a
 /// name or a number; the reader would hold a run of gigabytes whole.
 pub const MAX_RUN_BYTES: u64 = 1024 * 1024;
+/// The deepest nesting of elements. A sheet's cell text sits seven deep (worksheet, sheetData,
+/// row, c, is, r, t); the XML reader keeps every open element's name, so a sheet nested fifty
+/// million deep held 450 MB.
+pub const MAX_DEPTH: u64 = 100;
 
 /// Checks the zip's directory, then inflates every part, refusing the file at the first bound
 /// it crosses: more than `MAX_PARTS` parts, a part other than a worksheet over `MAX_PART_BYTES`,
@@ -59,11 +63,15 @@ pub fn inspect<RS: Read + Seek>(source: &mut RS, max_unpacked: u64) -> anyhow::R
                     limit.div_ceil(1024 * 1024)
                 );
             }
-            if run.feed(&buf[..n]) > MAX_RUN_BYTES {
+            run.feed(&buf[..n]);
+            if run.longest > MAX_RUN_BYTES {
                 bail!(
                     "the workbook's part {name} holds a cell or tag of more than {} KB",
                     MAX_RUN_BYTES / 1024
                 );
+            }
+            if run.deepest > MAX_DEPTH {
+                bail!("the workbook's part {name} nests elements more than {MAX_DEPTH} deep");
             }
         }
         total += bytes;
@@ -115,24 +123,49 @@ fn announced_strings(head: &[u8], declared_size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The longest run of bytes between tag boundaries ('<' or '>') seen so far.
+/// What a part's XML looks like from outside, read a chunk at a time: the longest run of bytes
+/// between tag boundaries ('<' or '>'), and the deepest nesting of elements (an opening tag
+/// goes one deeper, a closing or self-closing one back; declarations, comments and
+/// instructions neither).
 #[derive(Default)]
 struct Runs {
     current: u64,
     longest: u64,
+    depth: u64,
+    deepest: u64,
+    /// The byte before, across chunks: '<' opens a tag whose kind the next byte tells, '/'
+    /// before '>' closes an empty element.
+    prev: u8,
 }
 
 impl Runs {
-    fn feed(&mut self, bytes: &[u8]) -> u64 {
-        let mut rest = bytes;
-        while let Some(i) = rest.iter().position(|b| *b == b'<' || *b == b'>') {
-            self.longest = self.longest.max(self.current + i as u64);
-            self.current = 0;
-            rest = &rest[i + 1..];
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'<' | b'>' => {
+                    self.longest = self.longest.max(self.current);
+                    self.current = 0;
+                    if b == b'>' && self.prev == b'/' {
+                        self.depth = self.depth.saturating_sub(1);
+                    }
+                }
+                _ => {
+                    self.current += 1;
+                    if self.prev == b'<' {
+                        match b {
+                            b'/' => self.depth = self.depth.saturating_sub(1),
+                            b'?' | b'!' => {}
+                            _ => {
+                                self.depth += 1;
+                                self.deepest = self.deepest.max(self.depth);
+                            }
+                        }
+                    }
+                }
+            }
+            self.prev = b;
         }
-        self.current += rest.len() as u64;
         self.longest = self.longest.max(self.current);
-        self.longest
     }
 }
 
@@ -152,10 +185,13 @@ mod tests {
     }
 
     #[test]
-    fn runs_span_chunks() {
+    fn runs_and_depth_span_chunks() {
         let mut r = Runs::default();
-        assert_eq!(r.feed(b"<a>12"), 2);
-        assert_eq!(r.feed(b"345</a>"), 5);
-        assert_eq!(r.feed(b"<b>1</b>"), 5);
+        r.feed(b"<?xml?><a>12");
+        assert_eq!((r.longest, r.deepest), (5, 1));
+        r.feed(b"345<");
+        r.feed(b"b/><c");
+        r.feed(b"><!-- x --></c></a>");
+        assert_eq!((r.longest, r.deepest, r.depth), (8, 2, 0));
     }
 }

@@ -16,8 +16,7 @@ fn refusal_of(bomb: Bomb) -> &'static str {
         Bomb::SharedStrings => "sharedStrings.xml unpacks to more than 16 MB",
         Bomb::HugeCell => "holds a cell or tag of more than 1024 KB",
         Bomb::ManySheets => "parts, more than the 1000",
-        // Its one row holds no cell: the file scores nobody of the roster.
-        Bomb::DeepXml => "报名名单中有此考生，成绩文件中没有其成绩",
+        Bomb::DeepXml => "nests elements more than 100 deep",
         Bomb::EndlessLine => "一行超过 1024 KB",
         Bomb::EmptyLines => "文件超过 375 行",
     }

@@ -68,6 +68,24 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     ] {
         assert!(records.join(name).exists(), "{name}");
     }
+    // Standard error tells the acts as they begin, and how Telegram's limits held on the
+    // demo's faster clock: its fake refuses (429) what Telegram would, and nothing it took was
+    // over them.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for n in 1..=9 {
+        assert!(
+            stderr.contains(&format!("demo: act {n} of 9 — ")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        !stdout.contains("demo: act"),
+        "progress kept out of the transcript"
+    );
+    assert!(
+        stderr.contains(" 0 over Telegram's limits on the demo's clock"),
+        "{stderr}"
+    );
     let forms = std::fs::read_dir(&records)
         .unwrap()
         .filter(|e| {

@@ -99,6 +99,11 @@ async fn before_the_exam() -> Before {
 
 /// `filer` fills 附件2 for the candidate and submits it; returns the application's number.
 async fn apply(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
+    apply_because(h, filer, exam_no, "右臂骨折，无法完成实验操作").await
+}
+
+/// The same with `reason` as 申请事由.
+async fn apply_because(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &str) -> i64 {
     filer.send("/exempt");
     h.expect(filer, "准考证号").await;
     filer.send(exam_no);
@@ -111,7 +116,7 @@ async fn apply(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
     h.expect(filer, "证明材料的种类").await;
     filer.press("残疾证");
     h.expect(filer, "申请事由").await;
-    filer.send("右臂骨折，无法完成实验操作");
+    filer.send(reason);
     h.expect(filer, "一寸照片").await;
     filer.send_photo(&format!("photo-{exam_no}"));
     h.expect(filer, "证明材料").await;
@@ -132,7 +137,7 @@ async fn apply(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
         "{form}"
     );
     assert!(
-        form.contains("申请事由：右臂骨折，无法完成实验操作（证明：残疾证）"),
+        form.contains(&format!("申请事由：{reason}（证明：残疾证）")),
         "{form}"
     );
     filer.press("✅ 提交");
@@ -634,5 +639,116 @@ async fn the_summary_of_a_county_reads_as_the_paper_form() {
         "no scores yet"
     );
     drop(conn);
+    h.stop().await;
+}
+
+/// The longest 申请事由 the form takes (500 characters) and opinions of the longest kind: every
+/// message of the application fits Telegram's 4,096, its card keeps its buttons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_application_fits_every_message_it_makes() {
+    let Before {
+        h,
+        pupil,
+        contact,
+        teacher,
+        leader,
+        ..
+    } = before_the_exam().await;
+    let reason = "右臂骨折无法完成实验操作。".repeat(38) + "止于此";
+    assert_eq!(reason.chars().count(), 497);
+    let id = apply_because(&h, &contact, &pupil.exam_no, &reason).await;
+    // Each level returns it with the longest reason it takes, and it is sent up again.
+    let long_no = "证明材料的日期与病历不一致，请核对。".repeat(28);
+    let long_no: String = long_no.chars().take(500).collect();
+    h.expect(&teacher, "待您审核").await;
+    teacher.press("↩️ 退回修改");
+    h.expect(&teacher, "理由").await;
+    teacher.send(&long_no);
+    h.expect(&contact, "退回").await;
+    contact.send(&format!("/request {id}"));
+    h.expect(&contact, "免考申请表").await;
+    h.settle().await;
+    for who in [&contact, &teacher, &leader] {
+        for m in h.fake.messages_to(who.id) {
+            let shown = m.visible_text().encode_utf16().count();
+            let bound = if m.document.is_some() || m.file_id.is_some() {
+                1024
+            } else {
+                4096
+            };
+            assert!(
+                shown <= bound,
+                "{shown} characters to {}:\n{}",
+                who.id,
+                m.text
+            );
+        }
+    }
+    let card = h
+        .fake
+        .messages_to(teacher.id)
+        .into_iter()
+        .find(|m| m.text.contains(&format!("#{id}")) && !m.buttons().is_empty());
+    assert!(card.is_some(), "the 班主任's card kept its buttons");
+    h.stop().await;
+}
+
+/// The photo and proofs of an application are medical papers: a 班主任 of another class of the
+/// same school, and a 审核小组组长 whose binding was revoked, press 📎 (forged, or on the old
+/// card) and get nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proofs_reach_neither_another_class_nor_a_revoked_member() {
+    let Before {
+        mut h,
+        pupil,
+        teacher,
+        leader,
+        ..
+    } = before_the_exam().await;
+    let id = apply(&h, &teacher, &pupil.exam_no).await;
+    h.expect(&leader, "待您审核").await;
+    let school = sample::school_code(0);
+    let classes = {
+        let season = h.app.cli_season().await.unwrap().unwrap();
+        let mut conn = h.app.db.pool.acquire().await.unwrap();
+        roster::classes(&mut conn, season.id, &school)
+            .await
+            .unwrap()
+    };
+    let other_class = classes
+        .into_iter()
+        .find(|c| *c != pupil.class_name)
+        .expect("a second class");
+    let neighbour = h
+        .join_class(
+            Role::HomeroomTeacher,
+            &school,
+            &other_class,
+            "隔壁班 陈老师",
+        )
+        .await;
+    neighbour.send(&format!("/request {id}"));
+    h.expect(&neighbour, "找不到").await;
+    let own = h.fake.messages_to(neighbour.id).pop().unwrap();
+    neighbour.press_data(&own, &format!("ex:{id}"));
+    let card = h
+        .fake
+        .messages_to(leader.id)
+        .into_iter()
+        .rfind(|m| m.text.contains(&format!("#{id}")))
+        .unwrap();
+    h.app.revoke(leader.id, None, None).await.unwrap();
+    leader.press_data(&card, &format!("ex:{id}"));
+    h.settle().await;
+    for who in [&neighbour, &leader] {
+        assert!(
+            h.fake
+                .messages_to(who.id)
+                .iter()
+                .all(|m| m.file_id.is_none() && m.document.is_none()),
+            "{}",
+            h.fake.transcript(who.id)
+        );
+    }
     h.stop().await;
 }

@@ -15,6 +15,7 @@ mod cities;
 mod delegation;
 mod delivery;
 mod demo;
+mod directory;
 mod entry;
 mod exemption;
 mod fidelity;

@@ -445,7 +445,7 @@ async fn the_lone_homeroom_teachers_filing_reaches_the_principal() {
     for who in [&teacher, &admin] {
         let said = all_text_to(&h, who);
         assert!(
-            !said.contains("缺人") && !said.contains("无法正常流转"),
+            !said.contains("班主任 尚无人绑定") && !said.contains("已绑定的人都不能审核"),
             "{said}"
         );
     }

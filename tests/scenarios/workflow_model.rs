@@ -509,6 +509,8 @@ async fn step(
                     .filed
                     .iter()
                     .any(|f| f.pupil == pupil && (f.stand.open() || f.stand == Stand::Completed));
+            // A 班主任 filing for their own class gives the 班主任's opinion by filing.
+            let signs = w.holds(by, Role::HomeroomTeacher, school, Some(pu.class));
             let id = file(app, user(by), &pu.exam_no).await;
             match (may, id) {
                 (false, None) => tally(Tally::Refused),
@@ -518,9 +520,10 @@ async fn step(
                         id,
                         pupil,
                         filer: by,
-                        stand: Stand::Pending(0),
+                        stand: Stand::Pending(if signs { 1 } else { 0 }),
                         round: 1,
-                        approvals: Vec::new(),
+                        approvals: if signs { vec![(by, 0)] } else { Vec::new() },
+                        by_filing: i64::from(signs),
                         recorder: None,
                         signers: Vec::new(),
                         rechecked: Vec::new(),
@@ -582,8 +585,19 @@ async fn step(
                     app.dialogue_text(u, u, text).await?;
                 }
                 app.dialogue_button(u, u, "confirm", "submit", "").await?;
+                let pu = &w.pupils[w.filed[i].pupil];
+                let signs = w.holds(
+                    by,
+                    Role::HomeroomTeacher,
+                    At::School(pu.school),
+                    Some(pu.class),
+                );
                 let f = &mut w.filed[i];
-                f.stand = Stand::Pending(0);
+                f.stand = Stand::Pending(if signs { 1 } else { 0 });
+                if signs {
+                    f.approvals.push((by, 0));
+                    f.by_filing += 1;
+                }
                 f.round += 1;
             }
         }

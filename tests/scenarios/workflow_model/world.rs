@@ -119,6 +119,8 @@ pub struct Filed {
     pub round: i64,
     /// (person, step) of every approval, every round.
     pub approvals: Vec<(usize, i64)>,
+    /// How many of them a 班主任 gave by filing (recorded, not announced: the filing is).
+    pub by_filing: i64,
     /// This round's recorder, signers and 复审 signatures.
     pub recorder: Option<usize>,
     pub signers: Vec<usize>,
