@@ -11,6 +11,9 @@ pub enum Bomb {
     TinyRows,
     /// An .xlsx whose shared strings (read whole by the reader) unpack to gigabytes.
     SharedStrings,
+    /// An .xlsx whose shared strings fill the bound just short of it: the most the reader is
+    /// let hold, before the file is refused for what its rows lack.
+    SharedStringsAtTheBound,
     /// An .xlsx whose one cell holds a text of hundreds of megabytes.
     HugeCell,
     /// An .xlsx of tens of thousands of parts (one sheet each).
@@ -24,9 +27,10 @@ pub enum Bomb {
 }
 
 impl Bomb {
-    pub const ALL: [Bomb; 7] = [
+    pub const ALL: [Bomb; 8] = [
         Bomb::TinyRows,
         Bomb::SharedStrings,
+        Bomb::SharedStringsAtTheBound,
         Bomb::HugeCell,
         Bomb::ManySheets,
         Bomb::DeepXml,
@@ -38,6 +42,7 @@ impl Bomb {
         match self {
             Bomb::TinyRows => "tiny-rows.xlsx",
             Bomb::SharedStrings => "shared-strings.xlsx",
+            Bomb::SharedStringsAtTheBound => "shared-strings-at-the-bound.xlsx",
             Bomb::HugeCell => "huge-cell.xlsx",
             Bomb::ManySheets => "many-sheets.xlsx",
             Bomb::DeepXml => "deep-xml.xlsx",
@@ -61,19 +66,9 @@ impl Bomb {
                 }
                 xlsx(&[("xl/worksheets/sheet1.xml", sheet_end(sheet))], None)
             }
-            Bomb::SharedStrings => {
-                let strings = 2_000_000 * scale;
-                let mut sst = format!("<sst xmlns=\"{NS}\" count=\"1\" uniqueCount=\"1\">");
-                for _ in 0..strings {
-                    sst.push_str("<si><t>焦作</t></si>");
-                }
-                sst.push_str("</sst>");
-                let sheet = sheet_start(&header);
-                xlsx(
-                    &[("xl/worksheets/sheet1.xml", sheet_end(sheet))],
-                    Some(sst.into_bytes()),
-                )
-            }
+            Bomb::SharedStrings => shared_strings(&header, 800_000 * scale),
+            // 22 bytes a string: 15.4 MB, under the 16 MB a part may unpack to, at any scale.
+            Bomb::SharedStringsAtTheBound => shared_strings(&header, 700_000),
             Bomb::HugeCell => {
                 let mut sheet = sheet_start(&header);
                 sheet.push_str("<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>");
@@ -119,6 +114,20 @@ impl Bomb {
 }
 
 const NS: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+
+/// A workbook of `strings` shared strings (22 bytes each) and a sheet of the header alone.
+fn shared_strings(header: &[String], strings: usize) -> Vec<u8> {
+    let mut sst = format!("<sst xmlns=\"{NS}\" count=\"1\" uniqueCount=\"1\">");
+    for _ in 0..strings {
+        sst.push_str("<si><t>焦作</t></si>");
+    }
+    sst.push_str("</sst>");
+    let sheet = sheet_start(header);
+    xlsx(
+        &[("xl/worksheets/sheet1.xml", sheet_end(sheet))],
+        Some(sst.into_bytes()),
+    )
+}
 
 /// The scores file's columns: every bomb looks like the file its reader expects.
 fn header_row() -> Vec<String> {

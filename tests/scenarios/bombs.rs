@@ -14,6 +14,8 @@ fn refusal_of(bomb: Bomb) -> &'static str {
     match bomb {
         Bomb::TinyRows => "文件超过 375 行（报名名单 250 名考生）",
         Bomb::SharedStrings => "sharedStrings.xml unpacks to more than 16 MB",
+        // Read, then refused: the sheet scores nobody of the roster.
+        Bomb::SharedStringsAtTheBound => "报名名单中有此考生，成绩文件中没有其成绩",
         Bomb::HugeCell => "holds a cell or tag of more than 1024 KB",
         Bomb::ManySheets => "parts, more than the 1000",
         Bomb::DeepXml => "nests elements more than 100 deep",
