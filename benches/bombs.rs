@@ -11,11 +11,12 @@
 //! takes too), timed, with the process's peak resident memory from /usr/bin/time. "Idle" is the
 //! same command refusing a file of one header line.
 
+#[path = "support/timed.rs"]
+mod support;
+
 use exam_review_bot::import::bombs::Bomb;
 use exam_review_bot::sample;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exam-review-bot");
 
@@ -44,26 +45,9 @@ fn scale(bomb: Bomb) -> usize {
 
 /// Runs the binary under /usr/bin/time: (seconds, peak resident MiB, success, stderr).
 fn timed(db_url: &str, dir: &Path, args: &[&str]) -> (f64, f64, bool, String) {
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("maxrss_kb=%M")
-        .arg(BIN)
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        .env("ENTRY_MODE", "city-file")
-        .env("RUST_LOG", "error")
-        .current_dir(dir)
-        .output()
-        .expect("command runs");
-    let secs = start.elapsed().as_secs_f64();
+    let (secs, mib, out) = support::timed(BIN, db_url, dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let kb: f64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss_kb="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    (secs, kb / 1024.0, out.status.success(), stderr)
+    (secs, mib, out.status.success(), stderr)
 }
 
 /// The refusal's gist: the first problem line, or the error.

@@ -14,10 +14,12 @@
 //!
 //! and the peak resident memory of each (from /usr/bin/time).
 
+#[path = "support/timed.rs"]
+mod support;
+
 use exam_review_bot::sample;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exam-review-bot");
 
@@ -28,30 +30,12 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Runs the binary under /usr/bin/time: (seconds, peak resident MiB).
+/// Runs the binary under /usr/bin/time: (seconds, peak resident MiB); it must succeed.
 fn timed(db_url: &str, dir: &Path, args: &[&str]) -> (f64, f64) {
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("maxrss_kb=%M")
-        .arg(BIN)
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        // The roster and one scores file, as a city importing a file does.
-        .env("ENTRY_MODE", "city-file")
-        .env("RUST_LOG", "error")
-        .current_dir(dir)
-        .output()
-        .expect("command runs");
-    let secs = start.elapsed().as_secs_f64();
+    let (secs, mib, out) = support::timed(BIN, db_url, dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed: {stderr}");
-    let kb: f64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss_kb="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    (secs, kb / 1024.0)
+    (secs, mib)
 }
 
 fn median(v: &[f64]) -> f64 {

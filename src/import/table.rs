@@ -31,10 +31,6 @@ enum Source {
         record: csv::StringRecord,
         row: usize,
     },
-    Sheet {
-        rows: std::vec::IntoIter<Vec<String>>,
-        row: usize,
-    },
     /// An .xlsx sheet read cell by cell on a thread of its own, a few rows ahead of the checks.
     Stream {
         rows: SheetReader,
@@ -107,7 +103,12 @@ impl Table {
                 size.saturating_mul(limits.max_declared_cells_per_byte),
                 limits.max_unpacked_mb.saturating_mul(1024 * 1024),
             ),
-            "xls" | "ods" => Table::from_workbook(path),
+            // Read whole, their sheets' sizes unbounded (an .xls grid of 65,536 × 256 cells,
+            // an .ods a zip like any other): Excel and WPS save either as .xlsx.
+            "xls" | "ods" => bail!(
+                "{}: .{ext} is not read; save it as .xlsx (Excel: 另存为 → Excel 工作簿) or .csv",
+                path.display()
+            ),
             _ => bail!(
                 "{}: unsupported file type; use .xlsx or .csv (UTF-8 or GB18030)",
                 path.display()
@@ -201,29 +202,6 @@ impl Table {
             Source::Csv {
                 reader,
                 record,
-                row: 1,
-            },
-        ))
-    }
-
-    /// .xls and .ods: read whole (their formats bound a sheet's size).
-    fn from_workbook(path: &Path) -> anyhow::Result<Table> {
-        let mut book = calamine::open_workbook_auto(path)
-            .with_context(|| format!("cannot open workbook {}", path.display()))?;
-        let range = book
-            .worksheet_range_at(0)
-            .context("the workbook has no sheet")?
-            .context("cannot read the first sheet")?;
-        let mut rows = range.rows();
-        let header = match rows.next() {
-            Some(r) => r.iter().map(|c| normalize_header(&cell_text(c))).collect(),
-            None => bail!("the first sheet is empty"),
-        };
-        let data: Vec<Vec<String>> = rows.map(|r| r.iter().map(cell_text).collect()).collect();
-        Ok(Table::new(
-            header,
-            Source::Sheet {
-                rows: data.into_iter(),
                 row: 1,
             },
         ))
@@ -334,12 +312,6 @@ impl Table {
                         }
                     }
                     fill(cells, record.iter());
-                    *row
-                }
-                Source::Sheet { rows, row } => {
-                    *row += 1;
-                    let next = rows.next()?;
-                    fill(cells, next.iter().map(String::as_str));
                     *row
                 }
                 Source::Stream { rows, last, ended } => {
@@ -583,6 +555,21 @@ mod tests {
         assert_eq!(t.next_row(&mut cells).unwrap().unwrap(), 4);
         assert_eq!(cells, vec![String::new(), "28.5".to_string()]);
         assert!(t.next_row(&mut cells).is_none());
+    }
+
+    /// Both are read whole by their reader, with no bound on a sheet's size.
+    #[test]
+    fn xls_and_ods_are_refused_with_what_to_save_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["old.xls", "wps.ods"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"not read").unwrap();
+            let err = format!(
+                "{:#}",
+                Table::open(&path, &Default::default()).err().unwrap()
+            );
+            assert!(err.contains("save it as .xlsx"), "{err}");
+        }
     }
 
     #[test]
