@@ -100,6 +100,8 @@ pub enum Denied {
     OtherLevel,
     /// Already signed this result, or recorded it.
     AlreadySigned,
+    /// Already gave this level its opinion (同意 or 不同意) in this round.
+    AlreadyDecided,
     /// Only the filer withdraws or amends.
     NotFiler,
     /// This level passes a request on or returns it; it does not end it (附件4 二).
@@ -121,6 +123,7 @@ impl Denied {
             Denied::OwnFiling => "denied_own_filing",
             Denied::OtherLevel => "denied_other_level",
             Denied::AlreadySigned => "denied_already_signed",
+            Denied::AlreadyDecided => "denied_already_decided",
             Denied::NotFiler => "denied_not_filer",
             Denied::NoVeto => "denied_no_veto",
             Denied::OwnEntry => "denied_own_entry",
@@ -414,7 +417,7 @@ fn rank(d: Denied) -> u8 {
         Denied::OtherClass => 4,
         Denied::NotFiler => 5,
         Denied::OtherLevel => 6,
-        Denied::AlreadySigned => 7,
+        Denied::AlreadySigned | Denied::AlreadyDecided => 7,
         Denied::OwnFiling => 8,
         Denied::NoVeto => 9,
         Denied::OwnEntry => 10,

@@ -148,12 +148,23 @@ impl App {
         actor: Actor,
         at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<PublishOutcome> {
-        let now = at.unwrap_or_else(|| self.clock.now());
+        let recorded = self.clock.now();
+        let now = at.unwrap_or(recorded);
         let mut tx = self.db.begin().await?;
         let city = self.city_of_actor(&mut tx, actor).await?;
         let season = seasons::current(&mut tx, &city)
             .await?
             .context("no current season: run `exam-review-bot season` first")?;
+        // The 2 days of 附件4 一 and the 3 of the review run from the publication: a time in
+        // the past would move both (a minute is left for a clock a little behind).
+        if now < recorded - chrono::Duration::minutes(1) {
+            anyhow::bail!(
+                "--at {}: a publication cannot be dated in the past (it is {} now); publish \
+                 without --at, or at a time to come",
+                display(now, season.tz),
+                display(recorded, season.tz)
+            );
+        }
         if season.published_at.is_none() && self.config.entry.mode == EntryMode::CountyBatches {
             // The batches are read under their row locks: a lift or an upload waits for the
             // publication, then sees it.
@@ -368,10 +379,14 @@ impl App {
             &actor.label(),
             if first_time { "publish" } else { "publish-again" },
             &format!(
-                "season {}: {new_notices} notices, {district_summaries} district summaries, {} schools without contact{}",
+                "season {}: {new_notices} notices, {district_summaries} district summaries, {} schools without contact{}{}",
                 season.year,
                 schools_without_contact.len(),
-                if late { ", late" } else { "" }
+                if late { ", late" } else { "" },
+                match now == recorded {
+                    true => String::new(),
+                    false => format!(", dated {now}, recorded {recorded}"),
+                }
             ),
         )
         .await?;

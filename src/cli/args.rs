@@ -128,7 +128,7 @@ pub enum Command {
     /// Publish the current season's scores to every school.
     Publish {
         /// Record this publication time instead of now: RFC 3339, or "YYYY-MM-DD HH:MM" in the
-        /// season's time zone.
+        /// season's time zone. Not in the past: the deadlines run from it.
         #[arg(long)]
         at: Option<String>,
     },

@@ -41,7 +41,7 @@ pub(super) async fn exemptions(
     out: &Path,
     people: &[Person],
 ) -> anyhow::Result<()> {
-    println!("\n== 2b. 考前免考申请（附件2）：一份各级同意，一份县级不同意");
+    println!("\n== 2b. 考前免考申请（附件2）：一份各级同意，一份县级三人签署不同意");
     let limit = Duration::from_secs(60);
     let expect = |user: &FakeUser, needle: String| {
         let (fake, id) = (fake.clone(), user.id);
@@ -158,10 +158,25 @@ pub(super) async fn exemptions(
         u.press("✅ 同意");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    expect(&officer1, "待您审核：免考申请 #2".into()).await?;
-    officer1.press("⛔ 不同意");
-    expect(&officer1, "不同意".into()).await?;
-    officer1.send("扭伤已愈，不影响实验操作，请参加考试");
+    // The county's 不同意 is its opinion with three signatures, as its 同意 (附件2).
+    let reasons = [
+        "扭伤已愈，不影响实验操作，请参加考试",
+        "诊断证明未写明不能操作",
+        "同意以上意见：请参加考试",
+    ];
+    for (n, (u, why)) in [&officer1, &officer2, &officer3]
+        .into_iter()
+        .zip(reasons)
+        .enumerate()
+    {
+        expect(u, "待您审核：免考申请 #2".into()).await?;
+        u.press("⛔ 不同意");
+        expect(u, "不同意".into()).await?;
+        u.send(why);
+        if n < 2 {
+            expect(u, format!("已有 {} 人不同意", n + 1)).await?;
+        }
+    }
     expect(&teacher, "不同意".into()).await?;
 
     // The window closes: 东湖区 receives its 附件3, the city what is still open.

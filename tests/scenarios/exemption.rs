@@ -421,10 +421,35 @@ async fn a_return_is_amended_a_county_refusal_ends_it_and_the_window_closes_to_t
     principal.press("✅ 同意");
     h.expect(&officers[0], &format!("免考申请 #{id}")).await;
 
-    // 不同意 at the county ends it; the applicant (here the school's contact) hears why.
+    // The county's opinion carries three signatures whichever way it goes (附件2: 签名（至少
+    // 三人）): one officer's 不同意 is recorded and counted, and the application waits.
     officers[0].press("⛔ 不同意");
     h.expect(&officers[0], "不同意").await;
     officers[0].send("证明材料不足以说明无法参加实验操作");
+    h.expect(&officers[0], "已有 1 人不同意").await;
+    assert_eq!(state_of(&h, id).await.0, "pending");
+    // Who refused does not also agree.
+    officers[0].press("✅ 同意");
+    h.settle().await;
+    assert!(
+        h.fake
+            .callback_answers()
+            .iter()
+            .any(|(_, t, alert)| *alert && t.contains("同一人在一级只签一次")),
+        "{:?}",
+        h.fake.callback_answers()
+    );
+    assert_eq!(state_of(&h, id).await.0, "pending");
+    officers[1].press("⛔ 不同意");
+    h.expect(&officers[1], "不同意").await;
+    officers[1].send("诊断证明未写明不能操作");
+    h.expect(&officers[1], "已有 2 人不同意").await;
+    assert_eq!(state_of(&h, id).await.0, "pending");
+    // The third 不同意 is the county's: it ends the application, and the applicant (here the
+    // school's contact) hears why.
+    officers[2].press("⛔ 不同意");
+    h.expect(&officers[2], "不同意").await;
+    officers[2].send("证明材料不足");
     let told = h.expect(&contact, "不同意").await;
     assert!(told.contains("证明材料不足"), "{told}");
     assert_eq!(state_of(&h, id).await.0, "rejected");

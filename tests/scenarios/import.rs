@@ -243,7 +243,26 @@ async fn the_command_line_sets_up_a_season_end_to_end() {
         .unwrap();
     let link = String::from_utf8_lossy(&out.stdout);
     assert!(link.starts_with("https://t.me/QsExamBot?start="), "{link}");
-    let published = ok(&["publish", "--at", "2023-05-01 09:00"]);
+    // A publication dated in the past would move the 2 days and the review's 3: refused.
+    let out = cli(&db, &["publish", "--at", "2023-05-01 09:00"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "backdated: {said}");
+    assert!(said.contains("cannot be dated in the past"), "{said}");
+    // On the day itself (the process's clock is the 1st of May, 09:00 in the city), it is late.
+    let out = Command::new(binary())
+        .args(["publish", "--at", "2023-05-01 09:00"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env("EXAM_REVIEW_BOT_CLOCK", "2023-05-01T09:00:00+08:00")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let published = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(published.contains("LATE"), "{published}");
     assert!(published.contains("2023年5月4日 24:00"), "{published}");
 }

@@ -18,13 +18,18 @@ use std::time::Duration;
 
 /// Files through the dialogue and returns the request's number.
 async fn file(h: &Harness, filer: &FakeUser, exam_no: &str) -> i64 {
+    file_because(h, filer, exam_no, "主实验漏评").await
+}
+
+/// The same with `reason` as 本人申请理由.
+async fn file_because(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &str) -> i64 {
     filer.send("/review");
     h.expect(filer, "准考证号").await;
     filer.send(exam_no);
     h.expect(filer, "的照片或 PDF").await;
     filer.send_photo(&format!("form-{exam_no}"));
     h.expect(filer, "申请理由").await;
-    filer.send("主实验漏评");
+    filer.send(reason);
     h.expect(filer, "联系方式").await;
     filer.send("13800001234");
     h.expect(filer, "请核对申请内容").await;
@@ -482,5 +487,37 @@ async fn the_lone_homeroom_teachers_filing_reaches_the_principal() {
     h.expect(&principal, "校长 已绑定的人都不能审核本申请")
         .await;
     h.expect(&admin, "校长 已绑定的人都不能审核本申请").await;
+    h.stop().await;
+}
+
+/// The longest 理由 the form takes (500 characters): the filer's preview, the 班主任's card and
+/// the 📄 full text each fit a Telegram message, and the card keeps its buttons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_reason_fits_every_message_of_its_request() {
+    let mut h = published_city().await;
+    let (pupil, contact, teacher) = a_class_with_its_contact_and_teacher(&mut h).await;
+    let reason: String = "主实验第三步的操作得分没有计入总分，副实验一的器材整理分也未见记录。"
+        .repeat(20)
+        .chars()
+        .take(500)
+        .collect();
+    let id = file_because(&h, &contact, &pupil.exam_no, &reason).await;
+    h.expect(&teacher, "待您审核").await;
+    teacher.send(&format!("/request {id}"));
+    h.expect(&teacher, "成绩复核申请表").await;
+    h.settle().await;
+    for who in [&contact, &teacher] {
+        for m in h.fake.messages_to(who.id) {
+            let shown = m.visible_text().encode_utf16().count();
+            assert!(shown <= 4096, "{shown} characters to {}", who.id);
+        }
+    }
+    let card = h
+        .fake
+        .messages_to(teacher.id)
+        .into_iter()
+        .find(|m| m.text.contains(&format!("#{id}")) && !m.buttons().is_empty())
+        .expect("the 班主任's card with its buttons");
+    assert!(card.visible_text().contains(&reason[..30]), "{}", card.text);
     h.stop().await;
 }

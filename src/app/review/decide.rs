@@ -10,6 +10,7 @@ use crate::app::callback::Callback;
 use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::State;
+use crate::domain::workflow::Rule;
 use crate::store::audit;
 use crate::store::card_lists;
 use crate::store::people::{self, Binding};
@@ -198,6 +199,18 @@ impl App {
             action: "approve",
             comment: "",
         };
+        // One opinion a person at a level: who refused does not also agree.
+        let refused = reviews::votes(
+            conn,
+            ctx.req.id,
+            ctx.req.round,
+            Some(ctx.req.step),
+            "reject",
+        )
+        .await?;
+        if refused.contains(&me.telegram_user_id) {
+            return Ok(refusal(Denied::AlreadyDecided));
+        }
         let detail = format!("request {} step {}", ctx.req.id, ctx.req.step);
         if !self.note_event(conn, &event, &detail).await? {
             return Ok(Press::Stale);
@@ -313,6 +326,13 @@ impl App {
             Ok(me) => me,
             Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
+        // A level several people sign gives its 不同意 as it gives its 同意: with as many
+        // signatures (附件2 县级: 签名（至少三人）). One dissent is recorded and counted.
+        let level_rule = ctx.route.steps.get(ctx.req.step as usize).map(|s| s.rule);
+        let counted = action == "r" && level_rule.is_some_and(|r| r != Rule::AnyOne);
+        if counted && !self.dissent(conn, &ctx, &me, reason).await? {
+            return Ok(());
+        }
         let (to, step, round, event_action) = match action {
             "r" => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
             "b" => (State::Returned, ctx.req.step, ctx.req.round, "return"),
@@ -332,21 +352,24 @@ impl App {
                 .await;
         }
         let event_step = (!matches!(action, "n" | "rg")).then_some(ctx.req.step);
-        self.note_event(
-            conn,
-            &NewEvent {
-                request_id: id,
-                user_id,
-                actor_name: &me.name,
-                actor_role: me.role.slug(),
-                step: event_step,
-                round: ctx.req.round,
-                action: event_action,
-                comment: reason,
-            },
-            &format!("request {id}: {reason}"),
-        )
-        .await?;
+        // A counted dissent's event is already written.
+        if !counted {
+            self.note_event(
+                conn,
+                &NewEvent {
+                    request_id: id,
+                    user_id,
+                    actor_name: &me.name,
+                    actor_role: me.role.slug(),
+                    step: event_step,
+                    round: ctx.req.round,
+                    action: event_action,
+                    comment: reason,
+                },
+                &format!("request {id}: {reason}"),
+            )
+            .await?;
+        }
         let level = self.level_name(&ctx);
         let outcome =
             json!({"action": event_action, "actor": me.name, "level": level, "reason": reason});
@@ -400,6 +423,58 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// A 不同意 at a level several people sign: recorded with its reason, and counted among the
+    /// level's current holders. True when enough have given it for the level's opinion (the
+    /// request then ends); otherwise the signer hears how many have.
+    async fn dissent(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        me: &Binding,
+        reason: &str,
+    ) -> anyhow::Result<bool> {
+        let (id, round, step) = (ctx.req.id, ctx.req.round, ctx.req.step);
+        let agreed = reviews::votes(conn, id, round, Some(step), "approve").await?;
+        if agreed.contains(&me.telegram_user_id) {
+            let template = Denied::AlreadyDecided.template();
+            self.tell(conn, me.chat_id, template, &json!({})).await?;
+            return Ok(false);
+        }
+        let event = NewEvent {
+            request_id: id,
+            user_id: me.telegram_user_id,
+            actor_name: &me.name,
+            actor_role: me.role.slug(),
+            step: Some(step),
+            round,
+            action: "reject",
+            comment: reason,
+        };
+        if !self
+            .note_event(conn, &event, &format!("request {id}: {reason}"))
+            .await?
+        {
+            let data = json!({"id": id});
+            self.tell(conn, me.chat_id, "review_already_handled", &data)
+                .await?;
+            return Ok(false);
+        }
+        let holders = self.step_holders(conn, ctx, step as usize).await?;
+        let votes = reviews::votes(conn, id, round, Some(step), "reject")
+            .await?
+            .into_iter()
+            .filter(|v| holders.iter().any(|h| h.telegram_user_id == *v))
+            .count();
+        let rule = ctx.route.steps[step as usize].rule;
+        if rule.satisfied(votes, holders.len()) {
+            return Ok(true);
+        }
+        let data = json!({"id": id, "votes": votes, "level": self.level_name(ctx)});
+        self.tell(conn, me.chat_id, "review_dissent_recorded", &data)
+            .await?;
+        Ok(false)
     }
 
     async fn withdraw(
