@@ -21,25 +21,16 @@ mod messages;
 mod polling;
 mod user;
 mod webhook;
+mod wire;
 pub use chaos::{Chaos, ChaosCounts};
 pub use limits::OverLimits;
 pub use user::FakeUser;
 use user::{bot_id_of, bot_user};
+use wire::{UNREADABLE, wire};
 
 pub const BOT_ID: i64 = 7_000_000_001;
 
 pub const BOT_USERNAME: &str = "ExamReviewBot";
-
-/// A message text the fake sends as a lone surrogate escape (see `FakeUser::send_unreadable`).
-const UNREADABLE: &str = "\u{2063}unreadable\u{2063}";
-
-/// An update (or a getUpdates answer) as the bytes Telegram would send: JSON, with each
-/// `UNREADABLE` text written as the lone surrogate escape no JSON string type can hold.
-fn wire(value: &Value) -> String {
-    value
-        .to_string()
-        .replace(&format!("\"{UNREADABLE}\""), "\"\\ud83d\"")
-}
 
 /// What the fake serves for every file a user sent (getFile, then /file/bot…/path): a 1×1
 /// grey-scale PNG, chunk by chunk (lengths and CRCs worked out for these bytes).
@@ -615,26 +606,8 @@ async fn respond(
         })
     }
     .or(chaos_fault);
-    if is_send {
-        let over = fake
-            .lock()
-            .enforced
-            .as_mut()
-            .is_some_and(|e| !e.admit(chat_id, arrived));
-        if over {
-            fake.lock().calls.push(Call {
-                method: method.to_string(),
-                chat_id,
-                at: arrived,
-                status: 429,
-                params: params.clone(),
-            });
-            return err(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests: retry after 1",
-                Some(json!({"retry_after": 1})),
-            );
-        }
+    if is_send && let Some(refused) = limits::refuse_over(fake, method, chat_id, arrived, &params) {
+        return refused;
     }
     let record = |status: u16| {
         fake.lock().calls.push(Call {

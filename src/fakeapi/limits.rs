@@ -67,6 +67,38 @@ impl Enforced {
     }
 }
 
+/// A send over the enforced limits, answered as Telegram answers it (429, retry after a
+/// second) and recorded; None when it is within them, or nothing is enforced.
+pub(super) fn refuse_over(
+    fake: &FakeTelegram,
+    method: &str,
+    chat_id: Option<i64>,
+    arrived: Instant,
+    params: &serde_json::Value,
+) -> Option<axum::response::Response> {
+    let mut inner = fake.lock();
+    let over = inner
+        .enforced
+        .as_mut()
+        .is_some_and(|e| !e.admit(chat_id, arrived));
+    if !over {
+        return None;
+    }
+    inner.calls.push(super::Call {
+        method: method.to_string(),
+        chat_id,
+        at: arrived,
+        status: 429,
+        params: params.clone(),
+    });
+    drop(inner);
+    Some(super::err(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests: retry after 1",
+        Some(serde_json::json!({"retry_after": 1})),
+    ))
+}
+
 impl FakeTelegram {
     /// How far the bot's accepted sends went over 30 a second in all and one a second per chat.
     pub fn over_limits(&self) -> OverLimits {
