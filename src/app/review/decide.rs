@@ -200,29 +200,17 @@ impl App {
             comment: "",
         };
         // One opinion a person at a level: who refused does not also agree.
-        let refused = reviews::votes(
-            conn,
-            ctx.req.id,
-            ctx.req.round,
-            Some(ctx.req.step),
-            "reject",
-        )
-        .await?;
-        if refused.contains(&me.telegram_user_id) {
+        if step_votes(conn, ctx, "reject")
+            .await?
+            .contains(&me.telegram_user_id)
+        {
             return Ok(refusal(Denied::AlreadyDecided));
         }
         let detail = format!("request {} step {}", ctx.req.id, ctx.req.step);
         if !self.note_event(conn, &event, &detail).await? {
             return Ok(Press::Stale);
         }
-        let votes = reviews::votes(
-            conn,
-            ctx.req.id,
-            ctx.req.round,
-            Some(ctx.req.step),
-            "approve",
-        )
-        .await?;
+        let votes = step_votes(conn, ctx, "approve").await?;
         // A vote counts while its caster still holds the step: a revoked person's is void.
         let holders = self.step_holders(conn, ctx, step).await?;
         let votes: Vec<i64> = votes
@@ -436,8 +424,10 @@ impl App {
         reason: &str,
     ) -> anyhow::Result<bool> {
         let (id, round, step) = (ctx.req.id, ctx.req.round, ctx.req.step);
-        let agreed = reviews::votes(conn, id, round, Some(step), "approve").await?;
-        if agreed.contains(&me.telegram_user_id) {
+        if step_votes(conn, ctx, "approve")
+            .await?
+            .contains(&me.telegram_user_id)
+        {
             let template = Denied::AlreadyDecided.template();
             self.tell(conn, me.chat_id, template, &json!({})).await?;
             return Ok(false);
@@ -462,7 +452,7 @@ impl App {
             return Ok(false);
         }
         let holders = self.step_holders(conn, ctx, step as usize).await?;
-        let votes = reviews::votes(conn, id, round, Some(step), "reject")
+        let votes = step_votes(conn, ctx, "reject")
             .await?
             .into_iter()
             .filter(|v| holders.iter().any(|h| h.telegram_user_id == *v))
@@ -565,6 +555,11 @@ impl App {
 
 /// A refusal that only confirms what the card already showed is said plainly; one about a
 /// request the person could not see is the generic refusal.
+/// Who gave `action` ("approve", "reject") at the request's current level this round.
+async fn step_votes(conn: &mut AnyConnection, ctx: &Ctx, action: &str) -> sqlx::Result<Vec<i64>> {
+    reviews::votes(conn, ctx.req.id, ctx.req.round, Some(ctx.req.step), action).await
+}
+
 pub(super) fn refusal(d: Denied) -> Press {
     if d.hides_existence() {
         Press::Refused
