@@ -229,13 +229,14 @@ impl App {
                 return Ok(None);
             }
         };
-        let nanos = self.clock.now().timestamp_nanos_opt().unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "exam-review-bot-upload-{chat}-{nanos}-{}.{}",
-            std::process::id(),
-            sheet.extension()
-        ));
-        crate::store::write_private(&path, &bytes)?;
+        // A fresh name each time, created exclusively and readable by its owner only: two
+        // downloads in one process (or a file planted in a shared /tmp) never meet.
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!("exam-review-bot-upload-{chat}-"))
+            .suffix(&format!(".{}", sheet.extension()))
+            .tempfile()?;
+        std::io::Write::write_all(&mut file, &bytes)?;
+        let (_, path) = file.keep()?;
         Ok(Some(path))
     }
 
