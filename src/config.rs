@@ -100,9 +100,22 @@ pub struct Entry {
     /// Hours before the cutoff that the county's clerks, inspector and officer are reminded of
     /// batches not yet reported, and the city told what is missing.
     pub remind_before_hours: Vec<u32>,
-    /// Hours a county has to report a batch after the city lifts its 缺考; missing that makes it
-    /// 缺考 again.
-    pub lift_grace_hours: u32,
+    /// Which 缺考 batch a city admin may accept late (`/lift`). 附件7 四 gives no exception;
+    /// the default accepts only a batch whose data was agreed and sealed in the bot before the
+    /// cutoff, i.e. was in the city's system on the exam day and only the 上报 press was late.
+    pub late_report: LateReport,
+    /// Retired: a lifted batch used to get these hours to be sealed and reported late. Kept only
+    /// so that a file still naming it is refused with a message saying what replaced it.
+    pub lift_grace_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LateReport {
+    /// A batch agreed and sealed before the cutoff may be accepted with a written reason.
+    SealedBeforeCutoff,
+    /// The documents' letter with no exception: 缺考 stands.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -118,7 +131,8 @@ impl Default for Entry {
             mode: EntryMode::CountyBatches,
             report_by: "22:00".into(),
             remind_before_hours: vec![3, 1],
-            lift_grace_hours: 12,
+            late_report: LateReport::SealedBeforeCutoff,
+            lift_grace_hours: None,
         }
     }
 }
@@ -383,6 +397,12 @@ impl Config {
         if !(1..=100).contains(&self.telegram.updates_in_flight) {
             bail!("telegram.updates_in_flight must be between 1 and 100 (getUpdates' limit)");
         }
+        if self.entry.lift_grace_hours.is_some() {
+            bail!(
+                "entry.lift_grace_hours is gone: a lifted 缺考 is no longer reported late; a city \
+                 admin accepts a batch sealed before the cutoff at once (entry.late_report)"
+            );
+        }
         if self.limits.bound_updates_per_minute == 0 || self.limits.max_file_mb == 0 {
             bail!("limits.bound_updates_per_minute and limits.max_file_mb must be above 0");
         }
@@ -505,7 +525,6 @@ impl Config {
                 &self.reminders.urgent_before_hours,
             ),
             ("entry.remind_before_hours", &self.entry.remind_before_hours),
-            ("entry.lift_grace_hours", &vec![self.entry.lift_grace_hours]),
         ];
         for (key, list) in hours {
             if list.iter().any(|h| *h > MAX_HOURS) {
@@ -699,10 +718,6 @@ mod tests {
                 "reminders.urgent_before_hours",
             ),
             (
-                "[entry]\nlift_grace_hours = 4294967295",
-                "entry.lift_grace_hours",
-            ),
-            (
                 "[rules.item_maxima]\nmain = 4294967295\nsecondary_one = 6\nsecondary_two = 6\ntidying = 2",
                 "rules.item_maxima",
             ),
@@ -711,6 +726,15 @@ mod tests {
             let e = config.check().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
+    }
+
+    #[test]
+    fn the_retired_lift_grace_key_says_what_replaced_it() {
+        let config: Config = toml::from_str("[entry]\nlift_grace_hours = 12").unwrap();
+        let e = config.check().unwrap_err().to_string();
+        assert!(e.contains("entry.late_report"), "{e}");
+        let strict: Config = toml::from_str("[entry]\nlate_report = \"never\"").unwrap();
+        assert_eq!(strict.entry.late_report, LateReport::Never);
     }
 
     #[test]

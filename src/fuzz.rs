@@ -193,7 +193,7 @@ pub fn config(bytes: &[u8]) {
     ]
     .map(Score::from_points);
     config.reminders.quiet(published, tz);
-    // Every reminder moment of a season before and after publication, and the 登分 grace.
+    // Every reminder moment of a season before and after publication.
     for published_at in [None, Some(published)] {
         let season = crate::domain::schedule::SeasonTimes {
             id: 1,
@@ -206,8 +206,6 @@ pub fn config(bytes: &[u8]) {
         let moments = crate::domain::schedule::moments(&season, &config.reminders);
         crate::domain::schedule::due(&moments, published, &config.reminders, tz);
     }
-    let grace = chrono::Duration::hours(i64::from(config.entry.lift_grace_hours));
-    assert!(published.checked_add_signed(grace).is_some());
     for h in &config.entry.remind_before_hours {
         let cutoff =
             crate::domain::entry::cutoff(day, config.entry.report_by().expect("checked"), tz);

@@ -17,7 +17,7 @@ pub struct Batch {
     pub exam_date: String,
     pub half_day: String,
     pub candidates: i64,
-    /// The cutoff: `entry.report_by` of the exam day, or the new one a lift gave.
+    /// The cutoff: `entry.report_by` of the exam day.
     pub report_by: i64,
     pub mismatches: Option<i64>,
     pub sealed_at: Option<i64>,
@@ -36,12 +36,18 @@ const COLUMNS: &str = "id, season_id, county_code, exam_date, half_day, candidat
     lifted_by, lift_reason";
 
 impl Batch {
+    /// Sealed, both entries agreeing, before the cutoff: its data was in the city's system on
+    /// the exam day, so the city may accept it late (`entry.late_report`).
+    pub fn sealed_in_time(&self) -> bool {
+        self.mismatches == Some(0) && self.sealed_at.is_some_and(|s| s < self.report_by)
+    }
+
     pub fn cutoff(&self) -> DateTime<Utc> {
         from_ms(self.report_by)
     }
 
-    /// 缺考 now: marked at the cutoff (a lift clears the mark and sets a new cutoff; the lift
-    /// stays recorded).
+    /// 缺考 now: marked at the cutoff (the city's late acceptance clears the mark and reports the
+    /// batch; the acceptance stays recorded).
     pub fn is_absent(&self) -> bool {
         self.absent_at.is_some()
     }
@@ -357,26 +363,26 @@ pub async fn mark_absent(
     Ok(done.rows_affected() == 1)
 }
 
-/// Lifts a batch's 缺考 with the city's written reason and a new cutoff; false when it is not
-/// 缺考 now.
-pub async fn lift(
+/// Accepts a 缺考 batch late with the city's written reason: it counts as reported now, by the
+/// admin. Only a batch whose two entries agreed and whose seal came before its cutoff is taken;
+/// false otherwise, or when it is not 缺考 now.
+pub async fn accept_late(
     conn: &mut AnyConnection,
     batch: i64,
     by: i64,
     reason: &str,
     at: DateTime<Utc>,
-    new_cutoff: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE entry_batches SET lifted_at = $2, lifted_by = $3, lift_reason = $4,
-             absent_at = NULL, report_by = $5
-         WHERE id = $1 AND absent_at IS NOT NULL",
+             absent_at = NULL, reported_at = $2, reported_by = $3
+         WHERE id = $1 AND absent_at IS NOT NULL AND reported_at IS NULL AND mismatches = 0
+           AND sealed_at IS NOT NULL AND sealed_at < report_by",
     )
     .bind(batch)
     .bind(to_ms(at))
     .bind(by)
     .bind(reason)
-    .bind(to_ms(new_cutoff))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

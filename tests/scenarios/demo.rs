@@ -46,7 +46,7 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     );
     assert!(stdout.contains("的成绩：18（免考）"), "{stdout}");
     // The exam days' 登分: every half-day of every county entered twice, sealed and reported;
-    // one misread score found and corrected; one late batch 缺考 until the city lifted it.
+    // one misread score found and corrected; one late batch 缺考 until the city accepted it, sealed in time.
     assert!(
         stdout.contains("个登分批次全部上报；1 处录入不一致已更正；1 个批次逾期视为缺考"),
         "{stdout}"

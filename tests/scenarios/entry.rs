@@ -1,13 +1,15 @@
 //! 登分 and same-day upload (附件7): each county enters every half-day's scores twice, the
 //! second time with the reader and the enterer swapped; its 纪检监督 seals the half-day once
 //! both entries agree; its officer reports the day's sealed batches to the city the same day;
-//! a batch not reported by 22:00 is 缺考 until the city lifts it with a written reason.
+//! a batch not reported by 22:00 is 缺考. The city may accept it late with a written reason only
+//! when its entries agreed and its seal came before the cutoff; nothing entered or sealed after
+//! the cutoff becomes scores.
 
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::app::entry::Upload;
 use exam_review_bot::app::review::Press;
-use exam_review_bot::config::EntryMode;
+use exam_review_bot::config::{Config, EntryMode, LateReport};
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::entry::Pair;
 use exam_review_bot::fakeapi::FakeUser;
@@ -30,7 +32,15 @@ struct ExamDay {
 }
 
 async fn exam_day() -> ExamDay {
-    let mut h = Harness::start_with(|c| c.entry.mode = EntryMode::CountyBatches).await;
+    exam_day_with(|_| {}).await
+}
+
+async fn exam_day_with(configure: impl FnOnce(&mut Config)) -> ExamDay {
+    let mut h = Harness::start_with(|c| {
+        c.entry.mode = EntryMode::CountyBatches;
+        configure(c);
+    })
+    .await;
     h.clock.set(shanghai(2023, 4, 26, 12, 0));
     sample::load_city_before_exam(&h.app, h.dir(), DISTRICTS, SCHOOLS, CANDIDATES, 7)
         .await
@@ -356,7 +366,8 @@ async fn a_county_sees_and_enters_only_its_own_batches() {
 }
 
 #[tokio::test]
-async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_with_a_reason() {
+async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in_time_is_accepted_late()
+ {
     let mut day = exam_day().await;
     let d1 = sample::district_code(0);
     let morning = day.batch(&d1, "2023-04-26", "上午").await;
@@ -366,7 +377,8 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
         entered: jia,
         read: yi,
     };
-    // The morning is entered twice, sealed and reported; the afternoon only entered twice.
+    // The morning is entered twice, sealed and reported; the afternoon entered twice and sealed
+    // in time, but its 上报 is missed.
     for b in [&morning.0, &afternoon.0] {
         let sheet = day.sheet(b);
         day.upload(b, &sheet, pair).await;
@@ -386,6 +398,13 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
     assert_eq!(
         h.app
             .report_batches(day.officer.id, day.officer.id, morning.0.id)
+            .await
+            .unwrap(),
+        Press::Accepted
+    );
+    assert_eq!(
+        h.app
+            .seal_batch(day.inspector.id, afternoon.0.id)
             .await
             .unwrap(),
         Press::Accepted
@@ -440,26 +459,41 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
     let (absent, _) = day.batch(&d1, "2023-04-26", "下午").await;
     assert!(absent.is_absent());
     assert!(!day.batch(&d1, "2023-04-26", "上午").await.0.is_absent());
-    // The 缺考 batch takes no upload and cannot be reported.
+    // The 缺考 batch (sealed) takes no upload and cannot be reported.
     let refused = day.upload(&absent, &day.sheet(&absent), pair).await;
     assert!(
-        matches!(refused, Upload::Refused(ref s) if s.template == "entry_absent_refused"),
+        matches!(refused, Upload::Refused(ref s) if s.template == "entry_sealed_refused"),
         "{refused:?}"
     );
+    h.clock.set(shanghai(2023, 4, 26, 22, 1));
+    assert_eq!(
+        h.app
+            .report_batches(day.officer.id, day.officer.id, absent.id)
+            .await
+            .unwrap(),
+        Press::Accepted
+    );
+    h.expect(&day.officer, "没有可上报的批次").await;
+    assert!(day.batch(&d1, "2023-04-26", "下午").await.0.is_absent());
 
-    // Lifting needs a reason; with one it is recorded and the county told, with a new cutoff
-    // (entry.lift_grace_hours: 12).
+    // Accepting late needs a reason; with one the batch sealed in time counts as reported, the
+    // acceptance audited and the county told.
     h.clock.set(shanghai(2023, 4, 26, 22, 5));
     day.admin.send(&format!("/lift {}", absent.id));
     h.expect(&day.admin, "理由必填").await;
     day.admin.send(&format!(
-        "/lift {} 县区网络中断，21:40 已封存，经核实",
+        "/lift {} 县区网络中断，数据 12:00 已封存，经核实",
         absent.id
     ));
     let told = h
-        .expect(&day.officer, "理由：县区网络中断，21:40 已封存，经核实")
+        .expect(
+            &day.officer,
+            "理由：县区网络中断，数据 12:00 已封存，经核实",
+        )
         .await;
-    assert!(told.contains("须于 2023年4月27日 10:05 前上报"), "{told}");
+    assert!(told.contains("按已上报处理"), "{told}");
+    let (accepted, _) = day.batch(&d1, "2023-04-26", "下午").await;
+    assert!(!accepted.is_absent() && accepted.reported_at.is_some());
     let lifted: (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM audit_chain WHERE action = 'entry-lift'")
             .fetch_one(&h.app.db.pool)
@@ -478,19 +512,30 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
         "{chain:?}"
     );
     drop(conn);
-    // Late but lifted: sealed and reported after the cutoff.
+
+    // The next morning is entered twice in the evening but not sealed by the cutoff. At the
+    // cutoff, before any sweep has marked it, it takes neither a seal nor an upload; marked
+    // 缺考, it cannot be accepted late: its data was not in the bot, agreed and sealed, in time.
+    let (next, _) = day.batch(&d1, "2023-04-27", "上午").await;
+    h.clock.set(shanghai(2023, 4, 27, 21, 0));
+    let sheet = day.sheet(&next);
+    day.upload(&next, &sheet, pair).await;
+    day.upload(&next, &sheet, pair.swapped()).await;
+    h.clock.set(shanghai(2023, 4, 27, 22, 0));
     assert_eq!(
-        h.app.seal_batch(day.inspector.id, absent.id).await.unwrap(),
-        Press::Accepted
+        h.app.seal_batch(day.inspector.id, next.id).await.unwrap(),
+        Press::Stale
     );
-    h.clock.set(shanghai(2023, 4, 26, 22, 30));
-    assert_eq!(
-        h.app
-            .report_batches(day.officer.id, day.officer.id, absent.id)
-            .await
-            .unwrap(),
-        Press::Accepted
+    let refused = day.upload(&next, &sheet, pair).await;
+    assert!(
+        matches!(refused, Upload::Refused(ref s) if s.template == "entry_absent_refused"),
+        "{refused:?}"
     );
+    h.app.sweep(shanghai(2023, 4, 27, 22, 0)).await.unwrap();
+    day.admin
+        .send(&format!("/lift {} 当晚已录入，经核实", next.id));
+    h.expect(&day.admin, "未在截止时间").await;
+    assert!(day.batch(&d1, "2023-04-27", "上午").await.0.is_absent());
 
     // The other days pass unreported: every batch is reported or 缺考, and /publish
     // publishes from them.
@@ -534,6 +579,39 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_the_city_lifts_it_
         "{after:?}"
     );
     h.settle().await;
+    day.h.stop().await;
+}
+
+/// A city that keeps 附件7's letter with no exception (`entry.late_report = "never"`): even a
+/// batch sealed in time stays 缺考 when its 上报 is missed.
+#[tokio::test]
+async fn where_the_city_takes_no_late_report_a_batch_sealed_in_time_stays_absent() {
+    let day = exam_day_with(|c| c.entry.late_report = LateReport::Never).await;
+    let h = &day.h;
+    let (b, _) = day
+        .batch(&sample::district_code(0), "2023-04-26", "上午")
+        .await;
+    let pair = Pair {
+        entered: day.jia.id,
+        read: day.yi.id,
+    };
+    let sheet = day.sheet(&b);
+    day.upload(&b, &sheet, pair).await;
+    day.upload(&b, &sheet, pair.swapped()).await;
+    assert_eq!(
+        h.app.seal_batch(day.inspector.id, b.id).await.unwrap(),
+        Press::Accepted
+    );
+    h.app.sweep(shanghai(2023, 4, 26, 22, 0)).await.unwrap();
+    h.clock.set(shanghai(2023, 4, 26, 22, 10));
+    day.admin.send(&format!("/lift {} 网络中断", b.id));
+    h.expect(&day.admin, "本市不接受补报").await;
+    assert!(
+        day.batch(&sample::district_code(0), "2023-04-26", "上午")
+            .await
+            .0
+            .is_absent()
+    );
     day.h.stop().await;
 }
 

@@ -1,15 +1,17 @@
 //! A batch's day after its entries agree: the inspector's seal, the county's 上报, the cutoff
-//! that makes an unreported batch 缺考, the reminders before it, and the city lifting a 缺考.
+//! that makes an unreported batch 缺考, the reminders before it, and the city accepting late a
+//! 缺考 batch that was sealed in time.
 
 use super::{App, Area};
 use crate::app::callback::{Callback, EntryAction};
 use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
+use crate::config::LateReport;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{self, Side};
 use crate::store::entry::{self as batches, Batch};
-use crate::store::{Backend, audit, people, seasons, to_ms};
+use crate::store::{Backend, audit, from_ms, people, seasons, to_ms};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -75,7 +77,9 @@ impl App {
         if let Err(d) = policy::check(&route, user, &bound, Action::SealBatch, &subject) {
             return Ok(Press::Denied(d));
         }
-        if batch.sealed_at.is_some() || batch.mismatches != Some(0) || batch.is_absent() {
+        // A seal after the cutoff would put data entered after the exam day into the scores.
+        let late = now >= batch.cutoff();
+        if batch.sealed_at.is_some() || batch.mismatches != Some(0) || batch.is_absent() || late {
             return Ok(Press::Stale);
         }
         let rows = batches::rows(&mut tx, id, Side::A).await?;
@@ -135,7 +139,7 @@ impl App {
     }
 
     /// 上报 on a report card: the county's officer sends the county's sealed batches of that
-    /// day to the city, each before its cutoff (a lift gives a 缺考 batch a new one).
+    /// day to the city, each before its cutoff.
     pub async fn report_batches(&self, user: i64, chat: i64, id: i64) -> anyhow::Result<Press> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
@@ -219,8 +223,8 @@ impl App {
         Ok(Press::Accepted)
     }
 
-    /// `/lift N 理由`: a city admin lifts batch N's 缺考 with a written reason; the county can
-    /// then seal and report it late.
+    /// `/lift N 理由`: a city admin accepts 缺考 batch N late with a written reason, when its
+    /// entries agreed and its seal came before the cutoff (`entry.late_report`).
     pub async fn lift_command(&self, user: i64, chat: i64, args: &str) -> anyhow::Result<()> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
@@ -272,23 +276,32 @@ impl App {
                 .await?;
             return self.commit_told(tx).await;
         };
-        // The county gets a new cutoff; missing it makes the batch 缺考 again.
-        let grace = chrono::Duration::hours(i64::from(self.config.entry.lift_grace_hours));
-        if batches::lift(&mut tx, id, user, reason, now, now + grace).await? {
+        // 附件7 四: 逾期不报的视为缺考. Only data that was in the bot, agreed and sealed, before
+        // the cutoff may be taken late, and only where the city's configuration allows it.
+        let mut data = self.batch_data(&area, &batch, season.tz);
+        if self.config.entry.late_report == LateReport::Never {
+            self.tell(&mut tx, chat, "entry_lift_never", &data).await?;
+            return self.commit_told(tx).await;
+        }
+        if !batch.sealed_in_time() {
+            self.tell(&mut tx, chat, "entry_lift_not_sealed", &data)
+                .await?;
+            return self.commit_told(tx).await;
+        }
+        if batches::accept_late(&mut tx, id, user, reason, now).await? {
             audit(
                 &mut tx,
                 now,
                 &format!("tg:{user}"),
                 "entry-lift",
                 &format!(
-                    "batch #{id} ({} {}): 缺考 lifted: {reason}",
+                    "batch #{id} ({} {}): sealed before the cutoff, accepted late: {reason}",
                     batch.county_code,
                     batch.half_day_label()
                 ),
             )
             .await?;
-            let mut data = self.batch_data(&area, &batch, season.tz);
-            data["cutoff"] = json!(display(now + grace, season.tz));
+            data["sealed"] = json!(batch.sealed_at.map(|t| display(from_ms(t), season.tz)));
             data["reason"] = json!(reason);
             data["by"] = json!(bound.first().map(|b| b.name.clone()));
             let mut told = self

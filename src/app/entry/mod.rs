@@ -4,8 +4,8 @@
 //! with their roles swapped. The bot lists every field the two entries differ on until they
 //! agree; the county's 纪检监督 then seals the batch (the digital half-day password), its
 //! officer reports the day's sealed batches to the city (上报), and a batch not reported by
-//! the cutoff is 缺考 until the city lifts it with a reason. /publish then publishes from the
-//! batches.
+//! the cutoff is 缺考 (the city may accept late, with a reason, only a batch sealed before the
+//! cutoff). /publish then publishes from the batches.
 //!
 //! One upload path serves the command line (`entry upload`) and a sheet sent in chat: both
 //! call `upload_entry` with a file on disk.
@@ -468,7 +468,8 @@ impl App {
         if batch.sealed_at.is_some() {
             return Ok(Err(said("entry_sealed_refused", data)));
         }
-        if batch.is_absent() {
+        // At the cutoff the batch is 缺考 whether or not the sweep has marked it yet.
+        if batch.is_absent() || self.clock.now() >= batch.cutoff() {
             return Ok(Err(said("entry_absent_refused", data)));
         }
         Ok(Ok((season, batch, area)))
