@@ -204,6 +204,13 @@ pub struct Review {
     /// Signed results wait for the district's (or the city-direct school's) 上报 to the city,
     /// as a batch with its 附件6 (附件6 注2).
     pub report: bool,
+    /// Hours before the review window's end (`rules.review_within_days`) that filing closes, so
+    /// that the groups can review, sign and report what was filed before the window ends
+    /// (附件4 二(一): the review, not only the filing, is within the 3 days).
+    pub filing_closes_hours: u32,
+    /// Hours a request returned while filing was open may be amended after its return when
+    /// filing closes sooner (never past the window's end).
+    pub amend_hours: u32,
 }
 
 impl Review {
@@ -230,6 +237,8 @@ impl Default for Review {
             report: route.report,
             require_signed_form: true,
             min_group: None,
+            filing_closes_hours: 24,
+            amend_hours: 24,
         }
     }
 }
@@ -239,7 +248,8 @@ impl Default for Review {
 pub struct Rules {
     /// Scores reach schools by 24:00 of this many calendar days after the last exam day.
     pub publish_within_days: u32,
-    /// Review requests are accepted until 24:00 of this many calendar days after publication.
+    /// The review's window ends at 24:00 of this many calendar days after publication: every
+    /// result reaches the city by then (filing closes `review.filing_closes_hours` earlier).
     pub review_within_days: u32,
     /// Item maxima; item scores in a file must stay within them and add up to the total.
     pub item_maxima: ItemMaxima,
@@ -413,14 +423,15 @@ impl Config {
             .check()
             .map_err(|e| anyhow::anyhow!("reminders: {e}"))?;
         self.entry.report_by()?;
-        check_review("review", &self.review)?;
+        let days = self.rules.review_within_days;
+        check_review("review", &self.review, days)?;
         check_exemption("exemption", &self.exemption)?;
         for (city, own) in &self.cities {
             if city.trim().is_empty() || city.trim() != city {
                 bail!("cities.\"{city}\": a city's section is named by the city's unit code alone");
             }
             if let Some(review) = &own.review {
-                check_review(&format!("cities.{city}.review"), review)?;
+                check_review(&format!("cities.{city}.review"), review, days)?;
             }
             if let Some(exemption) = &own.exemption {
                 check_exemption(&format!("cities.{city}.exemption"), exemption)?;
@@ -555,9 +566,20 @@ impl Config {
 }
 
 /// A `[review]` section's own rules (the deployment's, or a city's at `key`).
-fn check_review(key: &str, review: &Review) -> anyhow::Result<()> {
+fn check_review(key: &str, review: &Review, window_days: u32) -> anyhow::Result<()> {
     use crate::domain::UnitKind;
     use crate::domain::workflow::Scope;
+    // Publication may come late on its day: filing keeps at least one whole day of the window.
+    let most = window_days.saturating_sub(1).saturating_mul(24);
+    if review.filing_closes_hours > most {
+        bail!(
+            "{key}.filing_closes_hours must be at most {most} (rules.review_within_days less one \
+             day: filing keeps at least a day of the window)"
+        );
+    }
+    if review.amend_hours > 24 * 366 {
+        bail!("{key}.amend_hours must be at most {} hours", 24 * 366);
+    }
     if review.steps.is_empty() {
         bail!("{key}.steps must name at least one approval level");
     }
@@ -726,6 +748,18 @@ mod tests {
             let e = config.check().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
+    }
+
+    #[test]
+    fn filing_keeps_a_day_of_the_review_window() {
+        let config: Config = toml::from_str("[review]\nfiling_closes_hours = 49").unwrap();
+        let e = config.check().unwrap_err().to_string();
+        assert!(
+            e.contains("review.filing_closes_hours must be at most 48"),
+            "{e}"
+        );
+        let config: Config = toml::from_str("[review]\nfiling_closes_hours = 48").unwrap();
+        config.check().unwrap();
     }
 
     #[test]

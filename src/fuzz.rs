@@ -201,6 +201,7 @@ pub fn config(bytes: &[u8]) {
             publish_deadline: published,
             published_at,
             review_deadline: published_at.map(|_| closes),
+            filing_closes: None,
             exemption_closes: Some(published),
         };
         let moments = crate::domain::schedule::moments(&season, &config.reminders);

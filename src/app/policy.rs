@@ -108,6 +108,14 @@ pub enum Denied {
     NoVeto,
     /// Sealing a batch one entered or read out.
     OwnEntry,
+    /// The review's window has ended: nothing below the city acts on a request any more
+    /// (附件6 注2: 逾期不予受理).
+    ReviewOver,
+    /// Filing has closed: a level below the group no longer returns a request, which could not
+    /// come back in time.
+    ReturnsClosed,
+    /// A returned request's time to be amended is over (`review.amend_hours`).
+    AmendClosed,
 }
 
 impl Denied {
@@ -127,6 +135,9 @@ impl Denied {
             Denied::NotFiler => "denied_not_filer",
             Denied::NoVeto => "denied_no_veto",
             Denied::OwnEntry => "denied_own_entry",
+            Denied::ReviewOver => "denied_review_over",
+            Denied::ReturnsClosed => "denied_returns_closed",
+            Denied::AmendClosed => "denied_amend_closed",
         }
     }
 
@@ -421,6 +432,7 @@ fn rank(d: Denied) -> u8 {
         Denied::OwnFiling => 8,
         Denied::NoVeto => 9,
         Denied::OwnEntry => 10,
+        Denied::ReviewOver | Denied::ReturnsClosed | Denied::AmendClosed => 11,
     }
 }
 

@@ -56,6 +56,7 @@ fn line(row: &batches::SummaryRow, school: &str) -> Line {
             row.result_note.as_deref(),
         ),
         Some(State::Rejected) => "已驳回".to_string(),
+        Some(State::Lapsed) => "逾期未报，不予受理".to_string(),
         _ => "复核中".to_string(),
     };
     Line {

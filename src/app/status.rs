@@ -159,7 +159,6 @@ impl App {
                 .fetch_all(&mut *conn)
                 .await?;
                 let now = self.clock.now();
-                let overdue_now = season.review_deadline.is_some_and(|d| now >= d);
                 let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
                 let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
                 let mut overdue = 0;
@@ -179,9 +178,9 @@ impl App {
                             _ => "复核小组".into(),
                         };
                         *by_level.entry(level).or_default() += 1;
-                        if overdue_now {
-                            overdue += 1;
-                        }
+                    }
+                    if state == Some(State::Lapsed) {
+                        overdue += 1;
                     }
                 }
                 // One query for every contact, not one per school.

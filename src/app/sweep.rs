@@ -13,7 +13,7 @@ use crate::domain::workflow::{Purpose, Routes, Scope};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::seasons::{self, Season};
-use crate::store::{Backend, dialogues, to_ms};
+use crate::store::{Backend, dialogues, reviews, to_ms};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -136,8 +136,14 @@ impl App {
             publish_deadline: season.publish_deadline,
             published_at: season.published_at,
             review_deadline: season.review_deadline,
+            filing_closes: self.review_window(season).map(|w| w.filing_closes),
             exemption_closes: season.exemption_closes,
         };
+        // First, so that the window's close reports them: the review's window has ended: requests whose result has not reached the city lapse.
+        let late = self.lapse_late_requests(tx, season).await?;
+        if late > 0 {
+            report.sent.push(("reviews-lapsed".into(), late));
+        }
         let config = &self.config.reminders;
         let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
         for moment in due {
@@ -247,13 +253,15 @@ impl App {
         .await?)
     }
 
-    /// Who acts on each open item now: user id → (chat, their items).
+    /// Who acts on each open item now: user id → (chat, their items). An urgent reminder is
+    /// about reaching the city before the window ends, so it leaves out what the city's 复审
+    /// already holds.
     async fn waiting_people(
         &self,
         conn: &mut AnyConnection,
         city: &str,
         open: Open,
-        approvals_only: bool,
+        urgent: bool,
     ) -> anyhow::Result<BTreeMap<i64, Waiting>> {
         let mut routes = Routes::new(self.configured_route(city, open.purpose));
         let bindings: Vec<Binding> = active_bindings(conn, city).await?;
@@ -327,7 +335,7 @@ impl App {
                     }
                     Some(
                         State::Recording | State::Confirming | State::Reporting | State::Rechecking,
-                    ) if !approvals_only => {
+                    ) if !(urgent && item.state == "rechecking") => {
                         let route = routes.of(item.route.as_deref());
                         let district = item.district_code.as_deref();
                         let (roles, unit, level) = if item.state == "rechecking" {
@@ -459,6 +467,10 @@ impl App {
                 let template = if moment.kind == Kind::AdminDaily {
                     "reminder_admin_daily"
                 } else {
+                    let lapsed =
+                        reviews::count_in(conn, Purpose::Review.kind(), season.id, State::Lapsed)
+                            .await?;
+                    data["lapsed"] = json!(lapsed);
                     "reminder_review_closed"
                 };
                 let body = self.render.render(template, &data)?;

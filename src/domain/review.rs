@@ -21,6 +21,9 @@ pub enum State {
     Completed,
     Rejected,
     Withdrawn,
+    /// The review's window ended before the request's result reached the city (附件6 注2:
+    /// 逾期不予受理): 逾期未报.
+    Lapsed,
 }
 
 impl State {
@@ -35,6 +38,7 @@ impl State {
             State::Completed => "completed",
             State::Rejected => "rejected",
             State::Withdrawn => "withdrawn",
+            State::Lapsed => "lapsed",
         }
     }
 
@@ -49,6 +53,7 @@ impl State {
             State::Completed,
             State::Rejected,
             State::Withdrawn,
+            State::Lapsed,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -81,6 +86,44 @@ pub const OPEN_SQL: &str =
 /// city-direct (`district` None).
 pub fn batch_unit<'a>(school: &'a str, district: Option<&'a str>) -> &'a str {
     district.unwrap_or(school)
+}
+
+/// The review's window (附件4 二(一): 成绩公布3日内进行复核; 附件6 注2: the units' summaries
+/// reach the city within it, 逾期不予受理). Filing closes `filing_closes` earlier so that the
+/// groups have time to review, sign and report what was filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewWindow {
+    pub filing_closes: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+}
+
+impl ReviewWindow {
+    /// The window ending at `ends`, filing closing `filing_hours_before` hours before it.
+    pub fn new(ends: DateTime<Utc>, filing_hours_before: u32) -> Self {
+        Self {
+            filing_closes: ends - chrono::Duration::hours(i64::from(filing_hours_before)),
+            ends,
+        }
+    }
+
+    /// Whether the levels below the review group, the group and the units' 上报 may still act:
+    /// a result reaches the city before the window's end, or not at all.
+    pub fn open(&self, now: DateTime<Utc>) -> bool {
+        now < self.ends
+    }
+
+    /// A level below the group returns a request to be amended only while filing is open: a
+    /// request returned later could not come back in time.
+    pub fn may_return(&self, now: DateTime<Utc>) -> bool {
+        now < self.filing_closes
+    }
+
+    /// Until when a request returned at `returned_at` may be amended: until filing closes, or
+    /// `amend_hours` after the return if that is later, never past the window's end.
+    pub fn amend_until(&self, returned_at: DateTime<Utc>, amend_hours: u32) -> DateTime<Utc> {
+        let grace = returned_at + chrono::Duration::hours(i64::from(amend_hours));
+        self.filing_closes.max(grace).min(self.ends)
+    }
 }
 
 /// Why filing is not possible now.
@@ -147,6 +190,23 @@ pub fn contact(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_return_may_be_amended_until_filing_closes_or_its_grace_never_past_the_window() {
+        let ends = Utc.with_ymd_and_hms(2023, 5, 4, 16, 0, 0).unwrap();
+        let w = ReviewWindow::new(ends, 24);
+        let h = chrono::Duration::hours;
+        assert_eq!(w.filing_closes, ends - h(24));
+        // Returned early: until filing closes.
+        assert_eq!(w.amend_until(ends - h(72), 24), w.filing_closes);
+        // Returned just before filing closed: a day after the return.
+        assert_eq!(w.amend_until(ends - h(25), 24), ends - h(1));
+        // Never past the window's end.
+        assert_eq!(w.amend_until(ends - h(25), 48), ends);
+        assert!(w.may_return(ends - h(25)) && !w.may_return(w.filing_closes));
+        assert!(w.open(ends - chrono::Duration::seconds(1)) && !w.open(ends));
+    }
 
     #[test]
     fn the_sql_list_of_open_states_is_is_open() {

@@ -117,6 +117,8 @@ pub struct SeasonTimes {
     pub publish_deadline: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub review_deadline: Option<DateTime<Utc>>,
+    /// When filing closes, before the review window's end (None: at it).
+    pub filing_closes: Option<DateTime<Utc>>,
     /// When 免考 applications close, if the season takes them.
     pub exemption_closes: Option<DateTime<Utc>>,
 }
@@ -263,12 +265,13 @@ pub fn moments(s: &SeasonTimes, config: &ReminderConfig) -> Vec<Moment> {
                 until: far_future(),
                 deadline,
             });
+            let filing_closes = s.filing_closes.unwrap_or(deadline).min(deadline);
             out.push(Moment {
                 key: format!("{sid}:filing-closed"),
                 kind: Kind::FilingClosed,
-                at: deadline,
+                at: filing_closes,
                 until: far_future(),
-                deadline,
+                deadline: filing_closes,
             });
         }
         (Some(_), None) => {}
@@ -355,6 +358,7 @@ mod tests {
                 .to_utc(),
             published_at: None,
             review_deadline: None,
+            filing_closes: None,
             exemption_closes: None,
         }
     }

@@ -193,6 +193,24 @@ pub async fn open_ids(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// How many requests of one kind in a season are in `state`.
+pub async fn count_in(
+    conn: &mut AnyConnection,
+    kind: &str,
+    season_id: i64,
+    state: State,
+) -> sqlx::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM review_requests WHERE kind = $1 AND season_id = $2 AND state = $3",
+    )
+    .bind(kind)
+    .bind(season_id)
+    .bind(state.as_str())
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
 /// Open requests in a given state (and step, for pending ones), oldest first.
 pub async fn open_at(
     conn: &mut AnyConnection,

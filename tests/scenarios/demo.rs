@@ -55,7 +55,7 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     assert!(stdout.contains("按规定视为缺考"), "{stdout}");
     assert!(stdout.contains("复核后成绩"), "{stdout}");
     assert!(
-        stdout.contains("urgent:12h") && stdout.contains("复核受理已截止"),
+        stdout.contains("urgent:12h") && stdout.contains("复核截止"),
         "{stdout}"
     );
     // The review closed: every 附件6 and the four 附件5 written, the season sealed.

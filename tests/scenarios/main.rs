@@ -37,4 +37,5 @@ mod review;
 mod seal;
 mod trust;
 mod webhook;
+mod window;
 mod workflow_model;

@@ -57,7 +57,7 @@ async fn publication_reminders_fire_once_at_their_moments_even_across_a_restart(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reviews_get_digests_urgent_reminders_and_an_escalation_at_the_deadline() {
+async fn reviews_get_digests_urgent_reminders_and_lapse_unreported_at_the_windows_end() {
     let mut h = Harness::start().await;
     h.sample_city().await;
     h.app.publish(Actor::Cli, None).await.unwrap();
@@ -99,31 +99,51 @@ async fn reviews_get_digests_urgent_reminders_and_an_escalation_at_the_deadline(
     assert!(digest.contains("2023年5月2日 24:00"), "{digest}");
     assert_eq!(count(&h, &other, "待您处理"), 0);
     h.expect(&admin, "复核每日情况").await;
-    // 12 hours before the deadline: urgent, for items still below the city level.
+
+    // Another school's contact is halfway through filing when filing closes, a day before
+    // the window's end (review.filing_closes_hours: 24).
+    h.clock.set(shanghai(2023, 5, 1, 20, 0));
+    other.send("/review");
+    h.expect(&other, "准考证号").await;
+    at(&h, shanghai(2023, 5, 2, 0, 0)).await;
+    h.expect(&other, "未能提交").await;
+    other.send("/review");
+    h.expect(&other, "逾期不予受理").await;
+    // 12 hours before the window's end: urgent, for items still below the city level.
     at(&h, shanghai(2023, 5, 2, 12, 0)).await;
     h.expect(&teacher, "紧急提醒").await;
 
-    // Another school's contact is halfway through filing when the window closes.
-    other.send("/review");
-    h.expect(&other, "准考证号").await;
+    // The window ends with the request still at the 班主任: it is 逾期未报, the filer told.
     at(&h, shanghai(2023, 5, 3, 0, 0)).await;
-    h.expect(&other, "未能提交").await;
+    h.expect(&contact, "逾期未报").await;
+    // The unit's list goes to the city at once; the city's note of the close waits.
+    h.expect(&admin, "有 1 件复核申请未上报市级").await;
     assert_eq!(
-        count(&h, &admin, "复核受理已截止"),
+        count(&h, &admin, "复核工作已结束"),
         0,
-        "the list waits for the morning"
+        "the city's note waits for the morning"
     );
     at(&h, shanghai(2023, 5, 3, 7, 0)).await;
-    let closed = h.expect(&admin, "复核受理已截止").await;
-    assert!(closed.contains(&format!("#1 {}", pupil.name)), "{closed}");
-    other.send("/review");
-    h.expect(&other, "逾期不予受理").await;
-    // Nothing is decided by the clock: the teacher can still act on the overdue item.
-    teacher.press("✅ 同意");
-    h.expect(&contact, "已同意").await;
+    let closed = h.expect(&admin, "复核工作已结束").await;
+    assert!(closed.contains("1 件已列为逾期未报"), "{closed}");
+    // The clock decides now: the teacher's card is closed, with nothing left to press.
+    let card = h
+        .fake
+        .messages_to(teacher.id)
+        .into_iter()
+        .find(|m| m.text.contains("成绩复核申请表 #1"))
+        .expect("the teacher's card");
+    assert!(
+        card.text.contains("逾期未报") && card.buttons().is_empty(),
+        "{}",
+        card.text
+    );
     admin.send("/status");
     let board = h.expect(&admin, "考试季").await;
-    assert!(board.contains("逾期未办结：1 件"), "{board}");
+    assert!(
+        board.contains("逾期未报（复核截止前未上报市级，不予受理）：1 件"),
+        "{board}"
+    );
     h.stop().await;
 }
 

@@ -405,15 +405,15 @@ async fn the_filer_withdraws_and_everyone_involved_hears() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filing_closes_exactly_at_the_deadline() {
+async fn filing_closes_to_the_second_a_day_before_the_windows_end() {
     let c = cast().await;
     let h = &c.h;
-    // Published 2023-04-29 → requests until 24:00 on May 2.
-    let deadline = shanghai(2023, 5, 3, 0, 0);
+    // Published 2023-04-29 → the review until 24:00 on May 2, filing until 24:00 on May 1.
+    let deadline = shanghai(2023, 5, 2, 0, 0);
     h.clock.set(deadline + chrono::Duration::seconds(1));
     c.contact.send("/review");
     let refused = h.expect(&c.contact, "逾期不予受理").await;
-    assert!(refused.contains("2023年5月2日 24:00"), "{refused}");
+    assert!(refused.contains("2023年5月1日 24:00"), "{refused}");
     h.clock.set(deadline - chrono::Duration::seconds(1));
     let id = file(h, &c.contact, &c.pupil.exam_no, "漏评").await;
     assert!(id > 0);

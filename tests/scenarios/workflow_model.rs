@@ -493,7 +493,11 @@ async fn step(
     use exam_review_bot::clock::Clock;
     use exam_review_bot::domain::Role;
     use world::At;
-    let before_deadline = clock.now() < p.deadline;
+    let now = clock.now();
+    // The review's window: filing (and returns below the group) close a day before its end;
+    // after its end nothing below the city acts.
+    let filing_open = now < p.filing_closes;
+    let window_open = now < p.deadline;
     match *act {
         Act::File { pupil, by } => {
             let pu = &w.pupils[pupil];
@@ -503,7 +507,7 @@ async fn step(
                     || w.holds(p, Role::HomeroomTeacher, school, Some(pu.class))
             };
             let by = choose(by, 0, files);
-            let may = before_deadline
+            let may = filing_open
                 && files(by)
                 && !w
                     .filed
@@ -529,6 +533,7 @@ async fn step(
                         rechecked: Vec::new(),
                         outcome: None,
                         told: 0,
+                        returned_at: None,
                     });
                 }
                 (may, id) => anyhow::bail!("may file {may}, filed {id:?}"),
@@ -540,8 +545,12 @@ async fn step(
             };
             let by = person(w, by, Deed::Decide, i);
             let f = &w.filed[i];
-            // No level below the group may reject (附件4 二.3).
-            let may = w.may(by, Deed::Decide, f) && action != "r";
+            // No level below the group may reject (附件4 二.3), nor return once filing has
+            // closed; nothing is decided after the window's end.
+            let may = w.may(by, Deed::Decide, f)
+                && action != "r"
+                && window_open
+                && (action != "b" || filing_open);
             let step = match f.stand {
                 Stand::Pending(s) => s,
                 _ => 0,
@@ -566,6 +575,7 @@ async fn step(
                 } else {
                     app.dialogue_text(u, u, "请补充主实验的扣分依据").await?;
                     f.stand = Stand::Returned;
+                    f.returned_at = Some(now);
                 }
             }
         }
@@ -575,7 +585,14 @@ async fn step(
             };
             let by = person(w, by, Deed::Amend, i);
             let f = &w.filed[i];
-            let may = w.may(by, Deed::Amend, f) && before_deadline;
+            // Until filing closes, or a day after the return (review.amend_hours) if later,
+            // never past the window's end.
+            let until = f
+                .returned_at
+                .map_or(p.filing_closes, |r| r + chrono::Duration::hours(24))
+                .max(p.filing_closes)
+                .min(p.deadline);
+            let may = w.may(by, Deed::Amend, f) && now < until;
             let u = user(by);
             let stage = format!("ret{}", f.round);
             let press = app.review_button(u, u, f.id, &stage, "am").await?;
@@ -620,7 +637,7 @@ async fn step(
             };
             let by = person(w, by, Deed::Record, i);
             let f = &w.filed[i];
-            let may = w.may(by, Deed::Record, f);
+            let may = w.may(by, Deed::Record, f) && window_open;
             let u = user(by);
             let stage = format!("rec{}", f.round);
             let action = if corrected { "c" } else { "k" };
@@ -650,7 +667,7 @@ async fn step(
             };
             let by = person(w, by, Deed::Sign, i);
             let f = &w.filed[i];
-            let may = w.may(by, Deed::Sign, f);
+            let may = w.may(by, Deed::Sign, f) && window_open;
             let u = user(by);
             let stage = format!("cf{}", f.round);
             let press = app
@@ -691,7 +708,7 @@ async fn step(
                 .count();
             let shown = waiting + usize::from(miscounted);
             // A card that showed another count is only brought up to date.
-            let may = w.may_report(by) && waiting > 0 && !miscounted;
+            let may = w.may_report(by) && waiting > 0 && !miscounted && window_open;
             let u = user(by);
             let district = sample::district_code(0);
             let press = app.report_button(u, u, &district, shown).await?;
@@ -708,7 +725,8 @@ async fn step(
             };
             let by = person(w, by, Deed::Recheck, i);
             let f = &w.filed[i];
-            let may = w.may(by, Deed::Recheck, f);
+            // The city sends a result back to its group only while the group can still act.
+            let may = w.may(by, Deed::Recheck, f) && (agree || window_open);
             let u = user(by);
             let stage = format!("rc{}", f.round);
             let press = app

@@ -237,6 +237,17 @@ impl App {
         if let Err(d) = self.may_report(&mut tx, user_id, &bound, unit).await? {
             return Ok(refusal(d));
         }
+        // 附件6 注2: a summary reaching the city after the window's end is not accepted.
+        if self
+            .review_window(&season)
+            .is_some_and(|w| !w.open(self.clock.now()))
+        {
+            let press = self
+                .refuse_late_report(&mut tx, user_id, chat_id, &season, unit)
+                .await?;
+            self.commit_reply(tx).await?;
+            return Ok(press);
+        }
         let mut batch: Vec<Ctx> = Vec::new();
         for id in batches::reporting(&mut tx, season.id, unit).await? {
             // Locked in id order; another 上报 of the same batch waits here and then finds

@@ -76,6 +76,11 @@ impl App {
                 {
                     return Ok(refusal(d));
                 }
+                if action == "b"
+                    && let Err(d) = self.may_return(&ctx)
+                {
+                    return Ok(refusal(d));
+                }
                 match action {
                     "a" => self.approve(&mut tx, &ctx, &me).await?,
                     _ => {
@@ -119,6 +124,8 @@ impl App {
                 }
                 if action == "ok" {
                     self.recheck_agree(&mut tx, &ctx, &me).await?
+                } else if let Err(d) = self.may_send_back(&ctx) {
+                    return Ok(refusal(d));
                 } else {
                     self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, "rg")
                         .await?
@@ -305,6 +312,8 @@ impl App {
         let bound = people::of_user(conn, user_id).await?;
         let veto = match action {
             "r" => policy::may_reject(&ctx.route, ctx.req.step as usize),
+            "b" => self.may_return(&ctx),
+            "rg" => self.may_send_back(&ctx),
             _ => Ok(()),
         };
         let me = match self

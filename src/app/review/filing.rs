@@ -4,7 +4,7 @@
 
 use super::dialogue::{AMEND, FILE};
 use super::{App, Ctx, Press};
-use crate::app::policy::{self, Action, FILERS, Subject};
+use crate::app::policy::{self, Action, Denied, FILERS, Subject};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
@@ -95,7 +95,7 @@ impl App {
         Ok(
             match filing_window(
                 season.published_at,
-                season.review_deadline,
+                self.review_window(&season).map(|w| w.filing_closes),
                 self.clock.now(),
             ) {
                 Ok(d) => Ok(display(d, season.tz)),
@@ -378,11 +378,10 @@ impl App {
                 .await?;
             return Ok(Press::Accepted);
         }
-        // Once the window has closed an amendment could not be submitted: say so now, not
-        // after the filer has typed it all (found by the workflow model test).
-        if let Err((template, extra)) = self.window(conn, &ctx.city).await? {
-            self.tell(conn, chat_id, template, &extra).await?;
-            return Ok(Press::Stale);
+        // Once the amendment's time is over it could not be submitted: say so now, not after
+        // the filer has typed it all (found by the workflow model test).
+        if self.amend_open(ctx).is_err() {
+            return Ok(Press::Denied(Denied::AmendClosed));
         }
         let data =
             json!({"request": ctx.req.id, "reason": ctx.req.reason, "contact": ctx.req.contact});
@@ -408,8 +407,10 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        if let Err((template, extra)) = self.window(conn, &ctx.city).await? {
-            return self.tell(conn, chat_id, template, &extra).await;
+        if let Err(extra) = self.amend_open(&ctx) {
+            return self
+                .tell(conn, chat_id, "review_amend_closed", &extra)
+                .await;
         }
         let reason = data["reason"].as_str().unwrap_or_default();
         let contact = data["contact"].as_str().unwrap_or_default();

@@ -13,6 +13,7 @@ mod form;
 mod quick;
 mod result;
 mod views;
+mod window;
 
 pub use quick::QuickFrom;
 pub use views::PendingItem;
@@ -528,7 +529,20 @@ impl App {
         action: Action,
         ctx: &Ctx,
     ) -> Result<Binding, Denied> {
-        policy::check(&ctx.route, user_id, bound, action, &ctx.subject())
+        let me = policy::check(&ctx.route, user_id, bound, action, &ctx.subject())?;
+        // After the review's window nothing below the city moves a request: a result reaches
+        // the city in time or not at all (the city's 复审 takes what reached it).
+        let below_city = matches!(
+            action,
+            Action::Decide { .. } | Action::Record | Action::Sign | Action::Report
+        );
+        let over = self
+            .review_window(&ctx.season)
+            .is_some_and(|w| !w.open(self.clock.now()));
+        if below_city && over && !ctx.is_exemption() {
+            return Err(Denied::ReviewOver);
+        }
+        Ok(me)
     }
 
     /// The group members who may record or sign this request's result: the group, less anyone

@@ -19,7 +19,10 @@ pub struct Prepared {
     pub template: PathBuf,
     pub pupils: Vec<Pupil>,
     pub start: chrono::DateTime<chrono::Utc>,
+    /// The review window's end: nothing below the city acts after it.
     pub deadline: chrono::DateTime<chrono::Utc>,
+    /// Filing closes a day earlier (review.filing_closes_hours), and with it returns.
+    pub filing_closes: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn sqlite_url(path: &Path) -> String {
@@ -126,6 +129,7 @@ pub async fn prepare() -> Prepared {
         pupils,
         start,
         deadline,
+        filing_closes: deadline - chrono::Duration::hours(24),
     }
 }
 

@@ -128,6 +128,8 @@ pub struct Filed {
     pub outcome: Option<Outcome>,
     /// The chats the result was sent to, once complete.
     pub told: usize,
+    /// When it was last returned to be amended.
+    pub returned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a press asks to do on a request.

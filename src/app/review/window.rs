@@ -1,0 +1,181 @@
+//! The review's window (附件4 二(一): 成绩公布3日内进行复核; 附件6 注2: 逾期不予受理). Filing
+//! closes `review.filing_closes_hours` before the window ends; a level below the group returns
+//! a request only while filing is open; at the window's end nothing below the city moves, a
+//! late 上报 is refused, and every request whose result has not reached the city is 逾期未报.
+
+use super::batch::batch_of;
+use super::{App, Ctx, Press};
+use crate::app::policy::Denied;
+use crate::domain::Role;
+use crate::domain::deadline::display;
+use crate::domain::review::{ReviewWindow, State};
+use crate::domain::workflow::Purpose;
+use crate::store::people;
+use crate::store::reviews::{self, NewEvent};
+use crate::store::seasons::Season;
+use crate::store::{audit, from_ms, units};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+use std::collections::BTreeMap;
+
+impl App {
+    /// The season's review window in its city, once published.
+    pub(crate) fn review_window(&self, season: &Season) -> Option<ReviewWindow> {
+        let hours = self.config.review_of(&season.city_code).filing_closes_hours;
+        season.review_deadline.map(|d| ReviewWindow::new(d, hours))
+    }
+
+    /// Whether the city's 复审 may send a result back to the group: only while the window is
+    /// open, so that the group can record and sign again in time.
+    pub(crate) fn may_send_back(&self, ctx: &Ctx) -> Result<(), Denied> {
+        let over = self
+            .review_window(&ctx.season)
+            .is_some_and(|w| !w.open(self.clock.now()));
+        if over && !ctx.is_exemption() {
+            Err(Denied::ReviewOver)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether this request may be returned at its level now: only while filing is open.
+    pub(crate) fn may_return(&self, ctx: &Ctx) -> Result<(), Denied> {
+        let closed = self
+            .review_window(&ctx.season)
+            .is_some_and(|w| !w.may_return(self.clock.now()));
+        if closed && !ctx.is_exemption() {
+            Err(Denied::ReturnsClosed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A returned request may be amended until filing closes, or `review.amend_hours` after
+    /// its return when that is later, never past the review window's end; Err says until when.
+    pub(super) fn amend_open(&self, ctx: &Ctx) -> Result<(), Value> {
+        let Some(window) = self.review_window(&ctx.season) else {
+            return Ok(());
+        };
+        let hours = self.config.review_of(&ctx.city).amend_hours;
+        let until = window.amend_until(from_ms(ctx.req.updated_at), hours);
+        if self.clock.now() < until {
+            Ok(())
+        } else {
+            Err(json!({"id": ctx.req.id, "until": display(until, ctx.season.tz)}))
+        }
+    }
+
+    /// A 上报 pressed after the window's end: refused (逾期不予受理), the reporter and the city
+    /// admins told, audited. The unit's requests are 逾期未报.
+    pub(crate) async fn refuse_late_report(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        chat_id: i64,
+        season: &Season,
+        unit: &str,
+    ) -> anyhow::Result<Press> {
+        let now = self.clock.now();
+        let unit_name = units::get(conn, unit)
+            .await?
+            .map_or(unit.into(), |u| u.name);
+        let deadline = season.review_deadline.map(|d| display(d, season.tz));
+        let data = json!({"unit": unit_name, "deadline": deadline, "at": display(now, season.tz)});
+        audit(
+            conn,
+            now,
+            &format!("tg:{user_id}"),
+            "review-report-late",
+            &format!("{unit}: 上报 after the window's end refused"),
+        )
+        .await?;
+        self.tell(conn, chat_id, "review_report_late", &data)
+            .await?;
+        for admin in people::all_holders(conn, Role::CityAdmin, &season.city_code).await? {
+            if admin.chat_id != chat_id {
+                self.tell(conn, admin.chat_id, "review_report_late_city", &data)
+                    .await?;
+            }
+        }
+        Ok(Press::Denied(Denied::ReviewOver))
+    }
+
+    /// The sweep's part: once the window has ended, every review request whose result has not
+    /// reached the city (anything open but the city's 复审) is 逾期未报. The filer is told, and
+    /// each unit's group and the city admins get the unit's list. Returns how many lapsed.
+    pub(crate) async fn lapse_late_requests(
+        &self,
+        tx: &mut AnyConnection,
+        season: &Season,
+    ) -> anyhow::Result<usize> {
+        let now = self.clock.now();
+        if self.review_window(season).is_none_or(|w| w.open(now)) {
+            return Ok(0);
+        }
+        let open = reviews::open_ids(tx, Purpose::Review.kind(), season.id).await?;
+        // unit name → (group chats, the unit's lapsed requests)
+        let mut by_unit: BTreeMap<String, (Vec<i64>, Vec<serde_json::Value>)> = BTreeMap::new();
+        let mut lapsed = 0;
+        for id in open {
+            let Some(ctx) = self.lock_ctx(tx, id).await? else {
+                continue;
+            };
+            if ctx.state() == State::Rechecking {
+                continue;
+            }
+            let stage = super::stage_key(&ctx.req);
+            let (step, round) = (ctx.req.step, ctx.req.round);
+            if !reviews::transition(tx, &ctx.req, State::Lapsed, step, round, now).await? {
+                continue;
+            }
+            let level = self.level_name(&ctx);
+            let event = NewEvent {
+                request_id: id,
+                user_id: 0,
+                actor_name: "系统",
+                actor_role: "system",
+                step: None,
+                round,
+                action: "lapse",
+                comment: "",
+            };
+            let detail =
+                format!("request {id} lapsed at {level}: not reported by the window's end");
+            self.note_event(tx, &event, &detail).await?;
+            let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
+            if let Some(now_ctx) = self.load_ctx(tx, id).await? {
+                self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
+            }
+            let item = json!({"id": id, "name": ctx.cand.name, "school": ctx.school.name,
+                              "level": level});
+            self.tell_applicants(tx, &ctx, "review_lapsed", &item, None)
+                .await?;
+            let (_, unit_name) = batch_of(&ctx);
+            let entry = by_unit.entry(unit_name.to_string()).or_default();
+            if entry.0.is_empty() {
+                entry.0 = self
+                    .group_members(tx, &ctx)
+                    .await?
+                    .into_iter()
+                    .map(|b| b.chat_id)
+                    .collect();
+            }
+            entry.1.push(item);
+            lapsed += 1;
+        }
+        let admins = people::all_holders(tx, Role::CityAdmin, &season.city_code).await?;
+        let deadline = season.review_deadline.map(|d| display(d, season.tz));
+        for (unit, (group, items)) in by_unit {
+            let data = json!({"unit": unit, "deadline": deadline, "count": items.len(),
+                              "items": items});
+            let mut chats = group;
+            chats.extend(admins.iter().map(|a| a.chat_id));
+            chats.sort_unstable();
+            chats.dedup();
+            for chat in chats {
+                self.tell(tx, chat, "review_lapsed_unit", &data).await?;
+            }
+        }
+        Ok(lapsed)
+    }
+}
