@@ -219,11 +219,11 @@ async fn records_and_seal(
     use crate::app::records::FileKind;
     use crate::domain::UnitKind;
     println!("\n== 7. 记录与封存：结束复核，附件6、附件5，成绩库加密封存");
-    // The window has passed with one request still open: the city admin closes the review,
-    // and every office receives its 附件6.
+    // The window has passed; the request left at the 班主任 is 逾期未报, so nothing is open and
+    // the review closed by itself, every office receiving its 附件6. /close says so.
     let from = fake.messages_to(admin.id).len();
     admin.send("/close");
-    fake.expect(admin.id, "已结束本季成绩复核", Duration::from_secs(60))
+    fake.expect(admin.id, "本季成绩复核已经结束", Duration::from_secs(60))
         .await
         .map_err(anyhow::Error::msg)?;
     print!("{}", fake.transcript_from(admin.id, from));
@@ -755,6 +755,6 @@ async fn season_clock(
         }
         t += chrono::Duration::hours(1);
     }
-    println!("\n== 完成：复核期结束，未办结的申请已按逾期列给市级管理员");
+    println!("\n== 完成：复核期结束，未在截止前上报市级的申请列为逾期未报，不予受理");
     Ok(())
 }

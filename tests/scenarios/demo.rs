@@ -46,7 +46,8 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     );
     assert!(stdout.contains("的成绩：18（免考）"), "{stdout}");
     // The exam days' 登分: every half-day of every county entered twice, sealed and reported;
-    // one misread score found and corrected; one late batch 缺考 until the city accepted it, sealed in time.
+    // one misread score found and corrected; one late batch 缺考 until the city accepted it,
+    // sealed in time.
     assert!(
         stdout.contains("个登分批次全部上报；1 处录入不一致已更正；1 个批次逾期视为缺考"),
         "{stdout}"
@@ -54,8 +55,9 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     assert!(stdout.contains("有 2 处不一致"), "{stdout}");
     assert!(stdout.contains("按规定视为缺考"), "{stdout}");
     assert!(stdout.contains("复核后成绩"), "{stdout}");
+    // The review's deadline: the request left at the 班主任 is 逾期未报 at the window's end.
     assert!(
-        stdout.contains("urgent:12h") && stdout.contains("复核截止"),
+        stdout.contains("urgent:12h") && stdout.contains("已列为逾期未报"),
         "{stdout}"
     );
     // The review closed: every 附件6 and the four 附件5 written, the season sealed.
