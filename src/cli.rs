@@ -109,6 +109,12 @@ async fn open_app(config: Config, city: &Option<String>) -> anyhow::Result<App> 
              not used"
         );
     }
+    for code in app.unknown_unit_sections().await? {
+        tracing::warn!(
+            "the configuration's [units.{code}] names no district or city-direct school of the \
+             units: that section is not used"
+        );
+    }
     Ok(app)
 }
 

@@ -33,6 +33,19 @@ pub struct Config {
     /// (`[cities.4101.review]`, `[cities.4101.exemption]`): each city's 实施细则 set its own
     /// routes. A city without a section runs the deployment's.
     pub cities: BTreeMap<String, CityRules>,
+    /// What a district, or a city-direct school, runs differently from its city, by its unit
+    /// code (`[units.410802.review]`): 附件4 lets each 县（市）区 and school set 实施细则. Only
+    /// the routes are taken from it; the review's window and the signed form are the city's.
+    pub units: BTreeMap<String, UnitRules>,
+}
+
+/// One district's (or city-direct school's) own routes: a section given replaces its city's
+/// for the requests and applications of its schools; keys left out take their defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnitRules {
+    pub review: Option<Review>,
+    pub exemption: Option<Exemption>,
 }
 
 /// One city's own sections. A section given replaces the deployment's section of that name
@@ -315,6 +328,7 @@ impl Default for Config {
             reminders: Default::default(),
             limits: Limits::default(),
             cities: BTreeMap::new(),
+            units: BTreeMap::new(),
         }
     }
 }
@@ -426,6 +440,22 @@ impl Config {
         let days = self.rules.review_within_days;
         check_review("review", &self.review, days)?;
         check_exemption("exemption", &self.exemption)?;
+        for (unit, own) in &self.units {
+            if unit.trim().is_empty() || unit.trim() != unit {
+                bail!("units.\"{unit}\": a unit's section is named by its unit code alone");
+            }
+            if self.cities.contains_key(unit) {
+                bail!(
+                    "units.{unit}: that code has a [cities.{unit}] section; a city's rules go there"
+                );
+            }
+            if let Some(review) = &own.review {
+                check_review(&format!("units.{unit}.review"), review, days)?;
+            }
+            if let Some(exemption) = &own.exemption {
+                check_exemption(&format!("units.{unit}.exemption"), exemption)?;
+            }
+        }
         for (city, own) in &self.cities {
             if city.trim().is_empty() || city.trim() != city {
                 bail!("cities.\"{city}\": a city's section is named by the city's unit code alone");
@@ -508,6 +538,27 @@ impl Config {
     /// The review route of a city's new requests.
     pub fn review_route(&self, city: &str) -> crate::domain::workflow::Route {
         self.review_of(city).route()
+    }
+
+    /// The review route of a new request from a school whose 上报 unit is `unit` (its
+    /// district, or itself when city-direct): the unit's own, else its city's.
+    pub fn review_route_of_unit(&self, city: &str, unit: &str) -> crate::domain::workflow::Route {
+        match self.units.get(unit).and_then(|u| u.review.as_ref()) {
+            Some(own) => own.route(),
+            None => self.review_route(city),
+        }
+    }
+
+    /// The 免考 route of a new application from a school whose unit is `unit`, as above.
+    pub fn exemption_route_of_unit(
+        &self,
+        city: &str,
+        unit: &str,
+    ) -> crate::domain::workflow::Route {
+        match self.units.get(unit).and_then(|u| u.exemption.as_ref()) {
+            Some(own) => own.route(),
+            None => self.exemption_of(city).route(),
+        }
     }
 
     /// Days, hours and points beyond any season's: a deadline a billion days away is past the
@@ -748,6 +799,20 @@ mod tests {
             let e = config.check().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
+    }
+
+    #[test]
+    fn a_districts_own_route_is_checked_and_chosen_for_its_schools() {
+        let config: Config = toml::from_str(
+            "[[units.D002.review.steps]]\nname = \"校长\"\nrole = \"principal\"\nunit = \"school\"\nrule = \"any\"",
+        )
+        .unwrap();
+        config.check().unwrap();
+        assert_eq!(config.review_route_of_unit("C", "D002").steps.len(), 1);
+        assert_eq!(config.review_route_of_unit("C", "D001").steps.len(), 2);
+        let bad: Config = toml::from_str("[units.D002.review]\nsteps = []").unwrap();
+        let e = bad.check().unwrap_err().to_string();
+        assert!(e.contains("units.D002.review.steps"), "{e}");
     }
 
     #[test]

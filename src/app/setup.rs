@@ -31,6 +31,34 @@ impl App {
             .collect())
     }
 
+    /// The configuration's `[units.CODE]` sections whose CODE is neither a district nor a
+    /// city-direct school: a typo there would leave a county on its city's route without a
+    /// word. None before any unit is imported.
+    pub async fn unknown_unit_sections(&self) -> anyhow::Result<Vec<String>> {
+        if self.config.units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        let all = unit_store::all(&mut conn).await?;
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reports = |code: &String| {
+            all.iter().any(|u| {
+                &u.code == code
+                    && (u.kind == crate::domain::UnitKind::District
+                        || (u.kind == crate::domain::UnitKind::School && u.city_direct))
+            })
+        };
+        Ok(self
+            .config
+            .units
+            .keys()
+            .filter(|code| !reports(code))
+            .cloned()
+            .collect())
+    }
+
     /// Creates or updates the season of `year` and makes it current. A published season keeps
     /// its dates: changing them afterwards would move deadlines people were already told.
     pub async fn set_season(

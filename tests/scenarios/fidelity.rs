@@ -377,3 +377,45 @@ async fn a_request_returned_for_an_unreadable_form_takes_a_new_one() {
     assert_eq!(sent, ["signed-form-retaken"]);
     c.h.stop().await;
 }
+
+/// 附件4 末: each 县（市）区 may set 实施细则. One district runs its own route (its schools'
+/// requests start at the 校长); its neighbour runs the city's (from the 班主任).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_district_with_rules_of_its_own_runs_its_route_and_its_neighbour_the_citys() {
+    let own: exam_review_bot::config::UnitRules =
+        toml::from_str("[[review.steps]]\nname = \"校长\"\nrole = \"principal\"\nunit = \"school\"\nrule = \"any\"")
+            .unwrap();
+    let d1 = sample::district_code(1);
+    let mut h = Harness::start_with(|c| {
+        c.units.insert(d1.clone(), own);
+    })
+    .await;
+    h.sample_city().await;
+    h.app
+        .publish(exam_review_bot::app::Actor::Cli, None)
+        .await
+        .unwrap();
+    let school_of = |district: &str| {
+        sample::units(DISTRICTS, SCHOOLS)
+            .into_iter()
+            .find(|u| u.kind == "学校" && u.parent == district && !u.city_direct)
+            .unwrap()
+            .code
+    };
+    for (district, first) in [(sample::district_code(0), "班主任"), (d1.clone(), "校长")] {
+        let school = school_of(&district);
+        let pupil = h.school_candidates(&school).await.remove(0);
+        let contact = h
+            .join(Role::SchoolContact, &school, &format!("{district} 联系人"))
+            .await;
+        let id = file(&h, &contact, &pupil.exam_no, "漏评").await;
+        let (route,): (String,) = sqlx::query_as("SELECT route FROM review_requests WHERE id = $1")
+            .bind(id)
+            .fetch_one(&h.app.db.pool)
+            .await
+            .unwrap();
+        let route: exam_review_bot::domain::workflow::Route = serde_json::from_str(&route).unwrap();
+        assert_eq!(route.steps[0].name, first, "{district}");
+    }
+    h.stop().await;
+}

@@ -418,8 +418,11 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
         entered: 8,
         read: 7,
     };
+    // On the exam day, before its cutoff (an entry after it is refused).
+    h.clock.set(shanghai(2023, 4, 26, 12, 0));
     for p in [pair, pair.swapped()] {
-        h.app
+        let taken = h
+            .app
             .upload_entry(
                 exam_review_bot::app::Actor::Cli,
                 batch.id,
@@ -429,6 +432,10 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
             )
             .await
             .unwrap();
+        assert!(
+            matches!(taken, exam_review_bot::app::entry::Upload::Taken { .. }),
+            "{taken:?}"
+        );
     }
     assert_eq!(
         h.app

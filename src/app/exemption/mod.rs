@@ -16,7 +16,7 @@ use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::exemption::{Details, Proof, window_open};
 use crate::domain::ids::mask;
-use crate::domain::review::State;
+use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
 use crate::store::candidates::Candidate;
 use crate::store::outbox::{self, Outgoing};
@@ -140,7 +140,8 @@ impl App {
             class: &cand.class_name,
             ..Subject::default()
         };
-        let route = self.config.exemption_of(&city).route();
+        let unit = batch_unit(&cand.school_code, district.as_deref());
+        let route = self.config.exemption_route_of_unit(&city, unit);
         Ok(policy::check(
             &route,
             user_id,
@@ -242,7 +243,8 @@ impl App {
             .ok_or_else(|| anyhow::anyhow!("school"))?;
         // The application keeps the route it is filed on, as a review does.
         let (city, district) = self.roster_subject(conn, &cand).await?;
-        let route = self.config.exemption_of(&city).route();
+        let unit = batch_unit(&cand.school_code, district.as_deref());
+        let route = self.config.exemption_route_of_unit(&city, unit);
         let subject = Subject {
             city: &city,
             school: &cand.school_code,

@@ -382,7 +382,7 @@ impl App {
             district,
             ..Subject::default()
         };
-        let route = self.route(&target.city_code);
+        let route = self.config.review_route_of_unit(&target.city_code, unit);
         Ok(policy::check(&route, user_id, bound, Action::Report, &subject).map(|_| ()))
     }
 

@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
-use crate::domain::review::{State, WindowClosed, filing_window};
+use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
 use crate::store::candidates;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
@@ -217,13 +217,15 @@ impl App {
         let school = units::get(conn, &cand.school_code)
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
-        // The request keeps the route it is filed on (see `Route`).
-        let route = self.route(&season.city_code);
-        let route_json = serde_json::to_string(&route)?;
         let district = match school.city_direct {
             true => None,
             false => school.parent_code.clone(),
         };
+        // The request keeps the route it is filed on (see `Route`): its district's (or its
+        // city-direct school's) 实施细则 where they have their own, else the city's.
+        let unit = batch_unit(&cand.school_code, district.as_deref());
+        let route = self.config.review_route_of_unit(&season.city_code, unit);
+        let route_json = serde_json::to_string(&route)?;
         let subject = Subject {
             city: &season.city_code,
             school: &cand.school_code,
