@@ -57,6 +57,10 @@ pub enum Action {
     /// See a county's batches on the entry board: its clerks, inspector and officer, and the
     /// city admins.
     SeeBatch,
+    /// Have a request's printed form (附件2, 附件5) with 身份证号 and 学籍号 in full: the units
+    /// whose seal it bears print, stamp and file it — the candidate's school (its contact and
+    /// 校长), its district's officer and the city admins. Everyone else's copy is masked.
+    PrintForm,
 }
 
 /// The candidate or request an action is about, with the history the duty rules need.
@@ -403,6 +407,12 @@ pub fn check(
             Action::ReportBatch => match b.role {
                 Role::DistrictOfficer => in_county(b, s),
                 Role::CityAdmin if s.district.is_none() => in_county(b, s),
+                _ => Err(Denied::NoRole),
+            },
+            Action::PrintForm => match b.role {
+                Role::SchoolContact | Role::Principal | Role::DistrictOfficer | Role::CityAdmin => {
+                    reach(b, s)
+                }
                 _ => Err(Denied::NoRole),
             },
             Action::SeeBatch => match b.role {

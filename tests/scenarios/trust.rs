@@ -521,3 +521,66 @@ async fn the_longest_reason_fits_every_message_of_its_request() {
     assert!(card.visible_text().contains(&reason[..30]), "{}", card.text);
     h.stop().await;
 }
+
+/// 附件5 as a file carries 身份证号 and 学籍号 in full for exactly the units that stamp and file
+/// it (the school's contact and 校长, the district's officer, the city admins), masked for
+/// everyone else who may see it; each copy is audited, and the form names the candidate as 申请人
+/// and the school's staff as 经办人.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_form_goes_to_the_units_that_stamp_it_and_a_masked_one_to_the_rest() {
+    let mut h = published_city().await;
+    let school = sample::school_code(0);
+    let pupil = h.school_candidates(&school).await.remove(0);
+    let d0 = sample::district_code(0);
+    let contact = h.join(Role::SchoolContact, &school, "联系人 刘").await;
+    let principal = h.join(Role::Principal, &school, "李校长").await;
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &pupil.class_name, "王老师")
+        .await;
+    let officer = h.join(Role::DistrictOfficer, &d0, "赵科长").await;
+    let proctor = h.join(Role::ChiefProctorRep, &d0, "主监考代表 孙").await;
+    let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
+    let id = file(&h, &contact, &pupil.exam_no).await;
+    for (who, full) in [
+        (&contact, true),
+        (&principal, true),
+        (&officer, true),
+        (&admin, true),
+        (&teacher, false),
+        (&proctor, false),
+    ] {
+        h.app.review_form_button(who.id, who.id, id).await.unwrap();
+        h.settle().await;
+        let sent = h
+            .fake
+            .messages_to(who.id)
+            .into_iter()
+            .rev()
+            .find_map(|m| m.document)
+            .unwrap_or_else(|| panic!("no form to {}", who.id));
+        let text: String = h.cells(&sent.1).concat().join(" ");
+        let shown = |id: &str| if full { id.to_string() } else { mask(id) };
+        assert!(
+            text.contains(&shown(&pupil.id_card)) && text.contains(&shown(&pupil.student_no)),
+            "{} (full {full}): {text}",
+            who.id
+        );
+        if !full {
+            assert!(!text.contains(&pupil.id_card), "{text}");
+        }
+        assert!(
+            text.contains(&format!("申请人：{}", pupil.name)) && text.contains("经办人：联系人 刘"),
+            "{text}"
+        );
+    }
+    let (full, masked): (i64, i64) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN detail LIKE '%in full' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN detail LIKE '%masked' THEN 1 ELSE 0 END)
+         FROM audit_chain WHERE action = 'export-review-form'",
+    )
+    .fetch_one(&h.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((full, masked), (4, 2));
+    h.stop().await;
+}

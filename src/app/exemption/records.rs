@@ -4,17 +4,15 @@
 
 use crate::app::App;
 use crate::app::records::{FileKind, Record, table_recipients, unit_sections};
-use crate::app::review::Ctx;
-use crate::domain::deadline::display;
+use crate::app::review::{Ctx, Identifiers, applicant_line};
 use crate::domain::exemption::Details;
-use crate::domain::ids::mask;
 use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::{self, Line, Section, Table};
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
-use crate::store::{audit, from_ms, reviews, roster, seasons, units};
+use crate::store::{audit, reviews, roster, seasons, units};
 use anyhow::Context;
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap};
@@ -188,6 +186,7 @@ impl App {
         conn: &mut AnyConnection,
         ctx: &Ctx,
         photo: Option<Vec<u8>>,
+        ids: Identifiers,
     ) -> anyhow::Result<Record> {
         let tz = ctx.season.tz;
         let c = &ctx.cand;
@@ -213,8 +212,8 @@ impl App {
                 .map_or(String::new(), |d| d.age.to_string()),
             school: ctx.school.name.clone(),
             class_name: c.class_name.clone(),
-            id_card: mask(&c.id_card),
-            student_no: mask(&c.student_no),
+            id_card: ids.show(&c.id_card),
+            student_no: ids.show(&c.student_no),
             reg_no: c.reg_no.clone(),
             exam_no: c.exam_no.clone(),
             contact_person: details
@@ -225,11 +224,7 @@ impl App {
                 Some(d) => format!("{}（证明：{}）", d.reason, d.proof.label()),
                 None => ctx.req.reason.clone(),
             },
-            filed: format!(
-                "申请人：{}（{}）",
-                ctx.req.filer_name,
-                display(from_ms(ctx.req.created_at), tz)
-            ),
+            filed: applicant_line(ctx),
             parent: vec![match ctx.req.signed_form() {
                 Some(_) => "学生本人与家长签字的申请页已附（电子档案）".to_string(),
                 None => String::new(),

@@ -23,7 +23,12 @@ enum FormBox {
 }
 
 impl App {
-    async fn review_form(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Form> {
+    async fn review_form(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        ids: Identifiers,
+    ) -> anyhow::Result<Form> {
         let tz = ctx.season.tz;
         let c = &ctx.cand;
         let city = units::get(conn, &ctx.city)
@@ -36,20 +41,15 @@ impl App {
             gender: c.gender.clone(),
             class_name: c.class_name.clone(),
             school: ctx.school.name.clone(),
-            // The form leaves the bot as a file: the identifiers stay masked, as on the card.
-            id_card: mask(&c.id_card),
-            student_no: mask(&c.student_no),
+            id_card: ids.show(&c.id_card),
+            student_no: ids.show(&c.student_no),
             reg_no: c.reg_no.clone(),
             exam_no: c.exam_no.clone(),
             score: crate::domain::Score::from_tenths(ctx.req.original_score as u32).to_string(),
             contact: ctx.req.contact.clone(),
             sitting: c.sitting(),
             reason: ctx.req.reason.clone(),
-            filed: format!(
-                "申请人：{}（{}）",
-                ctx.req.filer_name,
-                display(from_ms(ctx.req.created_at), tz)
-            ),
+            filed: applicant_line(ctx),
             unit: batch::batch_of(ctx).1.to_string(),
             ..Form::default()
         };
@@ -125,11 +125,12 @@ impl App {
         conn: &mut AnyConnection,
         ctx: &Ctx,
         photo: Option<Vec<u8>>,
+        ids: Identifiers,
     ) -> anyhow::Result<Record> {
         if ctx.is_exemption() {
-            return self.exemption_form_record(conn, ctx, photo).await;
+            return self.exemption_form_record(conn, ctx, photo, ids).await;
         }
-        let form = self.review_form(conn, ctx).await?;
+        let form = self.review_form(conn, ctx, ids).await?;
         self.form_record(ctx, &form)
     }
 
@@ -150,8 +151,11 @@ impl App {
             .load_ctx(&mut tx, id)
             .await?
             .with_context(|| format!("there is no request {id}"))?;
-        let record = self.printable_form(&mut tx, &ctx, photo).await?;
-        let detail = format!("{} of request {id}", form_name(&ctx));
+        // The terminal is the city's: its forms are printed in full.
+        let record = self
+            .printable_form(&mut tx, &ctx, photo, Identifiers::Full)
+            .await?;
+        let detail = format!("{} of request {id}, in full", form_name(&ctx));
         audit(
             &mut tx,
             self.clock.now(),
@@ -192,7 +196,12 @@ impl App {
         if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
             return Ok(Press::Refused);
         }
-        let record = self.printable_form(&mut tx, &ctx, photo).await?;
+        // In full for the units that stamp and file it, masked for everyone else who may see it.
+        let ids = match self.allowed(user_id, &bound, Action::PrintForm, &ctx) {
+            Ok(_) => Identifiers::Full,
+            Err(_) => Identifiers::Masked,
+        };
+        let record = self.printable_form(&mut tx, &ctx, photo, ids).await?;
         let caption = self.render.render(
             "review_form_sent",
             &json!({"id": id, "name": ctx.cand.name, "form": form_name(&ctx)}),
@@ -206,7 +215,7 @@ impl App {
         };
         outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         let actor = crate::app::Actor::Telegram(user_id).label();
-        let detail = format!("{} of request {id}", form_name(&ctx));
+        let detail = format!("{} of request {id}, {}", form_name(&ctx), ids.label());
         audit(
             &mut tx,
             self.clock.now(),
@@ -219,6 +228,41 @@ impl App {
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)
     }
+}
+
+/// How a printed form carries 身份证号 and 学籍号: in full for the units that stamp and file it
+/// (`Action::PrintForm`), masked as on the cards for everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identifiers {
+    Full,
+    Masked,
+}
+
+impl Identifiers {
+    pub(crate) fn show(self, id: &str) -> String {
+        match self {
+            Identifiers::Full => id.to_string(),
+            Identifiers::Masked => mask(id),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Identifiers::Full => "in full",
+            Identifiers::Masked => "masked",
+        }
+    }
+}
+
+/// 附件4 二.3, 附件6 注1: the candidate applies and signs; the school's staff who transmitted it
+/// is its 经办人.
+pub(crate) fn applicant_line(ctx: &Ctx) -> String {
+    format!(
+        "申请人：{}（考生本人）　经办人：{}（{}）",
+        ctx.cand.name,
+        ctx.req.filer_name,
+        display(from_ms(ctx.req.created_at), ctx.season.tz)
+    )
 }
 
 /// The paper form a request is printed on.

@@ -10,6 +10,7 @@ mod dialogue;
 mod filing;
 mod folding;
 mod form;
+pub(crate) use form::{Identifiers, applicant_line};
 mod quick;
 mod result;
 mod views;
