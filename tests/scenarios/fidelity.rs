@@ -419,3 +419,67 @@ async fn a_district_with_rules_of_its_own_runs_its_route_and_its_neighbour_the_c
     }
     h.stop().await;
 }
+
+/// `docs/fidelity.md` holds every duty of 附件1–7 with the test that shows it: a renamed or
+/// removed test fails here, as does a row that names neither a test nor why it has none.
+#[test]
+fn the_traceability_table_names_only_tests_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/fidelity.md")).unwrap();
+    let exists = |name: &str| -> bool {
+        let Some((file, test)) = name.rsplit_once("::") else {
+            return false;
+        };
+        let path = if file.ends_with(".rs") {
+            root.join(file)
+        } else {
+            root.join(format!("tests/scenarios/{file}.rs"))
+        };
+        std::fs::read_to_string(path).is_ok_and(|text| text.contains(&format!("fn {test}(")))
+    };
+    let mut duties = 0;
+    let mut missing = Vec::new();
+    let mut section = "";
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            section = heading;
+            continue;
+        }
+        let is_row =
+            line.starts_with("| ") && !line.starts_with("| #") && !line.starts_with("|---");
+        if !is_row || !matches!(section, "The duties" | "Departures removed") {
+            continue;
+        }
+        if line.starts_with("| clause") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+        let shown_by = cells.last().unwrap().trim();
+        let named: Vec<&str> = shown_by
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.contains("::"))
+            .collect();
+        if section == "The duties" {
+            duties += 1;
+            let explained =
+                shown_by.starts_with("out of scope:") || shown_by.starts_with("departure");
+            assert!(
+                explained || !named.is_empty(),
+                "a duty with neither a test nor a reason: {line}"
+            );
+        } else {
+            assert!(
+                !named.is_empty(),
+                "a removed departure without its test: {line}"
+            );
+        }
+        missing.extend(named.into_iter().filter(|n| !exists(n)).map(String::from));
+    }
+    assert!(duties >= 70, "{duties} duties in the table");
+    assert!(
+        missing.is_empty(),
+        "tests named in docs/fidelity.md that do not exist: {missing:?}"
+    );
+}
