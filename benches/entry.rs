@@ -19,7 +19,7 @@ use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::config::{Config, EntryMode};
 use exam_review_bot::domain::Role;
-use exam_review_bot::domain::entry::Pair;
+use exam_review_bot::domain::entry::{Crew, Pair};
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
 use std::path::Path;
@@ -90,7 +90,13 @@ async fn run(backend: &str, url: &str, dir: &Path, rows: usize) -> String {
     std::fs::write(&roster_file, roster).unwrap();
     app.import_candidates(&roster_file).await.unwrap();
     let mut clerks = Vec::new();
-    for (user, name) in [(1, "登分员甲"), (2, "登分员乙")] {
+    // Four at each entry (附件7 二): 甲 enters, 乙 reads out, 丙 and 丁 watch.
+    for (user, name) in [
+        (1, "登分员甲"),
+        (2, "登分员乙"),
+        (3, "登分员丙"),
+        (4, "登分员丁"),
+    ] {
         let link = app
             .invite(Role::EntryClerk, sample::CITY_CODE, name, None)
             .await
@@ -101,11 +107,15 @@ async fn run(backend: &str, url: &str, dir: &Path, rows: usize) -> String {
     }
     let batch = app.entry_batches().await.unwrap()[0].0.clone();
     assert_eq!(batch.candidates as usize, rows);
-    let pair = Pair {
-        entered: clerks[0],
-        read: clerks[1],
+    let pair = Crew {
+        pair: Pair {
+            entered: clerks[0],
+            read: clerks[1],
+        },
+        watched_reading: clerks[2],
+        watched_entering: clerks[3],
     };
-    let upload = |name: &str, text: String, pair: Pair| {
+    let upload = |name: &str, text: String, pair: Crew| {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         let app = app.clone();

@@ -503,18 +503,24 @@ async fn entry(app: App, what: EntryWhat) -> anyhow::Result<()> {
             batch,
             entered_by,
             read_by,
+            watched_reading,
+            watched_entering,
             file,
         } => {
-            let pair = crate::domain::entry::Pair {
-                entered: entered_by,
-                read: read_by,
+            let crew = crate::domain::entry::Crew {
+                pair: crate::domain::entry::Pair {
+                    entered: entered_by,
+                    read: read_by,
+                },
+                watched_reading,
+                watched_entering,
             };
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             match app
-                .upload_entry(Actor::Cli, batch, &file, &name, pair)
+                .upload_entry(Actor::Cli, batch, &file, &name, crew)
                 .await?
             {
                 Upload::Taken {

@@ -46,6 +46,9 @@ pub enum Action {
     /// Upload an entry of a county's half-day batch (登分, 附件7): the county's entry clerks.
     /// The subject's `district` is the batch's county (None: the city's own 考区).
     Enter,
+    /// Watch the reading out or the entering of an entry (监督报分, 监督录入; 附件7 二): the
+    /// county's entry clerks and 纪检监督.
+    WatchEntry,
     /// Seal a batch whose two entries agree (设置半天数据密码): the county's 纪检监督, who
     /// entered or read out none of its entries (`Subject::signers` holds those clerks).
     SealBatch,
@@ -392,6 +395,10 @@ pub fn check(
             }
             Action::Enter => match b.role {
                 Role::EntryClerk => in_county(b, s),
+                _ => Err(Denied::NoRole),
+            },
+            Action::WatchEntry => match b.role {
+                Role::EntryClerk | Role::Inspector => in_county(b, s),
                 _ => Err(Denied::NoRole),
             },
             Action::SealBatch => match b.role {

@@ -294,6 +294,7 @@ pub enum EntryWhat {
     /// Upload one entry of a batch (.xlsx, or .csv in UTF-8 or GB18030; the columns of
     /// `import scores`, only the batch's candidates). The first entry's pair gives (or
     /// corrects) the first entry; the same two with their roles swapped, the proofreading one.
+    /// Each entry names its four people, all different.
     Upload {
         #[arg(long)]
         batch: i64,
@@ -303,6 +304,13 @@ pub enum EntryWhat {
         /// The Telegram user id of the entry clerk who read out (报分).
         #[arg(long)]
         read_by: i64,
+        /// The Telegram user id of the clerk or 纪检监督 who watched the reading out (附件7 二:
+        /// 另两人分别监督报分与录入).
+        #[arg(long)]
+        watched_reading: i64,
+        /// The Telegram user id of the clerk or 纪检监督 who watched the entering.
+        #[arg(long)]
+        watched_entering: i64,
         file: PathBuf,
     },
 }

@@ -10,7 +10,7 @@ use crate::app::entry::Upload;
 use crate::app::{Actor, App};
 use crate::clock::ManualClock;
 use crate::domain::Role;
-use crate::domain::entry::Pair;
+use crate::domain::entry::{Crew, Pair};
 use crate::fakeapi::{FakeTelegram, FakeUser};
 use crate::sample;
 use crate::store::entry::Batch;
@@ -20,10 +20,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-/// A county's entry people: two clerks and the 纪检监督 (the officer is a `Person` already).
+/// A county's entry people: three clerks and the 纪检监督 (the officer is a `Person` already).
+/// An entry takes four (附件7 二): 甲 enters, 乙 reads out, 丙 watches the reading and the
+/// 纪检监督 the entering.
 struct County {
     code: String,
-    clerks: [FakeUser; 2],
+    clerks: [FakeUser; 3],
     inspector: FakeUser,
     officer: FakeUser,
 }
@@ -103,11 +105,7 @@ pub(super) async fn exam_days(
             .context("county")?;
         let path = dir.join(format!("batch-{}.csv", b.id));
         crate::store::write_private(&path, sheet(b).as_bytes())?;
-        let pair = Pair {
-            entered: c.clerks[0].id,
-            read: c.clerks[1].id,
-        };
-        upload_both(app, b, &path, pair).await?;
+        upload_both(app, b, &path, c.crew()).await?;
         app.seal_batch(c.inspector.id, b.id).await?;
     }
 
@@ -116,11 +114,24 @@ pub(super) async fn exam_days(
     // The notices about this batch, among those the other batches caused.
     let about = format!("批次 #{}（{county} {}", b.id, b.half_day_label());
     let text = sheet(b);
-    let [jia, yi] = &first.clerks;
-    // The county's only batch still open: the bot asks straight for the reader.
+    let [jia, yi, bing] = &first.clerks;
+    // The county's only batch still open: the bot asks straight for the reader, then the two
+    // who watch.
+    let four = |clerk: &FakeUser, reader: &FakeUser| {
+        let (clerk, reader) = (clerk.clone(), reader.clone());
+        let (bing, inspector) = (bing.clone(), first.inspector.clone());
+        async move {
+            wait_for(fake, &clerk, "请选择本次报分的登分员").await?;
+            clerk.press(&reader.first_name);
+            wait_for(fake, &clerk, "监督报分").await?;
+            clerk.press(&bing.first_name);
+            wait_for(fake, &clerk, "监督录入").await?;
+            clerk.press(&inspector.first_name);
+            anyhow::Ok(())
+        }
+    };
     jia.send_sheet("demo-a", "登分表_上午.xlsx", sample::scores_xlsx(&text)?);
-    wait_for(fake, jia, "请选择本次报分的登分员").await?;
-    jia.press(&yi.first_name);
+    four(jia, yi).await?;
     wait_for(fake, jia, &format!("{about}）第一次录入已收到")).await?;
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
@@ -134,8 +145,7 @@ pub(super) async fn exam_days(
         ("demo-c", "校对_上午_更正.csv", sample::gb18030(&text)),
     ] {
         yi.send_sheet(id, name, body);
-        wait_for(fake, yi, "请选择本次报分的登分员").await?;
-        yi.press(&jia.first_name);
+        four(yi, jia).await?;
         wait_for(fake, yi, &format!("{about}）交叉校对录入已收到")).await?;
     }
     wait_for(fake, &first.inspector, &format!("{about}）两次录入一致")).await?;
@@ -164,11 +174,7 @@ pub(super) async fn exam_days(
     let about = format!("批次 #{}（{county} {}", b.id, b.half_day_label());
     let path = dir.join(format!("batch-{}.csv", b.id));
     crate::store::write_private(&path, sheet(b).as_bytes())?;
-    let pair = Pair {
-        entered: second.clerks[0].id,
-        read: second.clerks[1].id,
-    };
-    upload_both(app, b, &path, pair).await?;
+    upload_both(app, b, &path, second.crew()).await?;
     clock.set(at(26, 21, 30));
     wait_for(fake, &second.inspector, &format!("{about}）两次录入一致")).await?;
     second.inspector.press("🔒 封存本半天数据");
@@ -226,9 +232,22 @@ pub(super) async fn exam_days(
         .collect())
 }
 
-/// Both entries of a batch, the clerks' roles swapped the second time.
-async fn upload_both(app: &App, b: &Batch, path: &Path, pair: Pair) -> anyhow::Result<()> {
-    for p in [pair, pair.swapped()] {
+impl County {
+    fn crew(&self) -> Crew {
+        Crew {
+            pair: Pair {
+                entered: self.clerks[0].id,
+                read: self.clerks[1].id,
+            },
+            watched_reading: self.clerks[2].id,
+            watched_entering: self.inspector.id,
+        }
+    }
+}
+
+/// Both entries of a batch, the reader and the enterer swapped the second time.
+async fn upload_both(app: &App, b: &Batch, path: &Path, crew: Crew) -> anyhow::Result<()> {
+    for p in [crew, crew.swapped()] {
         let outcome = app
             .upload_entry(Actor::Cli, b.id, path, "登分表.csv", p)
             .await?;
@@ -263,6 +282,7 @@ async fn join_counties(
         for (role, name) in [
             (Role::EntryClerk, format!("{} 登分员甲", unit.name)),
             (Role::EntryClerk, format!("{} 登分员乙", unit.name)),
+            (Role::EntryClerk, format!("{} 登分员丙", unit.name)),
             (Role::Inspector, inspector),
         ] {
             let link = app.invite(role, &unit.code, &name, None).await?;
@@ -277,11 +297,11 @@ async fn join_counties(
             true => people[1 + i].user.clone(),
             false => people[0].user.clone(),
         };
-        let [a, b, inspector]: [FakeUser; 3] =
-            users.try_into().map_err(|_| anyhow::anyhow!("three"))?;
+        let [a, b, c, inspector]: [FakeUser; 4] =
+            users.try_into().map_err(|_| anyhow::anyhow!("four"))?;
         out.push(County {
             code: unit.code.clone(),
-            clerks: [a, b],
+            clerks: [a, b, c],
             inspector,
             officer,
         });

@@ -48,6 +48,40 @@ impl Pair {
     }
 }
 
+/// The four at an entry (附件7 二: 一人报分，一人录入，另两人分别监督报分与录入): the pair, and
+/// who watched the reading out and who watched the entering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crew {
+    pub pair: Pair,
+    pub watched_reading: i64,
+    pub watched_entering: i64,
+}
+
+impl Crew {
+    pub fn people(&self) -> [i64; 4] {
+        [
+            self.pair.read,
+            self.pair.entered,
+            self.watched_reading,
+            self.watched_entering,
+        ]
+    }
+
+    /// Four different people: nobody watches their own work or does two jobs.
+    pub fn distinct(&self) -> bool {
+        let p = self.people();
+        (0..4).all(|i| (i + 1..4).all(|j| p[i] != p[j]))
+    }
+
+    /// The proofreading entry's crew: reader and enterer swap (附件7 三), the watchers stay.
+    pub fn swapped(self) -> Crew {
+        Crew {
+            pair: self.pair.swapped(),
+            ..self
+        }
+    }
+}
+
 /// Why an upload's pair of clerks is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PairRefused {
@@ -237,6 +271,28 @@ mod tests {
             item_sec2: Some(20),
             item_tidy: Some(10),
             exempt: 0,
+        }
+    }
+
+    #[test]
+    fn a_crew_is_four_different_people() {
+        let pair = Pair {
+            entered: 1,
+            read: 2,
+        };
+        let crew = Crew {
+            pair,
+            watched_reading: 3,
+            watched_entering: 4,
+        };
+        assert!(crew.distinct() && crew.swapped().distinct());
+        assert_eq!(crew.swapped().pair, pair.swapped());
+        for twice in [1, 2, 3] {
+            let c = Crew {
+                watched_entering: twice,
+                ..crew
+            };
+            assert!(!c.distinct(), "{c:?}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! whoever races for it.
 
 use super::{from_ms, to_ms};
-use crate::domain::entry::{EntryRow, Pair, Side, Stage};
+use crate::domain::entry::{Crew, EntryRow, Pair, Side, Stage};
 use crate::store::roster;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
@@ -178,7 +178,7 @@ pub async fn sides(conn: &mut AnyConnection, batch: i64) -> sqlx::Result<Vec<Sid
 pub struct Upload<'a> {
     pub batch: i64,
     pub side: Side,
-    pub pair: Pair,
+    pub crew: Crew,
     pub file_name: &'a str,
     pub file_hash: &'a str,
     pub rows: i64,
@@ -189,21 +189,54 @@ pub struct Upload<'a> {
 pub async fn record_upload(conn: &mut AnyConnection, u: &Upload<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO entry_uploads (batch_id, side, entered_by, read_by, file_name, file_hash,
-             row_count, at, actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             row_count, at, actor, watched_reading, watched_entering)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(u.batch)
     .bind(u.side.as_str())
-    .bind(u.pair.entered)
-    .bind(u.pair.read)
+    .bind(u.crew.pair.entered)
+    .bind(u.crew.pair.read)
     .bind(u.file_name)
     .bind(u.file_hash)
     .bind(u.rows)
     .bind(to_ms(u.at))
     .bind(u.actor)
+    .bind(u.crew.watched_reading)
+    .bind(u.crew.watched_entering)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The crews of a batch's latest upload of each side, first side first (uploads made before
+/// the watchers were asked for have none).
+pub async fn crews(
+    conn: &mut AnyConnection,
+    batch: i64,
+) -> sqlx::Result<Vec<(Side, Option<Crew>)>> {
+    let rows: Vec<(String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT u.side, u.entered_by, u.read_by, u.watched_reading, u.watched_entering
+         FROM entry_uploads u
+         WHERE u.batch_id = $1
+           AND u.id = (SELECT MAX(v.id) FROM entry_uploads v
+                       WHERE v.batch_id = u.batch_id AND v.side = u.side)
+         ORDER BY u.side",
+    )
+    .bind(batch)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(side, entered, read, wr, we)| {
+            let side = Side::parse(&side)?;
+            let crew = wr.zip(we).map(|(watched_reading, watched_entering)| Crew {
+                pair: Pair { entered, read },
+                watched_reading,
+                watched_entering,
+            });
+            Some((side, crew))
+        })
+        .collect())
 }
 
 /// Rows per INSERT statement: 10 parameters a row, well under SQLite's and PostgreSQL's limits.

@@ -53,6 +53,11 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         "{stdout}"
     );
     assert!(stdout.contains("有 2 处不一致"), "{stdout}");
+    // Four people at each entry: one reads out, one enters, two watch (附件7 二).
+    assert!(
+        stdout.contains("监督报分 ") && stdout.contains("监督录入 "),
+        "{stdout}"
+    );
     assert!(stdout.contains("按规定视为缺考"), "{stdout}");
     assert!(stdout.contains("复核后成绩"), "{stdout}");
     // The review's deadline: the request left at the 班主任 is 逾期未报 at the window's end.

@@ -11,7 +11,7 @@ use exam_review_bot::app::entry::Upload;
 use exam_review_bot::app::review::Press;
 use exam_review_bot::config::{Config, EntryMode, LateReport};
 use exam_review_bot::domain::Role;
-use exam_review_bot::domain::entry::Pair;
+use exam_review_bot::domain::entry::{Crew, Pair};
 use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::entry::Batch;
@@ -107,7 +107,8 @@ impl ExamDay {
         )
     }
 
-    /// A clerk sends a sheet in chat, picks the batch (when asked) and the reader.
+    /// A clerk sends a sheet in chat, picks the batch (when asked), the reader and the two who
+    /// watch (the first two of 丙, 纪检王, 甲, 乙 who are neither the clerk nor the reader).
     async fn send(
         &self,
         clerk: &FakeUser,
@@ -123,16 +124,40 @@ impl ExamDay {
         clerk.press(&label);
         self.h.expect(clerk, "请选择本次报分的登分员").await;
         clerk.press(reader);
+        let mut watchers = ["登分员丙", "纪检王", "登分员甲", "登分员乙"]
+            .into_iter()
+            .filter(|w| *w != clerk.first_name && *w != reader);
+        self.h.expect(clerk, "监督报分").await;
+        clerk.press(watchers.next().unwrap());
+        self.h.expect(clerk, "监督录入").await;
+        clerk.press(watchers.next().unwrap());
+    }
+
+    /// The pair with the first two of 丙 and the inspector, 甲, 乙 who are not in it watching.
+    fn crew(&self, pair: Pair) -> Crew {
+        let mut watchers = [self.bing.id, self.inspector.id, self.jia.id, self.yi.id]
+            .into_iter()
+            .filter(|w| *w != pair.entered && *w != pair.read);
+        Crew {
+            pair,
+            watched_reading: watchers.next().unwrap(),
+            watched_entering: watchers.next().unwrap(),
+        }
     }
 
     /// An entry through the command line's path (the same `upload_entry`).
     async fn upload(&self, b: &Batch, text: &str, pair: Pair) -> Upload {
+        self.upload_by(b, text, self.crew(pair)).await
+    }
+
+    /// The same, naming all four.
+    async fn upload_by(&self, b: &Batch, text: &str, crew: Crew) -> Upload {
         let path = self
             .h
             .write(&format!("entry-{}.csv", b.id), text.as_bytes());
         self.h
             .app
-            .upload_entry(Actor::Cli, b.id, &path, "entry.csv", pair)
+            .upload_entry(Actor::Cli, b.id, &path, "entry.csv", crew)
             .await
             .unwrap()
     }
@@ -166,26 +191,63 @@ async fn two_entries_with_the_roles_swapped_must_agree_before_the_inspector_seal
         .await;
     h.expect(
         &day.jia,
-        &format!("第一次录入已收到：{rows} 名考生（录入 登分员甲，报分 登分员乙）"),
+        &format!(
+            "第一次录入已收到：{rows} 名考生（报分 登分员乙，录入 登分员甲，监督报分 登分员丙，\
+             监督录入 纪检王）"
+        ),
     )
     .await;
+    // The inspector who watched the entering hears of it too.
+    h.expect(&day.inspector, "第一次录入已收到").await;
     h.expect(&day.yi, "等待交叉校对录入：由 登分员乙 录入、登分员甲 报分")
         .await;
 
-    // One clerk cannot both read out and enter; and 丙 was not of the pair.
-    let same = day
-        .upload(
-            &batch.0,
-            &sheet,
-            Pair {
+    // Four people, each in one place (附件7 二): one clerk cannot both read out and enter, nor
+    // watch their own reading; a watcher is of the county; and 丙 was not of the pair.
+    let pair = Pair {
+        entered: day.jia.id,
+        read: day.yi.id,
+    };
+    for repeated in [
+        Crew {
+            pair: Pair {
                 entered: day.yi.id,
                 read: day.yi.id,
+            },
+            watched_reading: day.bing.id,
+            watched_entering: day.inspector.id,
+        },
+        Crew {
+            pair,
+            watched_reading: day.yi.id,
+            watched_entering: day.inspector.id,
+        },
+        Crew {
+            pair,
+            watched_reading: day.bing.id,
+            watched_entering: day.bing.id,
+        },
+    ] {
+        let same = day.upload_by(&batch.0, &sheet, repeated).await;
+        assert!(
+            matches!(same, Upload::Refused(ref s) if s.template == "entry_not_four"),
+            "{same:?}"
+        );
+    }
+    let stranger = day
+        .upload_by(
+            &batch.0,
+            &sheet,
+            Crew {
+                pair,
+                watched_reading: day.bing.id,
+                watched_entering: day.other_clerk.id,
             },
         )
         .await;
     assert!(
-        matches!(same, Upload::Refused(ref s) if s.template == "entry_same_person"),
-        "{same:?}"
+        matches!(stranger, Upload::Refused(ref s) if s.template == "entry_not_county_watcher"),
+        "{stranger:?}"
     );
     day.send(
         &day.bing,
@@ -287,10 +349,10 @@ async fn a_county_sees_and_enters_only_its_own_batches() {
             ours.0.id,
             &path,
             "d1.csv",
-            Pair {
+            day.crew(Pair {
                 entered: day.other_clerk.id,
                 read: day.jia.id,
-            },
+            }),
         )
         .await
         .unwrap();

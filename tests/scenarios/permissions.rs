@@ -414,13 +414,20 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
         &batch.half_day,
     );
     let path = h.write("matrix-sheet.csv", sheet.as_bytes());
-    let pair = exam_review_bot::domain::entry::Pair {
-        entered: 8,
-        read: 7,
+    // Two more of the county watch the reading and the entering.
+    bind(&h, 10, Role::EntryClerk, &d1, None).await;
+    bind(&h, 11, Role::Inspector, &d1, None).await;
+    let crew = exam_review_bot::domain::entry::Crew {
+        pair: exam_review_bot::domain::entry::Pair {
+            entered: 8,
+            read: 7,
+        },
+        watched_reading: 10,
+        watched_entering: 11,
     };
     // On the exam day, before its cutoff (an entry after it is refused).
     h.clock.set(shanghai(2023, 4, 26, 12, 0));
-    for p in [pair, pair.swapped()] {
+    for p in [crew, crew.swapped()] {
         let taken = h
             .app
             .upload_entry(

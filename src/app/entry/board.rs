@@ -27,6 +27,8 @@ struct Line {
     candidates: i64,
     first: bool,
     second: bool,
+    /// Each entry's four (报分, 录入, 监督报分, 监督录入), for the workbook.
+    crews: [String; 2],
     mismatches: Option<i64>,
     stage: Stage,
     cutoff: String,
@@ -56,7 +58,18 @@ impl App {
                 continue;
             }
             let sides = batches::sides(&mut conn, b.id).await?;
-            lines.push(line(&area, &b, &sides, season.tz));
+            let mut l = line(&area, &b, &sides, season.tz);
+            for c in self.crew_names(&mut conn, b.id).await? {
+                let i = usize::from(c["second"].as_bool().unwrap_or(false));
+                l.crews[i] = format!(
+                    "报分 {}、录入 {}、监督报分 {}、监督录入 {}",
+                    c["read"].as_str().unwrap_or_default(),
+                    c["entered"].as_str().unwrap_or_default(),
+                    c["watched_reading"].as_str().unwrap_or_default(),
+                    c["watched_entering"].as_str().unwrap_or_default()
+                );
+            }
+            lines.push(l);
         }
         let city = bound
             .iter()
@@ -124,6 +137,7 @@ fn line(area: &Area, b: &Batch, sides: &[Side], tz: chrono_tz::Tz) -> Line {
         candidates: b.candidates,
         first: sides.contains(&Side::A),
         second: sides.contains(&Side::B),
+        crews: Default::default(),
         mismatches: b.mismatches,
         stage: b.stage(),
         cutoff: display(b.cutoff(), tz),
@@ -156,7 +170,9 @@ fn board_workbook(lines: &[Line]) -> anyhow::Result<Vec<u8>> {
         "不一致",
         "状态",
         "上报截止",
-        "解除缺考理由",
+        "接受补报理由",
+        "第一次录入人员",
+        "交叉校对录入人员",
     ];
     for (c, h) in header.iter().enumerate() {
         sheet.write_with_format(0, c as u16, *h, &bold)?;
@@ -177,11 +193,15 @@ fn board_workbook(lines: &[Line]) -> anyhow::Result<Vec<u8>> {
         sheet.write(r, 7, stage_name(l.stage))?;
         sheet.write(r, 8, &l.cutoff)?;
         sheet.write(r, 9, l.lift_reason.as_deref().unwrap_or(""))?;
+        sheet.write(r, 10, &l.crews[0])?;
+        sheet.write(r, 11, &l.crews[1])?;
     }
     sheet.set_column_width(1, 18)?;
     sheet.set_column_width(2, 16)?;
     sheet.set_column_width(7, 20)?;
     sheet.set_column_width(8, 18)?;
     sheet.set_column_width(9, 30)?;
+    sheet.set_column_width(10, 40)?;
+    sheet.set_column_width(11, 40)?;
     Ok(book.save_to_buffer()?)
 }

@@ -1,5 +1,6 @@
 //! A batch's sheet sent in chat by an entry clerk: the bot asks which of the county's open
-//! batches it is (when there are several) and who read the scores out, then downloads it and
+//! batches it is (when there are several), who read the scores out and the two who watched the
+//! reading and the entering (附件7 二: four people at each entry), then downloads it and
 //! takes it through the same `upload_entry` as the command line. The uploader is the one who
 //! entered (录入). The dialogue is a `dialogues` row like every other, with back and cancel.
 
@@ -8,7 +9,7 @@ use crate::app::callback::Callback;
 use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
-use crate::domain::entry::Pair;
+use crate::domain::entry::{Crew, Pair};
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
@@ -52,6 +53,8 @@ impl Sheet {
 enum Step {
     Batch,
     Reader,
+    WatchReading,
+    WatchEntering,
 }
 
 impl Step {
@@ -59,13 +62,20 @@ impl Step {
         match self {
             Step::Batch => "ebatch",
             Step::Reader => "ereader",
+            Step::WatchReading => "ewatchr",
+            Step::WatchEntering => "ewatche",
         }
     }
 
     fn parse(s: &str) -> Option<Step> {
-        [Step::Batch, Step::Reader]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Step::Batch,
+            Step::Reader,
+            Step::WatchReading,
+            Step::WatchEntering,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -74,6 +84,7 @@ impl Step {
 enum Button {
     Batch(i64),
     Reader(i64),
+    Watcher(i64),
     Back,
     Cancel,
 }
@@ -83,6 +94,7 @@ impl Button {
         match self {
             Button::Batch(id) => format!("b{id}"),
             Button::Reader(user) => format!("r{user}"),
+            Button::Watcher(user) => format!("w{user}"),
             Button::Back => "back".into(),
             Button::Cancel => "cancel".into(),
         }
@@ -95,6 +107,7 @@ impl Button {
             _ => match code.split_at_checked(1)? {
                 ("b", id) => Button::Batch(id.parse().ok()?),
                 ("r", user) => Button::Reader(user.parse().ok()?),
+                ("w", user) => Button::Watcher(user.parse().ok()?),
                 _ => return None,
             },
         })
@@ -258,9 +271,52 @@ impl App {
                     prompt["no_reader"] = json!(true);
                 }
             }
+            Step::WatchReading | Step::WatchEntering => {
+                let Some(batch) = data["batch"].as_i64() else {
+                    return Ok(());
+                };
+                let Some(batch) = batches::get(conn, batch).await? else {
+                    return Ok(());
+                };
+                prompt["county"] = json!(area.name(&batch.county_code));
+                prompt["half_day"] = json!(batch.half_day_label());
+                prompt["read"] = json!(match data["reader"].as_i64() {
+                    Some(r) => self.clerk_name(conn, r).await?,
+                    None => String::new(),
+                });
+                if let Some(w) = data["watched_reading"].as_i64() {
+                    prompt["watched_reading"] = json!(self.person_name(conn, w).await?);
+                }
+                // The county's clerks and inspectors not already at this entry.
+                let taken = [
+                    Some(user),
+                    data["reader"].as_i64(),
+                    data["watched_reading"]
+                        .as_i64()
+                        .filter(|_| step == Step::WatchEntering),
+                ];
+                let mut shown = Vec::new();
+                for role in [Role::EntryClerk, Role::Inspector] {
+                    for b in people::holders(conn, role, &batch.county_code).await? {
+                        let id = b.telegram_user_id;
+                        if !taken.contains(&Some(id)) && !shown.contains(&id) {
+                            shown.push(id);
+                            rows.push(vec![button(b.name, dialogue(Button::Watcher(id)))]);
+                        }
+                    }
+                }
+                if rows.is_empty() {
+                    prompt["no_watcher"] = json!(true);
+                }
+            }
         }
         let mut last = Vec::new();
-        if step == Step::Reader && !data["single"].as_bool().unwrap_or(false) {
+        let back = match step {
+            Step::Batch => false,
+            Step::Reader => !data["single"].as_bool().unwrap_or(false),
+            Step::WatchReading | Step::WatchEntering => true,
+        };
+        if back {
             last.push(button(
                 self.render.text("button_back")?,
                 dialogue(Button::Back),
@@ -316,8 +372,30 @@ impl App {
                 self.enter_entry_step(&mut tx, user, chat, Step::Reader, &data)
                     .await?;
             }
+            (Step::WatchReading, Button::Back) => {
+                self.enter_entry_step(&mut tx, user, chat, Step::Reader, &data)
+                    .await?
+            }
+            (Step::WatchEntering, Button::Back) => {
+                self.enter_entry_step(&mut tx, user, chat, Step::WatchReading, &data)
+                    .await?
+            }
             (Step::Reader, Button::Reader(reader)) => {
-                let Some(batch) = data["batch"].as_i64() else {
+                data["reader"] = json!(reader);
+                self.enter_entry_step(&mut tx, user, chat, Step::WatchReading, &data)
+                    .await?;
+            }
+            (Step::WatchReading, Button::Watcher(watcher)) => {
+                data["watched_reading"] = json!(watcher);
+                self.enter_entry_step(&mut tx, user, chat, Step::WatchEntering, &data)
+                    .await?;
+            }
+            (Step::WatchEntering, Button::Watcher(watcher)) => {
+                let (Some(batch), Some(reader), Some(watched_reading)) = (
+                    data["batch"].as_i64(),
+                    data["reader"].as_i64(),
+                    data["watched_reading"].as_i64(),
+                ) else {
                     return Ok(Press::Stale);
                 };
                 dialogues::clear(&mut tx, user).await?;
@@ -327,11 +405,15 @@ impl App {
                     name: data["name"].as_str().unwrap_or("sheet.csv").to_string(),
                     size: data["size"].as_u64(),
                 };
-                let pair = Pair {
-                    entered: user,
-                    read: reader,
+                let crew = Crew {
+                    pair: Pair {
+                        entered: user,
+                        read: reader,
+                    },
+                    watched_reading,
+                    watched_entering: watcher,
                 };
-                self.upload_sheet(chat, batch, &sheet, pair).await?;
+                self.upload_sheet(chat, batch, &sheet, crew).await?;
                 return Ok(Press::Accepted);
             }
             _ => return Ok(Press::Stale),
@@ -347,18 +429,18 @@ impl App {
         chat: i64,
         batch: i64,
         sheet: &Sheet,
-        pair: Pair,
+        crew: Crew,
     ) -> anyhow::Result<()> {
         let Some(path) = self.download(chat, sheet).await? else {
             return Ok(());
         };
         let outcome = self
             .upload_entry(
-                super::Actor::Telegram(pair.entered),
+                super::Actor::Telegram(crew.pair.entered),
                 batch,
                 &path,
                 &sheet.name,
-                pair,
+                crew,
             )
             .await;
         std::fs::remove_file(&path).ok();

@@ -21,7 +21,7 @@ pub use publish::Readiness;
 use super::policy::{self, Action, Subject};
 use super::{Actor, App};
 use crate::domain::Role;
-use crate::domain::entry::{self, EntryRow, Mismatch, Pair, PairRefused, Side};
+use crate::domain::entry::{self, Crew, EntryRow, Mismatch, PairRefused, Side};
 use crate::domain::ids::IdPattern;
 use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
@@ -216,15 +216,15 @@ impl App {
     }
 
     /// One entry of a batch, from a file on disk (the command line's, or a sheet sent in chat
-    /// once downloaded). `pair` says who entered and who read out; in chat the uploader is the
-    /// one who entered.
+    /// once downloaded). `crew` says who entered, who read out and who watched each; in chat
+    /// the uploader is the one who entered.
     pub async fn upload_entry(
         &self,
         actor: Actor,
         batch_id: i64,
         path: &Path,
         file_name: &str,
-        pair: Pair,
+        crew: Crew,
     ) -> anyhow::Result<Upload> {
         let now = self.clock.now();
         let mut conn = self.db.pool.acquire().await?;
@@ -235,7 +235,7 @@ impl App {
         let schools = area.schools(&batch.county_code);
         // Refused early, before the file is read; asked again in the transaction below.
         let side = match self
-            .who_uploads(&mut conn, &area, &batch, actor, pair)
+            .who_uploads(&mut conn, &area, &batch, actor, crew)
             .await?
         {
             Ok(side) => side,
@@ -275,7 +275,7 @@ impl App {
         };
         // A clerk unbound, or another entry taken, while the file was read.
         let side = match self
-            .who_uploads(&mut tx, &area, &batch, actor, pair)
+            .who_uploads(&mut tx, &area, &batch, actor, crew)
             .await?
         {
             Ok(s) if s == side => s,
@@ -289,7 +289,7 @@ impl App {
             &batches::Upload {
                 batch: batch.id,
                 side,
-                pair,
+                crew,
                 file_name,
                 file_hash: &file_hash,
                 rows: rows.len() as i64,
@@ -323,16 +323,21 @@ impl App {
             &actor_label,
             "entry-upload",
             &format!(
-                "batch #{} ({} {}) entry {}: {} rows, file sha256 {file_hash}",
+                "batch #{} ({} {}) entry {}: {} rows, file sha256 {file_hash}; read out by {}, \
+                 entered by {}, reading watched by {}, entering watched by {}",
                 batch.id,
                 batch.county_code,
                 batch.half_day_label(),
                 side.as_str(),
-                rows.len()
+                rows.len(),
+                crew.pair.read,
+                crew.pair.entered,
+                crew.watched_reading,
+                crew.watched_entering
             ),
         )
         .await?;
-        self.tell_upload(&mut tx, &area, &batch, side, pair, rows.len(), &mismatches)
+        self.tell_upload(&mut tx, &area, &batch, side, crew, rows.len(), &mismatches)
             .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
@@ -416,10 +421,15 @@ impl App {
         area: &Area,
         batch: &Batch,
         actor: Actor,
-        pair: Pair,
+        crew: Crew,
     ) -> anyhow::Result<Result<Side, Said>> {
+        let pair = crew.pair;
         let subject = area.subject(&batch.county_code, &[]);
         let route = self.route(&area.city);
+        // 附件7 二: four people, each in one place.
+        if !crew.distinct() {
+            return Ok(Err(said("entry_not_four", json!({}))));
+        }
         if let Actor::Telegram(user) = actor {
             let bound = people::of_user(conn, user).await?;
             if let Err(d) = policy::check(&route, user, &bound, Action::Enter, &subject) {
@@ -431,6 +441,15 @@ impl App {
             if policy::check(&route, who, &bound, Action::Enter, &subject).is_err() {
                 return Ok(Err(said(
                     "entry_not_county_clerk",
+                    json!({"user": who, "county": area.name(&batch.county_code)}),
+                )));
+            }
+        }
+        for who in [crew.watched_reading, crew.watched_entering] {
+            let bound = people::of_user(conn, who).await?;
+            if policy::check(&route, who, &bound, Action::WatchEntry, &subject).is_err() {
+                return Ok(Err(said(
+                    "entry_not_county_watcher",
                     json!({"user": who, "county": area.name(&batch.county_code)}),
                 )));
             }
@@ -500,6 +519,42 @@ impl App {
             .into_iter()
             .find(|b| b.role == Role::EntryClerk)
             .map_or_else(|| format!("#{user}"), |b| b.name))
+    }
+
+    /// Anyone's name as bound (a watcher may be a clerk or an inspector).
+    pub(crate) async fn person_name(
+        &self,
+        conn: &mut AnyConnection,
+        user: i64,
+    ) -> anyhow::Result<String> {
+        Ok(people::of_user(conn, user)
+            .await?
+            .into_iter()
+            .next()
+            .map_or_else(|| format!("#{user}"), |b| b.name))
+    }
+
+    /// The four of each entry of the batch, by name, first entry first: for the seal card,
+    /// the board and the records.
+    pub(crate) async fn crew_names(
+        &self,
+        conn: &mut AnyConnection,
+        batch: i64,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for (side, crew) in batches::crews(conn, batch).await? {
+            let Some(c) = crew else {
+                continue;
+            };
+            out.push(json!({
+                "second": side == Side::B,
+                "read": self.clerk_name(conn, c.pair.read).await?,
+                "entered": self.clerk_name(conn, c.pair.entered).await?,
+                "watched_reading": self.person_name(conn, c.watched_reading).await?,
+                "watched_entering": self.person_name(conn, c.watched_entering).await?,
+            }));
+        }
+        Ok(out)
     }
 
     /// Reads one entry: the same checks as `import scores` (身份证号, item sums, ranges,
@@ -589,10 +644,11 @@ impl App {
         area: &Area,
         batch: &Batch,
         side: Side,
-        pair: Pair,
+        crew: Crew,
         rows: usize,
         mismatches: &Option<Vec<Mismatch>>,
     ) -> anyhow::Result<()> {
+        let pair = crew.pair;
         let listed: Vec<&Mismatch> = mismatches
             .iter()
             .flatten()
@@ -606,15 +662,26 @@ impl App {
             "rows": rows,
             "entered": self.clerk_name(conn, pair.entered).await?,
             "read": self.clerk_name(conn, pair.read).await?,
+            "watched_reading": self.person_name(conn, crew.watched_reading).await?,
+            "watched_entering": self.person_name(conn, crew.watched_entering).await?,
+            "crews": self.crew_names(conn, batch.id).await?,
             "waiting": mismatches.is_none(),
             "agreed": mismatches.as_ref().is_some_and(|m| m.is_empty()),
             "mismatch_count": mismatches.as_ref().map_or(0, |m| m.len()),
             "mismatches": listed,
             "more": mismatches.as_ref().map_or(0, |m| m.len().saturating_sub(LISTED_MISMATCHES)),
         });
-        for who in [pair.entered, pair.read] {
-            for chat in chats_of(&people::of_user(conn, who).await?, Role::EntryClerk) {
-                self.tell(conn, chat, "entry_received", &data).await?;
+        // The four hear it: the clerks in their clerk's chat, a watching inspector in theirs.
+        let mut told = Vec::new();
+        for who in crew.people() {
+            let bound = people::of_user(conn, who).await?;
+            let mut chats = chats_of(&bound, Role::EntryClerk);
+            chats.extend(chats_of(&bound, Role::Inspector));
+            for chat in chats {
+                if !told.contains(&chat) {
+                    told.push(chat);
+                    self.tell(conn, chat, "entry_received", &data).await?;
+                }
             }
         }
         if mismatches.as_ref().is_some_and(|m| m.is_empty()) {
