@@ -208,13 +208,22 @@ pub async fn record_upload(conn: &mut AnyConnection, u: &Upload<'_>) -> sqlx::Re
     Ok(())
 }
 
-/// The crews of a batch's latest upload of each side, first side first (uploads made before
-/// the watchers were asked for have none).
+/// An upload's four, as stored (uploads made before the watchers were asked for have none).
+#[derive(sqlx::FromRow)]
+struct CrewRow {
+    side: String,
+    entered_by: i64,
+    read_by: i64,
+    watched_reading: Option<i64>,
+    watched_entering: Option<i64>,
+}
+
+/// The crews of a batch's latest upload of each side, first side first.
 pub async fn crews(
     conn: &mut AnyConnection,
     batch: i64,
 ) -> sqlx::Result<Vec<(Side, Option<Crew>)>> {
-    let rows: Vec<(String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<CrewRow> = sqlx::query_as(
         "SELECT u.side, u.entered_by, u.read_by, u.watched_reading, u.watched_entering
          FROM entry_uploads u
          WHERE u.batch_id = $1
@@ -227,13 +236,18 @@ pub async fn crews(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(side, entered, read, wr, we)| {
-            let side = Side::parse(&side)?;
-            let crew = wr.zip(we).map(|(watched_reading, watched_entering)| Crew {
-                pair: Pair { entered, read },
-                watched_reading,
-                watched_entering,
-            });
+        .filter_map(|r| {
+            let side = Side::parse(&r.side)?;
+            let crew = r.watched_reading.zip(r.watched_entering).map(
+                |(watched_reading, watched_entering)| Crew {
+                    pair: Pair {
+                        entered: r.entered_by,
+                        read: r.read_by,
+                    },
+                    watched_reading,
+                    watched_entering,
+                },
+            );
             Some((side, crew))
         })
         .collect())
