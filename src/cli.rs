@@ -165,12 +165,6 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 sealed.sha256,
                 sealed.chain_head
             );
-            if sealed.open_requests > 0 {
-                println!(
-                    "{} requests are still open: their results wait until the seal is lifted",
-                    sealed.open_requests
-                );
-            }
         }
         Command::Seal {
             then:

@@ -536,14 +536,7 @@ pub(crate) async fn review_closed(
     Ok(found.is_some())
 }
 
-async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM review_requests
-         WHERE season_id = $1 AND kind = 'review' AND state IN {}",
-        crate::domain::review::OPEN_SQL
-    )))
-    .bind(season_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(n)
+/// The season's review requests still open.
+pub(crate) async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {
+    Ok(crate::store::reviews::count_open(conn, "review", season_id).await?)
 }

@@ -26,8 +26,6 @@ pub struct Sealed {
     pub bytes: u64,
     pub candidates: usize,
     pub chain_head: String,
-    /// Requests still open (overdue): their results wait until the seal is lifted.
-    pub open_requests: i64,
 }
 
 /// What an archive held, by table.
@@ -154,7 +152,8 @@ impl App {
 
     /// `seal --out FILE`: writes the archive, records its hash, freezes the season, tells the
     /// city admins and the inspectors. Refused until the review is closed (/close, or every
-    /// request ended after the window) and when the season is sealed already.
+    /// request ended after the window) with no request open, under any name but a bound
+    /// 纪检监督's, and when the season is sealed already.
     pub async fn seal(
         &self,
         out: &Path,
@@ -191,6 +190,22 @@ impl App {
         let by = by.trim();
         if by.is_empty() {
             bail!("--by names who seals (the 纪检监督)");
+        }
+        // 附件4 二.5: after the whole review work, by the 纪检监督. Nothing may still be open,
+        // not even at the city's 复审, and the name is a bound 纪检监督 of the city's.
+        let open = super::records::open_requests(&mut conn, season.id).await?;
+        if open > 0 {
+            bail!(
+                "{open} review requests are still open (with the city's 复审): the library is \
+                 sealed once the whole review has ended"
+            );
+        }
+        let inspectors = people::all_holders(&mut conn, Role::Inspector, &city).await?;
+        if !inspectors.iter().any(|b| b.name == by) {
+            bail!(
+                "no 纪检监督 named \"{by}\" is bound in the city: --by names the inspector's \
+                 binding as /whoami shows it"
+            );
         }
         drop(conn);
         // Frozen first, archived second: nothing changes a score between the archive's
@@ -234,14 +249,6 @@ impl App {
         );
         audit(&mut tx, now, "cli", "seal", &detail).await?;
         seals::finish(&mut tx, seal_id, &sha256, &chain_head).await?;
-        let (open_requests,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM review_requests
-             WHERE season_id = $1 AND kind = 'review' AND state IN {}",
-            crate::domain::review::OPEN_SQL
-        )))
-        .bind(season.id)
-        .fetch_one(&mut *tx)
-        .await?;
         let data = json!({"by": by, "at": display(now, season.tz), "sha256": sha256,
                           "year": season.year, "lifted": false});
         for role in [Role::CityAdmin, Role::Inspector] {
@@ -256,7 +263,6 @@ impl App {
             bytes,
             candidates,
             chain_head,
-            open_requests,
         })
     }
 

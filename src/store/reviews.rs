@@ -193,6 +193,18 @@ pub async fn open_ids(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// How many requests of one kind in a season are open.
+pub async fn count_open(conn: &mut AnyConnection, kind: &str, season_id: i64) -> sqlx::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM review_requests WHERE kind = $1 AND season_id = $2 AND state IN {OPEN_SQL}"
+    )))
+    .bind(kind)
+    .bind(season_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
 /// How many requests of one kind in a season are in `state`.
 pub async fn count_in(
     conn: &mut AnyConnection,

@@ -1,8 +1,9 @@
-//! 加密封存 (附件4 二.5): once the review window has closed the district's 纪检监督 seals the
-//! score library with a passphrase only they keep; the archive opens with it and nothing else,
-//! holds the same rows, and while the seal is in force no score changes, by import or by a
-//! review result. Lifting it takes the archive and its passphrase.
+//! 加密封存 (附件4 二.5): once the whole review has ended (the window closed, every request with
+//! its result) a bound 纪检监督 seals the score library with a passphrase only they keep; the
+//! archive opens with it and nothing else, holds the same rows, and while the seal is in force
+//! no score changes. Lifting it takes the archive and its passphrase.
 
+use crate::review::state_of;
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::app::seal::open_seal;
@@ -52,6 +53,9 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
         .await;
     let pupil = all_candidates(&h).await.remove(0);
     let waiting = at_the_recheck(&h, &pupil).await;
+    let inspector = h
+        .join(Role::Inspector, &sample::district_code(0), "区纪检 周")
+        .await;
     let archive = h.dir().join("season.age");
     let pass = "correct horse battery staple";
 
@@ -61,19 +65,54 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     assert!(!archive.exists());
 
     // Published 2023-04-29 → the window closed at 24:00 on May 2; the city admin closes the
-    // review (one request is still open) and only then may it be sealed.
+    // review, but one request is still with the city's 复审: the whole review has not ended.
     h.clock.set(shanghai(2023, 5, 3, 9, 0));
     let still = h.app.seal(&archive, "区纪检 周", &secret(pass)).await;
     assert!(still.err().unwrap().to_string().contains("/close"));
     admin.send("/close");
     h.expect(&admin, "已结束本季成绩复核").await;
+    let open = h.app.seal(&archive, "区纪检 周", &secret(pass)).await;
+    assert!(
+        open.err()
+            .unwrap()
+            .to_string()
+            .contains("1 review requests are still open"),
+        "a request is open"
+    );
+    let card = Sent {
+        message_id: 1,
+        chat_id: reviewer.id,
+        text: String::new(),
+        document: None,
+        file_id: None,
+        reply_markup: None,
+        edits: 0,
+        at: Instant::now(),
+    };
+    reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
+    h.settle().await;
+    assert_eq!(state_of(&h, waiting).await, "completed");
+
+    // Only a bound 纪检监督 seals, named as bound.
+    for stranger in ["周主任", "某人"] {
+        let refused = h.app.seal(&archive, stranger, &secret(pass)).await;
+        assert!(
+            refused
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("no 纪检监督 named"),
+            "{stranger}"
+        );
+    }
+    assert!(!archive.exists());
     let sealed = h
         .app
         .seal(&archive, "区纪检 周", &secret(pass))
         .await
         .unwrap();
     assert_eq!(sealed.candidates, CANDIDATES);
-    assert_eq!(sealed.open_requests, 1);
+    h.expect(&inspector, "已加密封存").await;
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
@@ -140,7 +179,7 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     );
     assert!(!said.contains("not the passphrase"), "{said}");
 
-    // Sealed: no import, no review result; nothing changes.
+    // Sealed: no import; nothing changes.
     let before = all_candidates(&h).await;
     let file = h.write("scores.csv", sample::scores_csv(3, SCHOOLS, 99).as_bytes());
     let refused = h.app.import_scores(&file).await.err().unwrap().to_string();
@@ -148,28 +187,8 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
         refused.contains("sealed") && refused.contains("区纪检 周"),
         "{refused}"
     );
-    let card = Sent {
-        message_id: 1,
-        chat_id: reviewer.id,
-        text: String::new(),
-        document: None,
-        file_id: None,
-        reply_markup: None,
-        edits: 0,
-        at: Instant::now(),
-    };
-    reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
-    h.expect(&reviewer, "加密封存").await;
     h.settle().await;
     assert_eq!(all_candidates(&h).await, before);
-    let mut conn = h.app.db.pool.acquire().await.unwrap();
-    let (state,): (String,) = sqlx::query_as("SELECT state FROM review_requests WHERE id = $1")
-        .bind(waiting)
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(state, "rechecking");
-    drop(conn);
 
     // Lifting takes this archive and its passphrase.
     let other = h.dir().join("other.age");
@@ -198,13 +217,6 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
         .await
         .unwrap();
     h.expect(&admin, "封存已解除").await;
-    reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
-    h.settle().await;
-    assert_ne!(
-        all_candidates(&h).await,
-        before,
-        "the result goes through once lifted"
-    );
 
     // The chain holds both, intact.
     let verdict = h.app.verify_audit().await.unwrap();
