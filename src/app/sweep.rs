@@ -177,6 +177,7 @@ impl App {
                 "year": season.year,
                 "publish_deadline": display(season.publish_deadline, tz),
                 "review_deadline": season.review_deadline.map(|d| display(d, tz)),
+                "filing_closes": self.review_window(season).map(|w| display(w.filing_closes, tz)),
                 "exemption_closes": season.exemption_closes.map(|d| display(d, tz)),
                 "now": display(now, tz),
             });
@@ -424,8 +425,9 @@ impl App {
                 }
             }
             Kind::FilingClosed => {
-                // Whoever was in the middle of filing hears that it closed.
-                for (user, chat) in filing_dialogues(conn, city).await? {
+                // Whoever was in the middle of filing hears that it closed. An amendment goes
+                // on: a return has its own time (`review.amend_hours`), checked at submit.
+                for (user, chat) in open_dialogues(conn, city, &["file"]).await? {
                     dialogues::clear(conn, user).await?;
                     queue.push(send(
                         chat,
@@ -476,8 +478,8 @@ impl App {
                 let body = self.render.render(template, &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
                 if moment.kind == Kind::ReviewClosed {
-                    // Filing closed at this moment; whoever was in the middle of filing hears so.
-                    for (user, chat) in filing_dialogues(conn, city).await? {
+                    // The window has ended: whoever was still filing or amending hears so.
+                    for (user, chat) in open_dialogues(conn, city, &["file", "amend"]).await? {
                         dialogues::clear(conn, user).await?;
                         queue.push(send(
                             chat,
@@ -577,10 +579,6 @@ async fn signatures(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i6
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
-}
-
-async fn filing_dialogues(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Vec<(i64, i64)>> {
-    open_dialogues(conn, city, &["file", "amend"]).await
 }
 
 /// Who of the city is in the middle of a dialogue of one of these kinds: (user, chat). Another

@@ -42,7 +42,8 @@ async fn a_late_report_is_refused_and_the_unreported_requests_are_listed_as_late
     assert!(refused.contains("东湖区"), "{refused}");
     h.expect(&admin, "试图上报复核汇总表").await;
     h.settle().await;
-    assert_eq!(state_of(h, id).await, "reporting");
+    // Not at the city (the bot's own ticker may already have listed it as 逾期未报).
+    assert!(["reporting", "lapsed"].contains(&state_of(h, id).await.as_str()));
     assert!(
         h.fake
             .messages_to(c.reviewer1.id)
@@ -102,6 +103,8 @@ async fn after_filing_closes_no_level_returns_and_a_return_is_amended_within_its
     h.clock.set(shanghai(2023, 5, 2, 6, 0));
     c.contact.press("✏️ 修改并重新提交");
     h.expect(&c.contact, "修改后的").await;
+    // Filing's close, swept while the filer amends, leaves the amendment alone.
+    h.app.sweep(shanghai(2023, 5, 2, 6, 0)).await.unwrap();
     c.contact.send("副实验二第2项漏评");
     h.expect(&c.contact, "联系方式").await;
     c.contact.send("0391-1234567");

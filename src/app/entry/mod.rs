@@ -509,16 +509,13 @@ impl App {
         })
     }
 
+    /// A clerk's name as bound ("#id" for someone not bound as a clerk).
     pub(crate) async fn clerk_name(
         &self,
         conn: &mut AnyConnection,
         user: i64,
     ) -> anyhow::Result<String> {
-        Ok(people::of_user(conn, user)
-            .await?
-            .into_iter()
-            .find(|b| b.role == Role::EntryClerk)
-            .map_or_else(|| format!("#{user}"), |b| b.name))
+        self.bound_name(conn, user, Some(Role::EntryClerk)).await
     }
 
     /// Anyone's name as bound (a watcher may be a clerk or an inspector).
@@ -527,10 +524,19 @@ impl App {
         conn: &mut AnyConnection,
         user: i64,
     ) -> anyhow::Result<String> {
+        self.bound_name(conn, user, None).await
+    }
+
+    async fn bound_name(
+        &self,
+        conn: &mut AnyConnection,
+        user: i64,
+        role: Option<Role>,
+    ) -> anyhow::Result<String> {
         Ok(people::of_user(conn, user)
             .await?
             .into_iter()
-            .next()
+            .find(|b| role.is_none_or(|r| b.role == r))
             .map_or_else(|| format!("#{user}"), |b| b.name))
     }
 

@@ -23,7 +23,6 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{dialogues, from_ms, roster, seasons, units};
-use anyhow::Context;
 use dialogue::Step;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -505,37 +504,16 @@ impl App {
             return Ok(0);
         }
         let open = reviews::open_ids(tx, Purpose::Exemption.kind(), season.id).await?;
-        let now = self.clock.now();
         let mut lapsed = 0;
         for id in open {
             let Some(ctx) = self.lock_ctx(tx, id).await? else {
                 continue;
             };
-            let stage = super::review::stage_key(&ctx.req);
-            let (step, round) = (ctx.req.step, ctx.req.round);
-            if !reviews::transition(tx, &ctx.req, State::Withdrawn, step, round, now).await? {
+            let detail = format!("exemption {id} lapsed: the exam began");
+            if !self.lapse(tx, &ctx, State::Withdrawn, &detail).await? {
                 continue;
             }
-            let event = NewEvent {
-                request_id: id,
-                user_id: 0,
-                actor_name: "系统",
-                actor_role: "system",
-                step: None,
-                round,
-                action: "lapse",
-                comment: "",
-            };
-            self.note_event(
-                tx,
-                &event,
-                &format!("exemption {id} lapsed: the exam began"),
-            )
-            .await?;
             let level = self.level_name(&ctx);
-            let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
-            let now_ctx = self.load_ctx(tx, id).await?.context("exemption")?;
-            self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
             let info = json!({"id": id, "name": ctx.cand.name, "level": level});
             self.tell_applicants(tx, &ctx, "exempt_lapsed", &info, None)
                 .await?;

@@ -100,6 +100,41 @@ impl App {
         Ok(Press::Denied(Denied::ReviewOver))
     }
 
+    /// Ends a request by the clock (a 免考 application when the exam begins, a review at the
+    /// window's end): the guarded transition, the system's event, its cards closed. False when
+    /// someone moved it first.
+    pub(crate) async fn lapse(
+        &self,
+        tx: &mut AnyConnection,
+        ctx: &Ctx,
+        to: State,
+        detail: &str,
+    ) -> anyhow::Result<bool> {
+        let now = self.clock.now();
+        let stage = super::stage_key(&ctx.req);
+        let (step, round) = (ctx.req.step, ctx.req.round);
+        if !reviews::transition(tx, &ctx.req, to, step, round, now).await? {
+            return Ok(false);
+        }
+        let event = NewEvent {
+            request_id: ctx.req.id,
+            user_id: 0,
+            actor_name: "系统",
+            actor_role: "system",
+            step: None,
+            round,
+            action: "lapse",
+            comment: "",
+        };
+        self.note_event(tx, &event, detail).await?;
+        let level = self.level_name(ctx);
+        let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
+        if let Some(now_ctx) = self.load_ctx(tx, ctx.req.id).await? {
+            self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
+        }
+        Ok(true)
+    }
+
     /// The sweep's part: once the window has ended, every review request whose result has not
     /// reached the city (anything open but the city's 复审) is 逾期未报. The filer is told, and
     /// each unit's group and the city admins get the unit's list. Returns how many lapsed.
@@ -123,28 +158,11 @@ impl App {
             if ctx.state() == State::Rechecking {
                 continue;
             }
-            let stage = super::stage_key(&ctx.req);
-            let (step, round) = (ctx.req.step, ctx.req.round);
-            if !reviews::transition(tx, &ctx.req, State::Lapsed, step, round, now).await? {
-                continue;
-            }
             let level = self.level_name(&ctx);
-            let event = NewEvent {
-                request_id: id,
-                user_id: 0,
-                actor_name: "系统",
-                actor_role: "system",
-                step: None,
-                round,
-                action: "lapse",
-                comment: "",
-            };
             let detail =
                 format!("request {id} lapsed at {level}: not reported by the window's end");
-            self.note_event(tx, &event, &detail).await?;
-            let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
-            if let Some(now_ctx) = self.load_ctx(tx, id).await? {
-                self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
+            if !self.lapse(tx, &ctx, State::Lapsed, &detail).await? {
+                continue;
             }
             let item = json!({"id": id, "name": ctx.cand.name, "school": ctx.school.name,
                               "level": level});
