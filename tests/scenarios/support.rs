@@ -279,6 +279,19 @@ impl Harness {
         self.app.import_units(&path).await.unwrap();
     }
 
+    /// Waits until the bot is idle, then checks that a button press was answered with an alert
+    /// saying `needle` (every answer is shown when none was).
+    pub async fn expect_alert(&self, needle: &str) {
+        self.settle().await;
+        let answers = self.fake.callback_answers();
+        assert!(
+            answers
+                .iter()
+                .any(|(_, text, alert)| *alert && text.contains(needle)),
+            "no alert saying {needle:?}: {answers:?}"
+        );
+    }
+
     /// The cells of a workbook's first sheet (from A1), row by row, as text.
     pub fn cells(&self, bytes: &[u8]) -> Vec<Vec<String>> {
         use calamine::Reader;

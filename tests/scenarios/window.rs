@@ -115,15 +115,7 @@ async fn after_filing_closes_no_level_returns_and_a_return_is_amended_within_its
     // Filing has closed: the 班主任 can no longer return it, only pass it on.
     h.expect(&c.teacher, "副实验二第2项漏评").await;
     c.teacher.press("↩️ 退回修改");
-    h.settle().await;
-    assert!(
-        h.fake
-            .callback_answers()
-            .iter()
-            .any(|(_, text, alert)| *alert && text.contains("本级不能再退回修改")),
-        "{:?}",
-        h.fake.callback_answers()
-    );
+    h.expect_alert("本级不能再退回修改").await;
     assert_eq!(state_of(h, id).await, "pending");
     c.teacher.press("✅ 同意");
     h.expect(&c.principal, "待您审核").await;
@@ -139,15 +131,7 @@ async fn after_filing_closes_no_level_returns_and_a_return_is_amended_within_its
     h.expect(&c.direct_contact, "退回修改").await;
     h.clock.set(shanghai(2023, 5, 2, 23, 1));
     c.direct_contact.press("✏️ 修改并重新提交");
-    h.settle().await;
-    assert!(
-        h.fake
-            .callback_answers()
-            .iter()
-            .any(|(_, text, alert)| *alert && text.contains("修改期限已过")),
-        "{:?}",
-        h.fake.callback_answers()
-    );
+    h.expect_alert("修改期限已过").await;
     assert_eq!(state_of(h, late).await, "returned");
     c.h.stop().await;
 }
