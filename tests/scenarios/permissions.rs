@@ -28,7 +28,7 @@ const RELS: [(Rel, &str); 5] = [
     (Rel::OtherDistrict, "other district"),
 ];
 
-const ACTIONS: [(Action, &str); 11] = [
+const ACTIONS: [(Action, &str); 12] = [
     (Action::File, "file"),
     (Action::See, "see"),
     (Action::Decide { step: 0 }, "班主任"),
@@ -40,6 +40,7 @@ const ACTIONS: [(Action, &str); 11] = [
     (Action::Withdraw, "withdraw"),
     (Action::Status, "status"),
     (Action::Publish, "publish"),
+    (Action::PrintForm, "form in full"),
 ];
 
 /// Where each role sits for each relation to the candidate (school S1 of district D1, class K),
@@ -103,19 +104,19 @@ fn seat(role: Role, rel: Rel, class: &str) -> Option<(String, Option<String>)> {
 fn expected(role: Role, rel: Rel) -> &'static str {
     use Rel::*;
     match (role, rel) {
-        (Role::CityAdmin, Own) => ".Y.......YY",
-        (Role::CityReviewer, Own) => ".Y....Y....",
+        (Role::CityAdmin, Own) => ".Y.......YYY",
+        (Role::CityReviewer, Own) => ".Y....Y.....",
         // The district's review group: its members bound to the candidate's district. Bound
         // to the city they are the city-direct schools' group, not this one.
-        (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Own) => ".Y..YY.Y...",
-        (Role::DirectSchoolHead, Own) => ".Y..YY.Y...",
-        (Role::Inspector, Parent) => ".Y.........",
-        (Role::DistrictOfficer, Own) => ".Y.......Y.",
-        (Role::SchoolContact, Own) => "YY.........",
-        (Role::Principal, Own) => ".Y.Y.......",
-        (Role::SchoolReviewLeader, Own) => ".Y.........",
-        (Role::HomeroomTeacher, Own) => "YYY........",
-        _ => "...........",
+        (Role::Inspector | Role::ChiefProctorRep | Role::EquipmentOfficer, Own) => ".Y..YY.Y....",
+        (Role::DirectSchoolHead, Own) => ".Y..YY.Y....",
+        (Role::Inspector, Parent) => ".Y..........",
+        (Role::DistrictOfficer, Own) => ".Y.......Y.Y",
+        (Role::SchoolContact, Own) => "YY.........Y",
+        (Role::Principal, Own) => ".Y.Y.......Y",
+        (Role::SchoolReviewLeader, Own) => ".Y..........",
+        (Role::HomeroomTeacher, Own) => "YYY.........",
+        _ => "............",
     }
 }
 
@@ -218,8 +219,8 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
         Err(Denied::NotBound)
     );
     for (who, got, want) in [
-        ("unbound", &unbound, "..........."),
-        ("filer", &filer, "YY......Y.."),
+        ("unbound", &unbound, "............"),
+        ("filer", &filer, "YY......Y..Y"),
     ] {
         if got != want {
             failures.push(format!("{who}: got {got}, table says {want}"));
@@ -333,23 +334,24 @@ async fn nobody_decides_their_own_filing_or_two_levels_or_signs_twice() {
 /// What each role may do with a 登分 batch of district D1 (附件7), one letter per action of
 /// BATCH_ACTIONS: the county's clerks enter, its 纪检监督 seals, its officer reports, the city
 /// admins lift a 缺考; each of them sees the county's batches on the board.
-const BATCH_ACTIONS: [(Action, &str); 5] = [
+const BATCH_ACTIONS: [(Action, &str); 6] = [
     (Action::SeeBatch, "see batch"),
     (Action::Enter, "enter"),
     (Action::SealBatch, "seal"),
     (Action::ReportBatch, "上报 batch"),
     (Action::LiftAbsence, "lift 缺考"),
+    (Action::WatchEntry, "watch"),
 ];
 
 fn expected_on_batch(role: Role, rel: Rel) -> &'static str {
     use Rel::*;
     match (role, rel) {
-        (Role::CityAdmin, Own) => "Y...Y",
-        (Role::EntryClerk, Own) => "YY...",
-        (Role::Inspector, Own) => "Y.Y..",
-        (Role::DistrictOfficer, Own) => "Y..Y.",
+        (Role::CityAdmin, Own) => "Y...Y.",
+        (Role::EntryClerk, Own) => "YY...Y",
+        (Role::Inspector, Own) => "Y.Y..Y",
+        (Role::DistrictOfficer, Own) => "Y..Y..",
         // An inspector or clerk bound to the city works the city's own 考区, not D1's.
-        _ => ".....",
+        _ => "......",
     }
 }
 

@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
+/// Requests a unit's 逾期未报 notice lists by name (/status counts them all).
+const LAPSED_LISTED: usize = 30;
+
 impl App {
     /// The season's review window in its city, once published.
     pub(crate) fn review_window(&self, season: &Season) -> Option<ReviewWindow> {
@@ -184,8 +187,11 @@ impl App {
         let admins = people::all_holders(tx, Role::CityAdmin, &season.city_code).await?;
         let deadline = season.review_deadline.map(|d| display(d, season.tz));
         for (unit, (group, items)) in by_unit {
-            let data = json!({"unit": unit, "deadline": deadline, "count": items.len(),
-                              "items": items});
+            // A long list is cut: the message stays within Telegram's 4,096 characters.
+            let count = items.len();
+            let listed: Vec<_> = items.into_iter().take(LAPSED_LISTED).collect();
+            let data = json!({"unit": unit, "deadline": deadline, "count": count,
+                              "items": listed, "more": count.saturating_sub(LAPSED_LISTED)});
             let mut chats = group;
             chats.extend(admins.iter().map(|a| a.chat_id));
             chats.sort_unstable();
