@@ -88,6 +88,7 @@ fn press(user: &FakeUser, data: &str) {
         reply_markup: None,
         edits: 0,
         at: Instant::now(),
+        deleted: false,
     };
     user.press_data(&card, data);
 }

@@ -44,6 +44,43 @@ fn passphrase(
     Ok(age::secrecy::SecretString::from(text))
 }
 
+/// What `seal half-day` prints: the sealed half-day, and each later change, field by field.
+fn half_day_report(opened: &crate::app::entry::password::Opened) -> String {
+    let h = &opened.header;
+    let mut out = format!(
+        "batch #{} ({} {}) sealed by {} at {}: {} rows, sha256 {}\n",
+        h.batch,
+        h.county,
+        h.half_day,
+        h.sealed_by,
+        h.sealed_at,
+        opened.rows.len(),
+        h.rows_sha256
+    );
+    let mut list = |what: &str, changes: &[crate::domain::entry::Mismatch]| {
+        if changes.is_empty() {
+            out.push_str(&format!("{what}: as sealed\n"));
+            return;
+        }
+        out.push_str(&format!(
+            "{what}: {} changes since the seal\n",
+            changes.len()
+        ));
+        for m in changes {
+            out.push_str(&format!(
+                "  {} {} {}: sealed {}, now {}\n",
+                m.exam_no, m.name, m.field, m.a, m.b
+            ));
+        }
+    };
+    list("the agreed entry", &opened.entry_changes);
+    match &opened.published_changes {
+        Some(changes) => list("the published scores", changes),
+        None => out.push_str("the published scores: not published yet\n"),
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints the chats; its log would only get in the way.
@@ -190,6 +227,37 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 crate::store::audit_chain::Verdict::Intact { .. }
             ) {
                 anyhow::bail!("the archived audit chain is broken");
+            }
+        }
+        Command::Seal {
+            then:
+                Some(SealThen::HalfDay {
+                    batch,
+                    out,
+                    passphrase_file,
+                }),
+            ..
+        } => {
+            let secret = passphrase(passphrase_file.as_deref(), false)?;
+            let app = open_app(config, &city).await?;
+            let opened = app.open_half_day(batch, &secret).await?;
+            print!("{}", half_day_report(&opened));
+            if let Some(out) = out {
+                let mut text = String::new();
+                for r in &opened.rows {
+                    text.push_str(&serde_json::to_string(r)?);
+                    text.push('\n');
+                }
+                crate::store::write_private(&out, text.as_bytes())?;
+                println!("wrote the sealed rows to {}", out.display());
+            }
+            if !opened.entry_changes.is_empty()
+                || opened
+                    .published_changes
+                    .as_ref()
+                    .is_some_and(|c| !c.is_empty())
+            {
+                anyhow::bail!("the live data differs from the sealed half-day");
             }
         }
         Command::Seal {

@@ -117,6 +117,9 @@ pub struct Entry {
     /// the default accepts only a batch whose data was agreed and sealed in the bot before the
     /// cutoff, i.e. was in the city's system on the exam day and only the 上报 press was late.
     pub late_report: LateReport,
+    /// How long a half-day's password stays in the inspector's chat before the bot deletes it
+    /// (附件7 二: the password is the inspector's; the bot never keeps it).
+    pub password_shown_minutes: u32,
     /// Retired: a lifted batch used to get these hours to be sealed and reported late. Kept only
     /// so that a file still naming it is refused with a message saying what replaced it.
     pub lift_grace_hours: Option<u32>,
@@ -145,6 +148,7 @@ impl Default for Entry {
             report_by: "22:00".into(),
             remind_before_hours: vec![3, 1],
             late_report: LateReport::SealedBeforeCutoff,
+            password_shown_minutes: 10,
             lift_grace_hours: None,
         }
     }

@@ -61,6 +61,9 @@ pub struct Sent {
     pub reply_markup: Option<Value>,
     pub edits: usize,
     pub at: Instant,
+    /// Deleted by the bot (deleteMessage): its text and buttons are gone; it keeps its place
+    /// so that what a test has read stays counted.
+    pub deleted: bool,
 }
 
 impl Sent {
@@ -751,6 +754,11 @@ async fn respond(
         }
         "editmessagetext" | "editmessagereplymarkup" | "editmessagecaption" => {
             let (status, response) = messages::edit(fake, &params, chat_id);
+            record(status);
+            response
+        }
+        "deletemessage" => {
+            let (status, response) = messages::delete(fake, &params, chat_id);
             record(status);
             response
         }

@@ -97,6 +97,8 @@ pub enum Callback {
 pub enum EntryAction {
     Seal,
     Report,
+    /// The half-day's password is copied: take its message back now.
+    Noted,
 }
 
 impl Callback {
@@ -129,6 +131,7 @@ impl Callback {
                 let a = match action {
                     EntryAction::Seal => "s",
                     EntryAction::Report => "r",
+                    EntryAction::Noted => "n",
                 };
                 format!("en:{batch}:{a}")
             }
@@ -194,6 +197,7 @@ impl Callback {
                 action: match *action {
                     "s" => EntryAction::Seal,
                     "r" => EntryAction::Report,
+                    "n" => EntryAction::Noted,
                     _ => return None,
                 },
             },

@@ -51,6 +51,9 @@ pub struct App {
     /// Where a file someone sent can be fetched from (set by `telegram::run`; the command line
     /// has none, and then a 附件2's photo box says where the photo is instead).
     pub files: Arc<std::sync::OnceLock<Arc<dyn FileSource>>>,
+    /// Shows a secret once, outside the outbox (set by `telegram::run`; the command line has
+    /// none, and then nothing that needs one can be done there).
+    pub courier: Arc<std::sync::OnceLock<Arc<dyn Courier>>>,
     /// This process among the instances sharing the database (leases name it).
     pub instance: Arc<crate::store::instances::Instance>,
     /// What the process counted for /metrics.
@@ -68,6 +71,30 @@ pub trait FileSource: Send + Sync {
         &'a self,
         file: &'a crate::domain::attachment::Attachment,
     ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Vec<u8>>> + Send + 'a>>;
+}
+
+/// A message that must not stay anywhere: the outbox keeps the text of what it sends, so a
+/// password shown once goes through the messenger's adapter directly. Only the message's id
+/// comes back, for taking it back from the chat (`store::takebacks`).
+pub struct ShowOnce {
+    pub chat: i64,
+    /// HTML, the secret in it.
+    pub text: String,
+    pub reply_markup: String,
+}
+
+pub trait Courier: Send + Sync {
+    /// Sends at once; the message's id.
+    fn show<'a>(
+        &'a self,
+        shown: &'a ShowOnce,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<i64>> + Send + 'a>>;
+    /// Deletes a message shown before (one gone already is no error).
+    fn take_back(
+        &self,
+        chat: i64,
+        message: i64,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>>;
 }
 
 /// Who did something, for the audit trail.
@@ -98,6 +125,7 @@ impl App {
             update_latency: Arc::default(),
             inbound: Arc::default(),
             files: Arc::default(),
+            courier: Arc::default(),
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
             cli_city: None,

@@ -257,6 +257,17 @@ pub enum SealThen {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// Open a half-day's archive (a sealed 登分 batch) with the password its inspector was
+    /// shown, and name every change made since to its rows or its candidates' published scores.
+    HalfDay {
+        /// The batch's number (#N on its cards).
+        batch: i64,
+        /// Also write the sealed rows as JSON Lines to this new file (readable by its owner).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Lift the seal in force: needs its archive and passphrase.
     Lift {
         #[arg(long)]

@@ -22,6 +22,12 @@ impl Config {
                  admin accepts a batch sealed before the cutoff at once (entry.late_report)"
             );
         }
+        if !(1..=2880).contains(&self.entry.password_shown_minutes) {
+            bail!(
+                "entry.password_shown_minutes must be between 1 and 2880 (Telegram lets a bot \
+                 delete its message for 48 hours)"
+            );
+        }
         if self.limits.bound_updates_per_minute == 0 || self.limits.max_file_mb == 0 {
             bail!("limits.bound_updates_per_minute and limits.max_file_mb must be above 0");
         }

@@ -106,7 +106,7 @@ pub(super) async fn exam_days(
         let path = dir.join(format!("batch-{}.csv", b.id));
         crate::store::write_private(&path, sheet(b).as_bytes())?;
         upload_both(app, b, &path, c.crew()).await?;
-        app.seal_batch(c.inspector.id, b.id).await?;
+        app.seal_batch(c.inspector.id, c.inspector.id, b.id).await?;
     }
 
     // The first county in chat: a misread score found between the two entries, corrected.

@@ -107,7 +107,7 @@ pub fn side_for(first: Option<Pair>, pair: Pair) -> Result<Side, PairRefused> {
 }
 
 /// One candidate's row of an entry, as checked.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct EntryRow {
     pub exam_no: String,
     pub name: String,

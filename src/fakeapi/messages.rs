@@ -60,6 +60,7 @@ pub(super) fn send(
         reply_markup: params.get("reply_markup").cloned().filter(|v| !v.is_null()),
         edits: 0,
         at: arrived,
+        deleted: false,
     };
     let reply = message_json(&sent, chat_json(chat_id));
     let at = inner.sent.len();
@@ -78,7 +79,7 @@ pub(super) fn edit(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) ->
         .into_iter()
         .flatten()
         .copied()
-        .find(|i| Some(inner.sent[*i].message_id) == message_id);
+        .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted);
     let Some(m) = at.map(|i| &mut inner.sent[i]) else {
         let answer = err(
             StatusCode::BAD_REQUEST,
@@ -97,4 +98,30 @@ pub(super) fn edit(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) ->
     m.reply_markup = params.get("reply_markup").cloned().filter(|v| !v.is_null());
     m.edits += 1;
     (200, ok(message_json(m, chat_json(m.chat_id))))
+}
+
+/// deleteMessage: the message's text and buttons go; one not found (or deleted already) is
+/// refused as Telegram refuses it.
+pub(super) fn delete(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) -> (u16, Response) {
+    let message_id = params["message_id"].as_i64();
+    let mut inner = fake.lock();
+    let of_chat = chat_id.and_then(|c| inner.by_chat.get(&c));
+    let at = of_chat
+        .into_iter()
+        .flatten()
+        .copied()
+        .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted);
+    let Some(m) = at.map(|i| &mut inner.sent[i]) else {
+        let answer = err(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: message to delete not found",
+            None,
+        );
+        return (400, answer);
+    };
+    m.deleted = true;
+    m.text.clear();
+    m.reply_markup = None;
+    m.document = None;
+    (200, ok(serde_json::json!(true)))
 }

@@ -9,6 +9,7 @@ pub mod card_lists;
 pub mod chat_bots;
 pub mod dialogues;
 pub mod entry;
+pub mod entry_archives;
 pub mod inbox;
 pub mod instances;
 pub mod menus;
@@ -19,6 +20,7 @@ pub mod roster;
 pub mod seals;
 pub mod seasons;
 pub mod sqlite_bulk;
+pub mod takebacks;
 pub mod units;
 
 use anyhow::Context;

@@ -1,6 +1,7 @@
 //! The Telegram side: building the bot from the environment, long polling, and the thin
 //! handlers that turn updates into use-case calls.
 
+mod courier;
 mod files;
 mod handlers;
 pub mod intake;
@@ -139,8 +140,19 @@ pub async fn run_with(
     app.files
         .set(std::sync::Arc::new(files::TelegramFiles::new(bot.clone())))
         .ok();
+    app.courier
+        .set(std::sync::Arc::new(courier::TelegramCourier::new(
+            bot.clone(),
+        )))
+        .ok();
     let (stop_delivery, delivery_stop) = watch::channel(false);
     let worker = tokio::spawn(delivery::run(
+        app.clone(),
+        bot.clone(),
+        scope,
+        delivery_stop.clone(),
+    ));
+    let takeback_worker = tokio::spawn(courier::run(
         app.clone(),
         bot.clone(),
         scope,
@@ -261,6 +273,8 @@ pub async fn run_with(
     }
     // A menu not set now is still due at the next start.
     menu_worker.abort();
+    // A message not taken back now is due at the next start.
+    takeback_worker.abort();
     tracing::info!("stopped");
     Ok(())
 }

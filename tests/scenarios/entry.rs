@@ -284,7 +284,7 @@ async fn two_entries_with_the_roles_swapped_must_agree_before_the_inspector_seal
     // The inspector has no seal card, and sealing is refused while they differ.
     let press = h
         .app
-        .seal_batch(day.inspector.id, batch.0.id)
+        .seal_batch(day.inspector.id, day.inspector.id, batch.0.id)
         .await
         .unwrap();
     assert_eq!(press, Press::Stale);
@@ -301,7 +301,11 @@ async fn two_entries_with_the_roles_swapped_must_agree_before_the_inspector_seal
     h.expect(&day.yi, "两次录入完全一致").await;
     h.expect(&day.inspector, "两次录入一致").await;
     // A clerk cannot seal; the inspector does.
-    let refused = h.app.seal_batch(day.jia.id, batch.0.id).await.unwrap();
+    let refused = h
+        .app
+        .seal_batch(day.jia.id, day.jia.id, batch.0.id)
+        .await
+        .unwrap();
     assert!(matches!(refused, Press::Denied(_)), "{refused:?}");
     day.inspector.press("🔒 封存本半天数据");
     h.expect(&day.jia, "已由纪检监督 纪检王封存").await;
@@ -452,7 +456,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     let h = &day.h;
     assert_eq!(
         h.app
-            .seal_batch(day.inspector.id, morning.0.id)
+            .seal_batch(day.inspector.id, day.inspector.id, morning.0.id)
             .await
             .unwrap(),
         Press::Accepted
@@ -466,7 +470,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     );
     assert_eq!(
         h.app
-            .seal_batch(day.inspector.id, afternoon.0.id)
+            .seal_batch(day.inspector.id, day.inspector.id, afternoon.0.id)
             .await
             .unwrap(),
         Press::Accepted
@@ -585,7 +589,10 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     day.upload(&next, &sheet, pair.swapped()).await;
     h.clock.set(shanghai(2023, 4, 27, 22, 0));
     assert_eq!(
-        h.app.seal_batch(day.inspector.id, next.id).await.unwrap(),
+        h.app
+            .seal_batch(day.inspector.id, day.inspector.id, next.id)
+            .await
+            .unwrap(),
         Press::Stale
     );
     let refused = day.upload(&next, &sheet, pair).await;
@@ -661,7 +668,10 @@ async fn where_the_city_takes_no_late_report_a_batch_sealed_in_time_stays_absent
     day.upload(&b, &sheet, pair).await;
     day.upload(&b, &sheet, pair.swapped()).await;
     assert_eq!(
-        h.app.seal_batch(day.inspector.id, b.id).await.unwrap(),
+        h.app
+            .seal_batch(day.inspector.id, day.inspector.id, b.id)
+            .await
+            .unwrap(),
         Press::Accepted
     );
     h.app.sweep(shanghai(2023, 4, 26, 22, 0)).await.unwrap();
@@ -696,5 +706,165 @@ async fn a_sheet_of_endless_rows_is_refused_at_the_batchs_size() {
         &format!("文件超过 {bound} 行（本批次 {candidates} 名考生）"),
     )
     .await;
+    day.h.stop().await;
+}
+
+/// Every message the bot sent to a chat that still shows `needle` (deleted ones show nothing).
+fn showing(day: &ExamDay, chat: &FakeUser, needle: &str) -> usize {
+    day.h
+        .fake
+        .messages_to(chat.id)
+        .iter()
+        .filter(|m| m.text.contains(needle))
+        .count()
+}
+
+/// The password a message shows.
+fn password_in(text: &str) -> String {
+    regex::Regex::new(r"[34679A-Y]{4}(-[34679A-Y]{4}){4}")
+        .unwrap()
+        .find(text)
+        .expect("the password is in the message")
+        .as_str()
+        .to_string()
+}
+
+/// The half-day password (附件7 二: 每半天考试结束后由其设置考试成绩数据密码): sealing encrypts the
+/// agreed rows under a password shown once to the inspector, outside the outbox, and deleted
+/// from the chat after ten minutes (or at once, when they say they copied it). The bot keeps
+/// the archive, never the password; opened with it later, the archive names any change made
+/// behind the seal.
+#[tokio::test]
+async fn a_half_days_password_is_shown_once_and_opens_its_archive_naming_later_changes() {
+    let day = exam_day().await;
+    let h = &day.h;
+    let d1 = sample::district_code(0);
+    let pair = Pair {
+        entered: day.jia.id,
+        read: day.yi.id,
+    };
+    let (morning, _) = day.batch(&d1, "2023-04-26", "上午").await;
+    let sheet = day.sheet(&morning);
+    day.upload(&morning, &sheet, pair).await;
+    day.upload(&morning, &sheet, pair.swapped()).await;
+    h.expect(&day.inspector, "两次录入一致").await;
+    day.inspector.press("🔒 封存本半天数据");
+    let shown = h.expect(&day.inspector, "本半天成绩数据密码：").await;
+    let password = password_in(&shown);
+    assert!(shown.contains("10 分钟后从聊天中删除"), "{shown}");
+    h.expect(&day.officer, "请于 2023年4月26日 22:00 前上报")
+        .await;
+    h.settle().await;
+
+    // Nowhere in the database: not in the outbox, the audit chain or a dialogue.
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    for holder in [
+        "SELECT COUNT(*) FROM outbox WHERE body LIKE '%' || $1 || '%'",
+        "SELECT COUNT(*) FROM audit_chain WHERE detail LIKE '%' || $1 || '%'",
+        "SELECT COUNT(*) FROM dialogues WHERE data LIKE '%' || $1 || '%'",
+    ] {
+        let (n,): (i64,) = sqlx::query_as(holder)
+            .bind(&password)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{holder}");
+    }
+    let (audited,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_chain WHERE action = 'entry-seal' AND detail LIKE '%archive sha256%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1, "the archive's SHA-256 is in the audit chain");
+    drop(conn);
+
+    // Ten minutes later the message is gone from the chat.
+    assert_eq!(showing(&day, &day.inspector, &password), 1);
+    h.clock.set(shanghai(2023, 4, 26, 12, 11));
+    assert!(
+        h.fake
+            .wait_until(h.patience, |f| f
+                .messages_to(day.inspector.id)
+                .iter()
+                .all(|m| !m.text.contains(&password)))
+            .await,
+        "the password was taken back"
+    );
+
+    // The archive opens with the password as the inspector copied it (case and dashes aside),
+    // and with nothing else.
+    let typed = secret(&password.to_lowercase().replace('-', " "));
+    let opened = h.app.open_half_day(morning.id, &typed).await.unwrap();
+    assert_eq!(opened.rows.len(), morning.candidates as usize);
+    assert!(opened.entry_changes.is_empty(), "as sealed");
+    assert!(opened.published_changes.is_none(), "not published yet");
+    let wrong = h
+        .app
+        .open_half_day(morning.id, &secret("AAAA-AAAA-AAAA-AAAA-AAAA"))
+        .await;
+    assert_eq!(
+        wrong.err().map(|e| e.to_string()),
+        Some("wrong password for this half-day".to_string())
+    );
+
+    // Someone changes a sealed score behind the bot's back: the archive names it.
+    let exam_no = opened.rows[0].exam_no.clone();
+    let sealed = opened.rows[0].score;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    sqlx::query(
+        "UPDATE entry_rows SET score = score + 10 WHERE batch_id = $1 AND side = 'a' AND exam_no = $2",
+    )
+    .bind(morning.id)
+    .bind(&exam_no)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let reopened = h.app.open_half_day(morning.id, &typed).await.unwrap();
+    let named: Vec<_> = reopened
+        .entry_changes
+        .iter()
+        .map(|m| (m.exam_no.as_str(), m.field, m.a.clone(), m.b.clone()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![(
+            exam_no.as_str(),
+            "成绩",
+            exam_review_bot::domain::score::Score::from_tenths(sealed as u32).to_string(),
+            exam_review_bot::domain::score::Score::from_tenths(sealed as u32 + 10).to_string()
+        )]
+    );
+
+    // The afternoon's inspector copies the password and takes it back at once.
+    let (afternoon, _) = day.batch(&d1, "2023-04-26", "下午").await;
+    let sheet = day.sheet(&afternoon);
+    day.upload(&afternoon, &sheet, pair).await;
+    day.upload(&afternoon, &sheet, pair.swapped()).await;
+    h.expect(&day.inspector, &format!("批次 #{}（", afternoon.id))
+        .await;
+    h.expect(&day.inspector, "两次录入一致").await;
+    day.inspector.press("🔒 封存本半天数据");
+    let shown = h.expect(&day.inspector, "本半天成绩数据密码：").await;
+    day.inspector.press("✅ 已抄录，删除本消息");
+    let gone = password_in(&shown);
+    assert!(
+        h.fake
+            .wait_until(h.patience, |f| f
+                .messages_to(day.inspector.id)
+                .iter()
+                .all(|m| !m.visible_text().contains(&gone)))
+            .await,
+        "the copied password was taken back at once"
+    );
+    h.settle().await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (waiting,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM takebacks")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "nothing left to take back");
+    drop(conn);
     day.h.stop().await;
 }

@@ -16,10 +16,6 @@ use exam_review_bot::store::seals::Line;
 use std::process::Command;
 use std::time::Instant;
 
-fn secret(text: &str) -> age::secrecy::SecretString {
-    age::secrecy::SecretString::from(text.to_string())
-}
-
 async fn all_candidates(h: &Harness) -> Vec<Candidate> {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     let season = h.app.cli_season().await.unwrap().unwrap();
@@ -88,6 +84,7 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
         reply_markup: None,
         edits: 0,
         at: Instant::now(),
+        deleted: false,
     };
     reviewer.press_data(&card, &format!("rv:{waiting}:rc1:ok"));
     h.settle().await;

@@ -417,3 +417,8 @@ pub async fn approvals(app: &App, id: i64) -> i64 {
     .unwrap();
     n
 }
+
+/// A passphrase or password as a person types it.
+pub fn secret(text: &str) -> age::secrecy::SecretString {
+    age::secrecy::SecretString::from(text.to_string())
+}

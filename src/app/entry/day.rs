@@ -2,7 +2,8 @@
 //! that makes an unreported batch 缺考, the reminders before it, and the city accepting late a
 //! 缺考 batch that was sealed in time.
 
-use super::{App, Area};
+use super::{App, Area, password};
+use crate::app::ShowOnce;
 use crate::app::callback::{Callback, EntryAction};
 use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
@@ -11,7 +12,9 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{self, Side};
 use crate::store::entry::{self as batches, Batch};
-use crate::store::{Backend, audit, from_ms, people, seasons, to_ms};
+use crate::store::{Backend, audit, entry_archives, from_ms, people, seasons, takebacks, to_ms};
+use age::secrecy::ExposeSecret;
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -60,10 +63,18 @@ impl App {
         )
     }
 
-    /// 🔒 on a seal card: the county's inspector seals the agreed batch. Its rows' hash goes
-    /// into the audit chain; from then on the batch takes no upload.
-    pub async fn seal_batch(&self, user: i64, id: i64) -> anyhow::Result<Press> {
+    /// 🔒 on a seal card: the county's inspector seals the agreed batch with the half-day's
+    /// password (附件7 二). The rows are encrypted under a password generated here, shown once
+    /// to the inspector outside the outbox and taken back from the chat after
+    /// `entry.password_shown_minutes`; the archive stays with the batch, its SHA-256 and the
+    /// rows' hash go into the audit chain. Nothing is sealed unless the password was shown.
+    pub async fn seal_batch(&self, user: i64, chat: i64, id: i64) -> anyhow::Result<Press> {
         let now = self.clock.now();
+        let courier = self
+            .courier
+            .get()
+            .cloned()
+            .context("no messenger to show the half-day's password on")?;
         let mut tx = self.db.begin().await?;
         self.lock_batch(&mut tx, id).await?;
         let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
@@ -87,13 +98,27 @@ impl App {
         if !batches::seal(&mut tx, id, user, &hash, now).await? {
             return Ok(Press::Stale);
         }
+        let inspector = bound.first().map(|b| b.name.clone()).unwrap_or_default();
+        let header = password::Header {
+            format: password::FORMAT.into(),
+            batch: id,
+            county: area.name(&batch.county_code),
+            half_day: batch.half_day_label(),
+            sealed_by: inspector.clone(),
+            sealed_at: display(now, season.tz),
+            rows_sha256: hash.clone(),
+        };
+        let secret = password::generate();
+        let archive = password::encrypt(&header, &rows, &secret)?;
+        let archive_sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&archive));
+        entry_archives::put(&mut tx, id, &archive_sha256, &archive).await?;
         audit(
             &mut tx,
             now,
             &format!("tg:{user}"),
             "entry-seal",
             &format!(
-                "batch #{id} ({} {}): {} rows sealed, sha256 {hash}",
+                "batch #{id} ({} {}): {} rows sealed, sha256 {hash}, archive sha256 {archive_sha256}",
                 batch.county_code,
                 batch.half_day_label(),
                 rows.len()
@@ -102,7 +127,25 @@ impl App {
         .await?;
         let mut data = self.batch_data(&area, &batch, season.tz);
         data["hash"] = json!(&hash[..16]);
-        data["inspector"] = json!(bound.first().map(|b| b.name.clone()));
+        data["inspector"] = json!(inspector);
+        let minutes = self.config.entry.password_shown_minutes;
+        let shown = ShowOnce {
+            chat,
+            text: self.render.render(
+                "entry_password",
+                &json!({"batch": id, "county": data["county"], "half_day": data["half_day"],
+                        "password": secret.expose_secret(), "minutes": minutes}),
+            )?,
+            reply_markup: keyboard(vec![vec![button(
+                self.render.text("button_password_noted")?,
+                Callback::Entry {
+                    batch: id,
+                    action: EntryAction::Noted,
+                }
+                .encode(),
+            )]]),
+        };
+        drop(secret);
         let officers = if batch.county_code == area.city {
             Role::CityAdmin
         } else {
@@ -133,8 +176,37 @@ impl App {
             self.tell_with(&mut tx, c, "entry_report_card", &data, Some(markup.clone()))
                 .await?;
         }
-        tx.commit().await?;
+        // Shown before the seal commits: a password that could not be shown seals nothing.
+        let message = courier
+            .show(&shown)
+            .await
+            .context("the half-day's password could not be shown; nothing was sealed")?;
+        drop(shown);
+        takebacks::record(
+            &mut tx,
+            chat,
+            message,
+            now + Duration::minutes(minutes.into()),
+        )
+        .await?;
+        if let Err(e) = tx.commit().await {
+            courier.take_back(chat, message).await.ok();
+            return Err(e.into());
+        }
         self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+
+    /// The 已抄录 button under a half-day's password: the message goes from the chat now.
+    pub async fn password_noted(&self, chat: i64, message: i64) -> anyhow::Result<Press> {
+        let courier = self
+            .courier
+            .get()
+            .cloned()
+            .context("no messenger to take the password back from")?;
+        courier.take_back(chat, message).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        takebacks::done_message(&mut conn, chat, message).await?;
         Ok(Press::Accepted)
     }
 

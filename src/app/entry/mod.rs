@@ -13,6 +13,7 @@
 mod board;
 mod chat;
 mod day;
+pub mod password;
 mod publish;
 
 pub use chat::{BOT_DOWNLOAD_LIMIT, Sheet};
