@@ -202,6 +202,16 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 sealed.sha256,
                 sealed.chain_head
             );
+            let removed: Vec<String> = sealed
+                .purged
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect();
+            println!(
+                "removed from the live database: {}\nthe archive is the record: the final scores come from `seal open`",
+                removed.join(", ")
+            );
         }
         Command::Seal {
             then:
@@ -265,14 +275,22 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 Some(SealThen::Lift {
                     archive,
                     by,
+                    approved_by,
+                    reason,
                     passphrase_file,
                 }),
             ..
         } => {
             let secret = passphrase(passphrase_file.as_deref(), false)?;
             let app = open_app(config, &city).await?;
-            app.lift_seal(&archive, &by, &secret).await?;
-            println!("the seal is lifted");
+            let lift = crate::app::seal::Lift {
+                by: &by,
+                passphrase: &secret,
+                approved_by: &approved_by,
+                reason: &reason,
+            };
+            app.lift_seal(&archive, &lift).await?;
+            println!("the seal is lifted: the archived rows are back in the database");
         }
         Command::Audit {
             what: AuditWhat::Verify,
@@ -291,6 +309,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { what } => {
             let app = open_app(config, &city).await?;
+            app.refuse_records_if_sealed().await?;
             match what {
                 ExportWhat::ReviewSummary { unit, out } => {
                     let kind = out.as_deref().map_or(FileKind::Xlsx, FileKind::of);

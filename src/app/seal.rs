@@ -9,8 +9,8 @@ use super::App;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::store::audit_chain::{self, Checker, Verdict};
-use crate::store::seals::{self, FORMAT, Header, Line, Seal};
-use crate::store::{audit, from_ms, people, seasons};
+use crate::store::seals::{self, FORMAT, Header, Line, READABLE, Seal};
+use crate::store::{audit, from_ms, people, purge, seasons};
 use age::secrecy::SecretString;
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -26,6 +26,40 @@ pub struct Sealed {
     pub bytes: u64,
     pub candidates: usize,
     pub chain_head: String,
+    /// Rows of personal data and scores that left the live database, by table.
+    pub purged: BTreeMap<&'static str, u64>,
+}
+
+/// The longest written reason for lifting a seal.
+const MAX_REASON: usize = 500;
+
+/// Who lifts a seal and why (附件4 二.5: the inspector holds the password; the city decides).
+pub struct Lift<'a> {
+    /// The bound 纪检监督 who lifts it.
+    pub by: &'a str,
+    pub passphrase: &'a SecretString,
+    /// The bound city admin whose written reason it is.
+    pub approved_by: &'a str,
+    pub reason: &'a str,
+}
+
+/// Refuses a name that is no bound holder of `role` in the city (names as /whoami shows them).
+async fn bound_name(
+    conn: &mut AnyConnection,
+    role: Role,
+    city: &str,
+    name: &str,
+    flag: &str,
+) -> anyhow::Result<()> {
+    let holders = people::all_holders(conn, role, city).await?;
+    if !holders.iter().any(|b| b.name == name.trim()) {
+        bail!(
+            "no {} named \"{name}\" is bound in the city: {flag} names the binding as /whoami \
+             shows it",
+            role.label()
+        );
+    }
+    Ok(())
 }
 
 /// What an archive held, by table.
@@ -50,6 +84,8 @@ fn table_of(line: &Line) -> &'static str {
         Line::ReviewRequests(_) => "review_requests",
         Line::ReviewEvents(_) => "review_events",
         Line::AuditChain(_) => "audit_chain",
+        Line::Roster(_) => "roster",
+        Line::EntryRows(_) => "entry_rows",
     }
 }
 
@@ -95,7 +131,7 @@ pub fn open_seal(archive: &Path, dir: &Path, passphrase: &SecretString) -> anyho
         let table = table_of(&line);
         match &line {
             Line::Header(h) => {
-                if h.format != FORMAT {
+                if !READABLE.contains(&h.format.as_str()) {
                     bail!(
                         "{} is not a seal this version reads ({})",
                         archive.display(),
@@ -150,6 +186,38 @@ impl App {
         )
     }
 
+    /// What a command about the season's candidates, requests or records answers once the
+    /// season is sealed: its library is in the archive, not here. None while it is not sealed.
+    pub async fn sealed_season_answer(&self, user: i64) -> anyhow::Result<Option<String>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let city = self.city_of_user(&mut conn, user).await?;
+        let Some(season) = seasons::current(&mut conn, &city).await? else {
+            return Ok(None);
+        };
+        let Some(seal) = seals::in_force(&mut conn, season.id).await? else {
+            return Ok(None);
+        };
+        let data = json!({"year": season.year, "by": seal.sealed_by,
+                          "at": display(from_ms(seal.sealed_at), season.tz)});
+        Ok(Some(self.render.render("season_sealed", &data)?))
+    }
+
+    /// The command line's records come from the live database; a sealed season's are in its
+    /// archive (`seal open`).
+    pub async fn refuse_records_if_sealed(&self) -> anyhow::Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let city = self.cli_city(&mut conn).await?;
+        if let Some(season) = seasons::current(&mut conn, &city).await?
+            && let Some(seal) = seals::in_force(&mut conn, season.id).await?
+        {
+            bail!(
+                "{}; the season's records are in the archive (exam-review-bot seal open)",
+                self.sealed_message(&seal, season.tz)
+            );
+        }
+        Ok(())
+    }
+
     /// `seal --out FILE`: writes the archive, records its hash, freezes the season, tells the
     /// city admins and the inspectors. Refused until the review is closed (/close, or every
     /// request ended after the window) with no request open, under any name but a bound
@@ -200,13 +268,7 @@ impl App {
                  sealed once the whole review has ended"
             );
         }
-        let inspectors = people::all_holders(&mut conn, Role::Inspector, &city).await?;
-        if !inspectors.iter().any(|b| b.name == by) {
-            bail!(
-                "no 纪检监督 named \"{by}\" is bound in the city: --by names the inspector's \
-                 binding as /whoami shows it"
-            );
-        }
+        bound_name(&mut conn, Role::Inspector, &city, by, "--by").await?;
         drop(conn);
         // Frozen first, archived second: nothing changes a score between the archive's
         // snapshot and the seal. An archive that cannot be written unfreezes it again.
@@ -229,8 +291,12 @@ impl App {
             anyhow::Ok(n)
         }
         .await;
-        let candidates = match written {
-            Ok(n) => n,
+        let written = match written {
+            Ok(rows) => self.check_archive(out, passphrase, &rows).map(|()| rows),
+            Err(e) => Err(e),
+        };
+        let rows = match written {
+            Ok(rows) => rows,
             Err(e) => {
                 let mut tx = self.db.begin().await?;
                 seals::remove_unfinished(&mut tx, seal_id).await?;
@@ -238,19 +304,26 @@ impl App {
                 return Err(e);
             }
         };
+        let candidates = rows.get("candidates").copied().unwrap_or(0);
         let sha256 = sha256_of(out)?;
         let bytes = std::fs::metadata(out)?.len();
         let mut tx = self.db.begin().await?;
+        // The archive is the record now: the live database keeps no clear score library of
+        // the season (附件4 二.5).
+        let purged = purge::season(&mut tx, season.id, &season.city_code).await?;
+        let removed: u64 = purged.values().sum();
         // The seal's own record closes the chain the archive holds.
         let (_, chain_head) = audit_chain::head(&mut tx).await?;
         let detail = format!(
-            "season {} sealed by {by}: archive sha256 {sha256}, {candidates} candidates, chain head {chain_head}",
+            "season {} sealed by {by}: archive sha256 {sha256}, {candidates} candidates, chain \
+             head {chain_head}; {removed} rows of personal data and scores removed from the \
+             live database",
             season.year
         );
         audit(&mut tx, now, "cli", "seal", &detail).await?;
         seals::finish(&mut tx, seal_id, &sha256, &chain_head).await?;
         let data = json!({"by": by, "at": display(now, season.tz), "sha256": sha256,
-                          "year": season.year, "lifted": false});
+                          "year": season.year, "lifted": false, "candidates": candidates});
         for role in [Role::CityAdmin, Role::Inspector] {
             for p in people::all_holders(&mut tx, role, &season.city_code).await? {
                 self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;
@@ -263,7 +336,32 @@ impl App {
             bytes,
             candidates,
             chain_head,
+            purged,
         })
+    }
+
+    /// Reads the archive just written back with its passphrase: it must hold every row
+    /// written, table by table, before anything leaves the live database.
+    fn check_archive(
+        &self,
+        out: &Path,
+        passphrase: &SecretString,
+        written: &BTreeMap<&'static str, usize>,
+    ) -> anyhow::Result<()> {
+        let mut read: BTreeMap<&'static str, usize> = BTreeMap::new();
+        read_archive(out, passphrase, |line| {
+            if !matches!(line, Line::Header(_)) {
+                *read.entry(table_of(&line)).or_default() += 1;
+            }
+            Ok(())
+        })?;
+        if &read != written {
+            bail!(
+                "the archive does not read back as written ({read:?}, not {written:?}): \
+                 nothing was sealed"
+            );
+        }
+        Ok(())
     }
 
     /// The season's rows as JSON Lines, compressed, through age's encryption into `out` (0600).
@@ -274,7 +372,7 @@ impl App {
         by: &str,
         passphrase: &SecretString,
         season: &seasons::Season,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<BTreeMap<&'static str, usize>> {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -290,9 +388,13 @@ impl App {
             encrypted,
             flate2::Compression::fast(),
         ));
+        let mut rows: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut put = |line: &Line| -> anyhow::Result<()> {
             serde_json::to_writer(&mut w, line)?;
             w.write_all(b"\n")?;
+            if !matches!(line, Line::Header(_)) {
+                *rows.entry(table_of(line)).or_default() += 1;
+            }
             Ok(())
         };
         put(&Line::Header(Header {
@@ -301,18 +403,30 @@ impl App {
             sealed_by: by.into(),
             sealed_at: display(self.clock.now(), season.tz),
         }))?;
-        let mut candidates = 0;
         let mut after = 0;
         loop {
             let page = seals::candidates_page(conn, season.id, after).await?;
             let Some(last) = page.last().map(|c| c.id) else {
                 break;
             };
-            candidates += page.len();
             for c in page {
                 put(&Line::Candidates(c))?;
             }
             after = last;
+        }
+        let mut after = 0;
+        loop {
+            let page = seals::roster_page(conn, season.id, after).await?;
+            let Some(last) = page.last().map(|r| r.id) else {
+                break;
+            };
+            for r in page {
+                put(&Line::Roster(r))?;
+            }
+            after = last;
+        }
+        for r in seals::entry_rows(conn, season.id).await? {
+            put(&Line::EntryRows(r))?;
         }
         for h in seals::score_history(conn, season.id).await? {
             put(&Line::ScoreHistory(h))?;
@@ -336,18 +450,19 @@ impl App {
         }
         let gzip = w.into_inner().map_err(|e| e.into_error())?;
         gzip.finish()?.finish()?.flush()?;
-        Ok(candidates)
+        Ok(rows)
     }
 
-    /// `seal lift --archive FILE`: needs the very archive of the seal in force (its SHA-256)
-    /// and its passphrase; recorded in the chain, told to the city admins and inspectors.
-    pub async fn lift_seal(
-        &self,
-        archive: &Path,
-        by: &str,
-        passphrase: &SecretString,
-    ) -> anyhow::Result<()> {
+    /// `seal lift --archive FILE`: needs the very archive of the seal in force (its SHA-256),
+    /// its passphrase, the bound 纪检监督 who lifts it and a bound city admin's written
+    /// reason. The archived rows go back into the live database under their own ids; recorded
+    /// in the chain, told to the city admins and inspectors.
+    pub async fn lift_seal(&self, archive: &Path, lift: &Lift<'_>) -> anyhow::Result<()> {
         let now = self.clock.now();
+        let reason = lift.reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON {
+            bail!("--reason gives the city admin's written reason (1 to {MAX_REASON} characters)");
+        }
         let (season, seal) = {
             let mut conn = self.db.pool.acquire().await?;
             let city = self.cli_city(&mut conn).await?;
@@ -357,10 +472,20 @@ impl App {
             let seal = seals::in_force(&mut conn, season.id)
                 .await?
                 .context("the season is not sealed")?;
+            bound_name(&mut conn, Role::Inspector, &city, lift.by, "--by").await?;
+            bound_name(
+                &mut conn,
+                Role::CityAdmin,
+                &city,
+                lift.approved_by,
+                "--approved-by",
+            )
+            .await?;
             (season, seal)
         };
         // A seal whose archive was never finished (the process stopped while writing it)
-        // freezes the season with nothing to open: it is lifted without one.
+        // freezes the season with nothing to open and took nothing out: it is lifted without
+        // one.
         let unfinished = seal.archive_sha256.is_empty();
         if !unfinished && sha256_of(archive)? != seal.archive_sha256 {
             bail!(
@@ -369,30 +494,38 @@ impl App {
                 seal.sealed_by
             );
         }
-        // The passphrase must open it: reading the header is proof enough.
-        let mut seen_header = false;
-        let stop = "header read";
-        let read = read_archive(archive, passphrase, |line| {
-            seen_header = matches!(line, Line::Header(_));
-            bail!(stop)
-        });
-        match read {
-            _ if unfinished => {}
-            Err(e) if e.to_string() == stop && seen_header => {}
-            Err(e) => return Err(e),
-            Ok(()) => bail!("the archive is empty"),
+        let mut lines = Vec::new();
+        if !unfinished {
+            read_archive(archive, lift.passphrase, |line| {
+                lines.push(line);
+                Ok(())
+            })?;
+            if !matches!(lines.first(), Some(Line::Header(_))) {
+                bail!("the archive has no header");
+            }
         }
         let mut tx = self.db.begin().await?;
-        if !seals::lift(&mut tx, seal.id, now, by).await? {
+        if !seals::lift(&mut tx, seal.id, now, lift.by).await? {
             bail!("the seal was lifted meanwhile");
         }
+        for line in &lines {
+            purge::restore(&mut tx, season.id, line)
+                .await
+                .context("the archived rows cannot go back: nothing was lifted")?;
+        }
         let detail = format!(
-            "season {} seal lifted by {by} (archive sha256 {})",
-            season.year, seal.archive_sha256
+            "season {} seal lifted by {} with {}'s written reason {reason:?} (archive sha256 {}); \
+             {} archived rows put back",
+            season.year,
+            lift.by,
+            lift.approved_by,
+            seal.archive_sha256,
+            lines.len().saturating_sub(1)
         );
         audit(&mut tx, now, "cli", "seal-lift", &detail).await?;
-        let data = json!({"by": by, "at": display(now, season.tz), "sha256": seal.archive_sha256,
-                          "year": season.year, "lifted": true});
+        let data = json!({"by": lift.by, "at": display(now, season.tz), "sha256": seal.archive_sha256,
+                          "year": season.year, "lifted": true, "approved_by": lift.approved_by,
+                          "reason": reason});
         for role in [Role::CityAdmin, Role::Inspector] {
             for p in people::all_holders(&mut tx, role, &season.city_code).await? {
                 self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;

@@ -268,12 +268,20 @@ pub enum SealThen {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
-    /// Lift the seal in force: needs its archive and passphrase.
+    /// Lift the seal in force: needs its archive and passphrase, the bound 纪检监督 who lifts
+    /// it and a bound city admin's written reason; the archived rows go back into the database.
     Lift {
         #[arg(long)]
         archive: PathBuf,
+        /// The 纪检监督 who lifts it, as bound.
         #[arg(long)]
         by: String,
+        /// The city admin whose decision it is, as bound.
+        #[arg(long)]
+        approved_by: String,
+        /// The city admin's written reason.
+        #[arg(long)]
+        reason: String,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },

@@ -209,7 +209,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
 
 /// Section 7: the review closed, the offices' records are written (every unit's 附件6, the
 /// city's, the four requests' 附件5) and the 纪检监督 seals the season with a passphrase the demo
-/// prints (a real one is typed without echo and kept by the inspector alone).
+/// prints (a real one is typed without echo and kept by the inspector alone); the season's
+/// personal data and scores then leave the database, and the bot says the season is sealed.
 async fn records_and_seal(
     app: &App,
     fake: &FakeTelegram,
@@ -285,6 +286,25 @@ async fn records_and_seal(
         sealed.sha256,
         archive.display()
     );
+    let removed: u64 = sealed.purged.values().sum();
+    println!(
+        "   🧹 数据库中已清除本季考生个人信息与成绩 {removed} 行（考生 {}、名册 {}、登分 {}、申请 {}）：封存存档为唯一记录",
+        sealed.purged.get("candidates").copied().unwrap_or(0),
+        sealed.purged.get("roster").copied().unwrap_or(0),
+        sealed.purged.get("entry_rows").copied().unwrap_or(0),
+        sealed.purged.get("review_requests").copied().unwrap_or(0),
+    );
+    // Asked afterwards, the bot says the season is sealed.
+    let from = fake.messages_to(admin.id).len();
+    admin.send("/status");
+    fake.expect(
+        admin.id,
+        "考生信息与成绩已移出机器人",
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    print!("{}", fake.transcript_from(admin.id, from));
     println!("\n== 完成：记录已写入 {}，成绩库已封存", dir.display());
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod instances;
 pub mod menus;
 pub mod outbox;
 pub mod people;
+pub mod purge;
 pub mod reviews;
 pub mod roster;
 pub mod seals;

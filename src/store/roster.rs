@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 /// A roster row as stored, whole (the 免考 candidates a scores file does not seat are added
 /// from it).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub id: i64,
     pub exam_no: String,

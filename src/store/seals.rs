@@ -109,6 +109,18 @@ pub enum Line {
     ReviewRequests(Request),
     ReviewEvents(EventRow),
     AuditChain(Record),
+    Roster(super::roster::Row),
+    EntryRows(EntrySideRow),
+}
+
+/// A row of a batch's entry, with the batch and side it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EntrySideRow {
+    pub batch_id: i64,
+    pub side: String,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub row: crate::domain::entry::EntryRow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +131,12 @@ pub struct Header {
     pub sealed_at: String,
 }
 
-pub const FORMAT: &str = "exam-review-bot seal/1";
+/// The format written: /2 holds the roster and the entries too, so that lifting a seal can put
+/// back everything the seal took out of the live database.
+pub const FORMAT: &str = "exam-review-bot seal/2";
+
+/// The formats this version opens.
+pub const READABLE: [&str; 2] = ["exam-review-bot seal/1", FORMAT];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ScoreChange {
@@ -202,6 +219,39 @@ pub async fn events(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<Ve
                 e.action, e.comment
          FROM review_events e JOIN review_requests r ON r.id = e.request_id
          WHERE r.season_id = $1 ORDER BY e.id",
+    )
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The season's roster after id `after`, one page.
+pub async fn roster_page(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    after: i64,
+) -> sqlx::Result<Vec<super::roster::Row>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {} FROM roster r WHERE r.season_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3",
+        super::roster::ROW_COLUMNS
+    )))
+    .bind(season_id)
+    .bind(after)
+    .bind(PAGE)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every entry row of the season's batches (both sides: the agreed one and its proofreading).
+pub async fn entry_rows(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<EntrySideRow>> {
+    sqlx::query_as(
+        "SELECT e.batch_id, e.side, e.exam_no, e.name, e.score, e.item_main, e.item_sec1,
+                e.item_sec2, e.item_tidy, e.exempt
+         FROM entry_rows e JOIN entry_batches b ON b.id = e.batch_id
+         WHERE b.season_id = $1 ORDER BY e.batch_id, e.side, e.exam_no",
     )
     .bind(season_id)
     .fetch_all(conn)

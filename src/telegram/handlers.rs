@@ -190,6 +190,24 @@ async fn handle_message(
         };
         return reply(app, chat, reply_text).await;
     };
+    // A sealed season's library is in its archive: what would read it says so.
+    let reads_the_season = matches!(
+        name.as_str(),
+        "review"
+            | "exempt"
+            | "pending"
+            | "status"
+            | "myrequests"
+            | "request"
+            | "batch"
+            | "export"
+            | "close"
+            | "lift"
+            | "publish"
+    ) || name.starts_with("request_");
+    if reads_the_season && let Some(text) = app.sealed_season_answer(user_id).await? {
+        return reply(app, chat, text).await;
+    }
     match name.as_str() {
         "start" => {
             let payload = (!args.is_empty()).then_some(args);

@@ -65,8 +65,16 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         stdout.contains("urgent:12h") && stdout.contains("已列为逾期未报"),
         "{stdout}"
     );
-    // The review closed: every 附件6 and the four 附件5 written, the season sealed.
+    // The review closed: every 附件6 and the four 附件5 written, the season sealed, its
+    // personal data and scores gone from the database, and the bot saying so.
     assert!(stdout.contains("已加密封存"), "{stdout}");
+    assert!(
+        stdout.contains("数据库中已清除本季考生个人信息与成绩")
+            && stdout.contains("考生信息与成绩已移出机器人"),
+        "{stdout}"
+    );
+    // The half-day's password was shown to the inspector in chat (and taken back later).
+    assert!(stdout.contains("本半天成绩数据密码"), "{stdout}");
     let records = dir.path().join("demo/records");
     for name in [
         "附件6_复核汇总表_青山市.xlsx",

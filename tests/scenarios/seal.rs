@@ -1,7 +1,9 @@
 //! 加密封存 (附件4 二.5): once the whole review has ended (the window closed, every request with
 //! its result) a bound 纪检监督 seals the score library with a passphrase only they keep; the
 //! archive opens with it and nothing else, holds the same rows, and while the seal is in force
-//! no score changes. Lifting it takes the archive and its passphrase.
+//! no score changes. The archive is then the record: the season's personal data and scores
+//! leave the live database, and the bot says the season is sealed. Lifting it takes the
+//! archive, its passphrase and a city admin's written reason, and puts the rows back.
 
 use crate::review::state_of;
 use crate::support::*;
@@ -103,12 +105,36 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
         );
     }
     assert!(!archive.exists());
+    let library = all_candidates(&h).await;
     let sealed = h
         .app
         .seal(&archive, "区纪检 周", &secret(pass))
         .await
         .unwrap();
     assert_eq!(sealed.candidates, CANDIDATES);
+    // The archive is the record: the live database keeps none of the season's personal data
+    // or scores.
+    assert_eq!(sealed.purged["candidates"], CANDIDATES as u64);
+    assert_eq!(sealed.purged["review_requests"], 1);
+    let season = h.app.cli_season().await.unwrap().unwrap();
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    assert_eq!(
+        exam_review_bot::store::purge::remaining(&mut conn, season.id)
+            .await
+            .unwrap(),
+        0
+    );
+    for (table, column) in [("outbox", "body"), ("audit_chain", "detail")] {
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%' || $1 || '%'"
+        )))
+        .bind(&pupil.id_card)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "{table} holds a 身份证号");
+    }
+    drop(conn);
     h.expect(&inspector, "已加密封存").await;
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -156,7 +182,7 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(rows, all_candidates(&h).await);
+    assert_eq!(rows, library);
 
     // From the terminal too: a wrong passphrase is a clear error and a non-zero exit.
     std::fs::write(h.dir().join("wrong.txt"), "not the passphrase\n").unwrap();
@@ -176,6 +202,12 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     );
     assert!(!said.contains("not the passphrase"), "{said}");
 
+    // The bot says the season is sealed rather than that nothing is there.
+    admin.send("/status");
+    h.expect(&admin, "考生信息与成绩已移出机器人").await;
+    admin.send("/request 1");
+    h.expect(&admin, "考生信息与成绩已移出机器人").await;
+
     // Sealed: no import; nothing changes.
     let before = all_candidates(&h).await;
     let file = h.write("scores.csv", sample::scores_csv(3, SCHOOLS, 99).as_bytes());
@@ -187,33 +219,66 @@ async fn the_inspector_seals_the_library_and_nothing_changes_a_score_until_it_is
     h.settle().await;
     assert_eq!(all_candidates(&h).await, before);
 
-    // Lifting takes this archive and its passphrase.
+    // Lifting takes this archive, its passphrase, the inspector and a city admin's written
+    // reason; the archived rows come back.
+    let lift = |archive: &std::path::Path, by: &str, pass: &str, admin: &str, reason: &str| {
+        let (archive, by, pass, admin, reason) = (
+            archive.to_path_buf(),
+            by.to_string(),
+            secret(pass),
+            admin.to_string(),
+            reason.to_string(),
+        );
+        let app = h.app.clone();
+        async move {
+            let lift = exam_review_bot::app::seal::Lift {
+                by: &by,
+                passphrase: &pass,
+                approved_by: &admin,
+                reason: &reason,
+            };
+            app.lift_seal(&archive, &lift)
+                .await
+                .err()
+                .map(|e| format!("{e:#}"))
+        }
+    };
+    let reason = "省招办要求核对一名考生的成绩";
     let other = h.dir().join("other.age");
     std::fs::write(&other, b"age-encryption.org/v1\n").unwrap();
-    let not_it = h.app.lift_seal(&other, "区纪检 周", &secret(pass)).await;
+    let not_it = lift(&other, "区纪检 周", pass, "周主任", reason).await;
+    assert!(not_it.unwrap().contains("not the archive"));
+    let wrong = lift(
+        &archive,
+        "区纪检 周",
+        "not the passphrase",
+        "周主任",
+        reason,
+    )
+    .await;
+    assert!(wrong.unwrap().contains("wrong passphrase"));
+    let no_reason = lift(&archive, "区纪检 周", pass, "周主任", " ").await;
+    assert!(no_reason.unwrap().contains("written reason"));
+    let no_admin = lift(&archive, "区纪检 周", pass, "复审 甲", reason).await;
     assert!(
-        not_it
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("not the archive")
+        no_admin.unwrap().contains("no 市级管理员 named"),
+        "an admin decides"
     );
-    let wrong = h
-        .app
-        .lift_seal(&archive, "区纪检 周", &secret("not the passphrase"))
-        .await;
-    assert!(
-        wrong
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("wrong passphrase")
+    let no_inspector = lift(&archive, "周主任", pass, "周主任", reason).await;
+    assert!(no_inspector.unwrap().contains("no 纪检监督 named"));
+    assert!(all_candidates(&h).await.is_empty(), "nothing came back");
+    assert_eq!(
+        lift(&archive, "区纪检 周", pass, "周主任", reason).await,
+        None
     );
-    h.app
-        .lift_seal(&archive, "区纪检 周", &secret(pass))
-        .await
-        .unwrap();
-    h.expect(&admin, "封存已解除").await;
+    let notice = h.expect(&admin, "封存已解除").await;
+    assert!(notice.contains(reason), "{notice}");
+    assert_eq!(
+        all_candidates(&h).await,
+        library,
+        "the archived rows are back"
+    );
+    assert_eq!(state_of(&h, waiting).await, "completed");
 
     // The chain holds both, intact.
     let verdict = h.app.verify_audit().await.unwrap();
