@@ -81,7 +81,9 @@ impl Command {
     fn for_role(self, role: Role, routes: &[Route]) -> bool {
         // A level of a route; a review's group and its 复审 (an exemption has neither).
         let on_a_route = routes.iter().any(|r| {
-            r.steps.iter().any(|s| s.role == role)
+            r.steps
+                .iter()
+                .any(|s| s.role == role || s.city_direct_role == Some(role))
                 || (r.purpose == Purpose::Review
                     && (r.group.roles.contains(&role)
                         || (r.recheck.enabled && r.recheck.role == role)))

@@ -233,8 +233,15 @@ fn holds_step(route: &Route, step: usize, b: &Binding, s: &Subject) -> Result<()
     let Some(st) = route.steps.get(step) else {
         return Err(Denied::NoRole);
     };
-    if b.role != st.role {
+    let (role, by_the_city) = st.holder(s.district.is_none());
+    if b.role != role {
         return Err(Denied::NoRole);
+    }
+    if by_the_city {
+        return match b.unit_code == s.city {
+            true => Ok(()),
+            false => Err(Denied::OtherDistrict),
+        };
     }
     match st.unit {
         Scope::Class => reach(b, s),
@@ -302,7 +309,10 @@ pub fn check(
                 // the school's contact see it, not the review groups or the city's 复审.
                 let off_route = route.purpose == Purpose::Exemption
                     && b.role != Role::SchoolContact
-                    && !route.steps.iter().any(|st| st.role == b.role);
+                    && !route
+                        .steps
+                        .iter()
+                        .any(|st| st.holder(s.district.is_none()).0 == b.role);
                 if is_filer {
                     Ok(())
                 } else if b.role == Role::EntryClerk || off_route {

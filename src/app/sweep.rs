@@ -324,7 +324,14 @@ impl App {
                                 .clone(),
                             Scope::District => match item.district_code.as_deref() {
                                 Some(d) => by_unit.get(&(step.role, d)).unwrap_or(&nobody).clone(),
-                                None => Vec::new(),
+                                // A city-direct school's district level, where the city's
+                                // people hold it.
+                                None => match step.holder(true) {
+                                    (role, true) => {
+                                        by_unit.get(&(role, city)).unwrap_or(&nobody).clone()
+                                    }
+                                    _ => Vec::new(),
+                                },
                             },
                             Scope::City => {
                                 bindings.iter().filter(|b| b.role == step.role).collect()

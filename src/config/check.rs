@@ -163,6 +163,7 @@ fn check_review(key: &str, review: &Review, window_days: u32) -> anyhow::Result<
     if review.steps.is_empty() {
         bail!("{key}.steps must name at least one approval level");
     }
+    check_city_direct(key, &review.steps)?;
     let group = &review.group;
     if review.min_group.is_some() {
         bail!(
@@ -199,10 +200,35 @@ fn check_review(key: &str, review: &Review, window_days: u32) -> anyhow::Result<
     Ok(())
 }
 
+/// A level's `city_direct_role` stands in for a district, by a role the city holds.
+fn check_city_direct(key: &str, steps: &[crate::domain::workflow::Step]) -> anyhow::Result<()> {
+    use crate::domain::UnitKind;
+    use crate::domain::workflow::Scope;
+    for (i, st) in steps.iter().enumerate() {
+        let Some(role) = st.city_direct_role else {
+            continue;
+        };
+        if st.unit != Scope::District || st.skip_for_city_direct {
+            bail!(
+                "{key}.steps[{i}].city_direct_role is for a district level that city-direct \
+                 schools do not skip"
+            );
+        }
+        if !role.fits(UnitKind::City) {
+            bail!(
+                "{key}.steps[{i}].city_direct_role: {} is not bound in a city",
+                role.slug()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_exemption(key: &str, exemption: &Exemption) -> anyhow::Result<()> {
     if exemption.steps.is_empty() {
         bail!("{key}.steps must name at least one approval level");
     }
+    check_city_direct(key, &exemption.steps)?;
     if !(exemption.score_share > 0.0 && exemption.score_share <= 1.0) {
         bail!("{key}.score_share must be above 0 and at most 1");
     }

@@ -76,6 +76,16 @@ pub struct Step {
     /// City-direct (市直属) schools skip this step.
     #[serde(default)]
     pub skip_for_city_direct: bool,
+    /// A city-direct school has no district: at this district level its requests are signed
+    /// by the city's holders of this role instead (附件2: a 市直 school's 县级审核意见 still
+    /// carries three signatures). None: the level is the district's alone.
+    #[serde(
+        default,
+        deserialize_with = "some_role_from_slug",
+        serialize_with = "some_role_as_slug",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub city_direct_role: Option<Role>,
     /// Whether this level may end a request with 驳回. 附件4 二 gives no level below the review
     /// group a veto: they sign, check the form and pass it on, or return it to the filer to
     /// amend; only the group ends a request, by its result. A city whose 实施细则 differ sets
@@ -98,6 +108,7 @@ impl Step {
             unit,
             rule: Rule::AnyOne,
             skip_for_city_direct: false,
+            city_direct_role: None,
             may_reject: false,
             signed_by_filer: false,
         }
@@ -131,6 +142,29 @@ fn role_as_slug<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Err
 fn role_from_slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
+}
+
+fn some_role_as_slug<S: serde::Serializer>(role: &Option<Role>, s: S) -> Result<S::Ok, S::Error> {
+    match role {
+        Some(r) => s.serialize_str(r.slug()),
+        None => s.serialize_none(),
+    }
+}
+
+fn some_role_from_slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+impl Step {
+    /// Who holds this level for a request of a city-direct school (`city_direct`) or not: the
+    /// role, and whether it is the city's holders of it rather than the level's own unit's.
+    pub fn holder(&self, city_direct: bool) -> (Role, bool) {
+        match (self.unit, self.city_direct_role) {
+            (Scope::District, Some(role)) if city_direct => (role, true),
+            _ => (self.role, false),
+        }
+    }
 }
 
 /// The review group that records and signs a request's result (附件4 二.4, 二.5): the people
@@ -296,7 +330,9 @@ impl Route {
         ];
         steps[0].signed_by_filer = true;
         steps[3].rule = Rule::AtLeast(3);
-        steps[3].skip_for_city_direct = true;
+        // A city-direct school has no county: the city's 装备管理 officers give its 县级 opinion,
+        // three signatures as for any county.
+        steps[3].city_direct_role = Some(Role::EquipmentOfficer);
         for s in &mut steps {
             s.may_reject = true;
         }

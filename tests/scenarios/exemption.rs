@@ -777,3 +777,75 @@ async fn the_proofs_reach_neither_another_class_nor_a_revoked_member() {
     }
     h.stop().await;
 }
+
+/// A city-direct school has no county: its applications' 县级 opinion is signed by three of
+/// the city's 装备管理 officers, as a county's would be (附件2: 签名（至少三人）), a lone dissent
+/// recorded but not the end; then the city decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_direct_schools_county_opinion_is_signed_by_three_of_the_citys_officers() {
+    let Before {
+        mut h,
+        officers,
+        admin,
+        ..
+    } = before_the_exam().await;
+    let school = sample::school_code(SCHOOLS - 1);
+    let season = h.app.cli_season().await.unwrap().unwrap();
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (exam_no, class): (String, String) = sqlx::query_as(
+        "SELECT exam_no, class_name FROM roster WHERE season_id = $1 AND school_code = $2
+         ORDER BY exam_no LIMIT 1",
+    )
+    .bind(season.id)
+    .bind(&school)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let teacher = h
+        .join_class(Role::HomeroomTeacher, &school, &class, "市直 班主任")
+        .await;
+    let contact = h.join(Role::SchoolContact, &school, "市直 联系人").await;
+    let leader = h
+        .join(Role::SchoolReviewLeader, &school, "市直 审核组长")
+        .await;
+    let principal = h.join(Role::Principal, &school, "市直 校长").await;
+    let mut city = Vec::new();
+    for name in ["市装备 甲", "市装备 乙", "市装备 丙", "市装备 丁"] {
+        city.push(
+            h.join(Role::EquipmentOfficer, sample::CITY_CODE, name)
+                .await,
+        );
+    }
+    let id = apply(&h, &contact, &exam_no).await;
+    for level in [&teacher, &leader, &principal] {
+        h.expect(level, &format!("免考申请 #{id}")).await;
+        level.press("✅ 同意");
+    }
+    // The city's officers hold the county level; no district's officer does.
+    for officer in &city {
+        h.expect(officer, &format!("免考申请 #{id}")).await;
+    }
+    assert!(
+        !has_card(&h, &officers[0], id),
+        "no county holds a city-direct school"
+    );
+    city[0].press("⛔ 不同意");
+    h.expect(&city[0], "不同意").await;
+    city[0].send("诊断证明未写明不能操作");
+    h.expect(&city[0], "已有 1 人不同意").await;
+    assert_eq!(state_of(&h, id).await, ("pending".to_string(), 3));
+    for officer in &city[1..3] {
+        officer.press("✅ 同意");
+        h.settle().await;
+        assert_eq!(state_of(&h, id).await, ("pending".to_string(), 3));
+    }
+    city[3].press("✅ 同意");
+    h.expect(&admin, &format!("免考申请 #{id}")).await;
+    assert_eq!(state_of(&h, id).await, ("pending".to_string(), 4));
+    admin.press("✅ 同意");
+    h.expect(&contact, "同意").await;
+    h.settle().await;
+    assert_eq!(state_of(&h, id).await.0, "completed");
+    h.stop().await;
+}

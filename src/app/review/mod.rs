@@ -275,6 +275,9 @@ impl App {
         let Some(s) = ctx.route.steps.get(step) else {
             return Ok(Vec::new());
         };
+        if let (role, true) = s.holder(ctx.district.is_none()) {
+            return Ok(people::holders(conn, role, &ctx.city).await?);
+        }
         let found = match s.unit {
             Scope::Class => {
                 people::holders_in_class(conn, s.role, &ctx.school.code, &ctx.cand.class_name)
