@@ -276,7 +276,7 @@ impl App {
             return Ok(Vec::new());
         };
         if let (role, true) = s.holder(ctx.district.is_none()) {
-            return Ok(people::holders(conn, role, &ctx.city).await?);
+            return people::holders(conn, role, &ctx.city).await;
         }
         let found = match s.unit {
             Scope::Class => {
