@@ -72,6 +72,9 @@ pub struct Exemption {
     /// The levels an application climbs (default: 班主任 → 学校审核小组组长 → 校长 → 县级, at
     /// least three signatures → 市级).
     pub steps: Vec<crate::domain::workflow::Step>,
+    /// 附件3: applications agreed below the city wait for their county's 上报, which carries
+    /// them to the city with the county's list; `false` sends each on as it is agreed.
+    pub report: bool,
 }
 
 impl Default for Exemption {
@@ -80,6 +83,7 @@ impl Default for Exemption {
             score_share: 0.6,
             rounding: Default::default(),
             steps: crate::domain::workflow::Route::exemption_default().steps,
+            report: true,
         }
     }
 }
@@ -94,6 +98,7 @@ impl Exemption {
     pub fn route(&self) -> crate::domain::workflow::Route {
         crate::domain::workflow::Route {
             steps: self.steps.clone(),
+            report: self.report,
             ..crate::domain::workflow::Route::exemption_default()
         }
     }

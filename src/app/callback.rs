@@ -55,6 +55,12 @@ pub enum Callback {
     Exhibits {
         id: i64,
     },
+    /// A 附件3 card's 上报: send the unit's agreed 免考 applications to the city with their
+    /// county's list. `count` as for `Report`.
+    ReportExemptions {
+        unit: String,
+        count: usize,
+    },
     /// A batch card's 上报: send the unit's signed results to the city. `count` is how many
     /// the card showed: if more or fewer wait now, the card was old and is shown again.
     Report {
@@ -125,6 +131,7 @@ impl Callback {
             Callback::FullText { id } => format!("ft:{id}"),
             Callback::SignedForm { id } => format!("sf:{id}"),
             Callback::Report { unit, count } => format!("up:{unit}:{count}"),
+            Callback::ReportExemptions { unit, count } => format!("ux:{unit}:{count}"),
             Callback::Form { id } => format!("f5:{id}"),
             Callback::Exhibits { id } => format!("ex:{id}"),
             Callback::Entry { batch, action } => {
@@ -210,6 +217,10 @@ impl Callback {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
             },
+            ["ux", unit, count] => Callback::ReportExemptions {
+                unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
+                count: count.parse().ok().filter(|n| *n < 1_000_000)?,
+            },
             ["cl", list, page] => Callback::CardListPage {
                 list: list.parse().ok()?,
                 page: page.parse().ok().filter(|p| *p < 100_000)?,
@@ -262,6 +273,10 @@ mod tests {
                 count: 37,
             },
             Callback::Form { id: 9 },
+            Callback::ReportExemptions {
+                unit: "410802".into(),
+                count: 3,
+            },
             Callback::Exhibits { id: 11 },
             Callback::Entry {
                 batch: i64::MAX,

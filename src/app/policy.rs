@@ -353,6 +353,13 @@ pub fn check(
                     })
                 }
             }
+            // A 免考 application goes up with its 附件3 from the level below the city's.
+            Action::Report if route.purpose == Purpose::Exemption => {
+                match route.sent_up_by(s.district.is_none()) {
+                    Some(step) => holds_step(route, step, b, s),
+                    None => Err(Denied::NoRole),
+                }
+            }
             Action::Report => {
                 if !route.group.roles.contains(&b.role) {
                     Err(Denied::NoRole)

@@ -1,8 +1,8 @@
 //! Section 2b of the demo: before the exam, two 免考 applications (附件2) of one class of
 //! 东湖区第4中学, filed by its 班主任. One climbs every level — the school's 审核小组组长 and 校长,
-//! three of 东湖区's officers, the city — and is approved; the other is refused at the county.
-//! At the close 东湖区 receives its 附件3; after the exam the approved candidate's score is the
-//! configured share of the full score.
+//! three of 东湖区's officers, 东湖区's 上报 of its 附件3, the city — and is approved; the other
+//! is refused at the county. At the close 东湖区 receives the city's final list; after the exam
+//! the approved candidate's score is the configured share of the full score.
 
 use super::{DISTRICTS, Person};
 use crate::app::App;
@@ -144,12 +144,18 @@ pub(super) async fn exemptions(
     };
     // The first: right forearm fractured; every level agrees.
     apply(APPROVED, "右前臂骨折，石膏固定至五月，无法完成实验操作").await?;
-    for u in [&leader, &principal, &officer1, &officer2, &officer3, &admin] {
+    for u in [&leader, &principal, &officer1, &officer2, &officer3] {
         expect(u, "待您审核：免考申请".into()).await?;
         u.press("✅ 同意");
         // The next level's card comes once this one is recorded.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // 附件3: the county sends its list up with the application; only then does the city decide.
+    expect(&officer1, "免考申请上报市级（附件3）".into()).await?;
+    officer1.press("📤 上报附件3（1 份）");
+    expect(&admin, "已上报免考汇总表（附件3）".into()).await?;
+    expect(&admin, "待您审核：免考申请".into()).await?;
+    admin.press("✅ 同意");
     expect(&teacher, "该考生免考".into()).await?;
     // The second: the county does not agree.
     apply(REFUSED, "左手腕扭伤").await?;
@@ -179,10 +185,10 @@ pub(super) async fn exemptions(
     }
     expect(&teacher, "不同意".into()).await?;
 
-    // The window closes: 东湖区 receives its 附件3, the city what is still open.
+    // The window closes: 东湖区 receives the city's final list, the city what is still open.
     clock.set(closes());
     app.sweep(closes()).await?;
-    expect(&officer1, "附件3 免考汇总表".into()).await?;
+    expect(&officer1, "市级审核免考名单".into()).await?;
 
     let mut involved: Vec<(String, FakeUser, usize)> = cast
         .iter()

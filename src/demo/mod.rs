@@ -174,7 +174,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     for p in &people {
         println!("\n──── {} · chat {}", p.label, p.user.id);
         print!("{}", fake.transcript(p.user.id));
-        // The schools' score sheets (the 免考 section's 附件3 went to officers and the city).
+        // The schools' score sheets (the 免考 section's lists went to officers and the city).
         for m in fake.messages_to(p.user.id) {
             if let Some((name, bytes)) = &m.document
                 && name.contains("中招实验考试成绩_")

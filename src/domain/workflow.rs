@@ -317,6 +317,20 @@ pub struct Route {
 }
 
 impl Route {
+    /// The level whose holders send a 免考 application up to the city with their 附件3, for a
+    /// school that is city-direct or not: the last level below the city's that the school's
+    /// applications climb. None where nothing is sent up (a review reports after its group;
+    /// a route without `report` sends each application on as it is agreed).
+    pub fn sent_up_by(&self, city_direct: bool) -> Option<usize> {
+        if !self.report || self.purpose != Purpose::Exemption {
+            return None;
+        }
+        let city = self.steps.iter().position(|s| s.unit == Scope::City)?;
+        (0..city)
+            .rev()
+            .find(|i| !(city_direct && self.steps[*i].skip_for_city_direct))
+    }
+
     /// 附件2: 学生本人 and 家长 sign the application page; then 班主任 → 学校 (审核小组组长 and
     /// 校长, both: two levels, two people) → 县级 (at least three signatures; a city-direct
     /// school has no county) → 市级. Every level may refuse (不同意) or return it.
@@ -340,7 +354,8 @@ impl Route {
             steps,
             group: Group::city_wide(),
             recheck: Recheck::off(),
-            report: false,
+            // 附件3: the county's list goes to the city before the city decides.
+            report: true,
             purpose: Purpose::Exemption,
         }
     }

@@ -62,6 +62,9 @@ pub struct Table {
     /// Who stamps it.
     pub unit: String,
     pub sections: Vec<Section>,
+    /// The city's final list of the candidates it approved, a record of its own, rather than
+    /// the 附件3 a county sends up before the city decides.
+    pub approved: bool,
 }
 
 impl Table {
@@ -75,6 +78,7 @@ impl Table {
                 unit: unit.to_string(),
                 lines,
             }],
+            approved: false,
         }
     }
 
@@ -116,6 +120,20 @@ pub fn title(year: i32, city: &str) -> String {
     format!("{year}年{city}中招实验考试免考汇总表")
 }
 
+/// The city's final list's title.
+pub fn approved_title(year: i32, city: &str) -> String {
+    format!("{year}年{city}中招实验考试免考名单（市级审核同意）")
+}
+
+impl Table {
+    fn title(&self) -> String {
+        match self.approved {
+            true => approved_title(self.year, &self.city),
+            false => title(self.year, &self.city),
+        }
+    }
+}
+
 /// The 盖章 line, naming the unit that stamps the form.
 pub fn stamp_line(unit: &str) -> String {
     format!("县市区盖章：{unit}")
@@ -133,14 +151,7 @@ pub fn xlsx(table: &Table) -> anyhow::Result<Vec<u8>> {
         .set_bold()
         .set_font_size(16)
         .set_align(FormatAlign::Center);
-    sheet.merge_range(
-        0,
-        0,
-        0,
-        last_col,
-        &title(table.year, &table.city),
-        &title_format,
-    )?;
+    sheet.merge_range(0, 0, 0, last_col, &table.title(), &title_format)?;
     sheet.merge_range(1, 0, 1, last_col, &stamp_line(&table.unit), &Format::new())?;
     let cell = Format::new()
         .set_border(FormatBorder::Thin)
@@ -187,7 +198,7 @@ pub fn csv(table: &Table) -> anyhow::Result<Vec<u8>> {
         let mut w = ::csv::WriterBuilder::new()
             .flexible(true)
             .from_writer(&mut out);
-        w.write_record([title(table.year, &table.city)])?;
+        w.write_record([table.title()])?;
         w.write_record([stamp_line(&table.unit)])?;
         w.write_record(COLUMNS)?;
         for r in table.rows() {
@@ -324,6 +335,7 @@ mod tests {
                     lines: vec![line("丙")],
                 },
             ],
+            approved: true,
         };
         let rows = read(xlsx(&table).unwrap());
         assert_eq!(rows[1][0], Data::String(stamp_line("焦作市")));

@@ -72,24 +72,57 @@ pub async fn count(
 pub const READY: &str = "('reporting')";
 pub const WITH_GROUP: &str = "('recording', 'confirming')";
 
-/// The unit's requests that wait for the 上报, oldest first (the order their rows are locked
-/// in, so that two reporters at once cannot deadlock).
+/// The unit's requests of `kind` (reviews, or 免考 applications) that wait for the 上报, oldest
+/// first (the order their rows are locked in, so that two reporters at once cannot deadlock).
 pub async fn reporting(
     conn: &mut AnyConnection,
+    kind: &str,
     season_id: i64,
     unit: &str,
 ) -> sqlx::Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id FROM units s CROSS JOIN review_requests r
-         WHERE r.school_code = s.code AND r.state = 'reporting' AND r.season_id = $1 AND r.kind = 'review'
-           AND {IN_UNIT}
+         WHERE r.school_code = s.code AND r.state = 'reporting' AND r.season_id = $1
+           AND r.kind = $3 AND {IN_UNIT}
          ORDER BY r.id"
     )))
     .bind(season_id)
     .bind(unit)
+    .bind(kind)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A 免考 application waiting for its county's 上报, as its card lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Application {
+    pub id: i64,
+    pub name: String,
+    pub school: String,
+}
+
+/// The first `limit` of the unit's applications waiting for the 上报 (a roster row is an
+/// application's candidate), oldest first.
+pub async fn waiting_applications(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    unit: &str,
+    limit: usize,
+) -> sqlx::Result<Vec<Application>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.id, c.name, s.name AS school
+         FROM units s
+         CROSS JOIN review_requests r
+         JOIN roster c ON c.id = r.candidate_id
+         WHERE r.school_code = s.code AND r.state = 'reporting'
+           AND r.season_id = $1 AND r.kind = 'exemption' AND {IN_UNIT}
+         ORDER BY r.id LIMIT {limit}"
+    )))
+    .bind(season_id)
+    .bind(unit)
+    .fetch_all(conn)
+    .await
 }
 
 /// One request of each unit that has requests with its group or waiting for the 上报 (the

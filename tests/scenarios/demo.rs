@@ -79,7 +79,7 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     for name in [
         "附件6_复核汇总表_青山市.xlsx",
         "附件6_复核汇总表_东湖区.xlsx",
-        "附件3_免考汇总表_东湖区.xlsx",
+        "免考名单_市级审核_东湖区.xlsx",
     ] {
         assert!(records.join(name).exists(), "{name}");
     }

@@ -240,7 +240,38 @@ async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_o
         "two signatures do not pass the county"
     );
     officers[2].press("✅ 同意");
+    // 附件3: agreed by the county, it waits for the county's 上报 before the city decides.
+    let card = h.expect(&officers[3], "免考申请上报市级（附件3）").await;
+    assert!(card.contains(&format!("#{id}")), "{card}");
+    assert_eq!(state_of(&h, id).await, ("reporting".into(), 4));
+    assert!(
+        !has_card(&h, &admin, id),
+        "the city waits for the county's list"
+    );
+    officers[3].press("📤 上报附件3（1 份）");
+    let sent = h.expect(&admin, "已上报免考汇总表（附件3）").await;
+    assert!(sent.contains("1 份"), "{sent}");
+    let list = h
+        .fake
+        .messages_to(admin.id)
+        .into_iter()
+        .find_map(|m| m.document)
+        .expect("the county's 附件3 reaches the city");
+    assert!(
+        list.0.starts_with("附件3_免考汇总表_东湖区_上报"),
+        "{}",
+        list.0
+    );
+    let rows = h.cells(&list.1);
+    assert_eq!(rows[1][0], "县市区盖章：东湖区");
+    assert_eq!(rows[3][6], "13800001234");
+    assert!(
+        rows[3][7].starts_with("县级同意：") && rows[3][7].contains("东湖区 孙科员"),
+        "the county's opinion and its signers: {:?}",
+        rows[3]
+    );
     h.expect(&admin, &format!("免考申请 #{id}")).await;
+    assert_eq!(state_of(&h, id).await, ("pending".into(), 4));
     admin.press("✅ 同意");
     for side in [&teacher, &contact] {
         let done = h.expect(side, "该考生免考").await;
@@ -269,7 +300,7 @@ async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_o
 
     // At the close each county gets its 附件3; the city admins what is still open.
     h.app.sweep(closes()).await.unwrap();
-    let sent = h.expect(&officers[3], "附件3 免考汇总表").await;
+    let sent = h.expect(&officers[3], "市级审核免考名单").await;
     assert!(sent.contains("已批准 1 人"), "{sent}");
     h.expect(&admin, "免考申请受理已截止").await;
 
@@ -581,11 +612,14 @@ async fn the_summary_of_a_county_reads_as_the_paper_form() {
         &officers[0],
         &officers[1],
         &officers[2],
-        &admin,
     ] {
         h.expect(who, &format!("免考申请 #{id}")).await;
         who.press("✅ 同意");
     }
+    h.expect(&officers[0], "免考申请上报市级（附件3）").await;
+    officers[0].press("📤 上报附件3（1 份）");
+    h.expect(&admin, &format!("免考申请 #{id}")).await;
+    admin.press("✅ 同意");
     h.expect(&teacher, "该考生免考").await;
     let record = h
         .app
@@ -598,7 +632,10 @@ async fn the_summary_of_a_county_reads_as_the_paper_form() {
     let cells = h.cells(&record.bytes);
     assert_eq!(
         cells[0][0],
-        format!("2023年{}中招实验考试免考汇总表", sample::CITY_NAME)
+        format!(
+            "2023年{}中招实验考试免考名单（市级审核同意）",
+            sample::CITY_NAME
+        )
     );
     assert_eq!(cells[1][0], "县市区盖章：东湖区");
     assert_eq!(
@@ -841,6 +878,11 @@ async fn a_city_direct_schools_county_opinion_is_signed_by_three_of_the_citys_of
         assert_eq!(state_of(&h, id).await, ("pending".to_string(), 3));
     }
     city[3].press("✅ 同意");
+    // Sent up by the city's officers who hold the level, with its 附件3.
+    h.expect(&city[0], "免考申请上报市级（附件3）").await;
+    assert_eq!(state_of(&h, id).await, ("reporting".to_string(), 4));
+    city[0].press("📤 上报附件3（1 份）");
+    h.expect(&admin, "已上报免考汇总表（附件3）").await;
     h.expect(&admin, &format!("免考申请 #{id}")).await;
     assert_eq!(state_of(&h, id).await, ("pending".to_string(), 4));
     admin.press("✅ 同意");

@@ -6,6 +6,7 @@
 
 mod dialogue;
 mod records;
+mod report;
 
 pub(crate) use records::summary_record;
 

@@ -39,6 +39,7 @@ impl Approved {
             city: self.city.name.clone(),
             unit: target.name.clone(),
             sections,
+            approved: true,
         })
     }
 }
@@ -51,7 +52,10 @@ pub(crate) fn summary_record(table: &Table, kind: FileKind) -> anyhow::Result<Re
         FileKind::Csv => (exemption_summary::csv(table)?, "csv"),
     };
     Ok(Record {
-        name: format!("附件3_免考汇总表_{}.{ext}", table.unit),
+        name: match table.approved {
+            true => format!("免考名单_市级审核_{}.{ext}", table.unit),
+            false => format!("附件3_免考汇总表_{}.{ext}", table.unit),
+        },
         bytes,
         lines,
     })

@@ -249,7 +249,7 @@ impl App {
             return Ok(press);
         }
         let mut batch: Vec<Ctx> = Vec::new();
-        for id in batches::reporting(&mut tx, season.id, unit).await? {
+        for id in batches::reporting(&mut tx, "review", season.id, unit).await? {
             // Locked in id order; another 上报 of the same batch waits here and then finds
             // the requests gone on.
             if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
@@ -261,7 +261,7 @@ impl App {
         // Then the batch itself: a result signed meanwhile has either joined it (and the count
         // differs) or waits for this transaction to end.
         batches::lock(&mut tx, unit).await?;
-        let now_waiting = batches::reporting(&mut tx, season.id, unit).await?;
+        let now_waiting = batches::reporting(&mut tx, "review", season.id, unit).await?;
         let Some(first) = batch.first() else {
             return Ok(Press::Stale);
         };

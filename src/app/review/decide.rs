@@ -235,7 +235,10 @@ impl App {
             return Ok(Press::Accepted);
         }
         let stage = stage_key(&ctx.req);
+        let sent_up = route.sent_up_by(ctx.school.city_direct) == Some(step);
         let (to, next) = match route.step_from(step + 1, ctx.school.city_direct) {
+            // 附件3: agreed below the city, it waits for its county's 上报.
+            Some(n) if sent_up => (State::Reporting, n as i64),
             Some(n) => (State::Pending, n as i64),
             // A 免考 application's last level decides it; a review goes on to its group.
             None if ctx.is_exemption() => (State::Completed, route.steps.len() as i64),

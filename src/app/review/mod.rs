@@ -4,6 +4,7 @@
 //! request's version; the messages it causes go through the outbox.
 
 mod batch;
+pub(crate) use batch::batch_of;
 mod cards;
 mod decide;
 mod dialogue;
@@ -467,6 +468,9 @@ impl App {
                 .await
             }
             // One card for the unit's batch, not one per request.
+            State::Reporting if ctx.is_exemption() => {
+                self.refresh_exemption_report(conn, ctx, only, false).await
+            }
             State::Reporting => self.refresh_batch(conn, ctx, only, false).await,
             State::Rechecking => {
                 let reviewers = keep(self.eligible_recheckers(conn, ctx).await?);

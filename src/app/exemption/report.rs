@@ -1,0 +1,312 @@
+//! 附件3 sent up: an application agreed at the level below the city's (the county's three
+//! signatures) waits for its county's 上报. The county's officers hold one card listing what
+//! waits; one tap sends every waiting application of the county to the city together with the
+//! county's 附件3 (each line with the county's opinion and its signers), and only then does the
+//! city decide. A city-direct school's applications go up from whoever holds that level for
+//! it. The city's final list (the approved candidates) stays a record of its own.
+
+use crate::app::App;
+use crate::app::callback::Callback;
+use crate::app::policy::{Action, Denied};
+use crate::app::review::{Ctx, Press, batch_of, button, keyboard};
+use crate::domain::deadline::display;
+use crate::domain::exemption::Details;
+use crate::domain::review::State;
+use crate::export::exemption_summary::{self, Line, Table};
+use crate::store::batches::{self, Application};
+use crate::store::outbox::{self, Outgoing};
+use crate::store::people::{self, Binding};
+use crate::store::reviews::{self, NewEvent};
+use crate::store::{audit, seasons, units};
+use serde_json::json;
+use sqlx::AnyConnection;
+
+/// Applications a card lists by name; the rest are counted (附件3 lists every one).
+const CARD_LISTED: usize = 30;
+
+/// The key an exemption card is kept under for a unit (a person may also hold the unit's
+/// review batch card).
+fn card_key(unit: &str) -> String {
+    format!("x:{unit}")
+}
+
+impl App {
+    /// Who sends the application's county list up: the holders of the level below the city's.
+    async fn senders_up(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Vec<Binding>> {
+        let Some(step) = ctx.route.sent_up_by(ctx.school.city_direct) else {
+            return Ok(Vec::new());
+        };
+        let holders = self.step_holders(conn, ctx, step).await?;
+        Ok(holders
+            .into_iter()
+            .filter(|b| {
+                let one = std::slice::from_ref(b);
+                self.allowed(b.telegram_user_id, one, Action::Report, ctx)
+                    .is_ok()
+            })
+            .collect())
+    }
+
+    /// Brings the unit's 附件3 card up to date for its senders (`only` this person when
+    /// given): edited where one is held, sent where none is (or `fresh`).
+    pub(crate) async fn refresh_exemption_report(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx,
+        only: Option<i64>,
+        fresh: bool,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let (unit, unit_name) = batch_of(ctx);
+        let key = card_key(unit);
+        batches::lock(conn, unit).await?;
+        let waiting =
+            batches::waiting_applications(conn, ctx.season.id, unit, CARD_LISTED + 1).await?;
+        let count = batches::reporting(conn, "exemption", ctx.season.id, unit)
+            .await?
+            .len();
+        let listed: Vec<&Application> = waiting.iter().take(CARD_LISTED).collect();
+        let data = json!({"unit": unit_name, "count": count, "items": listed,
+                          "more": count.saturating_sub(listed.len())});
+        let body = self.render.render("exempt_report_card", &data)?;
+        let markup = (count > 0)
+            .then(|| -> anyhow::Result<String> {
+                let label = self
+                    .render
+                    .render("button_report_exemptions", &json!({"count": count}))?;
+                let press = Callback::ReportExemptions {
+                    unit: unit.to_string(),
+                    count,
+                };
+                Ok(keyboard(vec![vec![button(label, press.encode())]]))
+            })
+            .transpose()?;
+        let mut senders = self.senders_up(conn, ctx).await?;
+        senders.sort_by_key(|p| p.telegram_user_id);
+        senders.dedup_by_key(|p| p.telegram_user_id);
+        for p in senders {
+            let user = p.telegram_user_id;
+            if only.is_some_and(|u| u != user) {
+                continue;
+            }
+            match batches::card(conn, &key, user).await? {
+                Some(outbox_id) if !fresh => {
+                    outbox::edit_with(conn, outbox_id, &body, markup.as_deref(), now).await?;
+                }
+                earlier => {
+                    if let Some(outbox_id) = earlier {
+                        outbox::edit(conn, outbox_id, &body, now).await?;
+                    }
+                    let msg = Outgoing {
+                        chat_id: p.chat_id,
+                        body: body.clone(),
+                        reply_markup: markup.clone(),
+                        is_reply: fresh,
+                        ..Outgoing::default()
+                    };
+                    if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
+                        batches::set_card(conn, &key, user, id).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The county's opinion on an application as 附件3's 备注 gives it: who agreed at the level
+    /// it was sent up from (this round), and who dissented, with why.
+    async fn county_opinion(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<String> {
+        let step = ctx
+            .route
+            .sent_up_by(ctx.school.city_direct)
+            .map(|s| s as i64);
+        let level = step
+            .and_then(|s| ctx.route.steps.get(s as usize))
+            .map_or(String::new(), |s| s.name.clone());
+        let mut agreed = Vec::new();
+        let mut dissent = Vec::new();
+        for e in reviews::events(conn, ctx.req.id).await? {
+            if e.step != step || e.round != ctx.req.round {
+                continue;
+            }
+            match e.action.as_str() {
+                "approve" => agreed.push(e.actor_name),
+                "reject" => dissent.push(format!("{}（{}）", e.actor_name, e.comment)),
+                _ => {}
+            }
+        }
+        let mut note = format!("{level}同意：{}", agreed.join("、"));
+        if !dissent.is_empty() {
+            note.push_str(&format!("；不同意：{}", dissent.join("、")));
+        }
+        Ok(note)
+    }
+
+    /// The 附件3 card's 上报: every application of the unit that waits goes to the city, in one
+    /// transaction, with the county's 附件3 to the city's deciders and to the sender. A card
+    /// that showed another count is old: it is brought up to date and nothing is sent.
+    pub async fn report_exemptions(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        unit: &str,
+        shown: usize,
+    ) -> anyhow::Result<Press> {
+        let mut tx = self.db.begin().await?;
+        let city = units::city_of(&mut tx, unit).await?;
+        let Some(season) = seasons::current(&mut tx, &city).await? else {
+            return Ok(Press::Refused);
+        };
+        let bound = people::of_user(&mut tx, user_id).await?;
+        let mut waiting: Vec<Ctx> = Vec::new();
+        for id in batches::reporting(&mut tx, "exemption", season.id, unit).await? {
+            if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
+                && ctx.state() == State::Reporting
+            {
+                waiting.push(ctx);
+            }
+        }
+        batches::lock(&mut tx, unit).await?;
+        let Some(first) = waiting.first() else {
+            // Nothing waits: a stranger learns no more than a sender with an old card.
+            return Ok(Press::Stale);
+        };
+        let mut me = None;
+        for ctx in &waiting {
+            match self.allowed(user_id, &bound, Action::Report, ctx) {
+                Ok(b) => me = Some(b),
+                Err(d) if d.hides_existence() => return Ok(Press::Refused),
+                Err(d) => return Ok(Press::Denied(d)),
+            }
+        }
+        let me = me.expect("one or more wait");
+        if self.exam_begun(&season) {
+            return Ok(Press::Denied(Denied::NoRole));
+        }
+        if waiting.len() != shown {
+            self.refresh_exemption_report(&mut tx, first, Some(user_id), false)
+                .await?;
+            tx.commit().await?;
+            self.outbox_wake.notify_one();
+            return Ok(Press::Stale);
+        }
+        let now = self.clock.now();
+        let (_, unit_name) = batch_of(first);
+        let unit_name = unit_name.to_string();
+        let city_name = units::get(&mut tx, &first.city)
+            .await?
+            .map_or(String::new(), |c| c.name);
+        let mut lines = Vec::new();
+        for ctx in &waiting {
+            let details: Option<Details> = ctx
+                .req
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok());
+            lines.push(Line {
+                school: ctx.school.name.clone(),
+                name: ctx.cand.name.clone(),
+                class_name: ctx.cand.class_name.clone(),
+                reg_no: ctx.cand.reg_no.clone(),
+                exam_no: ctx.cand.exam_no.clone(),
+                contact: details
+                    .as_ref()
+                    .map_or(String::new(), |d| d.contact.clone()),
+                note: self.county_opinion(&mut tx, ctx).await?,
+            });
+            let event = NewEvent {
+                request_id: ctx.req.id,
+                user_id,
+                actor_name: &me.name,
+                actor_role: me.role.slug(),
+                step: None,
+                round: ctx.req.round,
+                action: "report",
+                comment: "",
+            };
+            let detail = format!("exemption {} sent up with the 附件3 of {unit}", ctx.req.id);
+            self.note_event(&mut tx, &event, &detail).await?;
+        }
+        let table = Table::of_unit(season.year, &city_name, &unit_name, lines);
+        let xlsx = exemption_summary::xlsx(&table)?;
+        let name = format!(
+            "附件3_免考汇总表_{unit_name}_上报_{}.xlsx",
+            now.with_timezone(&season.tz).format("%Y%m%d%H%M")
+        );
+        let data = json!({"unit": unit_name, "count": waiting.len(), "actor": me.name,
+                          "at": display(now, season.tz)});
+        // Each application goes on to the city's level; its deciders get the list first.
+        let mut deciders: Vec<Binding> = Vec::new();
+        for ctx in &waiting {
+            if !reviews::transition(
+                &mut tx,
+                &ctx.req,
+                State::Pending,
+                ctx.req.step,
+                ctx.req.round,
+                now,
+            )
+            .await?
+            {
+                return Ok(Press::Stale);
+            }
+            let now_ctx = self
+                .load_ctx(&mut tx, ctx.req.id)
+                .await?
+                .expect("request exists");
+            for b in self
+                .step_holders(&mut tx, &now_ctx, now_ctx.req.step as usize)
+                .await?
+            {
+                if !deciders.iter().any(|d| d.chat_id == b.chat_id) {
+                    deciders.push(b);
+                }
+            }
+        }
+        let mut chats = vec![(chat_id, true)];
+        chats.extend(
+            deciders
+                .iter()
+                .filter(|d| d.chat_id != chat_id)
+                .map(|d| (d.chat_id, false)),
+        );
+        for (chat, sender) in chats {
+            let mut data = data.clone();
+            data["sender"] = json!(sender);
+            let msg = Outgoing {
+                chat_id: chat,
+                body: self.render.render("exempt_reported", &data)?,
+                document: Some((name.clone(), xlsx.clone())),
+                is_reply: sender,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(&mut tx, &msg, now).await?;
+        }
+        for ctx in &waiting {
+            let now_ctx = self
+                .load_ctx(&mut tx, ctx.req.id)
+                .await?
+                .expect("request exists");
+            self.announce_stage(&mut tx, &now_ctx).await?;
+        }
+        audit(
+            &mut tx,
+            now,
+            &crate::app::Actor::Telegram(user_id).label(),
+            "exemption-report",
+            &format!("附件3 of {unit}: {} applications sent up", waiting.len()),
+        )
+        .await?;
+        let closed = self.render.render("exempt_report_sent", &data)?;
+        for outbox_id in batches::take_cards(&mut tx, &card_key(unit)).await? {
+            outbox::edit(&mut tx, outbox_id, &closed, now).await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(Press::Accepted)
+    }
+}
