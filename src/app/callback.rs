@@ -55,6 +55,11 @@ pub enum Callback {
     Exhibits {
         id: i64,
     },
+    /// A half-day's password is copied: take back the message (its Telegram id) that showed
+    /// it.
+    PasswordNoted {
+        message: i64,
+    },
     /// A 附件3 card's 上报: send the unit's agreed 免考 applications to the city with their
     /// county's list. `count` as for `Report`.
     ReportExemptions {
@@ -103,8 +108,6 @@ pub enum Callback {
 pub enum EntryAction {
     Seal,
     Report,
-    /// The half-day's password is copied: take its message back now.
-    Noted,
 }
 
 impl Callback {
@@ -132,13 +135,13 @@ impl Callback {
             Callback::SignedForm { id } => format!("sf:{id}"),
             Callback::Report { unit, count } => format!("up:{unit}:{count}"),
             Callback::ReportExemptions { unit, count } => format!("ux:{unit}:{count}"),
+            Callback::PasswordNoted { message } => format!("pw:{message}"),
             Callback::Form { id } => format!("f5:{id}"),
             Callback::Exhibits { id } => format!("ex:{id}"),
             Callback::Entry { batch, action } => {
                 let a = match action {
                     EntryAction::Seal => "s",
                     EntryAction::Report => "r",
-                    EntryAction::Noted => "n",
                 };
                 format!("en:{batch}:{a}")
             }
@@ -204,7 +207,6 @@ impl Callback {
                 action: match *action {
                     "s" => EntryAction::Seal,
                     "r" => EntryAction::Report,
-                    "n" => EntryAction::Noted,
                     _ => return None,
                 },
             },
@@ -216,6 +218,9 @@ impl Callback {
             ["up", unit, count] => Callback::Report {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
                 count: count.parse().ok().filter(|n| *n < 1_000_000)?,
+            },
+            ["pw", message] => Callback::PasswordNoted {
+                message: message.parse().ok().filter(|m| *m > 0)?,
             },
             ["ux", unit, count] => Callback::ReportExemptions {
                 unit: (!unit.is_empty() && unit.len() <= 32).then(|| unit.to_string())?,
@@ -277,6 +282,7 @@ mod tests {
                 unit: "410802".into(),
                 count: 3,
             },
+            Callback::PasswordNoted { message: 4_242 },
             Callback::Exhibits { id: 11 },
             Callback::Entry {
                 batch: i64::MAX,

@@ -78,9 +78,8 @@ pub trait FileSource: Send + Sync {
 /// comes back, for taking it back from the chat (`store::takebacks`).
 pub struct ShowOnce {
     pub chat: i64,
-    /// HTML, the secret in it.
+    /// HTML, the secret in it. No buttons: a press would bring the text back in its update.
     pub text: String,
-    pub reply_markup: String,
 }
 
 pub trait Courier: Send + Sync {

@@ -311,6 +311,26 @@ impl App {
         // The archive is the record now: the live database keeps no clear score library of
         // the season (附件4 二.5).
         let purged = purge::season(&mut tx, season.id, &season.city_code).await?;
+        // What leaves must be what the archive holds: a row written meanwhile (a roster
+        // change) would otherwise be lost with it.
+        let differs: Vec<&str> = purge::ARCHIVED
+            .iter()
+            .copied()
+            .filter(|t| {
+                purged.get(t).copied().unwrap_or(0) != rows.get(t).copied().unwrap_or(0) as u64
+            })
+            .collect();
+        if !differs.is_empty() {
+            drop(tx);
+            let mut tx = self.db.begin().await?;
+            seals::remove_unfinished(&mut tx, seal_id).await?;
+            tx.commit().await?;
+            std::fs::remove_file(out).ok();
+            bail!(
+                "the library changed while it was archived ({}): nothing was sealed; seal again",
+                differs.join(", ")
+            );
+        }
         let removed: u64 = purged.values().sum();
         // The seal's own record closes the chain the archive holds.
         let (_, chain_head) = audit_chain::head(&mut tx).await?;
@@ -449,7 +469,13 @@ impl App {
             after = last;
         }
         let gzip = w.into_inner().map_err(|e| e.into_error())?;
-        gzip.finish()?.finish()?.flush()?;
+        let mut file = gzip.finish()?.finish()?;
+        file.flush()?;
+        // On disk before anything leaves the live database: the archive becomes the record.
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         Ok(rows)
     }
 
@@ -508,7 +534,9 @@ impl App {
         if !seals::lift(&mut tx, seal.id, now, lift.by).await? {
             bail!("the seal was lifted meanwhile");
         }
-        for line in &lines {
+        // A seal of the first format took nothing out of the live database.
+        let purged = matches!(lines.first(), Some(Line::Header(h)) if h.format == FORMAT);
+        for line in lines.iter().filter(|_| purged) {
             purge::restore(&mut tx, season.id, line)
                 .await
                 .context("the archived rows cannot go back: nothing was lifted")?;

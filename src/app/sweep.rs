@@ -341,6 +341,28 @@ impl App {
                             add(b, item, &step.name);
                         }
                     }
+                    // A 免考 application waiting for its county's 上报 (附件3): the holders of the
+                    // level that sends it up are reminded, not any review group.
+                    Some(State::Reporting) if open.purpose == Purpose::Exemption => {
+                        let route = routes.of(item.route.as_deref());
+                        let city_direct = item.district_code.is_none();
+                        let Some(step) = route
+                            .sent_up_by(city_direct)
+                            .and_then(|i| route.steps.get(i))
+                        else {
+                            continue;
+                        };
+                        let (role, by_the_city) = step.holder(city_direct);
+                        let unit = match (by_the_city, step.unit, item.district_code.as_deref()) {
+                            (true, _, _) | (_, Scope::City, _) => city,
+                            (_, Scope::District, Some(d)) => d,
+                            _ => item.school_code.as_str(),
+                        };
+                        let level = format!("{}（待上报附件3）", step.name);
+                        for b in by_unit.get(&(role, unit)).unwrap_or(&nobody) {
+                            add(b, item, &level);
+                        }
+                    }
                     Some(
                         State::Recording | State::Confirming | State::Reporting | State::Rechecking,
                     ) if !(urgent && item.state == "rechecking") => {

@@ -8,6 +8,17 @@ use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::BTreeMap;
 
+/// The tables whose rows the archive holds and the purge removes: what leaves must be what
+/// was archived, table by table.
+pub const ARCHIVED: [&str; 6] = [
+    "candidates",
+    "roster",
+    "entry_rows",
+    "review_requests",
+    "review_events",
+    "score_history",
+];
+
 /// The season's requests, for the tables that hang on them.
 const REQUESTS: &str = "SELECT id FROM review_requests WHERE season_id = $1";
 

@@ -63,3 +63,14 @@ pub async fn done_message(conn: &mut AnyConnection, chat: i64, message: i64) -> 
         .await?;
     Ok(())
 }
+
+/// Whether a message of this chat waits to be taken back.
+pub async fn is_due_later(conn: &mut AnyConnection, chat: i64, message: i64) -> sqlx::Result<bool> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM takebacks WHERE chat_id = $1 AND message_id = $2")
+            .bind(chat)
+            .bind(message)
+            .fetch_one(conn)
+            .await?;
+    Ok(n > 0)
+}

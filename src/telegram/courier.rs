@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::types::{MessageId, ParseMode};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 
@@ -33,12 +33,10 @@ impl Courier for TelegramCourier {
         shown: &'a ShowOnce,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<i64>> + Send + 'a>> {
         Box::pin(async move {
-            let markup: InlineKeyboardMarkup = serde_json::from_str(&shown.reply_markup)?;
             let sent = self
                 .bot
                 .send_message(ChatId(shown.chat), shown.text.clone())
                 .parse_mode(ParseMode::Html)
-                .reply_markup(markup)
                 .await?;
             Ok(i64::from(sent.id.0))
         })

@@ -396,12 +396,12 @@ async fn handle_callback(
         Callback::Form { id } => app.review_form_button(user_id, chat.0, id).await,
         Callback::Exhibits { id } => app.exhibits_button(user_id, chat.0, id).await,
         Callback::Report { unit, count } => app.report_button(user_id, chat.0, &unit, count).await,
+        Callback::PasswordNoted { message } => app.password_noted(chat.0, message).await,
         Callback::ReportExemptions { unit, count } => {
             app.report_exemptions(user_id, chat.0, &unit, count).await
         }
         Callback::Entry { batch, action } => match action {
             EntryAction::Seal => app.seal_batch(user_id, chat.0, batch).await,
-            EntryAction::Noted => app.password_noted(chat.0, i64::from(message.0)).await,
             EntryAction::Report => app.report_batches(user_id, chat.0, batch).await,
         },
         Callback::EntryBoard => app.entry_board_button(user_id, chat.0).await,

@@ -752,6 +752,14 @@ async fn a_half_days_password_is_shown_once_and_opens_its_archive_naming_later_c
     let shown = h.expect(&day.inspector, "本半天成绩数据密码：").await;
     let password = password_in(&shown);
     assert!(shown.contains("10 分钟后从聊天中删除"), "{shown}");
+    assert!(
+        h.fake
+            .messages_to(day.inspector.id)
+            .iter()
+            .filter(|m| m.text.contains(&password))
+            .all(|m| m.reply_markup.is_none()),
+        "no button on the password's message: a press would carry it back in its update"
+    );
     h.expect(&day.officer, "请于 2023年4月26日 22:00 前上报")
         .await;
     h.settle().await;
@@ -847,7 +855,12 @@ async fn a_half_days_password_is_shown_once_and_opens_its_archive_naming_later_c
     h.expect(&day.inspector, "两次录入一致").await;
     day.inspector.press("🔒 封存本半天数据");
     let shown = h.expect(&day.inspector, "本半天成绩数据密码：").await;
-    day.inspector.press("✅ 已抄录，删除本消息");
+    h.expect(
+        &day.inspector,
+        &format!("批次 #{} 的密码抄录好后", afternoon.id),
+    )
+    .await;
+    day.inspector.press("✅ 已抄录，删除密码消息");
     let gone = password_in(&shown);
     assert!(
         h.fake

@@ -172,7 +172,7 @@ fn has_card(h: &Harness, user: &FakeUser, id: i64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_of_thirty() {
     let Before {
-        h,
+        mut h,
         pupil,
         teacher,
         contact,
@@ -247,6 +247,28 @@ async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_o
     assert!(
         !has_card(&h, &admin, id),
         "the city waits for the county's list"
+    );
+    // Waiting to be sent up, it is the county officers' to remind, not a review group's.
+    let group_member = h
+        .join(Role::Inspector, &sample::district_code(0), "东湖区 纪检 周")
+        .await;
+    h.app
+        .sweep(closes() - chrono::Duration::minutes(150))
+        .await
+        .unwrap();
+    let urgent = h.expect(&officers[3], "紧急提醒").await;
+    assert!(
+        urgent.contains(&format!("#{id}")) && urgent.contains("待上报附件3"),
+        "{urgent}"
+    );
+    h.settle().await;
+    assert!(
+        h.fake
+            .messages_to(group_member.id)
+            .iter()
+            .all(|m| !m.text.contains(&format!("#{id}"))),
+        "{}",
+        h.fake.transcript(group_member.id)
     );
     officers[3].press("📤 上报附件3（1 份）");
     let sent = h.expect(&admin, "已上报免考汇总表（附件3）").await;

@@ -111,7 +111,9 @@ impl App {
         let secret = password::generate();
         let archive = password::encrypt(&header, &rows, &secret)?;
         let archive_sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&archive));
-        entry_archives::put(&mut tx, id, &archive_sha256, &archive).await?;
+        if !entry_archives::put(&mut tx, id, &archive_sha256, &archive).await? {
+            return Ok(Press::Stale);
+        }
         audit(
             &mut tx,
             now,
@@ -129,6 +131,8 @@ impl App {
         data["hash"] = json!(&hash[..16]);
         data["inspector"] = json!(inspector);
         let minutes = self.config.entry.password_shown_minutes;
+        // No button on the password's own message: a press would bring the message, password
+        // and all, back in the update (which the webhook's inbox records).
         let shown = ShowOnce {
             chat,
             text: self.render.render(
@@ -136,14 +140,6 @@ impl App {
                 &json!({"batch": id, "county": data["county"], "half_day": data["half_day"],
                         "password": secret.expose_secret(), "minutes": minutes}),
             )?,
-            reply_markup: keyboard(vec![vec![button(
-                self.render.text("button_password_noted")?,
-                Callback::Entry {
-                    batch: id,
-                    action: EntryAction::Noted,
-                }
-                .encode(),
-            )]]),
         };
         drop(secret);
         let officers = if batch.county_code == area.city {
@@ -182,30 +178,57 @@ impl App {
             .await
             .context("the half-day's password could not be shown; nothing was sealed")?;
         drop(shown);
-        takebacks::record(
-            &mut tx,
-            chat,
-            message,
-            now + Duration::minutes(minutes.into()),
-        )
-        .await?;
-        if let Err(e) = tx.commit().await {
-            courier.take_back(chat, message).await.ok();
-            return Err(e.into());
+        let noted = keyboard(vec![vec![button(
+            self.render.text("button_password_noted")?,
+            Callback::PasswordNoted { message }.encode(),
+        )]]);
+        let finished = async {
+            takebacks::record(
+                &mut tx,
+                chat,
+                message,
+                now + Duration::minutes(minutes.into()),
+            )
+            .await?;
+            let prompt = json!({"batch": id, "minutes": minutes});
+            self.tell_with(&mut tx, chat, "entry_password_noted", &prompt, Some(noted))
+                .await?;
+            tx.commit().await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = finished {
+            // A commit whose answer was lost may still have sealed: the password then stays.
+            let sealed = match self.db.pool.acquire().await {
+                Ok(mut conn) => batches::get(&mut conn, id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|b| b.sealed_at.is_some()),
+                Err(_) => false,
+            };
+            if !sealed {
+                courier.take_back(chat, message).await.ok();
+            }
+            return Err(e);
         }
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)
     }
 
-    /// The 已抄录 button under a half-day's password: the message goes from the chat now.
+    /// The 已抄录 button after a half-day's password: its message goes from the chat now. Only
+    /// a message this chat was shown to be taken back is touched.
     pub async fn password_noted(&self, chat: i64, message: i64) -> anyhow::Result<Press> {
         let courier = self
             .courier
             .get()
             .cloned()
             .context("no messenger to take the password back from")?;
-        courier.take_back(chat, message).await?;
         let mut conn = self.db.pool.acquire().await?;
+        if !takebacks::is_due_later(&mut conn, chat, message).await? {
+            return Ok(Press::Stale);
+        }
+        courier.take_back(chat, message).await?;
         takebacks::done_message(&mut conn, chat, message).await?;
         Ok(Press::Accepted)
     }

@@ -180,6 +180,13 @@ impl App {
         let season = seasons::by_id(&mut conn, b.season_id)
             .await?
             .context("the batch's season is gone")?;
+        if let Some(seal) = crate::store::seals::in_force(&mut conn, season.id).await? {
+            bail!(
+                "{}; the live rows are in the season's archive, so there is nothing here to \
+                 compare batch #{batch} with (exam-review-bot seal open)",
+                self.sealed_message(&seal, season.tz)
+            );
+        }
         let published_changes = match season.published_at {
             Some(_) => {
                 let published = entry_archives::published(&mut conn, b.season_id, batch).await?;

@@ -7,8 +7,9 @@
 
 use crate::app::App;
 use crate::app::callback::Callback;
-use crate::app::policy::{Action, Denied};
+use crate::app::policy::{self, Action, Denied, Subject};
 use crate::app::review::{Ctx, Press, batch_of, button, keyboard};
+use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::exemption::Details;
 use crate::domain::review::State;
@@ -146,6 +147,33 @@ impl App {
         Ok(note)
     }
 
+    /// Whether this person sends `unit`'s applications up: the permission model asked about
+    /// the unit (a district, or a city-direct school) on the unit's 免考 route.
+    async fn may_send_up(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        bound: &[Binding],
+        unit: &str,
+    ) -> anyhow::Result<bool> {
+        let Some(target) = units::get(conn, unit).await? else {
+            return Ok(false);
+        };
+        let district = match (target.kind, target.city_direct) {
+            (UnitKind::District, _) => Some(unit),
+            (UnitKind::School, true) => None,
+            _ => return Ok(false),
+        };
+        let subject = Subject {
+            city: &target.city_code,
+            school: if district.is_some() { "" } else { unit },
+            district,
+            ..Subject::default()
+        };
+        let route = self.config.exemption_route_of_unit(&target.city_code, unit);
+        Ok(policy::check(&route, user_id, bound, Action::Report, &subject).is_ok())
+    }
+
     /// The 附件3 card's 上报: every application of the unit that waits goes to the city, in one
     /// transaction, with the county's 附件3 to the city's deciders and to the sender. A card
     /// that showed another count is old: it is brought up to date and nothing is sent.
@@ -162,6 +190,11 @@ impl App {
             return Ok(Press::Refused);
         };
         let bound = people::of_user(&mut tx, user_id).await?;
+        // Asked of the unit itself before anything of it is read or locked: a stranger's
+        // crafted press learns nothing of what waits.
+        if !self.may_send_up(&mut tx, user_id, &bound, unit).await? {
+            return Ok(Press::Refused);
+        }
         let mut waiting: Vec<Ctx> = Vec::new();
         for id in batches::reporting(&mut tx, "exemption", season.id, unit).await? {
             if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
@@ -170,16 +203,17 @@ impl App {
                 waiting.push(ctx);
             }
         }
+        // Then the unit: an application agreed meanwhile has either joined the list (and the
+        // count differs) or waits for this transaction to end.
         batches::lock(&mut tx, unit).await?;
+        let now_waiting = batches::reporting(&mut tx, "exemption", season.id, unit).await?;
         let Some(first) = waiting.first() else {
-            // Nothing waits: a stranger learns no more than a sender with an old card.
             return Ok(Press::Stale);
         };
         let mut me = None;
         for ctx in &waiting {
             match self.allowed(user_id, &bound, Action::Report, ctx) {
                 Ok(b) => me = Some(b),
-                Err(d) if d.hides_existence() => return Ok(Press::Refused),
                 Err(d) => return Ok(Press::Denied(d)),
             }
         }
@@ -187,7 +221,8 @@ impl App {
         if self.exam_begun(&season) {
             return Ok(Press::Denied(Denied::NoRole));
         }
-        if waiting.len() != shown {
+        let locked: Vec<i64> = waiting.iter().map(|c| c.req.id).collect();
+        if waiting.len() != shown || locked != now_waiting {
             self.refresh_exemption_report(&mut tx, first, Some(user_id), false)
                 .await?;
             tx.commit().await?;
