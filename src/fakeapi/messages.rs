@@ -72,14 +72,8 @@ pub(super) fn send(
 /// editMessageText, editMessageReplyMarkup, editMessageCaption. An edit that names no
 /// `reply_markup` drops the keyboard, as Telegram's does.
 pub(super) fn edit(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) -> (u16, Response) {
-    let message_id = params["message_id"].as_i64();
     let mut inner = fake.lock();
-    let of_chat = chat_id.and_then(|c| inner.by_chat.get(&c));
-    let at = of_chat
-        .into_iter()
-        .flatten()
-        .copied()
-        .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted);
+    let at = still_shown(&inner, chat_id, params["message_id"].as_i64());
     let Some(m) = at.map(|i| &mut inner.sent[i]) else {
         let answer = err(
             StatusCode::BAD_REQUEST,
@@ -103,14 +97,8 @@ pub(super) fn edit(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) ->
 /// deleteMessage: the message's text and buttons go; one not found (or deleted already) is
 /// refused as Telegram refuses it.
 pub(super) fn delete(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) -> (u16, Response) {
-    let message_id = params["message_id"].as_i64();
     let mut inner = fake.lock();
-    let of_chat = chat_id.and_then(|c| inner.by_chat.get(&c));
-    let at = of_chat
-        .into_iter()
-        .flatten()
-        .copied()
-        .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted);
+    let at = still_shown(&inner, chat_id, params["message_id"].as_i64());
     let Some(m) = at.map(|i| &mut inner.sent[i]) else {
         let answer = err(
             StatusCode::BAD_REQUEST,
@@ -124,4 +112,18 @@ pub(super) fn delete(fake: &FakeTelegram, params: &Value, chat_id: Option<i64>) 
     m.reply_markup = None;
     m.document = None;
     (200, ok(serde_json::json!(true)))
+}
+
+/// Where in `sent` a message of the chat is that the chat still shows (not deleted).
+fn still_shown(
+    inner: &super::Inner,
+    chat_id: Option<i64>,
+    message_id: Option<i64>,
+) -> Option<usize> {
+    let of_chat = chat_id.and_then(|c| inner.by_chat.get(&c));
+    of_chat
+        .into_iter()
+        .flatten()
+        .copied()
+        .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted)
 }

@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::app::callback::Callback;
 use crate::app::policy::{self, Action, Denied, Subject};
-use crate::app::review::{Ctx, Press, batch_of, button, keyboard};
+use crate::app::review::{Ctx, Press, UnitCard, batch_of, button, keyboard};
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::exemption::Details;
@@ -61,7 +61,6 @@ impl App {
         only: Option<i64>,
         fresh: bool,
     ) -> anyhow::Result<()> {
-        let now = self.clock.now();
         let (unit, unit_name) = batch_of(ctx);
         let key = card_key(unit);
         batches::lock(conn, unit).await?;
@@ -86,36 +85,13 @@ impl App {
                 Ok(keyboard(vec![vec![button(label, press.encode())]]))
             })
             .transpose()?;
-        let mut senders = self.senders_up(conn, ctx).await?;
-        senders.sort_by_key(|p| p.telegram_user_id);
-        senders.dedup_by_key(|p| p.telegram_user_id);
-        for p in senders {
-            let user = p.telegram_user_id;
-            if only.is_some_and(|u| u != user) {
-                continue;
-            }
-            match batches::card(conn, &key, user).await? {
-                Some(outbox_id) if !fresh => {
-                    outbox::edit_with(conn, outbox_id, &body, markup.as_deref(), now).await?;
-                }
-                earlier => {
-                    if let Some(outbox_id) = earlier {
-                        outbox::edit(conn, outbox_id, &body, now).await?;
-                    }
-                    let msg = Outgoing {
-                        chat_id: p.chat_id,
-                        body: body.clone(),
-                        reply_markup: markup.clone(),
-                        is_reply: fresh,
-                        ..Outgoing::default()
-                    };
-                    if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
-                        batches::set_card(conn, &key, user, id).await?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        let senders = self.senders_up(conn, ctx).await?;
+        let card = UnitCard {
+            key: &key,
+            body: &body,
+            markup: markup.as_deref(),
+        };
+        self.post_unit_card(conn, &card, senders, only, fresh).await
     }
 
     /// The county's opinion on an application as 附件3's 备注 gives it: who agreed at the level

@@ -26,6 +26,14 @@ use sqlx::AnyConnection;
 const CARD_READY: usize = 30;
 const CARD_WORKING: usize = 20;
 
+/// A unit's card as its holders get it: kept under `key` (`batch_cards`), its text and its
+/// 上报 button while anything waits.
+pub(crate) struct UnitCard<'a> {
+    pub key: &'a str,
+    pub body: &'a str,
+    pub markup: Option<&'a str>,
+}
+
 /// The unit whose 上报 carries this request (its district, or its city-direct school) and the
 /// unit's name.
 pub(crate) fn batch_of(ctx: &Ctx) -> (&str, &str) {
@@ -143,37 +151,57 @@ impl App {
         only: Option<i64>,
         fresh: bool,
     ) -> anyhow::Result<()> {
-        let now = self.clock.now();
         let (unit, _) = batch_of(ctx);
         batches::lock(conn, unit).await?;
         let (body, markup) = self.batch_card(conn, ctx).await?;
-        let mut reporters = self.reporters(conn, ctx).await?;
+        let reporters = self.reporters(conn, ctx).await?;
+        let card = UnitCard {
+            key: unit,
+            body: &body,
+            markup: markup.as_deref(),
+        };
+        self.post_unit_card(conn, &card, reporters, only, fresh)
+            .await
+    }
+
+    /// Puts a unit's card (a review batch's, or the 免考 applications waiting to be sent up)
+    /// before each of `holders` (`only` this person when given): the card a person holds is
+    /// edited; one who holds none, or asks for it afresh (`fresh`), gets a new one, and the
+    /// earlier one loses its button (one live 上报 button per person and unit).
+    pub(crate) async fn post_unit_card(
+        &self,
+        conn: &mut AnyConnection,
+        card: &UnitCard<'_>,
+        mut holders: Vec<Binding>,
+        only: Option<i64>,
+        fresh: bool,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
         // One order for every writer of the unit's cards (`take_cards` too).
-        reporters.sort_by_key(|p| p.telegram_user_id);
-        for p in reporters {
+        holders.sort_by_key(|p| p.telegram_user_id);
+        holders.dedup_by_key(|p| p.telegram_user_id);
+        for p in holders {
             let user = p.telegram_user_id;
             if only.is_some_and(|u| u != user) {
                 continue;
             }
-            match batches::card(conn, unit, user).await? {
+            match batches::card(conn, card.key, user).await? {
                 Some(outbox_id) if !fresh => {
-                    outbox::edit_with(conn, outbox_id, &body, markup.as_deref(), now).await?;
+                    outbox::edit_with(conn, outbox_id, card.body, card.markup, now).await?;
                 }
                 earlier => {
-                    // The card asked for afresh replaces the earlier one, whose button goes:
-                    // one live 上报 button per person and unit.
                     if let Some(outbox_id) = earlier {
-                        outbox::edit(conn, outbox_id, &body, now).await?;
+                        outbox::edit(conn, outbox_id, card.body, now).await?;
                     }
                     let msg = Outgoing {
                         chat_id: p.chat_id,
-                        body: body.clone(),
-                        reply_markup: markup.clone(),
+                        body: card.body.to_string(),
+                        reply_markup: card.markup.map(str::to_string),
                         is_reply: fresh,
                         ..Outgoing::default()
                     };
                     if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
-                        batches::set_card(conn, unit, user, id).await?;
+                        batches::set_card(conn, card.key, user, id).await?;
                     }
                 }
             }

@@ -4,7 +4,7 @@
 //! request's version; the messages it causes go through the outbox.
 
 mod batch;
-pub(crate) use batch::batch_of;
+pub(crate) use batch::{UnitCard, batch_of};
 mod cards;
 mod decide;
 mod dialogue;
