@@ -13,6 +13,7 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::exemption::Details;
 use crate::domain::review::State;
+use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::{self, Line, Table};
 use crate::store::batches::{self, Application};
 use crate::store::outbox::{self, Outgoing};
@@ -171,18 +172,9 @@ impl App {
         if !self.may_send_up(&mut tx, user_id, &bound, unit).await? {
             return Ok(Press::Refused);
         }
-        let mut waiting: Vec<Ctx> = Vec::new();
-        for id in batches::reporting(&mut tx, "exemption", season.id, unit).await? {
-            if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
-                && ctx.state() == State::Reporting
-            {
-                waiting.push(ctx);
-            }
-        }
-        // Then the unit: an application agreed meanwhile has either joined the list (and the
-        // count differs) or waits for this transaction to end.
-        batches::lock(&mut tx, unit).await?;
-        let now_waiting = batches::reporting(&mut tx, "exemption", season.id, unit).await?;
+        let (waiting, now_waiting) = self
+            .lock_reporting(&mut tx, Purpose::Exemption, season.id, unit)
+            .await?;
         let Some(first) = waiting.first() else {
             return Ok(Press::Stale);
         };

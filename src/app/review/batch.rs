@@ -12,6 +12,7 @@ use crate::domain::Score;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::{State, batch_unit};
+use crate::domain::workflow::Purpose;
 use crate::export::review_summary::{self, Line};
 use crate::store::batches::{self, Item};
 use crate::store::outbox::{self, Outgoing};
@@ -276,20 +277,9 @@ impl App {
             self.commit_reply(tx).await?;
             return Ok(press);
         }
-        let mut batch: Vec<Ctx> = Vec::new();
-        for id in batches::reporting(&mut tx, "review", season.id, unit).await? {
-            // Locked in id order; another 上报 of the same batch waits here and then finds
-            // the requests gone on.
-            if let Some(ctx) = self.lock_ctx(&mut tx, id).await?
-                && ctx.state() == State::Reporting
-            {
-                batch.push(ctx);
-            }
-        }
-        // Then the batch itself: a result signed meanwhile has either joined it (and the count
-        // differs) or waits for this transaction to end.
-        batches::lock(&mut tx, unit).await?;
-        let now_waiting = batches::reporting(&mut tx, "review", season.id, unit).await?;
+        let (batch, now_waiting) = self
+            .lock_reporting(&mut tx, Purpose::Review, season.id, unit)
+            .await?;
         let Some(first) = batch.first() else {
             return Ok(Press::Stale);
         };
@@ -384,6 +374,29 @@ impl App {
         }
         self.commit_reply(tx).await?;
         Ok(Press::Accepted)
+    }
+
+    /// The unit's requests of `purpose` waiting for its 上报, each locked (in id order: another
+    /// 上报 of the same unit waits here and then finds them gone on), then the unit itself, and
+    /// the ids that wait once it is locked: one joined meanwhile makes the two differ.
+    pub(crate) async fn lock_reporting(
+        &self,
+        conn: &mut AnyConnection,
+        purpose: Purpose,
+        season: i64,
+        unit: &str,
+    ) -> anyhow::Result<(Vec<Ctx>, Vec<i64>)> {
+        let mut locked = Vec::new();
+        for id in batches::reporting(conn, purpose.kind(), season, unit).await? {
+            if let Some(ctx) = self.lock_ctx(conn, id).await?
+                && ctx.state() == State::Reporting
+            {
+                locked.push(ctx);
+            }
+        }
+        batches::lock(conn, unit).await?;
+        let now_waiting = batches::reporting(conn, purpose.kind(), season, unit).await?;
+        Ok((locked, now_waiting))
     }
 
     /// Whether this person may send `unit`'s batch: the permission model asked about the unit
