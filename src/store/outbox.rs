@@ -313,6 +313,31 @@ pub async fn release(conn: &mut AnyConnection, ids: &[i64]) -> sqlx::Result<()> 
     Ok(())
 }
 
+/// Takes the chat's next turn for a message sent past the outbox: the chat then rests until
+/// `until`, which every claim checks. Taken only when the chat is not resting at `now` and no
+/// send to it is in flight (its rest is known only once it is done), in one statement, so that
+/// no claim slips in between; false when the chat is busy.
+pub async fn take_chat_turn(
+    conn: &mut AnyConnection,
+    chat_id: i64,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO chat_rests (chat_id, until)
+         SELECT $1, $3
+         WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE chat_id = $1 AND status = 'sending')
+           AND NOT EXISTS (SELECT 1 FROM chat_rests WHERE chat_id = $1 AND until > $2)
+         ON CONFLICT (chat_id) DO UPDATE SET until = excluded.until",
+    )
+    .bind(chat_id)
+    .bind(to_ms(now))
+    .bind(to_ms(until))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Nothing more goes to the chat before `until`: Telegram's one message a second to a chat is
 /// per bot, so the rest is kept in the database, where every instance sees it: in
 /// `chat_rests`, which every claim checks (a row queued after this send included), and on the

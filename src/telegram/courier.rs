@@ -3,9 +3,12 @@
 //! 48 hours). The loop here takes back what `store::takebacks` says is due.
 
 use crate::app::{App, Courier, ShowOnce};
-use crate::delivery::TgBot;
+use crate::delivery::{Pace, TgBot};
+use crate::store::Db;
 use crate::store::chat_bots::BotScope;
+use crate::store::outbox;
 use crate::store::takebacks;
+use chrono::Utc;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,13 +20,55 @@ use tokio::sync::watch;
 /// How often due messages are looked for.
 const POLL: Duration = Duration::from_secs(1);
 
+/// The longest a shown message waits for its chat's rest, or for Telegram's `retry_after`.
+const MOST_WAIT: Duration = Duration::from_secs(5);
+/// Telegram's one message a second to a chat, as the outbox keeps it.
+const PER_CHAT: Duration = Duration::from_secs(1);
+/// How soon a chat with a send in flight is looked at again.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
+
 pub struct TelegramCourier {
     bot: TgBot,
+    db: Db,
+    pace: Pace,
 }
 
 impl TelegramCourier {
-    pub fn new(bot: TgBot) -> Self {
-        Self { bot }
+    pub fn new(bot: TgBot, db: Db, pace: Pace) -> Self {
+        Self { bot, db, pace }
+    }
+
+    /// Sends past the outbox but within its pacing: once the chat's rest is over and no send to
+    /// it is in flight, the chat's next second is taken (`chat_rests`, which the outbox's claims
+    /// check) and the message sent in it. Called with no transaction open.
+    async fn paced_send(&self, chat: i64, text: &str) -> anyhow::Result<i64> {
+        // Past the wait a busy chat is sent to all the same (Telegram's answer is then waited
+        // out below).
+        let give_up = tokio::time::Instant::now() + MOST_WAIT;
+        while tokio::time::Instant::now() < give_up {
+            let mut conn = self.db.pool.acquire().await?;
+            let now = Utc::now();
+            let until = now + chrono::Duration::from_std(self.pace.wall(PER_CHAT))?;
+            if outbox::take_chat_turn(&mut conn, chat, now, until).await? {
+                break;
+            }
+            drop(conn);
+            tokio::time::sleep(LOOK_AGAIN).await;
+        }
+        let send = || {
+            self.bot
+                .inner()
+                .send_message(ChatId(chat), text.to_string())
+                .parse_mode(ParseMode::Html)
+        };
+        let sent = match send().await {
+            Err(RequestError::RetryAfter(after)) if after.duration() <= MOST_WAIT => {
+                tokio::time::sleep(after.duration()).await;
+                send().await?
+            }
+            other => other?,
+        };
+        Ok(i64::from(sent.id.0))
     }
 }
 
@@ -32,14 +77,7 @@ impl Courier for TelegramCourier {
         &'a self,
         shown: &'a ShowOnce,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<i64>> + Send + 'a>> {
-        Box::pin(async move {
-            let sent = self
-                .bot
-                .send_message(ChatId(shown.chat), shown.text.clone())
-                .parse_mode(ParseMode::Html)
-                .await?;
-            Ok(i64::from(sent.id.0))
-        })
+        Box::pin(self.paced_send(shown.chat, &shown.text))
     }
 
     fn take_back(
@@ -50,6 +88,7 @@ impl Courier for TelegramCourier {
         Box::pin(async move {
             match self
                 .bot
+                .inner()
                 .delete_message(ChatId(chat), MessageId(message as i32))
                 .await
             {
@@ -63,7 +102,7 @@ impl Courier for TelegramCourier {
 /// Takes back the messages whose time has come (the app's clock: a password is shown for
 /// `entry.password_shown_minutes` of it), until told to stop.
 pub async fn run(app: App, bot: TgBot, scope: BotScope, mut stop: watch::Receiver<bool>) {
-    let courier = TelegramCourier::new(bot);
+    let courier = TelegramCourier::new(bot, app.db.clone(), app.pace);
     loop {
         if let Err(e) = take_back_due(&app, &courier, scope).await {
             tracing::warn!("cannot take back shown messages: {e:#}");

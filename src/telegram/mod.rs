@@ -143,6 +143,8 @@ pub async fn run_with(
     app.courier
         .set(std::sync::Arc::new(courier::TelegramCourier::new(
             bot.clone(),
+            app.db.clone(),
+            app.pace,
         )))
         .ok();
     let (stop_delivery, delivery_stop) = watch::channel(false);

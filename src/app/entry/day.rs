@@ -1,20 +1,14 @@
-//! A batch's day after its entries agree: the inspector's seal, the county's 上报, the cutoff
-//! that makes an unreported batch 缺考, the reminders before it, and the city accepting late a
-//! 缺考 batch that was sealed in time.
+//! A batch's day after its seal (`seal`): the county's 上报, the cutoff that makes an
+//! unreported batch 缺考, the reminders before it, and the city accepting late a 缺考 batch
+//! that was sealed in time.
 
-use super::{App, Area, password};
-use crate::app::ShowOnce;
-use crate::app::callback::{Callback, EntryAction};
+use super::{App, Area};
 use crate::app::policy::{self, Action};
-use crate::app::review::{Press, button, keyboard};
+use crate::app::review::Press;
 use crate::config::LateReport;
-use crate::domain::Role;
 use crate::domain::deadline::display;
-use crate::domain::entry::{self, Side};
 use crate::store::entry::{self as batches, Batch};
-use crate::store::{Backend, audit, entry_archives, from_ms, people, seasons, takebacks, to_ms};
-use age::secrecy::ExposeSecret;
-use anyhow::Context;
+use crate::store::{Backend, audit, from_ms, people, seasons, to_ms};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -24,7 +18,7 @@ use std::collections::BTreeMap;
 const MAX_REASON: usize = 500;
 
 impl App {
-    fn batch_data(&self, area: &Area, b: &Batch, tz: chrono_tz::Tz) -> Value {
+    pub(super) fn batch_data(&self, area: &Area, b: &Batch, tz: chrono_tz::Tz) -> Value {
         json!({
             "batch": b.id,
             "county": area.name(&b.county_code),
@@ -34,7 +28,7 @@ impl App {
         })
     }
 
-    async fn lock_batch(&self, conn: &mut AnyConnection, id: i64) -> anyhow::Result<()> {
+    pub(super) async fn lock_batch(&self, conn: &mut AnyConnection, id: i64) -> anyhow::Result<()> {
         if self.db.backend == Backend::Postgres {
             sqlx::query("SELECT id FROM entry_batches WHERE id = $1 FOR UPDATE")
                 .bind(id)
@@ -46,7 +40,7 @@ impl App {
 
     /// The batch, if it is the current season's and that season is not published: a card of
     /// another season, or one pressed after publication, is stale.
-    async fn unpublished_batch(
+    pub(super) async fn unpublished_batch(
         &self,
         conn: &mut AnyConnection,
         id: i64,
@@ -61,176 +55,6 @@ impl App {
             (batch.season_id == season.id && season.published_at.is_none())
                 .then_some((season, batch)),
         )
-    }
-
-    /// 🔒 on a seal card: the county's inspector seals the agreed batch with the half-day's
-    /// password (附件7 二). The rows are encrypted under a password generated here, shown once
-    /// to the inspector outside the outbox and taken back from the chat after
-    /// `entry.password_shown_minutes`; the archive stays with the batch, its SHA-256 and the
-    /// rows' hash go into the audit chain. Nothing is sealed unless the password was shown.
-    pub async fn seal_batch(&self, user: i64, chat: i64, id: i64) -> anyhow::Result<Press> {
-        let now = self.clock.now();
-        let courier = self
-            .courier
-            .get()
-            .cloned()
-            .context("no messenger to show the half-day's password on")?;
-        let mut tx = self.db.begin().await?;
-        self.lock_batch(&mut tx, id).await?;
-        let Some((season, batch)) = self.unpublished_batch(&mut tx, id).await? else {
-            return Ok(Press::Stale);
-        };
-        let area = Area::load(&mut tx, &season.city_code).await?;
-        let clerks = batches::clerks(&mut tx, id).await?;
-        let bound = people::of_user(&mut tx, user).await?;
-        let subject = area.subject(&batch.county_code, &clerks);
-        let route = self.route(&season.city_code);
-        if let Err(d) = policy::check(&route, user, &bound, Action::SealBatch, &subject) {
-            return Ok(Press::Denied(d));
-        }
-        // A seal after the cutoff would put data entered after the exam day into the scores.
-        let late = now >= batch.cutoff();
-        if batch.sealed_at.is_some() || batch.mismatches != Some(0) || batch.is_absent() || late {
-            return Ok(Press::Stale);
-        }
-        let rows = batches::rows(&mut tx, id, Side::A).await?;
-        let hash = entry::seal_hash(&rows);
-        if !batches::seal(&mut tx, id, user, &hash, now).await? {
-            return Ok(Press::Stale);
-        }
-        let inspector = bound.first().map(|b| b.name.clone()).unwrap_or_default();
-        let header = password::Header {
-            format: password::FORMAT.into(),
-            batch: id,
-            county: area.name(&batch.county_code),
-            half_day: batch.half_day_label(),
-            sealed_by: inspector.clone(),
-            sealed_at: display(now, season.tz),
-            rows_sha256: hash.clone(),
-        };
-        let secret = password::generate();
-        let archive = password::encrypt(&header, &rows, &secret)?;
-        let archive_sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&archive));
-        if !entry_archives::put(&mut tx, id, &archive_sha256, &archive).await? {
-            return Ok(Press::Stale);
-        }
-        audit(
-            &mut tx,
-            now,
-            &format!("tg:{user}"),
-            "entry-seal",
-            &format!(
-                "batch #{id} ({} {}): {} rows sealed, sha256 {hash}, archive sha256 {archive_sha256}",
-                batch.county_code,
-                batch.half_day_label(),
-                rows.len()
-            ),
-        )
-        .await?;
-        let mut data = self.batch_data(&area, &batch, season.tz);
-        data["hash"] = json!(&hash[..16]);
-        data["inspector"] = json!(inspector);
-        let minutes = self.config.entry.password_shown_minutes;
-        // No button on the password's own message: a press would bring the message, password
-        // and all, back in the update (which the webhook's inbox records).
-        let shown = ShowOnce {
-            chat,
-            text: self.render.render(
-                "entry_password",
-                &json!({"batch": id, "county": data["county"], "half_day": data["half_day"],
-                        "password": secret.expose_secret(), "minutes": minutes}),
-            )?,
-        };
-        drop(secret);
-        let officers = if batch.county_code == area.city {
-            Role::CityAdmin
-        } else {
-            Role::DistrictOfficer
-        };
-        let officer_chats: Vec<i64> = people::holders(&mut tx, officers, &batch.county_code)
-            .await?
-            .into_iter()
-            .map(|b| b.chat_id)
-            .collect();
-        for c in self
-            .county_people(&mut tx, &area, &batch.county_code)
-            .await?
-        {
-            if !officer_chats.contains(&c) {
-                self.tell(&mut tx, c, "entry_sealed", &data).await?;
-            }
-        }
-        let markup = keyboard(vec![vec![button(
-            self.render.text("button_report_day")?,
-            Callback::Entry {
-                batch: id,
-                action: EntryAction::Report,
-            }
-            .encode(),
-        )]]);
-        for c in officer_chats {
-            self.tell_with(&mut tx, c, "entry_report_card", &data, Some(markup.clone()))
-                .await?;
-        }
-        // Shown before the seal commits: a password that could not be shown seals nothing.
-        let message = courier
-            .show(&shown)
-            .await
-            .context("the half-day's password could not be shown; nothing was sealed")?;
-        drop(shown);
-        let noted = keyboard(vec![vec![button(
-            self.render.text("button_password_noted")?,
-            Callback::PasswordNoted { message }.encode(),
-        )]]);
-        let finished = async {
-            takebacks::record(
-                &mut tx,
-                chat,
-                message,
-                now + Duration::minutes(minutes.into()),
-            )
-            .await?;
-            let prompt = json!({"batch": id, "minutes": minutes});
-            self.tell_with(&mut tx, chat, "entry_password_noted", &prompt, Some(noted))
-                .await?;
-            tx.commit().await?;
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = finished {
-            // A commit whose answer was lost may still have sealed: the password then stays.
-            let sealed = match self.db.pool.acquire().await {
-                Ok(mut conn) => batches::get(&mut conn, id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|b| b.sealed_at.is_some()),
-                Err(_) => false,
-            };
-            if !sealed {
-                courier.take_back(chat, message).await.ok();
-            }
-            return Err(e);
-        }
-        self.outbox_wake.notify_one();
-        Ok(Press::Accepted)
-    }
-
-    /// The 已抄录 button after a half-day's password: its message goes from the chat now. Only
-    /// a message this chat was shown to be taken back is touched.
-    pub async fn password_noted(&self, chat: i64, message: i64) -> anyhow::Result<Press> {
-        let courier = self
-            .courier
-            .get()
-            .cloned()
-            .context("no messenger to take the password back from")?;
-        let mut conn = self.db.pool.acquire().await?;
-        if !takebacks::is_due_later(&mut conn, chat, message).await? {
-            return Ok(Press::Stale);
-        }
-        courier.take_back(chat, message).await?;
-        takebacks::done_message(&mut conn, chat, message).await?;
-        Ok(Press::Accepted)
     }
 
     /// 上报 on a report card: the county's officer sends the county's sealed batches of that

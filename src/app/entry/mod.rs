@@ -15,6 +15,7 @@ mod chat;
 mod day;
 pub mod password;
 mod publish;
+mod seal;
 
 pub use chat::{BOT_DOWNLOAD_LIMIT, Sheet};
 pub use publish::Readiness;
