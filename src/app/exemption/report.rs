@@ -16,7 +16,7 @@ use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::{self, Line, Table};
 use crate::store::batches::{self, Application};
-use crate::store::outbox::{self, Outgoing};
+use crate::store::outbox;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent};
 use crate::store::{audit, seasons, units};
@@ -270,25 +270,17 @@ impl App {
                 }
             }
         }
-        let mut chats = vec![(chat_id, true)];
-        chats.extend(
-            deciders
-                .iter()
-                .filter(|d| d.chat_id != chat_id)
-                .map(|d| (d.chat_id, false)),
-        );
-        for (chat, sender) in chats {
-            let mut data = data.clone();
-            data["sender"] = json!(sender);
-            let msg = Outgoing {
-                chat_id: chat,
-                body: self.render.render("exempt_reported", &data)?,
-                document: Some((name.clone(), xlsx.clone())),
-                is_reply: sender,
-                ..Outgoing::default()
-            };
-            outbox::enqueue(&mut tx, &msg, now).await?;
-        }
+        let city_chats: Vec<i64> = deciders.iter().map(|d| d.chat_id).collect();
+        let record = (name.as_str(), xlsx.as_slice());
+        self.send_up_record(
+            &mut tx,
+            chat_id,
+            &city_chats,
+            "exempt_reported",
+            &data,
+            record,
+        )
+        .await?;
         for ctx in &waiting {
             let now_ctx = self
                 .load_ctx(&mut tx, ctx.req.id)

@@ -345,24 +345,17 @@ impl App {
             .filter(|_| first.route.recheck.enabled)
             .collect::<Vec<_>>();
         city_people.extend(people::all_holders(&mut tx, Role::CityAdmin, &first.city).await?);
-        let mut chats = vec![(chat_id, true)];
-        for p in city_people {
-            if !chats.iter().any(|(c, _)| *c == p.chat_id) {
-                chats.push((p.chat_id, false));
-            }
-        }
-        for (chat, reporter) in chats {
-            let mut data = data.clone();
-            data["reporter"] = json!(reporter);
-            let msg = Outgoing {
-                chat_id: chat,
-                body: self.render.render("review_batch_sent", &data)?,
-                document: Some((name.clone(), xlsx.clone())),
-                is_reply: reporter,
-                ..Outgoing::default()
-            };
-            outbox::enqueue(&mut tx, &msg, now).await?;
-        }
+        let city_chats: Vec<i64> = city_people.iter().map(|p| p.chat_id).collect();
+        let record = (name.as_str(), xlsx.as_slice());
+        self.send_up_record(
+            &mut tx,
+            chat_id,
+            &city_chats,
+            "review_batch_sent",
+            &data,
+            record,
+        )
+        .await?;
         // Then each request goes on as it would have alone: to the 复审 (its card after the
         // summary it is listed in), or done.
         for ctx in &batch {
@@ -374,6 +367,40 @@ impl App {
         }
         self.commit_reply(tx).await?;
         Ok(Press::Accepted)
+    }
+
+    /// The record a 上报 carries (附件6, 附件3), to whoever sent it, as the answer to their
+    /// press, and to each of the city's chats it goes to, once; `reporter` in the template's
+    /// data tells which.
+    pub(crate) async fn send_up_record(
+        &self,
+        conn: &mut AnyConnection,
+        reporter_chat: i64,
+        city_chats: &[i64],
+        template: &str,
+        data: &Value,
+        (name, bytes): (&str, &[u8]),
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let mut chats = vec![(reporter_chat, true)];
+        for c in city_chats {
+            if !chats.iter().any(|(seen, _)| seen == c) {
+                chats.push((*c, false));
+            }
+        }
+        for (chat, reporter) in chats {
+            let mut data = data.clone();
+            data["reporter"] = json!(reporter);
+            let msg = Outgoing {
+                chat_id: chat,
+                body: self.render.render(template, &data)?,
+                document: Some((name.to_string(), bytes.to_vec())),
+                is_reply: reporter,
+                ..Outgoing::default()
+            };
+            outbox::enqueue(conn, &msg, now).await?;
+        }
+        Ok(())
     }
 
     /// The unit's requests of `purpose` waiting for its 上报, each locked (in id order: another
