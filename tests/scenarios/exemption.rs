@@ -903,6 +903,11 @@ async fn a_city_direct_schools_county_opinion_is_signed_by_three_of_the_citys_of
     // Sent up by the city's officers who hold the level, with its 附件3.
     h.expect(&city[0], "免考申请上报市级（附件3）").await;
     assert_eq!(state_of(&h, id).await, ("reporting".to_string(), 4));
+    // A district's officer's crafted 上报 of the school's list sends nothing.
+    let own = h.fake.messages_to(officers[0].id).pop().unwrap();
+    officers[0].press_data(&own, &format!("ux:{school}:1"));
+    h.settle().await;
+    assert_eq!(state_of(&h, id).await, ("reporting".to_string(), 4));
     city[0].press("📤 上报附件3（1 份）");
     h.expect(&admin, "已上报免考汇总表（附件3）").await;
     h.expect(&admin, &format!("免考申请 #{id}")).await;
