@@ -651,7 +651,7 @@ async fn invite_roster(
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let made = app
-        .invite_roster(crate::app::scores::Origin::cli(roster), roster)
+        .invite_roster(crate::app::Origin::cli(roster), roster)
         .await?;
     std::fs::create_dir_all(out.join("qr"))
         .with_context(|| format!("cannot create {}", out.join("qr").display()))?;

@@ -1,7 +1,9 @@
 //! exam-review-bot: the paperwork of a city's middle-school entrance lab exam (中招实验考试) after
-//! the exam, run through a Telegram bot. See README.md for the tour.
+//! the exam, run through a Telegram bot. See README.md for the tour and docs/architecture.md
+//! for the layers.
 
 pub mod app;
+pub mod buttons;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -11,12 +11,12 @@ impl App {
     /// `backup --out FILE`: a consistent copy of the SQLite database while the bot runs
     /// (`VACUUM INTO` reads one snapshot; writers go on), readable by its owner only. The
     /// backup is recorded in the audit chain first, so the copy holds its own record.
-    /// PostgreSQL has its own tools (README: pg_dump and pg_restore).
+    /// PostgreSQL has its own tools (docs/operator.md, "Records, the audit chain and backups").
     pub async fn backup(&self, out: &Path) -> anyhow::Result<u64> {
         if self.db.backend != Backend::Sqlite {
             bail!(
-                "backup copies a SQLite database; for PostgreSQL use pg_dump -Fc (see README, \
-                 Backups and restore)"
+                "backup copies a SQLite database; for PostgreSQL use pg_dump -Fc (see \
+                 docs/operator.md, \"Records, the audit chain and backups\")"
             );
         }
         if out.exists() {

@@ -3,9 +3,9 @@
 //! the same code as the command line's import, and imported only after ✅ — by the very use
 //! case the command line calls. Anyone else's file is refused before it is downloaded.
 
+use super::Origin;
 use super::entry::{BOT_DOWNLOAD_LIMIT, Sheet};
 use super::review::{Press, button, keyboard};
-use super::scores::Origin;
 use super::{Actor, App};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// The dialogue kind of a file waiting for its ✅.
-pub const IMPORT: &str = "import";
+pub use crate::app::dialogue::IMPORT;
 /// Its one step.
 const CONFIRM_STEP: &str = "iconfirm";
 
@@ -190,7 +190,7 @@ impl App {
         let msg = Outgoing {
             chat_id: chat,
             body: self.render.render("import_preview", &preview)?,
-            reply_markup: Some(keyboard(vec![vec![
+            buttons: Some(keyboard(vec![vec![
                 button(
                     self.render.text("button_confirm_import")?,
                     press(Button::Import(card.clone())),
@@ -301,7 +301,7 @@ impl App {
         let (season, units) = self.may_import(load, actor).await?;
         let schools: std::collections::HashSet<String> = units
             .into_iter()
-            .filter(super::setup::is_school)
+            .filter(|u| u.is_school())
             .map(|u| u.code)
             .collect();
         let mut checker = self.checker(&table.header, schools, &season, load)?;

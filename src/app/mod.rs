@@ -6,6 +6,7 @@ pub mod backup;
 mod bots;
 pub mod callback;
 pub mod contacts;
+pub mod dialogue;
 pub mod documents;
 pub mod entry;
 pub mod exemption;
@@ -61,7 +62,7 @@ pub struct App {
     /// The city a command line names (`--city`); None: the deployment's one city.
     pub cli_city: Option<String>,
     /// How fast delivery's clock runs: real time, except in the offline demo.
-    pub pace: crate::delivery::Pace,
+    pub pace: crate::clock::Pace,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -103,6 +104,23 @@ pub enum Actor {
     Telegram(i64),
 }
 
+/// Who imports a file and what the audit trail calls it: the command line and a path, or a
+/// city admin and the name of the file they sent in chat.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub actor: Actor,
+    pub name: &'a str,
+}
+
+impl<'a> Origin<'a> {
+    pub fn cli(path: &'a std::path::Path) -> Origin<'a> {
+        Origin {
+            actor: Actor::Cli,
+            name: path.to_str().unwrap_or("(a file)"),
+        }
+    }
+}
+
 impl Actor {
     pub fn label(self) -> String {
         match self {
@@ -128,7 +146,7 @@ impl App {
             instance: Arc::new(crate::store::instances::Instance::new()),
             counters: Arc::default(),
             cli_city: None,
-            pace: crate::delivery::Pace::REAL,
+            pace: crate::clock::Pace::REAL,
         })
     }
 
@@ -180,14 +198,14 @@ impl App {
             .unwrap_or_default())
     }
 
-    /// Queues a rendered reply (optionally with an inline keyboard, as JSON) to a chat. A reply
+    /// Queues a rendered reply (optionally with buttons) to a chat. A reply
     /// longer than a Telegram message (a long directory or list) goes as several, split at
-    /// line ends, the keyboard under the last: cut to fit, its tail would be lost.
+    /// line ends, the buttons under the last: cut to fit, its tail would be lost.
     pub async fn reply(
         &self,
         chat_id: i64,
         body: String,
-        reply_markup: Option<String>,
+        buttons: Option<crate::buttons::Buttons>,
     ) -> anyhow::Result<()> {
         use crate::render::{limits, split_html, visible_len};
         let bodies = match visible_len(&body) > limits::TEXT {
@@ -200,11 +218,7 @@ impl App {
             let msg = Outgoing {
                 chat_id,
                 body,
-                reply_markup: if i == last {
-                    reply_markup.clone()
-                } else {
-                    None
-                },
+                buttons: if i == last { buttons.clone() } else { None },
                 is_reply: true,
                 ..Outgoing::default()
             };

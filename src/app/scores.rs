@@ -6,7 +6,7 @@
 //! problem is found nothing more is handed over, but reading goes on so that every problem is
 //! listed; then the transaction is rolled back.
 
-use super::{Actor, App};
+use super::{Actor, App, Origin};
 use crate::config::EntryMode;
 use crate::domain::ids::IdPattern;
 use crate::import::roster::{Registered, Roster};
@@ -227,23 +227,6 @@ macro_rules! finish_load {
     };
 }
 
-/// Who imports a file and what the audit trail calls it: the command line and a path, or a
-/// city admin and the name of the file they sent in chat.
-#[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
-    pub actor: Actor,
-    pub name: &'a str,
-}
-
-impl<'a> Origin<'a> {
-    pub fn cli(path: &'a Path) -> Origin<'a> {
-        Origin {
-            actor: Actor::Cli,
-            name: path.to_str().unwrap_or("(a file)"),
-        }
-    }
-}
-
 impl App {
     /// `import scores`: the season's scores, matched against its roster when it has one.
     pub async fn import_scores(&self, path: &Path) -> anyhow::Result<ImportSummary> {
@@ -381,7 +364,7 @@ impl App {
         let (season, units) = self.may_import(load, origin.actor).await?;
         let schools: HashSet<String> = units
             .iter()
-            .filter(|u| super::setup::is_school(u))
+            .filter(|u| u.is_school())
             .map(|u| u.code.clone())
             .collect();
         let started = std::time::Instant::now();

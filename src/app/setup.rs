@@ -1,8 +1,8 @@
 //! Setting up a season: the season itself and the unit tree (people: `invites.rs`).
 
 use super::{Actor, App};
+use crate::domain::Score;
 use crate::domain::deadline::display;
-use crate::domain::{Score, UnitKind};
 use crate::import::table::Table;
 use crate::import::{Refused, units};
 use crate::store::seasons::{self, NewSeason, Season};
@@ -123,14 +123,13 @@ impl App {
 
     /// Imports (or updates in place) the unit tree; all or nothing.
     pub async fn import_units(&self, path: &Path) -> anyhow::Result<Vec<unit_store::Unit>> {
-        self.import_units_from(super::scores::Origin::cli(path), path)
-            .await
+        self.import_units_from(super::Origin::cli(path), path).await
     }
 
     /// The unit tree, imported by whoever `origin` names.
     pub async fn import_units_from(
         &self,
-        origin: super::scores::Origin<'_>,
+        origin: super::Origin<'_>,
         path: &Path,
     ) -> anyhow::Result<Vec<unit_store::Unit>> {
         let table = Table::open(path, &self.config.limits)?;
@@ -241,9 +240,4 @@ impl App {
         tx.commit().await?;
         Ok(season)
     }
-}
-
-/// Whether a unit is a school (used by the scores import).
-pub fn is_school(u: &unit_store::Unit) -> bool {
-    u.kind == UnitKind::School
 }

@@ -84,7 +84,7 @@ pub enum Command {
         #[command(subcommand)]
         what: AuditWhat,
     },
-    /// A consistent copy of the running SQLite database (PostgreSQL: pg_dump, see README).
+    /// A consistent copy of the running SQLite database (PostgreSQL: pg_dump, see docs/operator.md).
     Backup {
         /// The new file (readable by its owner only).
         #[arg(long)]
@@ -298,7 +298,7 @@ pub enum AuditWhat {
 pub enum ImportWhat {
     /// Units: 代码, 名称, 类型 (市/县区/学校), 上级代码, 市直属 (是/否).
     Units { file: PathBuf },
-    /// Scores of the current season (see README for the columns); matched against the
+    /// Scores of the current season (docs/operator.md, "File formats"); matched against the
     /// season's roster when it has one.
     Scores { file: PathBuf },
     /// The current season's candidate roster before the exam: 准考证号, 报名序号, 姓名, 性别,

@@ -72,7 +72,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     );
     let db = Db::open(&config.database_url).await?;
     let mut app = App::new(db, config, Arc::new(clock.clone()))?;
-    app.pace = crate::delivery::Pace::faster(PACE);
+    app.pace = crate::clock::Pace::faster(PACE);
 
     progress.begin(Act::City);
     println!("== 1. 城市、学校（虚构数据），考前");

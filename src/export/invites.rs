@@ -2,8 +2,9 @@
 //! with their link, and `qr-codes.xlsx`, one A4 worksheet per unit with each person's name,
 //! role, title and QR code, to print, cut and hand out (扫码加入).
 
-use crate::app::invites::Issued;
 use crate::domain::Role;
+use crate::import::people::Person;
+use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Image, Workbook};
 use std::collections::BTreeMap;
 
@@ -19,6 +20,15 @@ const LIST_COLUMNS: [(&str, f64); 10] = [
     ("邀请链接", 56.0),
     ("有效期至", 18.0),
 ];
+
+/// An invite made for one person, with the link to hand them (on paper as a QR code).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub person: Person,
+    pub unit_name: String,
+    pub link: String,
+    pub expires: DateTime<Utc>,
+}
 
 /// A4 in Excel's paper-size numbering.
 const A4: u8 = 9;

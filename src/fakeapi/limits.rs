@@ -131,7 +131,7 @@ impl FakeTelegram {
 
     /// From now on, refuses with 429 every send over Telegram's limits counted on a clock
     /// `scale` times faster than the wall clock. The offline demo's bot waits that much less
-    /// (`delivery::Pace`); the tests of pacing keep real seconds and only count.
+    /// (`clock::Pace`); the tests of pacing keep real seconds and only count.
     pub fn enforce_limits(&self, scale: u32) {
         self.lock().enforced = Some(Enforced::new(scale));
     }

@@ -4,6 +4,7 @@
 
 use super::chat_bots::BotScope;
 use super::to_ms;
+use crate::buttons::Buttons;
 use crate::render::{fit_html, limits, visible_len};
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -14,7 +15,7 @@ use sqlx::AnyConnection;
 pub struct Outgoing {
     pub chat_id: i64,
     pub body: String,
-    pub reply_markup: Option<String>,
+    pub buttons: Option<crate::buttons::Buttons>,
     pub document: Option<(String, Vec<u8>)>,
     /// A file Telegram already holds, sent on by its reference (the body is its caption).
     pub file: Option<crate::domain::attachment::Attachment>,
@@ -74,14 +75,14 @@ pub async fn enqueue_returning(
     )
     .bind(msg.chat_id)
     .bind(&body)
-    .bind(msg.reply_markup.as_deref())
+    .bind(msg.buttons.as_ref().map(Buttons::to_stored))
     .bind(msg.dedupe_key.as_deref())
     .bind(msg.batch.as_deref())
     .bind(to_ms(now))
     .bind(i64::from(msg.is_reply))
     .bind(msg.file.as_ref().map(ToString::to_string))
     .bind(i64::from(
-        msg.mergeable && msg.reply_markup.is_none() && msg.document.is_none() && msg.file.is_none(),
+        msg.mergeable && msg.buttons.is_none() && msg.document.is_none() && msg.file.is_none(),
     ))
     .bind(i64::from(msg.foldable))
     .fetch_optional(&mut *conn)
@@ -108,17 +109,18 @@ pub async fn edit(
     edit_with(conn, original, body, None, now).await
 }
 
-/// Replaces the text of an earlier message and its buttons with `reply_markup` (none: Telegram
-/// drops the keyboard of an edit that names none). An edit still waiting to go out is
+/// Replaces the text of an earlier message and its buttons with `buttons` (none: the message
+/// keeps none, as Telegram drops the keyboard of an edit that names none). An edit still waiting to go out is
 /// rewritten rather than queued twice: a card edited many times in a burst costs one call.
 pub async fn edit_with(
     conn: &mut AnyConnection,
     original: i64,
     body: &str,
-    reply_markup: Option<&str>,
+    buttons: Option<&Buttons>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let body = &fit_html(body, limits::TEXT);
+    let reply_markup = buttons.map(Buttons::to_stored);
     // The original and any edit of it still waiting, both: an original that went back to
     // waiting (a failed send) may have an older edit queued behind it. Two statements, each
     // on its own index (an OR of the two had SQLite scan the whole outbox on every edit).
@@ -130,7 +132,7 @@ pub async fn edit_with(
         rewritten += sqlx::query(rewrite)
             .bind(original)
             .bind(body)
-            .bind(reply_markup)
+            .bind(reply_markup.as_deref())
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -148,7 +150,7 @@ pub async fn edit_with(
     )
     .bind(original)
     .bind(body)
-    .bind(reply_markup)
+    .bind(reply_markup.as_deref())
     .bind(to_ms(now))
     .execute(conn)
     .await?;

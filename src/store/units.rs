@@ -25,6 +25,12 @@ pub struct Unit {
     pub city_code: String,
 }
 
+impl Unit {
+    pub fn is_school(&self) -> bool {
+        self.kind == UnitKind::School
+    }
+}
+
 impl TryFrom<UnitRow> for Unit {
     type Error = anyhow::Error;
     fn try_from(r: UnitRow) -> anyhow::Result<Self> {

@@ -3,11 +3,12 @@
 //! 48 hours). The loop here takes back what `store::takebacks` says is due.
 
 use crate::app::{App, Courier, ShowOnce};
-use crate::delivery::{Pace, TgBot};
+use crate::clock::Pace;
 use crate::store::Db;
 use crate::store::chat_bots::BotScope;
 use crate::store::outbox;
 use crate::store::takebacks;
+use crate::telegram::sender::TgBot;
 use chrono::Utc;
 use std::future::Future;
 use std::pin::Pin;

@@ -2,8 +2,8 @@
 //! path): the app's `FileSource`.
 
 use crate::app::FileSource;
-use crate::delivery::TgBot;
 use crate::domain::attachment::Attachment;
+use crate::telegram::sender::TgBot;
 use anyhow::bail;
 use std::future::Future;
 use std::pin::Pin;

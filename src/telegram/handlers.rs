@@ -8,16 +8,15 @@ use crate::app::limits::Admit;
 use crate::app::publish::Preview;
 use crate::app::review::{Press, QuickFrom};
 use crate::app::{Actor, App};
-use crate::delivery::TgBot;
+use crate::buttons::{Buttons, button};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
+use crate::telegram::sender::TgBot;
 use serde_json::json;
 use std::sync::Arc;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::{
-    InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId, ParseMode,
-};
+use teloxide::types::{MaybeInaccessibleMessage, MessageId, ParseMode};
 
 type HandlerResult = anyhow::Result<()>;
 
@@ -293,18 +292,17 @@ async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult 
         }
         Preview::Waiting { text } => reply(app, chat, text).await,
         Preview::Ready { season, text } => {
-            let keyboard = InlineKeyboardMarkup::new([[
-                InlineKeyboardButton::callback(
+            let buttons = Buttons::rows(vec![vec![
+                button(
                     app.render.text("button_confirm_publish")?,
                     Callback::Publish { season: season.id }.encode(),
                 ),
-                InlineKeyboardButton::callback(
+                button(
                     app.render.text("button_cancel")?,
                     Callback::PublishCancel.encode(),
                 ),
             ]]);
-            app.reply(chat.0, text, Some(serde_json::to_string(&keyboard)?))
-                .await
+            app.reply(chat.0, text, Some(buttons)).await
         }
     }
 }

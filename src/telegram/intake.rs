@@ -15,7 +15,7 @@
 //! the dispatcher has finished the few updates still in the channel: a kill in that moment loses
 //! them, as with teloxide's own polling.
 
-use crate::delivery::TgBot;
+use crate::telegram::sender::TgBot;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;

@@ -2,9 +2,9 @@
 //! default (unbound) menu at start, then the due chats' own menus as bindings change.
 
 use crate::app::App;
-use crate::delivery::TgBot;
 use crate::store::chat_bots::BotScope;
 use crate::store::menus;
+use crate::telegram::sender::TgBot;
 use std::time::Duration;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};

@@ -8,12 +8,14 @@ pub mod intake;
 mod menus;
 pub mod ops;
 mod poller;
+pub mod sender;
 pub mod webhook;
 
 use crate::app::App;
-use crate::delivery::{self, TgBot};
+use crate::delivery;
 use crate::store::chat_bots::BotScope;
 use anyhow::{Context, bail};
+use sender::TgBot;
 use std::time::Duration;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
@@ -101,7 +103,7 @@ where
     loop {
         match call().await {
             Ok(answer) => return Ok(answer),
-            Err(e) if tries < START_TRIES && delivery::is_transient(&e) => {
+            Err(e) if tries < START_TRIES && sender::is_transient(&e) => {
                 let pause = match &e {
                     teloxide::RequestError::RetryAfter(secs) => secs.duration(),
                     _ => wait,
@@ -150,7 +152,7 @@ pub async fn run_with(
     let (stop_delivery, delivery_stop) = watch::channel(false);
     let worker = tokio::spawn(delivery::run(
         app.clone(),
-        bot.clone(),
+        std::sync::Arc::new(sender::TelegramSender(bot.clone())),
         scope,
         delivery_stop.clone(),
     ));

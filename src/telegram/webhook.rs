@@ -11,8 +11,8 @@
 
 use super::intake::{self, Intake, Listener};
 use crate::app::App;
-use crate::delivery::TgBot;
 use crate::store::inbox;
+use crate::telegram::sender::TgBot;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

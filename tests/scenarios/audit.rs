@@ -170,7 +170,7 @@ async fn a_backup_taken_while_the_bot_writes_opens_with_an_intact_chain() {
     let h = Harness::start().await;
     h.sample_city().await;
     if h.db.is_postgres() {
-        // PostgreSQL's own tools copy it (README: pg_dump and pg_restore).
+        // PostgreSQL's own tools copy it (docs/operator.md: pg_dump and pg_restore).
         let e = h.app.backup(&h.dir().join("x.db")).await.err().unwrap();
         assert!(e.to_string().contains("pg_dump"), "{e}");
         h.stop().await;

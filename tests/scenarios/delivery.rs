@@ -210,7 +210,9 @@ async fn notices_waiting_together_go_out_as_one_message_and_cards_stay_their_own
     let card = Outgoing {
         chat_id: filer,
         body: "审核卡片".into(),
-        reply_markup: Some(r#"{"inline_keyboard":[[{"text":"✅","callback_data":"x"}]]}"#.into()),
+        buttons: Some(exam_review_bot::buttons::Buttons::rows(vec![vec![
+            exam_review_bot::buttons::button("✅".into(), "x".into()),
+        ]])),
         mergeable: true,
         ..Outgoing::default()
     };
@@ -289,7 +291,7 @@ async fn two_instances_keep_a_chats_one_message_a_second_for_notices_queued_afte
         );
         runners.push(tokio::spawn(exam_review_bot::delivery::run(
             app.clone(),
-            bot,
+            Arc::new(exam_review_bot::telegram::sender::TelegramSender(bot)),
             exam_review_bot::store::chat_bots::BotScope::deployment(1),
             stop_rx.clone(),
         )));

@@ -5,7 +5,7 @@
 
 use crate::support::*;
 use exam_review_bot::app::Actor;
-use exam_review_bot::app::scores::Origin;
+use exam_review_bot::app::Origin;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 

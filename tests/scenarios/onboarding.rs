@@ -3,7 +3,7 @@
 //! checked and imported only after ✅, exactly as the command line would.
 
 use crate::support::*;
-use exam_review_bot::app::scores::Origin;
+use exam_review_bot::app::Origin;
 use exam_review_bot::domain::Role;
 use exam_review_bot::import::Refused;
 use exam_review_bot::sample;

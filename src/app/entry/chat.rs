@@ -223,7 +223,7 @@ impl App {
             }
             .encode()
         };
-        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut rows: Vec<Vec<crate::buttons::Button>> = Vec::new();
         let mut prompt = data.clone();
         match step {
             Step::Batch => {
@@ -332,7 +332,7 @@ impl App {
             body: self
                 .render
                 .render(&format!("dlg_entry_{}", step.as_str()), &prompt)?,
-            reply_markup: Some(keyboard(rows)),
+            buttons: Some(keyboard(rows)),
             ..Outgoing::default()
         };
         outbox::enqueue(conn, &msg, self.clock.now()).await?;

@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 /// The dialogue kind of a sheet sent in chat (see `chat`).
-pub(crate) const ENTRY: &str = "entry";
+pub(crate) use crate::app::dialogue::ENTRY;
 
 /// Mismatches a chat message lists (the rest are counted; the command line prints them all).
 const LISTED_MISMATCHES: usize = 30;
@@ -101,7 +101,7 @@ impl Area {
     pub(crate) fn schools(&self, county: &str) -> Vec<String> {
         self.units
             .iter()
-            .filter(|u| super::setup::is_school(u) && county_of(u, &self.city) == county)
+            .filter(|u| u.is_school() && county_of(u, &self.city) == county)
             .map(|u| u.code.clone())
             .collect()
     }
@@ -154,7 +154,7 @@ impl App {
         let county: BTreeMap<&str, String> = area
             .units
             .iter()
-            .filter(|u| super::setup::is_school(u))
+            .filter(|u| u.is_school())
             .map(|u| (u.code.as_str(), county_of(u, &area.city)))
             .collect();
         let mut plan = Plan::default();
@@ -355,7 +355,7 @@ impl App {
     }
 
     /// Whether this person may do `action` on a batch, by the permission model (the batch
-    /// matrix test reads the table in README.md from it).
+    /// matrix test reads the table in docs/permissions.md from it).
     pub async fn batch_permission(
         &self,
         user: i64,
@@ -388,7 +388,7 @@ impl App {
         let schools: HashSet<&str> = area
             .units
             .iter()
-            .filter(|u| super::setup::is_school(u))
+            .filter(|u| u.is_school())
             .map(|u| u.code.as_str())
             .collect();
         Ok(batches::sittings(conn, season_id)
@@ -705,7 +705,7 @@ impl App {
                 let msg = Outgoing {
                     chat_id: b.chat_id,
                     body: self.render.render("entry_seal_card", &data)?,
-                    reply_markup: Some(markup.clone()),
+                    buttons: Some(markup.clone()),
                     ..Outgoing::default()
                 };
                 outbox::enqueue(conn, &msg, self.clock.now()).await?;

@@ -218,7 +218,7 @@ impl App {
         let msg = Outgoing {
             chat_id,
             body,
-            reply_markup: Some(markup),
+            buttons: Some(markup),
             ..Outgoing::default()
         };
         outbox::enqueue(conn, &msg, now).await?;

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 /// The dialogue's kind in `dialogues`.
-pub(crate) const EXEMPT: &str = "exempt";
+pub(crate) use crate::app::dialogue::EXEMPT;
 const KIND: &str = "exemption";
 
 impl App {

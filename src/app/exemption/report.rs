@@ -75,7 +75,7 @@ impl App {
                           "more": count.saturating_sub(listed.len())});
         let body = self.render.render("exempt_report_card", &data)?;
         let markup = (count > 0)
-            .then(|| -> anyhow::Result<String> {
+            .then(|| -> anyhow::Result<crate::buttons::Buttons> {
                 let label = self
                     .render
                     .render("button_report_exemptions", &json!({"count": count}))?;
@@ -90,7 +90,7 @@ impl App {
         let card = UnitCard {
             key: &key,
             body: &body,
-            markup: markup.as_deref(),
+            buttons: markup.as_ref(),
         };
         self.post_unit_card(conn, &card, senders, only, fresh).await
     }

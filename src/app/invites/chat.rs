@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 /// The dialogue kind.
-pub const INVITE: &str = "invite";
+pub use crate::app::dialogue::INVITE;
 
 /// More units than this are asked for by code, not offered as buttons.
 const UNIT_BUTTONS: usize = 24;
@@ -181,7 +181,7 @@ impl App {
             }
             .encode()
         };
-        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut rows: Vec<Vec<crate::buttons::Button>> = Vec::new();
         let mut prompt = json!({"step": step.as_str()});
         match step {
             Step::Role => {
@@ -277,7 +277,7 @@ impl App {
         let msg = Outgoing {
             chat_id: chat,
             body: self.render.render("dlg_invite", &prompt)?,
-            reply_markup: Some(keyboard(rows)),
+            buttons: Some(keyboard(rows)),
             is_reply: true,
             ..Outgoing::default()
         };

@@ -6,6 +6,7 @@ pub mod list;
 
 use super::{Actor, App};
 use crate::domain::Role;
+pub use crate::export::invites::Issued;
 use crate::import::people::{self as roster, Person};
 use crate::import::table::Table;
 use crate::import::{Problems, Refused};
@@ -15,15 +16,6 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::AnyConnection;
 use std::path::Path;
-
-/// An invite made for one person, with the link to hand them (on paper as a QR code).
-#[derive(Debug, Clone)]
-pub struct Issued {
-    pub person: Person,
-    pub unit_name: String,
-    pub link: String,
-    pub expires: DateTime<Utc>,
-}
 
 /// What a roster gave: a new invite per person, except those already bound in that role, and
 /// the files that carry them back (`export::invites::files`).
@@ -154,7 +146,7 @@ impl App {
     /// gets a new link and the old one stops working.
     pub async fn invite_roster(
         &self,
-        origin: super::scores::Origin<'_>,
+        origin: super::Origin<'_>,
         path: &Path,
     ) -> anyhow::Result<RosterInvites> {
         let actor = origin.actor;

@@ -32,7 +32,7 @@ const CARD_WORKING: usize = 20;
 pub(crate) struct UnitCard<'a> {
     pub key: &'a str,
     pub body: &'a str,
-    pub markup: Option<&'a str>,
+    pub buttons: Option<&'a crate::buttons::Buttons>,
 }
 
 /// The unit whose 上报 carries this request (its district, or its city-direct school) and the
@@ -105,7 +105,7 @@ impl App {
         &self,
         conn: &mut AnyConnection,
         ctx: &Ctx,
-    ) -> anyhow::Result<(String, Option<String>)> {
+    ) -> anyhow::Result<(String, Option<crate::buttons::Buttons>)> {
         let (unit, unit_name) = batch_of(ctx);
         // Bounded reads: a district of any size costs the same few rows.
         let season = ctx.season.id;
@@ -127,7 +127,7 @@ impl App {
         });
         let body = self.render.render("review_batch_card", &data)?;
         let markup = (ready_count > 0)
-            .then(|| -> anyhow::Result<String> {
+            .then(|| -> anyhow::Result<crate::buttons::Buttons> {
                 let label = self
                     .render
                     .render("button_report", &json!({"count": ready_count}))?;
@@ -159,7 +159,7 @@ impl App {
         let card = UnitCard {
             key: unit,
             body: &body,
-            markup: markup.as_deref(),
+            buttons: markup.as_ref(),
         };
         self.post_unit_card(conn, &card, reporters, only, fresh)
             .await
@@ -188,7 +188,7 @@ impl App {
             }
             match batches::card(conn, card.key, user).await? {
                 Some(outbox_id) if !fresh => {
-                    outbox::edit_with(conn, outbox_id, card.body, card.markup, now).await?;
+                    outbox::edit_with(conn, outbox_id, card.body, card.buttons, now).await?;
                 }
                 earlier => {
                     if let Some(outbox_id) = earlier {
@@ -197,7 +197,7 @@ impl App {
                     let msg = Outgoing {
                         chat_id: p.chat_id,
                         body: card.body.to_string(),
-                        reply_markup: card.markup.map(str::to_string),
+                        buttons: card.buttons.cloned(),
                         is_reply: fresh,
                         ..Outgoing::default()
                     };

@@ -135,7 +135,7 @@ impl App {
         &self,
         ctx: &Ctx,
         card_data: &Value,
-    ) -> anyhow::Result<Vec<Vec<Value>>> {
+    ) -> anyhow::Result<Vec<Vec<crate::buttons::Button>>> {
         let mut rows = Vec::new();
         if ctx.is_exemption() {
             let data = Callback::Exhibits { id: ctx.req.id }.encode();
@@ -175,7 +175,7 @@ impl App {
                     "may_reject": policy::may_reject(&ctx.route, ctx.req.step as usize).is_ok()}),
         )?;
         let body = format!("{heading}\n\n{card}");
-        let row: Vec<Value> = buttons
+        let row: Vec<crate::buttons::Button> = buttons
             .iter()
             .map(|(label, action)| {
                 let data = Callback::Review {
@@ -195,7 +195,7 @@ impl App {
             let msg = Outgoing {
                 chat_id: p.chat_id,
                 body: body.clone(),
-                reply_markup: Some(markup.clone()),
+                buttons: Some(markup.clone()),
                 dedupe_key: Some(format!(
                     "card:{}:{stage}:{}",
                     ctx.req.id, p.telegram_user_id

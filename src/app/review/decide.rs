@@ -3,10 +3,10 @@
 //! must hold the step's role for this request's unit, and the request must still be at the stage
 //! the card was sent for (a guarded update on its version).
 
-use super::dialogue::WHY;
 use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
+use crate::app::dialogue::WHY;
 use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::State;

@@ -7,7 +7,7 @@
 use super::filing::Found;
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
-use crate::app::exemption::EXEMPT;
+use crate::app::dialogue::{AMEND, ENTRY, EXEMPT, FILE, IMPORT, INVITE, RECORD, WHY};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
 use crate::store::candidates;
@@ -16,11 +16,6 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::people;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
-
-pub(super) const FILE: &str = "file";
-pub(super) const AMEND: &str = "amend";
-pub(crate) const WHY: &str = "why";
-pub(crate) const RECORD: &str = "record";
 
 /// The step before this one, or None when this is the first (then "back" cancels).
 fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
@@ -135,7 +130,7 @@ impl App {
         let msg = Outgoing {
             chat_id,
             body,
-            reply_markup: Some(markup),
+            buttons: Some(markup),
             ..Outgoing::default()
         };
         outbox::enqueue(conn, &msg, self.clock.now()).await?;
@@ -149,8 +144,8 @@ impl App {
         step: &str,
         shown: &str,
         buttons: &[(&str, &str)],
-    ) -> anyhow::Result<String> {
-        let row: Vec<Value> = buttons
+    ) -> anyhow::Result<crate::buttons::Buttons> {
+        let row: Vec<crate::buttons::Button> = buttons
             .iter()
             .map(|(label, action)| {
                 Ok(button(
@@ -216,13 +211,7 @@ impl App {
         };
         match (d.kind.as_str(), d.step.as_str(), file) {
             (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
-            (
-                crate::app::entry::ENTRY
-                | crate::app::documents::IMPORT
-                | crate::app::invites::chat::INVITE,
-                _,
-                _,
-            ) => {
+            (ENTRY | IMPORT | INVITE, _, _) => {
                 self.tell(&mut tx, chat_id, "dlg_entry_buttons", &json!({}))
                     .await?
             }
@@ -258,10 +247,10 @@ impl App {
         if d.kind == EXEMPT {
             return self.exempt_text(conn, d, chat_id, text).await;
         }
-        if d.kind == crate::app::invites::chat::INVITE {
+        if d.kind == INVITE {
             return self.invite_text(conn, d, chat_id, text).await;
         }
-        if d.kind == crate::app::entry::ENTRY || d.kind == crate::app::documents::IMPORT {
+        if d.kind == ENTRY || d.kind == IMPORT {
             return self
                 .tell(conn, chat_id, "dlg_entry_buttons", &json!({}))
                 .await;
@@ -390,13 +379,13 @@ impl App {
         if d.step != step || other {
             return Ok(Press::Stale);
         }
-        if d.kind == crate::app::entry::ENTRY {
+        if d.kind == ENTRY {
             return self.entry_button(tx, &d, chat_id, action).await;
         }
-        if d.kind == crate::app::documents::IMPORT {
+        if d.kind == IMPORT {
             return self.import_button(tx, &d, chat_id, action).await;
         }
-        if d.kind == crate::app::invites::chat::INVITE {
+        if d.kind == INVITE {
             return self.invite_button(tx, &d, chat_id, action).await;
         }
         if d.kind == EXEMPT {

@@ -2,8 +2,8 @@
 //! as filed, and the filing itself; and amending a returned request. The dialogue that gathers
 //! it is `dialogue`'s.
 
-use super::dialogue::{AMEND, FILE};
 use super::{App, Ctx, Press};
+use crate::app::dialogue::{AMEND, FILE};
 use crate::app::policy::{self, Action, Denied, FILERS, Subject};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;

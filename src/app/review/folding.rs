@@ -18,11 +18,12 @@
 
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
+use crate::buttons::Buttons;
 use crate::render::{limits, visible_len};
 use crate::store::card_lists::{self, Folded};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::reviews;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::AnyConnection;
 
 /// The stage of a card that records the group's result ("rec1"): what 本页全部维持原成绩 takes.
@@ -37,7 +38,7 @@ const PER_PAGE: i64 = 3;
 /// shows.
 struct Page {
     body: String,
-    markup: String,
+    markup: crate::buttons::Buttons,
     shown: Vec<(i64, String)>,
 }
 
@@ -164,7 +165,7 @@ impl App {
                 let msg = Outgoing {
                     chat_id,
                     body,
-                    reply_markup: Some(markup),
+                    buttons: Some(markup),
                     ..Outgoing::default()
                 };
                 outbox::enqueue_returning(conn, &msg, now).await?
@@ -205,7 +206,7 @@ impl App {
         }
         let to = from + items.len() as i64;
         let mut body = heading(to)?;
-        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut rows: Vec<Vec<crate::buttons::Button>> = Vec::new();
         for item in &items {
             body.push_str(&separator);
             body.push_str(&item.body);
@@ -375,27 +376,20 @@ impl App {
 
 /// A folded card's own buttons, each label led by the request's number so that a page of
 /// several cards says which button is whose.
-fn numbered_buttons(item: &Folded) -> Vec<Vec<Value>> {
-    let Some(markup) = item
+fn numbered_buttons(item: &Folded) -> Vec<Vec<crate::buttons::Button>> {
+    let Some(buttons) = item
         .reply_markup
         .as_deref()
-        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .and_then(|m| Buttons::from_stored(m).ok())
     else {
         return Vec::new();
     };
-    let Some(rows) = markup["inline_keyboard"].as_array() else {
-        return Vec::new();
-    };
-    rows.iter()
-        .filter_map(Value::as_array)
+    buttons
+        .0
+        .into_iter()
         .map(|row| {
-            row.iter()
-                .map(|b| {
-                    let mut b = b.clone();
-                    let label = b["text"].as_str().unwrap_or_default();
-                    b["text"] = json!(format!("#{} {label}", item.request_id));
-                    b
-                })
+            row.into_iter()
+                .map(|b| button(format!("#{} {}", item.request_id, b.label), b.press))
                 .collect()
         })
         .collect()

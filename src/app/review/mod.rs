@@ -133,12 +133,10 @@ pub(crate) const RECHECK_NAME: &str = "市级复审";
 const CARD_OPINIONS: usize = 8;
 const CARD_COMMENT: usize = 80;
 
-pub(crate) fn button(label: String, data: String) -> Value {
-    json!({"text": label, "callback_data": data})
-}
+pub(crate) use crate::buttons::button;
 
-pub(crate) fn keyboard(rows: Vec<Vec<Value>>) -> String {
-    json!({ "inline_keyboard": rows }).to_string()
+pub(crate) fn keyboard(rows: Vec<Vec<crate::buttons::Button>>) -> crate::buttons::Buttons {
+    crate::buttons::Buttons::rows(rows)
 }
 
 impl App {
@@ -334,9 +332,9 @@ impl App {
         ctx: &Ctx,
         template: &str,
         data: &Value,
-        reply_markup: Option<String>,
+        buttons: Option<crate::buttons::Buttons>,
     ) -> anyhow::Result<()> {
-        self.tell_with(conn, ctx.req.filer_chat_id, template, data, reply_markup)
+        self.tell_with(conn, ctx.req.filer_chat_id, template, data, buttons)
             .await?;
         if !ctx.is_exemption() {
             return Ok(());
@@ -369,14 +367,14 @@ impl App {
         chat_id: i64,
         template: &str,
         data: &Value,
-        reply_markup: Option<String>,
+        buttons: Option<crate::buttons::Buttons>,
     ) -> anyhow::Result<()> {
         // A plain notice is never edited: it may go out together with the next ones.
         let msg = Outgoing {
             chat_id,
             body: self.render.render(template, data)?,
-            mergeable: reply_markup.is_none(),
-            reply_markup,
+            mergeable: buttons.is_none(),
+            buttons,
             ..Outgoing::default()
         };
         outbox::enqueue(conn, &msg, self.clock.now()).await?;

@@ -10,7 +10,7 @@
 //! own: the 附件5 summary to confirm, 修改, 返回, /cancel, and the same checks at 提交.
 
 use super::App;
-use super::dialogue::FILE;
+use crate::app::dialogue::FILE;
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
 use crate::store::dialogues;

@@ -5,8 +5,8 @@
 //! among them), the city's 复审 gives 同意 or returns it to the group; then the score changes
 //! (the old one stays in history) and the result goes down to the school.
 
-use super::dialogue::RECORD;
 use super::{App, Ctx, Press, RECHECK_NAME, stage_key};
+use crate::app::dialogue::RECORD;
 use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;

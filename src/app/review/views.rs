@@ -117,7 +117,7 @@ impl App {
         &self,
         user_id: i64,
         page: usize,
-    ) -> anyhow::Result<(String, Option<String>)> {
+    ) -> anyhow::Result<(String, Option<crate::buttons::Buttons>)> {
         Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
@@ -161,7 +161,7 @@ impl App {
         &self,
         user_id: i64,
         page: usize,
-    ) -> anyhow::Result<(String, Option<String>)> {
+    ) -> anyhow::Result<(String, Option<crate::buttons::Buttons>)> {
         Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
@@ -185,7 +185,11 @@ impl App {
     }
 
     /// ◀️ ▶️ under a paged list; None when it fits on one page.
-    fn page_buttons(&self, list: List, p: Paging) -> anyhow::Result<Option<String>> {
+    fn page_buttons(
+        &self,
+        list: List,
+        p: Paging,
+    ) -> anyhow::Result<Option<crate::buttons::Buttons>> {
         if p.pages <= 1 {
             return Ok(None);
         }
@@ -282,7 +286,7 @@ impl App {
             let msg = Outgoing {
                 chat_id,
                 body,
-                reply_markup: if i == last { markup.clone() } else { None },
+                buttons: if i == last { markup.clone() } else { None },
                 is_reply: true,
                 ..Outgoing::default()
             };

@@ -1,7 +1,7 @@
-//! The outbox worker: delivers queued messages at Telegram's rate limits (the bot's 30 a
-//! second shared by the live instances, one a second per chat), waits out 429 `retry_after`,
-//! retries server errors and time-outs with back-off, records Telegram's message id, and marks
-//! chats that blocked the bot.
+//! The outbox worker: delivers queued messages through a messenger's adapter (`Messenger`) at
+//! the messenger's rate limits (Telegram's: the bot's 30 a second shared by the live instances,
+//! one a second per chat), waits out a "too many" answer, retries server errors and time-outs
+//! with back-off, records the message's id, and marks chats that blocked the bot.
 //!
 //! Delivery is at least once: a row is leased before sending and marked after. A process killed
 //! between Telegram accepting a message and the mark (a window of one HTTP response) sends that
@@ -12,7 +12,6 @@
 
 use crate::app::App;
 use crate::domain::Role;
-use crate::domain::attachment::Attachment;
 use crate::store::chat_bots::BotScope;
 use crate::store::instances::Instance;
 use crate::store::outbox::{self, Outgoing, Row};
@@ -20,95 +19,42 @@ use crate::store::{Backend, instances, people};
 use chrono::Utc;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
-use teloxide::adaptors::Throttle;
-use teloxide::prelude::*;
-use teloxide::types::{FileId, InputFile, ParseMode};
-use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub type TgBot = Throttle<Bot>;
+mod pacer;
+pub use pacer::Pacer;
 
-mod pace;
-pub use pace::Pace;
+/// What a messenger's adapter does for delivery: send a queued row, or edit the message an
+/// earlier row became. Rate limits, retries, leases and alerts are delivery's, the same for
+/// every messenger.
+pub trait Messenger: Send + Sync + 'static {
+    fn send<'a>(&'a self, row: &'a Row) -> BoxFuture<'a, Outcome>;
+    /// Replaces the text of message `message_id` and its buttons with the row's (none: the
+    /// buttons go).
+    fn edit<'a>(&'a self, row: &'a Row, message_id: i64) -> BoxFuture<'a, Outcome>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How often the worker looks for due rows when nobody woke it.
 const POLL: Duration = Duration::from_millis(500);
 const ALERTS: &str = "alerts";
 
-enum Outcome {
+pub enum Outcome {
+    /// The messenger's id of the message.
     Sent(i64),
     /// The chat blocked the bot, was deleted, or never existed.
     Unreachable(String),
     /// Worth another try (server error, time-out, network).
     Retry(String),
-    /// Telegram answered 429: another try after its wait (the pacer waits it out).
-    Throttled(String),
+    /// The messenger said too many (Telegram's 429): another try after its wait, which holds
+    /// every send of this instance (the pacer waits it out).
+    Throttled(String, Duration),
     /// Will never work (for example a malformed message).
     Failed(String),
-}
-
-/// Spaces sends evenly at this instance's share of the bot's rate, and is the only limit
-/// they pass: teloxide's `Throttle` (still used for the handlers' few direct sends) lets
-/// requests go in batches every 250 ms, which reach Telegram spread by a few milliseconds;
-/// measured at the receiving end, one-second windows then held 31 or 32, and every send
-/// waited for the next batch (a fan-out at 27 a second with eight sends in flight). Evenly
-/// spaced sends leave room for the jitter.
-///
-/// Telegram's 30 a second is the bot's, not a process's: with several instances delivering,
-/// each takes an equal share (the live instances are counted at every heartbeat).
-pub struct Pacer {
-    rate: u32,
-    pace: Pace,
-    instances: std::sync::atomic::AtomicU32,
-    next: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Pacer {
-    pub fn per_second(rate: u32, pace: Pace) -> Pacer {
-        Pacer {
-            rate: rate.max(1),
-            pace,
-            instances: std::sync::atomic::AtomicU32::new(1),
-            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    /// How many instances share the rate now (this one included).
-    fn share_with(&self, instances: u32) {
-        let instances = instances.max(1);
-        let before = self
-            .instances
-            .swap(instances, std::sync::atomic::Ordering::Relaxed);
-        if before != instances {
-            tracing::info!(
-                "{instances} instance(s) deliver: this one sends at 1/{instances} of the rate"
-            );
-        }
-    }
-
-    fn interval(&self) -> Duration {
-        let instances = self.instances.load(std::sync::atomic::Ordering::Relaxed);
-        self.pace
-            .wall(Duration::from_secs(1) * instances / self.rate)
-    }
-
-    /// Telegram answered 429: no send before `wait` is over.
-    async fn freeze(&self, wait: Duration) {
-        let mut next = self.next.lock().await;
-        *next = (*next).max(tokio::time::Instant::now() + self.pace.wall(wait));
-    }
-
-    async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval();
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
 }
 
 /// Telegram lets a bot send one message a second to one private chat.
@@ -171,7 +117,7 @@ async fn beat_once(app: &App, me: &Instance, pacer: &Pacer) -> anyhow::Result<()
 /// It sends what the bot's `scope` takes (see `store::chat_bots::BotScope`).
 pub async fn run(
     app: App,
-    bot: TgBot,
+    messenger: Arc<dyn Messenger>,
     scope: BotScope,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -188,7 +134,7 @@ pub async fn run(
         }
     }
     let pace = app.pace;
-    let pacer = std::sync::Arc::new(Pacer::per_second(
+    let pacer = Arc::new(Pacer::per_second(
         app.config.telegram.messages_per_second,
         pace,
     ));
@@ -240,9 +186,12 @@ pub async fn run(
                         let chat = row.chat_id;
                         busy_chats.insert(chat);
                         started += 1;
-                        let (app, bot, pacer) = (app.clone(), bot.clone(), pacer.clone());
+                        let (app, messenger, pacer) =
+                            (app.clone(), messenger.clone(), pacer.clone());
                         inflight.spawn(async move {
-                            if let Err(e) = deliver(&app, &bot, scope.bot_id, &pacer, row).await {
+                            let delivered =
+                                deliver(&app, &*messenger, scope.bot_id, &pacer, row).await;
+                            if let Err(e) = delivered {
                                 tracing::error!("delivery bookkeeping failed: {e:#}");
                             }
                             chat
@@ -350,7 +299,7 @@ async fn claim_heads(
 
 async fn deliver(
     app: &App,
-    bot: &TgBot,
+    messenger: &dyn Messenger,
     bot_id: i64,
     pacer: &Pacer,
     row: Row,
@@ -370,7 +319,7 @@ async fn deliver(
             Some((status, Some(message_id))) if status == "sent" => {
                 drop(conn);
                 pacer.wait().await;
-                edit(bot.inner(), pacer, &row, message_id).await
+                messenger.edit(&row, message_id).await
             }
             Some((status, _)) if status == "failed" => {
                 Outcome::Failed("the message to edit was never delivered".into())
@@ -391,9 +340,13 @@ async fn deliver(
         None => {
             drop(conn);
             pacer.wait().await;
-            send(bot.inner(), pacer, &row).await
+            messenger.send(&row).await
         }
     };
+    if let Outcome::Throttled(_, wait) = &outcome {
+        // The messenger's wait is the bot's: nothing goes out from this instance until it is over.
+        pacer.freeze(*wait).await;
+    }
     if !matches!(outcome, Outcome::Sent(_)) && !row.merged.is_empty() {
         // The notices that were to go along go out on their own, later.
         let mut tx = app.db.begin().await?;
@@ -403,7 +356,7 @@ async fn deliver(
     let counters = &app.counters;
     let counter = match &outcome {
         Outcome::Sent(_) => &counters.sends,
-        Outcome::Throttled(_) => &counters.too_many,
+        Outcome::Throttled(..) => &counters.too_many,
         _ => &counters.send_errors,
     };
     crate::metrics::Counters::add(counter, 1);
@@ -418,7 +371,7 @@ async fn deliver(
             let until = now + chrono::Duration::from_std(app.pace.wall(PER_CHAT))?;
             outbox::rest_chat(&mut tx, row.chat_id, until).await?;
         }
-        Outcome::Retry(error) | Outcome::Throttled(error)
+        Outcome::Retry(error) | Outcome::Throttled(error, _)
             if (row.attempts as u32) < app.config.delivery.max_attempts =>
         {
             let backoff = app.pace.wall(backoff(
@@ -438,7 +391,7 @@ async fn deliver(
             )
             .await?;
         }
-        Outcome::Retry(error) | Outcome::Throttled(error) | Outcome::Failed(error) => {
+        Outcome::Retry(error) | Outcome::Throttled(error, _) | Outcome::Failed(error) => {
             tracing::error!(outbox_id = row.id, "giving up on a message: {error}");
             outbox::mark_failed(&mut tx, row.id, error).await?;
             if row.batch.as_deref() != Some(ALERTS) {
@@ -472,132 +425,13 @@ async fn deliver(
         }
     }
     tx.commit().await?;
-    if !matches!(outcome, Outcome::Retry(_) | Outcome::Throttled(_))
+    if !matches!(outcome, Outcome::Retry(_) | Outcome::Throttled(..))
         || row.attempts as u32 >= app.config.delivery.max_attempts
     {
         finish_batch(app, &row).await?;
     }
     app.outbox_wake.notify_one();
     Ok(())
-}
-
-async fn send(bot: &Bot, pacer: &Pacer, row: &Row) -> Outcome {
-    let markup = match row
-        .reply_markup
-        .as_deref()
-        .map(serde_json::from_str::<teloxide::types::InlineKeyboardMarkup>)
-    {
-        None => None,
-        Some(Ok(m)) => Some(m),
-        Some(Err(e)) => return Outcome::Failed(format!("stored keyboard is not valid: {e}")),
-    };
-    let chat = ChatId(row.chat_id);
-    let file = row.file_ref.as_deref().and_then(Attachment::parse);
-    // Every kind of send: HTML, and the keyboard when there is one.
-    macro_rules! html_with_markup {
-        ($request:expr) => {{
-            let mut request = $request.parse_mode(ParseMode::Html);
-            if let Some(m) = markup {
-                request = request.reply_markup(m);
-            }
-            request.await
-        }};
-    }
-    let result = match (&row.document_name, &row.document, file) {
-        (_, _, Some(Attachment::Photo(id))) => html_with_markup!(
-            bot.send_photo(chat, InputFile::file_id(FileId(id)))
-                .caption(row.body.clone())
-        ),
-        (_, _, Some(Attachment::Document(id))) => html_with_markup!(
-            bot.send_document(chat, InputFile::file_id(FileId(id)))
-                .caption(row.body.clone())
-        ),
-        (Some(name), Some(bytes), None) => html_with_markup!(
-            bot.send_document(
-                chat,
-                InputFile::memory(bytes.clone()).file_name(name.clone())
-            )
-            .caption(row.body.clone())
-        ),
-        _ => html_with_markup!(bot.send_message(chat, row.body.clone())),
-    };
-    match result {
-        Ok(message) => Outcome::Sent(i64::from(message.id.0)),
-        Err(e) => failed(e, pacer).await,
-    }
-}
-
-/// Replaces a card's text, and its buttons with the row's (none: the keyboard goes, as
-/// Telegram drops it from an edit that names none).
-async fn edit(bot: &Bot, pacer: &Pacer, row: &Row, message_id: i64) -> Outcome {
-    let markup = match row
-        .reply_markup
-        .as_deref()
-        .map(serde_json::from_str::<teloxide::types::InlineKeyboardMarkup>)
-        .transpose()
-    {
-        Ok(m) => m,
-        Err(e) => return Outcome::Failed(format!("stored keyboard is not valid: {e}")),
-    };
-    let mut request = bot
-        .edit_message_text(
-            ChatId(row.chat_id),
-            teloxide::types::MessageId(message_id as i32),
-            row.body.clone(),
-        )
-        .parse_mode(ParseMode::Html);
-    if let Some(m) = markup {
-        request = request.reply_markup(m);
-    }
-    match request.await {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Outcome::Sent(message_id),
-        Err(e) => failed(e, pacer).await,
-    }
-}
-
-async fn failed(e: RequestError, pacer: &Pacer) -> Outcome {
-    if let RequestError::RetryAfter(wait) = &e {
-        // Telegram's wait is the bot's: nothing goes out from this instance until it is over.
-        pacer.freeze(wait.duration()).await;
-    }
-    classify(e)
-}
-
-fn classify(e: RequestError) -> Outcome {
-    match e {
-        RequestError::Api(
-            ApiError::BotBlocked
-            | ApiError::UserDeactivated
-            | ApiError::ChatNotFound
-            | ApiError::BotKicked
-            | ApiError::BotKickedFromSupergroup
-            | ApiError::CantInitiateConversation
-            | ApiError::CantTalkWithBots,
-        ) => Outcome::Unreachable(e.to_string()),
-        RequestError::RetryAfter(_) => Outcome::Throttled(e.to_string()),
-        ref e if is_transient(e) => Outcome::Retry(e.to_string()),
-        other => Outcome::Failed(other.to_string()),
-    }
-}
-
-/// Whether Telegram, or the way to it, says "later": a 429, a 5xx, a network error or
-/// time-out, an answer cut short.
-pub(crate) fn is_transient(e: &RequestError) -> bool {
-    match e {
-        RequestError::Api(ApiError::Unknown(text)) => [
-            "Internal Server Error",
-            "Bad Gateway",
-            "Gateway",
-            "Service Unavailable",
-        ]
-        .iter()
-        .any(|s| text.contains(s)),
-        RequestError::RetryAfter(_)
-        | RequestError::Network(_)
-        | RequestError::Io(_)
-        | RequestError::InvalidJson { .. } => true,
-        _ => false,
-    }
 }
 
 /// 1×, 2×, 4× … the base, capped at five minutes.

@@ -1,0 +1,82 @@
+//! Buttons under a message, as data: rows of buttons, each a label and what a press sends back
+//! (an encoded `app::callback::Callback`). The outbox keeps them so; each messenger's adapter
+//! draws them its own way (Telegram: an inline keyboard).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    /// What the press brings back to the bot.
+    pub press: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Buttons(pub Vec<Vec<Button>>);
+
+pub fn button(label: String, press: String) -> Button {
+    Button { label, press }
+}
+
+impl Buttons {
+    pub fn rows(rows: Vec<Vec<Button>>) -> Buttons {
+        Buttons(rows)
+    }
+
+    /// Every button, row by row.
+    pub fn iter(&self) -> impl Iterator<Item = &Button> {
+        self.0.iter().flatten()
+    }
+
+    /// As the outbox stores them.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("buttons serialize")
+    }
+
+    /// As stored. A row queued by an older build holds Telegram's inline keyboard
+    /// (`{"inline_keyboard": [[{"text", "callback_data"}]]}`), read here too.
+    pub fn from_stored(stored: &str) -> anyhow::Result<Buttons> {
+        #[derive(Deserialize)]
+        struct Inline {
+            inline_keyboard: Vec<Vec<InlineButton>>,
+        }
+        #[derive(Deserialize)]
+        struct InlineButton {
+            text: String,
+            callback_data: String,
+        }
+        if let Ok(buttons) = serde_json::from_str::<Buttons>(stored) {
+            return Ok(buttons);
+        }
+        let inline: Inline = serde_json::from_str(stored)?;
+        Ok(Buttons(
+            inline
+                .inline_keyboard
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|b| button(b.text, b.callback_data))
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_read_back_as_stored_and_as_an_older_build_stored_them() {
+        let b = Buttons::rows(vec![vec![
+            button("✅ 同意".into(), "r:1:approve".into()),
+            button("返回".into(), "d:back".into()),
+        ]]);
+        assert_eq!(Buttons::from_stored(&b.to_stored()).unwrap(), b);
+        let older = r#"{"inline_keyboard":[[{"text":"✅ 同意","callback_data":"r:1:approve"},{"text":"返回","callback_data":"d:back"}]]}"#;
+        assert_eq!(Buttons::from_stored(older).unwrap(), b);
+        assert!(Buttons::from_stored("{}").is_err());
+    }
+}
