@@ -1,13 +1,13 @@
 //! Each person's command menu lists exactly what their roles may use: set for their own chat
 //! when they join, dropped when their binding is revoked, the same commands in /help, and the
-//! same as the permission matrices in README.md say.
+//! same as the permission matrices in docs/permissions.md say.
 
 use crate::support::*;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use std::time::Duration;
 
-/// The menu of each role, as README.md's "Command menus" table shows it.
+/// The menu of each role, as docs/permissions.md's "Command menus" table shows it.
 fn expected(role: Role) -> &'static str {
     match role {
         Role::CityAdmin => {
@@ -34,17 +34,17 @@ fn expected(role: Role) -> &'static str {
 }
 
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permissions.md")).unwrap()
 }
 
-/// The ✅ cells of a role's `own` row in the README table whose header row starts with
+/// The ✅ cells of a role's `own` row in the docs/permissions.md table whose header row starts with
 /// `| role | seat |` and names `column`.
 fn matrix_allows(readme: &str, first_column: &str, role: Role, column: &str) -> bool {
     let mut lines = readme.lines();
     let header = lines
         .by_ref()
         .find(|l| l.starts_with("| role | seat | ") && l.contains(first_column))
-        .expect("the permission table is in README.md");
+        .expect("the permission table is in docs/permissions.md");
     let names: Vec<&str> = header.split('|').map(str::trim).collect();
     let at = names.iter().position(|n| *n == column).unwrap();
     let row = lines
@@ -156,7 +156,7 @@ async fn every_role_gets_the_menu_of_exactly_the_commands_its_permissions_allow(
     }
     assert!(
         readme.contains(&table),
-        "README.md's command menus differ from the tested ones; they are:\n{table}"
+        "docs/permissions.md's command menus differ from the tested ones; they are:\n{table}"
     );
 
     // Revoked: the chat's own menu is dropped, and the default one shows again.

@@ -1,7 +1,7 @@
 //! The permission matrix: every role × every action × where the person sits relative to the
 //! request (own unit, sibling, parent, child, other district, unbound), read from the database
 //! on both backends and checked against the table below, cell by cell. The same table is the
-//! one in README.md (the test fails when they differ).
+//! one in docs/permissions.md (the test fails when they differ).
 
 use crate::support::*;
 use exam_review_bot::app::policy::{Action, Denied};
@@ -142,7 +142,7 @@ fn verdict(v: &Result<(), Denied>) -> char {
     if v.is_ok() { 'Y' } else { '.' }
 }
 
-/// The matrix as README.md shows it, under the columns `names`.
+/// The matrix as docs/permissions.md shows it, under the columns `names`.
 fn markdown(names: &[&str], rows: &[(String, String, String)]) -> String {
     let mut out = String::from("| role | seat |");
     for name in names {
@@ -231,10 +231,11 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
     let names: Vec<&str> = ACTIONS.iter().map(|(_, n)| *n).collect();
     let table = markdown(&names, &rows);
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permissions.md"))
+            .unwrap();
     assert!(
         readme.contains(&table),
-        "README.md's permission matrix differs from the tested one; it is:\n{table}"
+        "docs/permissions.md's permission matrix differs from the tested one; it is:\n{table}"
     );
     h.stop().await;
 }
@@ -465,18 +466,19 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_batch_table() 
     let names: Vec<&str> = BATCH_ACTIONS.iter().map(|(_, n)| *n).collect();
     let table = markdown(&names, &rows);
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permissions.md"))
+            .unwrap();
     assert!(
         readme.contains(&table),
-        "README.md's batch permission table differs from the tested one; it is:\n{table}"
+        "docs/permissions.md's batch permission table differs from the tested one; it is:\n{table}"
     );
     h.stop().await;
 }
 
 /// Who may invite (and so revoke) which role where: every inviter in their own unit, against
 /// every unit of a city of two districts (S1, S2 of D1; S3 of D2; SD city-direct), asked of
-/// `policy::may_invite` itself. The same table is in README.md. The file import's rule sits
-/// beside it: only a city admin's file is taken.
+/// `policy::may_invite` itself. The same table is in docs/permissions.md. The file import's
+/// rule sits beside it: only a city admin's file is taken.
 #[test]
 fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
     use exam_review_bot::app::invites::chat::seat;
@@ -538,9 +540,10 @@ fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
         }
     }
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permissions.md"))
+            .unwrap();
     assert!(
         readme.contains(&table),
-        "README.md's invite table differs from the tested one; it is:\n{table}"
+        "docs/permissions.md's invite table differs from the tested one; it is:\n{table}"
     );
 }
