@@ -33,9 +33,7 @@ impl App {
             tx.commit().await?;
         }
         let mut conn = self.db.pool.acquire().await?;
-        sqlx::query("VACUUM INTO $1")
-            .bind(&target)
-            .execute(&mut *conn)
+        crate::store::vacuum_into(&mut conn, &target)
             .await
             .with_context(|| format!("cannot write {target}"))?;
         use std::os::unix::fs::PermissionsExt;

@@ -504,7 +504,7 @@ impl App {
 
     async fn reply_in(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut crate::store::Conn,
         chat: i64,
         body: String,
     ) -> anyhow::Result<()> {

@@ -28,10 +28,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Role;
 use crate::render::Renderer;
+use crate::store::Conn;
 use crate::store::Db;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
-use sqlx::AnyConnection;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -152,7 +152,7 @@ impl App {
 
     /// The city a command line acts in: `--city`, or the deployment's only city ("" before the
     /// unit tree is imported). With several cities and no `--city`, an error that says so.
-    pub async fn cli_city(&self, conn: &mut AnyConnection) -> anyhow::Result<String> {
+    pub async fn cli_city(&self, conn: &mut Conn) -> anyhow::Result<String> {
         match &self.cli_city {
             Some(code) => {
                 let unit = crate::store::units::get(conn, code).await?;
@@ -175,11 +175,7 @@ impl App {
     }
 
     /// The city whoever acts works in: the command line's, or the person's.
-    pub async fn city_of_actor(
-        &self,
-        conn: &mut AnyConnection,
-        actor: Actor,
-    ) -> anyhow::Result<String> {
+    pub async fn city_of_actor(&self, conn: &mut Conn, actor: Actor) -> anyhow::Result<String> {
         match actor {
             Actor::Cli => self.cli_city(conn).await,
             Actor::Telegram(user_id) => self.city_of_user(conn, user_id).await,
@@ -188,11 +184,7 @@ impl App {
 
     /// The city a person works in ("" when they are bound nowhere in a city: they then find
     /// no season and no data).
-    pub async fn city_of_user(
-        &self,
-        conn: &mut AnyConnection,
-        user_id: i64,
-    ) -> anyhow::Result<String> {
+    pub async fn city_of_user(&self, conn: &mut Conn, user_id: i64) -> anyhow::Result<String> {
         Ok(people::city_of_user(conn, user_id)
             .await?
             .unwrap_or_default())

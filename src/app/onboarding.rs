@@ -117,7 +117,7 @@ impl App {
     /// Whether whoever issued an invite may still give its role in its unit (`may_invite`).
     async fn issuer_may_still(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut crate::store::Conn,
         issuer: i64,
         invite: &people::Invite,
     ) -> anyhow::Result<bool> {
@@ -217,7 +217,7 @@ impl App {
     /// new name is added to it, so a morning of joins is one message, not hundreds.
     async fn tell_issuer(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut crate::store::Conn,
         invite: &people::Invite,
         unit_name: Option<&str>,
     ) -> anyhow::Result<()> {

@@ -168,12 +168,7 @@ impl App {
         if season.published_at.is_none() && self.config.entry.mode == EntryMode::CountyBatches {
             // The batches are read under their row locks: a lift or an upload waits for the
             // publication, then sees it.
-            if self.db.backend == crate::store::Backend::Postgres {
-                sqlx::query("SELECT id FROM entry_batches WHERE season_id = $1 FOR UPDATE")
-                    .bind(season.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            crate::store::entry::lock_season(&mut tx, season.id).await?;
             match self.batch_readiness(&mut tx, &season).await? {
                 Readiness::Ready => {
                     self.assemble_from_batches(&mut tx, &season).await?;
@@ -424,7 +419,7 @@ fn distribution_files(
 /// Queues files after a summary, each once (keyed after the summary's key). They are not
 /// part of the publication's batch: its delivery report counts the notices.
 async fn enqueue_files(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::store::Conn,
     chat_id: i64,
     key: &str,
     files: &[(String, Vec<u8>)],

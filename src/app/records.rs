@@ -7,14 +7,14 @@ use super::policy::{self, Action, Subject};
 use crate::domain::review::{State, batch_unit};
 use crate::domain::{Role, UnitKind};
 use crate::export::review_summary::{self, Line, Section, Table};
+use crate::store::Conn;
 use crate::store::batches;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
-use crate::store::{audit, people, seasons, units};
+use crate::store::{audit, people, reminders, seasons, units};
 use anyhow::{Context, bail};
 use serde_json::json;
-use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap};
 
 /// The file kinds a table is written as.
@@ -132,7 +132,7 @@ pub(crate) fn unit_sections<'u, S: Clone>(
 /// Who receives a unit's table when it is sent out: the city admins the city's, a district's
 /// officers its own, a city-direct school's contacts theirs when it has lines; nobody else.
 pub(crate) async fn table_recipients(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     unit: &Unit,
     has_lines: bool,
 ) -> anyhow::Result<Vec<people::Binding>> {
@@ -152,7 +152,7 @@ impl App {
     /// latest request's; withdrawn requests are not listed.
     async fn summaries(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
     ) -> anyhow::Result<Summaries> {
@@ -206,7 +206,7 @@ impl App {
 
     async fn summary_table(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &Season,
         unit: &str,
         in_scope: impl Fn(&Unit) -> bool,
@@ -369,7 +369,7 @@ impl App {
     /// city's. Once per season.
     pub(crate) async fn close_review_in(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &seasons::Season,
         now: chrono::DateTime<chrono::Utc>,
         by: Option<(&str, &str)>,
@@ -392,16 +392,7 @@ impl App {
             }
         }
         let key = closing_key(season.id);
-        let claimed = sqlx::query(
-            "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $2, 0)
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&key)
-        .bind(crate::store::to_ms(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let claimed = reminders::claim(tx, &key, now, now).await?;
         if !claimed {
             return Ok(Close::Already);
         }
@@ -436,11 +427,7 @@ impl App {
                 }
             }
         }
-        sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
-            .bind(&key)
-            .bind(told as i64)
-            .execute(&mut *tx)
-            .await?;
+        reminders::set_recipients(tx, &key, told).await?;
         let detail = format!(
             "season {} review closed{}: {open} requests open, 附件6 to {told} chats",
             season.year,
@@ -454,19 +441,15 @@ impl App {
     /// closes by itself.
     pub(crate) async fn close_when_all_ended(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &seasons::Season,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Option<usize>> {
         if season.review_deadline.is_none_or(|d| now < d) {
             return Ok(None);
         }
-        let done: Option<(i64,)> =
-            sqlx::query_as("SELECT recipients FROM reminders_sent WHERE key = $1")
-                .bind(closing_key(season.id))
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_some() || open_requests(tx, season.id).await? > 0 {
+        let done = reminders::claimed(tx, &closing_key(season.id)).await?;
+        if done || open_requests(tx, season.id).await? > 0 {
             return Ok(None);
         }
         match self.close_review_in(tx, season, now, None).await? {
@@ -524,19 +507,11 @@ impl App {
 }
 
 /// Whether the season's review has been closed (by a city admin, or by itself).
-pub(crate) async fn review_closed(
-    conn: &mut AnyConnection,
-    season_id: i64,
-) -> anyhow::Result<bool> {
-    let found: Option<(i64,)> =
-        sqlx::query_as("SELECT recipients FROM reminders_sent WHERE key = $1")
-            .bind(closing_key(season_id))
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
+pub(crate) async fn review_closed(conn: &mut Conn, season_id: i64) -> anyhow::Result<bool> {
+    Ok(reminders::claimed(conn, &closing_key(season_id)).await?)
 }
 
 /// The season's review requests still open.
-pub(crate) async fn open_requests(conn: &mut AnyConnection, season_id: i64) -> anyhow::Result<i64> {
+pub(crate) async fn open_requests(conn: &mut Conn, season_id: i64) -> anyhow::Result<i64> {
     Ok(crate::store::reviews::count_open(conn, "review", season_id).await?)
 }

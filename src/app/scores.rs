@@ -13,17 +13,13 @@ use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Problems, Refused};
+use crate::store::candidates;
 use crate::store::candidates::Load;
-use crate::store::roster;
-use crate::store::{Backend, seasons, sqlite_bulk, to_ms, units};
-use crate::store::{audit_chain, candidates};
+use crate::store::loading::{self, Loading};
+use crate::store::{Backend, seasons, to_ms, units};
 use anyhow::{Context, bail};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, PgConnection};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Candidates per school after a successful import.
 #[derive(Debug)]
@@ -39,194 +35,6 @@ pub struct ImportSummary {
 
 /// Encoded rows handed to the writer at a time (about 7,000 rows).
 const CHUNK: usize = 1 << 20;
-/// The writer side: a backend-native connection holding the open transaction (sqlx's Any
-/// driver has neither COPY nor SQLite's raw handle).
-enum Writer {
-    Sqlite(JoinHandle<anyhow::Result<SqliteConnection>>),
-    Postgres(JoinHandle<anyhow::Result<PgConnection>>),
-}
-
-/// Runs SQL statements in order on a native connection.
-macro_rules! execute_all {
-    ($conn:expr, $statements:expr) => {
-        for sql in $statements {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut $conn)
-                .await?;
-        }
-    };
-}
-
-/// Opens the import's transaction: the indexes are dropped (see `candidates::bulk_load`) and the
-/// season's old candidates (or roster) go.
-fn before_load(backend: Backend, load: Load, season_id: i64) -> Vec<String> {
-    let begin = match backend {
-        // Takes SQLite's write lock now rather than at the first insert.
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    };
-    let mut statements = vec![begin.to_string()];
-    statements.extend(
-        candidates::bulk_load(backend, load)
-            .drop
-            .into_iter()
-            .map(String::from),
-    );
-    let table = match load {
-        Load::Scores => "candidates",
-        Load::Roster => "roster",
-    };
-    statements.push(format!("DELETE FROM {table} WHERE season_id = {season_id}"));
-    statements
-}
-
-/// A new roster replaces the old one only while no application names it, checked inside the
-/// import's transaction: SQLite's write lock (BEGIN IMMEDIATE) and, on PostgreSQL, a SHARE
-/// lock on the requests keep an application from being filed between the check and the commit.
-macro_rules! no_applications_on_roster {
-    ($conn:expr, $backend:expr, $season:expr) => {
-        if $backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE review_requests IN SHARE MODE")
-                .execute(&mut $conn)
-                .await?;
-        }
-        let (applied,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM review_requests WHERE kind = 'exemption' AND season_id = $1",
-        )
-        .bind($season.id)
-        .fetch_one(&mut $conn)
-        .await?;
-        if applied > 0 {
-            sqlx::query("ROLLBACK").execute(&mut $conn).await.ok();
-            $conn.close().await.ok();
-            bail!(
-                "season {} has {applied} exemption application(s) on its roster; the roster \
-                 can no longer be replaced",
-                $season.year
-            );
-        }
-    };
-}
-
-/// Reads the season's roster, inside the import's transaction on its native connection, for
-/// matching a scores file: every candidate's fingerprints (through `$scan`: SQLite's C API or
-/// PostgreSQL's COPY), the 免考 ones marked, and the 免考 ones' whole rows (a few hundred at
-/// most) to add those the file does not score. None when the season has no roster.
-macro_rules! read_roster {
-    ($conn:expr, $season:expr, $scan:path) => {{
-        let exempt: Vec<(String,)> = sqlx::query_as(
-            "SELECT r.exam_no FROM review_requests q JOIN roster r ON r.id = q.candidate_id
-             WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
-        )
-        .bind($season)
-        .fetch_all(&mut $conn)
-        .await?;
-        let exempt: HashSet<String> = exempt.into_iter().map(|(e,)| e).collect();
-        let mut roster = Roster::default();
-        $scan(
-            &mut $conn,
-            $season,
-            |[exam_no, name, id_card, school, reg_no]| {
-                let registered = Registered {
-                    exam_no,
-                    name,
-                    id_card,
-                    school,
-                    reg_no,
-                };
-                roster.insert(&registered, exempt.contains(exam_no));
-            },
-        )
-        .await?;
-        let rows: Vec<roster::Row> = if exempt.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {} FROM roster r JOIN review_requests q ON q.candidate_id = r.id
-                 WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
-                roster::ROW_COLUMNS
-            )))
-            .bind($season)
-            .fetch_all(&mut $conn)
-            .await?
-        };
-        (!roster.is_empty()).then_some((roster, rows))
-    }};
-}
-
-/// The check that scores are not yet published, again inside the import's transaction with the
-/// season row locked (SQLite: the write lock BEGIN IMMEDIATE took; PostgreSQL: FOR UPDATE), so
-/// that a `/publish` between the first check and the load cannot be overwritten.
-macro_rules! still_unpublished {
-    ($conn:expr, $backend:expr, $season:expr) => {
-        let sql = match $backend {
-            Backend::Sqlite => "SELECT published_at FROM seasons WHERE id = $1",
-            Backend::Postgres => "SELECT published_at FROM seasons WHERE id = $1 FOR UPDATE",
-        };
-        let (published,): (Option<i64>,) = sqlx::query_as(sql)
-            .bind($season.id)
-            .fetch_one(&mut $conn)
-            .await?;
-        if published.is_some() {
-            sqlx::query("ROLLBACK").execute(&mut $conn).await.ok();
-            $conn.close().await.ok();
-            bail!(
-                "season {} was published while the file was being read; scores change only \
-                 through reviews now",
-                $season.year
-            );
-        }
-    };
-}
-
-/// Ends the import on a native connection: with no problems the indexes are built again, the
-/// audit line written and the transaction committed; otherwise it is rolled back. Either way the
-/// connection is closed before the caller releases the SQLite write gate.
-macro_rules! finish_load {
-    ($conn:expr, $backend:expr, $load:expr, $problems:expr, $at_ms:expr, $detail:expr, $actor:expr) => {
-        if $problems.is_empty() {
-            execute_all!($conn, candidates::bulk_load($backend, $load).rebuild);
-            // The import's record in the audit chain, on this native connection and in its
-            // transaction (as `audit_chain::append` does on the pool's).
-            if $backend == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(audit_chain::APPEND_LOCK)
-                    .execute(&mut $conn)
-                    .await?;
-            }
-            let last: Option<(i64, String)> =
-                sqlx::query_as("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut $conn)
-                    .await?;
-            let (seq, prev) =
-                last.map_or((1, audit_chain::GENESIS.to_string()), |(s, h)| (s + 1, h));
-            let actor = $actor.label();
-            let action = match $load {
-                Load::Scores => "import-scores",
-                Load::Roster => "import-candidates",
-            };
-            let hash = audit_chain::hash(&prev, seq, $at_ms, &actor, action, &$detail);
-            sqlx::query(
-                "INSERT INTO audit_chain (seq, at, actor, action, detail, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(seq)
-            .bind($at_ms)
-            .bind(&actor)
-            .bind(action)
-            .bind(&$detail)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut $conn)
-            .await?;
-            sqlx::query("COMMIT").execute(&mut $conn).await?;
-        } else if let Err(e) = sqlx::query("ROLLBACK").execute(&mut $conn).await {
-            tracing::warn!("rolling the refused import back failed: {e}");
-        }
-        $conn.close().await.ok();
-    };
-}
-
 impl App {
     /// `import scores`: the season's scores, matched against its roster when it has one.
     pub async fn import_scores(&self, path: &Path) -> anyhow::Result<ImportSummary> {
@@ -388,42 +196,34 @@ impl App {
             .exemption_of(&season.city_code)
             .score(season.full_score);
 
-        let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
         // This process's other SQLite writers wait until the import commits or rolls back.
         let _gate = match self.db.backend {
             Backend::Sqlite => Some(self.db.write_gate().await),
             Backend::Postgres => None,
         };
-        let (writer, on_roster) = match self.db.backend {
-            Backend::Sqlite => {
-                let mut conn = candidates::sqlite_connect(self.db.url()).await?;
-                execute_all!(conn, before_load(Backend::Sqlite, load, season.id));
-                still_unpublished!(conn, Backend::Sqlite, season);
-                if load == Load::Roster {
-                    no_applications_on_roster!(conn, Backend::Sqlite, season);
-                }
-                let on_roster = match load {
-                    Load::Scores => read_roster!(conn, season.id, sqlite_bulk::scan_roster),
-                    Load::Roster => None,
-                };
-                let w = Writer::Sqlite(tokio::spawn(sqlite_writer(conn, load, receiver)));
-                (w, on_roster)
-            }
-            Backend::Postgres => {
-                let mut conn = candidates::pg_connect(self.db.url()).await?;
-                execute_all!(conn, before_load(Backend::Postgres, load, season.id));
-                still_unpublished!(conn, Backend::Postgres, season);
-                if load == Load::Roster {
-                    no_applications_on_roster!(conn, Backend::Postgres, season);
-                }
-                let on_roster = match load {
-                    Load::Scores => read_roster!(conn, season.id, roster::scan_pg),
-                    Load::Roster => None,
-                };
-                let w = Writer::Postgres(tokio::spawn(postgres_writer(conn, load, receiver)));
-                (w, on_roster)
-            }
+        let target = loading::Target {
+            id: season.id,
+            year: season.year,
         };
+        let mut roster = Roster::default();
+        let (mut loading, exempt_rows) = Loading::open(
+            self.db.url(),
+            self.db.backend,
+            load,
+            target,
+            |[exam_no, name, id_card, school, reg_no], exempt| {
+                let registered = Registered {
+                    exam_no,
+                    name,
+                    id_card,
+                    school,
+                    reg_no,
+                };
+                roster.insert(&registered, exempt);
+            },
+        )
+        .await?;
+        let on_roster = (!roster.is_empty()).then_some((roster, exempt_rows));
         tracing::debug!(elapsed = ?started.elapsed(), "roster read");
         let exempt_rows = match on_roster {
             Some((roster, rows)) => {
@@ -465,7 +265,7 @@ impl App {
             if chunk.len() >= CHUNK && !writer_gone {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 4096));
                 // A closed channel means the writer failed; its error is collected below.
-                writer_gone = sender.send(full).await.is_err();
+                writer_gone = !loading.send(full).await;
             }
         }
         // The roster's candidates the file left out: a 免考 one is added with the configured
@@ -493,40 +293,14 @@ impl App {
             problems.push(Problem::new(1, "(文件)", "", "没有数据行"));
         }
         if problems.is_empty() && !chunk.is_empty() && !writer_gone {
-            sender.send(chunk).await.ok();
+            loading.send(chunk).await;
         }
-        drop(sender);
         tracing::debug!(elapsed = ?started.elapsed(), "file read and checked");
 
-        // On an error below, dropping the connection with its transaction open rolls it back.
-        match writer {
-            Writer::Sqlite(handle) => {
-                let mut conn = handle.await??;
-                tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(
-                    conn,
-                    Backend::Sqlite,
-                    load,
-                    problems,
-                    to_ms(now),
-                    &detail,
-                    origin.actor
-                );
-            }
-            Writer::Postgres(handle) => {
-                let mut conn = handle.await??;
-                tracing::debug!(elapsed = ?started.elapsed(), "rows written");
-                finish_load!(
-                    conn,
-                    Backend::Postgres,
-                    load,
-                    problems,
-                    to_ms(now),
-                    &detail,
-                    origin.actor
-                );
-            }
-        }
+        let actor = origin.actor.label();
+        loading
+            .finish(problems.is_empty(), to_ms(now), &detail, &actor)
+            .await?;
         tracing::debug!(elapsed = ?started.elapsed(), "indexes built and committed");
         if !problems.is_empty() {
             return Err(Refused { problems }.into());
@@ -560,33 +334,4 @@ fn count_school(per_school: &mut HashMap<String, u64, foldhash::fast::RandomStat
             per_school.insert(school.to_string(), 1);
         }
     }
-}
-
-/// Inserts the chunks inside the transaction opened on `conn`; the caller commits.
-async fn sqlite_writer(
-    mut conn: SqliteConnection,
-    load: Load,
-    mut chunks: mpsc::Receiver<Vec<u8>>,
-) -> anyhow::Result<SqliteConnection> {
-    while let Some(chunk) = chunks.recv().await {
-        sqlite_bulk::insert(&mut conn, load, &chunk).await?;
-    }
-    Ok(conn)
-}
-
-/// Streams the chunks into COPY inside the transaction opened on `conn`; the caller commits.
-async fn postgres_writer(
-    mut conn: PgConnection,
-    load: Load,
-    mut chunks: mpsc::Receiver<Vec<u8>>,
-) -> anyhow::Result<PgConnection> {
-    let mut copy = conn.copy_in_raw(&candidates::copy_statement(load)).await?;
-    copy.send(candidates::COPY_HEADER).await?;
-    while let Some(chunk) = chunks.recv().await {
-        copy.send(chunk).await?;
-    }
-    copy.send(candidates::COPY_TRAILER).await?;
-    // With problems the caller rolls back, so what COPY took is discarded either way.
-    copy.finish().await?;
-    Ok(conn)
 }

@@ -8,6 +8,7 @@
 use super::App;
 use crate::domain::Role;
 use crate::domain::deadline::display;
+use crate::store::Conn;
 use crate::store::audit_chain::{self, Checker, Verdict};
 use crate::store::seals::{self, FORMAT, Header, Line, READABLE, Seal};
 use crate::store::{audit, from_ms, people, purge, seasons};
@@ -15,7 +16,6 @@ use age::secrecy::SecretString;
 use anyhow::{Context, bail};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -45,7 +45,7 @@ pub struct Lift<'a> {
 
 /// Refuses a name that is no bound holder of `role` in the city (names as /whoami shows them).
 async fn bound_name(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     role: Role,
     city: &str,
     name: &str,
@@ -279,11 +279,7 @@ impl App {
         tx.commit().await?;
         let written = async {
             let mut snapshot = self.db.pool.begin().await?;
-            if self.db.backend == crate::store::Backend::Postgres {
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .execute(&mut *snapshot)
-                    .await?;
-            }
+            crate::store::read_one_snapshot(&mut snapshot).await?;
             let n = self
                 .write_archive(&mut snapshot, out, by, passphrase, &season)
                 .await?;
@@ -387,7 +383,7 @@ impl App {
     /// The season's rows as JSON Lines, compressed, through age's encryption into `out` (0600).
     async fn write_archive(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         out: &Path,
         by: &str,
         passphrase: &SecretString,

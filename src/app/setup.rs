@@ -112,7 +112,7 @@ impl App {
     /// the command line, whose terminal is the deployment's.
     pub(crate) async fn only_city_of(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut crate::store::Conn,
         actor: Actor,
     ) -> anyhow::Result<Option<String>> {
         Ok(match actor {

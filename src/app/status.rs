@@ -12,17 +12,9 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::workflow::Routes;
-use crate::store::{people, seasons, units};
+use crate::store::{people, reviews, seasons, units};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    state: String,
-    step: i64,
-    school_code: String,
-    route: Option<String>,
-}
 
 impl App {
     /// Read-only: it reads on a connection of its own, outside SQLite's write gate, and takes a
@@ -151,13 +143,7 @@ impl App {
                 Vec::new(),
             )),
             (Some(season), true) => {
-                let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT r.state, r.step, r.school_code, r.route FROM review_requests r
-                     WHERE r.season_id = $1 AND r.kind = 'review'",
-                )
-                .bind(season.id)
-                .fetch_all(&mut *conn)
-                .await?;
+                let rows = reviews::where_each_stands(&mut conn, season.id).await?;
                 let now = self.clock.now();
                 let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
                 let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
@@ -195,12 +181,7 @@ impl App {
                     .filter(|u| schools.contains(&u.code) && !with_contact.contains(&u.code))
                     .map(|u| u.name.clone())
                     .collect();
-                let unreachable: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT b.name, b.unit_code FROM unreachable_chats x
-                     JOIN bindings b ON b.chat_id = x.chat_id AND b.revoked_at IS NULL ORDER BY b.name",
-                )
-                .fetch_all(&mut *conn)
-                .await?;
+                let unreachable = people::unreachable(&mut conn).await?;
                 let unreachable: Vec<String> = unreachable
                     .into_iter()
                     .filter(|(_, unit)| {
@@ -275,13 +256,7 @@ impl App {
                 continue;
             };
             tz = season.tz;
-            let counts: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT state, COUNT(*) FROM review_requests
-                 WHERE season_id = $1 AND kind = 'review' GROUP BY state",
-            )
-            .bind(season.id)
-            .fetch_all(&mut *conn)
-            .await?;
+            let counts = reviews::count_by_state(&mut conn, season.id).await?;
             let total: i64 = counts.iter().map(|(_, n)| n).sum();
             let open: i64 = counts
                 .iter()

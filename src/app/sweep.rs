@@ -10,13 +10,15 @@ use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
 use crate::domain::workflow::{Purpose, Routes, Scope};
+use crate::store::Conn;
+use crate::store::dialogues;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
+use crate::store::reminders;
+use crate::store::reviews::{self, OpenItem};
 use crate::store::seasons::{self, Season};
-use crate::store::{Backend, dialogues, reviews, to_ms};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What one sweep sent: (moment key, people told).
@@ -28,24 +30,6 @@ pub struct SweepReport {
 }
 
 const SWEEP_LOCK: i64 = 0x6578_616d_7377; // "examsw"
-
-/// An open request as the reminders see it.
-#[derive(Debug, sqlx::FromRow)]
-struct OpenItem {
-    id: i64,
-    state: String,
-    step: i64,
-    round: i64,
-    recorded_by: Option<i64>,
-    name: String,
-    class_name: String,
-    school_code: String,
-    school_name: String,
-    district_code: Option<String>,
-    district_name: String,
-    /// The route it was filed on (JSON), see `Routes`.
-    route: Option<String>,
-}
 
 /// Which open requests a moment is about: a season's reviews, or its 免考 applications.
 #[derive(Debug, Clone, Copy)]
@@ -76,17 +60,11 @@ impl App {
     pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
         let mut held = self.db.hold_for_writing().await?;
         let mut tx = held.begin().await?;
-        if self.db.backend == Backend::Postgres {
-            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
-                .bind(SWEEP_LOCK)
-                .fetch_one(&mut *tx)
-                .await?;
-            if !got {
-                return Ok(SweepReport {
-                    skipped: true,
-                    ..SweepReport::default()
-                });
-            }
+        if !crate::store::try_advisory_lock(&mut tx, SWEEP_LOCK).await? {
+            return Ok(SweepReport {
+                skipped: true,
+                ..SweepReport::default()
+            });
         }
         // Each city keeps its own season and its own clock of deadlines; one pass walks them
         // all under the one lock, each city's messages to that city's people only.
@@ -94,7 +72,7 @@ impl App {
         for season in seasons::all_current(&mut tx).await? {
             // A savepoint per city: one city's failure (its data half imported, say) rolls
             // back that city's pass only, and the other cities' reminders still go out.
-            let mut city = sqlx::Connection::begin(&mut *tx).await?;
+            let mut city = crate::store::savepoint(&mut tx).await?;
             let mut sent = SweepReport::default();
             match self.sweep_season(&mut city, &season, now, &mut sent).await {
                 Ok(()) => {
@@ -125,7 +103,7 @@ impl App {
     /// One city's season: its due reminders, lapsed 免考, 登分 cutoffs and the review's close.
     async fn sweep_season(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &Season,
         now: DateTime<Utc>,
         report: &mut SweepReport,
@@ -147,18 +125,7 @@ impl App {
         let config = &self.config.reminders;
         let due = schedule::due(&schedule::moments(&times, config), now, config, season.tz);
         for moment in due {
-            let claimed = sqlx::query(
-                "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&moment.key)
-            .bind(to_ms(moment.at))
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !claimed {
+            if !reminders::claim(tx, &moment.key, moment.at, now).await? {
                 continue;
             }
             let exemption = matches!(
@@ -182,11 +149,7 @@ impl App {
                 "now": display(now, tz),
             });
             let n = self.fire(tx, season, &moment, now, base, open).await?;
-            sqlx::query("UPDATE reminders_sent SET recipients = $2 WHERE key = $1")
-                .bind(&moment.key)
-                .bind(n as i64)
-                .execute(&mut *tx)
-                .await?;
+            reminders::set_recipients(tx, &moment.key, n).await?;
             report.sent.push((moment.key.clone(), n));
         }
         // The exam has begun: 免考 applications still open lapse.
@@ -210,47 +173,26 @@ impl App {
     }
 
     /// The highest request id of `open`'s season and kind (0 when none): where the windows end.
-    async fn last_id(&self, conn: &mut AnyConnection, open: Open) -> anyhow::Result<i64> {
-        let (last,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MAX(id) FROM review_requests WHERE season_id = $1 AND kind = $2",
-        )
-        .bind(open.season_id)
-        .bind(open.purpose.kind())
-        .fetch_one(conn)
-        .await?;
-        Ok(last.unwrap_or(0))
+    async fn last_id(&self, conn: &mut Conn, open: Open) -> anyhow::Result<i64> {
+        Ok(reviews::last_id(conn, open.season_id, open.purpose.kind()).await?)
     }
 
     /// The open requests of `open` with ids in (after, after + PAGE], in id order.
     async fn open_page(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         open: Open,
         after: i64,
     ) -> anyhow::Result<Vec<OpenItem>> {
-        let candidates = match open.purpose {
-            Purpose::Review => "candidates",
-            Purpose::Exemption => "roster",
-        };
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
-                    c.school_code, s.name AS school_name,
-                    CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
-                    CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
-                        AS district_name, r.route
-             FROM review_requests r
-             JOIN {candidates} c ON c.id = r.candidate_id
-             JOIN units s ON s.code = c.school_code
-             LEFT JOIN units d ON d.code = s.parent_code
-             WHERE r.season_id = $1 AND r.kind = $2 AND r.id > $3 AND r.id <= $4
-               AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
-             ORDER BY r.id"
-        )))
-        .bind(open.season_id)
-        .bind(open.purpose.kind())
-        .bind(after)
-        .bind(after + PAGE)
-        .fetch_all(conn)
+        let roster = matches!(open.purpose, Purpose::Exemption);
+        Ok(reviews::open_page(
+            conn,
+            open.season_id,
+            open.purpose.kind(),
+            roster,
+            after,
+            PAGE,
+        )
         .await?)
     }
 
@@ -259,7 +201,7 @@ impl App {
     /// already holds.
     async fn waiting_people(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         city: &str,
         open: Open,
         urgent: bool,
@@ -403,7 +345,7 @@ impl App {
     /// Queues the messages of one moment; returns how many people were told.
     async fn fire(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &Season,
         moment: &Moment,
         now: DateTime<Utc>,
@@ -527,12 +469,7 @@ impl App {
     }
 
     /// Open requests by level and by district, for the admins' digest and the deadline list.
-    async fn board_counts(
-        &self,
-        conn: &mut AnyConnection,
-        city: &str,
-        open: Open,
-    ) -> anyhow::Result<Value> {
+    async fn board_counts(&self, conn: &mut Conn, city: &str, open: Open) -> anyhow::Result<Value> {
         let mut routes = Routes::new(self.configured_route(city, open.purpose));
         let mut by_level: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
@@ -590,7 +527,7 @@ fn left(now: DateTime<Utc>, deadline: DateTime<Utc>) -> String {
 }
 
 /// Everyone bound in the city, every role.
-async fn active_bindings(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Vec<Binding>> {
+async fn active_bindings(conn: &mut Conn, city: &str) -> anyhow::Result<Vec<Binding>> {
     let mut out = Vec::new();
     for role in Role::ALL {
         out.extend(crate::store::people::all_holders(conn, role, city).await?);
@@ -598,38 +535,21 @@ async fn active_bindings(conn: &mut AnyConnection, city: &str) -> anyhow::Result
     Ok(out)
 }
 
-async fn signatures(conn: &mut AnyConnection) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT e.request_id, e.round, e.user_id FROM review_events e
-         JOIN review_requests r ON r.id = e.request_id
-         WHERE (r.state = 'confirming' AND e.action = 'confirm')
-            OR (r.state = 'rechecking' AND e.action = 'recheck')",
-    )
-    .fetch_all(conn)
-    .await?;
+async fn signatures(conn: &mut Conn) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
+    let rows = crate::store::reviews::pending_signatures(conn).await?;
     Ok(rows.into_iter().collect())
 }
 
 /// Who of the city is in the middle of a dialogue of one of these kinds: (user, chat). Another
 /// city's window has not closed.
 async fn open_dialogues(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     city: &str,
     kinds: &[&str],
 ) -> anyhow::Result<Vec<(i64, i64)>> {
     let mut out = Vec::new();
     for kind in kinds {
-        let found: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT d.user_id, d.chat_id FROM dialogues d WHERE d.kind = $1 AND EXISTS (
-                 SELECT 1 FROM bindings b JOIN units u ON u.code = b.unit_code
-                 WHERE b.telegram_user_id = d.user_id AND b.revoked_at IS NULL
-                   AND u.city_code = $2)",
-        )
-        .bind(*kind)
-        .bind(city)
-        .fetch_all(&mut *conn)
-        .await?;
-        out.extend(found);
+        out.extend(crate::store::dialogues::of_kind_in_city(conn, kind, city).await?);
     }
     Ok(out)
 }

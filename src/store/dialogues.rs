@@ -76,3 +76,21 @@ pub async fn clear(conn: &mut AnyConnection, user_id: i64) -> sqlx::Result<bool>
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Who of the city is in a dialogue of `kind`: (user, chat).
+pub async fn of_kind_in_city(
+    conn: &mut AnyConnection,
+    kind: &str,
+    city: &str,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT d.user_id, d.chat_id FROM dialogues d WHERE d.kind = $1 AND EXISTS (
+             SELECT 1 FROM bindings b JOIN units u ON u.code = b.unit_code
+             WHERE b.telegram_user_id = d.user_id AND b.revoked_at IS NULL
+               AND u.city_code = $2)",
+    )
+    .bind(kind)
+    .bind(city)
+    .fetch_all(conn)
+    .await
+}

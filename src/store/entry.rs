@@ -490,3 +490,106 @@ pub async fn sittings(
     .fetch_all(conn)
     .await
 }
+
+/// PostgreSQL: locks the batch's row for the transaction, so that an upload, a lift and the
+/// publication that reads it take turns (SQLite's one writer takes turns already).
+pub async fn lock(conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT id FROM entry_batches WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: locks every batch row of the season for the transaction (see `lock`).
+pub async fn lock_season(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT id FROM entry_batches WHERE season_id = $1 FOR UPDATE")
+            .bind(season_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The 准考证号 of the season's candidates whose 免考 was granted.
+pub async fn exempt_exam_nos(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<std::collections::HashSet<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT r.exam_no FROM review_requests q JOIN roster r ON r.id = q.candidate_id
+         WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
+    )
+    .bind(season_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(e,)| e).collect())
+}
+
+const CANDIDATE_COLUMNS: &str = "season_id, exam_no, reg_no, name, gender, school_code, \
+    class_name, id_card, student_no, exam_date, half_day, batch, room, seat, score, item_main, \
+    item_sec1, item_sec2, item_tidy, exempt, absent";
+
+/// A roster row's registration and sitting columns as a candidate's.
+const FROM_ROSTER: &str = "r.season_id, r.exam_no, r.reg_no, r.name, r.gender, r.school_code, \
+    r.class_name, r.id_card, r.student_no, COALESCE(r.exam_date, ''), COALESCE(r.half_day, ''), \
+    COALESCE(r.batch, 0), COALESCE(r.room, 0), COALESCE(r.seat, 0)";
+
+/// Replaces the season's candidates with the agreed rows of its reported batches; how many
+/// were written.
+pub async fn candidates_from_reported(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM candidates WHERE season_id = $1")
+        .bind(season_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO candidates ({CANDIDATE_COLUMNS})
+         SELECT {FROM_ROSTER}, e.score, e.item_main, e.item_sec1, e.item_sec2, e.item_tidy,
+                e.exempt, 0
+         FROM entry_rows e
+         JOIN entry_batches b ON b.id = e.batch_id
+         JOIN roster r ON r.season_id = b.season_id AND r.exam_no = e.exam_no
+         WHERE b.season_id = $1 AND e.side = 'a' AND b.reported_at IS NOT NULL"
+    )))
+    .bind(season_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// The candidates of a 缺考 batch's `schools`: 缺考, except a 免考 candidate, who sat no exam
+/// and keeps `exempt_score` (tenths) as 免考; how many were written.
+pub async fn candidates_of_absent(
+    conn: &mut AnyConnection,
+    batch: &Batch,
+    schools: &[String],
+    exempt_score: i64,
+) -> sqlx::Result<u64> {
+    let list: Vec<String> = (0..schools.len()).map(|i| format!("${}", i + 5)).collect();
+    let exempt = "EXISTS (SELECT 1 FROM review_requests q WHERE q.candidate_id = r.id
+        AND q.kind = 'exemption' AND q.state = 'completed')";
+    let sql = format!(
+        "INSERT INTO candidates ({CANDIDATE_COLUMNS})
+         SELECT {FROM_ROSTER}, CASE WHEN {exempt} THEN $4 ELSE 0 END, NULL, NULL, NULL,
+                NULL, CASE WHEN {exempt} THEN 1 ELSE 0 END,
+                CASE WHEN {exempt} THEN 0 ELSE 1 END
+         FROM roster r WHERE r.season_id = $1 AND r.exam_date = $2 AND r.half_day = $3
+           AND r.school_code IN ({})",
+        list.join(",")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(batch.season_id)
+        .bind(batch.exam_date.clone())
+        .bind(batch.half_day.clone())
+        .bind(exempt_score);
+    for s in schools {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected())
+}

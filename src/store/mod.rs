@@ -12,10 +12,12 @@ pub mod entry;
 pub mod entry_archives;
 pub mod inbox;
 pub mod instances;
+pub mod loading;
 pub mod menus;
 pub mod outbox;
 pub mod people;
 pub mod purge;
+pub mod reminders;
 pub mod reviews;
 pub mod roster;
 pub mod seals;
@@ -307,6 +309,54 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// A connection, or a transaction's, as use cases pass it to the store.
+pub type Conn = AnyConnection;
+
+/// A transaction nested in another (a savepoint): `commit` or `rollback` it.
+pub type Nested<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// A savepoint in `conn`'s transaction: what fails after it rolls back alone.
+pub async fn savepoint(conn: &mut AnyConnection) -> sqlx::Result<Nested<'_>> {
+    sqlx::Connection::begin(conn).await
+}
+
+/// PostgreSQL: takes the transaction's advisory lock `key` if nobody holds it; true when taken.
+/// SQLite's one writer needs none: true.
+pub async fn try_advisory_lock(conn: &mut AnyConnection, key: i64) -> sqlx::Result<bool> {
+    if !is_postgres(conn) {
+        return Ok(true);
+    }
+    let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await?;
+    Ok(got)
+}
+
+/// PostgreSQL: makes the transaction just begun one snapshot, read only (SQLite's read
+/// transaction is one already).
+pub async fn read_one_snapshot(conn: &mut AnyConnection) -> sqlx::Result<()> {
+    if is_postgres(conn) {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// SQLite: a consistent copy of the database at `target` (`VACUUM INTO`).
+pub async fn vacuum_into(conn: &mut AnyConnection, target: &str) -> sqlx::Result<()> {
+    sqlx::query("VACUUM INTO $1")
+        .bind(target)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub fn to_ms(at: DateTime<Utc>) -> i64 {

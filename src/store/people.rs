@@ -493,3 +493,13 @@ pub async fn revoke_binding(
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The people bound in a chat the bot cannot reach: (name, unit), by name.
+pub async fn unreachable(conn: &mut AnyConnection) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT b.name, b.unit_code FROM unreachable_chats x
+         JOIN bindings b ON b.chat_id = x.chat_id AND b.revoked_at IS NULL ORDER BY b.name",
+    )
+    .fetch_all(conn)
+    .await
+}

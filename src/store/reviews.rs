@@ -571,3 +571,117 @@ pub async fn open_by_step(conn: &mut AnyConnection) -> sqlx::Result<Vec<(String,
     .fetch_all(conn)
     .await
 }
+
+/// Where a season's review request stands, as the season's board counts it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Standing {
+    pub state: String,
+    pub step: i64,
+    pub school_code: String,
+    /// The route it was filed on (JSON).
+    pub route: Option<String>,
+}
+
+/// Where each of the season's review requests stands.
+pub async fn where_each_stands(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<Standing>> {
+    sqlx::query_as(
+        "SELECT r.state, r.step, r.school_code, r.route FROM review_requests r
+         WHERE r.season_id = $1 AND r.kind = 'review'",
+    )
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The season's review requests counted by state.
+pub async fn count_by_state(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT state, COUNT(*) FROM review_requests
+         WHERE season_id = $1 AND kind = 'review' GROUP BY state",
+    )
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The signatures given in the current round of the requests waiting for them (the group's
+/// confirmations and the city's 复审): (request, round, user).
+pub async fn pending_signatures(conn: &mut AnyConnection) -> sqlx::Result<Vec<(i64, i64, i64)>> {
+    sqlx::query_as(
+        "SELECT e.request_id, e.round, e.user_id FROM review_events e
+         JOIN review_requests r ON r.id = e.request_id
+         WHERE (r.state = 'confirming' AND e.action = 'confirm')
+            OR (r.state = 'rechecking' AND e.action = 'recheck')",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// An open request as the reminders see it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OpenItem {
+    pub id: i64,
+    pub state: String,
+    pub step: i64,
+    pub round: i64,
+    pub recorded_by: Option<i64>,
+    pub name: String,
+    pub class_name: String,
+    pub school_code: String,
+    pub school_name: String,
+    pub district_code: Option<String>,
+    pub district_name: String,
+    /// The route it was filed on (JSON), see `Routes`.
+    pub route: Option<String>,
+}
+
+/// The highest request id of a season's `kind` (0 when none): where the windows of
+/// `open_page` end.
+pub async fn last_id(conn: &mut AnyConnection, season_id: i64, kind: &str) -> sqlx::Result<i64> {
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(id) FROM review_requests WHERE season_id = $1 AND kind = $2")
+            .bind(season_id)
+            .bind(kind)
+            .fetch_one(conn)
+            .await?;
+    Ok(last.unwrap_or(0))
+}
+
+/// The open requests of a season's `kind` with ids in (after, after + page], in id order; a
+/// 免考 application's candidate is the roster's (`roster`), a review's the published one.
+pub async fn open_page(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    kind: &str,
+    roster: bool,
+    after: i64,
+    page: i64,
+) -> sqlx::Result<Vec<OpenItem>> {
+    let candidates = if roster { "roster" } else { "candidates" };
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT r.id, r.state, r.step, r.round, r.recorded_by, c.name, c.class_name,
+                c.school_code, s.name AS school_name,
+                CASE WHEN s.city_direct = 1 THEN NULL ELSE s.parent_code END AS district_code,
+                CASE WHEN s.city_direct = 1 THEN '市直属' ELSE COALESCE(d.name, '') END
+                    AS district_name, r.route
+         FROM review_requests r
+         JOIN {candidates} c ON c.id = r.candidate_id
+         JOIN units s ON s.code = c.school_code
+         LEFT JOIN units d ON d.code = s.parent_code
+         WHERE r.season_id = $1 AND r.kind = $2 AND r.id > $3 AND r.id <= $4
+           AND r.state IN ('pending', 'recording', 'confirming', 'reporting', 'rechecking')
+         ORDER BY r.id"
+    )))
+    .bind(season_id)
+    .bind(kind)
+    .bind(after)
+    .bind(after + page)
+    .fetch_all(conn)
+    .await
+}

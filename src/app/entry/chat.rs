@@ -10,12 +10,12 @@ use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::entry::{Crew, Pair};
+use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{WriteTx, people, seasons};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// Telegram's Bot API lets a bot download files of up to 20 MB; a larger sheet cannot reach
 /// the bot through chat at all.
@@ -169,11 +169,7 @@ impl App {
     }
 
     /// The batches this clerk may upload to now: their county's, not sealed, not 缺考.
-    async fn open_batches_of(
-        &self,
-        conn: &mut AnyConnection,
-        user: i64,
-    ) -> anyhow::Result<Vec<Batch>> {
+    async fn open_batches_of(&self, conn: &mut Conn, user: i64) -> anyhow::Result<Vec<Batch>> {
         let city = self.city_of_user(conn, user).await?;
         let Some(season) = seasons::current(conn, &city).await? else {
             return Ok(Vec::new());
@@ -197,7 +193,7 @@ impl App {
 
     async fn enter_entry_step(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user: i64,
         chat: i64,
         step: Step,

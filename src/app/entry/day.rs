@@ -7,11 +7,11 @@ use crate::app::policy::{self, Action};
 use crate::app::review::Press;
 use crate::config::LateReport;
 use crate::domain::deadline::display;
+use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
-use crate::store::{Backend, audit, from_ms, people, seasons, to_ms};
+use crate::store::{audit, from_ms, people, seasons};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
 /// The longest written reason for lifting a 缺考.
@@ -28,21 +28,15 @@ impl App {
         })
     }
 
-    pub(super) async fn lock_batch(&self, conn: &mut AnyConnection, id: i64) -> anyhow::Result<()> {
-        if self.db.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM entry_batches WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
+    pub(super) async fn lock_batch(&self, conn: &mut Conn, id: i64) -> anyhow::Result<()> {
+        Ok(batches::lock(conn, id).await?)
     }
 
     /// The batch, if it is the current season's and that season is not published: a card of
     /// another season, or one pressed after publication, is stale.
     pub(super) async fn unpublished_batch(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         id: i64,
     ) -> anyhow::Result<Option<(seasons::Season, Batch)>> {
         let Some(batch) = batches::get(conn, id).await? else {
@@ -247,7 +241,7 @@ impl App {
     /// Returns how many batches were marked, and how many reminders went out.
     pub(crate) async fn entry_sweep(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &seasons::Season,
         now: DateTime<Utc>,
     ) -> anyhow::Result<(usize, usize)> {
@@ -299,7 +293,7 @@ impl App {
     /// latest reminder due is sent, once (its key claimed in `reminders_sent`).
     async fn entry_reminders(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &seasons::Season,
         area: &Area,
         all: &[Batch],
@@ -362,22 +356,7 @@ impl App {
     }
 
     /// Claims a reminder's key; true for the one sweep that inserted it.
-    async fn claim(
-        &self,
-        conn: &mut AnyConnection,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        Ok(sqlx::query(
-            "INSERT INTO reminders_sent (key, due_at, sent_at, recipients) VALUES ($1, $2, $3, 0)
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(to_ms(now))
-        .bind(to_ms(now))
-        .execute(conn)
-        .await?
-        .rows_affected()
-            == 1)
+    async fn claim(&self, conn: &mut Conn, key: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        Ok(crate::store::reminders::claim(conn, key, now, now).await?)
     }
 }

@@ -29,15 +29,15 @@ use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Problems, Refused};
+use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::units::Unit;
-use crate::store::{Backend, audit, seasons, units};
+use crate::store::{audit, seasons, units};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -91,7 +91,7 @@ pub(crate) struct Area {
 
 impl Area {
     /// The city's units (no other city's county or school is among them).
-    pub(crate) async fn load(conn: &mut AnyConnection, city: &str) -> anyhow::Result<Area> {
+    pub(crate) async fn load(conn: &mut Conn, city: &str) -> anyhow::Result<Area> {
         Ok(Area {
             city: city.to_string(),
             units: units::of_city(conn, city).await?,
@@ -246,15 +246,8 @@ impl App {
 
         // Read and check the file against the batch's part of the roster.
         let members = batches::members(&mut conn, &batch, &schools).await?;
-        let exempt: Vec<(String,)> = sqlx::query_as(
-            "SELECT r.exam_no FROM review_requests q JOIN roster r ON r.id = q.candidate_id
-             WHERE q.kind = 'exemption' AND q.state = 'completed' AND q.season_id = $1",
-        )
-        .bind(season.id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let exempt = batches::exempt_exam_nos(&mut conn, season.id).await?;
         drop(conn);
-        let exempt: HashSet<String> = exempt.into_iter().map(|(e,)| e).collect();
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let file_hash = format!("{:x}", Sha256::digest(&bytes));
         drop(bytes);
@@ -265,12 +258,7 @@ impl App {
 
         // Take it, checking again under the write lock what may have changed meanwhile.
         let mut tx = self.db.begin().await?;
-        if self.db.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM entry_batches WHERE id = $1 FOR UPDATE")
-                .bind(batch.id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        batches::lock(&mut tx, batch.id).await?;
         let (_, batch, _) = match self.open_batch(&mut tx, batch_id).await? {
             Ok(found) => found,
             Err(refused) => return Ok(Upload::Refused(refused)),
@@ -381,7 +369,7 @@ impl App {
     /// school that is not among the units.
     pub(crate) async fn unseated(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season_id: i64,
         area: &Area,
     ) -> anyhow::Result<i64> {
@@ -419,7 +407,7 @@ impl App {
     /// entry's, or it swapped.
     async fn who_uploads(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         area: &Area,
         batch: &Batch,
         actor: Actor,
@@ -466,7 +454,7 @@ impl App {
     /// The batch, if it is the current season's and still takes entries.
     async fn open_batch(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         batch_id: i64,
     ) -> anyhow::Result<Result<(seasons::Season, Batch, Area), Said>> {
         let batch = batches::get(conn, batch_id).await?;
@@ -496,11 +484,7 @@ impl App {
         Ok(Ok((season, batch, area)))
     }
 
-    async fn pair_refused(
-        &self,
-        conn: &mut AnyConnection,
-        refused: PairRefused,
-    ) -> anyhow::Result<Said> {
+    async fn pair_refused(&self, conn: &mut Conn, refused: PairRefused) -> anyhow::Result<Said> {
         Ok(match refused {
             PairRefused::SamePerson => said("entry_same_person", json!({})),
             PairRefused::NotSwapped { first } => said(
@@ -512,26 +496,18 @@ impl App {
     }
 
     /// A clerk's name as bound ("#id" for someone not bound as a clerk).
-    pub(crate) async fn clerk_name(
-        &self,
-        conn: &mut AnyConnection,
-        user: i64,
-    ) -> anyhow::Result<String> {
+    pub(crate) async fn clerk_name(&self, conn: &mut Conn, user: i64) -> anyhow::Result<String> {
         self.bound_name(conn, user, Some(Role::EntryClerk)).await
     }
 
     /// Anyone's name as bound (a watcher may be a clerk or an inspector).
-    pub(crate) async fn person_name(
-        &self,
-        conn: &mut AnyConnection,
-        user: i64,
-    ) -> anyhow::Result<String> {
+    pub(crate) async fn person_name(&self, conn: &mut Conn, user: i64) -> anyhow::Result<String> {
         self.bound_name(conn, user, None).await
     }
 
     async fn bound_name(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user: i64,
         role: Option<Role>,
     ) -> anyhow::Result<String> {
@@ -546,7 +522,7 @@ impl App {
     /// the board and the records.
     pub(crate) async fn crew_names(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         batch: i64,
     ) -> anyhow::Result<Vec<Value>> {
         let mut out = Vec::new();
@@ -648,7 +624,7 @@ impl App {
     #[allow(clippy::too_many_arguments)]
     async fn tell_upload(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         area: &Area,
         batch: &Batch,
         side: Side,
@@ -718,7 +694,7 @@ impl App {
     /// county's officers (the city admins for the city's own 考区).
     pub(crate) async fn county_people(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         area: &Area,
         county: &str,
     ) -> anyhow::Result<Vec<i64>> {
@@ -744,7 +720,7 @@ impl App {
     /// The city admins' chats.
     pub(crate) async fn city_admin_chats(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         area: &Area,
     ) -> anyhow::Result<Vec<i64>> {
         Ok(people::holders(conn, Role::CityAdmin, &area.city)

@@ -13,6 +13,7 @@ use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{self, EntryRow, Side};
+use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::people::{self, Binding};
 use crate::store::{audit, entry_archives, seasons, takebacks};
@@ -20,7 +21,6 @@ use age::secrecy::ExposeSecret;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// A batch the person may seal now, with its agreed rows and their hash.
 struct Sealable {
@@ -38,7 +38,7 @@ impl App {
     /// scores). Read twice: before the password is shown and in the seal's transaction.
     async fn sealable(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user: i64,
         id: i64,
         now: DateTime<Utc>,

@@ -10,11 +10,11 @@ use crate::app::review::Press;
 use crate::domain::attachment::Attachment;
 use crate::domain::exemption::{MAX_PROOFS, Proof, age_on};
 use crate::domain::review;
+use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{roster, seasons};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// A step of the dialogue, as its `dialogues.step` and its buttons name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +183,7 @@ impl App {
     /// Saves the step and queues its prompt, in the caller's transaction.
     pub(crate) async fn enter_exempt_step(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         step: Step,
@@ -227,7 +227,7 @@ impl App {
 
     async fn dialogue_candidate(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         data: &Value,
     ) -> anyhow::Result<Option<roster::Row>> {
         match data["candidate_id"].as_i64() {
@@ -239,7 +239,7 @@ impl App {
     /// Text typed while in the dialogue.
     pub(crate) async fn exempt_text(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat_id: i64,
         text: &str,
@@ -323,7 +323,7 @@ impl App {
     /// A photo or a file sent while in the dialogue (`file` is None for anything else).
     pub(crate) async fn exempt_file(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat_id: i64,
         file: Option<Attachment>,
@@ -367,7 +367,7 @@ impl App {
     /// A prompt's button. The caller has checked that it belongs to the step the user is at.
     pub(crate) async fn exempt_button(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat_id: i64,
         code: &str,

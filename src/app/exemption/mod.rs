@@ -19,14 +19,15 @@ use crate::domain::exemption::{Details, Proof, window_open};
 use crate::domain::ids::mask;
 use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
+use crate::store::Conn;
 use crate::store::candidates::Candidate;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{dialogues, from_ms, roster, seasons, units};
+use anyhow::Context;
 use dialogue::Step;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// The dialogue's kind in `dialogues`.
 pub(crate) use crate::app::dialogue::EXEMPT;
@@ -61,7 +62,7 @@ impl App {
     /// data that say why not.
     async fn exemption_window(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
         let city = self.city_of_user(conn, user_id).await?;
@@ -78,7 +79,7 @@ impl App {
     /// The permission model's subject for a roster candidate.
     async fn roster_subject(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         cand: &roster::Row,
     ) -> anyhow::Result<(String, Option<String>)> {
         let school = units::get(conn, &cand.school_code).await?;
@@ -94,7 +95,7 @@ impl App {
     /// person is told): someone else's candidate looks exactly like an unknown number.
     async fn find_exempt_candidate(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         exam_no: &str,
@@ -127,7 +128,7 @@ impl App {
 
     async fn may_apply(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         bound: &[Binding],
         cand: &roster::Row,
@@ -180,7 +181,7 @@ impl App {
     /// The whole 附件2 as it will be filed, for the confirm step.
     async fn exemption_preview(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         data: &Value,
     ) -> anyhow::Result<Option<String>> {
         let cand = match data["candidate_id"].as_i64() {
@@ -199,7 +200,7 @@ impl App {
     /// The confirm step's 提交: a new application, or a returned one resubmitted.
     pub(crate) async fn submit_exemption(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -297,10 +298,11 @@ impl App {
         }
         if start.is_none() {
             // Every level was the filer's own: nothing is left to decide but the result.
-            sqlx::query("UPDATE review_requests SET state = 'completed' WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            let new = reviews::get(conn, id)
+                .await?
+                .context("application just filed")?;
+            let moved = reviews::transition(conn, &new, State::Completed, new.step, new.round, now);
+            anyhow::ensure!(moved.await?, "application {id} changed while it was filed");
         }
         let ctx = self
             .load_ctx(conn, id)
@@ -321,7 +323,7 @@ impl App {
     /// A returned application's new 附件2, sent up again from the first level.
     async fn resubmit_exemption(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -394,7 +396,7 @@ impl App {
     /// confirm step with what was filed, to change what the return asked for.
     pub(crate) async fn start_exemption_amendment(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
@@ -468,7 +470,7 @@ impl App {
     /// score the candidate will be given.
     pub(crate) async fn exemption_approved(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         by: &Binding,
     ) -> anyhow::Result<()> {
@@ -498,7 +500,7 @@ impl App {
     /// cards say so, the applicant's side is told), so that the scores import finds none open.
     pub(crate) async fn lapse_exemptions(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &crate::store::seasons::Season,
     ) -> anyhow::Result<usize> {
         if season.exemption_closes.is_none() || !self.exam_begun(season) {

@@ -10,11 +10,11 @@ use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::{self, Line, Section, Table};
+use crate::store::Conn;
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
 use crate::store::{audit, reviews, roster, seasons, units};
 use anyhow::Context;
-use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap};
 
 /// The season's approved candidates, by the unit that reports them (a county, or a
@@ -66,7 +66,7 @@ impl App {
     /// city).
     pub(crate) async fn approved_exemptions(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
     ) -> anyhow::Result<Approved> {
@@ -187,7 +187,7 @@ impl App {
     /// reference to it, not the picture; without it the photo box says where it is).
     pub(crate) async fn exemption_form_record(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         photo: Option<Vec<u8>>,
         ids: Identifiers,
@@ -262,7 +262,7 @@ impl App {
     /// city's. Returns how many chats were sent one.
     pub(crate) async fn send_exemption_summaries(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &Season,
         key: &str,
         now: chrono::DateTime<chrono::Utc>,

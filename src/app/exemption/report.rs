@@ -15,13 +15,13 @@ use crate::domain::exemption::Details;
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::{self, Line, Table};
+use crate::store::Conn;
 use crate::store::batches::{self, Application};
 use crate::store::outbox;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent};
 use crate::store::{audit, seasons, units};
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// Applications a card lists by name; the rest are counted (附件3 lists every one).
 const CARD_LISTED: usize = 30;
@@ -34,11 +34,7 @@ fn card_key(unit: &str) -> String {
 
 impl App {
     /// Who sends the application's county list up: the holders of the level below the city's.
-    async fn senders_up(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<Vec<Binding>> {
+    async fn senders_up(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<Vec<Binding>> {
         let Some(step) = ctx.route.sent_up_by(ctx.school.city_direct) else {
             return Ok(Vec::new());
         };
@@ -57,7 +53,7 @@ impl App {
     /// given): edited where one is held, sent where none is (or `fresh`).
     pub(crate) async fn refresh_exemption_report(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         only: Option<i64>,
         fresh: bool,
@@ -97,7 +93,7 @@ impl App {
 
     /// The county's opinion on an application as 附件3's 备注 gives it: who agreed at the level
     /// it was sent up from (this round), and who dissented, with why.
-    async fn county_opinion(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<String> {
+    async fn county_opinion(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<String> {
         let step = ctx
             .route
             .sent_up_by(ctx.school.city_direct)
@@ -128,7 +124,7 @@ impl App {
     /// the unit (a district, or a city-direct school) on the unit's 免考 route.
     async fn may_send_up(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         bound: &[Binding],
         unit: &str,

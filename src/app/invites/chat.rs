@@ -10,12 +10,12 @@ use crate::app::policy::{self, Denied, Seat};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::{Role, UnitKind};
 use crate::import::people::Person;
+use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::units::{self, Unit};
 use crate::store::{WriteTx, people, roster, seasons};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// The dialogue kind.
 pub use crate::app::dialogue::INVITE;
@@ -119,7 +119,7 @@ impl App {
     /// The units `bound` may invite `role` into.
     async fn invite_units(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         bound: &[people::Binding],
         role: Role,
     ) -> anyhow::Result<Vec<Unit>> {
@@ -166,7 +166,7 @@ impl App {
     /// Enters a step: keeps the data and sends its prompt.
     async fn invite_step(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user: i64,
         chat: i64,
         step: Step,
@@ -302,7 +302,7 @@ impl App {
     /// A role or unit was chosen: on to the unit (unless there is one), the class, or the name.
     async fn invite_after_unit(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat: i64,
         data: &mut Value,
@@ -320,7 +320,7 @@ impl App {
 
     async fn invite_role_chosen(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat: i64,
         data: &mut Value,
@@ -425,7 +425,7 @@ impl App {
     /// A unit chosen by button or typed code: checked against the rule again.
     async fn invite_unit_named(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat: i64,
         data: &mut Value,
@@ -455,7 +455,7 @@ impl App {
     /// class (when the roster has none), or the name, which makes the invite.
     pub(crate) async fn invite_text(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat: i64,
         text: &str,
@@ -523,7 +523,7 @@ impl App {
     /// Writes the invite (the rule asked once more) and sends its link and QR code.
     async fn invite_made(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat: i64,
         data: &Value,

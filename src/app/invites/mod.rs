@@ -10,11 +10,11 @@ pub use crate::export::invites::Issued;
 use crate::import::people::{self as roster, Person};
 use crate::import::table::Table;
 use crate::import::{Problems, Refused};
+use crate::store::Conn;
 use crate::store::{audit, people, units as unit_store};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use sqlx::AnyConnection;
 use std::path::Path;
 
 /// What a roster gave: a new invite per person, except those already bound in that role, and
@@ -50,7 +50,7 @@ impl App {
     /// person (name, role against the unit, class).
     async fn issue(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         actor: Actor,
         p: &Person,
     ) -> anyhow::Result<(String, DateTime<Utc>)> {
@@ -249,7 +249,7 @@ impl App {
     /// votes need nothing here: a vote counts only while its caster holds the step.)
     pub(crate) async fn pass_open_filings(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
     ) -> anyhow::Result<()> {
         let still = people::of_user(conn, user_id).await?;

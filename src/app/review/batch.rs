@@ -14,13 +14,13 @@ use crate::domain::deadline::display;
 use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
 use crate::export::review_summary::{self, Line};
+use crate::store::Conn;
 use crate::store::batches::{self, Item};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::NewEvent;
 use crate::store::{seasons, units};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// Requests a batch card lists by name in each of its two parts; the rest are counted (the
 /// 附件6 sent with the 上报 lists every one).
@@ -94,7 +94,7 @@ fn item_json(i: &Item) -> Value {
 
 impl App {
     /// Who may send the request's unit's batch: the members of the group that reviews it.
-    async fn reporters(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<Vec<Binding>> {
+    async fn reporters(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<Vec<Binding>> {
         let members = self.group_members(conn, ctx).await?;
         Ok(self.able(members, Action::Report, ctx))
     }
@@ -103,7 +103,7 @@ impl App {
     /// anything waits for it.
     async fn batch_card(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
     ) -> anyhow::Result<(String, Option<crate::buttons::Buttons>)> {
         let (unit, unit_name) = batch_of(ctx);
@@ -147,7 +147,7 @@ impl App {
     /// for it afresh (`fresh`), gets a new one.
     pub(crate) async fn refresh_batch(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         only: Option<i64>,
         fresh: bool,
@@ -171,7 +171,7 @@ impl App {
     /// earlier one loses its button (one live 上报 button per person and unit).
     pub(crate) async fn post_unit_card(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         card: &UnitCard<'_>,
         mut holders: Vec<Binding>,
         only: Option<i64>,
@@ -374,7 +374,7 @@ impl App {
     /// data tells which.
     pub(crate) async fn send_up_record(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         reporter_chat: i64,
         city_chats: &[i64],
         template: &str,
@@ -408,7 +408,7 @@ impl App {
     /// the ids that wait once it is locked: one joined meanwhile makes the two differ.
     pub(crate) async fn lock_reporting(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         purpose: Purpose,
         season: i64,
         unit: &str,
@@ -431,7 +431,7 @@ impl App {
     /// unit that reports.
     async fn may_report(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         bound: &[Binding],
         unit: &str,

@@ -9,21 +9,17 @@ use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::State;
 use crate::render::cut_comment;
+use crate::store::Conn;
 use crate::store::card_lists;
 use crate::store::from_ms;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::reviews;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 impl App {
     /// The 附件5 card: the form's fields in order, the opinions given so far, and the result.
-    pub(crate) async fn card_data(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<Value> {
+    pub(crate) async fn card_data(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<Value> {
         let route = &ctx.route;
         let tz = ctx.season.tz;
         let events = reviews::events(conn, ctx.req.id).await?;
@@ -120,11 +116,7 @@ impl App {
         }
     }
 
-    pub(crate) async fn render_card(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<String> {
+    pub(crate) async fn render_card(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<String> {
         let data = self.card_data(conn, ctx).await?;
         self.render.render(ctx.card_template(), &data)
     }
@@ -155,7 +147,7 @@ impl App {
     /// Queues a card with buttons to each person and remembers it under `stage`.
     pub(crate) async fn send_cards(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         stage: &str,
         people: &[Binding],
@@ -214,7 +206,7 @@ impl App {
     /// After a decision: every copy of the stage's card shows who decided what, without buttons.
     pub(crate) async fn close_cards(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         stage: &str,
         outcome: &Value,

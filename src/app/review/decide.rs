@@ -11,12 +11,12 @@ use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::State;
 use crate::domain::workflow::Rule;
+use crate::store::Conn;
 use crate::store::audit;
 use crate::store::card_lists;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 impl App {
     /// A button on a review card: "rv:<request>:<stage>:<action>".
@@ -150,7 +150,7 @@ impl App {
     /// sealed.
     pub(super) async fn refuse_if_sealed(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         chat_id: i64,
         ctx: &Ctx,
     ) -> anyhow::Result<bool> {
@@ -173,7 +173,7 @@ impl App {
     /// starts, remembering the stage the card was for.
     async fn ask_reason(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
@@ -187,12 +187,7 @@ impl App {
         Ok(Press::Accepted)
     }
 
-    async fn approve(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-        me: &Binding,
-    ) -> anyhow::Result<Press> {
+    async fn approve(&self, conn: &mut Conn, ctx: &Ctx, me: &Binding) -> anyhow::Result<Press> {
         let now = self.clock.now();
         let route = &ctx.route;
         let step = ctx.req.step as usize;
@@ -277,7 +272,7 @@ impl App {
     /// The reason for a rejection, a return or a dispute has been typed.
     pub(crate) async fn decide_with_reason(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -430,7 +425,7 @@ impl App {
     /// request then ends); otherwise the signer hears how many have.
     async fn dissent(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         me: &Binding,
         reason: &str,
@@ -481,7 +476,7 @@ impl App {
 
     async fn withdraw(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
@@ -565,13 +560,13 @@ impl App {
     }
 }
 
-/// A refusal that only confirms what the card already showed is said plainly; one about a
-/// request the person could not see is the generic refusal.
 /// Who gave `action` ("approve", "reject") at the request's current level this round.
-async fn step_votes(conn: &mut AnyConnection, ctx: &Ctx, action: &str) -> sqlx::Result<Vec<i64>> {
-    reviews::votes(conn, ctx.req.id, ctx.req.round, Some(ctx.req.step), action).await
+async fn step_votes(conn: &mut Conn, ctx: &Ctx, action: &str) -> anyhow::Result<Vec<i64>> {
+    Ok(reviews::votes(conn, ctx.req.id, ctx.req.round, Some(ctx.req.step), action).await?)
 }
 
+/// A refusal that only confirms what the card already showed is said plainly; one about a
+/// request the person could not see is the generic refusal.
 pub(super) fn refusal(d: Denied) -> Press {
     if d.hides_existence() {
         Press::Refused

@@ -10,12 +10,12 @@ use crate::app::callback::Callback;
 use crate::app::dialogue::{AMEND, ENTRY, EXEMPT, FILE, IMPORT, INVITE, RECORD, WHY};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
+use crate::store::Conn;
 use crate::store::candidates;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// The step before this one, or None when this is the first (then "back" cancels).
 fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
@@ -75,11 +75,7 @@ fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'
 
 impl App {
     /// Whether filing asks this person for the candidate's signed form: their city's rule.
-    async fn signed_form_asked(
-        &self,
-        conn: &mut AnyConnection,
-        user_id: i64,
-    ) -> anyhow::Result<bool> {
+    async fn signed_form_asked(&self, conn: &mut Conn, user_id: i64) -> anyhow::Result<bool> {
         let city = self.city_of_user(conn, user_id).await?;
         Ok(self.config.review_of(&city).require_signed_form)
     }
@@ -87,7 +83,7 @@ impl App {
     /// Starts a dialogue step: saves it and queues its prompt, in the caller's transaction.
     pub(crate) async fn enter_step(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         kind: &str,
@@ -239,7 +235,7 @@ impl App {
 
     pub(super) async fn dialogue_input(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         d: &Dialogue,
         chat_id: i64,
         text: &str,

@@ -10,12 +10,13 @@ use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
+use crate::store::Conn;
 use crate::store::candidates;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{seasons, units};
+use anyhow::Context;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// The kind of request this dialogue files (`Purpose::Review`).
 const REVIEW: &str = "review";
@@ -24,7 +25,7 @@ impl App {
     /// The 附件5 content as it will be filed.
     pub(super) async fn dialogue_summary(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         kind: &str,
         data: &Value,
     ) -> anyhow::Result<Option<String>> {
@@ -68,7 +69,7 @@ impl App {
     /// template and data that say so; None when they may.
     pub(super) async fn filing_refused(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
     ) -> anyhow::Result<Option<(&'static str, Value)>> {
         let bound = people::of_user(conn, user_id).await?;
@@ -86,7 +87,7 @@ impl App {
     /// why not.
     async fn window(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         city: &str,
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
         let Some(season) = seasons::current(conn, city).await? else {
@@ -110,7 +111,7 @@ impl App {
 
     pub(super) async fn find_candidate(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         exam_no: &str,
     ) -> anyhow::Result<Found> {
@@ -154,7 +155,7 @@ impl App {
     /// they may see it. A request that ended without one (withdrawn, rejected) does not count.
     pub(super) async fn tell_result(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         id: i64,
@@ -177,7 +178,7 @@ impl App {
 
     pub(super) async fn submit_filing(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -260,10 +261,12 @@ impl App {
                 .await;
         };
         if first.is_none() {
-            sqlx::query("UPDATE review_requests SET state = 'recording' WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            // Every level was the filer's own: the request goes straight to its result.
+            let new = reviews::get(conn, id)
+                .await?
+                .context("request just filed")?;
+            let moved = reviews::transition(conn, &new, State::Recording, new.step, new.round, now);
+            anyhow::ensure!(moved.await?, "request {id} changed while it was filed");
         }
         self.note_event(
             conn,
@@ -314,7 +317,7 @@ impl App {
     /// which one.
     pub(crate) async fn warn_empty_levels(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         filer_chat: i64,
     ) -> anyhow::Result<()> {
@@ -363,7 +366,7 @@ impl App {
     /// The filer pressed "amend and resubmit" on a returned request.
     pub(crate) async fn start_amendment(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
@@ -394,7 +397,7 @@ impl App {
 
     pub(super) async fn submit_amendment(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -514,7 +517,7 @@ impl App {
     /// school, district and class).
     async fn may_file(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         bound: &[Binding],
         cand: &candidates::Candidate,

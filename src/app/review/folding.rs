@@ -20,11 +20,11 @@ use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::buttons::Buttons;
 use crate::render::{limits, visible_len};
+use crate::store::Conn;
 use crate::store::card_lists::{self, Folded};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::reviews;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// The stage of a card that records the group's result ("rec1"): what 本页全部维持原成绩 takes.
 fn is_record_stage(stage: &str) -> bool {
@@ -63,7 +63,7 @@ impl App {
     /// are taken in one order, so two transactions never wait on each other's lists.
     pub(crate) async fn fold_cards(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         recipients: &[(i64, i64)],
     ) -> anyhow::Result<()> {
         let fold_at = self.config.delivery.fold_cards_at;
@@ -84,7 +84,7 @@ impl App {
     /// Cards that were closed while folded left their lists: draw those lists again.
     pub(crate) async fn redraw_card_lists(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         chats: &[(i64, i64)],
     ) -> anyhow::Result<()> {
         let mut chats = chats.to_vec();
@@ -100,7 +100,7 @@ impl App {
     /// have acted on it, though the stage may still wait for others.
     pub(crate) async fn drop_own_folded_card(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         request_id: i64,
         stage: &str,
         user_id: i64,
@@ -119,7 +119,7 @@ impl App {
     /// person is notified), else an edit of the one that does; "all done" once it is empty.
     async fn draw_card_list(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         chat_id: i64,
         user_id: i64,
     ) -> anyhow::Result<()> {

@@ -8,11 +8,11 @@ use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::workflow::Scope;
 use crate::export::review_form::{self, Form};
+use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{audit, from_ms, people, reviews, units};
 use anyhow::Context;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// Which box of the paper form an event's opinion goes in.
 enum FormBox {
@@ -25,7 +25,7 @@ enum FormBox {
 impl App {
     async fn review_form(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         ids: Identifiers,
     ) -> anyhow::Result<Form> {
@@ -122,7 +122,7 @@ impl App {
     /// photo when it could be fetched).
     async fn printable_form(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         photo: Option<Vec<u8>>,
         ids: Identifiers,

@@ -24,6 +24,7 @@ use super::App;
 use super::policy::{self, Action, Denied, Subject};
 use crate::domain::review::State;
 use crate::domain::workflow::{Purpose, Route, Scope};
+use crate::store::Conn;
 use crate::store::candidates::{self, Candidate};
 use crate::store::dialogues;
 use crate::store::outbox::{self, Outgoing};
@@ -33,7 +34,6 @@ use crate::store::seasons::{self, Season};
 use crate::store::units::{self, Unit};
 use anyhow::Context;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 /// What a button press came to, for the callback answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +156,7 @@ impl App {
     }
 
     /// Loads a request for changing it: takes its row lock first (see `reviews::lock`).
-    pub(crate) async fn lock_ctx(
-        &self,
-        conn: &mut AnyConnection,
-        id: i64,
-    ) -> anyhow::Result<Option<Ctx>> {
+    pub(crate) async fn lock_ctx(&self, conn: &mut Conn, id: i64) -> anyhow::Result<Option<Ctx>> {
         reviews::lock(conn, id).await?;
         self.load_ctx(conn, id).await
     }
@@ -169,7 +165,7 @@ impl App {
     /// None when it no longer exists.
     pub(crate) async fn lock_dialogue_request(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         chat_id: i64,
         data: &Value,
     ) -> anyhow::Result<Option<Ctx>> {
@@ -182,11 +178,7 @@ impl App {
         Ok(ctx)
     }
 
-    pub(crate) async fn load_ctx(
-        &self,
-        conn: &mut AnyConnection,
-        id: i64,
-    ) -> anyhow::Result<Option<Ctx>> {
+    pub(crate) async fn load_ctx(&self, conn: &mut Conn, id: i64) -> anyhow::Result<Option<Ctx>> {
         let Some(req) = reviews::get(conn, id).await? else {
             return Ok(None);
         };
@@ -254,7 +246,7 @@ impl App {
     /// The people who act at approval step `step` for this request.
     pub(crate) async fn step_holders(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         step: usize,
     ) -> anyhow::Result<Vec<Binding>> {
@@ -267,7 +259,7 @@ impl App {
     /// duty rules let them act on it.
     pub(crate) async fn step_bound(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         step: usize,
     ) -> anyhow::Result<Vec<Binding>> {
@@ -296,7 +288,7 @@ impl App {
     /// group's unit, each binding (a person holding two of the roles appears twice).
     pub(crate) async fn group_bindings(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
         let mut found = Vec::new();
@@ -309,7 +301,7 @@ impl App {
     /// The request's review group, one entry per person.
     pub(crate) async fn group_members(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
         let mut members: Vec<Binding> = Vec::new();
@@ -328,7 +320,7 @@ impl App {
     /// contacts (附件2: the applicant and the school hear every step), each once.
     pub(crate) async fn tell_applicants(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         template: &str,
         data: &Value,
@@ -353,7 +345,7 @@ impl App {
     /// Queues a plain message from a template.
     pub(crate) async fn tell(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         chat_id: i64,
         template: &str,
         data: &Value,
@@ -363,7 +355,7 @@ impl App {
 
     pub(crate) async fn tell_with(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         chat_id: i64,
         template: &str,
         data: &Value,
@@ -383,11 +375,7 @@ impl App {
 
     /// Sends the cards for where the request now stands (an approval step, the group, the
     /// city's 复审).
-    pub(crate) async fn announce_stage(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<()> {
+    pub(crate) async fn announce_stage(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<()> {
         self.announce_stage_to(conn, ctx, None).await
     }
 
@@ -396,7 +384,7 @@ impl App {
     /// has the card already gets no second one (the outbox's dedupe key).
     pub(crate) async fn announce_stage_to(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         only: Option<i64>,
     ) -> anyhow::Result<()> {
@@ -493,7 +481,7 @@ impl App {
     /// already cast (nothing is written then).
     pub(crate) async fn note_event(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         event: &reviews::NewEvent<'_>,
         detail: &str,
     ) -> anyhow::Result<bool> {
@@ -513,7 +501,7 @@ impl App {
     /// Ends any dialogue a user had about this request (a decision made elsewhere overtook it).
     pub(crate) async fn drop_dialogues_about(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         id: i64,
     ) -> anyhow::Result<()> {
@@ -555,7 +543,7 @@ impl App {
     /// a duty rule keeps out (the filer, whoever approved a level of it).
     pub(crate) async fn eligible_members(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
         let members = self.group_members(conn, ctx).await?;
@@ -565,7 +553,7 @@ impl App {
     /// The city's people who may give this request's 复审 now.
     pub(crate) async fn eligible_recheckers(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Binding>> {
         let found = people::holders(conn, ctx.route.recheck.role, &ctx.city).await?;

@@ -11,15 +11,15 @@ use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
+use crate::store::Conn;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, RecordedResult};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 impl App {
     pub(crate) async fn start_record(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
@@ -53,7 +53,7 @@ impl App {
     /// One typed answer of the recording dialogue: the next step, or a hint and the same step.
     pub(crate) async fn record_input(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         step: &str,
         data: &mut Value,
         text: &str,
@@ -131,7 +131,7 @@ impl App {
 
     pub(crate) async fn submit_record(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         data: &Value,
@@ -236,7 +236,7 @@ impl App {
 
     pub(crate) async fn confirm_result(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         me: &Binding,
     ) -> anyhow::Result<Press> {
@@ -258,12 +258,7 @@ impl App {
     /// Whether the group's result is signed: every member but the recorder has confirmed, at
     /// least `min_size` signatures in all, and the required roles among the signers. When it is
     /// not, the person who just signed (in `chat`) hears how far it is and who is missing.
-    async fn group_signed(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-        chat: i64,
-    ) -> anyhow::Result<bool> {
+    async fn group_signed(&self, conn: &mut Conn, ctx: &Ctx, chat: i64) -> anyhow::Result<bool> {
         let group = &ctx.route.group;
         let bindings = self.group_bindings(conn, ctx).await?;
         let members = self.eligible_members(conn, ctx).await?;
@@ -311,7 +306,7 @@ impl App {
 
     /// The group has signed: into its unit's batch for the 上报, or on to the city as
     /// `pass_to_city` says.
-    async fn finish_group(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<()> {
+    async fn finish_group(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<()> {
         let next = if ctx.route.report {
             State::Reporting
         } else if ctx.route.recheck.enabled {
@@ -342,11 +337,7 @@ impl App {
 
     /// A signed result leaves its unit with the 上报: to the city's 复审, or, where the route
     /// has none, done.
-    pub(crate) async fn pass_to_city(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<()> {
+    pub(crate) async fn pass_to_city(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<()> {
         if !ctx.route.recheck.enabled {
             return self.complete(conn, ctx).await;
         }
@@ -364,11 +355,7 @@ impl App {
     }
 
     /// Nobody at the city to give the 复审: the admins hear it at once.
-    async fn alert_if_no_recheckers(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<()> {
+    async fn alert_if_no_recheckers(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<()> {
         if !self.eligible_recheckers(conn, ctx).await?.is_empty() {
             return Ok(());
         }
@@ -385,7 +372,7 @@ impl App {
     /// A city reviewer's 同意 to the group's result: once enough have given it, done.
     pub(crate) async fn recheck_agree(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &Ctx,
         me: &Binding,
     ) -> anyhow::Result<Press> {
@@ -416,11 +403,7 @@ impl App {
     }
 
     /// Who signed the current result: the group's (recorder first) and the city's 复审.
-    async fn signatories(
-        &self,
-        conn: &mut AnyConnection,
-        ctx: &Ctx,
-    ) -> anyhow::Result<(String, String)> {
+    async fn signatories(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<(String, String)> {
         let events = reviews::events(conn, ctx.req.id).await?;
         let names = |actions: &[&str]| -> String {
             events
@@ -434,7 +417,7 @@ impl App {
     }
 
     /// Everyone signed: the score changes and the result goes down to the school.
-    async fn complete(&self, conn: &mut AnyConnection, ctx: &Ctx) -> anyhow::Result<()> {
+    async fn complete(&self, conn: &mut Conn, ctx: &Ctx) -> anyhow::Result<()> {
         let now = self.clock.now();
         let stage = stage_key(&ctx.req);
         if !reviews::transition(

@@ -8,13 +8,13 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::render::{limits, split_html};
+use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people;
 use crate::store::reviews;
 use crate::store::{from_ms, seasons};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// One line of /pending.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -46,7 +46,7 @@ impl App {
     /// Requests at a stage where this person acts now, oldest first.
     pub(crate) async fn pending_for(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
     ) -> anyhow::Result<Vec<PendingItem>> {
         let bound = people::of_user(conn, user_id).await?;

@@ -10,12 +10,12 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::{ReviewWindow, State};
 use crate::domain::workflow::Purpose;
+use crate::store::Conn;
 use crate::store::people;
 use crate::store::reviews::{self, NewEvent};
 use crate::store::seasons::Season;
 use crate::store::{audit, from_ms, units};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
 /// Requests a unit's 逾期未报 notice lists by name (/status counts them all).
@@ -72,7 +72,7 @@ impl App {
     /// admins told, audited. The unit's requests are 逾期未报.
     pub(crate) async fn refuse_late_report(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         season: &Season,
@@ -108,7 +108,7 @@ impl App {
     /// someone moved it first.
     pub(crate) async fn lapse(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         ctx: &Ctx,
         to: State,
         detail: &str,
@@ -143,7 +143,7 @@ impl App {
     /// each unit's group and the city admins get the unit's list. Returns how many lapsed.
     pub(crate) async fn lapse_late_requests(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn,
         season: &Season,
     ) -> anyhow::Result<usize> {
         let now = self.clock.now();
