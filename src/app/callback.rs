@@ -111,6 +111,20 @@ pub enum EntryAction {
 }
 
 impl Callback {
+    /// The review request or 免考 application the button acts on, if it names one.
+    pub fn request(&self) -> Option<i64> {
+        match self {
+            Callback::Review { id, .. }
+            | Callback::FullText { id }
+            | Callback::SignedForm { id }
+            | Callback::Form { id }
+            | Callback::Exhibits { id } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+impl Callback {
     pub fn encode(&self) -> String {
         let data = match self {
             Callback::Dialogue {

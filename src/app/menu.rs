@@ -3,79 +3,12 @@
 //! `/help`. An unbound chat sees the default menu: /start and /help.
 
 use super::App;
+use super::command::Command;
 use crate::domain::Role;
 use crate::domain::workflow::{Purpose, Route};
 use crate::store::people::{self, Binding};
 
-/// A command of the bot, in the order menus list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
-    Start,
-    Review,
-    Exempt,
-    Pending,
-    MyRequests,
-    Request,
-    Batch,
-    Status,
-    Export,
-    Publish,
-    Close,
-    Lift,
-    Invite,
-    People,
-    Contacts,
-    Whoami,
-    Cancel,
-    Help,
-}
-
 impl Command {
-    pub const ALL: [Command; 18] = [
-        Command::Start,
-        Command::Review,
-        Command::Exempt,
-        Command::Pending,
-        Command::MyRequests,
-        Command::Request,
-        Command::Batch,
-        Command::Status,
-        Command::Export,
-        Command::Publish,
-        Command::Close,
-        Command::Lift,
-        Command::Invite,
-        Command::People,
-        Command::Contacts,
-        Command::Whoami,
-        Command::Cancel,
-        Command::Help,
-    ];
-
-    /// The command as typed after the slash.
-    pub fn name(self) -> &'static str {
-        match self {
-            Command::Start => "start",
-            Command::Review => "review",
-            Command::Exempt => "exempt",
-            Command::Pending => "pending",
-            Command::MyRequests => "myrequests",
-            Command::Request => "request",
-            Command::Batch => "batch",
-            Command::Status => "status",
-            Command::Export => "export",
-            Command::Publish => "publish",
-            Command::Close => "close",
-            Command::Lift => "lift",
-            Command::Invite => "invite",
-            Command::People => "people",
-            Command::Contacts => "contacts",
-            Command::Whoami => "whoami",
-            Command::Cancel => "cancel",
-            Command::Help => "help",
-        }
-    }
-
     /// Whether a role may use the command, by the permission model's rules (`policy`) and the
     /// routes: who files, who holds a level or sits in a group, who sees which board.
     fn for_role(self, role: Role, routes: &[Route]) -> bool {

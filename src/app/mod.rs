@@ -5,6 +5,7 @@
 pub mod backup;
 mod bots;
 pub mod callback;
+pub mod command;
 pub mod contacts;
 pub mod dialogue;
 pub mod documents;

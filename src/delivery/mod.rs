@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 mod pacer;
 pub use pacer::Pacer;
@@ -101,7 +102,10 @@ async fn beat_once(app: &App, me: &Instance, pacer: &Pacer) -> anyhow::Result<()
     tx.commit().await?;
     pacer.share_with(live.len() as u32);
     if released > 0 {
-        tracing::warn!("took back {released} message(s) claimed by an instance that is gone");
+        tracing::warn!(
+            count = released,
+            "took back what an instance that is gone had claimed"
+        );
         app.outbox_wake.notify_one();
     }
     Ok(())
@@ -129,7 +133,8 @@ pub async fn run(
         let n = outbox::release_all_leases(&mut conn, scope).await?;
         if n > 0 {
             tracing::warn!(
-                "resending {n} message(s) that were in flight when the bot last stopped"
+                count = n,
+                "resending what was in flight when the bot last stopped"
             );
         }
     }
@@ -188,14 +193,24 @@ pub async fn run(
                         started += 1;
                         let (app, messenger, pacer) =
                             (app.clone(), messenger.clone(), pacer.clone());
-                        inflight.spawn(async move {
-                            let delivered =
-                                deliver(&app, &*messenger, scope.bot_id, &pacer, row).await;
-                            if let Err(e) = delivered {
-                                tracing::error!("delivery bookkeeping failed: {e:#}");
+                        let span = tracing::info_span!(
+                            "delivery",
+                            outbox = row.id,
+                            chat,
+                            attempt = row.attempts,
+                            merged = row.merged.len(),
+                        );
+                        inflight.spawn(
+                            async move {
+                                let delivered =
+                                    deliver(&app, &*messenger, scope.bot_id, &pacer, row).await;
+                                if let Err(e) = delivered {
+                                    tracing::error!(error = %format!("{e:#}"), "delivery bookkeeping failed");
+                                }
+                                chat
                             }
-                            chat
-                        });
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(e) => tracing::error!("cannot read the outbox: {e:#}"),
@@ -378,11 +393,7 @@ async fn deliver(
                 app.config.delivery.retry_base_ms,
                 row.attempts as u32,
             ));
-            tracing::warn!(
-                outbox_id = row.id,
-                attempt = row.attempts,
-                "send failed, retrying in {backoff:?}: {error}"
-            );
+            tracing::warn!(?backoff, error, "send failed, retrying");
             outbox::mark_retry(
                 &mut tx,
                 row.id,
@@ -392,7 +403,7 @@ async fn deliver(
             .await?;
         }
         Outcome::Retry(error) | Outcome::Throttled(error, _) | Outcome::Failed(error) => {
-            tracing::error!(outbox_id = row.id, "giving up on a message: {error}");
+            tracing::error!(error, "giving up on a message");
             outbox::mark_failed(&mut tx, row.id, error).await?;
             if row.batch.as_deref() != Some(ALERTS) {
                 let who = describe_chat(&mut tx, row.chat_id).await?;
@@ -404,7 +415,7 @@ async fn deliver(
             }
         }
         Outcome::Unreachable(reason) => {
-            tracing::warn!(chat_id = row.chat_id, "chat unreachable: {reason}");
+            tracing::warn!(reason, "chat unreachable");
             outbox::mark_failed(&mut tx, row.id, reason).await?;
             if people::mark_unreachable(&mut tx, row.chat_id, reason, now).await? {
                 let who = describe_chat(&mut tx, row.chat_id).await?;

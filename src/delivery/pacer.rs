@@ -38,7 +38,8 @@ impl Pacer {
             .swap(instances, std::sync::atomic::Ordering::Relaxed);
         if before != instances {
             tracing::info!(
-                "{instances} instance(s) deliver: this one sends at 1/{instances} of the rate"
+                instances,
+                "the instances delivering share the rate: this one sends at its share"
             );
         }
     }

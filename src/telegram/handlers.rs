@@ -3,6 +3,7 @@
 
 use super::intake::Intake;
 use crate::app::callback::{Callback, EntryAction, List};
+use crate::app::command::{Command, Typed};
 use crate::app::entry::Sheet;
 use crate::app::limits::Admit;
 use crate::app::publish::Preview;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::{MaybeInaccessibleMessage, MessageId, ParseMode};
+use tracing::Instrument;
 
 type HandlerResult = anyhow::Result<()>;
 
@@ -30,14 +32,6 @@ pub fn tree() -> UpdateHandler<anyhow::Error> {
 /// Telegram's rate limits while holding one of the few update slots (see `intake`).
 async fn reply(app: &App, chat: ChatId, text: String) -> HandlerResult {
     app.reply(chat.0, text, None).await
-}
-
-/// Splits "/cmd@BotName args" into ("cmd", "args").
-fn command(text: &str) -> Option<(String, &str)> {
-    let rest = text.strip_prefix('/')?;
-    let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
-    Some((name, args.trim()))
 }
 
 async fn on_message(
@@ -69,6 +63,22 @@ async fn handled(
     intake: &Intake,
     work: impl Future<Output = HandlerResult>,
 ) -> HandlerResult {
+    let span = tracing::info_span!(
+        "update",
+        id = update.id.0,
+        chat = update.chat().map(|c| c.id.0),
+        person = update.from().map(|u| u.id.0),
+        request = tracing::field::Empty,
+    );
+    handled_in(update, app, intake, work).instrument(span).await
+}
+
+async fn handled_in(
+    update: &Update,
+    app: &App,
+    intake: &Intake,
+    work: impl Future<Output = HandlerResult>,
+) -> HandlerResult {
     let taken = intake.claim(update.id.0);
     let started = std::time::Instant::now();
     // Before the work, so that its replies already go out through this bot. Failing that, the
@@ -94,10 +104,10 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     };
     let user_id = user.id.0 as i64;
     let chat = msg.chat.id;
-    let start_code = msg
-        .text()
-        .and_then(command)
-        .is_some_and(|(name, args)| name == "start" && !args.is_empty());
+    let start_code = matches!(
+        msg.text().and_then(Command::parse),
+        Some(Typed::Known(Command::Start, args)) if !args.is_empty()
+    );
     match app.admit(user_id, start_code).await? {
         Admit::Yes => {}
         Admit::Notice => return reply(app, chat, app.render.text("too_many_updates")?).await,
@@ -169,7 +179,7 @@ async fn handle_message(
     {
         return Ok(());
     }
-    let Some((name, args)) = text.and_then(command) else {
+    let Some(typed) = text.and_then(Command::parse) else {
         // Plain text or anything else: a dialogue in progress takes it first.
         let taken = match text {
             Some(t) => app.dialogue_text(user_id, chat.0, t).await?,
@@ -189,37 +199,33 @@ async fn handle_message(
         };
         return reply(app, chat, reply_text).await;
     };
+    let Typed::Known(command, args) = typed else {
+        let text = if app.is_bound(user_id).await? {
+            "unknown_command"
+        } else {
+            "not_bound"
+        };
+        return reply(app, chat, app.render.text(text)?).await;
+    };
     // A sealed season's library is in its archive: what would read it says so.
-    let reads_the_season = matches!(
-        name.as_str(),
-        "review"
-            | "exempt"
-            | "pending"
-            | "status"
-            | "myrequests"
-            | "request"
-            | "batch"
-            | "export"
-            | "close"
-            | "lift"
-            | "publish"
-    ) || name.starts_with("request_");
-    if reads_the_season && let Some(text) = app.sealed_season_answer(user_id).await? {
+    if command.reads_the_season()
+        && let Some(text) = app.sealed_season_answer(user_id).await?
+    {
         return reply(app, chat, text).await;
     }
-    match name.as_str() {
-        "start" => {
+    match command {
+        Command::Start => {
             let payload = (!args.is_empty()).then_some(args);
             reply(app, chat, app.start(user_id, chat.0, payload).await?).await
         }
-        "whoami" => reply(app, chat, app.whoami(user_id).await?).await,
-        "contacts" => app.contacts_command(user_id, chat.0).await,
-        "invite" => app.invite_command(user_id, chat.0).await,
-        "people" => app.people_command(user_id, chat.0, args).await,
-        "help" => reply(app, chat, app.help(user_id).await?).await,
-        "publish" => publish_prompt(app, user_id, chat).await,
-        "cancel" => app.cancel(user_id, chat.0).await,
-        "review" => {
+        Command::Whoami => reply(app, chat, app.whoami(user_id).await?).await,
+        Command::Contacts => app.contacts_command(user_id, chat.0).await,
+        Command::Invite => app.invite_command(user_id, chat.0).await,
+        Command::People => app.people_command(user_id, chat.0, args).await,
+        Command::Help => reply(app, chat, app.help(user_id).await?).await,
+        Command::Publish => publish_prompt(app, user_id, chat).await,
+        Command::Cancel => app.cancel(user_id, chat.0).await,
+        Command::Review => {
             // "/review 准考证号 联系方式 理由" files in one message; a bare /review asks.
             let quick = app.quick_filing(user_id, chat.0, args, None, QuickFrom::Command);
             if !quick.await? {
@@ -227,33 +233,15 @@ async fn handle_message(
             }
             Ok(())
         }
-        "exempt" => app.exempt_command(user_id, chat.0).await,
-        "pending" => app.pending_command(user_id, chat.0, 0).await,
-        "status" => app.status_command(user_id, chat.0).await,
-        "myrequests" => app.my_requests_command(user_id, chat.0, 0).await,
-        "request" => app.request_command(user_id, chat.0, args).await,
-        "batch" => app.batch_command(user_id, chat.0).await,
-        "export" => app.export_command(user_id, chat.0).await,
-        "close" => app.close_command(user_id, chat.0).await,
-        "lift" => app.lift_command(user_id, chat.0, args).await,
-        // "/request_12": a request one tap away in a list (Telegram links a command, not its
-        // argument).
-        other if other.starts_with("request_") => {
-            app.request_command(user_id, chat.0, &other["request_".len()..])
-                .await
-        }
-        other if other.starts_with("people_") => {
-            app.people_command(user_id, chat.0, &other["people_".len()..])
-                .await
-        }
-        _ => {
-            let text = if app.is_bound(user_id).await? {
-                "unknown_command"
-            } else {
-                "not_bound"
-            };
-            reply(app, chat, app.render.text(text)?).await
-        }
+        Command::Exempt => app.exempt_command(user_id, chat.0).await,
+        Command::Pending => app.pending_command(user_id, chat.0, 0).await,
+        Command::Status => app.status_command(user_id, chat.0).await,
+        Command::MyRequests => app.my_requests_command(user_id, chat.0, 0).await,
+        Command::Request => app.request_command(user_id, chat.0, args).await,
+        Command::Batch => app.batch_command(user_id, chat.0).await,
+        Command::Export => app.export_command(user_id, chat.0).await,
+        Command::Close => app.close_command(user_id, chat.0).await,
+        Command::Lift => app.lift_command(user_id, chat.0, args).await,
     }
 }
 
@@ -323,7 +311,11 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
         None => None,
     }
     .filter(|(chat, _)| chat.0 == user_id);
-    let outcome = match (card, Callback::parse(&data)) {
+    let pressed = Callback::parse(&data);
+    if let Some(request) = pressed.as_ref().and_then(Callback::request) {
+        tracing::Span::current().record("request", request);
+    }
+    let outcome = match (card, pressed) {
         (Some(card), Some(cb)) => handle_callback(&bot, app, user_id, card, cb).await,
         _ => Ok(Press::Refused),
     };

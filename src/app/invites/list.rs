@@ -53,7 +53,7 @@ impl App {
                 .map(|b| b.unit_code.clone()),
             code => Some(code.to_string()),
         };
-        // `/people_S001` arrives lower-cased (commands are matched without case).
+        // A unit code is matched without case, as `/people_S001` may be typed.
         let unit = match &code {
             Some(c) => units::all(&mut conn)
                 .await?
