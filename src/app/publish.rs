@@ -2,8 +2,10 @@
 //! officer the district summary, the city admins a report. One transaction queues it all; the
 //! dedupe keys make publishing again send only to people who were not reached before.
 
+use super::callback::Callback;
 use super::entry::Readiness;
 use super::{Actor, App};
+use crate::buttons::{Buttons, button};
 use crate::config::EntryMode;
 use crate::domain::deadline::{display, local_date};
 use crate::domain::score::Distribution;
@@ -435,4 +437,60 @@ async fn enqueue_files(
         outbox::enqueue(conn, &msg, now).await?;
     }
     Ok(())
+}
+
+impl App {
+    /// `/publish`: what publishing would send, with 确认发布 and 取消; or why not yet; or, when
+    /// the season is out already, publishing again to contacts bound since.
+    pub async fn publish_command(&self, user_id: i64, chat: i64) -> anyhow::Result<()> {
+        if let Err(denied) = self.may_publish(user_id).await? {
+            return self
+                .reply(chat, self.render.text(denied.template())?, None)
+                .await;
+        }
+        match self.preview_publication(Actor::Telegram(user_id)).await? {
+            Preview::NoSeason => {
+                self.reply(
+                    chat,
+                    self.render
+                        .render("publish_nothing", &json!({"no_season": true}))?,
+                    None,
+                )
+                .await
+            }
+            Preview::NoScores => {
+                self.reply(
+                    chat,
+                    self.render
+                        .render("publish_nothing", &json!({"no_season": false}))?,
+                    None,
+                )
+                .await
+            }
+            Preview::AlreadyPublished { season } => {
+                // Publishing again only reaches contacts bound since; it needs no confirmation.
+                let outcome = self.publish(Actor::Telegram(user_id), None).await?;
+                tracing::info!(
+                    season = season.year,
+                    new = outcome.new_notices,
+                    "published again"
+                );
+                Ok(())
+            }
+            Preview::Waiting { text } => self.reply(chat, text, None).await,
+            Preview::Ready { season, text } => {
+                let buttons = Buttons::rows(vec![vec![
+                    button(
+                        self.render.text("button_confirm_publish")?,
+                        Callback::Publish { season: season.id }.encode(),
+                    ),
+                    button(
+                        self.render.text("button_cancel")?,
+                        Callback::PublishCancel.encode(),
+                    ),
+                ]]);
+                self.reply(chat, text, Some(buttons)).await
+            }
+        }
+    }
 }

@@ -9,7 +9,6 @@ use crate::app::limits::Admit;
 use crate::app::publish::Preview;
 use crate::app::review::{Press, QuickFrom};
 use crate::app::{Actor, App};
-use crate::buttons::{Buttons, button};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::telegram::sender::TgBot;
@@ -223,7 +222,7 @@ async fn handle_message(
         Command::Invite => app.invite_command(user_id, chat.0).await,
         Command::People => app.people_command(user_id, chat.0, args).await,
         Command::Help => reply(app, chat, app.help(user_id).await?).await,
-        Command::Publish => publish_prompt(app, user_id, chat).await,
+        Command::Publish => app.publish_command(user_id, chat.0).await,
         Command::Cancel => app.cancel(user_id, chat.0).await,
         Command::Review => {
             // "/review 准考证号 联系方式 理由" files in one message; a bare /review asks.
@@ -242,56 +241,6 @@ async fn handle_message(
         Command::Export => app.export_command(user_id, chat.0).await,
         Command::Close => app.close_command(user_id, chat.0).await,
         Command::Lift => app.lift_command(user_id, chat.0, args).await,
-    }
-}
-
-async fn publish_prompt(app: &App, user_id: i64, chat: ChatId) -> HandlerResult {
-    if let Err(denied) = app.may_publish(user_id).await? {
-        return reply(app, chat, app.render.text(denied.template())?).await;
-    }
-    match app.preview_publication(Actor::Telegram(user_id)).await? {
-        Preview::NoSeason => {
-            reply(
-                app,
-                chat,
-                app.render
-                    .render("publish_nothing", &json!({"no_season": true}))?,
-            )
-            .await
-        }
-        Preview::NoScores => {
-            reply(
-                app,
-                chat,
-                app.render
-                    .render("publish_nothing", &json!({"no_season": false}))?,
-            )
-            .await
-        }
-        Preview::AlreadyPublished { season } => {
-            // Publishing again only reaches contacts bound since; it needs no confirmation.
-            let outcome = app.publish(Actor::Telegram(user_id), None).await?;
-            tracing::info!(
-                season = season.year,
-                new = outcome.new_notices,
-                "published again"
-            );
-            Ok(())
-        }
-        Preview::Waiting { text } => reply(app, chat, text).await,
-        Preview::Ready { season, text } => {
-            let buttons = Buttons::rows(vec![vec![
-                button(
-                    app.render.text("button_confirm_publish")?,
-                    Callback::Publish { season: season.id }.encode(),
-                ),
-                button(
-                    app.render.text("button_cancel")?,
-                    Callback::PublishCancel.encode(),
-                ),
-            ]]);
-            app.reply(chat.0, text, Some(buttons)).await
-        }
     }
 }
 
