@@ -1,4 +1,4 @@
-//! Records benchmarks (issue 10). Run with
+//! Records benchmarks. Run with
 //!
 //!     cargo bench --bench records
 //!

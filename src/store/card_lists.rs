@@ -1,5 +1,5 @@
 //! Batch cards: the cards of a chat with many waiting are folded into one list message shown a
-//! page at a time (issue 14, "say less, sooner"). A folded card keeps its outbox row, in status
+//! page at a time. A folded card keeps its outbox row, in status
 //! `folded` (never sent on its own) and then `dropped` once it is closed unseen, so every path
 //! that finds a request's cards (`reviews::cards`) still finds it.
 //!

@@ -1,4 +1,4 @@
-//! The audit chain (issue 10): every state change appends a record chained to the one before;
+//! The audit chain: every state change appends a record chained to the one before;
 //! the database refuses to change or remove one, and `audit verify` names the first record
 //! someone altered, removed or put in behind the triggers' back. Backups of a running SQLite
 //! database carry an intact chain.

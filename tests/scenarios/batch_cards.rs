@@ -1,4 +1,4 @@
-//! Batch cards (issue 14, "say less, sooner"): Telegram sends one message a second to a chat,
+//! Batch cards: Telegram sends one message a second to a chat,
 //! so someone with many cards waiting gets them as one message, a page at a time, with each
 //! card's own buttons and 本页全部同意, instead of a card each.
 

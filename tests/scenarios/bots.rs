@@ -1,4 +1,4 @@
-//! A province with a bot per large city (issue 14): Telegram's 30 messages a second are a bot's,
+//! A province with a bot per large city: Telegram's 30 messages a second are a bot's,
 //! so a province gives its large cities a bot each, all on one deployment and one database.
 //! A city's invite links name its bot, its people talk to that bot, and everything they are
 //! sent comes through it, never through another city's bot.

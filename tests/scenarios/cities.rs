@@ -1,4 +1,4 @@
-//! Many cities in one deployment (issue 14): a province runs every city's exam on one bot and
+//! Many cities in one deployment: a province runs every city's exam on one bot and
 //! one database. Each city has its own season, its own people and its own data, and nothing of
 //! one city reaches another city's people.
 

@@ -1,4 +1,4 @@
-//! The official records offices file (issue 10): 附件6 复核汇总表, one per district and one per
+//! The official records offices file: 附件6 复核汇总表, one per district and one per
 //! city-direct school (附件6 注2) and the city's combined table, from the terminal and in chat.
 
 use crate::support::*;

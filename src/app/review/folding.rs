@@ -1,4 +1,4 @@
-//! Batch cards (issue 14, "say less, sooner"). Telegram sends one message a second to a chat, so
+//! Batch cards. Telegram sends one message a second to a chat, so
 //! a 复审 chat sent 2,000 cards one by one would learn of the last one half an hour later. A
 //! person with `delivery.fold_cards_at` cards waiting to go out gets one message instead, "N
 //! 份待您处理", that shows a page of them in full (oldest first) with each card's own buttons

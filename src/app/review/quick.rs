@@ -4,7 +4,7 @@
 //!
 //! A school contact with fifty requests to file would otherwise answer six prompts fifty
 //! times, and the chat would get six messages a request at Telegram's one a second: five
-//! minutes of prompts before anyone downstream hears of the last request (issue 14). Here it
+//! minutes of prompts before anyone downstream hears of the last request. Here it
 //! is one message and 提交, and two messages back. It fills the /review dialogue's data and
 //! enters the dialogue at the first step still missing, so everything after is the dialogue's
 //! own: the 附件5 summary to confirm, 修改, 返回, /cancel, and the same checks at 提交.
