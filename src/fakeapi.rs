@@ -192,6 +192,8 @@ pub struct FakeTelegram {
     inner: Arc<Mutex<Inner>>,
     updates_ready: Arc<Notify>,
     release: Arc<Notify>,
+    /// Raised after every call is answered: what `wait_until` waits on.
+    answered: Arc<Notify>,
     url: String,
     server: Arc<tokio::task::JoinHandle<()>>,
 }
@@ -209,6 +211,7 @@ impl FakeTelegram {
             })),
             updates_ready: Arc::new(Notify::new()),
             release: Arc::new(Notify::new()),
+            answered: Arc::new(Notify::new()),
             url: format!("http://{addr}/"),
             server: Arc::new(tokio::spawn(async {})),
         };
@@ -342,18 +345,25 @@ impl FakeTelegram {
     }
 
     /// Waits until `cond` holds over the recorded messages, up to `limit` of real time; returns
-    /// whether it did. (Waiting for asynchronous work, not a timing assertion.)
+    /// whether it did. It is asked again after each call the fake answers. (Waiting for
+    /// asynchronous work, not a timing assertion.)
     pub async fn wait_until(&self, limit: Duration, cond: impl Fn(&FakeTelegram) -> bool) -> bool {
-        let deadline = Instant::now() + limit;
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
+            let answered = self.answered.notified();
             if cond(self) {
                 return true;
             }
-            if Instant::now() >= deadline {
-                return false;
+            tokio::select! {
+                _ = answered => {}
+                _ = tokio::time::sleep_until(deadline) => return cond(self),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits for the next call the fake answers, or `limit` of real time.
+    pub async fn next_answer(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.answered.notified()).await;
     }
 
     /// Waits for the next message to `chat` — after those an earlier `expect` or `skip_read`
@@ -563,6 +573,7 @@ async fn handle(
         chaos::Roll::LoseAnswer(d) => (None, Some(d)),
     };
     let response = respond(&fake, arrived, &method, params, file, chat_id, chaos_fault).await;
+    fake.answered.notify_waiters();
     if let Some(hang) = lose_answer {
         // Done, but the client never hears: it gives up and tries again.
         tokio::time::sleep(hang).await;

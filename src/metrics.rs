@@ -23,6 +23,9 @@ pub struct Counters {
     pub webhook_refused: AtomicU64,
     /// Updates skipped because they could not be read (the others of their answer were handled).
     pub updates_skipped: AtomicU64,
+    /// Updates taken from Telegram whose handler has not finished (a gauge): nought, with no
+    /// update waiting at Telegram, means every update so far has been answered.
+    pub updates_in_hand: AtomicU64,
 }
 
 impl Counters {

@@ -169,6 +169,14 @@ impl FakeUser {
     /// Presses the button labelled `label` on the newest message in this user's private chat
     /// that has one. Panics when there is none (a test bug worth seeing).
     pub fn press(&self, label: &str) {
+        let (message, data) = self.button(label);
+        self.press_data(&message, &data);
+    }
+
+    /// The latest message of this chat with a button labelled `label`, and that button's data:
+    /// kept, it can be pressed later, after the message has changed (`press_data`). Panics when
+    /// there is none.
+    pub fn button(&self, label: &str) -> (Sent, String) {
         let target = self
             .fake
             .messages_to(self.id)
@@ -180,14 +188,13 @@ impl FakeUser {
                     .find(|(l, _)| l == label)
                     .map(|(_, data)| (m, data))
             });
-        let (message, data) = target.unwrap_or_else(|| {
+        target.unwrap_or_else(|| {
             panic!(
                 "no button {label:?} in chat {}:\n{}",
                 self.id,
                 self.fake.transcript(self.id)
             )
-        });
-        self.press_data(&message, &data);
+        })
     }
 
     /// Presses with arbitrary callback data on a given message (as a crafted client could).

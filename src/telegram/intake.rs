@@ -15,10 +15,12 @@
 //! the dispatcher has finished the few updates still in the channel: a kill in that moment loses
 //! them, as with teloxide's own polling.
 
+use crate::metrics::Counters;
 use crate::telegram::sender::TgBot;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -38,6 +40,8 @@ pub struct Intake {
     finished: Option<mpsc::UnboundedSender<u32>>,
     /// The bot the updates come through (getMe's id).
     pub bot_id: i64,
+    /// Where the updates in hand are counted (`Counters::updates_in_hand`).
+    counters: Arc<Counters>,
 }
 
 /// An update the bot has taken from Telegram: when it arrived, and its slot (freed on drop).
@@ -45,11 +49,15 @@ pub struct Taken {
     pub received_at: Instant,
     update_id: u32,
     finished: Option<mpsc::UnboundedSender<u32>>,
+    counters: Arc<Counters>,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Drop for Taken {
     fn drop(&mut self) {
+        self.counters
+            .updates_in_hand
+            .fetch_sub(1, Ordering::Relaxed);
         if let Some(finished) = &self.finished {
             // The receiver goes only at shutdown; the update then stays open in the inbox and
             // is handled again at the next start (the at-least-once window).
@@ -60,20 +68,25 @@ impl Drop for Taken {
 
 impl Intake {
     /// For long polling.
-    pub fn new(capacity: u32, bot_id: i64) -> Arc<Intake> {
-        Self::build(capacity, None, bot_id)
+    pub fn new(capacity: u32, bot_id: i64, counters: Arc<Counters>) -> Arc<Intake> {
+        Self::build(capacity, None, bot_id, counters)
     }
 
     /// For the webhook: every finished update's id comes out of the receiver.
-    pub fn with_inbox(capacity: u32, bot_id: i64) -> (Arc<Intake>, mpsc::UnboundedReceiver<u32>) {
+    pub fn with_inbox(
+        capacity: u32,
+        bot_id: i64,
+        counters: Arc<Counters>,
+    ) -> (Arc<Intake>, mpsc::UnboundedReceiver<u32>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self::build(capacity, Some(tx), bot_id), rx)
+        (Self::build(capacity, Some(tx), bot_id, counters), rx)
     }
 
     fn build(
         capacity: u32,
         finished: Option<mpsc::UnboundedSender<u32>>,
         bot_id: i64,
+        counters: Arc<Counters>,
     ) -> Arc<Intake> {
         let capacity = capacity.clamp(1, 100);
         Arc::new(Intake {
@@ -82,6 +95,7 @@ impl Intake {
             taken: Mutex::default(),
             finished,
             bot_id,
+            counters,
         })
     }
 
@@ -92,10 +106,14 @@ impl Intake {
 
     /// The update now holds `slot` until its handler has finished.
     pub(super) fn hold(&self, update_id: u32, received_at: Instant, slot: OwnedSemaphorePermit) {
+        self.counters
+            .updates_in_hand
+            .fetch_add(1, Ordering::Relaxed);
         let taken = Taken {
             received_at,
             update_id,
             finished: self.finished.clone(),
+            counters: self.counters.clone(),
             _slot: slot,
         };
         self.lock().insert(update_id, taken);

@@ -188,7 +188,11 @@ pub async fn run_with(
             // A webhook left set (by webhook mode, or another deployment) would make every
             // getUpdates fail: switching back to polling removes it.
             before_start("deleteWebhook", || bot.delete_webhook().send()).await?;
-            let intake = intake::Intake::new(app.config.telegram.updates_in_flight, bot_id);
+            let intake = intake::Intake::new(
+                app.config.telegram.updates_in_flight,
+                bot_id,
+                app.counters.clone(),
+            );
             let listener = intake::listen(
                 bot.clone(),
                 intake.clone(),

@@ -83,6 +83,16 @@ pub async fn exposition(app: &App) -> anyhow::Result<String> {
         "Updates from Telegram that could not be read and were skipped.",
         &c.updates_skipped,
     );
+    out.metric(
+        "exam_bot_updates_in_hand",
+        "gauge",
+        "Updates taken from Telegram whose handler has not finished.",
+    );
+    out.sample(
+        "exam_bot_updates_in_hand",
+        &[],
+        c.updates_in_hand.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
 
     let now = Utc::now();
     let mut conn = app.db.pool.acquire().await?;

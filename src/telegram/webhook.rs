@@ -117,7 +117,11 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
     tracing::info!(path = hook.path(), "Telegram sends updates to the webhook");
-    let (intake, finished) = Intake::with_inbox(app.config.telegram.updates_in_flight, bot_id);
+    let (intake, finished) = Intake::with_inbox(
+        app.config.telegram.updates_in_flight,
+        bot_id,
+        app.counters.clone(),
+    );
     let recorded = Arc::new(Notify::new());
     let receiving = Receiving {
         app: app.clone(),

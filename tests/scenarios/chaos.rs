@@ -37,7 +37,7 @@ async fn a_season_through_a_bad_day_at_telegram_loses_nothing_and_doubles_only_l
 }
 
 async fn season_through_chaos(seed: u64) {
-    let mut h = Harness::start().await;
+    let mut h = Harness::start_in_real_time().await;
     h.patience = Duration::from_secs(120);
     // Longer than the client's 3 s request time-out: a hung call is given up and tried again.
     h.fake
@@ -81,7 +81,7 @@ async fn season_through_chaos(seed: u64) {
     h.expect(&teacher, "待您审核").await;
     let morning = shanghai(2023, 4, 30, 8, 0);
     h.clock.set(morning);
-    h.app.sweep(morning).await.unwrap();
+    h.sweep(morning).await;
     h.expect(&teacher, "待您处理的复核申请：1 件").await;
     teacher.press("✅ 同意");
     h.expect(&principal, "待您审核").await;
@@ -168,7 +168,7 @@ async fn events(h: &Harness, id: i64, action: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_started_while_telegram_says_later_waits_and_then_answers() {
     use exam_review_bot::fakeapi::Fault;
-    let mut h = Harness::start().await;
+    let mut h = Harness::start_in_real_time().await;
     h.sample_city().await;
     h.fake.inject(Some("getMe"), None, 1, Fault::BadGateway);
     h.fake

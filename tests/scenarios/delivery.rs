@@ -25,7 +25,7 @@ async fn contacts_for_all_schools(h: &mut Harness) -> Vec<FakeUser> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_wait_out_429_retry_after_and_all_arrive() {
-    let mut h = Harness::start().await;
+    let mut h = Harness::start_in_real_time().await;
     h.sample_city().await;
     let contacts = contacts_for_all_schools(&mut h).await;
     // Telegram answers the first notice to three schools with 429, retry after 1 s.
@@ -70,7 +70,7 @@ async fn notices_wait_out_429_retry_after_and_all_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_time_outs_are_retried_and_blocked_chats_reported() {
-    let mut h = Harness::start().await;
+    let mut h = Harness::start_in_real_time().await;
     h.sample_city().await;
     let admin = h.join(Role::CityAdmin, sample::CITY_CODE, "周主任").await;
     let contacts = contacts_for_all_schools(&mut h).await;
@@ -164,7 +164,7 @@ pub fn assert_within_limits(h: &Harness) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_does_not_wait_behind_a_queue_of_notices() {
-    let h = Harness::start().await;
+    let h = Harness::start_in_real_time().await;
     // Two hundred notices to two hundred chats are queued: seven seconds at Telegram's rate.
     {
         let mut tx = h.app.db.begin().await.unwrap();
@@ -199,7 +199,7 @@ async fn a_reply_does_not_wait_behind_a_queue_of_notices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_waiting_together_go_out_as_one_message_and_cards_stay_their_own() {
     use exam_review_bot::store::outbox::{self, Outgoing};
-    let h = Harness::start().await;
+    let h = Harness::start_in_real_time().await;
     let filer = 4242;
     let notice = |text: &str| Outgoing {
         chat_id: filer,

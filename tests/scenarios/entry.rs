@@ -477,7 +477,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     );
 
     // An hour before the cutoff the county is reminded and the city told what is missing.
-    h.app.sweep(shanghai(2023, 4, 26, 21, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 4, 26, 21, 0)).await;
     h.expect(&day.inspector, "须于 2023年4月26日 22:00 前上报")
         .await;
     let missing = h.expect(&day.admin, "的登分数据上报截止").await;
@@ -493,16 +493,14 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     // One second before the cutoff nothing is marked; at it, every batch of the day not
     // reported is 缺考 — the reported morning is not.
     let before = h
-        .app
         .sweep(shanghai(2023, 4, 26, 21, 59) + chrono::Duration::seconds(59))
-        .await
-        .unwrap();
+        .await;
     assert!(
         !before.sent.iter().any(|(k, _)| k == "entry-absent"),
         "{:?}",
         before.sent
     );
-    let at = h.app.sweep(shanghai(2023, 4, 26, 22, 0)).await.unwrap();
+    let at = h.sweep(shanghai(2023, 4, 26, 22, 0)).await;
     let unreported_that_day = 3 * 2 - 1;
     assert!(
         at.sent
@@ -515,7 +513,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
     h.expect(&day.admin, "视为缺考").await;
     // Once, across a restart.
     day.h.restart().await;
-    let again = day.h.app.sweep(shanghai(2023, 4, 26, 22, 1)).await.unwrap();
+    let again = day.h.sweep(shanghai(2023, 4, 26, 22, 1)).await;
     assert!(
         !again.sent.iter().any(|(k, _)| k == "entry-absent"),
         "{:?}",
@@ -600,7 +598,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
         matches!(refused, Upload::Refused(ref s) if s.template == "entry_absent_refused"),
         "{refused:?}"
     );
-    h.app.sweep(shanghai(2023, 4, 27, 22, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 4, 27, 22, 0)).await;
     day.admin
         .send(&format!("/lift {} 当晚已录入，经核实", next.id));
     h.expect(&day.admin, "未在截止时间").await;
@@ -608,7 +606,7 @@ async fn an_unreported_batch_is_absent_at_the_cutoff_once_and_only_one_sealed_in
 
     // The other days pass unreported: every batch is reported or 缺考, and /publish
     // publishes from them.
-    h.app.sweep(shanghai(2023, 4, 28, 22, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 4, 28, 22, 0)).await;
     h.clock.set(shanghai(2023, 4, 29, 9, 0));
     day.admin.send("/status");
     let board = h.expect(&day.admin, "登分进度").await;
@@ -674,7 +672,7 @@ async fn where_the_city_takes_no_late_report_a_batch_sealed_in_time_stays_absent
             .unwrap(),
         Press::Accepted
     );
-    h.app.sweep(shanghai(2023, 4, 26, 22, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 4, 26, 22, 0)).await;
     h.clock.set(shanghai(2023, 4, 26, 22, 10));
     day.admin.send(&format!("/lift {} 网络中断", b.id));
     h.expect(&day.admin, "本市不接受补报").await;

@@ -218,7 +218,7 @@ async fn each_district_and_city_direct_school_has_its_own_summary_and_the_city_a
     h.expect(&admin, "尚未截止").await;
     let after = shanghai(2023, 5, 3, 9, 0);
     h.clock.set(after);
-    let report = h.app.sweep(after).await.unwrap();
+    let report = h.sweep(after).await;
     assert!(
         report.sent.iter().all(|(k, _)| k != "review-closed"),
         "{report:?}"
@@ -280,7 +280,7 @@ async fn once_every_request_has_ended_after_the_window_the_review_closes_by_itse
     request(&h, &pupil, "completed", Some(("kept", pupil.score))).await;
     let after = shanghai(2023, 5, 3, 0, 1);
     h.clock.set(after);
-    let report = h.app.sweep(after).await.unwrap();
+    let report = h.sweep(after).await;
     assert!(
         report
             .sent
@@ -290,11 +290,7 @@ async fn once_every_request_has_ended_after_the_window_the_review_closes_by_itse
     );
     let told = h.expect(&officer, "成绩复核已结束").await;
     assert!(told.contains("（1 人）"), "{told}");
-    let again = h
-        .app
-        .sweep(after + chrono::Duration::minutes(1))
-        .await
-        .unwrap();
+    let again = h.sweep(after + chrono::Duration::minutes(1)).await;
     assert!(again.sent.iter().all(|(k, _)| k != "review-closed"));
     h.stop().await;
 }

@@ -23,7 +23,7 @@ fn count(h: &Harness, user: &FakeUser, needle: &str) -> usize {
 /// Moves the clock and runs a sweep, as the ticker would.
 async fn at(h: &Harness, when: chrono::DateTime<chrono::Utc>) {
     h.clock.set(when);
-    h.app.sweep(when).await.unwrap();
+    h.sweep(when).await;
     h.settle().await;
 }
 

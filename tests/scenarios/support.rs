@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use exam_review_bot::app::App;
-use exam_review_bot::clock::ManualClock;
+use exam_review_bot::clock::{ManualClock, Pace};
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
@@ -16,8 +16,13 @@ use exam_review_bot::store::{Db, outbox};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How much faster than the wall clock delivery's clock runs in the stories (Telegram's one
+/// message a second to a chat takes a twentieth of a second), as the offline demo's does.
+pub const PACE: u32 = 20;
 
 pub const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
@@ -162,13 +167,29 @@ impl Harness {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Harness {
+        Self::start_paced(tune, PACE).await
+    }
+
+    /// A running bot whose delivery keeps Telegram's own seconds: for the stories about
+    /// Telegram's limits themselves, which count sends per real second.
+    pub async fn start_in_real_time() -> Harness {
+        Self::start_paced(|_| {}, 1).await
+    }
+
+    /// Delivery's clock runs `scale` times faster than the wall clock, and the fake Telegram
+    /// refuses what goes over its limits on that clock, as in the offline demo.
+    async fn start_paced(tune: impl FnOnce(&mut Config), scale: u32) -> Harness {
         let db = TestDb::new().await;
         let mut config = test_config(&db.url);
         tune(&mut config);
         let clock = ManualClock::new(shanghai(2023, 4, 29, 10, 0));
         let store = Db::open(&config.database_url).await.unwrap();
-        let app = App::new(store, config, Arc::new(clock.clone())).unwrap();
+        let mut app = App::new(store, config, Arc::new(clock.clone())).unwrap();
+        app.pace = Pace::faster(scale);
         let fake = FakeTelegram::start().await.unwrap();
+        if scale > 1 {
+            fake.enforce_limits(scale);
+        }
         let bot = exam_review_bot::telegram::build_bot(
             &app,
             "123:test-token",
@@ -202,7 +223,9 @@ impl Harness {
         let store = Db::open(&self.db.url).await.unwrap();
         let mut config = (*self.app.config).clone();
         tune(&mut config);
+        let pace = self.app.pace;
         self.app = App::new(store, config, Arc::new(self.clock.clone())).unwrap();
+        self.app.pace = pace;
         let bot = exam_review_bot::telegram::build_bot(
             &self.app,
             "123:test-token",
@@ -343,23 +366,39 @@ impl Harness {
         self.fake.skip_read(id);
     }
 
-    /// Waits until the bot has taken every update and delivered every queued message.
+    /// Runs a sweep at `when`, as the ticker would. On PostgreSQL a sweep the ticker is running
+    /// at that moment makes this one skip; it is run again once the ticker's has ended, so that
+    /// what the ticker queued is committed when this returns.
+    pub async fn sweep(&self, when: DateTime<Utc>) -> exam_review_bot::app::sweep::SweepReport {
+        loop {
+            let report = self.app.sweep(when).await.unwrap();
+            if !report.skipped {
+                return report;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Waits until the bot has taken every update, answered each (the app's count of updates
+    /// in hand is nought) and delivered every queued message. Asked again after each call
+    /// the fake answers, and at least every 50 ms for what follows the last one (delivery
+    /// marks a message sent after Telegram took it).
     pub async fn settle(&self) {
-        for _ in 0..3000 {
-            let mut conn = self.app.db.pool.acquire().await.unwrap();
-            let open = outbox::open_count(&mut conn).await.unwrap();
-            drop(conn);
-            if open == 0 && self.fake.pending_updates() == 0 {
-                // One more beat for a handler that took an update but has not replied yet.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let in_hand = self.app.counters.updates_in_hand.load(Ordering::Relaxed);
+            if self.fake.pending_updates() == 0 && in_hand == 0 {
                 let mut conn = self.app.db.pool.acquire().await.unwrap();
                 if outbox::open_count(&mut conn).await.unwrap() == 0 {
                     return;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the bot did not settle within 60 s"
+            );
+            self.fake.next_answer(Duration::from_millis(50)).await;
         }
-        panic!("the bot did not settle within 60 s");
     }
 
     pub async fn stop(mut self) {

@@ -28,7 +28,7 @@ async fn a_late_report_is_refused_and_the_unreported_requests_are_listed_as_late
     h.wait_for_text(&c.equipment, "待上报 1 件").await;
     // 12 hours before the window's end, the group holding the unreported result is urged.
     h.clock.set(shanghai(2023, 5, 2, 12, 0));
-    h.app.sweep(shanghai(2023, 5, 2, 12, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 5, 2, 12, 0)).await;
     let urged = h.expect(&c.equipment, "紧急提醒").await;
     assert!(
         urged.contains(&format!("#{id}")) && urged.contains("待上报"),
@@ -54,7 +54,7 @@ async fn a_late_report_is_refused_and_the_unreported_requests_are_listed_as_late
 
     // The sweep lists it as 逾期未报: the filer, the district's group and the city told, and
     // /status counts it.
-    h.app.sweep(shanghai(2023, 5, 3, 0, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 5, 3, 0, 0)).await;
     assert_eq!(state_of(h, id).await, "lapsed");
     h.expect(&c.contact, "列为逾期未报").await;
     let listed = h.expect(&admin, "有 1 件复核申请未上报市级").await;
@@ -104,7 +104,7 @@ async fn after_filing_closes_no_level_returns_and_a_return_is_amended_within_its
     c.contact.press("✏️ 修改并重新提交");
     h.expect(&c.contact, "修改后的").await;
     // Filing's close, swept while the filer amends, leaves the amendment alone.
-    h.app.sweep(shanghai(2023, 5, 2, 6, 0)).await.unwrap();
+    h.sweep(shanghai(2023, 5, 2, 6, 0)).await;
     c.contact.send("副实验二第2项漏评");
     h.expect(&c.contact, "联系方式").await;
     c.contact.send("0391-1234567");
