@@ -2,6 +2,7 @@
 //! nowhere else. Telegram clients can send any data, so parsing is total: what does not parse
 //! is refused like a press by a stranger.
 
+use crate::domain::stage::{Choice, Stage};
 use crate::render::limits;
 
 /// Which paged list a page button turns.
@@ -26,8 +27,8 @@ pub enum Callback {
     /// A review card's button: the request, the stage the card was sent for, the action.
     Review {
         id: i64,
-        stage: String,
-        action: String,
+        stage: Stage,
+        action: Choice,
     },
     /// The publication confirm card: publish this season, or cancel.
     Publish {
@@ -189,8 +190,8 @@ impl Callback {
             },
             ["rv", id, stage, action] => Callback::Review {
                 id: id.parse().ok()?,
-                stage: short(stage)?,
-                action: short(action)?,
+                stage: Stage::parse(stage)?,
+                action: Choice::parse(action)?,
             },
             ["pub", "ok", season] => Callback::Publish {
                 season: season.parse().ok()?,
@@ -276,8 +277,11 @@ mod tests {
             },
             Callback::Review {
                 id: i64::MAX,
-                stage: "s12r99".into(),
-                action: "a".into(),
+                stage: Stage::Level {
+                    step: 12,
+                    round: 99,
+                },
+                action: Choice::Approve,
             },
             Callback::Publish { season: 7 },
             Callback::PublishCancel,

@@ -9,6 +9,7 @@ pub mod review;
 pub mod role;
 pub mod schedule;
 pub mod score;
+pub mod stage;
 pub mod unit;
 pub mod workflow;
 

@@ -320,8 +320,7 @@ async fn handle_callback(
                 .await
         }
         Callback::Review { id, stage, action } => {
-            app.review_button(user_id, chat.0, id, &stage, &action)
-                .await
+            app.review_button(user_id, chat.0, id, stage, action).await
         }
         Callback::Page { list, page } => {
             match list {

@@ -6,6 +6,7 @@ use crate::review::{Cast, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
+use exam_review_bot::domain::stage::{Choice, Stage};
 use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
 
@@ -270,7 +271,11 @@ async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_movi
     let approve = |user: i64, id: i64, stage: &'static str| {
         let app = h.app.clone();
         async move {
-            let press = app.review_button(user, user, id, stage, "a").await.unwrap();
+            let stage = Stage::parse(stage).unwrap();
+            let press = app
+                .review_button(user, user, id, stage, Choice::Approve)
+                .await
+                .unwrap();
             assert_eq!(
                 press,
                 exam_review_bot::app::review::Press::Accepted,

@@ -20,6 +20,7 @@ use city::{Prepared, check, correction, file, prepare, record, sqlite_url};
 use exam_review_bot::app::review::Press;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
+use exam_review_bot::domain::stage::{Choice, Stage};
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
 use proptest::prelude::*;
@@ -555,9 +556,13 @@ async fn step(
                 Stand::Pending(s) => s,
                 _ => 0,
             };
-            let stage = format!("s{step}r{}", f.round);
+            let stage = Stage::Level {
+                step,
+                round: f.round,
+            };
+            let choice = Choice::parse(action).expect("the model's presses are the bot's");
             let u = user(by);
-            let press = app.review_button(u, u, f.id, &stage, action).await?;
+            let press = app.review_button(u, u, f.id, stage, choice).await?;
             let accepted = if action == "a" {
                 Tally::Approved
             } else {
@@ -594,8 +599,8 @@ async fn step(
                 .min(p.deadline);
             let may = w.may(by, Deed::Amend, f) && now < until;
             let u = user(by);
-            let stage = format!("ret{}", f.round);
-            let press = app.review_button(u, u, f.id, &stage, "am").await?;
+            let stage = Stage::Returned { round: f.round };
+            let press = app.review_button(u, u, f.id, stage, Choice::Amend).await?;
             judge(press, may, Tally::Amended)?;
             if may {
                 for text in ["副实验二第2项漏评", "13800001234"] {
@@ -625,7 +630,9 @@ async fn step(
             let by = person(w, by, Deed::Withdraw, i);
             let may = w.may(by, Deed::Withdraw, &w.filed[i]);
             let u = user(by);
-            let press = app.review_button(u, u, w.filed[i].id, "wd", "w").await?;
+            let press = app
+                .review_button(u, u, w.filed[i].id, Stage::Withdraw, Choice::Withdraw)
+                .await?;
             judge(press, may, Tally::Withdrawn)?;
             if may {
                 w.filed[i].stand = Stand::Withdrawn;
@@ -639,9 +646,13 @@ async fn step(
             let f = &w.filed[i];
             let may = w.may(by, Deed::Record, f) && window_open;
             let u = user(by);
-            let stage = format!("rec{}", f.round);
-            let action = if corrected { "c" } else { "k" };
-            let press = app.review_button(u, u, f.id, &stage, action).await?;
+            let stage = Stage::Record { round: f.round };
+            let action = if corrected {
+                Choice::Correct
+            } else {
+                Choice::Keep
+            };
+            let press = app.review_button(u, u, f.id, stage, action).await?;
             judge(press, may, Tally::Recorded)?;
             if may {
                 let now = w.pupils[f.pupil].mark;
@@ -669,9 +680,15 @@ async fn step(
             let f = &w.filed[i];
             let may = w.may(by, Deed::Sign, f) && window_open;
             let u = user(by);
-            let stage = format!("cf{}", f.round);
+            let stage = Stage::Confirm { round: f.round };
             let press = app
-                .review_button(u, u, f.id, &stage, if agree { "y" } else { "n" })
+                .review_button(
+                    u,
+                    u,
+                    f.id,
+                    stage,
+                    if agree { Choice::Sign } else { Choice::Dispute },
+                )
                 .await?;
             judge(
                 press,
@@ -728,9 +745,19 @@ async fn step(
             // The city sends a result back to its group only while the group can still act.
             let may = w.may(by, Deed::Recheck, f) && (agree || window_open);
             let u = user(by);
-            let stage = format!("rc{}", f.round);
+            let stage = Stage::Recheck { round: f.round };
             let press = app
-                .review_button(u, u, f.id, &stage, if agree { "ok" } else { "rg" })
+                .review_button(
+                    u,
+                    u,
+                    f.id,
+                    stage,
+                    if agree {
+                        Choice::Agree
+                    } else {
+                        Choice::SendBack
+                    },
+                )
                 .await?;
             judge(
                 press,

@@ -8,6 +8,7 @@ use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::State;
+use crate::domain::stage::{Choice, Stage};
 use crate::render::cut_comment;
 use crate::store::Conn;
 use crate::store::card_lists;
@@ -149,10 +150,10 @@ impl App {
         &self,
         conn: &mut Conn,
         ctx: &Ctx,
-        stage: &str,
+        stage: Stage,
         people: &[Binding],
         heading: &str,
-        buttons: &[(&str, &str)],
+        buttons: &[(&str, Choice)],
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let card_data = self.card_data(conn, ctx).await?;
@@ -172,8 +173,8 @@ impl App {
             .map(|(label, action)| {
                 let data = Callback::Review {
                     id: ctx.req.id,
-                    stage: stage.into(),
-                    action: (*action).into(),
+                    stage,
+                    action: *action,
                 }
                 .encode();
                 Ok(button(self.render.text(label)?, data))
@@ -196,7 +197,8 @@ impl App {
                 ..Outgoing::default()
             };
             if let Some(id) = outbox::enqueue_returning(conn, &msg, now).await? {
-                reviews::add_card(conn, ctx.req.id, stage, p.telegram_user_id, id).await?;
+                reviews::add_card(conn, ctx.req.id, &stage.to_string(), p.telegram_user_id, id)
+                    .await?;
                 queued.push((p.chat_id, p.telegram_user_id));
             }
         }
@@ -208,7 +210,7 @@ impl App {
         &self,
         conn: &mut Conn,
         ctx: &Ctx,
-        stage: &str,
+        stage: Stage,
         outcome: &Value,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
@@ -221,7 +223,7 @@ impl App {
         let body = format!("{card}\n\n{footer}");
         // A card still folded unseen leaves its batch card; one that went out is edited.
         let mut lists = Vec::new();
-        for (user_id, outbox_id) in reviews::cards(conn, ctx.req.id, stage).await? {
+        for (user_id, outbox_id) in reviews::cards(conn, ctx.req.id, &stage.to_string()).await? {
             match card_lists::drop_folded(conn, outbox_id).await? {
                 Some(chat_id) => lists.push((chat_id, user_id)),
                 None => outbox::edit(conn, outbox_id, &body, now).await?,

@@ -10,6 +10,7 @@ use crate::app::dialogue::WHY;
 use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::State;
+use crate::domain::stage::{Choice, Stage};
 use crate::domain::workflow::Rule;
 use crate::store::Conn;
 use crate::store::audit;
@@ -25,8 +26,8 @@ impl App {
         user_id: i64,
         chat_id: i64,
         id: i64,
-        stage: &str,
-        action: &str,
+        stage: Stage,
+        action: Choice,
     ) -> anyhow::Result<Press> {
         let mut tx = self.db.begin().await?;
         let Some(ctx) = self.lock_ctx(&mut tx, id).await? else {
@@ -35,18 +36,18 @@ impl App {
         let bound = people::of_user(&mut tx, user_id).await?;
         // A card folded into a batch card acts only once a page of it showed the card: no
         // button may act on an item its holder has not been shown.
-        if !card_lists::card_was_shown(&mut tx, user_id, id, stage).await? {
+        if !card_lists::card_was_shown(&mut tx, user_id, id, &stage.to_string()).await? {
             return Ok(Press::Refused);
         }
         // While the score library is sealed no result moves (附件4 二.5).
-        let moves_a_result = ["rec", "cf", "rc"].iter().any(|p| stage.starts_with(p));
-        if moves_a_result && self.refuse_if_sealed(&mut tx, chat_id, &ctx).await? {
+        if stage.moves_a_result() && self.refuse_if_sealed(&mut tx, chat_id, &ctx).await? {
             tx.commit().await?;
             self.outbox_wake.notify_one();
             return Ok(Press::Stale);
         }
         // Once the exam has begun no level decides a 免考 application (it lapses).
-        if ctx.is_exemption() && stage.starts_with('s') && self.exam_begun(&ctx.season) {
+        let at_a_level = matches!(stage, Stage::Level { .. });
+        if ctx.is_exemption() && at_a_level && self.exam_begun(&ctx.season) {
             let data = json!({"id": ctx.req.id});
             self.tell(&mut tx, chat_id, "exempt_exam_begun", &data)
                 .await?;
@@ -55,79 +56,81 @@ impl App {
             return Ok(Press::Stale);
         }
         let press = match (stage, action) {
-            ("wd", "w") => self.withdraw(&mut tx, user_id, chat_id, &ctx).await?,
-            (s, "am") if s.starts_with("ret") => {
+            (Stage::Withdraw, Choice::Withdraw) => {
+                self.withdraw(&mut tx, user_id, chat_id, &ctx).await?
+            }
+            (Stage::Returned { .. }, Choice::Amend) => {
                 self.start_amendment(&mut tx, user_id, chat_id, &ctx)
                     .await?
             }
-            (s, "a" | "r" | "b") if s.starts_with('s') => {
-                let Some(step) = parse_step_stage(s) else {
+            (Stage::Level { step, .. }, Choice::Approve | Choice::Reject | Choice::Return) => {
+                let Ok(step) = usize::try_from(step) else {
                     return Ok(Press::Refused);
                 };
                 let me = match self.allowed(user_id, &bound, Action::Decide { step }, &ctx) {
                     Ok(me) => me,
                     Err(d) => return Ok(refusal(d)),
                 };
-                if ctx.state() != State::Pending || stage_key(&ctx.req) != s {
+                if ctx.state() != State::Pending || stage_key(&ctx.req) != stage {
                     return Ok(Press::Stale);
                 }
-                if action == "r"
+                if action == Choice::Reject
                     && let Err(d) = policy::may_reject(&ctx.route, step)
                 {
                     return Ok(refusal(d));
                 }
-                if action == "b"
+                if action == Choice::Return
                     && let Err(d) = self.may_return(&ctx)
                 {
                     return Ok(refusal(d));
                 }
                 match action {
-                    "a" => self.approve(&mut tx, &ctx, &me).await?,
+                    Choice::Approve => self.approve(&mut tx, &ctx, &me).await?,
                     _ => {
-                        self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, action)
+                        self.ask_reason(&mut tx, user_id, chat_id, &ctx, stage, action)
                             .await?
                     }
                 }
             }
-            (s, "k" | "c") if s.starts_with("rec") => {
+            (Stage::Record { .. }, Choice::Keep | Choice::Correct) => {
                 if let Err(d) = self.allowed(user_id, &bound, Action::Record, &ctx) {
                     return Ok(refusal(d));
                 }
-                if ctx.state() != State::Recording || stage_key(&ctx.req) != s {
+                if ctx.state() != State::Recording || stage_key(&ctx.req) != stage {
                     return Ok(Press::Stale);
                 }
                 self.start_record(&mut tx, user_id, chat_id, &ctx, action)
                     .await?
             }
-            (s, "y" | "n") if s.starts_with("cf") => {
+            (Stage::Confirm { .. }, Choice::Sign | Choice::Dispute) => {
                 let me = match self.allowed(user_id, &bound, Action::Sign, &ctx) {
                     Ok(me) => me,
                     Err(d) => return Ok(refusal(d)),
                 };
-                if ctx.state() != State::Confirming || stage_key(&ctx.req) != s {
+                if ctx.state() != State::Confirming || stage_key(&ctx.req) != stage {
                     return Ok(Press::Stale);
                 }
-                if action == "y" {
+                if action == Choice::Sign {
                     self.confirm_result(&mut tx, &ctx, &me).await?
                 } else {
-                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, "n")
+                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, stage, action)
                         .await?
                 }
             }
-            (s, "ok" | "rg") if s.starts_with("rc") => {
+            (Stage::Recheck { .. }, Choice::Agree | Choice::SendBack) => {
                 let me = match self.allowed(user_id, &bound, Action::Recheck, &ctx) {
                     Ok(me) => me,
                     Err(d) => return Ok(refusal(d)),
                 };
-                if ctx.state() != State::Rechecking || stage_key(&ctx.req) != s {
+                if ctx.state() != State::Rechecking || stage_key(&ctx.req) != stage {
                     return Ok(Press::Stale);
                 }
-                if action == "ok" {
+                if action == Choice::Agree {
                     self.recheck_agree(&mut tx, &ctx, &me).await?
                 } else if let Err(d) = self.may_send_back(&ctx) {
                     return Ok(refusal(d));
                 } else {
-                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, s, "rg")
+                    self.ask_reason(&mut tx, user_id, chat_id, &ctx, stage, action)
                         .await?
                 }
             }
@@ -136,8 +139,8 @@ impl App {
         if press == Press::Accepted {
             // What this person has done leaves their batch card at once, also while the stage
             // waits for others (a group's other signatures, an "all" level's other approvers).
-            if matches!(action, "a" | "y" | "ok") {
-                self.drop_own_folded_card(&mut tx, id, stage, user_id)
+            if matches!(action, Choice::Approve | Choice::Sign | Choice::Agree) {
+                self.drop_own_folded_card(&mut tx, id, &stage.to_string(), user_id)
                     .await?;
             }
             tx.commit().await?;
@@ -177,10 +180,10 @@ impl App {
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
-        stage: &str,
-        action: &str,
+        stage: Stage,
+        action: Choice,
     ) -> anyhow::Result<Press> {
-        let data = json!({"request": ctx.req.id, "stage": stage, "action": action,
+        let data = json!({"request": ctx.req.id, "stage": stage.to_string(), "action": action.code(),
                           "exemption": ctx.is_exemption()});
         self.enter_step(conn, user_id, chat_id, WHY, "reason", &data)
             .await?;
@@ -256,7 +259,7 @@ impl App {
             .load_ctx(conn, ctx.req.id)
             .await?
             .expect("request exists");
-        self.close_cards(conn, &now_ctx, &stage, &outcome).await?;
+        self.close_cards(conn, &now_ctx, stage, &outcome).await?;
         if to == State::Completed {
             self.exemption_approved(conn, &now_ctx, me).await?;
             return Ok(Press::Accepted);
@@ -280,16 +283,20 @@ impl App {
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let id = data["request"].as_i64().unwrap_or(0);
-        let stage = data["stage"].as_str().unwrap_or_default();
-        let action = data["action"].as_str().unwrap_or_default();
+        let (Some(stage), Some(action)) = (
+            data["stage"].as_str().and_then(Stage::parse),
+            data["action"].as_str().and_then(Choice::parse),
+        ) else {
+            return Ok(());
+        };
         let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
             return Ok(());
         };
         // The state the reason was asked in: a returned request keeps its pending stage key,
         // so the key alone would let a second holder's late reason return it again.
         let (asked_in, wanted) = match action {
-            "n" => (State::Confirming, Action::Sign),
-            "rg" => (State::Rechecking, Action::Recheck),
+            Choice::Dispute => (State::Confirming, Action::Sign),
+            Choice::SendBack => (State::Rechecking, Action::Recheck),
             _ => (
                 State::Pending,
                 Action::Decide {
@@ -309,9 +316,9 @@ impl App {
         }
         let bound = people::of_user(conn, user_id).await?;
         let veto = match action {
-            "r" => policy::may_reject(&ctx.route, ctx.req.step as usize),
-            "b" => self.may_return(&ctx),
-            "rg" => self.may_send_back(&ctx),
+            Choice::Reject => policy::may_reject(&ctx.route, ctx.req.step as usize),
+            Choice::Return => self.may_return(&ctx),
+            Choice::SendBack => self.may_send_back(&ctx),
             _ => Ok(()),
         };
         let me = match self
@@ -324,16 +331,16 @@ impl App {
         // A level several people sign gives its 不同意 as it gives its 同意: with as many
         // signatures (附件2 县级: 签名（至少三人）). One dissent is recorded and counted.
         let level_rule = ctx.route.steps.get(ctx.req.step as usize).map(|s| s.rule);
-        let counted = action == "r" && level_rule.is_some_and(|r| r != Rule::AnyOne);
+        let counted = action == Choice::Reject && level_rule.is_some_and(|r| r != Rule::AnyOne);
         if counted && !self.dissent(conn, &ctx, &me, reason).await? {
             return Ok(());
         }
         let (to, step, round, event_action) = match action {
-            "r" => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
-            "b" => (State::Returned, ctx.req.step, ctx.req.round, "return"),
-            "n" => (State::Recording, ctx.req.step, ctx.req.round + 1, "dispute"),
+            Choice::Reject => (State::Rejected, ctx.req.step, ctx.req.round, "reject"),
+            Choice::Return => (State::Returned, ctx.req.step, ctx.req.round, "return"),
+            Choice::Dispute => (State::Recording, ctx.req.step, ctx.req.round + 1, "dispute"),
             // 退回复核小组: the group records and signs again, in a new round.
-            "rg" => (
+            Choice::SendBack => (
                 State::Recording,
                 ctx.req.step,
                 ctx.req.round + 1,
@@ -346,7 +353,8 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        let event_step = (!matches!(action, "n" | "rg")).then_some(ctx.req.step);
+        let event_step =
+            (!matches!(action, Choice::Dispute | Choice::SendBack)).then_some(ctx.req.step);
         // A counted dissent's event is already written.
         if !counted {
             self.note_event(
@@ -386,8 +394,10 @@ impl App {
                         self.render.text("button_amend")?,
                         Callback::Review {
                             id,
-                            stage: format!("ret{}", ctx.req.round),
-                            action: "am".into(),
+                            stage: Stage::Returned {
+                                round: ctx.req.round,
+                            },
+                            action: Choice::Amend,
                         }
                         .encode(),
                     ),
@@ -395,8 +405,8 @@ impl App {
                         self.render.text("button_withdraw")?,
                         Callback::Review {
                             id,
-                            stage: "wd".into(),
-                            action: "w".into(),
+                            stage: Stage::Withdraw,
+                            action: Choice::Withdraw,
                         }
                         .encode(),
                     ),
@@ -409,7 +419,7 @@ impl App {
                 // why, and the group's new cards show it.
                 if let Some(recorder) = ctx.req.recorded_by {
                     let info = json!({"id": id, "name": ctx.cand.name, "level": level,
-                                      "actor": me.name, "reason": reason, "action": action});
+                                      "actor": me.name, "reason": reason, "action": action.code()});
                     for b in people::of_user(conn, recorder).await?.into_iter().take(1) {
                         self.tell(conn, b.chat_id, "review_disputed", &info).await?;
                     }
@@ -523,7 +533,7 @@ impl App {
             .load_ctx(conn, ctx.req.id)
             .await?
             .expect("request exists");
-        self.close_cards(conn, &now_ctx, &stage, &outcome).await?;
+        self.close_cards(conn, &now_ctx, stage, &outcome).await?;
         // Everyone who acted on it or holds its card now hears of it.
         let mut told = vec![user_id];
         let mut people_involved: Vec<i64> = reviews::events(conn, ctx.req.id)
@@ -532,7 +542,7 @@ impl App {
             .map(|e| e.user_id)
             .collect();
         people_involved.extend(
-            reviews::cards(conn, ctx.req.id, &stage)
+            reviews::cards(conn, ctx.req.id, &stage.to_string())
                 .await?
                 .into_iter()
                 .map(|(u, _)| u),
@@ -573,9 +583,4 @@ pub(super) fn refusal(d: Denied) -> Press {
     } else {
         Press::Denied(d)
     }
-}
-
-/// "s<step>r<round>" → step.
-fn parse_step_stage(stage: &str) -> Option<usize> {
-    stage.strip_prefix('s')?.split_once('r')?.0.parse().ok()
 }

@@ -19,6 +19,7 @@
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::buttons::Buttons;
+use crate::domain::stage::{Choice, Stage};
 use crate::render::{limits, visible_len};
 use crate::store::Conn;
 use crate::store::card_lists::{self, Folded};
@@ -26,9 +27,9 @@ use crate::store::outbox::{self, Outgoing};
 use crate::store::reviews;
 use serde_json::json;
 
-/// The stage of a card that records the group's result ("rec1"): what 本页全部维持原成绩 takes.
+/// The stage of a card that records the group's result: what 本页全部维持原成绩 takes.
 fn is_record_stage(stage: &str) -> bool {
-    stage.starts_with("rec")
+    matches!(Stage::parse(stage), Some(Stage::Record { .. }))
 }
 
 /// Cards a page shows at most (fewer when they do not fit one message whole).
@@ -45,15 +46,12 @@ struct Page {
 /// The press 本页全部同意 makes on an item, by the stage its card was sent for: 同意 at an
 /// approval level, 确认 of a group's recorded result, 同意 at the city's 复审. Recording a
 /// result takes a dialogue per item, so those cards are only ever acted on one by one.
-fn approve_all_action(stage: &str) -> Option<&'static str> {
-    if stage.starts_with("cf") {
-        Some("y")
-    } else if stage.starts_with("rc") {
-        Some("ok")
-    } else if stage.starts_with('s') {
-        Some("a")
-    } else {
-        None
+fn approve_all_action(stage: Stage) -> Option<Choice> {
+    match stage {
+        Stage::Confirm { .. } => Some(Choice::Sign),
+        Stage::Recheck { .. } => Some(Choice::Agree),
+        Stage::Level { .. } => Some(Choice::Approve),
+        _ => None,
     }
 }
 
@@ -215,7 +213,11 @@ impl App {
         // The page's buttons for all its cards at once, each when some card takes it.
         let approvable = items
             .iter()
-            .filter(|i| approve_all_action(&i.stage).is_some())
+            .filter(|i| {
+                Stage::parse(&i.stage)
+                    .and_then(approve_all_action)
+                    .is_some()
+            })
             .count();
         let keepable = items.iter().filter(|i| is_record_stage(&i.stage)).count();
         let (id, version) = (list.id, list.version);
@@ -320,11 +322,14 @@ impl App {
         };
         let mut approved = 0;
         for (id, stage) in items {
-            let Some(action) = approve_all_action(&stage) else {
+            let Some(stage) = Stage::parse(&stage) else {
+                continue;
+            };
+            let Some(action) = approve_all_action(stage) else {
                 continue;
             };
             if self
-                .review_button(user_id, chat_id, id, &stage, action)
+                .review_button(user_id, chat_id, id, stage, action)
                 .await?
                 == Press::Accepted
             {
@@ -401,11 +406,12 @@ mod tests {
 
     #[test]
     fn approve_all_takes_the_approving_press_of_each_stage_and_never_records() {
-        assert_eq!(approve_all_action("s0r1"), Some("a"));
-        assert_eq!(approve_all_action("s12r3"), Some("a"));
-        assert_eq!(approve_all_action("cf2"), Some("y"));
-        assert_eq!(approve_all_action("rc1"), Some("ok"));
-        assert_eq!(approve_all_action("rec1"), None);
-        assert_eq!(approve_all_action("up1"), None);
+        let approve_all = |code: &str| approve_all_action(Stage::parse(code).unwrap());
+        assert_eq!(approve_all("s0r1"), Some(Choice::Approve));
+        assert_eq!(approve_all("s12r3"), Some(Choice::Approve));
+        assert_eq!(approve_all("cf2"), Some(Choice::Sign));
+        assert_eq!(approve_all("rc1"), Some(Choice::Agree));
+        assert_eq!(approve_all("rec1"), None);
+        assert_eq!(approve_all("up1"), None);
     }
 }

@@ -23,6 +23,7 @@ pub use views::PendingItem;
 use super::App;
 use super::policy::{self, Action, Denied, Subject};
 use crate::domain::review::State;
+use crate::domain::stage::{Choice, Stage};
 use crate::domain::workflow::{Purpose, Route, Scope};
 use crate::store::Conn;
 use crate::store::candidates::{self, Candidate};
@@ -115,15 +116,9 @@ impl Ctx {
     }
 }
 
-/// The stage key of the cards sent for the request's current position.
-pub(crate) fn stage_key(req: &Request) -> String {
-    match req.state() {
-        State::Recording => format!("rec{}", req.round),
-        State::Confirming => format!("cf{}", req.round),
-        State::Reporting => format!("up{}", req.round),
-        State::Rechecking => format!("rc{}", req.round),
-        _ => format!("s{}r{}", req.step, req.round),
-    }
+/// The stage of the cards sent for the request's current position.
+pub(crate) fn stage_key(req: &Request) -> Stage {
+    Stage::of(req.state(), req.step, req.round)
 }
 
 /// The city's 复审 as the forms name it (附件5 市级复审结果).
@@ -401,21 +396,24 @@ impl App {
                 let holders = keep(self.step_holders(conn, ctx, step).await?);
                 // 驳回 only where the route gives the level a veto (none below the group by
                 // default).
-                let buttons: &[(&str, &str)] = match policy::may_reject(&ctx.route, step) {
+                let buttons: &[(&str, Choice)] = match policy::may_reject(&ctx.route, step) {
                     // 附件2's words: 同意, 不同意, 退回修改.
                     Ok(()) if ctx.is_exemption() => &[
-                        ("button_approve", "a"),
-                        ("button_disagree", "r"),
-                        ("button_return", "b"),
+                        ("button_approve", Choice::Approve),
+                        ("button_disagree", Choice::Reject),
+                        ("button_return", Choice::Return),
                     ],
                     Ok(()) => &[
-                        ("button_approve", "a"),
-                        ("button_reject", "r"),
-                        ("button_return", "b"),
+                        ("button_approve", Choice::Approve),
+                        ("button_reject", Choice::Reject),
+                        ("button_return", Choice::Return),
                     ],
-                    Err(_) => &[("button_approve", "a"), ("button_return", "b")],
+                    Err(_) => &[
+                        ("button_approve", Choice::Approve),
+                        ("button_return", Choice::Return),
+                    ],
                 };
-                self.send_cards(conn, ctx, &stage, &holders, "review_card_heading", buttons)
+                self.send_cards(conn, ctx, stage, &holders, "review_card_heading", buttons)
                     .await
             }
             State::Recording => {
@@ -423,10 +421,13 @@ impl App {
                 self.send_cards(
                     conn,
                     ctx,
-                    &stage,
+                    stage,
                     &members,
                     "review_record_heading",
-                    &[("button_keep", "k"), ("button_correct", "c")],
+                    &[
+                        ("button_keep", Choice::Keep),
+                        ("button_correct", Choice::Correct),
+                    ],
                 )
                 .await
             }
@@ -446,10 +447,13 @@ impl App {
                 self.send_cards(
                     conn,
                     ctx,
-                    &stage,
+                    stage,
                     &keep(unsigned),
                     "review_confirm_heading",
-                    &[("button_confirm", "y"), ("button_dispute", "n")],
+                    &[
+                        ("button_confirm", Choice::Sign),
+                        ("button_dispute", Choice::Dispute),
+                    ],
                 )
                 .await
             }
@@ -463,12 +467,12 @@ impl App {
                 self.send_cards(
                     conn,
                     ctx,
-                    &stage,
+                    stage,
                     &reviewers,
                     "review_recheck_heading",
                     &[
-                        ("button_recheck_agree", "ok"),
-                        ("button_recheck_return", "rg"),
+                        ("button_recheck_agree", Choice::Agree),
+                        ("button_recheck_return", Choice::SendBack),
                     ],
                 )
                 .await

@@ -11,6 +11,7 @@ use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
+use crate::domain::stage::{Choice, Stage};
 use crate::store::Conn;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, RecordedResult};
@@ -23,12 +24,16 @@ impl App {
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
-        action: &str,
+        action: Choice,
     ) -> anyhow::Result<Press> {
-        let kind = if action == "k" { "kept" } else { "corrected" };
+        let kind = if action == Choice::Keep {
+            "kept"
+        } else {
+            "corrected"
+        };
         let data = json!({
             "request": ctx.req.id,
-            "stage": stage_key(&ctx.req),
+            "stage": stage_key(&ctx.req).to_string(),
             "kind": kind,
             "has_items": ctx.cand.item_main.is_some(),
             "original": Score::from_tenths(ctx.req.original_score as u32).to_string(),
@@ -153,8 +158,9 @@ impl App {
             Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
         };
         let members = self.eligible_members(conn, &ctx).await?;
-        let stage = data["stage"].as_str().unwrap_or_default();
-        if ctx.state() != State::Recording || stage_key(&ctx.req) != stage {
+        let stage = stage_key(&ctx.req);
+        let asked_at = data["stage"].as_str().and_then(Stage::parse);
+        if ctx.state() != State::Recording || asked_at != Some(stage) {
             return self
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
@@ -219,10 +225,13 @@ impl App {
         self.send_cards(
             conn,
             &ctx,
-            &confirm_stage,
+            confirm_stage,
             &others,
             "review_confirm_heading",
-            &[("button_confirm", "y"), ("button_dispute", "n")],
+            &[
+                ("button_confirm", Choice::Sign),
+                ("button_dispute", Choice::Dispute),
+            ],
         )
         .await?;
         self.tell(
@@ -327,7 +336,7 @@ impl App {
         let outcome = json!({"action": "signed", "actor": self.signatories(conn, &signed).await?.0,
                              "level": ctx.group_name(), "reason": "",
                              "report": next == State::Reporting});
-        self.close_cards(conn, &signed, &stage, &outcome).await?;
+        self.close_cards(conn, &signed, stage, &outcome).await?;
         self.announce_stage(conn, &signed).await?;
         if next == State::Rechecking {
             self.alert_if_no_recheckers(conn, &signed).await?;
@@ -487,7 +496,7 @@ impl App {
             city => format!("{group_signed}；{RECHECK_NAME} {city}"),
         };
         let outcome = json!({"action": "complete", "actor": signed, "level": "", "reason": ""});
-        self.close_cards(conn, &done, &stage, &outcome).await?;
+        self.close_cards(conn, &done, stage, &outcome).await?;
 
         let info = json!({
             "id": ctx.req.id,

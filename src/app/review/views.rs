@@ -7,6 +7,7 @@ use crate::app::policy::Action;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
+use crate::domain::stage::{Choice, Stage};
 use crate::render::{limits, split_html};
 use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
@@ -252,8 +253,8 @@ impl App {
                     {
                         let data = Callback::Review {
                             id: ctx.req.id,
-                            stage: "wd".into(),
-                            action: "w".into(),
+                            stage: Stage::Withdraw,
+                            action: Choice::Withdraw,
                         }
                         .encode();
                         rows.push(vec![button(self.render.text("button_withdraw")?, data)]);

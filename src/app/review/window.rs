@@ -133,7 +133,7 @@ impl App {
         let level = self.level_name(ctx);
         let outcome = json!({"action": "lapse", "actor": "", "level": level, "reason": ""});
         if let Some(now_ctx) = self.load_ctx(tx, ctx.req.id).await? {
-            self.close_cards(tx, &now_ctx, &stage, &outcome).await?;
+            self.close_cards(tx, &now_ctx, stage, &outcome).await?;
         }
         Ok(true)
     }
