@@ -17,9 +17,9 @@ use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
 use exam_review_bot::store::{Db, candidates};
+use fake_telegram::{FakeTelegram, FakeUser};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

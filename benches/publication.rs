@@ -19,9 +19,9 @@ use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::SystemClock;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
+use fake_telegram::FakeTelegram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -344,7 +344,7 @@ fn vm_hwm(pid: u32) -> u64 {
 
 /// A school's notice (its spreadsheet), not the city's distribution chart and workbook that
 /// follow the publication report.
-fn is_notice(m: &exam_review_bot::fakeapi::Sent) -> bool {
+fn is_notice(m: &fake_telegram::Sent) -> bool {
     m.document
         .as_ref()
         .is_some_and(|(name, _)| name.contains("中招实验考试成绩_"))

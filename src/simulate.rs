@@ -12,9 +12,9 @@ pub mod province;
 
 use crate::app::{Actor, App};
 use crate::domain::Role;
-use crate::fakeapi::{FakeTelegram, FakeUser, Sent};
 use crate::sample;
 use crate::store::candidates;
+use fake_telegram::{FakeTelegram, FakeUser, Sent};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -9,10 +9,10 @@ use crate::app::App;
 use crate::app::records::FileKind;
 use crate::clock::ManualClock;
 use crate::domain::Role;
-use crate::fakeapi::{FakeTelegram, FakeUser};
 use crate::sample;
 use anyhow::Context;
 use chrono::TimeZone;
+use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::time::Duration;
 

@@ -14,11 +14,11 @@ use crate::app::App;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::domain::Role;
-use crate::fakeapi::{FakeTelegram, FakeUser};
 use crate::sample;
 use crate::store::{Db, outbox};
 use anyhow::{Context, bail};
 use chrono::TimeZone;
+use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +59,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     fake.enforce_limits(PACE);
     let mut config = Config {
         database_url: format!("sqlite://{}", db_path.display()),
-        bot_username: Some(crate::fakeapi::BOT_USERNAME.into()),
+        bot_username: Some(fake_telegram::BOT_USERNAME.into()),
         ..Config::default()
     };
     config.telegram.polling_timeout_secs = 1;

@@ -6,9 +6,9 @@
 use super::{DISTRICTS, Person};
 use crate::app::App;
 use crate::domain::Role;
-use crate::fakeapi::{FakeTelegram, FakeUser};
 use crate::sample;
 use anyhow::{Context, bail};
+use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The demo's progress on standard error, one line per act, so that standard output stays the
 //! season's transcript (to read, or to compare with another run's).
 
-use crate::fakeapi::FakeTelegram;
+use fake_telegram::FakeTelegram;
 use std::time::Instant;
 
 /// The acts of the demo's season, in order.

@@ -255,7 +255,7 @@ mod tests {
     use super::*;
     use calamine::{Data, Reader, Xlsx};
 
-    use crate::fakeapi::SAMPLE_PNG as PNG;
+    use fake_telegram::SAMPLE_PNG as PNG;
 
     fn form() -> Form {
         Form {

@@ -11,8 +11,8 @@ use super::{Driver, Reach, prepare_city};
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{Config, Entry, EntryMode};
-use crate::fakeapi::FakeTelegram;
 use crate::store::{Db, outbox};
+use fake_telegram::FakeTelegram;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,7 +82,7 @@ impl Report {
 fn config(url: &str) -> Config {
     let mut config = Config {
         database_url: url.to_string(),
-        bot_username: Some(crate::fakeapi::BOT_USERNAME.into()),
+        bot_username: Some(fake_telegram::BOT_USERNAME.into()),
         entry: Entry {
             mode: EntryMode::CityFile,
             ..Default::default()

@@ -561,3 +561,11 @@ pub async fn depth_by_kind(
         .map(|(kind, (n, oldest))| (kind, n, (to_ms(now) - oldest).max(0)))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fake_telegram_reads_merged_notices_as_the_bot_joins_them() {
+        assert_eq!(super::MERGED_SEPARATOR, fake_telegram::NOTICE_SEPARATOR);
+    }
+}

@@ -2,9 +2,9 @@
 
 use crate::support::*;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates;
+use fake_telegram::FakeUser;
 
 /// Everything that identifies a school's candidates: names are common, so exam and id numbers.
 async fn secrets_of_school(h: &Harness, school: &str) -> Vec<String> {

@@ -7,8 +7,8 @@ use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::stage::{Choice, Stage};
-use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
+use fake_telegram::{FakeUser, Sent};
 
 /// A batch card, with cards on it or done.
 fn is_batch_card(m: &Sent) -> bool {

@@ -7,9 +7,9 @@ use crate::fidelity::{keep_and_sign, up_to_the_group};
 use crate::review::{Cast, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::export::review_summary::{COLUMNS, stamp_line, title};
-use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::Candidate;
+use fake_telegram::{FakeUser, Sent};
 
 /// Pupils of the cast's class of school 0 (district 0) besides the cast's own.
 async fn classmates(c: &Cast) -> Vec<Candidate> {

@@ -7,8 +7,8 @@ use crate::cities::{B_CITY, b_code, two_cities};
 use crate::support::*;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{BOT_USERNAME, FakeTelegram, FakeUser};
 use exam_review_bot::sample;
+use fake_telegram::{BOT_USERNAME, FakeTelegram, FakeUser};
 use std::time::Duration;
 use tokio::sync::watch;
 

@@ -11,8 +11,8 @@ use crate::review::{file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::Chaos;
 use exam_review_bot::sample;
+use fake_telegram::Chaos;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -167,7 +167,7 @@ async fn events(h: &Harness, id: i64, action: &str) -> i64 {
 /// 429s on setMyCommands, a 500 on deleteWebhook) now only delays the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_started_while_telegram_says_later_waits_and_then_answers() {
-    use exam_review_bot::fakeapi::Fault;
+    use fake_telegram::Fault;
     let mut h = Harness::start_in_real_time().await;
     h.sample_city().await;
     h.fake.inject(Some("getMe"), None, 1, Fault::BadGateway);

@@ -5,8 +5,8 @@
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
+use fake_telegram::FakeUser;
 
 /// The documents sent to `user`, by name.
 fn documents(h: &Harness, user: &FakeUser) -> Vec<(String, Vec<u8>)> {

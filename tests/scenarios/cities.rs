@@ -6,8 +6,8 @@ use crate::review::{file, state_of};
 use crate::support::*;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
+use fake_telegram::FakeUser;
 
 /// The second city: the sample city's shape under its own codes and names.
 pub(crate) const B_CITY: &str = "8800";

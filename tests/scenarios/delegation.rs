@@ -7,9 +7,9 @@ use crate::support::*;
 use exam_review_bot::app::invites::chat::seat;
 use exam_review_bot::app::policy::{self, Denied};
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::{people, units};
+use fake_telegram::FakeUser;
 
 /// The labels of the buttons on the newest message to `user`.
 fn buttons(h: &Harness, user: &FakeUser) -> Vec<String> {

@@ -4,8 +4,8 @@
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{FakeUser, Fault};
 use exam_review_bot::sample;
+use fake_telegram::{FakeUser, Fault};
 use std::time::Duration;
 
 async fn contacts_for_all_schools(h: &mut Harness) -> Vec<FakeUser> {
@@ -267,9 +267,9 @@ async fn notices_waiting_together_go_out_as_one_message_and_cards_stay_their_own
 async fn two_instances_keep_a_chats_one_message_a_second_for_notices_queued_after_a_send() {
     use exam_review_bot::app::App;
     use exam_review_bot::clock::SystemClock;
-    use exam_review_bot::fakeapi::FakeTelegram;
     use exam_review_bot::store::Db;
     use exam_review_bot::store::outbox::{self, Outgoing};
+    use fake_telegram::FakeTelegram;
     use std::sync::Arc;
 
     let db = TestDb::new().await;

@@ -26,7 +26,7 @@ async fn roster(h: &Harness, rows: &[[&str; 6]]) {
 }
 
 /// Everything the bot said to a person in answer to their last `/contacts`.
-async fn directory_of(h: &Harness, who: &exam_review_bot::fakeapi::FakeUser) -> String {
+async fn directory_of(h: &Harness, who: &fake_telegram::FakeUser) -> String {
     who.send("/contacts");
     h.expect(who, "组织机构与联系人").await;
     h.settle().await;

@@ -12,9 +12,9 @@ use exam_review_bot::app::review::Press;
 use exam_review_bot::config::{Config, EntryMode, LateReport};
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::entry::{Crew, Pair};
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::entry::Batch;
+use fake_telegram::FakeUser;
 
 /// The first county (D001) and its people on the first exam day, the roster in; the second
 /// county has a clerk of its own.

@@ -5,9 +5,9 @@
 
 use crate::support::*;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::{candidates, roster};
+use fake_telegram::FakeUser;
 
 /// Applications close at 2023-04-10 18:00 Beijing time; the exam runs 04-26 to 04-28.
 fn closes() -> chrono::DateTime<chrono::Utc> {

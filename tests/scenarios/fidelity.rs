@@ -6,8 +6,8 @@ use crate::review::{Cast, cards_closed, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{FakeUser, Sent};
 use exam_review_bot::sample;
+use fake_telegram::{FakeUser, Sent};
 
 /// The latest card in a chat that has buttons.
 fn card_of(h: &Harness, user: &FakeUser) -> Sent {

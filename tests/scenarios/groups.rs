@@ -6,8 +6,8 @@
 use crate::fidelity::{keep_and_sign, report, up_to_the_group};
 use crate::review::{Cast, cards_closed, cast_with, file, score_of, state_of};
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
+use fake_telegram::FakeUser;
 
 /// `recorder` records a correction of one item by one point; returns the new total in tenths.
 async fn record_one_point_more(c: &Cast, recorder: &FakeUser) -> i64 {

@@ -6,8 +6,8 @@
 
 use crate::processes::{published_city, run_command};
 use crate::support::*;
-use exam_review_bot::fakeapi::{FakeTelegram, OverLimits};
 use exam_review_bot::store::outbox;
+use fake_telegram::{FakeTelegram, OverLimits};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 

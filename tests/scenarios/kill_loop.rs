@@ -12,9 +12,9 @@
 use crate::processes::{process_app, run_command};
 use crate::support::*;
 use exam_review_bot::app::App;
-use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::simulate::{self, Driver, Reach};
 use exam_review_bot::store::outbox;
+use fake_telegram::FakeTelegram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::process::Child;

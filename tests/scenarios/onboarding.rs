@@ -104,7 +104,7 @@ async fn a_good_roster_gives_every_person_a_working_link_and_a_qr_code_that_scan
         .arg("--out")
         .arg(&out)
         .env("DATABASE_URL", &h.db.url)
-        .env("BOT_USERNAME", exam_review_bot::fakeapi::BOT_USERNAME)
+        .env("BOT_USERNAME", fake_telegram::BOT_USERNAME)
         .env("RUST_LOG", "warn")
         .current_dir(h.dir())
         .output()

@@ -4,9 +4,9 @@ use crate::support::*;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::SystemClock;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
+use fake_telegram::FakeTelegram;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 
 use crate::processes::{published_city, run_command};
 use crate::support::*;
-use exam_review_bot::fakeapi::FakeTelegram;
 use exam_review_bot::store::outbox;
+use fake_telegram::FakeTelegram;
 use std::process::{Child, Command};
 use std::time::Duration;
 

@@ -6,9 +6,9 @@ use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
+use fake_telegram::{FakeTelegram, FakeUser};
 use std::time::Duration;
 
 /// A published season and everyone a request meets on its way.
@@ -475,7 +475,7 @@ async fn a_strangers_button_press_is_refused_and_recorded() {
         .press_data(&h.fake.messages_to(c.principal.id)[0].clone(), &approve);
     other_principal.press_data(&own, &format!("rv:{id}:cf1:y"));
     // Each press is answered once its handler has finished (after the queue is empty).
-    let refusals = |f: &exam_review_bot::fakeapi::FakeTelegram| {
+    let refusals = |f: &fake_telegram::FakeTelegram| {
         f.callback_answers()
             .iter()
             .filter(|(_, t, alert)| *alert && t.contains("不适用"))

@@ -10,11 +10,11 @@ use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::app::seal::open_seal;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::Sent;
 use exam_review_bot::sample;
 use exam_review_bot::store::audit_chain::Verdict;
 use exam_review_bot::store::candidates::{self, Candidate};
 use exam_review_bot::store::seals::Line;
+use fake_telegram::Sent;
 use std::process::Command;
 use std::time::Instant;
 

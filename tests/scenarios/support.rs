@@ -9,10 +9,10 @@ use exam_review_bot::app::App;
 use exam_review_bot::clock::{ManualClock, Pace};
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
-use exam_review_bot::fakeapi::{FakeTelegram, FakeUser};
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
 use exam_review_bot::store::{Db, outbox};
+use fake_telegram::{FakeTelegram, FakeUser};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,7 +125,7 @@ pub fn city_wide_group(config: &mut Config) {
 pub fn test_config(url: &str) -> Config {
     let mut config = Config {
         database_url: url.to_string(),
-        bot_username: Some(exam_review_bot::fakeapi::BOT_USERNAME.into()),
+        bot_username: Some(fake_telegram::BOT_USERNAME.into()),
         // The scores come as one city file here, not as county batches.
         entry: exam_review_bot::config::Entry {
             mode: exam_review_bot::config::EntryMode::CityFile,

@@ -10,10 +10,10 @@ use exam_review_bot::clock::Clock;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::ids::mask;
-use exam_review_bot::fakeapi::FakeUser;
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::Candidate;
 use exam_review_bot::store::reviews::{self, NewEvent};
+use fake_telegram::FakeUser;
 use std::time::Duration;
 
 /// Files through the dialogue and returns the request's number.

@@ -1,4 +1,5 @@
-//! A fake Telegram Bot API server on loopback, shared by the tests and the offline demo.
+//! A fake Telegram Bot API server on loopback, shared by the bot's tests, its offline demo and
+//! its simulations.
 //!
 //! The real bot talks to it through `TELOXIDE_API_URL`. It records every call, keeps every chat's
 //! messages (with their edits), lets a caller speak as several users (messages, `/start` payloads,
@@ -27,6 +28,10 @@ pub use limits::OverLimits;
 pub use user::FakeUser;
 use user::{bot_id_of, bot_user};
 use wire::{UNREADABLE, wire};
+
+/// How the bot joins several notices waiting for one chat into one message: `expect` reads
+/// each part as a notice of its own.
+pub const NOTICE_SEPARATOR: &str = "\n\n┈┈┈┈┈┈┈┈\n\n";
 
 pub const BOT_ID: i64 = 7_000_000_001;
 
@@ -398,10 +403,10 @@ impl FakeTelegram {
         self.lock().cursors.insert(chat, n);
     }
 
-    /// What a chat shows, notice by notice: a message that carries several notices
-    /// (`outbox::MERGED_SEPARATOR`) counts as each of them.
+    /// What a chat shows, notice by notice: a message that carries several notices (joined by
+    /// `NOTICE_SEPARATOR`, as the bot joins them) counts as each of them.
     fn read_parts(&self, chat: i64) -> Vec<String> {
-        let separator = crate::store::outbox::MERGED_SEPARATOR;
+        let separator = NOTICE_SEPARATOR;
         self.messages_to(chat)
             .iter()
             .flat_map(|m| {
