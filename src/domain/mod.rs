@@ -5,6 +5,7 @@ pub mod deadline;
 pub mod entry;
 pub mod exemption;
 pub mod ids;
+pub mod purpose;
 pub mod review;
 pub mod role;
 pub mod schedule;

@@ -4,6 +4,7 @@
 //! change.
 
 use crate::domain::Role;
+pub use crate::domain::purpose::Purpose;
 use serde::{Deserialize, Serialize};
 
 /// Which unit a step's people belong to, relative to the candidate's school.
@@ -111,26 +112,6 @@ impl Step {
             city_direct_role: None,
             may_reject: false,
             signed_by_filer: false,
-        }
-    }
-}
-
-/// What a route's requests are: a score review (after its steps, the review group records and
-/// signs a result) or a 免考 application (its last step's approval is the result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Purpose {
-    #[default]
-    Review,
-    Exemption,
-}
-
-impl Purpose {
-    /// As `review_requests.kind` stores it.
-    pub fn kind(self) -> &'static str {
-        match self {
-            Purpose::Review => "review",
-            Purpose::Exemption => "exemption",
         }
     }
 }

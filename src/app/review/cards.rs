@@ -158,8 +158,8 @@ impl App {
         let now = self.clock.now();
         let card_data = self.card_data(conn, ctx).await?;
         let card = self.render.render(ctx.card_template(), &card_data)?;
-        let heading = match (ctx.is_exemption(), heading) {
-            (true, "review_card_heading") => "exemption_card_heading",
+        let heading = match heading {
+            "review_card_heading" => ctx.purpose().card_heading(),
             _ => heading,
         };
         let heading = self.render.render(
@@ -215,10 +215,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let card = self.render_card(conn, ctx).await?;
-        let footer = match ctx.is_exemption() {
-            true => "exemption_card_closed",
-            false => "review_card_closed",
-        };
+        let footer = ctx.purpose().card_closed();
         let footer = self.render.render(footer, outcome)?;
         let body = format!("{card}\n\n{footer}");
         // A card still folded unseen leaves its batch card; one that went out is edited.

@@ -47,7 +47,8 @@ impl App {
         }
         // Once the exam has begun no level decides a 免考 application (it lapses).
         let at_a_level = matches!(stage, Stage::Level { .. });
-        if ctx.is_exemption() && at_a_level && self.exam_begun(&ctx.season) {
+        let lapsed = ctx.purpose().lapses_when_the_exam_begins() && self.exam_begun(&ctx.season);
+        if at_a_level && lapsed {
             let data = json!({"id": ctx.req.id});
             self.tell(&mut tx, chat_id, "exempt_exam_begun", &data)
                 .await?;
@@ -239,8 +240,7 @@ impl App {
             Some(n) if sent_up => (State::Reporting, n as i64),
             Some(n) => (State::Pending, n as i64),
             // A 免考 application's last level decides it; a review goes on to its group.
-            None if ctx.is_exemption() => (State::Completed, route.steps.len() as i64),
-            None => (State::Recording, route.steps.len() as i64),
+            None => (ctx.purpose().after_the_levels(), route.steps.len() as i64),
         };
         if !reviews::transition(conn, &ctx.req, to, next, ctx.req.round, now).await? {
             return Ok(Press::Stale);
@@ -309,7 +309,7 @@ impl App {
                 .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
                 .await;
         }
-        if ctx.is_exemption() && self.exam_begun(&ctx.season) {
+        if ctx.purpose().lapses_when_the_exam_begins() && self.exam_begun(&ctx.season) {
             return self
                 .tell(conn, chat_id, "exempt_exam_begun", &json!({"id": id}))
                 .await;
@@ -381,10 +381,7 @@ impl App {
         let info = json!({"id": id, "name": ctx.cand.name, "level": level, "actor": me.name, "reason": reason});
         match to {
             State::Rejected => {
-                let template = match ctx.is_exemption() {
-                    true => "exempt_refused",
-                    false => "review_rejected",
-                };
+                let template = ctx.purpose().refused();
                 self.tell_applicants(conn, &ctx, template, &info, None)
                     .await?
             }

@@ -338,15 +338,15 @@ impl App {
         }
         let group = &ctx.route.group;
         // A 免考 application has no review group.
-        let bindings = match ctx.is_exemption() {
-            true => Vec::new(),
-            false => self.group_bindings(conn, ctx).await?,
+        let bindings = match ctx.purpose().has_a_group() {
+            true => self.group_bindings(conn, ctx).await?,
+            false => Vec::new(),
         };
         let held: Vec<Role> = bindings.iter().map(|b| b.role).collect();
         let missing: Vec<&str> = group.missing(&held).iter().map(|r| r.slug()).collect();
         let members = self.group_members(conn, ctx).await?.len();
         let min = group.min_size as usize;
-        let group_short = members < min && !ctx.is_exemption();
+        let group_short = members < min && ctx.purpose().has_a_group();
         if empty.is_empty() && blocked.is_empty() && !group_short && missing.is_empty() {
             return Ok(());
         }

@@ -267,9 +267,5 @@ pub(crate) fn applicant_line(ctx: &Ctx) -> String {
 
 /// The paper form a request is printed on.
 fn form_name(ctx: &Ctx) -> &'static str {
-    if ctx.is_exemption() {
-        "附件2"
-    } else {
-        "附件5"
-    }
+    ctx.purpose().form()
 }

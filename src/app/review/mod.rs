@@ -94,13 +94,14 @@ impl Ctx {
         self.route.purpose == Purpose::Exemption
     }
 
+    /// What the request is: what differs between a review and a 免考 application.
+    pub fn purpose(&self) -> Purpose {
+        self.route.purpose
+    }
+
     /// The template of this request's card (附件5's fields, or 附件2's).
     pub fn card_template(&self) -> &'static str {
-        if self.is_exemption() {
-            "exemption_card"
-        } else {
-            "review_card"
-        }
+        self.purpose().card_template()
     }
 
     /// The unit whose review group reviews this request.
@@ -396,16 +397,11 @@ impl App {
                 let holders = keep(self.step_holders(conn, ctx, step).await?);
                 // 驳回 only where the route gives the level a veto (none below the group by
                 // default).
+                let reject = ctx.purpose().reject_label();
                 let buttons: &[(&str, Choice)] = match policy::may_reject(&ctx.route, step) {
-                    // 附件2's words: 同意, 不同意, 退回修改.
-                    Ok(()) if ctx.is_exemption() => &[
-                        ("button_approve", Choice::Approve),
-                        ("button_disagree", Choice::Reject),
-                        ("button_return", Choice::Return),
-                    ],
                     Ok(()) => &[
                         ("button_approve", Choice::Approve),
-                        ("button_reject", Choice::Reject),
+                        (reject, Choice::Reject),
                         ("button_return", Choice::Return),
                     ],
                     Err(_) => &[
@@ -537,7 +533,7 @@ impl App {
         let over = self
             .review_window(&ctx.season)
             .is_some_and(|w| !w.open(self.clock.now()));
-        if below_city && over && !ctx.is_exemption() {
+        if below_city && over && ctx.purpose().in_the_review_window() {
             return Err(Denied::ReviewOver);
         }
         Ok(me)

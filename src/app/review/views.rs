@@ -263,10 +263,7 @@ impl App {
                     let mut extras = self.card_extras(&ctx, &json!({"cut": false}))?;
                     rows.append(&mut extras);
                     let form = Callback::Form { id: ctx.req.id }.encode();
-                    let label = match ctx.is_exemption() {
-                        true => "button_exemption_form",
-                        false => "button_review_form",
-                    };
+                    let label = ctx.purpose().form_button();
                     rows.push(vec![button(self.render.text(label)?, form)]);
                     let markup = (!rows.is_empty()).then(|| keyboard(rows));
                     let text = self.render.render("review_detail", &data)?;

@@ -34,7 +34,7 @@ impl App {
         let over = self
             .review_window(&ctx.season)
             .is_some_and(|w| !w.open(self.clock.now()));
-        if over && !ctx.is_exemption() {
+        if over && ctx.purpose().in_the_review_window() {
             Err(Denied::ReviewOver)
         } else {
             Ok(())
@@ -46,7 +46,7 @@ impl App {
         let closed = self
             .review_window(&ctx.season)
             .is_some_and(|w| !w.may_return(self.clock.now()));
-        if closed && !ctx.is_exemption() {
+        if closed && ctx.purpose().in_the_review_window() {
             Err(Denied::ReturnsClosed)
         } else {
             Ok(())

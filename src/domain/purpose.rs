@@ -1,0 +1,105 @@
+//! What a route's requests are, and what differs between them: a score review (附件5; after its
+//! levels the district's group records and signs a result, inside the review's window) or a
+//! 免考 application (附件2; its last level's approval is the result, and it lapses when the exam
+//! begins). The engine asks these instead of asking which one it holds.
+
+use super::review::State;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    #[default]
+    Review,
+    Exemption,
+}
+
+impl Purpose {
+    /// As `review_requests.kind` stores it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Purpose::Review => "review",
+            Purpose::Exemption => "exemption",
+        }
+    }
+
+    /// The paper form a request is printed on.
+    pub fn form(self) -> &'static str {
+        match self {
+            Purpose::Review => "附件5",
+            Purpose::Exemption => "附件2",
+        }
+    }
+
+    /// Where a request goes once its last level agrees: a review to its group's record, a 免考
+    /// application is decided.
+    pub fn after_the_levels(self) -> State {
+        match self {
+            Purpose::Review => State::Recording,
+            Purpose::Exemption => State::Completed,
+        }
+    }
+
+    /// Whether the review's window (附件4 二) bounds the request's levels, returns and 复审; a
+    /// 免考 application has its own window and lapses when the exam begins instead.
+    pub fn in_the_review_window(self) -> bool {
+        self == Purpose::Review
+    }
+
+    /// Whether no level may decide it once the exam has begun (it lapses).
+    pub fn lapses_when_the_exam_begins(self) -> bool {
+        self == Purpose::Exemption
+    }
+
+    /// Whether a review group records its result after the levels.
+    pub fn has_a_group(self) -> bool {
+        self == Purpose::Review
+    }
+
+    /// The templates of its card: the card itself, its heading at a level, and its footer once
+    /// decided.
+    pub fn card_template(self) -> &'static str {
+        match self {
+            Purpose::Review => "review_card",
+            Purpose::Exemption => "exemption_card",
+        }
+    }
+
+    pub fn card_heading(self) -> &'static str {
+        match self {
+            Purpose::Review => "review_card_heading",
+            Purpose::Exemption => "exemption_card_heading",
+        }
+    }
+
+    pub fn card_closed(self) -> &'static str {
+        match self {
+            Purpose::Review => "review_card_closed",
+            Purpose::Exemption => "exemption_card_closed",
+        }
+    }
+
+    /// What its filer is told when a level refuses it.
+    pub fn refused(self) -> &'static str {
+        match self {
+            Purpose::Review => "review_rejected",
+            Purpose::Exemption => "exempt_refused",
+        }
+    }
+
+    /// The label of a level's refusal: 驳回, or 附件2's 不同意.
+    pub fn reject_label(self) -> &'static str {
+        match self {
+            Purpose::Review => "button_reject",
+            Purpose::Exemption => "button_disagree",
+        }
+    }
+
+    /// The label of the button that prints its form.
+    pub fn form_button(self) -> &'static str {
+        match self {
+            Purpose::Review => "button_review_form",
+            Purpose::Exemption => "button_exemption_form",
+        }
+    }
+}
