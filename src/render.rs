@@ -7,6 +7,12 @@ use serde::Serialize;
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
+/// The name of every template in messages/, as a constant: code names a template through these,
+/// so a name without its file does not compile (a test holds the code to it).
+pub mod tpl {
+    include!(concat!(env!("OUT_DIR"), "/template_names.rs"));
+}
+
 pub struct Renderer {
     hb: Handlebars<'static>,
 }
@@ -209,6 +215,54 @@ mod fits;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Code names templates through `tpl`: a name typed as a string would compile misspelt.
+    #[test]
+    fn code_names_every_template_through_its_constant() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let names: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+        let mut typed = Vec::new();
+        let mut folders = vec![root.clone()];
+        while let Some(dir) = folders.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let file = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                // The command table names commands, some of which share a template's name.
+                if !file.ends_with(".rs") || file == "app/command.rs" || file.starts_with("render")
+                {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    if line.trim_start().starts_with("//") {
+                        continue;
+                    }
+                    for name in &names {
+                        let quoted = format!("\"{name}\"");
+                        if let Some(at) = line.find(&quoted) {
+                            let after = line[at + quoted.len()..].trim_start();
+                            let a_key = after.starts_with(':') && !after.starts_with("::");
+                            if !a_key {
+                                typed.push(format!("src/{file}:{}: {name}", n + 1));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            typed.is_empty(),
+            "template names typed as strings: {typed:#?}"
+        );
+    }
 
     #[test]
     fn names_display_exactly_as_typed() {

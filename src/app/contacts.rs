@@ -4,6 +4,7 @@
 
 use super::App;
 use crate::domain::Role;
+use crate::render::tpl;
 use crate::store::{people, units};
 use serde_json::{Value, json};
 
@@ -26,7 +27,9 @@ impl App {
         let bound = people::of_user(&mut conn, user).await?;
         if bound.is_empty() {
             drop(conn);
-            return self.reply(chat, self.render.text("not_bound")?, None).await;
+            return self
+                .reply(chat, self.render.text(tpl::NOT_BOUND)?, None)
+                .await;
         }
         // Every binding's unit and the units above it, the city first.
         let mut chain: Vec<units::Unit> = Vec::new();
@@ -72,7 +75,7 @@ impl App {
             .collect();
         let body = self
             .render
-            .render("contacts", &json!({"units": sections}))?;
+            .render(tpl::CONTACTS, &json!({"units": sections}))?;
         self.reply(chat, body, None).await
     }
 }

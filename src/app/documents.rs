@@ -11,6 +11,7 @@ use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::import::table::Table;
 use crate::import::{Problems, Refused, people as people_roster, scores as scores_file};
+use crate::render::tpl;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{WriteTx, people, units as unit_store};
@@ -142,7 +143,7 @@ impl App {
             let mb = sheet.size.map_or(0, |s| s.div_ceil(1024 * 1024));
             let body = self
                 .render
-                .render("entry_file_too_big", &json!({"mb": mb, "limit": 20}))?;
+                .render(tpl::ENTRY_FILE_TOO_BIG, &json!({"mb": mb, "limit": 20}))?;
             return self.reply(chat, body, None).await;
         }
         let Some(path) = self.download(chat, &sheet).await? else {
@@ -155,7 +156,7 @@ impl App {
             Ok(Err(problems)) => return self.tell_problems(chat, &sheet.name, &problems).await,
             Err(e) => {
                 let body = self.render.render(
-                    "import_unreadable",
+                    tpl::IMPORT_UNREADABLE,
                     &json!({"name": sheet.name, "reason": format!("{e:#}")}),
                 )?;
                 return self.reply(chat, body, None).await;
@@ -189,14 +190,14 @@ impl App {
         preview["kind"] = json!(kind.as_str());
         let msg = Outgoing {
             chat_id: chat,
-            body: self.render.render("import_preview", &preview)?,
+            body: self.render.render(tpl::IMPORT_PREVIEW, &preview)?,
             buttons: Some(keyboard(vec![vec![
                 button(
-                    self.render.text("button_confirm_import")?,
+                    self.render.text(tpl::BUTTON_CONFIRM_IMPORT)?,
                     press(Button::Import(card.clone())),
                 ),
                 button(
-                    self.render.text("button_cancel")?,
+                    self.render.text(tpl::BUTTON_CANCEL)?,
                     press(Button::Cancel(card.clone())),
                 ),
             ]])),
@@ -224,7 +225,7 @@ impl App {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("downloading a file failed: {e:#}");
-                let body = self.render.render("entry_download_failed", &json!({}))?;
+                let body = self.render.render(tpl::ENTRY_DOWNLOAD_FAILED, &json!({}))?;
                 self.reply(chat, body, None).await?;
                 return Ok(None);
             }
@@ -372,7 +373,7 @@ impl App {
             .collect();
         let more = problems.len().saturating_sub(LISTED_PROBLEMS);
         let body = self.render.render(
-            "import_problems",
+            tpl::IMPORT_PROBLEMS,
             &json!({"name": name, "count": problems.len(), "problems": listed, "more": more,
                     "in_file": problems.iter().len()}),
         )?;
@@ -421,7 +422,7 @@ impl App {
         }
         dialogues::clear(&mut tx, user).await?;
         if matches!(pressed, Button::Cancel(_)) {
-            self.tell(&mut tx, chat, "dialogue_cancelled", &json!({}))
+            self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
                 .await?;
             self.commit_told(tx).await?;
             return Ok(Press::Accepted);
@@ -454,7 +455,7 @@ impl App {
                 Ok(refused) => self.tell_problems(chat, name, &refused.problems).await?,
                 Err(e) => {
                     let body = self.render.render(
-                        "import_unreadable",
+                        tpl::IMPORT_UNREADABLE,
                         &json!({"name": name, "reason": format!("{e:#}")}),
                     )?;
                     self.reply(chat, body, None).await?;
@@ -487,7 +488,7 @@ impl App {
         let mut data = data;
         data["name"] = json!(name);
         let mut tx = self.db.begin().await?;
-        let body = self.render.render("import_done", &data)?;
+        let body = self.render.render(tpl::IMPORT_DONE, &data)?;
         self.reply_in(&mut tx, chat, body).await?;
         for (file, bytes) in documents {
             let msg = Outgoing {

@@ -4,6 +4,7 @@
 use super::{Actor, App};
 use crate::domain::Role;
 use crate::domain::deadline::display;
+use crate::render::tpl;
 use crate::store::{audit, from_ms, people, units};
 use serde_json::json;
 
@@ -23,8 +24,10 @@ impl App {
         let Some(code) = payload.map(str::trim).filter(|c| !c.is_empty()) else {
             tx.commit().await?;
             return match bound.first() {
-                Some(b) => self.render.render("start_again", &json!({"name": b.name})),
-                None => self.render.text("not_bound"),
+                Some(b) => self
+                    .render
+                    .render(tpl::START_AGAIN, &json!({"name": b.name})),
+                None => self.render.text(tpl::NOT_BOUND),
             };
         };
         let Some(invite) = people::invite(&mut tx, code)
@@ -32,7 +35,7 @@ impl App {
             .filter(|i| i.revoked_at.is_none())
         else {
             tx.commit().await?;
-            return self.render.text("start_invalid");
+            return self.render.text(tpl::START_INVALID);
         };
         if invite.used_at.is_some() {
             tx.commit().await?;
@@ -41,9 +44,9 @@ impl App {
                 .any(|b| b.role.slug() == invite.role && b.unit_code == invite.unit_code)
             {
                 self.render
-                    .render("start_again", &json!({"name": invite.name}))
+                    .render(tpl::START_AGAIN, &json!({"name": invite.name}))
             } else {
-                self.render.text("start_used")
+                self.render.text(tpl::START_USED)
             };
         }
         if people::expired(&invite, now) {
@@ -52,7 +55,7 @@ impl App {
             let expired_at = display(from_ms(invite.expires_at), chrono_tz::Asia::Shanghai);
             return self
                 .render
-                .render("start_expired", &json!({"expired_at": expired_at}));
+                .render(tpl::START_EXPIRED, &json!({"expired_at": expired_at}));
         }
         // An invite made in chat holds while its issuer could still make it: one whose issuer
         // has been revoked (or moved) gives nothing; nor does anyone use their own.
@@ -61,9 +64,9 @@ impl App {
             if issuer == user_id || !still {
                 tx.commit().await?;
                 let template = if issuer == user_id {
-                    "start_own_invite"
+                    tpl::START_OWN_INVITE
                 } else {
-                    "start_invalid"
+                    tpl::START_INVALID
                 };
                 return self.render.text(template);
             }
@@ -80,11 +83,11 @@ impl App {
             tx.commit().await?;
             return self
                 .render
-                .render("start_other_city", &json!({"city": home}));
+                .render(tpl::START_OTHER_CITY, &json!({"city": home}));
         }
         if !people::use_invite(&mut tx, code, user_id, now).await? {
             tx.rollback().await?;
-            return self.render.text("start_used");
+            return self.render.text(tpl::START_USED);
         }
         people::insert_binding(&mut tx, user_id, chat_id, &invite, now).await?;
         crate::store::menus::due(&mut tx, chat_id, now).await?;
@@ -104,7 +107,7 @@ impl App {
         self.menus_wake.notify_one();
         self.hand_over_cards(user_id).await?;
         self.render.render(
-            "start_welcome",
+            tpl::START_WELCOME,
             &json!({
                 "name": invite.name,
                 "role": invite.role,
@@ -140,7 +143,7 @@ impl App {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
         let Some(first) = bound.first() else {
-            return self.render.text("not_bound");
+            return self.render.text(tpl::NOT_BOUND);
         };
         let mut roles = Vec::new();
         for b in &bound {
@@ -152,7 +155,7 @@ impl App {
             }));
         }
         self.render
-            .render("whoami", &json!({"name": first.name, "roles": roles}))
+            .render(tpl::WHOAMI, &json!({"name": first.name, "roles": roles}))
     }
 
     /// `/help`: the commands of this person's menu (see `menu`), each with its line from
@@ -161,9 +164,9 @@ impl App {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user_id).await?;
         if bound.is_empty() {
-            return self.render.text("not_bound");
+            return self.render.text(tpl::NOT_BOUND);
         }
-        let described = self.render.lines("help_lines")?;
+        let described = self.render.lines(tpl::HELP_LINES)?;
         let city = self.city_of_user(&mut conn, user_id).await?;
         let lines: Vec<String> = self
             .menu_of(&bound, &city)?
@@ -177,7 +180,7 @@ impl App {
             .collect();
         let holds = |r: Role| bound.iter().any(|b| b.role == r);
         self.render.render(
-            "help",
+            tpl::HELP,
             &json!({"lines": lines, "city_admin": holds(Role::CityAdmin),
                     "clerk": holds(Role::EntryClerk)}),
         )
@@ -238,13 +241,13 @@ impl App {
             }
         };
         let line = self.render.render(
-            "invite_used_line",
+            tpl::INVITE_USED_LINE,
             &json!({"name": invite.name, "role": invite.role,
                     "unit_name": unit_name.unwrap_or(&invite.unit_code),
                     "class_name": invite.class_name}),
         )?;
         for chat in chats {
-            let heading = self.render.text("invite_used_heading")?;
+            let heading = self.render.text(tpl::INVITE_USED_HEADING)?;
             crate::store::outbox::enqueue_or_append(
                 conn,
                 chat,

@@ -16,6 +16,7 @@
 
 use crate::domain::Role;
 use crate::domain::workflow::{Purpose, Route, Scope};
+use crate::render::tpl;
 use crate::store::people::Binding;
 
 /// What someone wants to do with a candidate or a request.
@@ -129,22 +130,22 @@ impl Denied {
     /// The template that says why.
     pub fn template(self) -> &'static str {
         match self {
-            Denied::NotBound => "not_bound",
-            Denied::NoRole => "not_allowed",
-            Denied::OtherClass => "denied_other_class",
-            Denied::OtherSchool => "denied_other_school",
-            Denied::OtherDistrict => "denied_other_district",
-            Denied::OtherCounty => "denied_other_county",
-            Denied::OwnFiling => "denied_own_filing",
-            Denied::OtherLevel => "denied_other_level",
-            Denied::AlreadySigned => "denied_already_signed",
-            Denied::AlreadyDecided => "denied_already_decided",
-            Denied::NotFiler => "denied_not_filer",
-            Denied::NoVeto => "denied_no_veto",
-            Denied::OwnEntry => "denied_own_entry",
-            Denied::ReviewOver => "denied_review_over",
-            Denied::ReturnsClosed => "denied_returns_closed",
-            Denied::AmendClosed => "denied_amend_closed",
+            Denied::NotBound => tpl::NOT_BOUND,
+            Denied::NoRole => tpl::NOT_ALLOWED,
+            Denied::OtherClass => tpl::DENIED_OTHER_CLASS,
+            Denied::OtherSchool => tpl::DENIED_OTHER_SCHOOL,
+            Denied::OtherDistrict => tpl::DENIED_OTHER_DISTRICT,
+            Denied::OtherCounty => tpl::DENIED_OTHER_COUNTY,
+            Denied::OwnFiling => tpl::DENIED_OWN_FILING,
+            Denied::OtherLevel => tpl::DENIED_OTHER_LEVEL,
+            Denied::AlreadySigned => tpl::DENIED_ALREADY_SIGNED,
+            Denied::AlreadyDecided => tpl::DENIED_ALREADY_DECIDED,
+            Denied::NotFiler => tpl::DENIED_NOT_FILER,
+            Denied::NoVeto => tpl::DENIED_NO_VETO,
+            Denied::OwnEntry => tpl::DENIED_OWN_ENTRY,
+            Denied::ReviewOver => tpl::DENIED_REVIEW_OVER,
+            Denied::ReturnsClosed => tpl::DENIED_RETURNS_CLOSED,
+            Denied::AmendClosed => tpl::DENIED_AMEND_CLOSED,
         }
     }
 

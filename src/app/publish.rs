@@ -11,6 +11,7 @@ use crate::domain::deadline::{display, local_date};
 use crate::domain::score::Distribution;
 use crate::domain::{Role, Score, UnitKind};
 use crate::export;
+use crate::render::tpl;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::seasons::{self, Season};
 use crate::store::units::Unit;
@@ -85,7 +86,7 @@ impl App {
                 Readiness::Unseated(n) => {
                     let text = self
                         .render
-                        .render("publish_unseated", &json!({"count": n}))?;
+                        .render(tpl::PUBLISH_UNSEATED, &json!({"count": n}))?;
                     return Ok(Preview::Waiting { text });
                 }
                 Readiness::Waiting(list) => {
@@ -99,7 +100,7 @@ impl App {
                         })
                         .collect();
                     let text = self.render.render(
-                        "publish_waiting_batches",
+                        tpl::PUBLISH_WAITING_BATCHES,
                         &json!({"batches": lines, "more": more}),
                     )?;
                     return Ok(Preview::Waiting { text });
@@ -123,7 +124,7 @@ impl App {
         }
         let now = self.clock.now();
         let text = self.render.render(
-            "publish_confirm",
+            tpl::PUBLISH_CONFIRM,
             &json!({
                 "year": season.year,
                 "candidate_count": counts.iter().map(|(_, n)| n).sum::<i64>(),
@@ -255,7 +256,7 @@ impl App {
                 data["school_name"] = json!(school.name);
                 data["dist"] = json!(dist);
                 data["exempt"] = json!(list.iter().filter(|c| c.is_exempt()).count());
-                let body = self.render.render("publish_notice", &data)?;
+                let body = self.render.render(tpl::PUBLISH_NOTICE, &data)?;
                 let file_name = format!("{}年中招实验考试成绩_{}.xlsx", season.year, school.name);
                 let workbook = export::school_scores(&school.name, &list)?;
                 for contact in &contacts {
@@ -297,7 +298,7 @@ impl App {
             data["school_count"] = json!(schools.len());
             data["dist"] = json!(dist);
             data["schools"] = json!(schools);
-            let body = self.render.render("publish_district", &data)?;
+            let body = self.render.render(tpl::PUBLISH_DISTRICT, &data)?;
             let lines: Vec<export::distribution::Line> = schools
                 .iter()
                 .map(|s| export::distribution::Line {
@@ -337,11 +338,11 @@ impl App {
                     .map(|(code, name)| json!({"code": code, "name": name}))
                     .collect::<Vec<_>>()
             );
-            self.render.render("publish_report", &data)?
+            self.render.render(tpl::PUBLISH_REPORT, &data)?
         } else {
             let mut data = common.clone();
             data["new_notices"] = json!(new_notices);
-            self.render.render("publish_already", &data)?
+            self.render.render(tpl::PUBLISH_ALREADY, &data)?
         };
         // The city's distribution, with a line per district and per city-direct school.
         let city_files = if first_time {
@@ -453,7 +454,7 @@ impl App {
                 self.reply(
                     chat,
                     self.render
-                        .render("publish_nothing", &json!({"no_season": true}))?,
+                        .render(tpl::PUBLISH_NOTHING, &json!({"no_season": true}))?,
                     None,
                 )
                 .await
@@ -462,7 +463,7 @@ impl App {
                 self.reply(
                     chat,
                     self.render
-                        .render("publish_nothing", &json!({"no_season": false}))?,
+                        .render(tpl::PUBLISH_NOTHING, &json!({"no_season": false}))?,
                     None,
                 )
                 .await
@@ -481,11 +482,11 @@ impl App {
             Preview::Ready { season, text } => {
                 let buttons = Buttons::rows(vec![vec![
                     button(
-                        self.render.text("button_confirm_publish")?,
+                        self.render.text(tpl::BUTTON_CONFIRM_PUBLISH)?,
                         Callback::Publish { season: season.id }.encode(),
                     ),
                     button(
-                        self.render.text("button_cancel")?,
+                        self.render.text(tpl::BUTTON_CANCEL)?,
                         Callback::PublishCancel.encode(),
                     ),
                 ]]);

@@ -7,6 +7,7 @@ use super::policy::{self, Action, Subject};
 use crate::domain::review::{State, batch_unit};
 use crate::domain::{Role, UnitKind};
 use crate::export::review_summary::{self, Line, Section, Table};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::batches;
 use crate::store::outbox::{self, Outgoing};
@@ -279,9 +280,9 @@ impl App {
         let season = seasons::current(&mut tx, &city_code).await?;
         let Some((unit, season)) = unit.zip(season.clone()) else {
             let template = match (bound.is_empty(), season.is_some()) {
-                (true, _) => "not_bound",
-                (false, true) => "not_allowed",
-                (false, false) => "export_nothing",
+                (true, _) => tpl::NOT_BOUND,
+                (false, true) => tpl::NOT_ALLOWED,
+                (false, false) => tpl::EXPORT_NOTHING,
             };
             drop(tx);
             let body = self.render.render(template, &json!({}))?;
@@ -305,7 +306,7 @@ impl App {
             .await?;
         let record = self.summary_record(&table, FileKind::Xlsx)?;
         let caption = self.render.render(
-            "export_summary",
+            tpl::EXPORT_SUMMARY,
             &json!({"unit": table.unit, "lines": record.lines}),
         )?;
         let mut sent = vec![(caption, record, "export-review-summary", "附件6")];
@@ -317,7 +318,7 @@ impl App {
             let table = approved.table(&unit)?;
             let record = crate::app::exemption::summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
-                "export_exemption_summary",
+                tpl::EXPORT_EXEMPTION_SUMMARY,
                 &json!({"unit": table.unit, "lines": record.lines}),
             )?;
             sent.push((caption, record, "export-exemption-summary", "附件3"));
@@ -410,7 +411,7 @@ impl App {
             let table = summaries.table(&unit.code)?;
             let record = self.summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
-                "review_closed_records",
+                tpl::REVIEW_CLOSED_RECORDS,
                 &json!({"year": season.year, "unit": table.unit, "lines": record.lines,
                         "open": open, "by": by}),
             )?;
@@ -474,7 +475,7 @@ impl App {
             return self
                 .reply(
                     chat_id,
-                    self.render.render("export_nothing", &json!({}))?,
+                    self.render.render(tpl::EXPORT_NOTHING, &json!({}))?,
                     None,
                 )
                 .await;
@@ -495,7 +496,7 @@ impl App {
         };
         let msg = Outgoing {
             chat_id,
-            body: self.render.render("review_close_reply", &data)?,
+            body: self.render.render(tpl::REVIEW_CLOSE_REPLY, &data)?,
             is_reply: true,
             ..Outgoing::default()
         };

@@ -8,6 +8,7 @@
 use super::App;
 use crate::domain::Role;
 use crate::domain::deadline::display;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::audit_chain::{self, Checker, Verdict};
 use crate::store::seals::{self, FORMAT, Header, Line, READABLE, Seal};
@@ -199,7 +200,7 @@ impl App {
         };
         let data = json!({"year": season.year, "by": seal.sealed_by,
                           "at": display(from_ms(seal.sealed_at), season.tz)});
-        Ok(Some(self.render.render("season_sealed", &data)?))
+        Ok(Some(self.render.render(tpl::SEASON_SEALED, &data)?))
     }
 
     /// The command line's records come from the live database; a sealed season's are in its
@@ -342,7 +343,8 @@ impl App {
                           "year": season.year, "lifted": false, "candidates": candidates});
         for role in [Role::CityAdmin, Role::Inspector] {
             for p in people::all_holders(&mut tx, role, &season.city_code).await? {
-                self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;
+                self.tell(&mut tx, p.chat_id, tpl::SEAL_NOTICE, &data)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -552,7 +554,8 @@ impl App {
                           "reason": reason});
         for role in [Role::CityAdmin, Role::Inspector] {
             for p in people::all_holders(&mut tx, role, &season.city_code).await? {
-                self.tell(&mut tx, p.chat_id, "seal_notice", &data).await?;
+                self.tell(&mut tx, p.chat_id, tpl::SEAL_NOTICE, &data)
+                    .await?;
             }
         }
         tx.commit().await?;

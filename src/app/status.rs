@@ -12,6 +12,7 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::workflow::Routes;
+use crate::render::tpl;
 use crate::store::{people, reviews, seasons, units};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -38,7 +39,9 @@ impl App {
             // Open requests by level, offered as a picture too.
             let markup = (!levels.is_empty()).then(|| {
                 keyboard(vec![vec![button(
-                    self.render.text("button_status_chart").unwrap_or_default(),
+                    self.render
+                        .text(tpl::BUTTON_STATUS_CHART)
+                        .unwrap_or_default(),
                     Callback::StatusChart.encode(),
                 )]])
             });
@@ -72,7 +75,7 @@ impl App {
             chat_id,
             body: self
                 .render
-                .render("status_chart", &json!({"levels": legend}))?,
+                .render(tpl::STATUS_CHART, &json!({"levels": legend}))?,
             document: Some((
                 "审核进度.png".to_string(),
                 crate::export::chart::bars(&bars)?,
@@ -131,15 +134,15 @@ impl App {
         match (season, allowed) {
             (_, false) => {
                 let t = if bound.is_empty() {
-                    "not_bound"
+                    tpl::NOT_BOUND
                 } else {
-                    "not_allowed"
+                    tpl::NOT_ALLOWED
                 };
                 Ok((self.render.text(t)?, Vec::new()))
             }
             (None, true) => Ok((
                 self.render
-                    .render("publish_nothing", &json!({"no_season": true}))?,
+                    .render(tpl::PUBLISH_NOTHING, &json!({"no_season": true}))?,
                 Vec::new(),
             )),
             (Some(season), true) => {
@@ -217,7 +220,7 @@ impl App {
                     "now": display(now, tz),
                 });
                 let levels = by_level.into_iter().collect();
-                Ok((self.render.render("status_board", &data)?, levels))
+                Ok((self.render.render(tpl::STATUS_BOARD, &data)?, levels))
             }
         }
     }
@@ -271,7 +274,7 @@ impl App {
             }));
         }
         self.render.render(
-            "status_province",
+            tpl::STATUS_PROVINCE,
             &json!({"province": province_name, "cities": lines, "now": display(now, tz)}),
         )
     }

@@ -10,6 +10,7 @@ use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
 use crate::domain::workflow::{Purpose, Routes, Scope};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::dialogues;
 use crate::store::outbox::{self, Outgoing};
@@ -367,20 +368,20 @@ impl App {
             Kind::PublishSoon(hours) => {
                 let mut data = base.clone();
                 data["hours"] = json!(hours);
-                let body = self.render.render("reminder_publish", &data)?;
+                let body = self.render.render(tpl::REMINDER_PUBLISH, &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
             }
             Kind::PublishLate => {
-                let body = self.render.render("reminder_publish_late", &base)?;
+                let body = self.render.render(tpl::REMINDER_PUBLISH_LATE, &base)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
             }
             Kind::Digest | Kind::Urgent(_) | Kind::ExemptDigest | Kind::ExemptUrgent(_) => {
                 let urgent = matches!(moment.kind, Kind::Urgent(_) | Kind::ExemptUrgent(_));
                 let template = match moment.kind {
-                    Kind::Urgent(_) => "reminder_urgent",
-                    Kind::Digest => "reminder_digest",
-                    Kind::ExemptUrgent(_) => "reminder_exempt_urgent",
-                    _ => "reminder_exempt_digest",
+                    Kind::Urgent(_) => tpl::REMINDER_URGENT,
+                    Kind::Digest => tpl::REMINDER_DIGEST,
+                    Kind::ExemptUrgent(_) => tpl::REMINDER_EXEMPT_URGENT,
+                    _ => tpl::REMINDER_EXEMPT_DIGEST,
                 };
                 for (_, waiting) in self.waiting_people(conn, city, open, urgent).await? {
                     let chat = waiting.chat;
@@ -402,7 +403,7 @@ impl App {
                     dialogues::clear(conn, user).await?;
                     queue.push(send(
                         chat,
-                        self.render.render("reminder_filing_closed", &base)?,
+                        self.render.render(tpl::REMINDER_FILING_CLOSED, &base)?,
                     ));
                 }
             }
@@ -415,13 +416,15 @@ impl App {
                         .cloned()
                         .unwrap_or_default(),
                 );
-                let body = self.render.render("reminder_exempt_closed", &data)?;
+                let body = self.render.render(tpl::REMINDER_EXEMPT_CLOSED, &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
                 for (user, chat) in
                     open_dialogues(conn, city, &[crate::app::exemption::EXEMPT]).await?
                 {
                     dialogues::clear(conn, user).await?;
-                    let body = self.render.render("reminder_exempt_filing_closed", &base)?;
+                    let body = self
+                        .render
+                        .render(tpl::REMINDER_EXEMPT_FILING_CLOSED, &base)?;
                     queue.push(send(chat, body));
                 }
                 told += self
@@ -438,13 +441,13 @@ impl App {
                         .unwrap_or_default(),
                 );
                 let template = if moment.kind == Kind::AdminDaily {
-                    "reminder_admin_daily"
+                    tpl::REMINDER_ADMIN_DAILY
                 } else {
                     let lapsed =
                         reviews::count_in(conn, Purpose::Review.kind(), season.id, State::Lapsed)
                             .await?;
                     data["lapsed"] = json!(lapsed);
-                    "reminder_review_closed"
+                    tpl::REMINDER_REVIEW_CLOSED
                 };
                 let body = self.render.render(template, &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
@@ -454,7 +457,7 @@ impl App {
                         dialogues::clear(conn, user).await?;
                         queue.push(send(
                             chat,
-                            self.render.render("reminder_filing_closed", &base)?,
+                            self.render.render(tpl::REMINDER_FILING_CLOSED, &base)?,
                         ));
                     }
                 }

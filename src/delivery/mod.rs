@@ -12,6 +12,7 @@
 
 use crate::app::App;
 use crate::domain::Role;
+use crate::render::tpl;
 use crate::store::chat_bots::BotScope;
 use crate::store::instances::Instance;
 use crate::store::outbox::{self, Outgoing, Row};
@@ -409,7 +410,7 @@ async fn deliver(
                 let who = describe_chat(&mut tx, row.chat_id).await?;
                 let body = app
                     .render
-                    .render("delivery_failed", &json!({"who": who, "reason": error}))?;
+                    .render(tpl::DELIVERY_FAILED, &json!({"who": who, "reason": error}))?;
                 let city = city_of_chat(&mut tx, row.chat_id).await?;
                 alert_city_admins(&mut tx, &city, body, format!("failed:{}", row.id)).await?;
             }
@@ -420,7 +421,7 @@ async fn deliver(
             if people::mark_unreachable(&mut tx, row.chat_id, reason, now).await? {
                 let who = describe_chat(&mut tx, row.chat_id).await?;
                 let body = app.render.render(
-                    "delivery_unreachable",
+                    tpl::DELIVERY_UNREACHABLE,
                     &json!({"who": who, "reason": reason}),
                 )?;
                 // At most one alert a day about one chat, however often it blocks and returns.
@@ -510,7 +511,7 @@ async fn finish_batch(app: &App, row: &Row) -> anyhow::Result<()> {
     if outbox::open_in_batch(&mut tx, batch).await? == 0 {
         let (sent, failed) = outbox::batch_outcome(&mut tx, batch).await?;
         let body = app.render.render(
-            "publish_delivered",
+            tpl::PUBLISH_DELIVERED,
             &json!({"sent": sent, "failed": failed}),
         )?;
         // The tally in the key: a later fan-out of the same season reports again.

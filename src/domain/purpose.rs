@@ -4,6 +4,7 @@
 //! begins). The engine asks these instead of asking which one it holds.
 
 use super::review::State;
+use crate::render::tpl;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -60,46 +61,46 @@ impl Purpose {
     /// decided.
     pub fn card_template(self) -> &'static str {
         match self {
-            Purpose::Review => "review_card",
-            Purpose::Exemption => "exemption_card",
+            Purpose::Review => tpl::REVIEW_CARD,
+            Purpose::Exemption => tpl::EXEMPTION_CARD,
         }
     }
 
     pub fn card_heading(self) -> &'static str {
         match self {
-            Purpose::Review => "review_card_heading",
-            Purpose::Exemption => "exemption_card_heading",
+            Purpose::Review => tpl::REVIEW_CARD_HEADING,
+            Purpose::Exemption => tpl::EXEMPTION_CARD_HEADING,
         }
     }
 
     pub fn card_closed(self) -> &'static str {
         match self {
-            Purpose::Review => "review_card_closed",
-            Purpose::Exemption => "exemption_card_closed",
+            Purpose::Review => tpl::REVIEW_CARD_CLOSED,
+            Purpose::Exemption => tpl::EXEMPTION_CARD_CLOSED,
         }
     }
 
     /// What its filer is told when a level refuses it.
     pub fn refused(self) -> &'static str {
         match self {
-            Purpose::Review => "review_rejected",
-            Purpose::Exemption => "exempt_refused",
+            Purpose::Review => tpl::REVIEW_REJECTED,
+            Purpose::Exemption => tpl::EXEMPT_REFUSED,
         }
     }
 
     /// The label of a level's refusal: 驳回, or 附件2's 不同意.
     pub fn reject_label(self) -> &'static str {
         match self {
-            Purpose::Review => "button_reject",
-            Purpose::Exemption => "button_disagree",
+            Purpose::Review => tpl::BUTTON_REJECT,
+            Purpose::Exemption => tpl::BUTTON_DISAGREE,
         }
     }
 
     /// The label of the button that prints its form.
     pub fn form_button(self) -> &'static str {
         match self {
-            Purpose::Review => "button_review_form",
-            Purpose::Exemption => "button_exemption_form",
+            Purpose::Review => tpl::BUTTON_REVIEW_FORM,
+            Purpose::Exemption => tpl::BUTTON_EXEMPTION_FORM,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::app::review::{Press, QuickFrom};
 use crate::app::{Actor, App};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
+use crate::render::tpl;
 use crate::telegram::sender::TgBot;
 use serde_json::json;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     );
     match app.admit(user_id, start_code).await? {
         Admit::Yes => {}
-        Admit::Notice => return reply(app, chat, app.render.text("too_many_updates")?).await,
+        Admit::Notice => return reply(app, chat, app.render.text(tpl::TOO_MANY_UPDATES)?).await,
         Admit::Drop => return Ok(()),
     }
     let result = match sheet(&msg) {
@@ -122,7 +123,7 @@ async fn message(bot: TgBot, msg: Message, app: &App) -> HandlerResult {
     if let Err(e) = result {
         tracing::error!(user_id, "handling a message failed: {e:#}");
         // Sent directly: the outbox may be what failed.
-        bot.send_message(chat, app.render.text("internal_error")?)
+        bot.send_message(chat, app.render.text(tpl::INTERNAL_ERROR)?)
             .parse_mode(ParseMode::Html)
             .await?;
     }
@@ -189,20 +190,20 @@ async fn handle_message(
         }
         let reply_text = if app.is_bound(user_id).await? {
             app.render.text(if text.is_some() {
-                "unknown_command"
+                tpl::UNKNOWN_COMMAND
             } else {
-                "text_expected"
+                tpl::TEXT_EXPECTED
             })?
         } else {
-            app.render.text("not_bound")?
+            app.render.text(tpl::NOT_BOUND)?
         };
         return reply(app, chat, reply_text).await;
     };
     let Typed::Known(command, args) = typed else {
         let text = if app.is_bound(user_id).await? {
-            "unknown_command"
+            tpl::UNKNOWN_COMMAND
         } else {
-            "not_bound"
+            tpl::NOT_BOUND
         };
         return reply(app, chat, app.render.text(text)?).await;
     };
@@ -273,7 +274,7 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
         Err(e) => {
             tracing::error!(user_id, "handling a button failed: {e:#}");
             bot.answer_callback_query(q.id.clone())
-                .text(app.render.text("internal_error")?)
+                .text(app.render.text(tpl::INTERNAL_ERROR)?)
                 .show_alert(true)
                 .await?;
             return Ok(());
@@ -281,10 +282,10 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
     };
     let alert = match press {
         Press::Accepted => None,
-        Press::Stale => Some(app.render.text("callback_stale")?),
+        Press::Stale => Some(app.render.text(tpl::CALLBACK_STALE)?),
         Press::Refused => {
             app.record_refused_press(user_id, &data).await?;
-            Some(app.render.text("callback_refused")?)
+            Some(app.render.text(tpl::CALLBACK_REFUSED)?)
         }
         Press::Denied(denied) => {
             app.record_refused_press(user_id, &data).await?;
@@ -363,7 +364,7 @@ async fn handle_callback(
             if let Err(denied) = app.may_publish(user_id).await? {
                 return Ok(Press::Denied(denied));
             }
-            bot.edit_message_text(chat, message, app.render.text("publish_cancelled")?)
+            bot.edit_message_text(chat, message, app.render.text(tpl::PUBLISH_CANCELLED)?)
                 .await?;
             Ok(Press::Accepted)
         }
@@ -392,7 +393,7 @@ async fn publish_confirmed(
     }
     let outcome = app.publish(Actor::Telegram(user_id), None).await?;
     let text = app.render.render(
-        "publish_confirmed",
+        tpl::PUBLISH_CONFIRMED,
         &json!({
             "published_at": display(outcome.published_at, outcome.tz),
             "first_time": outcome.first_time,

@@ -9,6 +9,7 @@ use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{Side, Stage};
+use crate::render::tpl;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{people, seasons};
@@ -95,13 +96,13 @@ impl App {
         });
         let markup = if city {
             Some(keyboard(vec![vec![button(
-                self.render.text("button_board_xlsx")?,
+                self.render.text(tpl::BUTTON_BOARD_XLSX)?,
                 Callback::EntryBoard.encode(),
             )]]))
         } else {
             None
         };
-        self.reply(chat, self.render.render("entry_board", &data)?, markup)
+        self.reply(chat, self.render.render(tpl::ENTRY_BOARD, &data)?, markup)
             .await?;
         Ok(true)
     }
@@ -116,7 +117,7 @@ impl App {
             chat_id: chat,
             body: self
                 .render
-                .render("entry_board_file", &json!({"total": lines.len()}))?,
+                .render(tpl::ENTRY_BOARD_FILE, &json!({"total": lines.len()}))?,
             document: Some(("登分进度.xlsx".into(), bytes)),
             is_reply: true,
             ..Outgoing::default()

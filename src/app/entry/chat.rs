@@ -10,6 +10,7 @@ use crate::app::policy::{self, Action};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::entry::{Crew, Pair};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::entry::{self as batches, Batch};
@@ -131,11 +132,11 @@ impl App {
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user).await?;
         let template = if bound.is_empty() {
-            Some("not_bound")
+            Some(tpl::NOT_BOUND)
         } else if !bound.iter().any(|b| b.role == Role::EntryClerk) {
-            Some("entry_sheet_not_clerk")
+            Some(tpl::ENTRY_SHEET_NOT_CLERK)
         } else if sheet.size.is_some_and(|s| s > BOT_DOWNLOAD_LIMIT) {
-            Some("entry_file_too_big")
+            Some(tpl::ENTRY_FILE_TOO_BIG)
         } else {
             None
         };
@@ -149,7 +150,7 @@ impl App {
         let data = json!({"file_id": sheet.file_id, "name": sheet.name, "size": sheet.size});
         match open.as_slice() {
             [] => {
-                self.tell(&mut tx, chat, "entry_no_open_batch", &json!({}))
+                self.tell(&mut tx, chat, tpl::ENTRY_NO_OPEN_BATCH, &json!({}))
                     .await?;
                 dialogues::clear(&mut tx, user).await?;
             }
@@ -242,7 +243,7 @@ impl App {
                     dialogues::clear(conn, user).await?;
                     let msg = Outgoing {
                         chat_id: chat,
-                        body: self.render.text("entry_no_open_batch")?,
+                        body: self.render.text(tpl::ENTRY_NO_OPEN_BATCH)?,
                         ..Outgoing::default()
                     };
                     outbox::enqueue(conn, &msg, self.clock.now()).await?;
@@ -314,12 +315,12 @@ impl App {
         };
         if back {
             last.push(button(
-                self.render.text("button_back")?,
+                self.render.text(tpl::BUTTON_BACK)?,
                 dialogue(Button::Back),
             ));
         }
         last.push(button(
-            self.render.text("button_cancel")?,
+            self.render.text(tpl::BUTTON_CANCEL)?,
             dialogue(Button::Cancel),
         ));
         rows.push(last);
@@ -352,7 +353,7 @@ impl App {
         match (step, pressed) {
             (_, Button::Cancel) => {
                 dialogues::clear(&mut tx, user).await?;
-                self.tell(&mut tx, chat, "dialogue_cancelled", &json!({}))
+                self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
                     .await?;
             }
             (Step::Reader, Button::Back) => {
@@ -453,7 +454,7 @@ impl App {
                     })
                     .collect();
                 self.render.render(
-                    "entry_problems",
+                    tpl::ENTRY_PROBLEMS,
                     &json!({"count": problems.len(), "problems": listed,
                             "more": problems.len().saturating_sub(LISTED_PROBLEMS),
                             "name": sheet.name}),
@@ -462,7 +463,7 @@ impl App {
             // A file that cannot be read at all (not a sheet, wrong columns): its reason.
             Err(e) => self
                 .render
-                .render("entry_unreadable", &json!({"reason": format!("{e:#}")}))?,
+                .render(tpl::ENTRY_UNREADABLE, &json!({"reason": format!("{e:#}")}))?,
         };
         self.reply(chat, body, None).await
     }

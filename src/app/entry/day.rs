@@ -7,6 +7,7 @@ use crate::app::policy::{self, Action};
 use crate::app::review::Press;
 use crate::config::LateReport;
 use crate::domain::deadline::display;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::{audit, from_ms, people, seasons};
@@ -100,7 +101,7 @@ impl App {
             "at": display(now, season.tz),
         });
         if reported.is_empty() {
-            self.tell(&mut tx, chat, "entry_report_nothing", &data)
+            self.tell(&mut tx, chat, tpl::ENTRY_REPORT_NOTHING, &data)
                 .await?;
         } else {
             let ids: Vec<String> = reported
@@ -128,7 +129,7 @@ impl App {
             told.sort_unstable();
             told.dedup();
             for c in told {
-                self.tell(&mut tx, c, "entry_reported", &data).await?;
+                self.tell(&mut tx, c, tpl::ENTRY_REPORTED, &data).await?;
             }
         }
         tx.commit().await?;
@@ -159,7 +160,7 @@ impl App {
             self.tell(
                 &mut tx,
                 chat,
-                "entry_lift_usage",
+                tpl::ENTRY_LIFT_USAGE,
                 &json!({"max": MAX_REASON}),
             )
             .await?;
@@ -176,7 +177,7 @@ impl App {
             None => None,
         };
         if season.as_ref().is_some_and(|s| s.published_at.is_some()) {
-            self.tell(&mut tx, chat, "entry_published", &json!({}))
+            self.tell(&mut tx, chat, tpl::ENTRY_PUBLISHED, &json!({}))
                 .await?;
             return self.commit_told(tx).await;
         }
@@ -185,7 +186,7 @@ impl App {
             _ => None,
         };
         let Some((season, batch)) = found else {
-            self.tell(&mut tx, chat, "entry_not_absent", &json!({"batch": id}))
+            self.tell(&mut tx, chat, tpl::ENTRY_NOT_ABSENT, &json!({"batch": id}))
                 .await?;
             return self.commit_told(tx).await;
         };
@@ -193,11 +194,12 @@ impl App {
         // the cutoff may be taken late, and only where the city's configuration allows it.
         let mut data = self.batch_data(&area, &batch, season.tz);
         if self.config.entry.late_report == LateReport::Never {
-            self.tell(&mut tx, chat, "entry_lift_never", &data).await?;
+            self.tell(&mut tx, chat, tpl::ENTRY_LIFT_NEVER, &data)
+                .await?;
             return self.commit_told(tx).await;
         }
         if !batch.sealed_in_time() {
-            self.tell(&mut tx, chat, "entry_lift_not_sealed", &data)
+            self.tell(&mut tx, chat, tpl::ENTRY_LIFT_NOT_SEALED, &data)
                 .await?;
             return self.commit_told(tx).await;
         }
@@ -224,7 +226,7 @@ impl App {
             told.sort_unstable();
             told.dedup();
             for c in told {
-                self.tell(&mut tx, c, "entry_lifted", &data).await?;
+                self.tell(&mut tx, c, tpl::ENTRY_LIFTED, &data).await?;
             }
         }
         self.commit_told(tx).await
@@ -281,7 +283,7 @@ impl App {
             told.sort_unstable();
             told.dedup();
             for c in told {
-                self.tell(conn, c, "entry_absent", &data).await?;
+                self.tell(conn, c, tpl::ENTRY_ABSENT, &data).await?;
             }
         }
         let reminded = self.entry_reminders(conn, season, &area, &all, now).await?;
@@ -336,7 +338,7 @@ impl App {
             let data = json!({"county": area.name(&county), "date": date, "hours": h,
                               "batches": list, "cutoff": list[0]["cutoff"]});
             for c in self.county_people(conn, area, &county).await? {
-                self.tell(conn, c, "entry_reminder", &data).await?;
+                self.tell(conn, c, tpl::ENTRY_REMINDER, &data).await?;
                 sent += 1;
             }
         }
@@ -348,7 +350,7 @@ impl App {
             let data = json!({"date": date, "hours": h, "batches": list,
                               "cutoff": list[0]["cutoff"]});
             for c in self.city_admin_chats(conn, area).await? {
-                self.tell(conn, c, "entry_missing_city", &data).await?;
+                self.tell(conn, c, tpl::ENTRY_MISSING_CITY, &data).await?;
                 sent += 1;
             }
         }

@@ -29,6 +29,7 @@ use crate::import::roster::{Registered, Roster};
 use crate::import::scores::Checker;
 use crate::import::table::Table;
 use crate::import::{Problem, Problems, Refused};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::outbox::{self, Outgoing};
@@ -269,7 +270,7 @@ impl App {
             .await?
         {
             Ok(s) if s == side => s,
-            Ok(_) => return Ok(Upload::Refused(said("entry_changed", json!({})))),
+            Ok(_) => return Ok(Upload::Refused(said(tpl::ENTRY_CHANGED, json!({})))),
             Err(refused) => return Ok(Upload::Refused(refused)),
         };
         batches::replace_rows(&mut tx, batch.id, side, &rows).await?;
@@ -418,7 +419,7 @@ impl App {
         let route = self.route(&area.city);
         // 附件7 二: four people, each in one place.
         if !crew.distinct() {
-            return Ok(Err(said("entry_not_four", json!({}))));
+            return Ok(Err(said(tpl::ENTRY_NOT_FOUR, json!({}))));
         }
         if let Actor::Telegram(user) = actor {
             let bound = people::of_user(conn, user).await?;
@@ -430,7 +431,7 @@ impl App {
             let bound = people::of_user(conn, who).await?;
             if policy::check(&route, who, &bound, Action::Enter, &subject).is_err() {
                 return Ok(Err(said(
-                    "entry_not_county_clerk",
+                    tpl::ENTRY_NOT_COUNTY_CLERK,
                     json!({"user": who, "county": area.name(&batch.county_code)}),
                 )));
             }
@@ -439,7 +440,7 @@ impl App {
             let bound = people::of_user(conn, who).await?;
             if policy::check(&route, who, &bound, Action::WatchEntry, &subject).is_err() {
                 return Ok(Err(said(
-                    "entry_not_county_watcher",
+                    tpl::ENTRY_NOT_COUNTY_WATCHER,
                     json!({"user": who, "county": area.name(&batch.county_code)}),
                 )));
             }
@@ -463,32 +464,38 @@ impl App {
             None => None,
         };
         let (Some(season), Some(batch)) = (season, batch) else {
-            return Ok(Err(said("entry_no_such_batch", json!({"batch": batch_id}))));
+            return Ok(Err(said(
+                tpl::ENTRY_NO_SUCH_BATCH,
+                json!({"batch": batch_id}),
+            )));
         };
         if batch.season_id != season.id {
-            return Ok(Err(said("entry_no_such_batch", json!({"batch": batch_id}))));
+            return Ok(Err(said(
+                tpl::ENTRY_NO_SUCH_BATCH,
+                json!({"batch": batch_id}),
+            )));
         }
         let area = Area::load(conn, &season.city_code).await?;
         let data = json!({"batch": batch.id, "county": area.name(&batch.county_code),
                           "half_day": batch.half_day_label()});
         if season.published_at.is_some() {
-            return Ok(Err(said("entry_published", data)));
+            return Ok(Err(said(tpl::ENTRY_PUBLISHED, data)));
         }
         if batch.sealed_at.is_some() {
-            return Ok(Err(said("entry_sealed_refused", data)));
+            return Ok(Err(said(tpl::ENTRY_SEALED_REFUSED, data)));
         }
         // At the cutoff the batch is 缺考 whether or not the sweep has marked it yet.
         if batch.is_absent() || self.clock.now() >= batch.cutoff() {
-            return Ok(Err(said("entry_absent_refused", data)));
+            return Ok(Err(said(tpl::ENTRY_ABSENT_REFUSED, data)));
         }
         Ok(Ok((season, batch, area)))
     }
 
     async fn pair_refused(&self, conn: &mut Conn, refused: PairRefused) -> anyhow::Result<Said> {
         Ok(match refused {
-            PairRefused::SamePerson => said("entry_same_person", json!({})),
+            PairRefused::SamePerson => said(tpl::ENTRY_SAME_PERSON, json!({})),
             PairRefused::NotSwapped { first } => said(
-                "entry_not_swapped",
+                tpl::ENTRY_NOT_SWAPPED,
                 json!({"entered": self.clerk_name(conn, first.entered).await?,
                        "read": self.clerk_name(conn, first.read).await?}),
             ),
@@ -664,13 +671,13 @@ impl App {
             for chat in chats {
                 if !told.contains(&chat) {
                     told.push(chat);
-                    self.tell(conn, chat, "entry_received", &data).await?;
+                    self.tell(conn, chat, tpl::ENTRY_RECEIVED, &data).await?;
                 }
             }
         }
         if mismatches.as_ref().is_some_and(|m| m.is_empty()) {
             let markup = super::review::keyboard(vec![vec![super::review::button(
-                self.render.text("button_seal_batch")?,
+                self.render.text(tpl::BUTTON_SEAL_BATCH)?,
                 super::callback::Callback::Entry {
                     batch: batch.id,
                     action: super::callback::EntryAction::Seal,
@@ -680,7 +687,7 @@ impl App {
             for b in people::holders(conn, Role::Inspector, &batch.county_code).await? {
                 let msg = Outgoing {
                     chat_id: b.chat_id,
-                    body: self.render.render("entry_seal_card", &data)?,
+                    body: self.render.render(tpl::ENTRY_SEAL_CARD, &data)?,
                     buttons: Some(markup.clone()),
                     ..Outgoing::default()
                 };

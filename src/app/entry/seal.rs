@@ -13,6 +13,7 @@ use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{self, EntryRow, Side};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::entry::{self as batches, Batch};
 use crate::store::people::{self, Binding};
@@ -109,7 +110,7 @@ impl App {
         let shown = ShowOnce {
             chat,
             text: self.render.render(
-                "entry_password",
+                tpl::ENTRY_PASSWORD,
                 &json!({"batch": id, "county": header.county, "half_day": header.half_day,
                         "password": secret.expose_secret(), "minutes": minutes}),
             )?,
@@ -200,11 +201,11 @@ impl App {
             .await?
         {
             if !officer_chats.contains(&c) {
-                self.tell(&mut tx, c, "entry_sealed", &data).await?;
+                self.tell(&mut tx, c, tpl::ENTRY_SEALED, &data).await?;
             }
         }
         let markup = keyboard(vec![vec![button(
-            self.render.text("button_report_day")?,
+            self.render.text(tpl::BUTTON_REPORT_DAY)?,
             Callback::Entry {
                 batch: id,
                 action: EntryAction::Report,
@@ -212,8 +213,14 @@ impl App {
             .encode(),
         )]]);
         for c in officer_chats {
-            self.tell_with(&mut tx, c, "entry_report_card", &data, Some(markup.clone()))
-                .await?;
+            self.tell_with(
+                &mut tx,
+                c,
+                tpl::ENTRY_REPORT_CARD,
+                &data,
+                Some(markup.clone()),
+            )
+            .await?;
         }
         let minutes = self.config.entry.password_shown_minutes;
         takebacks::record(
@@ -224,12 +231,18 @@ impl App {
         )
         .await?;
         let noted = keyboard(vec![vec![button(
-            self.render.text("button_password_noted")?,
+            self.render.text(tpl::BUTTON_PASSWORD_NOTED)?,
             Callback::PasswordNoted { message }.encode(),
         )]]);
         let prompt = json!({"batch": id, "minutes": minutes});
-        self.tell_with(&mut tx, chat, "entry_password_noted", &prompt, Some(noted))
-            .await?;
+        self.tell_with(
+            &mut tx,
+            chat,
+            tpl::ENTRY_PASSWORD_NOTED,
+            &prompt,
+            Some(noted),
+        )
+        .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(Press::Accepted)

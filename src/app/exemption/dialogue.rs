@@ -10,6 +10,7 @@ use crate::app::review::Press;
 use crate::domain::attachment::Attachment;
 use crate::domain::exemption::{MAX_PROOFS, Proof, age_on};
 use crate::domain::review;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
@@ -128,15 +129,15 @@ impl Button {
 
     fn label(self) -> &'static str {
         match self {
-            Button::Back => "button_back",
-            Button::Cancel => "button_cancel",
-            Button::AgeOk => "button_age_ok",
-            Button::Proof(Proof::DisabilityCard) => "button_proof_card",
-            Button::Proof(Proof::HospitalCertificate) => "button_proof_hospital",
-            Button::Done => "button_proofs_done",
-            Button::Redo => "button_proofs_redo",
-            Button::Submit => "button_submit",
-            Button::Edit => "button_edit",
+            Button::Back => tpl::BUTTON_BACK,
+            Button::Cancel => tpl::BUTTON_CANCEL,
+            Button::AgeOk => tpl::BUTTON_AGE_OK,
+            Button::Proof(Proof::DisabilityCard) => tpl::BUTTON_PROOF_CARD,
+            Button::Proof(Proof::HospitalCertificate) => tpl::BUTTON_PROOF_HOSPITAL,
+            Button::Done => tpl::BUTTON_PROOFS_DONE,
+            Button::Redo => tpl::BUTTON_PROOFS_REDO,
+            Button::Submit => tpl::BUTTON_SUBMIT,
+            Button::Edit => tpl::BUTTON_EDIT,
         }
     }
 }
@@ -271,7 +272,11 @@ impl App {
                     data["age"] = json!(age);
                     Step::Person
                 }
-                _ => return self.tell(conn, chat_id, "exempt_bad_age", &json!({})).await,
+                _ => {
+                    return self
+                        .tell(conn, chat_id, tpl::EXEMPT_BAD_AGE, &json!({}))
+                        .await;
+                }
             },
             Step::Person => match contact_person(text) {
                 Some(p) => {
@@ -280,7 +285,7 @@ impl App {
                 }
                 None => {
                     return self
-                        .tell(conn, chat_id, "exempt_bad_person", &json!({}))
+                        .tell(conn, chat_id, tpl::EXEMPT_BAD_PERSON, &json!({}))
                         .await;
                 }
             },
@@ -291,7 +296,7 @@ impl App {
                 }
                 None => {
                     return self
-                        .tell(conn, chat_id, "review_bad_contact", &json!({}))
+                        .tell(conn, chat_id, tpl::REVIEW_BAD_CONTACT, &json!({}))
                         .await;
                 }
             },
@@ -302,17 +307,19 @@ impl App {
                 }
                 Err(n) => {
                     let hint = json!({"length": n, "max": review::REASON_MAX});
-                    return self.tell(conn, chat_id, "review_bad_reason", &hint).await;
+                    return self
+                        .tell(conn, chat_id, tpl::REVIEW_BAD_REASON, &hint)
+                        .await;
                 }
             },
             Step::Photo | Step::Proofs | Step::Page => {
                 return self
-                    .tell(conn, chat_id, "exempt_file_please", &json!({}))
+                    .tell(conn, chat_id, tpl::EXEMPT_FILE_PLEASE, &json!({}))
                     .await;
             }
             Step::Proof | Step::Confirm => {
                 return self
-                    .tell(conn, chat_id, "dialogue_use_buttons", &json!({}))
+                    .tell(conn, chat_id, tpl::DIALOGUE_USE_BUTTONS, &json!({}))
                     .await;
             }
         };
@@ -332,7 +339,7 @@ impl App {
         let step = Step::parse(&d.step);
         let Some(file) = file else {
             return self
-                .tell(conn, chat_id, "exempt_file_please", &json!({}))
+                .tell(conn, chat_id, tpl::EXEMPT_FILE_PLEASE, &json!({}))
                 .await;
         };
         let next = match step {
@@ -344,7 +351,9 @@ impl App {
                 let mut list = proofs(&data);
                 if list.len() >= MAX_PROOFS {
                     let max = json!({"max": MAX_PROOFS});
-                    return self.tell(conn, chat_id, "exempt_proofs_full", &max).await;
+                    return self
+                        .tell(conn, chat_id, tpl::EXEMPT_PROOFS_FULL, &max)
+                        .await;
                 }
                 list.push(file.to_string());
                 data["proofs"] = json!(list);
@@ -356,7 +365,7 @@ impl App {
             }
             _ => {
                 return self
-                    .tell(conn, chat_id, "dialogue_text_please", &json!({}))
+                    .tell(conn, chat_id, tpl::DIALOGUE_TEXT_PLEASE, &json!({}))
                     .await;
             }
         };
@@ -383,7 +392,7 @@ impl App {
         let next = match button {
             Button::Cancel => {
                 dialogues::clear(conn, user_id).await?;
-                self.tell(conn, chat_id, "dialogue_cancelled", &json!({}))
+                self.tell(conn, chat_id, tpl::DIALOGUE_CANCELLED, &json!({}))
                     .await?;
                 return Ok(Press::Accepted);
             }
@@ -394,7 +403,7 @@ impl App {
             Button::AgeOk if data["age"].is_u64() => Step::Person,
             // No age could be read from the 身份证号: it must be typed.
             Button::AgeOk => {
-                self.tell(conn, chat_id, "exempt_bad_age", &json!({}))
+                self.tell(conn, chat_id, tpl::EXEMPT_BAD_AGE, &json!({}))
                     .await?;
                 return Ok(Press::Accepted);
             }

@@ -19,6 +19,7 @@ use crate::domain::exemption::{Details, Proof, window_open};
 use crate::domain::ids::mask;
 use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates::Candidate;
 use crate::store::outbox::{self, Outgoing};
@@ -40,9 +41,9 @@ impl App {
         let mut tx = self.db.begin().await?;
         let bound = people::of_user(&mut tx, user_id).await?;
         let reply = if bound.is_empty() {
-            Some(("not_bound", json!({})))
+            Some((tpl::NOT_BOUND, json!({})))
         } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
-            Some(("exempt_not_filer", json!({})))
+            Some((tpl::EXEMPT_NOT_FILER, json!({})))
         } else {
             self.exemption_window(&mut tx, user_id).await?.err()
         };
@@ -67,12 +68,12 @@ impl App {
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
         let city = self.city_of_user(conn, user_id).await?;
         let Some(season) = seasons::current(conn, &city).await? else {
-            return Ok(Err(("exempt_not_open", json!({}))));
+            return Ok(Err((tpl::EXEMPT_NOT_OPEN, json!({}))));
         };
         Ok(match season.exemption_closes {
             Some(c) if window_open(Some(c), self.clock.now()) => Ok(display(c, season.tz)),
-            Some(c) => Err(("exempt_closed", json!({"closes": display(c, season.tz)}))),
-            None => Err(("exempt_not_open", json!({}))),
+            Some(c) => Err((tpl::EXEMPT_CLOSED, json!({"closes": display(c, season.tz)}))),
+            None => Err((tpl::EXEMPT_NOT_OPEN, json!({}))),
         })
     }
 
@@ -110,7 +111,7 @@ impl App {
             Some(c) if self.may_apply(conn, user_id, &bound, &c).await?.is_ok() => c,
             _ => {
                 let data = json!({"exam_no": exam_no});
-                self.tell(conn, chat_id, "exempt_no_candidate", &data)
+                self.tell(conn, chat_id, tpl::EXEMPT_NO_CANDIDATE, &data)
                     .await?;
                 return Ok(None);
             }
@@ -120,7 +121,7 @@ impl App {
         if let Some(req) = open.or(done) {
             dialogues::clear(conn, user_id).await?;
             let data = json!({"id": req.id, "name": cand.name, "state": req.state});
-            self.tell(conn, chat_id, "exempt_exists", &data).await?;
+            self.tell(conn, chat_id, tpl::EXEMPT_EXISTS, &data).await?;
             return Ok(None);
         }
         Ok(Some(cand))
@@ -194,7 +195,7 @@ impl App {
         let school = units::get(conn, &cand.school_code).await?;
         let school = school.map(|s| s.name);
         let fields = form_fields(&cand.as_candidate(), school.as_deref(), &details);
-        Ok(Some(self.render.render("exemption_form", &fields)?))
+        Ok(Some(self.render.render(tpl::EXEMPTION_FORM, &fields)?))
     }
 
     /// The confirm step's 提交: a new application, or a returned one resubmitted.
@@ -229,7 +230,7 @@ impl App {
                 .tell(
                     conn,
                     chat_id,
-                    "exempt_no_candidate",
+                    tpl::EXEMPT_NO_CANDIDATE,
                     &json!({"exam_no": ""}),
                 )
                 .await;
@@ -276,7 +277,7 @@ impl App {
             // Someone applied for this candidate a moment ago.
             let open = reviews::open_of_candidate(conn, KIND, cand.id).await?;
             let data = json!({"id": open.map(|r| r.id), "name": cand.name, "state": "pending"});
-            return self.tell(conn, chat_id, "exempt_exists", &data).await;
+            return self.tell(conn, chat_id, tpl::EXEMPT_EXISTS, &data).await;
         };
         let event = |action, step: Option<i64>, role| NewEvent {
             request_id: id,
@@ -312,7 +313,7 @@ impl App {
         let closes = season.exemption_closes.map(|c| display(c, season.tz));
         let filed = json!({"id": id, "name": cand.name, "level": self.level_name(&ctx),
                            "closes": closes, "filer": filer.name});
-        self.tell_applicants(conn, &ctx, "exempt_filed", &filed, None)
+        self.tell_applicants(conn, &ctx, tpl::EXEMPT_FILED, &filed, None)
             .await?;
         if ctx.state() == State::Completed {
             self.exemption_approved(conn, &ctx, &filer).await?;
@@ -336,7 +337,12 @@ impl App {
         let id = ctx.req.id;
         if ctx.req.filer_user_id != user_id || ctx.state() != State::Returned {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         let json = serde_json::to_string(details)?;
@@ -360,7 +366,12 @@ impl App {
         let step = start.map_or(ctx.route.steps.len() as i64, |s| s as i64);
         if !reviews::transition(conn, &ctx.req, State::Pending, step, round, now).await? {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         let old = ctx.req.details.as_deref().unwrap_or("");
@@ -388,7 +399,7 @@ impl App {
             .ok_or_else(|| anyhow::anyhow!("exemption {id}"))?;
         self.announce_stage(conn, &ctx).await?;
         let info = json!({"id": id, "level": self.level_name(&ctx)});
-        self.tell_applicants(conn, &ctx, "review_resubmitted", &info, None)
+        self.tell_applicants(conn, &ctx, tpl::REVIEW_RESUBMITTED, &info, None)
             .await
     }
 
@@ -480,7 +491,7 @@ impl App {
             .score(ctx.season.full_score);
         let data = json!({"id": ctx.req.id, "name": ctx.cand.name, "actor": by.name,
                           "score": score.to_string(), "full": ctx.season.full_score.to_string()});
-        self.tell_applicants(conn, ctx, "exempt_approved", &data, None)
+        self.tell_applicants(conn, ctx, tpl::EXEMPT_APPROVED, &data, None)
             .await
     }
 
@@ -518,7 +529,7 @@ impl App {
             }
             let level = self.level_name(&ctx);
             let info = json!({"id": id, "name": ctx.cand.name, "level": level});
-            self.tell_applicants(tx, &ctx, "exempt_lapsed", &info, None)
+            self.tell_applicants(tx, &ctx, tpl::EXEMPT_LAPSED, &info, None)
                 .await?;
             lapsed += 1;
         }
@@ -561,7 +572,7 @@ impl App {
             let mut out = Vec::new();
             for (what, n, file) in files {
                 let caption = self.render.render(
-                    "exempt_exhibit",
+                    tpl::EXEMPT_EXHIBIT,
                     &json!({"id": id, "name": ctx.cand.name, "what": what, "n": n,
                             "of": d.proofs.len()}),
                 )?;

@@ -10,6 +10,7 @@ use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::{self, Line, Section, Table};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
@@ -241,7 +242,7 @@ impl App {
             let Some(step) = e.step.and_then(|s| ctx.route.steps.get(s as usize)) else {
                 continue;
             };
-            let text = self.opinion_line(&step.name, &e, tz, "exempt_action")?;
+            let text = self.opinion_line(&step.name, &e, tz, tpl::EXEMPT_ACTION)?;
             let place = match (step.unit, step.role) {
                 (Scope::Class, _) => &mut form.homeroom,
                 (Scope::School, _) => &mut form.school_opinions,
@@ -281,7 +282,7 @@ impl App {
             let table = approved.table(&unit.code)?;
             let record = summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
-                "exempt_summary_sent",
+                tpl::EXEMPT_SUMMARY_SENT,
                 &serde_json::json!({"year": year, "unit": table.unit, "lines": record.lines}),
             )?;
             for p in people {

@@ -15,6 +15,7 @@ use crate::domain::exemption::Details;
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::{self, Line, Table};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::batches::{self, Application};
 use crate::store::outbox;
@@ -69,12 +70,12 @@ impl App {
         let listed: Vec<&Application> = waiting.iter().take(CARD_LISTED).collect();
         let data = json!({"unit": unit_name, "count": count, "items": listed,
                           "more": count.saturating_sub(listed.len())});
-        let body = self.render.render("exempt_report_card", &data)?;
+        let body = self.render.render(tpl::EXEMPT_REPORT_CARD, &data)?;
         let markup = (count > 0)
             .then(|| -> anyhow::Result<crate::buttons::Buttons> {
                 let label = self
                     .render
-                    .render("button_report_exemptions", &json!({"count": count}))?;
+                    .render(tpl::BUTTON_REPORT_EXEMPTIONS, &json!({"count": count}))?;
                 let press = Callback::ReportExemptions {
                     unit: unit.to_string(),
                     count,
@@ -272,7 +273,7 @@ impl App {
             &mut tx,
             chat_id,
             &city_chats,
-            "exempt_reported",
+            tpl::EXEMPT_REPORTED,
             &data,
             record,
         )
@@ -292,7 +293,7 @@ impl App {
             &format!("附件3 of {unit}: {} applications sent up", waiting.len()),
         )
         .await?;
-        let closed = self.render.render("exempt_report_sent", &data)?;
+        let closed = self.render.render(tpl::EXEMPT_REPORT_SENT, &data)?;
         for outbox_id in batches::take_cards(&mut tx, &card_key(unit)).await? {
             outbox::edit(&mut tx, outbox_id, &closed, now).await?;
         }

@@ -10,6 +10,7 @@ use crate::app::policy::{self, Denied, Seat};
 use crate::app::review::{Press, button, keyboard};
 use crate::domain::{Role, UnitKind};
 use crate::import::people::Person;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
@@ -236,7 +237,7 @@ impl App {
                     rows.push(vec![button((*title).into(), press(Button::Choice(i)))]);
                 }
                 rows.push(vec![button(
-                    self.render.text("button_no_title")?,
+                    self.render.text(tpl::BUTTON_NO_TITLE)?,
                     press(Button::Choice(crate::app::contacts::TITLES.len())),
                 )]);
                 prompt["name"] = json!(data["name"]);
@@ -265,18 +266,18 @@ impl App {
         let mut last = Vec::new();
         if step != Step::Role {
             last.push(button(
-                self.render.text("button_back")?,
+                self.render.text(tpl::BUTTON_BACK)?,
                 press(Button::Back),
             ));
         }
         last.push(button(
-            self.render.text("button_cancel")?,
+            self.render.text(tpl::BUTTON_CANCEL)?,
             press(Button::Cancel),
         ));
         rows.push(last);
         let msg = Outgoing {
             chat_id: chat,
-            body: self.render.render("dlg_invite", &prompt)?,
+            body: self.render.render(tpl::DLG_INVITE, &prompt)?,
             buttons: Some(keyboard(rows)),
             is_reply: true,
             ..Outgoing::default()
@@ -365,7 +366,7 @@ impl App {
         let press = match (step, pressed) {
             (_, Button::Cancel) => {
                 dialogues::clear(&mut tx, d.user_id).await?;
-                self.tell(&mut tx, chat, "dialogue_cancelled", &json!({}))
+                self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
                     .await?;
                 Press::Accepted
             }
@@ -473,12 +474,12 @@ impl App {
                             .await?
                             != Press::Accepted
                         {
-                            self.tell(conn, chat, "invite_bad_unit", &json!({"code": text}))
+                            self.tell(conn, chat, tpl::INVITE_BAD_UNIT, &json!({"code": text}))
                                 .await?;
                         }
                     }
                     None => {
-                        self.tell(conn, chat, "invite_bad_unit", &json!({"code": text}))
+                        self.tell(conn, chat, tpl::INVITE_BAD_UNIT, &json!({"code": text}))
                             .await?
                     }
                 }
@@ -491,7 +492,7 @@ impl App {
                     self.invite_step(conn, d.user_id, chat, Step::Name, &data)
                         .await?;
                 } else {
-                    self.tell(conn, chat, "invite_bad_class", &json!({"class": text}))
+                    self.tell(conn, chat, tpl::INVITE_BAD_CLASS, &json!({"class": text}))
                         .await?;
                 }
             }
@@ -506,14 +507,15 @@ impl App {
                     .await?;
             }
             Some(Step::Title) => {
-                self.tell(conn, chat, "invite_bad_title", &json!({}))
+                self.tell(conn, chat, tpl::INVITE_BAD_TITLE, &json!({}))
                     .await?
             }
             Some(Step::Class | Step::Name) => {
-                self.tell(conn, chat, "invite_bad_name", &json!({})).await?
+                self.tell(conn, chat, tpl::INVITE_BAD_NAME, &json!({}))
+                    .await?
             }
             _ => {
-                self.tell(conn, chat, "dlg_entry_buttons", &json!({}))
+                self.tell(conn, chat, tpl::DLG_ENTRY_BUTTONS, &json!({}))
                     .await?
             }
         }
@@ -536,7 +538,7 @@ impl App {
         ) else {
             dialogues::clear(conn, d.user_id).await?;
             return self
-                .tell(conn, chat, "dialogue_cancelled", &json!({}))
+                .tell(conn, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
                 .await;
         };
         let bound = people::of_user(conn, d.user_id).await?;
@@ -547,7 +549,7 @@ impl App {
         });
         let Some((unit, Ok(_))) = unit.clone().zip(allowed) else {
             dialogues::clear(conn, d.user_id).await?;
-            return self.tell(conn, chat, "not_allowed", &json!({})).await;
+            return self.tell(conn, chat, tpl::NOT_ALLOWED, &json!({})).await;
         };
         let class_name = (role == Role::HomeroomTeacher)
             .then(|| data["class"].as_str().map(str::to_string))
@@ -568,7 +570,7 @@ impl App {
                 .tell(
                     conn,
                     chat,
-                    "invite_already_bound",
+                    tpl::INVITE_ALREADY_BOUND,
                     &json!({"name": name, "role": role.label(), "unit": unit.name}),
                 )
                 .await;
@@ -584,7 +586,7 @@ impl App {
             None => chrono_tz::Asia::Shanghai,
         };
         let body = self.render.render(
-            "invite_made",
+            tpl::INVITE_MADE,
             &json!({"name": name, "role": role.label(), "unit": unit.name, "class": class_name,
                     "link": link, "expires": crate::domain::deadline::display(expires, tz)}),
         )?;

@@ -10,6 +10,7 @@ use crate::app::policy::{self, Denied};
 use crate::app::review::{Press, button, keyboard};
 use crate::app::{Actor, App};
 use crate::domain::{Role, UnitKind};
+use crate::render::tpl;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::units::{self, Unit};
 use crate::store::{audit, menus, people};
@@ -68,8 +69,8 @@ impl App {
         };
         let (Some(unit), Ok(())) = (unit, verdict) else {
             let template = match verdict {
-                Err(Denied::NotBound) => "not_bound",
-                _ => "not_allowed",
+                Err(Denied::NotBound) => tpl::NOT_BOUND,
+                _ => tpl::NOT_ALLOWED,
             };
             drop(conn);
             return self.reply(chat, self.render.text(template)?, None).await;
@@ -99,7 +100,7 @@ impl App {
             .collect();
         drop(conn);
         let body = self.render.render(
-            "people_list",
+            tpl::PEOPLE_LIST,
             &json!({"unit": unit.name, "people": listed, "below": below}),
         )?;
         let markup = (!rows.is_empty()).then(|| keyboard(rows));
@@ -149,7 +150,10 @@ impl App {
         )
         .await?;
         let said = json!({"name": target.name, "role": target.role.label(), "unit": unit.name});
-        for (chat_id, template) in [(chat, "revoked_done"), (target.chat_id, "revoked_you")] {
+        for (chat_id, template) in [
+            (chat, tpl::REVOKED_DONE),
+            (target.chat_id, tpl::REVOKED_YOU),
+        ] {
             let msg = Outgoing {
                 chat_id,
                 body: self.render.render(template, &said)?,

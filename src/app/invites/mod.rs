@@ -10,6 +10,7 @@ pub use crate::export::invites::Issued;
 use crate::import::people::{self as roster, Person};
 use crate::import::table::Table;
 use crate::import::{Problems, Refused};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::{audit, people, units as unit_store};
 use anyhow::{Context, bail};
@@ -288,7 +289,7 @@ impl App {
                     chat_id: to.chat_id,
                     body: self
                         .render
-                        .render("review_passed_to_you", &serde_json::json!({"id": id}))?,
+                        .render(tpl::REVIEW_PASSED_TO_YOU, &serde_json::json!({"id": id}))?,
                     ..Default::default()
                 };
                 crate::store::outbox::enqueue(conn, &msg, self.clock.now()).await?;

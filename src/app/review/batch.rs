@@ -14,6 +14,7 @@ use crate::domain::deadline::display;
 use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
 use crate::export::review_summary::{self, Line};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::batches::{self, Item};
 use crate::store::outbox::{self, Outgoing};
@@ -125,12 +126,12 @@ impl App {
             "recheck": ctx.route.recheck.enabled,
             "at": display(self.clock.now(), ctx.season.tz),
         });
-        let body = self.render.render("review_batch_card", &data)?;
+        let body = self.render.render(tpl::REVIEW_BATCH_CARD, &data)?;
         let markup = (ready_count > 0)
             .then(|| -> anyhow::Result<crate::buttons::Buttons> {
                 let label = self
                     .render
-                    .render("button_report", &json!({"count": ready_count}))?;
+                    .render(tpl::BUTTON_REPORT, &json!({"count": ready_count}))?;
                 let data = Callback::Report {
                     unit: unit.to_string(),
                     count: ready_count,
@@ -215,7 +216,7 @@ impl App {
         let mut tx = self.db.begin().await?;
         let city = self.city_of_user(&mut tx, user_id).await?;
         let Some(season) = seasons::current(&mut tx, &city).await? else {
-            self.tell(&mut tx, chat_id, "review_batch_none", &json!({}))
+            self.tell(&mut tx, chat_id, tpl::REVIEW_BATCH_NONE, &json!({}))
                 .await?;
             return self.commit_reply(tx).await;
         };
@@ -238,7 +239,7 @@ impl App {
             shown.push(unit);
         }
         if shown.is_empty() {
-            self.tell(&mut tx, chat_id, "review_batch_none", &json!({}))
+            self.tell(&mut tx, chat_id, tpl::REVIEW_BATCH_NONE, &json!({}))
                 .await?;
         }
         self.commit_reply(tx).await
@@ -351,7 +352,7 @@ impl App {
             &mut tx,
             chat_id,
             &city_chats,
-            "review_batch_sent",
+            tpl::REVIEW_BATCH_SENT,
             &data,
             record,
         )
@@ -361,7 +362,7 @@ impl App {
         for ctx in &batch {
             self.pass_to_city(&mut tx, ctx).await?;
         }
-        let closed = self.render.render("review_batch_reported", &data)?;
+        let closed = self.render.render(tpl::REVIEW_BATCH_REPORTED, &data)?;
         for outbox_id in batches::take_cards(&mut tx, unit).await? {
             outbox::edit(&mut tx, outbox_id, &closed, now).await?;
         }

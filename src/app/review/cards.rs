@@ -10,6 +10,7 @@ use crate::domain::ids::mask;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
 use crate::render::cut_comment;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::card_lists;
 use crate::store::from_ms;
@@ -132,15 +133,18 @@ impl App {
         let mut rows = Vec::new();
         if ctx.is_exemption() {
             let data = Callback::Exhibits { id: ctx.req.id }.encode();
-            rows.push(vec![button(self.render.text("button_exhibits")?, data)]);
+            rows.push(vec![button(self.render.text(tpl::BUTTON_EXHIBITS)?, data)]);
         }
         if ctx.req.signed_form().is_some() {
             let data = Callback::SignedForm { id: ctx.req.id }.encode();
-            rows.push(vec![button(self.render.text("button_signed_form")?, data)]);
+            rows.push(vec![button(
+                self.render.text(tpl::BUTTON_SIGNED_FORM)?,
+                data,
+            )]);
         }
         if card_data["cut"] == true {
             let data = Callback::FullText { id: ctx.req.id }.encode();
-            rows.push(vec![button(self.render.text("button_full_text")?, data)]);
+            rows.push(vec![button(self.render.text(tpl::BUTTON_FULL_TEXT)?, data)]);
         }
         Ok(rows)
     }
@@ -159,7 +163,7 @@ impl App {
         let card_data = self.card_data(conn, ctx).await?;
         let card = self.render.render(ctx.card_template(), &card_data)?;
         let heading = match heading {
-            "review_card_heading" => ctx.purpose().card_heading(),
+            tpl::REVIEW_CARD_HEADING => ctx.purpose().card_heading(),
             _ => heading,
         };
         let heading = self.render.render(

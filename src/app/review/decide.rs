@@ -12,6 +12,7 @@ use crate::domain::Role;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
 use crate::domain::workflow::Rule;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::audit;
 use crate::store::card_lists;
@@ -50,7 +51,7 @@ impl App {
         let lapsed = ctx.purpose().lapses_when_the_exam_begins() && self.exam_begun(&ctx.season);
         if at_a_level && lapsed {
             let data = json!({"id": ctx.req.id});
-            self.tell(&mut tx, chat_id, "exempt_exam_begun", &data)
+            self.tell(&mut tx, chat_id, tpl::EXEMPT_EXAM_BEGUN, &data)
                 .await?;
             tx.commit().await?;
             self.outbox_wake.notify_one();
@@ -166,7 +167,7 @@ impl App {
         self.tell(
             tx,
             chat_id,
-            "review_sealed",
+            tpl::REVIEW_SEALED,
             &json!({"at": at, "by": seal.sealed_by, "id": ctx.req.id}),
         )
         .await?;
@@ -227,7 +228,7 @@ impl App {
             self.tell(
                 conn,
                 me.chat_id,
-                "review_vote_recorded",
+                tpl::REVIEW_VOTE_RECORDED,
                 &json!({"id": ctx.req.id, "votes": votes.len()}),
             )
             .await?;
@@ -267,7 +268,7 @@ impl App {
         self.announce_stage(conn, &now_ctx).await?;
         let progress = json!({"id": ctx.req.id, "name": ctx.cand.name, "level": level,
                               "actor": me.name, "next": self.level_name(&now_ctx)});
-        self.tell_applicants(conn, ctx, "review_progress", &progress, None)
+        self.tell_applicants(conn, ctx, tpl::REVIEW_PROGRESS, &progress, None)
             .await?;
         Ok(Press::Accepted)
     }
@@ -306,12 +307,17 @@ impl App {
         };
         if stage_key(&ctx.req) != stage || ctx.state() != asked_in {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         if ctx.purpose().lapses_when_the_exam_begins() && self.exam_begun(&ctx.season) {
             return self
-                .tell(conn, chat_id, "exempt_exam_begun", &json!({"id": id}))
+                .tell(conn, chat_id, tpl::EXEMPT_EXAM_BEGUN, &json!({"id": id}))
                 .await;
         }
         let bound = people::of_user(conn, user_id).await?;
@@ -350,7 +356,12 @@ impl App {
         };
         if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         let event_step =
@@ -388,7 +399,7 @@ impl App {
             State::Returned => {
                 let markup = keyboard(vec![vec![
                     button(
-                        self.render.text("button_amend")?,
+                        self.render.text(tpl::BUTTON_AMEND)?,
                         Callback::Review {
                             id,
                             stage: Stage::Returned {
@@ -399,7 +410,7 @@ impl App {
                         .encode(),
                     ),
                     button(
-                        self.render.text("button_withdraw")?,
+                        self.render.text(tpl::BUTTON_WITHDRAW)?,
                         Callback::Review {
                             id,
                             stage: Stage::Withdraw,
@@ -408,7 +419,7 @@ impl App {
                         .encode(),
                     ),
                 ]]);
-                self.tell_applicants(conn, &ctx, "review_returned", &info, Some(markup))
+                self.tell_applicants(conn, &ctx, tpl::REVIEW_RETURNED, &info, Some(markup))
                     .await?;
             }
             _ => {
@@ -418,7 +429,8 @@ impl App {
                     let info = json!({"id": id, "name": ctx.cand.name, "level": level,
                                       "actor": me.name, "reason": reason, "action": action.code()});
                     for b in people::of_user(conn, recorder).await?.into_iter().take(1) {
-                        self.tell(conn, b.chat_id, "review_disputed", &info).await?;
+                        self.tell(conn, b.chat_id, tpl::REVIEW_DISPUTED, &info)
+                            .await?;
                     }
                 }
                 self.announce_stage(conn, &now_ctx).await?;
@@ -461,7 +473,7 @@ impl App {
             .await?
         {
             let data = json!({"id": id});
-            self.tell(conn, me.chat_id, "review_already_handled", &data)
+            self.tell(conn, me.chat_id, tpl::REVIEW_ALREADY_HANDLED, &data)
                 .await?;
             return Ok(false);
         }
@@ -476,7 +488,7 @@ impl App {
             return Ok(true);
         }
         let data = json!({"id": id, "votes": votes, "level": self.level_name(ctx)});
-        self.tell(conn, me.chat_id, "review_dissent_recorded", &data)
+        self.tell(conn, me.chat_id, tpl::REVIEW_DISSENT_RECORDED, &data)
             .await?;
         Ok(false)
     }
@@ -556,11 +568,11 @@ impl App {
             }
             told.push(person);
             if let Some(b) = people::of_user(conn, person).await?.first() {
-                self.tell(conn, b.chat_id, "review_withdrawn", &info)
+                self.tell(conn, b.chat_id, tpl::REVIEW_WITHDRAWN, &info)
                     .await?;
             }
         }
-        self.tell(conn, chat_id, "review_withdrawn_filer", &info)
+        self.tell(conn, chat_id, tpl::REVIEW_WITHDRAWN_FILER, &info)
             .await?;
         self.drop_dialogues_about(conn, user_id, ctx.req.id).await?;
         Ok(Press::Accepted)

@@ -10,6 +10,7 @@ use crate::app::callback::Callback;
 use crate::app::dialogue::{AMEND, ENTRY, EXEMPT, FILE, IMPORT, INVITE, RECORD, WHY};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
 use crate::store::dialogues::{self, Dialogue};
@@ -56,20 +57,23 @@ fn first_missing<'a>(kind: &str, mut next: &'a str, data: &Value) -> &'a str {
 /// and cancel.
 fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = match (kind, step) {
-        (FILE, "confirm") => vec![("button_submit", "submit"), ("button_edit", "edit")],
+        (FILE, "confirm") => vec![(tpl::BUTTON_SUBMIT, "submit"), (tpl::BUTTON_EDIT, "edit")],
         (AMEND, "confirm") => vec![
-            ("button_resubmit", "submit"),
-            ("button_edit", "edit"),
-            ("button_replace_form", "form"),
+            (tpl::BUTTON_RESUBMIT, "submit"),
+            (tpl::BUTTON_EDIT, "edit"),
+            (tpl::BUTTON_REPLACE_FORM, "form"),
         ],
-        (RECORD, "category") => vec![("button_missed_item", "cat1"), ("button_wrong_sum", "cat2")],
-        (RECORD, "confirm") => vec![("button_record", "submit"), ("button_edit", "edit")],
+        (RECORD, "category") => vec![
+            (tpl::BUTTON_MISSED_ITEM, "cat1"),
+            (tpl::BUTTON_WRONG_SUM, "cat2"),
+        ],
+        (RECORD, "confirm") => vec![(tpl::BUTTON_RECORD, "submit"), (tpl::BUTTON_EDIT, "edit")],
         _ => vec![],
     };
     if previous(kind, step, data).is_some() {
-        out.push(("button_back", "back"));
+        out.push((tpl::BUTTON_BACK, "back"));
     }
-    out.push(("button_cancel", "cancel"));
+    out.push((tpl::BUTTON_CANCEL, "cancel"));
     out
 }
 
@@ -162,11 +166,11 @@ impl App {
     pub async fn cancel(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         let template = if people::of_user(&mut tx, user_id).await?.is_empty() {
-            "not_bound"
+            tpl::NOT_BOUND
         } else if dialogues::clear(&mut tx, user_id).await? {
-            "dialogue_cancelled"
+            tpl::DIALOGUE_CANCELLED
         } else {
-            "cancel_nothing"
+            tpl::CANCEL_NOTHING
         };
         self.tell(&mut tx, chat_id, template, &json!({})).await?;
         tx.commit().await?;
@@ -208,7 +212,7 @@ impl App {
         match (d.kind.as_str(), d.step.as_str(), file) {
             (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
             (ENTRY | IMPORT | INVITE, _, _) => {
-                self.tell(&mut tx, chat_id, "dlg_entry_buttons", &json!({}))
+                self.tell(&mut tx, chat_id, tpl::DLG_ENTRY_BUTTONS, &json!({}))
                     .await?
             }
             (FILE | AMEND, "form", Some(file)) => {
@@ -220,11 +224,11 @@ impl App {
                     .await?;
             }
             (FILE | AMEND, "form", None) => {
-                self.tell(&mut tx, chat_id, "review_form_please", &json!({}))
+                self.tell(&mut tx, chat_id, tpl::REVIEW_FORM_PLEASE, &json!({}))
                     .await?
             }
             _ => {
-                self.tell(&mut tx, chat_id, "dialogue_text_please", &json!({}))
+                self.tell(&mut tx, chat_id, tpl::DIALOGUE_TEXT_PLEASE, &json!({}))
                     .await?
             }
         }
@@ -248,7 +252,7 @@ impl App {
         }
         if d.kind == ENTRY || d.kind == IMPORT {
             return self
-                .tell(conn, chat_id, "dlg_entry_buttons", &json!({}))
+                .tell(conn, chat_id, tpl::DLG_ENTRY_BUTTONS, &json!({}))
                 .await;
         }
         let mut data = d.data();
@@ -265,11 +269,11 @@ impl App {
                     })
                 }
                 Found::Exempt => Err(again(
-                    "review_exempt_candidate",
+                    tpl::REVIEW_EXEMPT_CANDIDATE,
                     json!({"exam_no": text.trim()}),
                 )),
                 Found::Nothing => Err(again(
-                    "review_no_candidate",
+                    tpl::REVIEW_NO_CANDIDATE,
                     json!({"exam_no": text.trim()}),
                 )),
                 Found::Decided(req) => {
@@ -279,7 +283,7 @@ impl App {
                 }
                 Found::Taken(req) => {
                     dialogues::clear(conn, user_id).await?;
-                    self.tell(conn, chat_id, "review_exists_short", &json!({"id": req}))
+                    self.tell(conn, chat_id, tpl::REVIEW_EXISTS_SHORT, &json!({"id": req}))
                         .await?;
                     return Ok(());
                 }
@@ -291,7 +295,7 @@ impl App {
                         self.tell(
                             conn,
                             chat_id,
-                            "review_exists",
+                            tpl::REVIEW_EXISTS,
                             &json!({"id": req, "card": card}),
                         )
                         .await?;
@@ -299,14 +303,14 @@ impl App {
                     return Ok(());
                 }
             },
-            (FILE | AMEND, "form") => Err(again("review_form_please", json!({}))),
+            (FILE | AMEND, "form") => Err(again(tpl::REVIEW_FORM_PLEASE, json!({}))),
             (FILE | AMEND, "reason") => match review::reason(text) {
                 Ok(r) => {
                     data["reason"] = json!(r);
                     Ok("contact")
                 }
                 Err(n) => Err(again(
-                    "review_bad_reason",
+                    tpl::REVIEW_BAD_REASON,
                     json!({"length": n, "max": review::REASON_MAX}),
                 )),
             },
@@ -315,13 +319,13 @@ impl App {
                     data["contact"] = json!(c);
                     Ok("confirm")
                 }
-                None => Err(again("review_bad_contact", json!({}))),
+                None => Err(again(tpl::REVIEW_BAD_CONTACT, json!({}))),
             },
             (WHY, "reason") => {
                 let reason = text.trim();
                 if reason.is_empty() || reason.chars().count() > review::REASON_MAX {
                     Err(again(
-                        "review_bad_reason",
+                        tpl::REVIEW_BAD_REASON,
                         json!({"length": reason.chars().count(), "max": review::REASON_MAX}),
                     ))
                 } else {
@@ -335,7 +339,7 @@ impl App {
                 Ok(next) => Ok(next),
                 Err(hint) => Err(hint),
             },
-            _ => Err(again("dialogue_use_buttons", json!({}))),
+            _ => Err(again(tpl::DIALOGUE_USE_BUTTONS, json!({}))),
         };
         match outcome {
             Ok(next) => {
@@ -402,7 +406,7 @@ impl App {
         match action {
             "cancel" => {
                 dialogues::clear(&mut tx, user_id).await?;
-                self.tell(&mut tx, chat_id, "dialogue_cancelled", &json!({}))
+                self.tell(&mut tx, chat_id, tpl::DIALOGUE_CANCELLED, &json!({}))
                     .await?;
             }
             "back" => match previous(&d.kind, step, &data) {

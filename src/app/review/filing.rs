@@ -10,6 +10,7 @@ use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
 use crate::store::people::{self, Binding};
@@ -44,7 +45,7 @@ impl App {
                     "score": cand.score().to_string(), "contact": data["contact"],
                     "sitting": cand.sitting(), "reason": data["reason"],
                 });
-                Ok(Some(self.render.render("review_form", &v)?))
+                Ok(Some(self.render.render(tpl::REVIEW_FORM, &v)?))
             }
             _ => Ok(None),
         }
@@ -74,9 +75,9 @@ impl App {
     ) -> anyhow::Result<Option<(&'static str, Value)>> {
         let bound = people::of_user(conn, user_id).await?;
         Ok(if bound.is_empty() {
-            Some(("not_bound", json!({})))
+            Some((tpl::NOT_BOUND, json!({})))
         } else if !bound.iter().any(|b| FILERS.contains(&b.role)) {
-            Some(("review_not_filer", json!({})))
+            Some((tpl::REVIEW_NOT_FILER, json!({})))
         } else {
             let city = self.city_of_user(conn, user_id).await?;
             self.window(conn, &city).await?.err()
@@ -91,7 +92,7 @@ impl App {
         city: &str,
     ) -> anyhow::Result<Result<String, (&'static str, Value)>> {
         let Some(season) = seasons::current(conn, city).await? else {
-            return Ok(Err(("review_not_published", json!({}))));
+            return Ok(Err((tpl::REVIEW_NOT_PUBLISHED, json!({}))));
         };
         Ok(
             match filing_window(
@@ -100,9 +101,9 @@ impl App {
                 self.clock.now(),
             ) {
                 Ok(d) => Ok(display(d, season.tz)),
-                Err(WindowClosed::NotPublished) => Err(("review_not_published", json!({}))),
+                Err(WindowClosed::NotPublished) => Err((tpl::REVIEW_NOT_PUBLISHED, json!({}))),
                 Err(WindowClosed::Late { deadline }) => Err((
-                    "review_late",
+                    tpl::REVIEW_LATE,
                     json!({"deadline": display(deadline, season.tz)}),
                 )),
             },
@@ -170,7 +171,7 @@ impl App {
         self.tell(
             conn,
             chat_id,
-            "review_has_result",
+            tpl::REVIEW_HAS_RESULT,
             &json!({"id": id, "card": card}),
         )
         .await
@@ -257,7 +258,12 @@ impl App {
                 .await?
                 .map(|r| r.id);
             return self
-                .tell(conn, chat_id, "review_exists_short", &json!({"id": open}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_EXISTS_SHORT,
+                    &json!({"id": open}),
+                )
                 .await;
         };
         if first.is_none() {
@@ -306,7 +312,7 @@ impl App {
         self.tell(
             conn,
             chat_id,
-            "review_filed",
+            tpl::REVIEW_FILED,
             &json!({"id": id, "level": self.level_name(&ctx), "name": cand.name, "deadline": deadline}),
         )
         .await?;
@@ -355,9 +361,10 @@ impl App {
             "group_short": group_short, "members": members, "min": min,
             "group": ctx.group_name(), "missing": missing,
         });
-        self.tell(conn, filer_chat, "review_no_one", &data).await?;
+        self.tell(conn, filer_chat, tpl::REVIEW_NO_ONE, &data)
+            .await?;
         for admin in people::all_holders(conn, Role::CityAdmin, &ctx.city).await? {
-            self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
+            self.tell(conn, admin.chat_id, tpl::REVIEW_NO_ONE_ADMIN, &data)
                 .await?;
         }
         Ok(())
@@ -409,12 +416,17 @@ impl App {
         let id = ctx.req.id;
         if ctx.req.filer_user_id != user_id || ctx.state() != State::Returned {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         if let Err(extra) = self.amend_open(&ctx) {
             return self
-                .tell(conn, chat_id, "review_amend_closed", &extra)
+                .tell(conn, chat_id, tpl::REVIEW_AMEND_CLOSED, &extra)
                 .await;
         }
         let reason = data["reason"].as_str().unwrap_or_default();
@@ -441,7 +453,12 @@ impl App {
         let round = ctx.req.round + 1;
         if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         // The audit chain keeps what the amendment replaced (the request keeps only the new).
@@ -492,7 +509,7 @@ impl App {
         self.tell(
             conn,
             chat_id,
-            "review_resubmitted",
+            tpl::REVIEW_RESUBMITTED,
             &json!({"id": id, "level": self.level_name(&ctx)}),
         )
         .await

@@ -20,6 +20,7 @@ use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::buttons::Buttons;
 use crate::domain::stage::{Choice, Stage};
+use crate::render::tpl;
 use crate::render::{limits, visible_len};
 use crate::store::Conn;
 use crate::store::card_lists::{self, Folded};
@@ -126,7 +127,7 @@ impl App {
         let count = card_lists::folded_count(conn, chat_id).await?;
         if count == 0 {
             if let Some(row) = list.outbox_id {
-                let done = self.render.text("card_list_done")?;
+                let done = self.render.text(tpl::CARD_LIST_DONE)?;
                 outbox::edit_with(conn, row, &done, None, now).await?;
             }
             card_lists::set_shown(conn, list.id, None, 0).await?;
@@ -184,10 +185,10 @@ impl App {
         count: i64,
         from: i64,
     ) -> anyhow::Result<Page> {
-        let separator = format!("{}\n", self.render.text("card_list_separator")?);
+        let separator = format!("{}\n", self.render.text(tpl::CARD_LIST_SEPARATOR)?);
         let heading = |to: i64| {
             self.render.render(
-                "card_list",
+                tpl::CARD_LIST,
                 &json!({"count": count, "from": from + 1, "to": to, "whole": from == 0 && to == count}),
             )
         };
@@ -224,12 +225,12 @@ impl App {
         for (n, template, data) in [
             (
                 approvable,
-                "button_card_list_all",
+                tpl::BUTTON_CARD_LIST_ALL,
                 Callback::CardListApprove { list: id, version },
             ),
             (
                 keepable,
-                "button_card_list_keep",
+                tpl::BUTTON_CARD_LIST_KEEP,
                 Callback::CardListKeep { list: id, version },
             ),
         ] {
@@ -245,7 +246,7 @@ impl App {
                 page: (from - PER_PAGE).max(0) as usize,
             }
             .encode();
-            turn.push(button(self.render.text("button_page_prev")?, data));
+            turn.push(button(self.render.text(tpl::BUTTON_PAGE_PREV)?, data));
         }
         if to < count {
             let data = Callback::CardListPage {
@@ -253,7 +254,7 @@ impl App {
                 page: to as usize,
             }
             .encode();
-            turn.push(button(self.render.text("button_page_next")?, data));
+            turn.push(button(self.render.text(tpl::BUTTON_PAGE_NEXT)?, data));
         }
         if !turn.is_empty() {
             rows.push(turn);
@@ -358,7 +359,7 @@ impl App {
         let Some(items) = self.pressed_page(user_id, list_id, version).await? else {
             return Ok(Press::Refused);
         };
-        let note = self.render.text("record_keep_all_note")?;
+        let note = self.render.text(tpl::RECORD_KEEP_ALL_NOTE)?;
         let mut recorded = 0;
         for (id, stage) in items.into_iter().filter(|(_, s)| is_record_stage(s)) {
             let mut tx = self.db.begin().await?;

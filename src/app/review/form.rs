@@ -8,6 +8,7 @@ use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::workflow::Scope;
 use crate::export::review_form::{self, Form};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::{audit, from_ms, people, reviews, units};
@@ -69,7 +70,7 @@ impl App {
                 (None, a) if a.starts_with("recheck") => (FormBox::Recheck, RECHECK_NAME.into()),
                 _ => (FormBox::Note, String::new()),
             };
-            let text = self.opinion_line(&level, &e, tz, "review_action")?;
+            let text = self.opinion_line(&level, &e, tz, tpl::REVIEW_ACTION)?;
             match place {
                 FormBox::School => form.school_opinions.push(text),
                 FormBox::District => form.district_opinions.push(text),
@@ -203,7 +204,7 @@ impl App {
         };
         let record = self.printable_form(&mut tx, &ctx, photo, ids).await?;
         let caption = self.render.render(
-            "review_form_sent",
+            tpl::REVIEW_FORM_SENT,
             &json!({"id": id, "name": ctx.cand.name, "form": form_name(&ctx)}),
         )?;
         let msg = Outgoing {

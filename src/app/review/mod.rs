@@ -25,6 +25,7 @@ use super::policy::{self, Action, Denied, Subject};
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
 use crate::domain::workflow::{Purpose, Route, Scope};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates::{self, Candidate};
 use crate::store::dialogues;
@@ -168,7 +169,7 @@ impl App {
         let id = data["request"].as_i64().unwrap_or(0);
         let ctx = self.lock_ctx(conn, id).await?;
         if ctx.is_none() {
-            self.tell(conn, chat_id, "review_not_found", &json!({"id": id}))
+            self.tell(conn, chat_id, tpl::REVIEW_NOT_FOUND, &json!({"id": id}))
                 .await?;
         }
         Ok(ctx)
@@ -400,17 +401,24 @@ impl App {
                 let reject = ctx.purpose().reject_label();
                 let buttons: &[(&str, Choice)] = match policy::may_reject(&ctx.route, step) {
                     Ok(()) => &[
-                        ("button_approve", Choice::Approve),
+                        (tpl::BUTTON_APPROVE, Choice::Approve),
                         (reject, Choice::Reject),
-                        ("button_return", Choice::Return),
+                        (tpl::BUTTON_RETURN, Choice::Return),
                     ],
                     Err(_) => &[
-                        ("button_approve", Choice::Approve),
-                        ("button_return", Choice::Return),
+                        (tpl::BUTTON_APPROVE, Choice::Approve),
+                        (tpl::BUTTON_RETURN, Choice::Return),
                     ],
                 };
-                self.send_cards(conn, ctx, stage, &holders, "review_card_heading", buttons)
-                    .await
+                self.send_cards(
+                    conn,
+                    ctx,
+                    stage,
+                    &holders,
+                    tpl::REVIEW_CARD_HEADING,
+                    buttons,
+                )
+                .await
             }
             State::Recording => {
                 let members = keep(self.eligible_members(conn, ctx).await?);
@@ -419,10 +427,10 @@ impl App {
                     ctx,
                     stage,
                     &members,
-                    "review_record_heading",
+                    tpl::REVIEW_RECORD_HEADING,
                     &[
-                        ("button_keep", Choice::Keep),
-                        ("button_correct", Choice::Correct),
+                        (tpl::BUTTON_KEEP, Choice::Keep),
+                        (tpl::BUTTON_CORRECT, Choice::Correct),
                     ],
                 )
                 .await
@@ -445,10 +453,10 @@ impl App {
                     ctx,
                     stage,
                     &keep(unsigned),
-                    "review_confirm_heading",
+                    tpl::REVIEW_CONFIRM_HEADING,
                     &[
-                        ("button_confirm", Choice::Sign),
-                        ("button_dispute", Choice::Dispute),
+                        (tpl::BUTTON_CONFIRM, Choice::Sign),
+                        (tpl::BUTTON_DISPUTE, Choice::Dispute),
                     ],
                 )
                 .await
@@ -465,10 +473,10 @@ impl App {
                     ctx,
                     stage,
                     &reviewers,
-                    "review_recheck_heading",
+                    tpl::REVIEW_RECHECK_HEADING,
                     &[
-                        ("button_recheck_agree", Choice::Agree),
-                        ("button_recheck_return", Choice::SendBack),
+                        (tpl::BUTTON_RECHECK_AGREE, Choice::Agree),
+                        (tpl::BUTTON_RECHECK_RETURN, Choice::SendBack),
                     ],
                 )
                 .await

@@ -13,6 +13,7 @@ use super::App;
 use crate::app::dialogue::FILE;
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
+use crate::render::tpl;
 use crate::store::dialogues;
 use serde_json::json;
 
@@ -93,7 +94,7 @@ impl App {
         let refused = self.filing_refused(&mut tx, user_id).await?;
         match (quick, refused) {
             (None, None) if open.is_none() => {
-                self.tell(&mut tx, chat_id, "review_quick_how", &json!({}))
+                self.tell(&mut tx, chat_id, tpl::REVIEW_QUICK_HOW, &json!({}))
                     .await?;
             }
             (None, _) => return Ok(false),

@@ -12,6 +12,7 @@ use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, RecordedResult};
@@ -76,7 +77,7 @@ impl App {
         Ok(match step {
             "score" => match Score::parse(text, full) {
                 Ok(s) if s.to_string() == data["original"].as_str().unwrap_or_default() => {
-                    Err(("record_same_score", json!({})))
+                    Err((tpl::RECORD_SAME_SCORE, json!({})))
                 }
                 Ok(s) => {
                     data["score"] = json!(s.tenths());
@@ -87,7 +88,7 @@ impl App {
                         "category"
                     })
                 }
-                Err(e) => Err(("record_bad_score", json!({"reason": e}))),
+                Err(e) => Err((tpl::RECORD_BAD_SCORE, json!({"reason": e}))),
             },
             "items" => {
                 let m = self.config.rules.item_maxima;
@@ -102,7 +103,7 @@ impl App {
                     .map(|(p, max)| Score::parse(p, Score::from_points(max)).ok())
                     .collect();
                 if parts.len() != 4 || parsed.iter().any(Option::is_none) {
-                    Err(("record_bad_items", json!({})))
+                    Err((tpl::RECORD_BAD_ITEMS, json!({})))
                 } else {
                     let items: Vec<u32> = parsed
                         .iter()
@@ -111,7 +112,7 @@ impl App {
                     let sum: u32 = items.iter().sum();
                     if i64::from(sum) != data["score"].as_i64().unwrap_or(-1) {
                         Err((
-                            "record_items_sum",
+                            tpl::RECORD_ITEMS_SUM,
                             json!({"sum": Score::from_tenths(sum).to_string(), "score": data["score_text"]}),
                         ))
                     } else {
@@ -124,13 +125,13 @@ impl App {
             "note" => {
                 let note = text.trim();
                 if note.is_empty() || note.chars().count() > 500 {
-                    Err(("record_bad_note", json!({})))
+                    Err((tpl::RECORD_BAD_NOTE, json!({})))
                 } else {
                     data["note"] = json!(note);
                     Ok("confirm")
                 }
             }
-            _ => Err(("dialogue_use_buttons", json!({}))),
+            _ => Err((tpl::DIALOGUE_USE_BUTTONS, json!({}))),
         })
     }
 
@@ -162,7 +163,12 @@ impl App {
         let asked_at = data["stage"].as_str().and_then(Stage::parse);
         if ctx.state() != State::Recording || asked_at != Some(stage) {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         let kind = data["kind"].as_str().unwrap_or("kept");
@@ -187,7 +193,12 @@ impl App {
         };
         if !reviews::record_result(conn, &ctx.req, &result, now).await? {
             return self
-                .tell(conn, chat_id, "review_already_handled", &json!({"id": id}))
+                .tell(
+                    conn,
+                    chat_id,
+                    tpl::REVIEW_ALREADY_HANDLED,
+                    &json!({"id": id}),
+                )
                 .await;
         }
         self.note_event(
@@ -227,17 +238,17 @@ impl App {
             &ctx,
             confirm_stage,
             &others,
-            "review_confirm_heading",
+            tpl::REVIEW_CONFIRM_HEADING,
             &[
-                ("button_confirm", Choice::Sign),
-                ("button_dispute", Choice::Dispute),
+                (tpl::BUTTON_CONFIRM, Choice::Sign),
+                (tpl::BUTTON_DISPUTE, Choice::Dispute),
             ],
         )
         .await?;
         self.tell(
             conn,
             chat_id,
-            "review_recorded",
+            tpl::REVIEW_RECORDED,
             &json!({"id": id, "others": others.len()}),
         )
         .await
@@ -304,7 +315,7 @@ impl App {
         self.tell(
             conn,
             chat,
-            "review_confirm_recorded",
+            tpl::REVIEW_CONFIRM_RECORDED,
             &json!({"id": ctx.req.id, "signed": signatures,
                     "needed": min.max(members.len()), "missing": missing,
                     "group": ctx.group_name()}),
@@ -372,7 +383,7 @@ impl App {
                           "group_short": false, "members": 0, "min": 0, "group": "",
                           "missing": []});
         for admin in people::all_holders(conn, Role::CityAdmin, &ctx.city).await? {
-            self.tell(conn, admin.chat_id, "review_no_one_admin", &data)
+            self.tell(conn, admin.chat_id, tpl::REVIEW_NO_ONE_ADMIN, &data)
                 .await?;
         }
         Ok(())
@@ -403,7 +414,7 @@ impl App {
             self.tell(
                 conn,
                 me.chat_id,
-                "review_vote_recorded",
+                tpl::REVIEW_VOTE_RECORDED,
                 &json!({"id": ctx.req.id, "votes": ctx.rechecked.len()}),
             )
             .await?;
@@ -532,7 +543,7 @@ impl App {
         for chat in chats {
             if !seen.contains(&chat) {
                 seen.push(chat);
-                self.tell(conn, chat, "review_result", &info).await?;
+                self.tell(conn, chat, tpl::REVIEW_RESULT, &info).await?;
             }
         }
         Ok(())

@@ -8,6 +8,7 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
+use crate::render::tpl;
 use crate::render::{limits, split_html};
 use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
@@ -122,7 +123,7 @@ impl App {
         Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
-                (self.render.text("not_bound")?, None)
+                (self.render.text(tpl::NOT_BOUND)?, None)
             } else {
                 let items = self.pending_for(&mut conn, user_id).await?;
                 let city = self.city_of_user(&mut conn, user_id).await?;
@@ -140,7 +141,7 @@ impl App {
                     "deadline": deadline.map(|(d, tz)| display(d, tz)),
                     "left": left,
                 });
-                let body = self.render.render("review_pending", &data)?;
+                let body = self.render.render(tpl::REVIEW_PENDING, &data)?;
                 (body, self.page_buttons(List::Pending, paging)?)
             }
         })
@@ -166,7 +167,7 @@ impl App {
         Ok({
             let mut conn = self.db.pool.acquire().await?;
             if people::of_user(&mut conn, user_id).await?.is_empty() {
-                (self.render.text("not_bound")?, None)
+                (self.render.text(tpl::NOT_BOUND)?, None)
             } else {
                 let mine = reviews::of_filer(&mut conn, user_id).await?;
                 let (shown, paging) = paged(&mine, page);
@@ -179,7 +180,7 @@ impl App {
                 }
                 let data = json!({"items": rows, "count": mine.len(),
                                   "page": paging.page + 1, "pages": paging.pages});
-                let body = self.render.render("review_mine", &data)?;
+                let body = self.render.render(tpl::REVIEW_MINE, &data)?;
                 (body, self.page_buttons(List::Mine, paging)?)
             }
         })
@@ -201,7 +202,7 @@ impl App {
                 page: p.page - 1,
             }
             .encode();
-            row.push(button(self.render.text("button_page_prev")?, data));
+            row.push(button(self.render.text(tpl::BUTTON_PAGE_PREV)?, data));
         }
         if p.page + 1 < p.pages {
             let data = Callback::Page {
@@ -209,7 +210,7 @@ impl App {
                 page: p.page + 1,
             }
             .encode();
-            row.push(button(self.render.text("button_page_next")?, data));
+            row.push(button(self.render.text(tpl::BUTTON_PAGE_NEXT)?, data));
         }
         Ok(Some(keyboard(vec![row])))
     }
@@ -232,7 +233,7 @@ impl App {
                 _ => None,
             };
             match ctx {
-                _ if bound.is_empty() => (vec![self.render.text("not_bound")?], None),
+                _ if bound.is_empty() => (vec![self.render.text(tpl::NOT_BOUND)?], None),
                 Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
                     let mut data = self.card_data(&mut conn, &ctx).await?;
                     data["card"] = json!(self.render.render(ctx.card_template(), &data)?);
@@ -257,7 +258,7 @@ impl App {
                             action: Choice::Withdraw,
                         }
                         .encode();
-                        rows.push(vec![button(self.render.text("button_withdraw")?, data)]);
+                        rows.push(vec![button(self.render.text(tpl::BUTTON_WITHDRAW)?, data)]);
                     }
                     // The history below is whole: only the signed form is a tap away.
                     let mut extras = self.card_extras(&ctx, &json!({"cut": false}))?;
@@ -266,13 +267,13 @@ impl App {
                     let label = ctx.purpose().form_button();
                     rows.push(vec![button(self.render.text(label)?, form)]);
                     let markup = (!rows.is_empty()).then(|| keyboard(rows));
-                    let text = self.render.render("review_detail", &data)?;
+                    let text = self.render.render(tpl::REVIEW_DETAIL, &data)?;
                     (split_html(&text, limits::TEXT), markup)
                 }
                 _ => (
                     vec![
                         self.render
-                            .render("review_not_found", &json!({"id": arg.trim()}))?,
+                            .render(tpl::REVIEW_NOT_FOUND, &json!({"id": arg.trim()}))?,
                     ],
                     None,
                 ),
@@ -325,7 +326,7 @@ impl App {
                 .collect();
             let text = self
                 .render
-                .render("review_opinions", &json!({"id": id, "history": history}))?;
+                .render(tpl::REVIEW_OPINIONS, &json!({"id": id, "history": history}))?;
             split_html(&text, limits::TEXT)
         };
         let mut tx = self.db.begin().await?;
@@ -366,7 +367,7 @@ impl App {
                 return Ok(super::Press::Stale);
             };
             let caption = self.render.render(
-                "review_signed_form",
+                tpl::REVIEW_SIGNED_FORM,
                 &json!({"id": id, "name": ctx.cand.name, "exam_no": ctx.cand.exam_no}),
             )?;
             (file, caption)

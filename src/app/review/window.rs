@@ -10,6 +10,7 @@ use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::{ReviewWindow, State};
 use crate::domain::workflow::Purpose;
+use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::people;
 use crate::store::reviews::{self, NewEvent};
@@ -92,11 +93,11 @@ impl App {
             &format!("{unit}: 上报 after the window's end refused"),
         )
         .await?;
-        self.tell(conn, chat_id, "review_report_late", &data)
+        self.tell(conn, chat_id, tpl::REVIEW_REPORT_LATE, &data)
             .await?;
         for admin in people::all_holders(conn, Role::CityAdmin, &season.city_code).await? {
             if admin.chat_id != chat_id {
-                self.tell(conn, admin.chat_id, "review_report_late_city", &data)
+                self.tell(conn, admin.chat_id, tpl::REVIEW_REPORT_LATE_CITY, &data)
                     .await?;
             }
         }
@@ -169,7 +170,7 @@ impl App {
             }
             let item = json!({"id": id, "name": ctx.cand.name, "school": ctx.school.name,
                               "level": level});
-            self.tell_applicants(tx, &ctx, "review_lapsed", &item, None)
+            self.tell_applicants(tx, &ctx, tpl::REVIEW_LAPSED, &item, None)
                 .await?;
             let (_, unit_name) = batch_of(&ctx);
             let entry = by_unit.entry(unit_name.to_string()).or_default();
@@ -197,7 +198,7 @@ impl App {
             chats.sort_unstable();
             chats.dedup();
             for chat in chats {
-                self.tell(tx, chat, "review_lapsed_unit", &data).await?;
+                self.tell(tx, chat, tpl::REVIEW_LAPSED_UNIT, &data).await?;
             }
         }
         Ok(lapsed)
