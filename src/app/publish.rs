@@ -450,23 +450,11 @@ impl App {
                 .await;
         }
         match self.preview_publication(Actor::Telegram(user_id)).await? {
-            Preview::NoSeason => {
-                self.reply(
-                    chat,
-                    self.render
-                        .render(tpl::PUBLISH_NOTHING, &json!({"no_season": true}))?,
-                    None,
-                )
-                .await
-            }
-            Preview::NoScores => {
-                self.reply(
-                    chat,
-                    self.render
-                        .render(tpl::PUBLISH_NOTHING, &json!({"no_season": false}))?,
-                    None,
-                )
-                .await
+            nothing @ (Preview::NoSeason | Preview::NoScores) => {
+                let no_season = matches!(nothing, Preview::NoSeason);
+                let data = json!({ "no_season": no_season });
+                let text = self.render.render(tpl::PUBLISH_NOTHING, &data)?;
+                self.reply(chat, text, None).await
             }
             Preview::AlreadyPublished { season } => {
                 // Publishing again only reaches contacts bound since; it needs no confirmation.
