@@ -34,33 +34,9 @@ impl Buttons {
         serde_json::to_string(self).expect("buttons serialize")
     }
 
-    /// As stored. A row queued by an older build holds Telegram's inline keyboard
-    /// (`{"inline_keyboard": [[{"text", "callback_data"}]]}`), read here too.
+    /// As stored.
     pub fn from_stored(stored: &str) -> anyhow::Result<Buttons> {
-        #[derive(Deserialize)]
-        struct Inline {
-            inline_keyboard: Vec<Vec<InlineButton>>,
-        }
-        #[derive(Deserialize)]
-        struct InlineButton {
-            text: String,
-            callback_data: String,
-        }
-        if let Ok(buttons) = serde_json::from_str::<Buttons>(stored) {
-            return Ok(buttons);
-        }
-        let inline: Inline = serde_json::from_str(stored)?;
-        Ok(Buttons(
-            inline
-                .inline_keyboard
-                .into_iter()
-                .map(|row| {
-                    row.into_iter()
-                        .map(|b| button(b.text, b.callback_data))
-                        .collect()
-                })
-                .collect(),
-        ))
+        Ok(serde_json::from_str(stored)?)
     }
 }
 
@@ -69,14 +45,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buttons_read_back_as_stored_and_as_an_older_build_stored_them() {
+    fn buttons_read_back_as_stored() {
         let b = Buttons::rows(vec![vec![
             button("✅ 同意".into(), "r:1:approve".into()),
             button("返回".into(), "d:back".into()),
         ]]);
         assert_eq!(Buttons::from_stored(&b.to_stored()).unwrap(), b);
-        let older = r#"{"inline_keyboard":[[{"text":"✅ 同意","callback_data":"r:1:approve"},{"text":"返回","callback_data":"d:back"}]]}"#;
-        assert_eq!(Buttons::from_stored(older).unwrap(), b);
         assert!(Buttons::from_stored("{}").is_err());
     }
 }

@@ -31,8 +31,15 @@ fn keyboard(row: &Row) -> Result<Option<InlineKeyboardMarkup>, String> {
     let Some(stored) = row.reply_markup.as_deref() else {
         return Ok(None);
     };
-    let buttons =
-        Buttons::from_stored(stored).map_err(|e| format!("stored buttons are not valid: {e}"))?;
+    let buttons = match Buttons::from_stored(stored) {
+        Ok(buttons) => buttons,
+        // A row queued by an older build holds Telegram's own keyboard.
+        Err(e) => {
+            return serde_json::from_str::<InlineKeyboardMarkup>(stored)
+                .map(Some)
+                .map_err(|_| format!("stored buttons are not valid: {e}"));
+        }
+    };
     Ok(Some(InlineKeyboardMarkup::new(buttons.0.into_iter().map(
         |row| {
             row.into_iter()
@@ -139,5 +146,42 @@ pub(crate) fn is_transient(e: &RequestError) -> bool {
         | RequestError::Io(_)
         | RequestError::InvalidJson { .. } => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buttons::button;
+
+    fn row_with(stored: &str) -> Row {
+        Row {
+            id: 1,
+            chat_id: 1,
+            body: String::new(),
+            reply_markup: Some(stored.into()),
+            document_name: None,
+            document: None,
+            file_ref: None,
+            batch: None,
+            attempts: 0,
+            edit_of: None,
+            mergeable: 0,
+            merged: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stored_buttons_become_an_inline_keyboard_and_an_older_builds_keyboard_still_reads() {
+        let b = Buttons::rows(vec![vec![button("✅ 同意".into(), "rv:1:s0r1:a".into())]]);
+        let expected =
+            InlineKeyboardMarkup::new([[InlineKeyboardButton::callback("✅ 同意", "rv:1:s0r1:a")]]);
+        assert_eq!(
+            keyboard(&row_with(&b.to_stored())),
+            Ok(Some(expected.clone()))
+        );
+        let older = serde_json::to_string(&expected).unwrap();
+        assert_eq!(keyboard(&row_with(&older)), Ok(Some(expected)));
+        assert!(keyboard(&row_with("{}")).is_err());
     }
 }
