@@ -17,8 +17,8 @@ pub enum List {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
     /// A dialogue prompt's button (submit, back, cancel …) for the step it was sent at, and
-    /// the version of the dialogue's data it showed (`dialogues::version`), or empty where the
-    /// button names what it acts on itself.
+    /// the version of what the prompt showed (`dialogue::version`; empty under a prompt sent
+    /// before prompts had one).
     Dialogue {
         step: String,
         action: String,

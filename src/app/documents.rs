@@ -4,30 +4,27 @@
 //! case the command line calls. Anyone else's file is refused before it is downloaded.
 
 use super::Origin;
+use super::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
 use super::entry::{BOT_DOWNLOAD_LIMIT, Sheet};
-use super::review::{Press, button, keyboard};
 use super::{Actor, App};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::import::table::Table;
 use crate::import::{Problems, Refused, people as people_roster, scores as scores_file};
 use crate::render::tpl;
-use crate::store::dialogues::{self, Dialogue};
+use crate::store::Conn;
 use crate::store::outbox::{self, Outgoing};
-use crate::store::{WriteTx, people, units as unit_store};
+use crate::store::{people, units as unit_store};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-
-/// The dialogue kind of a file waiting for its ✅.
-pub use crate::app::dialogue::IMPORT;
-/// Its one step.
-const CONFIRM_STEP: &str = "iconfirm";
 
 /// Problems a refusal lists in chat; all of them come as a file when there are more.
 const LISTED_PROBLEMS: usize = 20;
 
 /// What a sent table is, by its header row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TableKind {
     Units,
     Candidates,
@@ -50,66 +47,103 @@ impl TableKind {
             None
         }
     }
+}
 
-    fn as_str(self) -> &'static str {
-        match self {
-            TableKind::Units => "units",
-            TableKind::Candidates => "candidates",
-            TableKind::Scores => "scores",
-            TableKind::People => "people",
-        }
-    }
+/// A checked file waiting for its ✅: what it is, and what the check counted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Importing {
+    file_id: String,
+    name: String,
+    size: Option<u64>,
+    kind: TableKind,
+    /// The check's counts, for the preview.
+    counts: Value,
+}
 
-    fn parse(s: &str) -> Option<TableKind> {
-        [
-            TableKind::Units,
-            TableKind::Candidates,
-            TableKind::Scores,
-            TableKind::People,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+/// The dialogue's one step: the preview, to confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Confirm;
+
+impl StepCode for Confirm {
+    const ALL: &'static [Confirm] = &[Confirm];
+    fn code(self) -> &'static str {
+        "iconfirm"
     }
 }
 
-/// The confirm card's buttons. Each names the file its card previewed (`card_of`): a card
-/// left above a newer file's does nothing to that one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Button {
-    Import(String),
-    Cancel(String),
-}
+/// ✅ under the preview (✖ is the framework's cancel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Import;
 
-impl Button {
+impl PressCode for Import {
     fn code(&self) -> String {
-        match self {
-            Button::Import(card) => format!("i{card}"),
-            Button::Cancel(card) => format!("c{card}"),
-        }
+        "i".into()
     }
-
-    fn parse(code: &str) -> Option<Button> {
-        match code.split_at_checked(1)? {
-            ("i", card) => Some(Button::Import(card.to_string())),
-            ("c", card) => Some(Button::Cancel(card.to_string())),
-            _ => None,
-        }
-    }
-
-    fn card(&self) -> &str {
-        match self {
-            Button::Import(c) | Button::Cancel(c) => c,
-        }
+    fn parse(code: &str) -> Option<Import> {
+        (code == "i").then_some(Import)
     }
 }
 
-/// A short name of the file a card previews (Telegram's file ids are too long for buttons).
-fn card_of(file_id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(file_id.as_bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+impl Flow for Importing {
+    type Step = Confirm;
+    type Press = Import;
+    type After = Importing;
+
+    fn previous(_: &Session<Self>) -> Option<Confirm> {
+        None
+    }
+
+    async fn prompt(
+        app: &App,
+        _: &mut Conn,
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<Import>> {
+        let mut data = s.state.counts.clone();
+        data["name"] = json!(s.state.name);
+        data["kind"] = json!(s.state.kind);
+        let mut prompt = Prompt::new(tpl::IMPORT_PREVIEW, data);
+        prompt.rows = vec![vec![(app.render.text(tpl::BUTTON_CONFIRM_IMPORT)?, Import)]];
+        prompt.reply = true;
+        Ok(Shown::Prompt(prompt))
+    }
+
+    async fn text(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        _: &str,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
+    }
+
+    async fn file(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        _: Option<Attachment>,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
+    }
+
+    async fn press(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        _: Import,
+    ) -> anyhow::Result<Next<Self>> {
+        let bound = people::of_user(conn, s.user).await?;
+        let city = app.city_of_user(conn, s.user).await?;
+        if let Err(denied) = super::policy::may_import(&bound, &city) {
+            return Ok(Next::Denied(denied));
+        }
+        Ok(Next::EndThen(s.state.clone()))
+    }
+
+    /// The import runs after the dialogue's transaction has committed: it downloads the file
+    /// again and takes its own.
+    async fn after(app: &App, user: i64, chat: i64, file: Importing) -> anyhow::Result<()> {
+        app.import_confirmed(user, chat, file).await
+    }
 }
 
 /// What an import did, for the reply.
@@ -124,7 +158,7 @@ impl App {
     pub async fn document(&self, user: i64, chat: i64, sheet: Sheet) -> anyhow::Result<()> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::of_user(&mut conn, user).await?;
-        let open_dialogue = dialogues::get(&mut conn, user).await?;
+        let open_dialogue = self.dialogue_kind(&mut conn, user).await?;
         let city = self.city_of_user(&mut conn, user).await?;
         drop(conn);
         let holds = |r: Role| bound.iter().any(|b| b.role == r);
@@ -134,7 +168,7 @@ impl App {
             && self.config.entry.mode == crate::config::EntryMode::CountyBatches;
         if super::policy::may_import(&bound, &city).is_err()
             || clerk_first
-            || open_dialogue.as_ref().is_some_and(|d| d.kind != IMPORT)
+            || open_dialogue.is_some_and(|k| k != Kind::Import)
         {
             // 登分's sheet, a sheet inside another dialogue, or a refusal: entry decides.
             return self.entry_document(user, chat, sheet).await;
@@ -162,49 +196,16 @@ impl App {
                 return self.reply(chat, body, None).await;
             }
         };
-        let data = json!({"file_id": sheet.file_id, "name": sheet.name, "size": sheet.size,
-                          "kind": kind.as_str()});
+        let file = Importing {
+            file_id: sheet.file_id,
+            name: sheet.name,
+            size: sheet.size,
+            kind,
+            counts,
+        };
         let mut tx = self.db.begin().await?;
-        dialogues::set(
-            &mut tx,
-            user,
-            chat,
-            IMPORT,
-            CONFIRM_STEP,
-            &data,
-            self.clock.now(),
-        )
-        .await?;
-        let card = card_of(&sheet.file_id);
-        let press = |b: Button| {
-            // The button names its file (`card_of`): no version needed.
-            super::callback::Callback::Dialogue {
-                step: CONFIRM_STEP.into(),
-                action: b.code(),
-                shown: String::new(),
-            }
-            .encode()
-        };
-        let mut preview = counts;
-        preview["name"] = json!(sheet.name);
-        preview["kind"] = json!(kind.as_str());
-        let msg = Outgoing {
-            chat_id: chat,
-            body: self.render.render(tpl::IMPORT_PREVIEW, &preview)?,
-            buttons: Some(keyboard(vec![vec![
-                button(
-                    self.render.text(tpl::BUTTON_CONFIRM_IMPORT)?,
-                    press(Button::Import(card.clone())),
-                ),
-                button(
-                    self.render.text(tpl::BUTTON_CANCEL)?,
-                    press(Button::Cancel(card.clone())),
-                ),
-            ]])),
-            is_reply: true,
-            ..Outgoing::default()
-        };
-        outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
+        let mut s = Session::new(user, chat, Kind::Import, Confirm, file);
+        self.enter(&mut tx, &mut s).await?;
         self.commit_told(tx).await
     }
 
@@ -396,58 +397,23 @@ impl App {
         self.commit_told(tx).await
     }
 
-    /// ✅ or ✖ on a file's confirm card. The import runs after the dialogue's transaction
-    /// has committed: it downloads the file again and takes its own.
-    pub(crate) async fn import_button(
-        &self,
-        mut tx: WriteTx,
-        d: &Dialogue,
-        chat: i64,
-        action: &str,
-    ) -> anyhow::Result<Press> {
-        let Some(pressed) = Button::parse(action) else {
-            return Ok(Press::Refused);
-        };
-        let user = d.user_id;
-        let data = d.data();
-        if data["file_id"].as_str().map(card_of).as_deref() != Some(pressed.card()) {
-            return Ok(Press::Stale);
-        }
-        let bound = people::of_user(&mut tx, user).await?;
-        let city = self.city_of_user(&mut tx, user).await?;
-        if let Err(denied) = super::policy::may_import(&bound, &city) {
-            dialogues::clear(&mut tx, user).await?;
-            self.commit_told(tx).await?;
-            return Ok(Press::Denied(denied));
-        }
-        dialogues::clear(&mut tx, user).await?;
-        if matches!(pressed, Button::Cancel(_)) {
-            self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
-                .await?;
-            self.commit_told(tx).await?;
-            return Ok(Press::Accepted);
-        }
-        self.commit_told(tx).await?;
-        let (Some(kind), Some(file_id), Some(name)) = (
-            data["kind"].as_str().and_then(TableKind::parse),
-            data["file_id"].as_str(),
-            data["name"].as_str(),
-        ) else {
-            return Ok(Press::Stale);
-        };
+    /// ✅ on a file's confirm card, its dialogue ended: the file is fetched again and
+    /// imported.
+    async fn import_confirmed(&self, user: i64, chat: i64, file: Importing) -> anyhow::Result<()> {
+        let name = &file.name;
         let sheet = Sheet {
-            file_id: file_id.to_string(),
-            name: name.to_string(),
-            size: data["size"].as_u64(),
+            file_id: file.file_id.clone(),
+            name: name.clone(),
+            size: file.size,
         };
         let Some(path) = self.download(chat, &sheet).await? else {
-            return Ok(Press::Accepted);
+            return Ok(());
         };
         let origin = Origin {
             actor: Actor::Telegram(user),
             name,
         };
-        let outcome = self.import_file(origin, kind, &path).await;
+        let outcome = self.import_file(origin, file.kind, &path).await;
         std::fs::remove_file(&path).ok();
         match outcome {
             Ok(done) => self.tell_imported(chat, name, done).await?,
@@ -462,7 +428,7 @@ impl App {
                 }
             },
         }
-        Ok(Press::Accepted)
+        Ok(())
     }
 
     async fn tell_imported(&self, chat: i64, name: &str, done: Imported) -> anyhow::Result<()> {

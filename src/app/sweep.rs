@@ -4,6 +4,7 @@
 //! an advisory lock lets one instance sweep at a time; the others skip the tick.
 
 use super::App;
+use super::dialogue::Kind as Dialogue;
 use super::review::RECHECK_NAME;
 use crate::domain::Role;
 use crate::domain::deadline::display;
@@ -12,7 +13,6 @@ use crate::domain::schedule::{self, Kind, Moment, SeasonTimes};
 use crate::domain::workflow::{Purpose, Routes, Scope};
 use crate::render::tpl;
 use crate::store::Conn;
-use crate::store::dialogues;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::Binding;
 use crate::store::reminders;
@@ -399,8 +399,7 @@ impl App {
             Kind::FilingClosed => {
                 // Whoever was in the middle of filing hears that it closed. An amendment goes
                 // on: a return has its own time (`review.amend_hours`), checked at submit.
-                for (user, chat) in open_dialogues(conn, city, &["file"]).await? {
-                    dialogues::clear(conn, user).await?;
+                for (_, chat) in self.end_dialogues(conn, city, &[Dialogue::File]).await? {
                     queue.push(send(
                         chat,
                         self.render.render(tpl::REMINDER_FILING_CLOSED, &base)?,
@@ -418,10 +417,7 @@ impl App {
                 );
                 let body = self.render.render(tpl::REMINDER_EXEMPT_CLOSED, &data)?;
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
-                for (user, chat) in
-                    open_dialogues(conn, city, &[crate::app::exemption::EXEMPT]).await?
-                {
-                    dialogues::clear(conn, user).await?;
+                for (_, chat) in self.end_dialogues(conn, city, &[Dialogue::Exempt]).await? {
                     let body = self
                         .render
                         .render(tpl::REMINDER_EXEMPT_FILING_CLOSED, &base)?;
@@ -453,8 +449,8 @@ impl App {
                 queue.extend(admins.iter().map(|a| send(a.chat_id, body.clone())));
                 if moment.kind == Kind::ReviewClosed {
                     // The window has ended: whoever was still filing or amending hears so.
-                    for (user, chat) in open_dialogues(conn, city, &["file", "amend"]).await? {
-                        dialogues::clear(conn, user).await?;
+                    let filing = [Dialogue::File, Dialogue::Amend];
+                    for (_, chat) in self.end_dialogues(conn, city, &filing).await? {
                         queue.push(send(
                             chat,
                             self.render.render(tpl::REMINDER_FILING_CLOSED, &base)?,
@@ -541,18 +537,4 @@ async fn active_bindings(conn: &mut Conn, city: &str) -> anyhow::Result<Vec<Bind
 async fn signatures(conn: &mut Conn) -> anyhow::Result<HashSet<(i64, i64, i64)>> {
     let rows = crate::store::reviews::pending_signatures(conn).await?;
     Ok(rows.into_iter().collect())
-}
-
-/// Who of the city is in the middle of a dialogue of one of these kinds: (user, chat). Another
-/// city's window has not closed.
-async fn open_dialogues(
-    conn: &mut Conn,
-    city: &str,
-    kinds: &[&str],
-) -> anyhow::Result<Vec<(i64, i64)>> {
-    let mut out = Vec::new();
-    for kind in kinds {
-        out.extend(crate::store::dialogues::of_kind_in_city(conn, kind, city).await?);
-    }
-    Ok(out)
 }

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub enum Role {
     CityAdmin,
     /// 市级复审: re-examines a review group's signed result.
@@ -129,5 +132,18 @@ impl FromStr for Role {
                 let all: Vec<_> = Role::ALL.iter().map(|r| r.slug()).collect();
                 format!("unknown role '{s}'; one of: {}", all.join(", "))
             })
+    }
+}
+
+impl From<Role> for String {
+    fn from(r: Role) -> String {
+        r.slug().to_string()
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(slug: String) -> Result<Role, String> {
+        slug.parse()
     }
 }

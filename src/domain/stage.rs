@@ -6,7 +6,8 @@ use super::review::State;
 use std::fmt;
 
 /// The request's position when its card went out, in that round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Stage {
     /// Waiting at an approval level ("s2r1").
     Level { step: i64, round: i64 },
@@ -89,7 +90,8 @@ impl fmt::Display for Stage {
 }
 
 /// What a card's button chooses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Choice {
     /// 同意 at a level.
     Approve,
@@ -155,6 +157,33 @@ impl Choice {
 impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+// Kept in a dialogue's stored state by their codes, as in the buttons.
+impl From<Stage> for String {
+    fn from(s: Stage) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Stage {
+    type Error = String;
+    fn try_from(code: String) -> Result<Stage, String> {
+        Stage::parse(&code).ok_or_else(|| format!("unknown stage '{code}'"))
+    }
+}
+
+impl From<Choice> for String {
+    fn from(c: Choice) -> String {
+        c.code().to_string()
+    }
+}
+
+impl TryFrom<String> for Choice {
+    type Error = String;
+    fn try_from(code: String) -> Result<Choice, String> {
+        Choice::parse(&code).ok_or_else(|| format!("unknown choice '{code}'"))
     }
 }
 

@@ -10,30 +10,8 @@ pub struct Dialogue {
     pub chat_id: i64,
     pub kind: String,
     pub step: String,
-    /// JSON of what was entered so far.
+    /// The dialogue's state as JSON (`app::dialogue`).
     pub data: String,
-}
-
-impl Dialogue {
-    pub fn data(&self) -> serde_json::Value {
-        serde_json::from_str(&self.data).unwrap_or_default()
-    }
-
-    /// The version of what the dialogue holds (`version`).
-    pub fn version(&self) -> String {
-        version(&self.data)
-    }
-}
-
-/// A short fingerprint of a dialogue's data as stored (`data.to_string()`): a prompt's buttons
-/// carry it, so a button under an older prompt, showing other content, acts on nothing (a
-/// second filing sent before the first's 提交, say). FNV-1a, 32 bits: stable across builds,
-/// since the buttons outlive a restart.
-pub fn version(data: &str) -> String {
-    let hash = data.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("{hash:08x}")
 }
 
 pub async fn get(conn: &mut AnyConnection, user_id: i64) -> sqlx::Result<Option<Dialogue>> {

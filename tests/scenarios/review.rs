@@ -450,6 +450,55 @@ async fn a_restart_between_dialogue_steps_continues_where_the_user_was() {
     c.h.stop().await;
 }
 
+/// The dialogue a person is in is stored in the layout of the build that wrote it. One written
+/// before prompts kept their version reads on; one a later build wrote, which this build cannot
+/// read, ends with an apology instead of being misread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialogue_an_older_build_wrote_goes_on_and_one_a_later_build_wrote_ends_politely() {
+    let c = cast().await;
+    c.contact.send("/review");
+    c.h.expect(&c.contact, "准考证号").await;
+    c.contact.send(&c.pupil.exam_no);
+    c.h.expect(&c.contact, "的照片或 PDF").await;
+    c.h.settle().await;
+    let mut older = dialogue_data(&c.h, c.contact.id).await.unwrap();
+    let fields = older.as_object_mut().unwrap();
+    assert!(fields.remove("v").is_some() && fields.remove("shown").is_some());
+    set_dialogue_data(&c.h, c.contact.id, &older).await;
+    c.contact
+        .send_file("scan-1", "申请表.pdf", "application/pdf");
+    c.h.expect(&c.contact, "申请理由").await;
+    c.h.settle().await;
+
+    older["v"] = serde_json::json!(99);
+    set_dialogue_data(&c.h, c.contact.id, &older).await;
+    c.contact.send("漏评");
+    c.h.expect(&c.contact, "已无法继续").await;
+    c.h.settle().await;
+    assert!(dialogue_data(&c.h, c.contact.id).await.is_none());
+    c.h.stop().await;
+}
+
+async fn dialogue_data(h: &Harness, user: i64) -> Option<serde_json::Value> {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM dialogues WHERE user_id = $1")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await
+        .unwrap();
+    row.map(|(data,)| serde_json::from_str(&data).unwrap())
+}
+
+async fn set_dialogue_data(h: &Harness, user: i64, data: &serde_json::Value) {
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    sqlx::query("UPDATE dialogues SET data = $1 WHERE user_id = $2")
+        .bind(data.to_string())
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strangers_button_press_is_refused_and_recorded() {
     let mut c = cast().await;

@@ -4,18 +4,17 @@
 //! takes it through the same `upload_entry` as the command line. The uploader is the one who
 //! entered (录入). The dialogue is a `dialogues` row like every other, with back and cancel.
 
-use super::{App, Area, ENTRY, Upload};
-use crate::app::callback::Callback;
+use super::{App, Area, Upload};
+use crate::app::dialogue::{Flow, Kind, Nav, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::app::policy::{self, Action};
-use crate::app::review::{Press, button, keyboard};
 use crate::domain::Role;
+use crate::domain::attachment::Attachment;
 use crate::domain::entry::{Crew, Pair};
 use crate::render::tpl;
 use crate::store::Conn;
-use crate::store::dialogues::{self, Dialogue};
 use crate::store::entry::{self as batches, Batch};
-use crate::store::outbox::{self, Outgoing};
-use crate::store::{WriteTx, people, seasons};
+use crate::store::{people, seasons};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Telegram's Bot API lets a bot download files of up to 20 MB; a larger sheet cannot reach
@@ -49,17 +48,49 @@ impl Sheet {
     }
 }
 
+/// A sheet being sent: which batch, and the people at its entry so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Entering {
+    /// The sheet, as Telegram names it.
+    file_id: String,
+    name: String,
+    size: Option<u64>,
+    batch: Option<i64>,
+    /// The county had one open batch: it was chosen without asking.
+    single: bool,
+    reader: Option<i64>,
+    watched_reading: Option<i64>,
+}
+
+impl Entering {
+    fn sheet(&self) -> Sheet {
+        Sheet {
+            file_id: self.file_id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+        }
+    }
+}
+
 /// The dialogue's steps, as `dialogues.step` and the buttons name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     Batch,
     Reader,
     WatchReading,
     WatchEntering,
 }
 
-impl Step {
-    fn as_str(self) -> &'static str {
+impl StepCode for Step {
+    const ALL: &'static [Step] = &[
+        Step::Batch,
+        Step::Reader,
+        Step::WatchReading,
+        Step::WatchEntering,
+    ];
+
+    fn code(self) -> &'static str {
         match self {
             Step::Batch => "ebatch",
             Step::Reader => "ereader",
@@ -67,51 +98,213 @@ impl Step {
             Step::WatchEntering => "ewatche",
         }
     }
-
-    fn parse(s: &str) -> Option<Step> {
-        [
-            Step::Batch,
-            Step::Reader,
-            Step::WatchReading,
-            Step::WatchEntering,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
 }
 
 /// A prompt's button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Button {
+pub(crate) enum Button {
     Batch(i64),
     Reader(i64),
     Watcher(i64),
-    Back,
-    Cancel,
 }
 
-impl Button {
-    fn code(self) -> String {
+impl PressCode for Button {
+    fn code(&self) -> String {
         match self {
             Button::Batch(id) => format!("b{id}"),
             Button::Reader(user) => format!("r{user}"),
             Button::Watcher(user) => format!("w{user}"),
-            Button::Back => "back".into(),
-            Button::Cancel => "cancel".into(),
         }
     }
 
     fn parse(code: &str) -> Option<Button> {
-        Some(match code {
-            "back" => Button::Back,
-            "cancel" => Button::Cancel,
-            _ => match code.split_at_checked(1)? {
-                ("b", id) => Button::Batch(id.parse().ok()?),
-                ("r", user) => Button::Reader(user.parse().ok()?),
-                ("w", user) => Button::Watcher(user.parse().ok()?),
-                _ => return None,
-            },
+        Some(match code.split_at_checked(1)? {
+            ("b", id) => Button::Batch(id.parse().ok()?),
+            ("r", user) => Button::Reader(user.parse().ok()?),
+            ("w", user) => Button::Watcher(user.parse().ok()?),
+            _ => return None,
         })
+    }
+}
+
+/// The upload, once the dialogue has ended: the sheet, its batch and the four at its entry.
+pub(crate) struct SheetUpload {
+    sheet: Sheet,
+    batch: i64,
+    crew: Crew,
+}
+
+impl Flow for Entering {
+    type Step = Step;
+    type Press = Button;
+    type After = SheetUpload;
+    const NAV: Nav = Nav::OwnRow;
+
+    fn previous(s: &Session<Self>) -> Option<Step> {
+        match s.step {
+            Step::Batch => None,
+            Step::Reader if s.state.single => None,
+            Step::Reader => Some(Step::Batch),
+            Step::WatchReading => Some(Step::Reader),
+            Step::WatchEntering => Some(Step::WatchReading),
+        }
+    }
+
+    async fn prompt(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<Button>> {
+        let (user, step, e) = (s.user, s.step, &s.state);
+        let city = app.city_of_user(conn, user).await?;
+        let area = Area::load(conn, &city).await?;
+        let mut rows: Vec<Vec<(String, Button)>> = Vec::new();
+        let mut data = serde_json::to_value(e)?;
+        let batch = match e.batch {
+            Some(id) => batches::get(conn, id).await?,
+            None => None,
+        };
+        match (step, batch) {
+            (Step::Batch, _) => {
+                for b in app.open_batches_of(conn, user).await? {
+                    let label = format!(
+                        "{} {}（#{}）",
+                        area.name(&b.county_code),
+                        b.half_day_label(),
+                        b.id
+                    );
+                    rows.push(vec![(label, Button::Batch(b.id))]);
+                }
+            }
+            (_, None) => return Ok(Shown::Ends(tpl::ENTRY_NO_OPEN_BATCH)),
+            (Step::Reader, Some(batch)) => {
+                data["county"] = json!(area.name(&batch.county_code));
+                data["half_day"] = json!(batch.half_day_label());
+                if let Some(first) = batches::first_pair(conn, batch.id).await? {
+                    data["first_entered"] = json!(app.clerk_name(conn, first.entered).await?);
+                    data["first_read"] = json!(app.clerk_name(conn, first.read).await?);
+                }
+                for b in people::holders(conn, Role::EntryClerk, &batch.county_code).await? {
+                    if b.telegram_user_id != user {
+                        rows.push(vec![(b.name, Button::Reader(b.telegram_user_id))]);
+                    }
+                }
+                if rows.is_empty() {
+                    data["no_reader"] = json!(true);
+                }
+            }
+            (Step::WatchReading | Step::WatchEntering, Some(batch)) => {
+                data["county"] = json!(area.name(&batch.county_code));
+                data["half_day"] = json!(batch.half_day_label());
+                data["read"] = json!(match e.reader {
+                    Some(r) => app.clerk_name(conn, r).await?,
+                    None => String::new(),
+                });
+                if let Some(w) = e.watched_reading {
+                    data["watched_reading"] = json!(app.person_name(conn, w).await?);
+                }
+                // The county's clerks and inspectors not already at this entry.
+                let taken = [
+                    Some(user),
+                    e.reader,
+                    e.watched_reading.filter(|_| step == Step::WatchEntering),
+                ];
+                let mut shown = Vec::new();
+                for role in [Role::EntryClerk, Role::Inspector] {
+                    for b in people::holders(conn, role, &batch.county_code).await? {
+                        let id = b.telegram_user_id;
+                        if !taken.contains(&Some(id)) && !shown.contains(&id) {
+                            shown.push(id);
+                            rows.push(vec![(b.name, Button::Watcher(id))]);
+                        }
+                    }
+                }
+                if rows.is_empty() {
+                    data["no_watcher"] = json!(true);
+                }
+            }
+        }
+        let template = match step {
+            Step::Batch => tpl::DLG_ENTRY_EBATCH,
+            Step::Reader => tpl::DLG_ENTRY_EREADER,
+            Step::WatchReading => tpl::DLG_ENTRY_EWATCHR,
+            Step::WatchEntering => tpl::DLG_ENTRY_EWATCHE,
+        };
+        let mut prompt = Prompt::new(template, data);
+        prompt.rows = rows;
+        Ok(Shown::Prompt(prompt))
+    }
+
+    async fn text(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        _: &str,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
+    }
+
+    async fn file(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        _: Option<Attachment>,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
+    }
+
+    async fn press(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        pressed: Button,
+    ) -> anyhow::Result<Next<Self>> {
+        let e = &mut s.state;
+        Ok(match (s.step, pressed) {
+            (Step::Batch, Button::Batch(id)) => {
+                let open = app.open_batches_of(conn, s.user).await?;
+                if !open.iter().any(|b| b.id == id) {
+                    return Ok(Next::Refused);
+                }
+                e.batch = Some(id);
+                Next::Go(Step::Reader)
+            }
+            (Step::Reader, Button::Reader(reader)) => {
+                e.reader = Some(reader);
+                Next::Go(Step::WatchReading)
+            }
+            (Step::WatchReading, Button::Watcher(watcher)) => {
+                e.watched_reading = Some(watcher);
+                Next::Go(Step::WatchEntering)
+            }
+            (Step::WatchEntering, Button::Watcher(watcher)) => {
+                let (Some(batch), Some(reader), Some(watched_reading)) =
+                    (e.batch, e.reader, e.watched_reading)
+                else {
+                    return Ok(Next::Stale);
+                };
+                let crew = Crew {
+                    pair: Pair {
+                        entered: s.user,
+                        read: reader,
+                    },
+                    watched_reading,
+                    watched_entering: watcher,
+                };
+                Next::EndThen(SheetUpload {
+                    sheet: e.sheet(),
+                    batch,
+                    crew,
+                })
+            }
+            _ => Next::Stale,
+        })
+    }
+
+    /// The upload runs after the dialogue's transaction has committed: it downloads the file
+    /// and takes its own.
+    async fn after(app: &App, _: i64, chat: i64, up: SheetUpload) -> anyhow::Result<()> {
+        app.upload_sheet(chat, up.batch, &up.sheet, up.crew).await
     }
 }
 
@@ -121,9 +314,10 @@ impl App {
     /// is a photo or a PDF, not a spreadsheet).
     pub async fn entry_document(&self, user: i64, chat: i64, sheet: Sheet) -> anyhow::Result<()> {
         let mut conn = self.db.pool.acquire().await?;
-        let other = dialogues::get(&mut conn, user)
+        let other = self
+            .dialogue_kind(&mut conn, user)
             .await?
-            .is_some_and(|d| d.kind != ENTRY);
+            .is_some_and(|k| k != Kind::Entry);
         drop(conn);
         if other {
             self.dialogue_non_text(user, chat, None).await?;
@@ -147,23 +341,27 @@ impl App {
             return self.commit_told(tx).await;
         }
         let open = self.open_batches_of(&mut tx, user).await?;
-        let data = json!({"file_id": sheet.file_id, "name": sheet.name, "size": sheet.size});
+        let mut e = Entering {
+            file_id: sheet.file_id,
+            name: sheet.name,
+            size: sheet.size,
+            ..Entering::default()
+        };
         match open.as_slice() {
             [] => {
                 self.tell(&mut tx, chat, tpl::ENTRY_NO_OPEN_BATCH, &json!({}))
                     .await?;
-                dialogues::clear(&mut tx, user).await?;
+                self.end_dialogue(&mut tx, user).await?;
             }
             [only] => {
-                let mut data = data;
-                data["batch"] = json!(only.id);
-                data["single"] = json!(true);
-                self.enter_entry_step(&mut tx, user, chat, Step::Reader, &data)
-                    .await?;
+                e.batch = Some(only.id);
+                e.single = true;
+                let mut s = Session::new(user, chat, Kind::Entry, Step::Reader, e);
+                self.enter(&mut tx, &mut s).await?;
             }
             _ => {
-                self.enter_entry_step(&mut tx, user, chat, Step::Batch, &data)
-                    .await?
+                let mut s = Session::new(user, chat, Kind::Entry, Step::Batch, e);
+                self.enter(&mut tx, &mut s).await?;
             }
         }
         self.commit_told(tx).await
@@ -190,233 +388,6 @@ impl App {
                 policy::check(&route, user, &bound, Action::Enter, &subject).is_ok()
             })
             .collect())
-    }
-
-    async fn enter_entry_step(
-        &self,
-        conn: &mut Conn,
-        user: i64,
-        chat: i64,
-        step: Step,
-        data: &Value,
-    ) -> anyhow::Result<()> {
-        dialogues::set(
-            conn,
-            user,
-            chat,
-            ENTRY,
-            step.as_str(),
-            data,
-            self.clock.now(),
-        )
-        .await?;
-        let city = self.city_of_user(conn, user).await?;
-        let area = Area::load(conn, &city).await?;
-        let dialogue = |b: Button| {
-            Callback::Dialogue {
-                step: step.as_str().into(),
-                action: b.code(),
-                shown: String::new(),
-            }
-            .encode()
-        };
-        let mut rows: Vec<Vec<crate::buttons::Button>> = Vec::new();
-        let mut prompt = data.clone();
-        match step {
-            Step::Batch => {
-                for b in self.open_batches_of(conn, user).await? {
-                    let label = format!(
-                        "{} {}（#{}）",
-                        area.name(&b.county_code),
-                        b.half_day_label(),
-                        b.id
-                    );
-                    rows.push(vec![button(label, dialogue(Button::Batch(b.id)))]);
-                }
-            }
-            Step::Reader => {
-                let batch = match data["batch"].as_i64() {
-                    Some(id) => batches::get(conn, id).await?,
-                    None => None,
-                };
-                let Some(batch) = batch else {
-                    dialogues::clear(conn, user).await?;
-                    let msg = Outgoing {
-                        chat_id: chat,
-                        body: self.render.text(tpl::ENTRY_NO_OPEN_BATCH)?,
-                        ..Outgoing::default()
-                    };
-                    outbox::enqueue(conn, &msg, self.clock.now()).await?;
-                    return Ok(());
-                };
-                prompt["county"] = json!(area.name(&batch.county_code));
-                prompt["half_day"] = json!(batch.half_day_label());
-                prompt["batch"] = json!(batch.id);
-                if let Some(first) = batches::first_pair(conn, batch.id).await? {
-                    prompt["first_entered"] = json!(self.clerk_name(conn, first.entered).await?);
-                    prompt["first_read"] = json!(self.clerk_name(conn, first.read).await?);
-                }
-                for b in people::holders(conn, Role::EntryClerk, &batch.county_code).await? {
-                    if b.telegram_user_id != user {
-                        rows.push(vec![button(
-                            b.name,
-                            dialogue(Button::Reader(b.telegram_user_id)),
-                        )]);
-                    }
-                }
-                if rows.is_empty() {
-                    prompt["no_reader"] = json!(true);
-                }
-            }
-            Step::WatchReading | Step::WatchEntering => {
-                let Some(batch) = data["batch"].as_i64() else {
-                    return Ok(());
-                };
-                let Some(batch) = batches::get(conn, batch).await? else {
-                    return Ok(());
-                };
-                prompt["county"] = json!(area.name(&batch.county_code));
-                prompt["half_day"] = json!(batch.half_day_label());
-                prompt["read"] = json!(match data["reader"].as_i64() {
-                    Some(r) => self.clerk_name(conn, r).await?,
-                    None => String::new(),
-                });
-                if let Some(w) = data["watched_reading"].as_i64() {
-                    prompt["watched_reading"] = json!(self.person_name(conn, w).await?);
-                }
-                // The county's clerks and inspectors not already at this entry.
-                let taken = [
-                    Some(user),
-                    data["reader"].as_i64(),
-                    data["watched_reading"]
-                        .as_i64()
-                        .filter(|_| step == Step::WatchEntering),
-                ];
-                let mut shown = Vec::new();
-                for role in [Role::EntryClerk, Role::Inspector] {
-                    for b in people::holders(conn, role, &batch.county_code).await? {
-                        let id = b.telegram_user_id;
-                        if !taken.contains(&Some(id)) && !shown.contains(&id) {
-                            shown.push(id);
-                            rows.push(vec![button(b.name, dialogue(Button::Watcher(id)))]);
-                        }
-                    }
-                }
-                if rows.is_empty() {
-                    prompt["no_watcher"] = json!(true);
-                }
-            }
-        }
-        let mut last = Vec::new();
-        let back = match step {
-            Step::Batch => false,
-            Step::Reader => !data["single"].as_bool().unwrap_or(false),
-            Step::WatchReading | Step::WatchEntering => true,
-        };
-        if back {
-            last.push(button(
-                self.render.text(tpl::BUTTON_BACK)?,
-                dialogue(Button::Back),
-            ));
-        }
-        last.push(button(
-            self.render.text(tpl::BUTTON_CANCEL)?,
-            dialogue(Button::Cancel),
-        ));
-        rows.push(last);
-        let msg = Outgoing {
-            chat_id: chat,
-            body: self
-                .render
-                .render(&format!("dlg_entry_{}", step.as_str()), &prompt)?,
-            buttons: Some(keyboard(rows)),
-            ..Outgoing::default()
-        };
-        outbox::enqueue(conn, &msg, self.clock.now()).await?;
-        Ok(())
-    }
-
-    /// A button of the sheet dialogue. The upload itself runs after the dialogue's
-    /// transaction has committed (it downloads the file and takes its own).
-    pub(crate) async fn entry_button(
-        &self,
-        mut tx: WriteTx,
-        d: &Dialogue,
-        chat: i64,
-        action: &str,
-    ) -> anyhow::Result<Press> {
-        let (Some(step), Some(pressed)) = (Step::parse(&d.step), Button::parse(action)) else {
-            return Ok(Press::Refused);
-        };
-        let user = d.user_id;
-        let mut data = d.data();
-        match (step, pressed) {
-            (_, Button::Cancel) => {
-                dialogues::clear(&mut tx, user).await?;
-                self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
-                    .await?;
-            }
-            (Step::Reader, Button::Back) => {
-                self.enter_entry_step(&mut tx, user, chat, Step::Batch, &data)
-                    .await?
-            }
-            (Step::Batch, Button::Batch(id)) => {
-                let open = self.open_batches_of(&mut tx, user).await?;
-                if !open.iter().any(|b| b.id == id) {
-                    return Ok(Press::Refused);
-                }
-                data["batch"] = json!(id);
-                self.enter_entry_step(&mut tx, user, chat, Step::Reader, &data)
-                    .await?;
-            }
-            (Step::WatchReading, Button::Back) => {
-                self.enter_entry_step(&mut tx, user, chat, Step::Reader, &data)
-                    .await?
-            }
-            (Step::WatchEntering, Button::Back) => {
-                self.enter_entry_step(&mut tx, user, chat, Step::WatchReading, &data)
-                    .await?
-            }
-            (Step::Reader, Button::Reader(reader)) => {
-                data["reader"] = json!(reader);
-                self.enter_entry_step(&mut tx, user, chat, Step::WatchReading, &data)
-                    .await?;
-            }
-            (Step::WatchReading, Button::Watcher(watcher)) => {
-                data["watched_reading"] = json!(watcher);
-                self.enter_entry_step(&mut tx, user, chat, Step::WatchEntering, &data)
-                    .await?;
-            }
-            (Step::WatchEntering, Button::Watcher(watcher)) => {
-                let (Some(batch), Some(reader), Some(watched_reading)) = (
-                    data["batch"].as_i64(),
-                    data["reader"].as_i64(),
-                    data["watched_reading"].as_i64(),
-                ) else {
-                    return Ok(Press::Stale);
-                };
-                dialogues::clear(&mut tx, user).await?;
-                self.commit_told(tx).await?;
-                let sheet = Sheet {
-                    file_id: data["file_id"].as_str().unwrap_or_default().to_string(),
-                    name: data["name"].as_str().unwrap_or("sheet.csv").to_string(),
-                    size: data["size"].as_u64(),
-                };
-                let crew = Crew {
-                    pair: Pair {
-                        entered: user,
-                        read: reader,
-                    },
-                    watched_reading,
-                    watched_entering: watcher,
-                };
-                self.upload_sheet(chat, batch, &sheet, crew).await?;
-                return Ok(Press::Accepted);
-            }
-            _ => return Ok(Press::Stale),
-        }
-        self.commit_told(tx).await?;
-        Ok(Press::Accepted)
     }
 
     /// Downloads the sheet and uploads it as one entry; the refusal or the file's problems are

@@ -11,7 +11,7 @@
 //! call `upload_entry` with a file on disk.
 
 mod board;
-mod chat;
+pub(crate) mod chat;
 mod day;
 pub mod password;
 mod publish;
@@ -41,9 +41,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-
-/// The dialogue kind of a sheet sent in chat (see `chat`).
-pub(crate) use crate::app::dialogue::ENTRY;
 
 /// Mismatches a chat message lists (the rest are counted; the command line prints them all).
 const LISTED_MISMATCHES: usize = 30;

@@ -4,18 +4,81 @@
 //! entered at its confirm step, amends a returned application. Its state is a `dialogues`
 //! row, so it survives restarts; every prompt has back (except the first) and cancel.
 
-use super::EXEMPT;
 use crate::app::App;
-use crate::app::review::Press;
+use crate::app::dialogue::{Flow, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::domain::attachment::Attachment;
-use crate::domain::exemption::{MAX_PROOFS, Proof, age_on};
+use crate::domain::exemption::{Details, MAX_PROOFS, Proof, age_on};
 use crate::domain::review;
 use crate::render::tpl;
 use crate::store::Conn;
-use crate::store::dialogues::{self, Dialogue};
-use crate::store::outbox::{self, Outgoing};
 use crate::store::{roster, seasons};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// What an application (or an amendment of a returned one) holds so far: 附件2's fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Application {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<i64>,
+    /// The returned application being amended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
+    pub age: Option<u32>,
+    pub contact_person: Option<String>,
+    pub contact: Option<String>,
+    pub proof: Option<Proof>,
+    pub reason: Option<String>,
+    pub photo: Option<String>,
+    pub proofs: Vec<String>,
+    pub page: Option<String>,
+}
+
+impl Application {
+    /// A returned application's 附件2, to amend.
+    pub(crate) fn amending(request: i64, candidate_id: i64, filed: Option<Details>) -> Self {
+        let mut a = filed.map(Application::from).unwrap_or_default();
+        a.request = Some(request);
+        a.candidate_id = Some(candidate_id);
+        a
+    }
+
+    fn is_amending(&self) -> bool {
+        self.request.is_some()
+    }
+
+    /// The 附件2 fields gathered, checked whole; None if one is missing.
+    pub(crate) fn details(&self) -> Option<Details> {
+        let attachment = |a: &Option<String>| a.clone().filter(|p| Attachment::parse(p).is_some());
+        Some(Details {
+            age: self.age?,
+            contact_person: self.contact_person.clone()?,
+            contact: self.contact.clone()?,
+            proof: self.proof?,
+            reason: self.reason.clone()?,
+            photo: attachment(&self.photo)?,
+            proofs: self.proofs.clone(),
+            page: attachment(&self.page)?,
+        })
+        .filter(|d| !d.proofs.is_empty())
+    }
+}
+
+impl From<Details> for Application {
+    fn from(d: Details) -> Self {
+        Application {
+            age: Some(d.age),
+            contact_person: Some(d.contact_person),
+            contact: Some(d.contact),
+            proof: Some(d.proof),
+            reason: Some(d.reason),
+            photo: Some(d.photo),
+            proofs: d.proofs,
+            page: Some(d.page),
+            ..Application::default()
+        }
+    }
+}
 
 /// A step of the dialogue, as its `dialogues.step` and its buttons name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +95,8 @@ pub(crate) enum Step {
     Confirm,
 }
 
-impl Step {
-    const ALL: [Step; 10] = [
+impl StepCode for Step {
+    const ALL: &'static [Step] = &[
         Step::ExamNo,
         Step::Age,
         Step::Person,
@@ -46,7 +109,7 @@ impl Step {
         Step::Confirm,
     ];
 
-    pub(crate) fn as_str(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             Step::ExamNo => "exam_no",
             Step::Age => "age",
@@ -60,11 +123,9 @@ impl Step {
             Step::Confirm => "confirm",
         }
     }
+}
 
-    pub(crate) fn parse(s: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
+impl Step {
     /// The step before this one; None at the first (then "back" is not offered). Amending a
     /// returned application keeps its candidate: its first step is the age.
     fn previous(self, amending: bool) -> Option<Step> {
@@ -84,9 +145,7 @@ impl Step {
 
 /// An action a prompt's button carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Button {
-    Back,
-    Cancel,
+pub(crate) enum Button {
     /// The age shown is right.
     AgeOk,
     Proof(Proof),
@@ -100,11 +159,9 @@ enum Button {
     Edit,
 }
 
-impl Button {
-    fn code(self) -> &'static str {
+impl PressCode for Button {
+    fn code(&self) -> String {
         match self {
-            Button::Back => "back",
-            Button::Cancel => "cancel",
             Button::AgeOk => "ok",
             Button::Proof(p) => p.code(),
             Button::Done => "done",
@@ -112,12 +169,11 @@ impl Button {
             Button::Submit => "submit",
             Button::Edit => "edit",
         }
+        .into()
     }
 
     fn parse(code: &str) -> Option<Button> {
         Some(match code {
-            "back" => Button::Back,
-            "cancel" => Button::Cancel,
             "ok" => Button::AgeOk,
             "done" => Button::Done,
             "redo" => Button::Redo,
@@ -126,11 +182,11 @@ impl Button {
             other => Button::Proof(Proof::from_code(other)?),
         })
     }
+}
 
+impl Button {
     fn label(self) -> &'static str {
         match self {
-            Button::Back => tpl::BUTTON_BACK,
-            Button::Cancel => tpl::BUTTON_CANCEL,
             Button::AgeOk => tpl::BUTTON_AGE_OK,
             Button::Proof(Proof::DisabilityCard) => tpl::BUTTON_PROOF_CARD,
             Button::Proof(Proof::HospitalCertificate) => tpl::BUTTON_PROOF_HOSPITAL,
@@ -142,36 +198,16 @@ impl Button {
     }
 }
 
-/// The buttons under a step's prompt: its own choices, then back and cancel.
-fn buttons(step: Step, data: &Value) -> Vec<Button> {
-    let mut out = match step {
+/// The step's own buttons (back and cancel are the framework's).
+fn buttons(step: Step, a: &Application) -> Vec<Button> {
+    match step {
         Step::Age => vec![Button::AgeOk],
         Step::Proof => Proof::ALL.into_iter().map(Button::Proof).collect(),
-        Step::Proofs if proofs(data).is_empty() => vec![],
+        Step::Proofs if a.proofs.is_empty() => vec![],
         Step::Proofs => vec![Button::Done, Button::Redo],
         Step::Confirm => vec![Button::Submit, Button::Edit],
         _ => vec![],
-    };
-    if step.previous(amending(data)).is_some() {
-        out.push(Button::Back);
     }
-    out.push(Button::Cancel);
-    out
-}
-
-fn amending(data: &Value) -> bool {
-    data["request"].is_i64()
-}
-
-fn proofs(data: &Value) -> Vec<String> {
-    data["proofs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// 联系人: a name of 1 to 20 characters.
@@ -180,252 +216,200 @@ fn contact_person(text: &str) -> Option<String> {
     (1..=20).contains(&t.chars().count()).then(|| t.to_string())
 }
 
-impl App {
-    /// Saves the step and queues its prompt, in the caller's transaction.
-    pub(crate) async fn enter_exempt_step(
-        &self,
+impl Flow for Application {
+    type Step = Step;
+    type Press = Button;
+    type After = ();
+
+    fn previous(s: &Session<Self>) -> Option<Step> {
+        s.step.previous(s.state.is_amending())
+    }
+
+    /// Proofs arrive one photo at a time, each with a new prompt: the buttons of an earlier
+    /// one (已传完) still act, for the same application.
+    fn shown(&self) -> String {
+        format!("exempt:{:?}:{:?}", self.candidate_id, self.request)
+    }
+
+    fn request(&self) -> Option<i64> {
+        self.request
+    }
+
+    async fn prompt(
+        app: &App,
         conn: &mut Conn,
-        user_id: i64,
-        chat_id: i64,
-        step: Step,
-        data: &Value,
-    ) -> anyhow::Result<()> {
-        let now = self.clock.now();
-        dialogues::set(conn, user_id, chat_id, EXEMPT, step.as_str(), data, now).await?;
-        let pairs: Vec<(&str, &str)> = buttons(step, data)
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<Button>> {
+        let a = &s.state;
+        let mut data = serde_json::to_value(a)?;
+        data["no"] = json!(s.step.number());
+        data["of"] = json!(Step::ALL.len() - 1);
+        data["proof_count"] = json!(a.proofs.len());
+        data["max_proofs"] = json!(MAX_PROOFS);
+        data["amending"] = json!(a.is_amending());
+        if let Some(id) = a.candidate_id
+            && let Some(c) = roster::by_id(conn, id).await?
+        {
+            data["candidate"] = json!({"name": c.name, "class_name": c.class_name,
+                                        "exam_no": c.exam_no});
+        }
+        if s.step == Step::Confirm {
+            data["form"] = json!(app.exemption_preview(conn, a).await?);
+        }
+        let template = match s.step {
+            Step::ExamNo => tpl::DLG_EXEMPT_EXAM_NO,
+            Step::Age => tpl::DLG_EXEMPT_AGE,
+            Step::Person => tpl::DLG_EXEMPT_PERSON,
+            Step::Contact => tpl::DLG_EXEMPT_CONTACT,
+            Step::Proof => tpl::DLG_EXEMPT_PROOF,
+            Step::Reason => tpl::DLG_EXEMPT_REASON,
+            Step::Photo => tpl::DLG_EXEMPT_PHOTO,
+            Step::Proofs => tpl::DLG_EXEMPT_PROOFS,
+            Step::Page => tpl::DLG_EXEMPT_PAGE,
+            Step::Confirm => tpl::DLG_EXEMPT_CONFIRM,
+        };
+        let mut prompt = Prompt::new(template, data);
+        let row = buttons(s.step, a)
             .into_iter()
-            .map(|b| (b.label(), b.code()))
-            .collect();
-        // Proof photos join the data without a new prompt, so its buttons carry the kind's
-        // version, not the data's: never taken for another dialogue's (`dialogue_button`).
-        let shown = dialogues::version(EXEMPT);
-        let markup = self.dialogue_keyboard(step.as_str(), &shown, &pairs)?;
-        let mut prompt = data.clone();
-        prompt["no"] = json!(step.number());
-        prompt["of"] = json!(Step::ALL.len() - 1);
-        prompt["proof_count"] = json!(proofs(data).len());
-        prompt["max_proofs"] = json!(MAX_PROOFS);
-        prompt["amending"] = json!(amending(data));
-        if let Some(c) = self.dialogue_candidate(conn, data).await? {
-            prompt["candidate"] = json!({"name": c.name, "class_name": c.class_name,
-                                          "exam_no": c.exam_no});
+            .map(|b| Ok((app.render.text(b.label())?, b)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if !row.is_empty() {
+            prompt.rows.push(row);
         }
-        if step == Step::Confirm {
-            prompt["form"] = json!(self.exemption_preview(conn, data).await?);
-        }
-        let body = self
-            .render
-            .render(&format!("dlg_exempt_{}", step.as_str()), &prompt)?;
-        let msg = Outgoing {
-            chat_id,
-            body,
-            buttons: Some(markup),
-            ..Outgoing::default()
-        };
-        outbox::enqueue(conn, &msg, now).await?;
-        Ok(())
+        Ok(Shown::Prompt(prompt))
     }
 
-    async fn dialogue_candidate(
-        &self,
+    async fn text(
+        app: &App,
         conn: &mut Conn,
-        data: &Value,
-    ) -> anyhow::Result<Option<roster::Row>> {
-        match data["candidate_id"].as_i64() {
-            Some(id) => Ok(roster::by_id(conn, id).await?),
-            None => Ok(None),
-        }
-    }
-
-    /// Text typed while in the dialogue.
-    pub(crate) async fn exempt_text(
-        &self,
-        conn: &mut Conn,
-        d: &Dialogue,
-        chat_id: i64,
+        s: &mut Session<Self>,
         text: &str,
-    ) -> anyhow::Result<()> {
-        let user_id = d.user_id;
-        let mut data = d.data();
-        let Some(step) = Step::parse(&d.step) else {
-            dialogues::clear(conn, user_id).await?;
-            return Ok(());
-        };
-        let next = match step {
+    ) -> anyhow::Result<Next<Self>> {
+        let a = &mut s.state;
+        let next = match s.step {
             Step::ExamNo => {
-                let Some(cand) = self
-                    .find_exempt_candidate(conn, user_id, chat_id, text.trim())
+                let cand = match app
+                    .find_exempt_candidate(conn, s.user, s.chat, text.trim())
                     .await?
-                else {
-                    return Ok(());
+                {
+                    Ok(cand) => cand,
+                    Err(next) => return Ok(next),
                 };
-                let city = self.city_of_user(conn, user_id).await?;
+                let city = app.city_of_user(conn, s.user).await?;
                 let season = seasons::current(conn, &city).await?;
-                let age = season.and_then(|s| age_on(&cand.id_card, s.age_day()));
-                data["candidate_id"] = json!(cand.id);
-                data["age"] = json!(age);
+                a.candidate_id = Some(cand.id);
+                a.age = season.and_then(|season| age_on(&cand.id_card, season.age_day()));
                 Step::Age
             }
             // A typed age replaces the computed one (a 身份证号 whose date is not the birthday).
             Step::Age => match text.trim().parse::<u32>() {
                 Ok(age) if (6..=30).contains(&age) => {
-                    data["age"] = json!(age);
+                    a.age = Some(age);
                     Step::Person
                 }
-                _ => {
-                    return self
-                        .tell(conn, chat_id, tpl::EXEMPT_BAD_AGE, &json!({}))
-                        .await;
-                }
+                _ => return Ok(Next::say(tpl::EXEMPT_BAD_AGE)),
             },
             Step::Person => match contact_person(text) {
                 Some(p) => {
-                    data["contact_person"] = json!(p);
+                    a.contact_person = Some(p);
                     Step::Contact
                 }
-                None => {
-                    return self
-                        .tell(conn, chat_id, tpl::EXEMPT_BAD_PERSON, &json!({}))
-                        .await;
-                }
+                None => return Ok(Next::say(tpl::EXEMPT_BAD_PERSON)),
             },
             Step::Contact => match review::contact(text) {
                 Some(c) => {
-                    data["contact"] = json!(c);
+                    a.contact = Some(c);
                     Step::Proof
                 }
-                None => {
-                    return self
-                        .tell(conn, chat_id, tpl::REVIEW_BAD_CONTACT, &json!({}))
-                        .await;
-                }
+                None => return Ok(Next::say(tpl::REVIEW_BAD_CONTACT)),
             },
             Step::Reason => match review::reason(text) {
                 Ok(r) => {
-                    data["reason"] = json!(r);
+                    a.reason = Some(r);
                     Step::Photo
                 }
                 Err(n) => {
                     let hint = json!({"length": n, "max": review::REASON_MAX});
-                    return self
-                        .tell(conn, chat_id, tpl::REVIEW_BAD_REASON, &hint)
-                        .await;
+                    return Ok(Next::Say(tpl::REVIEW_BAD_REASON, hint));
                 }
             },
             Step::Photo | Step::Proofs | Step::Page => {
-                return self
-                    .tell(conn, chat_id, tpl::EXEMPT_FILE_PLEASE, &json!({}))
-                    .await;
+                return Ok(Next::say(tpl::EXEMPT_FILE_PLEASE));
             }
-            Step::Proof | Step::Confirm => {
-                return self
-                    .tell(conn, chat_id, tpl::DIALOGUE_USE_BUTTONS, &json!({}))
-                    .await;
-            }
+            Step::Proof | Step::Confirm => return Ok(Next::say(tpl::DIALOGUE_USE_BUTTONS)),
         };
-        self.enter_exempt_step(conn, user_id, chat_id, next, &data)
-            .await
+        Ok(Next::Go(next))
     }
 
-    /// A photo or a file sent while in the dialogue (`file` is None for anything else).
-    pub(crate) async fn exempt_file(
-        &self,
-        conn: &mut Conn,
-        d: &Dialogue,
-        chat_id: i64,
+    /// The photo, the proofs and the signed page.
+    async fn file(
+        _: &App,
+        _: &mut Conn,
+        s: &mut Session<Self>,
         file: Option<Attachment>,
-    ) -> anyhow::Result<()> {
-        let mut data = d.data();
-        let step = Step::parse(&d.step);
+    ) -> anyhow::Result<Next<Self>> {
         let Some(file) = file else {
-            return self
-                .tell(conn, chat_id, tpl::EXEMPT_FILE_PLEASE, &json!({}))
-                .await;
+            return Ok(Next::say(tpl::EXEMPT_FILE_PLEASE));
         };
-        let next = match step {
-            Some(Step::Photo) => {
-                data["photo"] = json!(file.to_string());
-                Step::Proofs
+        let a = &mut s.state;
+        Ok(match s.step {
+            Step::Photo => {
+                a.photo = Some(file.to_string());
+                Next::Go(Step::Proofs)
             }
-            Some(Step::Proofs) => {
-                let mut list = proofs(&data);
-                if list.len() >= MAX_PROOFS {
-                    let max = json!({"max": MAX_PROOFS});
-                    return self
-                        .tell(conn, chat_id, tpl::EXEMPT_PROOFS_FULL, &max)
-                        .await;
-                }
-                list.push(file.to_string());
-                data["proofs"] = json!(list);
-                Step::Proofs
+            Step::Proofs if a.proofs.len() >= MAX_PROOFS => {
+                Next::Say(tpl::EXEMPT_PROOFS_FULL, json!({"max": MAX_PROOFS}))
             }
-            Some(Step::Page) => {
-                data["page"] = json!(file.to_string());
-                Step::Confirm
+            Step::Proofs => {
+                a.proofs.push(file.to_string());
+                Next::Go(Step::Proofs)
             }
-            _ => {
-                return self
-                    .tell(conn, chat_id, tpl::DIALOGUE_TEXT_PLEASE, &json!({}))
-                    .await;
+            Step::Page => {
+                a.page = Some(file.to_string());
+                Next::Go(Step::Confirm)
             }
-        };
-        self.enter_exempt_step(conn, d.user_id, chat_id, next, &data)
-            .await
+            _ => Next::say(tpl::DIALOGUE_TEXT_PLEASE),
+        })
     }
 
-    /// A prompt's button. The caller has checked that it belongs to the step the user is at.
-    pub(crate) async fn exempt_button(
-        &self,
+    async fn press(
+        app: &App,
         conn: &mut Conn,
-        d: &Dialogue,
-        chat_id: i64,
-        code: &str,
-    ) -> anyhow::Result<Press> {
-        let (Some(step), Some(button)) = (Step::parse(&d.step), Button::parse(code)) else {
-            return Ok(Press::Refused);
-        };
-        if !buttons(step, &d.data()).contains(&button) {
-            return Ok(Press::Refused);
+        s: &mut Session<Self>,
+        button: Button,
+    ) -> anyhow::Result<Next<Self>> {
+        if !buttons(s.step, &s.state).contains(&button) {
+            return Ok(Next::Refused);
         }
-        let user_id = d.user_id;
-        let mut data = d.data();
-        let next = match button {
-            Button::Cancel => {
-                dialogues::clear(conn, user_id).await?;
-                self.tell(conn, chat_id, tpl::DIALOGUE_CANCELLED, &json!({}))
-                    .await?;
-                return Ok(Press::Accepted);
-            }
-            Button::Back => match step.previous(amending(&data)) {
-                Some(prev) => prev,
-                None => return Ok(Press::Stale),
-            },
-            Button::AgeOk if data["age"].is_u64() => Step::Person,
+        let a = &mut s.state;
+        Ok(match button {
+            Button::AgeOk if a.age.is_some() => Next::Go(Step::Person),
             // No age could be read from the 身份证号: it must be typed.
-            Button::AgeOk => {
-                self.tell(conn, chat_id, tpl::EXEMPT_BAD_AGE, &json!({}))
-                    .await?;
-                return Ok(Press::Accepted);
-            }
+            Button::AgeOk => Next::say(tpl::EXEMPT_BAD_AGE),
             Button::Proof(p) => {
-                data["proof"] = json!(p);
-                Step::Reason
+                a.proof = Some(p);
+                Next::Go(Step::Reason)
             }
-            Button::Done => Step::Page,
+            Button::Done => Next::Go(Step::Page),
             Button::Redo => {
-                data["proofs"] = json!([]);
-                Step::Proofs
+                a.proofs.clear();
+                Next::Go(Step::Proofs)
             }
-            Button::Edit => Step::Person,
+            Button::Edit => Next::Go(Step::Person),
             Button::Submit => {
-                dialogues::clear(conn, user_id).await?;
-                self.submit_exemption(conn, user_id, chat_id, &data).await?;
-                return Ok(Press::Accepted);
+                if let Err((template, extra)) = app.exemption_window(conn, s.user).await? {
+                    app.tell(conn, s.chat, template, &extra).await?;
+                    return Ok(Next::End);
+                }
+                // A dialogue that lost a field: from the age again.
+                let Some(details) = a.details() else {
+                    return Ok(Next::Go(Step::Age));
+                };
+                app.submit_exemption(conn, s.user, s.chat, a, details)
+                    .await?;
+                Next::End
             }
-        };
-        self.enter_exempt_step(conn, user_id, chat_id, next, &data)
-            .await?;
-        Ok(Press::Accepted)
+        })
     }
 }
 
@@ -436,11 +420,9 @@ mod tests {
     #[test]
     fn steps_and_buttons_read_back_as_written() {
         for s in Step::ALL {
-            assert_eq!(Step::parse(s.as_str()), Some(s));
+            assert_eq!(Step::parse(s.code()), Some(*s));
         }
         for b in [
-            Button::Back,
-            Button::Cancel,
             Button::AgeOk,
             Button::Proof(Proof::DisabilityCard),
             Button::Proof(Proof::HospitalCertificate),
@@ -449,22 +431,24 @@ mod tests {
             Button::Submit,
             Button::Edit,
         ] {
-            assert_eq!(Button::parse(b.code()), Some(b));
+            assert_eq!(Button::parse(&b.code()), Some(b));
         }
         assert_eq!(Button::parse("x"), None);
     }
 
     #[test]
-    fn every_step_but_the_first_goes_back_and_every_step_cancels() {
+    fn every_step_but_the_first_goes_back() {
         for s in Step::ALL {
-            let b = buttons(s, &json!({}));
-            assert!(b.contains(&Button::Cancel), "{s:?}");
-            assert_eq!(b.contains(&Button::Back), s != Step::ExamNo, "{s:?}");
+            assert_eq!(s.previous(false).is_some(), *s != Step::ExamNo, "{s:?}");
         }
         // Amending keeps the candidate: the age is its first step.
-        assert!(!buttons(Step::Age, &json!({"request": 3})).contains(&Button::Back));
-        assert!(!buttons(Step::Proofs, &json!({})).contains(&Button::Done));
-        let some = json!({"proofs": ["photo:a"]});
+        assert!(Step::Age.previous(true).is_none());
+        let none = Application::default();
+        assert!(!buttons(Step::Proofs, &none).contains(&Button::Done));
+        let some = Application {
+            proofs: vec!["photo:a".into()],
+            ..Application::default()
+        };
         assert!(buttons(Step::Proofs, &some).contains(&Button::Done));
         assert!(buttons(Step::Proofs, &some).contains(&Button::Redo));
     }

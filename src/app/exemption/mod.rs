@@ -4,7 +4,7 @@
 //! that fills 附件2, filing and resubmitting, the card's fields, the exhibits, the result, and
 //! the records (`records`).
 
-mod dialogue;
+pub(crate) mod dialogue;
 mod records;
 mod report;
 
@@ -13,9 +13,10 @@ pub(crate) use records::summary_record;
 use super::App;
 use super::policy::{self, Action, FILERS, Subject};
 use super::review::{Ctx, Press};
+use crate::app::dialogue::{Kind, Next, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
-use crate::domain::exemption::{Details, Proof, window_open};
+use crate::domain::exemption::{Details, window_open};
 use crate::domain::ids::mask;
 use crate::domain::review::{State, batch_unit};
 use crate::domain::workflow::Purpose;
@@ -25,13 +26,11 @@ use crate::store::candidates::Candidate;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
-use crate::store::{dialogues, from_ms, roster, seasons, units};
+use crate::store::{from_ms, roster, seasons, units};
 use anyhow::Context;
-use dialogue::Step;
+use dialogue::{Application, Step};
 use serde_json::{Value, json};
 
-/// The dialogue's kind in `dialogues`.
-pub(crate) use crate::app::dialogue::EXEMPT;
 const KIND: &str = "exemption";
 
 impl App {
@@ -50,8 +49,9 @@ impl App {
         match reply {
             Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
             None => {
-                self.enter_exempt_step(&mut tx, user_id, chat_id, Step::ExamNo, &json!({}))
-                    .await?
+                let start = Application::default();
+                let mut s = Session::new(user_id, chat_id, Kind::Exempt, Step::ExamNo, start);
+                self.enter(&mut tx, &mut s).await?
             }
         }
         tx.commit().await?;
@@ -92,15 +92,15 @@ impl App {
         Ok((city, district))
     }
 
-    /// The roster's candidate of that 准考证号 whom this person may apply for, or None (and the
-    /// person is told): someone else's candidate looks exactly like an unknown number.
+    /// The roster's candidate of that 准考证号 whom this person may apply for, or what the
+    /// dialogue does instead: someone else's candidate looks exactly like an unknown number.
     async fn find_exempt_candidate(
         &self,
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         exam_no: &str,
-    ) -> anyhow::Result<Option<roster::Row>> {
+    ) -> anyhow::Result<Result<roster::Row, Next<Application>>> {
         let city = self.city_of_user(conn, user_id).await?;
         let cand = match seasons::current(conn, &city).await? {
             Some(s) => roster::by_exam_no(conn, s.id, exam_no).await?,
@@ -111,20 +111,17 @@ impl App {
             Some(c) if self.may_apply(conn, user_id, &bound, &c).await?.is_ok() => c,
             _ => {
                 let data = json!({"exam_no": exam_no});
-                self.tell(conn, chat_id, tpl::EXEMPT_NO_CANDIDATE, &data)
-                    .await?;
-                return Ok(None);
+                return Ok(Err(Next::Say(tpl::EXEMPT_NO_CANDIDATE, data)));
             }
         };
         let open = reviews::open_of_candidate(conn, KIND, cand.id).await?;
         let done = reviews::result_of_candidate(conn, KIND, cand.id).await?;
         if let Some(req) = open.or(done) {
-            dialogues::clear(conn, user_id).await?;
             let data = json!({"id": req.id, "name": cand.name, "state": req.state});
             self.tell(conn, chat_id, tpl::EXEMPT_EXISTS, &data).await?;
-            return Ok(None);
+            return Ok(Err(Next::End));
         }
-        Ok(Some(cand))
+        Ok(Ok(cand))
     }
 
     async fn may_apply(
@@ -153,43 +150,17 @@ impl App {
         ))
     }
 
-    /// The 附件2 fields the dialogue has gathered, checked whole; None if one is missing (a
-    /// dialogue from before a restart that lost nothing always has them all).
-    fn details_of(data: &Value) -> Option<Details> {
-        Some(Details {
-            age: u32::try_from(data["age"].as_u64()?).ok()?,
-            contact_person: data["contact_person"].as_str()?.to_string(),
-            contact: data["contact"].as_str()?.to_string(),
-            proof: serde_json::from_value::<Proof>(data["proof"].clone()).ok()?,
-            reason: data["reason"].as_str()?.to_string(),
-            photo: data["photo"]
-                .as_str()
-                .filter(|p| Attachment::parse(p).is_some())?
-                .into(),
-            proofs: data["proofs"]
-                .as_array()?
-                .iter()
-                .filter_map(|p| p.as_str().map(String::from))
-                .collect(),
-            page: data["page"]
-                .as_str()
-                .filter(|p| Attachment::parse(p).is_some())?
-                .into(),
-        })
-        .filter(|d| !d.proofs.is_empty())
-    }
-
     /// The whole 附件2 as it will be filed, for the confirm step.
     async fn exemption_preview(
         &self,
         conn: &mut Conn,
-        data: &Value,
+        a: &Application,
     ) -> anyhow::Result<Option<String>> {
-        let cand = match data["candidate_id"].as_i64() {
+        let cand = match a.candidate_id {
             Some(id) => roster::by_id(conn, id).await?,
             None => None,
         };
-        let (Some(cand), Some(details)) = (cand, Self::details_of(data)) else {
+        let (Some(cand), Some(details)) = (cand, a.details()) else {
             return Ok(None);
         };
         let school = units::get(conn, &cand.school_code).await?;
@@ -204,19 +175,12 @@ impl App {
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
+        a: &Application,
+        details: Details,
     ) -> anyhow::Result<()> {
-        if let Err((template, extra)) = self.exemption_window(conn, user_id).await? {
-            return self.tell(conn, chat_id, template, &extra).await;
-        }
-        let Some(details) = Self::details_of(data) else {
+        if let Some(request) = a.request {
             return self
-                .enter_exempt_step(conn, user_id, chat_id, Step::Age, data)
-                .await;
-        };
-        if data["request"].is_i64() {
-            return self
-                .resubmit_exemption(conn, user_id, chat_id, data, &details)
+                .resubmit_exemption(conn, user_id, chat_id, request, &details)
                 .await;
         }
         let now = self.clock.now();
@@ -224,8 +188,7 @@ impl App {
         let season = seasons::current(conn, &city)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no season"))?;
-        let Some(cand) = roster::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0)).await?
-        else {
+        let Some(cand) = roster::by_id(conn, a.candidate_id.unwrap_or(0)).await? else {
             return self
                 .tell(
                     conn,
@@ -327,11 +290,11 @@ impl App {
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
+        request: i64,
         details: &Details,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, request).await? else {
             return Ok(());
         };
         let id = ctx.req.id;
@@ -412,19 +375,14 @@ impl App {
         chat_id: i64,
         ctx: &Ctx,
     ) -> anyhow::Result<()> {
-        let mut data = match ctx
+        let filed = ctx
             .req
             .details
             .as_deref()
-            .map(serde_json::from_str::<Details>)
-        {
-            Some(Ok(d)) => serde_json::to_value(d)?,
-            _ => json!({}),
-        };
-        data["request"] = json!(ctx.req.id);
-        data["candidate_id"] = json!(ctx.req.candidate_id);
-        self.enter_exempt_step(conn, user_id, chat_id, Step::Confirm, &data)
-            .await
+            .and_then(|d| serde_json::from_str::<Details>(d).ok());
+        let amending = Application::amending(ctx.req.id, ctx.req.candidate_id, filed);
+        let mut s = Session::new(user_id, chat_id, Kind::Exempt, Step::Confirm, amending);
+        self.enter(conn, &mut s).await
     }
 
     /// The card's fields: 附件2's, and the opinions so far.

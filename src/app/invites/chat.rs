@@ -5,30 +5,46 @@
 //! asked at every step and again when the invite is written.
 
 use crate::app::App;
-use crate::app::callback::Callback;
+use crate::app::dialogue::{Flow, Kind, Nav, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::app::policy::{self, Denied, Seat};
-use crate::app::review::{Press, button, keyboard};
 use crate::domain::{Role, UnitKind};
 use crate::import::people::Person;
 use crate::render::tpl;
 use crate::store::Conn;
-use crate::store::dialogues::{self, Dialogue};
 use crate::store::outbox::{self, Outgoing};
 use crate::store::units::{self, Unit};
-use crate::store::{WriteTx, people, roster, seasons};
-use serde_json::{Value, json};
-
-/// The dialogue kind.
-pub use crate::app::dialogue::INVITE;
+use crate::store::{people, roster, seasons};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 /// More units than this are asked for by code, not offered as buttons.
 const UNIT_BUTTONS: usize = 24;
 /// Classes offered as buttons at most.
 const CLASS_BUTTONS: usize = 40;
 
+/// What an invitation holds so far. The choices a prompt offered are kept, so a button names
+/// its choice by its place in the list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Inviting {
+    /// The roles this person may give.
+    roles: Vec<Role>,
+    role: Option<Role>,
+    /// The units offered for the role.
+    units: Vec<String>,
+    /// The only unit there was: chosen without asking.
+    unit_auto: bool,
+    unit: Option<String>,
+    unit_name: Option<String>,
+    /// The school's classes (for a homeroom teacher).
+    classes: Vec<String>,
+    class: Option<String>,
+    name: Option<String>,
+}
+
 /// The dialogue's steps, as `dialogues.step` and the buttons name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     Role,
     Unit,
     Class,
@@ -37,8 +53,10 @@ enum Step {
     Title,
 }
 
-impl Step {
-    fn as_str(self) -> &'static str {
+impl StepCode for Step {
+    const ALL: &'static [Step] = &[Step::Role, Step::Unit, Step::Class, Step::Name, Step::Title];
+
+    fn code(self) -> &'static str {
         match self {
             Step::Role => "vrole",
             Step::Unit => "vunit",
@@ -47,38 +65,19 @@ impl Step {
             Step::Title => "vtitle",
         }
     }
-
-    fn parse(s: &str) -> Option<Step> {
-        [Step::Role, Step::Unit, Step::Class, Step::Name, Step::Title]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-    }
 }
 
-/// A prompt's button: a choice by its place in the list the prompt showed (kept in the
-/// dialogue's data), back, or cancel.
+/// A choice by its place in the list the prompt showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Button {
-    Choice(usize),
-    Back,
-    Cancel,
-}
+pub(crate) struct Choice(usize);
 
-impl Button {
-    fn code(self) -> String {
-        match self {
-            Button::Choice(i) => format!("c{i}"),
-            Button::Back => "back".into(),
-            Button::Cancel => "cancel".into(),
-        }
+impl PressCode for Choice {
+    fn code(&self) -> String {
+        format!("c{}", self.0)
     }
 
-    fn parse(code: &str) -> Option<Button> {
-        Some(match code {
-            "back" => Button::Back,
-            "cancel" => Button::Cancel,
-            _ => Button::Choice(code.strip_prefix('c')?.parse().ok()?),
-        })
+    fn parse(code: &str) -> Option<Choice> {
+        Some(Choice(code.strip_prefix('c')?.parse().ok()?))
     }
 }
 
@@ -95,14 +94,6 @@ pub fn seat<'a>(city: &'a str, unit: &'a Unit) -> Seat<'a> {
         kind: unit.kind,
         district,
     }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect()
 }
 
 impl App {
@@ -146,7 +137,7 @@ impl App {
         let mut roles = Vec::new();
         for role in Role::ALL {
             if !self.invite_units(&mut tx, &bound, role).await?.is_empty() {
-                roles.push(role.slug());
+                roles.push(role);
             }
         }
         if roles.is_empty() {
@@ -158,401 +149,91 @@ impl App {
             self.tell(&mut tx, chat, denied.template(), &json!({}))
                 .await?;
         } else {
-            self.invite_step(&mut tx, user, chat, Step::Role, &json!({"roles": roles}))
-                .await?;
+            let start = Inviting {
+                roles,
+                ..Inviting::default()
+            };
+            let mut s = Session::new(user, chat, Kind::Invite, Step::Role, start);
+            self.enter(&mut tx, &mut s).await?;
         }
         self.commit_told(tx).await
     }
 
-    /// Enters a step: keeps the data and sends its prompt.
-    async fn invite_step(
-        &self,
-        conn: &mut Conn,
-        user: i64,
-        chat: i64,
-        step: Step,
-        data: &Value,
-    ) -> anyhow::Result<()> {
-        let mut data = data.clone();
-        let press = |b: Button| {
-            Callback::Dialogue {
-                step: step.as_str().into(),
-                action: b.code(),
-                shown: String::new(),
-            }
-            .encode()
-        };
-        let mut rows: Vec<Vec<crate::buttons::Button>> = Vec::new();
-        let mut prompt = json!({"step": step.as_str()});
-        match step {
-            Step::Role => {
-                for (i, slug) in strings(&data["roles"]).iter().enumerate() {
-                    let role: Role = slug.parse().map_err(anyhow::Error::msg)?;
-                    rows.push(vec![button(role.label().into(), press(Button::Choice(i)))]);
-                }
-            }
-            Step::Unit => {
-                let bound = people::of_user(conn, user).await?;
-                let role: Role = data["role"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(anyhow::Error::msg)?;
-                let choices = self.invite_units(conn, &bound, role).await?;
-                data["units"] = json!(choices.iter().map(|u| &u.code).collect::<Vec<_>>());
-                if choices.len() <= UNIT_BUTTONS {
-                    for pair in choices.chunks(2).enumerate() {
-                        let (row, units) = pair;
-                        rows.push(
-                            units
-                                .iter()
-                                .enumerate()
-                                .map(|(j, u)| {
-                                    button(u.name.clone(), press(Button::Choice(row * 2 + j)))
-                                })
-                                .collect(),
-                        );
-                    }
-                } else {
-                    prompt["by_code"] = json!(true);
-                    prompt["count"] = json!(choices.len());
-                }
-                prompt["role"] = json!(role.label());
-            }
-            Step::Class => {
-                let school = data["unit"].as_str().unwrap_or_default().to_string();
-                let city = self.city_of_user(conn, user).await?;
-                let classes = match seasons::current(conn, &city).await? {
-                    Some(s) => roster::classes(conn, s.id, &school).await?,
-                    None => Vec::new(),
-                };
-                for (i, class) in classes.iter().take(CLASS_BUTTONS).enumerate() {
-                    rows.push(vec![button(class.clone(), press(Button::Choice(i)))]);
-                }
-                prompt["typed"] = json!(classes.is_empty());
-                data["classes"] = json!(classes);
-            }
-            Step::Title => {
-                for (i, title) in crate::app::contacts::TITLES.iter().enumerate() {
-                    rows.push(vec![button((*title).into(), press(Button::Choice(i)))]);
-                }
-                rows.push(vec![button(
-                    self.render.text(tpl::BUTTON_NO_TITLE)?,
-                    press(Button::Choice(crate::app::contacts::TITLES.len())),
-                )]);
-                prompt["name"] = json!(data["name"]);
-            }
-            Step::Name => {
-                let role: Role = data["role"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(anyhow::Error::msg)?;
-                prompt["role"] = json!(role.label());
-                prompt["unit"] = json!(data["unit_name"]);
-                prompt["class"] = json!(data["class"]);
-            }
-        }
-        dialogues::set(
-            conn,
-            user,
-            chat,
-            INVITE,
-            step.as_str(),
-            &data,
-            self.clock.now(),
-        )
-        .await?;
-        let mut last = Vec::new();
-        if step != Step::Role {
-            last.push(button(
-                self.render.text(tpl::BUTTON_BACK)?,
-                press(Button::Back),
-            ));
-        }
-        last.push(button(
-            self.render.text(tpl::BUTTON_CANCEL)?,
-            press(Button::Cancel),
-        ));
-        rows.push(last);
-        let msg = Outgoing {
-            chat_id: chat,
-            body: self.render.render(tpl::DLG_INVITE, &prompt)?,
-            buttons: Some(keyboard(rows)),
-            is_reply: true,
-            ..Outgoing::default()
-        };
-        outbox::enqueue(conn, &msg, self.clock.now()).await?;
-        Ok(())
-    }
-
-    /// The step before `step` for this dialogue's data.
-    fn invite_back(step: Step, data: &Value) -> Step {
-        let unit_chosen_for_them = data["unit_auto"].as_bool().unwrap_or(false);
-        match step {
-            Step::Role | Step::Unit => Step::Role,
-            Step::Title => Step::Name,
-            Step::Class if unit_chosen_for_them => Step::Role,
-            Step::Class => Step::Unit,
-            Step::Name if data["role"] == Role::HomeroomTeacher.slug() => Step::Class,
-            Step::Name if unit_chosen_for_them => Step::Role,
-            Step::Name => Step::Unit,
-        }
-    }
-
-    /// A role or unit was chosen: on to the unit (unless there is one), the class, or the name.
-    async fn invite_after_unit(
-        &self,
-        conn: &mut Conn,
-        d: &Dialogue,
-        chat: i64,
-        data: &mut Value,
-        unit: &Unit,
-    ) -> anyhow::Result<()> {
-        data["unit"] = json!(unit.code);
-        data["unit_name"] = json!(unit.name);
-        let next = if data["role"] == Role::HomeroomTeacher.slug() {
-            Step::Class
-        } else {
-            Step::Name
-        };
-        self.invite_step(conn, d.user_id, chat, next, data).await
-    }
-
+    /// A role was chosen: on to the unit (unless there is only one), the class, or the name.
     async fn invite_role_chosen(
         &self,
         conn: &mut Conn,
-        d: &Dialogue,
-        chat: i64,
-        data: &mut Value,
-        slug: &str,
-    ) -> anyhow::Result<Press> {
-        let Ok(role) = slug.parse::<Role>() else {
-            return Ok(Press::Stale);
-        };
-        let bound = people::of_user(conn, d.user_id).await?;
+        s: &mut Session<Inviting>,
+        role: Role,
+    ) -> anyhow::Result<Next<Inviting>> {
+        let bound = people::of_user(conn, s.user).await?;
         let choices = self.invite_units(conn, &bound, role).await?;
-        data["role"] = json!(role.slug());
+        let v = &mut s.state;
+        v.role = Some(role);
         if role != Role::HomeroomTeacher {
-            data["class"] = Value::Null;
+            v.class = None;
         }
-        match choices.as_slice() {
-            [] => return Ok(Press::Denied(Denied::NoRole)),
+        Ok(match choices.as_slice() {
+            [] => Next::Denied(Denied::NoRole),
             [only] => {
-                data["unit_auto"] = json!(true);
-                self.invite_after_unit(conn, d, chat, data, only).await?;
+                v.unit_auto = true;
+                Next::Go(v.unit_chosen(only))
             }
             _ => {
-                data["unit_auto"] = json!(false);
-                self.invite_step(conn, d.user_id, chat, Step::Unit, data)
-                    .await?;
+                v.unit_auto = false;
+                Next::Go(Step::Unit)
             }
-        }
-        Ok(Press::Accepted)
-    }
-
-    /// A button of the `/invite` dialogue.
-    pub(crate) async fn invite_button(
-        &self,
-        mut tx: WriteTx,
-        d: &Dialogue,
-        chat: i64,
-        action: &str,
-    ) -> anyhow::Result<Press> {
-        let (Some(step), Some(pressed)) = (Step::parse(&d.step), Button::parse(action)) else {
-            return Ok(Press::Refused);
-        };
-        let mut data = d.data();
-        let press = match (step, pressed) {
-            (_, Button::Cancel) => {
-                dialogues::clear(&mut tx, d.user_id).await?;
-                self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
-                    .await?;
-                Press::Accepted
-            }
-            (_, Button::Back) => {
-                let back = Self::invite_back(step, &data);
-                self.invite_step(&mut tx, d.user_id, chat, back, &data)
-                    .await?;
-                Press::Accepted
-            }
-            (Step::Role, Button::Choice(i)) => match strings(&data["roles"]).get(i) {
-                Some(slug) => {
-                    let slug = slug.clone();
-                    self.invite_role_chosen(&mut tx, d, chat, &mut data, &slug)
-                        .await?
-                }
-                None => Press::Stale,
-            },
-            (Step::Unit, Button::Choice(i)) => {
-                let code = strings(&data["units"]).get(i).cloned();
-                match code {
-                    Some(code) => {
-                        self.invite_unit_named(&mut tx, d, chat, &mut data, &code)
-                            .await?
-                    }
-                    None => Press::Stale,
-                }
-            }
-            (Step::Title, Button::Choice(i)) => {
-                let Some(name) = data["name"].as_str().map(str::to_string) else {
-                    return Ok(Press::Stale);
-                };
-                let title = crate::app::contacts::TITLES.get(i).copied();
-                if title.is_none() && i != crate::app::contacts::TITLES.len() {
-                    return Ok(Press::Stale);
-                }
-                self.invite_made(&mut tx, d, chat, &data, &name, title)
-                    .await?;
-                Press::Accepted
-            }
-            (Step::Class, Button::Choice(i)) => match strings(&data["classes"]).get(i) {
-                Some(class) => {
-                    data["class"] = json!(class);
-                    self.invite_step(&mut tx, d.user_id, chat, Step::Name, &data)
-                        .await?;
-                    Press::Accepted
-                }
-                None => Press::Stale,
-            },
-            _ => Press::Stale,
-        };
-        if press == Press::Accepted {
-            self.commit_told(tx).await?;
-        }
-        Ok(press)
+        })
     }
 
     /// A unit chosen by button or typed code: checked against the rule again.
     async fn invite_unit_named(
         &self,
         conn: &mut Conn,
-        d: &Dialogue,
-        chat: i64,
-        data: &mut Value,
+        s: &mut Session<Inviting>,
         code: &str,
-    ) -> anyhow::Result<Press> {
-        let role: Role = match data["role"].as_str().map(str::parse) {
-            Some(Ok(r)) => r,
-            _ => return Ok(Press::Stale),
+    ) -> anyhow::Result<Next<Inviting>> {
+        let Some(role) = s.state.role else {
+            return Ok(Next::Stale);
         };
-        let bound = people::of_user(conn, d.user_id).await?;
+        let bound = people::of_user(conn, s.user).await?;
         let Some(unit) = units::get(conn, code).await? else {
-            return Ok(Press::Stale);
+            return Ok(Next::Stale);
         };
-        if let Err(denied) = policy::may_invite(
-            &bound,
-            role,
-            seat(&unit.city_code, &unit),
-            &self.group_roles(&unit.city_code),
-        ) {
-            return Ok(Press::Denied(denied));
+        let groups = self.group_roles(&unit.city_code);
+        if let Err(denied) = policy::may_invite(&bound, role, seat(&unit.city_code, &unit), &groups)
+        {
+            return Ok(Next::Denied(denied));
         }
-        self.invite_after_unit(conn, d, chat, data, &unit).await?;
-        Ok(Press::Accepted)
-    }
-
-    /// Text in the `/invite` dialogue: a unit's code (when there were too many for buttons), a
-    /// class (when the roster has none), or the name, which makes the invite.
-    pub(crate) async fn invite_text(
-        &self,
-        conn: &mut Conn,
-        d: &Dialogue,
-        chat: i64,
-        text: &str,
-    ) -> anyhow::Result<()> {
-        let mut data = d.data();
-        let text = text.trim();
-        match Step::parse(&d.step) {
-            Some(Step::Unit) => {
-                let known = strings(&data["units"]);
-                let code = known.iter().find(|c| c.as_str() == text).cloned();
-                match code {
-                    Some(code) => {
-                        if self
-                            .invite_unit_named(conn, d, chat, &mut data, &code)
-                            .await?
-                            != Press::Accepted
-                        {
-                            self.tell(conn, chat, tpl::INVITE_BAD_UNIT, &json!({"code": text}))
-                                .await?;
-                        }
-                    }
-                    None => {
-                        self.tell(conn, chat, tpl::INVITE_BAD_UNIT, &json!({"code": text}))
-                            .await?
-                    }
-                }
-            }
-            Some(Step::Class) if !text.is_empty() && text.chars().count() <= 50 => {
-                // A school whose classes the roster lists takes one of them.
-                let listed = strings(&data["classes"]);
-                if listed.is_empty() || listed.iter().any(|c| c == text) {
-                    data["class"] = json!(text);
-                    self.invite_step(conn, d.user_id, chat, Step::Name, &data)
-                        .await?;
-                } else {
-                    self.tell(conn, chat, tpl::INVITE_BAD_CLASS, &json!({"class": text}))
-                        .await?;
-                }
-            }
-            Some(Step::Name) if !text.is_empty() && text.chars().count() <= 50 => {
-                data["name"] = json!(text);
-                self.invite_step(conn, d.user_id, chat, Step::Title, &data)
-                    .await?;
-            }
-            Some(Step::Title) if !text.is_empty() && text.chars().count() <= 20 => {
-                let name = data["name"].as_str().unwrap_or_default().to_string();
-                self.invite_made(conn, d, chat, &data, &name, Some(text))
-                    .await?;
-            }
-            Some(Step::Title) => {
-                self.tell(conn, chat, tpl::INVITE_BAD_TITLE, &json!({}))
-                    .await?
-            }
-            Some(Step::Class | Step::Name) => {
-                self.tell(conn, chat, tpl::INVITE_BAD_NAME, &json!({}))
-                    .await?
-            }
-            _ => {
-                self.tell(conn, chat, tpl::DLG_ENTRY_BUTTONS, &json!({}))
-                    .await?
-            }
-        }
-        Ok(())
+        Ok(Next::Go(s.state.unit_chosen(&unit)))
     }
 
     /// Writes the invite (the rule asked once more) and sends its link and QR code.
     async fn invite_made(
         &self,
         conn: &mut Conn,
-        d: &Dialogue,
+        user: i64,
         chat: i64,
-        data: &Value,
+        v: &Inviting,
         name: &str,
         title: Option<&str>,
     ) -> anyhow::Result<()> {
-        let (Some(Ok(role)), Some(code)) = (
-            data["role"].as_str().map(str::parse::<Role>),
-            data["unit"].as_str(),
-        ) else {
-            dialogues::clear(conn, d.user_id).await?;
+        let (Some(role), Some(code)) = (v.role, v.unit.as_deref()) else {
             return self
                 .tell(conn, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
                 .await;
         };
-        let bound = people::of_user(conn, d.user_id).await?;
+        let bound = people::of_user(conn, user).await?;
         let unit = units::get(conn, code).await?;
         let allowed = unit.as_ref().map(|u| {
             let groups = self.group_roles(&u.city_code);
             policy::may_invite(&bound, role, seat(&u.city_code, u), &groups)
         });
         let Some((unit, Ok(_))) = unit.clone().zip(allowed) else {
-            dialogues::clear(conn, d.user_id).await?;
             return self.tell(conn, chat, tpl::NOT_ALLOWED, &json!({})).await;
         };
         let class_name = (role == Role::HomeroomTeacher)
-            .then(|| data["class"].as_str().map(str::to_string))
+            .then(|| v.class.clone())
             .flatten();
         let person = Person {
             row: 0,
@@ -565,7 +246,6 @@ impl App {
         };
         let class = class_name.as_deref();
         if people::is_bound_as(conn, name, role, &unit.code, class).await? {
-            dialogues::clear(conn, d.user_id).await?;
             return self
                 .tell(
                     conn,
@@ -578,9 +258,8 @@ impl App {
         // Inviting someone again replaces the link they were given before.
         people::revoke_unused_of(conn, name, role, &unit.code, class, self.clock.now()).await?;
         let (link, expires) = self
-            .issue(conn, crate::app::Actor::Telegram(d.user_id), &person)
+            .issue(conn, crate::app::Actor::Telegram(user), &person)
             .await?;
-        dialogues::clear(conn, d.user_id).await?;
         let tz = match seasons::current(conn, &unit.city_code).await? {
             Some(s) => s.tz,
             None => chrono_tz::Asia::Shanghai,
@@ -608,5 +287,206 @@ impl App {
             outbox::enqueue(conn, &msg, self.clock.now()).await?;
         }
         Ok(())
+    }
+}
+
+impl Inviting {
+    /// A unit was chosen: on to the class of a homeroom teacher, or the name.
+    fn unit_chosen(&mut self, unit: &Unit) -> Step {
+        self.unit = Some(unit.code.clone());
+        self.unit_name = Some(unit.name.clone());
+        match self.role {
+            Some(Role::HomeroomTeacher) => Step::Class,
+            _ => Step::Name,
+        }
+    }
+}
+
+impl Flow for Inviting {
+    type Step = Step;
+    type Press = Choice;
+    type After = ();
+    const NAV: Nav = Nav::OwnRow;
+
+    fn previous(s: &Session<Self>) -> Option<Step> {
+        let unit_chosen_for_them = s.state.unit_auto;
+        Some(match s.step {
+            Step::Role => return None,
+            Step::Unit => Step::Role,
+            Step::Title => Step::Name,
+            Step::Class if unit_chosen_for_them => Step::Role,
+            Step::Class => Step::Unit,
+            Step::Name if s.state.role == Some(Role::HomeroomTeacher) => Step::Class,
+            Step::Name if unit_chosen_for_them => Step::Role,
+            Step::Name => Step::Unit,
+        })
+    }
+
+    async fn prompt(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<Choice>> {
+        let mut rows: Vec<Vec<(String, Choice)>> = Vec::new();
+        let mut data = json!({"step": s.step.code()});
+        let v = &mut s.state;
+        match s.step {
+            Step::Role => {
+                for (i, role) in v.roles.iter().enumerate() {
+                    rows.push(vec![(role.label().into(), Choice(i))]);
+                }
+            }
+            Step::Unit => {
+                let bound = people::of_user(conn, s.user).await?;
+                let Some(role) = v.role else {
+                    return Ok(Shown::Ends(tpl::DIALOGUE_CANCELLED));
+                };
+                let choices = app.invite_units(conn, &bound, role).await?;
+                v.units = choices.iter().map(|u| u.code.clone()).collect();
+                if choices.len() <= UNIT_BUTTONS {
+                    for (row, units) in choices.chunks(2).enumerate() {
+                        rows.push(
+                            units
+                                .iter()
+                                .enumerate()
+                                .map(|(j, u)| (u.name.clone(), Choice(row * 2 + j)))
+                                .collect(),
+                        );
+                    }
+                } else {
+                    data["by_code"] = json!(true);
+                    data["count"] = json!(choices.len());
+                }
+                data["role"] = json!(role.label());
+            }
+            Step::Class => {
+                let school = v.unit.clone().unwrap_or_default();
+                let city = app.city_of_user(conn, s.user).await?;
+                v.classes = match seasons::current(conn, &city).await? {
+                    Some(season) => roster::classes(conn, season.id, &school).await?,
+                    None => Vec::new(),
+                };
+                for (i, class) in v.classes.iter().take(CLASS_BUTTONS).enumerate() {
+                    rows.push(vec![(class.clone(), Choice(i))]);
+                }
+                data["typed"] = json!(v.classes.is_empty());
+            }
+            Step::Title => {
+                let titles = crate::app::contacts::TITLES;
+                for (i, title) in titles.iter().enumerate() {
+                    rows.push(vec![((*title).into(), Choice(i))]);
+                }
+                let none = app.render.text(tpl::BUTTON_NO_TITLE)?;
+                rows.push(vec![(none, Choice(titles.len()))]);
+                data["name"] = json!(v.name);
+            }
+            Step::Name => {
+                data["role"] = json!(v.role.map(Role::label));
+                data["unit"] = json!(v.unit_name);
+                data["class"] = json!(v.class);
+            }
+        }
+        let mut prompt = Prompt::new(tpl::DLG_INVITE, data);
+        prompt.rows = rows;
+        prompt.reply = true;
+        Ok(Shown::Prompt(prompt))
+    }
+
+    /// A unit's code (when there were too many for buttons), a class (when the roster has
+    /// none), the name, or a title of one's own.
+    async fn text(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        text: &str,
+    ) -> anyhow::Result<Next<Self>> {
+        let text = text.trim();
+        let fits = |max: usize| !text.is_empty() && text.chars().count() <= max;
+        Ok(match s.step {
+            Step::Unit => {
+                let bad = Next::Say(tpl::INVITE_BAD_UNIT, json!({"code": text}));
+                if !s.state.units.iter().any(|c| c == text) {
+                    bad
+                } else {
+                    match app.invite_unit_named(conn, s, text).await? {
+                        next @ Next::Go(_) => next,
+                        _ => bad,
+                    }
+                }
+            }
+            Step::Class if fits(50) => {
+                // A school whose classes the roster lists takes one of them.
+                let listed = &s.state.classes;
+                if listed.is_empty() || listed.iter().any(|c| c == text) {
+                    s.state.class = Some(text.into());
+                    Next::Go(Step::Name)
+                } else {
+                    Next::Say(tpl::INVITE_BAD_CLASS, json!({"class": text}))
+                }
+            }
+            Step::Name if fits(50) => {
+                s.state.name = Some(text.into());
+                Next::Go(Step::Title)
+            }
+            Step::Title if fits(20) => {
+                let name = s.state.name.clone().unwrap_or_default();
+                app.invite_made(conn, s.user, s.chat, &s.state, &name, Some(text))
+                    .await?;
+                Next::End
+            }
+            Step::Title => Next::say(tpl::INVITE_BAD_TITLE),
+            Step::Class | Step::Name => Next::say(tpl::INVITE_BAD_NAME),
+            Step::Role => Next::say(tpl::DLG_ENTRY_BUTTONS),
+        })
+    }
+
+    async fn file(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        _: Option<crate::domain::attachment::Attachment>,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
+    }
+
+    async fn press(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        Choice(i): Choice,
+    ) -> anyhow::Result<Next<Self>> {
+        let v = &mut s.state;
+        Ok(match s.step {
+            Step::Role => match v.roles.get(i).copied() {
+                Some(role) => app.invite_role_chosen(conn, s, role).await?,
+                None => Next::Stale,
+            },
+            Step::Unit => match v.units.get(i).cloned() {
+                Some(code) => app.invite_unit_named(conn, s, &code).await?,
+                None => Next::Stale,
+            },
+            Step::Class => match v.classes.get(i).cloned() {
+                Some(class) => {
+                    v.class = Some(class);
+                    Next::Go(Step::Name)
+                }
+                None => Next::Stale,
+            },
+            Step::Title => {
+                let titles = crate::app::contacts::TITLES;
+                let Some(name) = v.name.clone() else {
+                    return Ok(Next::Stale);
+                };
+                let title = match titles.get(i) {
+                    Some(t) => Some(*t),
+                    None if i == titles.len() => None,
+                    None => return Ok(Next::Stale),
+                };
+                app.invite_made(conn, s.user, s.chat, &s.state, &name, title)
+                    .await?;
+                Next::End
+            }
+            Step::Name => Next::Stale,
+        })
     }
 }

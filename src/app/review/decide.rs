@@ -6,10 +6,10 @@
 use super::{App, Ctx, Press, button, keyboard, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
-use crate::app::dialogue::WHY;
+use crate::app::dialogue::{Flow, Kind, Next, NoPress, Prompt, Session, Shown, StepCode};
 use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
-use crate::domain::review::State;
+use crate::domain::review::{self, State};
 use crate::domain::stage::{Choice, Stage};
 use crate::domain::workflow::Rule;
 use crate::render::tpl;
@@ -18,7 +18,78 @@ use crate::store::audit;
 use crate::store::card_lists;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The reason a rejection, a return, a dispute or a send-back asks for, being typed: the
+/// request, and the stage its card was for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Why {
+    pub request: i64,
+    pub stage: Stage,
+    pub action: Choice,
+    pub exemption: bool,
+}
+
+/// The reason's one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reason;
+
+impl StepCode for Reason {
+    const ALL: &'static [Reason] = &[Reason];
+    fn code(self) -> &'static str {
+        "reason"
+    }
+}
+
+impl Flow for Why {
+    type Step = Reason;
+    type Press = NoPress;
+    type After = ();
+
+    fn previous(_: &Session<Self>) -> Option<Reason> {
+        None
+    }
+
+    fn request(&self) -> Option<i64> {
+        Some(self.request)
+    }
+
+    async fn prompt(
+        _: &App,
+        _: &mut Conn,
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<NoPress>> {
+        let data = serde_json::to_value(&s.state)?;
+        Ok(Shown::Prompt(Prompt::new(tpl::DLG_WHY_REASON, data)))
+    }
+
+    async fn text(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        text: &str,
+    ) -> anyhow::Result<Next<Self>> {
+        let reason = text.trim();
+        let length = reason.chars().count();
+        if reason.is_empty() || length > review::REASON_MAX {
+            let hint = json!({"length": length, "max": review::REASON_MAX});
+            return Ok(Next::Say(tpl::REVIEW_BAD_REASON, hint));
+        }
+        app.decide_with_reason(conn, s.user, s.chat, &s.state, reason)
+            .await?;
+        Ok(Next::End)
+    }
+
+    async fn press(
+        _: &App,
+        _: &mut Conn,
+        _: &mut Session<Self>,
+        press: NoPress,
+    ) -> anyhow::Result<Next<Self>> {
+        match press {}
+    }
+}
 
 impl App {
     /// A button on a review card: "rv:<request>:<stage>:<action>".
@@ -185,10 +256,14 @@ impl App {
         stage: Stage,
         action: Choice,
     ) -> anyhow::Result<Press> {
-        let data = json!({"request": ctx.req.id, "stage": stage.to_string(), "action": action.code(),
-                          "exemption": ctx.is_exemption()});
-        self.enter_step(conn, user_id, chat_id, WHY, "reason", &data)
-            .await?;
+        let why = Why {
+            request: ctx.req.id,
+            stage,
+            action,
+            exemption: ctx.is_exemption(),
+        };
+        let mut s = Session::new(user_id, chat_id, Kind::Why, Reason, why);
+        self.enter(conn, &mut s).await?;
         Ok(Press::Accepted)
     }
 
@@ -279,18 +354,12 @@ impl App {
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
+        why: &Why,
         reason: &str,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let id = data["request"].as_i64().unwrap_or(0);
-        let (Some(stage), Some(action)) = (
-            data["stage"].as_str().and_then(Stage::parse),
-            data["action"].as_str().and_then(Choice::parse),
-        ) else {
-            return Ok(());
-        };
-        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+        let (id, stage, action) = (why.request, why.stage, why.action);
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, id).await? else {
             return Ok(());
         };
         // The state the reason was asked in: a returned request keeps its pending stage key,

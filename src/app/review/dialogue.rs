@@ -1,80 +1,129 @@
-//! The chat dialogues of a review, step by step: filing (/review), amending a returned request,
-//! giving a reason for a rejection, return or dispute, and recording the group's result; and
-//! where a text, a file or a prompt's button goes while one is open (a 免考 application's
-//! dialogue is `exemption`'s). Each step's state is a row in `dialogues`, so a restart loses
-//! nothing; every prompt has a way back (but the first) and a cancel.
+//! Filing a review request (/review) and amending a returned one, as a chat dialogue: the
+//! 准考证号 → the signed form (where the city asks for it) → 申请理由 → 联系方式 → the 附件5 to
+//! confirm. Amending starts at the reason and keeps the candidate.
 
 use super::filing::Found;
-use super::{App, Press, button, keyboard};
-use crate::app::callback::Callback;
-use crate::app::dialogue::{AMEND, ENTRY, EXEMPT, FILE, IMPORT, INVITE, RECORD, WHY};
+use crate::app::App;
+use crate::app::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
-use crate::store::dialogues::{self, Dialogue};
-use crate::store::outbox::{self, Outgoing};
-use crate::store::people;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-/// The step before this one, or None when this is the first (then "back" cancels).
-fn previous(kind: &str, step: &str, data: &Value) -> Option<&'static str> {
+/// What a filing (or an amendment) holds so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Filing {
+    /// The candidate (filing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<i64>,
+    /// The returned request (amending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
+    /// The signed 附件5, as an attachment's reference.
+    pub form: Option<String>,
+    pub reason: Option<String>,
+    pub contact: Option<String>,
+    /// The first pass of a /review that came with everything: what it gave is not asked again.
+    /// Going back or editing ends the first pass.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub quick: bool,
+}
+
+impl Filing {
+    pub(crate) fn form(&self) -> Option<Attachment> {
+        self.form.as_deref().and_then(Attachment::parse)
+    }
+
+    /// The first step still missing from `next` on, in a quick filing's first pass.
+    fn first_missing(&self, kind: Kind, mut next: Step) -> Step {
+        if kind != Kind::File || !self.quick {
+            return next;
+        }
+        loop {
+            next = match next {
+                Step::Form if self.form.is_some() => Step::Reason,
+                Step::Reason if self.reason.is_some() => Step::Contact,
+                Step::Contact if self.contact.is_some() => Step::Confirm,
+                other => return other,
+            };
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    ExamNo,
+    Form,
+    Reason,
+    Contact,
+    Confirm,
+}
+
+impl StepCode for Step {
+    const ALL: &'static [Step] = &[
+        Step::ExamNo,
+        Step::Form,
+        Step::Reason,
+        Step::Contact,
+        Step::Confirm,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            Step::ExamNo => "exam_no",
+            Step::Form => "form",
+            Step::Reason => "reason",
+            Step::Contact => "contact",
+            Step::Confirm => "confirm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Press {
+    Submit,
+    /// From the confirm step back to the reason.
+    Edit,
+    /// An amendment replaces the signed form.
+    ReplaceForm,
+}
+
+impl PressCode for Press {
+    fn code(&self) -> String {
+        match self {
+            Press::Submit => "submit",
+            Press::Edit => "edit",
+            Press::ReplaceForm => "form",
+        }
+        .into()
+    }
+
+    fn parse(code: &str) -> Option<Press> {
+        Some(match code {
+            "submit" => Press::Submit,
+            "edit" => Press::Edit,
+            "form" => Press::ReplaceForm,
+            _ => return None,
+        })
+    }
+}
+
+fn template(kind: Kind, step: Step) -> &'static str {
     match (kind, step) {
-        (FILE, "form") => Some("exam_no"),
-        (FILE, "reason") if data["form"].is_string() => Some("form"),
-        (FILE, "reason") => Some("exam_no"),
-        (FILE | AMEND, "contact") => Some("reason"),
-        (FILE | AMEND, "confirm") => Some("contact"),
-        // Replacing the signed form is a side trip from the confirm step.
-        (AMEND, "form") => Some("confirm"),
-        (RECORD, "items") => Some("score"),
-        (RECORD, "category") if data["has_items"].as_bool() == Some(true) => Some("items"),
-        (RECORD, "category") => Some("score"),
-        (RECORD, "note") if data["kind"] == "corrected" => Some("category"),
-        (RECORD, "confirm") => Some("note"),
-        _ => None,
+        (Kind::Amend, Step::Form) => tpl::DLG_AMEND_FORM,
+        (Kind::Amend, Step::Reason) => tpl::DLG_AMEND_REASON,
+        (Kind::Amend, Step::Contact) => tpl::DLG_AMEND_CONTACT,
+        (Kind::Amend, Step::Confirm) => tpl::DLG_AMEND_CONFIRM,
+        (_, Step::ExamNo) => tpl::DLG_FILE_EXAM_NO,
+        (_, Step::Form) => tpl::DLG_FILE_FORM,
+        (_, Step::Reason) => tpl::DLG_FILE_REASON,
+        (_, Step::Contact) => tpl::DLG_FILE_CONTACT,
+        (_, Step::Confirm) => tpl::DLG_FILE_CONFIRM,
     }
-}
-
-/// A quick filing's first pass (`quick`) goes on to the first step still missing: what the
-/// message already gave is not asked again. Going back or editing ends the first pass.
-fn first_missing<'a>(kind: &str, mut next: &'a str, data: &Value) -> &'a str {
-    if kind != FILE || data["quick"] != json!(true) {
-        return next;
-    }
-    loop {
-        next = match next {
-            "form" if data["form"].is_string() => "reason",
-            "reason" if data["reason"].is_string() => "contact",
-            "contact" if data["contact"].is_string() => "confirm",
-            other => return other,
-        };
-    }
-}
-
-/// The buttons under a prompt: the step's own choices, then back (when there is a step before)
-/// and cancel.
-fn prompt_buttons(kind: &str, step: &str, data: &Value) -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = match (kind, step) {
-        (FILE, "confirm") => vec![(tpl::BUTTON_SUBMIT, "submit"), (tpl::BUTTON_EDIT, "edit")],
-        (AMEND, "confirm") => vec![
-            (tpl::BUTTON_RESUBMIT, "submit"),
-            (tpl::BUTTON_EDIT, "edit"),
-            (tpl::BUTTON_REPLACE_FORM, "form"),
-        ],
-        (RECORD, "category") => vec![
-            (tpl::BUTTON_MISSED_ITEM, "cat1"),
-            (tpl::BUTTON_WRONG_SUM, "cat2"),
-        ],
-        (RECORD, "confirm") => vec![(tpl::BUTTON_RECORD, "submit"), (tpl::BUTTON_EDIT, "edit")],
-        _ => vec![],
-    };
-    if previous(kind, step, data).is_some() {
-        out.push((tpl::BUTTON_BACK, "back"));
-    }
-    out.push((tpl::BUTTON_CANCEL, "cancel"));
-    out
 }
 
 impl App {
@@ -83,377 +132,208 @@ impl App {
         let city = self.city_of_user(conn, user_id).await?;
         Ok(self.config.review_of(&city).require_signed_form)
     }
+}
 
-    /// Starts a dialogue step: saves it and queues its prompt, in the caller's transaction.
-    pub(crate) async fn enter_step(
-        &self,
-        conn: &mut Conn,
-        user_id: i64,
-        chat_id: i64,
-        kind: &str,
-        step: &str,
-        data: &Value,
-    ) -> anyhow::Result<()> {
-        dialogues::set(conn, user_id, chat_id, kind, step, data, self.clock.now()).await?;
-        let shown = dialogues::version(&data.to_string());
-        let markup = self.dialogue_keyboard(step, &shown, &prompt_buttons(kind, step, data))?;
-        let mut prompt_data = data.clone();
-        if kind == FILE
-            && let Some(id) = data["candidate_id"].as_i64()
-            && let Some(c) = candidates::by_id(conn, id).await?
-        {
-            prompt_data["candidate"] = json!({
-                "name": c.name, "gender": c.gender, "class_name": c.class_name,
-                "score": c.score().to_string(), "sitting": c.sitting(), "exam_no": c.exam_no,
-            });
-        }
-        if kind == FILE {
-            // "Step n of m": the signed form is one more step where the city asks for it.
-            let steps: &[&str] = if self.signed_form_asked(conn, user_id).await? {
-                &["exam_no", "form", "reason", "contact", "confirm"]
-            } else {
-                &["exam_no", "reason", "contact", "confirm"]
-            };
-            let no = steps.iter().position(|s| *s == step).map_or(0, |i| i + 1);
-            prompt_data["no"] = json!(no);
-            prompt_data["of"] = json!(steps.len());
-        }
-        if kind == FILE || kind == AMEND {
-            prompt_data["form"] = json!(data["form"].is_string());
-        }
-        if kind == FILE && step == "confirm" {
-            prompt_data["summary"] = json!(self.dialogue_summary(conn, kind, data).await?);
-        }
-        let body = self
-            .render
-            .render(&format!("dlg_{kind}_{step}"), &prompt_data)?;
-        let msg = Outgoing {
-            chat_id,
-            body,
-            buttons: Some(markup),
-            ..Outgoing::default()
-        };
-        outbox::enqueue(conn, &msg, self.clock.now()).await?;
-        Ok(())
-    }
+impl Flow for Filing {
+    type Step = Step;
+    type Press = Press;
+    type After = ();
 
-    /// A prompt's keyboard: each (label template, action) as a button of dialogue step `step`
-    /// showing data of version `shown`, in one row.
-    pub(crate) fn dialogue_keyboard(
-        &self,
-        step: &str,
-        shown: &str,
-        buttons: &[(&str, &str)],
-    ) -> anyhow::Result<crate::buttons::Buttons> {
-        let row: Vec<crate::buttons::Button> = buttons
-            .iter()
-            .map(|(label, action)| {
-                Ok(button(
-                    self.render.text(label)?,
-                    Callback::Dialogue {
-                        step: (*step).into(),
-                        action: (*action).into(),
-                        shown: shown.into(),
-                    }
-                    .encode(),
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(keyboard(vec![row]))
-    }
-
-    /// `/cancel`: ends whatever dialogue the user is in.
-    pub async fn cancel(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        let template = if people::of_user(&mut tx, user_id).await?.is_empty() {
-            tpl::NOT_BOUND
-        } else if dialogues::clear(&mut tx, user_id).await? {
-            tpl::DIALOGUE_CANCELLED
-        } else {
-            tpl::CANCEL_NOTHING
-        };
-        self.tell(&mut tx, chat_id, template, &json!({})).await?;
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
-    }
-
-    /// A text message while a dialogue may be open; false when there is none (the caller then
-    /// answers as to any other text).
-    pub async fn dialogue_text(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        text: &str,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(false);
-        };
-        self.dialogue_input(&mut tx, &d, chat_id, text).await?;
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(true)
-    }
-
-    /// Anything but text while a dialogue is open: the signed form where filing asks for it (a
-    /// photo, or a PDF or image file: `file`); anywhere else, or anything else, a hint, and the
-    /// dialogue stays. False when there is no dialogue.
-    pub async fn dialogue_non_text(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        file: Option<Attachment>,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(false);
-        };
-        match (d.kind.as_str(), d.step.as_str(), file) {
-            (EXEMPT, _, file) => self.exempt_file(&mut tx, &d, chat_id, file).await?,
-            (ENTRY | IMPORT | INVITE, _, _) => {
-                self.tell(&mut tx, chat_id, tpl::DLG_ENTRY_BUTTONS, &json!({}))
-                    .await?
-            }
-            (FILE | AMEND, "form", Some(file)) => {
-                let mut data = d.data();
-                data["form"] = json!(file.to_string());
-                let next = if d.kind == FILE { "reason" } else { "confirm" };
-                let next = first_missing(&d.kind, next, &data);
-                self.enter_step(&mut tx, user_id, chat_id, &d.kind, next, &data)
-                    .await?;
-            }
-            (FILE | AMEND, "form", None) => {
-                self.tell(&mut tx, chat_id, tpl::REVIEW_FORM_PLEASE, &json!({}))
-                    .await?
-            }
-            _ => {
-                self.tell(&mut tx, chat_id, tpl::DIALOGUE_TEXT_PLEASE, &json!({}))
-                    .await?
-            }
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(true)
-    }
-
-    pub(super) async fn dialogue_input(
-        &self,
-        conn: &mut Conn,
-        d: &Dialogue,
-        chat_id: i64,
-        text: &str,
-    ) -> anyhow::Result<()> {
-        if d.kind == EXEMPT {
-            return self.exempt_text(conn, d, chat_id, text).await;
-        }
-        if d.kind == INVITE {
-            return self.invite_text(conn, d, chat_id, text).await;
-        }
-        if d.kind == ENTRY || d.kind == IMPORT {
-            return self
-                .tell(conn, chat_id, tpl::DLG_ENTRY_BUTTONS, &json!({}))
-                .await;
-        }
-        let mut data = d.data();
-        let user_id = d.user_id;
-        let again = |hint: &'static str, extra: Value| (hint, extra);
-        let outcome: Result<&str, (&str, Value)> = match (d.kind.as_str(), d.step.as_str()) {
-            (FILE, "exam_no") => match self.find_candidate(conn, user_id, text.trim()).await? {
-                Found::Candidate(id) => {
-                    data["candidate_id"] = json!(id);
-                    Ok(if self.signed_form_asked(conn, user_id).await? {
-                        "form"
-                    } else {
-                        "reason"
-                    })
-                }
-                Found::Exempt => Err(again(
-                    tpl::REVIEW_EXEMPT_CANDIDATE,
-                    json!({"exam_no": text.trim()}),
-                )),
-                Found::Nothing => Err(again(
-                    tpl::REVIEW_NO_CANDIDATE,
-                    json!({"exam_no": text.trim()}),
-                )),
-                Found::Decided(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    self.tell_result(conn, user_id, chat_id, req).await?;
-                    return Ok(());
-                }
-                Found::Taken(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    self.tell(conn, chat_id, tpl::REVIEW_EXISTS_SHORT, &json!({"id": req}))
-                        .await?;
-                    return Ok(());
-                }
-                Found::Open(req) => {
-                    dialogues::clear(conn, user_id).await?;
-                    let ctx = self.load_ctx(conn, req).await?;
-                    if let Some(ctx) = ctx {
-                        let card = self.render_card(conn, &ctx).await?;
-                        self.tell(
-                            conn,
-                            chat_id,
-                            tpl::REVIEW_EXISTS,
-                            &json!({"id": req, "card": card}),
-                        )
-                        .await?;
-                    }
-                    return Ok(());
-                }
-            },
-            (FILE | AMEND, "form") => Err(again(tpl::REVIEW_FORM_PLEASE, json!({}))),
-            (FILE | AMEND, "reason") => match review::reason(text) {
-                Ok(r) => {
-                    data["reason"] = json!(r);
-                    Ok("contact")
-                }
-                Err(n) => Err(again(
-                    tpl::REVIEW_BAD_REASON,
-                    json!({"length": n, "max": review::REASON_MAX}),
-                )),
-            },
-            (FILE | AMEND, "contact") => match review::contact(text) {
-                Some(c) => {
-                    data["contact"] = json!(c);
-                    Ok("confirm")
-                }
-                None => Err(again(tpl::REVIEW_BAD_CONTACT, json!({}))),
-            },
-            (WHY, "reason") => {
-                let reason = text.trim();
-                if reason.is_empty() || reason.chars().count() > review::REASON_MAX {
-                    Err(again(
-                        tpl::REVIEW_BAD_REASON,
-                        json!({"length": reason.chars().count(), "max": review::REASON_MAX}),
-                    ))
-                } else {
-                    dialogues::clear(conn, user_id).await?;
-                    return self
-                        .decide_with_reason(conn, user_id, chat_id, &data, reason)
-                        .await;
-                }
-            }
-            (RECORD, step) => match self.record_input(conn, step, &mut data, text).await? {
-                Ok(next) => Ok(next),
-                Err(hint) => Err(hint),
-            },
-            _ => Err(again(tpl::DIALOGUE_USE_BUTTONS, json!({}))),
-        };
-        match outcome {
-            Ok(next) => {
-                let next = first_missing(&d.kind, next, &data);
-                self.enter_step(conn, user_id, chat_id, &d.kind, next, &data)
-                    .await
-            }
-            Err((hint, extra)) => self.tell(conn, chat_id, hint, &extra).await,
-        }
-    }
-
-    /// A dialogue button ("d:<step>:<action>:<shown>"). Buttons of a step the user has left
-    /// are stale; so are a review dialogue's buttons under a prompt that showed other data
-    /// than the dialogue now holds: 提交 under one filing's summary never submits another.
-    /// A press without a version (a prompt sent before buttons had one) is taken as before:
-    /// it can only act on the presser's own dialogue, with every check of its step.
-    pub async fn dialogue_button(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        step: &str,
-        action: &str,
-        shown: &str,
-    ) -> anyhow::Result<Press> {
-        let mut tx = self.db.begin().await?;
-        let Some(d) = dialogues::get(&mut tx, user_id).await? else {
-            return Ok(Press::Stale);
-        };
-        // What a prompt of this dialogue carries: its data's version (a 免考 application's
-        // prompts, whose data grows without a new prompt, its kind's).
-        let expected = match d.kind.as_str() {
-            FILE | AMEND | WHY | RECORD => Some(d.version()),
-            EXEMPT => Some(dialogues::version(EXEMPT)),
+    fn previous(s: &Session<Self>) -> Option<Step> {
+        match (s.kind, s.step) {
+            (Kind::File, Step::Form) => Some(Step::ExamNo),
+            (Kind::File, Step::Reason) if s.state.form.is_some() => Some(Step::Form),
+            (Kind::File, Step::Reason) => Some(Step::ExamNo),
+            (_, Step::Contact) => Some(Step::Reason),
+            (_, Step::Confirm) => Some(Step::Contact),
+            // Replacing the signed form is a side trip from the confirm step.
+            (Kind::Amend, Step::Form) => Some(Step::Confirm),
             _ => None,
-        };
-        let other = expected.is_some_and(|v| !shown.is_empty() && shown != v);
-        if d.step != step || other {
-            return Ok(Press::Stale);
         }
-        if d.kind == ENTRY {
-            return self.entry_button(tx, &d, chat_id, action).await;
-        }
-        if d.kind == IMPORT {
-            return self.import_button(tx, &d, chat_id, action).await;
-        }
-        if d.kind == INVITE {
-            return self.invite_button(tx, &d, chat_id, action).await;
-        }
-        if d.kind == EXEMPT {
-            let press = self.exempt_button(&mut tx, &d, chat_id, action).await?;
-            if press == Press::Accepted {
-                tx.commit().await?;
-                self.outbox_wake.notify_one();
-            }
-            return Ok(press);
-        }
-        let mut data = d.data();
-        if action == "back" || action == "edit" {
-            // Every step is asked again from here on (`first_missing`).
-            if let Some(fields) = data.as_object_mut() {
-                fields.remove("quick");
-            }
-        }
-        match action {
-            "cancel" => {
-                dialogues::clear(&mut tx, user_id).await?;
-                self.tell(&mut tx, chat_id, tpl::DIALOGUE_CANCELLED, &json!({}))
-                    .await?;
-            }
-            "back" => match previous(&d.kind, step, &data) {
-                Some(prev) => {
-                    self.enter_step(&mut tx, user_id, chat_id, &d.kind, prev, &data)
-                        .await?
-                }
-                None => return Ok(Press::Stale),
-            },
-            "edit" if step == "confirm" => {
-                let first = if d.kind == RECORD {
-                    self.record_first_step(&data)
-                } else {
-                    "reason"
-                };
-                self.enter_step(&mut tx, user_id, chat_id, &d.kind, first, &data)
-                    .await?;
-            }
-            "form" if d.kind == AMEND && step == "confirm" => {
-                self.enter_step(&mut tx, user_id, chat_id, AMEND, "form", &data)
-                    .await?;
-            }
-            "cat1" | "cat2" if d.kind == RECORD && step == "category" => {
-                data["category"] = json!(if action == "cat1" {
-                    "漏评"
-                } else {
-                    "合分错误"
+    }
+
+    fn on_back(&mut self) {
+        self.quick = false;
+    }
+
+    fn request(&self) -> Option<i64> {
+        self.request
+    }
+
+    async fn prompt(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+    ) -> anyhow::Result<Shown<Press>> {
+        let mut data = serde_json::to_value(&s.state)?;
+        if s.kind == Kind::File {
+            if let Some(id) = s.state.candidate_id
+                && let Some(c) = candidates::by_id(conn, id).await?
+            {
+                data["candidate"] = json!({
+                    "name": c.name, "gender": c.gender, "class_name": c.class_name,
+                    "score": c.score().to_string(), "sitting": c.sitting(), "exam_no": c.exam_no,
                 });
-                self.enter_step(&mut tx, user_id, chat_id, RECORD, "note", &data)
-                    .await?;
             }
-            "submit" if step == "confirm" => {
-                dialogues::clear(&mut tx, user_id).await?;
-                match d.kind.as_str() {
-                    FILE => self.submit_filing(&mut tx, user_id, chat_id, &data).await?,
-                    AMEND => {
-                        self.submit_amendment(&mut tx, user_id, chat_id, &data)
-                            .await?
+            // "Step n of m": the signed form is one more step where the city asks for it.
+            let steps: &[Step] = if app.signed_form_asked(conn, s.user).await? {
+                &[
+                    Step::ExamNo,
+                    Step::Form,
+                    Step::Reason,
+                    Step::Contact,
+                    Step::Confirm,
+                ]
+            } else {
+                &[Step::ExamNo, Step::Reason, Step::Contact, Step::Confirm]
+            };
+            let no = steps
+                .iter()
+                .position(|st| *st == s.step)
+                .map_or(0, |i| i + 1);
+            data["no"] = json!(no);
+            data["of"] = json!(steps.len());
+            if s.step == Step::Confirm {
+                data["summary"] = json!(app.filing_summary(conn, &s.state).await?);
+            }
+        }
+        data["form"] = json!(s.state.form.is_some());
+        let mut prompt = Prompt::new(template(s.kind, s.step), data);
+        let buttons: &[(&str, Press)] = match (s.kind, s.step) {
+            (Kind::Amend, Step::Confirm) => &[
+                (tpl::BUTTON_RESUBMIT, Press::Submit),
+                (tpl::BUTTON_EDIT, Press::Edit),
+                (tpl::BUTTON_REPLACE_FORM, Press::ReplaceForm),
+            ],
+            (_, Step::Confirm) => &[
+                (tpl::BUTTON_SUBMIT, Press::Submit),
+                (tpl::BUTTON_EDIT, Press::Edit),
+            ],
+            _ => &[],
+        };
+        let row = buttons
+            .iter()
+            .map(|(label, press)| Ok((app.render.text(label)?, *press)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if !row.is_empty() {
+            prompt.rows.push(row);
+        }
+        Ok(Shown::Prompt(prompt))
+    }
+
+    async fn text(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        text: &str,
+    ) -> anyhow::Result<Next<Self>> {
+        let next = match s.step {
+            Step::ExamNo => {
+                let exam_no = text.trim();
+                match app.find_candidate(conn, s.user, exam_no).await? {
+                    Found::Candidate(id) => {
+                        s.state.candidate_id = Some(id);
+                        if app.signed_form_asked(conn, s.user).await? {
+                            Step::Form
+                        } else {
+                            Step::Reason
+                        }
                     }
-                    RECORD => self.submit_record(&mut tx, user_id, chat_id, &data).await?,
-                    _ => return Ok(Press::Stale),
+                    Found::Exempt => {
+                        return Ok(Next::Say(
+                            tpl::REVIEW_EXEMPT_CANDIDATE,
+                            json!({"exam_no": exam_no}),
+                        ));
+                    }
+                    Found::Nothing => {
+                        return Ok(Next::Say(
+                            tpl::REVIEW_NO_CANDIDATE,
+                            json!({"exam_no": exam_no}),
+                        ));
+                    }
+                    Found::Decided(req) => {
+                        app.tell_result(conn, s.user, s.chat, req).await?;
+                        return Ok(Next::End);
+                    }
+                    Found::Taken(req) => {
+                        app.tell(conn, s.chat, tpl::REVIEW_EXISTS_SHORT, &json!({"id": req}))
+                            .await?;
+                        return Ok(Next::End);
+                    }
+                    Found::Open(req) => {
+                        if let Some(ctx) = app.load_ctx(conn, req).await? {
+                            let card = app.render_card(conn, &ctx).await?;
+                            let data = json!({"id": req, "card": card});
+                            app.tell(conn, s.chat, tpl::REVIEW_EXISTS, &data).await?;
+                        }
+                        return Ok(Next::End);
+                    }
                 }
             }
-            _ => return Ok(Press::Refused),
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(Press::Accepted)
+            Step::Form => return Ok(Next::say(tpl::REVIEW_FORM_PLEASE)),
+            Step::Reason => match review::reason(text) {
+                Ok(r) => {
+                    s.state.reason = Some(r);
+                    Step::Contact
+                }
+                Err(n) => {
+                    let hint = json!({"length": n, "max": review::REASON_MAX});
+                    return Ok(Next::Say(tpl::REVIEW_BAD_REASON, hint));
+                }
+            },
+            Step::Contact => match review::contact(text) {
+                Some(c) => {
+                    s.state.contact = Some(c);
+                    Step::Confirm
+                }
+                None => return Ok(Next::say(tpl::REVIEW_BAD_CONTACT)),
+            },
+            Step::Confirm => return Ok(Next::say(tpl::DIALOGUE_USE_BUTTONS)),
+        };
+        Ok(Next::Go(s.state.first_missing(s.kind, next)))
+    }
+
+    /// The signed form where filing asks for it (a photo, or a PDF or image file).
+    async fn file(
+        _app: &App,
+        _conn: &mut Conn,
+        s: &mut Session<Self>,
+        file: Option<Attachment>,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(match (s.step, file) {
+            (Step::Form, Some(file)) => {
+                s.state.form = Some(file.to_string());
+                let next = match s.kind {
+                    Kind::Amend => Step::Confirm,
+                    _ => Step::Reason,
+                };
+                Next::Go(s.state.first_missing(s.kind, next))
+            }
+            (Step::Form, None) => Next::say(tpl::REVIEW_FORM_PLEASE),
+            _ => Next::say(tpl::DIALOGUE_TEXT_PLEASE),
+        })
+    }
+
+    async fn press(
+        app: &App,
+        conn: &mut Conn,
+        s: &mut Session<Self>,
+        press: Press,
+    ) -> anyhow::Result<Next<Self>> {
+        Ok(match (s.step, press) {
+            (Step::Confirm, Press::Edit) => {
+                s.state.quick = false;
+                Next::Go(Step::Reason)
+            }
+            (Step::Confirm, Press::ReplaceForm) if s.kind == Kind::Amend => Next::Go(Step::Form),
+            (Step::Confirm, Press::Submit) if s.kind == Kind::Amend => {
+                app.submit_amendment(conn, s.user, s.chat, &s.state).await?;
+                Next::End
+            }
+            (Step::Confirm, Press::Submit) => {
+                app.submit_filing(conn, s.user, s.chat, &s.state).await?
+            }
+            _ => Next::Refused,
+        })
     }
 }

@@ -2,11 +2,11 @@
 //! as filed, and the filing itself; and amending a returned request. The dialogue that gathers
 //! it is `dialogue`'s.
 
+use super::dialogue::{Filing, Step};
 use super::{App, Ctx, Press};
-use crate::app::dialogue::{AMEND, FILE};
+use crate::app::dialogue::{Kind, Next, Session};
 use crate::app::policy::{self, Action, Denied, FILERS, Subject};
 use crate::domain::Role;
-use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
@@ -24,31 +24,23 @@ const REVIEW: &str = "review";
 
 impl App {
     /// The 附件5 content as it will be filed.
-    pub(super) async fn dialogue_summary(
+    pub(super) async fn filing_summary(
         &self,
         conn: &mut Conn,
-        kind: &str,
-        data: &Value,
+        filing: &Filing,
     ) -> anyhow::Result<Option<String>> {
-        match kind {
-            FILE => {
-                let Some(cand) =
-                    candidates::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0)).await?
-                else {
-                    return Ok(None);
-                };
-                let school = units::get(conn, &cand.school_code).await?;
-                let v = json!({
-                    "name": cand.name, "gender": cand.gender, "class_name": cand.class_name,
-                    "school": school.map(|s| s.name), "id_card": mask(&cand.id_card),
-                    "student_no": mask(&cand.student_no), "reg_no": cand.reg_no, "exam_no": cand.exam_no,
-                    "score": cand.score().to_string(), "contact": data["contact"],
-                    "sitting": cand.sitting(), "reason": data["reason"],
-                });
-                Ok(Some(self.render.render(tpl::REVIEW_FORM, &v)?))
-            }
-            _ => Ok(None),
-        }
+        let Some(cand) = candidates::by_id(conn, filing.candidate_id.unwrap_or(0)).await? else {
+            return Ok(None);
+        };
+        let school = units::get(conn, &cand.school_code).await?;
+        let v = json!({
+            "name": cand.name, "gender": cand.gender, "class_name": cand.class_name,
+            "school": school.map(|s| s.name), "id_card": mask(&cand.id_card),
+            "student_no": mask(&cand.student_no), "reg_no": cand.reg_no, "exam_no": cand.exam_no,
+            "score": cand.score().to_string(), "contact": filing.contact,
+            "sitting": cand.sitting(), "reason": filing.reason,
+        });
+        Ok(Some(self.render.render(tpl::REVIEW_FORM, &v)?))
     }
 
     /// `/review`: a school contact or homeroom teacher starts filing.
@@ -57,8 +49,14 @@ impl App {
         match self.filing_refused(&mut tx, user_id).await? {
             Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
             None => {
-                self.enter_step(&mut tx, user_id, chat_id, FILE, "exam_no", &json!({}))
-                    .await?
+                let mut s = Session::new(
+                    user_id,
+                    chat_id,
+                    Kind::File,
+                    Step::ExamNo,
+                    Filing::default(),
+                );
+                self.enter(&mut tx, &mut s).await?
             }
         }
         tx.commit().await?;
@@ -182,23 +180,27 @@ impl App {
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
-    ) -> anyhow::Result<()> {
+        filing: &Filing,
+    ) -> anyhow::Result<Next<Filing>> {
         let now = self.clock.now();
         let city = self.city_of_user(conn, user_id).await?;
         if let Err((template, extra)) = self.window(conn, &city).await? {
-            return self.tell(conn, chat_id, template, &extra).await;
+            self.tell(conn, chat_id, template, &extra).await?;
+            return Ok(Next::End);
         }
         let season = seasons::current(conn, &city)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no season"))?;
-        let cand = candidates::by_id(conn, data["candidate_id"].as_i64().unwrap_or(0))
+        let cand = candidates::by_id(conn, filing.candidate_id.unwrap_or(0))
             .await?
             .ok_or_else(|| anyhow::anyhow!("candidate vanished"))?;
         let bound = people::of_user(conn, user_id).await?;
         let filer = match self.may_file(conn, user_id, &bound, &cand).await? {
             Ok(filer) => filer,
-            Err(d) => return self.tell(conn, chat_id, d.template(), &json!({})).await,
+            Err(d) => {
+                self.tell(conn, chat_id, d.template(), &json!({})).await?;
+                return Ok(Next::End);
+            }
         };
         // A result reached while this filing was being typed. An open request's last signature
         // may be committing right now: wait for its row (PostgreSQL; SQLite's write lock
@@ -207,14 +209,13 @@ impl App {
             reviews::lock(conn, open.id).await?;
         }
         if let Some(done) = reviews::result_of_candidate(conn, REVIEW, cand.id).await? {
-            return self.tell_result(conn, user_id, chat_id, done.id).await;
+            self.tell_result(conn, user_id, chat_id, done.id).await?;
+            return Ok(Next::End);
         }
-        let form = data["form"].as_str().and_then(Attachment::parse);
+        let form = filing.form();
         if self.config.review_of(&season.city_code).require_signed_form && form.is_none() {
             // A filing begun before the form was asked for: it is asked for now.
-            return self
-                .enter_step(conn, user_id, chat_id, FILE, "form", data)
-                .await;
+            return Ok(Next::Go(Step::Form));
         }
         let school = units::get(conn, &cand.school_code)
             .await?
@@ -243,8 +244,8 @@ impl App {
             filer_user_id: user_id,
             filer_chat_id: chat_id,
             filer_name: &filer.name,
-            reason: data["reason"].as_str().unwrap_or_default(),
-            contact: data["contact"].as_str().unwrap_or_default(),
+            reason: filing.reason.as_deref().unwrap_or_default(),
+            contact: filing.contact.as_deref().unwrap_or_default(),
             step: first.map_or(route.steps.len() as i64, |s| s as i64),
             original_score: cand.score,
             signed_form: form.as_ref(),
@@ -257,14 +258,10 @@ impl App {
             let open = reviews::open_of_candidate(conn, REVIEW, cand.id)
                 .await?
                 .map(|r| r.id);
-            return self
-                .tell(
-                    conn,
-                    chat_id,
-                    tpl::REVIEW_EXISTS_SHORT,
-                    &json!({"id": open}),
-                )
-                .await;
+            let data = json!({"id": open});
+            self.tell(conn, chat_id, tpl::REVIEW_EXISTS_SHORT, &data)
+                .await?;
+            return Ok(Next::End);
         };
         if first.is_none() {
             // Every level was the filer's own: the request goes straight to its result.
@@ -316,7 +313,8 @@ impl App {
             &json!({"id": id, "level": self.level_name(&ctx), "name": cand.name, "deadline": deadline}),
         )
         .await?;
-        self.warn_empty_levels(conn, &ctx, chat_id).await
+        self.warn_empty_levels(conn, &ctx, chat_id).await?;
+        Ok(Next::End)
     }
 
     /// A level with nobody bound must not stall silently: the filer and the city admins hear
@@ -395,10 +393,14 @@ impl App {
         if self.amend_open(ctx).is_err() {
             return Ok(Press::Denied(Denied::AmendClosed));
         }
-        let data =
-            json!({"request": ctx.req.id, "reason": ctx.req.reason, "contact": ctx.req.contact});
-        self.enter_step(conn, user_id, chat_id, AMEND, "reason", &data)
-            .await?;
+        let amending = Filing {
+            request: Some(ctx.req.id),
+            reason: Some(ctx.req.reason.clone()),
+            contact: Some(ctx.req.contact.clone()),
+            ..Filing::default()
+        };
+        let mut s = Session::new(user_id, chat_id, Kind::Amend, Step::Reason, amending);
+        self.enter(conn, &mut s).await?;
         Ok(Press::Accepted)
     }
 
@@ -407,10 +409,11 @@ impl App {
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
+        amended: &Filing,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+        let id = amended.request.unwrap_or(0);
+        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, id).await? else {
             return Ok(());
         };
         let id = ctx.req.id;
@@ -429,9 +432,9 @@ impl App {
                 .tell(conn, chat_id, tpl::REVIEW_AMEND_CLOSED, &extra)
                 .await;
         }
-        let reason = data["reason"].as_str().unwrap_or_default();
-        let contact = data["contact"].as_str().unwrap_or_default();
-        let form = data["form"].as_str().and_then(Attachment::parse);
+        let reason = amended.reason.as_deref().unwrap_or_default();
+        let contact = amended.contact.as_deref().unwrap_or_default();
+        let form = amended.form();
         reviews::amend(conn, id, reason, contact, form.as_ref()).await?;
         // The content changed, so every level sees it again, from the first (or the next, when
         // the filer gives the first its opinion by filing, as at the first filing).

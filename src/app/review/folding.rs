@@ -16,6 +16,7 @@
 //! three prompts each, and at one message a second their chat alone outlasts the burst by ten
 //! minutes (measured by the review bench).
 
+use super::recording::Recording;
 use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
 use crate::buttons::Buttons;
@@ -361,11 +362,15 @@ impl App {
         };
         let note = self.render.text(tpl::RECORD_KEEP_ALL_NOTE)?;
         let mut recorded = 0;
-        for (id, stage) in items.into_iter().filter(|(_, s)| is_record_stage(s)) {
+        let records = items
+            .into_iter()
+            .filter_map(|(id, stage)| Some((id, Stage::parse(&stage)?)))
+            .filter(|(_, stage)| matches!(stage, Stage::Record { .. }));
+        for (id, stage) in records {
             let mut tx = self.db.begin().await?;
             let before = reviews::get(&mut tx, id).await?.map(|r| r.state);
-            let data = json!({"request": id, "stage": stage, "kind": "kept", "note": note});
-            self.submit_record(&mut tx, user_id, chat_id, &data).await?;
+            let kept = Recording::kept(id, stage, &note);
+            self.submit_record(&mut tx, user_id, chat_id, &kept).await?;
             let after = reviews::get(&mut tx, id).await?.map(|r| r.state);
             tx.commit().await?;
             if before != after {

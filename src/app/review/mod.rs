@@ -6,14 +6,15 @@
 mod batch;
 pub(crate) use batch::{UnitCard, batch_of};
 mod cards;
-mod decide;
-mod dialogue;
+pub(crate) mod decide;
+pub(crate) mod dialogue;
 mod filing;
 mod folding;
 mod form;
 pub(crate) use form::{Identifiers, applicant_line};
 mod quick;
-mod result;
+pub(crate) mod recording;
+pub(crate) mod result;
 mod views;
 mod window;
 
@@ -28,7 +29,6 @@ use crate::domain::workflow::{Purpose, Route, Scope};
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates::{self, Candidate};
-use crate::store::dialogues;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, Request};
@@ -158,15 +158,14 @@ impl App {
         self.load_ctx(conn, id).await
     }
 
-    /// Locks the request a dialogue is about (`data["request"]`); tells the user and returns
+    /// Locks the request a dialogue is about; tells the user and returns
     /// None when it no longer exists.
     pub(crate) async fn lock_dialogue_request(
         &self,
         conn: &mut Conn,
         chat_id: i64,
-        data: &Value,
+        id: i64,
     ) -> anyhow::Result<Option<Ctx>> {
-        let id = data["request"].as_i64().unwrap_or(0);
         let ctx = self.lock_ctx(conn, id).await?;
         if ctx.is_none() {
             self.tell(conn, chat_id, tpl::REVIEW_NOT_FOUND, &json!({"id": id}))
@@ -504,21 +503,6 @@ impl App {
         let action = format!("review-{}", event.action);
         crate::store::audit(conn, now, &actor, &action, detail).await?;
         Ok(true)
-    }
-
-    /// Ends any dialogue a user had about this request (a decision made elsewhere overtook it).
-    pub(crate) async fn drop_dialogues_about(
-        &self,
-        conn: &mut Conn,
-        user_id: i64,
-        id: i64,
-    ) -> anyhow::Result<()> {
-        if let Some(d) = dialogues::get(conn, user_id).await?
-            && d.data()["request"].as_i64() == Some(id)
-        {
-            dialogues::clear(conn, user_id).await?;
-        }
-        Ok(())
     }
 }
 

@@ -10,11 +10,11 @@
 //! own: the 附件5 summary to confirm, 修改, 返回, /cancel, and the same checks at 提交.
 
 use super::App;
-use crate::app::dialogue::FILE;
+use super::dialogue::{Filing, Step};
+use crate::app::dialogue::{Kind, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
 use crate::render::tpl;
-use crate::store::dialogues;
 use serde_json::json;
 
 /// What one message says of a filing. Only the 准考证号 is required to call it one; what is
@@ -87,8 +87,8 @@ impl App {
             return Ok(false);
         }
         let mut tx = self.db.begin().await?;
-        let open = dialogues::get(&mut tx, user_id).await?;
-        if from == QuickFrom::Caption && open.as_ref().is_some_and(|d| d.kind != FILE) {
+        let open = self.dialogue_kind(&mut tx, user_id).await?;
+        if from == QuickFrom::Caption && open.is_some_and(|k| k != Kind::File) {
             return Ok(false);
         }
         let refused = self.filing_refused(&mut tx, user_id).await?;
@@ -102,34 +102,18 @@ impl App {
                 self.tell(&mut tx, chat_id, template, &data).await?
             }
             (Some(quick), None) => {
-                // "quick": the dialogue goes on to the first step still missing (`dialogue`).
-                let mut data = json!({"quick": true});
-                if let Some(form) = form {
-                    data["form"] = json!(form.to_string());
-                }
-                if let Some(contact) = quick.contact {
-                    data["contact"] = json!(contact);
-                }
-                if let Some(reason) = quick.reason {
-                    data["reason"] = json!(reason);
-                }
-                let now = self.clock.now();
-                dialogues::set(&mut tx, user_id, chat_id, FILE, "exam_no", &data, now).await?;
-                let d = dialogues::get(&mut tx, user_id)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("dialogue vanished"))?;
-                // The 准考证号 is answered as the dialogue's first step: the same lookup, the
-                // same replies (not found, already filed, 免考), then the next missing step.
-                self.dialogue_input(&mut tx, &d, chat_id, &quick.exam_no)
-                    .await?;
-                // A number not found (or 免考) leaves the dialogue at its first step: its
-                // prompt follows the hint, with the button to cancel.
-                if let Some(d) = dialogues::get(&mut tx, user_id).await?
-                    && d.step == "exam_no"
-                {
-                    self.enter_step(&mut tx, user_id, chat_id, FILE, "exam_no", &d.data())
-                        .await?;
-                }
+                // "quick": the dialogue goes on to the first step still missing. The 准考证号
+                // is answered as its first step: the same lookup, the same replies (not found,
+                // already filed, 免考); a number not found leaves it at that step.
+                let start = Filing {
+                    quick: true,
+                    form: form.map(|f| f.to_string()),
+                    contact: quick.contact,
+                    reason: quick.reason,
+                    ..Filing::default()
+                };
+                let s = Session::new(user_id, chat_id, Kind::File, Step::ExamNo, start);
+                self.answer_at_once(&mut tx, s, &quick.exam_no).await?;
             }
         }
         tx.commit().await?;

@@ -5,145 +5,32 @@
 //! among them), the city's 复审 gives 同意 or returns it to the group; then the score changes
 //! (the old one stays in history) and the result goes down to the school.
 
+use super::recording::{Outcome, Recording};
 use super::{App, Ctx, Press, RECHECK_NAME, stage_key};
-use crate::app::dialogue::RECORD;
 use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;
 use crate::domain::review::State;
-use crate::domain::stage::{Choice, Stage};
+use crate::domain::stage::Choice;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, RecordedResult};
-use serde_json::{Value, json};
+use serde_json::json;
 
 impl App {
-    pub(crate) async fn start_record(
-        &self,
-        conn: &mut Conn,
-        user_id: i64,
-        chat_id: i64,
-        ctx: &Ctx,
-        action: Choice,
-    ) -> anyhow::Result<Press> {
-        let kind = if action == Choice::Keep {
-            "kept"
-        } else {
-            "corrected"
-        };
-        let data = json!({
-            "request": ctx.req.id,
-            "stage": stage_key(&ctx.req).to_string(),
-            "kind": kind,
-            "has_items": ctx.cand.item_main.is_some(),
-            "original": Score::from_tenths(ctx.req.original_score as u32).to_string(),
-            "name": ctx.cand.name,
-            "score": null, "score_text": null, "items": null, "items_text": null,
-            "category": null, "note": null,
-        });
-        let first = self.record_first_step(&data);
-        self.enter_step(conn, user_id, chat_id, RECORD, first, &data)
-            .await?;
-        Ok(Press::Accepted)
-    }
-
-    pub(crate) fn record_first_step(&self, data: &Value) -> &'static str {
-        if data["kind"] == "corrected" {
-            "score"
-        } else {
-            "note"
-        }
-    }
-
-    /// One typed answer of the recording dialogue: the next step, or a hint and the same step.
-    pub(crate) async fn record_input(
-        &self,
-        conn: &mut Conn,
-        step: &str,
-        data: &mut Value,
-        text: &str,
-    ) -> anyhow::Result<Result<&'static str, (&'static str, Value)>> {
-        // The full score is the request's season's (its city's).
-        let request = match data["request"].as_i64() {
-            Some(id) => crate::store::reviews::get(conn, id).await?,
-            None => None,
-        };
-        let season = match request {
-            Some(r) => crate::store::seasons::by_id(conn, r.season_id).await?,
-            None => None,
-        };
-        let full = season.map_or(Score::from_points(30), |s| s.full_score);
-        Ok(match step {
-            "score" => match Score::parse(text, full) {
-                Ok(s) if s.to_string() == data["original"].as_str().unwrap_or_default() => {
-                    Err((tpl::RECORD_SAME_SCORE, json!({})))
-                }
-                Ok(s) => {
-                    data["score"] = json!(s.tenths());
-                    data["score_text"] = json!(s.to_string());
-                    Ok(if data["has_items"] == true {
-                        "items"
-                    } else {
-                        "category"
-                    })
-                }
-                Err(e) => Err((tpl::RECORD_BAD_SCORE, json!({"reason": e}))),
-            },
-            "items" => {
-                let m = self.config.rules.item_maxima;
-                let limits = [m.main, m.secondary_one, m.secondary_two, m.tidying];
-                let parts: Vec<&str> = text
-                    .split(|c: char| c.is_whitespace() || c == ',' || c == '，')
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                let parsed: Vec<Option<Score>> = parts
-                    .iter()
-                    .zip(limits)
-                    .map(|(p, max)| Score::parse(p, Score::from_points(max)).ok())
-                    .collect();
-                if parts.len() != 4 || parsed.iter().any(Option::is_none) {
-                    Err((tpl::RECORD_BAD_ITEMS, json!({})))
-                } else {
-                    let items: Vec<u32> = parsed
-                        .iter()
-                        .map(|s| s.expect("checked").tenths())
-                        .collect();
-                    let sum: u32 = items.iter().sum();
-                    if i64::from(sum) != data["score"].as_i64().unwrap_or(-1) {
-                        Err((
-                            tpl::RECORD_ITEMS_SUM,
-                            json!({"sum": Score::from_tenths(sum).to_string(), "score": data["score_text"]}),
-                        ))
-                    } else {
-                        data["items"] = json!(items);
-                        data["items_text"] = json!(parts.join(" "));
-                        Ok("category")
-                    }
-                }
-            }
-            "note" => {
-                let note = text.trim();
-                if note.is_empty() || note.chars().count() > 500 {
-                    Err((tpl::RECORD_BAD_NOTE, json!({})))
-                } else {
-                    data["note"] = json!(note);
-                    Ok("confirm")
-                }
-            }
-            _ => Err((tpl::DIALOGUE_USE_BUTTONS, json!({}))),
-        })
-    }
-
     pub(crate) async fn submit_record(
         &self,
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        data: &Value,
+        rec: &Recording,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, data).await? else {
+        let Some(ctx) = self
+            .lock_dialogue_request(conn, chat_id, rec.request)
+            .await?
+        else {
             return Ok(());
         };
         let id = ctx.req.id;
@@ -160,8 +47,7 @@ impl App {
         };
         let members = self.eligible_members(conn, &ctx).await?;
         let stage = stage_key(&ctx.req);
-        let asked_at = data["stage"].as_str().and_then(Stage::parse);
-        if ctx.state() != State::Recording || asked_at != Some(stage) {
+        if ctx.state() != State::Recording || rec.stage != stage {
             return self
                 .tell(
                     conn,
@@ -171,24 +57,21 @@ impl App {
                 )
                 .await;
         }
-        let kind = data["kind"].as_str().unwrap_or("kept");
-        let score = if kind == "corrected" {
-            data["score"].as_i64().unwrap_or(ctx.req.original_score)
-        } else {
-            ctx.req.original_score
+        let kind = rec.kind.code();
+        let score = match (rec.kind, rec.score) {
+            (Outcome::Corrected, Some(score)) => i64::from(score),
+            _ => ctx.req.original_score,
         };
-        let items = data["items"].as_array().map(|a| {
-            a.iter()
-                .map(|v| v.as_i64().unwrap_or(0).to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        });
+        let items = rec
+            .items
+            .as_ref()
+            .map(|a| a.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
         let result = RecordedResult {
             kind,
             score,
             items,
-            category: data["category"].as_str(),
-            note: data["note"].as_str().unwrap_or_default(),
+            category: rec.category.as_deref(),
+            note: rec.note.as_deref().unwrap_or_default(),
             recorded_by: user_id,
         };
         if !reviews::record_result(conn, &ctx.req, &result, now).await? {
