@@ -9,6 +9,7 @@ pub mod invites;
 pub mod qr;
 pub mod review_form;
 pub mod review_summary;
+pub mod summary;
 
 use crate::store::candidates::Candidate;
 use rust_xlsxwriter::{Format, Workbook};

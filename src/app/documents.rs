@@ -88,6 +88,7 @@ impl Flow for Importing {
     type Step = Confirm;
     type Press = Import;
     type After = Importing;
+    const NOT_TAKEN: &'static str = tpl::DLG_ENTRY_BUTTONS;
 
     fn previous(_: &Session<Self>) -> Option<Confirm> {
         None
@@ -105,24 +106,6 @@ impl Flow for Importing {
         prompt.rows = vec![vec![(app.render.text(tpl::BUTTON_CONFIRM_IMPORT)?, Import)]];
         prompt.reply = true;
         Ok(Shown::Prompt(prompt))
-    }
-
-    async fn text(
-        _: &App,
-        _: &mut Conn,
-        _: &mut Session<Self>,
-        _: &str,
-    ) -> anyhow::Result<Next<Self>> {
-        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
-    }
-
-    async fn file(
-        _: &App,
-        _: &mut Conn,
-        _: &mut Session<Self>,
-        _: Option<Attachment>,
-    ) -> anyhow::Result<Next<Self>> {
-        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
     }
 
     async fn press(

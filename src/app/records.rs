@@ -6,7 +6,8 @@ use super::App;
 use super::policy::{self, Action, Subject};
 use crate::domain::review::{State, batch_unit};
 use crate::domain::{Role, UnitKind};
-use crate::export::review_summary::{self, Line, Section, Table};
+use crate::export::review_summary::{self, Line};
+use crate::export::summary::{self, Section, Table};
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::batches;
@@ -72,31 +73,89 @@ fn line(row: &batches::SummaryRow, school: &str) -> Line {
     }
 }
 
-/// The season's 附件6 lines of every unit, read once, from which each unit's table is cut.
-struct Summaries {
+/// A season's lines of one 汇总表 by reporting unit (a district, or a city-direct school), in
+/// code order, with its city's units, read once.
+pub(crate) struct Reported<L> {
     year: i32,
     city: Unit,
-    units: HashMap<String, Unit>,
-    /// By reporting unit (a district, or a city-direct school), in code order.
-    sections: BTreeMap<String, Section>,
+    pub(crate) units: HashMap<String, Unit>,
+    pub(crate) sections: BTreeMap<String, Section<L>>,
 }
 
-impl Summaries {
-    /// 附件6 of `unit`: a district's (its schools' candidates with requests), a city-direct
-    /// school's (its own), or the city's (every unit's, grouped).
-    fn table(&self, unit: &str) -> anyhow::Result<Table> {
-        let (target, sections) =
-            unit_sections(&self.units, &self.sections, unit, "附件6", |u| Section {
-                unit: u.name.clone(),
+impl<L: summary::Line + Clone> Reported<L> {
+    pub(crate) async fn load(conn: &mut Conn, season: &Season) -> anyhow::Result<Self> {
+        let units: HashMap<String, Unit> = units::of_city(conn, &season.city_code)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+        let city = units
+            .get(&season.city_code)
+            .context("no city unit")?
+            .clone();
+        Ok(Reported {
+            year: season.year,
+            city,
+            units,
+            sections: BTreeMap::new(),
+        })
+    }
+
+    /// Adds a line to the section of the unit that reports for `school`.
+    pub(crate) fn place(&mut self, school: &Unit, line: L) {
+        let district = school
+            .parent_code
+            .as_deref()
+            .filter(|_| !school.city_direct);
+        let unit = batch_unit(&school.code, district);
+        let name = self
+            .units
+            .get(unit)
+            .map_or(unit.to_string(), |u| u.name.clone());
+        self.sections
+            .entry(unit.to_string())
+            .or_insert_with(|| Section {
+                unit: name,
                 lines: Vec::new(),
+            })
+            .lines
+            .push(line);
+    }
+
+    /// The form of `unit`: a district's, a city-direct school's, or the city's (every unit's,
+    /// grouped). `approved`: the city's final list rather than the form sent up.
+    pub(crate) fn table(&self, unit: &str, approved: bool) -> anyhow::Result<Table<L>> {
+        let (target, sections) =
+            unit_sections(&self.units, &self.sections, unit, L::FORM.name, |u| {
+                Section {
+                    unit: u.name.clone(),
+                    lines: Vec::new(),
+                }
             })?;
         Ok(Table {
             year: self.year,
             city: self.city.name.clone(),
             unit: target.name.clone(),
             sections,
+            approved,
         })
     }
+}
+
+/// A table as the file an office receives.
+pub(crate) fn summary_record<L: summary::Line>(
+    table: &Table<L>,
+    kind: FileKind,
+) -> anyhow::Result<Record> {
+    let (bytes, ext) = match kind {
+        FileKind::Xlsx => (summary::xlsx(table)?, "xlsx"),
+        FileKind::Csv => (summary::csv(table)?, "csv"),
+    };
+    Ok(Record {
+        name: format!("{}.{ext}", table.file_stem()),
+        bytes,
+        lines: table.lines(),
+    })
 }
 
 /// The sections of a reporting unit's table (附件6, 附件3): the city's takes every unit's, a
@@ -156,53 +215,23 @@ impl App {
         conn: &mut Conn,
         season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
-    ) -> anyhow::Result<Summaries> {
-        let units: HashMap<String, Unit> = units::of_city(conn, &season.city_code)
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        let city = units
-            .get(&season.city_code)
-            .context("no city unit")?
-            .clone();
+    ) -> anyhow::Result<Reported<Line>> {
         let mut latest: BTreeMap<i64, batches::SummaryRow> = BTreeMap::new();
         for row in batches::summary_rows(conn, season.id).await? {
             latest.insert(row.cand.id, row);
         }
         let mut rows: Vec<&batches::SummaryRow> = latest.values().collect();
         rows.sort_by_key(|r| r.request_id);
-        let mut sections: BTreeMap<String, Section> = BTreeMap::new();
+        let mut reported = Reported::load(conn, season).await?;
         for row in rows {
-            let Some(school) = units.get(&row.cand.school_code) else {
+            let Some(school) = reported.units.get(&row.cand.school_code).cloned() else {
                 continue;
             };
-            if !in_scope(school) {
-                continue;
+            if in_scope(&school) {
+                reported.place(&school, line(row, &school.name));
             }
-            let district = school
-                .parent_code
-                .as_deref()
-                .filter(|_| !school.city_direct);
-            let batch = batch_unit(&school.code, district);
-            let name = units
-                .get(batch)
-                .map_or(batch.to_string(), |u| u.name.clone());
-            sections
-                .entry(batch.to_string())
-                .or_insert_with(|| Section {
-                    unit: name,
-                    lines: Vec::new(),
-                })
-                .lines
-                .push(line(row, &school.name));
         }
-        Ok(Summaries {
-            year: season.year,
-            city,
-            units,
-            sections,
-        })
+        Ok(reported)
     }
 
     async fn summary_table(
@@ -211,21 +240,10 @@ impl App {
         season: &Season,
         unit: &str,
         in_scope: impl Fn(&Unit) -> bool,
-    ) -> anyhow::Result<Table> {
-        self.summaries(conn, season, in_scope).await?.table(unit)
-    }
-
-    fn summary_record(&self, table: &Table, kind: FileKind) -> anyhow::Result<Record> {
-        let lines = table.sections.iter().map(|s| s.lines.len()).sum();
-        let (bytes, ext) = match kind {
-            FileKind::Xlsx => (review_summary::xlsx(table)?, "xlsx"),
-            FileKind::Csv => (review_summary::csv(table)?, "csv"),
-        };
-        Ok(Record {
-            name: format!("附件6_复核汇总表_{}.{ext}", table.unit),
-            bytes,
-            lines,
-        })
+    ) -> anyhow::Result<Table<Line>> {
+        self.summaries(conn, season, in_scope)
+            .await?
+            .table(unit, false)
     }
 
     /// `export review-summary --unit CODE`: the terminal is the city's, so every school is in
@@ -246,7 +264,7 @@ impl App {
             .await?
             .context("no current season")?;
         let table = self.summary_table(&mut tx, &season, unit, |_| true).await?;
-        let record = self.summary_record(&table, kind)?;
+        let record = summary_record(&table, kind)?;
         let detail = format!("附件6 of {unit}: {} lines", record.lines);
         audit(
             &mut tx,
@@ -304,7 +322,7 @@ impl App {
         let table = self
             .summary_table(&mut tx, &season, &unit, &in_scope)
             .await?;
-        let record = self.summary_record(&table, FileKind::Xlsx)?;
+        let record = summary_record(&table, FileKind::Xlsx)?;
         let caption = self.render.render(
             tpl::EXPORT_SUMMARY,
             &json!({"unit": table.unit, "lines": record.lines}),
@@ -315,8 +333,8 @@ impl App {
             let approved = self
                 .approved_exemptions(&mut tx, &season, &in_scope)
                 .await?;
-            let table = approved.table(&unit)?;
-            let record = crate::app::exemption::summary_record(&table, FileKind::Xlsx)?;
+            let table = approved.table(&unit, true)?;
+            let record = summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
                 tpl::EXPORT_EXEMPTION_SUMMARY,
                 &json!({"unit": table.unit, "lines": record.lines}),
@@ -408,8 +426,8 @@ impl App {
             if people.is_empty() {
                 continue;
             }
-            let table = summaries.table(&unit.code)?;
-            let record = self.summary_record(&table, FileKind::Xlsx)?;
+            let table = summaries.table(&unit.code, false)?;
+            let record = summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
                 tpl::REVIEW_CLOSED_RECORDS,
                 &json!({"year": season.year, "unit": table.unit, "lines": record.lines,

@@ -52,6 +52,17 @@ impl Purpose {
         self == Purpose::Exemption
     }
 
+    /// Whether its school's contacts hear every step of it, not only its filer (附件2 is the
+    /// school's application).
+    pub fn tells_the_school(self) -> bool {
+        self == Purpose::Exemption
+    }
+
+    /// Whether its card offers the proofs and photos it came with (附件2's exhibits).
+    pub fn has_exhibits(self) -> bool {
+        self == Purpose::Exemption
+    }
+
     /// Whether a review group records its result after the levels.
     pub fn has_a_group(self) -> bool {
         self == Purpose::Review

@@ -2,7 +2,8 @@
 //! with its 免考 applications, laid out as the paper form and set up to print the same way as
 //! the 附件6 summary (see `review_summary`).
 
-use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+use super::summary::{self, Cell, Form, Numbering};
+pub use super::summary::{HEADER_ROWS, csv, xlsx};
 
 /// The form's column headings, in its order.
 pub const COLUMNS: [&str; 8] = [
@@ -15,9 +16,6 @@ pub const COLUMNS: [&str; 8] = [
     "联系方式",
     "备注",
 ];
-
-/// Rows above the table that every printed page repeats: the title, the 盖章 line, the headings.
-pub const HEADER_ROWS: u32 = 3;
 
 /// One candidate's line.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,73 +44,33 @@ impl Line {
     }
 }
 
-/// The lines of one unit that reports (a county, or a city-direct school).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Section {
-    pub unit: String,
-    pub lines: Vec<Line>,
-}
+/// A 附件3 of one unit, or the city's; or the city's final list of the approved.
+pub type Table = summary::Table<Line>;
+pub type Section = summary::Section<Line>;
 
-/// A 附件3: one unit's (one section named as the unit), or the city's combined table (the
-/// city's name on the 盖章 line, a heading row before each unit's lines).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Table {
-    pub year: i32,
-    pub city: String,
-    /// Who stamps it.
-    pub unit: String,
-    pub sections: Vec<Section>,
-    /// The city's final list of the candidates it approved, a record of its own, rather than
-    /// the 附件3 a county sends up before the city decides.
-    pub approved: bool,
-}
+impl summary::Line for Line {
+    // 序号 runs on across the units, so the city's table counts its candidates in its last
+    // number.
+    const FORM: Form = Form {
+        name: "附件3",
+        sheet: "免考汇总表",
+        columns: &COLUMNS,
+        widths: &[6.0, 22.0, 10.0, 10.0, 14.0, 14.0, 16.0, 24.0],
+        numbering: Numbering::RunsOn,
+        title: |year, city, approved| match approved {
+            true => approved_title(year, city),
+            false => title(year, city),
+        },
+        stamp_line,
+        file_stem: |unit, approved| match approved {
+            true => format!("免考名单_市级审核_{unit}"),
+            false => format!("附件3_免考汇总表_{unit}"),
+        },
+    };
 
-impl Table {
-    /// One unit's table, as it goes up with the unit's 上报.
-    pub fn of_unit(year: i32, city: &str, unit: &str, lines: Vec<Line>) -> Table {
-        Table {
-            year,
-            city: city.to_string(),
-            unit: unit.to_string(),
-            sections: vec![Section {
-                unit: unit.to_string(),
-                lines,
-            }],
-            approved: false,
-        }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        self.texts().into_iter().map(Cell::Text).collect()
     }
-
-    /// Whether its sections are other units than the one that stamps it (the city's table).
-    fn grouped(&self) -> bool {
-        self.sections.iter().any(|s| s.unit != self.unit)
-    }
-
-    /// Every row below the headings: a unit's heading (grouped tables), or a line. 序号 runs on
-    /// across the units, so the city's table counts its candidates in its last number.
-    fn rows(&self) -> Vec<Row<'_>> {
-        let grouped = self.grouped();
-        let mut rows = Vec::new();
-        let mut n = 0;
-        for section in &self.sections {
-            if grouped {
-                rows.push(Row::Heading(format!(
-                    "{}（{} 人）",
-                    section.unit,
-                    section.lines.len()
-                )));
-            }
-            for line in &section.lines {
-                n += 1;
-                rows.push(Row::Line(n, line));
-            }
-        }
-        rows
-    }
-}
-
-enum Row<'a> {
-    Heading(String),
-    Line(usize, &'a Line),
 }
 
 /// The form's title: "{年}年{市}中招实验考试免考汇总表".
@@ -125,104 +83,9 @@ pub fn approved_title(year: i32, city: &str) -> String {
     format!("{year}年{city}中招实验考试免考名单（市级审核同意）")
 }
 
-impl Table {
-    fn title(&self) -> String {
-        match self.approved {
-            true => approved_title(self.year, &self.city),
-            false => title(self.year, &self.city),
-        }
-    }
-}
-
 /// The 盖章 line, naming the unit that stamps the form.
 pub fn stamp_line(unit: &str) -> String {
     format!("县市区盖章：{unit}")
-}
-
-/// The table as an .xlsx: A4 landscape, the header rows on every page, borders, fitted to the
-/// page width, page numbers in the footer. Text is written as text (a name beginning with `=`
-/// stays a name, not a formula).
-pub fn xlsx(table: &Table) -> anyhow::Result<Vec<u8>> {
-    let mut book = Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name("免考汇总表")?;
-    let last_col = (COLUMNS.len() - 1) as u16;
-    let title_format = Format::new()
-        .set_bold()
-        .set_font_size(16)
-        .set_align(FormatAlign::Center);
-    sheet.merge_range(0, 0, 0, last_col, &table.title(), &title_format)?;
-    sheet.merge_range(1, 0, 1, last_col, &stamp_line(&table.unit), &Format::new())?;
-    let cell = Format::new()
-        .set_border(FormatBorder::Thin)
-        .set_text_wrap()
-        .set_align(FormatAlign::VerticalCenter);
-    let heading = cell.clone().set_bold().set_align(FormatAlign::Center);
-    for (col, text) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(2, col as u16, *text, &heading)?;
-    }
-    let unit_heading = cell.clone().set_bold();
-    for (i, r) in table.rows().into_iter().enumerate() {
-        let row = HEADER_ROWS + i as u32;
-        match r {
-            Row::Heading(text) => {
-                sheet.merge_range(row, 0, row, last_col, &text, &unit_heading)?;
-            }
-            Row::Line(n, line) => {
-                sheet.write_number_with_format(row, 0, n as f64, &cell)?;
-                for (col, text) in line.texts().into_iter().enumerate() {
-                    sheet.write_string_with_format(row, col as u16 + 1, text, &cell)?;
-                }
-            }
-        }
-    }
-    for (col, width) in [6, 22, 10, 10, 14, 14, 16, 24].into_iter().enumerate() {
-        sheet.set_column_width(col as u16, width)?;
-    }
-    sheet
-        .set_paper_size(9) // A4
-        .set_landscape()
-        .set_print_fit_to_pages(1, 0)
-        .set_print_center_horizontally(true)
-        .set_footer("&C第 &P 页，共 &N 页");
-    sheet.set_repeat_rows(0, HEADER_ROWS - 1)?;
-    Ok(book.save_to_buffer()?)
-}
-
-/// The table as .csv, UTF-8 with a byte-order mark (so Excel reads it as UTF-8), in the same
-/// rows as the .xlsx. A cell that Excel would take for a formula (beginning with `=`, `+`, `-`
-/// or `@`) is given a leading `'`, which keeps it text.
-pub fn csv(table: &Table) -> anyhow::Result<Vec<u8>> {
-    let mut out = b"\xEF\xBB\xBF".to_vec();
-    {
-        let mut w = ::csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(&mut out);
-        w.write_record([table.title()])?;
-        w.write_record([stamp_line(&table.unit)])?;
-        w.write_record(COLUMNS)?;
-        for r in table.rows() {
-            match r {
-                // A unit's name comes from the units' table; guard it like any other text.
-                Row::Heading(text) => w.write_record([as_text(&text)])?,
-                Row::Line(n, line) => {
-                    let mut record = vec![n.to_string()];
-                    record.extend(line.texts().into_iter().map(as_text));
-                    w.write_record(record)?;
-                }
-            }
-        }
-        w.flush()?;
-    }
-    Ok(out)
-}
-
-fn as_text(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@']) {
-        format!("'{cell}")
-    } else {
-        cell.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -268,43 +268,24 @@ pub async fn transition(
 }
 
 /// A returned exemption's new 附件2 fields, and its signed application page.
-pub async fn amend_details(
+/// A returned request's new content; `details` (附件2's fields) and `form` replace what was
+/// filed when given.
+pub async fn amend(
     conn: &mut AnyConnection,
     id: i64,
     reason: &str,
     contact: &str,
-    details: &str,
-    page: Option<&Attachment>,
+    details: Option<&str>,
+    form: Option<&Attachment>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE review_requests SET reason = $2, contact = $3, details = $4,
+        "UPDATE review_requests SET reason = $2, contact = $3, details = COALESCE($4, details),
                 signed_form = COALESCE($5, signed_form) WHERE id = $1",
     )
     .bind(id)
     .bind(reason)
     .bind(contact)
     .bind(details)
-    .bind(page.map(ToString::to_string))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// A returned request's new content; `form` replaces the signed form when given.
-pub async fn amend(
-    conn: &mut AnyConnection,
-    id: i64,
-    reason: &str,
-    contact: &str,
-    form: Option<&Attachment>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE review_requests SET reason = $2, contact = $3,
-                signed_form = COALESCE($4, signed_form) WHERE id = $1",
-    )
-    .bind(id)
-    .bind(reason)
-    .bind(contact)
     .bind(form.map(ToString::to_string))
     .execute(conn)
     .await?;

@@ -247,12 +247,19 @@ pub(crate) trait Flow: Serialize + DeserializeOwned + Send + Sync + Sized + 'sta
         s: &mut Session<Self>,
     ) -> impl Future<Output = anyhow::Result<Shown<Self::Press>>> + Send;
 
+    /// What a message the flow does not take is answered with.
+    const NOT_TAKEN: &'static str = tpl::DIALOGUE_TEXT_PLEASE;
+
+    /// A text message. By default the flow takes only its buttons.
     fn text(
         app: &App,
         conn: &mut Conn,
         s: &mut Session<Self>,
         text: &str,
-    ) -> impl Future<Output = anyhow::Result<Next<Self>>> + Send;
+    ) -> impl Future<Output = anyhow::Result<Next<Self>>> + Send {
+        let _ = (app, conn, s, text);
+        async { Ok(Next::say(tpl::DLG_ENTRY_BUTTONS)) }
+    }
 
     /// A photo or file (`Some`), or anything else that is not text (`None`).
     fn file(
@@ -262,7 +269,7 @@ pub(crate) trait Flow: Serialize + DeserializeOwned + Send + Sync + Sized + 'sta
         file: Option<Attachment>,
     ) -> impl Future<Output = anyhow::Result<Next<Self>>> + Send {
         let _ = (app, conn, s, file);
-        async { Ok(Next::say(tpl::DIALOGUE_TEXT_PLEASE)) }
+        async { Ok(Next::say(Self::NOT_TAKEN)) }
     }
 
     fn press(
@@ -328,6 +335,13 @@ fn load<F: Flow>(row: &Dialogue, kind: Kind) -> Option<Loaded<F>> {
         session: Session::new(row.user_id, row.chat_id, kind, step, state),
         shown,
     })
+}
+
+/// What a person sent into a dialogue.
+enum Message<'a> {
+    Text(&'a str),
+    /// A photo or a file (`Some`), or anything else that is not text.
+    Other(Option<Attachment>),
 }
 
 /// How a handled message or press ends, before the commit.
@@ -467,25 +481,7 @@ impl App {
     /// A text message while a dialogue may be open; false when there is none (the caller then
     /// answers as to any other text).
     pub async fn dialogue_text(&self, user: i64, chat: i64, text: &str) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(row) = dialogues::get(&mut tx, user).await? else {
-            return Ok(false);
-        };
-        let Some(kind) = Kind::parse(&row.kind) else {
-            self.unreadable(tx, user, chat).await?;
-            return Ok(true);
-        };
-        with_flow!(kind, F => {
-            let Some(loaded) = load::<F>(&row, kind) else {
-                self.unreadable(tx, user, chat).await?;
-                return Ok(true);
-            };
-            let mut s = loaded.session;
-            s.chat = chat;
-            let next = F::text(self, &mut tx, &mut s, text).await?;
-            self.finish(tx, s, next).await?;
-        });
-        Ok(true)
+        self.dialogue_message(user, chat, Message::Text(text)).await
     }
 
     /// Anything but text while a dialogue is open: a photo or file (`Some`), or anything else.
@@ -495,6 +491,16 @@ impl App {
         user: i64,
         chat: i64,
         file: Option<Attachment>,
+    ) -> anyhow::Result<bool> {
+        self.dialogue_message(user, chat, Message::Other(file))
+            .await
+    }
+
+    async fn dialogue_message(
+        &self,
+        user: i64,
+        chat: i64,
+        message: Message<'_>,
     ) -> anyhow::Result<bool> {
         let mut tx = self.db.begin().await?;
         let Some(row) = dialogues::get(&mut tx, user).await? else {
@@ -511,7 +517,10 @@ impl App {
             };
             let mut s = loaded.session;
             s.chat = chat;
-            let next = F::file(self, &mut tx, &mut s, file).await?;
+            let next = match message {
+                Message::Text(text) => F::text(self, &mut tx, &mut s, text).await?,
+                Message::Other(file) => F::file(self, &mut tx, &mut s, file).await?,
+            };
             self.finish(tx, s, next).await?;
         });
         Ok(true)

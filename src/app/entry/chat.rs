@@ -8,7 +8,6 @@ use super::{App, Area, Upload};
 use crate::app::dialogue::{Flow, Kind, Nav, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::app::policy::{self, Action};
 use crate::domain::Role;
-use crate::domain::attachment::Attachment;
 use crate::domain::entry::{Crew, Pair};
 use crate::render::tpl;
 use crate::store::Conn;
@@ -138,6 +137,7 @@ impl Flow for Entering {
     type Step = Step;
     type Press = Button;
     type After = SheetUpload;
+    const NOT_TAKEN: &'static str = tpl::DLG_ENTRY_BUTTONS;
     const NAV: Nav = Nav::OwnRow;
 
     fn previous(s: &Session<Self>) -> Option<Step> {
@@ -233,24 +233,6 @@ impl Flow for Entering {
         let mut prompt = Prompt::new(template, data);
         prompt.rows = rows;
         Ok(Shown::Prompt(prompt))
-    }
-
-    async fn text(
-        _: &App,
-        _: &mut Conn,
-        _: &mut Session<Self>,
-        _: &str,
-    ) -> anyhow::Result<Next<Self>> {
-        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
-    }
-
-    async fn file(
-        _: &App,
-        _: &mut Conn,
-        _: &mut Session<Self>,
-        _: Option<Attachment>,
-    ) -> anyhow::Result<Next<Self>> {
-        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
     }
 
     async fn press(

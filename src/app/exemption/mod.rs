@@ -8,11 +8,9 @@ pub(crate) mod dialogue;
 mod records;
 mod report;
 
-pub(crate) use records::summary_record;
-
 use super::App;
 use super::policy::{self, Action, FILERS, Subject};
-use super::review::{Ctx, Press};
+use super::review::{Amendment, Ctx, Press};
 use crate::app::dialogue::{Kind, Next, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
@@ -179,8 +177,15 @@ impl App {
         details: Details,
     ) -> anyhow::Result<()> {
         if let Some(request) = a.request {
+            let json = serde_json::to_string(&details)?;
+            let amendment = Amendment {
+                reason: &details.reason,
+                contact: &details.contact,
+                details: Some(&json),
+                form: Attachment::parse(&details.page),
+            };
             return self
-                .resubmit_exemption(conn, user_id, chat_id, request, &details)
+                .resubmit(conn, user_id, chat_id, request, amendment)
                 .await;
         }
         let now = self.clock.now();
@@ -282,88 +287,6 @@ impl App {
             self.exemption_approved(conn, &ctx, &filer).await?;
         }
         self.warn_empty_levels(conn, &ctx, chat_id).await
-    }
-
-    /// A returned application's new 附件2, sent up again from the first level.
-    async fn resubmit_exemption(
-        &self,
-        conn: &mut Conn,
-        user_id: i64,
-        chat_id: i64,
-        request: i64,
-        details: &Details,
-    ) -> anyhow::Result<()> {
-        let now = self.clock.now();
-        let Some(ctx) = self.lock_dialogue_request(conn, chat_id, request).await? else {
-            return Ok(());
-        };
-        let id = ctx.req.id;
-        if ctx.req.filer_user_id != user_id || ctx.state() != State::Returned {
-            return self
-                .tell(
-                    conn,
-                    chat_id,
-                    tpl::REVIEW_ALREADY_HANDLED,
-                    &json!({"id": id}),
-                )
-                .await;
-        }
-        let json = serde_json::to_string(details)?;
-        let page = Attachment::parse(&details.page);
-        reviews::amend_details(
-            conn,
-            id,
-            &details.reason,
-            &details.contact,
-            &json,
-            page.as_ref(),
-        )
-        .await?;
-        // The content changed, so every level sees it again, from the first (a 班主任 filer's
-        // own level included: their filing signs it again).
-        let bound = people::of_user(conn, user_id).await?;
-        let city_direct = ctx.school.city_direct;
-        let (start, signed) =
-            policy::starting_level(&ctx.route, city_direct, &bound, &ctx.subject());
-        let round = ctx.req.round + 1;
-        let step = start.map_or(ctx.route.steps.len() as i64, |s| s as i64);
-        if !reviews::transition(conn, &ctx.req, State::Pending, step, round, now).await? {
-            return self
-                .tell(
-                    conn,
-                    chat_id,
-                    tpl::REVIEW_ALREADY_HANDLED,
-                    &json!({"id": id}),
-                )
-                .await;
-        }
-        let old = ctx.req.details.as_deref().unwrap_or("");
-        let detail = format!("exemption {id} amended: {old} → {json}");
-        let event = |action, step: Option<i64>, role: &'static str| NewEvent {
-            request_id: id,
-            user_id,
-            actor_name: &ctx.req.filer_name,
-            actor_role: role,
-            step,
-            round,
-            action,
-            comment: "",
-        };
-        self.note_event(conn, &event("resubmit", None, "filer"), &detail)
-            .await?;
-        if let Some((f, signer)) = &signed {
-            let e = event("approve", Some(*f as i64), signer.role.slug());
-            self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
-                .await?;
-        }
-        let ctx = self
-            .load_ctx(conn, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("exemption {id}"))?;
-        self.announce_stage(conn, &ctx).await?;
-        let info = json!({"id": id, "level": self.level_name(&ctx)});
-        self.tell_applicants(conn, &ctx, tpl::REVIEW_RESUBMITTED, &info, None)
-            .await
     }
 
     /// The filer pressed 修改并重新提交 on a returned application: the dialogue opens at its
@@ -508,7 +431,9 @@ impl App {
             let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
                 return Ok(Press::Refused);
             };
-            if !ctx.is_exemption() || self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
+            if !ctx.purpose().has_exhibits()
+                || self.allowed(user_id, &bound, Action::See, &ctx).is_err()
+            {
                 return Ok(Press::Refused);
             }
             let Some(d) = ctx

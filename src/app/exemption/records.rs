@@ -3,64 +3,18 @@
 //! opinion, name and time.
 
 use crate::app::App;
-use crate::app::records::{FileKind, Record, table_recipients, unit_sections};
+use crate::app::records::{FileKind, Record, Reported, summary_record, table_recipients};
 use crate::app::review::{Ctx, Identifiers, applicant_line};
 use crate::domain::exemption::Details;
-use crate::domain::review::batch_unit;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
-use crate::export::exemption_summary::{self, Line, Section, Table};
+use crate::export::exemption_summary::Line;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
 use crate::store::{audit, reviews, roster, seasons, units};
 use anyhow::Context;
-use std::collections::{BTreeMap, HashMap};
-
-/// The season's approved candidates, by the unit that reports them (a county, or a
-/// city-direct school), read once.
-pub(crate) struct Approved {
-    year: i32,
-    city: Unit,
-    pub(crate) units: HashMap<String, Unit>,
-    pub(crate) sections: BTreeMap<String, Section>,
-}
-
-impl Approved {
-    /// 附件3 of `unit`: a county's, a city-direct school's, or the city's (every unit's).
-    pub(crate) fn table(&self, unit: &str) -> anyhow::Result<Table> {
-        let (target, sections) =
-            unit_sections(&self.units, &self.sections, unit, "附件3", |u| Section {
-                unit: u.name.clone(),
-                lines: Vec::new(),
-            })?;
-        Ok(Table {
-            year: self.year,
-            city: self.city.name.clone(),
-            unit: target.name.clone(),
-            sections,
-            approved: true,
-        })
-    }
-}
-
-/// A table as the file an office receives.
-pub(crate) fn summary_record(table: &Table, kind: FileKind) -> anyhow::Result<Record> {
-    let lines = table.sections.iter().map(|s| s.lines.len()).sum();
-    let (bytes, ext) = match kind {
-        FileKind::Xlsx => (exemption_summary::xlsx(table)?, "xlsx"),
-        FileKind::Csv => (exemption_summary::csv(table)?, "csv"),
-    };
-    Ok(Record {
-        name: match table.approved {
-            true => format!("免考名单_市级审核_{}.{ext}", table.unit),
-            false => format!("附件3_免考汇总表_{}.{ext}", table.unit),
-        },
-        bytes,
-        lines,
-    })
-}
 
 impl App {
     /// The season's approved 免考 candidates of the schools `in_scope` admits (of the season's
@@ -70,59 +24,33 @@ impl App {
         conn: &mut Conn,
         season: &Season,
         in_scope: impl Fn(&Unit) -> bool,
-    ) -> anyhow::Result<Approved> {
-        let units: HashMap<String, Unit> = units::of_city(conn, &season.city_code)
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        let city = units
-            .get(&season.city_code)
-            .context("no city unit")?
-            .clone();
-        let mut sections: BTreeMap<String, Section> = BTreeMap::new();
+    ) -> anyhow::Result<Reported<Line>> {
+        let mut approved = Reported::load(conn, season).await?;
         for app in roster::applications(conn, season.id, "completed").await? {
-            let Some(school) = units.get(&app.row.school_code) else {
+            let Some(school) = approved.units.get(&app.row.school_code).cloned() else {
                 continue;
             };
-            if !in_scope(school) {
+            if !in_scope(&school) {
                 continue;
             }
-            let district = school
-                .parent_code
-                .as_deref()
-                .filter(|_| !school.city_direct);
-            let unit = batch_unit(&school.code, district);
             let details: Option<Details> = app
                 .details
                 .as_deref()
                 .and_then(|d| serde_json::from_str(d).ok());
-            let name = units.get(unit).map_or(unit.to_string(), |u| u.name.clone());
-            sections
-                .entry(unit.to_string())
-                .or_insert_with(|| Section {
-                    unit: name,
-                    lines: Vec::new(),
-                })
-                .lines
-                .push(Line {
-                    school: school.name.clone(),
-                    name: app.row.name.clone(),
-                    class_name: app.row.class_name.clone(),
-                    reg_no: app.row.reg_no.clone(),
-                    exam_no: app.row.exam_no.clone(),
-                    contact: details
-                        .as_ref()
-                        .map_or(String::new(), |d| d.contact.clone()),
-                    note: details.map_or(String::new(), |d| d.proof.label().to_string()),
-                });
+            let line = Line {
+                school: school.name.clone(),
+                name: app.row.name.clone(),
+                class_name: app.row.class_name.clone(),
+                reg_no: app.row.reg_no.clone(),
+                exam_no: app.row.exam_no.clone(),
+                contact: details
+                    .as_ref()
+                    .map_or(String::new(), |d| d.contact.clone()),
+                note: details.map_or(String::new(), |d| d.proof.label().to_string()),
+            };
+            approved.place(&school, line);
         }
-        Ok(Approved {
-            year: season.year,
-            city,
-            units,
-            sections,
-        })
+        Ok(approved)
     }
 
     /// `export exemption-summary --unit CODE`: the terminal is the city's, every school in
@@ -143,7 +71,7 @@ impl App {
         let table = self
             .approved_exemptions(&mut tx, &season, |_| true)
             .await?
-            .table(unit)?;
+            .table(unit, true)?;
         let record = summary_record(&table, kind)?;
         let detail = format!("附件3 of {unit}: {} lines", record.lines);
         audit(
@@ -279,7 +207,7 @@ impl App {
             if people.is_empty() {
                 continue;
             }
-            let table = approved.table(&unit.code)?;
+            let table = approved.table(&unit.code, true)?;
             let record = summary_record(&table, FileKind::Xlsx)?;
             let caption = self.render.render(
                 tpl::EXEMPT_SUMMARY_SENT,

@@ -306,6 +306,7 @@ impl Flow for Inviting {
     type Step = Step;
     type Press = Choice;
     type After = ();
+    const NOT_TAKEN: &'static str = tpl::DLG_ENTRY_BUTTONS;
     const NAV: Nav = Nav::OwnRow;
 
     fn previous(s: &Session<Self>) -> Option<Step> {
@@ -438,15 +439,6 @@ impl Flow for Inviting {
             Step::Class | Step::Name => Next::say(tpl::INVITE_BAD_NAME),
             Step::Role => Next::say(tpl::DLG_ENTRY_BUTTONS),
         })
-    }
-
-    async fn file(
-        _: &App,
-        _: &mut Conn,
-        _: &mut Session<Self>,
-        _: Option<crate::domain::attachment::Attachment>,
-    ) -> anyhow::Result<Next<Self>> {
-        Ok(Next::say(tpl::DLG_ENTRY_BUTTONS))
     }
 
     async fn press(

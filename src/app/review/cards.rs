@@ -9,6 +9,7 @@ use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
+use crate::domain::workflow::Purpose;
 use crate::render::cut_comment;
 use crate::render::tpl;
 use crate::store::Conn;
@@ -54,8 +55,10 @@ impl App {
                 })
             })
             .collect();
-        if ctx.is_exemption() {
-            return Ok(self.exemption_card_data(ctx, opinions, earlier, cut));
+        // Each purpose shows its own form's fields.
+        match ctx.purpose() {
+            Purpose::Exemption => return Ok(self.exemption_card_data(ctx, opinions, earlier, cut)),
+            Purpose::Review => {}
         }
         let c = &ctx.cand;
         let items = |v: Option<i64>| v.map(|t| Score::from_tenths(t as u32).to_string());
@@ -131,7 +134,7 @@ impl App {
         card_data: &Value,
     ) -> anyhow::Result<Vec<Vec<crate::buttons::Button>>> {
         let mut rows = Vec::new();
-        if ctx.is_exemption() {
+        if ctx.purpose().has_exhibits() {
             let data = Callback::Exhibits { id: ctx.req.id }.encode();
             rows.push(vec![button(self.render.text(tpl::BUTTON_EXHIBITS)?, data)]);
         }

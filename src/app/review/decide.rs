@@ -11,6 +11,7 @@ use crate::app::policy::{self, Action, Denied};
 use crate::domain::Role;
 use crate::domain::review::{self, State};
 use crate::domain::stage::{Choice, Stage};
+use crate::domain::workflow::Purpose;
 use crate::domain::workflow::Rule;
 use crate::render::tpl;
 use crate::store::Conn;
@@ -28,7 +29,8 @@ pub(crate) struct Why {
     pub request: i64,
     pub stage: Stage,
     pub action: Choice,
-    pub exemption: bool,
+    #[serde(default)]
+    pub purpose: Purpose,
 }
 
 /// The reason's one step.
@@ -260,7 +262,7 @@ impl App {
             request: ctx.req.id,
             stage,
             action,
-            exemption: ctx.is_exemption(),
+            purpose: ctx.purpose(),
         };
         let mut s = Session::new(user_id, chat_id, Kind::Why, Reason, why);
         self.enter(conn, &mut s).await?;
@@ -626,7 +628,7 @@ impl App {
                 .map(|(u, _)| u),
         );
         // A 免考 application's school hears every step of it, its end too.
-        if ctx.is_exemption() {
+        if ctx.purpose().tells_the_school() {
             let contacts = people::holders(conn, Role::SchoolContact, &ctx.school.code).await?;
             people_involved.extend(contacts.iter().map(|b| b.telegram_user_id));
         }

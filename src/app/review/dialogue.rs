@@ -2,7 +2,7 @@
 //! 准考证号 → the signed form (where the city asks for it) → 申请理由 → 联系方式 → the 附件5 to
 //! confirm. Amending starts at the reason and keeps the candidate.
 
-use super::filing::Found;
+use super::filing::{Amendment, Found};
 use crate::app::App;
 use crate::app::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::domain::attachment::Attachment;
@@ -327,7 +327,15 @@ impl Flow for Filing {
             }
             (Step::Confirm, Press::ReplaceForm) if s.kind == Kind::Amend => Next::Go(Step::Form),
             (Step::Confirm, Press::Submit) if s.kind == Kind::Amend => {
-                app.submit_amendment(conn, s.user, s.chat, &s.state).await?;
+                let f = &s.state;
+                let amendment = Amendment {
+                    reason: f.reason.as_deref().unwrap_or_default(),
+                    contact: f.contact.as_deref().unwrap_or_default(),
+                    details: None,
+                    form: f.form(),
+                };
+                let id = f.request.unwrap_or(0);
+                app.resubmit(conn, s.user, s.chat, id, amendment).await?;
                 Next::End
             }
             (Step::Confirm, Press::Submit) => {

@@ -7,9 +7,11 @@ use super::{App, Ctx, Press};
 use crate::app::dialogue::{Kind, Next, Session};
 use crate::app::policy::{self, Action, Denied, FILERS, Subject};
 use crate::domain::Role;
+use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
+use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
@@ -383,10 +385,14 @@ impl App {
         if ctx.state() != State::Returned {
             return Ok(Press::Stale);
         }
-        if ctx.is_exemption() {
-            self.start_exemption_amendment(conn, user_id, chat_id, ctx)
-                .await?;
-            return Ok(Press::Accepted);
+        // Each purpose amends its own form.
+        match ctx.purpose() {
+            Purpose::Exemption => {
+                self.start_exemption_amendment(conn, user_id, chat_id, ctx)
+                    .await?;
+                return Ok(Press::Accepted);
+            }
+            Purpose::Review => {}
         }
         // Once the amendment's time is over it could not be submitted: say so now, not after
         // the filer has typed it all (found by the workflow model test).
@@ -404,40 +410,37 @@ impl App {
         Ok(Press::Accepted)
     }
 
-    pub(super) async fn submit_amendment(
+    /// A returned request's new content, sent up again from the first level, whatever its
+    /// purpose: the content changed, so every level sees it again (the first one skipped when
+    /// the filer gives it their opinion by filing, as at the first filing).
+    pub(crate) async fn resubmit(
         &self,
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
-        amended: &Filing,
+        id: i64,
+        new: Amendment<'_>,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let id = amended.request.unwrap_or(0);
         let Some(ctx) = self.lock_dialogue_request(conn, chat_id, id).await? else {
             return Ok(());
         };
-        let id = ctx.req.id;
+        let handled = json!({"id": id});
         if ctx.req.filer_user_id != user_id || ctx.state() != State::Returned {
             return self
-                .tell(
-                    conn,
-                    chat_id,
-                    tpl::REVIEW_ALREADY_HANDLED,
-                    &json!({"id": id}),
-                )
+                .tell(conn, chat_id, tpl::REVIEW_ALREADY_HANDLED, &handled)
                 .await;
         }
-        if let Err(extra) = self.amend_open(&ctx) {
+        if ctx.purpose().in_the_review_window()
+            && let Err(extra) = self.amend_open(&ctx)
+        {
             return self
                 .tell(conn, chat_id, tpl::REVIEW_AMEND_CLOSED, &extra)
                 .await;
         }
-        let reason = amended.reason.as_deref().unwrap_or_default();
-        let contact = amended.contact.as_deref().unwrap_or_default();
-        let form = amended.form();
-        reviews::amend(conn, id, reason, contact, form.as_ref()).await?;
-        // The content changed, so every level sees it again, from the first (or the next, when
-        // the filer gives the first its opinion by filing, as at the first filing).
+        let (reason, contact) = (new.reason, new.contact);
+        let form = new.form.as_ref();
+        reviews::amend(conn, id, reason, contact, new.details, form).await?;
         let bound = people::of_user(conn, user_id).await?;
         let anew = Subject {
             filer: None,
@@ -451,57 +454,46 @@ impl App {
             policy::starting_level(&ctx.route, ctx.school.city_direct, &bound, &anew);
         let (to, step) = match first {
             Some(s) => (State::Pending, s as i64),
-            None => (State::Recording, ctx.route.steps.len() as i64),
+            None => (
+                ctx.purpose().after_the_levels(),
+                ctx.route.steps.len() as i64,
+            ),
         };
         let round = ctx.req.round + 1;
         if !reviews::transition(conn, &ctx.req, to, step, round, now).await? {
             return self
-                .tell(
-                    conn,
-                    chat_id,
-                    tpl::REVIEW_ALREADY_HANDLED,
-                    &json!({"id": id}),
-                )
+                .tell(conn, chat_id, tpl::REVIEW_ALREADY_HANDLED, &handled)
                 .await;
         }
         // The audit chain keeps what the amendment replaced (the request keeps only the new).
-        let detail = format!(
-            "request {id} amended: reason {:?} → {reason:?}; contact {:?} → {contact:?}{}",
+        let mut detail = format!(
+            "{} {id} amended: reason {:?} → {reason:?}; contact {:?} → {contact:?}",
+            ctx.purpose().kind(),
             ctx.req.reason,
             ctx.req.contact,
-            if form.is_some() {
-                "; new signed form"
-            } else {
-                ""
-            }
         );
-        self.note_event(
-            conn,
-            &NewEvent {
-                request_id: id,
-                user_id,
-                actor_name: &ctx.req.filer_name,
-                actor_role: "filer",
-                step: None,
-                round,
-                action: "resubmit",
-                comment: "",
-            },
-            &detail,
-        )
-        .await?;
+        if form.is_some() {
+            detail.push_str("; new signed form");
+        }
+        if let Some(details) = new.details {
+            let old = ctx.req.details.as_deref().unwrap_or("");
+            detail.push_str(&format!("; details {old} → {details}"));
+        }
+        let event = |action, step: Option<i64>, role: &'static str| NewEvent {
+            request_id: id,
+            user_id,
+            actor_name: &ctx.req.filer_name,
+            actor_role: role,
+            step,
+            round,
+            action,
+            comment: "",
+        };
+        self.note_event(conn, &event("resubmit", None, "filer"), &detail)
+            .await?;
         if let Some((step, signer)) = &signed {
-            let event = NewEvent {
-                request_id: id,
-                user_id,
-                actor_name: &ctx.req.filer_name,
-                actor_role: signer.role.slug(),
-                step: Some(*step as i64),
-                round,
-                action: "approve",
-                comment: "",
-            };
-            self.note_event(conn, &event, &format!("request {id} signed by its filer"))
+            let e = event("approve", Some(*step as i64), signer.role.slug());
+            self.note_event(conn, &e, &format!("request {id} signed by its filer"))
                 .await?;
         }
         let ctx = self
@@ -509,14 +501,23 @@ impl App {
             .await?
             .ok_or_else(|| anyhow::anyhow!("request {id}"))?;
         self.announce_stage(conn, &ctx).await?;
-        self.tell(
-            conn,
-            chat_id,
-            tpl::REVIEW_RESUBMITTED,
-            &json!({"id": id, "level": self.level_name(&ctx)}),
-        )
-        .await
+        if let (State::Completed, Some((_, signer))) = (ctx.state(), &signed) {
+            self.exemption_approved(conn, &ctx, signer).await?;
+        }
+        let info = json!({"id": id, "level": self.level_name(&ctx)});
+        self.tell_applicants(conn, &ctx, tpl::REVIEW_RESUBMITTED, &info, None)
+            .await
     }
+}
+
+/// What an amendment brings: the form's new content, as each purpose's dialogue gathered it.
+pub(crate) struct Amendment<'a> {
+    pub reason: &'a str,
+    pub contact: &'a str,
+    /// 附件2's fields as JSON (a 免考 application); None keeps what was filed.
+    pub details: Option<&'a str>,
+    /// A new signed form (附件5) or application page (附件2); None keeps the one filed.
+    pub form: Option<Attachment>,
 }
 
 pub(super) enum Found {

@@ -6,6 +6,7 @@ use crate::app::policy::Action;
 use crate::app::records::Record;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
+use crate::domain::workflow::Purpose;
 use crate::domain::workflow::Scope;
 use crate::export::review_form::{self, Form};
 use crate::render::tpl;
@@ -128,8 +129,9 @@ impl App {
         photo: Option<Vec<u8>>,
         ids: Identifiers,
     ) -> anyhow::Result<Record> {
-        if ctx.is_exemption() {
-            return self.exemption_form_record(conn, ctx, photo, ids).await;
+        match ctx.purpose() {
+            Purpose::Exemption => return self.exemption_form_record(conn, ctx, photo, ids).await,
+            Purpose::Review => {}
         }
         let form = self.review_form(conn, ctx, ids).await?;
         self.form_record(ctx, &form)

@@ -11,6 +11,7 @@ pub(crate) mod dialogue;
 mod filing;
 mod folding;
 mod form;
+pub(crate) use filing::Amendment;
 pub(crate) use form::{Identifiers, applicant_line};
 mod quick;
 pub(crate) mod recording;
@@ -88,11 +89,6 @@ impl Ctx {
             signers: &self.signers,
             rechecked: &self.rechecked,
         }
-    }
-
-    /// Whether this is a 免考 application rather than a score review.
-    pub fn is_exemption(&self) -> bool {
-        self.route.purpose == Purpose::Exemption
     }
 
     /// What the request is: what differs between a review and a 免考 application.
@@ -324,7 +320,7 @@ impl App {
     ) -> anyhow::Result<()> {
         self.tell_with(conn, ctx.req.filer_chat_id, template, data, buttons)
             .await?;
-        if !ctx.is_exemption() {
+        if !ctx.purpose().tells_the_school() {
             return Ok(());
         }
         let mut told = vec![ctx.req.filer_user_id];
@@ -461,10 +457,10 @@ impl App {
                 .await
             }
             // One card for the unit's batch, not one per request.
-            State::Reporting if ctx.is_exemption() => {
-                self.refresh_exemption_report(conn, ctx, only, false).await
-            }
-            State::Reporting => self.refresh_batch(conn, ctx, only, false).await,
+            State::Reporting => match ctx.purpose() {
+                Purpose::Review => self.refresh_batch(conn, ctx, only, false).await,
+                Purpose::Exemption => self.refresh_exemption_report(conn, ctx, only, false).await,
+            },
             State::Rechecking => {
                 let reviewers = keep(self.eligible_recheckers(conn, ctx).await?);
                 self.send_cards(

@@ -8,6 +8,7 @@ use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::stage::{Choice, Stage};
+use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::render::{limits, split_html};
 use crate::store::Conn;
@@ -26,8 +27,8 @@ pub struct PendingItem {
     pub school: String,
     pub level: String,
     pub filed_at: String,
-    /// A 免考 application rather than a score review.
-    pub exemption: bool,
+    /// What the request is (a list marks a 免考 application).
+    pub purpose: Purpose,
 }
 
 /// "2天3小时" until `deadline`, or None when it has passed.
@@ -92,7 +93,7 @@ impl App {
                             school: ctx.school.name.clone(),
                             level: self.level_name(&ctx),
                             filed_at: display(from_ms(req.created_at), ctx.season.tz),
-                            exemption: ctx.is_exemption(),
+                            purpose: ctx.purpose(),
                         },
                     ));
                 }
@@ -174,8 +175,10 @@ impl App {
                 let mut rows = Vec::new();
                 for req in shown {
                     if let Some(ctx) = self.load_ctx(&mut conn, req.id).await? {
-                        rows.push(json!({"id": req.id, "name": ctx.cand.name, "state": req.state,
-                                        "level": self.level_name(&ctx), "exemption": ctx.is_exemption()}));
+                        rows.push(
+                            json!({"id": req.id, "name": ctx.cand.name, "state": req.state,
+                                        "level": self.level_name(&ctx), "purpose": ctx.purpose()}),
+                        );
                     }
                 }
                 let data = json!({"items": rows, "count": mine.len(),
