@@ -246,6 +246,46 @@ impl App {
             .table(unit, false)
     }
 
+    /// Each reporting unit's table to its office, and the city's to the city admins
+    /// (`table_recipients`), once per chat however often this runs (`key`). Returns how many
+    /// chats were sent one.
+    pub(crate) async fn send_tables<L: summary::Line + Clone>(
+        &self,
+        tx: &mut Conn,
+        reported: &Reported<L>,
+        approved: bool,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        caption: impl Fn(&Table<L>, usize) -> anyhow::Result<String>,
+    ) -> anyhow::Result<usize> {
+        let mut told = 0;
+        let mut units: Vec<&Unit> = reported.units.values().collect();
+        units.sort_by(|a, b| a.code.cmp(&b.code));
+        for unit in units {
+            let has_lines = reported.sections.contains_key(&unit.code);
+            let people = table_recipients(tx, unit, has_lines).await?;
+            if people.is_empty() {
+                continue;
+            }
+            let table = reported.table(&unit.code, approved)?;
+            let record = summary_record(&table, FileKind::Xlsx)?;
+            let body = caption(&table, record.lines)?;
+            for p in people {
+                let msg = Outgoing {
+                    chat_id: p.chat_id,
+                    body: body.clone(),
+                    document: Some((record.name.clone(), record.bytes.clone())),
+                    dedupe_key: Some(format!("{key}:{}:{}", unit.code, p.chat_id)),
+                    ..Outgoing::default()
+                };
+                if outbox::enqueue(tx, &msg, now).await? {
+                    told += 1;
+                }
+            }
+        }
+        Ok(told)
+    }
+
     /// `export review-summary --unit CODE`: the terminal is the city's, so every school is in
     /// scope.
     pub async fn export_review_summary(
@@ -417,35 +457,16 @@ impl App {
         }
         let open = open_requests(tx, season.id).await?;
         let summaries = self.summaries(tx, season, |_| true).await?;
-        let mut told = 0;
-        let mut units: Vec<&Unit> = summaries.units.values().collect();
-        units.sort_by(|a, b| a.code.cmp(&b.code));
-        for unit in units {
-            let has_lines = summaries.sections.contains_key(&unit.code);
-            let people = table_recipients(tx, unit, has_lines).await?;
-            if people.is_empty() {
-                continue;
-            }
-            let table = summaries.table(&unit.code, false)?;
-            let record = summary_record(&table, FileKind::Xlsx)?;
-            let caption = self.render.render(
+        let caption = |table: &Table<Line>, lines: usize| {
+            self.render.render(
                 tpl::REVIEW_CLOSED_RECORDS,
-                &json!({"year": season.year, "unit": table.unit, "lines": record.lines,
+                &json!({"year": season.year, "unit": table.unit, "lines": lines,
                         "open": open, "by": by}),
-            )?;
-            for p in people {
-                let msg = Outgoing {
-                    chat_id: p.chat_id,
-                    body: caption.clone(),
-                    document: Some((record.name.clone(), record.bytes.clone())),
-                    dedupe_key: Some(format!("{key}:{}:{}", unit.code, p.chat_id)),
-                    ..Outgoing::default()
-                };
-                if outbox::enqueue(tx, &msg, now).await? {
-                    told += 1;
-                }
-            }
-        }
+            )
+        };
+        let told = self
+            .send_tables(tx, &summaries, false, &key, now, caption)
+            .await?;
         reminders::set_recipients(tx, &key, told).await?;
         let detail = format!(
             "season {} review closed{}: {open} requests open, 附件6 to {told} chats",

@@ -1,6 +1,7 @@
 //! Pure domain types and their rules. Nothing here does I/O.
 
 pub mod attachment;
+pub mod code;
 pub mod deadline;
 pub mod entry;
 pub mod exemption;

@@ -38,30 +38,18 @@ impl Stage {
     }
 
     pub fn parse(code: &str) -> Option<Stage> {
-        let round = |digits: &str| digits.parse::<i64>().ok().filter(|r| *r >= 0);
-        if code == "wd" {
-            return Some(Stage::Withdraw);
-        }
-        // Longest prefixes first: "rec" and "ret" before "rc".
-        if let Some(r) = code.strip_prefix("rec") {
-            return round(r).map(|round| Stage::Record { round });
-        }
-        if let Some(r) = code.strip_prefix("ret") {
-            return round(r).map(|round| Stage::Returned { round });
-        }
-        if let Some(r) = code.strip_prefix("rc") {
-            return round(r).map(|round| Stage::Recheck { round });
-        }
-        if let Some(r) = code.strip_prefix("cf") {
-            return round(r).map(|round| Stage::Confirm { round });
-        }
-        if let Some(r) = code.strip_prefix("up") {
-            return round(r).map(|round| Stage::Report { round });
-        }
-        let (step, r) = code.strip_prefix('s')?.split_once('r')?;
-        Some(Stage::Level {
-            step: round(step)?,
-            round: round(r)?,
+        Some(match super::code::segments(code)?.as_slice() {
+            [("wd", None)] => Stage::Withdraw,
+            [("rec", Some(round))] => Stage::Record { round: *round },
+            [("ret", Some(round))] => Stage::Returned { round: *round },
+            [("rc", Some(round))] => Stage::Recheck { round: *round },
+            [("cf", Some(round))] => Stage::Confirm { round: *round },
+            [("up", Some(round))] => Stage::Report { round: *round },
+            [("s", Some(step)), ("r", Some(round))] => Stage::Level {
+                step: *step,
+                round: *round,
+            },
+            _ => return None,
         })
     }
 

@@ -90,27 +90,9 @@ pub fn stamp_line(unit: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::summary::read;
     use super::*;
-    use calamine::{Data, Reader, Xlsx};
-
-    fn read(bytes: Vec<u8>) -> Vec<Vec<Data>> {
-        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-        sheet.rows().map(|r| r.to_vec()).collect()
-    }
-
-    fn read_csv(bytes: &[u8]) -> Vec<Vec<String>> {
-        let body = bytes
-            .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-            .expect("a UTF-8 byte-order mark first");
-        ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(body)
-            .records()
-            .map(|r| r.unwrap().iter().map(str::to_string).collect())
-            .collect()
-    }
+    use calamine::Data;
 
     fn line(name: &str) -> Line {
         Line {
@@ -134,7 +116,7 @@ mod tests {
             ..line("<王&\"小\"明😀>")
         };
         let table = Table::of_unit(2023, "焦作市", "温县", vec![tricky.clone()]);
-        let rows = read(xlsx(&table).unwrap());
+        let rows = read::xlsx(xlsx(&table).unwrap());
         assert_eq!(rows[0][0], Data::String(title(2023, "焦作市")));
         assert_eq!(
             rows[0][0],
@@ -161,7 +143,7 @@ mod tests {
             );
         }
 
-        let records = read_csv(&csv(&table).unwrap());
+        let records = read::csv(&csv(&table).unwrap());
         assert_eq!(records[0], [title(2023, "焦作市")]);
         assert_eq!(records[1], [stamp_line("温县")]);
         assert_eq!(records[2], COLUMNS);
@@ -200,7 +182,7 @@ mod tests {
             ],
             approved: true,
         };
-        let rows = read(xlsx(&table).unwrap());
+        let rows = read::xlsx(xlsx(&table).unwrap());
         assert_eq!(rows[1][0], Data::String(stamp_line("焦作市")));
         let firsts: Vec<Data> = rows[3..].iter().map(|r| r[0].clone()).collect();
         assert_eq!(
@@ -215,7 +197,7 @@ mod tests {
         );
         assert_eq!(rows[7][2], Data::String("丙".into()));
 
-        let records = read_csv(&csv(&table).unwrap());
+        let records = read::csv(&csv(&table).unwrap());
         let firsts: Vec<&str> = records[3..].iter().map(|r| r[0].as_str()).collect();
         assert_eq!(
             firsts,

@@ -90,14 +90,9 @@ pub fn stamp_line(unit: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::summary::read;
     use super::*;
-    use calamine::{Data, Reader, Xlsx};
-
-    fn read(bytes: Vec<u8>) -> Vec<Vec<Data>> {
-        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-        sheet.rows().map(|r| r.to_vec()).collect()
-    }
+    use calamine::Data;
 
     #[test]
     fn the_form_reads_as_on_paper_and_text_stays_text() {
@@ -112,7 +107,7 @@ mod tests {
             note: String::new(),
         };
         let table = Table::of_unit(2023, "青山市", "东湖区", vec![line.clone()]);
-        let rows = read(xlsx(&table).unwrap());
+        let rows = read::xlsx(xlsx(&table).unwrap());
         assert_eq!(rows[0][0], Data::String(title(2023, "青山市")));
         assert_eq!(rows[1][0], Data::String(stamp_line("东湖区")));
         let headings: Vec<Data> = COLUMNS

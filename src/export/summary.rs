@@ -234,3 +234,28 @@ fn as_text(cell: &str) -> String {
         cell.to_string()
     }
 }
+
+/// Reading a form back, for the forms' tests.
+#[cfg(test)]
+pub(crate) mod read {
+    use calamine::{Data, Reader, Xlsx};
+
+    pub fn xlsx(bytes: Vec<u8>) -> Vec<Vec<Data>> {
+        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        sheet.rows().map(|r| r.to_vec()).collect()
+    }
+
+    pub fn csv(bytes: &[u8]) -> Vec<Vec<String>> {
+        let body = bytes
+            .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+            .expect("a UTF-8 byte-order mark first");
+        ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(body)
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
+    }
+}

@@ -117,10 +117,10 @@ impl PressCode for Button {
     }
 
     fn parse(code: &str) -> Option<Button> {
-        Some(match code.split_at_checked(1)? {
-            ("b", id) => Button::Batch(id.parse().ok()?),
-            ("r", user) => Button::Reader(user.parse().ok()?),
-            ("w", user) => Button::Watcher(user.parse().ok()?),
+        Some(match crate::domain::code::segments(code)?.as_slice() {
+            [("b", Some(id))] => Button::Batch(*id),
+            [("r", Some(user))] => Button::Reader(*user),
+            [("w", Some(user))] => Button::Watcher(*user),
             _ => return None,
         })
     }

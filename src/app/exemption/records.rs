@@ -3,12 +3,13 @@
 //! opinion, name and time.
 
 use crate::app::App;
-use crate::app::records::{FileKind, Record, Reported, summary_record, table_recipients};
+use crate::app::records::{FileKind, Record, Reported, summary_record};
 use crate::app::review::{Ctx, Identifiers, applicant_line};
 use crate::domain::exemption::Details;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};
 use crate::export::exemption_summary::Line;
+use crate::export::summary::Table;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::seasons::Season;
@@ -196,36 +197,14 @@ impl App {
         key: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<usize> {
-        let year = season.year;
         let approved = self.approved_exemptions(tx, season, |_| true).await?;
-        let mut told = 0;
-        let mut units: Vec<&Unit> = approved.units.values().collect();
-        units.sort_by(|a, b| a.code.cmp(&b.code));
-        for unit in units {
-            let has_lines = approved.sections.contains_key(&unit.code);
-            let people = table_recipients(tx, unit, has_lines).await?;
-            if people.is_empty() {
-                continue;
-            }
-            let table = approved.table(&unit.code, true)?;
-            let record = summary_record(&table, FileKind::Xlsx)?;
-            let caption = self.render.render(
+        let caption = |table: &Table<Line>, lines: usize| {
+            self.render.render(
                 tpl::EXEMPT_SUMMARY_SENT,
-                &serde_json::json!({"year": year, "unit": table.unit, "lines": record.lines}),
-            )?;
-            for p in people {
-                let msg = crate::store::outbox::Outgoing {
-                    chat_id: p.chat_id,
-                    body: caption.clone(),
-                    document: Some((record.name.clone(), record.bytes.clone())),
-                    dedupe_key: Some(format!("{key}:{}:{}", unit.code, p.chat_id)),
-                    ..Default::default()
-                };
-                if crate::store::outbox::enqueue(tx, &msg, now).await? {
-                    told += 1;
-                }
-            }
-        }
-        Ok(told)
+                &serde_json::json!({"year": season.year, "unit": table.unit, "lines": lines}),
+            )
+        };
+        self.send_tables(tx, &approved, true, key, now, caption)
+            .await
     }
 }

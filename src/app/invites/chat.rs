@@ -77,7 +77,10 @@ impl PressCode for Choice {
     }
 
     fn parse(code: &str) -> Option<Choice> {
-        Some(Choice(code.strip_prefix('c')?.parse().ok()?))
+        match crate::domain::code::segments(code)?.as_slice() {
+            [("c", Some(i))] => Some(Choice(usize::try_from(*i).ok()?)),
+            _ => None,
+        }
     }
 }
 
