@@ -4,6 +4,7 @@
 
 use super::callback::Callback;
 use super::entry::Readiness;
+use super::review::Press;
 use super::{Actor, App};
 use crate::buttons::{Buttons, button};
 use crate::config::EntryMode;
@@ -15,7 +16,7 @@ use crate::render::tpl;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::seasons::{self, Season};
 use crate::store::units::Unit;
-use crate::store::{audit, candidates, people, units};
+use crate::store::{audit, batches, candidates, people, units};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -478,8 +479,97 @@ impl App {
                         Callback::PublishCancel.encode(),
                     ),
                 ]]);
-                self.reply(chat, text, Some(buttons)).await
+                self.post_publish_card(user_id, chat, text, buttons).await
             }
         }
     }
+
+    /// Sends the confirm card and keeps it, to be edited when pressed; an earlier card of this
+    /// person loses its buttons (one live card each).
+    async fn post_publish_card(
+        &self,
+        user: i64,
+        chat: i64,
+        text: String,
+        buttons: Buttons,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        if let Some(earlier) = batches::card(&mut tx, PUBLISH_CARD, user).await? {
+            outbox::edit(&mut tx, earlier, &text, now).await?;
+        }
+        let msg = Outgoing {
+            chat_id: chat,
+            body: text,
+            buttons: Some(buttons),
+            is_reply: true,
+            ..Outgoing::default()
+        };
+        if let Some(id) = outbox::enqueue_returning(&mut tx, &msg, now).await? {
+            batches::set_card(&mut tx, PUBLISH_CARD, user, id).await?;
+        }
+        self.commit_told(tx).await
+    }
+
+    /// 确认发布 on the confirm card: the season is published, and the card says so.
+    pub async fn publish_button(
+        &self,
+        user: i64,
+        chat: i64,
+        season_id: i64,
+    ) -> anyhow::Result<Press> {
+        if self.may_publish(user).await?.is_err() {
+            return Ok(Press::Refused);
+        }
+        let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
+            self.preview_publication(Actor::Telegram(user)).await?
+        else {
+            return Ok(Press::Refused);
+        };
+        if season.id != season_id {
+            return Ok(Press::Refused);
+        }
+        let outcome = self.publish(Actor::Telegram(user), None).await?;
+        let text = self.render.render(
+            tpl::PUBLISH_CONFIRMED,
+            &json!({
+                "published_at": display(outcome.published_at, outcome.tz),
+                "first_time": outcome.first_time,
+            }),
+        )?;
+        self.close_publish_card(user, chat, text).await?;
+        Ok(Press::Accepted)
+    }
+
+    /// 取消 on the confirm card.
+    pub async fn publish_cancel_button(&self, user: i64, chat: i64) -> anyhow::Result<Press> {
+        if let Err(denied) = self.may_publish(user).await? {
+            return Ok(Press::Denied(denied));
+        }
+        let text = self.render.text(tpl::PUBLISH_CANCELLED)?;
+        self.close_publish_card(user, chat, text).await?;
+        Ok(Press::Accepted)
+    }
+
+    /// The confirm card becomes `text`, its buttons gone (a new message where none is kept).
+    async fn close_publish_card(&self, user: i64, chat: i64, text: String) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        match batches::card(&mut tx, PUBLISH_CARD, user).await? {
+            Some(card) => outbox::edit(&mut tx, card, &text, now).await?,
+            None => {
+                let msg = Outgoing {
+                    chat_id: chat,
+                    body: text,
+                    is_reply: true,
+                    ..Outgoing::default()
+                };
+                outbox::enqueue(&mut tx, &msg, now).await?;
+            }
+        }
+        self.commit_told(tx).await
+    }
 }
+
+/// The key the confirm card of /publish is kept under, per person.
+const PUBLISH_CARD: &str = "publish";

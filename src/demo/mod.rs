@@ -40,6 +40,21 @@ struct Person {
     label: String,
 }
 
+/// What the demo is about to show, before it shows it.
+const SUMMARY: &str = "\
+== 演示：一个虚构城市的中招实验考试，从考前到封存，全部在（模拟的）Telegram 聊天中完成
+   1. 导入城市、县区、学校；免考申请开放。
+   2. 工作人员加入：服务器只邀请市级管理员，其余逐级在聊天中 /invite。
+   2b. 免考申请（附件2）：班主任填写，逐级审核，县区上报附件3，市级决定。
+   2c. 登分（附件7）：每个半天两人分别录入，四人在场，比对、更正、上报；逾期批次视为缺考。
+   3. 市级管理员 /publish 并确认：每所学校收到成绩通知与本校成绩表。
+   4. 每个人收到的消息。
+   5. 成绩复核（附件5）：四份申请走完 班主任 → 校长 → 县区复核小组 → 上报附件6 → 市级复审。
+   6. 模拟时钟走完复核期：提醒按时发出，逾期未报的申请列为逾期未报。
+   7. 记录与封存：结束复核，附件6、附件5，成绩库加密封存。
+   每段聊天记录中，“→ 姓名: 内容”是此人发出的消息，“→ [按钮]”是此人按下的按钮，其余是机器人的消息。
+";
+
 pub async fn run(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     // A run's records start afresh: the 免考 section and the reviews write into it.
@@ -74,6 +89,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let mut app = App::new(db, config, Arc::new(clock.clone()))?;
     app.pace = crate::clock::Pace::faster(PACE);
 
+    println!("{SUMMARY}");
     progress.begin(Act::City);
     println!("== 1. 城市、学校（虚构数据），考前");
     sample::load_units_and_season(&app, out, DISTRICTS, SCHOOLS).await?;

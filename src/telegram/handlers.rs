@@ -2,22 +2,20 @@
 //! state are checked in `app`, inside the use case's transaction.
 
 use super::intake::Intake;
+use crate::app::App;
 use crate::app::callback::{Callback, EntryAction, List};
 use crate::app::command::{Command, Typed};
 use crate::app::entry::Sheet;
 use crate::app::limits::Admit;
-use crate::app::publish::Preview;
 use crate::app::review::{Press, QuickFrom};
-use crate::app::{Actor, App};
 use crate::domain::attachment::Attachment;
-use crate::domain::deadline::display;
+use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::telegram::sender::TgBot;
-use serde_json::json;
 use std::sync::Arc;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::{MaybeInaccessibleMessage, MessageId, ParseMode};
+use teloxide::types::{MaybeInaccessibleMessage, ParseMode};
 use tracing::Instrument;
 
 type HandlerResult = anyhow::Result<()>;
@@ -255,18 +253,18 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
     // The card must sit in the presser's own private chat: a forwarded card or a group is
     // refused. A card too old for Telegram to show us (inaccessible) still names its chat, and
     // is judged by the presser's rights like any other press.
-    let card = match &q.message {
-        Some(MaybeInaccessibleMessage::Regular(m)) => Some((m.chat.id, m.id)),
-        Some(MaybeInaccessibleMessage::Inaccessible(m)) => Some((m.chat.id, m.message_id)),
+    let chat = match &q.message {
+        Some(MaybeInaccessibleMessage::Regular(m)) => Some(m.chat.id),
+        Some(MaybeInaccessibleMessage::Inaccessible(m)) => Some(m.chat.id),
         None => None,
     }
-    .filter(|(chat, _)| chat.0 == user_id);
+    .filter(|chat| chat.0 == user_id);
     let pressed = Callback::parse(&data);
     if let Some(request) = pressed.as_ref().and_then(Callback::request) {
         tracing::Span::current().record("request", request);
     }
-    let outcome = match (card, pressed) {
-        (Some(card), Some(cb)) => handle_callback(&bot, app, user_id, card, cb).await,
+    let outcome = match (chat, pressed) {
+        (Some(chat), Some(cb)) => handle_callback(app, user_id, chat, cb).await,
         _ => Ok(Press::Refused),
     };
     let press = match outcome {
@@ -305,10 +303,9 @@ async fn callback(bot: TgBot, q: CallbackQuery, app: &App) -> HandlerResult {
 }
 
 async fn handle_callback(
-    bot: &TgBot,
     app: &App,
     user_id: i64,
-    (chat, message): (ChatId, MessageId),
+    chat: ChatId,
     cb: Callback,
 ) -> anyhow::Result<Press> {
     match cb {
@@ -334,10 +331,14 @@ async fn handle_callback(
         Callback::SignedForm { id } => app.signed_form(user_id, chat.0, id).await,
         Callback::Form { id } => app.review_form_button(user_id, chat.0, id).await,
         Callback::Exhibits { id } => app.exhibits_button(user_id, chat.0, id).await,
-        Callback::Report { unit, count } => app.report_button(user_id, chat.0, &unit, count).await,
+        Callback::Report { unit, count } => {
+            app.send_up(user_id, chat.0, Purpose::Review, &unit, count)
+                .await
+        }
         Callback::PasswordNoted { message } => app.password_noted(chat.0, message).await,
         Callback::ReportExemptions { unit, count } => {
-            app.report_exemptions(user_id, chat.0, &unit, count).await
+            app.send_up(user_id, chat.0, Purpose::Exemption, &unit, count)
+                .await
         }
         Callback::Entry { batch, action } => match action {
             EntryAction::Seal => app.seal_batch(user_id, chat.0, batch).await,
@@ -357,50 +358,7 @@ async fn handle_callback(
                 .await
         }
         Callback::StatusChart => app.status_chart(user_id, chat.0).await,
-        Callback::Publish { season } => publish_confirmed(bot, app, user_id, chat, message, season)
-            .await
-            .map(|ok| if ok { Press::Accepted } else { Press::Refused }),
-        Callback::PublishCancel => {
-            if let Err(denied) = app.may_publish(user_id).await? {
-                return Ok(Press::Denied(denied));
-            }
-            bot.edit_message_text(chat, message, app.render.text(tpl::PUBLISH_CANCELLED)?)
-                .await?;
-            Ok(Press::Accepted)
-        }
+        Callback::Publish { season } => app.publish_button(user_id, chat.0, season).await,
+        Callback::PublishCancel => app.publish_cancel_button(user_id, chat.0).await,
     }
-}
-
-/// The publication confirm card's ✅; true when accepted.
-async fn publish_confirmed(
-    bot: &TgBot,
-    app: &App,
-    user_id: i64,
-    chat: ChatId,
-    message: MessageId,
-    season_id: i64,
-) -> anyhow::Result<bool> {
-    if app.may_publish(user_id).await?.is_err() {
-        return Ok(false);
-    }
-    let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
-        app.preview_publication(Actor::Telegram(user_id)).await?
-    else {
-        return Ok(false);
-    };
-    if season.id != season_id {
-        return Ok(false);
-    }
-    let outcome = app.publish(Actor::Telegram(user_id), None).await?;
-    let text = app.render.render(
-        tpl::PUBLISH_CONFIRMED,
-        &json!({
-            "published_at": display(outcome.published_at, outcome.tz),
-            "first_time": outcome.first_time,
-        }),
-    )?;
-    bot.edit_message_text(chat, message, text)
-        .parse_mode(ParseMode::Html)
-        .await?;
-    Ok(true)
 }

@@ -29,6 +29,9 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         "{stdout}"
     );
     assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
+    // It opens with what it will show, and its chats show what each person sent and pressed.
+    assert!(stdout.starts_with("== 演示："), "{stdout}");
+    assert!(stdout.contains("→ [✅ 提交]"), "{stdout}");
     // Onboarding without a shell: the rosters sent in chat, invitations delegated down.
     assert!(stdout.contains("已导入：3000 名考生"), "{stdout}");
     assert!(stdout.contains("已生成 48 个邀请"), "{stdout}");

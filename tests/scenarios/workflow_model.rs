@@ -21,6 +21,7 @@ use exam_review_bot::app::review::Press;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::domain::stage::{Choice, Stage};
+use exam_review_bot::domain::workflow::Purpose;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
 use proptest::prelude::*;
@@ -728,7 +729,7 @@ async fn step(
             let may = w.may_report(by) && waiting > 0 && !miscounted && window_open;
             let u = user(by);
             let district = sample::district_code(0);
-            let press = app.report_button(u, u, &district, shown).await?;
+            let press = app.send_up(u, u, Purpose::Review, &district, shown).await?;
             judge(press, may, Tally::Reported)?;
             if may {
                 for f in w.filed.iter_mut().filter(|f| f.stand == Stand::Reporting) {

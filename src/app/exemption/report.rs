@@ -1,37 +1,26 @@
 //! 附件3 sent up: an application agreed at the level below the city's (the county's three
 //! signatures) waits for its county's 上报. The county's officers hold one card listing what
 //! waits; one tap sends every waiting application of the county to the city together with the
-//! county's 附件3 (each line with the county's opinion and its signers), and only then does the
-//! city decide. A city-direct school's applications go up from whoever holds that level for
+//! county's 附件3 (each line with the county's opinion and its signers; `review::send_up`), and
+//! only then does the city decide. A city-direct school's applications go up from whoever holds that level for
 //! it. The city's final list (the approved candidates) stays a record of its own.
 
 use crate::app::App;
 use crate::app::callback::Callback;
-use crate::app::policy::{self, Action, Denied, Subject};
-use crate::app::review::{Ctx, Press, UnitCard, batch_of, button, keyboard};
-use crate::domain::UnitKind;
-use crate::domain::deadline::display;
+use crate::app::policy::Action;
+use crate::app::review::{Ctx, UnitCard, batch_of, button, keyboard, report_card_key};
 use crate::domain::exemption::Details;
-use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
-use crate::export::exemption_summary::{self, Line, Table};
+use crate::export::exemption_summary::Line;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::batches::{self, Application};
-use crate::store::outbox;
-use crate::store::people::{self, Binding};
-use crate::store::reviews::{self, NewEvent};
-use crate::store::{audit, seasons, units};
+use crate::store::people::Binding;
+use crate::store::reviews;
 use serde_json::json;
 
 /// Applications a card lists by name; the rest are counted (附件3 lists every one).
 const CARD_LISTED: usize = 30;
-
-/// The key an exemption card is kept under for a unit (a person may also hold the unit's
-/// review batch card).
-fn card_key(unit: &str) -> String {
-    format!("x:{unit}")
-}
 
 impl App {
     /// Who sends the application's county list up: the holders of the level below the city's.
@@ -60,7 +49,7 @@ impl App {
         fresh: bool,
     ) -> anyhow::Result<()> {
         let (unit, unit_name) = batch_of(ctx);
-        let key = card_key(unit);
+        let key = report_card_key(Purpose::Exemption, unit);
         batches::lock(conn, unit).await?;
         let waiting =
             batches::waiting_applications(conn, ctx.season.id, unit, CARD_LISTED + 1).await?;
@@ -121,87 +110,14 @@ impl App {
         Ok(note)
     }
 
-    /// Whether this person sends `unit`'s applications up: the permission model asked about
-    /// the unit (a district, or a city-direct school) on the unit's 免考 route.
-    async fn may_send_up(
+    /// 附件3's lines of the applications sent up: each with the county's opinion.
+    pub(crate) async fn exemption_lines(
         &self,
         conn: &mut Conn,
-        user_id: i64,
-        bound: &[Binding],
-        unit: &str,
-    ) -> anyhow::Result<bool> {
-        let Some(target) = units::get(conn, unit).await? else {
-            return Ok(false);
-        };
-        let district = match (target.kind, target.city_direct) {
-            (UnitKind::District, _) => Some(unit),
-            (UnitKind::School, true) => None,
-            _ => return Ok(false),
-        };
-        let subject = Subject {
-            city: &target.city_code,
-            school: if district.is_some() { "" } else { unit },
-            district,
-            ..Subject::default()
-        };
-        let route = self.config.exemption_route_of_unit(&target.city_code, unit);
-        Ok(policy::check(&route, user_id, bound, Action::Report, &subject).is_ok())
-    }
-
-    /// The 附件3 card's 上报: every application of the unit that waits goes to the city, in one
-    /// transaction, with the county's 附件3 to the city's deciders and to the sender. A card
-    /// that showed another count is old: it is brought up to date and nothing is sent.
-    pub async fn report_exemptions(
-        &self,
-        user_id: i64,
-        chat_id: i64,
-        unit: &str,
-        shown: usize,
-    ) -> anyhow::Result<Press> {
-        let mut tx = self.db.begin().await?;
-        let city = units::city_of(&mut tx, unit).await?;
-        let Some(season) = seasons::current(&mut tx, &city).await? else {
-            return Ok(Press::Refused);
-        };
-        let bound = people::of_user(&mut tx, user_id).await?;
-        // Asked of the unit itself before anything of it is read or locked: a stranger's
-        // crafted press learns nothing of what waits.
-        if !self.may_send_up(&mut tx, user_id, &bound, unit).await? {
-            return Ok(Press::Refused);
-        }
-        let (waiting, now_waiting) = self
-            .lock_reporting(&mut tx, Purpose::Exemption, season.id, unit)
-            .await?;
-        let Some(first) = waiting.first() else {
-            return Ok(Press::Stale);
-        };
-        let mut me = None;
-        for ctx in &waiting {
-            match self.allowed(user_id, &bound, Action::Report, ctx) {
-                Ok(b) => me = Some(b),
-                Err(d) => return Ok(Press::Denied(d)),
-            }
-        }
-        let me = me.expect("one or more wait");
-        if self.exam_begun(&season) {
-            return Ok(Press::Denied(Denied::NoRole));
-        }
-        let locked: Vec<i64> = waiting.iter().map(|c| c.req.id).collect();
-        if waiting.len() != shown || locked != now_waiting {
-            self.refresh_exemption_report(&mut tx, first, Some(user_id), false)
-                .await?;
-            tx.commit().await?;
-            self.outbox_wake.notify_one();
-            return Ok(Press::Stale);
-        }
-        let now = self.clock.now();
-        let (_, unit_name) = batch_of(first);
-        let unit_name = unit_name.to_string();
-        let city_name = units::get(&mut tx, &first.city)
-            .await?
-            .map_or(String::new(), |c| c.name);
+        waiting: &[Ctx],
+    ) -> anyhow::Result<Vec<Line>> {
         let mut lines = Vec::new();
-        for ctx in &waiting {
+        for ctx in waiting {
             let details: Option<Details> = ctx
                 .req
                 .details
@@ -216,89 +132,9 @@ impl App {
                 contact: details
                     .as_ref()
                     .map_or(String::new(), |d| d.contact.clone()),
-                note: self.county_opinion(&mut tx, ctx).await?,
+                note: self.county_opinion(conn, ctx).await?,
             });
-            let event = NewEvent {
-                request_id: ctx.req.id,
-                user_id,
-                actor_name: &me.name,
-                actor_role: me.role.slug(),
-                step: None,
-                round: ctx.req.round,
-                action: "report",
-                comment: "",
-            };
-            let detail = format!("exemption {} sent up with the 附件3 of {unit}", ctx.req.id);
-            self.note_event(&mut tx, &event, &detail).await?;
         }
-        let table = Table::of_unit(season.year, &city_name, &unit_name, lines);
-        let xlsx = exemption_summary::xlsx(&table)?;
-        let name = format!(
-            "附件3_免考汇总表_{unit_name}_上报_{}.xlsx",
-            now.with_timezone(&season.tz).format("%Y%m%d%H%M")
-        );
-        let data = json!({"unit": unit_name, "count": waiting.len(), "actor": me.name,
-                          "at": display(now, season.tz)});
-        // Each application goes on to the city's level; its deciders get the list first.
-        let mut deciders: Vec<Binding> = Vec::new();
-        for ctx in &waiting {
-            if !reviews::transition(
-                &mut tx,
-                &ctx.req,
-                State::Pending,
-                ctx.req.step,
-                ctx.req.round,
-                now,
-            )
-            .await?
-            {
-                return Ok(Press::Stale);
-            }
-            let now_ctx = self
-                .load_ctx(&mut tx, ctx.req.id)
-                .await?
-                .expect("request exists");
-            for b in self
-                .step_holders(&mut tx, &now_ctx, now_ctx.req.step as usize)
-                .await?
-            {
-                if !deciders.iter().any(|d| d.chat_id == b.chat_id) {
-                    deciders.push(b);
-                }
-            }
-        }
-        let city_chats: Vec<i64> = deciders.iter().map(|d| d.chat_id).collect();
-        let record = (name.as_str(), xlsx.as_slice());
-        self.send_up_record(
-            &mut tx,
-            chat_id,
-            &city_chats,
-            tpl::EXEMPT_REPORTED,
-            &data,
-            record,
-        )
-        .await?;
-        for ctx in &waiting {
-            let now_ctx = self
-                .load_ctx(&mut tx, ctx.req.id)
-                .await?
-                .expect("request exists");
-            self.announce_stage(&mut tx, &now_ctx).await?;
-        }
-        audit(
-            &mut tx,
-            now,
-            &crate::app::Actor::Telegram(user_id).label(),
-            "exemption-report",
-            &format!("附件3 of {unit}: {} applications sent up", waiting.len()),
-        )
-        .await?;
-        let closed = self.render.render(tpl::EXEMPT_REPORT_SENT, &data)?;
-        for outbox_id in batches::take_cards(&mut tx, &card_key(unit)).await? {
-            outbox::edit(&mut tx, outbox_id, &closed, now).await?;
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(Press::Accepted)
+        Ok(lines)
     }
 }

@@ -4,7 +4,7 @@
 //! request's version; the messages it causes go through the outbox.
 
 mod batch;
-pub(crate) use batch::{UnitCard, batch_of};
+pub(crate) use batch::{UnitCard, batch_of, summary_line};
 mod cards;
 pub(crate) mod decide;
 pub(crate) mod dialogue;
@@ -14,6 +14,8 @@ mod form;
 pub(crate) use filing::Amendment;
 pub(crate) use form::{Identifiers, applicant_line};
 mod quick;
+mod send_up;
+pub(crate) use send_up::report_card_key;
 pub(crate) mod recording;
 pub(crate) mod result;
 mod views;
@@ -457,10 +459,7 @@ impl App {
                 .await
             }
             // One card for the unit's batch, not one per request.
-            State::Reporting => match ctx.purpose() {
-                Purpose::Review => self.refresh_batch(conn, ctx, only, false).await,
-                Purpose::Exemption => self.refresh_exemption_report(conn, ctx, only, false).await,
-            },
+            State::Reporting => self.refresh_report_card(conn, ctx, only, false).await,
             State::Rechecking => {
                 let reviewers = keep(self.eligible_recheckers(conn, ctx).await?);
                 self.send_cards(
