@@ -8,6 +8,7 @@ pub mod callback;
 pub mod command;
 pub mod contacts;
 pub mod dialogue;
+pub mod dialogues;
 pub mod documents;
 pub mod entry;
 pub mod exemption;

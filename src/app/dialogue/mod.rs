@@ -3,7 +3,9 @@
 //! each typed and named once (`Flow`). What is the same for all of them is written here once:
 //! saving a step and sending its prompt, ⬅️ back and ✖ cancel under every prompt, a button
 //! under a prompt the person has left (stale), a row an older build wrote that this one cannot
-//! read, and the hint for a message the step cannot take.
+//! read, and the hint for a message the step cannot take. Which flow each kind is, and the
+//! entry points that hand a person's message or press to their open dialogue, are
+//! `app::dialogues`.
 
 use crate::app::App;
 use crate::app::policy::Denied;
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 use std::future::Future;
 
 /// The kinds of dialogue, as the `dialogues.kind` column names them. Each is one `Flow`
-/// (`with_flow!` is the one place that says which).
+/// (`app::dialogues` is the one place that says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Filing a review request (/review).
@@ -68,42 +70,6 @@ impl Kind {
     pub fn parse(code: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.code() == code)
     }
-}
-
-/// Runs `$body` with `$flow` naming the state type of `$kind`'s dialogue.
-macro_rules! with_flow {
-    ($kind:expr, $flow:ident => $body:expr) => {
-        match $kind {
-            Kind::File | Kind::Amend => {
-                type $flow = crate::app::review::dialogue::Filing;
-                $body
-            }
-            Kind::Why => {
-                type $flow = crate::app::review::decide::Why;
-                $body
-            }
-            Kind::Record => {
-                type $flow = crate::app::review::recording::Recording;
-                $body
-            }
-            Kind::Exempt => {
-                type $flow = crate::app::exemption::dialogue::Application;
-                $body
-            }
-            Kind::Invite => {
-                type $flow = crate::app::invites::chat::Inviting;
-                $body
-            }
-            Kind::Import => {
-                type $flow = crate::app::documents::Importing;
-                $body
-            }
-            Kind::Entry => {
-                type $flow = crate::app::entry::chat::Entering;
-                $body
-            }
-        }
-    };
 }
 
 /// A dialogue's step, as `dialogues.step` and its buttons name it.
@@ -310,12 +276,12 @@ pub fn version(data: &str) -> String {
 
 /// A stored row read back: the session, and the version of the prompt it last showed (None
 /// for a row written before prompts kept theirs).
-struct Loaded<F: Flow> {
-    session: Session<F>,
-    shown: Option<String>,
+pub(crate) struct Loaded<F: Flow> {
+    pub session: Session<F>,
+    pub shown: Option<String>,
 }
 
-fn load<F: Flow>(row: &Dialogue, kind: Kind) -> Option<Loaded<F>> {
+pub(crate) fn load<F: Flow>(row: &Dialogue, kind: Kind) -> Option<Loaded<F>> {
     let value: Value = serde_json::from_str(&row.data).ok()?;
     if value
         .get(VERSION_FIELD)
@@ -335,13 +301,6 @@ fn load<F: Flow>(row: &Dialogue, kind: Kind) -> Option<Loaded<F>> {
         session: Session::new(row.user_id, row.chat_id, kind, step, state),
         shown,
     })
-}
-
-/// What a person sent into a dialogue.
-enum Message<'a> {
-    Text(&'a str),
-    /// A photo or a file (`Some`), or anything else that is not text.
-    Other(Option<Attachment>),
 }
 
 /// How a handled message or press ends, before the commit.
@@ -450,7 +409,7 @@ impl App {
     }
 
     /// Applies `next`, commits, and runs what comes after the commit.
-    async fn finish<F: Flow>(
+    pub(crate) async fn finish<F: Flow>(
         &self,
         mut tx: WriteTx,
         s: Session<F>,
@@ -471,116 +430,16 @@ impl App {
 
     /// A row this build cannot read (written by a later one, or of a kind since retired): it
     /// ends, and the person is asked to begin again.
-    async fn unreadable(&self, mut tx: WriteTx, user: i64, chat: i64) -> anyhow::Result<()> {
+    pub(crate) async fn unreadable(
+        &self,
+        mut tx: WriteTx,
+        user: i64,
+        chat: i64,
+    ) -> anyhow::Result<()> {
         dialogues::clear(&mut tx, user).await?;
         self.tell(&mut tx, chat, tpl::DIALOGUE_UNREADABLE, &json!({}))
             .await?;
         self.commit_told(tx).await
-    }
-
-    /// A text message while a dialogue may be open; false when there is none (the caller then
-    /// answers as to any other text).
-    pub async fn dialogue_text(&self, user: i64, chat: i64, text: &str) -> anyhow::Result<bool> {
-        self.dialogue_message(user, chat, Message::Text(text)).await
-    }
-
-    /// Anything but text while a dialogue is open: a photo or file (`Some`), or anything else.
-    /// False when there is no dialogue.
-    pub async fn dialogue_non_text(
-        &self,
-        user: i64,
-        chat: i64,
-        file: Option<Attachment>,
-    ) -> anyhow::Result<bool> {
-        self.dialogue_message(user, chat, Message::Other(file))
-            .await
-    }
-
-    async fn dialogue_message(
-        &self,
-        user: i64,
-        chat: i64,
-        message: Message<'_>,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let Some(row) = dialogues::get(&mut tx, user).await? else {
-            return Ok(false);
-        };
-        let Some(kind) = Kind::parse(&row.kind) else {
-            self.unreadable(tx, user, chat).await?;
-            return Ok(true);
-        };
-        with_flow!(kind, F => {
-            let Some(loaded) = load::<F>(&row, kind) else {
-                self.unreadable(tx, user, chat).await?;
-                return Ok(true);
-            };
-            let mut s = loaded.session;
-            s.chat = chat;
-            let next = match message {
-                Message::Text(text) => F::text(self, &mut tx, &mut s, text).await?,
-                Message::Other(file) => F::file(self, &mut tx, &mut s, file).await?,
-            };
-            self.finish(tx, s, next).await?;
-        });
-        Ok(true)
-    }
-
-    /// A dialogue button ("d:<step>:<action>:<shown>"). A button of a step the person has left
-    /// is stale; so is one under a prompt that showed other content than the dialogue now
-    /// holds (提交 under one filing's summary never submits another).
-    pub async fn dialogue_button(
-        &self,
-        user: i64,
-        chat: i64,
-        step: &str,
-        action: &str,
-        shown: &str,
-    ) -> anyhow::Result<Press> {
-        let mut tx = self.db.begin().await?;
-        let Some(row) = dialogues::get(&mut tx, user).await? else {
-            return Ok(Press::Stale);
-        };
-        let Some(kind) = Kind::parse(&row.kind) else {
-            self.unreadable(tx, user, chat).await?;
-            return Ok(Press::Stale);
-        };
-        with_flow!(kind, F => {
-            let Some(loaded) = load::<F>(&row, kind) else {
-                self.unreadable(tx, user, chat).await?;
-                return Ok(Press::Stale);
-            };
-            // A press without a version (under a prompt sent before prompts had one) is taken
-            // as before: it acts only on the presser's own dialogue, with every check of its
-            // step.
-            let other = loaded.shown.as_deref().is_some_and(|v| !shown.is_empty() && v != shown);
-            if row.step != step || other {
-                return Ok(Press::Stale);
-            }
-            let mut s = loaded.session;
-            s.chat = chat;
-            let next = match action {
-                CANCEL => {
-                    dialogues::clear(&mut tx, user).await?;
-                    self.tell(&mut tx, chat, tpl::DIALOGUE_CANCELLED, &json!({}))
-                        .await?;
-                    self.commit_told(tx).await?;
-                    return Ok(Press::Accepted);
-                }
-                BACK => match F::previous(&s) {
-                    Some(previous) => {
-                        s.state.on_back();
-                        Next::Go(previous)
-                    }
-                    None => return Ok(Press::Stale),
-                },
-                code => match <F as Flow>::Press::parse(code) {
-                    Some(press) => F::press(self, &mut tx, &mut s, press).await?,
-                    None => return Ok(Press::Refused),
-                },
-            };
-            self.finish(tx, s, next).await
-        })
     }
 
     /// `/cancel`: ends whatever dialogue the person is in.
@@ -621,28 +480,6 @@ impl App {
         }
     }
 
-    /// Ends any dialogue a person had about this request (a decision made elsewhere overtook
-    /// it).
-    pub(crate) async fn drop_dialogues_about(
-        &self,
-        conn: &mut Conn,
-        user: i64,
-        id: i64,
-    ) -> anyhow::Result<()> {
-        let Some(row) = dialogues::get(conn, user).await? else {
-            return Ok(());
-        };
-        let Some(kind) = Kind::parse(&row.kind) else {
-            return Ok(());
-        };
-        let about =
-            with_flow!(kind, F => load::<F>(&row, kind).and_then(|l| l.session.state.request()));
-        if about == Some(id) {
-            dialogues::clear(conn, user).await?;
-        }
-        Ok(())
-    }
-
     /// Ends the dialogue a person is in, if any (true when there was one).
     pub(crate) async fn end_dialogue(&self, conn: &mut Conn, user: i64) -> anyhow::Result<bool> {
         Ok(dialogues::clear(conn, user).await?)
@@ -678,8 +515,8 @@ impl App {
     }
 }
 
-const BACK: &str = "back";
-const CANCEL: &str = "cancel";
+pub(crate) const BACK: &str = "back";
+pub(crate) const CANCEL: &str = "cancel";
 
 #[cfg(test)]
 mod tests {

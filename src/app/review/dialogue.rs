@@ -2,55 +2,33 @@
 //! 准考证号 → the signed form (where the city asks for it) → 申请理由 → 联系方式 → the 附件5 to
 //! confirm. Amending starts at the reason and keeps the candidate.
 
-use super::filing::{Amendment, Found};
+use super::filing::{Amendment, Filed, Filing, Found};
+use super::{Ctx, Press};
 use crate::app::App;
 use crate::app::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
+use crate::app::policy::{Action, Denied};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
+use crate::domain::review::State;
+use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
-use serde::{Deserialize, Serialize};
+use crate::store::people;
 use serde_json::json;
 
-/// What a filing (or an amendment) holds so far.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct Filing {
-    /// The candidate (filing).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidate_id: Option<i64>,
-    /// The returned request (amending).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request: Option<i64>,
-    /// The signed 附件5, as an attachment's reference.
-    pub form: Option<String>,
-    pub reason: Option<String>,
-    pub contact: Option<String>,
-    /// The first pass of a /review that came with everything: what it gave is not asked again.
-    /// Going back or editing ends the first pass.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub quick: bool,
-}
-
-impl Filing {
-    pub(crate) fn form(&self) -> Option<Attachment> {
-        self.form.as_deref().and_then(Attachment::parse)
+/// The first step still missing from `next` on, in a quick filing's first pass.
+fn first_missing(filing: &Filing, kind: Kind, mut next: Step) -> Step {
+    if kind != Kind::File || !filing.quick {
+        return next;
     }
-
-    /// The first step still missing from `next` on, in a quick filing's first pass.
-    fn first_missing(&self, kind: Kind, mut next: Step) -> Step {
-        if kind != Kind::File || !self.quick {
-            return next;
-        }
-        loop {
-            next = match next {
-                Step::Form if self.form.is_some() => Step::Reason,
-                Step::Reason if self.reason.is_some() => Step::Contact,
-                Step::Contact if self.contact.is_some() => Step::Confirm,
-                other => return other,
-            };
-        }
+    loop {
+        next = match next {
+            Step::Form if filing.form.is_some() => Step::Reason,
+            Step::Reason if filing.reason.is_some() => Step::Contact,
+            Step::Contact if filing.contact.is_some() => Step::Confirm,
+            other => return other,
+        };
     }
 }
 
@@ -84,7 +62,7 @@ impl StepCode for Step {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Press {
+pub(crate) enum Button {
     Submit,
     /// From the confirm step back to the reason.
     Edit,
@@ -92,21 +70,21 @@ pub(crate) enum Press {
     ReplaceForm,
 }
 
-impl PressCode for Press {
+impl PressCode for Button {
     fn code(&self) -> String {
         match self {
-            Press::Submit => "submit",
-            Press::Edit => "edit",
-            Press::ReplaceForm => "form",
+            Button::Submit => "submit",
+            Button::Edit => "edit",
+            Button::ReplaceForm => "form",
         }
         .into()
     }
 
-    fn parse(code: &str) -> Option<Press> {
+    fn parse(code: &str) -> Option<Button> {
         Some(match code {
-            "submit" => Press::Submit,
-            "edit" => Press::Edit,
-            "form" => Press::ReplaceForm,
+            "submit" => Button::Submit,
+            "edit" => Button::Edit,
+            "form" => Button::ReplaceForm,
             _ => return None,
         })
     }
@@ -127,6 +105,67 @@ fn template(kind: Kind, step: Step) -> &'static str {
 }
 
 impl App {
+    /// `/review`: a school contact or homeroom teacher starts filing.
+    pub async fn review_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        match self.filing_refused(&mut tx, user_id).await? {
+            Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
+            None => {
+                let mut s = Session::new(
+                    user_id,
+                    chat_id,
+                    Kind::File,
+                    Step::ExamNo,
+                    Filing::default(),
+                );
+                self.enter(&mut tx, &mut s).await?
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// The filer pressed "amend and resubmit" on a returned request.
+    pub(crate) async fn start_amendment(
+        &self,
+        conn: &mut Conn,
+        user_id: i64,
+        chat_id: i64,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Press> {
+        let bound = people::of_user(conn, user_id).await?;
+        if let Err(d) = self.allowed(user_id, &bound, Action::Withdraw, ctx) {
+            return Ok(Press::Denied(d));
+        }
+        if ctx.state() != State::Returned {
+            return Ok(Press::Stale);
+        }
+        // Each purpose amends its own form.
+        match ctx.purpose() {
+            Purpose::Exemption => {
+                self.start_exemption_amendment(conn, user_id, chat_id, ctx)
+                    .await?;
+                return Ok(Press::Accepted);
+            }
+            Purpose::Review => {}
+        }
+        // Once the amendment's time is over it could not be submitted: say so now, not after
+        // the filer has typed it all (found by the workflow model test).
+        if self.amend_open(ctx).is_err() {
+            return Ok(Press::Denied(Denied::AmendClosed));
+        }
+        let amending = Filing {
+            request: Some(ctx.req.id),
+            reason: Some(ctx.req.reason.clone()),
+            contact: Some(ctx.req.contact.clone()),
+            ..Filing::default()
+        };
+        let mut s = Session::new(user_id, chat_id, Kind::Amend, Step::Reason, amending);
+        self.enter(conn, &mut s).await?;
+        Ok(Press::Accepted)
+    }
+
     /// Whether filing asks this person for the candidate's signed form: their city's rule.
     async fn signed_form_asked(&self, conn: &mut Conn, user_id: i64) -> anyhow::Result<bool> {
         let city = self.city_of_user(conn, user_id).await?;
@@ -136,7 +175,7 @@ impl App {
 
 impl Flow for Filing {
     type Step = Step;
-    type Press = Press;
+    type Press = Button;
     type After = ();
 
     fn previous(s: &Session<Self>) -> Option<Step> {
@@ -164,7 +203,7 @@ impl Flow for Filing {
         app: &App,
         conn: &mut Conn,
         s: &mut Session<Self>,
-    ) -> anyhow::Result<Shown<Press>> {
+    ) -> anyhow::Result<Shown<Button>> {
         let mut data = serde_json::to_value(&s.state)?;
         if s.kind == Kind::File {
             if let Some(id) = s.state.candidate_id
@@ -199,15 +238,15 @@ impl Flow for Filing {
         }
         data["form"] = json!(s.state.form.is_some());
         let mut prompt = Prompt::new(template(s.kind, s.step), data);
-        let buttons: &[(&str, Press)] = match (s.kind, s.step) {
+        let buttons: &[(&str, Button)] = match (s.kind, s.step) {
             (Kind::Amend, Step::Confirm) => &[
-                (tpl::BUTTON_RESUBMIT, Press::Submit),
-                (tpl::BUTTON_EDIT, Press::Edit),
-                (tpl::BUTTON_REPLACE_FORM, Press::ReplaceForm),
+                (tpl::BUTTON_RESUBMIT, Button::Submit),
+                (tpl::BUTTON_EDIT, Button::Edit),
+                (tpl::BUTTON_REPLACE_FORM, Button::ReplaceForm),
             ],
             (_, Step::Confirm) => &[
-                (tpl::BUTTON_SUBMIT, Press::Submit),
-                (tpl::BUTTON_EDIT, Press::Edit),
+                (tpl::BUTTON_SUBMIT, Button::Submit),
+                (tpl::BUTTON_EDIT, Button::Edit),
             ],
             _ => &[],
         };
@@ -290,7 +329,7 @@ impl Flow for Filing {
             },
             Step::Confirm => return Ok(Next::say(tpl::DIALOGUE_USE_BUTTONS)),
         };
-        Ok(Next::Go(s.state.first_missing(s.kind, next)))
+        Ok(Next::Go(first_missing(&s.state, s.kind, next)))
     }
 
     /// The signed form where filing asks for it (a photo, or a PDF or image file).
@@ -307,7 +346,7 @@ impl Flow for Filing {
                     Kind::Amend => Step::Confirm,
                     _ => Step::Reason,
                 };
-                Next::Go(s.state.first_missing(s.kind, next))
+                Next::Go(first_missing(&s.state, s.kind, next))
             }
             (Step::Form, None) => Next::say(tpl::REVIEW_FORM_PLEASE),
             _ => Next::say(tpl::DIALOGUE_TEXT_PLEASE),
@@ -318,15 +357,15 @@ impl Flow for Filing {
         app: &App,
         conn: &mut Conn,
         s: &mut Session<Self>,
-        press: Press,
+        press: Button,
     ) -> anyhow::Result<Next<Self>> {
         Ok(match (s.step, press) {
-            (Step::Confirm, Press::Edit) => {
+            (Step::Confirm, Button::Edit) => {
                 s.state.quick = false;
                 Next::Go(Step::Reason)
             }
-            (Step::Confirm, Press::ReplaceForm) if s.kind == Kind::Amend => Next::Go(Step::Form),
-            (Step::Confirm, Press::Submit) if s.kind == Kind::Amend => {
+            (Step::Confirm, Button::ReplaceForm) if s.kind == Kind::Amend => Next::Go(Step::Form),
+            (Step::Confirm, Button::Submit) if s.kind == Kind::Amend => {
                 let f = &s.state;
                 let amendment = Amendment {
                     reason: f.reason.as_deref().unwrap_or_default(),
@@ -338,8 +377,11 @@ impl Flow for Filing {
                 app.resubmit(conn, s.user, s.chat, id, amendment).await?;
                 Next::End
             }
-            (Step::Confirm, Press::Submit) => {
-                app.submit_filing(conn, s.user, s.chat, &s.state).await?
+            (Step::Confirm, Button::Submit) => {
+                match app.submit_filing(conn, s.user, s.chat, &s.state).await? {
+                    Filed::Done => Next::End,
+                    Filed::FormMissing => Next::Go(Step::Form),
+                }
             }
             _ => Next::Refused,
         })

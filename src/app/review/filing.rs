@@ -2,16 +2,13 @@
 //! as filed, and the filing itself; and amending a returned request. The dialogue that gathers
 //! it is `dialogue`'s.
 
-use super::dialogue::{Filing, Step};
-use super::{App, Ctx, Press};
-use crate::app::dialogue::{Kind, Next, Session};
-use crate::app::policy::{self, Action, Denied, FILERS, Subject};
+use super::{App, Ctx};
+use crate::app::policy::{self, Action, FILERS, Subject};
 use crate::domain::Role;
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
-use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
@@ -19,10 +16,37 @@ use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
 use crate::store::{seasons, units};
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The kind of request this dialogue files (`Purpose::Review`).
 const REVIEW: &str = "review";
+
+/// What a filing (or an amendment) holds so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Filing {
+    /// The candidate (filing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<i64>,
+    /// The returned request (amending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
+    /// The signed 附件5, as an attachment's reference.
+    pub form: Option<String>,
+    pub reason: Option<String>,
+    pub contact: Option<String>,
+    /// The first pass of a /review that came with everything: what it gave is not asked again.
+    /// Going back or editing ends the first pass.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub quick: bool,
+}
+
+impl Filing {
+    pub(crate) fn form(&self) -> Option<Attachment> {
+        self.form.as_deref().and_then(Attachment::parse)
+    }
+}
 
 impl App {
     /// The 附件5 content as it will be filed.
@@ -43,27 +67,6 @@ impl App {
             "sitting": cand.sitting(), "reason": filing.reason,
         });
         Ok(Some(self.render.render(tpl::REVIEW_FORM, &v)?))
-    }
-
-    /// `/review`: a school contact or homeroom teacher starts filing.
-    pub async fn review_command(&self, user_id: i64, chat_id: i64) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        match self.filing_refused(&mut tx, user_id).await? {
-            Some((template, data)) => self.tell(&mut tx, chat_id, template, &data).await?,
-            None => {
-                let mut s = Session::new(
-                    user_id,
-                    chat_id,
-                    Kind::File,
-                    Step::ExamNo,
-                    Filing::default(),
-                );
-                self.enter(&mut tx, &mut s).await?
-            }
-        }
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
     }
 
     /// Why this person may not file now (not bound, no filer's role, the window), as the
@@ -183,12 +186,12 @@ impl App {
         user_id: i64,
         chat_id: i64,
         filing: &Filing,
-    ) -> anyhow::Result<Next<Filing>> {
+    ) -> anyhow::Result<Filed> {
         let now = self.clock.now();
         let city = self.city_of_user(conn, user_id).await?;
         if let Err((template, extra)) = self.window(conn, &city).await? {
             self.tell(conn, chat_id, template, &extra).await?;
-            return Ok(Next::End);
+            return Ok(Filed::Done);
         }
         let season = seasons::current(conn, &city)
             .await?
@@ -201,7 +204,7 @@ impl App {
             Ok(filer) => filer,
             Err(d) => {
                 self.tell(conn, chat_id, d.template(), &json!({})).await?;
-                return Ok(Next::End);
+                return Ok(Filed::Done);
             }
         };
         // A result reached while this filing was being typed. An open request's last signature
@@ -212,12 +215,12 @@ impl App {
         }
         if let Some(done) = reviews::result_of_candidate(conn, REVIEW, cand.id).await? {
             self.tell_result(conn, user_id, chat_id, done.id).await?;
-            return Ok(Next::End);
+            return Ok(Filed::Done);
         }
         let form = filing.form();
         if self.config.review_of(&season.city_code).require_signed_form && form.is_none() {
             // A filing begun before the form was asked for: it is asked for now.
-            return Ok(Next::Go(Step::Form));
+            return Ok(Filed::FormMissing);
         }
         let school = units::get(conn, &cand.school_code)
             .await?
@@ -263,7 +266,7 @@ impl App {
             let data = json!({"id": open});
             self.tell(conn, chat_id, tpl::REVIEW_EXISTS_SHORT, &data)
                 .await?;
-            return Ok(Next::End);
+            return Ok(Filed::Done);
         };
         if first.is_none() {
             // Every level was the filer's own: the request goes straight to its result.
@@ -316,7 +319,7 @@ impl App {
         )
         .await?;
         self.warn_empty_levels(conn, &ctx, chat_id).await?;
-        Ok(Next::End)
+        Ok(Filed::Done)
     }
 
     /// A level with nobody bound must not stall silently: the filer and the city admins hear
@@ -368,46 +371,6 @@ impl App {
                 .await?;
         }
         Ok(())
-    }
-
-    /// The filer pressed "amend and resubmit" on a returned request.
-    pub(crate) async fn start_amendment(
-        &self,
-        conn: &mut Conn,
-        user_id: i64,
-        chat_id: i64,
-        ctx: &Ctx,
-    ) -> anyhow::Result<Press> {
-        let bound = people::of_user(conn, user_id).await?;
-        if let Err(d) = self.allowed(user_id, &bound, Action::Withdraw, ctx) {
-            return Ok(Press::Denied(d));
-        }
-        if ctx.state() != State::Returned {
-            return Ok(Press::Stale);
-        }
-        // Each purpose amends its own form.
-        match ctx.purpose() {
-            Purpose::Exemption => {
-                self.start_exemption_amendment(conn, user_id, chat_id, ctx)
-                    .await?;
-                return Ok(Press::Accepted);
-            }
-            Purpose::Review => {}
-        }
-        // Once the amendment's time is over it could not be submitted: say so now, not after
-        // the filer has typed it all (found by the workflow model test).
-        if self.amend_open(ctx).is_err() {
-            return Ok(Press::Denied(Denied::AmendClosed));
-        }
-        let amending = Filing {
-            request: Some(ctx.req.id),
-            reason: Some(ctx.req.reason.clone()),
-            contact: Some(ctx.req.contact.clone()),
-            ..Filing::default()
-        };
-        let mut s = Session::new(user_id, chat_id, Kind::Amend, Step::Reason, amending);
-        self.enter(conn, &mut s).await?;
-        Ok(Press::Accepted)
     }
 
     /// A returned request's new content, sent up again from the first level, whatever its
@@ -518,6 +481,14 @@ pub(crate) struct Amendment<'a> {
     pub details: Option<&'a str>,
     /// A new signed form (附件5) or application page (附件2); None keeps the one filed.
     pub form: Option<Attachment>,
+}
+
+/// What became of a filing's 提交.
+pub(crate) enum Filed {
+    /// Filed, or refused with the reason said.
+    Done,
+    /// The city asks for the signed form, and this filing (begun before it did) has none.
+    FormMissing,
 }
 
 pub(super) enum Found {

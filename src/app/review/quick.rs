@@ -10,7 +10,8 @@
 //! own: the 附件5 summary to confirm, 修改, 返回, /cancel, and the same checks at 提交.
 
 use super::App;
-use super::dialogue::{Filing, Step};
+use super::dialogue::Step;
+use super::filing::Filing;
 use crate::app::dialogue::{Kind, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
