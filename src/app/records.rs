@@ -5,6 +5,7 @@
 use super::App;
 use super::policy::{self, Action, Subject};
 use crate::domain::review::{State, batch_unit};
+use crate::domain::workflow::Purpose;
 use crate::domain::{Role, UnitKind};
 use crate::export::review_summary::{self, Line};
 use crate::export::summary::{self, Section, Table};
@@ -286,10 +287,31 @@ impl App {
         Ok(told)
     }
 
-    /// `export review-summary --unit CODE`: the terminal is the city's, so every school is in
-    /// scope.
+    /// `export review-summary --unit CODE`: 附件6 of a district, a city-direct school or the
+    /// city.
     pub async fn export_review_summary(
         &self,
+        unit: &str,
+        kind: FileKind,
+    ) -> anyhow::Result<Record> {
+        self.export_summary(Purpose::Review, unit, kind).await
+    }
+
+    /// `export exemption-summary --unit CODE`: the approved 免考 candidates of a county, a
+    /// city-direct school or the city (附件3's final list).
+    pub async fn export_exemption_summary(
+        &self,
+        unit: &str,
+        kind: FileKind,
+    ) -> anyhow::Result<Record> {
+        self.export_summary(Purpose::Exemption, unit, kind).await
+    }
+
+    /// A unit's 汇总表 of `purpose` for the terminal, which is the city's: every school is in
+    /// scope. Audited.
+    async fn export_summary(
+        &self,
+        purpose: Purpose,
         unit: &str,
         kind: FileKind,
     ) -> anyhow::Result<Record> {
@@ -303,17 +325,23 @@ impl App {
         let season = seasons::current(&mut tx, &city)
             .await?
             .context("no current season")?;
-        let table = self.summary_table(&mut tx, &season, unit, |_| true).await?;
-        let record = summary_record(&table, kind)?;
-        let detail = format!("附件6 of {unit}: {} lines", record.lines);
-        audit(
-            &mut tx,
-            self.clock.now(),
-            "cli",
-            "export-review-summary",
-            &detail,
-        )
-        .await?;
+        let (record, action) = match purpose {
+            Purpose::Review => {
+                let table = self.summary_table(&mut tx, &season, unit, |_| true).await?;
+                (summary_record(&table, kind)?, "export-review-summary")
+            }
+            Purpose::Exemption => {
+                let approved = self.approved_exemptions(&mut tx, &season, |_| true).await?;
+                let table = approved.table(unit, true)?;
+                (summary_record(&table, kind)?, "export-exemption-summary")
+            }
+        };
+        let detail = format!(
+            "{} of {unit}: {} lines",
+            purpose.summary_form(),
+            record.lines
+        );
+        audit(&mut tx, self.clock.now(), "cli", action, &detail).await?;
         tx.commit().await?;
         Ok(record)
     }

@@ -107,6 +107,14 @@ impl Purpose {
         }
     }
 
+    /// The 汇总表 a county sends up with its requests.
+    pub fn summary_form(self) -> &'static str {
+        match self {
+            Purpose::Review => "附件6",
+            Purpose::Exemption => "附件3",
+        }
+    }
+
     /// The label of the button that prints its form.
     pub fn form_button(self) -> &'static str {
         match self {

@@ -127,6 +127,22 @@ impl<P> Prompt<P> {
             reply: false,
         }
     }
+
+    /// Adds a row of the step's own buttons, each labelled by its template; none when empty.
+    pub fn row(
+        mut self,
+        render: &crate::render::Renderer,
+        buttons: impl IntoIterator<Item = (&'static str, P)>,
+    ) -> anyhow::Result<Self> {
+        let row = buttons
+            .into_iter()
+            .map(|(label, press)| Ok((render.text(label)?, press)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if !row.is_empty() {
+            self.rows.push(row);
+        }
+        Ok(self)
+    }
 }
 
 /// A step's prompt, or the message that ends the dialogue when the step cannot be shown (what

@@ -268,15 +268,10 @@ impl Flow for Application {
             Step::Page => tpl::DLG_EXEMPT_PAGE,
             Step::Confirm => tpl::DLG_EXEMPT_CONFIRM,
         };
-        let mut prompt = Prompt::new(template, data);
-        let row = buttons(s.step, a)
-            .into_iter()
-            .map(|b| Ok((app.render.text(b.label())?, b)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        if !row.is_empty() {
-            prompt.rows.push(row);
-        }
-        Ok(Shown::Prompt(prompt))
+        let own = buttons(s.step, a).into_iter().map(|b| (b.label(), b));
+        Ok(Shown::Prompt(
+            Prompt::new(template, data).row(&app.render, own)?,
+        ))
     }
 
     async fn text(

@@ -3,7 +3,7 @@
 //! opinion, name and time.
 
 use crate::app::App;
-use crate::app::records::{FileKind, Record, Reported, summary_record};
+use crate::app::records::{Record, Reported};
 use crate::app::review::{Ctx, Identifiers, applicant_line};
 use crate::domain::exemption::Details;
 use crate::domain::workflow::Scope;
@@ -14,8 +14,7 @@ use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::seasons::Season;
 use crate::store::units::Unit;
-use crate::store::{audit, reviews, roster, seasons, units};
-use anyhow::Context;
+use crate::store::{reviews, roster, units};
 
 impl App {
     /// The season's approved 免考 candidates of the schools `in_scope` admits (of the season's
@@ -52,39 +51,6 @@ impl App {
             approved.place(&school, line);
         }
         Ok(approved)
-    }
-
-    /// `export exemption-summary --unit CODE`: the terminal is the city's, every school in
-    /// scope.
-    pub async fn export_exemption_summary(
-        &self,
-        unit: &str,
-        kind: FileKind,
-    ) -> anyhow::Result<Record> {
-        let mut tx = self.db.begin().await?;
-        let city = units::city_of(&mut tx, unit).await?;
-        if city.is_empty() {
-            anyhow::bail!("there is no unit {unit} in any city");
-        }
-        let season = seasons::current(&mut tx, &city)
-            .await?
-            .context("no current season")?;
-        let table = self
-            .approved_exemptions(&mut tx, &season, |_| true)
-            .await?
-            .table(unit, true)?;
-        let record = summary_record(&table, kind)?;
-        let detail = format!("附件3 of {unit}: {} lines", record.lines);
-        audit(
-            &mut tx,
-            self.clock.now(),
-            "cli",
-            "export-exemption-summary",
-            &detail,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
     }
 
     /// An application's 一寸 photo, fetched where a file source is set (a running bot); None for

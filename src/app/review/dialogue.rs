@@ -237,7 +237,7 @@ impl Flow for Filing {
             }
         }
         data["form"] = json!(s.state.form.is_some());
-        let mut prompt = Prompt::new(template(s.kind, s.step), data);
+        let prompt = Prompt::new(template(s.kind, s.step), data);
         let buttons: &[(&str, Button)] = match (s.kind, s.step) {
             (Kind::Amend, Step::Confirm) => &[
                 (tpl::BUTTON_RESUBMIT, Button::Submit),
@@ -250,14 +250,9 @@ impl Flow for Filing {
             ],
             _ => &[],
         };
-        let row = buttons
-            .iter()
-            .map(|(label, press)| Ok((app.render.text(label)?, *press)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        if !row.is_empty() {
-            prompt.rows.push(row);
-        }
-        Ok(Shown::Prompt(prompt))
+        Ok(Shown::Prompt(
+            prompt.row(&app.render, buttons.iter().copied())?,
+        ))
     }
 
     async fn text(

@@ -175,7 +175,7 @@ impl Flow for Recording {
             RecordStep::Note => tpl::DLG_RECORD_NOTE,
             RecordStep::Confirm => tpl::DLG_RECORD_CONFIRM,
         };
-        let mut prompt = Prompt::new(template, serde_json::to_value(&s.state)?);
+        let prompt = Prompt::new(template, serde_json::to_value(&s.state)?);
         let buttons: &[(&str, RecordPress)] = match s.step {
             RecordStep::Category => &[
                 (tpl::BUTTON_MISSED_ITEM, RecordPress::MissedItem),
@@ -187,15 +187,9 @@ impl Flow for Recording {
             ],
             _ => &[],
         };
-        if !buttons.is_empty() {
-            prompt.rows.push(
-                buttons
-                    .iter()
-                    .map(|(label, press)| Ok((app.render.text(label)?, *press)))
-                    .collect::<anyhow::Result<_>>()?,
-            );
-        }
-        Ok(Shown::Prompt(prompt))
+        Ok(Shown::Prompt(
+            prompt.row(&app.render, buttons.iter().copied())?,
+        ))
     }
 
     async fn text(
