@@ -59,6 +59,23 @@ impl State {
         .find(|st| st.as_str() == s)
     }
 
+    /// Whether a request in this state may move to `to`: the workflow's allowed moves, which
+    /// the store's one guarded `transition` checks. Moving to the same state is a level passed
+    /// on (Pending) or a new round. An ended request moves no more.
+    pub fn may_become(self, to: State) -> bool {
+        use State::*;
+        let ends = matches!(to, Completed | Withdrawn | Lapsed);
+        match self {
+            Pending => ends || matches!(to, Pending | Returned | Recording | Reporting | Rejected),
+            Returned => ends || matches!(to, Pending | Recording | Rejected),
+            Recording => ends || matches!(to, Confirming | Reporting | Rechecking),
+            Confirming => ends || matches!(to, Recording | Reporting | Rechecking),
+            Reporting => ends || matches!(to, Pending | Rechecking),
+            Rechecking => ends || matches!(to, Recording),
+            Completed | Rejected | Withdrawn | Lapsed => false,
+        }
+    }
+
     pub fn is_open(self) -> bool {
         matches!(
             self,
@@ -191,6 +208,38 @@ pub fn contact(text: &str) -> Option<String> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_ended_request_moves_no_more_and_no_move_skips_the_group() {
+        use State::*;
+        let all = [
+            Pending, Returned, Recording, Confirming, Reporting, Rechecking, Completed, Rejected,
+            Withdrawn, Lapsed,
+        ];
+        for to in all {
+            for ended in [Completed, Rejected, Withdrawn, Lapsed] {
+                assert!(!ended.may_become(to), "{ended:?} → {to:?}");
+            }
+        }
+        // A result is recorded before it is signed, and signed before it goes up.
+        assert!(!Pending.may_become(Confirming));
+        assert!(!Returned.may_become(Confirming));
+        assert!(!Rechecking.may_become(Reporting));
+        assert!(
+            Confirming.may_become(Recording),
+            "a dispute goes back to recording"
+        );
+        assert!(
+            Reporting.may_become(Pending),
+            "a 免考 list sent up reaches the city's level"
+        );
+        for open in all.into_iter().filter(|s| s.is_open()) {
+            assert!(
+                open.may_become(Withdrawn) && open.may_become(Lapsed),
+                "{open:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_return_may_be_amended_until_filing_closes_or_its_grace_never_past_the_window() {

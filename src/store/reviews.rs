@@ -249,6 +249,16 @@ pub async fn transition(
     round: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
+    // A move the workflow does not allow is a bug in a use case, never a race: refused loudly.
+    let from = State::parse(&r.state);
+    if !from.is_some_and(|from| from.may_become(to)) {
+        return Err(sqlx::Error::Protocol(format!(
+            "request {} may not move from {} to {}",
+            r.id,
+            r.state,
+            to.as_str()
+        )));
+    }
     let closed = (!to.is_open()).then_some(to_ms(now));
     let done = sqlx::query(
         "UPDATE review_requests SET state = $3, step = $4, round = $5, version = version + 1,
