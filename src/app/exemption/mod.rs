@@ -10,7 +10,7 @@ mod report;
 
 use super::App;
 use super::policy::{self, Action, FILERS, Subject};
-use super::review::{Amendment, Ctx, Press};
+use super::review::{Amendment, Ctx, NewFiling, Press};
 use crate::app::dialogue::{Kind, Next, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
@@ -23,9 +23,8 @@ use crate::store::Conn;
 use crate::store::candidates::Candidate;
 use crate::store::outbox::{self, Outgoing};
 use crate::store::people::{self, Binding};
-use crate::store::reviews::{self, NewEvent, NewRequest};
+use crate::store::reviews;
 use crate::store::{from_ms, roster, seasons, units};
-use anyhow::Context;
 use dialogue::{Application, Step};
 use serde_json::{Value, json};
 
@@ -188,7 +187,6 @@ impl App {
                 .resubmit(conn, user_id, chat_id, request, amendment)
                 .await;
         }
-        let now = self.clock.now();
         let city = self.city_of_user(conn, user_id).await?;
         let season = seasons::current(conn, &city)
             .await?
@@ -211,73 +209,31 @@ impl App {
         let school = units::get(conn, &cand.school_code)
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
-        // The application keeps the route it is filed on, as a review does.
-        let (city, district) = self.roster_subject(conn, &cand).await?;
-        let unit = batch_unit(&cand.school_code, district.as_deref());
-        let route = self.config.exemption_route_of_unit(&city, unit);
-        let subject = Subject {
-            city: &city,
-            school: &cand.school_code,
-            district: district.as_deref(),
-            class: &cand.class_name,
-            ..Subject::default()
-        };
-        let (start, signed) = policy::starting_level(&route, school.city_direct, &bound, &subject);
         let details_json = serde_json::to_string(&details)?;
         let page = Attachment::parse(&details.page);
-        let new = NewRequest {
-            season_id: season.id,
+        let filing = NewFiling {
+            purpose: Purpose::Exemption,
+            season: &season,
+            school: &school,
             candidate_id: cand.id,
-            school_code: &cand.school_code,
-            filer_user_id: user_id,
-            filer_chat_id: chat_id,
-            filer_name: &filer.name,
+            exam_no: &cand.exam_no,
+            class_name: &cand.class_name,
+            filer: &filer,
+            bound: &bound,
+            chat_id,
             reason: &details.reason,
             contact: &details.contact,
-            step: start.map_or(route.steps.len() as i64, |s| s as i64),
             original_score: 0,
             signed_form: page.as_ref(),
-            route: &serde_json::to_string(&route)?,
-            kind: Purpose::Exemption.kind(),
             details: Some(&details_json),
         };
-        let Some(id) = reviews::insert(conn, &new, now).await? else {
+        let Some(ctx) = self.file_request(conn, filing).await? else {
             // Someone applied for this candidate a moment ago.
             let open = reviews::open_of_candidate(conn, KIND, cand.id).await?;
             let data = json!({"id": open.map(|r| r.id), "name": cand.name, "state": "pending"});
             return self.tell(conn, chat_id, tpl::EXEMPT_EXISTS, &data).await;
         };
-        let event = |action, step: Option<i64>, role| NewEvent {
-            request_id: id,
-            user_id,
-            actor_name: &filer.name,
-            actor_role: role,
-            step,
-            round: 1,
-            action,
-            comment: "",
-        };
-        let detail = format!("exemption {id} for {}", cand.exam_no);
-        self.note_event(conn, &event("file", None, filer.role.slug()), &detail)
-            .await?;
-        if let Some((f, signer)) = &signed {
-            let e = event("approve", Some(*f as i64), signer.role.slug());
-            self.note_event(conn, &e, &format!("exemption {id} signed by its filer"))
-                .await?;
-        }
-        if start.is_none() {
-            // Every level was the filer's own: nothing is left to decide but the result.
-            let new = reviews::get(conn, id)
-                .await?
-                .context("application just filed")?;
-            let moved = reviews::transition(conn, &new, State::Completed, new.step, new.round, now);
-            anyhow::ensure!(moved.await?, "application {id} changed while it was filed");
-        }
-        let ctx = self
-            .load_ctx(conn, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("exemption {id}"))?;
-        self.announce_stage(conn, &ctx).await?;
+        let id = ctx.req.id;
         let closes = season.exemption_closes.map(|c| display(c, season.tz));
         let filed = json!({"id": id, "name": cand.name, "level": self.level_name(&ctx),
                            "closes": closes, "filer": filer.name});

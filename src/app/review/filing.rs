@@ -9,11 +9,14 @@ use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
 use crate::domain::review::{State, WindowClosed, batch_unit, filing_window};
+use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
 use crate::store::people::{self, Binding};
 use crate::store::reviews::{self, NewEvent, NewRequest};
+use crate::store::seasons::Season;
+use crate::store::units::Unit;
 use crate::store::{seasons, units};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -187,7 +190,6 @@ impl App {
         chat_id: i64,
         filing: &Filing,
     ) -> anyhow::Result<Filed> {
-        let now = self.clock.now();
         let city = self.city_of_user(conn, user_id).await?;
         if let Err((template, extra)) = self.window(conn, &city).await? {
             self.tell(conn, chat_id, template, &extra).await?;
@@ -225,40 +227,23 @@ impl App {
         let school = units::get(conn, &cand.school_code)
             .await?
             .ok_or_else(|| anyhow::anyhow!("school"))?;
-        let district = match school.city_direct {
-            true => None,
-            false => school.parent_code.clone(),
-        };
-        // The request keeps the route it is filed on (see `Route`): its district's (or its
-        // city-direct school's) 实施细则 where they have their own, else the city's.
-        let unit = batch_unit(&cand.school_code, district.as_deref());
-        let route = self.config.review_route_of_unit(&season.city_code, unit);
-        let route_json = serde_json::to_string(&route)?;
-        let subject = Subject {
-            city: &season.city_code,
-            school: &cand.school_code,
-            district: district.as_deref(),
-            class: &cand.class_name,
-            ..Subject::default()
-        };
-        let (first, signed) = policy::starting_level(&route, school.city_direct, &bound, &subject);
-        let new = NewRequest {
-            season_id: season.id,
+        let filing = NewFiling {
+            purpose: Purpose::Review,
+            season: &season,
+            school: &school,
             candidate_id: cand.id,
-            school_code: &cand.school_code,
-            filer_user_id: user_id,
-            filer_chat_id: chat_id,
-            filer_name: &filer.name,
+            exam_no: &cand.exam_no,
+            class_name: &cand.class_name,
+            filer: &filer,
+            bound: &bound,
+            chat_id,
             reason: filing.reason.as_deref().unwrap_or_default(),
             contact: filing.contact.as_deref().unwrap_or_default(),
-            step: first.map_or(route.steps.len() as i64, |s| s as i64),
             original_score: cand.score,
             signed_form: form.as_ref(),
-            route: &route_json,
-            kind: REVIEW,
             details: None,
         };
-        let Some(id) = reviews::insert(conn, &new, now).await? else {
+        let Some(ctx) = self.file_request(conn, filing).await? else {
             // Someone filed for this candidate a moment ago.
             let open = reviews::open_of_candidate(conn, REVIEW, cand.id)
                 .await?
@@ -268,48 +253,7 @@ impl App {
                 .await?;
             return Ok(Filed::Done);
         };
-        if first.is_none() {
-            // Every level was the filer's own: the request goes straight to its result.
-            let new = reviews::get(conn, id)
-                .await?
-                .context("request just filed")?;
-            let moved = reviews::transition(conn, &new, State::Recording, new.step, new.round, now);
-            anyhow::ensure!(moved.await?, "request {id} changed while it was filed");
-        }
-        self.note_event(
-            conn,
-            &NewEvent {
-                request_id: id,
-                user_id,
-                actor_name: &filer.name,
-                actor_role: filer.role.slug(),
-                step: None,
-                round: 1,
-                action: "file",
-                comment: "",
-            },
-            &format!("request {id} for {}", cand.exam_no),
-        )
-        .await?;
-        if let Some((step, signer)) = &signed {
-            let event = NewEvent {
-                request_id: id,
-                user_id,
-                actor_name: &filer.name,
-                actor_role: signer.role.slug(),
-                step: Some(*step as i64),
-                round: 1,
-                action: "approve",
-                comment: "",
-            };
-            self.note_event(conn, &event, &format!("request {id} signed by its filer"))
-                .await?;
-        }
-        let ctx = self
-            .load_ctx(conn, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("request {id}"))?;
-        self.announce_stage(conn, &ctx).await?;
+        let id = ctx.req.id;
         let deadline = season.review_deadline.map(|d| display(d, season.tz));
         self.tell(
             conn,
@@ -320,6 +264,91 @@ impl App {
         .await?;
         self.warn_empty_levels(conn, &ctx, chat_id).await?;
         Ok(Filed::Done)
+    }
+
+    /// Files a new request of either purpose on its unit's route, which it keeps (the
+    /// district's or city-direct school's 实施细则 where they have their own, else the city's):
+    /// the filer's own first level signed by filing, the events, and its first level told. A
+    /// request whose every level was its filer's goes straight to what follows the levels.
+    /// None when someone filed for the candidate a moment ago.
+    pub(crate) async fn file_request(
+        &self,
+        conn: &mut Conn,
+        f: NewFiling<'_>,
+    ) -> anyhow::Result<Option<Ctx>> {
+        let now = self.clock.now();
+        let (purpose, school) = (f.purpose, f.school);
+        let city = &f.season.city_code;
+        let district = school
+            .parent_code
+            .as_deref()
+            .filter(|_| !school.city_direct);
+        let unit = batch_unit(&school.code, district);
+        let route = match purpose {
+            Purpose::Review => self.config.review_route_of_unit(city, unit),
+            Purpose::Exemption => self.config.exemption_route_of_unit(city, unit),
+        };
+        let subject = Subject {
+            city,
+            school: &school.code,
+            district,
+            class: f.class_name,
+            ..Subject::default()
+        };
+        let (first, signed) = policy::starting_level(&route, school.city_direct, f.bound, &subject);
+        let user_id = f.filer.telegram_user_id;
+        let new = NewRequest {
+            season_id: f.season.id,
+            candidate_id: f.candidate_id,
+            school_code: &school.code,
+            filer_user_id: user_id,
+            filer_chat_id: f.chat_id,
+            filer_name: &f.filer.name,
+            reason: f.reason,
+            contact: f.contact,
+            step: first.map_or(route.steps.len() as i64, |s| s as i64),
+            original_score: f.original_score,
+            signed_form: f.signed_form,
+            route: &serde_json::to_string(&route)?,
+            kind: purpose.kind(),
+            details: f.details,
+        };
+        let Some(id) = reviews::insert(conn, &new, now).await? else {
+            return Ok(None);
+        };
+        let event = |action, step: Option<i64>, role| NewEvent {
+            request_id: id,
+            user_id,
+            actor_name: &f.filer.name,
+            actor_role: role,
+            step,
+            round: 1,
+            action,
+            comment: "",
+        };
+        let kind = purpose.kind();
+        let detail = format!("{kind} {id} for {}", f.exam_no);
+        self.note_event(conn, &event("file", None, f.filer.role.slug()), &detail)
+            .await?;
+        if let Some((step, signer)) = &signed {
+            let e = event("approve", Some(*step as i64), signer.role.slug());
+            self.note_event(conn, &e, &format!("{kind} {id} signed by its filer"))
+                .await?;
+        }
+        if first.is_none() {
+            let new = reviews::get(conn, id)
+                .await?
+                .context("request just filed")?;
+            let to = purpose.after_the_levels();
+            let moved = reviews::transition(conn, &new, to, new.step, new.round, now);
+            anyhow::ensure!(moved.await?, "request {id} changed while it was filed");
+        }
+        let ctx = self
+            .load_ctx(conn, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("request {id}"))?;
+        self.announce_stage(conn, &ctx).await?;
+        Ok(Some(ctx))
     }
 
     /// A level with nobody bound must not stall silently: the filer and the city admins hear
@@ -471,6 +500,28 @@ impl App {
         self.tell_applicants(conn, &ctx, tpl::REVIEW_RESUBMITTED, &info, None)
             .await
     }
+}
+
+/// A new request as its purpose's use case has checked it: for whom, by whom, with what.
+pub(crate) struct NewFiling<'a> {
+    pub purpose: Purpose,
+    pub season: &'a Season,
+    pub school: &'a Unit,
+    pub candidate_id: i64,
+    pub exam_no: &'a str,
+    pub class_name: &'a str,
+    pub filer: &'a Binding,
+    /// The filer's bindings: their own first level is signed by filing.
+    pub bound: &'a [Binding],
+    pub chat_id: i64,
+    pub reason: &'a str,
+    pub contact: &'a str,
+    /// Tenths of a point (a review's score; 0 for a 免考 application).
+    pub original_score: i64,
+    /// The signed 附件5, or 附件2's signed page.
+    pub signed_form: Option<&'a Attachment>,
+    /// 附件2's fields as JSON.
+    pub details: Option<&'a str>,
 }
 
 /// What an amendment brings: the form's new content, as each purpose's dialogue gathered it.

@@ -11,7 +11,7 @@ pub(crate) mod dialogue;
 mod filing;
 mod folding;
 mod form;
-pub(crate) use filing::{Amendment, Filing};
+pub(crate) use filing::{Amendment, Filing, NewFiling};
 pub(crate) use form::{Identifiers, applicant_line};
 mod quick;
 mod send_up;
