@@ -2,7 +2,7 @@
 //! so someone with many cards waiting gets them as one message, a page at a time, with each
 //! card's own buttons and 本页全部同意, instead of a card each.
 
-use crate::review::{Cast, cast_with, file, state_of};
+use crate::cast::{Cast, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;

@@ -3,8 +3,8 @@
 //! the 上报 carries exactly that district's signed requests: not another district's, not a
 //! city-direct school's, not one the group is still reviewing.
 
+use crate::cast::{Cast, cast_with, file, state_of};
 use crate::fidelity::{keep_and_sign, up_to_the_group};
-use crate::review::{Cast, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::export::review_summary::{COLUMNS, stamp_line, title};
 use exam_review_bot::sample;

@@ -116,7 +116,7 @@ async fn a_city_with_its_own_bot_hears_everything_through_it() {
             .exam_no
             .clone()
     };
-    crate::review::file_through(&city_b.fake, PATIENCE, &contact_b, &exam_no, "漏评").await;
+    crate::cast::file_through(&city_b.fake, PATIENCE, &contact_b, &exam_no, "漏评").await;
     city_b.expect(&admin_b, "申请 #").await;
     // The command menus of B's people were set by B's bot.
     assert!(city_b.fake.menu(Some(contact_b.id)).is_some());

@@ -5,9 +5,9 @@
 //! is decided twice, and a message arrives twice only where Telegram delivered it and its
 //! answer was lost (the at-least-once window).
 
+use crate::cast::{file, state_of};
 use crate::delivery::assert_within_limits;
 use crate::fidelity::{keep_and_sign, report};
-use crate::review::{file, state_of};
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::domain::Role;

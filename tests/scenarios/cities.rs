@@ -2,7 +2,7 @@
 //! one database. Each city has its own season, its own people and its own data, and nothing of
 //! one city reaches another city's people.
 
-use crate::review::{file, state_of};
+use crate::cast::{file, state_of};
 use crate::support::*;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::domain::Role;

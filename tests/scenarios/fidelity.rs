@@ -2,7 +2,7 @@
 //! pass a request on (or return it to be amended) but do not end it; a city whose 实施细则
 //! differ gives a level its veto back in configuration; and a candidate is reviewed once.
 
-use crate::review::{Cast, cards_closed, cast_with, file, state_of};
+use crate::cast::{Cast, cards_closed, cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;

@@ -3,8 +3,8 @@
 //! city's 复审 agrees or returns it to the group; the city-direct schools have a group of their
 //! own at the city.
 
+use crate::cast::{Cast, cards_closed, cast_with, file, score_of, state_of};
 use crate::fidelity::{keep_and_sign, report, up_to_the_group};
-use crate::review::{Cast, cards_closed, cast_with, file, score_of, state_of};
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use fake_telegram::FakeUser;

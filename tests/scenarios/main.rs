@@ -1,6 +1,7 @@
 //! Scenario tests: the real app and bot against the fake Telegram Bot API, each reading like the
 //! story of the people involved. One test binary (link time matters on two cores).
 
+mod cast;
 mod support;
 
 mod access;

@@ -3,7 +3,7 @@
 //! Whatever the caption lacks or gets wrong, the /review dialogue asks for, with its way back
 //! and /cancel.
 
-use crate::review::{cast_with, state_of};
+use crate::cast::{cast_with, state_of};
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 

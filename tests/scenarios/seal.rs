@@ -5,7 +5,7 @@
 //! leave the live database, and the bot says the season is sealed. Lifting it takes the
 //! archive, its passphrase and a city admin's written reason, and puts the rows back.
 
-use crate::review::state_of;
+use crate::cast::state_of;
 use crate::support::*;
 use exam_review_bot::app::Actor;
 use exam_review_bot::app::seal::open_seal;

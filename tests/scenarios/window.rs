@@ -2,8 +2,8 @@
 //! the city in time, 逾期不予受理). Published on 29 April, the window ends at 24:00 on 2 May;
 //! filing closes a day earlier (review.filing_closes_hours: 24).
 
+use crate::cast::{cast_with, file, state_of};
 use crate::fidelity::{keep_and_sign, up_to_the_group};
-use crate::review::{cast_with, file, state_of};
 use crate::support::*;
 use exam_review_bot::app::records::FileKind;
 use exam_review_bot::domain::Role;
