@@ -115,7 +115,7 @@ pub(super) fn roll(fake: &FakeTelegram, method: &str, chat_id: Option<i64>) -> R
         edge += rate;
         x < edge
     };
-    let is_send = super::SEND_METHODS.contains(&method);
+    let is_send = super::http::SEND_METHODS.contains(&method);
     if hit(c.too_many) {
         state.counts.too_many += 1;
         Roll::Fault(Fault::RetryAfter(c.retry_after_secs))
