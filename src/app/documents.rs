@@ -56,7 +56,8 @@ pub(crate) struct Importing {
     name: String,
     size: Option<u64>,
     kind: TableKind,
-    /// The check's counts, for the preview.
+    /// The check's counts, for the preview (none in a row an older build wrote).
+    #[serde(default)]
     counts: Value,
 }
 

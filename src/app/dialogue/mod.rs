@@ -232,7 +232,7 @@ pub(crate) trait Flow: Serialize + DeserializeOwned + Send + Sync + Sized + 'sta
     /// What a message the flow does not take is answered with.
     const NOT_TAKEN: &'static str = tpl::DIALOGUE_TEXT_PLEASE;
 
-    /// A text message. By default the flow takes only its buttons.
+    /// A text message. By default the flow takes none: only its buttons.
     fn text(
         app: &App,
         conn: &mut Conn,
@@ -240,7 +240,7 @@ pub(crate) trait Flow: Serialize + DeserializeOwned + Send + Sync + Sized + 'sta
         text: &str,
     ) -> impl Future<Output = anyhow::Result<Next<Self>>> + Send {
         let _ = (app, conn, s, text);
-        async { Ok(Next::say(tpl::DLG_ENTRY_BUTTONS)) }
+        async { Ok(Next::say(Self::NOT_TAKEN)) }
     }
 
     /// A photo or file (`Some`), or anything else that is not text (`None`).
@@ -307,16 +307,27 @@ pub(crate) fn load<F: Flow>(row: &Dialogue, kind: Kind) -> Option<Loaded<F>> {
     {
         return None;
     }
-    let shown = value
-        .get(SHOWN_FIELD)
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let shown = match value.get(SHOWN_FIELD).and_then(Value::as_str) {
+        Some(shown) => Some(shown.to_string()),
+        None => shown_before_layouts(kind, &row.data),
+    };
     let state: F = serde_json::from_value(value).ok()?;
     let step = F::Step::parse(&row.step)?;
     Some(Loaded {
         session: Session::new(row.user_id, row.chat_id, kind, step, state),
         shown,
     })
+}
+
+/// What the buttons of a row written before the state kept its prompt's version carry: a
+/// review dialogue's the version of its data, a 免考 application's its kind's; the others none
+/// (their buttons named what they acted on).
+fn shown_before_layouts(kind: Kind, data: &str) -> Option<String> {
+    match kind {
+        Kind::File | Kind::Amend | Kind::Why | Kind::Record => Some(version(data)),
+        Kind::Exempt => Some(version(kind.code())),
+        Kind::Invite | Kind::Import | Kind::Entry => None,
+    }
 }
 
 /// How a handled message or press ends, before the commit.

@@ -213,7 +213,7 @@ impl App {
         let Some(season) = seasons::current(&mut tx, &city).await? else {
             self.tell(&mut tx, chat_id, tpl::REVIEW_BATCH_NONE, &json!({}))
                 .await?;
-            return self.commit_reply(tx).await;
+            return self.commit_told(tx).await;
         };
         let bound = people::of_user(&mut tx, user_id).await?;
         // One request of each unit stands for its batch (the permission model reads a request).
@@ -237,12 +237,6 @@ impl App {
             self.tell(&mut tx, chat_id, tpl::REVIEW_BATCH_NONE, &json!({}))
                 .await?;
         }
-        self.commit_reply(tx).await
-    }
-
-    async fn commit_reply(&self, tx: crate::store::WriteTx) -> anyhow::Result<()> {
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
+        self.commit_told(tx).await
     }
 }

@@ -152,18 +152,16 @@ impl App {
                 }
             }
             Purpose::Exemption => {
-                let Some(deciders) = self.to_the_citys_level(&mut tx, &waiting).await? else {
+                let Some((moved, deciders)) = self.to_the_citys_level(&mut tx, &waiting).await?
+                else {
                     return Ok(Press::Stale);
                 };
                 let chats: Vec<i64> = deciders.iter().map(|d| d.chat_id).collect();
                 self.send_up_record(&mut tx, chat_id, &chats, sent, &data, &record)
                     .await?;
-                for ctx in &waiting {
-                    let now_ctx = self
-                        .load_ctx(&mut tx, ctx.req.id)
-                        .await?
-                        .expect("request exists");
-                    self.announce_stage(&mut tx, &now_ctx).await?;
+                // Each one's card after the list it is in.
+                for ctx in &moved {
+                    self.announce_stage(&mut tx, ctx).await?;
                 }
                 let detail = format!("附件3 of {unit}: {} applications sent up", waiting.len());
                 let actor = crate::app::Actor::Telegram(user_id).label();
@@ -179,14 +177,15 @@ impl App {
         Ok(Press::Accepted)
     }
 
-    /// Each waiting application moves on to the city's level; its deciders there, once each.
-    /// None when one moved meanwhile.
+    /// Each waiting application moves on to the city's level: the applications as they stand
+    /// now, and their deciders there, once each. None when one moved meanwhile.
     async fn to_the_citys_level(
         &self,
         conn: &mut Conn,
         waiting: &[Ctx],
-    ) -> anyhow::Result<Option<Vec<Binding>>> {
+    ) -> anyhow::Result<Option<(Vec<Ctx>, Vec<Binding>)>> {
         let now = self.clock.now();
+        let mut applications = Vec::new();
         let mut deciders: Vec<Binding> = Vec::new();
         for ctx in waiting {
             let req = &ctx.req;
@@ -204,8 +203,9 @@ impl App {
                     deciders.push(b);
                 }
             }
+            applications.push(now_ctx);
         }
-        Ok(Some(deciders))
+        Ok(Some((applications, deciders)))
     }
 
     /// The unit's form as it goes up (附件6 with the results, 附件3 with the county's opinion
