@@ -2,8 +2,22 @@
 //! nowhere else. Telegram clients can send any data, so parsing is total: what does not parse
 //! is refused like a press by a stranger.
 
+use crate::app::policy::Denied;
 use crate::domain::stage::{Choice, Stage};
 use crate::render::limits;
+
+/// What a button press came to, for the callback answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press {
+    Accepted,
+    /// Not this person's to press (wrong role, unit or chat, or crafted data): an alert, audited.
+    Refused,
+    /// Someone else acted first, or the card is old.
+    Stale,
+    /// The person may not do this here, for a reason they are told (a duty rule, another
+    /// class): an alert saying why, audited.
+    Denied(Denied),
+}
 
 /// Which paged list a page button turns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! `app::dialogue`; each flow lives with its procedure.
 
 use crate::app::App;
+use crate::app::callback::Press;
 use crate::app::dialogue::{BACK, CANCEL, Flow, Kind, Next, PressCode, load};
-use crate::app::review::Press;
 use crate::domain::attachment::Attachment;
 use crate::render::tpl;
 use crate::store::Conn;
@@ -20,11 +20,11 @@ macro_rules! with_flow {
                 $body
             }
             Kind::Why => {
-                type $flow = crate::app::review::decide::Why;
+                type $flow = crate::app::workflow::decide::Why;
                 $body
             }
             Kind::Record => {
-                type $flow = crate::app::review::recording::Recording;
+                type $flow = crate::app::workflow::recording::Recording;
                 $body
             }
             Kind::Exempt => {

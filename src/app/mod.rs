@@ -25,6 +25,7 @@ pub mod seal;
 pub mod setup;
 pub mod status;
 pub mod sweep;
+pub mod workflow;
 
 use crate::clock::Clock;
 use crate::config::Config;

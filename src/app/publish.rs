@@ -4,8 +4,8 @@
 
 use super::callback::Callback;
 use super::entry::Readiness;
-use super::review::Press;
 use super::{Actor, App};
+use crate::app::callback::Press;
 use crate::buttons::{Buttons, button};
 use crate::config::EntryMode;
 use crate::domain::deadline::{display, local_date};

@@ -5,8 +5,9 @@
 use super::App;
 use super::callback::Callback;
 use super::policy::{self, Action, Subject};
-use super::review::RECHECK_NAME;
-use super::review::{Press, button, keyboard};
+use super::workflow::RECHECK_NAME;
+use crate::app::callback::Press;
+use crate::buttons::{Buttons, button};
 use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
@@ -38,7 +39,7 @@ impl App {
             let (body, levels) = self.board(user_id).await?;
             // Open requests by level, offered as a picture too.
             let markup = (!levels.is_empty()).then(|| {
-                keyboard(vec![vec![button(
+                Buttons::rows(vec![vec![button(
                     self.render
                         .text(tpl::BUTTON_STATUS_CHART)
                         .unwrap_or_default(),

@@ -5,7 +5,7 @@
 
 use super::App;
 use super::dialogue::Kind as Dialogue;
-use super::review::RECHECK_NAME;
+use super::workflow::RECHECK_NAME;
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::review::State;

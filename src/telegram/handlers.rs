@@ -3,11 +3,12 @@
 
 use super::intake::Intake;
 use crate::app::App;
+use crate::app::callback::Press;
 use crate::app::callback::{Callback, EntryAction, List};
 use crate::app::command::{Command, Typed};
 use crate::app::entry::Sheet;
 use crate::app::limits::Admit;
-use crate::app::review::{Press, QuickFrom};
+use crate::app::review::QuickFrom;
 use crate::domain::attachment::Attachment;
 use crate::domain::workflow::Purpose;
 use crate::render::tpl;

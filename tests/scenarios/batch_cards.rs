@@ -278,7 +278,7 @@ async fn cards_closed_while_they_waited_are_never_folded_and_the_chat_keeps_movi
                 .unwrap();
             assert_eq!(
                 press,
-                exam_review_bot::app::review::Press::Accepted,
+                exam_review_bot::app::callback::Press::Accepted,
                 "#{id}"
             );
         }

@@ -7,8 +7,8 @@
 
 use crate::support::*;
 use exam_review_bot::app::Actor;
+use exam_review_bot::app::callback::Press;
 use exam_review_bot::app::entry::Upload;
-use exam_review_bot::app::review::Press;
 use exam_review_bot::config::{Config, EntryMode, LateReport};
 use exam_review_bot::domain::Role;
 use exam_review_bot::domain::entry::{Crew, Pair};

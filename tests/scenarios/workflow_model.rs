@@ -17,7 +17,7 @@ mod city;
 mod world;
 
 use city::{Prepared, check, correction, file, prepare, record, sqlite_url};
-use exam_review_bot::app::review::Press;
+use exam_review_bot::app::callback::Press;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
 use exam_review_bot::domain::stage::{Choice, Stage};

@@ -8,8 +8,8 @@
 //! `app::dialogues`.
 
 use crate::app::App;
+use crate::app::callback::Press;
 use crate::app::policy::Denied;
-use crate::app::review::Press;
 use crate::domain::attachment::Attachment;
 use crate::render::tpl;
 use crate::store::dialogues::{self, Dialogue};

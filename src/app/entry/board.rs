@@ -4,8 +4,9 @@
 
 use super::{App, Area};
 use crate::app::callback::Callback;
+use crate::app::callback::Press;
 use crate::app::policy::{self, Action};
-use crate::app::review::{Press, button, keyboard};
+use crate::buttons::{Buttons, button};
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{Side, Stage};
@@ -95,7 +96,7 @@ impl App {
             "city": city,
         });
         let markup = if city {
-            Some(keyboard(vec![vec![button(
+            Some(Buttons::rows(vec![vec![button(
                 self.render.text(tpl::BUTTON_BOARD_XLSX)?,
                 Callback::EntryBoard.encode(),
             )]]))

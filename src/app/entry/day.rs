@@ -3,8 +3,8 @@
 //! that was sealed in time.
 
 use super::{App, Area};
+use crate::app::callback::Press;
 use crate::app::policy::{self, Action};
-use crate::app::review::Press;
 use crate::config::LateReport;
 use crate::domain::deadline::display;
 use crate::render::tpl;

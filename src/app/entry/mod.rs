@@ -673,7 +673,7 @@ impl App {
             }
         }
         if mismatches.as_ref().is_some_and(|m| m.is_empty()) {
-            let markup = super::review::keyboard(vec![vec![super::review::button(
+            let markup = crate::buttons::Buttons::rows(vec![vec![crate::buttons::button(
                 self.render.text(tpl::BUTTON_SEAL_BATCH)?,
                 super::callback::Callback::Entry {
                     batch: batch.id,

@@ -7,9 +7,10 @@
 
 use super::{App, Area, password};
 use crate::app::ShowOnce;
+use crate::app::callback::Press;
 use crate::app::callback::{Callback, EntryAction};
 use crate::app::policy::{self, Action};
-use crate::app::review::{Press, button, keyboard};
+use crate::buttons::{Buttons, button};
 use crate::domain::Role;
 use crate::domain::deadline::display;
 use crate::domain::entry::{self, EntryRow, Side};
@@ -204,7 +205,7 @@ impl App {
                 self.tell(&mut tx, c, tpl::ENTRY_SEALED, &data).await?;
             }
         }
-        let markup = keyboard(vec![vec![button(
+        let markup = Buttons::rows(vec![vec![button(
             self.render.text(tpl::BUTTON_REPORT_DAY)?,
             Callback::Entry {
                 batch: id,
@@ -230,7 +231,7 @@ impl App {
             now + Duration::minutes(minutes.into()),
         )
         .await?;
-        let noted = keyboard(vec![vec![button(
+        let noted = Buttons::rows(vec![vec![button(
             self.render.text(tpl::BUTTON_PASSWORD_NOTED)?,
             Callback::PasswordNoted { message }.encode(),
         )]]);

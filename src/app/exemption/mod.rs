@@ -10,7 +10,8 @@ mod report;
 
 use super::App;
 use super::policy::{self, Action, FILERS, Subject};
-use super::review::{Amendment, Ctx, NewFiling, Press};
+use super::workflow::{Amendment, Ctx, NewFiling};
+use crate::app::callback::Press;
 use crate::app::dialogue::{Kind, Next, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::deadline::display;

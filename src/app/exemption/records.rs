@@ -4,7 +4,7 @@
 
 use crate::app::App;
 use crate::app::records::{Record, Reported};
-use crate::app::review::{Ctx, Identifiers, applicant_line};
+use crate::app::workflow::{Ctx, Identifiers, applicant_line};
 use crate::domain::exemption::Details;
 use crate::domain::workflow::Scope;
 use crate::export::exemption_form::{self, Form};

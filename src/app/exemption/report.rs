@@ -8,7 +8,8 @@
 use crate::app::App;
 use crate::app::callback::Callback;
 use crate::app::policy::Action;
-use crate::app::review::{Ctx, UnitCard, batch_of, button, keyboard, report_card_key};
+use crate::app::workflow::{Ctx, UnitCard, batch_of, report_card_key};
+use crate::buttons::{Buttons, button};
 use crate::domain::exemption::Details;
 use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::Line;
@@ -69,7 +70,7 @@ impl App {
                     unit: unit.to_string(),
                     count,
                 };
-                Ok(keyboard(vec![vec![button(label, press.encode())]]))
+                Ok(Buttons::rows(vec![vec![button(label, press.encode())]]))
             })
             .transpose()?;
         let senders = self.senders_up(conn, ctx).await?;

@@ -6,9 +6,10 @@
 
 use super::chat::seat;
 use crate::app::callback::Callback;
+use crate::app::callback::Press;
 use crate::app::policy::{self, Denied};
-use crate::app::review::{Press, button, keyboard};
 use crate::app::{Actor, App};
+use crate::buttons::{Buttons, button};
 use crate::domain::{Role, UnitKind};
 use crate::render::tpl;
 use crate::store::outbox::{self, Outgoing};
@@ -103,7 +104,7 @@ impl App {
             tpl::PEOPLE_LIST,
             &json!({"unit": unit.name, "people": listed, "below": below}),
         )?;
-        let markup = (!rows.is_empty()).then(|| keyboard(rows));
+        let markup = (!rows.is_empty()).then(|| Buttons::rows(rows));
         self.reply(chat, body, markup).await
     }
 

@@ -2,19 +2,17 @@
 //! 准考证号 → the signed form (where the city asks for it) → 申请理由 → 联系方式 → the 附件5 to
 //! confirm. Amending starts at the reason and keeps the candidate.
 
-use super::filing::{Amendment, Filed, Filing, Found};
-use super::{Ctx, Press};
+use super::filing::{Filed, Filing, Found};
 use crate::app::App;
+use crate::app::callback::Press;
 use crate::app::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
-use crate::app::policy::{Action, Denied};
+use crate::app::policy::Denied;
+use crate::app::workflow::{Amendment, Ctx};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;
-use crate::domain::review::State;
-use crate::domain::workflow::Purpose;
 use crate::render::tpl;
 use crate::store::Conn;
 use crate::store::candidates;
-use crate::store::people;
 use serde_json::json;
 
 /// The first step still missing from `next` on, in a quick filing's first pass.
@@ -126,30 +124,15 @@ impl App {
         Ok(())
     }
 
-    /// The filer pressed "amend and resubmit" on a returned request.
-    pub(crate) async fn start_amendment(
+    /// A returned review request amended, from its reason on (the engine's `start_amendment`
+    /// has checked who pressed and when).
+    pub(crate) async fn start_review_amendment(
         &self,
         conn: &mut Conn,
         user_id: i64,
         chat_id: i64,
         ctx: &Ctx,
     ) -> anyhow::Result<Press> {
-        let bound = people::of_user(conn, user_id).await?;
-        if let Err(d) = self.allowed(user_id, &bound, Action::Withdraw, ctx) {
-            return Ok(Press::Denied(d));
-        }
-        if ctx.state() != State::Returned {
-            return Ok(Press::Stale);
-        }
-        // Each purpose amends its own form.
-        match ctx.purpose() {
-            Purpose::Exemption => {
-                self.start_exemption_amendment(conn, user_id, chat_id, ctx)
-                    .await?;
-                return Ok(Press::Accepted);
-            }
-            Purpose::Review => {}
-        }
         // Once the amendment's time is over it could not be submitted: say so now, not after
         // the filer has typed it all (found by the workflow model test).
         if self.amend_open(ctx).is_err() {

@@ -9,9 +9,9 @@
 //! enters the dialogue at the first step still missing, so everything after is the dialogue's
 //! own: the 附件5 summary to confirm, 修改, 返回, /cancel, and the same checks at 提交.
 
-use super::App;
 use super::dialogue::Step;
 use super::filing::Filing;
+use crate::app::App;
 use crate::app::dialogue::{Kind, Session};
 use crate::domain::attachment::Attachment;
 use crate::domain::review;

@@ -1,9 +1,10 @@
 //! A request's card (附件5, or 附件2 for a 免考 application): what it shows, and sending,
 //! closing and folding the copies of it each holder gets.
 
-use super::{App, CARD_COMMENT, CARD_OPINIONS, Ctx, RECHECK_NAME, batch, button, keyboard};
+use super::{App, CARD_COMMENT, CARD_OPINIONS, Ctx, RECHECK_NAME, batch};
 use crate::app::callback::Callback;
 use crate::app::policy;
+use crate::buttons::{Buttons, button};
 use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::ids::mask;
@@ -189,7 +190,7 @@ impl App {
             .collect::<anyhow::Result<_>>()?;
         let mut rows = vec![row];
         rows.extend(self.card_extras(ctx, &card_data)?);
-        let markup = keyboard(rows);
+        let markup = Buttons::rows(rows);
         let mut queued = Vec::new();
         for p in people {
             let msg = Outgoing {

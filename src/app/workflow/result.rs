@@ -6,7 +6,8 @@
 //! (the old one stays in history) and the result goes down to the school.
 
 use super::recording::{Outcome, Recording};
-use super::{App, Ctx, Press, RECHECK_NAME, stage_key};
+use super::{App, Ctx, RECHECK_NAME, stage_key};
+use crate::app::callback::Press;
 use crate::app::policy::Action;
 use crate::domain::Role;
 use crate::domain::Score;

@@ -3,9 +3,10 @@
 //! waits to be sent, what is still being reviewed, each a tap away) and sends it to the city
 //! with one 上报, which carries exactly the batch's requests and their 附件6.
 
-use super::{App, Ctx, button, keyboard};
+use super::{App, Ctx};
 use crate::app::callback::Callback;
 use crate::app::policy::Action;
+use crate::buttons::{Buttons, button};
 use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::review::{State, batch_unit};
@@ -132,7 +133,7 @@ impl App {
                     count: ready_count,
                 }
                 .encode();
-                Ok(keyboard(vec![vec![button(label, data)]]))
+                Ok(Buttons::rows(vec![vec![button(label, data)]]))
             })
             .transpose()?;
         Ok((body, markup))

@@ -1,7 +1,8 @@
 //! A request's 附件5 (成绩复核申请表) as a printable file, from its history: for the terminal
 //! (`export review-form`) and from the 📄 附件5 button under its card.
 
-use super::{App, Ctx, Press, RECHECK_NAME, batch};
+use super::{App, Ctx, RECHECK_NAME, batch};
+use crate::app::callback::Press;
 use crate::app::policy::Action;
 use crate::app::records::Record;
 use crate::domain::deadline::display;

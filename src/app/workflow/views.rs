@@ -1,9 +1,10 @@
 //! What waits for me (/pending), what I filed (/myrequests), and one request with its history
 //! (/request N) — each showing only what the person's roles and units allow.
 
-use super::{App, button, keyboard};
+use super::App;
 use crate::app::callback::{Callback, List};
 use crate::app::policy::Action;
+use crate::buttons::{Buttons, button};
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
@@ -215,7 +216,7 @@ impl App {
             .encode();
             row.push(button(self.render.text(tpl::BUTTON_PAGE_NEXT)?, data));
         }
-        Ok(Some(keyboard(vec![row])))
+        Ok(Some(Buttons::rows(vec![row])))
     }
 
     /// `/request N`: the card and its whole history, to those who may see it. Anyone else gets
@@ -269,7 +270,7 @@ impl App {
                     let form = Callback::Form { id: ctx.req.id }.encode();
                     let label = ctx.purpose().form_button();
                     rows.push(vec![button(self.render.text(label)?, form)]);
-                    let markup = (!rows.is_empty()).then(|| keyboard(rows));
+                    let markup = (!rows.is_empty()).then(|| Buttons::rows(rows));
                     let text = self.render.render(tpl::REVIEW_DETAIL, &data)?;
                     (split_html(&text, limits::TEXT), markup)
                 }
@@ -308,15 +309,15 @@ impl App {
         user_id: i64,
         chat_id: i64,
         id: i64,
-    ) -> anyhow::Result<super::Press> {
+    ) -> anyhow::Result<crate::app::callback::Press> {
         let bodies = {
             let mut conn = self.db.pool.acquire().await?;
             let bound = people::of_user(&mut conn, user_id).await?;
             let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
-                return Ok(super::Press::Refused);
+                return Ok(crate::app::callback::Press::Refused);
             };
             if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
-                return Ok(super::Press::Refused);
+                return Ok(crate::app::callback::Press::Refused);
             }
             let history: Vec<_> = reviews::events(&mut conn, id)
                 .await?
@@ -344,7 +345,7 @@ impl App {
         }
         tx.commit().await?;
         self.outbox_wake.notify_one();
-        Ok(super::Press::Accepted)
+        Ok(crate::app::callback::Press::Accepted)
     }
 }
 
@@ -356,18 +357,18 @@ impl App {
         user_id: i64,
         chat_id: i64,
         id: i64,
-    ) -> anyhow::Result<super::Press> {
+    ) -> anyhow::Result<crate::app::callback::Press> {
         let (file, caption) = {
             let mut conn = self.db.pool.acquire().await?;
             let bound = people::of_user(&mut conn, user_id).await?;
             let Some(ctx) = self.load_ctx(&mut conn, id).await? else {
-                return Ok(super::Press::Refused);
+                return Ok(crate::app::callback::Press::Refused);
             };
             if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
-                return Ok(super::Press::Refused);
+                return Ok(crate::app::callback::Press::Refused);
             }
             let Some(file) = ctx.req.signed_form() else {
-                return Ok(super::Press::Stale);
+                return Ok(crate::app::callback::Press::Stale);
             };
             let caption = self.render.render(
                 tpl::REVIEW_SIGNED_FORM,
@@ -386,7 +387,7 @@ impl App {
         outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
-        Ok(super::Press::Accepted)
+        Ok(crate::app::callback::Press::Accepted)
     }
 }
 

@@ -3,11 +3,13 @@
 //! must hold the step's role for this request's unit, and the request must still be at the stage
 //! the card was sent for (a guarded update on its version).
 
-use super::{App, Ctx, Press, button, keyboard, stage_key};
+use super::{App, Ctx, stage_key};
 use crate::app::Actor;
 use crate::app::callback::Callback;
+use crate::app::callback::Press;
 use crate::app::dialogue::{Flow, Kind, Next, NoPress, Prompt, Session, Shown, StepCode};
 use crate::app::policy::{self, Action, Denied};
+use crate::buttons::{Buttons, button};
 use crate::domain::Role;
 use crate::domain::review::{self, State};
 use crate::domain::stage::{Choice, Stage};
@@ -468,7 +470,7 @@ impl App {
                     .await?
             }
             State::Returned => {
-                let markup = keyboard(vec![vec![
+                let markup = Buttons::rows(vec![vec![
                     button(
                         self.render.text(tpl::BUTTON_AMEND)?,
                         Callback::Review {

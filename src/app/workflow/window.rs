@@ -4,7 +4,8 @@
 //! late 上报 is refused, and every request whose result has not reached the city is 逾期未报.
 
 use super::batch::batch_of;
-use super::{App, Ctx, Press};
+use super::{App, Ctx};
+use crate::app::callback::Press;
 use crate::app::policy::Denied;
 use crate::domain::Role;
 use crate::domain::deadline::display;
@@ -56,7 +57,7 @@ impl App {
 
     /// A returned request may be amended until filing closes, or `review.amend_hours` after
     /// its return when that is later, never past the review window's end; Err says until when.
-    pub(super) fn amend_open(&self, ctx: &Ctx) -> Result<(), Value> {
+    pub(crate) fn amend_open(&self, ctx: &Ctx) -> Result<(), Value> {
         let Some(window) = self.review_window(&ctx.season) else {
             return Ok(());
         };

@@ -7,7 +7,8 @@
 //! go next.
 
 use super::decide::refusal;
-use super::{App, Ctx, Press, batch_of, summary_line};
+use super::{App, Ctx, batch_of, summary_line};
+use crate::app::callback::Press;
 use crate::app::policy::{self, Action, Denied, Subject};
 use crate::domain::deadline::display;
 use crate::domain::review::State;

@@ -16,10 +16,11 @@
 //! three prompts each, and at one message a second their chat alone outlasts the burst by ten
 //! minutes (measured by the review bench).
 
+use super::App;
 use super::recording::Recording;
-use super::{App, Press, button, keyboard};
 use crate::app::callback::Callback;
-use crate::buttons::Buttons;
+use crate::app::callback::Press;
+use crate::buttons::{Buttons, button};
 use crate::domain::stage::{Choice, Stage};
 use crate::render::tpl;
 use crate::render::{limits, visible_len};
@@ -266,7 +267,7 @@ impl App {
             .collect();
         Ok(Page {
             body,
-            markup: keyboard(rows),
+            markup: Buttons::rows(rows),
             shown,
         })
     }

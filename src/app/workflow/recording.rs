@@ -2,7 +2,8 @@
 //! the note; 更正成绩 asks the new total, the four item scores when the candidate has them, the
 //! category (漏评 / 合分错误) and the note; then the whole to confirm.
 
-use super::{App, Ctx, Press, stage_key};
+use super::{App, Ctx, stage_key};
+use crate::app::callback::Press;
 use crate::app::dialogue::{Flow, Kind, Next, PressCode, Prompt, Session, Shown, StepCode};
 use crate::domain::Score;
 use crate::domain::stage::{Choice, Stage};
