@@ -11,7 +11,6 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod export;
-pub mod fuzz;
 pub mod import;
 pub mod metrics;
 pub mod render;

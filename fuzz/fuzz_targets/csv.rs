@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| exam_review_bot::fuzz::csv(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::csv(data));

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fuzz/corpus")
         .join(target)
 }
 
@@ -134,12 +134,12 @@ fn any_config_file_is_refused_or_usable_everywhere() {
     run("config");
 }
 
-/// Writes the seed corpus from the sample city (`cargo test -- --ignored write_the_seed_corpus`);
+/// Writes the seed corpus from the sample city (`cargo test -p fuzz-harness -- --ignored write_the_seed_corpus`);
 /// the files are in the repository, so this is only for changing them.
 #[test]
 #[ignore]
 fn write_the_seed_corpus() {
-    use crate::sample;
+    use exam_review_bot::sample;
     let write = |target: &str, name: &str, bytes: &[u8]| {
         let dir = corpus_dir(target);
         std::fs::create_dir_all(&dir).unwrap();

@@ -6,14 +6,14 @@
 //! The properties: no panic; a refusal names its row and column (files) or says what is wrong
 //! (fields); what is accepted reads back to itself.
 
-use crate::app::callback::Callback;
-use crate::config::Config;
-use crate::domain::ids::{IdCardNo, IdPattern, StudentNo};
-use crate::domain::{Score, UnitKind};
-use crate::import::Problems;
-use crate::import::scores::{Checker, parse_date};
-use crate::import::table::Table;
-use crate::store::units::Unit;
+use exam_review_bot::app::callback::Callback;
+use exam_review_bot::config::Config;
+use exam_review_bot::domain::ids::{IdCardNo, IdPattern, StudentNo};
+use exam_review_bot::domain::{Score, UnitKind};
+use exam_review_bot::import::Problems;
+use exam_review_bot::import::scores::{Checker, parse_date};
+use exam_review_bot::import::table::Table;
+use exam_review_bot::store::units::Unit;
 use std::collections::HashSet;
 
 /// Rows read of one input at most: a fuzz input is small, but a row of it can repeat.
@@ -55,8 +55,8 @@ pub fn xlsx(bytes: &[u8]) {
 /// checks rather than on finding the header.
 pub fn rows(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    let mut header: Vec<&str> = crate::import::scores::REQUIRED.to_vec();
-    header.extend(crate::import::scores::ITEMS);
+    let mut header: Vec<&str> = exam_review_bot::import::scores::REQUIRED.to_vec();
+    header.extend(exam_review_bot::import::scores::ITEMS);
     let mut csv_text = header.join(",");
     for line in text.lines().take(MAX_ROWS) {
         csv_text.push('\n');
@@ -78,7 +78,7 @@ pub fn callback(bytes: &[u8]) {
     if let Some(parsed) = Callback::parse(data) {
         let encoded = parsed.encode();
         assert!(
-            encoded.len() <= crate::render::limits::CALLBACK_DATA,
+            encoded.len() <= exam_review_bot::render::limits::CALLBACK_DATA,
             "{data:?} parsed to a button of {} bytes",
             encoded.len()
         );
@@ -112,9 +112,9 @@ pub fn inputs(bytes: &[u8]) {
     if let Err(e) = StudentNo::parse(text, None) {
         assert_says_something(&e.0);
     }
-    if let Some(phone) = crate::domain::review::contact(text) {
+    if let Some(phone) = exam_review_bot::domain::review::contact(text) {
         assert_eq!(
-            crate::domain::review::contact(&phone).as_ref(),
+            exam_review_bot::domain::review::contact(&phone).as_ref(),
             Some(&phone),
             "{text:?}"
         );
@@ -123,15 +123,15 @@ pub fn inputs(bytes: &[u8]) {
     if let Some(day) = parse_date(text) {
         assert_eq!(parse_date(&day.to_string()), Some(day), "{text:?}");
     }
-    match crate::domain::schedule::parse_hm(text) {
+    match exam_review_bot::domain::schedule::parse_hm(text) {
         Ok(t) => assert_eq!(
-            crate::domain::schedule::parse_hm(&t.format("%H:%M").to_string()),
+            exam_review_bot::domain::schedule::parse_hm(&t.format("%H:%M").to_string()),
             Ok(t)
         ),
         Err(why) => assert_says_something(&why),
     }
-    if let Ok(reason) = crate::domain::review::reason(text) {
-        assert!(reason.chars().count() <= crate::domain::review::REASON_MAX);
+    if let Ok(reason) = exam_review_bot::domain::review::reason(text) {
+        assert!(reason.chars().count() <= exam_review_bot::domain::review::REASON_MAX);
     }
     for pattern in default_patterns() {
         match pattern.check(text) {
@@ -167,11 +167,12 @@ pub fn config(bytes: &[u8]) {
     let tz = chrono_tz::Asia::Shanghai;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 4, 28).expect("a date");
     let published = config.publish_rule().deadline_after(day, tz);
-    let closes = config
-        .review_rule()
-        .deadline_after(crate::domain::deadline::local_date(published, tz), tz);
+    let closes = config.review_rule().deadline_after(
+        exam_review_bot::domain::deadline::local_date(published, tz),
+        tz,
+    );
     assert!(closes >= published);
-    crate::domain::deadline::display(closes, tz);
+    exam_review_bot::domain::deadline::display(closes, tz);
     config.entry.report_by().expect("checked");
     // The deployment's sections (a city without its own) and every city's.
     let cities = std::iter::once("").chain(config.cities.keys().map(String::as_str));
@@ -195,7 +196,7 @@ pub fn config(bytes: &[u8]) {
     config.reminders.quiet(published, tz);
     // Every reminder moment of a season before and after publication.
     for published_at in [None, Some(published)] {
-        let season = crate::domain::schedule::SeasonTimes {
+        let season = exam_review_bot::domain::schedule::SeasonTimes {
             id: 1,
             tz,
             publish_deadline: published,
@@ -204,12 +205,15 @@ pub fn config(bytes: &[u8]) {
             filing_closes: None,
             exemption_closes: Some(published),
         };
-        let moments = crate::domain::schedule::moments(&season, &config.reminders);
-        crate::domain::schedule::due(&moments, published, &config.reminders, tz);
+        let moments = exam_review_bot::domain::schedule::moments(&season, &config.reminders);
+        exam_review_bot::domain::schedule::due(&moments, published, &config.reminders, tz);
     }
     for h in &config.entry.remind_before_hours {
-        let cutoff =
-            crate::domain::entry::cutoff(day, config.entry.report_by().expect("checked"), tz);
+        let cutoff = exam_review_bot::domain::entry::cutoff(
+            day,
+            config.entry.report_by().expect("checked"),
+            tz,
+        );
         assert!(
             cutoff
                 .checked_sub_signed(chrono::Duration::hours(i64::from(*h)))
@@ -222,14 +226,14 @@ pub fn config(bytes: &[u8]) {
 /// problem names a row of the file and a column.
 fn check_table(table: Table) {
     let header = table.header.clone();
-    let people = crate::import::people::is_header(&header);
+    let people = exam_review_bot::import::people::is_header(&header);
     let units = header.iter().any(|h| h == "上级代码");
     if people {
-        if let Ok(checked) = crate::import::people::check(table, &unit_tree()) {
+        if let Ok(checked) = exam_review_bot::import::people::check(table, &unit_tree()) {
             assert_problems(checked.err().unwrap_or_default());
         }
     } else if units {
-        if let Ok(checked) = crate::import::units::check(table, &[], None) {
+        if let Ok(checked) = exam_review_bot::import::units::check(table, &[], None) {
             assert_problems(checked.err().unwrap_or_default());
         }
     } else {
@@ -290,7 +294,7 @@ fn check_candidates(mut table: Table, header: &[String]) {
 /// The sample city with two districts and three schools: what the files are checked against
 /// (the seed corpus is written from the same sample).
 fn unit_tree() -> Vec<Unit> {
-    crate::sample::units(2, 3)
+    exam_review_bot::sample::units(2, 3)
         .into_iter()
         .map(|u| Unit {
             kind: UnitKind::from_label(u.kind).expect("sample kinds are labels"),
