@@ -72,7 +72,7 @@ pub(crate) async fn kept_signed_and_agreed(c: &Cast, note: &str) -> String {
     let h = &c.h;
     keep_and_sign(h, &c.proctor, note, [&c.district_inspector, &c.equipment]).await;
     report(h, &c.equipment, 1).await;
-    h.expect(&c.reviewer1, "市级复审").await;
+    h.expect(&c.reviewer1, "市级复审：复核申请").await;
     c.reviewer1.press("✅ 同意复核结果");
     h.expect(&c.contact, "成绩复核结果").await
 }
