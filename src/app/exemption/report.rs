@@ -9,7 +9,6 @@ use crate::app::App;
 use crate::app::callback::Callback;
 use crate::app::policy::Action;
 use crate::app::workflow::{Ctx, UnitCard, batch_of, report_card_key};
-use crate::buttons::{Buttons, button};
 use crate::domain::exemption::Details;
 use crate::domain::workflow::Purpose;
 use crate::export::exemption_summary::Line;
@@ -61,18 +60,11 @@ impl App {
         let data = json!({"unit": unit_name, "count": count, "items": listed,
                           "more": count.saturating_sub(listed.len())});
         let body = self.render.render(tpl::EXEMPT_REPORT_CARD, &data)?;
-        let markup = (count > 0)
-            .then(|| -> anyhow::Result<crate::buttons::Buttons> {
-                let label = self
-                    .render
-                    .render(tpl::BUTTON_REPORT_EXEMPTIONS, &json!({"count": count}))?;
-                let press = Callback::ReportExemptions {
-                    unit: unit.to_string(),
-                    count,
-                };
-                Ok(Buttons::rows(vec![vec![button(label, press.encode())]]))
-            })
-            .transpose()?;
+        let press = Callback::ReportExemptions {
+            unit: unit.to_string(),
+            count,
+        };
+        let markup = self.report_button(tpl::BUTTON_REPORT_EXEMPTIONS, count, press)?;
         let senders = self.senders_up(conn, ctx).await?;
         let card = UnitCard {
             key: &key,

@@ -123,20 +123,27 @@ impl App {
             "at": display(self.clock.now(), ctx.season.tz),
         });
         let body = self.render.render(tpl::REVIEW_BATCH_CARD, &data)?;
-        let markup = (ready_count > 0)
-            .then(|| -> anyhow::Result<crate::buttons::Buttons> {
-                let label = self
-                    .render
-                    .render(tpl::BUTTON_REPORT, &json!({"count": ready_count}))?;
-                let data = Callback::Report {
-                    unit: unit.to_string(),
-                    count: ready_count,
-                }
-                .encode();
-                Ok(Buttons::rows(vec![vec![button(label, data)]]))
-            })
-            .transpose()?;
+        let press = Callback::Report {
+            unit: unit.to_string(),
+            count: ready_count,
+        };
+        let markup = self.report_button(tpl::BUTTON_REPORT, ready_count, press)?;
         Ok((body, markup))
+    }
+
+    /// The 上报 button under a unit's card, while anything waits to be sent up.
+    pub(crate) fn report_button(
+        &self,
+        label: &str,
+        count: usize,
+        press: Callback,
+    ) -> anyhow::Result<Option<Buttons>> {
+        if count == 0 {
+            return Ok(None);
+        }
+        let label = self.render.render(label, &json!({"count": count}))?;
+        let row = vec![button(label, press.encode())];
+        Ok(Some(Buttons::rows(vec![row])))
     }
 
     /// Brings the batch card of the request's unit up to date for its reporters (`only` this
