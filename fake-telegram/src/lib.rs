@@ -20,6 +20,7 @@ mod messages;
 mod polling;
 mod transcript;
 mod user;
+mod web_app;
 mod webhook;
 mod wire;
 pub use chaos::{Chaos, ChaosCounts};

@@ -4,6 +4,7 @@
 mod courier;
 mod files;
 mod handlers;
+pub mod init_data;
 pub mod intake;
 mod menus;
 pub mod ops;

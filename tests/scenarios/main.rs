@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod batch_cards;
 mod batches;
+mod board;
 mod bombs;
 mod bots;
 mod chaos;
