@@ -3,6 +3,7 @@
 //! for the layers.
 
 pub mod app;
+pub mod board;
 pub mod buttons;
 pub mod cli;
 pub mod clock;

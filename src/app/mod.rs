@@ -3,6 +3,7 @@
 //! together. Telegram handlers and CLI commands are thin callers of these.
 
 pub mod backup;
+pub mod board;
 mod bots;
 pub mod callback;
 pub mod command;

@@ -24,6 +24,13 @@ impl Purpose {
         }
     }
 
+    /// The purpose a stored `kind` names.
+    pub fn from_kind(kind: &str) -> Option<Purpose> {
+        [Purpose::Review, Purpose::Exemption]
+            .into_iter()
+            .find(|p| p.kind() == kind)
+    }
+
     /// The paper form a request is printed on.
     pub fn form(self) -> &'static str {
         match self {

@@ -239,6 +239,22 @@ pub async fn open_at(
     .await
 }
 
+/// A season's requests of every kind and state, oldest first, at most `limit` of them (the
+/// season board; a city files some 14,000).
+pub async fn of_season(
+    conn: &mut AnyConnection,
+    season_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Request>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM review_requests WHERE season_id = $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(season_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// A guarded transition: applies only when the request is still in `from` at `version`.
 /// Returns false when someone else changed it first.
 pub async fn transition(

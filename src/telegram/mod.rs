@@ -178,7 +178,14 @@ pub async fn run_with(
         ),
         None => None,
     };
-    let mut routes = ops::routes(app.clone());
+    // The season board signs in whoever this bot's Telegram vouches for (its own token).
+    let token = bot.inner().token();
+    let board = crate::board::routes(
+        app.clone(),
+        std::sync::Arc::new(init_data::TelegramSignIn::new(token)),
+        crate::board::SessionKey::derive(token),
+    );
+    let mut routes = ops::routes(app.clone()).merge(board);
     let (listener, intake) = match &serving.webhook {
         Some(hook) => {
             let (route, listener, intake) = webhook::start(&app, &bot, bot_id, hook).await?;
@@ -207,7 +214,7 @@ pub async fn run_with(
     let (stop_http, http_stop) = watch::channel(false);
     let http = match socket {
         Some(socket) => {
-            tracing::info!(addr = ?serving.listen, "serving /healthz, /readyz and /metrics");
+            tracing::info!(addr = ?serving.listen, "serving /healthz, /readyz, /metrics and /board");
             let mut http_stop = http_stop;
             Some(tokio::spawn(async move {
                 let stopped = async move {

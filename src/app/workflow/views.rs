@@ -239,17 +239,7 @@ impl App {
             match ctx {
                 _ if bound.is_empty() => (vec![self.render.text(tpl::NOT_BOUND)?], None),
                 Some(ctx) if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() => {
-                    let mut data = self.card_data(&mut conn, &ctx).await?;
-                    data["card"] = json!(self.render.render(ctx.card_template(), &data)?);
-                    let history: Vec<_> = reviews::events(&mut conn, ctx.req.id)
-                        .await?
-                        .into_iter()
-                        .map(|e| {
-                            json!({"at": display(from_ms(e.at), ctx.season.tz), "actor": e.actor_name,
-                                    "role": e.actor_role, "action": e.action, "comment": e.comment})
-                        })
-                        .collect();
-                    data["history"] = json!(history);
+                    let text = self.request_detail(&mut conn, &ctx).await?;
                     let mut rows = Vec::new();
                     if self
                         .allowed(user_id, &bound, Action::Withdraw, &ctx)
@@ -271,7 +261,6 @@ impl App {
                     let label = ctx.purpose().form_button();
                     rows.push(vec![button(self.render.text(label)?, form)]);
                     let markup = (!rows.is_empty()).then(|| Buttons::rows(rows));
-                    let text = self.render.render(tpl::REVIEW_DETAIL, &data)?;
                     (split_html(&text, limits::TEXT), markup)
                 }
                 _ => (
@@ -298,6 +287,29 @@ impl App {
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+}
+
+impl App {
+    /// One request with its whole history, as /request N and the board show it, to someone
+    /// the caller has found may see it.
+    pub(crate) async fn request_detail(
+        &self,
+        conn: &mut Conn,
+        ctx: &super::Ctx,
+    ) -> anyhow::Result<String> {
+        let mut data = self.card_data(conn, ctx).await?;
+        data["card"] = json!(self.render.render(ctx.card_template(), &data)?);
+        let history: Vec<_> = reviews::events(conn, ctx.req.id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                json!({"at": display(from_ms(e.at), ctx.season.tz), "actor": e.actor_name,
+                        "role": e.actor_role, "action": e.action, "comment": e.comment})
+            })
+            .collect();
+        data["history"] = json!(history);
+        self.render.render(tpl::REVIEW_DETAIL, &data)
     }
 }
 

@@ -1,0 +1,231 @@
+//! The season board: web pages, served on the bot's own HTTP listener, that a person opens from
+//! a button in the chat (a Telegram Mini App). The messenger vouches for who opened it (`SignIn`);
+//! a signed cookie carries that for a while (`session`); what they see is the permission model's
+//! answer, as in chat (`app::board`). Everything the pages need is served here, under a strict
+//! Content-Security-Policy: no script, style or font from anywhere else.
+
+mod page;
+pub mod session;
+
+use crate::app::App;
+use crate::app::board::{Board, Detail, Filter, Sort};
+use crate::domain::review::State;
+use crate::domain::workflow::Purpose;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use page::Pages;
+pub use session::SessionKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Who a messenger vouches for: the person's messenger id, when `proof` (Telegram's `initData`)
+/// is the messenger's and fresh.
+pub trait SignIn: Send + Sync + 'static {
+    fn person(&self, proof: &str, now: DateTime<Utc>) -> Option<i64>;
+}
+
+/// The most a sign-in's proof may weigh.
+const PROOF_MAX: usize = 8 * 1024;
+
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'self' https://web.telegram.org";
+
+#[derive(Clone)]
+struct Served {
+    app: App,
+    sign_in: Arc<dyn SignIn>,
+    key: SessionKey,
+    pages: Arc<Pages>,
+}
+
+/// The board's routes, under `/board`.
+pub fn routes(app: App, sign_in: Arc<dyn SignIn>, key: SessionKey) -> Router {
+    let served = Served {
+        app,
+        sign_in,
+        key,
+        pages: Arc::new(Pages::new()),
+    };
+    Router::new()
+        .route("/board", get(front))
+        .route("/board/session", post(session))
+        .route("/board/requests", get(requests))
+        .route("/board/requests/{id}", get(detail))
+        .route(
+            "/board/board.css",
+            get(|| async { asset("text/css", page::CSS) }),
+        )
+        .route(
+            "/board/board.js",
+            get(|| async { asset("text/javascript", page::JS) }),
+        )
+        .layer(DefaultBodyLimit::max(PROOF_MAX))
+        .layer(axum::middleware::map_response(guarded))
+        .with_state(served)
+}
+
+/// Every answer of the board: its policy, and kept out of caches and referrers.
+async fn guarded(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+impl Served {
+    /// The person whose session cookie this request carries.
+    fn person(&self, headers: &HeaderMap) -> Option<i64> {
+        let now = self.app.clock.now();
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(name, _)| *name == session::COOKIE)
+            .find_map(|(_, value)| self.key.person(value, now))
+    }
+
+    fn refused(&self, status: StatusCode) -> Response {
+        let (heading, why) = match status {
+            StatusCode::UNAUTHORIZED => ("未登录", "请从 Telegram 中的按钮打开看板。"),
+            StatusCode::FORBIDDEN => ("无权查看", "您的身份不能查看这项内容。"),
+            StatusCode::NOT_FOUND => ("没有找到", "没有这项内容。"),
+            StatusCode::BAD_REQUEST => ("无法识别", "筛选条件无法识别。"),
+            _ => ("出错了", "看板暂时无法显示，请稍后再试。"),
+        };
+        html(status, self.pages.refused(heading, why))
+    }
+
+    fn failed(&self, e: anyhow::Error) -> Response {
+        tracing::error!(error = format!("{e:#}"), "the board could not answer");
+        self.refused(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+async fn front(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
+    match s.person(&headers) {
+        Some(_) => Redirect::to("/board/requests").into_response(),
+        None => html(StatusCode::OK, s.pages.sign_in()),
+    }
+}
+
+async fn session(Shared(s): Shared<Served>, proof: Bytes) -> Response {
+    let now = s.app.clock.now();
+    let person = std::str::from_utf8(&proof)
+        .ok()
+        .and_then(|proof| s.sign_in.person(proof.trim(), now));
+    match person {
+        Some(person) => (
+            StatusCode::NO_CONTENT,
+            [(header::SET_COOKIE, s.key.set_cookie(person, now))],
+        )
+            .into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+/// The page's filters from its address; None when one of them is not a value the page offers.
+fn filter(query: &HashMap<String, String>) -> Option<Filter> {
+    let given = |name: &str| {
+        query
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some(Filter {
+        purpose: match given("purpose") {
+            Some(p) => Some(Purpose::from_kind(&p)?),
+            None => None,
+        },
+        district: given("district"),
+        school: given("school"),
+        state: match given("state") {
+            Some(s) => Some(State::parse(&s)?),
+            None => None,
+        },
+        query: given("q"),
+        sort: match given("sort") {
+            Some(s) => Sort::parse(&s)?,
+            None => Sort::default(),
+        },
+    })
+}
+
+async fn requests(
+    Shared(s): Shared<Served>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(person) = s.person(&headers) else {
+        return s.refused(StatusCode::UNAUTHORIZED);
+    };
+    let Some(filter) = filter(&query) else {
+        return s.refused(StatusCode::BAD_REQUEST);
+    };
+    match s.app.season_board(person, &filter).await {
+        Ok(Board::NotBound) => s.refused(StatusCode::FORBIDDEN),
+        Ok(Board::NoSeason) => html(StatusCode::OK, s.pages.no_season()),
+        Ok(Board::Rows { year, rows, seen }) => match s.pages.requests(year, &filter, &rows, &seen)
+        {
+            Ok(body) => html(StatusCode::OK, body),
+            Err(e) => s.failed(e),
+        },
+        Err(e) => s.failed(e),
+    }
+}
+
+async fn detail(Shared(s): Shared<Served>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(person) = s.person(&headers) else {
+        return s.refused(StatusCode::UNAUTHORIZED);
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return s.refused(StatusCode::NOT_FOUND);
+    };
+    match s.app.season_board_request(person, id).await {
+        Ok(Detail::Shown(text)) => html(StatusCode::OK, s.pages.detail(id, &text)),
+        Ok(Detail::Denied) => s.refused(StatusCode::FORBIDDEN),
+        Ok(Detail::Missing) => s.refused(StatusCode::NOT_FOUND),
+        Err(e) => s.failed(e),
+    }
+}

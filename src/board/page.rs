@@ -1,0 +1,151 @@
+//! The board's pages: handlebars templates (`pages/`), HTML-escaped by default, each set in
+//! one frame that links the board's own style sheet and script.
+
+use crate::app::board::{Filter, Row, Sort};
+use crate::domain::review::State;
+use handlebars::Handlebars;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const CSS: &str = include_str!("pages/board.css");
+pub const JS: &str = include_str!("pages/board.js");
+
+const TEMPLATES: [(&str, &str); 5] = [
+    ("frame", include_str!("pages/frame.hbs")),
+    ("sign_in", include_str!("pages/sign_in.hbs")),
+    ("requests", include_str!("pages/requests.hbs")),
+    ("detail", include_str!("pages/detail.hbs")),
+    ("refused", include_str!("pages/refused.hbs")),
+];
+
+/// The states a filter offers, in the order a request meets them.
+const STATES: [(State, &str); 10] = [
+    (State::Pending, "审核中"),
+    (State::Returned, "已退回待修改"),
+    (State::Recording, "复核小组复核中"),
+    (State::Confirming, "复核结果待签字"),
+    (State::Reporting, "待上报"),
+    (State::Rechecking, "市级复审中"),
+    (State::Completed, "已完成"),
+    (State::Rejected, "已驳回"),
+    (State::Withdrawn, "已撤回"),
+    (State::Lapsed, "逾期未报"),
+];
+
+const SORTS: [(Sort, &str, &str); 3] = [
+    (Sort::Oldest, "oldest", "等待最久在前"),
+    (Sort::Newest, "newest", "最新在前"),
+    (Sort::School, "school", "按区县、学校"),
+];
+
+pub struct Pages(Handlebars<'static>);
+
+impl Pages {
+    pub fn new() -> Pages {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        for (name, source) in TEMPLATES {
+            hb.register_template_string(name, source)
+                .expect("the board's templates parse");
+        }
+        Pages(hb)
+    }
+
+    fn framed(&self, title: &str, name: &str, data: &Value) -> anyhow::Result<String> {
+        let body = self.0.render(name, data)?;
+        Ok(self
+            .0
+            .render("frame", &json!({"title": title, "body": body}))?)
+    }
+
+    pub fn sign_in(&self) -> String {
+        self.framed("本季进度看板", "sign_in", &json!({}))
+            .expect("the sign-in page renders")
+    }
+
+    pub fn refused(&self, heading: &str, why: &str) -> String {
+        self.framed(heading, "refused", &json!({"heading": heading, "why": why}))
+            .expect("the refusal page renders")
+    }
+
+    pub fn no_season(&self) -> String {
+        self.refused("尚无考季", "本市还没有本年度的考季。")
+    }
+
+    pub fn detail(&self, id: i64, text: &str) -> String {
+        // `text` is the chat's rendering of /request N: Telegram's HTML, every value in it
+        // already escaped by the chat's templates.
+        self.framed(&format!("申请 #{id}"), "detail", &json!({"detail": text}))
+            .expect("the detail page renders")
+    }
+
+    pub fn requests(
+        &self,
+        year: i32,
+        filter: &Filter,
+        rows: &[Row],
+        seen: &[Row],
+    ) -> anyhow::Result<String> {
+        let districts: BTreeMap<&str, &str> = seen
+            .iter()
+            .filter_map(|r| Some((r.district_code.as_deref()?, r.district.as_deref()?)))
+            .collect();
+        let schools: BTreeMap<&str, &str> = seen
+            .iter()
+            .filter(|r| {
+                filter.district.is_none() || r.district_code.as_ref() == filter.district.as_ref()
+            })
+            .map(|r| (r.school_code.as_str(), r.school.as_str()))
+            .collect();
+        let options = |pairs: BTreeMap<&str, &str>, chosen: Option<&String>| -> Vec<Value> {
+            pairs
+                .into_iter()
+                .map(|(code, name)| {
+                    json!({"code": code, "name": name,
+                           "selected": chosen.is_some_and(|c| c == code)})
+                })
+                .collect()
+        };
+        let states: Vec<Value> = STATES
+            .iter()
+            .map(|(s, name)| {
+                json!({"code": s.as_str(), "name": name, "selected": filter.state == Some(*s)})
+            })
+            .collect();
+        let sorts: Vec<Value> = SORTS
+            .iter()
+            .map(|(s, code, name)| json!({"code": code, "name": name, "selected": filter.sort == *s}))
+            .collect();
+        let lines: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut line = json!(r);
+                line["age"] = json!(age(r.age_hours));
+                line["district"] = json!(r.district.as_deref().unwrap_or("市直"));
+                line
+            })
+            .collect();
+        let data = json!({
+            "year": year,
+            "purpose": filter.purpose.map(|p| p.kind()),
+            "districts": options(districts, filter.district.as_ref()),
+            "schools": options(schools, filter.school.as_ref()),
+            "states": states,
+            "sorts": sorts,
+            "query": filter.query.clone().unwrap_or_default(),
+            "count": rows.len(),
+            "total": seen.len(),
+            "filtered": rows.len() != seen.len(),
+            "rows": lines,
+        });
+        self.framed("复核与免考", "requests", &data)
+    }
+}
+
+/// "3天5小时" since a request was filed.
+fn age(hours: i64) -> String {
+    match (hours / 24, hours % 24) {
+        (0, h) => format!("{h}小时"),
+        (d, h) => format!("{d}天{h}小时"),
+    }
+}
