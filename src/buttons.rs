@@ -9,6 +9,10 @@ pub struct Button {
     pub label: String,
     /// What the press brings back to the bot.
     pub press: String,
+    /// Or a page of the bot's own that the press opens inside the messenger (Telegram: a Mini
+    /// App, in private chats only), by its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +20,20 @@ pub struct Button {
 pub struct Buttons(pub Vec<Vec<Button>>);
 
 pub fn button(label: String, press: String) -> Button {
-    Button { label, press }
+    Button {
+        label,
+        press,
+        page: None,
+    }
+}
+
+/// A button that opens the bot's page at `url` inside the messenger.
+pub fn page_button(label: String, url: String) -> Button {
+    Button {
+        label,
+        press: String::new(),
+        page: Some(url),
+    }
 }
 
 impl Buttons {

@@ -319,6 +319,10 @@ pub struct Telegram {
     /// Telegram until a slot frees: SQLite writes one transaction at a time, so taking more only
     /// makes each update wait longer inside the bot (and more are lost if it is killed).
     pub updates_in_flight: u32,
+    /// The season board's public address (`https://…/board`, served under `/board` on
+    /// `run --listen`, behind TLS): when set, /status offers it as a button that opens it
+    /// inside Telegram. Telegram opens only HTTPS pages.
+    pub board_url: Option<String>,
 }
 
 impl Default for Config {
@@ -380,6 +384,7 @@ impl Default for Telegram {
             polling_timeout_secs: 10,
             messages_per_second: 29,
             updates_in_flight: 8,
+            board_url: None,
         }
     }
 }

@@ -92,6 +92,23 @@ impl Sent {
             .replace("&amp;", "&")
     }
 
+    /// The labels and addresses of the buttons that open a Mini App.
+    pub fn web_apps(&self) -> Vec<(String, String)> {
+        let rows = self
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"].as_array());
+        rows.into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|b| {
+                let url = b["web_app"]["url"].as_str()?;
+                Some((b["text"].as_str()?.to_string(), url.to_string()))
+            })
+            .collect()
+    }
+
     /// The labels and callback data of the inline buttons, row by row flattened.
     pub fn buttons(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();

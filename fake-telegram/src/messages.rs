@@ -49,6 +49,14 @@ pub(super) fn send(
         );
         return (400, answer);
     }
+    if web_app_outside_private(params, chat_id) {
+        let answer = err(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: BUTTON_TYPE_INVALID",
+            None,
+        );
+        return (400, answer);
+    }
     let mut inner = fake.lock();
     inner.next_message_id += 1;
     let sent = Sent {
@@ -126,4 +134,17 @@ fn still_shown(
         .flatten()
         .copied()
         .find(|i| Some(inner.sent[*i].message_id) == message_id && !inner.sent[*i].deleted)
+}
+
+/// Telegram opens a Mini App from an inline button only in a private chat (a user's, whose id
+/// is positive); elsewhere it refuses the message.
+fn web_app_outside_private(params: &Value, chat_id: i64) -> bool {
+    chat_id < 0
+        && params["reply_markup"]["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .any(|b| b.get("web_app").is_some())
 }

@@ -7,7 +7,7 @@ use super::callback::Callback;
 use super::policy::{self, Action, Subject};
 use super::workflow::RECHECK_NAME;
 use crate::app::callback::Press;
-use crate::buttons::{Buttons, button};
+use crate::buttons::{Buttons, button, page_button};
 use crate::domain::Role;
 use crate::domain::UnitKind;
 use crate::domain::deadline::display;
@@ -37,15 +37,22 @@ impl App {
         }
         if officer {
             let (body, levels) = self.board(user_id).await?;
+            let mut rows = Vec::new();
             // Open requests by level, offered as a picture too.
-            let markup = (!levels.is_empty()).then(|| {
-                Buttons::rows(vec![vec![button(
-                    self.render
-                        .text(tpl::BUTTON_STATUS_CHART)
-                        .unwrap_or_default(),
+            if !levels.is_empty() {
+                rows.push(vec![button(
+                    self.render.text(tpl::BUTTON_STATUS_CHART)?,
                     Callback::StatusChart.encode(),
-                )]])
-            });
+                )]);
+            }
+            // The season board opens inside Telegram, which allows it in private chats only.
+            if let Some(url) = &self.config.telegram.board_url
+                && chat_id == user_id
+            {
+                let label = self.render.text(tpl::BUTTON_SEASON_BOARD)?;
+                rows.push(vec![page_button(label, url.clone())]);
+            }
+            let markup = (!rows.is_empty()).then(|| Buttons::rows(rows));
             self.reply(chat_id, body, markup).await?;
             self.send_entry_board(user_id, chat_id).await?;
         } else if !self.send_entry_board(user_id, chat_id).await? {

@@ -13,6 +13,11 @@ impl Config {
         if self.delivery.lease_secs <= self.telegram.request_timeout_secs {
             bail!("delivery.lease_secs must be above telegram.request_timeout_secs");
         }
+        if let Some(url) = &self.telegram.board_url
+            && !reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.has_host())
+        {
+            bail!("telegram.board_url must be an https:// address (Telegram opens no other)");
+        }
         if !(1..=100).contains(&self.telegram.updates_in_flight) {
             bail!("telegram.updates_in_flight must be between 1 and 100 (getUpdates' limit)");
         }
@@ -252,6 +257,18 @@ mod tests {
             crate::domain::workflow::Route::exemption_default(),
             "the example's 免考 route is the default one"
         );
+    }
+
+    #[test]
+    fn the_board_is_offered_only_at_an_https_address() {
+        let with = |url: &str| {
+            let mut config = Config::default();
+            config.telegram.board_url = Some(url.into());
+            config.check()
+        };
+        assert!(with("https://bot.example.org/board").is_ok());
+        assert!(with("http://bot.example.org/board").is_err());
+        assert!(with("bot.example.org/board").is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use crate::domain::attachment::Attachment;
 use crate::store::outbox::Row;
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
-use teloxide::types::{FileId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode};
+use teloxide::types::{
+    FileId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode, WebAppInfo,
+};
 use teloxide::{ApiError, RequestError};
 
 /// The bot as every part of the adapter holds it.
@@ -40,12 +42,22 @@ fn keyboard(row: &Row) -> Result<Option<InlineKeyboardMarkup>, String> {
                 .map_err(|_| format!("stored buttons are not valid: {e}"));
         }
     };
-    Ok(Some(InlineKeyboardMarkup::new(buttons.0.into_iter().map(
-        |row| {
-            row.into_iter()
-                .map(|b| InlineKeyboardButton::callback(b.label, b.press))
-        },
-    ))))
+    let mut rows = Vec::with_capacity(buttons.0.len());
+    for row in buttons.0 {
+        let mut drawn = Vec::with_capacity(row.len());
+        for b in row {
+            drawn.push(match b.page {
+                Some(page) => {
+                    let url = reqwest::Url::parse(&page)
+                        .map_err(|e| format!("a page button's address is not valid: {e}"))?;
+                    InlineKeyboardButton::web_app(b.label, WebAppInfo { url })
+                }
+                None => InlineKeyboardButton::callback(b.label, b.press),
+            });
+        }
+        rows.push(drawn);
+    }
+    Ok(Some(InlineKeyboardMarkup::new(rows)))
 }
 
 async fn send(bot: &Bot, row: &Row) -> Outcome {
@@ -183,5 +195,21 @@ mod tests {
         let older = serde_json::to_string(&expected).unwrap();
         assert_eq!(keyboard(&row_with(&older)), Ok(Some(expected)));
         assert!(keyboard(&row_with("{}")).is_err());
+    }
+
+    #[test]
+    fn a_page_button_opens_the_page_as_a_mini_app() {
+        let url = "https://bot.example.org/board";
+        let b = Buttons::rows(vec![vec![crate::buttons::page_button(
+            "看板".into(),
+            url.into(),
+        )]]);
+        let drawn = serde_json::to_value(keyboard(&row_with(&b.to_stored())).unwrap()).unwrap();
+        assert_eq!(drawn["inline_keyboard"][0][0]["web_app"]["url"], url);
+        let broken = Buttons::rows(vec![vec![crate::buttons::page_button(
+            "看板".into(),
+            "not a url".into(),
+        )]]);
+        assert!(keyboard(&row_with(&broken.to_stored())).is_err());
     }
 }

@@ -203,3 +203,25 @@ async fn each_office_sees_on_the_board_what_it_sees_in_chat_and_nobody_signs_in_
     );
     c.h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_offers_the_board_as_a_mini_app_where_the_city_has_given_its_address() {
+    let url = "https://bot.example.org/board";
+    let c = cast_with(|config| config.telegram.board_url = Some(url.into())).await;
+    let h = &c.h;
+    file(h, &c.contact, &c.pupil.exam_no, "认为评分过严").await;
+    c.officer.send("/status");
+    h.expect(&c.officer, "未办结按环节").await;
+    let status = h
+        .fake
+        .messages_to(c.officer.id)
+        .into_iter()
+        .rev()
+        .find(|m| m.visible_text().contains("未办结按环节"))
+        .unwrap();
+    assert_eq!(
+        status.web_apps(),
+        vec![("🗂 打开本季看板".to_string(), url.to_string())]
+    );
+    c.h.stop().await;
+}
