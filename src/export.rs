@@ -1,6 +1,7 @@
 //! Spreadsheets sent to offices. Columns follow the official forms (附件6) where they apply, so
 //! offices can lay them next to paper.
 
+pub mod board;
 pub mod chart;
 pub mod distribution;
 pub mod exemption_form;

@@ -8,7 +8,7 @@ mod page;
 pub mod session;
 
 use crate::app::App;
-use crate::app::board::{Board, Detail, Filter, Sort};
+use crate::app::board::{Board, Detail, Filter, Row, Sort};
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use axum::Router;
@@ -56,6 +56,7 @@ pub fn routes(app: App, sign_in: Arc<dyn SignIn>, key: SessionKey) -> Router {
         .route("/board", get(front))
         .route("/board/session", post(session))
         .route("/board/requests", get(requests))
+        .route("/board/requests.xlsx", get(download))
         .route("/board/requests/{id}", get(detail))
         .route(
             "/board/board.css",
@@ -192,25 +193,69 @@ fn filter(query: &HashMap<String, String>) -> Option<Filter> {
     })
 }
 
+/// The signed-in person's board under the filters of the address, or the answer that refuses
+/// it.
+async fn listing(
+    s: &Served,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(Filter, i32, Vec<Row>, Vec<Row>), Response> {
+    let Some(person) = s.person(headers) else {
+        return Err(s.refused(StatusCode::UNAUTHORIZED));
+    };
+    let Some(filter) = filter(query) else {
+        return Err(s.refused(StatusCode::BAD_REQUEST));
+    };
+    match s.app.season_board(person, &filter).await {
+        Ok(Board::NotBound) => Err(s.refused(StatusCode::FORBIDDEN)),
+        Ok(Board::NoSeason) => Err(html(StatusCode::OK, s.pages.no_season())),
+        Ok(Board::Rows { year, rows, seen }) => Ok((filter, year, rows, seen)),
+        Err(e) => Err(s.failed(e)),
+    }
+}
+
 async fn requests(
     Shared(s): Shared<Served>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(person) = s.person(&headers) else {
-        return s.refused(StatusCode::UNAUTHORIZED);
+    let (filter, year, rows, seen) = match listing(&s, &headers, &query).await {
+        Ok(listed) => listed,
+        Err(refused) => return refused,
     };
-    let Some(filter) = filter(&query) else {
-        return s.refused(StatusCode::BAD_REQUEST);
+    match s.pages.requests(year, &filter, &rows, &seen) {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => s.failed(e),
+    }
+}
+
+/// "Download this view": the rows the page shows, in its columns, as .xlsx.
+async fn download(
+    Shared(s): Shared<Served>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, year, rows, _) = match listing(&s, &headers, &query).await {
+        Ok(listed) => listed,
+        Err(refused) => return refused,
     };
-    match s.app.season_board(person, &filter).await {
-        Ok(Board::NotBound) => s.refused(StatusCode::FORBIDDEN),
-        Ok(Board::NoSeason) => html(StatusCode::OK, s.pages.no_season()),
-        Ok(Board::Rows { year, rows, seen }) => match s.pages.requests(year, &filter, &rows, &seen)
-        {
-            Ok(body) => html(StatusCode::OK, body),
-            Err(e) => s.failed(e),
-        },
+    let lines: Vec<Vec<String>> = rows.iter().map(page::cells).collect();
+    match crate::export::board::workbook("复核与免考", &page::COLUMNS, &lines) {
+        Ok(book) => {
+            let name = format!("attachment; filename=\"season-board-{year}.xlsx\"");
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (header::CONTENT_DISPOSITION, name),
+                ],
+                book,
+            )
+                .into_response()
+        }
         Err(e) => s.failed(e),
     }
 }

@@ -121,7 +121,8 @@ impl Pages {
             .map(|r| {
                 let mut line = json!(r);
                 line["age"] = json!(age(r.age_hours));
-                line["district"] = json!(r.district.as_deref().unwrap_or("市直"));
+                line["kind"] = json!(purpose_name(r));
+                line["district"] = json!(district_name(r));
                 line
             })
             .collect();
@@ -137,9 +138,71 @@ impl Pages {
             "total": seen.len(),
             "filtered": rows.len() != seen.len(),
             "rows": lines,
+            "download": download_link(filter),
         });
         self.framed("复核与免考", "requests", &data)
     }
+}
+
+/// The address of this view's download: the same filters, as the page's address has them.
+fn download_link(filter: &Filter) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(p) = filter.purpose {
+        query.append_pair("purpose", p.kind());
+    }
+    for (name, value) in [
+        ("district", &filter.district),
+        ("school", &filter.school),
+        ("q", &filter.query),
+    ] {
+        if let Some(v) = value {
+            query.append_pair(name, v);
+        }
+    }
+    if let Some(s) = filter.state {
+        query.append_pair("state", s.as_str());
+    }
+    if let Some((_, code, _)) = SORTS.iter().find(|(s, _, _)| *s == filter.sort) {
+        query.append_pair("sort", code);
+    }
+    format!("/board/requests.xlsx?{}", query.finish())
+}
+
+/// The columns of the requests' table, on the page and in its download.
+pub const COLUMNS: [&str; 8] = [
+    "编号",
+    "类别",
+    "考生",
+    "准考证号",
+    "学校",
+    "区县",
+    "当前环节",
+    "提交时间",
+];
+
+/// One row's cells under `COLUMNS`, as the page shows them.
+pub fn cells(row: &Row) -> Vec<String> {
+    vec![
+        row.id.to_string(),
+        purpose_name(row).to_string(),
+        row.name.clone(),
+        row.exam_no.clone(),
+        row.school.clone(),
+        district_name(row).to_string(),
+        row.stage.clone(),
+        row.filed_at.clone(),
+    ]
+}
+
+fn purpose_name(row: &Row) -> &'static str {
+    match row.purpose {
+        crate::domain::workflow::Purpose::Review => "复核",
+        crate::domain::workflow::Purpose::Exemption => "免考",
+    }
+}
+
+fn district_name(row: &Row) -> &str {
+    row.district.as_deref().unwrap_or("市直")
 }
 
 /// "3天5小时" since a request was filed.

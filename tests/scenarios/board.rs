@@ -2,6 +2,7 @@
 
 use crate::cast::{cast_with, file};
 use crate::support::*;
+use calamine::Reader;
 use chrono::{DateTime, Duration, Utc};
 use exam_review_bot::board::SessionKey;
 use exam_review_bot::domain::Role;
@@ -107,6 +108,32 @@ impl Browser {
         answer.status()
     }
 
+    /// The page's "download this view": its link followed, the workbook read back.
+    async fn download(&self, page: &str) -> Vec<Vec<String>> {
+        let (_, rest) = page
+            .split_once("href=\"/board/requests.xlsx")
+            .expect("a download link");
+        let (query, _) = rest.split_once('"').unwrap();
+        // The link as a browser reads it out of the HTML.
+        let query = query.replace("&#x3D;", "=").replace("&amp;", "&");
+        let path = format!("/board/requests.xlsx{query}");
+        let answer = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie.as_deref().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let bytes = answer.bytes().await.unwrap().to_vec();
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range("复核与免考").unwrap();
+        sheet
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
+    }
+
     async fn get(&self, path: &str) -> (reqwest::StatusCode, String) {
         let mut request = self.client.get(format!("{}{path}", self.base));
         if let Some(cookie) = &self.cookie {
@@ -163,6 +190,13 @@ async fn each_office_sees_on_the_board_what_it_sees_in_chat_and_nobody_signs_in_
     let d0 = sample::district_code(0);
     let (_, page) = city.get(&format!("/board/requests?district={d0}")).await;
     assert!(page.contains(&c.pupil.exam_no) && !page.contains(&c.direct_pupil.exam_no));
+    // Its download holds what the page showed, in the page's columns.
+    let sheet = city.download(&page).await;
+    assert_eq!(sheet[0][..4], ["编号", "类别", "考生", "准考证号"]);
+    let ids: Vec<&str> = sheet[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, [district.to_string()]);
+    assert_eq!(sheet[1][3], c.pupil.exam_no);
+    assert!(page.contains(&format!("data-id=\"{district}\"")));
     let (_, page) = city
         .get(&format!("/board/requests?q={}", c.direct_pupil.exam_no))
         .await;
