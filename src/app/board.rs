@@ -64,8 +64,8 @@ pub struct Row {
     /// Where it is now, in words (the level, the group, the city's 复审, or how it ended).
     pub stage: String,
     pub filed_at: String,
-    /// Hours since it was filed.
-    pub age_hours: i64,
+    /// Hours it has waited since it was filed, while it is open.
+    pub age_hours: Option<i64>,
     created_at: i64,
 }
 
@@ -171,7 +171,7 @@ impl App {
             state: state.as_str().to_string(),
             stage,
             filed_at: display(filed, ctx.season.tz),
-            age_hours: (now - filed).num_hours().max(0),
+            age_hours: state.is_open().then(|| (now - filed).num_hours().max(0)),
             created_at: ctx.req.created_at,
         })
     }

@@ -44,6 +44,19 @@ struct Served {
     pages: Arc<Pages>,
 }
 
+/// A person's board as it stands, as a page of its own (its style inlined, without script), to
+/// open in any browser; None when it would show them nothing.
+pub async fn snapshot(app: &App, person: i64) -> anyhow::Result<Option<String>> {
+    let filter = Filter::default();
+    match app.season_board(person, &filter).await? {
+        Board::Rows { year, rows, seen } if !seen.is_empty() => {
+            let page = Pages::new().requests(year, &filter, &rows, &seen)?;
+            Ok(Some(page::standalone(&page)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The board's routes, under `/board`.
 pub fn routes(app: App, sign_in: Arc<dyn SignIn>, key: SessionKey) -> Router {
     let served = Served {

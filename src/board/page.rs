@@ -120,7 +120,7 @@ impl Pages {
             .iter()
             .map(|r| {
                 let mut line = json!(r);
-                line["age"] = json!(age(r.age_hours));
+                line["age"] = json!(r.age_hours.map_or_else(|| "—".to_string(), age));
                 line["kind"] = json!(purpose_name(r));
                 line["district"] = json!(district_name(r));
                 line
@@ -142,6 +142,15 @@ impl Pages {
         });
         self.framed("复核与免考", "requests", &data)
     }
+}
+
+/// A page that needs nothing served: the style sheet inlined, the script left out.
+pub fn standalone(page: &str) -> String {
+    page.replace(
+        r#"<link rel="stylesheet" href="/board/board.css">"#,
+        &format!("<style>\n{CSS}</style>"),
+    )
+    .replace(r#"<script src="/board/board.js" defer></script>"#, "")
 }
 
 /// The address of this view's download: the same filters, as the page's address has them.

@@ -5,6 +5,7 @@
 //! admin publishing the scores with a button, reviews, reminders, records and the seal; every
 //! chat printed as its owner saw it.
 
+mod board;
 mod entry;
 mod exemption;
 mod onboarding;
@@ -50,7 +51,7 @@ const SUMMARY: &str = "\
    3. 市级管理员 /publish 并确认：每所学校收到成绩通知与本校成绩表。
    4. 每个人收到的消息。
    5. 成绩复核（附件5）：四份申请走完 班主任 → 校长 → 县区复核小组 → 上报附件6 → 市级复审。
-   6. 模拟时钟走完复核期：提醒按时发出，逾期未报的申请列为逾期未报。
+   6. 模拟时钟走完复核期：提醒按时发出，逾期未报的申请列为逾期未报；各人的看板快照。
    7. 记录与封存：结束复核，附件6、附件5，成绩库加密封存。
    每段聊天记录中，“→ 姓名: 内容”是此人发出的消息，“→ [按钮]”是此人按下的按钮，其余是机器人的消息。
 ";
@@ -211,6 +212,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     if result.is_ok() {
         progress.begin(Act::Reminders);
         result = season_clock(&app, &fake, &clock, &people).await;
+    }
+    if result.is_ok() {
+        result = board::snapshots(&app, out, &people).await;
     }
     if result.is_ok() {
         progress.begin(Act::Records);

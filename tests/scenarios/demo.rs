@@ -41,6 +41,11 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     );
     assert!(stdout.contains("52 人已加入"), "{stdout}");
     assert!(stdout.contains("完成：4 份复核申请"), "{stdout}");
+    // Each office's season board, as a page to open in any browser.
+    let boards = dir.path().join("demo/board");
+    let pages: Vec<_> = std::fs::read_dir(&boards).unwrap().collect();
+    assert!(pages.len() >= 3, "{stdout}");
+    assert!(stdout.contains("看板快照"), "{stdout}");
     // Before the exam: one 免考 approved at every level, one refused at the county; the
     // approved candidate's score is 18 of 30.
     assert!(
