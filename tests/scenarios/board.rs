@@ -11,7 +11,7 @@ use exam_review_bot::telegram::init_data::{Refused, TelegramSignIn, check};
 use fake_telegram::FakeTelegram;
 use std::sync::Arc;
 
-const TOKEN: &str = "123456:board-test-token";
+pub(crate) const TOKEN: &str = "123456:board-test-token";
 const OTHER_BOT: &str = "654321:another-bots-token";
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -62,7 +62,7 @@ async fn the_person_who_opened_the_board_is_signed_in_and_a_forgery_is_not() {
 }
 
 /// The board of the harness's app, served on a free loopback port for the bot with `TOKEN`.
-async fn serve_board(h: &Harness) -> String {
+pub(crate) async fn serve_board(h: &Harness) -> String {
     let routes = exam_review_bot::board::routes(
         h.app.clone(),
         Arc::new(TelegramSignIn::new(TOKEN)),

@@ -9,6 +9,7 @@ mod audit;
 mod batch_cards;
 mod batches;
 mod board;
+mod board_browser;
 mod bombs;
 mod bots;
 mod chaos;
