@@ -9,10 +9,14 @@ use crate::app::workflow::Ctx;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
+use crate::domain::workflow::Route;
 use crate::render::tpl;
-use crate::store::{from_ms, people, reviews, seasons};
+use crate::store::candidates::{self, Candidate};
+use crate::store::units::{self, Unit};
+use crate::store::{from_ms, people, reviews, roster, seasons};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// Requests a board reads at most: a city files some 14,000 in a season.
 const MOST: i64 = 50_000;
@@ -108,15 +112,45 @@ impl App {
             return Ok(Board::NoSeason);
         };
         let now = self.clock.now();
+        // Everything in a few reads, not a request at a time: the requests, the people they
+        // name, the city's units, and each distinct route once.
+        let requests = reviews::of_season(&mut conn, season.id, MOST).await?;
+        let mut named: HashMap<(bool, i64), Candidate> = HashMap::new();
+        for c in candidates::of_review_requests(&mut conn, season.id).await? {
+            named.insert((false, c.id), c);
+        }
+        for r in roster::of_applications(&mut conn, season.id).await? {
+            named.insert((true, r.id), r.as_candidate());
+        }
+        let units: HashMap<String, Unit> = units::of_city(&mut conn, &city)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+        drop(conn);
+        let mut routes: HashMap<(String, Option<String>), Route> = HashMap::new();
         let mut seen = Vec::new();
-        for req in reviews::of_season(&mut conn, season.id, MOST).await? {
-            let Some(ctx) = self.load_ctx(&mut conn, req.id).await? else {
+        let mut said = HashMap::new();
+        for req in requests {
+            let exemption = req.kind == Purpose::Exemption.kind();
+            let (Some(cand), Some(school)) = (
+                named.get(&(exemption, req.candidate_id)),
+                units.get(&req.school_code),
+            ) else {
                 continue;
             };
-            if self.allowed(user_id, &bound, Action::See, &ctx).is_err() {
-                continue;
+            let district = match (&school.parent_code, school.city_direct) {
+                (Some(p), false) => units.get(p).cloned(),
+                _ => None,
+            };
+            let route = routes
+                .entry((req.kind.clone(), req.route.clone()))
+                .or_insert_with(|| self.route_of(&req, &city))
+                .clone();
+            let ctx = self.view_ctx(req, cand.clone(), school.clone(), district, &season, route);
+            if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() {
+                seen.push(self.row(&ctx, now, &mut said)?);
             }
-            seen.push(self.row(&ctx, now)?);
         }
         let mut rows: Vec<Row> = seen.iter().filter(|r| filter.keeps(r)).cloned().collect();
         match filter.sort {
@@ -150,13 +184,26 @@ impl App {
         Ok(Detail::Shown(self.request_detail(&mut conn, &ctx).await?))
     }
 
-    fn row(&self, ctx: &Ctx, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Row> {
+    /// One line; `said` keeps each state's words, rendered once a board.
+    fn row(
+        &self,
+        ctx: &Ctx,
+        now: chrono::DateTime<chrono::Utc>,
+        said: &mut HashMap<&'static str, String>,
+    ) -> anyhow::Result<Row> {
         let state = ctx.state();
         let stage = match state {
             State::Pending => self.level_name(ctx),
-            _ => self
-                .render
-                .render(tpl::REVIEW_STATE, &json!({"state": state.as_str()}))?,
+            _ => match said.get(state.as_str()) {
+                Some(words) => words.clone(),
+                None => {
+                    let words = self
+                        .render
+                        .render(tpl::REVIEW_STATE, &json!({"state": state.as_str()}))?;
+                    said.insert(state.as_str(), words.clone());
+                    words
+                }
+            },
         };
         let filed = from_ms(ctx.req.created_at);
         Ok(Row {

@@ -50,7 +50,7 @@ pub async fn snapshot(app: &App, person: i64) -> anyhow::Result<Option<String>> 
     let filter = Filter::default();
     match app.season_board(person, &filter).await? {
         Board::Rows { year, rows, seen } if !seen.is_empty() => {
-            let page = Pages::new().requests(year, &filter, &rows, &seen)?;
+            let page = Pages::new().requests(year, &filter, 0, &rows, &seen)?;
             Ok(Some(page::standalone(&page)))
         }
         _ => Ok(None),
@@ -236,7 +236,8 @@ async fn requests(
         Ok(listed) => listed,
         Err(refused) => return refused,
     };
-    match s.pages.requests(year, &filter, &rows, &seen) {
+    let page = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    match s.pages.requests(year, &filter, page, &rows, &seen) {
         Ok(body) => html(StatusCode::OK, body),
         Err(e) => s.failed(e),
     }

@@ -83,6 +83,7 @@ impl Pages {
         &self,
         year: i32,
         filter: &Filter,
+        page: usize,
         rows: &[Row],
         seen: &[Row],
     ) -> anyhow::Result<String> {
@@ -116,8 +117,12 @@ impl Pages {
             .iter()
             .map(|(s, code, name)| json!({"code": code, "name": name, "selected": filter.sort == *s}))
             .collect();
+        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let page = page.min(pages - 1);
         let lines: Vec<Value> = rows
             .iter()
+            .skip(page * PAGE_ROWS)
+            .take(PAGE_ROWS)
             .map(|r| {
                 let mut line = json!(r);
                 line["age"] = json!(r.age_hours.map_or_else(|| "—".to_string(), age));
@@ -138,7 +143,12 @@ impl Pages {
             "total": seen.len(),
             "filtered": rows.len() != seen.len(),
             "rows": lines,
-            "download": download_link(filter),
+            "download": format!("/board/requests.xlsx?{}", view_query(filter)),
+            "paged": pages > 1,
+            "page": page + 1,
+            "pages": pages,
+            "earlier": (page > 0).then(|| format!("/board/requests?{}&page={}", view_query(filter), page - 1)),
+            "later": (page + 1 < pages).then(|| format!("/board/requests?{}&page={}", view_query(filter), page + 1)),
         });
         self.framed("复核与免考", "requests", &data)
     }
@@ -153,8 +163,11 @@ pub fn standalone(page: &str) -> String {
     .replace(r#"<script src="/board/board.js" defer></script>"#, "")
 }
 
-/// The address of this view's download: the same filters, as the page's address has them.
-fn download_link(filter: &Filter) -> String {
+/// Rows on one page: a city's 14,000 requests are read a page at a time, or downloaded whole.
+pub const PAGE_ROWS: usize = 200;
+
+/// The filters of a view as an address's query, for its download and its other pages.
+fn view_query(filter: &Filter) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     if let Some(p) = filter.purpose {
         query.append_pair("purpose", p.kind());
@@ -174,7 +187,7 @@ fn download_link(filter: &Filter) -> String {
     if let Some((_, code, _)) = SORTS.iter().find(|(s, _, _)| *s == filter.sort) {
         query.append_pair("sort", code);
     }
-    format!("/board/requests.xlsx?{}", query.finish())
+    query.finish()
 }
 
 /// The columns of the requests' table, on the page and in its download.

@@ -378,6 +378,20 @@ pub async fn by_exam_no(
     .await
 }
 
+/// The candidates a season's review requests name (the season board reads them at once).
+pub async fn of_review_requests(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<Candidate>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM candidates WHERE id IN
+           (SELECT candidate_id FROM review_requests WHERE season_id = $1 AND kind = 'review')"
+    )))
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn by_id(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<Candidate>> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM candidates WHERE id = $1"

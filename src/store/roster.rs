@@ -105,6 +105,17 @@ pub async fn by_exam_no(
     .await
 }
 
+/// The roster rows a season's 免考 applications name (the season board reads them at once).
+pub async fn of_applications(conn: &mut AnyConnection, season_id: i64) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {ROW_COLUMNS} FROM roster r WHERE r.id IN
+           (SELECT candidate_id FROM review_requests WHERE season_id = $1 AND kind = 'exemption')"
+    )))
+    .bind(season_id)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn by_id(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<Row>> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {ROW_COLUMNS} FROM roster r WHERE r.id = $1"

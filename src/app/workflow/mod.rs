@@ -180,29 +180,7 @@ impl App {
         let approvals = reviews::approvals(conn, id).await?;
         let signers = reviews::votes(conn, id, req.round, None, "confirm").await?;
         let rechecked = reviews::votes(conn, id, req.round, None, "recheck").await?;
-        // The kind decides what a request is; the stored route, which levels it climbs.
-        let exemption = req.kind == Purpose::Exemption.kind();
-        let purpose = if exemption {
-            Purpose::Exemption
-        } else {
-            Purpose::Review
-        };
-        let configured = || self.configured_route(&city, purpose);
-        let mut route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
-            Some(Ok(route)) => route,
-            // Filed before routes were kept: the configured route, as before. A route that
-            // does not read is treated the same (as `Routes` does), and said in the log.
-            None => configured(),
-            Some(Err(e)) => {
-                tracing::warn!(
-                    "request {id} has an unreadable route ({e}); using the configured one"
-                );
-                configured()
-            }
-        };
-        if exemption {
-            route.purpose = Purpose::Exemption;
-        }
+        let route = self.route_of(&req, &city);
         Ok(Some(Ctx {
             req,
             cand,
@@ -215,6 +193,63 @@ impl App {
             rechecked,
             route,
         }))
+    }
+
+    /// The route a request climbs: the one it was filed on, else (filed before routes were
+    /// kept, or unreadable) its city's configured one; its kind decides its purpose.
+    pub(crate) fn route_of(&self, req: &Request, city: &str) -> Route {
+        // The kind decides what a request is; the stored route, which levels it climbs.
+        let exemption = req.kind == Purpose::Exemption.kind();
+        let purpose = if exemption {
+            Purpose::Exemption
+        } else {
+            Purpose::Review
+        };
+        let configured = || self.configured_route(city, purpose);
+        let mut route = match req.route.as_deref().map(serde_json::from_str::<Route>) {
+            Some(Ok(route)) => route,
+            // Filed before routes were kept: the configured route, as before. A route that
+            // does not read is treated the same (as `Routes` does), and said in the log.
+            None => configured(),
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "request {} has an unreadable route ({e}); using the configured one",
+                    req.id
+                );
+                configured()
+            }
+        };
+        if exemption {
+            route.purpose = Purpose::Exemption;
+        }
+        route
+    }
+
+    /// A request as a view shows it (the season board), from rows read in bulk, on its route
+    /// (`route_of`): no votes are loaded, so it answers `Action::See` and where the request stands, and nothing that
+    /// decides.
+    pub(crate) fn view_ctx(
+        &self,
+        req: Request,
+        cand: Candidate,
+        school: Unit,
+        district: Option<Unit>,
+        season: &Season,
+        route: Route,
+    ) -> Ctx {
+        let city = season.city_code.clone();
+        Ctx {
+            req,
+            cand,
+            school,
+            district,
+            season: season.clone(),
+            city,
+            approvals: Vec::new(),
+            signers: Vec::new(),
+            rechecked: Vec::new(),
+            route,
+        }
     }
 
     /// The people who act at approval step `step` for this request.
