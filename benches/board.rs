@@ -1,0 +1,169 @@
+//! Season board benchmark. Run with
+//!
+//!     cargo bench --bench board
+//!
+//! A city of 4,500 schools in 30 districts with 14,000 review requests in every state (SQLite),
+//! its board served on loopback as in production. Each view is asked for over HTTP 100 times
+//! with a signed-in session: the first page of the city admin's whole city, a district
+//! officer's district, and a search by 准考证号; the table gives the median and the 99th
+//! percentile of the whole call, and the rows each view holds.
+
+use chrono::TimeZone;
+use exam_review_bot::app::{Actor, App};
+use exam_review_bot::board::SessionKey;
+use exam_review_bot::clock::ManualClock;
+use exam_review_bot::config::Config;
+use exam_review_bot::domain::Role;
+use exam_review_bot::sample;
+use exam_review_bot::store::Db;
+use exam_review_bot::telegram::init_data::TelegramSignIn;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DISTRICTS: usize = 30;
+const SCHOOLS: usize = 4_500;
+const CANDIDATES: usize = 45_000;
+const REQUESTS: usize = 14_000;
+const RUNS: usize = 100;
+const TOKEN: &str = "1:bench";
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+/// Someone bound by an invite, as the bot's /start does.
+async fn join(app: &App, role: Role, unit: &str, user: i64) {
+    let link = app.invite(role, unit, "看板", None).await.unwrap();
+    app.start(user, user, Some(link.rsplit('=').next().unwrap()))
+        .await
+        .unwrap();
+}
+
+async fn run() {
+    let tz = chrono_tz::Asia::Shanghai;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("board.db").display());
+    let config = Config {
+        database_url: url.clone(),
+        bot_username: Some("ExamReviewBot".into()),
+        entry: exam_review_bot::config::Entry {
+            mode: exam_review_bot::config::EntryMode::CityFile,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let now = tz.with_ymd_and_hms(2023, 4, 30, 10, 0, 0).unwrap().to_utc();
+    let app = App::new(
+        Db::open(&url).await.unwrap(),
+        config,
+        Arc::new(ManualClock::new(now)),
+    )
+    .unwrap();
+    sample::load_city(&app, dir.path(), DISTRICTS, SCHOOLS, CANDIDATES, 5)
+        .await
+        .unwrap();
+    app.publish(Actor::Cli, None).await.unwrap();
+    {
+        // 14,000 requests of every school, spread over the states a season holds.
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO review_requests (season_id, candidate_id, school_code, filer_user_id,
+                 filer_chat_id, filer_name, reason, contact, state, step, original_score,
+                 created_at, updated_at)
+             SELECT season_id, id, school_code, 1, 1, '联系人', '漏评', '13800001234',
+                    CASE id % 6 WHEN 0 THEN 'pending' WHEN 1 THEN 'recording'
+                      WHEN 2 THEN 'reporting' WHEN 3 THEN 'rechecking' WHEN 4 THEN 'completed'
+                      ELSE 'rejected' END,
+                    id % 2, score, 1682733600000 + id * 1000, 1682733600000
+             FROM candidates ORDER BY id LIMIT {REQUESTS}"
+        )))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let (admin, officer) = (10, 11);
+    join(&app, Role::CityAdmin, sample::CITY_CODE, admin).await;
+    join(
+        &app,
+        Role::DistrictOfficer,
+        &sample::district_code(3),
+        officer,
+    )
+    .await;
+    let exam_no = {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        let (no,): (String,) = sqlx::query_as(
+            "SELECT c.exam_no FROM candidates c JOIN review_requests r ON r.candidate_id = c.id
+             ORDER BY r.id DESC LIMIT 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        no
+    };
+
+    let key = SessionKey::derive(TOKEN);
+    let routes = exam_review_bot::board::routes(
+        app.clone(),
+        Arc::new(TelegramSignIn::new(TOKEN)),
+        key.clone(),
+    );
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", socket.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(socket, routes).await });
+    let client = reqwest::Client::new();
+
+    println!(
+        "| view (4,500 schools, 14,000 requests) | rows in the view | p50 | p99 |\n|---|---|---|---|"
+    );
+    let views = [
+        (
+            "city admin, whole city, first page",
+            admin,
+            "/board/requests".to_string(),
+        ),
+        (
+            "district officer, own district",
+            officer,
+            "/board/requests".to_string(),
+        ),
+        (
+            "city admin, search by 准考证号",
+            admin,
+            format!("/board/requests?q={exam_no}"),
+        ),
+    ];
+    for (name, person, path) in views {
+        let cookie = format!("board={}", key.issue(person, now));
+        let mut times = Vec::with_capacity(RUNS);
+        let mut page = String::new();
+        for _ in 0..RUNS {
+            let start = Instant::now();
+            let answer = client
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            page = answer.text().await.unwrap();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        let rows = page
+            .split_once("共 ")
+            .and_then(|(_, rest)| rest.split_once(" 件"))
+            .map_or("?", |(n, _)| n)
+            .to_string();
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        println!(
+            "| {name} | {rows} | {} | {} |",
+            ms(times[RUNS / 2]),
+            ms(times[RUNS * 99 / 100])
+        );
+    }
+}
