@@ -547,3 +547,70 @@ fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
         "docs/permissions.md's invite table differs from the tested one; it is:\n{table}"
     );
 }
+
+/// The season board answers each seat of the matrix as chat does: the request is on a person's
+/// board, and its page opens for them, exactly where the matrix lets them see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_seat_sees_on_the_board_exactly_what_the_matrix_lets_it_see() {
+    let h = Harness::start().await;
+    h.sample_city().await;
+    h.province_above_sample().await;
+    h.app
+        .publish(exam_review_bot::app::Actor::Cli, None)
+        .await
+        .unwrap();
+    let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
+    bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
+    let request = filed_by_user_1(&h, &pupil).await;
+    let base = crate::board::serve_board(&h).await;
+    let key = exam_review_bot::board::SessionKey::derive(crate::board::TOKEN);
+    let client = reqwest::Client::new();
+    let now = h.clock.now();
+    let see = ACTIONS.iter().position(|(a, _)| *a == Action::See).unwrap();
+
+    let mut failures = Vec::new();
+    let mut user = 100;
+    let mut seats = vec![
+        (1, "filer".to_string(), true),
+        (99_999, "unbound".into(), false),
+    ];
+    for role in Role::ALL {
+        for (rel, rel_name) in RELS {
+            let Some((unit, class)) = seat(role, rel, &pupil.class_name) else {
+                continue;
+            };
+            user += 1;
+            bind(&h, user, role, &unit, class.as_deref()).await;
+            let may = expected(role, rel).as_bytes()[see] == b'Y';
+            seats.push((user, format!("{role} ({rel_name})"), may));
+        }
+    }
+    for (user, who, may) in seats {
+        let cookie = format!("board={}", key.issue(user, now));
+        let get = |path: String| {
+            client
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie.clone())
+                .send()
+        };
+        let list = get("/board/requests".into()).await.unwrap();
+        let listed = list.status() == 200
+            && list
+                .text()
+                .await
+                .unwrap()
+                .contains(&format!("data-id=\"{request}\""));
+        let opened = get(format!("/board/requests/{request}"))
+            .await
+            .unwrap()
+            .status();
+        let answers = (listed, opened == 200);
+        if answers != (may, may) {
+            failures.push(format!(
+                "{who}: listed {listed}, detail {opened}; the matrix says see = {may}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    h.stop().await;
+}
