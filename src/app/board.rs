@@ -12,11 +12,15 @@ use crate::domain::workflow::Purpose;
 use crate::domain::workflow::Route;
 use crate::render::tpl;
 use crate::store::candidates::{self, Candidate};
+use crate::store::seasons::Season;
 use crate::store::units::{self, Unit};
 use crate::store::{from_ms, people, reviews, roster, seasons};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Requests a board reads at most: a city files some 14,000 in a season.
 const MOST: i64 = 50_000;
@@ -70,7 +74,66 @@ pub struct Row {
     pub filed_at: String,
     /// Hours it has waited since it was filed, while it is open.
     pub age_hours: Option<i64>,
+    #[serde(skip)]
+    open: bool,
     created_at: i64,
+}
+
+impl Row {
+    /// The line as of `now`: how long an open request has waited.
+    fn at(&self, now: DateTime<Utc>) -> Row {
+        let waited = now - from_ms(self.created_at);
+        Row {
+            age_hours: self.open.then(|| waited.num_hours().max(0)),
+            ..self.clone()
+        }
+    }
+}
+
+/// How long a read of a season serves the board as it is ("numbers no older than a few
+/// seconds"), and how long it serves while the next read is made.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(3);
+const STALE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// One request as the board keeps it: its context, for the permission model to ask on every
+/// call, and its line.
+struct Line {
+    ctx: Ctx,
+    row: Row,
+}
+
+/// A season's lines, and when they were read.
+type Read = (Instant, Arc<Vec<Line>>);
+
+/// The board's reads, one a season, shared by every call and every page (`App::board_reads`):
+/// the last read and when it was made, and which seasons are being read again.
+#[derive(Default)]
+pub struct Reads {
+    kept: Mutex<HashMap<i64, Read>>,
+    reading: Mutex<HashSet<i64>>,
+}
+
+impl Reads {
+    fn kept(&self, season: i64) -> Option<Read> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(&season).map(|(at, lines)| (*at, lines.clone()))
+    }
+
+    fn keep(&self, season: i64, lines: Arc<Vec<Line>>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.insert(season, (Instant::now(), lines));
+    }
+
+    /// Whether this call is the one to read the season again (no other read of it is under way).
+    fn begin(&self, season: i64) -> bool {
+        let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        reading.insert(season)
+    }
+
+    fn end(&self, season: i64) {
+        let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        reading.remove(&season);
+    }
 }
 
 /// What a person's board shows.
@@ -102,56 +165,26 @@ pub enum Detail {
 impl App {
     /// The requests of the person's season they may see, filtered and sorted.
     pub async fn season_board(&self, user_id: i64, filter: &Filter) -> anyhow::Result<Board> {
-        let mut conn = self.db.pool.acquire().await?;
-        let bound = people::of_user(&mut conn, user_id).await?;
-        if bound.is_empty() {
-            return Ok(Board::NotBound);
-        }
-        let city = self.city_of_user(&mut conn, user_id).await?;
-        let Some(season) = seasons::current(&mut conn, &city).await? else {
-            return Ok(Board::NoSeason);
-        };
-        let now = self.clock.now();
-        // Everything in a few reads, not a request at a time: the requests, the people they
-        // name, the city's units, and each distinct route once.
-        let requests = reviews::of_season(&mut conn, season.id, MOST).await?;
-        let mut named: HashMap<(bool, i64), Candidate> = HashMap::new();
-        for c in candidates::of_review_requests(&mut conn, season.id).await? {
-            named.insert((false, c.id), c);
-        }
-        for r in roster::of_applications(&mut conn, season.id).await? {
-            named.insert((true, r.id), r.as_candidate());
-        }
-        let units: HashMap<String, Unit> = units::of_city(&mut conn, &city)
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        drop(conn);
-        let mut routes: HashMap<(String, Option<String>), Route> = HashMap::new();
-        let mut seen = Vec::new();
-        let mut said = HashMap::new();
-        for req in requests {
-            let exemption = req.kind == Purpose::Exemption.kind();
-            let (Some(cand), Some(school)) = (
-                named.get(&(exemption, req.candidate_id)),
-                units.get(&req.school_code),
-            ) else {
-                continue;
-            };
-            let district = match (&school.parent_code, school.city_direct) {
-                (Some(p), false) => units.get(p).cloned(),
-                _ => None,
-            };
-            let route = routes
-                .entry((req.kind.clone(), req.route.clone()))
-                .or_insert_with(|| self.route_of(&req, &city))
-                .clone();
-            let ctx = self.view_ctx(req, cand.clone(), school.clone(), district, &season, route);
-            if self.allowed(user_id, &bound, Action::See, &ctx).is_ok() {
-                seen.push(self.row(&ctx, now, &mut said)?);
+        let (bound, season) = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            if bound.is_empty() {
+                return Ok(Board::NotBound);
             }
-        }
+            let city = self.city_of_user(&mut conn, user_id).await?;
+            let Some(season) = seasons::current(&mut conn, &city).await? else {
+                return Ok(Board::NoSeason);
+            };
+            (bound, season)
+        };
+        let lines = self.season_lines(&season).await?;
+        let now = self.clock.now();
+        // The one permission model decides each line, for this person, on every call.
+        let seen: Vec<Row> = lines
+            .iter()
+            .filter(|l| self.allowed(user_id, &bound, Action::See, &l.ctx).is_ok())
+            .map(|l| l.row.at(now))
+            .collect();
         let mut rows: Vec<Row> = seen.iter().filter(|r| filter.keeps(r)).cloned().collect();
         match filter.sort {
             Sort::Oldest => rows.sort_by_key(|r| (r.created_at, r.id)),
@@ -171,6 +204,82 @@ impl App {
         })
     }
 
+    /// The season's lines as last read: a read at most `FRESH` old serves at once; one at most
+    /// `STALE` old serves while a fresh one is made beside it, so that a board in use never
+    /// waits for a read; an older one (nobody looked for a while) is read again first.
+    async fn season_lines(&self, season: &Season) -> anyhow::Result<Arc<Vec<Line>>> {
+        let reads = &self.board_reads;
+        match reads.kept(season.id) {
+            Some((at, lines)) if at.elapsed() < FRESH => Ok(lines),
+            Some((at, lines)) if at.elapsed() < STALE => {
+                if reads.begin(season.id) {
+                    let (app, season) = (self.clone(), season.clone());
+                    tokio::spawn(async move {
+                        match app.read_season(&season).await {
+                            Ok(lines) => app.board_reads.keep(season.id, Arc::new(lines)),
+                            Err(e) => tracing::warn!(
+                                error = format!("{e:#}"),
+                                "the board could not read its season"
+                            ),
+                        }
+                        app.board_reads.end(season.id);
+                    });
+                }
+                Ok(lines)
+            }
+            _ => {
+                let lines = Arc::new(self.read_season(season).await?);
+                reads.keep(season.id, lines.clone());
+                Ok(lines)
+            }
+        }
+    }
+
+    /// Every request of the season with its line, in a few reads rather than a request at a
+    /// time: the requests, the people they name, the city's units, and each distinct route once.
+    async fn read_season(&self, season: &Season) -> anyhow::Result<Vec<Line>> {
+        let city = season.city_code.clone();
+        let mut conn = self.db.pool.acquire().await?;
+        let requests = reviews::of_season(&mut conn, season.id, MOST).await?;
+        let mut named: HashMap<(bool, i64), Candidate> = HashMap::new();
+        for c in candidates::of_review_requests(&mut conn, season.id).await? {
+            named.insert((false, c.id), c);
+        }
+        for r in roster::of_applications(&mut conn, season.id).await? {
+            named.insert((true, r.id), r.as_candidate());
+        }
+        let units: HashMap<String, Unit> = units::of_city(&mut conn, &city)
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+        drop(conn);
+        let mut routes: HashMap<(String, Option<String>), Route> = HashMap::new();
+        let mut said = HashMap::new();
+        let mut lines = Vec::with_capacity(requests.len());
+        for req in requests {
+            let exemption = req.kind == Purpose::Exemption.kind();
+            let (Some(cand), Some(school)) = (
+                named.get(&(exemption, req.candidate_id)),
+                units.get(&req.school_code),
+            ) else {
+                continue;
+            };
+            let district = match (&school.parent_code, school.city_direct) {
+                (Some(p), false) => units.get(p).cloned(),
+                _ => None,
+            };
+            let route = routes
+                .entry((req.kind.clone(), req.route.clone()))
+                .or_insert_with(|| self.route_of(&req, &city))
+                .clone();
+            let ctx = self.view_ctx(req, cand.clone(), school.clone(), district, season, route);
+            let row = self.row(&ctx, &mut said)?;
+            lines.push(Line { ctx, row });
+        }
+        Ok(lines)
+    }
+
     /// One request as `/request N` shows it, to a person who may see it.
     pub async fn season_board_request(&self, user_id: i64, id: i64) -> anyhow::Result<Detail> {
         let mut conn = self.db.pool.acquire().await?;
@@ -185,12 +294,7 @@ impl App {
     }
 
     /// One line; `said` keeps each state's words, rendered once a board.
-    fn row(
-        &self,
-        ctx: &Ctx,
-        now: chrono::DateTime<chrono::Utc>,
-        said: &mut HashMap<&'static str, String>,
-    ) -> anyhow::Result<Row> {
+    fn row(&self, ctx: &Ctx, said: &mut HashMap<&'static str, String>) -> anyhow::Result<Row> {
         let state = ctx.state();
         let stage = match state {
             State::Pending => self.level_name(ctx),
@@ -218,7 +322,8 @@ impl App {
             state: state.as_str().to_string(),
             stage,
             filed_at: display(filed, ctx.season.tz),
-            age_hours: state.is_open().then(|| (now - filed).num_hours().max(0)),
+            age_hours: None,
+            open: state.is_open(),
             created_at: ctx.req.created_at,
         })
     }

@@ -67,6 +67,8 @@ pub struct App {
     pub cli_city: Option<String>,
     /// How fast delivery's clock runs: real time, except in the offline demo.
     pub pace: crate::clock::Pace,
+    /// The season board's last read of each season (`board::Reads`).
+    pub board_reads: Arc<board::Reads>,
 }
 
 /// Fetches a file a person sent, by the reference the messenger gave it. The bot keeps only
@@ -151,6 +153,7 @@ impl App {
             counters: Arc::default(),
             cli_city: None,
             pace: crate::clock::Pace::REAL,
+            board_reads: Arc::default(),
         })
     }
 
