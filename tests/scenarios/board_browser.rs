@@ -111,6 +111,12 @@ async fn shown_ids(browser: &Client) -> Vec<String> {
     ids
 }
 
+/// The page's heading (a refusal says what it is there).
+async fn heading(browser: &Client) -> String {
+    let h1 = browser.find(Locator::Css("h1")).await.unwrap();
+    h1.text().await.unwrap()
+}
+
 /// Waits until the page shows exactly these requests (a filter's page has loaded).
 async fn rows_become(browser: &Client, ids: &[i64]) {
     let want: Vec<String> = ids.iter().map(i64::to_string).collect();
@@ -264,14 +270,7 @@ async fn a_district_officer_sees_their_district_on_a_phone_and_a_forgery_is_turn
         .goto(&format!("{base}/board/requests/{direct}"))
         .await
         .unwrap();
-    let refused = phone
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(refused, "无权查看");
+    assert_eq!(heading(&phone).await, "无权查看");
     phone.close().await.unwrap();
 
     // initData signed with another bot's token, or an hour and more old: no session.
@@ -293,14 +292,7 @@ async fn a_district_officer_sees_their_district_on_a_phone_and_a_forgery_is_turn
             .goto(&format!("{base}/board/requests"))
             .await
             .unwrap();
-        let heading = forged
-            .find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(heading, "未登录");
+        assert_eq!(heading(&forged).await, "未登录");
     }
     forged.close().await.unwrap();
     c.h.stop().await;
