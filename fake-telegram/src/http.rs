@@ -258,6 +258,15 @@ async fn respond(
             if method == "deletewebhook" {
                 fake.delete_webhook();
             }
+            if method == "setchatmenubutton" {
+                let chat = params.get("chat_id").and_then(Value::as_i64);
+                let button = match params.get("menu_button") {
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                fake.lock().menu_buttons.insert(chat, button);
+            }
             if method == "deletemycommands" {
                 let chat = scope_chat(params.get("scope"));
                 fake.lock().menus.remove(&chat);

@@ -189,6 +189,8 @@ struct Inner {
     callback_answers: Vec<(String, String, bool)>,
     /// The command menus set: by chat for a chat's own scope, None for the default scope.
     menus: std::collections::HashMap<Option<i64>, Vec<String>>,
+    /// The menu buttons set (setChatMenuButton): by chat, None for the default.
+    menu_buttons: std::collections::HashMap<Option<i64>, Value>,
     hold_sends: bool,
     /// The id of the bot whose token called (a token is "<id>:<secret>") and its username
     /// (`named`), for getMe.
@@ -358,6 +360,11 @@ impl FakeTelegram {
 
     pub fn menu(&self, chat: Option<i64>) -> Option<Vec<String>> {
         self.lock().menus.get(&chat).cloned()
+    }
+
+    /// The menu button last set for a chat (None: the default's), as the bot sent it.
+    pub fn menu_button(&self, chat: Option<i64>) -> Option<Value> {
+        self.lock().menu_buttons.get(&chat).cloned()
     }
 
     /// Number of updates the bot has not yet fetched and confirmed.

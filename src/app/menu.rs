@@ -93,6 +93,25 @@ impl App {
 
     /// The menu of the person bound in a chat; None when nobody is (the chat then shows the
     /// default menu).
+    /// The season board as this chat's menu button (its label and address): where the city has
+    /// given the board's address, for the people /status offers it to (city admins and district
+    /// officers), in their own chat.
+    pub async fn board_menu_of_chat(&self, chat: i64) -> anyhow::Result<Option<(String, String)>> {
+        let Some(url) = &self.config.telegram.board_url else {
+            return Ok(None);
+        };
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::in_chat(&mut conn, chat).await?;
+        let officer = bound.iter().any(|b| {
+            b.telegram_user_id == chat && matches!(b.role, Role::CityAdmin | Role::DistrictOfficer)
+        });
+        if !officer {
+            return Ok(None);
+        }
+        let label = self.render.text(crate::render::tpl::MENU_SEASON_BOARD)?;
+        Ok(Some((label, url.clone())))
+    }
+
     pub async fn menu_of_chat(&self, chat: i64) -> anyhow::Result<Option<Vec<(String, String)>>> {
         let mut conn = self.db.pool.acquire().await?;
         let bound = people::in_chat(&mut conn, chat).await?;

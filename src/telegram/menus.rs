@@ -7,7 +7,7 @@ use crate::store::menus;
 use crate::telegram::sender::TgBot;
 use std::time::Duration;
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+use teloxide::types::{BotCommand, BotCommandScope, MenuButton, Recipient, WebAppInfo};
 use tokio::sync::watch;
 
 /// How often due menus are looked for without a wake (a revocation on the command line is
@@ -106,6 +106,23 @@ async fn set_one(app: &App, bot: &TgBot, chat: i64) -> anyhow::Result<()> {
         None => bot.delete_my_commands().scope(scope).await?,
         Some(menu) => bot.set_my_commands(commands(menu)).scope(scope).await?,
     };
+    // The season board as the menu button, where the city has one (and back to the commands
+    // for someone who no longer holds an office that sees it).
+    if app.config.telegram.board_url.is_some() {
+        let button = match app.board_menu_of_chat(chat).await? {
+            Some((text, url)) => MenuButton::WebApp {
+                text,
+                web_app: WebAppInfo {
+                    url: reqwest::Url::parse(&url)?,
+                },
+            },
+            None => MenuButton::Default,
+        };
+        bot.set_chat_menu_button()
+            .chat_id(ChatId(chat))
+            .menu_button(button)
+            .await?;
+    }
     Ok(())
 }
 

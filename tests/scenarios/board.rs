@@ -257,5 +257,18 @@ async fn status_offers_the_board_as_a_mini_app_where_the_city_has_given_its_addr
         status.web_apps(),
         vec![("🗂 打开本季看板".to_string(), url.to_string())]
     );
+    // The officer's menu button opens it too; a school's contact keeps the commands menu.
+    let (officer, contact) = (Some(c.officer.id), Some(c.contact.id));
+    let set = h
+        .fake
+        .wait_until(h.patience, |f| {
+            f.menu_button(officer).is_some() && f.menu_button(contact).is_some()
+        })
+        .await;
+    assert!(set, "the menu buttons were never set");
+    let button = h.fake.menu_button(officer).unwrap();
+    assert_eq!(button["type"], "web_app", "{button}");
+    assert_eq!(button["web_app"]["url"], url, "{button}");
+    assert_eq!(h.fake.menu_button(contact).unwrap()["type"], "default");
     c.h.stop().await;
 }
