@@ -161,8 +161,19 @@ fn markdown(names: &[&str], rows: &[(String, String, String)]) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
+/// One person bound in one seat of the matrix.
+struct Seat {
+    user: i64,
+    role: Role,
+    rel: Rel,
+    rel_name: &'static str,
+    unit: String,
+    class: Option<String>,
+}
+
+/// The sample city published, one request filed by its school's contact (user 1), and someone
+/// bound in every seat of the matrix (users from 101 on).
+async fn every_seat_of_one_request() -> (Harness, i64, Vec<Seat>) {
     let h = Harness::start().await;
     h.sample_city().await;
     h.province_above_sample().await;
@@ -171,12 +182,9 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
         .await
         .unwrap();
     let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
-    // The filer: the school's contact (user 1).
     bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
     let request = filed_by_user_1(&h, &pupil).await;
-
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
+    let mut seats = Vec::new();
     let mut user = 100;
     for role in Role::ALL {
         for (rel, rel_name) in RELS {
@@ -185,20 +193,42 @@ async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
             };
             user += 1;
             bind(&h, user, role, &unit, class.as_deref()).await;
-            let mut got = String::new();
-            for (action, _) in ACTIONS {
-                got.push(verdict(
-                    &h.app.permission(user, action, request).await.unwrap(),
-                ));
-            }
-            if got != expected(role, rel) {
-                failures.push(format!(
-                    "{role} ({rel_name}, {unit} {class:?}): got {got}, table says {}",
-                    expected(role, rel)
-                ));
-            }
-            rows.push((role.slug().to_string(), rel_name.to_string(), got));
+            seats.push(Seat {
+                user,
+                role,
+                rel,
+                rel_name,
+                unit,
+                class,
+            });
         }
+    }
+    (h, request, seats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_in_every_seat_gets_exactly_the_answers_of_the_table() {
+    let (h, request, seats) = every_seat_of_one_request().await;
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for s in seats {
+        let mut got = String::new();
+        for (action, _) in ACTIONS {
+            got.push(verdict(
+                &h.app.permission(s.user, action, request).await.unwrap(),
+            ));
+        }
+        if got != expected(s.role, s.rel) {
+            failures.push(format!(
+                "{} ({}, {} {:?}): got {got}, table says {}",
+                s.role,
+                s.rel_name,
+                s.unit,
+                s.class,
+                expected(s.role, s.rel)
+            ));
+        }
+        rows.push((s.role.slug().to_string(), s.rel_name.to_string(), got));
     }
     // Someone who never joined, and the filer.
     let mut unbound = String::new();
@@ -552,39 +582,21 @@ fn every_inviter_invites_exactly_the_roles_and_units_of_the_table() {
 /// board, and its page opens for them, exactly where the matrix lets them see it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_seat_sees_on_the_board_exactly_what_the_matrix_lets_it_see() {
-    let h = Harness::start().await;
-    h.sample_city().await;
-    h.province_above_sample().await;
-    h.app
-        .publish(exam_review_bot::app::Actor::Cli, None)
-        .await
-        .unwrap();
-    let pupil = h.school_candidates(&sample::school_code(0)).await.remove(0);
-    bind(&h, 1, Role::SchoolContact, &sample::school_code(0), None).await;
-    let request = filed_by_user_1(&h, &pupil).await;
+    let (h, request, bound) = every_seat_of_one_request().await;
     let base = crate::board::serve_board(&h).await;
     let key = exam_review_bot::board::SessionKey::derive(crate::board::TOKEN);
     let client = reqwest::Client::new();
     let now = h.clock.now();
     let see = ACTIONS.iter().position(|(a, _)| *a == Action::See).unwrap();
-
-    let mut failures = Vec::new();
-    let mut user = 100;
     let mut seats = vec![
         (1, "filer".to_string(), true),
         (99_999, "unbound".into(), false),
     ];
-    for role in Role::ALL {
-        for (rel, rel_name) in RELS {
-            let Some((unit, class)) = seat(role, rel, &pupil.class_name) else {
-                continue;
-            };
-            user += 1;
-            bind(&h, user, role, &unit, class.as_deref()).await;
-            let may = expected(role, rel).as_bytes()[see] == b'Y';
-            seats.push((user, format!("{role} ({rel_name})"), may));
-        }
+    for s in bound {
+        let may = expected(s.role, s.rel).as_bytes()[see] == b'Y';
+        seats.push((s.user, format!("{} ({})", s.role, s.rel_name), may));
     }
+    let mut failures = Vec::new();
     for (user, who, may) in seats {
         let cookie = format!("board={}", key.issue(user, now));
         let get = |path: String| {
