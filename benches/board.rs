@@ -9,11 +9,12 @@
 //! season), then the median and the 99th percentile of the 100 calls after it (the season read
 //! again beside them every few seconds), and the rows each view holds.
 
+#[path = "support/city.rs"]
+mod city;
 use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::board::SessionKey;
 use exam_review_bot::clock::ManualClock;
-use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
@@ -48,15 +49,7 @@ async fn run() {
     let tz = chrono_tz::Asia::Shanghai;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("board.db").display());
-    let config = Config {
-        database_url: url.clone(),
-        bot_username: Some("ExamReviewBot".into()),
-        entry: exam_review_bot::config::Entry {
-            mode: exam_review_bot::config::EntryMode::CityFile,
-            ..Default::default()
-        },
-        ..Config::default()
-    };
+    let config = city::city_file_config(&url);
     let now = tz.with_ymd_and_hms(2023, 4, 30, 10, 0, 0).unwrap().to_utc();
     let app = App::new(
         Db::open(&url).await.unwrap(),

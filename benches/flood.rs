@@ -12,10 +12,11 @@
 //! recording the bot's answer), the 班主任's card (from pushing the 提交 press to the card
 //! arriving), and how many messages the strangers got.
 
+#[path = "support/city.rs"]
+mod city;
 use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
-use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use exam_review_bot::store::{Db, candidates};
@@ -71,16 +72,7 @@ async fn run() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("flood.db").display());
-    let config = Config {
-        database_url: url.clone(),
-        bot_username: Some("ExamReviewBot".into()),
-        // The scores come as one city file here, not as county batches.
-        entry: exam_review_bot::config::Entry {
-            mode: exam_review_bot::config::EntryMode::CityFile,
-            ..Default::default()
-        },
-        ..Config::default()
-    };
+    let config = city::city_file_config(&url);
     let clock = ManualClock::new(
         chrono_tz::Asia::Shanghai
             .with_ymd_and_hms(2023, 4, 29, 10, 0, 0)

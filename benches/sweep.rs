@@ -6,10 +6,11 @@
 //! time of one `sweep` pass: when nothing is due (the common tick, every minute), and when the
 //! 14:00 digest is due (which must list every open item for the people it waits for).
 
+#[path = "support/city.rs"]
+mod city;
 use chrono::TimeZone;
 use exam_review_bot::app::{Actor, App};
 use exam_review_bot::clock::ManualClock;
-use exam_review_bot::config::Config;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use exam_review_bot::store::Db;
@@ -39,16 +40,7 @@ async fn run(open: usize) {
     let tz = chrono_tz::Asia::Shanghai;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sweep.db").display());
-    let config = Config {
-        database_url: url.clone(),
-        bot_username: Some("ExamReviewBot".into()),
-        // The scores come as one city file here, not as county batches.
-        entry: exam_review_bot::config::Entry {
-            mode: exam_review_bot::config::EntryMode::CityFile,
-            ..Default::default()
-        },
-        ..Config::default()
-    };
+    let config = city::city_file_config(&url);
     let clock = ManualClock::new(tz.with_ymd_and_hms(2023, 4, 29, 10, 0, 0).unwrap().to_utc());
     let app = App::new(Db::open(&url).await.unwrap(), config, Arc::new(clock)).unwrap();
     sample::load_city(&app, dir.path(), 10, SCHOOLS, open, 4)
