@@ -190,6 +190,7 @@ async fn poll(
             .limit(slots.num_permits() as u8)
             .timeout(timeout_secs)
             .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let asked_at = Instant::now();
         let answer = tokio::select! {
             answer = request.send() => answer,
             _ = &mut stopped => break,
@@ -222,12 +223,17 @@ async fn poll(
         let updates = match answer {
             Ok(updates) => updates,
             Err(e) => {
-                // Telegram's own wait when it gives one; otherwise back off, doubling.
+                // Telegram's own wait when it gives one; otherwise back off, doubling. The
+                // backoff spaces the calls' starts, and only quick failures double it: a call
+                // that failed by timing out has waited already, and waiting again on top would
+                // leave a slow moment's updates unread far longer than the moment lasted.
                 let wait = match &e {
                     RequestError::RetryAfter(secs) => secs.duration(),
                     _ => {
-                        let wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        let wait = backoff.saturating_sub(asked_at.elapsed());
+                        if !wait.is_zero() {
+                            backoff = (backoff * 2).min(Duration::from_secs(30));
+                        }
                         wait
                     }
                 };

@@ -197,8 +197,12 @@ impl App {
             ),
         )
         .await?;
-        // The links exist only in these files: no invite is kept that they do not carry.
-        out.files = crate::export::invites::files(&out.issued, tz)?;
+        // The links exist only in these files: no invite is kept that they do not carry. A
+        // roster's codes take seconds to draw, on a thread of their own so that the bot's other
+        // work is not held up behind them.
+        let issued = out.issued.clone();
+        out.files = tokio::task::spawn_blocking(move || crate::export::invites::files(&issued, tz))
+            .await??;
         tx.commit().await?;
         Ok(out)
     }
