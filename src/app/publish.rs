@@ -215,7 +215,7 @@ impl App {
             "review_deadline": display(review_deadline, tz),
             "late": late,
         });
-        let batch = format!("publish:{}", season.id);
+        let batch = publication_batch(season.id);
         let all_units: BTreeMap<String, Unit> = units::of_city(&mut tx, &city)
             .await?
             .into_iter()
@@ -265,7 +265,7 @@ impl App {
                         chat_id: contact.chat_id,
                         body: body.clone(),
                         document: Some((file_name.clone(), workbook.clone())),
-                        dedupe_key: Some(format!("{batch}:school:{code}:{}", contact.chat_id)),
+                        dedupe_key: Some(school_notice_key(&batch, code, contact.chat_id)),
                         batch: Some(batch.clone()),
                         ..Outgoing::default()
                     };
@@ -406,6 +406,23 @@ impl App {
 }
 
 /// The distribution's picture and workbook, named after `title`.
+/// The fan-out a season's publication is queued as.
+pub(crate) fn publication_batch(season: i64) -> String {
+    format!("publish:{season}")
+}
+
+/// The key of a school's notice to one of its contacts: sent once, however often the season is
+/// published again.
+fn school_notice_key(batch: &str, school: &str, chat: i64) -> String {
+    format!("{batch}:school:{school}:{chat}")
+}
+
+/// The school a notice of `batch` was for, when the key is a school notice's.
+pub(crate) fn school_of_notice<'k>(key: &'k str, batch: &str) -> Option<&'k str> {
+    let rest = key.strip_prefix(batch)?.strip_prefix(":school:")?;
+    Some(rest.rsplit_once(':')?.0)
+}
+
 fn distribution_files(
     title: &str,
     dist: &Distribution,
@@ -573,3 +590,18 @@ impl App {
 
 /// The key the confirm card of /publish is kept under, per person.
 const PUBLISH_CARD: &str = "publish";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_school_notices_key_names_its_school_and_no_other_key_does() {
+        let batch = publication_batch(7);
+        let key = school_notice_key(&batch, "S00012", -100123);
+        assert_eq!(school_of_notice(&key, &batch), Some("S00012"));
+        assert_eq!(school_of_notice(&key, &publication_batch(70)), None);
+        let district = format!("{batch}:district:D001:42");
+        assert_eq!(school_of_notice(&district, &batch), None);
+    }
+}

@@ -14,6 +14,8 @@ use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::workflow::Routes;
 use crate::render::tpl;
+use crate::store::people::Binding;
+use crate::store::units::Unit;
 use crate::store::{people, reviews, seasons, units};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -111,25 +113,8 @@ impl App {
         let city_code = self.city_of_user(&mut conn, user_id).await?;
         let all_units = units::of_city(&mut conn, &city_code).await?;
         let city_units: HashSet<&String> = all_units.iter().map(|u| &u.code).collect();
-        // Which schools count is not a question of any request's route.
-        let route = self.route(&city_code);
-        let mut routes = Routes::new(route.clone());
-        // The schools in this person's scope: the permission model decides, school by school.
-        let schools: HashSet<String> = all_units
-            .iter()
-            .filter(|u| u.kind == UnitKind::School)
-            .filter(|u| {
-                let district = u.parent_code.as_deref().filter(|_| !u.city_direct);
-                let subject = Subject {
-                    city: &city_code,
-                    school: &u.code,
-                    district,
-                    ..Subject::default()
-                };
-                policy::check(&route, user_id, &bound, Action::Status, &subject).is_ok()
-            })
-            .map(|u| u.code.clone())
-            .collect();
+        let mut routes = Routes::new(self.route(&city_code));
+        let schools = self.schools_in_view(user_id, &bound, &city_code, &all_units);
         let city = bound
             .iter()
             .any(|b| b.role == Role::CityAdmin && b.unit_code == city_code);
@@ -231,6 +216,34 @@ impl App {
                 Ok((self.render.render(tpl::STATUS_BOARD, &data)?, levels))
             }
         }
+    }
+
+    /// The schools of a city whose progress this person follows (`/status`, the season board's
+    /// notices and charts): the permission model decides, school by school.
+    pub(crate) fn schools_in_view(
+        &self,
+        user_id: i64,
+        bound: &[Binding],
+        city: &str,
+        units: &[Unit],
+    ) -> HashSet<String> {
+        // Which schools count is not a question of any request's route.
+        let route = self.route(city);
+        units
+            .iter()
+            .filter(|u| u.kind == UnitKind::School)
+            .filter(|u| {
+                let district = u.parent_code.as_deref().filter(|_| !u.city_direct);
+                let subject = Subject {
+                    city,
+                    school: &u.code,
+                    district,
+                    ..Subject::default()
+                };
+                policy::check(&route, user_id, bound, Action::Status, &subject).is_ok()
+            })
+            .map(|u| u.code.clone())
+            .collect()
     }
 
     /// The province's board: a line per city of the viewer's province (its season, whether it

@@ -4,10 +4,13 @@
 //! answer, as in chat (`app::board`). Everything the pages need is served here, under a strict
 //! Content-Security-Policy: no script, style or font from anywhere else.
 
+mod chart;
 mod page;
 pub mod session;
 
 use crate::app::App;
+use crate::app::board::charts::Charts;
+use crate::app::board::notices::Notices;
 use crate::app::board::{Board, Detail, Filter, Row, Sort};
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
@@ -44,17 +47,55 @@ struct Served {
     pages: Arc<Pages>,
 }
 
-/// A person's board as it stands, as a page of its own (its style inlined, without script), to
-/// open in any browser; None when it would show them nothing.
-pub async fn snapshot(app: &App, person: i64) -> anyhow::Result<Option<String>> {
+/// A person's board as it stands, each tab a page of its own (its style inlined, without
+/// script) to open in any browser, named by its path under `/board/`; the tabs link to each
+/// other's files through `file_of`. Empty when it would show them no request.
+pub async fn snapshot(
+    app: &App,
+    person: i64,
+    file_of: impl Fn(&str) -> String,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
     let filter = Filter::default();
-    match app.season_board(person, &filter).await? {
+    let pages = Pages::new();
+    let requests = match app.season_board(person, &filter).await? {
         Board::Rows { year, rows, seen } if !seen.is_empty() => {
-            let page = Pages::new().requests(year, &filter, 0, &rows, &seen)?;
-            Ok(Some(page::standalone(&page)))
+            pages.requests(year, &filter, 0, &rows, &seen)?
         }
-        _ => Ok(None),
+        _ => return Ok(Vec::new()),
+    };
+    let mut tabs = vec![("requests", requests)];
+    let batches = app.entry_progress(person).await?;
+    if !batches.is_empty() {
+        let tz = app.display_tz().await?;
+        tabs.push(("entry", pages.entry(&batches, app.clock.now(), tz)?));
     }
+    if let Notices::Shown {
+        year,
+        published_at,
+        deadline,
+        countdown,
+        late,
+        lines,
+    } = app.season_notices(person).await?
+        && !lines.is_empty()
+    {
+        let board = page::NoticeBoard {
+            year,
+            published_at: published_at.as_deref(),
+            deadline: &deadline,
+            countdown: &countdown,
+            late,
+            lines: &lines,
+        };
+        tabs.push(("notices", pages.notices(&board)?));
+    }
+    if let Charts::Shown { year, scores, work } = app.season_charts(person).await? {
+        tabs.push(("charts", pages.charts(year, scores.as_ref(), &work)?));
+    }
+    Ok(tabs
+        .into_iter()
+        .map(|(tab, page)| (tab, page::standalone(&page, &file_of)))
+        .collect())
 }
 
 /// The board's routes, under `/board`.
@@ -71,6 +112,9 @@ pub fn routes(app: App, sign_in: Arc<dyn SignIn>, key: SessionKey) -> Router {
         .route("/board/requests", get(requests))
         .route("/board/requests.xlsx", get(download))
         .route("/board/requests/{id}", get(detail))
+        .route("/board/entry", get(entry))
+        .route("/board/notices", get(notices))
+        .route("/board/charts", get(charts))
         .route(
             "/board/board.css",
             get(|| async { asset("text/css", page::CSS) }),
@@ -285,6 +329,74 @@ async fn detail(Shared(s): Shared<Served>, headers: HeaderMap, Path(id): Path<St
         Ok(Detail::Shown(text)) => html(StatusCode::OK, s.pages.detail(id, &text)),
         Ok(Detail::Denied) => s.refused(StatusCode::FORBIDDEN),
         Ok(Detail::Missing) => s.refused(StatusCode::NOT_FOUND),
+        Err(e) => s.failed(e),
+    }
+}
+
+/// The 登分 tab.
+async fn entry(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
+    let Some(person) = s.person(&headers) else {
+        return s.refused(StatusCode::UNAUTHORIZED);
+    };
+    let shown = async {
+        if !s.app.is_bound(person).await? {
+            return Ok(None);
+        }
+        let lines = s.app.entry_progress(person).await?;
+        let tz = s.app.display_tz().await?;
+        s.pages.entry(&lines, s.app.clock.now(), tz).map(Some)
+    };
+    match shown.await {
+        Ok(Some(body)) => html(StatusCode::OK, body),
+        Ok(None) => s.refused(StatusCode::FORBIDDEN),
+        Err(e) => s.failed(e),
+    }
+}
+
+/// The 公布 tab.
+async fn notices(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
+    let Some(person) = s.person(&headers) else {
+        return s.refused(StatusCode::UNAUTHORIZED);
+    };
+    let page = match s.app.season_notices(person).await {
+        Ok(Notices::NotBound) => return s.refused(StatusCode::FORBIDDEN),
+        Ok(Notices::NoSeason) => return html(StatusCode::OK, s.pages.no_season()),
+        Ok(Notices::Shown {
+            year,
+            published_at,
+            deadline,
+            countdown,
+            late,
+            lines,
+        }) => s.pages.notices(&page::NoticeBoard {
+            year,
+            published_at: published_at.as_deref(),
+            deadline: &deadline,
+            countdown: &countdown,
+            late,
+            lines: &lines,
+        }),
+        Err(e) => Err(e),
+    };
+    match page {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => s.failed(e),
+    }
+}
+
+/// The charts tab.
+async fn charts(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
+    let Some(person) = s.person(&headers) else {
+        return s.refused(StatusCode::UNAUTHORIZED);
+    };
+    let page = match s.app.season_charts(person).await {
+        Ok(Charts::NotBound) => return s.refused(StatusCode::FORBIDDEN),
+        Ok(Charts::NoSeason) => return html(StatusCode::OK, s.pages.no_season()),
+        Ok(Charts::Shown { year, scores, work }) => s.pages.charts(year, scores.as_ref(), &work),
+        Err(e) => Err(e),
+    };
+    match page {
+        Ok(body) => html(StatusCode::OK, body),
         Err(e) => s.failed(e),
     }
 }

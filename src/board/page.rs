@@ -1,8 +1,16 @@
 //! The board's pages: handlebars templates (`pages/`), HTML-escaped by default, each set in
 //! one frame that links the board's own style sheet and script.
 
+use super::chart::{self, Scale};
+use crate::app::board::charts::Stacks;
+use crate::app::board::notices::{NoticeLine, NoticeState};
 use crate::app::board::{Filter, Row, Sort};
+use crate::app::entry::board::{EntryLine, stage_name};
+use crate::domain::deadline::{countdown, display};
+use crate::domain::entry::Stage;
 use crate::domain::review::State;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -10,10 +18,13 @@ use std::collections::BTreeMap;
 pub const CSS: &str = include_str!("pages/board.css");
 pub const JS: &str = include_str!("pages/board.js");
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("frame", include_str!("pages/frame.hbs")),
     ("sign_in", include_str!("pages/sign_in.hbs")),
     ("requests", include_str!("pages/requests.hbs")),
+    ("entry", include_str!("pages/entry.hbs")),
+    ("notices", include_str!("pages/notices.hbs")),
+    ("charts", include_str!("pages/charts.hbs")),
     ("detail", include_str!("pages/detail.hbs")),
     ("refused", include_str!("pages/refused.hbs")),
 ];
@@ -44,6 +55,8 @@ impl Pages {
     pub fn new() -> Pages {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
+        hb.register_partial("tabs", include_str!("pages/tabs.hbs"))
+            .expect("the board's tabs parse");
         for (name, source) in TEMPLATES {
             hb.register_template_string(name, source)
                 .expect("the board's templates parse");
@@ -154,13 +167,120 @@ impl Pages {
     }
 }
 
-/// A page that needs nothing served: the style sheet inlined, the script left out.
-pub fn standalone(page: &str) -> String {
-    page.replace(
-        r#"<link rel="stylesheet" href="/board/board.css">"#,
-        &format!("<style>\n{CSS}</style>"),
-    )
-    .replace(r#"<script src="/board/board.js" defer></script>"#, "")
+impl Pages {
+    /// The 登分 tab: every county × half-day batch the person may see, with its cutoff's
+    /// countdown while it is not yet reported.
+    pub fn entry(&self, lines: &[EntryLine], now: DateTime<Utc>, tz: Tz) -> anyhow::Result<String> {
+        let count = |stages: &[Stage]| lines.iter().filter(|l| stages.contains(&l.stage)).count();
+        let yes = |b: bool| if b { "已收到" } else { "未收到" };
+        let rows: Vec<Value> = lines
+            .iter()
+            .map(|l| {
+                let waiting = !matches!(l.stage, Stage::Reported | Stage::Absent);
+                json!({
+                    "batch": l.batch,
+                    "stage": l.stage,
+                    "county": l.county,
+                    "half_day": l.half_day,
+                    "candidates": l.candidates,
+                    "first": yes(l.first),
+                    "second": yes(l.second),
+                    "mismatches": l.mismatches.map_or_else(|| "—".to_string(), |m| m.to_string()),
+                    "crew_first": l.crews[0],
+                    "crew_second": l.crews[1],
+                    "stage_name": stage_name(l.stage),
+                    "cutoff": l.cutoff,
+                    "countdown": waiting.then(|| countdown(now, l.cutoff_at)),
+                    "overdue": waiting && now >= l.cutoff_at,
+                })
+            })
+            .collect();
+        let data = json!({
+            "total": lines.len(),
+            "sealed": count(&[Stage::Sealed]),
+            "reported": count(&[Stage::Reported]),
+            "absent": count(&[Stage::Absent]),
+            "now": display(now, tz),
+            "lines": rows,
+        });
+        self.framed("登分进度", "entry", &data)
+    }
+
+    /// The 公布 tab: each school's notice, and the 2-day deadline.
+    pub fn notices(&self, notices: &NoticeBoard<'_>) -> anyhow::Result<String> {
+        let count = |s: NoticeState| notices.lines.iter().filter(|l| l.state == s).count();
+        let rows: Vec<Value> = notices
+            .lines
+            .iter()
+            .map(|l| {
+                let mut row = json!(l);
+                row["words"] = json!(l.state.words());
+                row
+            })
+            .collect();
+        let data = json!({
+            "year": notices.year,
+            "published_at": notices.published_at,
+            "deadline": notices.deadline,
+            "countdown": notices.countdown,
+            "late": notices.late,
+            "count": notices.lines.len(),
+            "delivered": count(NoticeState::Delivered),
+            "queued": count(NoticeState::Queued),
+            "unreachable": count(NoticeState::Unreachable),
+            "no_contact": count(NoticeState::NoContact),
+            "not_sent": count(NoticeState::NotSent),
+            "lines": rows,
+        });
+        self.framed("成绩公布", "notices", &data)
+    }
+
+    /// The charts tab.
+    pub fn charts(
+        &self,
+        year: i32,
+        scores: Option<&Stacks>,
+        work: &Stacks,
+    ) -> anyhow::Result<String> {
+        // Published scores of no school this person follows are no chart at all.
+        let published = scores.is_some();
+        let scores = scores.filter(|s| !s.bars.is_empty());
+        let data = json!({
+            "year": year,
+            "published": published,
+            "scores": scores.map(|s| chart::stacked(s, Scale::Share, "各区县成绩分布")),
+            "scores_legend": scores.map(chart::legend),
+            "work": (!work.bars.is_empty()).then(|| chart::stacked(work, Scale::Count, "每日各环节处理的申请")),
+            "work_legend": chart::legend(work),
+        });
+        self.framed("图表", "charts", &data)
+    }
+}
+
+/// The 公布 tab's data, as `app::board::notices` gives it.
+pub struct NoticeBoard<'a> {
+    pub year: i32,
+    pub published_at: Option<&'a str>,
+    pub deadline: &'a str,
+    pub countdown: &'a str,
+    pub late: bool,
+    pub lines: &'a [NoticeLine],
+}
+
+/// A page that needs nothing served: the style sheet inlined, the script left out, and the
+/// tabs' links sent to the files `file_of` names.
+pub fn standalone(page: &str, file_of: impl Fn(&str) -> String) -> String {
+    let mut page = page
+        .replace(
+            r#"<link rel="stylesheet" href="/board/board.css">"#,
+            &format!("<style>\n{CSS}</style>"),
+        )
+        .replace(r#"<script src="/board/board.js" defer></script>"#, "");
+    for tab in ["requests", "entry", "notices", "charts"] {
+        let link = format!(r#"href="/board/{tab}""#);
+        page = page.replace(&link, &format!(r#"href="{}""#, file_of(tab)));
+    }
+    page
 }
 
 /// Rows on one page: a city's 14,000 requests are read a page at a time, or downloaded whole.

@@ -50,10 +50,38 @@ pub fn display(at: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
+/// How a deadline stands at `now`, as a countdown reads: "还剩1天3小时", "还剩25分钟", or, once
+/// it has passed, "已超时2小时".
+pub fn countdown(now: DateTime<Utc>, deadline: DateTime<Utc>) -> String {
+    let (words, left) = match deadline - now {
+        d if d > chrono::Duration::zero() => ("还剩", d),
+        d => ("已超时", -d),
+    };
+    let minutes = left.num_minutes();
+    let (days, hours, minutes) = (minutes / (24 * 60), minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{words}{minutes}分钟"),
+        (0, h) => format!("{words}{h}小时{minutes}分钟"),
+        (d, h) => format!("{words}{d}天{h}小时"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono_tz::Asia::Shanghai;
+
+    #[test]
+    fn a_countdown_reads_in_days_hours_and_minutes_and_says_when_it_has_passed() {
+        let deadline = Utc.with_ymd_and_hms(2023, 4, 30, 16, 0, 0).unwrap();
+        let at =
+            |h: i64, m: i64| deadline - chrono::Duration::hours(h) - chrono::Duration::minutes(m);
+        assert_eq!(countdown(at(27, 0), deadline), "还剩1天3小时");
+        assert_eq!(countdown(at(5, 12), deadline), "还剩5小时12分钟");
+        assert_eq!(countdown(at(0, 25), deadline), "还剩25分钟");
+        assert_eq!(countdown(at(-2, 0), deadline), "已超时2小时0分钟");
+        assert_eq!(countdown(deadline, deadline), "已超时0分钟");
+    }
 
     #[test]
     fn two_days_after_the_last_exam_ends_at_midnight_shanghai() {

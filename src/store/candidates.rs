@@ -331,6 +331,18 @@ pub async fn school_counts(
     .await
 }
 
+/// Every candidate's school, score (in tenths) and whether they were 缺考, for a season's
+/// distributions.
+pub async fn scores_of_season(
+    conn: &mut AnyConnection,
+    season_id: i64,
+) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    sqlx::query_as("SELECT school_code, score, absent FROM candidates WHERE season_id = $1")
+        .bind(season_id)
+        .fetch_all(conn)
+        .await
+}
+
 pub async fn of_school(
     conn: &mut AnyConnection,
     season_id: i64,

@@ -448,6 +448,20 @@ pub async fn open_in_batch(conn: &mut AnyConnection, batch: &str) -> sqlx::Resul
     Ok(n)
 }
 
+/// Each message of a fan-out by its dedupe key, with its status (pending, sending, sent or
+/// failed).
+pub async fn states_in_batch(
+    conn: &mut AnyConnection,
+    batch: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT dedupe_key, status FROM outbox WHERE batch = $1 AND dedupe_key IS NOT NULL",
+    )
+    .bind(batch)
+    .fetch_all(conn)
+    .await
+}
+
 /// (sent, failed) of a batch.
 pub async fn batch_outcome(conn: &mut AnyConnection, batch: &str) -> sqlx::Result<(i64, i64)> {
     sqlx::query_as(

@@ -76,14 +76,14 @@ pub(crate) async fn serve_board(h: &Harness) -> String {
 
 /// A person's browser on the board: it signs in with what Telegram gave the page and keeps
 /// the session cookie the board sets.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     client: reqwest::Client,
     cookie: Option<String>,
 }
 
 impl Browser {
-    fn new(base: &str) -> Browser {
+    pub(crate) fn new(base: &str) -> Browser {
         Browser {
             base: base.to_string(),
             client: reqwest::Client::new(),
@@ -91,7 +91,7 @@ impl Browser {
         }
     }
 
-    async fn sign_in(&mut self, init_data: String) -> reqwest::StatusCode {
+    pub(crate) async fn sign_in(&mut self, init_data: String) -> reqwest::StatusCode {
         let answer = self
             .client
             .post(format!("{}/board/session", self.base))
@@ -134,7 +134,7 @@ impl Browser {
             .collect()
     }
 
-    async fn get(&self, path: &str) -> (reqwest::StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (reqwest::StatusCode, String) {
         let mut request = self.client.get(format!("{}{path}", self.base));
         if let Some(cookie) = &self.cookie {
             request = request.header("cookie", cookie);

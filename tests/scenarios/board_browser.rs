@@ -245,6 +245,39 @@ async fn a_city_admin_filters_searches_opens_and_downloads_the_board_in_a_browse
         .unwrap();
     assert!(detail.contains(&c.direct_pupil.name), "{detail}");
     assert!(detail.contains("主实验漏评"), "{detail}");
+
+    // The other tabs: each school's notice, and the charts drawn on the page.
+    browser
+        .goto(&format!("{base}/board/requests"))
+        .await
+        .unwrap();
+    let tab = |name: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let link = browser.find(Locator::LinkText(name)).await.unwrap();
+            link.click().await.unwrap();
+        }
+    };
+    tab("公布").await;
+    let schools = browser
+        .wait()
+        .for_element(Locator::Css("tr[data-school]"))
+        .await
+        .unwrap();
+    assert!(!schools.text().await.unwrap().is_empty());
+    tab("图表").await;
+    let chart = browser
+        .wait()
+        .for_element(Locator::Css("#scores svg.stacked"))
+        .await
+        .unwrap();
+    let label = chart.attr("aria-label").await.unwrap();
+    assert_eq!(label.as_deref(), Some("各区县成绩分布"));
+    std::fs::write(
+        screenshots().join("charts.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
     browser.close().await.unwrap();
     c.h.stop().await;
 }

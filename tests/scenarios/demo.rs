@@ -45,6 +45,26 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     let boards = dir.path().join("demo/board");
     let pages: Vec<_> = std::fs::read_dir(&boards).unwrap().collect();
     assert!(pages.len() >= 3, "{stdout}");
+    // Each office's tabs link to each other's files; the city's charts are drawn in the page.
+    let names: Vec<String> = pages
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let charts = names
+        .iter()
+        .find(|n| n.contains("市") && n.ends_with("-charts.html"))
+        .unwrap_or_else(|| panic!("{names:?}"));
+    let page = std::fs::read_to_string(boards.join(charts)).unwrap();
+    assert!(page.contains("<svg class=\"stacked\""), "{page}");
+    let requests = charts.replace("-charts.html", "-requests.html");
+    assert!(page.contains(&format!("href=\"{requests}\"")), "{page}");
+    assert!(names.contains(&requests), "{names:?}");
     assert!(stdout.contains("看板快照"), "{stdout}");
     // Before the exam: one 免考 approved at every level, one refused at the county; the
     // approved candidate's score is 18 of 30.

@@ -10,6 +10,7 @@ mod batch_cards;
 mod batches;
 mod board;
 mod board_browser;
+mod board_tabs;
 mod bombs;
 mod bots;
 mod chaos;

@@ -587,17 +587,21 @@ async fn every_seat_sees_on_the_board_exactly_what_the_matrix_lets_it_see() {
     let key = exam_review_bot::board::SessionKey::derive(crate::board::TOKEN);
     let client = reqwest::Client::new();
     let now = h.clock.now();
-    let see = ACTIONS.iter().position(|(a, _)| *a == Action::See).unwrap();
+    let column = |action| ACTIONS.iter().position(|(a, _)| *a == action).unwrap();
+    let (see, status) = (column(Action::See), column(Action::Status));
+    // (user, who, may see the request, may follow its school's progress)
     let mut seats = vec![
-        (1, "filer".to_string(), true),
-        (99_999, "unbound".into(), false),
+        (1, "filer".to_string(), true, None),
+        (99_999, "unbound".into(), false, Some(false)),
     ];
     for s in bound {
-        let may = expected(s.role, s.rel).as_bytes()[see] == b'Y';
-        seats.push((s.user, format!("{} ({})", s.role, s.rel_name), may));
+        let row = expected(s.role, s.rel).as_bytes();
+        let who = format!("{} ({})", s.role, s.rel_name);
+        seats.push((s.user, who, row[see] == b'Y', Some(row[status] == b'Y')));
     }
+    let school = format!("data-school=\"{}\"", sample::school_code(0));
     let mut failures = Vec::new();
-    for (user, who, may) in seats {
+    for (user, who, may, follows) in seats {
         let cookie = format!("board={}", key.issue(user, now));
         let get = |path: String| {
             client
@@ -621,6 +625,16 @@ async fn every_seat_sees_on_the_board_exactly_what_the_matrix_lets_it_see() {
             failures.push(format!(
                 "{who}: listed {listed}, detail {opened}; the matrix says see = {may}"
             ));
+        }
+        // The school's score notice is on the 公布 tab of those who follow its progress.
+        if let Some(follows) = follows {
+            let notices = get("/board/notices".into()).await.unwrap();
+            let shown = notices.status() == 200 && notices.text().await.unwrap().contains(&school);
+            if shown != follows {
+                failures.push(format!(
+                    "{who}: school on the notices {shown}; the matrix says status = {follows}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

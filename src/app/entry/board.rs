@@ -21,26 +21,38 @@ use serde_json::json;
 /// Lines the chat board shows; the workbook has them all.
 const BOARD_LINES: usize = 40;
 
-#[derive(Debug, Serialize)]
-struct Line {
-    batch: i64,
-    county: String,
-    half_day: String,
-    candidates: i64,
-    first: bool,
-    second: bool,
-    /// Each entry's four (报分, 录入, 监督报分, 监督录入), for the workbook.
-    crews: [String; 2],
-    mismatches: Option<i64>,
-    stage: Stage,
-    cutoff: String,
-    lift_reason: Option<String>,
+/// One county × half-day batch as the boards show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryLine {
+    pub batch: i64,
+    pub county: String,
+    pub half_day: String,
+    pub candidates: i64,
+    pub first: bool,
+    pub second: bool,
+    /// Each entry's four (报分, 录入, 监督报分, 监督录入).
+    pub crews: [String; 2],
+    pub mismatches: Option<i64>,
+    pub stage: Stage,
+    pub cutoff: String,
+    #[serde(skip)]
+    pub cutoff_at: chrono::DateTime<chrono::Utc>,
+    pub lift_reason: Option<String>,
 }
 
 impl App {
+    /// The batches of the person's season they may see (the season board's 登分 tab).
+    pub async fn entry_progress(&self, user: i64) -> anyhow::Result<Vec<EntryLine>> {
+        Ok(self
+            .board_lines(user)
+            .await?
+            .map(|(lines, _)| lines)
+            .unwrap_or_default())
+    }
+
     /// The batches this person may see, as board lines; None when they may see none (or the
     /// season has no batches). The bool: they are a city admin (the workbook is theirs).
-    async fn board_lines(&self, user: i64) -> anyhow::Result<Option<(Vec<Line>, bool)>> {
+    async fn board_lines(&self, user: i64) -> anyhow::Result<Option<(Vec<EntryLine>, bool)>> {
         let mut conn = self.db.pool.acquire().await?;
         let city = self.city_of_user(&mut conn, user).await?;
         let Some(season) = seasons::current(&mut conn, &city).await? else {
@@ -131,8 +143,8 @@ impl App {
     }
 }
 
-fn line(area: &Area, b: &Batch, sides: &[Side], tz: chrono_tz::Tz) -> Line {
-    Line {
+fn line(area: &Area, b: &Batch, sides: &[Side], tz: chrono_tz::Tz) -> EntryLine {
+    EntryLine {
         batch: b.id,
         county: area.name(&b.county_code),
         half_day: b.half_day_label(),
@@ -143,11 +155,13 @@ fn line(area: &Area, b: &Batch, sides: &[Side], tz: chrono_tz::Tz) -> Line {
         mismatches: b.mismatches,
         stage: b.stage(),
         cutoff: display(b.cutoff(), tz),
+        cutoff_at: b.cutoff(),
         lift_reason: b.lift_reason.clone(),
     }
 }
 
-fn stage_name(s: Stage) -> &'static str {
+/// A batch's stage in the words of the boards.
+pub fn stage_name(s: Stage) -> &'static str {
     match s {
         Stage::Entering => "录入中",
         Stage::Agreed => "两次录入一致，待封存",
@@ -157,7 +171,7 @@ fn stage_name(s: Stage) -> &'static str {
     }
 }
 
-fn board_workbook(lines: &[Line]) -> anyhow::Result<Vec<u8>> {
+fn board_workbook(lines: &[EntryLine]) -> anyhow::Result<Vec<u8>> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("登分进度")?;

@@ -10,7 +10,7 @@
 //! One upload path serves the command line (`entry upload`) and a sheet sent in chat: both
 //! call `upload_entry` with a file on disk.
 
-mod board;
+pub mod board;
 pub(crate) mod chat;
 mod day;
 pub mod password;

@@ -1,7 +1,11 @@
 //! The season board's data: every request of the person's season that the permission model lets
 //! them see (`Action::See`, as `/request N` asks), filtered and sorted as the page asks, and one
 //! request's detail. Read-only: it reads on a connection of its own and never takes the write
-//! gate.
+//! gate. Its other tabs: the schools' notices (`notices`), the charts (`charts`); the 登分 tab
+//! is the entry board's (`entry::board`).
+
+pub mod charts;
+pub mod notices;
 
 use super::App;
 use crate::app::policy::Action;
@@ -96,10 +100,11 @@ const FRESH: std::time::Duration = std::time::Duration::from_secs(3);
 const STALE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// One request as the board keeps it: its context, for the permission model to ask on every
-/// call, and its line.
+/// call, its line, and what was done on it when (`charts::Done`).
 struct Line {
     ctx: Ctx,
     row: Row,
+    done: Vec<charts::Done>,
 }
 
 /// A season's lines, and when they were read.
@@ -136,6 +141,26 @@ impl Reads {
     }
 }
 
+/// The lines a person may see, of their season's read.
+enum Seeing {
+    NotBound,
+    NoSeason,
+    Seen(Seen),
+}
+
+struct Seen {
+    season: Season,
+    lines: Arc<Vec<Line>>,
+    /// The positions in `lines` of those the person may see.
+    at: Vec<usize>,
+}
+
+impl Seen {
+    fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.at.iter().map(|&i| &self.lines[i])
+    }
+}
+
 /// What a person's board shows.
 #[derive(Debug, Clone)]
 pub enum Board {
@@ -165,26 +190,14 @@ pub enum Detail {
 impl App {
     /// The requests of the person's season they may see, filtered and sorted.
     pub async fn season_board(&self, user_id: i64, filter: &Filter) -> anyhow::Result<Board> {
-        let (bound, season) = {
-            let mut conn = self.db.pool.acquire().await?;
-            let bound = people::of_user(&mut conn, user_id).await?;
-            if bound.is_empty() {
-                return Ok(Board::NotBound);
-            }
-            let city = self.city_of_user(&mut conn, user_id).await?;
-            let Some(season) = seasons::current(&mut conn, &city).await? else {
-                return Ok(Board::NoSeason);
-            };
-            (bound, season)
+        let seen = match self.seen_lines(user_id).await? {
+            Seeing::NotBound => return Ok(Board::NotBound),
+            Seeing::NoSeason => return Ok(Board::NoSeason),
+            Seeing::Seen(seen) => seen,
         };
-        let lines = self.season_lines(&season).await?;
         let now = self.clock.now();
-        // The one permission model decides each line, for this person, on every call.
-        let seen: Vec<Row> = lines
-            .iter()
-            .filter(|l| self.allowed(user_id, &bound, Action::See, &l.ctx).is_ok())
-            .map(|l| l.row.at(now))
-            .collect();
+        let year = seen.season.year;
+        let seen: Vec<Row> = seen.lines().map(|l| l.row.at(now)).collect();
         let mut rows: Vec<Row> = seen.iter().filter(|r| filter.keeps(r)).cloned().collect();
         match filter.sort {
             Sort::Oldest => rows.sort_by_key(|r| (r.created_at, r.id)),
@@ -197,11 +210,32 @@ impl App {
                 ))
             }),
         }
-        Ok(Board::Rows {
-            year: season.year,
-            rows,
-            seen,
-        })
+        Ok(Board::Rows { year, rows, seen })
+    }
+
+    /// The lines of the person's season they may see. The one permission model decides each
+    /// line, for this person, on every call.
+    async fn seen_lines(&self, user_id: i64) -> anyhow::Result<Seeing> {
+        let (bound, season) = {
+            let mut conn = self.db.pool.acquire().await?;
+            let bound = people::of_user(&mut conn, user_id).await?;
+            if bound.is_empty() {
+                return Ok(Seeing::NotBound);
+            }
+            let city = self.city_of_user(&mut conn, user_id).await?;
+            let Some(season) = seasons::current(&mut conn, &city).await? else {
+                return Ok(Seeing::NoSeason);
+            };
+            (bound, season)
+        };
+        let lines = self.season_lines(&season).await?;
+        let at = (0..lines.len())
+            .filter(|&i| {
+                self.allowed(user_id, &bound, Action::See, &lines[i].ctx)
+                    .is_ok()
+            })
+            .collect();
+        Ok(Seeing::Seen(Seen { season, lines, at }))
     }
 
     /// The season's lines as last read: a read at most `FRESH` old serves at once; one at most
@@ -253,6 +287,10 @@ impl App {
             .into_iter()
             .map(|u| (u.code.clone(), u))
             .collect();
+        let mut events: HashMap<i64, Vec<(i64, Option<i64>, String)>> = HashMap::new();
+        for (request, at, step, action) in reviews::events_of_season(&mut conn, season.id).await? {
+            events.entry(request).or_default().push((at, step, action));
+        }
         drop(conn);
         let mut routes: HashMap<(String, Option<String>), Route> = HashMap::new();
         let mut said = HashMap::new();
@@ -275,7 +313,8 @@ impl App {
                 .clone();
             let ctx = self.view_ctx(req, cand.clone(), school.clone(), district, season, route);
             let row = self.row(&ctx, &mut said)?;
-            lines.push(Line { ctx, row });
+            let done = charts::done(&ctx.route, events.remove(&ctx.req.id).unwrap_or_default());
+            lines.push(Line { ctx, row, done });
         }
         Ok(lines)
     }
