@@ -11,7 +11,7 @@ pub mod session;
 use crate::app::App;
 use crate::app::board::charts::Charts;
 use crate::app::board::notices::Notices;
-use crate::app::board::{Board, Detail, Filter, Row, Sort};
+use crate::app::board::{Board, Detail, Filter, Row, Sort, Window};
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use axum::Router;
@@ -58,9 +58,12 @@ pub async fn snapshot(
     let filter = Filter::default();
     let pages = Pages::new();
     let requests = match app.season_board(person, &filter).await? {
-        Board::Rows { year, rows, seen } if !seen.is_empty() => {
-            pages.requests(year, &filter, 0, &rows, &seen)?
-        }
+        Board::Rows {
+            year,
+            rows,
+            seen,
+            window,
+        } if !seen.is_empty() => pages.requests(year, &filter, 0, &rows, &seen, &window)?,
         _ => return Ok(Vec::new()),
     };
     let mut tabs = vec![("requests", requests)];
@@ -250,13 +253,22 @@ fn filter(query: &HashMap<String, String>) -> Option<Filter> {
     })
 }
 
+/// A person's requests under a view's filters.
+struct Listing {
+    filter: Filter,
+    year: i32,
+    rows: Vec<Row>,
+    seen: Vec<Row>,
+    window: Window,
+}
+
 /// The signed-in person's board under the filters of the address, or the answer that refuses
 /// it.
 async fn listing(
     s: &Served,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<(Filter, i32, Vec<Row>, Vec<Row>), Response> {
+) -> Result<Listing, Response> {
     let Some(person) = s.person(headers) else {
         return Err(s.refused(StatusCode::UNAUTHORIZED));
     };
@@ -266,7 +278,18 @@ async fn listing(
     match s.app.season_board(person, &filter).await {
         Ok(Board::NotBound) => Err(s.refused(StatusCode::FORBIDDEN)),
         Ok(Board::NoSeason) => Err(html(StatusCode::OK, s.pages.no_season())),
-        Ok(Board::Rows { year, rows, seen }) => Ok((filter, year, rows, seen)),
+        Ok(Board::Rows {
+            year,
+            rows,
+            seen,
+            window,
+        }) => Ok(Listing {
+            filter,
+            year,
+            rows,
+            seen,
+            window,
+        }),
         Err(e) => Err(s.failed(e)),
     }
 }
@@ -276,12 +299,15 @@ async fn requests(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (filter, year, rows, seen) = match listing(&s, &headers, &query).await {
+    let l = match listing(&s, &headers, &query).await {
         Ok(listed) => listed,
         Err(refused) => return refused,
     };
     let page = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
-    match s.pages.requests(year, &filter, page, &rows, &seen) {
+    match s
+        .pages
+        .requests(l.year, &l.filter, page, &l.rows, &l.seen, &l.window)
+    {
         Ok(body) => html(StatusCode::OK, body),
         Err(e) => s.failed(e),
     }
@@ -293,8 +319,8 @@ async fn download(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (_, year, rows, _) = match listing(&s, &headers, &query).await {
-        Ok(listed) => listed,
+    let (year, rows) = match listing(&s, &headers, &query).await {
+        Ok(listed) => (listed.year, listed.rows),
         Err(refused) => return refused,
     };
     let lines: Vec<Vec<String>> = rows.iter().map(page::cells).collect();

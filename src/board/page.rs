@@ -4,7 +4,7 @@
 use super::chart::{self, Scale};
 use crate::app::board::charts::Stacks;
 use crate::app::board::notices::{NoticeLine, NoticeState};
-use crate::app::board::{Filter, Row, Sort};
+use crate::app::board::{Filter, Row, Sort, Window};
 use crate::app::entry::board::{EntryLine, stage_name};
 use crate::domain::deadline::{countdown, display};
 use crate::domain::entry::Stage;
@@ -99,6 +99,7 @@ impl Pages {
         page: usize,
         rows: &[Row],
         seen: &[Row],
+        window: &Window,
     ) -> anyhow::Result<String> {
         let districts: BTreeMap<&str, &str> = seen
             .iter()
@@ -146,6 +147,7 @@ impl Pages {
             .collect();
         let data = json!({
             "year": year,
+            "window": window,
             "purpose": filter.purpose.map(|p| p.kind()),
             "districts": options(districts, filter.district.as_ref()),
             "schools": options(schools, filter.school.as_ref()),
@@ -331,7 +333,10 @@ pub fn cells(row: &Row) -> Vec<String> {
         row.exam_no.clone(),
         row.school.clone(),
         district_name(row).to_string(),
-        row.stage.clone(),
+        match row.holder.as_str() {
+            "" => row.stage.clone(),
+            holder => format!("{}（{holder}）", row.stage),
+        },
         row.filed_at.clone(),
     ]
 }

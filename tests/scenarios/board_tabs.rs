@@ -44,6 +44,26 @@ fn rows<'p>(page: &'p str, attribute: &str) -> Vec<&'p str> {
         .collect()
 }
 
+/// The page at `path` once it shows what `shown` looks for. The board serves a read of the
+/// season a few seconds old by design, and reads it again beside the calls: a change shows
+/// within seconds, never at once.
+async fn page_becomes(
+    h: &Harness,
+    browser: &Browser,
+    path: &str,
+    shown: impl Fn(&str) -> bool,
+) -> String {
+    let until = tokio::time::Instant::now() + h.patience;
+    loop {
+        let (_, page) = browser.get(path).await;
+        if shown(&page) {
+            return page;
+        }
+        assert!(tokio::time::Instant::now() < until, "never shown: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_exam_days_each_county_follows_its_own_half_days_and_their_cutoffs() {
     let mut h = Harness::start_with(|c| c.entry.mode = EntryMode::CountyBatches).await;
@@ -208,5 +228,63 @@ async fn the_charts_show_published_scores_per_district_and_each_levels_work_by_d
         [unit_name(&sample::district_code(0))],
         "{page}"
     );
+    c.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_window_counts_down_and_what_it_leaves_open_is_flagged_district_by_district() {
+    let mut c = cast_with(|_| {}).await;
+    let admin =
+        c.h.join(Role::CityAdmin, sample::CITY_CODE, "市管理员 钱")
+            .await;
+    let h = &c.h;
+    let district = file(h, &c.contact, &c.pupil.exam_no, "认为评分过严").await;
+    file(h, &c.direct_contact, &c.direct_pupil.exam_no, "主实验漏评").await;
+    let base = serve_board(h).await;
+    let city = signed_in(h, &base, &admin).await;
+
+    let (_, page) = city.get("/board/requests").await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let season = seasons::current(&mut conn, sample::CITY_CODE)
+        .await
+        .unwrap();
+    drop(conn);
+    let closes = season.unwrap().review_deadline.unwrap();
+    let left = countdown(h.app.clock.now(), closes);
+    assert!(
+        page.contains("复核期截止") && page.contains(&left),
+        "{page}"
+    );
+    // Each district's part: one open request each, none sent up yet, nothing overdue.
+    let districts: Vec<&str> = page
+        .split("<tr class=\"district\">")
+        .skip(1)
+        .map(|r| r.split("</tr>").next().unwrap())
+        .collect();
+    let d0 = unit_name(&sample::district_code(0));
+    assert_eq!(
+        districts,
+        [
+            format!("<td>{d0}</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td>"),
+            "<td>市直</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td>".to_string(),
+        ],
+        "{page}"
+    );
+    assert!(!page.contains("已逾期"), "{page}");
+
+    // The window closes with both still at their schools: each is 逾期, and says so.
+    let after = closes + chrono::Duration::minutes(1);
+    h.clock.set(after);
+    h.sweep(after).await;
+    // Days later: the session of the morning has ended, the page is opened again.
+    assert_eq!(city.get("/board/requests").await.0, 401);
+    let city = signed_in(h, &base, &admin).await;
+    let flagged = |page: &str| {
+        page.matches("<strong class=\"late\">已逾期</strong>")
+            .count()
+    };
+    let page = page_becomes(h, &city, "/board/requests", |p| flagged(p) == 2).await;
+    assert!(page.contains(&format!("data-id=\"{district}\"")), "{page}");
+    assert!(page.contains("已超时"), "{page}");
     c.h.stop().await;
 }

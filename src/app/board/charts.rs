@@ -2,13 +2,14 @@
 //! per district (of the schools the person follows, and only once the city has published
 //! them), and what each level of the route did, day by day, on the requests the person may see.
 
-use super::Seeing;
+use super::{Seeing, Seen};
 use crate::app::App;
 use crate::domain::Score;
 use crate::domain::deadline::local_date;
 use crate::domain::score::Distribution;
 use crate::domain::workflow::Route;
-use crate::store::{candidates, from_ms, people, units};
+use crate::store::from_ms;
+use crate::store::units::Unit;
 use chrono::Datelike;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -40,6 +41,13 @@ impl Level {
 pub(super) struct Done {
     at: i64,
     level: Level,
+}
+
+impl Done {
+    /// Whether this is the request being sent up to the city (上报).
+    pub(super) fn is_report(&self) -> bool {
+        self.level == Level::Reported
+    }
 }
 
 /// A request's events as the chart counts them: a level passing it on. Signatures, returns and
@@ -115,10 +123,10 @@ impl App {
                 })
                 .collect(),
         };
-        let scores = match seen.season.published_at {
-            Some(_) => Some(self.score_bands(user_id, &seen.season).await?),
-            None => None,
-        };
+        let scores = seen
+            .season
+            .published_at
+            .map(|_| self.score_bands(user_id, &seen));
         Ok(Charts::Shown {
             year: seen.season.year,
             scores,
@@ -127,52 +135,36 @@ impl App {
     }
 
     /// The season's published scores per district (市直 for the city's own schools), of the
-    /// schools this person follows; 缺考 candidates have no score and are left out.
-    async fn score_bands(
-        &self,
-        user_id: i64,
-        season: &crate::store::seasons::Season,
-    ) -> anyhow::Result<Stacks> {
-        let mut conn = self.db.pool.acquire().await?;
-        let bound = people::of_user(&mut conn, user_id).await?;
-        let all_units = units::of_city(&mut conn, &season.city_code).await?;
-        let schools = self.schools_in_view(user_id, &bound, &season.city_code, &all_units);
-        let scores = candidates::scores_of_season(&mut conn, season.id).await?;
-        drop(conn);
-        let by_code: HashMap<&str, &units::Unit> =
-            all_units.iter().map(|u| (u.code.as_str(), u)).collect();
-        let mut districts: BTreeMap<String, Vec<Score>> = BTreeMap::new();
-        for (school, score, absent) in scores {
+    /// schools this person follows, from the season's read.
+    fn score_bands(&self, user_id: i64, seen: &Seen) -> Stacks {
+        let city = &seen.season.city_code;
+        let units = &seen.read.units;
+        let schools = self.schools_in_view(user_id, &seen.bound, city, units);
+        let by_code: HashMap<&str, &Unit> = units.iter().map(|u| (u.code.as_str(), u)).collect();
+        let mut districts: BTreeMap<&str, Vec<Score>> = BTreeMap::new();
+        for (school, score) in &seen.read.scores {
             let Some(unit) = by_code
                 .get(school.as_str())
-                .filter(|_| schools.contains(&school))
+                .filter(|_| schools.contains(school))
             else {
                 continue;
             };
-            if absent != 0 {
-                continue;
-            }
             let district = match (&unit.parent_code, unit.city_direct) {
-                (Some(p), false) => by_code.get(p.as_str()).map_or(p, |d| &d.name).clone(),
-                _ => "市直".to_string(),
+                (Some(p), false) => by_code.get(p.as_str()).map_or(p, |d| &d.name),
+                _ => "市直",
             };
-            let tenths = u32::try_from(score).unwrap_or(0);
-            districts
-                .entry(district)
-                .or_default()
-                .push(Score::from_tenths(tenths));
+            districts.entry(district).or_default().push(*score);
         }
         let mut stacks = Stacks::default();
         for (district, scores) in districts {
-            let dist = Distribution::of(&scores, season.full_score);
+            let dist = Distribution::of(&scores, seen.season.full_score);
             if stacks.series.is_empty() {
                 stacks.series = dist.bands.iter().map(|b| b.label.clone()).collect();
             }
-            stacks
-                .bars
-                .push((district, dist.bands.iter().map(|b| b.count).collect()));
+            let parts = dist.bands.iter().map(|b| b.count).collect();
+            stacks.bars.push((district.to_string(), parts));
         }
-        Ok(stacks)
+        stacks
     }
 }
 

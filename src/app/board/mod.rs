@@ -10,12 +10,14 @@ pub mod notices;
 use super::App;
 use crate::app::policy::Action;
 use crate::app::workflow::Ctx;
+use crate::domain::Score;
 use crate::domain::deadline::display;
 use crate::domain::review::State;
 use crate::domain::workflow::Purpose;
 use crate::domain::workflow::Route;
 use crate::render::tpl;
 use crate::store::candidates::{self, Candidate};
+use crate::store::people::Binding;
 use crate::store::seasons::Season;
 use crate::store::units::{self, Unit};
 use crate::store::{from_ms, people, reviews, roster, seasons};
@@ -75,22 +77,34 @@ pub struct Row {
     pub state: String,
     /// Where it is now, in words (the level, the group, the city's 复审, or how it ended).
     pub stage: String,
+    /// Who holds it past the route's levels: the group, the unit that sends it up, the city.
+    pub holder: String,
     pub filed_at: String,
     /// Hours it has waited since it was filed, while it is open.
     pub age_hours: Option<i64>,
+    /// 逾期: lapsed (not reported in time), or a 复核 still open after its window closed.
+    pub overdue: bool,
     #[serde(skip)]
     open: bool,
     created_at: i64,
 }
 
 impl Row {
-    /// The line as of `now`: how long an open request has waited.
-    fn at(&self, now: DateTime<Utc>) -> Row {
+    /// The line as of `now`: how long an open request has waited, and whether the window it
+    /// had to end in (`closes`) has closed on it.
+    fn at(&self, now: DateTime<Utc>, closes: Option<DateTime<Utc>>) -> Row {
         let waited = now - from_ms(self.created_at);
         Row {
             age_hours: self.open.then(|| waited.num_hours().max(0)),
+            overdue: self.overdue_at(now, closes),
             ..self.clone()
         }
+    }
+
+    fn overdue_at(&self, now: DateTime<Utc>, closes: Option<DateTime<Utc>>) -> bool {
+        let review = self.purpose == Purpose::Review;
+        self.state == State::Lapsed.as_str()
+            || (review && self.open && closes.is_some_and(|c| now >= c))
     }
 }
 
@@ -107,8 +121,16 @@ struct Line {
     done: Vec<charts::Done>,
 }
 
-/// A season's lines, and when they were read.
-type Read = (Instant, Arc<Vec<Line>>);
+/// What the board reads of a season at once: its requests' lines, the city's units, and, once
+/// published, every score that counts (缺考 has none) by school.
+struct SeasonRead {
+    lines: Vec<Line>,
+    units: Vec<Unit>,
+    scores: Vec<(String, Score)>,
+}
+
+/// A season's read, and when it was made.
+type Read = (Instant, Arc<SeasonRead>);
 
 /// The board's reads, one a season, shared by every call and every page (`App::board_reads`):
 /// the last read and when it was made, and which seasons are being read again.
@@ -121,12 +143,12 @@ pub struct Reads {
 impl Reads {
     fn kept(&self, season: i64) -> Option<Read> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(&season).map(|(at, lines)| (*at, lines.clone()))
+        kept.get(&season).map(|(at, read)| (*at, read.clone()))
     }
 
-    fn keep(&self, season: i64, lines: Arc<Vec<Line>>) {
+    fn keep(&self, season: i64, read: Arc<SeasonRead>) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.insert(season, (Instant::now(), lines));
+        kept.insert(season, (Instant::now(), read));
     }
 
     /// Whether this call is the one to read the season again (no other read of it is under way).
@@ -150,14 +172,16 @@ enum Seeing {
 
 struct Seen {
     season: Season,
-    lines: Arc<Vec<Line>>,
-    /// The positions in `lines` of those the person may see.
+    /// The person's bindings, as the permission model read them for this call.
+    bound: Vec<Binding>,
+    read: Arc<SeasonRead>,
+    /// The positions in the read's lines of those the person may see.
     at: Vec<usize>,
 }
 
 impl Seen {
     fn lines(&self) -> impl Iterator<Item = &Line> {
-        self.at.iter().map(|&i| &self.lines[i])
+        self.at.iter().map(|&i| &self.read.lines[i])
     }
 }
 
@@ -175,7 +199,60 @@ pub enum Board {
         rows: Vec<Row>,
         /// Every row the person may see, before the filter: what the page offers to filter by.
         seen: Vec<Row>,
+        window: Window,
     },
+}
+
+/// The review window over the person's 复核 requests: its end and countdown, and each
+/// district's part (its 上报 and the city's 复审 of what it sent).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Window {
+    pub closes: Option<String>,
+    pub countdown: Option<String>,
+    pub districts: Vec<DistrictLine>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DistrictLine {
+    pub name: String,
+    pub open: usize,
+    /// Results signed and waiting for the district's 上报.
+    pub reporting: usize,
+    /// Requests the district has sent up.
+    pub reported: usize,
+    pub rechecking: usize,
+    pub overdue: usize,
+}
+
+impl Window {
+    fn of(seen: &Seen, now: DateTime<Utc>) -> Window {
+        let closes = seen.season.review_deadline;
+        // The districts in their codes' order, the city's own schools (市直) last.
+        let mut districts: std::collections::BTreeMap<(bool, Option<&str>), DistrictLine> =
+            Default::default();
+        // The window, the 上报 and the 复审 are the review's: 免考 has its own deadline.
+        let reviews = seen.lines().filter(|l| l.row.purpose == Purpose::Review);
+        for line in reviews {
+            let row = &line.row;
+            let d = districts
+                .entry((row.district_code.is_none(), row.district_code.as_deref()))
+                .or_insert_with(|| DistrictLine {
+                    name: row.district.clone().unwrap_or_else(|| "市直".into()),
+                    ..DistrictLine::default()
+                });
+            let state = State::parse(&row.state);
+            d.open += usize::from(row.open);
+            d.reporting += usize::from(state == Some(State::Reporting));
+            d.rechecking += usize::from(state == Some(State::Rechecking));
+            d.reported += usize::from(line.done.iter().any(charts::Done::is_report));
+            d.overdue += usize::from(row.overdue_at(now, closes));
+        }
+        Window {
+            closes: closes.map(|c| display(c, seen.season.tz)),
+            countdown: closes.map(|c| crate::domain::deadline::countdown(now, c)),
+            districts: districts.into_values().collect(),
+        }
+    }
 }
 
 /// One request's detail, as the board shows it.
@@ -196,8 +273,10 @@ impl App {
             Seeing::Seen(seen) => seen,
         };
         let now = self.clock.now();
+        let closes = seen.season.review_deadline;
+        let window = Window::of(&seen, now);
         let year = seen.season.year;
-        let seen: Vec<Row> = seen.lines().map(|l| l.row.at(now)).collect();
+        let seen: Vec<Row> = seen.lines().map(|l| l.row.at(now, closes)).collect();
         let mut rows: Vec<Row> = seen.iter().filter(|r| filter.keeps(r)).cloned().collect();
         match filter.sort {
             Sort::Oldest => rows.sort_by_key(|r| (r.created_at, r.id)),
@@ -210,7 +289,12 @@ impl App {
                 ))
             }),
         }
-        Ok(Board::Rows { year, rows, seen })
+        Ok(Board::Rows {
+            year,
+            rows,
+            seen,
+            window,
+        })
     }
 
     /// The lines of the person's season they may see. The one permission model decides each
@@ -228,29 +312,34 @@ impl App {
             };
             (bound, season)
         };
-        let lines = self.season_lines(&season).await?;
-        let at = (0..lines.len())
+        let read = self.season_read(&season).await?;
+        let at = (0..read.lines.len())
             .filter(|&i| {
-                self.allowed(user_id, &bound, Action::See, &lines[i].ctx)
+                self.allowed(user_id, &bound, Action::See, &read.lines[i].ctx)
                     .is_ok()
             })
             .collect();
-        Ok(Seeing::Seen(Seen { season, lines, at }))
+        Ok(Seeing::Seen(Seen {
+            season,
+            bound,
+            read,
+            at,
+        }))
     }
 
-    /// The season's lines as last read: a read at most `FRESH` old serves at once; one at most
+    /// The season as last read: a read at most `FRESH` old serves at once; one at most
     /// `STALE` old serves while a fresh one is made beside it, so that a board in use never
     /// waits for a read; an older one (nobody looked for a while) is read again first.
-    async fn season_lines(&self, season: &Season) -> anyhow::Result<Arc<Vec<Line>>> {
+    async fn season_read(&self, season: &Season) -> anyhow::Result<Arc<SeasonRead>> {
         let reads = &self.board_reads;
         match reads.kept(season.id) {
-            Some((at, lines)) if at.elapsed() < FRESH => Ok(lines),
-            Some((at, lines)) if at.elapsed() < STALE => {
+            Some((at, read)) if at.elapsed() < FRESH => Ok(read),
+            Some((at, read)) if at.elapsed() < STALE => {
                 if reads.begin(season.id) {
                     let (app, season) = (self.clone(), season.clone());
                     tokio::spawn(async move {
                         match app.read_season(&season).await {
-                            Ok(lines) => app.board_reads.keep(season.id, Arc::new(lines)),
+                            Ok(read) => app.board_reads.keep(season.id, Arc::new(read)),
                             Err(e) => tracing::warn!(
                                 error = format!("{e:#}"),
                                 "the board could not read its season"
@@ -259,19 +348,20 @@ impl App {
                         app.board_reads.end(season.id);
                     });
                 }
-                Ok(lines)
+                Ok(read)
             }
             _ => {
-                let lines = Arc::new(self.read_season(season).await?);
-                reads.keep(season.id, lines.clone());
-                Ok(lines)
+                let read = Arc::new(self.read_season(season).await?);
+                reads.keep(season.id, read.clone());
+                Ok(read)
             }
         }
     }
 
     /// Every request of the season with its line, in a few reads rather than a request at a
-    /// time: the requests, the people they name, the city's units, and each distinct route once.
-    async fn read_season(&self, season: &Season) -> anyhow::Result<Vec<Line>> {
+    /// time: the requests, the people they name, the city's units, and each distinct route once;
+    /// and the scores, once published.
+    async fn read_season(&self, season: &Season) -> anyhow::Result<SeasonRead> {
         let city = season.city_code.clone();
         let mut conn = self.db.pool.acquire().await?;
         let requests = reviews::of_season(&mut conn, season.id, MOST).await?;
@@ -291,6 +381,20 @@ impl App {
         for (request, at, step, action) in reviews::events_of_season(&mut conn, season.id).await? {
             events.entry(request).or_default().push((at, step, action));
         }
+        let scores = match season.published_at {
+            Some(_) => candidates::scores_of_season(&mut conn, season.id)
+                .await?
+                .into_iter()
+                .filter(|(_, _, absent)| *absent == 0)
+                .map(|(school, tenths, _)| {
+                    (
+                        school,
+                        Score::from_tenths(u32::try_from(tenths).unwrap_or(0)),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         drop(conn);
         let mut routes: HashMap<(String, Option<String>), Route> = HashMap::new();
         let mut said = HashMap::new();
@@ -316,7 +420,11 @@ impl App {
             let done = charts::done(&ctx.route, events.remove(&ctx.req.id).unwrap_or_default());
             lines.push(Line { ctx, row, done });
         }
-        Ok(lines)
+        Ok(SeasonRead {
+            lines,
+            units: units.into_values().collect(),
+            scores,
+        })
     }
 
     /// One request as `/request N` shows it, to a person who may see it.
@@ -335,6 +443,10 @@ impl App {
     /// One line; `said` keeps each state's words, rendered once a board.
     fn row(&self, ctx: &Ctx, said: &mut HashMap<&'static str, String>) -> anyhow::Result<Row> {
         let state = ctx.state();
+        let holder = match state {
+            State::Pending => String::new(),
+            _ => self.level_name(ctx),
+        };
         let stage = match state {
             State::Pending => self.level_name(ctx),
             _ => match said.get(state.as_str()) {
@@ -360,8 +472,10 @@ impl App {
             district: ctx.district.as_ref().map(|d| d.name.clone()),
             state: state.as_str().to_string(),
             stage,
+            holder,
             filed_at: display(filed, ctx.season.tz),
             age_hours: None,
+            overdue: false,
             open: state.is_open(),
             created_at: ctx.req.created_at,
         })
