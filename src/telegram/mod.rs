@@ -18,8 +18,8 @@ use crate::store::chat_bots::BotScope;
 use anyhow::{Context, bail};
 use sender::TgBot;
 use std::time::Duration;
-use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
+use teloxide::adaptors::{CacheMe, Throttle};
 use teloxide::prelude::*;
 use tokio::sync::watch;
 
@@ -127,7 +127,10 @@ pub async fn run_with(
     mut stop: watch::Receiver<bool>,
     serving: Serving,
 ) -> anyhow::Result<()> {
-    let me = before_start("getMe", || bot.get_me().send())
+    // teloxide's dispatcher asks getMe again as it starts, once and without retrying, and
+    // panics when that fails: it is given this answer, kept, instead of asking Telegram.
+    let known = CacheMe::new(bot.clone());
+    let me = before_start("getMe", || known.get_me().send())
         .await
         .context("Telegram did not accept the bot token")?;
     tracing::info!(username = me.username(), "connected to Telegram");
@@ -232,8 +235,8 @@ pub async fn run_with(
         None => None,
     };
     let unhandled = intake.clone();
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
-        .dependencies(dptree::deps![app.clone(), intake])
+    let mut dispatcher = Dispatcher::builder(known, handlers::tree())
+        .dependencies(dptree::deps![app.clone(), intake, bot.clone()])
         .default_handler(move |update| {
             // Updates no handler takes still free their slot.
             drop(unhandled.claim(update.id.0));

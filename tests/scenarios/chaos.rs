@@ -187,6 +187,19 @@ async fn a_bot_started_while_telegram_says_later_waits_and_then_answers() {
             .count()
     };
     assert_eq!(refused("getme"), 1);
+    // Each start asks getMe until it is answered, and no more: the dispatcher starts on that
+    // answer (it would stop the bot if a getMe of its own were refused).
+    let asked = h
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "getme")
+        .count();
+    assert_eq!(
+        asked,
+        1 + 2,
+        "the first start's getMe, then the restart's two"
+    );
     assert_eq!(refused("setmycommands"), 2);
     assert_eq!(refused("deletewebhook"), 1);
     h.stop().await;
