@@ -245,6 +245,7 @@ fn filter(query: &HashMap<String, String>) -> Option<Filter> {
             Some(s) => Some(State::parse(&s)?),
             None => None,
         },
+        level: given("level"),
         query: given("q"),
         sort: match given("sort") {
             Some(s) => Sort::parse(&s)?,

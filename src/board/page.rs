@@ -121,6 +121,12 @@ impl Pages {
                 })
                 .collect()
         };
+        let levels: std::collections::BTreeSet<&str> =
+            seen.iter().map(|r| r.stage.as_str()).collect();
+        let levels: Vec<Value> = levels
+            .into_iter()
+            .map(|l| json!({"name": l, "selected": filter.level.as_deref() == Some(l)}))
+            .collect();
         let states: Vec<Value> = STATES
             .iter()
             .map(|(s, name)| {
@@ -142,6 +148,7 @@ impl Pages {
                 line["age"] = json!(r.age_hours.map_or_else(|| "—".to_string(), age));
                 line["kind"] = json!(purpose_name(r));
                 line["district"] = json!(district_name(r));
+                line["signed"] = json!(r.signed.map(|n| format!("已签 {n} 人")));
                 line
             })
             .collect();
@@ -152,6 +159,7 @@ impl Pages {
             "districts": options(districts, filter.district.as_ref()),
             "schools": options(schools, filter.school.as_ref()),
             "states": states,
+            "levels": levels,
             "sorts": sorts,
             "query": filter.query.clone().unwrap_or_default(),
             "count": rows.len(),
@@ -297,6 +305,7 @@ fn view_query(filter: &Filter) -> String {
     for (name, value) in [
         ("district", &filter.district),
         ("school", &filter.school),
+        ("level", &filter.level),
         ("q", &filter.query),
     ] {
         if let Some(v) = value {
@@ -333,9 +342,10 @@ pub fn cells(row: &Row) -> Vec<String> {
         row.exam_no.clone(),
         row.school.clone(),
         district_name(row).to_string(),
-        match row.holder.as_str() {
-            "" => row.stage.clone(),
-            holder => format!("{}（{holder}）", row.stage),
+        match (row.holder.as_str(), row.signed) {
+            ("", None) => row.stage.clone(),
+            ("", Some(n)) => format!("{}（已签 {n} 人）", row.stage),
+            (holder, _) => format!("{}（{holder}）", row.stage),
         },
         row.filed_at.clone(),
     ]

@@ -413,14 +413,14 @@ pub async fn events(conn: &mut AnyConnection, request_id: i64) -> sqlx::Result<V
     .await
 }
 
-/// Every event of a season's requests, in order: (request, at, step, action), for the board's
-/// chart of what each level did day by day.
+/// Every event of a season's requests, in order: (request, at, step, round, action), for the
+/// board's chart of what each level did day by day and its count of signatures.
 pub async fn events_of_season(
     conn: &mut AnyConnection,
     season_id: i64,
-) -> sqlx::Result<Vec<(i64, i64, Option<i64>, String)>> {
+) -> sqlx::Result<Vec<(i64, i64, Option<i64>, i64, String)>> {
     sqlx::query_as(
-        "SELECT e.request_id, e.at, e.step, e.action
+        "SELECT e.request_id, e.at, e.step, e.round, e.action
          FROM review_events e JOIN review_requests r ON r.id = e.request_id
          WHERE r.season_id = $1 ORDER BY e.id",
     )

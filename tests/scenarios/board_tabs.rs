@@ -47,7 +47,7 @@ fn rows<'p>(page: &'p str, attribute: &str) -> Vec<&'p str> {
 /// The page at `path` once it shows what `shown` looks for. The board serves a read of the
 /// season a few seconds old by design, and reads it again beside the calls: a change shows
 /// within seconds, never at once.
-async fn page_becomes(
+pub(crate) async fn page_becomes(
     h: &Harness,
     browser: &Browser,
     path: &str,

@@ -153,6 +153,36 @@ async fn apply_because(h: &Harness, filer: &FakeUser, exam_no: &str, reason: &st
         .unwrap()
 }
 
+/// The level an application stands at on `who`'s season board, once its line there says
+/// `signed`; the board's level filter keeps it at that level and drops it at any other.
+async fn county_on_the_board(h: &Harness, who: &FakeUser, id: i64, signed: &str) -> String {
+    let base = crate::board::serve_board(h).await;
+    let mut board = crate::board::Browser::new(&base);
+    let now = h.app.clock.now().timestamp();
+    assert_eq!(
+        board.sign_in(who.init_data(crate::board::TOKEN, now)).await,
+        204
+    );
+    let row_of = |page: &str| -> String {
+        page.split(&format!("<tr data-id=\"{id}\">"))
+            .nth(1)
+            .map(|r| r.split("</tr>").next().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let list = "/board/requests?purpose=exemption";
+    let page =
+        crate::board_tabs::page_becomes(h, &board, list, |p| row_of(p).contains(signed)).await;
+    // The level is the line's 当前环节, before the signatures under it.
+    let row = row_of(&page);
+    let cells: Vec<&str> = row.split("<td>").collect();
+    let level = cells[6].split("<br>").next().unwrap().to_string();
+    let kept = board.get(&format!("{list}&level={level}")).await.1;
+    assert!(!row_of(&kept).is_empty(), "{kept}");
+    let dropped = board.get(&format!("{list}&level=校长")).await.1;
+    assert!(row_of(&dropped).is_empty(), "{dropped}");
+    level
+}
+
 async fn state_of(h: &Harness, id: i64) -> (String, i64) {
     let mut conn = h.app.db.pool.acquire().await.unwrap();
     sqlx::query_as("SELECT state, step FROM review_requests WHERE id = $1")
@@ -235,6 +265,9 @@ async fn an_application_climbs_every_level_and_the_candidate_is_given_eighteen_o
     officers[1].press("✅ 同意");
     h.expect(&officers[1], "本级已有 2 人同意").await;
     assert_eq!(state_of(&h, id).await, ("pending".into(), 3));
+    // The county's season board: the application at its level, with the signatures so far.
+    let level = county_on_the_board(&h, &officers[2], id, "已签 2 人").await;
+    assert!(!level.is_empty());
     assert!(
         !has_card(&h, &admin, id),
         "two signatures do not pass the county"

@@ -2,7 +2,7 @@
 //! per district (of the schools the person follows, and only once the city has published
 //! them), and what each level of the route did, day by day, on the requests the person may see.
 
-use super::{Seeing, Seen};
+use super::{Event, Seeing, Seen};
 use crate::app::App;
 use crate::domain::Score;
 use crate::domain::deadline::local_date;
@@ -52,23 +52,27 @@ impl Done {
 
 /// A request's events as the chart counts them: a level passing it on. Signatures, returns and
 /// refusals are not counted; a group's several signatures would count one request many times.
-pub(super) fn done(route: &Route, events: Vec<(i64, Option<i64>, String)>) -> Vec<Done> {
+pub(super) fn done(route: &Route, events: Vec<Event>) -> Vec<Done> {
     events
         .into_iter()
-        .filter_map(|(at, step, action)| {
-            let level = match (action.as_str(), step) {
-                ("file" | "resubmit", _) => Level::Filed,
-                ("approve", Some(n)) => {
-                    let name = route.steps.get(usize::try_from(n).ok()?)?.name.clone();
-                    Level::Step(n, name)
-                }
-                ("record", _) => Level::Recorded,
-                ("report", _) => Level::Reported,
-                ("complete", _) => Level::Completed,
-                _ => return None,
-            };
-            Some(Done { at, level })
-        })
+        .filter_map(
+            |Event {
+                 at, step, action, ..
+             }| {
+                let level = match (action.as_str(), step) {
+                    ("file" | "resubmit", _) => Level::Filed,
+                    ("approve", Some(n)) => {
+                        let name = route.steps.get(usize::try_from(n).ok()?)?.name.clone();
+                        Level::Step(n, name)
+                    }
+                    ("record", _) => Level::Recorded,
+                    ("report", _) => Level::Reported,
+                    ("complete", _) => Level::Completed,
+                    _ => return None,
+                };
+                Some(Done { at, level })
+            },
+        )
         .collect()
 }
 
@@ -177,14 +181,20 @@ mod tests {
         let route = Route::review_default();
         let first = route.steps[0].name.clone();
         let second = route.steps[1].name.clone();
+        let event = |at, step, action: &str| Event {
+            at,
+            step,
+            round: 1,
+            action: action.to_string(),
+        };
         let events = vec![
-            (1, None, "file".to_string()),
-            (2, Some(0), "approve".to_string()),
-            (3, Some(1), "approve".to_string()),
-            (4, None, "confirm".to_string()),
-            (5, None, "confirm".to_string()),
-            (6, Some(99), "approve".to_string()),
-            (7, None, "complete".to_string()),
+            event(1, None, "file"),
+            event(2, Some(0), "approve"),
+            event(3, Some(1), "approve"),
+            event(4, None, "confirm"),
+            event(5, None, "confirm"),
+            event(6, Some(99), "approve"),
+            event(7, None, "complete"),
         ];
         let levels: Vec<String> = done(&route, events)
             .iter()

@@ -39,6 +39,8 @@ pub struct Filter {
     pub district: Option<String>,
     pub school: Option<String>,
     pub state: Option<State>,
+    /// Where it is now, as the page names it (`Row::stage`).
+    pub level: Option<String>,
     pub query: Option<String>,
     pub sort: Sort,
 }
@@ -79,6 +81,8 @@ pub struct Row {
     pub stage: String,
     /// Who holds it past the route's levels: the group, the unit that sends it up, the city.
     pub holder: String,
+    /// Signatures given at its level, where the level takes several.
+    pub signed: Option<usize>,
     pub filed_at: String,
     /// Hours it has waited since it was filed, while it is open.
     pub age_hours: Option<i64>,
@@ -255,6 +259,29 @@ impl Window {
     }
 }
 
+/// One event of a request, as the board reads it.
+pub(super) struct Event {
+    pub at: i64,
+    pub step: Option<i64>,
+    pub round: i64,
+    pub action: String,
+}
+
+/// How many have signed a pending request at its level in this round, where the level takes
+/// more than one signature (附件2's county level: three).
+fn signed_at_level(ctx: &Ctx, events: &[Event]) -> Option<usize> {
+    let req = &ctx.req;
+    let step = ctx.route.steps.get(usize::try_from(req.step).ok()?)?;
+    if ctx.state() != State::Pending || step.rule == crate::domain::workflow::Rule::AnyOne {
+        return None;
+    }
+    let signed = events
+        .iter()
+        .filter(|e| e.action == "approve" && e.step == Some(req.step) && e.round == req.round)
+        .count();
+    Some(signed)
+}
+
 /// One request's detail, as the board shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detail {
@@ -377,9 +404,16 @@ impl App {
             .into_iter()
             .map(|u| (u.code.clone(), u))
             .collect();
-        let mut events: HashMap<i64, Vec<(i64, Option<i64>, String)>> = HashMap::new();
-        for (request, at, step, action) in reviews::events_of_season(&mut conn, season.id).await? {
-            events.entry(request).or_default().push((at, step, action));
+        let mut events: HashMap<i64, Vec<Event>> = HashMap::new();
+        for (request, at, step, round, action) in
+            reviews::events_of_season(&mut conn, season.id).await?
+        {
+            events.entry(request).or_default().push(Event {
+                at,
+                step,
+                round,
+                action,
+            });
         }
         let scores = match season.published_at {
             Some(_) => candidates::scores_of_season(&mut conn, season.id)
@@ -416,8 +450,10 @@ impl App {
                 .or_insert_with(|| self.route_of(&req, &city))
                 .clone();
             let ctx = self.view_ctx(req, cand.clone(), school.clone(), district, season, route);
-            let row = self.row(&ctx, &mut said)?;
-            let done = charts::done(&ctx.route, events.remove(&ctx.req.id).unwrap_or_default());
+            let events = events.remove(&ctx.req.id).unwrap_or_default();
+            let mut row = self.row(&ctx, &mut said)?;
+            row.signed = signed_at_level(&ctx, &events);
+            let done = charts::done(&ctx.route, events);
             lines.push(Line { ctx, row, done });
         }
         Ok(SeasonRead {
@@ -473,6 +509,7 @@ impl App {
             state: state.as_str().to_string(),
             stage,
             holder,
+            signed: None,
             filed_at: display(filed, ctx.season.tz),
             age_hours: None,
             overdue: false,
@@ -496,6 +533,7 @@ impl Filter {
                 .is_none_or(|d| row.district_code.as_ref() == Some(d))
             && self.school.as_ref().is_none_or(|s| *s == row.school_code)
             && self.state.is_none_or(|s| s.as_str() == row.state)
+            && self.level.as_ref().is_none_or(|l| *l == row.stage)
             && query.is_none_or(|q| row.exam_no == q || row.name.contains(q))
     }
 }
