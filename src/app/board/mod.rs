@@ -116,6 +116,9 @@ impl Row {
 /// seconds"), and how long it serves while the next read is made.
 const FRESH: std::time::Duration = std::time::Duration::from_secs(3);
 const STALE: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long after the last call the season is still read again every `FRESH`, so that a board
+/// in use, and whoever opens it next, never waits for a read.
+const WARM: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// One request as the board keeps it: its context, for the permission model to ask on every
 /// call, its line, and what was done on it when (`charts::Done`).
@@ -137,11 +140,13 @@ struct SeasonRead {
 type Read = (Instant, Arc<SeasonRead>);
 
 /// The board's reads, one a season, shared by every call and every page (`App::board_reads`):
-/// the last read and when it was made, and which seasons are being read again.
+/// the last read and when it was made, which seasons are kept warm, and when each was last
+/// asked for.
 #[derive(Default)]
 pub struct Reads {
     kept: Mutex<HashMap<i64, Read>>,
     reading: Mutex<HashSet<i64>>,
+    asked: Mutex<HashMap<i64, Instant>>,
 }
 
 impl Reads {
@@ -164,6 +169,17 @@ impl Reads {
     fn end(&self, season: i64) {
         let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
         reading.remove(&season);
+    }
+
+    fn ask(&self, season: i64) {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        asked.insert(season, Instant::now());
+    }
+
+    /// Whether nobody has asked for the season for `WARM`.
+    fn idle(&self, season: i64) -> bool {
+        let asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        asked.get(&season).is_none_or(|at| at.elapsed() >= WARM)
     }
 }
 
@@ -354,35 +370,63 @@ impl App {
         }))
     }
 
-    /// The season as last read: a read at most `FRESH` old serves at once; one at most
-    /// `STALE` old serves while a fresh one is made beside it, so that a board in use never
-    /// waits for a read; an older one (nobody looked for a while) is read again first.
+    /// The season as last read. A read at most `STALE` old serves at once, and the season is
+    /// read again every `FRESH` beside the calls until nobody has asked for it for `WARM`; only
+    /// a call after that (or the first) waits for a read.
     async fn season_read(&self, season: &Season) -> anyhow::Result<Arc<SeasonRead>> {
         let reads = &self.board_reads;
-        match reads.kept(season.id) {
-            Some((at, read)) if at.elapsed() < FRESH => Ok(read),
-            Some((at, read)) if at.elapsed() < STALE => {
-                if reads.begin(season.id) {
-                    let (app, season) = (self.clone(), season.clone());
-                    tokio::spawn(async move {
-                        match app.read_season(&season).await {
-                            Ok(read) => app.board_reads.keep(season.id, Arc::new(read)),
-                            Err(e) => tracing::warn!(
-                                error = format!("{e:#}"),
-                                "the board could not read its season"
-                            ),
-                        }
-                        app.board_reads.end(season.id);
-                    });
-                }
-                Ok(read)
-            }
+        reads.ask(season.id);
+        let read = match reads.kept(season.id) {
+            Some((at, read)) if at.elapsed() < STALE => read,
             _ => {
                 let read = Arc::new(self.read_season(season).await?);
                 reads.keep(season.id, read.clone());
-                Ok(read)
+                read
             }
+        };
+        self.keep_warm(season.id);
+        Ok(read)
+    }
+
+    /// Reads the season again every `FRESH` while it is asked for, on a task of its own (one a
+    /// season). Each read takes the season's row anew: its publication or window may have moved.
+    fn keep_warm(&self, season: i64) {
+        if !self.board_reads.begin(season) {
+            return;
         }
+        let app = self.clone();
+        tokio::spawn(async move {
+            let reads = &app.board_reads;
+            while !reads.idle(season) {
+                let age = reads.kept(season).map_or(FRESH, |(at, _)| at.elapsed());
+                tokio::time::sleep(FRESH.saturating_sub(age)).await;
+                if let Err(e) = app.read_season_again(season).await {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the board could not read its season"
+                    );
+                    tokio::time::sleep(FRESH).await;
+                }
+            }
+            reads.end(season);
+            // Asked for between the last look and the end: kept warm again.
+            if !reads.idle(season) {
+                app.keep_warm(season);
+            }
+        });
+    }
+
+    async fn read_season_again(&self, season: i64) -> anyhow::Result<()> {
+        let season = {
+            let mut conn = self.db.pool.acquire().await?;
+            seasons::current_by_id(&mut conn, season).await?
+        };
+        // A season no longer current is no longer read; its last read stays until it is idle.
+        if let Some(season) = season {
+            let read = Arc::new(self.read_season(&season).await?);
+            self.board_reads.keep(season.id, read);
+        }
+        Ok(())
     }
 
     /// Every request of the season with its line, in a few reads rather than a request at a
