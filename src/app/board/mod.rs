@@ -128,11 +128,12 @@ struct Line {
     done: Vec<charts::Done>,
 }
 
-/// What the board reads of a season at once: its requests' lines, the city's units, and, once
-/// published, every score that counts (缺考 has none) by school.
+/// What the board reads of a season at once: its requests' lines, the city's units, each
+/// school's candidates, and, once published, every score that counts (缺考 has none) by school.
 struct SeasonRead {
     lines: Vec<Line>,
     units: Vec<Unit>,
+    candidates: Vec<(String, i64)>,
     scores: Vec<(String, Score)>,
 }
 
@@ -459,6 +460,7 @@ impl App {
                 action,
             });
         }
+        let per_school = candidates::school_counts(&mut conn, season.id).await?;
         let scores = match season.published_at {
             Some(_) => candidates::scores_of_season(&mut conn, season.id)
                 .await?
@@ -503,6 +505,7 @@ impl App {
         Ok(SeasonRead {
             lines,
             units: units.into_values().collect(),
+            candidates: per_school,
             scores,
         })
     }

@@ -6,7 +6,8 @@ use crate::app::App;
 use crate::app::publish::{publication_batch, school_of_notice};
 use crate::domain::Role;
 use crate::domain::deadline::{countdown, display};
-use crate::store::{candidates, outbox, people, seasons, units};
+use crate::store::units::Unit;
+use crate::store::{outbox, people, seasons};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -82,11 +83,12 @@ impl App {
         let Some(season) = seasons::current(&mut conn, &city).await? else {
             return Ok(Notices::NoSeason);
         };
-        let all_units = units::of_city(&mut conn, &city).await?;
-        let schools = self.schools_in_view(user_id, &bound, &city, &all_units);
-        let by_code: HashMap<&str, &units::Unit> =
-            all_units.iter().map(|u| (u.code.as_str(), u)).collect();
-        let counts = candidates::school_counts(&mut conn, season.id).await?;
+        // The units and each school's candidates come with the season's read; who is a
+        // contact and where each notice stands are read on every call.
+        let read = self.season_read(&season).await?;
+        let schools = self.schools_in_view(user_id, &bound, &city, &read.units);
+        let by_code: HashMap<&str, &Unit> =
+            read.units.iter().map(|u| (u.code.as_str(), u)).collect();
         let mut contacts: HashMap<String, usize> = HashMap::new();
         for b in people::all_holders(&mut conn, Role::SchoolContact, &city).await? {
             *contacts.entry(b.unit_code).or_default() += 1;
@@ -101,9 +103,11 @@ impl App {
         }
         drop(conn);
         let published = season.published_at.is_some();
-        let mut lines: Vec<NoticeLine> = counts
-            .into_iter()
+        let mut lines: Vec<NoticeLine> = read
+            .candidates
+            .iter()
             .filter(|(code, _)| schools.contains(code))
+            .map(|(code, candidates)| (code.clone(), *candidates))
             .filter_map(|(code, candidates)| {
                 let unit = *by_code.get(code.as_str())?;
                 let district = match (&unit.parent_code, unit.city_direct) {
