@@ -477,7 +477,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} reminder(s) sent", report.sent.len());
         }
-        Command::Demo { out } => crate::demo::run(&out).await?,
+        Command::Demo { out, board } => crate::demo::run(&out, board).await?,
         Command::Simulate {
             cities,
             candidates,

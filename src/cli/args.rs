@@ -156,6 +156,11 @@ pub enum Command {
         /// Folder for the demo database, input files and the spreadsheets schools received.
         #[arg(long, default_value = "demo-output")]
         out: PathBuf,
+        /// Also serve the live season board on this address (e.g. 127.0.0.1:8080) when the
+        /// review window has ended, with an address for each office to open it as Telegram
+        /// would, until Enter is pressed.
+        #[arg(long)]
+        board: Option<std::net::SocketAddr>,
     },
     /// Play a province's season offline against the fake Telegram: every city set up and
     /// published, then the review burst carried through the whole route by simulated people;

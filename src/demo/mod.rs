@@ -36,6 +36,9 @@ const SCHOOLS: usize = 40;
 const CANDIDATES: usize = 3000;
 
 /// A person of the demo: their Telegram identity and what they are.
+/// The demo bot's token: the fake Telegram accepts any, and the live board checks with it.
+const TOKEN: &str = "demo-token";
+
 struct Person {
     user: FakeUser,
     label: String,
@@ -56,7 +59,7 @@ const SUMMARY: &str = "\
    每段聊天记录中，“→ 姓名: 内容”是此人发出的消息，“→ [按钮]”是此人按下的按钮，其余是机器人的消息。
 ";
 
-pub async fn run(out: &Path) -> anyhow::Result<()> {
+pub async fn run(out: &Path, live_board: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     // A run's records start afresh: the 免考 section and the reviews write into it.
     let records = out.join("records");
@@ -104,7 +107,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         out.display()
     );
 
-    let bot = crate::telegram::build_bot(&app, "demo-token", Some(fake.api_url().parse()?));
+    let bot = crate::telegram::build_bot(&app, TOKEN, Some(fake.api_url().parse()?));
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(crate::telegram::run(app.clone(), bot, stop_rx));
 
@@ -215,6 +218,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     }
     if result.is_ok() {
         result = board::snapshots(&app, out, &people).await;
+    }
+    if let (true, Some(addr)) = (result.is_ok(), live_board) {
+        result = board::serve_live(&app, addr, &people).await;
     }
     if result.is_ok() {
         progress.begin(Act::Records);

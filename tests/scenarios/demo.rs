@@ -1,5 +1,6 @@
 //! The newcomer's first command works offline and shows every school its notice.
 
+use exam_review_bot::telegram::init_data::check;
 use std::process::Command;
 
 #[test]
@@ -11,7 +12,7 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(crate::support::binary())
-        .args(["demo", "--out"])
+        .args(["demo", "--board", "127.0.0.1:0", "--out"])
         .arg(dir.path().join("demo"))
         .env_remove("TELOXIDE_TOKEN")
         .env_remove("DATABASE_URL")
@@ -65,6 +66,29 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
     let requests = charts.replace("-charts.html", "-requests.html");
     assert!(page.contains(&format!("href=\"{requests}\"")), "{page}");
     assert!(names.contains(&requests), "{names:?}");
+    // `--board`: the live board's address for each office, signed for the demo bot as
+    // Telegram's client signs it (standard input is closed, so the demo went on at once).
+    let opens: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(" → http://127.0.0.1:"))
+        .filter(|(_, url)| url.contains("/board#tgWebAppData="))
+        .map(|(_, url)| url)
+        .collect();
+    assert!(opens.len() >= 3, "{stdout}");
+    for url in opens {
+        let (_, fragment) = url.split_once('#').unwrap();
+        let data = form_urlencoded::parse(fragment.as_bytes())
+            .find(|(k, _)| k == "tgWebAppData")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let opened: i64 = form_urlencoded::parse(data.as_bytes())
+            .find(|(k, _)| k == "auth_date")
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap();
+        let now = chrono::DateTime::from_timestamp(opened + 60, 0).unwrap();
+        let hour = chrono::Duration::hours(1);
+        assert!(check(&data, "demo-token", now, hour).is_ok(), "{url}");
+    }
     assert!(stdout.contains("看板快照"), "{stdout}");
     // Before the exam: one 免考 approved at every level, one refused at the county; the
     // approved candidate's score is 18 of 30.
