@@ -40,6 +40,20 @@ fn main() {
     runtime.block_on(run());
 }
 
+/// One page asked for with a session, from the request to its last byte.
+async fn timed_get(client: &reqwest::Client, url: &str, cookie: &str) -> (Duration, String) {
+    let start = Instant::now();
+    let answer = client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let page = answer.text().await.unwrap();
+    (start.elapsed(), page)
+}
+
 /// Someone bound by an invite, as the bot's /start does.
 async fn join(app: &App, role: Role, unit: &str, user: i64) {
     let link = app.invite(role, unit, "看板", None).await.unwrap();
@@ -150,16 +164,9 @@ async fn run() {
         let mut times = Vec::with_capacity(RUNS + 1);
         let mut page = String::new();
         for _ in 0..=RUNS {
-            let start = Instant::now();
-            let answer = client
-                .get(format!("{base}{path}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 200);
-            page = answer.text().await.unwrap();
-            times.push(start.elapsed());
+            let (took, body) = timed_get(&client, &format!("{base}{path}"), &cookie).await;
+            times.push(took);
+            page = body;
         }
         let first = times.remove(0);
         times.sort();
@@ -182,16 +189,8 @@ async fn run() {
     let mut quiet = Vec::new();
     for _ in 0..QUIET_CALLS {
         tokio::time::sleep(Duration::from_secs(20)).await;
-        let start = Instant::now();
-        let answer = client
-            .get(format!("{base}/board/requests"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-        answer.text().await.unwrap();
-        quiet.push(start.elapsed());
+        let url = format!("{base}/board/requests");
+        quiet.push(timed_get(&client, &url, &cookie).await.0);
     }
     quiet.sort();
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);

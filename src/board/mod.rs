@@ -72,24 +72,9 @@ pub async fn snapshot(
         let tz = app.display_tz().await?;
         tabs.push(("entry", pages.entry(&batches, app.clock.now(), tz)?));
     }
-    if let Notices::Shown {
-        year,
-        published_at,
-        deadline,
-        countdown,
-        late,
-        lines,
-    } = app.season_notices(person).await?
-        && !lines.is_empty()
+    if let Notices::Shown(board) = app.season_notices(person).await?
+        && !board.lines.is_empty()
     {
-        let board = page::NoticeBoard {
-            year,
-            published_at: published_at.as_deref(),
-            deadline: &deadline,
-            countdown: &countdown,
-            late,
-            lines: &lines,
-        };
         tabs.push(("notices", pages.notices(&board)?));
     }
     if let Charts::Shown { year, scores, work } = app.season_charts(person).await? {
@@ -365,19 +350,15 @@ async fn entry(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
     let Some(person) = s.person(&headers) else {
         return s.refused(StatusCode::UNAUTHORIZED);
     };
-    let shown = async {
+    let tab = async {
         if !s.app.is_bound(person).await? {
-            return Ok(None);
+            return Ok(Tab::NotBound);
         }
         let lines = s.app.entry_progress(person).await?;
         let tz = s.app.display_tz().await?;
-        s.pages.entry(&lines, s.app.clock.now(), tz).map(Some)
+        Ok(Tab::Page(s.pages.entry(&lines, s.app.clock.now(), tz)))
     };
-    match shown.await {
-        Ok(Some(body)) => html(StatusCode::OK, body),
-        Ok(None) => s.refused(StatusCode::FORBIDDEN),
-        Err(e) => s.failed(e),
-    }
+    s.tab(tab.await)
 }
 
 /// The 公布 tab.
@@ -385,30 +366,12 @@ async fn notices(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
     let Some(person) = s.person(&headers) else {
         return s.refused(StatusCode::UNAUTHORIZED);
     };
-    let page = match s.app.season_notices(person).await {
-        Ok(Notices::NotBound) => return s.refused(StatusCode::FORBIDDEN),
-        Ok(Notices::NoSeason) => return html(StatusCode::OK, s.pages.no_season()),
-        Ok(Notices::Shown {
-            year,
-            published_at,
-            deadline,
-            countdown,
-            late,
-            lines,
-        }) => s.pages.notices(&page::NoticeBoard {
-            year,
-            published_at: published_at.as_deref(),
-            deadline: &deadline,
-            countdown: &countdown,
-            late,
-            lines: &lines,
-        }),
-        Err(e) => Err(e),
-    };
-    match page {
-        Ok(body) => html(StatusCode::OK, body),
-        Err(e) => s.failed(e),
-    }
+    let tab = s.app.season_notices(person).await.map(|n| match n {
+        Notices::NotBound => Tab::NotBound,
+        Notices::NoSeason => Tab::NoSeason,
+        Notices::Shown(board) => Tab::Page(s.pages.notices(&board)),
+    });
+    s.tab(tab)
 }
 
 /// The charts tab.
@@ -416,14 +379,31 @@ async fn charts(Shared(s): Shared<Served>, headers: HeaderMap) -> Response {
     let Some(person) = s.person(&headers) else {
         return s.refused(StatusCode::UNAUTHORIZED);
     };
-    let page = match s.app.season_charts(person).await {
-        Ok(Charts::NotBound) => return s.refused(StatusCode::FORBIDDEN),
-        Ok(Charts::NoSeason) => return html(StatusCode::OK, s.pages.no_season()),
-        Ok(Charts::Shown { year, scores, work }) => s.pages.charts(year, scores.as_ref(), &work),
-        Err(e) => Err(e),
-    };
-    match page {
-        Ok(body) => html(StatusCode::OK, body),
-        Err(e) => s.failed(e),
+    let tab = s.app.season_charts(person).await.map(|c| match c {
+        Charts::NotBound => Tab::NotBound,
+        Charts::NoSeason => Tab::NoSeason,
+        Charts::Shown { year, scores, work } => {
+            Tab::Page(s.pages.charts(year, scores.as_ref(), &work))
+        }
+    });
+    s.tab(tab)
+}
+
+/// What a tab answers a signed-in person.
+enum Tab {
+    Page(anyhow::Result<String>),
+    /// Bound to nothing: nothing to see.
+    NotBound,
+    NoSeason,
+}
+
+impl Served {
+    fn tab(&self, tab: anyhow::Result<Tab>) -> Response {
+        match tab {
+            Ok(Tab::Page(Ok(body))) => html(StatusCode::OK, body),
+            Ok(Tab::NotBound) => self.refused(StatusCode::FORBIDDEN),
+            Ok(Tab::NoSeason) => html(StatusCode::OK, self.pages.no_season()),
+            Ok(Tab::Page(Err(e))) | Err(e) => self.failed(e),
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::chart::{self, Scale};
 use crate::app::board::charts::Stacks;
-use crate::app::board::notices::{NoticeLine, NoticeState};
+use crate::app::board::notices::{NoticeBoard, NoticeState};
 use crate::app::board::{Filter, Row, Sort, Window};
 use crate::app::entry::board::{EntryLine, stage_name};
 use crate::domain::deadline::{countdown, display};
@@ -217,7 +217,7 @@ impl Pages {
     }
 
     /// The 公布 tab: each school's notice, and the 2-day deadline.
-    pub fn notices(&self, notices: &NoticeBoard<'_>) -> anyhow::Result<String> {
+    pub fn notices(&self, notices: &NoticeBoard) -> anyhow::Result<String> {
         let count = |s: NoticeState| notices.lines.iter().filter(|l| l.state == s).count();
         let rows: Vec<Value> = notices
             .lines
@@ -265,16 +265,6 @@ impl Pages {
         });
         self.framed("图表", "charts", &data)
     }
-}
-
-/// The 公布 tab's data, as `app::board::notices` gives it.
-pub struct NoticeBoard<'a> {
-    pub year: i32,
-    pub published_at: Option<&'a str>,
-    pub deadline: &'a str,
-    pub countdown: &'a str,
-    pub late: bool,
-    pub lines: &'a [NoticeLine],
 }
 
 /// A page that needs nothing served: the style sheet inlined, the script left out, and the

@@ -184,6 +184,14 @@ impl Reads {
     }
 }
 
+/// A person, as the board finds them: bound to nothing, in a city without a season yet, or
+/// with their bindings in their city's season.
+enum Whose {
+    NotBound,
+    NoSeason,
+    Season(Vec<Binding>, Season),
+}
+
 /// The lines a person may see, of their season's read.
 enum Seeing {
     NotBound,
@@ -341,20 +349,27 @@ impl App {
         })
     }
 
+    /// The person's bindings and their city's current season.
+    async fn whose_season(&self, user_id: i64) -> anyhow::Result<Whose> {
+        let mut conn = self.db.pool.acquire().await?;
+        let bound = people::of_user(&mut conn, user_id).await?;
+        if bound.is_empty() {
+            return Ok(Whose::NotBound);
+        }
+        let city = self.city_of_user(&mut conn, user_id).await?;
+        Ok(match seasons::current(&mut conn, &city).await? {
+            Some(season) => Whose::Season(bound, season),
+            None => Whose::NoSeason,
+        })
+    }
+
     /// The lines of the person's season they may see. The one permission model decides each
     /// line, for this person, on every call.
     async fn seen_lines(&self, user_id: i64) -> anyhow::Result<Seeing> {
-        let (bound, season) = {
-            let mut conn = self.db.pool.acquire().await?;
-            let bound = people::of_user(&mut conn, user_id).await?;
-            if bound.is_empty() {
-                return Ok(Seeing::NotBound);
-            }
-            let city = self.city_of_user(&mut conn, user_id).await?;
-            let Some(season) = seasons::current(&mut conn, &city).await? else {
-                return Ok(Seeing::NoSeason);
-            };
-            (bound, season)
+        let (bound, season) = match self.whose_season(user_id).await? {
+            Whose::NotBound => return Ok(Seeing::NotBound),
+            Whose::NoSeason => return Ok(Seeing::NoSeason),
+            Whose::Season(bound, season) => (bound, season),
         };
         let read = self.season_read(&season).await?;
         let at = (0..read.lines.len())

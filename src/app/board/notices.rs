@@ -2,12 +2,13 @@
 //! reaching its contacts — and the 2-day deadline's countdown. A person sees the schools whose
 //! progress they follow (`schools_in_view`, as `/status` counts them).
 
+use super::Whose;
 use crate::app::App;
 use crate::app::publish::{publication_batch, school_of_notice};
 use crate::domain::Role;
 use crate::domain::deadline::{countdown, display};
 use crate::store::units::Unit;
-use crate::store::{outbox, people, seasons};
+use crate::store::{outbox, people};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -58,39 +59,41 @@ pub struct NoticeLine {
 pub enum Notices {
     NotBound,
     NoSeason,
-    Shown {
-        year: i32,
-        /// When the scores were published, if they were.
-        published_at: Option<String>,
-        /// The 2-day deadline of 附件4 一.
-        deadline: String,
-        /// The deadline's countdown while unpublished; whether it was kept once published.
-        countdown: String,
-        late: bool,
-        lines: Vec<NoticeLine>,
-    },
+    Shown(NoticeBoard),
+}
+
+#[derive(Debug, Clone)]
+pub struct NoticeBoard {
+    pub year: i32,
+    /// When the scores were published, if they were.
+    pub published_at: Option<String>,
+    /// The 2-day deadline of 附件4 一.
+    pub deadline: String,
+    /// The deadline's countdown while unpublished.
+    pub countdown: String,
+    /// Published after the deadline, or unpublished past it.
+    pub late: bool,
+    pub lines: Vec<NoticeLine>,
 }
 
 impl App {
     /// The notices of the schools this person follows, school by school.
     pub async fn season_notices(&self, user_id: i64) -> anyhow::Result<Notices> {
-        let mut conn = self.db.pool.acquire().await?;
-        let bound = people::of_user(&mut conn, user_id).await?;
-        if bound.is_empty() {
-            return Ok(Notices::NotBound);
-        }
-        let city = self.city_of_user(&mut conn, user_id).await?;
-        let Some(season) = seasons::current(&mut conn, &city).await? else {
-            return Ok(Notices::NoSeason);
+        let (bound, season) = match self.whose_season(user_id).await? {
+            Whose::NotBound => return Ok(Notices::NotBound),
+            Whose::NoSeason => return Ok(Notices::NoSeason),
+            Whose::Season(bound, season) => (bound, season),
         };
+        let city = &season.city_code;
+        let mut conn = self.db.pool.acquire().await?;
         // The units and each school's candidates come with the season's read; who is a
         // contact and where each notice stands are read on every call.
         let read = self.season_read(&season).await?;
-        let schools = self.schools_in_view(user_id, &bound, &city, &read.units);
+        let schools = self.schools_in_view(user_id, &bound, city, &read.units);
         let by_code: HashMap<&str, &Unit> =
             read.units.iter().map(|u| (u.code.as_str(), u)).collect();
         let mut contacts: HashMap<String, usize> = HashMap::new();
-        for b in people::all_holders(&mut conn, Role::SchoolContact, &city).await? {
+        for b in people::all_holders(&mut conn, Role::SchoolContact, city).await? {
             *contacts.entry(b.unit_code).or_default() += 1;
         }
         // Per school: its notices' statuses, one per contact it was queued for.
@@ -151,13 +154,13 @@ impl App {
             Some(at) => (String::new(), at > deadline),
             None => (countdown(now, deadline), now > deadline),
         };
-        Ok(Notices::Shown {
+        Ok(Notices::Shown(NoticeBoard {
             year: season.year,
             published_at: season.published_at.map(|at| display(at, tz)),
             deadline: display(deadline, tz),
             countdown,
             late,
             lines,
-        })
+        }))
     }
 }
