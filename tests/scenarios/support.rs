@@ -160,6 +160,20 @@ pub struct Harness {
     pub patience: Duration,
 }
 
+/// The bot's log goes into the output of the story whose runtime wrote it, shown when the story
+/// fails: what the bot did, and what it could not do, beside the chat's transcript.
+/// `RUST_LOG` chooses what is kept (by default the bot's own information and everyone's
+/// warnings).
+fn log_into_the_tests_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,exam_review_bot=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 impl Harness {
     /// A running bot at 2023-04-29 10:00 Beijing time (the day after the last exam day).
     pub async fn start() -> Harness {
@@ -179,6 +193,7 @@ impl Harness {
     /// Delivery's clock runs `scale` times faster than the wall clock, and the fake Telegram
     /// refuses what goes over its limits on that clock, as in the offline demo.
     async fn start_paced(tune: impl FnOnce(&mut Config), scale: u32) -> Harness {
+        log_into_the_tests_output();
         let db = TestDb::new().await;
         let mut config = test_config(&db.url);
         tune(&mut config);
