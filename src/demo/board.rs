@@ -8,7 +8,13 @@ use crate::telegram::init_data::TelegramSignIn;
 use std::path::Path;
 use std::sync::Arc;
 
-pub(super) async fn snapshots(app: &App, out: &Path, people: &[Person]) -> anyhow::Result<()> {
+/// Each office's board written as pages; with `live` (`demo --board ADDR`), also served live.
+pub(super) async fn snapshots(
+    app: &App,
+    out: &Path,
+    people: &[Person],
+    live: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let dir = out.join("board");
     std::fs::create_dir_all(&dir)?;
     println!("\n== 看板快照：每个人在本季看板上看到的（此刻的数据）");
@@ -44,13 +50,16 @@ pub(super) async fn snapshots(app: &App, out: &Path, people: &[Person]) -> anyho
     println!(
         "   共 {written} 份。实时看板由 `run --listen` 在 /board 提供，从 Telegram 的按钮打开（telegram.board_url，见 DEPLOY.md）；\n   `demo --board 127.0.0.1:8080` 在此刻另开实时看板，给出每人从（模拟的）Telegram 打开它的地址。"
     );
-    Ok(())
+    match live {
+        Some(addr) => serve_live(app, addr, people).await,
+        None => Ok(()),
+    }
 }
 
 /// `demo --board ADDR`: the live board of this moment, on `addr`, with the address each office
 /// opens it by: the fake Telegram signs each person's launch data as Telegram's client does,
 /// for the demo bot. Served until Enter is pressed (at once when standard input is closed).
-pub(super) async fn serve_live(
+async fn serve_live(
     app: &App,
     addr: std::net::SocketAddr,
     people: &[Person],

@@ -217,10 +217,7 @@ pub async fn run(out: &Path, live_board: Option<std::net::SocketAddr>) -> anyhow
         result = season_clock(&app, &fake, &clock, &people).await;
     }
     if result.is_ok() {
-        result = board::snapshots(&app, out, &people).await;
-    }
-    if let (true, Some(addr)) = (result.is_ok(), live_board) {
-        result = board::serve_live(&app, addr, &people).await;
+        result = board::snapshots(&app, out, &people, live_board).await;
     }
     if result.is_ok() {
         progress.begin(Act::Records);
