@@ -153,10 +153,7 @@ impl App {
             else {
                 continue;
             };
-            let district = match (&unit.parent_code, unit.city_direct) {
-                (Some(p), false) => by_code.get(p.as_str()).map_or(p, |d| &d.name),
-                _ => "市直",
-            };
+            let district = super::district_name(unit, &by_code);
             districts.entry(district).or_default().push(*score);
         }
         let mut stacks = Stacks::default();

@@ -284,6 +284,15 @@ impl Window {
     }
 }
 
+/// The name of a school's district, as the board's tabs group schools: 市直 for the city's
+/// own schools.
+fn district_name<'u>(school: &'u Unit, units: &HashMap<&str, &'u Unit>) -> &'u str {
+    match (&school.parent_code, school.city_direct) {
+        (Some(p), false) => units.get(p.as_str()).map_or(p, |d| &d.name),
+        _ => "市直",
+    }
+}
+
 /// One event of a request, as the board reads it.
 pub(super) struct Event {
     pub at: i64,

@@ -113,10 +113,7 @@ impl App {
             .map(|(code, candidates)| (code.clone(), *candidates))
             .filter_map(|(code, candidates)| {
                 let unit = *by_code.get(code.as_str())?;
-                let district = match (&unit.parent_code, unit.city_direct) {
-                    (Some(p), false) => by_code.get(p.as_str()).map_or(p, |d| &d.name).clone(),
-                    _ => "市直".to_string(),
-                };
+                let district = super::district_name(unit, &by_code).to_string();
                 let statuses = sent.get(&code).map(Vec::as_slice).unwrap_or_default();
                 let delivered = statuses.iter().filter(|s| *s == "sent").count();
                 let contacts = contacts.get(&unit.code).copied().unwrap_or(0);
