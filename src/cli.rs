@@ -439,7 +439,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             println!("`exam-review-bot run` delivers them");
         }
-        Command::Run { webhook, listen } => {
+        Command::Run {
+            webhook,
+            listen,
+            platform,
+        } => {
+            if platform.unwrap_or(config.platform) == crate::config::Platform::Dingtalk {
+                if webhook.is_some() {
+                    anyhow::bail!("--webhook is Telegram's; DingTalk's robot takes Stream mode");
+                }
+                let keys = crate::dingtalk::Keys::from_env()?;
+                let app = open_app(config, &city).await?;
+                let (_keep, stop) = tokio::sync::watch::channel(false);
+                return crate::dingtalk::run(app, keys, stop, listen).await;
+            }
             let webhook = match webhook {
                 Some(url) => {
                     let secret = std::env::var("WEBHOOK_SECRET").unwrap_or_default();

@@ -23,7 +23,11 @@ pub struct Config {
     pub rules: Rules,
     pub identifiers: Identifiers,
     pub delivery: Delivery,
+    /// Which messenger the bot speaks: Telegram (the default) or DingTalk. `run --platform`
+    /// overrides it.
+    pub platform: Platform,
     pub telegram: Telegram,
+    pub dingtalk: DingTalk,
     pub review: Review,
     pub exemption: Exemption,
     pub entry: Entry,
@@ -325,6 +329,42 @@ pub struct Telegram {
     pub board_url: Option<String>,
 }
 
+/// The messenger a deployment's people use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    #[default]
+    Telegram,
+    /// 钉钉, through an enterprise internal app's robot in Stream mode (docs/dingtalk.md). Its
+    /// keys come from `DINGTALK_CLIENT_ID` and `DINGTALK_CLIENT_SECRET`.
+    Dingtalk,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DingTalk {
+    /// The v1.0 OpenAPI (and the Stream gateway's registration).
+    pub api_url: String,
+    /// The older API, for uploading the files the bot sends.
+    pub oapi_url: String,
+    /// HTTP time-out for one call, in seconds.
+    pub request_timeout_secs: u64,
+    /// Messages (cards, files and card updates) per second over all people, evenly spaced:
+    /// below the app's 20 calls a second, with room for the bot's other calls.
+    pub messages_per_second: u32,
+}
+
+impl Default for DingTalk {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.dingtalk.com".into(),
+            oapi_url: "https://oapi.dingtalk.com".into(),
+            request_timeout_secs: 10,
+            messages_per_second: 15,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -334,7 +374,9 @@ impl Default for Config {
             rules: Rules::default(),
             identifiers: Identifiers::default(),
             delivery: Delivery::default(),
+            platform: Platform::default(),
             telegram: Telegram::default(),
+            dingtalk: DingTalk::default(),
             review: Review::default(),
             exemption: Exemption::default(),
             entry: Entry::default(),

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod dingtalk;
 pub mod domain;
 pub mod export;
 pub mod import;

@@ -189,7 +189,9 @@ impl Callback {
         if data.len() > limits::CALLBACK_DATA {
             return None;
         }
-        let short = |s: &str| (!s.is_empty() && s.len() <= 16).then(|| s.to_string());
+        // A step's code, or a press carrying one person's number: Telegram's have up to 16
+        // digits, DingTalk's people are numbered above them (`store::accounts`).
+        let short = |s: &str| (!s.is_empty() && s.len() <= 20).then(|| s.to_string());
         let parts: Vec<&str> = data.split(':').collect();
         Some(match parts.as_slice() {
             ["d", step, action] => Callback::Dialogue {
@@ -287,6 +289,12 @@ mod tests {
             Callback::Dialogue {
                 step: "confirm".into(),
                 action: "submit".into(),
+                shown: "0a1b2c3d".into(),
+            },
+            // A choice of a person by their number: a DingTalk person's is the longest.
+            Callback::Dialogue {
+                step: "ereader".into(),
+                action: format!("r{}", crate::store::accounts::FIRST + 123_456),
                 shown: "0a1b2c3d".into(),
             },
             Callback::Review {

@@ -13,6 +13,7 @@ pub mod dialogues;
 pub mod documents;
 pub mod entry;
 pub mod exemption;
+pub mod inbound;
 pub mod invites;
 pub mod limits;
 pub mod menu;

@@ -143,6 +143,10 @@ pub enum Command {
         /// 0.0.0.0:8080; without: not served).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// The messenger: telegram, or dingtalk (Stream mode; needs DINGTALK_CLIENT_ID and
+        /// DINGTALK_CLIENT_SECRET). Default: the configuration's `platform`.
+        #[arg(long, value_enum)]
+        platform: Option<crate::config::Platform>,
     },
     /// One pass of the reminder sweep as if at TIME (recovery and tests); the running bot's
     /// ticker calls the same code every minute.

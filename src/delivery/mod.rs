@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 mod pacer;
+pub mod takeback;
 pub use pacer::Pacer;
 
 /// What a messenger's adapter does for delivery: send a queued row, or edit the message an
@@ -37,6 +38,11 @@ pub trait Messenger: Send + Sync + 'static {
     /// Replaces the text of message `message_id` and its buttons with the row's (none: the
     /// buttons go).
     fn edit<'a>(&'a self, row: &'a Row, message_id: i64) -> BoxFuture<'a, Outcome>;
+    /// The most messages a second the messenger takes from the bot (shared by the instances
+    /// delivering).
+    fn messages_per_second(&self, config: &crate::config::Config) -> u32 {
+        config.telegram.messages_per_second
+    }
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -59,7 +65,8 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Telegram lets a bot send one message a second to one private chat.
+/// Telegram lets a bot send one message a second to one private chat (and DingTalk's robot is
+/// paced the same).
 const PER_CHAT: Duration = Duration::from_secs(1);
 
 /// The outbox is read for due chats at most this often. Every committed handler wakes the
@@ -141,7 +148,7 @@ pub async fn run(
     }
     let pace = app.pace;
     let pacer = Arc::new(Pacer::per_second(
-        app.config.telegram.messages_per_second,
+        messenger.messages_per_second(&app.config),
         pace,
     ));
     let (read_gap, poll, per_chat) = (pace.wall(READ_GAP), pace.wall(POLL), pace.wall(PER_CHAT));

@@ -2,6 +2,7 @@
 //! per-backend migrations. Queries use `$1` placeholders, which both backends accept.
 //! Functions take `&mut AnyConnection` so that a use case can run several inside one transaction.
 
+pub mod accounts;
 pub mod audit_chain;
 pub mod batches;
 pub mod candidates;

@@ -576,6 +576,24 @@ pub async fn depth_by_kind(
         .collect())
 }
 
+/// The chat of the row `id`, when the messenger numbers its messages by the rows that carry
+/// them (DingTalk's cards): known from the moment the row is queued, so a press on a card
+/// that arrived before delivery recorded it finds its chat all the same.
+pub async fn chat_of_row(
+    conn: &mut AnyConnection,
+    bot_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<i64>> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT chat_id FROM outbox WHERE id = $1 AND (bot_id = $2 OR bot_id IS NULL)",
+    )
+    .bind(id)
+    .bind(bot_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.map(|(c,)| c))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

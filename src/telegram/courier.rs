@@ -1,13 +1,11 @@
 //! The app's `Courier` on Telegram: a message shown at once, outside the outbox, and deleted
 //! from its chat when its time comes (bots may delete their own messages in a private chat for
-//! 48 hours). The loop here takes back what `store::takebacks` says is due.
+//! 48 hours). `delivery::takeback` takes back what `store::takebacks` says is due.
 
-use crate::app::{App, Courier, ShowOnce};
+use crate::app::{Courier, ShowOnce};
 use crate::clock::Pace;
 use crate::store::Db;
-use crate::store::chat_bots::BotScope;
 use crate::store::outbox;
-use crate::store::takebacks;
 use crate::telegram::sender::TgBot;
 use chrono::Utc;
 use std::future::Future;
@@ -16,10 +14,6 @@ use std::time::Duration;
 use teloxide::prelude::*;
 use teloxide::types::{MessageId, ParseMode};
 use teloxide::{ApiError, RequestError};
-use tokio::sync::watch;
-
-/// How often due messages are looked for.
-const POLL: Duration = Duration::from_secs(1);
 
 /// The longest a shown message waits for its chat's rest, or for Telegram's `retry_after`.
 const MOST_WAIT: Duration = Duration::from_secs(5);
@@ -94,49 +88,14 @@ impl Courier for TelegramCourier {
                 .await
             {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageToDeleteNotFound)) => Ok(()),
+                // A message older than Telegram lets a bot delete: an error that will not
+                // change, so it is given up.
+                Err(e @ RequestError::Api(ApiError::MessageCantBeDeleted)) => {
+                    tracing::warn!(chat, "a shown message could not be taken back: {e}");
+                    Ok(())
+                }
                 Err(e) => Err(e.into()),
             }
         })
     }
-}
-
-/// Takes back the messages whose time has come (the app's clock: a password is shown for
-/// `entry.password_shown_minutes` of it), until told to stop.
-pub async fn run(app: App, bot: TgBot, scope: BotScope, mut stop: watch::Receiver<bool>) {
-    let courier = TelegramCourier::new(bot, app.db.clone(), app.pace);
-    loop {
-        if let Err(e) = take_back_due(&app, &courier, scope).await {
-            tracing::warn!("cannot take back shown messages: {e:#}");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-async fn take_back_due(
-    app: &App,
-    courier: &TelegramCourier,
-    scope: BotScope,
-) -> anyhow::Result<()> {
-    let mut conn = app.db.pool.acquire().await?;
-    for (id, chat, message) in takebacks::due(&mut conn, app.clock.now(), scope, 100).await? {
-        match courier.take_back(chat, message).await {
-            Ok(()) => takebacks::done(&mut conn, id).await?,
-            // Another try at the next look; a message older than Telegram lets a bot delete
-            // answers with an error that will not change, so it is given up.
-            Err(e)
-                if matches!(
-                    e.downcast_ref::<RequestError>(),
-                    Some(RequestError::Api(ApiError::MessageCantBeDeleted))
-                ) =>
-            {
-                tracing::warn!(chat, "a shown message could not be taken back: {e:#}");
-                takebacks::done(&mut conn, id).await?;
-            }
-            Err(e) => tracing::warn!(chat, "cannot take back a shown message yet: {e:#}"),
-        }
-    }
-    Ok(())
 }

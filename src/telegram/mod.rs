@@ -146,13 +146,10 @@ pub async fn run_with(
     app.files
         .set(std::sync::Arc::new(files::TelegramFiles::new(bot.clone())))
         .ok();
-    app.courier
-        .set(std::sync::Arc::new(courier::TelegramCourier::new(
-            bot.clone(),
-            app.db.clone(),
-            app.pace,
-        )))
-        .ok();
+    let shows: std::sync::Arc<dyn crate::app::Courier> = std::sync::Arc::new(
+        courier::TelegramCourier::new(bot.clone(), app.db.clone(), app.pace),
+    );
+    app.courier.set(shows.clone()).ok();
     let (stop_delivery, delivery_stop) = watch::channel(false);
     let worker = tokio::spawn(delivery::run(
         app.clone(),
@@ -160,9 +157,9 @@ pub async fn run_with(
         scope,
         delivery_stop.clone(),
     ));
-    let takeback_worker = tokio::spawn(courier::run(
+    let takeback_worker = tokio::spawn(delivery::takeback::run(
         app.clone(),
-        bot.clone(),
+        shows,
         scope,
         delivery_stop.clone(),
     ));

@@ -29,6 +29,7 @@ mod instances;
 mod intake;
 mod kill_loop;
 mod menus;
+mod messengers;
 mod onboarding;
 mod permissions;
 mod processes;

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use exam_review_bot::app::App;
 use exam_review_bot::clock::{ManualClock, Pace};
 use exam_review_bot::config::Config;
+pub use exam_review_bot::config::Platform;
 use exam_review_bot::domain::Role;
 use exam_review_bot::sample;
 use exam_review_bot::store::candidates::{self, Candidate};
@@ -151,6 +152,9 @@ pub struct Harness {
     pub app: App,
     pub clock: ManualClock,
     pub fake: FakeTelegram,
+    /// The fake DingTalk, when the bot runs on DingTalk (`start_on`); the fake Telegram is
+    /// then there but unused.
+    pub ding: Option<fake_dingtalk::FakeDingTalk>,
     stop: watch::Sender<bool>,
     runner: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     next_user: i64,
@@ -193,9 +197,32 @@ impl Harness {
     /// Delivery's clock runs `scale` times faster than the wall clock, and the fake Telegram
     /// refuses what goes over its limits on that clock, as in the offline demo.
     async fn start_paced(tune: impl FnOnce(&mut Config), scale: u32) -> Harness {
+        Self::start_paced_on(tune, scale, Platform::Telegram).await
+    }
+
+    /// A running bot on `platform`'s messenger.
+    pub async fn start_on(platform: Platform, tune: impl FnOnce(&mut Config)) -> Harness {
+        Self::start_paced_on(tune, PACE, platform).await
+    }
+
+    async fn start_paced_on(
+        tune: impl FnOnce(&mut Config),
+        scale: u32,
+        platform: Platform,
+    ) -> Harness {
         log_into_the_tests_output();
         let db = TestDb::new().await;
         let mut config = test_config(&db.url);
+        let ding = match platform {
+            Platform::Telegram => None,
+            Platform::Dingtalk => Some(fake_dingtalk::FakeDingTalk::start().await.unwrap()),
+        };
+        if let Some(ding) = &ding {
+            config.platform = Platform::Dingtalk;
+            config.dingtalk.api_url = ding.api_url().to_string();
+            config.dingtalk.oapi_url = ding.api_url().to_string();
+            config.dingtalk.request_timeout_secs = 3;
+        }
         tune(&mut config);
         let clock = ManualClock::new(shanghai(2023, 4, 29, 10, 0));
         let store = Db::open(&config.database_url).await.unwrap();
@@ -205,23 +232,44 @@ impl Harness {
         if scale > 1 {
             fake.enforce_limits(scale);
         }
-        let bot = exam_review_bot::telegram::build_bot(
-            &app,
-            "123:test-token",
-            Some(fake.api_url().parse().unwrap()),
-        );
-        let (stop, stop_rx) = watch::channel(false);
-        let runner = tokio::spawn(exam_review_bot::telegram::run(app.clone(), bot, stop_rx));
-        Harness {
+        let (stop, _) = watch::channel(false);
+        let mut h = Harness {
             db,
             app,
             clock,
             fake,
+            ding,
             stop,
-            runner: Some(runner),
+            runner: None,
             next_user: 1000,
             patience: Duration::from_secs(30),
-        }
+        };
+        h.start_bot();
+        h
+    }
+
+    /// Starts the bot on the harness's messenger, with the harness's app.
+    fn start_bot(&mut self) {
+        let (stop, stop_rx) = watch::channel(false);
+        self.stop = stop;
+        let app = self.app.clone();
+        self.runner = Some(match &self.ding {
+            None => {
+                let bot = exam_review_bot::telegram::build_bot(
+                    &app,
+                    "123:test-token",
+                    Some(self.fake.api_url().parse().unwrap()),
+                );
+                tokio::spawn(exam_review_bot::telegram::run(app, bot, stop_rx))
+            }
+            Some(_) => {
+                let keys = exam_review_bot::dingtalk::Keys::new(
+                    fake_dingtalk::CLIENT_ID,
+                    fake_dingtalk::CLIENT_SECRET,
+                );
+                tokio::spawn(exam_review_bot::dingtalk::run(app, keys, stop_rx, None))
+            }
+        });
     }
 
     /// Stops the bot and starts a fresh one on the same database, as a restarted process would.
@@ -241,18 +289,7 @@ impl Harness {
         let pace = self.app.pace;
         self.app = App::new(store, config, Arc::new(self.clock.clone())).unwrap();
         self.app.pace = pace;
-        let bot = exam_review_bot::telegram::build_bot(
-            &self.app,
-            "123:test-token",
-            Some(self.fake.api_url().parse().unwrap()),
-        );
-        let (stop, stop_rx) = watch::channel(false);
-        self.stop = stop;
-        self.runner = Some(tokio::spawn(exam_review_bot::telegram::run(
-            self.app.clone(),
-            bot,
-            stop_rx,
-        )));
+        self.start_bot();
     }
 
     /// Waits for the next message to `user` (after the ones already read) that contains
@@ -283,6 +320,12 @@ impl Harness {
         user.send(&format!("/start {code}"));
         self.wait_for_text(&user, "绑定成功").await;
         user
+    }
+
+    /// A number for the next person a story brings in.
+    pub fn next_person(&mut self) -> i64 {
+        self.next_user += 1;
+        self.next_user
     }
 
     pub fn dir(&self) -> &Path {
@@ -402,7 +445,8 @@ impl Harness {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let in_hand = self.app.counters.updates_in_hand.load(Ordering::Relaxed);
-            if self.fake.pending_updates() == 0 && in_hand == 0 {
+            let frames = self.ding.as_ref().map_or(0, |d| d.pending_frames());
+            if self.fake.pending_updates() == 0 && frames == 0 && in_hand == 0 {
                 let mut conn = self.app.db.pool.acquire().await.unwrap();
                 if outbox::open_count(&mut conn).await.unwrap() == 0 {
                     return;
@@ -412,7 +456,10 @@ impl Harness {
                 tokio::time::Instant::now() < deadline,
                 "the bot did not settle within 60 s"
             );
-            self.fake.next_answer(Duration::from_millis(50)).await;
+            match &self.ding {
+                Some(ding) => ding.next_answer(Duration::from_millis(50)).await,
+                None => self.fake.next_answer(Duration::from_millis(50)).await,
+            }
         }
     }
 
@@ -422,6 +469,9 @@ impl Harness {
             r.await.unwrap().unwrap();
         }
         self.fake.stop();
+        if let Some(ding) = &self.ding {
+            ding.stop();
+        }
     }
 }
 
