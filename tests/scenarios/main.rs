@@ -19,6 +19,7 @@ mod cities;
 mod delegation;
 mod delivery;
 mod demo;
+mod dingtalk;
 mod directory;
 mod entry;
 mod exemption;
