@@ -449,6 +449,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     anyhow::bail!("--webhook is Telegram's; DingTalk's robot takes Stream mode");
                 }
                 let keys = crate::dingtalk::Keys::from_env()?;
+                let config = crate::config::Config {
+                    platform: crate::config::Platform::Dingtalk,
+                    ..config
+                };
                 let app = open_app(config, &city).await?;
                 let (_keep, stop) = tokio::sync::watch::channel(false);
                 return crate::dingtalk::run(app, keys, stop, listen).await;
@@ -490,7 +494,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} reminder(s) sent", report.sent.len());
         }
-        Command::Demo { out, board } => crate::demo::run(&out, board).await?,
+        Command::Demo {
+            out,
+            board,
+            platform,
+        } => crate::demo::run(&out, board, platform).await?,
         Command::Simulate {
             cities,
             candidates,

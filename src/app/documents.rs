@@ -167,7 +167,7 @@ impl App {
         let Some(path) = self.download(chat, &sheet).await? else {
             return Ok(());
         };
-        let checked = self.check_file(&path, Actor::Telegram(user)).await;
+        let checked = self.check_file(&path, Actor::Person(user)).await;
         std::fs::remove_file(&path).ok();
         let (kind, counts) = match checked {
             Ok(Ok(found)) => found,
@@ -208,6 +208,18 @@ impl App {
             .await
         {
             Ok(b) => b,
+            // The messenger did not say the size beforehand (DingTalk): the download stopped
+            // at the limit.
+            Err(ref e) if let Some(big) = e.downcast_ref::<super::TooLarge>() => {
+                let bytes = big.bytes.unwrap_or(big.limit + 1);
+                let mb = bytes.div_ceil(1024 * 1024);
+                let limit = big.limit / (1024 * 1024);
+                let body = self
+                    .render
+                    .render(tpl::ENTRY_FILE_TOO_BIG, &json!({"mb": mb, "limit": limit}))?;
+                self.reply(chat, body, None).await?;
+                return Ok(None);
+            }
             Err(e) => {
                 tracing::warn!("downloading a file failed: {e:#}");
                 let body = self.render.render(tpl::ENTRY_DOWNLOAD_FAILED, &json!({}))?;
@@ -394,7 +406,7 @@ impl App {
             return Ok(());
         };
         let origin = Origin {
-            actor: Actor::Telegram(user),
+            actor: Actor::Person(user),
             name,
         };
         let outcome = self.import_file(origin, file.kind, &path).await;

@@ -81,6 +81,15 @@ pub trait FileSource: Send + Sync {
     ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Vec<u8>>> + Send + 'a>>;
 }
 
+/// A file a `FileSource` refused to fetch whole: larger than the bot reads (`bytes`: its size,
+/// when the messenger said it).
+#[derive(Debug, thiserror::Error)]
+#[error("the file is larger than the {limit} bytes that are fetched")]
+pub struct TooLarge {
+    pub limit: u64,
+    pub bytes: Option<u64>,
+}
+
 /// A message that must not stay anywhere: the outbox keeps the text of what it sends, so a
 /// password shown once goes through the messenger's adapter directly. Only the message's id
 /// comes back, for taking it back from the chat (`store::takebacks`).
@@ -108,7 +117,9 @@ pub trait Courier: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     Cli,
-    Telegram(i64),
+    /// A person in chat, by the bot's number for them (a Telegram user's id, or the number
+    /// `store::accounts` gave a DingTalk person).
+    Person(i64),
 }
 
 /// Who imports a file and what the audit trail calls it: the command line and a path, or a
@@ -132,7 +143,9 @@ impl Actor {
     pub fn label(self) -> String {
         match self {
             Actor::Cli => "cli".into(),
-            Actor::Telegram(id) => format!("tg:{id}"),
+            // The trail names the messenger: a DingTalk person's number lies above Telegram's.
+            Actor::Person(id) if id > crate::store::accounts::FIRST => format!("dt:{id}"),
+            Actor::Person(id) => format!("tg:{id}"),
         }
     }
 }
@@ -186,7 +199,7 @@ impl App {
     pub async fn city_of_actor(&self, conn: &mut Conn, actor: Actor) -> anyhow::Result<String> {
         match actor {
             Actor::Cli => self.cli_city(conn).await,
-            Actor::Telegram(user_id) => self.city_of_user(conn, user_id).await,
+            Actor::Person(user_id) => self.city_of_user(conn, user_id).await,
         }
     }
 

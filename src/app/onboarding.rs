@@ -95,7 +95,7 @@ impl App {
         audit(
             &mut tx,
             now,
-            &Actor::Telegram(user_id).label(),
+            &Actor::Person(user_id).label(),
             "bind",
             &format!("{} in {} as {}", invite.role, invite.unit_code, invite.name),
         )
@@ -204,7 +204,7 @@ impl App {
         crate::store::audit(
             &mut tx,
             self.clock.now(),
-            &Actor::Telegram(user_id).label(),
+            &Actor::Person(user_id).label(),
             "refused-press",
             &data,
         )

@@ -467,7 +467,7 @@ impl App {
                 .reply(chat, self.render.text(denied.template())?, None)
                 .await;
         }
-        match self.preview_publication(Actor::Telegram(user_id)).await? {
+        match self.preview_publication(Actor::Person(user_id)).await? {
             nothing @ (Preview::NoSeason | Preview::NoScores) => {
                 let no_season = matches!(nothing, Preview::NoSeason);
                 let data = json!({ "no_season": no_season });
@@ -476,7 +476,7 @@ impl App {
             }
             Preview::AlreadyPublished { season } => {
                 // Publishing again only reaches contacts bound since; it needs no confirmation.
-                let outcome = self.publish(Actor::Telegram(user_id), None).await?;
+                let outcome = self.publish(Actor::Person(user_id), None).await?;
                 tracing::info!(
                     season = season.year,
                     new = outcome.new_notices,
@@ -539,14 +539,14 @@ impl App {
             return Ok(Press::Refused);
         }
         let (Preview::Ready { season, .. } | Preview::AlreadyPublished { season }) =
-            self.preview_publication(Actor::Telegram(user)).await?
+            self.preview_publication(Actor::Person(user)).await?
         else {
             return Ok(Press::Refused);
         };
         if season.id != season_id {
             return Ok(Press::Refused);
         }
-        let outcome = self.publish(Actor::Telegram(user), None).await?;
+        let outcome = self.publish(Actor::Person(user), None).await?;
         let text = self.render.render(
             tpl::PUBLISH_CONFIRMED,
             &json!({

@@ -409,7 +409,7 @@ impl App {
             )?;
             sent.push((caption, record, "export-exemption-summary", "附件3"));
         }
-        let actor = crate::app::Actor::Telegram(user_id).label();
+        let actor = crate::app::Actor::Person(user_id).label();
         for (caption, record, action, form) in sent {
             let msg = Outgoing {
                 chat_id,
@@ -552,7 +552,7 @@ impl App {
             .into_iter()
             .find(|b| b.role == Role::CityAdmin)
             .map_or_else(String::new, |b| b.name);
-        let actor = crate::app::Actor::Telegram(user_id).label();
+        let actor = crate::app::Actor::Person(user_id).label();
         let outcome = self
             .close_review_in(&mut tx, &season, now, Some((&me, &actor)))
             .await?;

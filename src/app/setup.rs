@@ -117,7 +117,7 @@ impl App {
     ) -> anyhow::Result<Option<String>> {
         Ok(match actor {
             Actor::Cli => None,
-            Actor::Telegram(user) => Some(self.city_of_user(conn, user).await?),
+            Actor::Person(user) => Some(self.city_of_user(conn, user).await?),
         })
     }
 

@@ -2,6 +2,7 @@
 //! when DingTalk says it expired), JSON calls with the token, the media upload of the older API,
 //! and downloads cut off at a size. Every answer is sorted into what the caller does next.
 
+use crate::app::TooLarge;
 use crate::config::DingTalk;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -288,8 +289,12 @@ impl Api {
             .map_err(|e| anyhow::anyhow!(without_url(e)))?
             .error_for_status()
             .map_err(|e| anyhow::anyhow!(without_url(e)))?;
-        if response.content_length().is_some_and(|n| n > limit) {
-            anyhow::bail!("the file is larger than the {limit} bytes that are fetched");
+        if let Some(bytes) = response.content_length().filter(|n| *n > limit) {
+            return Err(TooLarge {
+                limit,
+                bytes: Some(bytes),
+            }
+            .into());
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response
@@ -298,7 +303,7 @@ impl Api {
             .map_err(|e| anyhow::anyhow!(without_url(e)))?
         {
             if bytes.len() as u64 + chunk.len() as u64 > limit {
-                anyhow::bail!("the file is larger than the {limit} bytes that are fetched");
+                return Err(TooLarge { limit, bytes: None }.into());
             }
             bytes.extend_from_slice(&chunk);
         }

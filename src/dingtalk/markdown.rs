@@ -3,8 +3,8 @@
 
 /// Telegram HTML as DingTalk Markdown: `<b>` and `<strong>` become `**`, `<code>` and `<pre>`
 /// backticks, a link `[text](href)`; other tags are dropped and entities decoded. Plain text is
-/// left as it is: DingTalk's Markdown takes no backslash escapes, and the bot's texts put no
-/// marks at the start of a line.
+/// left as it is (DingTalk's Markdown takes no backslash escapes, and the bot's texts put no
+/// marks at the start of a line), but for `*` (`push_text`).
 pub fn from_html(html: &str) -> String {
     let mut out = String::with_capacity(html.len() + 16);
     let mut rest = html;
@@ -61,8 +61,11 @@ fn href(tag: &str) -> Option<String> {
     Some(decode(&tag[start..end]))
 }
 
+/// Plain text as it is, but for `*`: Markdown takes a run of them inside a word (a masked
+/// 身份证号, `410800********0394`) as emphasis marks and shows none, so they become the
+/// full-width ＊, which it leaves alone.
 fn push_text(out: &mut String, text: &str) {
-    out.push_str(&decode(text));
+    out.push_str(&decode(text).replace('*', "＊"));
 }
 
 fn decode(text: &str) -> String {
@@ -84,6 +87,14 @@ mod tests {
         assert_eq!(
             from_html(html),
             "**复核申请** 准考证号 `2023001`\n<理由> a & b [看板](https://x.org/?a=1&b=2)"
+        );
+    }
+
+    #[test]
+    fn a_masked_number_keeps_its_stars() {
+        assert_eq!(
+            from_html("身份证号：<b>410800********0394</b>"),
+            "身份证号：**410800＊＊＊＊＊＊＊＊0394**"
         );
     }
 

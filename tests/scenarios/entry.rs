@@ -349,7 +349,7 @@ async fn a_county_sees_and_enters_only_its_own_batches() {
     let denied = h
         .app
         .upload_entry(
-            Actor::Telegram(day.other_clerk.id),
+            Actor::Person(day.other_clerk.id),
             ours.0.id,
             &path,
             "d1.csv",

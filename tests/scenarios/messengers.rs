@@ -82,7 +82,7 @@ impl Harness {
             None => Person::Telegram(self.fake.user(n, name)),
         };
         let link = self.app.invite(role, unit, name, class).await.unwrap();
-        let code = link.rsplit('=').next().unwrap().to_string();
+        let code = link.rsplit(['=', ' ']).next().unwrap().to_string();
         person.send(&format!("/start {code}"));
         self.hears(&person, "绑定成功").await;
         person

@@ -386,7 +386,7 @@ impl App {
         };
         let outcome = self
             .upload_entry(
-                super::Actor::Telegram(crew.pair.entered),
+                super::Actor::Person(crew.pair.entered),
                 batch,
                 &path,
                 &sheet.name,

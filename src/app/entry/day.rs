@@ -3,6 +3,7 @@
 //! that was sealed in time.
 
 use super::{App, Area};
+use crate::app::Actor;
 use crate::app::callback::Press;
 use crate::app::policy::{self, Action};
 use crate::config::LateReport;
@@ -111,7 +112,7 @@ impl App {
             audit(
                 &mut tx,
                 now,
-                &format!("tg:{user}"),
+                &Actor::Person(user).label(),
                 "entry-report",
                 &format!(
                     "{} {}: batches {} reported to the city",
@@ -207,7 +208,7 @@ impl App {
             audit(
                 &mut tx,
                 now,
-                &format!("tg:{user}"),
+                &Actor::Person(user).label(),
                 "entry-lift",
                 &format!(
                     "batch #{id} ({} {}): sealed before the cutoff, accepted late: {reason}",

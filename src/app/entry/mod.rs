@@ -418,7 +418,7 @@ impl App {
         if !crew.distinct() {
             return Ok(Err(said(tpl::ENTRY_NOT_FOUR, json!({}))));
         }
-        if let Actor::Telegram(user) = actor {
+        if let Actor::Person(user) = actor {
             let bound = people::of_user(conn, user).await?;
             if let Err(d) = policy::check(&route, user, &bound, Action::Enter, &subject) {
                 return Ok(Err(said(d.template(), json!({}))));

@@ -6,6 +6,7 @@
 //! nothing is sealed.
 
 use super::{App, Area, password};
+use crate::app::Actor;
 use crate::app::ShowOnce;
 use crate::app::callback::Press;
 use crate::app::callback::{Callback, EntryAction};
@@ -174,7 +175,7 @@ impl App {
         audit(
             &mut tx,
             now,
-            &format!("tg:{user}"),
+            &Actor::Person(user).label(),
             "entry-seal",
             &format!(
                 "batch #{id} ({} {}): {} rows sealed, sha256 {hash}, archive sha256 {archive_sha256}",

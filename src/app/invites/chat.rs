@@ -261,7 +261,7 @@ impl App {
         // Inviting someone again replaces the link they were given before.
         people::revoke_unused_of(conn, name, role, &unit.code, class, self.clock.now()).await?;
         let (link, expires) = self
-            .issue(conn, crate::app::Actor::Telegram(user), &person)
+            .issue(conn, crate::app::Actor::Person(user), &person)
             .await?;
         let tz = match seasons::current(conn, &unit.city_code).await? {
             Some(s) => s.tz,

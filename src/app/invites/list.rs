@@ -142,7 +142,7 @@ impl App {
         audit(
             &mut tx,
             now,
-            &Actor::Telegram(user).label(),
+            &Actor::Person(user).label(),
             "revoke",
             &format!(
                 "binding {binding}: {} in {} ({})",

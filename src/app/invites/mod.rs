@@ -38,8 +38,13 @@ impl App {
             .map_or(chrono_tz::Asia::Shanghai, |s| s.tz))
     }
 
-    /// A link to the bot of `city` (its own, or the deployment's) that starts with `code`.
+    /// A link to the bot of `city` (its own, or the deployment's) that starts with `code`. A
+    /// DingTalk robot has no link that opens its chat with a payload: there the invite is the
+    /// line the person sends it.
     fn invite_link(&self, city: &str, code: &str) -> anyhow::Result<String> {
+        if self.config.platform == crate::config::Platform::Dingtalk {
+            return Ok(format!("/start {code}"));
+        }
         let username = self.config.bot_username_of(city).context(
             "the bot's username is needed for invite links: set bot_username in the config file \
              or BOT_USERNAME in the environment",
@@ -68,7 +73,7 @@ impl App {
             class_name: p.class_name.as_deref(),
             expires,
             issued_by: match actor {
-                Actor::Telegram(user) => Some(user),
+                Actor::Person(user) => Some(user),
                 Actor::Cli => None,
             },
             title: p.title.as_deref(),

@@ -328,7 +328,7 @@ impl App {
         audit(
             conn,
             now,
-            &Actor::Telegram(me.telegram_user_id).label(),
+            &Actor::Person(me.telegram_user_id).label(),
             "review-approve",
             &format!("request {} at {}", ctx.req.id, route.steps[step].name),
         )

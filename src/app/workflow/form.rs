@@ -218,7 +218,7 @@ impl App {
             ..Outgoing::default()
         };
         outbox::enqueue(&mut tx, &msg, self.clock.now()).await?;
-        let actor = crate::app::Actor::Telegram(user_id).label();
+        let actor = crate::app::Actor::Person(user_id).label();
         let detail = format!("{} of request {id}, {}", form_name(&ctx), ids.label());
         audit(
             &mut tx,

@@ -508,7 +508,7 @@ impl App {
         }
         let actor = match event.user_id {
             0 => "system".to_string(),
-            id => crate::app::Actor::Telegram(id).label(),
+            id => crate::app::Actor::Person(id).label(),
         };
         let action = format!("review-{}", event.action);
         crate::store::audit(conn, now, &actor, &action, detail).await?;

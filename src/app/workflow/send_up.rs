@@ -165,7 +165,7 @@ impl App {
                     self.announce_stage(&mut tx, ctx).await?;
                 }
                 let detail = format!("附件3 of {unit}: {} applications sent up", waiting.len());
-                let actor = crate::app::Actor::Telegram(user_id).label();
+                let actor = crate::app::Actor::Person(user_id).label();
                 audit(&mut tx, now, &actor, "exemption-report", &detail).await?;
             }
         }

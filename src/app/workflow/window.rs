@@ -5,6 +5,7 @@
 
 use super::batch::batch_of;
 use super::{App, Ctx};
+use crate::app::Actor;
 use crate::app::callback::Press;
 use crate::app::policy::Denied;
 use crate::domain::Role;
@@ -89,7 +90,7 @@ impl App {
         audit(
             conn,
             now,
-            &format!("tg:{user_id}"),
+            &Actor::Person(user_id).label(),
             "review-report-late",
             &format!("{unit}: 上报 after the window's end refused"),
         )
