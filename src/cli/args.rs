@@ -155,7 +155,8 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Try everything offline: a sample city, a fake Telegram, a publication, chat by chat.
+    /// Try everything offline: a sample city, a fake Telegram (or DingTalk), a publication, chat
+    /// by chat.
     Demo {
         /// Folder for the demo database, input files and the spreadsheets schools received.
         #[arg(long, default_value = "demo-output")]
@@ -165,6 +166,10 @@ pub enum Command {
         /// would, until Enter is pressed.
         #[arg(long)]
         board: Option<std::net::SocketAddr>,
+        /// The messenger the demo's bot runs on: the fake Telegram, or the fake DingTalk (the
+        /// live board signs in through Telegram, so `--board` needs telegram).
+        #[arg(long, value_enum, default_value = "telegram")]
+        platform: crate::config::Platform,
     },
     /// Play a province's season offline against the fake Telegram: every city set up and
     /// published, then the review burst carried through the whole route by simulated people;

@@ -1,16 +1,19 @@
 //! The season board at the end of the review window: each office's page as it stands, written
 //! to `demo-output/board/` to open in any browser.
 
-use super::{Person, TOKEN};
+use super::Person;
+use super::chats::{Chats, TOKEN};
 use crate::app::App;
 use crate::board::SessionKey;
 use crate::telegram::init_data::TelegramSignIn;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Each office's board written as pages; with `live` (`demo --board ADDR`), also served live.
+/// Each office's board written as pages; with `live` (`demo --board ADDR`, on Telegram), also
+/// served live.
 pub(super) async fn snapshots(
     app: &App,
+    chats: &Chats,
     out: &Path,
     people: &[Person],
     live: Option<std::net::SocketAddr>,
@@ -32,7 +35,8 @@ pub(super) async fn snapshots(
             })
             .collect();
         let file_of = |tab: &str| format!("{}-{name}-{tab}.html", p.user.id);
-        let tabs = crate::board::snapshot(app, p.user.id, file_of).await?;
+        let number = chats.number(app, &p.user).await?;
+        let tabs = crate::board::snapshot(app, number, file_of).await?;
         for (tab, page) in &tabs {
             std::fs::write(dir.join(file_of(tab)), page)?;
         }
@@ -50,6 +54,9 @@ pub(super) async fn snapshots(
     println!(
         "   共 {written} 份。实时看板由 `run --listen` 在 /board 提供，从 Telegram 的按钮打开（telegram.board_url，见 DEPLOY.md）；\n   `demo --board 127.0.0.1:8080` 在此刻另开实时看板，给出每人从（模拟的）Telegram 打开它的地址。"
     );
+    if let Chats::DingTalk(_) = chats {
+        println!("   钉钉的卡片上没有看板按钮：看板通过 Telegram 登录。");
+    }
     match live {
         Some(addr) => serve_live(app, addr, people).await,
         None => Ok(()),
@@ -75,7 +82,10 @@ async fn serve_live(
     println!("\n== 实时看板：{base}（每个地址里带着 Telegram 为此人签名的身份，一小时内有效）");
     let opened = app.clock.now().timestamp();
     for p in people {
-        if crate::board::snapshot(app, p.user.id, |_| String::new())
+        let Some(user) = p.user.telegram() else {
+            continue;
+        };
+        if crate::board::snapshot(app, user.id, |_| String::new())
             .await?
             .is_empty()
         {
@@ -84,7 +94,7 @@ async fn serve_live(
         println!(
             "   {} → {}",
             p.label,
-            p.user.web_app_url(&base, TOKEN, opened)
+            user.web_app_url(&base, TOKEN, opened)
         );
     }
     println!("   按回车键继续演示（记录与封存之后看板上就没有个人数据了）。");

@@ -6,6 +6,7 @@
 //! without chat, as `entry upload` would take them.
 
 use super::Person;
+use super::chats::{Chats, Chatter, invite_code};
 use crate::app::entry::Upload;
 use crate::app::{Actor, App};
 use crate::clock::ManualClock;
@@ -15,7 +16,6 @@ use crate::sample;
 use crate::store::entry::Batch;
 use anyhow::{Context, bail};
 use chrono::TimeZone;
-use fake_telegram::{FakeTelegram, FakeUser};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -25,9 +25,11 @@ use std::time::Duration;
 /// 纪检监督 the entering.
 struct County {
     code: String,
-    clerks: [FakeUser; 3],
-    inspector: FakeUser,
-    officer: FakeUser,
+    clerks: [Chatter; 3],
+    inspector: Chatter,
+    officer: Chatter,
+    /// The bot's numbers for the three clerks and the 纪检监督, then for the officer.
+    numbers: [i64; 5],
 }
 
 fn at(d: u32, h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
@@ -50,16 +52,16 @@ fn schools_of(units: &[sample::SampleUnit], county: &str) -> Vec<String> {
         .collect()
 }
 
-async fn wait_for(fake: &FakeTelegram, user: &FakeUser, needle: &str) -> anyhow::Result<()> {
-    fake.expect(user.id, needle, Duration::from_secs(120))
+async fn wait_for(chats: &Chats, user: &Chatter, needle: &str) -> anyhow::Result<()> {
+    chats
+        .expect(user, needle, Duration::from_secs(120))
         .await
         .map(|_| ())
-        .map_err(anyhow::Error::msg)
 }
 
 pub(super) async fn exam_days(
     app: &App,
-    fake: &FakeTelegram,
+    chats: &Chats,
     clock: &ManualClock,
     out: &Path,
     people: &[Person],
@@ -70,7 +72,7 @@ pub(super) async fn exam_days(
     println!(
         "\n== 2c. 考试三天：各考区每半天两次录入（交叉轮换）、纪检监督封存、当天上报（附件7）"
     );
-    let counties = join_counties(app, fake, &units, people).await?;
+    let counties = join_counties(app, chats, &units, people).await?;
     let batches = app.entry_batches().await?;
     let dir = out.join("entry");
     std::fs::create_dir_all(&dir)?;
@@ -106,7 +108,8 @@ pub(super) async fn exam_days(
         let path = dir.join(format!("batch-{}.csv", b.id));
         crate::store::write_private(&path, sheet(b).as_bytes())?;
         upload_both(app, b, &path, c.crew()).await?;
-        app.seal_batch(c.inspector.id, c.inspector.id, b.id).await?;
+        let inspector = c.numbers[3];
+        app.seal_batch(inspector, inspector, b.id).await?;
     }
 
     // The first county in chat: a misread score found between the two entries, corrected.
@@ -117,22 +120,22 @@ pub(super) async fn exam_days(
     let [jia, yi, bing] = &first.clerks;
     // The county's only batch still open: the bot asks straight for the reader, then the two
     // who watch.
-    let four = |clerk: &FakeUser, reader: &FakeUser| {
+    let four = |clerk: &Chatter, reader: &Chatter| {
         let (clerk, reader) = (clerk.clone(), reader.clone());
         let (bing, inspector) = (bing.clone(), first.inspector.clone());
         async move {
-            wait_for(fake, &clerk, "请选择本次报分的登分员").await?;
-            clerk.press(&reader.first_name);
-            wait_for(fake, &clerk, "监督报分").await?;
-            clerk.press(&bing.first_name);
-            wait_for(fake, &clerk, "监督录入").await?;
-            clerk.press(&inspector.first_name);
+            wait_for(chats, &clerk, "请选择本次报分的登分员").await?;
+            clerk.press(&reader.name);
+            wait_for(chats, &clerk, "监督报分").await?;
+            clerk.press(&bing.name);
+            wait_for(chats, &clerk, "监督录入").await?;
+            clerk.press(&inspector.name);
             anyhow::Ok(())
         }
     };
-    jia.send_sheet("demo-a", "登分表_上午.xlsx", sample::scores_xlsx(&text)?);
+    jia.send_sheet("登分表_上午.xlsx", sample::scores_xlsx(&text)?);
     four(jia, yi).await?;
-    wait_for(fake, jia, &format!("{about}）第一次录入已收到")).await?;
+    wait_for(chats, jia, &format!("{about}）第一次录入已收到")).await?;
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
     for c in [13, 14] {
@@ -140,19 +143,19 @@ pub(super) async fn exam_days(
     }
     lines[1] = cells.join(",");
     let misread = lines.join("\n") + "\n";
-    for (id, name, body) in [
-        ("demo-b", "校对_上午.csv", sample::gb18030(&misread)),
-        ("demo-c", "校对_上午_更正.csv", sample::gb18030(&text)),
+    for (name, body) in [
+        ("校对_上午.csv", sample::gb18030(&misread)),
+        ("校对_上午_更正.csv", sample::gb18030(&text)),
     ] {
-        yi.send_sheet(id, name, body);
+        yi.send_sheet(name, body);
         four(yi, jia).await?;
-        wait_for(fake, yi, &format!("{about}）交叉校对录入已收到")).await?;
+        wait_for(chats, yi, &format!("{about}）交叉校对录入已收到")).await?;
     }
-    wait_for(fake, &first.inspector, &format!("{about}）两次录入一致")).await?;
+    wait_for(chats, &first.inspector, &format!("{about}）两次录入一致")).await?;
     first.inspector.press("🔒 封存本半天数据");
-    wait_for(fake, &first.officer, &format!("{about}，")).await?;
+    wait_for(chats, &first.officer, &format!("{about}，")).await?;
     first.officer.press("📤 上报当天已封存批次");
-    wait_for(fake, &first.officer, "已上报 2023-04-26").await?;
+    wait_for(chats, &first.officer, "已上报 2023-04-26").await?;
 
     // Every county reports its days in time — but the second county's first morning.
     let mut days: BTreeSet<(String, String)> = BTreeSet::new();
@@ -165,7 +168,8 @@ pub(super) async fn exam_days(
                 .iter()
                 .find(|c| c.code == b.county_code)
                 .context("county")?;
-            app.report_batches(c.officer.id, c.officer.id, b.id).await?;
+            let officer = c.numbers[4];
+            app.report_batches(officer, officer, b.id).await?;
         }
     }
 
@@ -176,9 +180,9 @@ pub(super) async fn exam_days(
     crate::store::write_private(&path, sheet(b).as_bytes())?;
     upload_both(app, b, &path, second.crew()).await?;
     clock.set(at(26, 21, 30));
-    wait_for(fake, &second.inspector, &format!("{about}）两次录入一致")).await?;
+    wait_for(chats, &second.inspector, &format!("{about}）两次录入一致")).await?;
     second.inspector.press("🔒 封存本半天数据");
-    wait_for(fake, &second.officer, &format!("{about}，")).await?;
+    wait_for(chats, &second.officer, &format!("{about}，")).await?;
     let swept = app.sweep(at(26, 22, 0)).await?;
     let absent = swept
         .sent
@@ -186,18 +190,18 @@ pub(super) async fn exam_days(
         .find(|(k, _)| k == "entry-absent")
         .map_or(0, |(_, n)| *n);
     let admin = &people[0].user;
-    wait_for(fake, admin, "视为缺考").await?;
+    wait_for(chats, admin, "视为缺考").await?;
     clock.set(at(26, 22, 20));
     admin.send(&format!(
         "/lift {} 县区网络中断，数据 21:30 已封存，上报未成，经核实",
         b.id
     ));
-    wait_for(fake, &second.officer, "按已上报处理").await?;
+    wait_for(chats, &second.officer, "按已上报处理").await?;
     for day in [27, 28] {
         app.sweep(at(day, 22, 0)).await?;
     }
     admin.send("/status");
-    wait_for(fake, admin, "登分进度").await?;
+    wait_for(chats, admin, "登分进度").await?;
 
     for (label, user) in [
         (format!("{} 登分员", shown[0].1), jia),
@@ -206,8 +210,8 @@ pub(super) async fn exam_days(
         (format!("{} 纪检监督", shown[1].1), &second.inspector),
     ] {
         println!("\n──── {label} · chat {}", user.id);
-        print!("{}", fake.transcript(user.id));
-        fake.skip_read(user.id);
+        print!("{}", chats.transcript(user));
+        chats.skip_read(user);
     }
     let reported = app
         .entry_batches()
@@ -226,7 +230,7 @@ pub(super) async fn exam_days(
     Ok([&counties[0], &counties[super::DISTRICTS]]
         .into_iter()
         .map(|c| Person {
-            label: c.inspector.first_name.clone(),
+            label: c.inspector.name.clone(),
             user: c.inspector.clone(),
         })
         .collect())
@@ -236,11 +240,11 @@ impl County {
     fn crew(&self) -> Crew {
         Crew {
             pair: Pair {
-                entered: self.clerks[0].id,
-                read: self.clerks[1].id,
+                entered: self.numbers[0],
+                read: self.numbers[1],
             },
-            watched_reading: self.clerks[2].id,
-            watched_entering: self.inspector.id,
+            watched_reading: self.numbers[2],
+            watched_entering: self.numbers[3],
         }
     }
 }
@@ -262,7 +266,7 @@ async fn upload_both(app: &App, b: &Batch, path: &Path, crew: Crew) -> anyhow::R
 /// admin for the city's own 考区).
 async fn join_counties(
     app: &App,
-    fake: &FakeTelegram,
+    chats: &Chats,
     units: &[sample::SampleUnit],
     people: &[Person],
 ) -> anyhow::Result<Vec<County>> {
@@ -286,8 +290,8 @@ async fn join_counties(
             (Role::Inspector, inspector),
         ] {
             let link = app.invite(role, &unit.code, &name, None).await?;
-            let code = link.rsplit('=').next().unwrap_or_default().to_string();
-            let user = fake.user(id, &name);
+            let code = invite_code(&link)?;
+            let user = chats.user(id, &name);
             id += 1;
             user.send(&format!("/start {code}"));
             joined.push(user.clone());
@@ -297,25 +301,35 @@ async fn join_counties(
             true => people[1 + i].user.clone(),
             false => people[0].user.clone(),
         };
-        let [a, b, c, inspector]: [FakeUser; 4] =
+        let [a, b, c, inspector]: [Chatter; 4] =
             users.try_into().map_err(|_| anyhow::anyhow!("four"))?;
         out.push(County {
             code: unit.code.clone(),
             clerks: [a, b, c],
             inspector,
             officer,
+            numbers: [0; 5],
         });
     }
-    let all = fake
-        .wait_until(Duration::from_secs(60), |f| {
-            joined.iter().all(|u| !f.messages_to(u.id).is_empty())
+    let all = chats
+        .wait_until(Duration::from_secs(60), |c| {
+            joined.iter().all(|u| c.count_to(u) > 0)
         })
         .await;
     if !all {
         bail!("not every clerk and inspector got a welcome");
     }
     for u in &joined {
-        fake.skip_read(u.id);
+        chats.skip_read(u);
+    }
+    // Welcomed, each has the bot's number the app knows them by.
+    for c in &mut out {
+        let [a, b, d] = &c.clerks;
+        let mut numbers = [0; 5];
+        for (n, who) in [a, b, d, &c.inspector, &c.officer].into_iter().enumerate() {
+            numbers[n] = chats.number(app, who).await?;
+        }
+        c.numbers = numbers;
     }
     println!("各考区登分员、纪检监督 {} 人已加入", joined.len());
     Ok(out)

@@ -4,6 +4,7 @@
 //! is refused at the county. At the close 东湖区 receives the city's final list; after the exam
 //! the approved candidate's score is the configured share of the full score.
 
+use super::chats::{Chats, Chatter, invite_code};
 use super::{DISTRICTS, Person};
 use crate::app::App;
 use crate::app::records::FileKind;
@@ -12,7 +13,6 @@ use crate::domain::Role;
 use crate::sample;
 use anyhow::Context;
 use chrono::TimeZone;
-use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,20 +36,16 @@ pub(super) fn exam_no(n: usize) -> String {
 
 pub(super) async fn exemptions(
     app: &App,
-    fake: &FakeTelegram,
+    chats: &Chats,
     clock: &ManualClock,
     out: &Path,
     people: &[Person],
 ) -> anyhow::Result<()> {
     println!("\n== 2b. 考前免考申请（附件2）：一份各级同意，一份县级三人签署不同意");
     let limit = Duration::from_secs(60);
-    let expect = |user: &FakeUser, needle: String| {
-        let (fake, id) = (fake.clone(), user.id);
-        async move {
-            fake.expect(id, &needle, limit)
-                .await
-                .map_err(anyhow::Error::msg)
-        }
+    let expect = |user: &Chatter, needle: String| {
+        let (chats, user) = (chats.clone(), user.clone());
+        async move { chats.expect(&user, &needle, limit).await }
     };
     let units = sample::units(DISTRICTS, super::SCHOOLS);
     let school = &units[DISTRICTS + 1 + SCHOOL];
@@ -89,11 +85,8 @@ pub(super) async fn exemptions(
     ];
     for (id, (role, unit, class, name)) in (1501..).zip(joins) {
         let link = app.invite(role, unit, &name, class).await?;
-        let user = fake.user(id, &name);
-        user.send(&format!(
-            "/start {}",
-            link.rsplit('=').next().unwrap_or_default()
-        ));
+        let user = chats.user(id, &name);
+        user.send(&format!("/start {}", invite_code(&link)?));
         expect(&user, "绑定成功".into()).await?;
         cast.push(Person { user, label: name });
     }
@@ -109,7 +102,7 @@ pub(super) async fn exemptions(
         .clone();
     let from: Vec<(i64, usize)> = [&officer1, &admin, &contact]
         .iter()
-        .map(|u| (u.id, fake.messages_to(u.id).len()))
+        .map(|u| (u.id, chats.count_to(u)))
         .collect();
 
     let apply = |n: usize, reason: &'static str| {
@@ -131,7 +124,7 @@ pub(super) async fn exemptions(
             expect(&teacher, "一寸照片".into()).await?;
             teacher.send_photo(&format!("photo-{n}"));
             expect(&teacher, "证明材料".into()).await?;
-            teacher.send_file(&format!("proof-{n}"), "诊断证明.pdf", "application/pdf");
+            teacher.send_pdf(&format!("proof-{n}"), "诊断证明.pdf");
             expect(&teacher, "已收到 1 份".into()).await?;
             teacher.press("✅ 证明已发完");
             expect(&teacher, "签字的申请页".into()).await?;
@@ -190,7 +183,7 @@ pub(super) async fn exemptions(
     app.sweep(closes()).await?;
     expect(&officer1, "市级审核免考名单".into()).await?;
 
-    let mut involved: Vec<(String, FakeUser, usize)> = cast
+    let mut involved: Vec<(String, Chatter, usize)> = cast
         .iter()
         .map(|p| (p.label.clone(), p.user.clone(), 0))
         .collect();
@@ -207,8 +200,8 @@ pub(super) async fn exemptions(
     }
     for (label, user, start) in involved {
         println!("\n──── {label} · chat {}", user.id);
-        print!("{}", fake.transcript_from(user.id, start));
-        fake.skip_read(user.id);
+        print!("{}", chats.transcript_from(&user, start));
+        chats.skip_read(&user);
     }
     let dir = out.join("records");
     std::fs::create_dir_all(&dir)?;

@@ -3,33 +3,28 @@
 //! it join by their links (the QR codes of qr-codes.xlsx carry the same); 东湖区's officer
 //! invites its schools' contacts with /invite, a school contact its homeroom teacher.
 
+use super::chats::{Chats, Chatter, invite_code};
 use super::{DISTRICTS, Person};
 use crate::app::App;
 use crate::domain::Role;
 use crate::sample;
 use anyhow::{Context, bail};
-use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-async fn expect(fake: &FakeTelegram, user: &FakeUser, needle: &str) -> anyhow::Result<String> {
-    fake.expect(user.id, needle, LIMIT)
-        .await
-        .map_err(anyhow::Error::msg)
-}
-
-fn code_of(link: &str) -> String {
-    link.rsplit('=').next().unwrap_or_default().to_string()
+async fn expect(chats: &Chats, user: &Chatter, needle: &str) -> anyhow::Result<String> {
+    chats.expect(user, needle, LIMIT).await
 }
 
 /// The newest document sent to `user` named `name`.
-fn document(fake: &FakeTelegram, user: &FakeUser, name: &str) -> anyhow::Result<Vec<u8>> {
-    fake.messages_to(user.id)
+fn document(chats: &Chats, user: &Chatter, name: &str) -> anyhow::Result<Vec<u8>> {
+    chats
+        .documents(user)
         .into_iter()
         .rev()
-        .find_map(|m| m.document.filter(|(n, _)| n == name).map(|(_, b)| b))
+        .find_map(|(n, b)| (n == name).then_some(b))
         .with_context(|| format!("{name} was not sent"))
 }
 
@@ -75,7 +70,7 @@ fn people_roster(units: &[sample::SampleUnit]) -> String {
 /// officers and the school contacts in the units' order, then the homeroom teacher.
 pub(super) async fn onboarding(
     app: &App,
-    fake: &FakeTelegram,
+    chats: &Chats,
     out: &Path,
     units: &[sample::SampleUnit],
     roster_csv: &str,
@@ -86,23 +81,23 @@ pub(super) async fn onboarding(
     let link = app
         .invite(Role::CityAdmin, &city.code, admin_name, None)
         .await?;
-    let admin = fake.user(1001, admin_name);
-    admin.send(&format!("/start {}", code_of(&link)));
-    expect(fake, &admin, "绑定成功").await?;
+    let admin = chats.user(1001, admin_name);
+    admin.send(&format!("/start {}", invite_code(&link)?));
+    expect(chats, &admin, "绑定成功").await?;
 
     // The candidates roster, sent as a file: checked, previewed, imported after ✅.
-    admin.send_sheet("demo-roster", "报名名单.csv", sample::gb18030(roster_csv));
-    expect(fake, &admin, "核对无误").await?;
+    admin.send_sheet("报名名单.csv", sample::gb18030(roster_csv));
+    expect(chats, &admin, "核对无误").await?;
     admin.press("✅ 确认导入");
-    let done = expect(fake, &admin, "已导入").await?;
+    let done = expect(chats, &admin, "已导入").await?;
     println!("市级管理员在聊天中发送报名名单：{}", done.trim());
 
     // The people roster: every row becomes an invite; the links and QR codes come back.
     let roster = sample::scores_xlsx(&people_roster(units))?;
-    admin.send_sheet("demo-people", "人员名单.xlsx", roster);
-    expect(fake, &admin, "人员名单").await?;
+    admin.send_sheet("人员名单.xlsx", roster);
+    expect(chats, &admin, "人员名单").await?;
     admin.press("✅ 确认导入");
-    let made = expect(fake, &admin, "个邀请").await?;
+    let made = expect(chats, &admin, "个邀请").await?;
     println!(
         "市级管理员发送人员名单：{}",
         made.lines().next().unwrap_or_default()
@@ -112,7 +107,7 @@ pub(super) async fn onboarding(
     for name in ["invites.xlsx", "qr-codes.xlsx"] {
         let deadline = std::time::Instant::now() + LIMIT;
         let bytes = loop {
-            match document(fake, &admin, name) {
+            match document(chats, &admin, name) {
                 Ok(b) => break b,
                 Err(_) if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await
@@ -141,9 +136,9 @@ pub(super) async fn onboarding(
         } else {
             format!("{} 联系人", unit.name)
         };
-        let user = fake.user(id, &name);
+        let user = chats.user(id, &name);
         if let Some((_, link)) = links.iter().find(|(n, _)| *n == name) {
-            user.send(&format!("/start {}", code_of(link)));
+            user.send(&format!("/start {}", invite_code(link)?));
             waiting.push(user.clone());
         }
         people.push(Person {
@@ -152,7 +147,7 @@ pub(super) async fn onboarding(
         });
     }
     for user in &waiting {
-        expect(fake, user, "绑定成功").await?;
+        expect(chats, user, "绑定成功").await?;
     }
 
     // 东湖区's officer invites the district's school contacts in chat.
@@ -160,23 +155,19 @@ pub(super) async fn onboarding(
     let east = sample::district_code(0);
     for (i, school) in units.iter().enumerate().filter(|(_, u)| u.parent == east) {
         officer.send("/invite");
-        expect(fake, &officer, "请选择要邀请的角色").await?;
+        expect(chats, &officer, "请选择要邀请的角色").await?;
         officer.press("学校联系人");
-        expect(fake, &officer, "请选择单位").await?;
+        expect(chats, &officer, "请选择单位").await?;
         officer.press(&school.name);
-        expect(fake, &officer, "请输入被邀请人的姓名").await?;
+        expect(chats, &officer, "请输入被邀请人的姓名").await?;
         let name = format!("{} 联系人", school.name);
         officer.send(&name);
-        expect(fake, &officer, "职务").await?;
+        expect(chats, &officer, "职务").await?;
         officer.press("不填职务");
-        let answer = expect(fake, &officer, "生成一次性邀请链接").await?;
-        let link = answer
-            .split_whitespace()
-            .find(|w| w.starts_with("https://t.me/"))
-            .context("the link in the answer")?;
+        let answer = expect(chats, &officer, "生成一次性邀请链接").await?;
         let contact = people[i].user.clone();
-        contact.send(&format!("/start {}", code_of(link)));
-        expect(fake, &contact, "绑定成功").await?;
+        contact.send(&format!("/start {}", invite_code(&answer)?));
+        expect(chats, &contact, "绑定成功").await?;
     }
     println!("东湖区装备管理员用 /invite 邀请了本区 4 所学校的联系人");
 
@@ -184,31 +175,27 @@ pub(super) async fn onboarding(
     let school = &units[DISTRICTS + 2];
     let contact = people[DISTRICTS + 2].user.clone();
     contact.send("/invite");
-    expect(fake, &contact, "请选择要邀请的角色").await?;
+    expect(chats, &contact, "请选择要邀请的角色").await?;
     contact.press("班主任");
-    expect(fake, &contact, "请选择班级").await?;
-    let class = fake
-        .messages_to(contact.id)
-        .last()
-        .and_then(|m| m.buttons().first().map(|(l, _)| l.clone()))
+    expect(chats, &contact, "请选择班级").await?;
+    let class = chats
+        .button_labels_of_last(&contact)
+        .into_iter()
+        .next()
         .context("a class button")?;
     contact.press(&class);
-    expect(fake, &contact, "请输入被邀请人的姓名").await?;
+    expect(chats, &contact, "请输入被邀请人的姓名").await?;
     let name = format!("{} {class} 班主任", school.name);
     contact.send(&name);
-    expect(fake, &contact, "职务").await?;
+    expect(chats, &contact, "职务").await?;
     contact.press("不填职务");
-    let answer = expect(fake, &contact, "生成一次性邀请链接").await?;
-    let link = answer
-        .split_whitespace()
-        .find(|w| w.starts_with("https://t.me/"))
-        .context("the link in the answer")?;
-    let teacher = fake.user(1901, &name);
-    teacher.send(&format!("/start {}", code_of(link)));
-    expect(fake, &teacher, "绑定成功").await?;
-    expect(fake, &contact, "已加入").await?;
+    let answer = expect(chats, &contact, "生成一次性邀请链接").await?;
+    let teacher = chats.user(1901, &name);
+    teacher.send(&format!("/start {}", invite_code(&answer)?));
+    expect(chats, &teacher, "绑定成功").await?;
+    expect(chats, &contact, "已加入").await?;
     contact.send("/contacts");
-    expect(fake, &contact, "组织机构与联系人").await?;
+    expect(chats, &contact, "组织机构与联系人").await?;
     println!("{} 的联系人用 /invite 邀请了{class}的班主任", school.name);
     people.push(Person {
         user: teacher,

@@ -1,7 +1,7 @@
 //! The demo's progress on standard error, one line per act, so that standard output stays the
 //! season's transcript (to read, or to compare with another run's).
 
-use fake_telegram::FakeTelegram;
+use super::chats::Chats;
 use std::time::Instant;
 
 /// The acts of the demo's season, in order.
@@ -67,22 +67,13 @@ impl Progress {
         );
     }
 
-    /// The last line: the time taken, and Telegram's limits as the demo's fake counted them
-    /// on its faster clock.
-    pub fn end(&self, fake: &FakeTelegram, pace: u32) {
-        let over = fake.over_limits_at_scale(pace);
-        let sends = fake
-            .calls()
-            .iter()
-            .filter(|c| c.method.starts_with("send") && c.status == 200)
-            .count();
+    /// The last line: the time taken, and the messenger's limits as the demo's fake counted
+    /// them on its faster clock.
+    pub fn end(&self, chats: &Chats, pace: u32) {
         eprintln!(
-            "demo: done in {:.1} s; {sends} messages sent, {} over Telegram's limits on the \
-             demo's clock ({}× the wall clock; {} sends refused with 429 and sent again)",
+            "demo: done in {:.1} s; {}",
             self.started.elapsed().as_secs_f64(),
-            over.overall + over.per_chat,
-            pace,
-            fake.refused_over_limits()
+            chats.limits_line(pace)
         );
     }
 }

@@ -1,12 +1,12 @@
 //! Section 5: four review requests walk the route, from filing to the city's 复审, printed chat
 //! by chat.
 
+use super::chats::{Chats, Chatter, invite_code};
 use super::{DISTRICTS, Person};
 use crate::app::App;
 use crate::domain::Role;
 use crate::sample;
 use anyhow::Context;
-use fake_telegram::{FakeTelegram, FakeUser};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,20 +14,16 @@ use std::time::Duration;
 /// with resubmission, and a city-direct school — printed chat by chat.
 pub(super) async fn reviews(
     app: &App,
-    fake: &FakeTelegram,
+    chats: &Chats,
     out: &Path,
     units: &[sample::SampleUnit],
     people: &[Person],
 ) -> anyhow::Result<()> {
     println!("\n== 5. 成绩复核：四份申请走完各级");
     let limit = Duration::from_secs(60);
-    let expect = |user: &FakeUser, needle: &'static str| {
-        let (fake, id) = (fake.clone(), user.id);
-        async move {
-            fake.expect(id, needle, limit)
-                .await
-                .map_err(anyhow::Error::msg)
-        }
+    let expect = |user: &Chatter, needle: &'static str| {
+        let (chats, user) = (chats.clone(), user.clone());
+        async move { chats.expect(&user, needle, limit).await }
     };
     let schools = &units[DISTRICTS + 1..];
     let contact_of = |code: &str| {
@@ -48,7 +44,7 @@ pub(super) async fn reviews(
     let mut cast: Vec<Person> = Vec::new();
     let mut next_id = 2001;
     let mut join = |role: Role, unit: &str, class: Option<&str>, name: &str| {
-        let (app, fake) = (app.clone(), fake.clone());
+        let (app, chats) = (app.clone(), chats.clone());
         let (unit, class, name) = (
             unit.to_string(),
             class.map(str::to_string),
@@ -58,14 +54,9 @@ pub(super) async fn reviews(
         let id = next_id;
         async move {
             let link = app.invite(role, &unit, &name, class.as_deref()).await?;
-            let user = fake.user(id, &name);
-            user.send(&format!(
-                "/start {}",
-                link.rsplit('=').next().unwrap_or_default()
-            ));
-            fake.expect(id, "绑定成功", limit)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let user = chats.user(id, &name);
+            user.send(&format!("/start {}", invite_code(&link)?));
+            chats.expect(&user, "绑定成功", limit).await?;
             anyhow::Ok(Person { user, label: name })
         }
     };
@@ -137,10 +128,10 @@ pub(super) async fn reviews(
         cast.push(principal);
     }
     for p in city_people {
-        fake.skip_read(p.user.id);
+        chats.skip_read(&p.user);
     }
 
-    let file = |filer: FakeUser, exam_no: String, reason: &'static str| async move {
+    let file = |filer: Chatter, exam_no: String, reason: &'static str| async move {
         filer.send("/review");
         expect(&filer, "准考证号").await?;
         filer.send(&exam_no);
@@ -155,13 +146,13 @@ pub(super) async fn reviews(
         expect(&filer, "已提交").await?;
         anyhow::Ok(())
     };
-    let approve = |u: FakeUser| async move {
+    let approve = |u: Chatter| async move {
         expect(&u, "待您审核").await?;
         u.press("✅ 同意");
         anyhow::Ok(())
     };
     // The other members sign a recorded result.
-    let sign = |signers: [FakeUser; 2]| async move {
+    let sign = |signers: [Chatter; 2]| async move {
         for u in &signers {
             expect(u, "请签字确认").await?;
             u.press("✅ 确认");
@@ -169,7 +160,7 @@ pub(super) async fn reviews(
         anyhow::Ok(())
     };
     // A member records 维持原成绩 with a note; the others sign.
-    let keep = |recorder: FakeUser, note: &'static str, signers: [FakeUser; 2]| async move {
+    let keep = |recorder: Chatter, note: &'static str, signers: [Chatter; 2]| async move {
         expect(&recorder, "复核小组：复核申请").await?;
         recorder.press("维持原成绩");
         expect(&recorder, "备注").await?;
@@ -179,7 +170,7 @@ pub(super) async fn reviews(
         sign(signers).await
     };
     // A member records one item one point higher (漏评); the others sign.
-    let correct = |recorder: FakeUser, p: crate::store::candidates::Candidate, signers| async move {
+    let correct = |recorder: Chatter, p: crate::store::candidates::Candidate, signers| async move {
         expect(&recorder, "复核小组：复核申请").await?;
         recorder.press("更正成绩");
         expect(&recorder, "更正后的总分").await?;
@@ -205,7 +196,7 @@ pub(super) async fn reviews(
         sign(signers).await
     };
     // 市级复审: 同意.
-    let agree = |reviewer: FakeUser| async move {
+    let agree = |reviewer: Chatter| async move {
         expect(&reviewer, "市级复审：复核申请").await?;
         reviewer.press("✅ 同意复核结果");
         anyhow::Ok(())
@@ -214,30 +205,21 @@ pub(super) async fn reviews(
     // 附件6 注2); the 附件6 that comes back to them, to stamp, is written to demo-output.
     let records = out.join("records");
     std::fs::create_dir_all(&records)?;
-    let report = |member: FakeUser, n: usize| {
-        let (fake, records) = (fake.clone(), records.clone());
+    let report = |member: Chatter, n: usize| {
+        let (chats, records) = (chats.clone(), records.clone());
         async move {
             let label = format!("📤 上报（{n} 件）");
-            let docs = |f: &FakeTelegram| {
-                f.messages_to(member.id)
-                    .into_iter()
-                    .filter_map(|m| m.document)
-                    .collect::<Vec<_>>()
-            };
-            let has_button = |f: &FakeTelegram| {
-                f.messages_to(member.id)
-                    .iter()
-                    .any(|m| m.buttons().iter().any(|(l, _)| *l == label))
-            };
-            if !fake.wait_until(limit, has_button).await {
+            let has_button = |c: &Chats| c.has_button(&member, &label);
+            if !chats.wait_until(limit, has_button).await {
                 anyhow::bail!("{} never had {label}", member.id);
             }
-            let before = docs(&fake).len();
+            let before = chats.documents(&member).len();
             member.press(&label);
-            if !fake.wait_until(limit, |f| docs(f).len() > before).await {
+            let came = |c: &Chats| c.documents(&member).len() > before;
+            if !chats.wait_until(limit, came).await {
                 anyhow::bail!("no 附件6 came back to {}", member.id);
             }
-            let (name, bytes) = docs(&fake).pop().context("the 附件6")?;
+            let (name, bytes) = chats.documents(&member).pop().context("the 附件6")?;
             // Numbered: the demo's clock stands still, so two batches share a minute.
             let seq = std::fs::read_dir(&records)?.count() + 1;
             let path = records.join(format!("{seq}_{name}"));
@@ -319,7 +301,7 @@ pub(super) async fn reviews(
     // 4. A city-direct school: no district; the city-direct schools' group reviews it.
     let (contact, teacher, principal) = staff[3].clone();
     file(contact.clone(), pupils[3].exam_no.clone(), "整理器材项漏评").await?;
-    approve(teacher).await?;
+    approve(teacher.clone()).await?;
     approve(principal).await?;
     keep(
         head.user.clone(),
@@ -330,10 +312,12 @@ pub(super) async fn reviews(
     // A city-direct school's requests go up as the school's own batch (附件6 注2).
     report(head.user.clone(), 1).await?;
     agree(r1.user.clone()).await?;
+    // The result reaches the school's contact and the 班主任 before their chats are printed.
     expect(&contact, "成绩复核结果").await?;
+    expect(&teacher, "成绩复核结果").await?;
 
     // Everyone involved, chat by chat: only what came after publication.
-    let mut involved: Vec<(String, FakeUser)> = staff
+    let mut involved: Vec<(String, Chatter)> = staff
         .iter()
         .map(|(c, _, _)| ("学校联系人".to_string(), c.clone()))
         .collect();
@@ -344,12 +328,14 @@ pub(super) async fn reviews(
     for (label, user) in involved {
         println!("\n──── {label} · chat {}", user.id);
         let seen = people.iter().any(|p| p.user.id == user.id);
+        // Where the publication section stopped reading the chat: its welcome, what came
+        // before the exam, and its notice.
         let from = if seen {
-            fake_read_mark(fake, user.id)
+            chats.read_through(&user, "成绩已公布")
         } else {
             0
         };
-        print!("{}", fake.transcript_from(user.id, from));
+        print!("{}", chats.transcript_from(&user, from));
     }
     println!(
         "\n== 完成：4 份复核申请（更正 2：其中市级复审退回复核小组后更正 1；维持 2：不属于复核范围 1、市直属 1）"
@@ -367,13 +353,4 @@ fn already(people: &[Person], name: &str) -> anyhow::Result<Person> {
             label: p.label.clone(),
         })
         .with_context(|| format!("{name} joined earlier"))
-}
-
-/// Where the publication section stopped reading a chat: its welcome, what came before the
-/// exam, and its notice.
-fn fake_read_mark(fake: &FakeTelegram, chat: i64) -> usize {
-    fake.messages_to(chat)
-        .iter()
-        .position(|m| m.text.contains("成绩已公布"))
-        .map_or(0, |i| i + 1)
 }

@@ -177,3 +177,58 @@ fn the_demo_publishes_to_every_school_of_the_sample_city() {
         assert_eq!(mode, 0o600, "{}", file.display());
     }
 }
+
+#[test]
+fn the_demo_plays_the_same_season_on_dingtalk() {
+    // As above: the demo's own SQLite file, once.
+    if std::env::var_os("TEST_POSTGRES_URL").is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |args: &[&str]| {
+        Command::new(crate::support::binary())
+            .args(["demo", "--platform", "dingtalk", "--out"])
+            .arg(dir.path().join("demo"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    // The live board signs in through Telegram: asked for on DingTalk, the demo refuses at once.
+    let refused = demo(&["--board", "127.0.0.1:0"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("the season board signs in through Telegram"),
+        "{said}"
+    );
+
+    let out = demo(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("== 演示：") && stdout.contains("（模拟的）钉钉 聊天"),
+        "{stdout}"
+    );
+    // DingTalk's transcripts: a press is shown with the name of the one who pressed.
+    assert!(stdout.contains("班主任: [✅ 提交]"), "{stdout}");
+    assert!(stdout.contains("完成：40 所学校收到成绩通知"), "{stdout}");
+    assert!(stdout.contains("52 人已加入"), "{stdout}");
+    assert!(stdout.contains("已加密封存"), "{stdout}");
+    assert!(stderr.contains("DingTalk's 20 calls a second"), "{stderr}");
+    // The schools' score sheets came as DingTalk files; the records were written.
+    let sheets = std::fs::read_dir(dir.path().join("demo/notices"))
+        .unwrap()
+        .count();
+    assert_eq!(sheets, 40, "{stdout}");
+    let records = dir.path().join("demo/records");
+    for name in [
+        "附件6_复核汇总表_青山市.xlsx",
+        "附件6_复核汇总表_东湖区.xlsx",
+        "免考名单_市级审核_东湖区.xlsx",
+    ] {
+        assert!(records.join(name).exists(), "{name}");
+    }
+    assert!(dir.path().join("demo/season-2023.age").exists());
+}
