@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod render;
 pub mod sample;
 pub mod scheduler;
+pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod telegram;

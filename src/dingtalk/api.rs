@@ -205,22 +205,10 @@ impl Api {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, body: &Value) -> Result<Value, Fault> {
-        let answer = request
+        let request = request
             .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| Fault::later(without_url(e)))?;
-        let status = answer.status().as_u16();
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| Fault::later(without_url(e)))?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status >= 400 {
-            return Err(sort(status, &value));
-        }
-        Ok(value)
+            .body(body.to_string());
+        answer(request).await
     }
 
     /// Uploads a file the bot sends (the older API's media upload); its media id.
@@ -230,23 +218,12 @@ impl Api {
             let token = self.token().await?;
             let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string());
             let form = reqwest::multipart::Form::new().part("media", part);
-            let answer = self
+            let request = self
                 .http
                 .post(format!("{}/media/upload", self.oapi_url))
                 .query(&[("access_token", token.as_str()), ("type", "file")])
-                .multipart(form)
-                .send()
-                .await
-                .map_err(|e| Fault::later(without_url(e)))?;
-            let status = answer.status().as_u16();
-            let bytes = answer
-                .bytes()
-                .await
-                .map_err(|e| Fault::later(without_url(e)))?;
-            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            if status >= 400 {
-                return Err(sort(status, &value));
-            }
+                .multipart(form);
+            let value = answer(request).await?;
             match value["errcode"].as_i64().unwrap_or(-1) {
                 0 => {
                     return value["media_id"]
@@ -262,7 +239,7 @@ impl Api {
                 90018 | 90002 | -1 => return Err(Fault::later(value.to_string())),
                 code => {
                     return Err(Fault::Never {
-                        status,
+                        status: 200,
                         code: code.to_string(),
                         why: value["errmsg"].as_str().unwrap_or_default().into(),
                     });
@@ -330,6 +307,24 @@ impl Api {
             _ => Err(Fault::later("the gateway gave no endpoint or ticket")),
         }
     }
+}
+
+/// A call's answer as JSON; a status of 400 or above sorted into later or never.
+async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Fault> {
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| Fault::later(without_url(e)))?;
+    let status = answer.status().as_u16();
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| Fault::later(without_url(e)))?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status >= 400 {
+        return Err(sort(status, &value));
+    }
+    Ok(value)
 }
 
 /// A reqwest error without its URL, which may carry the token (the upload's query).

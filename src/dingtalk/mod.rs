@@ -129,16 +129,10 @@ pub async fn run(
 }
 
 /// `stop`, or Ctrl-C, or SIGTERM, as one signal.
-fn until_stopped(mut stop: watch::Receiver<bool>) -> watch::Receiver<bool> {
+fn until_stopped(stop: watch::Receiver<bool>) -> watch::Receiver<bool> {
     let (tell, told) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
-            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = async { while !*stop.borrow() { if stop.changed().await.is_err() { break } } } => {}
-        }
+        crate::shutdown::requested(stop).await;
         tell.send(true).ok();
     });
     told

@@ -124,7 +124,7 @@ where
 pub async fn run_with(
     app: App,
     bot: TgBot,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     serving: Serving,
 ) -> anyhow::Result<()> {
     // teloxide's dispatcher asks getMe again as it starts, once and without retrying, and
@@ -244,13 +244,7 @@ pub async fn run_with(
 
     // Ctrl-C, SIGTERM or the caller's stop signal all end polling the same way.
     let signals = tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
-            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = async { while !*stop.borrow() { if stop.changed().await.is_err() { break } } } => {}
-        }
+        crate::shutdown::requested(stop).await;
         loop {
             match token.shutdown() {
                 Ok(done) => {

@@ -426,7 +426,7 @@ async fn a_county_sees_and_enters_only_its_own_batches() {
 
     // A file over the 20 MB a bot may download is answered, not fetched.
     day.jia.send_big_sheet("big", "全县.xlsx", 25 * 1024 * 1024);
-    h.expect(&day.jia, "只允许机器人下载 20 MB").await;
+    h.expect(&day.jia, "机器人只能下载 20 MB").await;
     h.settle().await;
     day.h.stop().await;
 }
