@@ -15,6 +15,7 @@ pub mod domain;
 pub mod export;
 pub mod import;
 pub mod metrics;
+pub mod ops;
 pub mod render;
 pub mod sample;
 pub mod scheduler;

@@ -1,7 +1,8 @@
 //! The apps DingTalk knows (one per organisation: Client ID and Secret) and the access tokens
 //! it issued them. A token names its app: a call with it acts as that app's robot.
 
-use super::http::{TOKEN, json_body, unauthorized};
+use super::answer::{json_body, unauthorized};
+use super::paths::TOKEN;
 use super::{FakeDingTalk, random_token};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -2,7 +2,8 @@
 //! updated in place later, as the bot edits a Telegram message. The card's JSON is read as a
 //! DingTalk client shows it: the header's title, the markdown contents, the buttons.
 
-use super::http::{CARD_SEND, CARD_UPDATE, admit_v1, bad, json_body, ok};
+use super::answer::{admit_v1, bad, json_body, ok};
+use super::paths::{CARD_SEND, CARD_UPDATE};
 use super::{Action, Button, FakeDingTalk, Kind, Sent};
 use axum::body::Bytes;
 use axum::extract::State;

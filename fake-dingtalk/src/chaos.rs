@@ -3,7 +3,7 @@
 //! now and then, as a bad day's network does.
 
 use super::FakeDingTalk;
-use super::http::SEND_PATHS;
+use super::paths::SEND_PATHS;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;

@@ -2,7 +2,8 @@
 //! media upload, `batchSend` (files, markdown, text), and the download codes of what people
 //! sent, served as DingTalk serves them: a download address, then the bytes.
 
-use super::http::{BATCH_SEND, DOWNLOAD, UPLOAD, admit_oapi, admit_v1, bad, json_body, ok};
+use super::answer::{admit_oapi, admit_v1, bad, json_body, ok};
+use super::paths::{BATCH_SEND, DOWNLOAD, UPLOAD};
 use super::{FakeDingTalk, Kind, Sent, now_ms, random_token};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -84,11 +85,11 @@ pub(super) async fn upload(State(fake): State<FakeDingTalk>, request: Request) -
     }
     let response = match media {
         _ if !["file", "image", "voice", "video"].contains(&kind.as_str()) => {
-            super::http::oapi_err(40004, "不合法的媒体文件类型")
+            super::answer::oapi_err(40004, "不合法的媒体文件类型")
         }
-        None => super::http::oapi_err(41005, "缺少多媒体文件数据"),
+        None => super::answer::oapi_err(41005, "缺少多媒体文件数据"),
         Some((_, bytes)) if bytes.len() > UPLOAD_LIMIT => {
-            super::http::oapi_err(40006, "不合法的文件大小")
+            super::answer::oapi_err(40006, "不合法的文件大小")
         }
         Some(media) => {
             let media_id = format!("@lA{}", random_token(30));

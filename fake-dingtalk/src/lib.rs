@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+mod answer;
 mod apps;
 mod cards;
 mod chaos;
 mod files;
 mod http;
 mod limits;
+mod paths;
 mod stream;
 mod transcript;
 mod user;

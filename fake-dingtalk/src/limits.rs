@@ -2,7 +2,7 @@
 //! edition), enforced when a test asks, and measured over what the bot did either way.
 
 use super::FakeDingTalk;
-use super::http::SEND_PATHS;
+use super::paths::SEND_PATHS;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 

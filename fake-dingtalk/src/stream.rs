@@ -7,7 +7,8 @@
 //! came within `ack_timeout` (at-least-once, as DingTalk delivers). SYSTEM frames keep the
 //! connection: `ping` every `ping_every`, `disconnect` before the server closes.
 
-use super::http::{OPEN, json_body, ok, unauthorized};
+use super::answer::{json_body, ok, unauthorized};
+use super::paths::OPEN;
 use super::{FakeDingTalk, now_ms, random_token};
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};

@@ -92,7 +92,7 @@ pub async fn run(
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
-            let routes = crate::telegram::ops::routes(app.clone());
+            let routes = crate::ops::routes(app.clone());
             let mut stopped = workers_stop.clone();
             Some(tokio::spawn(async move {
                 axum::serve(socket, routes)

@@ -7,7 +7,6 @@ mod handlers;
 pub mod init_data;
 pub mod intake;
 mod menus;
-pub mod ops;
 mod poller;
 pub mod sender;
 pub mod webhook;
@@ -185,7 +184,7 @@ pub async fn run_with(
         std::sync::Arc::new(init_data::TelegramSignIn::new(token)),
         crate::board::SessionKey::derive(token),
     );
-    let mut routes = ops::routes(app.clone()).merge(board);
+    let mut routes = crate::ops::routes(app.clone()).merge(board);
     let (listener, intake) = match &serving.webhook {
         Some(hook) => {
             let (route, listener, intake) = webhook::start(&app, &bot, bot_id, hook).await?;
