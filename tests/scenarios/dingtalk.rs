@@ -447,3 +447,73 @@ async fn a_sheet_larger_than_the_bot_reads_is_refused_without_being_read_whole()
     );
     h.stop().await;
 }
+
+/// A province's two bureaus, each with its own internal app, on one database: each process is
+/// checked against its own app's secret, and each answers its own people only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_on_one_database_each_answer_their_own_people() {
+    let mut h = Harness::start_on(Platform::Dingtalk, |_| {}).await;
+    h.sample_city().await;
+    let ding = h.ding.clone().unwrap();
+    let (second, secret) = ("dingsecondbureau", "second-secret");
+    ding.app(second, secret);
+    // The second bureau's process: an app of its own on the same database, its own keys.
+    let store = exam_review_bot::store::Db::open(&h.db.url).await.unwrap();
+    let config = (*h.app.config).clone();
+    let clock = std::sync::Arc::new(h.clock.clone());
+    let mut other = App::new(store, config, clock).unwrap();
+    other.pace = h.app.pace;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let keys = exam_review_bot::dingtalk::Keys::new(second, secret);
+    let runner = tokio::spawn(exam_review_bot::dingtalk::run(other, keys, stop_rx, None));
+
+    let first = h
+        .person(
+            Role::SchoolContact,
+            &sample::school_code(0),
+            None,
+            "一中 联系人",
+        )
+        .await;
+    let theirs = ding.user_of(second, "bureau2-officer", "二局 科长");
+    let link = h
+        .app
+        .invite(
+            Role::DistrictOfficer,
+            &sample::district_code(1),
+            "二局 科长",
+            None,
+        )
+        .await
+        .unwrap();
+    theirs.send(&link);
+    let welcome = ding
+        .expect("bureau2-officer", "绑定成功", h.patience)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(welcome.contains("二局 科长"), "{welcome}");
+    theirs.send("/whoami");
+    ding.expect("bureau2-officer", "县区", h.patience)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    first.send("/whoami");
+    h.hears(&first, "学校联系人").await;
+    // Each person was answered by the robot of their own app: the fake refuses a robot
+    // writing to another app's people, so nothing went astray and nothing was refused.
+    h.settle().await;
+    let mut conn = h.app.db.pool.acquire().await.unwrap();
+    let (astray,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('sent', 'pending', 'sending')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        astray, 0,
+        "no message failed or found its person unreachable"
+    );
+    drop(conn);
+    stop.send(true).ok();
+    runner.await.unwrap().unwrap();
+    h.stop().await;
+}
