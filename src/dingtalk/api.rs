@@ -105,6 +105,9 @@ pub fn sort(status: u16, body: &Value) -> Fault {
     Fault::Never { status, code, why }
 }
 
+/// The most of one OpenAPI answer that is read.
+const MOST_ANSWER: usize = 1 << 20;
+
 struct Token {
     value: String,
     until: Instant,
@@ -316,10 +319,21 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Fault> {
         .await
         .map_err(|e| Fault::later(without_url(e)))?;
     let status = answer.status().as_u16();
-    let bytes = answer
-        .bytes()
+    // An answer is a few hundred bytes of JSON; one past the bound is read no further.
+    let mut answer = answer;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|e| Fault::later(without_url(e)))?;
+        .map_err(|e| Fault::later(without_url(e)))?
+    {
+        if bytes.len() + chunk.len() > MOST_ANSWER {
+            return Err(Fault::later(format!(
+                "an answer of over {MOST_ANSWER} bytes (status {status})"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status >= 400 {
         return Err(sort(status, &value));

@@ -22,6 +22,12 @@ const MOST_BACKOFF: Duration = Duration::from_secs(30);
 const SILENCE: Duration = Duration::from_secs(60);
 /// How many handled frames are remembered, to know one pushed again.
 const REMEMBERED: usize = 10_000;
+/// The largest frame taken: a message, a press or a file's download code is a few kilobytes
+/// (DingTalk bounds what a person can send far below this). A larger one ends the connection.
+const MOST_FRAME: usize = 4 << 20;
+/// Frames taken and not yet handled, over everyone. Past it a frame is left unacknowledged and
+/// DingTalk pushes it again later: a flood waits at DingTalk, not in the bot's memory.
+const MOST_IN_HAND: usize = 2_000;
 
 /// The frames handled lately, by DingTalk's message id.
 #[derive(Default)]
@@ -137,9 +143,12 @@ async fn connect(api: &Api) -> anyhow::Result<Socket> {
         })?;
     let mut url = reqwest::Url::parse(&endpoint)?;
     url.query_pairs_mut().append_pair("ticket", &ticket);
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MOST_FRAME))
+        .max_frame_size(Some(MOST_FRAME));
     let (socket, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url.as_str()),
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
     )
     .await
     .map_err(|_| anyhow::anyhow!("the gateway did not answer within 10 s"))??;
@@ -208,14 +217,15 @@ fn take(shared: &Arc<Shared>, frame: Value) -> bool {
             true
         }
         "CALLBACK" | "EVENT" => {
+            let mut in_hand = shared.in_hand.lock().expect("in hand lock");
             if shared.seen.lock().expect("seen lock").contains(&id) {
                 shared.ack(&id, json!({}));
-            } else if shared
-                .in_hand
-                .lock()
-                .expect("in hand lock")
-                .insert(id.clone())
-            {
+            } else if in_hand.len() >= MOST_IN_HAND {
+                tracing::warn!(
+                    "{MOST_IN_HAND} frames in hand: this one is left for DingTalk to push again"
+                );
+            } else if in_hand.insert(id.clone()) {
+                drop(in_hand);
                 let staff = data["senderStaffId"]
                     .as_str()
                     .or(data["userId"].as_str())

@@ -4,7 +4,7 @@
 //! stops the start, a card pressed by someone it was not sent to is refused, and a file larger
 //! than the bot reads is not read whole.
 
-use crate::messengers::Person;
+use crate::messengers::{Person, SchoolRoute};
 use crate::processes::process_app;
 use crate::support::*;
 use exam_review_bot::app::{Actor, App};
@@ -306,22 +306,13 @@ async fn a_review_through_a_bad_day_at_dingtalk_loses_nothing_and_the_stream_com
     })
     .await;
     h.patience = Duration::from_secs(90);
-    h.sample_city().await;
-    h.app.publish(Actor::Cli, None).await.unwrap();
-    let school = sample::school_code(0);
-    let pupil = h.school_candidates(&school).await.remove(0);
-    let class = Some(pupil.class_name.as_str());
-    let contact = h
-        .person(Role::SchoolContact, &school, None, "一中 联系人")
-        .await;
-    let teacher = h
-        .person(Role::HomeroomTeacher, &school, class, "班主任")
-        .await;
-    let principal = h.person(Role::Principal, &school, None, "校长").await;
-    let district = sample::district_code(0);
-    let officer = h
-        .person(Role::DistrictOfficer, &district, None, "城区")
-        .await;
+    let SchoolRoute {
+        pupil,
+        contact,
+        teacher,
+        principal,
+        officer,
+    } = h.school_route().await;
     let ding = h.ding.clone().unwrap();
     // One call in ten refused or failed; the connection dropped right after each press, while
     // its frame may be on the wire or in hand.
@@ -367,17 +358,12 @@ async fn a_review_through_a_bad_day_at_dingtalk_loses_nothing_and_the_stream_com
 async fn an_expired_token_is_renewed_and_a_card_pressed_by_another_is_refused() {
     let mut h =
         Harness::start_on(Platform::Dingtalk, |c| c.review.require_signed_form = false).await;
-    h.sample_city().await;
-    h.app.publish(Actor::Cli, None).await.unwrap();
-    let school = sample::school_code(0);
-    let pupil = h.school_candidates(&school).await.remove(0);
-    let contact = h
-        .person(Role::SchoolContact, &school, None, "一中 联系人")
-        .await;
-    let class = Some(pupil.class_name.as_str());
-    let teacher = h
-        .person(Role::HomeroomTeacher, &school, class, "班主任")
-        .await;
+    let SchoolRoute {
+        pupil,
+        contact,
+        teacher,
+        ..
+    } = h.school_route().await;
     let ding = h.ding.clone().unwrap();
     let tokens = ding.tokens_issued();
     ding.expire_tokens();

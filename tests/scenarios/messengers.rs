@@ -135,6 +135,47 @@ impl Harness {
     }
 }
 
+/// A published season of the sample city and the people of school 0's first candidate that a
+/// review request meets before the city: the school's contact, the candidate's 班主任, the 校长
+/// and the district's officer.
+pub(crate) struct SchoolRoute {
+    pub(crate) pupil: exam_review_bot::store::candidates::Candidate,
+    pub(crate) contact: Person,
+    pub(crate) teacher: Person,
+    pub(crate) principal: Person,
+    pub(crate) officer: Person,
+}
+
+impl Harness {
+    pub(crate) async fn school_route(&mut self) -> SchoolRoute {
+        self.sample_city().await;
+        self.app.publish(Actor::Cli, None).await.unwrap();
+        let school = sample::school_code(0);
+        let pupil = self.school_candidates(&school).await.remove(0);
+        let contact = self
+            .person(Role::SchoolContact, &school, None, "一中 联系人")
+            .await;
+        let class = Some(pupil.class_name.as_str());
+        let teacher = self
+            .person(Role::HomeroomTeacher, &school, class, "班主任 王老师")
+            .await;
+        let principal = self
+            .person(Role::Principal, &school, None, "一中 校长")
+            .await;
+        let district = sample::district_code(0);
+        let officer = self
+            .person(Role::DistrictOfficer, &district, None, "城区 李科长")
+            .await;
+        SchoolRoute {
+            pupil,
+            contact,
+            teacher,
+            principal,
+            officer,
+        }
+    }
+}
+
 /// Plays a story on Telegram and on DingTalk, each a test of its own.
 macro_rules! on_both_messengers {
     ($($story:ident),* $(,)?) => {$(
@@ -203,26 +244,13 @@ async fn publication_reaches_every_school_contact_with_its_own_sheet(on: Platfor
 
 async fn a_corrected_score_climbs_every_level_and_comes_back_down(on: Platform) {
     let mut h = Harness::start_on(on, city_wide_group).await;
-    h.sample_city().await;
-    h.app.publish(Actor::Cli, None).await.unwrap();
-    let school = sample::school_code(0);
-    let pupil = h.school_candidates(&school).await.remove(0);
-    let contact = h
-        .person(Role::SchoolContact, &school, None, "一中 联系人")
-        .await;
-    let class = Some(pupil.class_name.as_str());
-    let teacher = h
-        .person(Role::HomeroomTeacher, &school, class, "班主任 王老师")
-        .await;
-    let principal = h.person(Role::Principal, &school, None, "一中 校长").await;
-    let officer = h
-        .person(
-            Role::DistrictOfficer,
-            &sample::district_code(0),
-            None,
-            "城区 李科长",
-        )
-        .await;
+    let SchoolRoute {
+        pupil,
+        contact,
+        teacher,
+        principal,
+        officer,
+    } = h.school_route().await;
     let city = sample::CITY_CODE;
     let reviewer1 = h.person(Role::CityReviewer, city, None, "复核组 甲").await;
     let reviewer2 = h.person(Role::CityReviewer, city, None, "复核组 乙").await;
